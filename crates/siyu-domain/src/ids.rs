@@ -1,0 +1,44 @@
+//! Typed ids. Every stored object has a 64-bit id from its table; the newtypes keep a
+//! unit id from being passed where a staff id is meant.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+macro_rules! id_type {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                s.parse().map($name)
+            }
+        }
+    )*};
+}
+
+id_type!(
+    /// A tenant: one enterprise (corp) and everything it owns.
+    TenantId,
+    /// A unit of a tenant: group, brand, subsidiary or store.
+    UnitId,
+    /// A staff member who signs in to the console.
+    StaffId,
+    /// A role: a named set of permissions.
+    RoleId,
+    /// A bearer API token for programs.
+    ApiTokenId,
+    /// A console session.
+    SessionId,
+    /// An entry of the audit log.
+    AuditEntryId,
+);

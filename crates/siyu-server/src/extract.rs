@@ -1,0 +1,327 @@
+//! Extractors that turn every kind of bad input into the one error body.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use serde::de::DeserializeOwned;
+use siyu_domain::FieldError;
+use siyu_domain::access::{Permission, Principal};
+use siyu_domain::audit::Actor;
+use siyu_domain::page::PageRequest;
+
+use crate::error::ApiError;
+use crate::{AppState, SESSION_COOKIE};
+
+/// A JSON body. Malformed JSON is a 400 `invalid_json`; JSON of the wrong shape is a 422
+/// naming the field path (`items[2].price`); a body over the limit is a 413.
+pub struct ApiJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for ApiJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .is_some_and(|mime| {
+                let mime = mime.trim();
+                mime.eq_ignore_ascii_case("application/json")
+                    || (mime.starts_with("application/") && mime.ends_with("+json"))
+            });
+        if !is_json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = AppState::from_ref(state).config.body_limit_bytes;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|e: BytesRejection| {
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge(limit)
+                } else {
+                    ApiError::BadRequest(e.body_text())
+                }
+            })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Parses JSON, telling syntax errors (400) from shape errors (422 with the path).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    if value.is_ok() {
+        // trailing characters after the value are a syntax error
+        de.end().map_err(|e| ApiError::InvalidJson(e.to_string()))?;
+    }
+    match value {
+        Ok(value) => Ok(value),
+        Err(err) => {
+            let path = err.path().to_string();
+            let inner = err.into_inner();
+            match inner.classify() {
+                serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                    Err(ApiError::InvalidJson(inner.to_string()))
+                }
+                _ => {
+                    let message = strip_position(&inner.to_string());
+                    let field = if path == "." {
+                        missing_field(&message).unwrap_or_else(|| "$".to_owned())
+                    } else {
+                        match missing_field(&message) {
+                            Some(missing) => format!("{path}.{missing}"),
+                            None => path,
+                        }
+                    };
+                    Err(ApiError::Validation(vec![FieldError::new(field, message)]))
+                }
+            }
+        }
+    }
+}
+
+/// serde_json appends " at line 1 column 42"; the field path says more to a client.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+/// serde reports a missing field at its parent; name the field itself.
+fn missing_field(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("missing field `")?;
+    Some(rest.split('`').next()?.to_owned())
+}
+
+/// Query parameters; a bad one is a 422 naming it.
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::field("query", e.body_text()))
+    }
+}
+
+/// A path parameter; one that does not parse is a 400.
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| ApiPath(p))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// `?cursor=&limit=` of list endpoints.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+}
+
+impl PageParams {
+    pub fn page(&self) -> Result<PageRequest, ApiError> {
+        Ok(PageRequest::parse(self.cursor.as_deref(), self.limit)?)
+    }
+}
+
+/// The caller's address: the peer, or the first `X-Forwarded-For` hop when the server is
+/// configured to trust its proxy.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    /// Whether the client reached us over TLS (through a trusted proxy).
+    pub https: bool,
+}
+
+impl<S> FromRequestParts<S> for ClientInfo
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let forwarded = header("x-forwarded-for")
+            .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
+            .and_then(|s| s.parse::<IpAddr>().ok());
+        let trust = app.config.trust_proxy_headers;
+        let ip = if trust { forwarded.or(peer) } else { peer };
+        let https =
+            trust && header("x-forwarded-proto").is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        Ok(ClientInfo {
+            ip: ip.map(|ip| ip.to_string()),
+            user_agent: header("user-agent"),
+            https,
+        })
+    }
+}
+
+/// The signed-in principal: from `Authorization: Bearer TOKEN` for programs, or from
+/// the session cookie for the console.
+pub struct Auth {
+    pub principal: Principal,
+    pub client: ClientInfo,
+}
+
+impl Auth {
+    /// Refuses with 403 unless the principal holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.principal.can(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "your role ({}) does not have the permission {permission}",
+                self.principal.role
+            )))
+        }
+    }
+
+    /// The actor to record in the audit log.
+    pub fn actor(&self) -> Actor {
+        self.principal.actor(self.client.ip.clone())
+    }
+}
+
+impl<S> FromRequestParts<S> for Auth
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let app = AppState::from_ref(state);
+        let client = ClientInfo::from_request_parts(parts, state).await?;
+        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+            let token = auth
+                .to_str()
+                .ok()
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .ok_or(ApiError::Unauthenticated)?;
+            let principal = app
+                .store
+                .resolve_api_token(token)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?;
+            return Ok(Auth { principal, client });
+        }
+        let session = cookie_value(parts, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+        let principal = app
+            .store
+            .resolve_session(&session)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok(Auth { principal, client })
+    }
+}
+
+pub fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Item {
+        sku: String,
+        price: i64,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct Order {
+        id: String,
+        items: Vec<Item>,
+    }
+
+    fn fields(err: ApiError) -> Vec<String> {
+        match err {
+            ApiError::Validation(f) => f.into_iter().map(|f| f.field).collect(),
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn json_errors_name_the_field_path() {
+        let err = parse_json::<Order>(
+            br#"{"id":"1","items":[{"sku":"a","price":1},{"sku":"b","price":"x"}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(fields(err), vec!["items[1].price"]);
+        let err = parse_json::<Order>(br#"{"items":[]}"#).unwrap_err();
+        assert_eq!(fields(err), vec!["id"]);
+        let err = parse_json::<Order>(br#"{"id":"1","items":[{"sku":"a"}]}"#).unwrap_err();
+        assert_eq!(fields(err), vec!["items[0].price"]);
+    }
+
+    #[test]
+    fn malformed_json_is_invalid_json() {
+        assert!(matches!(
+            parse_json::<Order>(b"{\"id\":"),
+            Err(ApiError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse_json::<Order>(b"{} trailing"),
+            Err(ApiError::InvalidJson(_))
+        ));
+    }
+}

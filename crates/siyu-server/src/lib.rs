@@ -1,0 +1,134 @@
+//! The HTTP face of siyu: the JSON API under `/api/v1`, sign-in, the OpenAPI document,
+//! health checks and metrics.
+//!
+//! Handlers are thin: they check the caller's permission, call the domain and the store,
+//! and shape the answer. Everything that can go wrong becomes an [`error::ApiError`] and
+//! leaves through one `IntoResponse`. The server holds no state that must be unique to
+//! one process (sessions and login throttling live in the database), so any number of
+//! `siyu serve` nodes can run against one PostgreSQL.
+//!
+//! [`Application::build`] binds its own listener and reports its address, so tests start
+//! the real application on port 0.
+
+pub mod error;
+pub mod extract;
+mod metrics;
+mod middleware;
+pub mod openapi;
+mod routes;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use siyu_store::{LoginThrottle, Store};
+use tokio::net::TcpListener;
+
+pub use metrics::Metrics;
+
+/// The name of the console session cookie.
+pub const SESSION_COOKIE: &str = "siyu_session";
+
+/// When the session cookie carries the `Secure` attribute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CookieSecure {
+    /// When the request came over HTTPS through a trusted proxy (`X-Forwarded-Proto`).
+    Auto,
+    Always,
+    Never,
+}
+
+/// What the HTTP server needs to know.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub body_limit_bytes: usize,
+    /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` (set when behind a reverse proxy).
+    pub trust_proxy_headers: bool,
+    pub cookie_secure: CookieSecure,
+    pub login_throttle: LoginThrottle,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            body_limit_bytes: 1024 * 1024,
+            trust_proxy_headers: false,
+            cookie_secure: CookieSecure::Auto,
+            login_throttle: LoginThrottle::default(),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<Metrics>,
+}
+
+/// The whole router: API, operations endpoints and the middleware around them.
+pub fn router(state: AppState) -> Router {
+    let (api, openapi) = routes::api_router().split_for_parts();
+    let openapi = Arc::new(openapi);
+    Router::new()
+        .merge(api)
+        .merge(routes::ops::router(openapi))
+        .fallback(middleware::not_found)
+        .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
+        .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(middleware::request_id_and_trace())
+        .with_state(state)
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    local_addr: SocketAddr,
+}
+
+impl Application {
+    /// Binds the listen address (port 0 picks a free port) and builds the router.
+    pub async fn build(config: ServerConfig, store: Store) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(&config.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let state = AppState {
+            store,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+        };
+        Ok(Self {
+            listener,
+            router: router(state),
+            local_addr,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+    }
+}

@@ -1,0 +1,120 @@
+//! Middleware around every route: request ids, tracing, and JSON for every error.
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderName, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use tower::ServiceBuilder;
+use tower::layer::util::{Identity, Stack};
+use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
+use tower_http::request_id::{
+    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
+use tower_http::trace::{MakeSpan, TraceLayer};
+
+use crate::error::{ApiError, error_response};
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+#[derive(Clone)]
+pub struct SpanWithRequestId;
+
+impl<B> MakeSpan<B> for SpanWithRequestId {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> tracing::Span {
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .and_then(|id| id.header_value().to_str().ok())
+            .unwrap_or("-");
+        tracing::info_span!(
+            "request",
+            method = %request.method(),
+            uri = %request.uri().path(),
+            request_id = %request_id,
+        )
+    }
+}
+
+type RequestIdAndTrace = ServiceBuilder<
+    Stack<
+        PropagateRequestIdLayer,
+        Stack<
+            TraceLayer<SharedClassifier<ServerErrorsAsFailures>, SpanWithRequestId>,
+            Stack<SetRequestIdLayer<MakeRequestUuid>, Identity>,
+        >,
+    >,
+>;
+
+/// Gives each request an id (or keeps the caller's `X-Request-Id`), puts it in the
+/// tracing span and sends it back on the response.
+pub fn request_id_and_trace() -> RequestIdAndTrace {
+    ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(TraceLayer::new_for_http().make_span_with(SpanWithRequestId))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+}
+
+/// Answers unknown routes.
+pub async fn not_found(request: Request) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no route for {} {}", request.method(), request.uri().path()),
+        serde_json::Value::Null,
+    )
+}
+
+/// Rewrites error responses that were not made by [`ApiError`] (a wrong method, a body
+/// over the limit caught by axum) into the one JSON error body.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let (code, message) = match status {
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "method_not_allowed",
+            "this route does not take that method".to_owned(),
+        ),
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            "the request body is too large".to_owned(),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            return ApiError::UnsupportedMediaType.into_response();
+        }
+        StatusCode::NOT_FOUND => ("not_found", "not found".to_owned()),
+        s if s.is_server_error() => ("internal_error", "internal error".to_owned()),
+        _ => (
+            "bad_request",
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            },
+        ),
+    };
+    let fresh = error_response(status, code, &message, serde_json::Value::Null);
+    let (fresh_parts, fresh_body) = fresh.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        fresh_parts.headers[header::CONTENT_TYPE].clone(),
+    );
+    Response::from_parts(parts, Body::new(fresh_body))
+}

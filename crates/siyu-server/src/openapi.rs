@@ -1,0 +1,51 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations: every route added
+//! through `routes!` in [`crate::routes`] appears in it, so it cannot fall behind.
+
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "siyu API",
+        description = "Private-domain customer operations: CDP, SCRM and marketing automation. \
+            Authenticate with `Authorization: Bearer <API token>` (programs) or the `siyu_session` \
+            cookie from `POST /api/v1/auth/login` (the console). Errors are always \
+            `{\"error\":{\"code\",\"message\",\"details\"}}`. Lists are paginated with `cursor` and \
+            `limit` and answer `{\"items\":[…],\"next_cursor\":…}`."
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("session" = [])),
+    tags(
+        (name = "auth", description = "signing in and out"),
+        (name = "units", description = "the unit tree: group, brands, subsidiaries, stores"),
+        (name = "staff", description = "staff members who use the console"),
+        (name = "roles", description = "roles and permissions"),
+        (name = "api-tokens", description = "bearer tokens for programs"),
+        (name = "audit", description = "the audit log of security-relevant actions"),
+    )
+)]
+pub struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "an API token from `siyu token create` or POST /api/v1/api-tokens",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::SESSION_COOKIE))),
+        );
+    }
+}

@@ -1,0 +1,48 @@
+//! The API's routes. Each module is one resource; a new resource adds a module and one
+//! line to [`api_router`], and its handlers' `#[utoipa::path]` annotations put it in the
+//! OpenAPI document.
+
+pub mod audit;
+pub mod auth;
+pub mod ops;
+pub mod roles;
+pub mod staff;
+pub mod tokens;
+pub mod units;
+
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::openapi::ApiDoc;
+
+pub fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(auth::change_password))
+        .routes(routes!(units::list_units, units::create_unit))
+        .routes(routes!(
+            units::get_unit,
+            units::update_unit,
+            units::delete_unit
+        ))
+        .routes(routes!(staff::list_staff, staff::create_staff))
+        .routes(routes!(
+            staff::get_staff,
+            staff::update_staff,
+            staff::delete_staff
+        ))
+        .routes(routes!(roles::list_roles, roles::create_role))
+        .routes(routes!(
+            roles::get_role,
+            roles::update_role,
+            roles::delete_role
+        ))
+        .routes(routes!(roles::list_permissions))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::get_token, tokens::revoke_token))
+        .routes(routes!(audit::list_audit_log))
+}

@@ -1,0 +1,226 @@
+//! Staff members: who signs in to the console, in which unit, with which role and data
+//! scope.
+//!
+//! Data scope applies to the staff list too: a staff member scoped to their unit subtree
+//! sees the staff of that subtree, one scoped to their own customers sees only
+//! themselves. Nobody can give a role with permissions they do not hold themselves.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use siyu_domain::access::{DataScope, Permission, PrincipalKind};
+use siyu_domain::ids::{StaffId, UnitId};
+use siyu_domain::page::Page;
+use siyu_domain::tenancy::{NewStaff, Staff, StaffChanges, StaffStatus, unit_subtree};
+use siyu_store::TenantScope;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateStaff {
+    pub unit_id: UnitId,
+    /// A role name: a built-in (`admin`, `operations`, `service`, `content`, `growth`,
+    /// `analyst`) or a custom role.
+    pub role: String,
+    pub email: String,
+    pub name: String,
+    /// Leave out for staff who do not sign in with a password (yet).
+    pub password: Option<String>,
+    /// Default `unit_subtree`.
+    pub data_scope: Option<DataScope>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStaff {
+    pub unit_id: Option<UnitId>,
+    pub role: Option<String>,
+    pub name: Option<String>,
+    pub password: Option<String>,
+    pub data_scope: Option<DataScope>,
+    pub status: Option<StaffStatus>,
+}
+
+/// The units whose staff the caller may see, or `None` for all.
+async fn visible_units(auth: &Auth, scope: &TenantScope<'_>) -> ApiResult<Option<Vec<UnitId>>> {
+    match &auth.principal.kind {
+        PrincipalKind::ApiToken { .. } => Ok(None),
+        PrincipalKind::Staff {
+            data_scope,
+            unit_id,
+            ..
+        } => match data_scope {
+            DataScope::Tenant => Ok(None),
+            DataScope::UnitSubtree => {
+                Ok(Some(unit_subtree(*unit_id, &scope.unit_parents().await?)))
+            }
+            DataScope::Own => Ok(Some(vec![])),
+        },
+    }
+}
+
+/// Whether the caller's data scope covers this staff member (themselves always).
+async fn check_visible(auth: &Auth, scope: &TenantScope<'_>, staff: &Staff) -> ApiResult<()> {
+    if auth.principal.staff_id() == Some(staff.id) {
+        return Ok(());
+    }
+    match visible_units(auth, scope).await? {
+        Some(units) if !units.contains(&staff.unit_id) => Err(ApiError::NotFound("staff")),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses to hand out a role with permissions the caller lacks.
+async fn check_grantable(auth: &Auth, scope: &TenantScope<'_>, role: &str) -> ApiResult<()> {
+    let role = scope.role_by_name(role).await?;
+    if role.permissions.is_subset(&auth.principal.permissions) {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden(format!(
+            "the role {} has permissions that your role ({}) lacks",
+            role.name, auth.principal.role
+        )))
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/staff", tag = "staff", params(PageParams),
+    responses((status = 200, body = Page<Staff>), (status = 403, body = ErrorBody)))]
+pub async fn list_staff(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<Staff>>> {
+    auth.require(Permission::StaffRead)?;
+    let page = q.page()?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let units = visible_units(&auth, &scope).await?;
+    let mut list = scope.list_staff(page, units.as_deref()).await?;
+    if units.as_deref() == Some(&[]) && page.after.is_none() {
+        // scoped to their own: the list is just themselves
+        if let Some(me) = auth.principal.staff_id() {
+            list.items = vec![scope.get_staff(me).await?];
+        }
+    }
+    Ok(Json(list))
+}
+
+#[utoipa::path(post, path = "/api/v1/staff", tag = "staff", request_body = CreateStaff,
+    responses((status = 201, body = Staff), (status = 403, body = ErrorBody),
+        (status = 404, description = "no such unit", body = ErrorBody),
+        (status = 409, description = "the email is taken", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create_staff(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<CreateStaff>,
+) -> ApiResult<(StatusCode, Json<Staff>)> {
+    auth.require(Permission::StaffWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    scope.get_unit(body.unit_id).await?;
+    check_grantable(&auth, &scope, &body.role).await?;
+    let new = tokio::task::spawn_blocking(move || {
+        NewStaff::new(
+            body.unit_id,
+            &body.role,
+            &body.email,
+            &body.name,
+            body.password.as_deref(),
+            body.data_scope.unwrap_or(DataScope::UnitSubtree),
+        )
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let staff = scope.create_staff(&new, &auth.actor()).await?;
+    Ok((StatusCode::CREATED, Json(staff)))
+}
+
+#[utoipa::path(get, path = "/api/v1/staff/{id}", tag = "staff", params(("id" = i64, Path)),
+    responses((status = 200, body = Staff), (status = 404, body = ErrorBody)))]
+pub async fn get_staff(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Staff>> {
+    auth.require(Permission::StaffRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let staff = scope.get_staff(StaffId(id)).await?;
+    check_visible(&auth, &scope, &staff).await?;
+    Ok(Json(staff))
+}
+
+/// Changes a staff member. A new password, a new role or `status: disabled` ends their
+/// sessions at once.
+#[utoipa::path(patch, path = "/api/v1/staff/{id}", tag = "staff", params(("id" = i64, Path)),
+    request_body = UpdateStaff,
+    responses((status = 200, body = Staff), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_staff(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<UpdateStaff>,
+) -> ApiResult<Json<Staff>> {
+    auth.require(Permission::StaffWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let staff = scope.get_staff(StaffId(id)).await?;
+    check_visible(&auth, &scope, &staff).await?;
+    let is_self = auth.principal.staff_id() == Some(staff.id);
+    if is_self && (body.status == Some(StaffStatus::Disabled) || body.role.is_some()) {
+        return Err(ApiError::Forbidden(
+            "you cannot disable yourself or change your own role".into(),
+        ));
+    }
+    if let Some(role) = &body.role {
+        check_grantable(&auth, &scope, role).await?;
+    }
+    if let Some(unit) = body.unit_id {
+        scope.get_unit(unit).await?;
+    }
+    let mut changes = StaffChanges {
+        unit_id: body.unit_id,
+        role: body.role.clone(),
+        data_scope: body.data_scope,
+        status: body.status,
+        ..StaffChanges::default()
+    };
+    if let Some(name) = &body.name {
+        changes.set_name(name)?;
+    }
+    if let Some(password) = body.password.clone() {
+        changes =
+            tokio::task::spawn_blocking(move || changes.set_password(&password).map(|()| changes))
+                .await
+                .map_err(|e| ApiError::Internal(e.to_string()))??;
+    }
+    Ok(Json(
+        scope
+            .update_staff(staff.id, &changes, &auth.actor())
+            .await?,
+    ))
+}
+
+#[utoipa::path(delete, path = "/api/v1/staff/{id}", tag = "staff", params(("id" = i64, Path)),
+    responses((status = 204, description = "deleted"), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn delete_staff(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    auth.require(Permission::StaffWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let staff = scope.get_staff(StaffId(id)).await?;
+    check_visible(&auth, &scope, &staff).await?;
+    if auth.principal.staff_id() == Some(staff.id) {
+        return Err(ApiError::Forbidden(
+            "you cannot delete your own account".into(),
+        ));
+    }
+    scope.delete_staff(staff.id, &auth.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,237 @@
+//! The data layer of siyu: one code path over SQLite (embedded default) and PostgreSQL
+//! (production).
+//!
+//! # Why plain SQL over sqlx, written once
+//! Every query is written once, in the SQL both databases understand (`$1` placeholders,
+//! `RETURNING`, `ON CONFLICT`), and compiled for both drivers by the [`on_db!`] macro,
+//! which matches on the pool and expands the same code in each arm. That keeps native
+//! types and native speed (no `Any` driver converting every value), gives each dialect
+//! an escape hatch where one is really needed, and adds no ORM to the build. Only the
+//! migrations differ per database (`migrations/sqlite`, `migrations/postgres`).
+//!
+//! # Tenancy is enforced here
+//! Tenant-owned data is reachable only through a [`TenantScope`], made with
+//! [`Store::tenant`]; every query it runs filters by that tenant. The few methods on
+//! [`Store`] itself are the ones that must work before a tenant is known (signing in,
+//! resolving a token, creating a tenant). A handler cannot forget the tenant, because
+//! there is no unscoped method to call. Foreign keys include `tenant_id` too, so the
+//! database refuses a row that points into another tenant.
+//!
+//! # Audit in the same transaction
+//! Methods that change security-relevant data take the [`Actor`] and write the audit
+//! entry in the same transaction as the change: there is no change without its entry.
+
+mod access;
+mod audit;
+mod auth;
+mod error;
+mod secrets;
+mod tenancy;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use audit::AuditFilter;
+pub use auth::{Credentials, LoginThrottle};
+pub use error::{StoreError, redact_url};
+pub use secrets::SecretName;
+use siyu_domain::ids::TenantId;
+use siyu_domain::secret::SecretKey;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same code on whichever pool the store has. `$db` is bound to the concrete
+/// pool, so `sqlx::query(...).fetch_one($db)` and `$db.begin()` compile for each driver.
+macro_rules! on_db {
+    ($store:expr, |$db:ident| $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($db) => $body,
+            $crate::Pool::Postgres($db) => $body,
+        }
+    };
+}
+pub(crate) use on_db;
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+    /// The key that seals stored secrets; without it, storing a secret is refused.
+    pub secret_key: Option<SecretKey>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+            secret_key: None,
+        }
+    }
+}
+
+/// The handle to siyu's database. Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    pub(crate) secret_key: Option<SecretKey>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite
+    /// file if it is missing. Does not migrate; call [`Store::migrate`].
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Store> {
+        let connect_error = |source: sqlx::Error| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        let pool = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)
+                .map_err(connect_error)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .map_err(connect_error)?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = PgConnectOptions::from_str(url).map_err(connect_error)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await
+                .map_err(connect_error)?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl {
+                url: redact_url(url),
+            });
+        };
+        Ok(Store {
+            pool,
+            secret_key: options.secret_key,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the migrations embedded in the binary that the database has not seen.
+    /// Safe to run from several processes at once: sqlx takes a lock on PostgreSQL, and
+    /// SQLite serialises writers.
+    pub async fn migrate(&self) -> Result<()> {
+        match &self.pool {
+            Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub async fn ping(&self) -> Result<()> {
+        on_db!(self, |db| {
+            sqlx::query("SELECT 1").execute(db).await?;
+        });
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections in use to be returned.
+    pub async fn close(&self) {
+        on_db!(self, |db| db.close().await)
+    }
+
+    /// The data of one tenant. Every query made through it is scoped to that tenant.
+    pub fn tenant(&self, tenant: TenantId) -> TenantScope<'_> {
+        TenantScope {
+            store: self,
+            tenant,
+        }
+    }
+}
+
+/// Access to one tenant's data; see the crate documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantScope<'s> {
+    pub(crate) store: &'s Store,
+    pub(crate) tenant: TenantId,
+}
+
+impl TenantScope<'_> {
+    pub fn id(&self) -> TenantId {
+        self.tenant
+    }
+}
+
+/// The current time in milliseconds since the Unix epoch, the unit of every stored time.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Records an audit entry on a transaction (or any executor) of either driver.
+macro_rules! insert_audit {
+    ($exec:expr, $tenant:expr, $actor:expr, $record:expr) => {{
+        let actor: &siyu_domain::audit::Actor = $actor;
+        let record: siyu_domain::audit::AuditRecord = $record;
+        sqlx::query(
+            "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
+             action, target_kind, target_id, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind($tenant.0)
+        .bind($crate::now_ms())
+        .bind(actor.kind.as_str())
+        .bind(actor.id)
+        .bind(&actor.label)
+        .bind(&actor.ip)
+        .bind(record.action)
+        .bind(record.target_kind)
+        .bind(&record.target_id)
+        .bind(record.details.to_string())
+        .execute($exec)
+        .await
+    }};
+}
+pub(crate) use insert_audit;

@@ -1,0 +1,146 @@
+//! Secrets a tenant stores (connector secrets, webhook signing keys), sealed at rest.
+//!
+//! The plaintext exists only in memory: it is sealed with the server's secret key before
+//! it is written, with the tenant and name bound in, and opened after it is read.
+
+use serde_json::json;
+use siyu_domain::DomainError;
+use siyu_domain::audit::{Actor, AuditRecord, action};
+
+use crate::{Result, StoreError, TenantScope, insert_audit, now_ms, on_db};
+
+/// The name of a stored secret, such as `wecom.corp_secret`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretName(String);
+
+impl SecretName {
+    pub fn new(name: &str) -> Result<Self, DomainError> {
+        let valid = !name.is_empty()
+            && name.len() <= 100
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        if valid {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(DomainError::invalid(
+                "name",
+                "must be 1 to 100 of letters, digits, '.', '_' and '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TenantScope<'_> {
+    fn secret_context(&self, name: &SecretName) -> String {
+        format!("siyu:tenant:{}:secret:{}", self.tenant.0, name.0)
+    }
+
+    /// Stores (or replaces) a secret.
+    pub async fn put_secret(&self, name: &SecretName, value: &[u8], actor: &Actor) -> Result<()> {
+        let key = self
+            .store
+            .secret_key
+            .as_ref()
+            .ok_or(StoreError::NoSecretKey)?;
+        let sealed = key.seal(value, &self.secret_context(name));
+        let now = now_ms();
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "INSERT INTO tenant_secrets (tenant_id, name, sealed, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $4) \
+                 ON CONFLICT (tenant_id, name) DO UPDATE SET sealed = $3, updated_at = $4",
+            )
+            .bind(self.tenant.0)
+            .bind(name.as_str())
+            .bind(&sealed)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new(action::SECRET_STORED, "secret", name.as_str())
+                    .with_details(json!({"bytes": value.len()}))
+            )?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Reads a secret back, or `None` if none is stored under the name.
+    pub async fn get_secret(&self, name: &SecretName) -> Result<Option<Vec<u8>>> {
+        let key = self
+            .store
+            .secret_key
+            .as_ref()
+            .ok_or(StoreError::NoSecretKey)?;
+        let sealed: Option<Vec<u8>> = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT sealed FROM tenant_secrets WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(name.as_str())
+            .fetch_optional(db)
+            .await?
+        });
+        sealed
+            .map(|s| {
+                key.open(&s, &self.secret_context(name))
+                    .map_err(StoreError::from)
+            })
+            .transpose()
+    }
+
+    /// The names of the stored secrets (never their values).
+    pub async fn list_secret_names(&self) -> Result<Vec<String>> {
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar("SELECT name FROM tenant_secrets WHERE tenant_id = $1 ORDER BY name")
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        }))
+    }
+
+    pub async fn delete_secret(&self, name: &SecretName, actor: &Actor) -> Result<()> {
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            let done = sqlx::query("DELETE FROM tenant_secrets WHERE tenant_id = $1 AND name = $2")
+                .bind(self.tenant.0)
+                .bind(name.as_str())
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound("secret"));
+            }
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new(action::SECRET_DELETED, "secret", name.as_str())
+            )?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The sealed bytes as stored, for tests that check nothing is stored in the clear.
+    #[doc(hidden)]
+    pub async fn raw_sealed_secret(&self, name: &SecretName) -> Result<Option<Vec<u8>>> {
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT sealed FROM tenant_secrets WHERE tenant_id = $1 AND name = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(name.as_str())
+            .fetch_optional(db)
+            .await?
+        }))
+    }
+}

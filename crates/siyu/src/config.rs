@@ -1,0 +1,142 @@
+//! Configuration in layers: built-in defaults, then a TOML file (`--config FILE` or
+//! `SIYU_CONFIG`), then environment variables, then command-line flags. Unknown keys in
+//! the file are warned about, not silently ignored.
+
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Deserialize;
+use siyu_server::{CookieSecure, ServerConfig};
+use siyu_store::LoginThrottle;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://siyu.db";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// The config file. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct FileConfig {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    /// Base64 of 32 bytes; seals stored secrets. Prefer the `SIYU_SECRET_KEY` variable.
+    pub secret_key: Option<String>,
+    /// `text` (default) or `json`.
+    pub log_format: Option<String>,
+    pub max_connections: Option<u32>,
+    pub body_limit_bytes: Option<usize>,
+    pub trust_proxy_headers: Option<bool>,
+    pub cookie_secure: Option<CookieSecure>,
+    pub login: LoginConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LoginConfig {
+    pub window_secs: Option<i64>,
+    pub max_failures_per_email: Option<i64>,
+    pub max_failures_per_ip: Option<i64>,
+}
+
+impl FileConfig {
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let Some(path) = path else {
+            return Ok(Self::default());
+        };
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the config file {}", path.display()))?;
+        let deserializer = toml::Deserializer::new(&text);
+        let mut unknown = Vec::new();
+        let config: FileConfig =
+            serde_ignored::deserialize(deserializer, |key| unknown.push(key.to_string()))
+                .with_context(|| format!("the config file {} is not valid", path.display()))?;
+        for key in unknown {
+            tracing::warn!(file = %path.display(), key = %key, "unknown config key ignored");
+        }
+        Ok(config)
+    }
+
+    pub fn server_config(&self, listen: Option<String>) -> ServerConfig {
+        let defaults = ServerConfig::default();
+        let throttle_defaults = LoginThrottle::default();
+        ServerConfig {
+            listen: listen
+                .or_else(|| self.listen.clone())
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned()),
+            body_limit_bytes: self.body_limit_bytes.unwrap_or(defaults.body_limit_bytes),
+            trust_proxy_headers: env_bool("SIYU_TRUST_PROXY_HEADERS")
+                .or(self.trust_proxy_headers)
+                .unwrap_or(defaults.trust_proxy_headers),
+            cookie_secure: self.cookie_secure.unwrap_or(defaults.cookie_secure),
+            login_throttle: LoginThrottle {
+                window_ms: self
+                    .login
+                    .window_secs
+                    .map(|s| s * 1000)
+                    .unwrap_or(throttle_defaults.window_ms),
+                max_failures_per_email: self
+                    .login
+                    .max_failures_per_email
+                    .unwrap_or(throttle_defaults.max_failures_per_email),
+                max_failures_per_ip: self
+                    .login
+                    .max_failures_per_ip
+                    .unwrap_or(throttle_defaults.max_failures_per_ip),
+            },
+        }
+    }
+
+    /// The secret key: `SIYU_SECRET_KEY`, else the file's.
+    pub fn secret_key(&self) -> Option<String> {
+        std::env::var("SIYU_SECRET_KEY")
+            .ok()
+            .filter(|k| !k.is_empty())
+            .or_else(|| self.secret_key.clone())
+    }
+
+    pub fn log_json(&self) -> bool {
+        std::env::var("SIYU_LOG_FORMAT")
+            .ok()
+            .or_else(|| self.log_format.clone())
+            .is_some_and(|f| f.eq_ignore_ascii_case("json"))
+    }
+}
+
+fn env_bool(name: &str) -> Option<bool> {
+    std::env::var(name)
+        .ok()
+        .map(|v| matches!(v.as_str(), "1" | "true" | "yes" | "on"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("siyu.toml");
+        std::fs::write(
+            &path,
+            "listen = \"0.0.0.0:9000\"\nbody_limit_bytes = 2048\nunknown_key = 1\n[login]\nmax_failures_per_email = 3\n",
+        )
+        .unwrap();
+        let file = FileConfig::load(Some(&path)).unwrap();
+        let server = file.server_config(None);
+        assert_eq!(server.listen, "0.0.0.0:9000");
+        assert_eq!(server.body_limit_bytes, 2048);
+        assert_eq!(server.login_throttle.max_failures_per_email, 3);
+        assert_eq!(
+            file.server_config(Some("127.0.0.1:1".into())).listen,
+            "127.0.0.1:1"
+        );
+    }
+
+    #[test]
+    fn a_broken_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "listen = [").unwrap();
+        let err = FileConfig::load(Some(&path)).unwrap_err();
+        assert!(format!("{err:#}").contains("bad.toml"));
+    }
+}

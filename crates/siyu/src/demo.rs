@@ -1,0 +1,162 @@
+//! `siyu demo`: a ready-to-try siyu on the embedded store. The first run creates a demo
+//! tenant with a unit tree and a few staff; later runs reuse it. Later capabilities add
+//! their demo data here.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use siyu_domain::access::DataScope;
+use siyu_domain::audit::Actor;
+use siyu_domain::secret::SecretKey;
+use siyu_domain::tenancy::{NewStaff, NewTenant, NewUnit, UnitKind};
+use siyu_store::Store;
+
+use crate::config::FileConfig;
+
+pub const DEMO_DATABASE_URL: &str = "sqlite://siyu-demo.db";
+pub const DEMO_TENANT: &str = "demo";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@demo.siyu.local";
+/// The demo's password, for every demo staff member. The demo listens on localhost only
+/// unless told otherwise; never use a demo database in production.
+pub const DEMO_PASSWORD: &str = "siyu-demo-2026";
+
+pub async fn run(
+    database_url: Option<String>,
+    listen: Option<String>,
+    file: &FileConfig,
+) -> anyhow::Result<()> {
+    let url = database_url.unwrap_or_else(|| DEMO_DATABASE_URL.to_owned());
+    let secret_key = match file.secret_key() {
+        Some(key) => key,
+        None => load_or_create_key(&url)?,
+    };
+    let store = crate::open_store(&url, file, Some(secret_key)).await?;
+    let created = seed(&store).await?;
+    let config = file.server_config(listen);
+    let banner = Box::new(move |addr: std::net::SocketAddr| {
+        println!(
+            "siyu demo ({}) on {}",
+            if created {
+                "new demo data"
+            } else {
+                "existing demo data"
+            },
+            siyu_store::redact_url(&url)
+        );
+        println!("  console and API: http://{addr}/");
+        println!("  API reference:   http://{addr}/api/openapi.json");
+        println!("  sign in:         {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}");
+        println!(
+            "  other staff:     ops@, service@, content@, growth@, analyst@demo.siyu.local (same password)"
+        );
+        println!("http://{addr}/");
+    });
+    crate::serve(store, config, Some(banner)).await
+}
+
+/// The demo's secret key lives beside a SQLite demo database (mode 0600), so restarts
+/// can open the secrets earlier runs sealed.
+fn load_or_create_key(url: &str) -> anyhow::Result<String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .map(|p| PathBuf::from(format!("{}.key", p.split('?').next().unwrap_or(p))))
+        .unwrap_or_else(|| PathBuf::from("siyu-demo.key"));
+    if let Ok(key) = std::fs::read_to_string(&path) {
+        return Ok(key.trim().to_owned());
+    }
+    let key = SecretKey::generate_base64();
+    std::fs::write(&path, format!("{key}\n"))
+        .with_context(|| format!("cannot write the demo secret key to {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    }
+    Ok(key)
+}
+
+/// Creates the demo tenant unless it exists; says whether it did.
+pub async fn seed(store: &Store) -> anyhow::Result<bool> {
+    if store.find_tenant_by_name(DEMO_TENANT).await?.is_some() {
+        return Ok(false);
+    }
+    let actor = Actor::cli();
+    let (tenant, _) = store
+        .create_tenant(
+            &NewTenant::new(DEMO_TENANT, DEMO_ADMIN_EMAIL, DEMO_PASSWORD)?,
+            &actor,
+        )
+        .await?;
+    let scope = store.tenant(tenant.id);
+    let root = scope.root_unit().await?;
+    let unit = |parent, kind, name: &str| NewUnit::new(parent, kind, name);
+
+    let tea = scope
+        .create_unit(
+            &unit(root.id, UnitKind::Brand, "露米茶饮 Lumi Tea")?,
+            &actor,
+        )
+        .await?;
+    let jingan = scope
+        .create_unit(&unit(tea.id, UnitKind::Store, "上海静安店")?, &actor)
+        .await?;
+    scope
+        .create_unit(&unit(tea.id, UnitKind::Store, "杭州西湖店")?, &actor)
+        .await?;
+    let skin = scope
+        .create_unit(
+            &unit(root.id, UnitKind::Brand, "云杉护肤 Yunshan Skin")?,
+            &actor,
+        )
+        .await?;
+    let east = scope
+        .create_unit(&unit(skin.id, UnitKind::Subsidiary, "华东子公司")?, &actor)
+        .await?;
+    scope
+        .create_unit(&unit(east.id, UnitKind::Store, "南京新街口店")?, &actor)
+        .await?;
+
+    let staff = [
+        (
+            "ops@demo.siyu.local",
+            "王芳",
+            "operations",
+            root.id,
+            DataScope::Tenant,
+        ),
+        (
+            "service@demo.siyu.local",
+            "李娜",
+            "service",
+            jingan.id,
+            DataScope::Own,
+        ),
+        (
+            "content@demo.siyu.local",
+            "陈晨",
+            "content",
+            tea.id,
+            DataScope::UnitSubtree,
+        ),
+        (
+            "growth@demo.siyu.local",
+            "赵磊",
+            "growth",
+            root.id,
+            DataScope::Tenant,
+        ),
+        (
+            "analyst@demo.siyu.local",
+            "刘洋",
+            "analyst",
+            root.id,
+            DataScope::Tenant,
+        ),
+    ];
+    for (email, name, role, unit_id, data_scope) in staff {
+        let new = NewStaff::new(unit_id, role, email, name, Some(DEMO_PASSWORD), data_scope)?;
+        scope.create_staff(&new, &actor).await?;
+    }
+    Ok(true)
+}

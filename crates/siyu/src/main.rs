@@ -1,0 +1,280 @@
+//! `siyu`: the server and its command line. This is the only crate that uses `anyhow`;
+//! the layers below have typed errors.
+
+mod config;
+mod demo;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+use siyu_domain::audit::Actor;
+use siyu_domain::secret::SecretKey;
+use siyu_domain::tenancy::NewTenant;
+use siyu_store::{Store, StoreOptions};
+
+use crate::config::{DEFAULT_DATABASE_URL, FileConfig};
+
+/// siyu (私域): private-domain customer operations — one customer pool, tags and
+/// segments, staff and personas, mass sends and journeys, referral and loyalty.
+#[derive(Parser)]
+#[command(name = "siyu", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct GlobalArgs {
+    /// The database: sqlite://PATH (created if missing) or postgres://USER:PASS@HOST/DB
+    /// [default: sqlite://siyu.db; for `demo`, sqlite://siyu-demo.db]
+    #[arg(long, env = "SIYU_DATABASE_URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
+    /// A TOML config file (see README: Configuration)
+    #[arg(long, env = "SIYU_CONFIG", global = true)]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (migrates the database first)
+    Serve {
+        /// Address to listen on [env: SIYU_LISTEN] [default: 127.0.0.1:8080]
+        #[arg(long, env = "SIYU_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Apply the database migrations and exit
+    Migrate,
+    /// Manage tenants
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Manage API tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Run with a demo tenant, units and staff (created on first run, reused after)
+    Demo {
+        /// Address to listen on [default: 127.0.0.1:8080]
+        #[arg(long, env = "SIYU_LISTEN")]
+        listen: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum TenantCommand {
+    /// Create a tenant with its root unit and an admin; prints the tenant id last
+    Create {
+        /// The tenant's name, used as `--tenant NAME` by other commands
+        name: String,
+        #[arg(long)]
+        admin_email: String,
+        /// The admin's password (or set SIYU_ADMIN_PASSWORD, which stays out of `ps`)
+        #[arg(long, env = "SIYU_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+    },
+    /// List tenants: id and name
+    List,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a bearer API token; prints the token last (it is shown once)
+    Create {
+        /// The tenant's name
+        #[arg(long)]
+        tenant: String,
+        /// The role the token acts with (admin, operations, service, content, growth,
+        /// analyst, or a custom role)
+        #[arg(long)]
+        role: String,
+        /// A label for the token
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Days until the token expires [default: never]
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let file = match FileConfig::load(cli.global.config.as_deref()) {
+        Ok(file) => file,
+        Err(err) => return fail(&err),
+    };
+    init_tracing(file.log_json());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => return fail(&err.into()),
+    };
+    match runtime.block_on(run(cli, file)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => fail(&err),
+    }
+}
+
+/// Prints the error on one line, causes included, and fails.
+fn fail(err: &anyhow::Error) -> ExitCode {
+    let line = format!("{err:#}").replace('\n', " ");
+    eprintln!("error: {line}");
+    ExitCode::FAILURE
+}
+
+fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().flatten_event(true).init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn open_store(
+    url: &str,
+    file: &FileConfig,
+    secret_key: Option<String>,
+) -> anyhow::Result<Store> {
+    let secret_key = secret_key
+        .map(|k| SecretKey::from_base64(&k))
+        .transpose()
+        .context("SIYU_SECRET_KEY is not valid")?;
+    let mut options = StoreOptions {
+        secret_key,
+        ..StoreOptions::default()
+    };
+    if let Some(max) = file.max_connections {
+        options.max_connections = max;
+    }
+    let store = Store::connect(url, options).await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
+    let database_url = cli
+        .global
+        .database_url
+        .clone()
+        .or_else(|| file.database_url.clone());
+    match cli.command {
+        Command::Serve { listen } => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let secret_key = file.secret_key();
+            if secret_key.is_none() {
+                tracing::warn!("no SIYU_SECRET_KEY is set: storing connector secrets is disabled");
+            }
+            let store = open_store(&url, &file, secret_key).await?;
+            serve(store, file.server_config(listen), None).await
+        }
+        Command::Migrate => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            open_store(&url, &file, None).await?;
+            println!("migrations applied to {}", siyu_store::redact_url(&url));
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::Create {
+            name,
+            admin_email,
+            admin_password,
+        }) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            let new = NewTenant::new(&name, &admin_email, &admin_password)?;
+            let (tenant, admin) = store.create_tenant(&new, &Actor::cli()).await?;
+            println!(
+                "created tenant {:?} with root unit {:?} and admin {}",
+                tenant.name, tenant.name, admin.email
+            );
+            println!("{}", tenant.id);
+            Ok(())
+        }
+        Command::Tenant(TenantCommand::List) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            for tenant in store.list_tenants().await? {
+                println!("{}\t{}", tenant.id, tenant.name);
+            }
+            Ok(())
+        }
+        Command::Token(TokenCommand::Create {
+            tenant,
+            role,
+            name,
+            expires_in_days,
+        }) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            let Some(found) = store.find_tenant_by_name(&tenant).await? else {
+                bail!("there is no tenant named {tenant:?} (see `siyu tenant list`)");
+            };
+            let scope = store.tenant(found.id);
+            let role = scope.role_by_name(&role).await?;
+            let name = siyu_domain::error::check_name("name", &name, 100)?;
+            let expires_at =
+                expires_in_days.map(|d| siyu_store::now_ms() + i64::from(d) * 24 * 3600 * 1000);
+            let (token, secret) = scope
+                .create_api_token(&name, &role, expires_at, None, &Actor::cli())
+                .await?;
+            println!(
+                "created API token {} ({:?}, role {}) for tenant {:?}; it is shown once:",
+                token.id, token.name, token.role, found.name
+            );
+            println!("{secret}");
+            Ok(())
+        }
+        Command::Demo { listen } => demo::run(database_url, listen, &file).await,
+    }
+}
+
+/// Serves until SIGINT or SIGTERM, then lets in-flight requests finish.
+pub(crate) async fn serve(
+    store: Store,
+    config: siyu_server::ServerConfig,
+    banner: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
+) -> anyhow::Result<()> {
+    let listen = config.listen.clone();
+    let app = siyu_server::Application::build(config, store.clone())
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = app.local_addr();
+    tracing::info!(address = %addr, backend = ?store.backend(), "siyu is serving");
+    if let Some(banner) = banner {
+        banner(addr);
+    }
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("in-flight requests finished; closing the database");
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
