@@ -320,7 +320,7 @@ mod tests {
             Err(ApiError::InvalidJson(_))
         ));
         assert!(matches!(
-            parse_json::<Order>(b"{} trailing"),
+            parse_json::<Order>(br#"{"id":"1","items":[]} trailing"#),
             Err(ApiError::InvalidJson(_))
         ));
     }

@@ -136,7 +136,7 @@ pub async fn update_role(
         check_grantable(&auth, permissions)?;
     }
     // changing the role one holds could lock oneself out or escalate: refuse
-    if auth.principal.role_id == role.id {
+    if !role.builtin && auth.principal.role_id == role.id {
         return Err(ApiError::Forbidden(
             "you cannot change the role you hold".into(),
         ));

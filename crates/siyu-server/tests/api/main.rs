@@ -1,0 +1,11 @@
+//! The HTTP API's integration suite: a real server on a random port over a fresh
+//! database per test, SQLite by default and PostgreSQL when SIYU_TEST_DATABASE_URL is
+//! set. One test binary with modules keeps the build fast.
+
+mod auth;
+mod crud;
+mod errors;
+mod helpers;
+mod isolation;
+mod ops;
+mod rbac;

@@ -1,0 +1,131 @@
+//! Health, readiness, metrics and the OpenAPI document.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::{TestApp, answer};
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_sign_in() {
+    let app = TestApp::spawn().await;
+    let health = answer(app.http.get(app.url("/healthz")).send().await.unwrap())
+        .await
+        .expect(200);
+    assert_eq!(health.body["status"], "ok");
+    let ready = answer(app.http.get(app.url("/readyz")).send().await.unwrap())
+        .await
+        .expect(200);
+    assert_eq!(ready.body["database"], "ok");
+    app.store.close().await;
+    let down = answer(app.http.get(app.url("/readyz")).send().await.unwrap())
+        .await
+        .expect(503);
+    assert_eq!(down.code(), "unavailable");
+    answer(app.http.get(app.url("/healthz")).send().await.unwrap())
+        .await
+        .expect(200);
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_status() {
+    let app = TestApp::spawn().await;
+    app.get("/api/v1/units", &app.admin_token).await.expect(200);
+    app.get("/api/v1/units/12345", &app.admin_token)
+        .await
+        .expect(404);
+    app.get("/api/v1/units/12346", &app.admin_token)
+        .await
+        .expect(404);
+    let text = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"siyu_http_requests_total{method="GET",route="/api/v1/units/{id}",status="404"} 2"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"siyu_http_requests_total{method="GET",route="/api/v1/units",status="200"} 1"#
+    ));
+    assert!(text.contains("siyu_http_request_duration_seconds_bucket"));
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint() {
+    let app = TestApp::spawn().await;
+    let doc = answer(
+        app.http
+            .get(app.url("/api/openapi.json"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let mut listed = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for method in ops.as_object().unwrap().keys() {
+            listed.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let expected = [
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/logout",
+        "GET /api/v1/me",
+        "PUT /api/v1/me/password",
+        "GET /api/v1/units",
+        "POST /api/v1/units",
+        "GET /api/v1/units/{id}",
+        "PATCH /api/v1/units/{id}",
+        "DELETE /api/v1/units/{id}",
+        "GET /api/v1/staff",
+        "POST /api/v1/staff",
+        "GET /api/v1/staff/{id}",
+        "PATCH /api/v1/staff/{id}",
+        "DELETE /api/v1/staff/{id}",
+        "GET /api/v1/roles",
+        "POST /api/v1/roles",
+        "GET /api/v1/roles/{id}",
+        "PATCH /api/v1/roles/{id}",
+        "DELETE /api/v1/roles/{id}",
+        "GET /api/v1/permissions",
+        "GET /api/v1/api-tokens",
+        "POST /api/v1/api-tokens",
+        "GET /api/v1/api-tokens/{id}",
+        "DELETE /api/v1/api-tokens/{id}",
+        "GET /api/v1/audit-log",
+    ];
+    let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+    assert_eq!(listed, expected);
+    // every listed endpoint exists on the server (none answers 404 for an unknown route)
+    for entry in &listed {
+        let (method, path) = entry.split_once(' ').unwrap();
+        let path = path.replace("{id}", "1");
+        let a = app
+            .call(
+                method.parse().unwrap(),
+                &path,
+                "x",
+                Some(serde_json::json!({})),
+            )
+            .await;
+        assert_ne!(
+            a.body["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("no route"),
+            true,
+            "{entry}"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}

@@ -1,0 +1,270 @@
+//! Each role is refused what it may not do, and nobody can grant more than they hold.
+
+use serde_json::json;
+
+use crate::helpers::{PASSWORD, TestApp, answer};
+
+#[tokio::test]
+async fn each_builtin_role_is_forbidden_what_it_lacks() {
+    let app = TestApp::spawn().await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let new_unit = json!({"parent_id": root.id, "kind": "brand", "name": "x"});
+    let new_staff =
+        json!({"unit_id": root.id, "role": "service", "email": "n@acme.example.com", "name": "n"});
+    let new_role = json!({"name": "r", "permissions": ["units.read"]});
+    let new_token = json!({"name": "t", "role": "analyst"});
+
+    // (role, a thing it may do, a thing it may not)
+    let cases: [(
+        &str,
+        (&str, &str, Option<serde_json::Value>),
+        (&str, &str, Option<serde_json::Value>),
+    ); 5] = [
+        (
+            "operations",
+            ("GET", "/api/v1/units", None),
+            ("POST", "/api/v1/api-tokens", Some(new_token.clone())),
+        ),
+        (
+            "service",
+            ("GET", "/api/v1/me", None),
+            ("GET", "/api/v1/audit-log", None),
+        ),
+        (
+            "content",
+            ("GET", "/api/v1/me", None),
+            ("POST", "/api/v1/units", Some(new_unit.clone())),
+        ),
+        (
+            "growth",
+            ("GET", "/api/v1/me", None),
+            ("POST", "/api/v1/roles", Some(new_role.clone())),
+        ),
+        (
+            "analyst",
+            ("GET", "/api/v1/units", None),
+            ("POST", "/api/v1/staff", Some(new_staff.clone())),
+        ),
+    ];
+    for (role, (ok_method, ok_path, ok_body), (no_method, no_path, no_body)) in cases {
+        let token = app.token_with_role(role).await;
+        let allowed = app
+            .call(ok_method.parse().unwrap(), ok_path, &token, ok_body)
+            .await;
+        assert_eq!(
+            allowed.status, 200,
+            "{role} {ok_method} {ok_path}: {}",
+            allowed.body
+        );
+        let refused = app
+            .call(no_method.parse().unwrap(), no_path, &token, no_body)
+            .await;
+        assert_eq!(
+            refused.status, 403,
+            "{role} {no_method} {no_path}: {}",
+            refused.body
+        );
+        assert_eq!(refused.code(), "forbidden");
+        assert!(
+            refused.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(role)
+        );
+    }
+    // nothing the refused calls asked for exists
+    let units = app.get("/api/v1/units", &app.admin_token).await.expect(200);
+    assert_eq!(units.body["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn admin_cannot_delete_or_disable_themselves() {
+    let app = TestApp::spawn().await;
+    let (client, login) = app.login(&app.admin_email, PASSWORD).await;
+    let me = login.expect(200).body["staff"]["id"].as_i64().unwrap();
+    let delete = client
+        .delete(app.url(&format!("/api/v1/staff/{me}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer(delete).await.expect(403).code(), "forbidden");
+    let disable = client
+        .patch(app.url(&format!("/api/v1/staff/{me}")))
+        .json(&json!({"status": "disabled"}))
+        .send()
+        .await
+        .unwrap();
+    answer(disable).await.expect(403);
+}
+
+#[tokio::test]
+async fn nobody_grants_more_than_they_hold() {
+    let app = TestApp::spawn().await;
+    // a custom role that may manage staff and tokens but holds little else
+    app.post(
+        "/api/v1/roles",
+        &app.admin_token,
+        json!({"name": "hr", "description": "people team",
+               "permissions": ["staff.read", "staff.write", "roles.read", "roles.write", "tokens.write", "units.read"]}),
+    )
+    .await
+    .expect(201);
+    let hr = app.token_with_role("hr").await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+
+    let as_admin =
+        json!({"unit_id": root.id, "role": "admin", "email": "x@acme.example.com", "name": "x"});
+    let a = app.post("/api/v1/staff", &hr, as_admin).await.expect(403);
+    assert!(
+        a.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("admin")
+    );
+    app.post(
+        "/api/v1/api-tokens",
+        &hr,
+        json!({"name": "t", "role": "admin"}),
+    )
+    .await
+    .expect(403);
+    app.post(
+        "/api/v1/roles",
+        &hr,
+        json!({"name": "super", "permissions": ["audit.read"]}),
+    )
+    .await
+    .expect(403);
+
+    // within its own permissions it works
+    let peer =
+        json!({"unit_id": root.id, "role": "hr", "email": "y@acme.example.com", "name": "y"});
+    app.post("/api/v1/staff", &hr, peer).await.expect(201);
+    app.post(
+        "/api/v1/roles",
+        &hr,
+        json!({"name": "viewer", "permissions": ["units.read"]}),
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test]
+async fn a_custom_roles_permissions_apply_at_once() {
+    let app = TestApp::spawn().await;
+    let role = app
+        .post(
+            "/api/v1/roles",
+            &app.admin_token,
+            json!({"name": "auditor", "permissions": ["units.read"]}),
+        )
+        .await
+        .expect(201);
+    let id = role.body["id"].as_i64().unwrap();
+    let token = app.token_with_role("auditor").await;
+    app.get("/api/v1/units", &token).await.expect(200);
+    app.get("/api/v1/audit-log", &token).await.expect(403);
+    app.patch(
+        &format!("/api/v1/roles/{id}"),
+        &app.admin_token,
+        json!({"permissions": ["audit.read"]}),
+    )
+    .await
+    .expect(200);
+    app.get("/api/v1/audit-log", &token).await.expect(200);
+    app.get("/api/v1/units", &token).await.expect(403);
+}
+
+#[tokio::test]
+async fn data_scope_limits_which_staff_one_sees() {
+    let app = TestApp::spawn().await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let brand = app
+        .post(
+            "/api/v1/units",
+            &app.admin_token,
+            json!({"parent_id": root.id, "kind": "brand", "name": "tea"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let shop = app
+        .post(
+            "/api/v1/units",
+            &app.admin_token,
+            json!({"parent_id": brand, "kind": "store", "name": "shop"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/roles",
+        &app.admin_token,
+        json!({"name": "lead", "permissions": ["staff.read"]}),
+    )
+    .await
+    .expect(201);
+    let mk = |email: &str, unit: i64, scope: &str| json!({"unit_id": unit, "role": "lead", "email": email, "name": email, "password": PASSWORD, "data_scope": scope});
+    app.post(
+        "/api/v1/staff",
+        &app.admin_token,
+        mk("brandlead@acme.example.com", brand, "unit_subtree"),
+    )
+    .await
+    .expect(201);
+    let shop_staff = app
+        .post(
+            "/api/v1/staff",
+            &app.admin_token,
+            mk("shop@acme.example.com", shop, "own"),
+        )
+        .await
+        .expect(201);
+    let shop_id = shop_staff.body["id"].as_i64().unwrap();
+
+    let (lead, a) = app.login("brandlead@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let seen = answer(lead.get(app.url("/api/v1/staff")).send().await.unwrap())
+        .await
+        .expect(200);
+    let mut emails: Vec<_> = seen.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["email"].as_str().unwrap().to_owned())
+        .collect();
+    emails.sort();
+    assert_eq!(
+        emails,
+        ["brandlead@acme.example.com", "shop@acme.example.com"]
+    );
+
+    let (own, a) = app.login("shop@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let seen = answer(own.get(app.url("/api/v1/staff")).send().await.unwrap())
+        .await
+        .expect(200);
+    let items = seen.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], shop_id);
+    let admin_id = app
+        .store
+        .tenant(app.tenant.id)
+        .find_staff_by_email(&app.admin_email)
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    answer(
+        own.get(app.url(&format!("/api/v1/staff/{admin_id}")))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(404);
+}
