@@ -117,14 +117,8 @@ async fn the_openapi_document_lists_every_endpoint() {
                 Some(serde_json::json!({})),
             )
             .await;
-        assert_ne!(
-            a.body["error"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .starts_with("no route"),
-            true,
-            "{entry}"
-        );
+        let message = a.body["error"]["message"].as_str().unwrap_or("");
+        assert!(!message.starts_with("no route"), "{entry}");
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());

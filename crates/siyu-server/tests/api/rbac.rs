@@ -4,6 +4,9 @@ use serde_json::json;
 
 use crate::helpers::{PASSWORD, TestApp, answer};
 
+/// A method, a path and an optional body.
+type Call<'a> = (&'a str, &'a str, Option<serde_json::Value>);
+
 #[tokio::test]
 async fn each_builtin_role_is_forbidden_what_it_lacks() {
     let app = TestApp::spawn().await;
@@ -15,11 +18,7 @@ async fn each_builtin_role_is_forbidden_what_it_lacks() {
     let new_token = json!({"name": "t", "role": "analyst"});
 
     // (role, a thing it may do, a thing it may not)
-    let cases: [(
-        &str,
-        (&str, &str, Option<serde_json::Value>),
-        (&str, &str, Option<serde_json::Value>),
-    ); 5] = [
+    let cases: [(&str, Call, Call); 5] = [
         (
             "operations",
             ("GET", "/api/v1/units", None),

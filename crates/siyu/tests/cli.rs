@@ -1,0 +1,452 @@
+//! The `siyu` binary as operators use it: its commands, its errors, `siyu demo`, and
+//! several `siyu serve` processes sharing one database. Runs on SQLite by default and on
+//! PostgreSQL when SIYU_TEST_DATABASE_URL is set.
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use siyu_store::testing::TestDatabase;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const SIYU: &str = env!("CARGO_BIN_EXE_siyu");
+
+async fn siyu(args: &[&str]) -> Output {
+    Command::new(SIYU)
+        .args(args)
+        .env_remove("SIYU_DATABASE_URL")
+        .env_remove("SIYU_SECRET_KEY")
+        .env_remove("SIYU_LISTEN")
+        .env("RUST_LOG", "warn")
+        .output()
+        .await
+        .expect("siyu runs")
+}
+
+fn last_line(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_owned()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn wait_healthy(base: &str) {
+    for _ in 0..100 {
+        if let Ok(r) = reqwest::get(format!("{base}/healthz")).await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{base} did not become healthy");
+}
+
+fn terminate(child: &Child) {
+    let pid = child.id().expect("child is running").to_string();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn every_command_has_help() {
+    let commands: [&[&str]; 9] = [
+        &[],
+        &["serve"],
+        &["migrate"],
+        &["tenant"],
+        &["tenant", "create"],
+        &["tenant", "list"],
+        &["token"],
+        &["token", "create"],
+        &["demo"],
+    ];
+    for command in commands {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = siyu(&args).await;
+        assert!(out.status.success(), "{args:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Usage: siyu"), "{args:?}: {text}");
+        if !command.is_empty() {
+            assert!(
+                text.contains("--database-url"),
+                "{args:?} takes --database-url"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_one_line_naming_it_without_the_password() {
+    for command in ["migrate", "serve"] {
+        let out = siyu(&[
+            command,
+            "--database-url",
+            "postgres://siyu:hunter2@127.0.0.1:1/siyu",
+        ])
+        .await;
+        assert!(!out.status.success(), "{command}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{stderr}");
+        assert!(
+            lines[0].contains("postgres://siyu:***@127.0.0.1:1/siyu"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+    let out = siyu(&["migrate", "--database-url", "mysql://x@y/z"]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database url"));
+}
+
+#[tokio::test]
+async fn tenant_and_token_commands_print_their_result_last() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    let out = siyu(&["migrate", "--database-url", url]).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = siyu(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let tenant_id: i64 = last_line(&out)
+        .parse()
+        .expect("the tenant id alone on the last line");
+
+    let out = siyu(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--role",
+        "analyst",
+        "--name",
+        "bi",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = last_line(&out);
+    assert!(
+        token.starts_with("siyu_pat_") && !token.contains(' '),
+        "{token}"
+    );
+
+    let list = siyu(&["tenant", "list", "--database-url", url]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).trim(),
+        format!("{tenant_id}\tacme")
+    );
+
+    // bad input: each a clear error and a failing exit
+    let cases: [(&[&str], &str); 5] = [
+        (
+            &[
+                "tenant",
+                "create",
+                "acme",
+                "--admin-email",
+                "x@acme.example.com",
+                "--admin-password",
+                "password-123",
+            ],
+            "exists",
+        ),
+        (
+            &[
+                "tenant",
+                "create",
+                "b",
+                "--admin-email",
+                "not-an-email",
+                "--admin-password",
+                "password-123",
+            ],
+            "valid email",
+        ),
+        (
+            &[
+                "tenant",
+                "create",
+                "c",
+                "--admin-email",
+                "c@c.example.com",
+                "--admin-password",
+                "short",
+            ],
+            "at least 8",
+        ),
+        (
+            &["token", "create", "--tenant", "nope", "--role", "admin"],
+            "no tenant named",
+        ),
+        (
+            &["token", "create", "--tenant", "acme", "--role", "wizard"],
+            "no role named",
+        ),
+    ];
+    for (args, message) in cases {
+        let mut args = args.to_vec();
+        args.extend(["--database-url", url]);
+        let out = siyu(&args).await;
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn two_serve_processes_on_one_database_serve_the_same_data() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    let out = siyu(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = last_line(
+        &siyu(&[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "admin",
+            "--database-url",
+            url,
+        ])
+        .await,
+    );
+
+    let mut nodes = vec![];
+    for _ in 0..2 {
+        let base = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(SIYU)
+            .args(["serve", "--listen", &base, "--database-url", url])
+            .env("RUST_LOG", "warn")
+            .env_remove("SIYU_SECRET_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://{base}");
+        wait_healthy(&base).await;
+        nodes.push((base, child));
+    }
+    let (a, b) = (&nodes[0].0, &nodes[1].0);
+    let http = reqwest::Client::new();
+
+    // a session opened on one node works on the other
+    let login = http
+        .post(format!("{a}/api/v1/auth/login"))
+        .json(&json!({"email": "boss@acme.example.com", "password": "password-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let me = http
+        .get(format!("{b}/api/v1/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+
+    // a write on one node is read on the other
+    let root: serde_json::Value = http
+        .get(format!("{b}/api/v1/units"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let root_id = root["items"][0]["id"].as_i64().unwrap();
+    let created = http
+        .post(format!("{a}/api/v1/units"))
+        .bearer_auth(&token)
+        .json(&json!({"parent_id": root_id, "kind": "brand", "name": "露米茶饮"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<serde_json::Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let seen = http
+        .get(format!("{b}/api/v1/units/{id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.status(), 200);
+    assert_eq!(
+        seen.json::<serde_json::Value>().await.unwrap()["name"],
+        "露米茶饮"
+    );
+
+    // failed logins on one node count on the other (throttling is shared)
+    for node in [a, b, a, b, a] {
+        let r = http
+            .post(format!("{node}/api/v1/auth/login"))
+            .json(&json!({"email": "boss@acme.example.com", "password": "wrong-password"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 401);
+    }
+    let throttled = http
+        .post(format!("{b}/api/v1/auth/login"))
+        .json(&json!({"email": "boss@acme.example.com", "password": "password-123"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(throttled.status(), 429);
+
+    // SIGTERM stops each node cleanly
+    for (_, mut child) in nodes {
+        terminate(&child);
+        let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
+
+#[tokio::test]
+async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("demo.db").display());
+    for run in ["new demo data", "existing demo data"] {
+        let mut child = Command::new(SIYU)
+            .args(["demo", "--listen", "127.0.0.1:0", "--database-url", &url])
+            .env("RUST_LOG", "warn")
+            .env_remove("SIYU_SECRET_KEY")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = vec![];
+        let base = tokio::time::timeout(Duration::from_secs(60), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                printed.push(line.clone());
+                if line.starts_with("http://") {
+                    return line.trim_end_matches('/').to_owned();
+                }
+            }
+            panic!("demo exited: {printed:?}");
+        })
+        .await
+        .expect("demo prints its URL");
+        assert!(printed[0].contains(run), "{printed:?}");
+        let sign_in = printed
+            .iter()
+            .find(|l| l.contains("sign in:"))
+            .expect("login printed");
+        let creds: Vec<_> = sign_in.split_whitespace().collect();
+        let (email, password) = (creds[creds.len() - 3], creds[creds.len() - 1]);
+
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
+        let login = http
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"email": email, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(login.status(), 200);
+        let units: serde_json::Value = http
+            .get(format!("{base}/api/v1/units"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(units["items"].as_array().unwrap().len() >= 5, "{units}");
+        let staff: serde_json::Value = http
+            .get(format!("{base}/api/v1/staff"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert!(staff["items"].as_array().unwrap().len() >= 5, "{staff}");
+        terminate(&child);
+        assert!(child.wait().await.unwrap().success());
+    }
+    let key = dir.path().join("demo.db.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
