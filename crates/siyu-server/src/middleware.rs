@@ -11,7 +11,7 @@ use tower_http::classify::{ServerErrorsAsFailures, SharedClassifier};
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
-use tower_http::trace::{MakeSpan, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
 
 use crate::error::{ApiError, error_response};
 
@@ -40,7 +40,12 @@ type RequestIdAndTrace = ServiceBuilder<
     Stack<
         PropagateRequestIdLayer,
         Stack<
-            TraceLayer<SharedClassifier<ServerErrorsAsFailures>, SpanWithRequestId>,
+            TraceLayer<
+                SharedClassifier<ServerErrorsAsFailures>,
+                SpanWithRequestId,
+                tower_http::trace::DefaultOnRequest,
+                DefaultOnResponse,
+            >,
             Stack<SetRequestIdLayer<MakeRequestUuid>, Identity>,
         >,
     >,
@@ -51,7 +56,12 @@ type RequestIdAndTrace = ServiceBuilder<
 pub fn request_id_and_trace() -> RequestIdAndTrace {
     ServiceBuilder::new()
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(TraceLayer::new_for_http().make_span_with(SpanWithRequestId))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(SpanWithRequestId)
+                // one access-log line per request at INFO, with status and latency
+                .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+        )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
 }
 

@@ -450,3 +450,53 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
         );
     }
 }
+
+#[tokio::test]
+async fn logs_are_json_lines_with_the_request_id_when_asked() {
+    let db = TestDatabase::create().await;
+    let base = format!("127.0.0.1:{}", free_port());
+    let mut child = Command::new(SIYU)
+        .args(["serve", "--listen", &base, "--database-url", &db.url])
+        .env("SIYU_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env_remove("SIYU_SECRET_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://{base}");
+    wait_healthy(&base).await;
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/v1/nothing"))
+        .header("x-request-id", "req-from-the-test")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    terminate(&child);
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(child.wait().await.unwrap().success());
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "siyu is serving"),
+        "{stderr}"
+    );
+    let access = lines
+        .iter()
+        .find(|l| l.to_string().contains("req-from-the-test"))
+        .unwrap_or_else(|| panic!("no log line carries the request id: {stderr}"));
+    assert_eq!(access["span"]["uri"], "/api/v1/nothing", "{access}");
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("shutdown"))),
+        "{stderr}"
+    );
+}

@@ -135,6 +135,7 @@ pub async fn update_role(
     if let Some(permissions) = &permissions {
         check_grantable(&auth, permissions)?;
     }
+    check_grantable(&auth, &role.permissions)?;
     // changing the role one holds could lock oneself out or escalate: refuse
     if !role.builtin && auth.principal.role_id == role.id {
         return Err(ApiError::Forbidden(
@@ -162,10 +163,12 @@ pub async fn delete_role(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::RolesWrite)?;
-    app.store
-        .tenant(auth.principal.tenant_id)
-        .delete_role(RoleId(id), &auth.actor())
-        .await?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let role = scope.get_role(RoleId(id)).await?;
+    if !role.builtin {
+        check_grantable(&auth, &role.permissions)?;
+    }
+    scope.delete_role(role.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -75,7 +75,8 @@ async fn check_visible(auth: &Auth, scope: &TenantScope<'_>, staff: &Staff) -> A
     }
 }
 
-/// Refuses to hand out a role with permissions the caller lacks.
+/// Refuses to hand out a role with permissions the caller lacks, or to act on a staff
+/// member who holds such a role.
 async fn check_grantable(auth: &Auth, scope: &TenantScope<'_>, role: &str) -> ApiResult<()> {
     let role = scope.role_by_name(role).await?;
     if role.permissions.is_subset(&auth.principal.permissions) {
@@ -175,6 +176,9 @@ pub async fn update_staff(
             "you cannot disable yourself or change your own role".into(),
         ));
     }
+    // changing someone who holds more than you (their password, say) would let you act
+    // as them: refused
+    check_grantable(&auth, &scope, &staff.role).await?;
     if let Some(role) = &body.role {
         check_grantable(&auth, &scope, role).await?;
     }
@@ -221,6 +225,7 @@ pub async fn delete_staff(
             "you cannot delete your own account".into(),
         ));
     }
+    check_grantable(&auth, &scope, &staff.role).await?;
     scope.delete_staff(staff.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

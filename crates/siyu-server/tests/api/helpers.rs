@@ -18,6 +18,8 @@ pub struct TestApp {
     /// An admin API token of `tenant`.
     pub admin_token: String,
     pub http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     _db: TestDatabase,
 }
 
@@ -57,7 +59,10 @@ impl TestApp {
             .await
             .expect("server binds");
         let base = format!("http://{}", app.local_addr());
-        tokio::spawn(app.run_until(std::future::pending()));
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until(async move {
+            let _ = stop.await;
+        }));
         let (tenant, admin_email, admin_token) = create_tenant(&store, "acme").await;
         TestApp {
             base,
@@ -66,7 +71,17 @@ impl TestApp {
             admin_email,
             admin_token,
             http: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            server,
             _db: db,
+        }
+    }
+
+    /// Asks the server to stop, as SIGTERM does: no new connections, in-flight requests
+    /// finish.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
         }
     }
 

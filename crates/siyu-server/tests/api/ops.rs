@@ -2,7 +2,11 @@
 
 use std::collections::BTreeSet;
 
-use crate::helpers::{TestApp, answer};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{PASSWORD, TestApp, answer};
 
 #[tokio::test]
 async fn health_and_readiness_answer_without_sign_in() {
@@ -122,4 +126,52 @@ async fn the_openapi_document_lists_every_endpoint() {
     }
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
+}
+
+#[tokio::test]
+async fn shutdown_lets_in_flight_requests_finish() {
+    let mut app = TestApp::spawn().await;
+    let body = format!(
+        r#"{{"email":"{}","password":"{PASSWORD}"}}"#,
+        app.admin_email
+    );
+    let (head, tail) = body.split_at(10);
+    let mut stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{head}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // the request is half sent when shutdown begins
+    app.begin_shutdown();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !app.server.is_finished(),
+        "the server waits for the request in flight"
+    );
+    assert!(
+        tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+            .await
+            .is_err(),
+        "no new connections during shutdown"
+    );
+
+    stream.write_all(tail.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .expect("the response arrives")
+        .unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("siyu_session="));
+    let finished = tokio::time::timeout(Duration::from_secs(10), &mut app.server).await;
+    assert!(
+        matches!(finished, Ok(Ok(Ok(())))),
+        "the server stops once the request is answered"
+    );
 }

@@ -135,6 +135,28 @@ async fn nobody_grants_more_than_they_hold() {
     .await
     .expect(403);
 
+    // nor act on someone who holds more: resetting the admin's password would make hr admin
+    let admin = app
+        .store
+        .tenant(app.tenant.id)
+        .find_staff_by_email(&app.admin_email)
+        .await
+        .unwrap()
+        .unwrap();
+    let reset = app
+        .patch(
+            &format!("/api/v1/staff/{}", admin.id),
+            &hr,
+            json!({"password": "taken-over-1"}),
+        )
+        .await
+        .expect(403);
+    assert_eq!(reset.code(), "forbidden");
+    app.delete(&format!("/api/v1/staff/{}", admin.id), &hr)
+        .await
+        .expect(403);
+    app.login(&app.admin_email, PASSWORD).await.1.expect(200);
+
     // within its own permissions it works
     let peer =
         json!({"unit_id": root.id, "role": "hr", "email": "y@acme.example.com", "name": "y"});
