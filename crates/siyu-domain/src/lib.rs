@@ -12,6 +12,7 @@
 pub mod access;
 pub mod audit;
 pub mod error;
+pub mod identity;
 pub mod ids;
 pub mod page;
 pub mod password;
@@ -19,5 +20,6 @@ pub mod secret;
 pub mod tenancy;
 pub mod time;
 pub mod token;
+pub mod tracking;
 
 pub use error::{DomainError, FieldError};

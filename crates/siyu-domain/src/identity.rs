@@ -1,0 +1,215 @@
+//! Identities: the ids by which one person is known across channels — an app's user id,
+//! a browser's anonymous id, an email, a phone, WeCom and WeChat ids — and how each kind
+//! is normalised so that the same person's id always compares equal.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::DomainError;
+
+/// The kind of an identity. Custom kinds (`member_no`, `tmall_nick`) are allowed too.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+pub struct IdentityKind(String);
+
+impl IdentityKind {
+    pub const USER_ID: &'static str = "user_id";
+    pub const ANONYMOUS_ID: &'static str = "anonymous_id";
+    pub const EMAIL: &'static str = "email";
+    pub const PHONE: &'static str = "phone";
+    pub const WECOM_EXTERNAL_USERID: &'static str = "wecom_external_userid";
+    pub const WECHAT_UNIONID: &'static str = "wechat_unionid";
+    /// OpenIDs differ per WeChat app; the value is `APPID:OPENID`.
+    pub const WECHAT_OPENID: &'static str = "wechat_openid";
+
+    pub const BUILTIN: [&'static str; 7] = [
+        Self::USER_ID,
+        Self::ANONYMOUS_ID,
+        Self::EMAIL,
+        Self::PHONE,
+        Self::WECOM_EXTERNAL_USERID,
+        Self::WECHAT_UNIONID,
+        Self::WECHAT_OPENID,
+    ];
+
+    /// Reads a kind: lowercase letters, digits and `_`, 1 to 50 of them.
+    pub fn parse(kind: &str) -> Result<Self, DomainError> {
+        let kind = kind.trim().to_ascii_lowercase().replace(['-', ' '], "_");
+        let valid = !kind.is_empty()
+            && kind.len() <= 50
+            && kind
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if valid {
+            Ok(Self(kind))
+        } else {
+            Err(DomainError::invalid(
+                "kind",
+                "an identity kind is 1 to 50 of a-z, 0-9 and _",
+            ))
+        }
+    }
+
+    pub fn of(kind: &'static str) -> Self {
+        Self(kind.to_owned())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether values of this kind are personal data to mask and to erase on request.
+    pub fn is_personal(&self) -> bool {
+        matches!(self.0.as_str(), Self::EMAIL | Self::PHONE)
+    }
+}
+
+/// An identity: a kind and its normalised value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+pub struct Identity {
+    pub kind: IdentityKind,
+    pub value: String,
+}
+
+impl Identity {
+    /// Builds an identity, normalising the value for its kind.
+    pub fn new(kind: IdentityKind, value: &str) -> Result<Self, DomainError> {
+        let value = match kind.as_str() {
+            IdentityKind::EMAIL => crate::error::normalize_email("value", value)?,
+            IdentityKind::PHONE => normalize_phone(value)?,
+            _ => {
+                let v = value.trim();
+                if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_control) {
+                    return Err(DomainError::invalid(
+                        "value",
+                        "an identity value is 1 to 200 characters without control characters",
+                    ));
+                }
+                v.to_owned()
+            }
+        };
+        Ok(Self { kind, value })
+    }
+
+    pub fn of(kind: &'static str, value: &str) -> Result<Self, DomainError> {
+        Self::new(IdentityKind::of(kind), value)
+    }
+}
+
+/// Normalises a phone number to E.164. Numbers without a country code are Chinese
+/// (+86); a leading `00` is the international prefix; a leading `0` is the domestic
+/// trunk prefix (021-… → +8621…).
+pub fn normalize_phone(raw: &str) -> Result<String, DomainError> {
+    let invalid = || DomainError::invalid("phone", "must be a phone number");
+    let trimmed = raw.trim();
+    let (plus, rest) = match trimmed.strip_prefix('+') {
+        Some(rest) => (true, rest),
+        None => (false, trimmed),
+    };
+    let mut digits = String::with_capacity(rest.len());
+    for c in rest.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            ' ' | '-' | '(' | ')' | '.' => {}
+            _ => return Err(invalid()),
+        }
+    }
+    let international = if plus {
+        digits
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        rest.to_owned()
+    } else if digits.len() == 13 && digits.starts_with("86") && digits[2..].starts_with('1') {
+        digits
+    } else if let Some(rest) = digits.strip_prefix('0') {
+        format!("86{rest}")
+    } else {
+        format!("86{digits}")
+    };
+    if !(8..=15).contains(&international.len()) || international.starts_with('0') {
+        return Err(invalid());
+    }
+    if let Some(national) = international.strip_prefix("86")
+        && national.starts_with('1')
+        && national.len() != 11
+    {
+        return Err(DomainError::invalid(
+            "phone",
+            "a Chinese mobile number has 11 digits",
+        ));
+    }
+    Ok(format!("+{international}"))
+}
+
+/// Masks a phone for display: `+8613812341680` → `138****1680`.
+pub fn mask_phone(phone: &str) -> String {
+    let national = phone.strip_prefix("+86").unwrap_or(phone);
+    let chars: Vec<char> = national.chars().collect();
+    if chars.len() < 7 {
+        return "****".into();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}****{tail}")
+}
+
+/// Masks an email for display: `lina@brand.cn` → `l***@brand.cn`.
+pub fn mask_email(email: &str) -> String {
+    match email.split_once('@') {
+        Some((local, domain)) => {
+            let first: String = local.chars().take(1).collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones_normalise_to_e164_with_china_by_default() {
+        for (raw, want) in [
+            ("13812341680", "+8613812341680"),
+            ("138 1234 1680", "+8613812341680"),
+            ("+86 138-1234-1680", "+8613812341680"),
+            ("8613812341680", "+8613812341680"),
+            ("008613812341680", "+8613812341680"),
+            ("021-6234 5678", "+862162345678"),
+            ("+1 (415) 555-0100", "+14155550100"),
+        ] {
+            assert_eq!(normalize_phone(raw).unwrap(), want, "{raw}");
+        }
+        for bad in [
+            "",
+            "abc",
+            "1381234",
+            "+86 138123416801",
+            "138-1234-168x",
+            "+0123456789",
+        ] {
+            assert!(normalize_phone(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masks_keep_just_enough_to_recognise() {
+        assert_eq!(mask_phone("+8613812341680"), "138****1680");
+        assert_eq!(mask_email("lina@brand.cn"), "l***@brand.cn");
+    }
+
+    #[test]
+    fn identities_normalise_by_kind() {
+        assert_eq!(
+            Identity::of("email", " Li@Brand.CN ").unwrap().value,
+            "li@brand.cn"
+        );
+        assert_eq!(Identity::of("user_id", " u1 ").unwrap().value, "u1");
+        assert!(Identity::of("user_id", "").is_err());
+        assert_eq!(
+            IdentityKind::parse("Member-No").unwrap().as_str(),
+            "member_no"
+        );
+        assert!(IdentityKind::parse("会员").is_err());
+    }
+}
