@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
@@ -115,13 +115,28 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| ApiError::field("query", e.body_text()))
+        let query = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let field = e.path().to_string();
+                let message = e.into_inner().to_string();
+                let field = if field == "." {
+                    message
+                        .strip_prefix("missing field `")
+                        .and_then(|r| r.split('`').next())
+                        .unwrap_or("query")
+                        .to_owned()
+                } else {
+                    field
+                };
+                ApiError::field(field, message)
+            })
     }
 }
 
-/// A path parameter; one that does not parse is a 400.
+/// A path parameter; one that does not parse is a 422 naming it.
 pub struct ApiPath<T>(pub T);
 
 impl<T, S> FromRequestParts<S> for ApiPath<T>
@@ -135,7 +150,18 @@ where
         Path::<T>::from_request_parts(parts, state)
             .await
             .map(|Path(p)| ApiPath(p))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
+            .map_err(|e| {
+                use axum::extract::path::ErrorKind;
+                use axum::extract::rejection::PathRejection;
+                let field = match &e {
+                    PathRejection::FailedToDeserializePathParams(inner) => match inner.kind() {
+                        ErrorKind::ParseErrorAtKey { key, .. } => key.clone(),
+                        _ => "id".to_owned(),
+                    },
+                    _ => "path".to_owned(),
+                };
+                ApiError::field(field, e.body_text())
+            })
     }
 }
 
@@ -185,8 +211,10 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip());
+        // the rightmost hop is the one our trusted proxy added; those left of it are
+        // whatever the client claimed
         let forwarded = header("x-forwarded-for")
-            .and_then(|v| v.split(',').next().map(|s| s.trim().to_owned()))
+            .and_then(|v| v.rsplit(',').next().map(|s| s.trim().to_owned()))
             .and_then(|s| s.parse::<IpAddr>().ok());
         let trust = app.config.trust_proxy_headers;
         let ip = if trust { forwarded.or(peer) } else { peer };

@@ -66,11 +66,7 @@ impl TenantScope<'_> {
         filter: &AuditFilter,
     ) -> Result<Page<AuditEntry>> {
         let before = page.after.unwrap_or(i64::MAX);
-        let action_prefix = filter
-            .action
-            .as_ref()
-            .filter(|a| a.ends_with('.'))
-            .map(|a| format!("{}%", a.replace('%', "").replace('_', "\\_")));
+        let action_prefix = filter.action.as_ref().filter(|a| a.ends_with('.')).cloned();
         let action_exact = filter.action.as_ref().filter(|a| !a.ends_with('.'));
         let rows: Vec<AuditRow> = on_db!(self.store, |db| {
             sqlx::query_as(
@@ -78,7 +74,7 @@ impl TenantScope<'_> {
                  target_id, details FROM audit_log \
                  WHERE tenant_id = $1 AND id < $2 \
                  AND ($3 IS NULL OR action = $3) \
-                 AND ($4 IS NULL OR action LIKE $4 ESCAPE '\\') \
+                 AND ($4 IS NULL OR substr(action, 1, length($4)) = $4) \
                  AND ($5 IS NULL OR target_kind = $5) \
                  AND ($6 IS NULL OR target_id = $6) \
                  ORDER BY id DESC LIMIT $7",

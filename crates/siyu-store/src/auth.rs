@@ -142,44 +142,63 @@ impl Store {
         })
     }
 
-    /// Counts a failed login, and records it in the tenant's audit log when the email
-    /// belongs to a staff member. Prunes failures older than a day.
-    pub async fn record_login_failure(
-        &self,
-        email: &str,
-        known: Option<&Credentials>,
-        actor: &Actor,
-        throttled: bool,
-    ) -> Result<()> {
+    /// Counts a login attempt before its password is checked, so that parallel guesses
+    /// see each other in [`Store::recent_login_failures`]; a successful attempt is taken
+    /// back with [`Store::forget_login_attempt`]. Prunes attempts older than a day.
+    pub async fn begin_login_attempt(&self, email: &str, ip: Option<&str>) -> Result<i64> {
         let now = now_ms();
-        let email = email.trim().to_lowercase();
         on_db!(self, |db| {
             let mut tx = db.begin().await?;
-            sqlx::query("INSERT INTO login_failures (email, ip, at) VALUES ($1, $2, $3)")
-                .bind(&email)
-                .bind(&actor.ip)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO login_failures (email, ip, at) VALUES ($1, $2, $3) RETURNING id",
+            )
+            .bind(email.trim().to_lowercase())
+            .bind(ip)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM login_failures WHERE at < $1")
                 .bind(now - 24 * 3600 * 1000)
                 .execute(&mut *tx)
                 .await?;
-            if let Some(known) = known {
-                let action = if throttled {
-                    action::LOGIN_THROTTLED
-                } else {
-                    action::LOGIN_FAILED
-                };
-                insert_audit!(
-                    &mut *tx,
-                    known.tenant_id,
-                    actor,
-                    AuditRecord::new(action, "staff", known.staff_id)
-                        .with_details(json!({"email": email}))
-                )?;
-            }
             tx.commit().await?;
+            Ok(id)
+        })
+    }
+
+    /// Takes back the attempt of a login that succeeded.
+    pub async fn forget_login_attempt(&self, attempt: i64) -> Result<()> {
+        on_db!(self, |db| {
+            sqlx::query("DELETE FROM login_failures WHERE id = $1")
+                .bind(attempt)
+                .execute(db)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Records a failed or throttled login in the tenant's audit log when the email
+    /// belongs to a staff member (an unknown email belongs to no tenant's log).
+    pub async fn audit_login_failure(
+        &self,
+        known: Option<&Credentials>,
+        actor: &Actor,
+        throttled: bool,
+    ) -> Result<()> {
+        let Some(known) = known else { return Ok(()) };
+        let action = if throttled {
+            action::LOGIN_THROTTLED
+        } else {
+            action::LOGIN_FAILED
+        };
+        on_db!(self, |db| {
+            insert_audit!(
+                db,
+                known.tenant_id,
+                actor,
+                AuditRecord::new(action, "staff", known.staff_id)
+                    .with_details(json!({"email": known.email}))
+            )?;
         });
         Ok(())
     }

@@ -488,7 +488,8 @@ impl TenantScope<'_> {
     }
 
     /// Changes a staff member. A new password, a disabled status or a new role ends
-    /// their sessions, so the change takes effect at once.
+    /// their sessions, so the change takes effect at once; a disabled status or a new
+    /// role also revokes the API tokens they created. Deleting them revokes those too.
     pub async fn update_staff(
         &self,
         id: StaffId,
@@ -504,6 +505,7 @@ impl TenantScope<'_> {
             None => None,
         };
         let role_changed = role.as_ref().is_some_and(|r| r.id != before.role_id);
+        let revoke_tokens = changes.status == Some(StaffStatus::Disabled) || role_changed;
         let end_sessions = changes.password_hash.is_some()
             || changes.status == Some(StaffStatus::Disabled)
             || role_changed;
@@ -531,6 +533,18 @@ impl TenantScope<'_> {
                     .bind(id.0)
                     .execute(&mut *tx)
                     .await?;
+            }
+            if revoke_tokens {
+                // tokens they made must not outlive the access they had
+                sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = $1 \
+                     WHERE tenant_id = $2 AND created_by_staff_id = $3 AND revoked_at IS NULL",
+                )
+                .bind(now_ms())
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
             }
             let mut changed = serde_json::Map::new();
             if let Some(u) = changes.unit_id {
@@ -579,9 +593,11 @@ impl TenantScope<'_> {
         on_db!(self.store, |db| {
             let mut tx = db.begin().await?;
             sqlx::query(
-                "UPDATE api_tokens SET created_by_staff_id = NULL \
-                 WHERE tenant_id = $1 AND created_by_staff_id = $2",
+                "UPDATE api_tokens SET created_by_staff_id = NULL, \
+                 revoked_at = COALESCE(revoked_at, $1) \
+                 WHERE tenant_id = $2 AND created_by_staff_id = $3",
             )
+            .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
             .execute(&mut *tx)

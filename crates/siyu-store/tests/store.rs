@@ -444,14 +444,27 @@ async fn login_failures_are_counted_per_email_and_address() {
     };
     for _ in 0..3 {
         store
-            .record_login_failure("admin@thr.example.com", creds.as_ref(), &actor, false)
+            .begin_login_attempt("admin@thr.example.com", Some("10.0.0.9"))
+            .await
+            .unwrap();
+        store
+            .audit_login_failure(creds.as_ref(), &actor, false)
             .await
             .unwrap();
     }
     store
-        .record_login_failure("nobody@thr.example.com", None, &actor, false)
+        .begin_login_attempt("nobody@thr.example.com", Some("10.0.0.9"))
         .await
         .unwrap();
+    store
+        .audit_login_failure(None, &actor, false)
+        .await
+        .unwrap();
+    let forgotten = store
+        .begin_login_attempt("admin@thr.example.com", Some("10.0.0.9"))
+        .await
+        .unwrap();
+    store.forget_login_attempt(forgotten).await.unwrap();
     let throttle = LoginThrottle::default();
     let counts = store
         .recent_login_failures("ADMIN@thr.example.com", Some("10.0.0.9"), throttle)

@@ -12,6 +12,23 @@ use siyu_store::LoginThrottle;
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://siyu.db";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+const KNOWN_KEYS: &[&str] = &[
+    "listen",
+    "database_url",
+    "secret_key",
+    "log_format",
+    "max_connections",
+    "body_limit_bytes",
+    "trust_proxy_headers",
+    "cookie_secure",
+    "login",
+];
+const KNOWN_LOGIN_KEYS: &[&str] = &[
+    "window_secs",
+    "max_failures_per_email",
+    "max_failures_per_ip",
+];
+
 /// The config file. Every key is optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -27,6 +44,9 @@ pub struct FileConfig {
     pub trust_proxy_headers: Option<bool>,
     pub cookie_secure: Option<CookieSecure>,
     pub login: LoginConfig,
+    /// Keys of the file this version does not know, to warn about once logging runs.
+    #[serde(skip)]
+    pub unknown_keys: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -44,14 +64,26 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the config file {}", path.display()))?;
-        let deserializer = toml::Deserializer::new(&text);
+        let table: toml::Table = text
+            .parse()
+            .with_context(|| format!("the config file {} is not valid TOML", path.display()))?;
         let mut unknown = Vec::new();
-        let config: FileConfig =
-            serde_ignored::deserialize(deserializer, |key| unknown.push(key.to_string()))
-                .with_context(|| format!("the config file {} is not valid", path.display()))?;
-        for key in unknown {
-            tracing::warn!(file = %path.display(), key = %key, "unknown config key ignored");
+        for (key, value) in &table {
+            if !KNOWN_KEYS.contains(&key.as_str()) {
+                unknown.push(key.clone());
+            } else if let (true, Some(login)) = (key == "login", value.as_table()) {
+                unknown.extend(
+                    login
+                        .keys()
+                        .filter(|k| !KNOWN_LOGIN_KEYS.contains(&k.as_str()))
+                        .map(|k| format!("login.{k}")),
+                );
+            }
         }
+        let mut config: FileConfig = table
+            .try_into()
+            .with_context(|| format!("the config file {} is not valid", path.display()))?;
+        config.unknown_keys = unknown;
         Ok(config)
     }
 
@@ -117,7 +149,7 @@ mod tests {
         let path = dir.path().join("siyu.toml");
         std::fs::write(
             &path,
-            "listen = \"0.0.0.0:9000\"\nbody_limit_bytes = 2048\nunknown_key = 1\n[login]\nmax_failures_per_email = 3\n",
+            "listen = \"0.0.0.0:9000\"\nbody_limit_bytes = 2048\nunknown_key = 1\n[login]\nmax_failures_per_email = 3\nmax_tries = 1\n",
         )
         .unwrap();
         let file = FileConfig::load(Some(&path)).unwrap();
@@ -125,6 +157,7 @@ mod tests {
         assert_eq!(server.listen, "0.0.0.0:9000");
         assert_eq!(server.body_limit_bytes, 2048);
         assert_eq!(server.login_throttle.max_failures_per_email, 3);
+        assert_eq!(file.unknown_keys, ["login.max_tries", "unknown_key"]);
         assert_eq!(
             file.server_config(Some("127.0.0.1:1".into())).listen,
             "127.0.0.1:1"

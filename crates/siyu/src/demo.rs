@@ -78,7 +78,15 @@ fn load_or_create_key(url: &str) -> anyhow::Result<String> {
 
 /// Creates the demo tenant unless it exists; says whether it did.
 pub async fn seed(store: &Store) -> anyhow::Result<bool> {
-    if store.find_tenant_by_name(DEMO_TENANT).await?.is_some() {
+    let tenants = store.list_tenants().await?;
+    if tenants.iter().any(|t| t.name != DEMO_TENANT) {
+        // the demo's admin has a published password: never seed it beside real tenants
+        anyhow::bail!(
+            "this database holds tenants other than the demo; `siyu demo` runs only on a demo \
+             database (leave out --database-url and SIYU_DATABASE_URL to use {DEMO_DATABASE_URL})"
+        );
+    }
+    if !tenants.is_empty() {
         return Ok(false);
     }
     let actor = Actor::cli();

@@ -105,6 +105,9 @@ fn main() -> ExitCode {
         Err(err) => return fail(&err),
     };
     init_tracing(file.log_json());
+    for key in &file.unknown_keys {
+        tracing::warn!(key = %key, "unknown config key ignored");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

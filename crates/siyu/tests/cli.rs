@@ -500,3 +500,31 @@ async fn logs_are_json_lines_with_the_request_id_when_asked() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn demo_refuses_a_database_with_real_tenants() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("prod.db").display());
+    let out = siyu(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        &url,
+    ])
+    .await;
+    assert!(out.status.success());
+    let out = siyu(&["demo", "--listen", "127.0.0.1:0", "--database-url", &url]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("other than the demo"));
+    let list = siyu(&["tenant", "list", "--database-url", &url]).await;
+    assert_eq!(
+        String::from_utf8_lossy(&list.stdout).lines().count(),
+        1,
+        "no demo tenant was added"
+    );
+}

@@ -68,13 +68,18 @@ pub async fn login(
     };
     let credentials = app.store.find_credentials(&email).await?;
 
+    // count this attempt first, so that parallel guesses see each other
+    let attempt = app
+        .store
+        .begin_login_attempt(&email, client.ip.as_deref())
+        .await?;
     let (by_email, by_ip) = app
         .store
         .recent_login_failures(&email, client.ip.as_deref(), throttle)
         .await?;
-    if by_email >= throttle.max_failures_per_email || by_ip >= throttle.max_failures_per_ip {
+    if by_email > throttle.max_failures_per_email || by_ip > throttle.max_failures_per_ip {
         app.store
-            .record_login_failure(&email, credentials.as_ref(), &actor, true)
+            .audit_login_failure(credentials.as_ref(), &actor, true)
             .await?;
         tracing::warn!(email = %email, ip = ?client.ip, "login throttled");
         return Err(ApiError::TooManyAttempts {
@@ -102,11 +107,12 @@ pub async fn login(
         Some(credentials) if verified => credentials,
         other => {
             app.store
-                .record_login_failure(&email, other.as_ref(), &actor, false)
+                .audit_login_failure(other.as_ref(), &actor, false)
                 .await?;
             return Err(ApiError::InvalidCredentials);
         }
     };
+    app.store.forget_login_attempt(attempt).await?;
     let actor = Actor {
         kind: ActorKind::Staff,
         id: Some(credentials.staff_id.0),

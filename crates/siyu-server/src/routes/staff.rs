@@ -75,6 +75,42 @@ async fn check_visible(auth: &Auth, scope: &TenantScope<'_>, staff: &Staff) -> A
     }
 }
 
+/// How much of the tenant a data scope covers, for comparing scopes.
+fn breadth(scope: DataScope) -> u8 {
+    match scope {
+        DataScope::Own => 0,
+        DataScope::UnitSubtree => 1,
+        DataScope::Tenant => 2,
+    }
+}
+
+/// Refuses to place staff in a unit outside the caller's own scope, or to give them a
+/// wider data scope than the caller has: either would let the caller see, through the
+/// staff member they made, what they may not see themselves.
+async fn check_scope_grant(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    unit: UnitId,
+    data_scope: DataScope,
+) -> ApiResult<()> {
+    let own = auth.principal.data_scope();
+    if breadth(data_scope) > breadth(own) {
+        return Err(ApiError::Forbidden(format!(
+            "you cannot give the data scope {}, which is wider than your own ({})",
+            data_scope.as_str(),
+            own.as_str()
+        )));
+    }
+    if let Some(units) = visible_units(auth, scope).await?
+        && !units.contains(&unit)
+    {
+        return Err(ApiError::Forbidden(
+            "that unit is outside your data scope".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuses to hand out a role with permissions the caller lacks, or to act on a staff
 /// member who holds such a role.
 async fn check_grantable(auth: &Auth, scope: &TenantScope<'_>, role: &str) -> ApiResult<()> {
@@ -124,6 +160,8 @@ pub async fn create_staff(
     let scope = app.store.tenant(auth.principal.tenant_id);
     scope.get_unit(body.unit_id).await?;
     check_grantable(&auth, &scope, &body.role).await?;
+    let data_scope = body.data_scope.unwrap_or(DataScope::UnitSubtree);
+    check_scope_grant(&auth, &scope, body.unit_id, data_scope).await?;
     let new = tokio::task::spawn_blocking(move || {
         NewStaff::new(
             body.unit_id,
@@ -131,7 +169,7 @@ pub async fn create_staff(
             &body.email,
             &body.name,
             body.password.as_deref(),
-            body.data_scope.unwrap_or(DataScope::UnitSubtree),
+            data_scope,
         )
     })
     .await
@@ -171,9 +209,20 @@ pub async fn update_staff(
     let staff = scope.get_staff(StaffId(id)).await?;
     check_visible(&auth, &scope, &staff).await?;
     let is_self = auth.principal.staff_id() == Some(staff.id);
-    if is_self && (body.status == Some(StaffStatus::Disabled) || body.role.is_some()) {
+    if is_self
+        && (body.status == Some(StaffStatus::Disabled)
+            || body.role.is_some()
+            || body.data_scope.is_some()
+            || body.unit_id.is_some())
+    {
         return Err(ApiError::Forbidden(
-            "you cannot disable yourself or change your own role".into(),
+            "you cannot disable yourself or change your own role, unit or data scope".into(),
+        ));
+    }
+    if is_self && body.password.is_some() {
+        return Err(ApiError::Forbidden(
+            "change your own password with PUT /api/v1/me/password, which asks for the current one"
+                .into(),
         ));
     }
     // changing someone who holds more than you (their password, say) would let you act
@@ -184,6 +233,15 @@ pub async fn update_staff(
     }
     if let Some(unit) = body.unit_id {
         scope.get_unit(unit).await?;
+    }
+    if body.unit_id.is_some() || body.data_scope.is_some() {
+        check_scope_grant(
+            &auth,
+            &scope,
+            body.unit_id.unwrap_or(staff.unit_id),
+            body.data_scope.unwrap_or(staff.data_scope),
+        )
+        .await?;
     }
     let mut changes = StaffChanges {
         unit_id: body.unit_id,

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use siyu_domain::access::{ApiToken, Permission};
+use siyu_domain::access::{ApiToken, DataScope, Permission};
 use siyu_domain::error::check_name;
 use siyu_domain::ids::ApiTokenId;
 use siyu_domain::page::Page;
@@ -56,6 +56,13 @@ pub async fn create_token(
     ApiJson(body): ApiJson<CreateToken>,
 ) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     auth.require(Permission::TokensWrite)?;
+    if auth.principal.data_scope() != DataScope::Tenant {
+        // a token sees the whole tenant; only someone who does may make one
+        return Err(ApiError::Forbidden(
+            "API tokens see the whole tenant; only staff with the tenant data scope can create them"
+                .into(),
+        ));
+    }
     let name = check_name("name", &body.name, 100)?;
     let expires_at = match body.expires_in_days {
         Some(days) if !(1..=3650).contains(&days) => {
@@ -112,9 +119,15 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TokensWrite)?;
-    app.store
-        .tenant(auth.principal.tenant_id)
-        .revoke_api_token(ApiTokenId(id), &auth.actor())
-        .await?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let token = scope.get_api_token(ApiTokenId(id)).await?;
+    let role = scope.get_role(token.role_id).await?;
+    if !role.permissions.is_subset(&auth.principal.permissions) {
+        return Err(ApiError::Forbidden(format!(
+            "the token's role {} has permissions that your role ({}) lacks",
+            role.name, auth.principal.role
+        )));
+    }
+    scope.revoke_api_token(token.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -108,20 +108,23 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
     app.get(&format!("/api/v1/staff/{staff}"), &app.admin_token)
         .await
         .expect(200);
-    let rival_lists = [
-        "/api/v1/units",
-        "/api/v1/staff",
-        "/api/v1/roles",
-        "/api/v1/api-tokens",
-        "/api/v1/audit-log",
-    ];
-    for list in rival_lists {
-        let body = app
-            .get(list, &other_token)
-            .await
-            .expect(200)
-            .body
-            .to_string();
-        assert!(!body.contains("acme"), "{list} shows acme's data: {body}");
+    // rival's lists hold none of acme's objects
+    for (list, acme_id) in [
+        ("/api/v1/units", Some(brand)),
+        ("/api/v1/staff", Some(staff)),
+        ("/api/v1/roles", Some(role)),
+        ("/api/v1/api-tokens", Some(token)),
+        ("/api/v1/audit-log", None),
+    ] {
+        let body = app.get(list, &other_token).await.expect(200).body;
+        let items = body["items"].as_array().unwrap();
+        assert!(!items.is_empty(), "{list}");
+        for item in items {
+            assert_ne!(item["id"].as_i64(), acme_id, "{list}: {item}");
+            assert!(
+                !item.to_string().contains("acme"),
+                "{list} shows acme's data: {item}"
+            );
+        }
     }
 }

@@ -289,3 +289,128 @@ async fn data_scope_limits_which_staff_one_sees() {
     .await
     .expect(404);
 }
+
+#[tokio::test]
+async fn nobody_widens_a_data_scope_beyond_their_own() {
+    let app = TestApp::spawn().await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let brand = app
+        .post(
+            "/api/v1/units",
+            &app.admin_token,
+            json!({"parent_id": root.id, "kind": "brand", "name": "tea"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/roles",
+        &app.admin_token,
+        json!({"name": "brand-admin", "permissions": ["staff.read", "staff.write", "units.read", "tokens.read", "tokens.write"]}),
+    )
+    .await
+    .expect(201);
+    let lead = json!({"unit_id": brand, "role": "brand-admin", "email": "lead@acme.example.com", "name": "lead",
+                      "password": PASSWORD, "data_scope": "unit_subtree"});
+    let lead_id = app
+        .post("/api/v1/staff", &app.admin_token, lead)
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let (client, a) = app.login("lead@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let post = |body: serde_json::Value| {
+        let client = client.clone();
+        let url = app.url("/api/v1/staff");
+        async move { answer(client.post(url).json(&body).send().await.unwrap()).await }
+    };
+    // a wider scope, or a unit outside their subtree: refused
+    let wide = json!({"unit_id": brand, "role": "brand-admin", "email": "w@acme.example.com", "name": "w", "data_scope": "tenant"});
+    post(wide).await.expect(403);
+    let outside = json!({"unit_id": root.id, "role": "brand-admin", "email": "o@acme.example.com", "name": "o", "data_scope": "own"});
+    post(outside).await.expect(403);
+    let fine = json!({"unit_id": brand, "role": "brand-admin", "email": "f@acme.example.com", "name": "f", "data_scope": "unit_subtree"});
+    post(fine).await.expect(201);
+    // nor can they widen their own
+    let own = client
+        .patch(app.url(&format!("/api/v1/staff/{lead_id}")))
+        .json(&json!({"data_scope": "tenant"}))
+        .send()
+        .await
+        .unwrap();
+    answer(own).await.expect(403);
+    // tokens see the whole tenant, so a unit-scoped lead cannot make one
+    let token = client
+        .post(app.url("/api/v1/api-tokens"))
+        .json(&json!({"name": "t", "role": "brand-admin"}))
+        .send()
+        .await
+        .unwrap();
+    answer(token).await.expect(403);
+    // and their own password changes only through /me/password
+    let pw = client
+        .patch(app.url(&format!("/api/v1/staff/{lead_id}")))
+        .json(&json!({"password": "another-pass-1"}))
+        .send()
+        .await
+        .unwrap();
+    answer(pw).await.expect(403);
+}
+
+#[tokio::test]
+async fn tokens_end_with_their_creators_access_and_only_peers_revoke_them() {
+    let app = TestApp::spawn().await;
+    app.post(
+        "/api/v1/roles",
+        &app.admin_token,
+        json!({"name": "integrator", "permissions": ["tokens.read", "tokens.write", "units.read"]}),
+    )
+    .await
+    .expect(201);
+    let id = app
+        .staff_with_role("dev@acme.example.com", "integrator")
+        .await;
+    let (client, a) = app.login("dev@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let made = client
+        .post(app.url("/api/v1/api-tokens"))
+        .json(&json!({"name": "ci", "role": "integrator"}))
+        .send()
+        .await
+        .unwrap();
+    let secret = answer(made).await.expect(201).body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.get("/api/v1/units", &secret).await.expect(200);
+
+    // the integrator cannot revoke the admin's token
+    let admin_token_id = app
+        .get("/api/v1/me", &app.admin_token)
+        .await
+        .expect(200)
+        .body["token"]["id"]
+        .as_i64()
+        .unwrap();
+    let revoke = client
+        .delete(app.url(&format!("/api/v1/api-tokens/{admin_token_id}")))
+        .send()
+        .await
+        .unwrap();
+    answer(revoke).await.expect(403);
+
+    // disabling the creator revokes the token they made
+    app.patch(
+        &format!("/api/v1/staff/{id}"),
+        &app.admin_token,
+        json!({"status": "disabled"}),
+    )
+    .await
+    .expect(200);
+    app.get("/api/v1/units", &secret).await.expect(401);
+    app.get("/api/v1/me", &app.admin_token).await.expect(200);
+}

@@ -1,16 +1,18 @@
 -- Tenancy, staff, access and the audit log.
 -- Times are milliseconds since the Unix epoch (INTEGER here, BIGINT on PostgreSQL).
+-- Ids are AUTOINCREMENT so that SQLite, like PostgreSQL, never reuses the id of a deleted
+-- row (audit entries keep pointing at what they named).
 -- Every tenant-owned table carries tenant_id, and references between tenant-owned rows
 -- include it, so the database itself refuses a row that points into another tenant.
 
 CREATE TABLE tenants (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     created_at INTEGER NOT NULL
 );
 
 CREATE TABLE units (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id INTEGER NOT NULL REFERENCES tenants (id),
     parent_id INTEGER,
     kind TEXT NOT NULL CHECK (kind IN ('group', 'brand', 'subsidiary', 'store')),
@@ -24,7 +26,7 @@ CREATE UNIQUE INDEX units_one_root ON units (tenant_id) WHERE parent_id IS NULL;
 CREATE INDEX units_parent ON units (tenant_id, parent_id);
 
 CREATE TABLE roles (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id INTEGER NOT NULL REFERENCES tenants (id),
     name TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
@@ -37,7 +39,7 @@ CREATE TABLE roles (
 );
 
 CREATE TABLE staff (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id INTEGER NOT NULL REFERENCES tenants (id),
     unit_id INTEGER NOT NULL,
     role_id INTEGER NOT NULL,
@@ -57,7 +59,7 @@ CREATE INDEX staff_unit ON staff (tenant_id, unit_id);
 CREATE INDEX staff_role ON staff (tenant_id, role_id);
 
 CREATE TABLE sessions (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id INTEGER NOT NULL,
     staff_id INTEGER NOT NULL,
     token_hash TEXT NOT NULL UNIQUE,
@@ -71,7 +73,7 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_staff ON sessions (tenant_id, staff_id);
 
 CREATE TABLE api_tokens (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id INTEGER NOT NULL,
     role_id INTEGER NOT NULL,
     name TEXT NOT NULL,
@@ -87,7 +89,7 @@ CREATE TABLE api_tokens (
 CREATE INDEX api_tokens_role ON api_tokens (tenant_id, role_id);
 
 CREATE TABLE audit_log (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id INTEGER NOT NULL REFERENCES tenants (id),
     at INTEGER NOT NULL,
     actor_kind TEXT NOT NULL,
@@ -104,7 +106,7 @@ CREATE INDEX audit_log_action ON audit_log (tenant_id, action, id);
 
 -- Failed logins, across tenants and nodes, for throttling. Old rows are pruned.
 CREATE TABLE login_failures (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     email TEXT NOT NULL,
     ip TEXT,
     at INTEGER NOT NULL
@@ -114,7 +116,7 @@ CREATE INDEX login_failures_ip ON login_failures (ip, at);
 
 -- Connector secrets and signing keys, sealed with the server's secret key.
 CREATE TABLE tenant_secrets (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant_id INTEGER NOT NULL REFERENCES tenants (id),
     name TEXT NOT NULL,
     sealed BLOB NOT NULL,
