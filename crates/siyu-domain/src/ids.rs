@@ -41,4 +41,8 @@ id_type!(
     SessionId,
     /// An entry of the audit log.
     AuditEntryId,
+    /// A source of events (an app, a site, a server) with its write key.
+    SourceId,
+    /// A customer profile.
+    CustomerId,
 );

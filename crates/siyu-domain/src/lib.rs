@@ -11,6 +11,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod customer;
 pub mod error;
 pub mod identity;
 pub mod ids;

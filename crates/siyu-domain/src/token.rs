@@ -35,7 +35,12 @@ pub fn hash(secret: &str) -> String {
 
 /// The part of a token that may be shown again to tell tokens apart.
 pub fn display_prefix(token: &str) -> String {
-    token.chars().take(API_TOKEN_PREFIX.len() + 4).collect()
+    display_prefix_of(token, API_TOKEN_PREFIX)
+}
+
+/// The prefix and four more characters of a secret made with `prefix`.
+pub fn display_prefix_of(token: &str, prefix: &str) -> String {
+    token.chars().take(prefix.chars().count() + 4).collect()
 }
 
 #[cfg(test)]

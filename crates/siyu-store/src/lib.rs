@@ -24,8 +24,11 @@
 mod access;
 mod audit;
 mod auth;
+mod customers;
 mod error;
+mod ingest;
 mod secrets;
+mod sources;
 mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -41,9 +44,11 @@ use sqlx::sqlite::{
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use error::{StoreError, redact_url};
+pub use ingest::{IngestItem, IngestOutcome};
 pub use secrets::SecretName;
 use siyu_domain::ids::TenantId;
 use siyu_domain::secret::SecretKey;
+pub use sources::SourceRef;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 

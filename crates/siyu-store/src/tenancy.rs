@@ -602,6 +602,14 @@ impl TenantScope<'_> {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "UPDATE customers SET owner_staff_id = NULL \
+                 WHERE tenant_id = $1 AND owner_staff_id = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
             sqlx::query("DELETE FROM staff WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant.0)
                 .bind(id.0)

@@ -1,0 +1,225 @@
+//! Sources and their write keys. A write key is the credential the tracking API takes
+//! (it ships inside apps and web pages); it is stored only as its SHA-256, shown once,
+//! and can be rotated.
+
+use serde_json::json;
+use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::customer::{Source, SourceId, SourceKind, WRITE_KEY_PREFIX};
+use siyu_domain::ids::TenantId;
+use siyu_domain::page::{Page, PageRequest};
+use siyu_domain::token;
+
+use crate::{Result, Store, StoreError, TenantScope, insert_audit, now_ms, on_db};
+
+#[derive(sqlx::FromRow)]
+struct SourceRow {
+    id: i64,
+    name: String,
+    kind: String,
+    write_key_prefix: String,
+    received: i64,
+    rejected: i64,
+    last_event_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<SourceRow> for Source {
+    type Error = StoreError;
+    fn try_from(r: SourceRow) -> Result<Self> {
+        Ok(Source {
+            id: SourceId(r.id),
+            kind: SourceKind::parse(&r.kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("source kind {:?}", r.kind)))?,
+            name: r.name,
+            write_key_prefix: r.write_key_prefix,
+            received: r.received,
+            rejected: r.rejected,
+            last_event_at: r.last_event_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+const SOURCE_COLUMNS: &str = "id, name, kind, write_key_prefix, received, rejected, \
+     last_event_at, created_at, updated_at";
+
+/// The source a write key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SourceRef {
+    pub tenant: TenantId,
+    pub source: SourceId,
+}
+
+fn new_write_key() -> String {
+    token::generate(WRITE_KEY_PREFIX)
+}
+
+impl Store {
+    /// The source of a write key, if the key is current.
+    pub async fn resolve_write_key(&self, key: &str) -> Result<Option<SourceRef>> {
+        let row: Option<(i64, i64)> = on_db!(self, |db| {
+            sqlx::query_as("SELECT tenant_id, id FROM sources WHERE write_key_hash = $1")
+                .bind(token::hash(key.trim()))
+                .fetch_optional(db)
+                .await?
+        });
+        Ok(row.map(|(tenant, source)| SourceRef {
+            tenant: TenantId(tenant),
+            source: SourceId(source),
+        }))
+    }
+
+    /// Counts refused items against a source.
+    pub async fn count_rejected(&self, source: SourceRef, rejected: i64) -> Result<()> {
+        on_db!(self, |db| {
+            sqlx::query(
+                "UPDATE sources SET rejected = rejected + $1 WHERE tenant_id = $2 AND id = $3",
+            )
+            .bind(rejected)
+            .bind(source.tenant.0)
+            .bind(source.source.0)
+            .execute(db)
+            .await?;
+        });
+        Ok(())
+    }
+}
+
+impl TenantScope<'_> {
+    /// Creates a source; returns it and its write key, shown this once.
+    pub async fn create_source(
+        &self,
+        name: &str,
+        kind: SourceKind,
+        actor: &Actor,
+    ) -> Result<(Source, String)> {
+        let key = new_write_key();
+        let now = now_ms();
+        let id: i64 = on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO sources (tenant_id, name, kind, write_key_hash, write_key_prefix, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            )
+            .bind(self.tenant.0)
+            .bind(name)
+            .bind(kind.as_str())
+            .bind(token::hash(&key))
+            .bind(token::display_prefix_of(&key, WRITE_KEY_PREFIX))
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("source.created", "source", id)
+                    .with_details(json!({"name": name, "kind": kind.as_str()}))
+            )?;
+            tx.commit().await?;
+            id
+        });
+        Ok((self.get_source(SourceId(id)).await?, key))
+    }
+
+    pub async fn get_source(&self, id: SourceId) -> Result<Source> {
+        let sql = format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE tenant_id = $1 AND id = $2");
+        let row: Option<SourceRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .fetch_optional(db)
+                .await?
+        });
+        row.ok_or(StoreError::NotFound("source"))?.try_into()
+    }
+
+    pub async fn find_source_by_name(&self, name: &str) -> Result<Option<Source>> {
+        let sql =
+            format!("SELECT {SOURCE_COLUMNS} FROM sources WHERE tenant_id = $1 AND name = $2");
+        let row: Option<SourceRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(name.trim())
+                .fetch_optional(db)
+                .await?
+        });
+        row.map(Source::try_from).transpose()
+    }
+
+    pub async fn list_sources(&self, page: PageRequest) -> Result<Page<Source>> {
+        let sql = format!(
+            "SELECT {SOURCE_COLUMNS} FROM sources WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows: Vec<SourceRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(page.after_id())
+                .bind(page.fetch_limit())
+                .fetch_all(db)
+                .await?
+        });
+        let sources = rows
+            .into_iter()
+            .map(Source::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(sources, page, |s| s.id.0))
+    }
+
+    pub async fn rename_source(&self, id: SourceId, name: &str, actor: &Actor) -> Result<Source> {
+        self.get_source(id).await?;
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "UPDATE sources SET name = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+            )
+            .bind(name)
+            .bind(now_ms())
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("source.updated", "source", id)
+                    .with_details(json!({"name": name}))
+            )?;
+            tx.commit().await?;
+        });
+        self.get_source(id).await
+    }
+
+    /// Replaces a source's write key; the old key stops working at once.
+    pub async fn rotate_write_key(&self, id: SourceId, actor: &Actor) -> Result<(Source, String)> {
+        self.get_source(id).await?;
+        let key = new_write_key();
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "UPDATE sources SET write_key_hash = $1, write_key_prefix = $2, updated_at = $3 \
+                 WHERE tenant_id = $4 AND id = $5",
+            )
+            .bind(token::hash(&key))
+            .bind(token::display_prefix_of(&key, WRITE_KEY_PREFIX))
+            .bind(now_ms())
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("source.write_key_rotated", "source", id)
+            )?;
+            tx.commit().await?;
+        });
+        Ok((self.get_source(id).await?, key))
+    }
+}

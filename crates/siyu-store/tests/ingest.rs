@@ -1,0 +1,251 @@
+//! Ingestion on every backend: deduplication, identity resolution and merges, traits.
+
+use serde_json::{Value, json};
+use siyu_domain::audit::Actor;
+use siyu_domain::customer::SourceKind;
+use siyu_domain::identity::Identity;
+use siyu_domain::page::PageRequest;
+use siyu_domain::tenancy::NewTenant;
+use siyu_domain::tracking::{BatchDefaults, read_event};
+use siyu_store::testing::TestDatabase;
+use siyu_store::{IngestItem, IngestOutcome, SourceRef, Store, StoreError};
+
+struct Fixture {
+    store: Store,
+    source: SourceRef,
+    _db: TestDatabase,
+}
+
+async fn fixture() -> Fixture {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let (tenant, _) = store
+        .create_tenant(
+            &NewTenant::new("shop", "a@shop.example.com", "password-1").unwrap(),
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let (source, key) = store
+        .tenant(tenant.id)
+        .create_source("app", SourceKind::App, &Actor::cli())
+        .await
+        .unwrap();
+    let resolved = store.resolve_write_key(&key).await.unwrap().unwrap();
+    assert_eq!(resolved.source, source.id);
+    Fixture {
+        store,
+        source: resolved,
+        _db: db,
+    }
+}
+
+fn item(f: &Fixture, event: Value) -> IngestItem {
+    let now = siyu_store::now_ms();
+    IngestItem {
+        source: f.source,
+        event: read_event(
+            0,
+            event,
+            None,
+            &BatchDefaults::default(),
+            now,
+            false,
+            || uuid(),
+        )
+        .unwrap(),
+    }
+}
+
+fn uuid() -> String {
+    format!("gen-{}", siyu_store::now_ms())
+}
+
+fn customer_of(outcome: IngestOutcome) -> i64 {
+    match outcome {
+        IngestOutcome::Stored(c) => c.0,
+        IngestOutcome::Duplicate => panic!("unexpected duplicate"),
+    }
+}
+
+#[tokio::test]
+async fn a_retried_message_id_is_stored_once() {
+    let f = fixture().await;
+    let e = json!({"type": "track", "event": "Product Viewed", "anonymousId": "a1", "messageId": "m-1"});
+    let first = f.store.ingest(&[item(&f, e.clone())]).await.unwrap();
+    assert!(matches!(first[0], IngestOutcome::Stored(_)));
+    // the retry, and a duplicate inside one batch
+    let again = f
+        .store
+        .ingest(&[item(&f, e.clone()), item(&f, e)])
+        .await
+        .unwrap();
+    assert_eq!(again, [IngestOutcome::Duplicate, IngestOutcome::Duplicate]);
+    let scope = f.store.tenant(f.source.tenant);
+    assert_eq!(
+        scope
+            .count_events_with_message_id(f.source.source, "m-1")
+            .await
+            .unwrap(),
+        1
+    );
+    let source = scope.get_source(f.source.source).await.unwrap();
+    assert_eq!(source.received, 1);
+    assert!(source.last_event_at.is_some());
+    // past the window, the id is forgotten
+    assert_eq!(f.store.prune_message_ids(-60_000).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
+    let f = fixture().await;
+    let scope = f.store.tenant(f.source.tenant);
+    // a visitor browses anonymously; separately, the user signed up on another device
+    let visitor = customer_of(
+        f.store
+            .ingest(&[item(
+                &f,
+                json!({"type": "page", "name": "Home", "anonymousId": "anon-1", "messageId": "p1"}),
+            )])
+            .await
+            .unwrap()[0],
+    );
+    let user = customer_of(
+        f.store
+            .ingest(&[item(&f, json!({"type": "identify", "userId": "u-42", "messageId": "i1",
+                "traits": {"name": "李娜", "email": "Li.Na@Brand.cn", "phone": "138 1234 1680", "city": "杭州"},
+                "timestamp": "2026-01-01T00:00:00Z"}))])
+            .await
+            .unwrap()[0],
+    );
+    assert_ne!(visitor, user);
+    // the visitor signs in: both ids on one event prove they are one person
+    let merged = customer_of(
+        f.store
+            .ingest(&[item(&f, json!({"type": "identify", "userId": "u-42", "anonymousId": "anon-1", "messageId": "i2",
+                "traits": {"city": "上海"}}))])
+            .await
+            .unwrap()[0],
+    );
+    assert_eq!(merged, user, "the profile the user id names survives");
+    let profile = scope
+        .get_customer(siyu_domain::customer::CustomerId(visitor))
+        .await
+        .unwrap();
+    assert_eq!(profile.id.0, user, "the merged id leads to the survivor");
+    assert_eq!(profile.name.as_deref(), Some("李娜"));
+    assert_eq!(profile.email.as_deref(), Some("li.na@brand.cn"));
+    assert_eq!(profile.phone.as_deref(), Some("+8613812341680"));
+    assert_eq!(profile.traits["city"], "上海", "the newer trait wins");
+    let kinds: Vec<_> = profile
+        .identities
+        .iter()
+        .map(|i| i.kind.as_str().to_owned())
+        .collect();
+    for kind in ["user_id", "anonymous_id", "email", "phone"] {
+        assert!(kinds.contains(&kind.to_owned()), "{kinds:?}");
+    }
+    let timeline = scope
+        .customer_timeline(profile.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        timeline.items.len(),
+        3,
+        "the visitor's page view moved to the survivor"
+    );
+    let by_phone = scope
+        .lookup_customer(&Identity::of("phone", "+86 13812341680").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(by_phone.id.0, user);
+    let listed = scope
+        .list_customers(PageRequest::first(10), None)
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1, "merged profiles leave the list");
+    for q in ["李", "13812341680", "li.na@brand.cn", "u-42"] {
+        let found = scope
+            .list_customers(PageRequest::first(10), Some(q))
+            .await
+            .unwrap();
+        assert_eq!(found.items.len(), 1, "search {q}");
+    }
+    assert!(
+        scope
+            .list_customers(PageRequest::first(10), Some("王"))
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn two_user_ids_on_one_device_stay_two_people() {
+    let f = fixture().await;
+    let a = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "alice", "anonymousId": "shared-ipad", "messageId": "1"}))]).await.unwrap()[0]);
+    let b = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "bob", "anonymousId": "shared-ipad", "messageId": "2"}))]).await.unwrap()[0]);
+    assert_ne!(a, b);
+    let scope = f.store.tenant(f.source.tenant);
+    let bob = scope
+        .lookup_customer(&Identity::of("user_id", "bob").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(bob.id.0, b);
+    let alice = scope
+        .lookup_customer(&Identity::of("user_id", "alice").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(alice.id.0, a);
+    // a later event with both user ids' devices does not merge them either
+    let again = customer_of(f.store.ingest(&[item(&f, json!({"type": "track", "event": "x", "userId": "bob", "anonymousId": "shared-ipad", "messageId": "3"}))]).await.unwrap()[0]);
+    assert_eq!(again, b);
+    assert_eq!(
+        scope
+            .list_customers(PageRequest::first(10), None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn customers_are_tenant_scoped() {
+    let f = fixture().await;
+    let c = customer_of(
+        f.store
+            .ingest(&[item(
+                &f,
+                json!({"type": "identify", "userId": "u1", "messageId": "1"}),
+            )])
+            .await
+            .unwrap()[0],
+    );
+    let (other, _) = f
+        .store
+        .create_tenant(
+            &NewTenant::new("other", "a@other.example.com", "password-1").unwrap(),
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let scope = f.store.tenant(other.id);
+    let id = siyu_domain::customer::CustomerId(c);
+    assert!(matches!(
+        scope.get_customer(id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        scope.customer_timeline(id, PageRequest::first(5)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        scope
+            .lookup_customer(&Identity::of("user_id", "u1").unwrap())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}
