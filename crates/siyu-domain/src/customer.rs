@@ -194,7 +194,7 @@ pub fn display_name(traits: &Map<String, Value>) -> Option<String> {
         text("first_name").or(text("firstName")),
         text("last_name").or(text("lastName")),
     ) {
-        (Some(f), Some(l)) if f.chars().all(|c| c.is_ascii()) => Some(format!("{f} {l}")),
+        (Some(f), Some(l)) if f.is_ascii() => Some(format!("{f} {l}")),
         (Some(f), Some(l)) => Some(format!("{l}{f}")), // 李 + 娜: family name first
         (Some(f), None) => Some(f.to_owned()),
         (None, Some(l)) => Some(l.to_owned()),
