@@ -72,7 +72,7 @@ impl TenantScope<'_> {
             .collect())
     }
 
-    async fn to_customer(&self, row: CustomerRow) -> Result<Customer> {
+    async fn customer_from_row(&self, row: CustomerRow) -> Result<Customer> {
         let id = CustomerId(row.id);
         Ok(Customer {
             id,
@@ -100,7 +100,7 @@ impl TenantScope<'_> {
                 .ok_or(StoreError::NotFound("customer"))?;
             match row.merged_into_id {
                 Some(survivor) => id = CustomerId(survivor),
-                None => return self.to_customer(row).await,
+                None => return self.customer_from_row(row).await,
             }
         }
         Err(StoreError::Corrupt(format!(
@@ -160,7 +160,7 @@ impl TenantScope<'_> {
         });
         let mut customers = Vec::with_capacity(rows.len());
         for row in rows {
-            customers.push(self.to_customer(row).await?);
+            customers.push(self.customer_from_row(row).await?);
         }
         Ok(Page::from_rows(customers, page, |c| c.id.0))
     }
