@@ -51,7 +51,7 @@ fn item(f: &Fixture, event: Value) -> IngestItem {
             &BatchDefaults::default(),
             now,
             false,
-            || uuid(),
+            uuid,
         )
         .unwrap(),
     }
