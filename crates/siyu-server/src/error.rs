@@ -27,6 +27,10 @@ pub enum ApiError {
     Unauthenticated,
     #[error("the email or the password is wrong")]
     InvalidCredentials,
+    #[error(
+        "send a valid write key: HTTP Basic with the key as the user name, or `writeKey` in the body"
+    )]
+    InvalidWriteKey,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -66,7 +70,9 @@ impl ApiError {
         match self {
             ApiError::InvalidJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::Unauthenticated | ApiError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthenticated
+            | ApiError::InvalidCredentials
+            | ApiError::InvalidWriteKey => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -85,6 +91,7 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
+            ApiError::InvalidWriteKey => "invalid_write_key",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",

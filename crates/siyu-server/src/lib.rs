@@ -12,6 +12,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod ingest;
 mod metrics;
 mod middleware;
 pub mod openapi;
@@ -50,6 +51,8 @@ pub struct ServerConfig {
     pub trust_proxy_headers: bool,
     pub cookie_secure: CookieSecure,
     pub login_throttle: LoginThrottle,
+    /// How long a messageId is remembered per source to drop retried events.
+    pub dedup_window_ms: i64,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +63,7 @@ impl Default for ServerConfig {
             trust_proxy_headers: false,
             cookie_secure: CookieSecure::Auto,
             login_throttle: LoginThrottle::default(),
+            dedup_window_ms: 7 * 24 * 3600 * 1000,
         }
     }
 }
@@ -70,6 +74,7 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
+    pub ingestor: ingest::Ingestor,
 }
 
 /// The whole router: API, operations endpoints and the middleware around them.
@@ -102,10 +107,12 @@ impl Application {
     pub async fn build(config: ServerConfig, store: Store) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.listen).await?;
         let local_addr = listener.local_addr()?;
+        let ingestor = ingest::Ingestor::start(store.clone(), config.dedup_window_ms);
         let state = AppState {
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
+            ingestor,
         };
         Ok(Self {
             listener,

@@ -23,6 +23,9 @@ use utoipa::{Modify, OpenApi};
         (name = "roles", description = "roles and permissions"),
         (name = "api-tokens", description = "bearer tokens for programs"),
         (name = "audit", description = "the audit log of security-relevant actions"),
+        (name = "sources", description = "sources of events and their write keys"),
+        (name = "customers", description = "customer profiles: identities, traits, timeline"),
+        (name = "tracking", description = "the Segment-compatible tracking API (HTTP Basic: the write key as user name)"),
     )
 )]
 pub struct ApiDoc;
@@ -39,6 +42,17 @@ impl Modify for SecuritySchemes {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "an API token from `siyu token create` or POST /api/v1/api-tokens",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "write_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "a source's write key as the user name, empty password",
                     ))
                     .build(),
             ),

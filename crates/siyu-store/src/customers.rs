@@ -124,12 +124,26 @@ impl TenantScope<'_> {
 
     /// Live profiles, newest first; `q` searches names (contains), and emails, phones and
     /// identity values (exact, normalised).
+    /// `owners` limits the list to customers those staff own (a data scope).
     pub async fn list_customers(
         &self,
         page: PageRequest,
         q: Option<&str>,
+        owners: Option<&[StaffId]>,
     ) -> Result<Page<Customer>> {
         let before = page.after.unwrap_or(i64::MAX);
+        // staff ids are integers from our own tables: inlined, one statement for both
+        let owner_filter = match owners {
+            Some([]) => return Ok(Page::from_rows(vec![], page, |c: &Customer| c.id.0)),
+            Some(ids) => format!(
+                " AND owner_staff_id IN ({})",
+                ids.iter()
+                    .map(|i| i.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            None => String::new(),
+        };
         let q = q.map(str::trim).filter(|q| !q.is_empty());
         let pattern = q.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
         let exact = q.map(|q| {
@@ -145,7 +159,7 @@ impl TenantScope<'_> {
             "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE tenant_id = $1 AND merged_into_id IS NULL \
              AND id < $2 AND ($3 IS NULL OR name LIKE $3 OR email = $4 OR phone = $4 OR EXISTS ( \
                SELECT 1 FROM identities i WHERE i.tenant_id = c.tenant_id AND i.customer_id = c.id \
-               AND i.value = $4)) \
+               AND i.value = $4)){owner_filter} \
              ORDER BY id DESC LIMIT $5"
         );
         let rows: Vec<CustomerRow> = on_db!(self.store, |db| {
@@ -200,6 +214,31 @@ impl TenantScope<'_> {
             })
             .collect();
         Ok(Page::from_rows(events, page, |e| e.id))
+    }
+
+    /// The staff of these units (a unit-subtree data scope's owners).
+    pub async fn staff_ids_in_units(
+        &self,
+        units: &[siyu_domain::ids::UnitId],
+    ) -> Result<Vec<StaffId>> {
+        if units.is_empty() {
+            return Ok(vec![]);
+        }
+        let list = units
+            .iter()
+            .map(|u| u.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT id FROM staff WHERE tenant_id = $1 AND unit_id IN ({list}) ORDER BY id"
+        );
+        let ids: Vec<i64> = on_db!(self.store, |db| {
+            sqlx::query_scalar(&sql)
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(ids.into_iter().map(StaffId).collect())
     }
 
     /// How many events with this message id the source has stored (tests and audits use

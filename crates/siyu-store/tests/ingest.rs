@@ -44,16 +44,7 @@ fn item(f: &Fixture, event: Value) -> IngestItem {
     let now = siyu_store::now_ms();
     IngestItem {
         source: f.source,
-        event: read_event(
-            0,
-            event,
-            None,
-            &BatchDefaults::default(),
-            now,
-            false,
-            uuid,
-        )
-        .unwrap(),
+        event: read_event(0, event, None, &BatchDefaults::default(), now, false, uuid).unwrap(),
     }
 }
 
@@ -160,20 +151,20 @@ async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
         .unwrap();
     assert_eq!(by_phone.id.0, user);
     let listed = scope
-        .list_customers(PageRequest::first(10), None)
+        .list_customers(PageRequest::first(10), None, None)
         .await
         .unwrap();
     assert_eq!(listed.items.len(), 1, "merged profiles leave the list");
     for q in ["李", "13812341680", "li.na@brand.cn", "u-42"] {
         let found = scope
-            .list_customers(PageRequest::first(10), Some(q))
+            .list_customers(PageRequest::first(10), Some(q), None)
             .await
             .unwrap();
         assert_eq!(found.items.len(), 1, "search {q}");
     }
     assert!(
         scope
-            .list_customers(PageRequest::first(10), Some("王"))
+            .list_customers(PageRequest::first(10), Some("王"), None)
             .await
             .unwrap()
             .items
@@ -203,7 +194,7 @@ async fn two_user_ids_on_one_device_stay_two_people() {
     assert_eq!(again, b);
     assert_eq!(
         scope
-            .list_customers(PageRequest::first(10), None)
+            .list_customers(PageRequest::first(10), None, None)
             .await
             .unwrap()
             .items

@@ -21,6 +21,7 @@ const KNOWN_KEYS: &[&str] = &[
     "body_limit_bytes",
     "trust_proxy_headers",
     "cookie_secure",
+    "dedup_window_secs",
     "login",
 ];
 const KNOWN_LOGIN_KEYS: &[&str] = &[
@@ -43,6 +44,8 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     pub trust_proxy_headers: Option<bool>,
     pub cookie_secure: Option<CookieSecure>,
+    /// How long (seconds) a messageId is remembered per source to drop retries.
+    pub dedup_window_secs: Option<i64>,
     pub login: LoginConfig,
     /// Keys of the file this version does not know, to warn about once logging runs.
     #[serde(skip)]
@@ -99,6 +102,10 @@ impl FileConfig {
                 .or(self.trust_proxy_headers)
                 .unwrap_or(defaults.trust_proxy_headers),
             cookie_secure: self.cookie_secure.unwrap_or(defaults.cookie_secure),
+            dedup_window_ms: self
+                .dedup_window_secs
+                .map(|s| s * 1000)
+                .unwrap_or(defaults.dedup_window_ms),
             login_throttle: LoginThrottle {
                 window_ms: self
                     .login

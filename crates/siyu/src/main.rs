@@ -54,6 +54,9 @@ enum Command {
     /// Manage API tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage sources of events (apps, sites, servers) and their write keys
+    #[command(subcommand)]
+    Source(SourceCommand),
     /// Run with a demo tenant, units and staff (created on first run, reused after)
     Demo {
         /// Address to listen on [default: 127.0.0.1:8080]
@@ -95,6 +98,29 @@ enum TokenCommand {
         /// Days until the token expires [default: never]
         #[arg(long)]
         expires_in_days: Option<u32>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourceCommand {
+    /// Create a source; prints its write key last (it is shown once)
+    Create {
+        /// The tenant's name
+        #[arg(long)]
+        tenant: String,
+        /// A label for the source, such as "mini-program"
+        #[arg(long)]
+        name: String,
+        /// app, website, mini_program, official_account, wecom, server or other
+        #[arg(long, default_value = "other")]
+        kind: String,
+    },
+    /// Replace a source's write key; prints the new key last
+    RotateKey {
+        #[arg(long)]
+        tenant: String,
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -233,6 +259,45 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 token.id, token.name, token.role, found.name
             );
             println!("{secret}");
+            Ok(())
+        }
+        Command::Source(command) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            let tenant_name = match &command {
+                SourceCommand::Create { tenant, .. } | SourceCommand::RotateKey { tenant, .. } => {
+                    tenant
+                }
+            };
+            let Some(tenant) = store.find_tenant_by_name(tenant_name).await? else {
+                bail!("there is no tenant named {tenant_name:?} (see `siyu tenant list`)");
+            };
+            let scope = store.tenant(tenant.id);
+            let (source, key) = match command {
+                SourceCommand::Create { name, kind, .. } => {
+                    let Some(kind) = siyu_domain::customer::SourceKind::parse(&kind) else {
+                        bail!(
+                            "unknown source kind {kind:?}: use app, website, mini_program, official_account, wecom, server or other"
+                        );
+                    };
+                    let name = siyu_domain::customer::check_source_name(&name)?;
+                    scope.create_source(&name, kind, &Actor::cli()).await?
+                }
+                SourceCommand::RotateKey { name, .. } => {
+                    let Some(source) = scope.find_source_by_name(&name).await? else {
+                        bail!("tenant {:?} has no source named {name:?}", tenant.name);
+                    };
+                    scope.rotate_write_key(source.id, &Actor::cli()).await?
+                }
+            };
+            println!(
+                "source {} ({:?}, {}) of tenant {:?}; its write key, shown once:",
+                source.id,
+                source.name,
+                source.kind.as_str(),
+                tenant.name
+            );
+            println!("{key}");
             Ok(())
         }
         Command::Demo { listen } => demo::run(database_url, listen, &file).await,

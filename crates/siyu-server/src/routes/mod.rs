@@ -4,10 +4,13 @@
 
 pub mod audit;
 pub mod auth;
+pub mod customers;
 pub mod ops;
 pub mod roles;
+pub mod sources;
 pub mod staff;
 pub mod tokens;
+pub mod tracking;
 pub mod units;
 
 use utoipa::OpenApi;
@@ -45,4 +48,19 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
         .routes(routes!(audit::list_audit_log))
+        .routes(routes!(sources::list_sources, sources::create_source))
+        .routes(routes!(sources::get_source, sources::update_source))
+        .routes(routes!(sources::rotate_key))
+        .routes(routes!(customers::list_customers))
+        .routes(routes!(customers::lookup_customer))
+        .routes(routes!(customers::get_customer))
+        .routes(routes!(customers::customer_timeline))
+        .routes(routes!(tracking::identify))
+        .routes(routes!(tracking::track))
+        .routes(routes!(tracking::page))
+        .routes(routes!(tracking::screen))
+        .routes(routes!(tracking::group))
+        .routes(routes!(tracking::alias))
+        .routes(routes!(tracking::batch))
+        .routes(routes!(tracking::import))
 }

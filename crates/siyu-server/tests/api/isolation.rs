@@ -50,11 +50,45 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["token"]["id"]
         .as_i64()
         .unwrap();
+    let created = app
+        .post(
+            "/api/v1/sources",
+            &app.admin_token,
+            json!({"name": "app", "kind": "app"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let source = created["source"]["id"].as_i64().unwrap();
+    let key = created["write_key"].as_str().unwrap();
+    let tracked = app
+        .http
+        .post(app.url("/v1/identify"))
+        .basic_auth(key, Some(""))
+        .json(&json!({"userId": "acme-user", "traits": {"name": "acme customer"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tracked.status(), 200);
+    let customer = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=acme-user",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
         ("/api/v1/roles/{id}", role),
         ("/api/v1/api-tokens/{id}", token),
+        ("/api/v1/sources/{id}", source),
+        ("/api/v1/sources/{id}/rotate-key", source),
+        ("/api/v1/customers/{id}", customer),
+        ("/api/v1/customers/{id}/timeline", customer),
     ]);
 
     let doc = app
@@ -85,10 +119,14 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(
-        walked, 11,
-        "GET/PATCH/DELETE on units, staff, roles and GET/DELETE on tokens"
-    );
+    assert_eq!(walked, 16, "every method of every path that takes an id");
+    // nor can rival find acme's customer by identity
+    app.get(
+        "/api/v1/customers/lookup?kind=user_id&value=acme-user",
+        &other_token,
+    )
+    .await
+    .expect(404);
 
     // and references in bodies cannot point into acme either
     let rival_unit = json!({"parent_id": brand, "kind": "store", "name": "x"});
@@ -115,10 +153,14 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/roles", Some(role)),
         ("/api/v1/api-tokens", Some(token)),
         ("/api/v1/audit-log", None),
+        ("/api/v1/sources", Some(source)),
+        ("/api/v1/customers", Some(customer)),
     ] {
         let body = app.get(list, &other_token).await.expect(200).body;
         let items = body["items"].as_array().unwrap();
-        assert!(!items.is_empty(), "{list}");
+        if !list.ends_with("sources") && !list.ends_with("customers") {
+            assert!(!items.is_empty(), "{list}");
+        }
         for item in items {
             assert_ne!(item["id"].as_i64(), acme_id, "{list}: {item}");
             assert!(

@@ -9,3 +9,4 @@ mod helpers;
 mod isolation;
 mod ops;
 mod rbac;
+mod tracking;

@@ -106,6 +106,23 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/api-tokens/{id}",
         "DELETE /api/v1/api-tokens/{id}",
         "GET /api/v1/audit-log",
+        "GET /api/v1/sources",
+        "POST /api/v1/sources",
+        "GET /api/v1/sources/{id}",
+        "PATCH /api/v1/sources/{id}",
+        "POST /api/v1/sources/{id}/rotate-key",
+        "GET /api/v1/customers",
+        "GET /api/v1/customers/lookup",
+        "GET /api/v1/customers/{id}",
+        "GET /api/v1/customers/{id}/timeline",
+        "POST /v1/identify",
+        "POST /v1/track",
+        "POST /v1/page",
+        "POST /v1/screen",
+        "POST /v1/group",
+        "POST /v1/alias",
+        "POST /v1/batch",
+        "POST /v1/import",
     ];
     let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
     assert_eq!(listed, expected);

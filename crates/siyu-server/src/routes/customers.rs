@@ -1,0 +1,166 @@
+//! Customer profiles: search, one profile, lookup by identity, the timeline.
+//!
+//! Phone numbers and emails are masked (`138****1680`) unless the caller asks for them
+//! with `?reveal=true`, which needs the `customers.reveal` permission and is written to
+//! the audit log. Staff see the customers their data scope covers: their own, those of
+//! their unit subtree's staff, or the whole tenant.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::json;
+use siyu_domain::access::{DataScope, Permission, PrincipalKind};
+use siyu_domain::audit::AuditRecord;
+use siyu_domain::customer::{Customer, CustomerId, TimelineEvent};
+use siyu_domain::identity::{Identity, IdentityKind};
+use siyu_domain::ids::StaffId;
+use siyu_domain::page::{Page, PageRequest};
+use siyu_domain::tenancy::unit_subtree;
+use siyu_store::TenantScope;
+use utoipa::IntoParams;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiPath, ApiQuery, Auth, PageParams};
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// A name (or part of one), a phone, an email or any identity value.
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevealQuery {
+    /// Show phone and email in full (needs `customers.reveal`; audited).
+    pub reveal: Option<bool>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LookupQuery {
+    /// `user_id`, `anonymous_id`, `email`, `phone`, `wecom_external_userid`,
+    /// `wechat_unionid`, `wechat_openid` or a custom kind.
+    pub kind: String,
+    pub value: String,
+    pub reveal: Option<bool>,
+}
+
+/// The staff whose customers the caller sees; `None` for all.
+async fn visible_owners(auth: &Auth, scope: &TenantScope<'_>) -> ApiResult<Option<Vec<StaffId>>> {
+    match &auth.principal.kind {
+        PrincipalKind::ApiToken { .. } => Ok(None),
+        PrincipalKind::Staff {
+            staff_id,
+            unit_id,
+            data_scope,
+            ..
+        } => match data_scope {
+            DataScope::Tenant => Ok(None),
+            DataScope::Own => Ok(Some(vec![*staff_id])),
+            DataScope::UnitSubtree => {
+                let units = unit_subtree(*unit_id, &scope.unit_parents().await?);
+                Ok(Some(scope.staff_ids_in_units(&units).await?))
+            }
+        },
+    }
+}
+
+/// Checks the data scope, then masks or (audited) reveals.
+async fn present(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    customer: Customer,
+    reveal: bool,
+) -> ApiResult<Customer> {
+    if let Some(owners) = visible_owners(auth, scope).await?
+        && !customer.owner_staff_id.is_some_and(|o| owners.contains(&o))
+    {
+        return Err(ApiError::NotFound("customer"));
+    }
+    if !reveal {
+        return Ok(customer.masked());
+    }
+    auth.require(Permission::CustomersReveal)?;
+    scope
+        .audit(
+            auth.actor(),
+            AuditRecord::new("customer.revealed", "customer", customer.id)
+                .with_details(json!({"fields": ["phone", "email"]})),
+        )
+        .await?;
+    Ok(customer)
+}
+
+#[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery),
+    responses((status = 200, description = "profiles, newest first, phone and email masked", body = Page<Customer>),
+        (status = 403, body = ErrorBody)))]
+pub async fn list_customers(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Page<Customer>>> {
+    auth.require(Permission::CustomersRead)?;
+    let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let owners = visible_owners(&auth, &scope).await?;
+    let list = scope
+        .list_customers(page, q.q.as_deref(), owners.as_deref())
+        .await?;
+    Ok(Json(list.map(Customer::masked)))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers",
+    params(("id" = i64, Path), RevealQuery),
+    responses((status = 200, description = "the profile; a merged id leads to the survivor", body = Customer),
+        (status = 403, description = "reveal without customers.reveal", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_customer(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<RevealQuery>,
+) -> ApiResult<Json<Customer>> {
+    auth.require(Permission::CustomersRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = scope.get_customer(CustomerId(id)).await?;
+    Ok(Json(
+        present(&auth, &scope, customer, q.reveal.unwrap_or(false)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/lookup", tag = "customers", params(LookupQuery),
+    responses((status = 200, body = Customer), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn lookup_customer(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<LookupQuery>,
+) -> ApiResult<Json<Customer>> {
+    auth.require(Permission::CustomersRead)?;
+    let identity = Identity::new(IdentityKind::parse(&q.kind)?, &q.value)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = scope.lookup_customer(&identity).await?;
+    Ok(Json(
+        present(&auth, &scope, customer, q.reveal.unwrap_or(false)).await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}/timeline", tag = "customers",
+    params(("id" = i64, Path), PageParams),
+    responses((status = 200, description = "events, newest first", body = Page<TimelineEvent>),
+        (status = 404, body = ErrorBody)))]
+pub async fn customer_timeline(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<TimelineEvent>>> {
+    auth.require(Permission::CustomersRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = scope.get_customer(CustomerId(id)).await?;
+    let customer = present(&auth, &scope, customer, false).await?;
+    Ok(Json(scope.customer_timeline(customer.id, q.page()?).await?))
+}

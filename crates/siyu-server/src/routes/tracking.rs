@@ -1,0 +1,287 @@
+//! The Segment-compatible tracking API (`/v1/identify`, `/v1/track`, … `/v1/batch`), so
+//! the official Segment and RudderStack SDKs send to siyu unchanged.
+//!
+//! Answers follow what the SDKs understand: exactly 200 once the events are committed
+//! (the body lists items refused, if any); 400 for a body or batch that cannot be taken,
+//! which the SDKs drop without retrying; 401 for a bad write key; 503 when storing
+//! failed, which they retry with the same messageIds (deduplication keeps retries from
+//! becoming second events).
+
+use std::io::Read;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+use siyu_domain::tracking::{
+    BatchDefaults, EventType, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Rejection, parse_time, read_event,
+};
+use siyu_store::{IngestItem, IngestOutcome, SourceRef, now_ms};
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody, error_response};
+
+/// The answer to a tracking call.
+#[derive(Serialize, ToSchema)]
+pub struct TrackResponse {
+    pub success: bool,
+    /// Events stored now.
+    pub accepted: usize,
+    /// Events already stored before (same messageId from this source).
+    pub duplicates: usize,
+    /// Events refused, with the reason for each.
+    pub rejected: Vec<Rejection>,
+}
+
+fn bad_request(code: &str, message: String) -> Response {
+    error_response(StatusCode::BAD_REQUEST, code, &message, Value::Null)
+}
+
+/// Reads the body: gunzips it when asked, caps it at the batch limit, and replaces bytes
+/// that are not UTF-8 (saying so, so that the items holding them are refused).
+fn read_body(headers: &HeaderMap, body: &Bytes) -> Result<(String, bool), (&'static str, String)> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("gzip"));
+    let bytes = if gzip {
+        let mut out = Vec::new();
+        flate2::read::GzDecoder::new(&body[..])
+            .take(MAX_BATCH_BYTES as u64 + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| ("invalid_gzip", format!("the body is not valid gzip: {e}")))?;
+        out
+    } else {
+        body.to_vec()
+    };
+    if bytes.len() > MAX_BATCH_BYTES {
+        return Err((
+            "batch_too_large",
+            format!("the body exceeds the limit of 500 KB ({MAX_BATCH_BYTES} bytes)"),
+        ));
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((text, false)),
+        Err(e) => Ok((String::from_utf8_lossy(e.as_bytes()).into_owned(), true)),
+    }
+}
+
+/// The write key: HTTP Basic with the key as the user name, or `writeKey` in the body.
+fn write_key(headers: &HeaderMap, body: &Map<String, Value>) -> Option<String> {
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        })
+        .and_then(|b64| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .ok()
+        })
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .map(|userpass| userpass.split(':').next().unwrap_or("").to_owned())
+        .filter(|k| !k.is_empty());
+    from_header.or_else(|| {
+        body.get("writeKey")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    })
+}
+
+async fn handle(
+    app: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+    implied: Option<EventType>,
+) -> Response {
+    let received_at = now_ms();
+    let (text, invalid_utf8) = match read_body(&headers, &body) {
+        Ok(read) => read,
+        Err((code, message)) => return bad_request(code, message),
+    };
+    let parsed: Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => {
+            return bad_request(
+                "invalid_json",
+                format!("the request body is not valid JSON: {e}"),
+            );
+        }
+    };
+    let Value::Object(mut object) = parsed else {
+        return bad_request(
+            "invalid_json",
+            "the request body must be a JSON object".into(),
+        );
+    };
+    let Some(key) = write_key(&headers, &object) else {
+        return ApiError::InvalidWriteKey.into_response();
+    };
+    let source = match app.store.resolve_write_key(&key).await {
+        Ok(Some(source)) => source,
+        Ok(None) => return ApiError::InvalidWriteKey.into_response(),
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+
+    let (raw_items, defaults) = match implied {
+        Some(_) => (vec![Value::Object(object)], BatchDefaults::default()),
+        None => {
+            let items = match object.remove("batch") {
+                Some(Value::Array(items)) => items,
+                _ => return bad_request("invalid_batch", "a batch needs a `batch` array".into()),
+            };
+            if items.len() > MAX_BATCH_EVENTS {
+                return bad_request(
+                    "batch_too_large",
+                    format!(
+                        "the batch holds {} events; the limit is {MAX_BATCH_EVENTS}",
+                        items.len()
+                    ),
+                );
+            }
+            let context = match object.remove("context") {
+                Some(Value::Object(c)) => c,
+                _ => Map::new(),
+            };
+            let sent_at = object
+                .get("sentAt")
+                .and_then(Value::as_str)
+                .and_then(parse_time);
+            (items, BatchDefaults { context, sent_at })
+        }
+    };
+
+    let total = raw_items.len();
+    let mut items = Vec::with_capacity(total);
+    let mut rejected = Vec::new();
+    for (index, raw) in raw_items.into_iter().enumerate() {
+        match read_event(
+            index,
+            raw,
+            implied,
+            &defaults,
+            received_at,
+            invalid_utf8,
+            || uuid::Uuid::new_v4().to_string(),
+        ) {
+            Ok(event) => items.push(IngestItem { source, event }),
+            Err(rejection) => rejected.push(rejection),
+        }
+    }
+    if !rejected.is_empty() {
+        record_rejections(&app, source, rejected.len()).await;
+    }
+    if items.is_empty() && total > 0 {
+        let message = match rejected.first() {
+            Some(r) if total == 1 => r.reason.clone(),
+            _ => format!("all {total} events were refused"),
+        };
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_events",
+            &message,
+            json!({ "rejected": rejected }),
+        );
+    }
+    let outcomes = match app.ingestor.submit(items).await {
+        Ok(outcomes) => outcomes,
+        Err(cause) => {
+            tracing::error!(error = %cause, "tracking call not stored");
+            return ApiError::Unavailable("the events could not be stored; retry".into())
+                .into_response();
+        }
+    };
+    let duplicates = outcomes
+        .iter()
+        .filter(|o| **o == IngestOutcome::Duplicate)
+        .count();
+    (
+        StatusCode::OK,
+        Json(TrackResponse {
+            success: true,
+            accepted: outcomes.len() - duplicates,
+            duplicates,
+            rejected,
+        }),
+    )
+        .into_response()
+}
+
+async fn record_rejections(app: &AppState, source: SourceRef, count: usize) {
+    if let Err(e) = app.store.count_rejected(source, count as i64).await {
+        tracing::warn!(error = %e, "counting rejected events failed");
+    }
+}
+
+macro_rules! tracking_endpoint {
+    ($fn:ident, $path:literal, $implied:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[utoipa::path(post, path = $path, tag = "tracking", security(("write_key" = [])),
+            request_body(content = Object, description = "a Segment message (or batch)"),
+            responses(
+                (status = 200, description = "stored (see `rejected` for refused items)", body = TrackResponse),
+                (status = 400, description = "the body or batch cannot be taken", body = ErrorBody),
+                (status = 401, description = "bad or missing write key", body = ErrorBody),
+                (status = 503, description = "not stored; retry with the same messageIds", body = ErrorBody),
+            ))]
+        pub async fn $fn(State(app): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+            handle(app, headers, body, $implied).await
+        }
+    };
+}
+
+tracking_endpoint!(
+    identify,
+    "/v1/identify",
+    Some(EventType::Identify),
+    "Who the user is, with traits."
+);
+tracking_endpoint!(
+    track,
+    "/v1/track",
+    Some(EventType::Track),
+    "Something the user did."
+);
+tracking_endpoint!(
+    page,
+    "/v1/page",
+    Some(EventType::Page),
+    "A web page the user viewed."
+);
+tracking_endpoint!(
+    screen,
+    "/v1/screen",
+    Some(EventType::Screen),
+    "An app screen the user viewed."
+);
+tracking_endpoint!(
+    group,
+    "/v1/group",
+    Some(EventType::Group),
+    "A group (company, household) the user belongs to."
+);
+tracking_endpoint!(
+    alias,
+    "/v1/alias",
+    Some(EventType::Alias),
+    "Links an earlier id (previousId) to the user id."
+);
+tracking_endpoint!(
+    batch,
+    "/v1/batch",
+    None,
+    "Up to 2,500 messages (500 KB) of any type, each with `type`."
+);
+tracking_endpoint!(
+    import,
+    "/v1/import",
+    None,
+    "The same as /v1/batch (Segment's name for historical imports)."
+);
