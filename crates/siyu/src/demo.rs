@@ -166,5 +166,91 @@ pub async fn seed(store: &Store) -> anyhow::Result<bool> {
         let new = NewStaff::new(unit_id, role, email, name, Some(DEMO_PASSWORD), data_scope)?;
         scope.create_staff(&new, &actor).await?;
     }
+    seed_customers(store, tenant.id).await?;
     Ok(true)
+}
+
+/// A mini-program source and a few dozen customers with a month of behaviour, sent
+/// through the same ingestion path the tracking API uses.
+async fn seed_customers(store: &Store, tenant: siyu_domain::ids::TenantId) -> anyhow::Result<()> {
+    use serde_json::json;
+    use siyu_domain::customer::SourceKind;
+    use siyu_domain::tracking::{BatchDefaults, read_event};
+
+    let scope = store.tenant(tenant);
+    let (_, key) = scope
+        .create_source("露米茶饮小程序", SourceKind::MiniProgram, &Actor::cli())
+        .await?;
+    let source = store
+        .resolve_write_key(&key)
+        .await?
+        .context("the demo source's key resolves")?;
+    let family = [
+        "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙",
+    ];
+    let given = ["芳", "娜", "敏", "静", "伟", "强", "磊", "洋", "艳", "军"];
+    let cities = ["上海", "杭州", "南京", "苏州", "北京", "深圳"];
+    let levels = ["普通", "银卡", "金卡"];
+    let products = [
+        ("TEA-01", "桂花乌龙", 28),
+        ("TEA-02", "茉莉绿茶", 22),
+        ("GIFT-01", "中秋礼盒", 168),
+    ];
+    let now = siyu_store::now_ms();
+    let day = 24 * 3600 * 1000;
+    let mut items = Vec::new();
+    for i in 0..36usize {
+        let user = format!("demo-user-{i:03}");
+        let anonymous = format!("demo-device-{i:03}");
+        let name = format!(
+            "{}{}",
+            family[i % family.len()],
+            given[(i * 7) % given.len()]
+        );
+        let phone = format!("1380000{:04}", 1000 + i);
+        let mut events = vec![
+            json!({"type": "page", "name": "首页", "anonymousId": anonymous,
+            "timestamp": siyu_domain::time::format_rfc3339(now - (30 - (i % 30) as i64) * day)}),
+        ];
+        events.push(json!({"type": "identify", "userId": user, "anonymousId": anonymous,
+            "traits": {"name": name, "phone": phone, "city": cities[i % cities.len()], "member_level": levels[i % 3]},
+            "timestamp": siyu_domain::time::format_rfc3339(now - (29 - (i % 29) as i64) * day)}));
+        for k in 0..(i % 5) {
+            let (sku, product, price) = products[(i + k) % products.len()];
+            let at = now - ((i + k * 3) % 28) as i64 * day;
+            events.push(
+                json!({"type": "track", "event": "Product Viewed", "userId": user,
+                "properties": {"sku": sku, "name": product, "price": price},
+                "timestamp": siyu_domain::time::format_rfc3339(at)}),
+            );
+            if k % 2 == 1 {
+                events.push(json!({"type": "track", "event": "Order Completed", "userId": user,
+                    "properties": {"order_id": format!("demo-{i}-{k}"), "total": price * 2, "currency": "CNY",
+                                   "products": [{"sku": sku, "name": product, "price": price, "quantity": 2}]},
+                    "timestamp": siyu_domain::time::format_rfc3339(at + 3_600_000)}));
+            }
+        }
+        if i % 4 == 0 {
+            events.push(
+                json!({"type": "track", "event": "Content Shared", "userId": user,
+                "properties": {"content_id": "autumn-tea-guide", "channel": "wechat_moments"}}),
+            );
+        }
+        for (n, event) in events.into_iter().enumerate() {
+            let message_id = format!("demo-{i}-{n}");
+            let event = read_event(
+                n,
+                event,
+                None,
+                &BatchDefaults::default(),
+                now,
+                false,
+                || message_id.clone(),
+            )
+            .map_err(|r| anyhow::anyhow!("demo event refused: {}", r.reason))?;
+            items.push(siyu_store::IngestItem { source, event });
+        }
+    }
+    store.ingest(&items).await?;
+    Ok(())
 }

@@ -63,7 +63,7 @@ fn terminate(child: &Child) {
 
 #[tokio::test]
 async fn every_command_has_help() {
-    let commands: [&[&str]; 9] = [
+    let commands: [&[&str]; 12] = [
         &[],
         &["serve"],
         &["migrate"],
@@ -73,6 +73,9 @@ async fn every_command_has_help() {
         &["token"],
         &["token", "create"],
         &["demo"],
+        &["source"],
+        &["source", "create"],
+        &["source", "rotate-key"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -176,8 +179,46 @@ async fn tenant_and_token_commands_print_their_result_last() {
         format!("{tenant_id}\tacme")
     );
 
+    let out = siyu(&[
+        "source",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "mini-program",
+        "--kind",
+        "mini_program",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key = last_line(&out);
+    assert!(key.starts_with("siyu_wk_") && !key.contains(' '), "{key}");
+    let out = siyu(&[
+        "source",
+        "rotate-key",
+        "--tenant",
+        "acme",
+        "--name",
+        "mini-program",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_ne!(last_line(&out), key);
+
     // bad input: each a clear error and a failing exit
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 7] = [
         (
             &[
                 "tenant",
@@ -221,6 +262,23 @@ async fn tenant_and_token_commands_print_their_result_last() {
         (
             &["token", "create", "--tenant", "acme", "--role", "wizard"],
             "no role named",
+        ),
+        (
+            &[
+                "source", "create", "--tenant", "acme", "--name", "x", "--kind", "fax",
+            ],
+            "unknown source kind",
+        ),
+        (
+            &[
+                "source",
+                "create",
+                "--tenant",
+                "acme",
+                "--name",
+                "mini-program",
+            ],
+            "exists",
         ),
     ];
     for (args, message) in cases {
@@ -437,6 +495,21 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
             .await
             .unwrap();
         assert!(staff["items"].as_array().unwrap().len() >= 5, "{staff}");
+        let customers: serde_json::Value = http
+            .get(format!("{base}/api/v1/customers?limit=100"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let customers = customers["items"].as_array().unwrap();
+        assert_eq!(customers.len(), 36, "demo customers, created once");
+        assert!(
+            customers
+                .iter()
+                .all(|c| c["phone"].as_str().unwrap().contains("****"))
+        );
         terminate(&child);
         assert!(child.wait().await.unwrap().success());
     }
