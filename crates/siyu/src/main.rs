@@ -1,6 +1,7 @@
 //! `siyu`: the server and its command line. This is the only crate that uses `anyhow`;
 //! the layers below have typed errors.
 
+mod bench;
 mod config;
 mod demo;
 
@@ -57,6 +58,9 @@ enum Command {
     /// Manage sources of events (apps, sites, servers) and their write keys
     #[command(subcommand)]
     Source(SourceCommand),
+    /// Measure hot paths; each prints its figures, the last line one JSON object
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Run with a demo tenant, units and staff (created on first run, reused after)
     Demo {
         /// Address to listen on [default: 127.0.0.1:8080]
@@ -102,6 +106,27 @@ enum TokenCommand {
 }
 
 #[derive(Subcommand)]
+enum BenchCommand {
+    /// Drive /v1/batch of a real server with concurrent clients; prints events/s, batch
+    /// latency, and profile-read latency while ingesting. Uses a temporary SQLite
+    /// database unless --database-url is given.
+    Ingest {
+        /// How long to drive the server
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Concurrent clients (at most 64)
+        #[arg(long, default_value_t = 8)]
+        clients: usize,
+        /// Events per batch
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Distinct users the events are spread over
+        #[arg(long, default_value_t = 100_000)]
+        users: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum SourceCommand {
     /// Create a source; prints its write key last (it is shown once)
     Create {
@@ -130,7 +155,12 @@ fn main() -> ExitCode {
         Ok(file) => file,
         Err(err) => return fail(&err),
     };
-    init_tracing(file.log_json());
+    // a benchmark's own output is what matters: only warnings unless RUST_LOG says more
+    let default_filter = match cli.command {
+        Command::Bench(_) => "warn",
+        _ => "info,sqlx=warn,tower_http=info",
+    };
+    init_tracing(file.log_json(), default_filter);
     for key in &file.unknown_keys {
         tracing::warn!(key = %key, "unknown config key ignored");
     }
@@ -154,10 +184,10 @@ fn fail(err: &anyhow::Error) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_tracing(json: bool) {
+fn init_tracing(json: bool, default_filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -301,6 +331,20 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Demo { listen } => demo::run(database_url, listen, &file).await,
+        Command::Bench(BenchCommand::Ingest {
+            seconds,
+            clients,
+            batch,
+            users,
+        }) => {
+            let run = bench::IngestBench {
+                seconds,
+                clients: clients.clamp(1, 64),
+                batch: batch.clamp(1, 2500),
+                users: users.max(1),
+            };
+            bench::ingest(database_url, &file, run).await
+        }
     }
 }
 

@@ -1,0 +1,265 @@
+//! `siyu bench ingest`: drives the tracking API of a real server with concurrent clients
+//! and prints what it sustained. A benchmark is a command, not a test: run it on the
+//! machine whose figures you want, with `--release`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use serde_json::{Value, json};
+use siyu_domain::audit::Actor;
+use siyu_domain::customer::SourceKind;
+use siyu_domain::tenancy::NewTenant;
+use siyu_server::{Application, ServerConfig};
+
+use crate::config::FileConfig;
+
+pub struct IngestBench {
+    pub seconds: u64,
+    pub clients: usize,
+    pub batch: usize,
+    pub users: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// A realistic batch: page views, product views, orders and identifies over a pool of
+/// users, each with properties and context like the SDKs send.
+fn make_batch(seed: u64, size: usize, users: usize) -> Value {
+    let mut items = Vec::with_capacity(size);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    for i in 0..size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let user = (x % users as u64) as usize;
+        let message_id = format!("bench-{seed}-{i}");
+        let context = json!({"library": {"name": "analytics-python", "version": "2.4.0"},
+                             "ip": "10.1.2.3", "locale": "zh-CN", "app": {"name": "露米茶饮", "version": "3.2.0"}});
+        let item = match x % 10 {
+            0 => {
+                json!({"type": "identify", "userId": format!("u{user}"), "anonymousId": format!("a{user}"),
+                "messageId": message_id, "context": context,
+                "traits": {"name": format!("客户{user}"), "phone": format!("139{:08}", user), "city": "上海", "member_level": "银卡"}})
+            }
+            1 | 2 => {
+                json!({"type": "page", "anonymousId": format!("a{user}"), "messageId": message_id, "name": "商品详情",
+                "properties": {"path": "/products/tea-01", "referrer": "https://www.xiaohongshu.com/", "title": "桂花乌龙"},
+                "context": context})
+            }
+            3 => {
+                json!({"type": "track", "event": "Order Completed", "userId": format!("u{user}"), "messageId": message_id,
+                "properties": {"order_id": format!("o-{seed}-{i}"), "total": 56.0, "currency": "CNY",
+                               "products": [{"sku": "TEA-01", "name": "桂花乌龙", "price": 28.0, "quantity": 2}]},
+                "context": context})
+            }
+            _ => {
+                json!({"type": "track", "event": "Product Viewed", "userId": format!("u{user}"), "messageId": message_id,
+                "properties": {"sku": "TEA-01", "name": "桂花乌龙", "price": 28.0, "category": "乌龙茶", "dwell_ms": 5400},
+                "context": context})
+            }
+        };
+        items.push(item);
+    }
+    json!({"batch": items, "sentAt": siyu_domain::time::format_rfc3339(siyu_store::now_ms())})
+}
+
+pub async fn ingest(
+    database_url: Option<String>,
+    file: &FileConfig,
+    bench: IngestBench,
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let url = database_url
+        .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
+    let store = crate::open_store(&url, file, None).await?;
+    let tenant_name = format!("bench-{}", siyu_store::now_ms());
+    let (tenant, _) = store
+        .create_tenant(
+            &NewTenant::new(
+                &tenant_name,
+                &format!("admin@{tenant_name}.example.com"),
+                "bench-password",
+            )?,
+            &Actor::cli(),
+        )
+        .await?;
+    let scope = store.tenant(tenant.id);
+    let (_, key) = scope
+        .create_source("bench", SourceKind::Server, &Actor::cli())
+        .await?;
+    let role = scope.role_by_name("analyst").await?;
+    let (_, token) = scope
+        .create_api_token("bench", &role, None, None, &Actor::cli())
+        .await?;
+
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..file.server_config(None)
+    };
+    let app = Application::build(config, store.clone()).await?;
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+
+    // prepared bodies, so the clients spend their time sending, not building JSON
+    let prepared: Vec<Arc<Vec<u8>>> = (0..2000)
+        .map(|s| Arc::new(serde_json::to_vec(&make_batch(s, bench.batch, bench.users)).unwrap()))
+        .collect();
+    let prepared = Arc::new(prepared);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(bench.clients * 2)
+        .build()?;
+    // warm up: the first user ids exist, so the readers find profiles
+    http.post(format!("{base}/v1/batch"))
+        .basic_auth(&key, Some(""))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&make_batch(
+            u64::MAX,
+            bench.batch,
+            bench.users.min(50),
+        ))?)
+        .send()
+        .await?
+        .error_for_status()
+        .context("the warm-up batch failed")?;
+
+    eprintln!(
+        "ingesting for {} s with {} clients, batches of {} events, {} users, on {}",
+        bench.seconds,
+        bench.clients,
+        bench.batch,
+        bench.users,
+        siyu_store::redact_url(&url)
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut writers = Vec::new();
+    for c in 0..bench.clients {
+        let (http, base, key, prepared, stop) = (
+            http.clone(),
+            base.clone(),
+            key.clone(),
+            prepared.clone(),
+            stop.clone(),
+        );
+        let (batch, users) = (bench.batch, bench.users);
+        writers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut events = 0usize;
+            let mut seq = c as u64;
+            while !stop.load(Ordering::Relaxed) {
+                // each request is a fresh batch (new messageIds): prepared bodies are
+                // rotated with a per-request seed so no two requests repeat ids
+                let body = if (seq as usize) < prepared.len() {
+                    prepared[seq as usize].as_ref().clone()
+                } else {
+                    serde_json::to_vec(&make_batch(seq + 1_000_000, batch, users))
+                        .unwrap_or_default()
+                };
+                seq += bench_stride();
+                let t = Instant::now();
+                let r = http
+                    .post(format!("{base}/v1/batch"))
+                    .basic_auth(&key, Some(""))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status() == 200 => {
+                        latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                        events += batch;
+                    }
+                    Ok(r) => eprintln!("batch answered {}", r.status()),
+                    Err(e) => eprintln!("batch failed: {e}"),
+                }
+            }
+            (latencies, events)
+        }));
+    }
+    let reader = {
+        let (http, base, token, stop) = (http.clone(), base.clone(), token.clone(), stop.clone());
+        let users = bench.users.min(50);
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = http
+                    .get(format!(
+                        "{base}/api/v1/customers/lookup?kind=user_id&value=u{}",
+                        i % users
+                    ))
+                    .bearer_auth(&token)
+                    .send()
+                    .await;
+                if let Ok(r) = r {
+                    let _ = r.bytes().await;
+                    latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            latencies
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(bench.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut batch_ms = Vec::new();
+    let mut events = 0usize;
+    for w in writers {
+        let (l, e) = w.await?;
+        batch_ms.extend(l);
+        events += e;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut read_ms = reader.await?;
+    batch_ms.sort_by(f64::total_cmp);
+    read_ms.sort_by(f64::total_cmp);
+    let stored: i64 = scope
+        .list_sources(siyu_domain::page::PageRequest::first(10))
+        .await?
+        .items[0]
+        .received;
+
+    let figures = json!({
+        "bench": "ingest",
+        "backend": format!("{:?}", store.backend()).to_lowercase(),
+        "seconds": (elapsed * 10.0).round() / 10.0,
+        "clients": bench.clients,
+        "batch_size": bench.batch,
+        "events_acknowledged": events,
+        "events_stored": stored,
+        "events_per_sec": (events as f64 / elapsed).round(),
+        "batch_p50_ms": (percentile(&batch_ms, 50.0) * 10.0).round() / 10.0,
+        "batch_p99_ms": (percentile(&batch_ms, 99.0) * 10.0).round() / 10.0,
+        "profile_read_p50_ms": (percentile(&read_ms, 50.0) * 10.0).round() / 10.0,
+        "profile_read_p99_ms": (percentile(&read_ms, 99.0) * 10.0).round() / 10.0,
+    });
+    println!("events/s:           {}", figures["events_per_sec"]);
+    println!(
+        "batch latency:      p50 {} ms, p99 {} ms",
+        figures["batch_p50_ms"], figures["batch_p99_ms"]
+    );
+    println!(
+        "profile reads:      p50 {} ms, p99 {} ms (while ingesting)",
+        figures["profile_read_p50_ms"], figures["profile_read_p99_ms"]
+    );
+    println!("{figures}");
+    Ok(())
+}
+
+/// Clients step through the prepared bodies without overlapping: client c sends bodies
+/// c, c + stride, c + 2·stride, …
+fn bench_stride() -> u64 {
+    64
+}
