@@ -601,3 +601,163 @@ async fn demo_refuses_a_database_with_real_tenants() {
         "no demo tenant was added"
     );
 }
+
+#[tokio::test]
+async fn events_acknowledged_before_a_sigkill_are_all_there_once() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    let out = siyu(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(out.status.success());
+    let key = last_line(
+        &siyu(&[
+            "source",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "app",
+            "--database-url",
+            url,
+        ])
+        .await,
+    );
+
+    let start = |port: u16| {
+        Command::new(SIYU)
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                url,
+            ])
+            .env("RUST_LOG", "error")
+            .env_remove("SIYU_SECRET_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let batch = |client: usize, n: usize| {
+        let items: Vec<_> = (0..50)
+            .map(|i| json!({"type": "track", "userId": format!("u{}", (client * 7 + i) % 40), "event": "Viewed",
+                            "messageId": format!("c{client}-b{n}-e{i}")}))
+            .collect();
+        json!({"batch": items})
+    };
+
+    let port = free_port();
+    let mut server = start(port);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base).await;
+    let http = reqwest::Client::new();
+    let mut clients = vec![];
+    for client in 0..4 {
+        let (http, base, key) = (http.clone(), base.clone(), key.clone());
+        clients.push(tokio::spawn(async move {
+            let mut acknowledged = vec![];
+            for n in 0.. {
+                let body = batch(client, n);
+                let sent = http
+                    .post(format!("{base}/v1/batch"))
+                    .basic_auth(&key, Some(""))
+                    .json(&body)
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status() == 200 => acknowledged.push(n),
+                    _ => return (acknowledged, n),
+                }
+            }
+            unreachable!()
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.start_kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.wait().await.unwrap();
+    let mut sent_batches = vec![];
+    for (client, task) in clients.into_iter().enumerate() {
+        let (acknowledged, attempted) = task.await.unwrap();
+        assert!(
+            !acknowledged.is_empty(),
+            "client {client} got nothing acknowledged before the kill"
+        );
+        sent_batches.push((client, acknowledged, attempted));
+    }
+
+    // every acknowledged event survived, exactly once
+    let store = db.store().await;
+    let tenant = store.find_tenant_by_name("acme").await.unwrap().unwrap();
+    let scope = store.tenant(tenant.id);
+    let source = scope.find_source_by_name("app").await.unwrap().unwrap();
+    let mut acknowledged_events = 0;
+    for (client, acknowledged, _) in &sent_batches {
+        for n in acknowledged {
+            for i in 0..50 {
+                let id = format!("c{client}-b{n}-e{i}");
+                assert_eq!(
+                    scope
+                        .count_events_with_message_id(source.id, &id)
+                        .await
+                        .unwrap(),
+                    1,
+                    "{id}"
+                );
+                acknowledged_events += 1;
+            }
+        }
+    }
+
+    // the SDKs retry everything that was not acknowledged (and we resend the rest too):
+    // after the restart nothing is doubled and nothing is missing
+    let port = free_port();
+    let _server = start(port);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base).await;
+    let mut total = 0;
+    for (client, _, attempted) in &sent_batches {
+        for n in 0..=*attempted {
+            let r = http
+                .post(format!("{base}/v1/batch"))
+                .basic_auth(&key, Some(""))
+                .json(&batch(*client, n))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            total += 50;
+        }
+    }
+    for (client, _, attempted) in &sent_batches {
+        for n in 0..=*attempted {
+            for i in [0, 25, 49] {
+                let id = format!("c{client}-b{n}-e{i}");
+                assert_eq!(
+                    scope
+                        .count_events_with_message_id(source.id, &id)
+                        .await
+                        .unwrap(),
+                    1,
+                    "{id}"
+                );
+            }
+        }
+    }
+    let received = scope.get_source(source.id).await.unwrap().received;
+    assert_eq!(
+        received, total,
+        "{acknowledged_events} acknowledged before the kill"
+    );
+}
