@@ -202,15 +202,25 @@ async fn resolve_customer(
     candidates.sort();
     candidates.dedup();
 
+    let mut created = false;
     let mut target = match (user_owner, candidates.first()) {
         (Some(owner), _) => owner,
         (None, Some(first)) => *first,
-        (None, None) => create_customer(tx, tenant, event.timestamp).await?,
+        (None, None) => {
+            created = true;
+            create_customer(tx, tenant, event.timestamp).await?
+        }
     };
-    // the user id this profile is (or is about to be) known by
+    // the user id this profile is (or is about to be) known by; looked up only when it
+    // can matter (a user id on the event, or profiles to merge), to keep the common
+    // event of a known person cheap
     let mut target_user = match user_owner {
         Some(_) => event.user_id.clone(),
-        None => user_id_of(tx, tenant, target).await?,
+        None if created => None,
+        None if event.user_id.is_some() || candidates.len() > 1 => {
+            user_id_of(tx, tenant, target).await?
+        }
+        None => None,
     };
     if let Some(user) = &event.user_id
         && target_user.as_deref().is_some_and(|u| u != user)
@@ -234,7 +244,9 @@ async fn resolve_customer(
             target_user = other_user;
         }
     }
-    for identity in &identities {
+    // identities already owned stay with their owner (the target, one merged into it,
+    // or a person kept apart); only new ones are linked
+    for identity in identities.iter().filter(|i| !found.iter().any(|(f, _)| f == *i)) {
         if identity.kind.as_str() == IdentityKind::USER_ID
             && target_user.as_deref().is_some_and(|u| u != identity.value)
         {
@@ -364,6 +376,24 @@ async fn update_profile(
     customer: CustomerId,
     event: &TrackedEvent,
 ) -> Result<()> {
+    if event.traits.is_empty() {
+        // most events carry no traits: only the seen times move
+        on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE customers SET \
+                 first_seen_at = CASE WHEN first_seen_at > $1 THEN $1 ELSE first_seen_at END, \
+                 last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END \
+                 WHERE tenant_id = $2 AND id = $3",
+            )
+            .bind(event.timestamp)
+            .bind(tenant.0)
+            .bind(customer.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        return Ok(());
+    }
     let row = load_profile(tx, tenant, customer).await?;
     let mut traits = parse_map(&row.traits);
     let mut times = parse_map(&row.trait_times);
