@@ -11,7 +11,7 @@
 //! events to the survivor, keeps each trait's newest value, points the merged profile at
 //! the survivor, and is recorded in `customer_merges`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 use siyu_domain::customer::{CustomerId, display_name, merge_traits};
@@ -70,25 +70,39 @@ impl Store {
 
     /// Stores events in one transaction and says, for each, whether it was stored (and
     /// on which profile) or was a duplicate. Nothing is stored if this fails.
+    ///
+    /// The work is done in as few statements as the data allows, because each statement
+    /// costs a round trip: message ids are claimed, identities looked up, events
+    /// inserted and seen times updated for the whole group at once; only new people,
+    /// new identities, trait changes and merges take statements of their own.
     pub async fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>> {
         let mut tx = self.begin().await?;
-        let mut outcomes = Vec::with_capacity(items.len());
+        let fresh = claim_message_ids(&mut tx, items).await?;
+        let mut batch = Batch {
+            known: prefetch_owners(&mut tx, items, &fresh).await?,
+            ..Batch::default()
+        };
+        let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
         let mut per_source: HashMap<SourceRef, (i64, i64)> = HashMap::new();
-        for item in items {
-            let event = &item.event;
-            if !claim_message_id(&mut tx, item.source, &event.message_id, event.received_at).await?
-            {
-                outcomes.push(IngestOutcome::Duplicate);
+        for (index, item) in items.iter().enumerate() {
+            if !fresh[index] {
+                stored.push(None);
                 continue;
             }
-            let customer = resolve_customer(&mut tx, item.source, event).await?;
-            update_profile(&mut tx, item.source.tenant, customer, event).await?;
-            insert_event(&mut tx, item.source, customer, event).await?;
+            let event = &item.event;
+            let tenant = item.source.tenant;
+            let customer = resolve_customer(&mut tx, item.source, event, &mut batch, items).await?;
+            if !event.traits.is_empty() {
+                update_traits(&mut tx, tenant, customer, event).await?;
+            }
+            batch.seen(tenant, customer, event.timestamp);
+            batch.events.push((index, customer));
             let counter = per_source.entry(item.source).or_insert((0, i64::MIN));
             counter.0 += 1;
             counter.1 = counter.1.max(event.received_at);
-            outcomes.push(IngestOutcome::Stored(customer));
+            stored.push(Some(customer));
         }
+        batch.flush(&mut tx, items).await?;
         for (source, (received, last)) in per_source {
             on_tx!(&mut tx, |c| {
                 sqlx::query(
@@ -109,7 +123,13 @@ impl Store {
             Tx::Sqlite(t) => t.commit().await?,
             Tx::Postgres(t) => t.commit().await?,
         }
-        Ok(outcomes)
+        Ok(stored
+            .into_iter()
+            .map(|c| match c {
+                Some(c) => IngestOutcome::Stored(batch.survivor(c)),
+                None => IngestOutcome::Duplicate,
+            })
+            .collect())
     }
 
     /// Forgets message ids older than the deduplication window.
@@ -125,51 +145,237 @@ impl Store {
     }
 }
 
-/// Records a message id; false if this source sent it before (within the window).
-async fn claim_message_id(
-    tx: &mut Tx,
-    source: SourceRef,
-    message_id: &str,
-    at: i64,
-) -> Result<bool> {
-    let done = on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO message_ids (source_id, message_id, received_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (source_id, message_id) DO NOTHING",
-        )
-        .bind(source.source.0)
-        .bind(message_id)
-        .bind(at)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-    });
-    Ok(done == 1)
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's limits on bound
+/// parameters.
+const CHUNK: usize = 200;
+
+type IdentityKey = (i64, String, String);
+
+/// What one group of events has learned and not yet written.
+#[derive(Default)]
+struct Batch {
+    /// Owners of identities: looked up for the whole group, then kept current.
+    known: HashMap<IdentityKey, CustomerId>,
+    /// Events to insert: the item and its profile.
+    events: Vec<(usize, CustomerId)>,
+    /// Seen-time ranges to apply per profile.
+    seen: HashMap<(TenantId, CustomerId), (i64, i64)>,
+    /// Profiles merged during this group, and where they went.
+    merged: HashMap<CustomerId, CustomerId>,
 }
 
-/// The profiles that own these identities.
-async fn owners(
-    tx: &mut Tx,
-    tenant: TenantId,
-    identities: &[Identity],
-) -> Result<Vec<(Identity, CustomerId)>> {
-    let mut out = Vec::new();
-    for identity in identities {
-        let owner: Option<i64> = on_tx!(tx, |c| {
-            sqlx::query_scalar(
-                "SELECT customer_id FROM identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
-            )
-            .bind(tenant.0)
-            .bind(identity.kind.as_str())
-            .bind(&identity.value)
-            .fetch_optional(&mut *c)
-            .await?
+impl Batch {
+    fn seen(&mut self, tenant: TenantId, customer: CustomerId, at: i64) {
+        let range = self.seen.entry((tenant, customer)).or_insert((at, at));
+        range.0 = range.0.min(at);
+        range.1 = range.1.max(at);
+    }
+
+    fn survivor(&self, mut customer: CustomerId) -> CustomerId {
+        while let Some(next) = self.merged.get(&customer) {
+            customer = *next;
+        }
+        customer
+    }
+
+    /// Writes the pending events and seen times (before a merge moves rows, and at the
+    /// end of the group).
+    async fn flush(&mut self, tx: &mut Tx, items: &[IngestItem]) -> Result<()> {
+        let events = std::mem::take(&mut self.events);
+        for chunk in events.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO events (tenant_id, source_id, customer_id, type, name, message_id, \
+                 user_id, anonymous_id, properties, context, timestamp, received_at) VALUES ",
+            );
+            for row in 0..chunk.len() {
+                let b = row * 12;
+                if row > 0 {
+                    sql.push(',');
+                }
+                let params: Vec<String> = (1..=12).map(|k| format!("${}", b + k)).collect();
+                sql.push('(');
+                sql.push_str(&params.join(","));
+                sql.push(')');
+            }
+            let rows: Vec<_> = chunk
+                .iter()
+                .map(|(index, customer)| {
+                    let item = &items[*index];
+                    let e = &item.event;
+                    (
+                        item,
+                        self.survivor(*customer),
+                        Value::Object(e.properties.clone()).to_string(),
+                        Value::Object(e.context.clone()).to_string(),
+                    )
+                })
+                .collect();
+            on_tx!(tx, |c| {
+                let mut query = sqlx::query(&sql);
+                for (item, customer, properties, context) in &rows {
+                    let e = &item.event;
+                    query = query
+                        .bind(item.source.tenant.0)
+                        .bind(item.source.source.0)
+                        .bind(customer.0)
+                        .bind(e.event_type.as_str())
+                        .bind(&e.name)
+                        .bind(&e.message_id)
+                        .bind(&e.user_id)
+                        .bind(&e.anonymous_id)
+                        .bind(properties)
+                        .bind(context)
+                        .bind(e.timestamp)
+                        .bind(e.received_at);
+                }
+                query.execute(&mut *c).await?.rows_affected()
+            });
+        }
+        let mut by_tenant: HashMap<TenantId, HashMap<CustomerId, (i64, i64)>> = HashMap::new();
+        for ((tenant, customer), (lo, hi)) in std::mem::take(&mut self.seen) {
+            let range = by_tenant
+                .entry(tenant)
+                .or_default()
+                .entry(self.survivor(customer))
+                .or_insert((lo, hi));
+            range.0 = range.0.min(lo);
+            range.1 = range.1.max(hi);
+        }
+        for (tenant, ranges) in by_tenant {
+            let ranges: Vec<_> = ranges.into_iter().collect();
+            for chunk in ranges.chunks(CHUNK) {
+                // VALUES columns are named column1, column2, … on both databases
+                let mut sql = String::from(
+                    "UPDATE customers SET \
+                     first_seen_at = CASE WHEN first_seen_at > v.column2 THEN v.column2 ELSE first_seen_at END, \
+                     last_seen_at = CASE WHEN last_seen_at < v.column3 THEN v.column3 ELSE last_seen_at END \
+                     FROM (VALUES ",
+                );
+                for row in 0..chunk.len() {
+                    let b = row * 3 + 1;
+                    if row > 0 {
+                        sql.push(',');
+                    }
+                    sql.push_str(&format!("(${},${},${})", b + 1, b + 2, b + 3));
+                }
+                sql.push_str(") AS v WHERE customers.tenant_id = $1 AND customers.id = v.column1");
+                on_tx!(tx, |c| {
+                    let mut query = sqlx::query(&sql).bind(tenant.0);
+                    for (customer, (lo, hi)) in chunk {
+                        query = query.bind(customer.0).bind(*lo).bind(*hi);
+                    }
+                    query.execute(&mut *c).await?.rows_affected()
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Claims each item's message id for its source; says which items are new. A message
+/// id seen before (or twice in this group) is a duplicate.
+async fn claim_message_ids(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<bool>> {
+    let mut claimed: HashSet<(i64, String)> = HashSet::new();
+    for chunk in items.chunks(CHUNK) {
+        let mut sql =
+            String::from("INSERT INTO message_ids (source_id, message_id, received_at) VALUES ");
+        for row in 0..chunk.len() {
+            let b = row * 3;
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${},${},${})", b + 1, b + 2, b + 3));
+        }
+        sql.push_str(
+            " ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id",
+        );
+        let rows: Vec<(i64, String)> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql);
+            for item in chunk {
+                query = query
+                    .bind(item.source.source.0)
+                    .bind(&item.event.message_id)
+                    .bind(item.event.received_at);
+            }
+            query.fetch_all(&mut *c).await?
         });
-        if let Some(owner) = owner {
-            out.push((identity.clone(), CustomerId(owner)));
+        claimed.extend(rows);
+    }
+    // the first item with a claimed id is new; a second one in the group is not
+    Ok(items
+        .iter()
+        .map(|item| claimed.remove(&(item.source.source.0, item.event.message_id.clone())))
+        .collect())
+}
+
+/// Looks up, in a few statements, who owns every identity the new items name.
+async fn prefetch_owners(
+    tx: &mut Tx,
+    items: &[IngestItem],
+    fresh: &[bool],
+) -> Result<HashMap<IdentityKey, CustomerId>> {
+    let mut wanted: HashMap<i64, Vec<Identity>> = HashMap::new();
+    let mut asked: HashSet<IdentityKey> = HashSet::new();
+    for (item, _) in items.iter().zip(fresh).filter(|(_, f)| **f) {
+        for identity in item.event.identities() {
+            let key = (
+                item.source.tenant.0,
+                identity.kind.as_str().to_owned(),
+                identity.value.clone(),
+            );
+            if asked.insert(key) {
+                wanted
+                    .entry(item.source.tenant.0)
+                    .or_default()
+                    .push(identity);
+            }
         }
     }
-    Ok(out)
+    let mut known = HashMap::new();
+    for (tenant, identities) in wanted {
+        for chunk in identities.chunks(CHUNK) {
+            let mut sql = String::from(
+                "SELECT kind, value, customer_id FROM identities WHERE tenant_id = $1 AND (",
+            );
+            for row in 0..chunk.len() {
+                let b = row * 2 + 1;
+                if row > 0 {
+                    sql.push_str(" OR ");
+                }
+                sql.push_str(&format!("(kind = ${} AND value = ${})", b + 1, b + 2));
+            }
+            sql.push(')');
+            let rows: Vec<(String, String, i64)> = on_tx!(tx, |c| {
+                let mut query = sqlx::query_as(&sql).bind(tenant);
+                for identity in chunk {
+                    query = query.bind(identity.kind.as_str()).bind(&identity.value);
+                }
+                query.fetch_all(&mut *c).await?
+            });
+            for (kind, value, customer) in rows {
+                known.insert((tenant, kind, value), CustomerId(customer));
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// The profiles that own these identities, from what the group knows.
+fn owners(batch: &Batch, tenant: TenantId, identities: &[Identity]) -> Vec<(Identity, CustomerId)> {
+    identities
+        .iter()
+        .filter_map(|identity| {
+            let key = (
+                tenant.0,
+                identity.kind.as_str().to_owned(),
+                identity.value.clone(),
+            );
+            batch
+                .known
+                .get(&key)
+                .map(|c| (identity.clone(), batch.survivor(*c)))
+        })
+        .collect()
 }
 
 async fn user_id_of(tx: &mut Tx, tenant: TenantId, customer: CustomerId) -> Result<Option<String>> {
@@ -190,10 +396,12 @@ async fn resolve_customer(
     tx: &mut Tx,
     source: SourceRef,
     event: &TrackedEvent,
+    batch: &mut Batch,
+    items: &[IngestItem],
 ) -> Result<CustomerId> {
     let tenant = source.tenant;
     let identities = event.identities();
-    let found = owners(tx, tenant, &identities).await?;
+    let found = owners(batch, tenant, &identities);
     let user_owner = found
         .iter()
         .find(|(i, _)| i.kind.as_str() == IdentityKind::USER_ID)
@@ -239,14 +447,20 @@ async fn resolve_customer(
         {
             continue; // two people with their own user ids: never merged
         }
+        // rows the merge moves must be written first
+        batch.flush(tx, items).await?;
         merge_into(tx, tenant, other, target, &event.message_id).await?;
+        batch.merged.insert(other, target);
         if target_user.is_none() {
             target_user = other_user;
         }
     }
     // identities already owned stay with their owner (the target, one merged into it,
     // or a person kept apart); only new ones are linked
-    for identity in identities.iter().filter(|i| !found.iter().any(|(f, _)| f == *i)) {
+    for identity in identities
+        .iter()
+        .filter(|i| !found.iter().any(|(f, _)| f == *i))
+    {
         if identity.kind.as_str() == IdentityKind::USER_ID
             && target_user.as_deref().is_some_and(|u| u != identity.value)
         {
@@ -267,6 +481,14 @@ async fn resolve_customer(
             .await?
             .rows_affected()
         });
+        batch.known.insert(
+            (
+                tenant.0,
+                identity.kind.as_str().to_owned(),
+                identity.value.clone(),
+            ),
+            target,
+        );
     }
     Ok(target)
 }
@@ -369,31 +591,13 @@ async fn save_profile(
     Ok(())
 }
 
-/// Applies the event's traits and seen times to the profile.
-async fn update_profile(
+/// Applies the event's traits to the profile (its seen times are batched).
+async fn update_traits(
     tx: &mut Tx,
     tenant: TenantId,
     customer: CustomerId,
     event: &TrackedEvent,
 ) -> Result<()> {
-    if event.traits.is_empty() {
-        // most events carry no traits: only the seen times move
-        on_tx!(tx, |c| {
-            sqlx::query(
-                "UPDATE customers SET \
-                 first_seen_at = CASE WHEN first_seen_at > $1 THEN $1 ELSE first_seen_at END, \
-                 last_seen_at = CASE WHEN last_seen_at < $1 THEN $1 ELSE last_seen_at END \
-                 WHERE tenant_id = $2 AND id = $3",
-            )
-            .bind(event.timestamp)
-            .bind(tenant.0)
-            .bind(customer.0)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        return Ok(());
-    }
     let row = load_profile(tx, tenant, customer).await?;
     let mut traits = parse_map(&row.traits);
     let mut times = parse_map(&row.trait_times);
@@ -404,8 +608,8 @@ async fn update_profile(
         customer,
         &traits,
         &times,
-        row.first_seen_at.min(event.timestamp),
-        row.last_seen_at.max(event.timestamp),
+        row.first_seen_at,
+        row.last_seen_at,
     )
     .await
 }
@@ -473,35 +677,4 @@ async fn merge_into(
         into.last_seen_at.max(from.last_seen_at),
     )
     .await
-}
-
-async fn insert_event(
-    tx: &mut Tx,
-    source: SourceRef,
-    customer: CustomerId,
-    event: &TrackedEvent,
-) -> Result<()> {
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO events (tenant_id, source_id, customer_id, type, name, message_id, user_id, \
-             anonymous_id, properties, context, timestamp, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        )
-        .bind(source.tenant.0)
-        .bind(source.source.0)
-        .bind(customer.0)
-        .bind(event.event_type.as_str())
-        .bind(&event.name)
-        .bind(&event.message_id)
-        .bind(&event.user_id)
-        .bind(&event.anonymous_id)
-        .bind(Value::Object(event.properties.clone()).to_string())
-        .bind(Value::Object(event.context.clone()).to_string())
-        .bind(event.timestamp)
-        .bind(event.received_at)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-    });
-    Ok(())
 }

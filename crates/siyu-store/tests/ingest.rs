@@ -240,3 +240,57 @@ async fn customers_are_tenant_scoped() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+#[tokio::test]
+async fn a_merge_inside_one_group_keeps_every_event_on_the_survivor() {
+    let f = fixture().await;
+    let scope = f.store.tenant(f.source.tenant);
+    let group = [
+        json!({"type": "page", "name": "Home", "anonymousId": "anon-9", "messageId": "g1", "timestamp": "2026-01-01T00:00:00Z"}),
+        json!({"type": "identify", "userId": "u-9", "messageId": "g2", "traits": {"name": "周敏"}}),
+        json!({"type": "track", "event": "Viewed", "anonymousId": "anon-9", "messageId": "g3"}),
+        json!({"type": "identify", "userId": "u-9", "anonymousId": "anon-9", "messageId": "g4", "traits": {"city": "苏州"}}),
+        json!({"type": "track", "event": "Ordered", "userId": "u-9", "messageId": "g5"}),
+        json!({"type": "track", "event": "Ordered", "userId": "u-9", "messageId": "g5"}),
+    ];
+    let outcomes = f.store.ingest(&group.map(|e| item(&f, e))).await.unwrap();
+    assert_eq!(
+        outcomes[5],
+        IngestOutcome::Duplicate,
+        "the same messageId twice in one group"
+    );
+    let survivor = customer_of(outcomes[4]);
+    for outcome in &outcomes[..5] {
+        assert_eq!(
+            customer_of(*outcome),
+            survivor,
+            "outcomes name the survivor"
+        );
+    }
+    let profile = scope
+        .lookup_customer(&Identity::of("anonymous_id", "anon-9").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(profile.id.0, survivor);
+    assert_eq!(profile.name.as_deref(), Some("周敏"));
+    assert_eq!(profile.traits["city"], "苏州");
+    assert_eq!(
+        siyu_domain::time::format_rfc3339(profile.first_seen_at),
+        "2026-01-01T00:00:00.000Z",
+        "the merged profile's earliest sighting is kept"
+    );
+    let timeline = scope
+        .customer_timeline(profile.id, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert_eq!(timeline.items.len(), 5);
+    assert_eq!(
+        scope
+            .list_customers(PageRequest::first(10), None, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
+}
