@@ -164,10 +164,6 @@ pub fn read_event(
     invalid_utf8: bool,
     new_message_id: impl FnOnce() -> String,
 ) -> Result<TrackedEvent, Rejection> {
-    let message_id_of = |item: &Value| match item.get("messageId") {
-        Some(Value::String(s)) => Some(s.clone()),
-        _ => None,
-    };
     let reject = |message_id: Option<String>, reason: String| Rejection {
         index,
         message_id,
@@ -176,18 +172,19 @@ pub fn read_event(
     let Value::Object(mut object) = item else {
         return Err(reject(None, "an event must be a JSON object".into()));
     };
-    let message_id_given = message_id_of(&Value::Object(object.clone()));
+    let message_id_given = match object.get("messageId") {
+        Some(Value::String(s)) => Some(s.clone()),
+        _ => None,
+    };
     let fail = |reason: &str| Err(reject(message_id_given.clone(), reason.to_owned()));
 
-    let size = serde_json::to_vec(&object)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = serialized_size(&object);
     if size > MAX_EVENT_BYTES {
         return fail(&format!(
             "the event is {size} bytes; the limit is 32 KB ({MAX_EVENT_BYTES} bytes)"
         ));
     }
-    if depth(&Value::Object(object.clone())) > MAX_DEPTH {
+    if 1 + object.values().map(depth).max().unwrap_or(0) > MAX_DEPTH {
         return fail(&format!("the event nests deeper than {MAX_DEPTH} levels"));
     }
     if invalid_utf8 && serde_json::to_string(&object).is_ok_and(|s| s.contains('\u{FFFD}')) {
@@ -359,6 +356,25 @@ pub fn parse_time(s: &str) -> Option<i64> {
         }
     }
     None
+}
+
+/// The size of the item as JSON, counted without building the text.
+fn serialized_size(object: &Map<String, Value>) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, object) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 fn depth(value: &Value) -> usize {

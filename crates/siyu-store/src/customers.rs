@@ -241,6 +241,25 @@ impl TenantScope<'_> {
         Ok(ids.into_iter().map(StaffId).collect())
     }
 
+    /// How many events each message id of a source has (one query; for tests and audits
+    /// that prove deduplication over many events).
+    pub async fn message_id_counts(
+        &self,
+        source: SourceId,
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT message_id, COUNT(*) FROM events WHERE tenant_id = $1 AND source_id = $2 \
+                 GROUP BY message_id",
+            )
+            .bind(self.tenant.0)
+            .bind(source.0)
+            .fetch_all(db)
+            .await?
+        });
+        Ok(rows.into_iter().collect())
+    }
+
     /// How many events with this message id the source has stored (tests and audits use
     /// it to prove deduplication).
     pub async fn count_events_with_message_id(

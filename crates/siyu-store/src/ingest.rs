@@ -145,6 +145,39 @@ impl Store {
     }
 }
 
+/// Placeholders for a statement built at run time, in the order they appear (which is
+/// the order values are bound). SQLite gets anonymous `?`: sqlx looks each numbered one
+/// up by name, which costs time proportional to the number of parameters, and
+/// multi-row statements have thousands.
+struct Placeholders {
+    sqlite: bool,
+    n: usize,
+}
+
+impl Placeholders {
+    fn for_tx(tx: &Tx) -> Self {
+        Self {
+            sqlite: matches!(tx, Tx::Sqlite(_)),
+            n: 0,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.n += 1;
+        if self.sqlite {
+            "?".to_owned()
+        } else {
+            format!("${}", self.n)
+        }
+    }
+
+    /// `(p, p, …)` with `count` placeholders.
+    fn row(&mut self, count: usize) -> String {
+        let list: Vec<String> = (0..count).map(|_| self.next()).collect();
+        format!("({})", list.join(","))
+    }
+}
+
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's limits on bound
 /// parameters.
 const CHUNK: usize = 200;
@@ -187,16 +220,9 @@ impl Batch {
                 "INSERT INTO events (tenant_id, source_id, customer_id, type, name, message_id, \
                  user_id, anonymous_id, properties, context, timestamp, received_at) VALUES ",
             );
-            for row in 0..chunk.len() {
-                let b = row * 12;
-                if row > 0 {
-                    sql.push(',');
-                }
-                let params: Vec<String> = (1..=12).map(|k| format!("${}", b + k)).collect();
-                sql.push('(');
-                sql.push_str(&params.join(","));
-                sql.push(')');
-            }
+            let mut p = Placeholders::for_tx(tx);
+            let rows_sql: Vec<String> = (0..chunk.len()).map(|_| p.row(12)).collect();
+            sql.push_str(&rows_sql.join(","));
             let rows: Vec<_> = chunk
                 .iter()
                 .map(|(index, customer)| {
@@ -205,8 +231,8 @@ impl Batch {
                     (
                         item,
                         self.survivor(*customer),
-                        Value::Object(e.properties.clone()).to_string(),
-                        Value::Object(e.context.clone()).to_string(),
+                        serde_json::to_string(&e.properties).unwrap_or_default(),
+                        serde_json::to_string(&e.context).unwrap_or_default(),
                     )
                 })
                 .collect();
@@ -251,20 +277,19 @@ impl Batch {
                      last_seen_at = CASE WHEN last_seen_at < v.column3 THEN v.column3 ELSE last_seen_at END \
                      FROM (VALUES ",
                 );
-                for row in 0..chunk.len() {
-                    let b = row * 3 + 1;
-                    if row > 0 {
-                        sql.push(',');
-                    }
-                    sql.push_str(&format!("(${},${},${})", b + 1, b + 2, b + 3));
-                }
-                sql.push_str(") AS v WHERE customers.tenant_id = $1 AND customers.id = v.column1");
+                let mut p = Placeholders::for_tx(tx);
+                let rows_sql: Vec<String> = (0..chunk.len()).map(|_| p.row(3)).collect();
+                sql.push_str(&rows_sql.join(","));
+                sql.push_str(&format!(
+                    ") AS v WHERE customers.tenant_id = {} AND customers.id = v.column1",
+                    p.next()
+                ));
                 on_tx!(tx, |c| {
-                    let mut query = sqlx::query(&sql).bind(tenant.0);
+                    let mut query = sqlx::query(&sql);
                     for (customer, (lo, hi)) in chunk {
                         query = query.bind(customer.0).bind(*lo).bind(*hi);
                     }
-                    query.execute(&mut *c).await?.rows_affected()
+                    query.bind(tenant.0).execute(&mut *c).await?.rows_affected()
                 });
             }
         }
@@ -279,13 +304,9 @@ async fn claim_message_ids(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<bool
     for chunk in items.chunks(CHUNK) {
         let mut sql =
             String::from("INSERT INTO message_ids (source_id, message_id, received_at) VALUES ");
-        for row in 0..chunk.len() {
-            let b = row * 3;
-            if row > 0 {
-                sql.push(',');
-            }
-            sql.push_str(&format!("(${},${},${})", b + 1, b + 2, b + 3));
-        }
+        let mut p = Placeholders::for_tx(tx);
+        let rows_sql: Vec<String> = (0..chunk.len()).map(|_| p.row(3)).collect();
+        sql.push_str(&rows_sql.join(","));
         sql.push_str(
             " ON CONFLICT (source_id, message_id) DO NOTHING RETURNING source_id, message_id",
         );
@@ -314,7 +335,9 @@ async fn prefetch_owners(
     items: &[IngestItem],
     fresh: &[bool],
 ) -> Result<HashMap<IdentityKey, CustomerId>> {
-    let mut wanted: HashMap<i64, Vec<Identity>> = HashMap::new();
+    // grouped by tenant and kind, so each look-up is one `value IN (…)` on the unique
+    // index (tenant_id, kind, value)
+    let mut wanted: HashMap<(i64, String), Vec<String>> = HashMap::new();
     let mut asked: HashSet<IdentityKey> = HashSet::new();
     for (item, _) in items.iter().zip(fresh).filter(|(_, f)| **f) {
         for identity in item.event.identities() {
@@ -325,35 +348,31 @@ async fn prefetch_owners(
             );
             if asked.insert(key) {
                 wanted
-                    .entry(item.source.tenant.0)
+                    .entry((item.source.tenant.0, identity.kind.as_str().to_owned()))
                     .or_default()
-                    .push(identity);
+                    .push(identity.value);
             }
         }
     }
     let mut known = HashMap::new();
-    for (tenant, identities) in wanted {
-        for chunk in identities.chunks(CHUNK) {
-            let mut sql = String::from(
-                "SELECT kind, value, customer_id FROM identities WHERE tenant_id = $1 AND (",
+    for ((tenant, kind), values) in wanted {
+        for chunk in values.chunks(CHUNK) {
+            let mut p = Placeholders::for_tx(tx);
+            let (tenant_p, kind_p) = (p.next(), p.next());
+            let sql = format!(
+                "SELECT value, customer_id FROM identities \
+                 WHERE tenant_id = {tenant_p} AND kind = {kind_p} AND value IN {}",
+                p.row(chunk.len())
             );
-            for row in 0..chunk.len() {
-                let b = row * 2 + 1;
-                if row > 0 {
-                    sql.push_str(" OR ");
-                }
-                sql.push_str(&format!("(kind = ${} AND value = ${})", b + 1, b + 2));
-            }
-            sql.push(')');
-            let rows: Vec<(String, String, i64)> = on_tx!(tx, |c| {
-                let mut query = sqlx::query_as(&sql).bind(tenant);
-                for identity in chunk {
-                    query = query.bind(identity.kind.as_str()).bind(&identity.value);
+            let rows: Vec<(String, i64)> = on_tx!(tx, |c| {
+                let mut query = sqlx::query_as(&sql).bind(tenant).bind(&kind);
+                for value in chunk {
+                    query = query.bind(value);
                 }
                 query.fetch_all(&mut *c).await?
             });
-            for (kind, value, customer) in rows {
-                known.insert((tenant, kind, value), CustomerId(customer));
+            for (value, customer) in rows {
+                known.insert((tenant, kind.clone(), value), CustomerId(customer));
             }
         }
     }
