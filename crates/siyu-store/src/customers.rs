@@ -216,6 +216,83 @@ impl TenantScope<'_> {
         Ok(Page::from_rows(events, page, |e| e.id))
     }
 
+    /// Changes a profile by hand: traits (a null removes one) set now, and the owner
+    /// (`Some(None)` clears it). Returns the profile.
+    pub async fn update_customer(
+        &self,
+        id: CustomerId,
+        traits: Option<&Map<String, Value>>,
+        owner: Option<Option<StaffId>>,
+        actor: &siyu_domain::audit::Actor,
+    ) -> Result<Customer> {
+        let customer = self.get_customer(id).await?;
+        if let Some(Some(staff)) = owner {
+            self.get_staff(staff).await?;
+        }
+        let now = crate::now_ms();
+        let row: (String, String) = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT traits, trait_times FROM customers WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
+            .fetch_one(db)
+            .await?
+        });
+        let mut current: Map<String, Value> = serde_json::from_str(&row.0).unwrap_or_default();
+        let mut times: Map<String, Value> = serde_json::from_str(&row.1).unwrap_or_default();
+        if let Some(traits) = traits {
+            for (key, value) in traits {
+                if value.is_null() {
+                    current.remove(key);
+                } else {
+                    current.insert(key.clone(), value.clone());
+                }
+                times.insert(key.clone(), Value::from(now));
+            }
+        }
+        let name = siyu_domain::customer::display_name(&current);
+        let owner_id = match owner {
+            Some(o) => o.map(|s| s.0),
+            None => customer.owner_staff_id.map(|s| s.0),
+        };
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "UPDATE customers SET traits = $1, trait_times = $2, name = $3, owner_staff_id = $4, \
+                 updated_at = $5 WHERE tenant_id = $6 AND id = $7",
+            )
+            .bind(Value::Object(current.clone()).to_string())
+            .bind(Value::Object(times).to_string())
+            .bind(&name)
+            .bind(owner_id)
+            .bind(now)
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
+            .execute(&mut *tx)
+            .await?;
+            let mut details = serde_json::Map::new();
+            if let Some(traits) = traits {
+                details.insert(
+                    "traits".into(),
+                    Value::from(traits.keys().cloned().collect::<Vec<_>>()),
+                );
+            }
+            if owner.is_some() {
+                details.insert("owner_staff_id".into(), Value::from(owner_id));
+            }
+            crate::insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                siyu_domain::audit::AuditRecord::new("customer.updated", "customer", customer.id)
+                    .with_details(Value::Object(details))
+            )?;
+            tx.commit().await?;
+        });
+        self.get_customer(customer.id).await
+    }
+
     /// The staff of these units (a unit-subtree data scope's owners).
     pub async fn staff_ids_in_units(
         &self,

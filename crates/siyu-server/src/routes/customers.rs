@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery, Auth, PageParams};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -163,4 +163,72 @@ pub async fn customer_timeline(
     let customer = scope.get_customer(CustomerId(id)).await?;
     let customer = present(&auth, &scope, customer, false).await?;
     Ok(Json(scope.customer_timeline(customer.id, q.page()?).await?))
+}
+
+/// Changes to a profile made by staff.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateCustomer {
+    /// Traits to set (a null removes the trait); others stay.
+    #[schema(value_type = Option<Object>)]
+    pub traits: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The staff member who owns the customer; null clears it.
+    #[serde(default, deserialize_with = "present_or_null")]
+    #[schema(value_type = Option<i64>)]
+    pub owner_staff_id: Option<Option<i64>>,
+}
+
+/// Tells a field that is absent (`None`) from one that is `null` (`Some(None)`).
+fn present_or_null<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(d).map(Some)
+}
+
+/// Sets traits and the owner of a customer by hand.
+#[utoipa::path(patch, path = "/api/v1/customers/{id}", tag = "customers",
+    params(("id" = i64, Path)), request_body = UpdateCustomer,
+    responses((status = 200, body = Customer), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_customer(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<UpdateCustomer>,
+) -> ApiResult<Json<Customer>> {
+    auth.require(Permission::CustomersWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = scope.get_customer(CustomerId(id)).await?;
+    present(&auth, &scope, customer.clone(), false).await?;
+    if let Some(traits) = &body.traits {
+        if traits.len() > 100 {
+            return Err(ApiError::field("traits", "at most 100 traits at a time"));
+        }
+        if let Some(key) = traits
+            .keys()
+            .find(|k| k.is_empty() || k.chars().count() > 100)
+        {
+            return Err(ApiError::field(
+                format!("traits.{key}"),
+                "a trait name is 1 to 100 characters",
+            ));
+        }
+    }
+    if let Some(Some(owner)) = body.owner_staff_id
+        && let Some(owners) = visible_owners(&auth, &scope).await?
+        && !owners.contains(&StaffId(owner))
+    {
+        return Err(ApiError::Forbidden(
+            "that staff member is outside your data scope".into(),
+        ));
+    }
+    let updated = scope
+        .update_customer(
+            customer.id,
+            body.traits.as_ref(),
+            body.owner_staff_id.map(|o| o.map(StaffId)),
+            &auth.actor(),
+        )
+        .await?;
+    Ok(Json(updated.masked()))
 }

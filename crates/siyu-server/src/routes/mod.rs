@@ -53,7 +53,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sources::rotate_key))
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::lookup_customer))
-        .routes(routes!(customers::get_customer))
+        .routes(routes!(customers::get_customer, customers::update_customer))
         .routes(routes!(customers::customer_timeline))
         .routes(routes!(tracking::identify))
         .routes(routes!(tracking::track))

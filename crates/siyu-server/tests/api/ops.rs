@@ -114,6 +114,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/customers",
         "GET /api/v1/customers/lookup",
         "GET /api/v1/customers/{id}",
+        "PATCH /api/v1/customers/{id}",
         "GET /api/v1/customers/{id}/timeline",
         "POST /v1/identify",
         "POST /v1/track",

@@ -587,4 +587,101 @@ async fn staff_scoped_to_their_own_customers_see_only_those() {
         .expect(200)
         .body;
     assert_eq!(all["items"].as_array().unwrap().len(), 1);
+
+    // once the customer is theirs, they see and may edit it
+    let id = all["items"][0]["id"].as_i64().unwrap();
+    let cs_id = app
+        .store
+        .tenant(app.tenant.id)
+        .find_staff_by_email("cs@acme.example.com")
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .0;
+    let owned = app
+        .patch(
+            &format!("/api/v1/customers/{id}"),
+            &app.admin_token,
+            json!({"owner_staff_id": cs_id}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(owned["owner_staff_id"], cs_id);
+    let list = answer(cs.get(app.url("/api/v1/customers")).send().await.unwrap())
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list["items"][0]["id"], id);
+    let edited = cs
+        .patch(app.url(&format!("/api/v1/customers/{id}")))
+        .json(&json!({"traits": {"name": "赵敏", "x": null, "vip": true}}))
+        .send()
+        .await
+        .unwrap();
+    let edited = answer(edited).await.expect(200).body;
+    assert_eq!(edited["name"], "赵敏");
+    assert_eq!(edited["traits"]["vip"], true);
+    // they cannot hand it to someone outside their scope
+    let admin = app
+        .store
+        .tenant(app.tenant.id)
+        .find_staff_by_email(&app.admin_email)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+        .0;
+    let away = cs
+        .patch(app.url(&format!("/api/v1/customers/{id}")))
+        .json(&json!({"owner_staff_id": admin}))
+        .send()
+        .await
+        .unwrap();
+    answer(away).await.expect(403);
+    // bad input
+    app.patch(
+        &format!("/api/v1/customers/{id}"),
+        &app.admin_token,
+        json!({"owner_staff_id": 999_999}),
+    )
+    .await
+    .expect(404);
+    app.patch(
+        &format!("/api/v1/customers/{id}"),
+        &app.admin_token,
+        json!({"owner_staff_id": "cs"}),
+    )
+    .await
+    .expect(422);
+    app.patch(
+        &format!("/api/v1/customers/{id}"),
+        &app.admin_token,
+        json!({"traits": {"": 1}}),
+    )
+    .await
+    .expect(422);
+    // clearing the owner takes it out of their view again
+    app.patch(
+        &format!("/api/v1/customers/{id}"),
+        &app.admin_token,
+        json!({"owner_staff_id": null}),
+    )
+    .await
+    .expect(200);
+    let list = answer(cs.get(app.url("/api/v1/customers")).send().await.unwrap())
+        .await
+        .expect(200)
+        .body;
+    assert!(list["items"].as_array().unwrap().is_empty());
+    let log = app
+        .get(
+            "/api/v1/audit-log?action=customer.updated",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(log["items"].as_array().unwrap().len(), 3);
 }
