@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use serde::de::DeserializeOwned;
 use siyu_domain::FieldError;
-use siyu_domain::access::{Permission, Principal};
+use siyu_domain::access::{Permission, PermissionSet, Principal, Role};
 use siyu_domain::audit::Actor;
 use siyu_domain::page::PageRequest;
 
@@ -246,6 +246,28 @@ impl Auth {
                 self.principal.role
             )))
         }
+    }
+
+    /// Refuses with 403 unless the principal holds every one of `permissions`: nobody
+    /// hands out, or acts on, more than they hold themselves.
+    pub fn require_all(&self, permissions: &PermissionSet) -> Result<(), ApiError> {
+        match permissions.iter().find(|p| !self.principal.can(*p)) {
+            None => Ok(()),
+            Some(missing) => Err(ApiError::Forbidden(format!(
+                "that needs {missing}, which your role ({}) does not have",
+                self.principal.role
+            ))),
+        }
+    }
+
+    /// [`Auth::require_all`] for the permissions of a role, naming the role.
+    pub fn require_role_within(&self, role: &Role) -> Result<(), ApiError> {
+        self.require_all(&role.permissions).map_err(|_| {
+            ApiError::Forbidden(format!(
+                "the role {} has permissions that your role ({}) lacks",
+                role.name, self.principal.role
+            ))
+        })
     }
 
     /// The actor to record in the audit log.

@@ -78,8 +78,20 @@ impl Store {
     pub async fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>> {
         let mut tx = self.begin().await?;
         let fresh = claim_message_ids(&mut tx, items).await?;
+        // each new event's identities, worked out once (normalising phones and emails)
+        let identities: Vec<Vec<Identity>> = items
+            .iter()
+            .zip(&fresh)
+            .map(|(item, fresh)| {
+                if *fresh {
+                    item.event.identities()
+                } else {
+                    Vec::new()
+                }
+            })
+            .collect();
         let mut batch = Batch {
-            known: prefetch_owners(&mut tx, items, &fresh).await?,
+            known: prefetch_owners(&mut tx, items, &identities).await?,
             ..Batch::default()
         };
         let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
@@ -91,7 +103,15 @@ impl Store {
             }
             let event = &item.event;
             let tenant = item.source.tenant;
-            let customer = resolve_customer(&mut tx, item.source, event, &mut batch, items).await?;
+            let customer = resolve_customer(
+                &mut tx,
+                item.source,
+                event,
+                &identities[index],
+                &mut batch,
+                items,
+            )
+            .await?;
             if !event.traits.is_empty() {
                 update_traits(&mut tx, tenant, customer, event).await?;
             }
@@ -333,14 +353,14 @@ async fn claim_message_ids(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<bool
 async fn prefetch_owners(
     tx: &mut Tx,
     items: &[IngestItem],
-    fresh: &[bool],
+    identities: &[Vec<Identity>],
 ) -> Result<HashMap<IdentityKey, CustomerId>> {
     // grouped by tenant and kind, so each look-up is one `value IN (…)` on the unique
     // index (tenant_id, kind, value)
     let mut wanted: HashMap<(i64, String), Vec<String>> = HashMap::new();
     let mut asked: HashSet<IdentityKey> = HashSet::new();
-    for (item, _) in items.iter().zip(fresh).filter(|(_, f)| **f) {
-        for identity in item.event.identities() {
+    for (item, named) in items.iter().zip(identities) {
+        for identity in named {
             let key = (
                 item.source.tenant.0,
                 identity.kind.as_str().to_owned(),
@@ -350,7 +370,7 @@ async fn prefetch_owners(
                 wanted
                     .entry((item.source.tenant.0, identity.kind.as_str().to_owned()))
                     .or_default()
-                    .push(identity.value);
+                    .push(identity.value.clone());
             }
         }
     }
@@ -415,12 +435,12 @@ async fn resolve_customer(
     tx: &mut Tx,
     source: SourceRef,
     event: &TrackedEvent,
+    identities: &[Identity],
     batch: &mut Batch,
     items: &[IngestItem],
 ) -> Result<CustomerId> {
     let tenant = source.tenant;
-    let identities = event.identities();
-    let found = owners(batch, tenant, &identities);
+    let found = owners(batch, tenant, identities);
     let user_owner = found
         .iter()
         .find(|(i, _)| i.kind.as_str() == IdentityKind::USER_ID)

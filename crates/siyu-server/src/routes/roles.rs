@@ -47,17 +47,6 @@ fn check_description(description: Option<&str>) -> ApiResult<Option<String>> {
     }
 }
 
-/// Nobody can make a role stronger than their own.
-fn check_grantable(auth: &Auth, permissions: &PermissionSet) -> ApiResult<()> {
-    if let Some(missing) = permissions.iter().find(|p| !auth.principal.can(*p)) {
-        return Err(ApiError::Forbidden(format!(
-            "you cannot grant {missing}, which your role ({}) does not have",
-            auth.principal.role
-        )));
-    }
-    Ok(())
-}
-
 #[utoipa::path(get, path = "/api/v1/roles", tag = "roles", params(PageParams),
     responses((status = 200, body = Page<Role>), (status = 403, body = ErrorBody)))]
 pub async fn list_roles(
@@ -86,7 +75,7 @@ pub async fn create_role(
     let name = check_role_name("name", &body.name)?;
     let description = check_description(body.description.as_deref())?.unwrap_or_default();
     let permissions = PermissionSet::parse_names("permissions", &body.permissions)?;
-    check_grantable(&auth, &permissions)?;
+    auth.require_all(&permissions)?;
     let role = app
         .store
         .tenant(auth.principal.tenant_id)
@@ -133,9 +122,9 @@ pub async fn update_role(
         .map(|names| PermissionSet::parse_names("permissions", names))
         .transpose()?;
     if let Some(permissions) = &permissions {
-        check_grantable(&auth, permissions)?;
+        auth.require_all(permissions)?;
     }
-    check_grantable(&auth, &role.permissions)?;
+    auth.require_all(&role.permissions)?;
     // changing the role one holds could lock oneself out or escalate: refuse
     if !role.builtin && auth.principal.role_id == role.id {
         return Err(ApiError::Forbidden(
@@ -166,7 +155,7 @@ pub async fn delete_role(
     let scope = app.store.tenant(auth.principal.tenant_id);
     let role = scope.get_role(RoleId(id)).await?;
     if !role.builtin {
-        check_grantable(&auth, &role.permissions)?;
+        auth.require_all(&role.permissions)?;
     }
     scope.delete_role(role.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)

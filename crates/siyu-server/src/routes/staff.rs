@@ -114,15 +114,7 @@ async fn check_scope_grant(
 /// Refuses to hand out a role with permissions the caller lacks, or to act on a staff
 /// member who holds such a role.
 async fn check_grantable(auth: &Auth, scope: &TenantScope<'_>, role: &str) -> ApiResult<()> {
-    let role = scope.role_by_name(role).await?;
-    if role.permissions.is_subset(&auth.principal.permissions) {
-        Ok(())
-    } else {
-        Err(ApiError::Forbidden(format!(
-            "the role {} has permissions that your role ({}) lacks",
-            role.name, auth.principal.role
-        )))
-    }
+    auth.require_role_within(&scope.role_by_name(role).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/staff", tag = "staff", params(PageParams),

@@ -76,12 +76,7 @@ pub async fn create_token(
     };
     let scope = app.store.tenant(auth.principal.tenant_id);
     let role = scope.role_by_name(&body.role).await?;
-    if !role.permissions.is_subset(&auth.principal.permissions) {
-        return Err(ApiError::Forbidden(format!(
-            "the role {} has permissions that your role ({}) lacks",
-            role.name, auth.principal.role
-        )));
-    }
+    auth.require_role_within(&role)?;
     let (token, secret) = scope
         .create_api_token(
             &name,
@@ -121,13 +116,7 @@ pub async fn revoke_token(
     auth.require(Permission::TokensWrite)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
     let token = scope.get_api_token(ApiTokenId(id)).await?;
-    let role = scope.get_role(token.role_id).await?;
-    if !role.permissions.is_subset(&auth.principal.permissions) {
-        return Err(ApiError::Forbidden(format!(
-            "the token's role {} has permissions that your role ({}) lacks",
-            role.name, auth.principal.role
-        )));
-    }
+    auth.require_role_within(&scope.get_role(token.role_id).await?)?;
     scope.revoke_api_token(token.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
