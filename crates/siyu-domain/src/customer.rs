@@ -11,7 +11,7 @@ use crate::identity::{Identity, IdentityKind, mask_email, mask_phone};
 
 pub use crate::ids::{CustomerId, SourceId};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SourceKind {
     App,
@@ -33,6 +33,19 @@ impl SourceKind {
             Self::Wecom => "wecom",
             Self::Server => "server",
             Self::Other => "other",
+        }
+    }
+
+    /// The sales channel of orders reported by this kind of source without one.
+    pub fn sales_channel(self) -> crate::order::SalesChannel {
+        use crate::order::SalesChannel;
+        match self {
+            Self::App => SalesChannel::App,
+            Self::Website => SalesChannel::Website,
+            Self::MiniProgram => SalesChannel::MiniShop,
+            Self::OfficialAccount => SalesChannel::OfficialAccount,
+            Self::Wecom => SalesChannel::Wecom,
+            Self::Server | Self::Other => SalesChannel::Other,
         }
     }
 
@@ -105,6 +118,13 @@ pub struct Customer {
     pub updated_at: i64,
     /// Whether phone and email are shown in full (a reveal, which is audited).
     pub revealed: bool,
+    /// Purchase figures, kept current as orders change.
+    pub orders: crate::order::OrderStats,
+    /// When the customer's personal data was erased on request; such a profile keeps
+    /// only anonymous figures.
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub erased_at: Option<i64>,
 }
 
 impl Customer {
@@ -152,6 +172,101 @@ pub struct TimelineEvent {
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub received_at: i64,
+}
+
+/// A note staff wrote on a customer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Note {
+    pub id: i64,
+    pub customer_id: CustomerId,
+    pub author_staff_id: Option<crate::ids::StaffId>,
+    /// Who wrote it, as the audit log names them.
+    pub author: String,
+    pub body: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+}
+
+/// Checks a note's text: trimmed, 1 to 5,000 characters.
+pub fn check_note(body: &str) -> Result<String, DomainError> {
+    let body = body.trim();
+    if body.is_empty() || body.chars().count() > 5000 {
+        return Err(DomainError::invalid("body", "must be 1 to 5000 characters"));
+    }
+    Ok(body.to_owned())
+}
+
+/// A profile merged into this one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MergeRecord {
+    pub id: i64,
+    pub survivor_id: CustomerId,
+    pub merged_id: CustomerId,
+    /// The event that proved the two were one person.
+    pub message_id: Option<String>,
+    pub reason: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: i64,
+}
+
+/// One entry of a customer's timeline, newest first: an event, an order, a note, or a
+/// profile merged into this one.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TimelineEntry {
+    Event(TimelineEvent),
+    Order(crate::order::Order),
+    Note(Note),
+    Merge(MergeRecord),
+}
+
+/// How often a customer did one thing, and when: the per-customer event counts that
+/// segments and scores read. Windows are whole UTC days ending today.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct EventActivity {
+    /// The event name (`Page Viewed` and `Screen Viewed` for views).
+    pub name: String,
+    pub total: i64,
+    pub last_7d: i64,
+    pub last_30d: i64,
+    pub last_90d: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_at: i64,
+}
+
+/// Sums per-day counts `(name, day number, count, last time)` into each event's totals
+/// and rolling windows as of `now`; most frequent first.
+pub fn summarize_activity(days: &[(String, i64, i64, i64)], now: i64) -> Vec<EventActivity> {
+    let today = now.div_euclid(86_400_000);
+    let mut by_name: std::collections::BTreeMap<&str, EventActivity> = Default::default();
+    for (name, day, count, last_at) in days {
+        let entry = by_name.entry(name).or_insert_with(|| EventActivity {
+            name: name.clone(),
+            total: 0,
+            last_7d: 0,
+            last_30d: 0,
+            last_90d: 0,
+            last_at: i64::MIN,
+        });
+        let age = today - day;
+        entry.total += count;
+        for (window, slot) in [
+            (7, &mut entry.last_7d),
+            (30, &mut entry.last_30d),
+            (90, &mut entry.last_90d),
+        ] {
+            if (0..window).contains(&age) {
+                *slot += count;
+            }
+        }
+        entry.last_at = entry.last_at.max(*last_at);
+    }
+    let mut list: Vec<EventActivity> = by_name.into_values().collect();
+    list.sort_by(|a, b| b.total.cmp(&a.total).then_with(|| a.name.cmp(&b.name)));
+    list
 }
 
 /// Applies traits set at `at` over the current ones, each trait keeping the value set
@@ -258,6 +373,31 @@ mod tests {
     }
 
     #[test]
+    fn activity_counts_fall_into_rolling_windows() {
+        let day = 86_400_000;
+        let now = 20_000 * day + 5;
+        let rows = vec![
+            ("Content Read".to_owned(), 20_000, 2, now - 1),
+            ("Content Read".to_owned(), 19_994, 1, 19_994 * day),
+            ("Content Read".to_owned(), 19_993, 4, 19_993 * day),
+            ("Content Read".to_owned(), 19_900, 8, 19_900 * day),
+            ("Signed Up".to_owned(), 19_950, 1, 19_950 * day + 7),
+        ];
+        let list = summarize_activity(&rows, now);
+        let read = &list[0];
+        assert_eq!(read.name, "Content Read");
+        assert_eq!(
+            (read.total, read.last_7d, read.last_30d, read.last_90d),
+            (15, 3, 7, 7)
+        );
+        assert_eq!(read.last_at, now - 1);
+        assert_eq!(
+            (list[1].total, list[1].last_90d, list[1].last_7d),
+            (1, 1, 0)
+        );
+    }
+
+    #[test]
     fn masking_reaches_identities_and_traits() {
         let c = Customer {
             id: CustomerId(1),
@@ -275,6 +415,8 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             revealed: true,
+            orders: Default::default(),
+            erased_at: None,
         }
         .masked();
         let text = serde_json::to_string(&c).unwrap();

@@ -96,6 +96,34 @@ impl Identity {
     }
 }
 
+/// An identity as a request names it, before it is checked.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityInput {
+    pub kind: String,
+    pub value: String,
+}
+
+impl IdentityInput {
+    /// Checks and normalises it; `field` prefixes the error's field path.
+    pub fn to_identity(&self, field: &str) -> Result<Identity, DomainError> {
+        let prefix = |e: DomainError| match e {
+            DomainError::Invalid(f) => {
+                DomainError::invalid(format!("{field}.{}", f.field), f.message)
+            }
+            other => other,
+        };
+        Identity::new(
+            IdentityKind::parse(&self.kind).map_err(prefix)?,
+            &self.value,
+        )
+        .map_err(|e| match e {
+            DomainError::Invalid(f) => DomainError::invalid(format!("{field}.value"), f.message),
+            other => other,
+        })
+    }
+}
+
 /// Normalises a phone number to E.164. Numbers without a country code are Chinese
 /// (+86); a leading `00` is the international prefix; a leading `0` is the domestic
 /// trunk prefix (021-… → +8621…).

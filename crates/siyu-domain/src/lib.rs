@@ -11,10 +11,12 @@
 
 pub mod access;
 pub mod audit;
+pub mod consent;
 pub mod customer;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod order;
 pub mod page;
 pub mod password;
 pub mod secret;

@@ -16,6 +16,8 @@ pub const MAX_LIMIT: u32 = 500;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
     pub after: Option<i64>,
+    /// For lists ordered by a time and then an id (a timeline): the last pair a page held.
+    pub after_pair: Option<(i64, i64)>,
     pub limit: u32,
 }
 
@@ -29,17 +31,27 @@ impl PageRequest {
                 format!("must be between 1 and {MAX_LIMIT}"),
             ));
         }
-        let after = match cursor {
-            None | Some("") => None,
-            Some(c) => Some(decode_cursor(c).ok_or_else(|| {
-                DomainError::invalid("cursor", "is not a cursor this server gave out")
-            })?),
+        let bad = || DomainError::invalid("cursor", "is not a cursor this server gave out");
+        let (after, after_pair) = match cursor {
+            None | Some("") => (None, None),
+            Some(c) => match decode_cursor(c) {
+                Some(id) => (Some(id), None),
+                None => (None, Some(decode_pair_cursor(c).ok_or_else(bad)?)),
+            },
         };
-        Ok(Self { after, limit })
+        Ok(Self {
+            after,
+            after_pair,
+            limit,
+        })
     }
 
     pub fn first(limit: u32) -> Self {
-        Self { after: None, limit }
+        Self {
+            after: None,
+            after_pair: None,
+            limit,
+        }
     }
 
     /// How many rows to fetch: one more than the limit tells whether a next page exists.
@@ -77,6 +89,29 @@ impl<T> Page<T> {
         }
     }
 
+    /// Builds a page of a list ordered by a pair (time, id), from rows fetched with
+    /// [`PageRequest::fetch_limit`].
+    pub fn from_rows_by_pair(
+        mut rows: Vec<T>,
+        request: PageRequest,
+        key_of: impl Fn(&T) -> (i64, i64),
+    ) -> Self {
+        let has_more = rows.len() > request.limit as usize;
+        rows.truncate(request.limit as usize);
+        let next_cursor = if has_more {
+            rows.last().map(|last| {
+                let (a, b) = key_of(last);
+                URL_SAFE_NO_PAD.encode(format!("at:{a}:{b}"))
+            })
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
             items: self.items.into_iter().map(f).collect(),
@@ -93,6 +128,13 @@ fn decode_cursor(cursor: &str) -> Option<i64> {
     let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     text.strip_prefix("id:")?.parse().ok()
+}
+
+fn decode_pair_cursor(cursor: &str) -> Option<(i64, i64)> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (a, b) = text.strip_prefix("at:")?.split_once(':')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -114,6 +156,9 @@ mod tests {
         let page = Page::from_rows(vec![1, 2, 3], req, |x| *x);
         assert_eq!(page.items, vec![1, 2]);
         assert_eq!(decode_cursor(page.next_cursor.as_deref().unwrap()), Some(2));
+        let by_pair = Page::from_rows_by_pair(vec![(5, 1), (4, 9), (4, 8)], req, |x| *x);
+        let next = PageRequest::parse(by_pair.next_cursor.as_deref(), Some(2)).unwrap();
+        assert_eq!((next.after, next.after_pair), (None, Some((4, 9))));
         let last = Page::from_rows(vec![1, 2], req, |x| *x);
         assert!(last.next_cursor.is_none());
     }

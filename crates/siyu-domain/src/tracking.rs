@@ -13,9 +13,14 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+use crate::DomainError;
 use crate::identity::{Identity, IdentityKind};
+use crate::order::{Commerce, SalesChannel};
 
 /// Segment's limits.
+/// The names page and screen calls are counted under in per-customer event counts.
+pub const PAGE_VIEWED: &str = "Page Viewed";
+pub const SCREEN_VIEWED: &str = "Screen Viewed";
 pub const MAX_EVENT_BYTES: usize = 32 * 1024;
 pub const MAX_BATCH_BYTES: usize = 500 * 1024;
 pub const MAX_BATCH_EVENTS: usize = 2500;
@@ -82,9 +87,31 @@ pub struct TrackedEvent {
     /// When it happened (skew-corrected), ms since the epoch.
     pub timestamp: i64,
     pub received_at: i64,
+    /// The order an e-commerce event carries; see [`TrackedEvent::with_commerce`].
+    pub commerce: Option<Commerce>,
 }
 
 impl TrackedEvent {
+    /// Reads the order of an e-commerce track event (`Order Completed`, `Order
+    /// Refunded`); `default_channel` is the sales channel of the source, used when the
+    /// event names none. An invalid order refuses the event with the reason.
+    pub fn with_commerce(mut self, default_channel: SalesChannel) -> Result<Self, String> {
+        if self.event_type == EventType::Track {
+            self.commerce = Commerce::from_track(
+                &self.name,
+                &self.properties,
+                self.timestamp,
+                default_channel,
+                self.received_at,
+            )
+            .map_err(|e| match e {
+                DomainError::Invalid(f) => format!("{} {}", f.field, f.message),
+                other => other.to_string(),
+            })?;
+        }
+        Ok(self)
+    }
+
     /// The identities this event names: its user and anonymous ids, an email and phone
     /// among its traits, and `context.externalIds` (Segment's way to pass other ids,
     /// such as `{"id": "wm…", "type": "wecom_external_userid"}`). Invalid values (an
@@ -321,6 +348,7 @@ pub fn read_event(
         previous_id,
         timestamp,
         received_at,
+        commerce: None,
     })
 }
 

@@ -24,7 +24,8 @@ use utoipa::{Modify, OpenApi};
         (name = "api-tokens", description = "bearer tokens for programs"),
         (name = "audit", description = "the audit log of security-relevant actions"),
         (name = "sources", description = "sources of events and their write keys"),
-        (name = "customers", description = "customer profiles: identities, traits, timeline"),
+        (name = "customers", description = "customer profiles: identities, traits, timeline, notes, consent, data-subject requests"),
+        (name = "orders", description = "orders and after-sales (refunds, returns, exchanges)"),
         (name = "tracking", description = "the Segment-compatible tracking API (HTTP Basic: the write key as user name)"),
     )
 )]

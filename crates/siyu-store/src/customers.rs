@@ -1,9 +1,16 @@
 //! Reading customer profiles: by id, by identity, a search, and the timeline.
 
 use serde_json::{Map, Value};
-use siyu_domain::customer::{Customer, CustomerId, SourceId, TimelineEvent};
+use std::collections::HashMap;
+
+use siyu_domain::audit::Actor;
+use siyu_domain::customer::{
+    Customer, CustomerId, EventActivity, MergeRecord, Note, SourceId, TimelineEntry, TimelineEvent,
+    check_note, summarize_activity,
+};
 use siyu_domain::identity::{Identity, IdentityKind, normalize_phone};
 use siyu_domain::ids::StaffId;
+use siyu_domain::order::OrderStats;
 use siyu_domain::page::{Page, PageRequest};
 
 use crate::{Result, StoreError, TenantScope, on_db};
@@ -21,10 +28,16 @@ struct CustomerRow {
     last_seen_at: i64,
     created_at: i64,
     updated_at: i64,
+    order_count: i64,
+    order_total: i64,
+    first_order_at: Option<i64>,
+    last_order_at: Option<i64>,
+    erased_at: Option<i64>,
 }
 
 const CUSTOMER_COLUMNS: &str = "id, merged_into_id, owner_staff_id, name, email, phone, traits, \
-     first_seen_at, last_seen_at, created_at, updated_at";
+     first_seen_at, last_seen_at, created_at, updated_at, order_count, order_total, \
+     first_order_at, last_order_at, erased_at";
 
 #[derive(sqlx::FromRow)]
 struct EventRow {
@@ -87,6 +100,13 @@ impl TenantScope<'_> {
             created_at: row.created_at,
             updated_at: row.updated_at,
             revealed: true,
+            orders: OrderStats::new(
+                row.order_count,
+                row.order_total,
+                row.first_order_at,
+                row.last_order_at,
+            ),
+            erased_at: row.erased_at,
         })
     }
 
@@ -157,7 +177,7 @@ impl TenantScope<'_> {
         });
         let sql = format!(
             "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE tenant_id = $1 AND merged_into_id IS NULL \
-             AND id < $2 AND ($3 IS NULL OR name LIKE $3 OR email = $4 OR phone = $4 OR EXISTS ( \
+             AND erased_at IS NULL AND id < $2 AND ($3 IS NULL OR name LIKE $3 OR email = $4 OR phone = $4 OR EXISTS ( \
                SELECT 1 FROM identities i WHERE i.tenant_id = c.tenant_id AND i.customer_id = c.id \
                AND i.value = $4)){owner_filter} \
              ORDER BY id DESC LIMIT $5"
@@ -179,41 +199,212 @@ impl TenantScope<'_> {
         Ok(Page::from_rows(customers, page, |c| c.id.0))
     }
 
-    /// A customer's events, newest first.
+    /// A customer's timeline, newest first: events (by their time), orders (by order
+    /// time), notes and merges into this profile.
     pub async fn customer_timeline(
         &self,
         id: CustomerId,
         page: PageRequest,
-    ) -> Result<Page<TimelineEvent>> {
+    ) -> Result<Page<TimelineEntry>> {
         let customer = self.get_customer(id).await?;
-        let before = page.after.unwrap_or(i64::MAX);
-        let rows: Vec<EventRow> = on_db!(self.store, |db| {
-            sqlx::query_as(
+        let (at, seq) = page.after_pair.unwrap_or((i64::MAX, i64::MAX));
+        // every entry is keyed (time, seq) with seq = row id * 4 + kind, unique and
+        // ordered; each branch takes its newest rows past the cursor, then the union is
+        // cut to the page
+        let branch = |table: &str, time: &str, owner: &str, kind: i64| {
+            format!(
+                "SELECT at, seq FROM (SELECT {time} AS at, id * 4 + {kind} AS seq FROM {table} \
+                 WHERE tenant_id = $1 AND {owner} = $2 \
+                 AND ({time} < $3 OR ({time} = $3 AND id * 4 + {kind} < $4)) \
+                 ORDER BY {time} DESC, id DESC LIMIT $5) AS b{kind}"
+            )
+        };
+        let sql = format!(
+            "{} UNION ALL {} UNION ALL {} UNION ALL {} ORDER BY at DESC, seq DESC LIMIT $5",
+            branch("events", "timestamp", "customer_id", 3),
+            branch("orders", "ordered_at", "customer_id", 2),
+            branch("customer_notes", "created_at", "customer_id", 1),
+            branch("customer_merges", "at", "survivor_id", 0),
+        );
+        let keys: Vec<(i64, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(customer.id.0)
+                .bind(at)
+                .bind(seq)
+                .bind(page.fetch_limit())
+                .fetch_all(db)
+                .await?
+        });
+        let ids_of = |kind: i64| -> Vec<i64> {
+            keys.iter()
+                .filter(|(_, s)| s.rem_euclid(4) == kind)
+                .map(|(_, s)| s.div_euclid(4))
+                .collect()
+        };
+        let in_list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let mut entries: HashMap<i64, TimelineEntry> = HashMap::new();
+        let event_ids = ids_of(3);
+        if !event_ids.is_empty() {
+            let sql = format!(
                 "SELECT id, type, name, properties, source_id, message_id, timestamp, received_at \
-                 FROM events WHERE tenant_id = $1 AND customer_id = $2 AND id < $3 \
-                 ORDER BY id DESC LIMIT $4",
+                 FROM events WHERE tenant_id = $1 AND id IN ({})",
+                in_list(&event_ids)
+            );
+            let rows: Vec<EventRow> = on_db!(self.store, |db| {
+                sqlx::query_as(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_all(db)
+                    .await?
+            });
+            for r in rows {
+                entries.insert(
+                    r.id * 4 + 3,
+                    TimelineEntry::Event(TimelineEvent {
+                        id: r.id,
+                        event_type: r.event_type,
+                        name: r.name,
+                        properties: serde_json::from_str(&r.properties).unwrap_or_default(),
+                        source_id: SourceId(r.source_id),
+                        message_id: r.message_id,
+                        timestamp: r.timestamp,
+                        received_at: r.received_at,
+                    }),
+                );
+            }
+        }
+        for order in self.orders_by_ids(&ids_of(2)).await? {
+            entries.insert(order.id.0 * 4 + 2, TimelineEntry::Order(order));
+        }
+        for note in self.notes_by_ids(&ids_of(1)).await? {
+            entries.insert(note.id * 4 + 1, TimelineEntry::Note(note));
+        }
+        let merge_ids = ids_of(0);
+        if !merge_ids.is_empty() {
+            let sql = format!(
+                "SELECT id, survivor_id, merged_id, message_id, reason, at FROM customer_merges \
+                 WHERE tenant_id = $1 AND id IN ({})",
+                in_list(&merge_ids)
+            );
+            let rows: Vec<(i64, i64, i64, Option<String>, String, i64)> =
+                on_db!(self.store, |db| {
+                    sqlx::query_as(&sql)
+                        .bind(self.tenant.0)
+                        .fetch_all(db)
+                        .await?
+                });
+            for (id, survivor, merged, message_id, reason, at) in rows {
+                entries.insert(
+                    id * 4,
+                    TimelineEntry::Merge(MergeRecord {
+                        id,
+                        survivor_id: CustomerId(survivor),
+                        merged_id: CustomerId(merged),
+                        message_id,
+                        reason,
+                        at,
+                    }),
+                );
+            }
+        }
+        let rows: Vec<(TimelineEntry, (i64, i64))> = keys
+            .iter()
+            .filter_map(|key| entries.remove(&key.1).map(|entry| (entry, *key)))
+            .collect();
+        Ok(Page::from_rows_by_pair(rows, page, |(_, key)| *key).map(|(entry, _)| entry))
+    }
+
+    async fn notes_by_ids(&self, ids: &[i64]) -> Result<Vec<Note>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "SELECT id, customer_id, author_staff_id, author_label, body, created_at \
+             FROM customer_notes WHERE tenant_id = $1 AND id IN ({list})"
+        );
+        self.fetch_notes(&sql, None).await
+    }
+
+    async fn fetch_notes(&self, sql: &str, customer: Option<CustomerId>) -> Result<Vec<Note>> {
+        let rows: Vec<(i64, i64, Option<i64>, String, String, i64)> = on_db!(self.store, |db| {
+            let mut query = sqlx::query_as(sql).bind(self.tenant.0);
+            if let Some(c) = customer {
+                query = query.bind(c.0);
+            }
+            query.fetch_all(db).await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, customer, staff, author, body, created_at)| Note {
+                id,
+                customer_id: CustomerId(customer),
+                author_staff_id: staff.map(StaffId),
+                author,
+                body,
+                created_at,
+            })
+            .collect())
+    }
+
+    /// A customer's notes, newest first.
+    pub async fn customer_notes(&self, id: CustomerId) -> Result<Vec<Note>> {
+        let customer = self.get_customer(id).await?;
+        self.fetch_notes(
+            "SELECT id, customer_id, author_staff_id, author_label, body, created_at \
+             FROM customer_notes WHERE tenant_id = $1 AND customer_id = $2 ORDER BY id DESC",
+            Some(customer.id),
+        )
+        .await
+    }
+
+    /// Adds a note to a customer.
+    pub async fn add_note(&self, id: CustomerId, body: &str, actor: &Actor) -> Result<Note> {
+        let body = check_note(body)?;
+        let customer = self.get_customer(id).await?;
+        let now = crate::now_ms();
+        let staff = match actor.kind {
+            siyu_domain::audit::ActorKind::Staff => actor.id,
+            _ => None,
+        };
+        let id: i64 = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "INSERT INTO customer_notes (tenant_id, customer_id, author_staff_id, author_label, body, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             )
             .bind(self.tenant.0)
             .bind(customer.id.0)
-            .bind(before)
-            .bind(page.fetch_limit())
+            .bind(staff)
+            .bind(&actor.label)
+            .bind(&body)
+            .bind(now)
+            .fetch_one(db)
+            .await?
+        });
+        Ok(Note {
+            id,
+            customer_id: customer.id,
+            author_staff_id: staff.map(StaffId),
+            author: actor.label.clone(),
+            body,
+            created_at: now,
+        })
+    }
+
+    /// A customer's event counts by name, with rolling windows as of now.
+    pub async fn customer_activity(&self, id: CustomerId) -> Result<Vec<EventActivity>> {
+        let customer = self.get_customer(id).await?;
+        let rows: Vec<(String, i64, i64, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT name, day, count, last_at FROM customer_event_days \
+                 WHERE tenant_id = $1 AND customer_id = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
             .fetch_all(db)
             .await?
         });
-        let events = rows
-            .into_iter()
-            .map(|r| TimelineEvent {
-                id: r.id,
-                event_type: r.event_type,
-                name: r.name,
-                properties: serde_json::from_str(&r.properties).unwrap_or_default(),
-                source_id: SourceId(r.source_id),
-                message_id: r.message_id,
-                timestamp: r.timestamp,
-                received_at: r.received_at,
-            })
-            .collect();
-        Ok(Page::from_rows(events, page, |e| e.id))
+        Ok(summarize_activity(&rows, crate::now_ms()))
     }
 
     /// Changes a profile by hand: traits (a null removes one) set now, and the owner

@@ -17,11 +17,12 @@ use serde_json::{Map, Value};
 use siyu_domain::customer::{CustomerId, display_name, merge_traits};
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::ids::TenantId;
-use siyu_domain::tracking::TrackedEvent;
-use sqlx::{Postgres, Sqlite};
+use siyu_domain::order::Commerce;
+use siyu_domain::tracking::{EventType, PAGE_VIEWED, SCREEN_VIEWED, TrackedEvent};
 
 use crate::sources::SourceRef;
-use crate::{Pool, Result, Store, StoreError, now_ms};
+use crate::tx::{Placeholders, Tx, on_tx};
+use crate::{Result, Store, StoreError, now_ms};
 
 /// One event to store, with the source it came from.
 #[derive(Debug, Clone)]
@@ -38,36 +39,7 @@ pub enum IngestOutcome {
     Duplicate,
 }
 
-/// An open transaction on either database.
-pub(crate) enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
-    Postgres(sqlx::Transaction<'static, Postgres>),
-}
-
-/// Runs the same code on the transaction's connection, whichever database it is.
-macro_rules! on_tx {
-    ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite(t) => {
-                let $c = &mut **t;
-                $body
-            }
-            Tx::Postgres(t) => {
-                let $c = &mut **t;
-                $body
-            }
-        }
-    };
-}
-
 impl Store {
-    pub(crate) async fn begin(&self) -> Result<Tx> {
-        Ok(match &self.pool {
-            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
-            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
-        })
-    }
-
     /// Stores events in one transaction and says, for each, whether it was stored (and
     /// on which profile) or was a duplicate. Nothing is stored if this fails.
     ///
@@ -115,6 +87,9 @@ impl Store {
             if !event.traits.is_empty() {
                 update_traits(&mut tx, tenant, customer, event).await?;
             }
+            if let Some(commerce) = &event.commerce {
+                record_commerce(&mut tx, tenant, customer, commerce).await?;
+            }
             batch.seen(tenant, customer, event.timestamp);
             batch.events.push((index, customer));
             let counter = per_source.entry(item.source).or_insert((0, i64::MIN));
@@ -139,10 +114,7 @@ impl Store {
                 .rows_affected()
             });
         }
-        match tx {
-            Tx::Sqlite(t) => t.commit().await?,
-            Tx::Postgres(t) => t.commit().await?,
-        }
+        tx.commit().await?;
         Ok(stored
             .into_iter()
             .map(|c| match c {
@@ -162,39 +134,6 @@ impl Store {
                 .await?
                 .rows_affected()
         }))
-    }
-}
-
-/// Placeholders for a statement built at run time, in the order they appear (which is
-/// the order values are bound). SQLite gets anonymous `?`: sqlx looks each numbered one
-/// up by name, which costs time proportional to the number of parameters, and
-/// multi-row statements have thousands.
-struct Placeholders {
-    sqlite: bool,
-    n: usize,
-}
-
-impl Placeholders {
-    fn for_tx(tx: &Tx) -> Self {
-        Self {
-            sqlite: matches!(tx, Tx::Sqlite(_)),
-            n: 0,
-        }
-    }
-
-    fn next(&mut self) -> String {
-        self.n += 1;
-        if self.sqlite {
-            "?".to_owned()
-        } else {
-            format!("${}", self.n)
-        }
-    }
-
-    /// `(p, p, …)` with `count` placeholders.
-    fn row(&mut self, count: usize) -> String {
-        let list: Vec<String> = (0..count).map(|_| self.next()).collect();
-        format!("({})", list.join(","))
     }
 }
 
@@ -277,6 +216,53 @@ impl Batch {
                 query.execute(&mut *c).await?.rows_affected()
             });
         }
+        // per customer, event name and day: how many and the last time
+        let mut days: HashMap<(i64, i64, &str, i64), (i64, i64)> = HashMap::new();
+        for (index, customer) in &events {
+            let item = &items[*index];
+            let Some(name) = aggregate_name(&item.event) else {
+                continue;
+            };
+            let at = item.event.timestamp;
+            let day = days
+                .entry((
+                    item.source.tenant.0,
+                    self.survivor(*customer).0,
+                    name,
+                    at.div_euclid(DAY_MS),
+                ))
+                .or_insert((0, at));
+            day.0 += 1;
+            day.1 = day.1.max(at);
+        }
+        let days: Vec<_> = days.into_iter().collect();
+        for chunk in days.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) VALUES ",
+            );
+            let mut p = Placeholders::for_tx(tx);
+            let rows_sql: Vec<String> = (0..chunk.len()).map(|_| p.row(6)).collect();
+            sql.push_str(&rows_sql.join(","));
+            sql.push_str(
+                " ON CONFLICT (tenant_id, customer_id, name, day) DO UPDATE SET \
+                 count = customer_event_days.count + excluded.count, \
+                 last_at = CASE WHEN customer_event_days.last_at > excluded.last_at \
+                 THEN customer_event_days.last_at ELSE excluded.last_at END",
+            );
+            on_tx!(tx, |c| {
+                let mut query = sqlx::query(&sql);
+                for ((tenant, customer, name, day), (count, last)) in chunk {
+                    query = query
+                        .bind(*tenant)
+                        .bind(*customer)
+                        .bind(*name)
+                        .bind(*day)
+                        .bind(*count)
+                        .bind(*last);
+                }
+                query.execute(&mut *c).await?.rows_affected()
+            });
+        }
         let mut by_tenant: HashMap<TenantId, HashMap<CustomerId, (i64, i64)>> = HashMap::new();
         for ((tenant, customer), (lo, hi)) in std::mem::take(&mut self.seen) {
             let range = by_tenant
@@ -314,6 +300,20 @@ impl Batch {
             }
         }
         Ok(())
+    }
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The name an event is counted under in a customer's event counts: a track's event
+/// name, `Page Viewed` and `Screen Viewed` for views; identify, group and alias calls
+/// are not counted.
+pub fn aggregate_name(event: &TrackedEvent) -> Option<&str> {
+    match event.event_type {
+        EventType::Track => Some(&event.name),
+        EventType::Page => Some(PAGE_VIEWED),
+        EventType::Screen => Some(SCREEN_VIEWED),
+        _ => None,
     }
 }
 
@@ -532,6 +532,109 @@ async fn resolve_customer(
     Ok(target)
 }
 
+/// Applies an e-commerce event to orders. The event is stored whatever becomes of its
+/// order: an order id that belongs to another customer leaves that order alone, and a
+/// unit that does not exist is dropped from the order (kept in its properties).
+async fn record_commerce(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    commerce: &Commerce,
+) -> Result<()> {
+    match commerce {
+        Commerce::Completed(order) => {
+            match crate::orders::upsert_order(tx, tenant, customer, order, "event").await {
+                Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                Err(StoreError::Domain(_)) if order.unit_id.is_some() => {
+                    let mut without_unit = order.clone();
+                    if let Some(unit) = without_unit.unit_id.take() {
+                        without_unit
+                            .properties
+                            .insert("unit_id".into(), Value::from(unit.0));
+                    }
+                    match crate::orders::upsert_order(tx, tenant, customer, &without_unit, "event")
+                        .await
+                    {
+                        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+                Err(e) => Err(e),
+            }
+        }
+        Commerce::Refunded {
+            order_id,
+            amount,
+            reason,
+        } => crate::orders::refund_order(tx, tenant, order_id, *amount, reason.as_deref()).await,
+    }
+}
+
+impl crate::TenantScope<'_> {
+    /// The customer an identity names; a new profile with only that identity when there
+    /// is none (an order or an import for someone not seen before).
+    pub async fn ensure_customer(&self, identity: &Identity) -> Result<CustomerId> {
+        for _ in 0..3 {
+            let owner: Option<i64> = crate::on_db!(self.store, |db| {
+                sqlx::query_scalar(
+                    "SELECT customer_id FROM identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+                )
+                .bind(self.tenant.0)
+                .bind(identity.kind.as_str())
+                .bind(&identity.value)
+                .fetch_optional(db)
+                .await?
+            });
+            if let Some(owner) = owner {
+                return Ok(self.get_customer(CustomerId(owner)).await?.id);
+            }
+            let mut tx = self.store.begin().await?;
+            let customer = create_customer(&mut tx, self.tenant, now_ms()).await?;
+            let linked = on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "INSERT INTO identities (tenant_id, customer_id, kind, value, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, kind, value) DO NOTHING",
+                )
+                .bind(self.tenant.0)
+                .bind(customer.0)
+                .bind(identity.kind.as_str())
+                .bind(&identity.value)
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            });
+            if linked == 1 {
+                let column = match identity.kind.as_str() {
+                    IdentityKind::EMAIL => Some("email"),
+                    IdentityKind::PHONE => Some("phone"),
+                    _ => None,
+                };
+                if let Some(column) = column {
+                    let sql = format!(
+                        "UPDATE customers SET {column} = $1 WHERE tenant_id = $2 AND id = $3"
+                    );
+                    on_tx!(&mut tx, |c| {
+                        sqlx::query(&sql)
+                            .bind(&identity.value)
+                            .bind(self.tenant.0)
+                            .bind(customer.0)
+                            .execute(&mut *c)
+                            .await?
+                            .rows_affected()
+                    });
+                }
+                tx.commit().await?;
+                return Ok(customer);
+            }
+            // linked to someone else meanwhile: drop the new profile and look again
+        }
+        Err(StoreError::Conflict(
+            "the identity keeps changing owner; try again".into(),
+        ))
+    }
+}
+
 async fn create_customer(tx: &mut Tx, tenant: TenantId, seen_at: i64) -> Result<CustomerId> {
     let now = now_ms();
     let id: i64 = on_tx!(tx, |c| {
@@ -680,6 +783,17 @@ async fn merge_into(
     for sql in [
         "UPDATE identities SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE events SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
+        "UPDATE customer_notes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
+        "UPDATE consent_changes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
+        // event counts: added to the survivor's day by day, then dropped from the merged
+        "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
+         SELECT tenant_id, $1, name, day, count, last_at FROM customer_event_days \
+         WHERE tenant_id = $2 AND customer_id = $3 \
+         ON CONFLICT (tenant_id, customer_id, name, day) DO UPDATE SET \
+         count = customer_event_days.count + excluded.count, \
+         last_at = CASE WHEN customer_event_days.last_at > excluded.last_at \
+         THEN customer_event_days.last_at ELSE excluded.last_at END",
+        "DELETE FROM customer_event_days WHERE tenant_id = $2 AND customer_id = $3 AND $1 <> $3",
         "UPDATE customers SET merged_into_id = $1 WHERE tenant_id = $2 AND (id = $3 OR merged_into_id = $3)",
     ] {
         on_tx!(tx, |c| {
@@ -692,6 +806,7 @@ async fn merge_into(
                 .rows_affected()
         });
     }
+    crate::orders::move_orders(tx, tenant, merged, survivor).await?;
     on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO customer_merges (tenant_id, survivor_id, merged_id, message_id, reason, at) \

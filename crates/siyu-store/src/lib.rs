@@ -27,11 +27,14 @@ mod auth;
 mod customers;
 mod error;
 mod ingest;
+mod orders;
+mod privacy;
 mod secrets;
 mod sources;
 mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tx;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -44,7 +47,9 @@ use sqlx::sqlite::{
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use error::{StoreError, redact_url};
-pub use ingest::{IngestItem, IngestOutcome};
+pub use ingest::{IngestItem, IngestOutcome, aggregate_name};
+pub use orders::OrderFilter;
+pub use privacy::ConsentChange;
 pub use secrets::SecretName;
 use siyu_domain::ids::TenantId;
 use siyu_domain::secret::SecretKey;

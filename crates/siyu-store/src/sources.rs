@@ -50,6 +50,7 @@ const SOURCE_COLUMNS: &str = "id, name, kind, write_key_prefix, received, reject
 pub struct SourceRef {
     pub tenant: TenantId,
     pub source: SourceId,
+    pub kind: SourceKind,
 }
 
 fn new_write_key() -> String {
@@ -59,15 +60,16 @@ fn new_write_key() -> String {
 impl Store {
     /// The source of a write key, if the key is current.
     pub async fn resolve_write_key(&self, key: &str) -> Result<Option<SourceRef>> {
-        let row: Option<(i64, i64)> = on_db!(self, |db| {
-            sqlx::query_as("SELECT tenant_id, id FROM sources WHERE write_key_hash = $1")
+        let row: Option<(i64, i64, String)> = on_db!(self, |db| {
+            sqlx::query_as("SELECT tenant_id, id, kind FROM sources WHERE write_key_hash = $1")
                 .bind(token::hash(key.trim()))
                 .fetch_optional(db)
                 .await?
         });
-        Ok(row.map(|(tenant, source)| SourceRef {
+        Ok(row.map(|(tenant, source, kind)| SourceRef {
             tenant: TenantId(tenant),
             source: SourceId(source),
+            kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
         }))
     }
 

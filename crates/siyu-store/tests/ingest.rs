@@ -3,6 +3,7 @@
 use serde_json::{Value, json};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::SourceKind;
+use siyu_domain::customer::TimelineEntry;
 use siyu_domain::identity::Identity;
 use siyu_domain::page::PageRequest;
 use siyu_domain::tenancy::NewTenant;
@@ -140,10 +141,18 @@ async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
         .customer_timeline(profile.id, PageRequest::first(10))
         .await
         .unwrap();
-    assert_eq!(
-        timeline.items.len(),
-        3,
-        "the visitor's page view moved to the survivor"
+    let events = timeline
+        .items
+        .iter()
+        .filter(|e| matches!(e, TimelineEntry::Event(_)))
+        .count();
+    assert_eq!(events, 3, "the visitor's page view moved to the survivor");
+    assert!(
+        timeline
+            .items
+            .iter()
+            .any(|e| matches!(e, TimelineEntry::Merge(m) if m.survivor_id == profile.id)),
+        "the merge is on the timeline"
     );
     let by_phone = scope
         .lookup_customer(&Identity::of("phone", "+86 13812341680").unwrap())
@@ -283,7 +292,12 @@ async fn a_merge_inside_one_group_keeps_every_event_on_the_survivor() {
         .customer_timeline(profile.id, PageRequest::first(10))
         .await
         .unwrap();
-    assert_eq!(timeline.items.len(), 5);
+    let events = timeline
+        .items
+        .iter()
+        .filter(|e| matches!(e, TimelineEntry::Event(_)))
+        .count();
+    assert_eq!(events, 5);
     assert_eq!(
         scope
             .list_customers(PageRequest::first(10), None, None)

@@ -7,15 +7,19 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
 use siyu_domain::access::{DataScope, Permission, PrincipalKind};
 use siyu_domain::audit::AuditRecord;
-use siyu_domain::customer::{Customer, CustomerId, TimelineEvent};
+use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus};
+use siyu_domain::customer::{Customer, CustomerId, EventActivity, Note, TimelineEntry};
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::ids::StaffId;
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::tenancy::unit_subtree;
+use siyu_domain::tracking::parse_time;
+use siyu_store::ConsentChange;
 use siyu_store::TenantScope;
 use utoipa::IntoParams;
 
@@ -50,7 +54,10 @@ pub struct LookupQuery {
 }
 
 /// The staff whose customers the caller sees; `None` for all.
-async fn visible_owners(auth: &Auth, scope: &TenantScope<'_>) -> ApiResult<Option<Vec<StaffId>>> {
+pub(crate) async fn visible_owners(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+) -> ApiResult<Option<Vec<StaffId>>> {
     match &auth.principal.kind {
         PrincipalKind::ApiToken { .. } => Ok(None),
         PrincipalKind::Staff {
@@ -69,6 +76,28 @@ async fn visible_owners(auth: &Auth, scope: &TenantScope<'_>) -> ApiResult<Optio
     }
 }
 
+/// Checks that the caller's data scope covers the customer (404 when it does not: the
+/// customer is not theirs to know of).
+pub(crate) async fn check_visible(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    customer: &Customer,
+) -> ApiResult<()> {
+    if let Some(owners) = visible_owners(auth, scope).await?
+        && !customer.owner_staff_id.is_some_and(|o| owners.contains(&o))
+    {
+        return Err(ApiError::NotFound("customer"));
+    }
+    Ok(())
+}
+
+/// The customer at `id` if the caller's data scope covers it.
+async fn visible_customer(auth: &Auth, scope: &TenantScope<'_>, id: i64) -> ApiResult<Customer> {
+    let customer = scope.get_customer(CustomerId(id)).await?;
+    check_visible(auth, scope, &customer).await?;
+    Ok(customer)
+}
+
 /// Checks the data scope, then masks or (audited) reveals.
 async fn present(
     auth: &Auth,
@@ -76,11 +105,7 @@ async fn present(
     customer: Customer,
     reveal: bool,
 ) -> ApiResult<Customer> {
-    if let Some(owners) = visible_owners(auth, scope).await?
-        && !customer.owner_staff_id.is_some_and(|o| owners.contains(&o))
-    {
-        return Err(ApiError::NotFound("customer"));
-    }
+    check_visible(auth, scope, &customer).await?;
     if !reveal {
         return Ok(customer.masked());
     }
@@ -150,19 +175,186 @@ pub async fn lookup_customer(
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}/timeline", tag = "customers",
     params(("id" = i64, Path), PageParams),
-    responses((status = 200, description = "events, newest first", body = Page<TimelineEvent>),
+    responses((status = 200, description = "events, orders, notes and merges, newest first", body = Page<TimelineEntry>),
         (status = 404, body = ErrorBody)))]
 pub async fn customer_timeline(
     State(app): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
     ApiQuery(q): ApiQuery<PageParams>,
-) -> ApiResult<Json<Page<TimelineEvent>>> {
+) -> ApiResult<Json<Page<TimelineEntry>>> {
     auth.require(Permission::CustomersRead)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = scope.get_customer(CustomerId(id)).await?;
-    let customer = present(&auth, &scope, customer, false).await?;
+    let customer = visible_customer(&auth, &scope, id).await?;
     Ok(Json(scope.customer_timeline(customer.id, q.page()?).await?))
+}
+
+/// The customer's event counts by name: all time, the last 7, 30 and 90 days, and the
+/// last time of each.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/activity", tag = "customers",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<EventActivity>), (status = 404, body = ErrorBody)))]
+pub async fn customer_activity(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<EventActivity>>> {
+    auth.require(Permission::CustomersRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    Ok(Json(scope.customer_activity(customer.id).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}/notes", tag = "customers",
+    params(("id" = i64, Path)),
+    responses((status = 200, description = "newest first", body = Vec<Note>), (status = 404, body = ErrorBody)))]
+pub async fn list_notes(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<Note>>> {
+    auth.require(Permission::CustomersRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    Ok(Json(scope.customer_notes(customer.id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewNote {
+    /// 1 to 5,000 characters.
+    pub body: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/customers/{id}/notes", tag = "customers",
+    params(("id" = i64, Path)), request_body = NewNote,
+    responses((status = 201, body = Note), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_note(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewNote>,
+) -> ApiResult<(StatusCode, Json<Note>)> {
+    auth.require(Permission::CustomersWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    let note = scope
+        .add_note(customer.id, &body.body, &auth.actor())
+        .await?;
+    Ok((StatusCode::CREATED, Json(note)))
+}
+
+/// The consents in force, one per channel that has any. Senders check these: an
+/// opt-out on a channel, or on `all`, means do not contact.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/consent", tag = "customers",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<Consent>), (status = 404, body = ErrorBody)))]
+pub async fn get_consent(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<Consent>>> {
+    auth.require(Permission::CustomersRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    Ok(Json(scope.consents(customer.id).await?))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConsent {
+    /// `all`, `wecom`, `sms`, `email`, `phone`, `official_account`, `mini_program` or
+    /// `app_push`.
+    pub channel: String,
+    /// `opt_in` or `opt_out`.
+    pub status: String,
+    /// Where it came from (`api` when absent): `console`, `import`, a form, a channel.
+    pub source: Option<String>,
+    pub note: Option<String>,
+    /// When the customer gave or withdrew it (RFC 3339); now when absent.
+    pub at: Option<String>,
+}
+
+/// Records a consent change (audited); answers with the consents in force.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/consent", tag = "customers",
+    params(("id" = i64, Path)), request_body = NewConsent,
+    responses((status = 200, body = Vec<Consent>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn record_consent(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<NewConsent>,
+) -> ApiResult<Json<Vec<Consent>>> {
+    auth.require(Permission::CustomersWrite)?;
+    let now = siyu_store::now_ms();
+    let at =
+        match &body.at {
+            Some(text) => Some(parse_time(text).filter(|t| *t <= now + 60_000).ok_or_else(
+                || ApiError::field("at", "must be an RFC 3339 time, not in the future"),
+            )?),
+            None => None,
+        };
+    let source = body.source.clone().unwrap_or_else(|| "api".into());
+    if source.trim().is_empty() || source.chars().count() > 100 {
+        return Err(ApiError::field("source", "must be 1 to 100 characters"));
+    }
+    if body.note.as_ref().is_some_and(|n| n.chars().count() > 500) {
+        return Err(ApiError::field("note", "at most 500 characters"));
+    }
+    let change = ConsentChange {
+        channel: ConsentChannel::parse("channel", &body.channel)?,
+        status: ConsentStatus::parse("status", &body.status)?,
+        source,
+        note: body.note.clone(),
+        at,
+    };
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    Ok(Json(
+        scope
+            .record_consent(customer.id, &change, &auth.actor())
+            .await?,
+    ))
+}
+
+/// Everything held about the customer, unmasked, as one JSON document: profile,
+/// identities, traits, event counts, consent history, notes, orders with after-sales,
+/// and every event (a data-subject access request under PIPL). Needs `customers.export`
+/// and `customers.reveal`; audited.
+#[utoipa::path(get, path = "/api/v1/customers/{id}/data", tag = "customers",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Object), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn export_customer_data(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(Permission::CustomersExport)?;
+    auth.require(Permission::CustomersReveal)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    Ok(Json(
+        scope
+            .export_customer_data(customer.id, &auth.actor())
+            .await?,
+    ))
+}
+
+/// Erases the customer's personal data on request (identities, traits, notes, event and
+/// order properties), keeping anonymous figures. Audited.
+#[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers",
+    params(("id" = i64, Path)),
+    responses((status = 204, description = "erased"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn erase_customer(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    auth.require(Permission::CustomersDelete)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    scope.erase_customer(customer.id, &auth.actor()).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Changes to a profile made by staff.

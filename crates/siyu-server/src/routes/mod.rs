@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth;
 pub mod customers;
 pub mod ops;
+pub mod orders;
 pub mod roles;
 pub mod sources;
 pub mod staff;
@@ -53,8 +54,20 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sources::rotate_key))
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::lookup_customer))
-        .routes(routes!(customers::get_customer, customers::update_customer))
+        .routes(routes!(
+            customers::get_customer,
+            customers::update_customer,
+            customers::erase_customer
+        ))
         .routes(routes!(customers::customer_timeline))
+        .routes(routes!(customers::customer_activity))
+        .routes(routes!(customers::list_notes, customers::add_note))
+        .routes(routes!(customers::get_consent, customers::record_consent))
+        .routes(routes!(customers::export_customer_data))
+        .routes(routes!(orders::list_orders, orders::record_order))
+        .routes(routes!(orders::get_order))
+        .routes(routes!(orders::list_after_sales, orders::record_after_sale))
+        .routes(routes!(orders::update_after_sale))
         .routes(routes!(tracking::identify))
         .routes(routes!(tracking::track))
         .routes(routes!(tracking::page))

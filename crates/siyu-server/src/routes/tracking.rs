@@ -171,7 +171,17 @@ async fn handle(
             invalid_utf8,
             || uuid::Uuid::new_v4().to_string(),
         ) {
-            Ok(event) => items.push(IngestItem { source, event }),
+            Ok(event) => {
+                let message_id = event.message_id.clone();
+                match event.with_commerce(source.kind.sales_channel()) {
+                    Ok(event) => items.push(IngestItem { source, event }),
+                    Err(reason) => rejected.push(Rejection {
+                        index,
+                        message_id: Some(message_id),
+                        reason,
+                    }),
+                }
+            }
             Err(rejection) => rejected.push(rejection),
         }
     }

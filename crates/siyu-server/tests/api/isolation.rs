@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, create_tenant};
 
@@ -80,6 +80,29 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let order = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            json!({"order_id": "acme-1", "customer_id": customer, "channel": "wecom",
+                   "amount": 10, "ordered_at": "2026-11-01T00:00:00Z"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let after_sale = app
+        .post(
+            &format!("/api/v1/orders/{order}/after-sales"),
+            &app.admin_token,
+            json!({"kind": "refund", "amount": 1}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
@@ -89,6 +112,23 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/sources/{id}/rotate-key", source),
         ("/api/v1/customers/{id}", customer),
         ("/api/v1/customers/{id}/timeline", customer),
+        ("/api/v1/customers/{id}/activity", customer),
+        ("/api/v1/customers/{id}/notes", customer),
+        ("/api/v1/customers/{id}/consent", customer),
+        ("/api/v1/customers/{id}/data", customer),
+        ("/api/v1/orders/{id}", order),
+        ("/api/v1/orders/{id}/after-sales", order),
+        ("/api/v1/after-sales/{id}", after_sale),
+    ]);
+    // a body each write would accept, so that only the tenant can refuse it
+    let bodies: BTreeMap<&str, Value> = BTreeMap::from([
+        ("/api/v1/customers/{id}/notes", json!({"body": "x"})),
+        (
+            "/api/v1/customers/{id}/consent",
+            json!({"channel": "sms", "status": "opt_out"}),
+        ),
+        ("/api/v1/orders/{id}/after-sales", json!({"kind": "refund"})),
+        ("/api/v1/after-sales/{id}", json!({"status": "rejected"})),
     ]);
 
     let doc = app
@@ -106,8 +146,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             .unwrap_or_else(|| panic!("no object of acme to try {path} with"));
         for method in operations.as_object().unwrap().keys() {
             let method: Method = method.to_uppercase().parse().unwrap();
-            let body =
-                matches!(method, Method::POST | Method::PATCH | Method::PUT).then(|| json!({}));
+            let body = matches!(method, Method::POST | Method::PATCH | Method::PUT)
+                .then(|| bodies.get(path.as_str()).cloned().unwrap_or(json!({})));
             let url = path.replace("{id}", &id.to_string());
             let a = app.call(method.clone(), &url, &other_token, body).await;
             assert_eq!(
@@ -119,7 +159,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 17, "every method of every path that takes an id");
+    assert_eq!(walked, 28, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

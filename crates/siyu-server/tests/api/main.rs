@@ -4,6 +4,7 @@
 
 mod auth;
 mod crud;
+mod customer_data;
 mod errors;
 mod helpers;
 mod isolation;

@@ -1,0 +1,762 @@
+//! Orders, after-sales, purchase figures, notes, the timeline, event counts, consent and
+//! data-subject requests, end to end through the API.
+
+use serde_json::{Value, json};
+
+use crate::helpers::TestApp;
+use crate::tracking::{send, source};
+
+fn order(order_id: &str, customer: Value, amount: f64) -> Value {
+    json!({
+        "order_id": order_id, "customer": customer, "channel": "tmall", "amount": amount,
+        "ordered_at": "2026-11-01T10:00:00+08:00",
+        "items": [{"sku": "TEA-1", "name": "龙井", "category": "tea", "price": amount, "quantity": 1}]
+    })
+}
+
+fn phone(value: &str) -> Value {
+    json!({"kind": "phone", "value": value})
+}
+
+async fn customer(app: &TestApp, id: i64) -> Value {
+    app.get(&format!("/api/v1/customers/{id}"), &app.admin_token)
+        .await
+        .expect(200)
+        .body
+}
+
+#[tokio::test]
+async fn orders_are_idempotent_on_the_order_id_and_keep_the_figures_current() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            order("T-1", phone("13812341680"), 199.9),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(first["amount"], 199.9);
+    assert_eq!(first["status"], "paid");
+    assert_eq!(first["domain_class"], "public");
+    assert_eq!(first["items"][0]["price"], 199.9);
+    assert_eq!(first["paid_at"], first["ordered_at"]);
+    let customer_id = first["customer_id"].as_i64().unwrap();
+    // the customer was made from the phone, and is found by it
+    let found = app
+        .get(
+            "/api/v1/customers/lookup?kind=phone&value=138-1234-1680",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(found["id"], customer_id);
+    assert_eq!(found["phone"], "138****1680");
+
+    // the same order again: 200, the same order, updated, no second one
+    let again = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            order("T-1", phone("13812341680"), 99.5),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(again["id"], first["id"]);
+    assert_eq!(again["amount"], 99.5);
+    app.post(
+        "/api/v1/orders",
+        &app.admin_token,
+        json!({"order_id": "T-2", "customer_id": customer_id, "channel": "mini_shop",
+               "amount": "50.5", "ordered_at": "2026-11-03T10:00:00Z"}),
+    )
+    .await
+    .expect(201);
+    // a cancelled order does not count
+    app.post(
+        "/api/v1/orders",
+        &app.admin_token,
+        json!({"order_id": "T-3", "customer_id": customer_id, "channel": "jd", "status": "cancelled",
+               "amount": 1000, "ordered_at": "2026-11-05T10:00:00Z"}),
+    )
+    .await
+    .expect(201);
+    let stats = customer(&app, customer_id).await["orders"].clone();
+    assert_eq!(stats["count"], 2);
+    assert_eq!(stats["total"], 150.0);
+    assert_eq!(stats["average"], 75.0);
+    assert_eq!(stats["first_order_at"], "2026-11-01T02:00:00.000Z");
+    assert_eq!(stats["last_order_at"], "2026-11-03T10:00:00.000Z");
+
+    let list = app
+        .get(
+            &format!("/api/v1/orders?customer_id={customer_id}&channel=mini_shop"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list["items"][0]["order_id"], "T-2");
+    assert_eq!(list["items"][0]["domain_class"], "private");
+
+    // the order id of one customer cannot be taken by another
+    let taken = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            order("T-1", phone("13900001111"), 1.0),
+        )
+        .await
+        .expect(409);
+    assert!(
+        taken.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another customer")
+    );
+}
+
+#[tokio::test]
+async fn bad_orders_get_a_field_and_a_reason() {
+    let app = TestApp::spawn().await;
+    let base = order("B-1", phone("13812341680"), 10.0);
+    let cases: Vec<(Value, &str)> = vec![
+        (json!({"order_id": ""}), "order_id"),
+        (json!({"channel": "mars"}), "channel"),
+        (json!({"amount": 1.005}), "amount"),
+        (json!({"amount": -3}), "amount"),
+        (json!({"currency": "元元"}), "currency"),
+        (json!({"ordered_at": "yesterday"}), "ordered_at"),
+        (json!({"ordered_at": "2099-01-01T00:00:00Z"}), "ordered_at"),
+        (json!({"status": "refunded"}), "status"),
+        (
+            json!({"customer": {"kind": "phone", "value": "abc"}}),
+            "customer.value",
+        ),
+        (json!({"unit_id": 999999}), "unit_id"),
+        (
+            json!({"items": [{"name": "x", "price": 1, "quantity": 0}]}),
+            "items[0].quantity",
+        ),
+        (
+            json!({"items": [{"name": "x", "price": "free"}]}),
+            "items[0].price",
+        ),
+    ];
+    for (change, field) in cases {
+        let mut body = base.clone();
+        for (k, v) in change.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        let refused = app
+            .post("/api/v1/orders", &app.admin_token, body.clone())
+            .await;
+        assert_eq!(refused.status, 422, "{body}: {}", refused.body);
+        assert_eq!(
+            refused.body["error"]["details"]["fields"][0]["field"], field,
+            "{body}: {}",
+            refused.body
+        );
+    }
+    // neither customer_id nor customer
+    let mut body = base.clone();
+    body.as_object_mut().unwrap().remove("customer");
+    app.post("/api/v1/orders", &app.admin_token, body)
+        .await
+        .expect(422);
+    // a customer that does not exist
+    let mut body = base.clone();
+    body.as_object_mut().unwrap().remove("customer");
+    body["customer_id"] = json!(999999);
+    app.post("/api/v1/orders", &app.admin_token, body)
+        .await
+        .expect(404);
+    // nothing of the above was stored
+    let all = app
+        .get("/api/v1/orders", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(all["items"], json!([]));
+    // a role without orders.write
+    let service = app.token_with_role("service").await;
+    app.post("/api/v1/orders", &service, base).await.expect(403);
+}
+
+#[tokio::test]
+async fn ecommerce_events_become_orders_and_refunds() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await; // a mini-program: its orders default to mini_shop
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"userId": "u-1", "event": "Order Completed", "timestamp": "2026-11-10T08:00:00Z",
+               "properties": {"order_id": "E-1", "total": 300, "currency": "CNY",
+                 "products": [{"sku": "A", "name": "茶", "price": 100, "quantity": 3}]}}),
+    )
+    .await
+    .expect(200);
+    let customer_id = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=u-1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let orders = app
+        .get(
+            &format!("/api/v1/orders?customer_id={customer_id}"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let placed = &orders["items"][0];
+    assert_eq!(placed["order_id"], "E-1");
+    assert_eq!(placed["channel"], "mini_shop");
+    assert_eq!(placed["origin"], "event");
+    assert_eq!(placed["items"][0]["quantity"], 3);
+
+    // a partial refund, then the rest
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"userId": "u-1", "event": "Order Refunded",
+               "properties": {"order_id": "E-1", "total": 100, "reason": "broken"}}),
+    )
+    .await
+    .expect(200);
+    let order_id = placed["id"].as_i64().unwrap();
+    let after = app
+        .get(&format!("/api/v1/orders/{order_id}"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(after["status"], "partially_refunded");
+    assert_eq!(after["refunded_amount"], 100.0);
+    assert_eq!(customer(&app, customer_id).await["orders"]["total"], 200.0);
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"userId": "u-1", "event": "Order Refunded", "properties": {"order_id": "E-1"}}),
+    )
+    .await
+    .expect(200);
+    let stats = customer(&app, customer_id).await["orders"].clone();
+    assert_eq!(
+        (stats["count"].clone(), stats["total"].clone()),
+        (json!(0), json!(0.0))
+    );
+    let after_sales = app
+        .get(
+            &format!("/api/v1/orders/{order_id}/after-sales"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(after_sales.as_array().unwrap().len(), 2);
+    assert_eq!(after_sales[0]["reason"], "broken");
+
+    // an order event that cannot be an order is refused with the reason; the rest of
+    // the batch is stored
+    let batch = send(
+        &app,
+        "/v1/batch",
+        &key,
+        json!({"batch": [
+            {"type": "track", "userId": "u-1", "event": "Order Completed", "properties": {"total": 5}},
+            {"type": "track", "userId": "u-1", "event": "Order Completed",
+             "properties": {"order_id": "E-2", "total": 5, "channel": "douyin_shop"}}
+        ]}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(batch.body["rejected"][0]["index"], 0);
+    assert!(
+        batch.body["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("order_id")
+    );
+    let stats = customer(&app, customer_id).await["orders"].clone();
+    assert_eq!(stats["count"], 1);
+    assert_eq!(stats["total"], 5.0);
+}
+
+#[tokio::test]
+async fn after_sales_move_the_order_and_refuse_what_cannot_be() {
+    let app = TestApp::spawn().await;
+    let placed = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            order("A-1", phone("13812341680"), 80.0),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = placed["id"].as_i64().unwrap();
+    let customer_id = placed["customer_id"].as_i64().unwrap();
+    let url = format!("/api/v1/orders/{id}/after-sales");
+    let requested = app
+        .post(
+            &url,
+            &app.admin_token,
+            json!({"kind": "return", "amount": 30, "reason": "尺码不合适"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(requested["status"], "requested");
+    // a request changes nothing yet
+    let order = app
+        .get(&format!("/api/v1/orders/{id}"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(order["status"], "paid");
+    let done = app
+        .patch(
+            &format!("/api/v1/after-sales/{}", requested["id"]),
+            &app.admin_token,
+            json!({"status": "completed"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(done["status"], "completed");
+    let order = app
+        .get(&format!("/api/v1/orders/{id}"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(order["status"], "partially_refunded");
+    assert_eq!(order["refunded_amount"], 30.0);
+    assert!(order["refunded_at"].is_string());
+    assert_eq!(customer(&app, customer_id).await["orders"]["total"], 50.0);
+    // completed once is completed
+    app.patch(
+        &format!("/api/v1/after-sales/{}", requested["id"]),
+        &app.admin_token,
+        json!({"status": "rejected"}),
+    )
+    .await
+    .expect(409);
+    // more than is left, an exchange with money, an unknown kind
+    for (body, field) in [
+        (
+            json!({"kind": "refund", "status": "completed", "amount": 50.01}),
+            "amount",
+        ),
+        (json!({"kind": "exchange", "amount": 1}), "amount"),
+        (json!({"kind": "swap"}), "kind"),
+    ] {
+        let refused = app.post(&url, &app.admin_token, body).await.expect(422);
+        assert_eq!(
+            refused.body["error"]["details"]["fields"][0]["field"],
+            field
+        );
+    }
+    // the rest, in full: refunded, and no longer counted
+    app.post(
+        &url,
+        &app.admin_token,
+        json!({"kind": "refund", "status": "completed", "amount": 50}),
+    )
+    .await
+    .expect(201);
+    let stats = customer(&app, customer_id).await["orders"].clone();
+    assert_eq!(stats["count"], 0);
+    let audit = app
+        .get(
+            "/api/v1/audit-log?action=after_sale.recorded",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn the_timeline_interleaves_events_orders_notes_and_merges_newest_first() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    // two profiles (a browser and a phone) that an identify proves to be one person
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"anonymousId": "a-1", "event": "Product Viewed", "timestamp": "2026-11-01T00:00:00Z"}),
+    )
+    .await
+    .expect(200);
+    let placed = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            json!({"order_id": "M-1", "customer": {"kind": "user_id", "value": "u-9"},
+                   "channel": "wecom", "amount": 20, "ordered_at": "2026-11-02T00:00:00Z"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"anonymousId": "a-1", "userId": "u-9", "timestamp": "2026-11-03T00:00:00Z"}),
+    )
+    .await
+    .expect(200);
+    let survivor = app
+        .get(
+            "/api/v1/customers/lookup?kind=anonymous_id&value=a-1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let id = survivor["id"].as_i64().unwrap();
+    // the order followed the person
+    assert_eq!(survivor["orders"]["count"], 1);
+    assert_eq!(
+        app.get(
+            &format!("/api/v1/orders/{}", placed["id"]),
+            &app.admin_token
+        )
+        .await
+        .expect(200)
+        .body["customer_id"],
+        id
+    );
+    let note = app
+        .post(
+            &format!("/api/v1/customers/{id}/notes"),
+            &app.admin_token,
+            json!({"body": "  喜欢绿茶，周末联系  "}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(note["body"], "喜欢绿茶，周末联系");
+    assert_eq!(note["author"], "admin token"); // who the audit log names
+
+    let mut kinds = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("/api/v1/customers/{id}/timeline?limit=2&cursor={c}"),
+            None => format!("/api/v1/customers/{id}/timeline?limit=2"),
+        };
+        let page = app.get(&url, &app.admin_token).await.expect(200).body;
+        for item in page["items"].as_array().unwrap() {
+            kinds.push(item["kind"].as_str().unwrap().to_owned());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    // newest first: the note (now), the merge (now, earlier), the identify (11-03),
+    // the order (11-02), the view (11-01)
+    assert_eq!(kinds, ["note", "merge", "event", "order", "event"]);
+    let notes = app
+        .get(&format!("/api/v1/customers/{id}/notes"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(notes.as_array().unwrap().len(), 1);
+    for bad in [json!({"body": "   "}), json!({"text": "x"})] {
+        app.post(
+            &format!("/api/v1/customers/{id}/notes"),
+            &app.admin_token,
+            bad,
+        )
+        .await
+        .expect(422);
+    }
+}
+
+#[tokio::test]
+async fn activity_counts_events_by_name_and_window() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let now = chrono::Utc::now();
+    let at = |days: i64| (now - chrono::Duration::days(days)).to_rfc3339();
+    let batch: Vec<Value> = [(0, "Content Read"), (3, "Content Read"), (40, "Content Read")]
+        .iter()
+        .map(|(days, name)| json!({"type": "track", "userId": "reader", "event": name, "timestamp": at(*days)}))
+        .chain([json!({"type": "page", "userId": "reader", "name": "home", "timestamp": at(1)})])
+        .collect();
+    send(&app, "/v1/batch", &key, json!({"batch": batch}))
+        .await
+        .expect(200);
+    let id = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=reader",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let activity = app
+        .get(
+            &format!("/api/v1/customers/{id}/activity"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let read = activity
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Content Read")
+        .unwrap();
+    assert_eq!(
+        (
+            &read["total"],
+            &read["last_7d"],
+            &read["last_30d"],
+            &read["last_90d"]
+        ),
+        (&json!(3), &json!(2), &json!(2), &json!(3))
+    );
+    assert!(
+        activity
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["name"] == "Page Viewed" && a["total"] == 1)
+    );
+}
+
+#[tokio::test]
+async fn consent_is_a_history_and_the_newest_per_channel_is_in_force() {
+    let app = TestApp::spawn().await;
+    let placed = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            order("C-1", phone("13812341680"), 1.0),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = placed["customer_id"].as_i64().unwrap();
+    let url = format!("/api/v1/customers/{id}/consent");
+    app.post(
+        &url,
+        &app.admin_token,
+        json!({"channel": "sms", "status": "opt_in", "source": "注册表单", "at": "2026-11-01T00:00:00Z"}),
+    )
+    .await
+    .expect(200);
+    let now = app
+        .post(
+            &url,
+            &app.admin_token,
+            json!({"channel": "sms", "status": "opt_out", "note": "回复TD退订"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(now.as_array().unwrap().len(), 1);
+    assert_eq!(now[0]["status"], "opt_out");
+    assert_eq!(now[0]["source"], "api");
+    let scope = app.store.tenant(app.tenant.id);
+    use siyu_domain::consent::ConsentChannel;
+    use siyu_domain::customer::CustomerId;
+    assert!(
+        !scope
+            .may_contact(CustomerId(id), ConsentChannel::Sms)
+            .await
+            .unwrap()
+    );
+    assert!(
+        scope
+            .may_contact(CustomerId(id), ConsentChannel::Wecom)
+            .await
+            .unwrap()
+    );
+    app.post(
+        &url,
+        &app.admin_token,
+        json!({"channel": "all", "status": "opt_out"}),
+    )
+    .await
+    .expect(200);
+    assert!(
+        !scope
+            .may_contact(CustomerId(id), ConsentChannel::Wecom)
+            .await
+            .unwrap()
+    );
+    for (body, field) in [
+        (json!({"channel": "pigeon", "status": "opt_in"}), "channel"),
+        (json!({"channel": "sms", "status": "maybe"}), "status"),
+        (
+            json!({"channel": "sms", "status": "opt_in", "at": "2099-01-01T00:00:00Z"}),
+            "at",
+        ),
+    ] {
+        let refused = app.post(&url, &app.admin_token, body).await.expect(422);
+        assert_eq!(
+            refused.body["error"]["details"]["fields"][0]["field"],
+            field
+        );
+    }
+    let audit = app
+        .get(
+            "/api/v1/audit-log?action=customer.consent_changed",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn a_data_subject_can_have_everything_exported_and_then_erased() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "dsr-1", "traits": {"name": "王芳", "phone": "13812341680", "city": "杭州"}}),
+    )
+    .await
+    .expect(200);
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"userId": "dsr-1", "event": "Comment Posted", "properties": {"text": "我住在西湖区"}}),
+    )
+    .await
+    .expect(200);
+    let id = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=dsr-1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/orders",
+        &app.admin_token,
+        json!({"order_id": "D-1", "customer_id": id, "channel": "offline", "amount": 66,
+               "ordered_at": "2026-11-01T00:00:00Z", "properties": {"address": "西湖区1号"}}),
+    )
+    .await
+    .expect(201);
+    app.post(
+        &format!("/api/v1/customers/{id}/notes"),
+        &app.admin_token,
+        json!({"body": "王女士的新地址"}),
+    )
+    .await
+    .expect(201);
+
+    // an analyst may export customers but not reveal them: no access request for them
+    let analyst = app.token_with_role("analyst").await;
+    app.get(&format!("/api/v1/customers/{id}/data"), &analyst)
+        .await
+        .expect(403);
+    let data = app
+        .get(&format!("/api/v1/customers/{id}/data"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(data["customer"]["phone"], "+8613812341680");
+    assert_eq!(data["events"].as_array().unwrap().len(), 2);
+    assert_eq!(data["orders"][0]["properties"]["address"], "西湖区1号");
+    assert_eq!(data["notes"][0]["body"], "王女士的新地址");
+
+    // erasure: a service agent may not; an admin may
+    let service = app.token_with_role("service").await;
+    app.delete(&format!("/api/v1/customers/{id}"), &service)
+        .await
+        .expect(403);
+    app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token)
+        .await
+        .expect(204);
+    let erased = app
+        .get(
+            &format!("/api/v1/customers/{id}?reveal=true"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert!(erased["erased_at"].is_string());
+    assert_eq!(erased["name"], Value::Null);
+    assert_eq!(erased["phone"], Value::Null);
+    assert_eq!(erased["traits"], json!({}));
+    assert_eq!(erased["identities"], json!([]));
+    // anonymous figures stay
+    assert_eq!(erased["orders"]["count"], 1);
+    assert_eq!(erased["orders"]["total"], 66.0);
+    let after = app
+        .get(&format!("/api/v1/customers/{id}/data"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let text = after.to_string();
+    for personal in ["王芳", "13812341680", "西湖区", "dsr-1", "杭州", "王女士"] {
+        assert!(
+            !text.contains(personal),
+            "{personal} survived erasure: {text}"
+        );
+    }
+    assert_eq!(after["events"].as_array().unwrap().len(), 2);
+    // the person is no longer found by their ids; a new event makes a new profile
+    app.get(
+        "/api/v1/customers/lookup?kind=user_id&value=dsr-1",
+        &app.admin_token,
+    )
+    .await
+    .expect(404);
+    let list = app
+        .get("/api/v1/customers", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["id"] != id)
+    );
+    for action in ["customer.data_exported", "customer.erased"] {
+        let audit = app
+            .get(
+                &format!("/api/v1/audit-log?action={action}"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body;
+        assert!(!audit["items"].as_array().unwrap().is_empty(), "{action}");
+    }
+}

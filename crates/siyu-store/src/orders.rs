@@ -1,0 +1,634 @@
+//! Orders and after-sales, and the per-customer purchase figures they keep current.
+//!
+//! An order is keyed by the brand's order id: recording it again (an API retry, the
+//! `Order Completed` event of an order already posted, a re-import) updates it instead of
+//! adding a second one. Refunds are after-sales; the order's refunded amount and status
+//! follow from its completed refunds and returns. After every change the customer's
+//! figures (`order_count`, `order_total`, first and last order time) are recomputed from
+//! their orders in the same transaction, so they can never drift from the orders.
+
+use serde_json::{Map, Value};
+use siyu_domain::DomainError;
+use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::customer::CustomerId;
+use siyu_domain::identity::Identity;
+use siyu_domain::ids::{TenantId, UnitId};
+use siyu_domain::order::{
+    AfterSale, AfterSaleId, AfterSaleKind, AfterSaleStatus, NewOrder, Order, OrderItem, OrderRef,
+    OrderStatus, SalesChannel, status_after_refunds,
+};
+use siyu_domain::page::{Page, PageRequest};
+
+use crate::tx::{Tx, on_tx};
+use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
+
+#[derive(sqlx::FromRow)]
+struct OrderRow {
+    id: i64,
+    order_id: String,
+    customer_id: i64,
+    unit_id: Option<i64>,
+    channel: String,
+    status: String,
+    currency: String,
+    amount: i64,
+    refunded_amount: i64,
+    items: String,
+    properties: String,
+    ordered_at: i64,
+    paid_at: Option<i64>,
+    refunded_at: Option<i64>,
+    origin: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+pub(crate) const ORDER_COLUMNS: &str = "id, order_id, customer_id, unit_id, channel, status, \
+     currency, amount, refunded_amount, items, properties, ordered_at, paid_at, refunded_at, \
+     origin, created_at, updated_at";
+
+impl TryFrom<OrderRow> for Order {
+    type Error = StoreError;
+
+    fn try_from(r: OrderRow) -> Result<Order> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("order {}: {what}", r.id));
+        let channel = SalesChannel::parse("channel", &r.channel).map_err(|_| corrupt("channel"))?;
+        Ok(Order {
+            id: OrderRef(r.id),
+            customer_id: CustomerId(r.customer_id),
+            unit_id: r.unit_id.map(UnitId),
+            channel,
+            domain_class: channel.domain_class(),
+            status: OrderStatus::parse("status", &r.status).map_err(|_| corrupt("status"))?,
+            currency: r.currency,
+            amount: r.amount,
+            refunded_amount: r.refunded_amount,
+            items: serde_json::from_str::<Vec<OrderItem>>(&r.items)
+                .map_err(|_| corrupt("items"))?,
+            properties: serde_json::from_str::<Map<String, Value>>(&r.properties)
+                .unwrap_or_default(),
+            ordered_at: r.ordered_at,
+            paid_at: r.paid_at,
+            refunded_at: r.refunded_at,
+            origin: r.origin,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            order_id: r.order_id,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct AfterSaleRow {
+    id: i64,
+    order_ref: i64,
+    kind: String,
+    status: String,
+    amount: i64,
+    reason: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+const AFTER_SALE_COLUMNS: &str =
+    "id, order_ref, kind, status, amount, reason, created_at, updated_at";
+
+impl TryFrom<AfterSaleRow> for AfterSale {
+    type Error = StoreError;
+
+    fn try_from(r: AfterSaleRow) -> Result<AfterSale> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("after-sale {}: {what}", r.id));
+        Ok(AfterSale {
+            id: AfterSaleId(r.id),
+            order: OrderRef(r.order_ref),
+            kind: AfterSaleKind::parse("kind", &r.kind).map_err(|_| corrupt("kind"))?,
+            status: AfterSaleStatus::parse("status", &r.status).map_err(|_| corrupt("status"))?,
+            amount: r.amount,
+            reason: r.reason,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// Item JSON as stored: prices in minor units (the API shows major units).
+fn items_json(items: &[OrderItem]) -> String {
+    Value::Array(
+        items
+            .iter()
+            .map(|i| {
+                serde_json::json!({"sku": i.sku, "name": i.name, "category": i.category,
+                    "price": i.price, "quantity": i.quantity})
+            })
+            .collect(),
+    )
+    .to_string()
+}
+
+/// Records an order (or updates the one with its order id) for `customer`. Returns its
+/// id and whether it is new. An order id already used for another customer is a
+/// conflict; a unit that does not exist is invalid input.
+pub(crate) async fn upsert_order(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    order: &NewOrder,
+    origin: &str,
+) -> Result<(OrderRef, bool)> {
+    if let Some(unit) = order.unit_id {
+        let found: Option<i64> = on_tx!(tx, |c| {
+            sqlx::query_scalar("SELECT id FROM units WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(unit.0)
+                .fetch_optional(&mut *c)
+                .await?
+        });
+        if found.is_none() {
+            return Err(DomainError::invalid("unit_id", "no such unit").into());
+        }
+    }
+    let now = now_ms();
+    let items = items_json(&order.items);
+    let properties = Value::Object(order.properties.clone()).to_string();
+    let inserted: Option<i64> = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "INSERT INTO orders (tenant_id, order_id, customer_id, unit_id, channel, status, \
+             currency, amount, items, properties, ordered_at, paid_at, origin, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             ON CONFLICT (tenant_id, order_id) DO NOTHING RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(&order.order_id)
+        .bind(customer.0)
+        .bind(order.unit_id.map(|u| u.0))
+        .bind(order.channel.as_str())
+        .bind(order.status.as_str())
+        .bind(&order.currency)
+        .bind(order.amount)
+        .bind(&items)
+        .bind(&properties)
+        .bind(order.ordered_at)
+        .bind(order.paid_at)
+        .bind(origin)
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await?
+    });
+    if let Some(id) = inserted {
+        refresh_order_stats(tx, tenant, customer).await?;
+        return Ok((OrderRef(id), true));
+    }
+    let (id, owner, refunded): (i64, i64, i64) = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT id, customer_id, refunded_amount FROM orders WHERE tenant_id = $1 AND order_id = $2",
+        )
+        .bind(tenant.0)
+        .bind(&order.order_id)
+        .fetch_one(&mut *c)
+        .await?
+    });
+    if owner != customer.0 {
+        return Err(StoreError::Conflict(format!(
+            "order {} belongs to another customer",
+            order.order_id
+        )));
+    }
+    let status = status_after_refunds(order.status, order.amount, refunded);
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE orders SET unit_id = $1, channel = $2, status = $3, currency = $4, amount = $5, \
+             items = $6, properties = $7, ordered_at = $8, paid_at = $9, updated_at = $10 \
+             WHERE tenant_id = $11 AND id = $12",
+        )
+        .bind(order.unit_id.map(|u| u.0))
+        .bind(order.channel.as_str())
+        .bind(status.as_str())
+        .bind(&order.currency)
+        .bind(order.amount)
+        .bind(&items)
+        .bind(&properties)
+        .bind(order.ordered_at)
+        .bind(order.paid_at)
+        .bind(now)
+        .bind(tenant.0)
+        .bind(id)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    refresh_order_stats(tx, tenant, customer).await?;
+    Ok((OrderRef(id), false))
+}
+
+/// Recomputes a customer's purchase figures from their orders.
+pub(crate) async fn refresh_order_stats(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+) -> Result<()> {
+    let counting = OrderStatus::COUNTING_SQL;
+    let sql = format!(
+        "UPDATE customers SET \
+         order_count = (SELECT COUNT(*) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}), \
+         order_total = (SELECT COALESCE(SUM(o.amount - o.refunded_amount), 0) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}), \
+         first_order_at = (SELECT MIN(o.ordered_at) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}), \
+         last_order_at = (SELECT MAX(o.ordered_at) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}) \
+         WHERE tenant_id = $1 AND id = $2"
+    );
+    on_tx!(tx, |c| {
+        sqlx::query(&sql)
+            .bind(tenant.0)
+            .bind(customer.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// Sets an order's refunded amount and status from its completed refunds and returns,
+/// then the customer's figures. Returns the order's customer.
+async fn apply_refunds(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result<CustomerId> {
+    let (customer, amount, status, refunded_at): (i64, i64, String, Option<i64>) = on_tx!(
+        tx,
+        |c| {
+            sqlx::query_as(
+                "SELECT customer_id, amount, status, refunded_at FROM orders WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(order.0)
+            .fetch_one(&mut *c)
+            .await?
+        }
+    );
+    let refunded: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM after_sales WHERE tenant_id = $1 AND order_ref = $2 \
+             AND status = 'completed' AND kind IN ('refund', 'return')",
+        )
+        .bind(tenant.0)
+        .bind(order.0)
+        .fetch_one(&mut *c)
+        .await?
+    });
+    let status = OrderStatus::parse("status", &status)
+        .map_err(|_| StoreError::Corrupt(format!("order {order}: status")))?;
+    let new_status = status_after_refunds(status, amount, refunded);
+    let refunded_at = if refunded > 0 {
+        Some(refunded_at.unwrap_or_else(now_ms))
+    } else {
+        None
+    };
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE orders SET refunded_amount = $1, status = $2, refunded_at = $3, updated_at = $4 \
+             WHERE tenant_id = $5 AND id = $6",
+        )
+        .bind(refunded)
+        .bind(new_status.as_str())
+        .bind(refunded_at)
+        .bind(now_ms())
+        .bind(tenant.0)
+        .bind(order.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    refresh_order_stats(tx, tenant, CustomerId(customer)).await?;
+    Ok(CustomerId(customer))
+}
+
+async fn order_row_tx(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result<Order> {
+    let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2");
+    let row: Option<OrderRow> = on_tx!(tx, |c| {
+        sqlx::query_as(&sql)
+            .bind(tenant.0)
+            .bind(order.0)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    row.ok_or(StoreError::NotFound("order"))?.try_into()
+}
+
+/// Checks an after-sale against its order: an exchange returns no money; money returned
+/// never exceeds what was paid less what was refunded already.
+fn check_after_sale(
+    order: &Order,
+    kind: AfterSaleKind,
+    status: AfterSaleStatus,
+    amount: i64,
+) -> Result<()> {
+    if kind == AfterSaleKind::Exchange && amount != 0 {
+        return Err(DomainError::invalid("amount", "an exchange returns no money; use 0").into());
+    }
+    if status == AfterSaleStatus::Completed && amount > order.amount - order.refunded_amount {
+        return Err(DomainError::invalid(
+            "amount",
+            format!(
+                "is more than the {:.2} left to refund",
+                (order.amount - order.refunded_amount) as f64 / 100.0
+            ),
+        )
+        .into());
+    }
+    Ok(())
+}
+
+async fn insert_after_sale(
+    tx: &mut Tx,
+    tenant: TenantId,
+    order: OrderRef,
+    kind: AfterSaleKind,
+    status: AfterSaleStatus,
+    amount: i64,
+    reason: Option<&str>,
+) -> Result<AfterSaleId> {
+    let now = now_ms();
+    let id: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "INSERT INTO after_sales (tenant_id, order_ref, kind, status, amount, reason, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(order.0)
+        .bind(kind.as_str())
+        .bind(status.as_str())
+        .bind(amount)
+        .bind(reason)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await?
+    });
+    Ok(AfterSaleId(id))
+}
+
+/// An `Order Refunded` event: a completed refund of `amount` (all that is left when
+/// absent) on the order with this order id. An unknown order, or one fully refunded
+/// already, changes nothing.
+pub(crate) async fn refund_order(
+    tx: &mut Tx,
+    tenant: TenantId,
+    order_id: &str,
+    amount: Option<i64>,
+    reason: Option<&str>,
+) -> Result<()> {
+    let found: Option<i64> = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT id FROM orders WHERE tenant_id = $1 AND order_id = $2")
+            .bind(tenant.0)
+            .bind(order_id)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let Some(id) = found else { return Ok(()) };
+    let order = order_row_tx(tx, tenant, OrderRef(id)).await?;
+    let left = order.amount - order.refunded_amount;
+    let amount = amount.unwrap_or(left).min(left);
+    if amount <= 0 {
+        return Ok(());
+    }
+    insert_after_sale(
+        tx,
+        tenant,
+        order.id,
+        AfterSaleKind::Refund,
+        AfterSaleStatus::Completed,
+        amount,
+        reason,
+    )
+    .await?;
+    apply_refunds(tx, tenant, order.id).await?;
+    Ok(())
+}
+
+/// Moves a merged profile's orders to the survivor and recomputes its figures.
+pub(crate) async fn move_orders(
+    tx: &mut Tx,
+    tenant: TenantId,
+    from: CustomerId,
+    to: CustomerId,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query("UPDATE orders SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3")
+            .bind(to.0)
+            .bind(tenant.0)
+            .bind(from.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    refresh_order_stats(tx, tenant, from).await?;
+    refresh_order_stats(tx, tenant, to).await
+}
+
+/// Which orders to list.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub customer: Option<CustomerId>,
+    pub unit: Option<UnitId>,
+    pub channel: Option<SalesChannel>,
+    pub status: Option<OrderStatus>,
+}
+
+impl TenantScope<'_> {
+    /// Records an order for a customer (a merged profile's id leads to the survivor).
+    /// Returns the order and whether it is new.
+    pub async fn record_order(
+        &self,
+        customer: CustomerId,
+        order: &NewOrder,
+        origin: &str,
+    ) -> Result<(Order, bool)> {
+        let customer = self.get_customer(customer).await?.id;
+        let mut tx = self.store.begin().await?;
+        let (id, created) = upsert_order(&mut tx, self.tenant, customer, order, origin).await?;
+        let order = order_row_tx(&mut tx, self.tenant, id).await?;
+        tx.commit().await?;
+        Ok((order, created))
+    }
+
+    /// Records an order for the customer an identity names, making a profile with that
+    /// identity if there is none yet.
+    pub async fn record_order_for(
+        &self,
+        identity: &Identity,
+        order: &NewOrder,
+        origin: &str,
+    ) -> Result<(Order, bool)> {
+        let customer = self.ensure_customer(identity).await?;
+        self.record_order(customer, order, origin).await
+    }
+
+    /// Orders by internal id (ids from this tenant's own rows).
+    pub(crate) async fn orders_by_ids(&self, ids: &[i64]) -> Result<Vec<Order>> {
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql =
+            format!("SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id IN ({list})");
+        let rows: Vec<OrderRow> = crate::on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        rows.into_iter().map(Order::try_from).collect()
+    }
+
+    pub async fn get_order(&self, id: OrderRef) -> Result<Order> {
+        let mut tx = self.store.begin().await?;
+        let order = order_row_tx(&mut tx, self.tenant, id).await?;
+        tx.commit().await?;
+        Ok(order)
+    }
+
+    /// Orders, newest first (by internal id), filtered.
+    pub async fn list_orders(
+        &self,
+        filter: &OrderFilter,
+        page: PageRequest,
+    ) -> Result<Page<Order>> {
+        let before = page.after.unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id < $2 \
+             AND ($3 IS NULL OR customer_id = $3) AND ($4 IS NULL OR unit_id = $4) \
+             AND ($5 IS NULL OR channel = $5) AND ($6 IS NULL OR status = $6) \
+             ORDER BY id DESC LIMIT $7"
+        );
+        let rows: Vec<OrderRow> = crate::on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(before)
+                .bind(filter.customer.map(|c| c.0))
+                .bind(filter.unit.map(|u| u.0))
+                .bind(filter.channel.map(|c| c.as_str()))
+                .bind(filter.status.map(|s| s.as_str()))
+                .bind(page.fetch_limit())
+                .fetch_all(db)
+                .await?
+        });
+        let orders = rows
+            .into_iter()
+            .map(Order::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(orders, page, |o| o.id.0))
+    }
+
+    /// Records an after-sale against an order; a completed refund or return changes the
+    /// order's refunded amount and status and the customer's figures. Audited.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn record_after_sale(
+        &self,
+        order: OrderRef,
+        kind: AfterSaleKind,
+        status: AfterSaleStatus,
+        amount: i64,
+        reason: Option<&str>,
+        actor: &Actor,
+    ) -> Result<AfterSale> {
+        let mut tx = self.store.begin().await?;
+        let current = order_row_tx(&mut tx, self.tenant, order).await?;
+        check_after_sale(&current, kind, status, amount)?;
+        let id =
+            insert_after_sale(&mut tx, self.tenant, order, kind, status, amount, reason).await?;
+        apply_refunds(&mut tx, self.tenant, order).await?;
+        on_tx!(&mut tx, |c| {
+            insert_audit!(
+                &mut *c,
+                self.tenant,
+                actor,
+                AuditRecord::new("after_sale.recorded", "order", order).with_details(
+                    serde_json::json!({"after_sale": id.0, "kind": kind.as_str(),
+                        "status": status.as_str(), "amount": amount})
+                )
+            )?
+            .rows_affected()
+        });
+        let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
+        tx.commit().await?;
+        Ok(after_sale)
+    }
+
+    /// Moves an after-sale on (requested → completed or rejected). Audited.
+    pub async fn update_after_sale(
+        &self,
+        id: AfterSaleId,
+        status: AfterSaleStatus,
+        actor: &Actor,
+    ) -> Result<AfterSale> {
+        let mut tx = self.store.begin().await?;
+        let current = after_sale_tx(&mut tx, self.tenant, id).await?;
+        if current.status != AfterSaleStatus::Requested && current.status != status {
+            return Err(StoreError::Conflict(format!(
+                "the after-sale is {} already",
+                current.status.as_str()
+            )));
+        }
+        let order = order_row_tx(&mut tx, self.tenant, current.order).await?;
+        if current.status != status {
+            check_after_sale(&order, current.kind, status, current.amount)?;
+        }
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE after_sales SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
+            )
+            .bind(status.as_str())
+            .bind(now_ms())
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        apply_refunds(&mut tx, self.tenant, current.order).await?;
+        on_tx!(&mut tx, |c| {
+            insert_audit!(
+                &mut *c,
+                self.tenant,
+                actor,
+                AuditRecord::new("after_sale.updated", "order", current.order).with_details(
+                    serde_json::json!({"after_sale": id.0, "status": status.as_str()})
+                )
+            )?
+            .rows_affected()
+        });
+        let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
+        tx.commit().await?;
+        Ok(after_sale)
+    }
+
+    pub async fn get_after_sale(&self, id: AfterSaleId) -> Result<AfterSale> {
+        let mut tx = self.store.begin().await?;
+        let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
+        tx.commit().await?;
+        Ok(after_sale)
+    }
+
+    pub async fn list_after_sales(&self, order: OrderRef) -> Result<Vec<AfterSale>> {
+        self.get_order(order).await?;
+        let sql = format!(
+            "SELECT {AFTER_SALE_COLUMNS} FROM after_sales WHERE tenant_id = $1 AND order_ref = $2 ORDER BY id"
+        );
+        let rows: Vec<AfterSaleRow> = crate::on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(order.0)
+                .fetch_all(db)
+                .await?
+        });
+        rows.into_iter().map(AfterSale::try_from).collect()
+    }
+}
+
+async fn after_sale_tx(tx: &mut Tx, tenant: TenantId, id: AfterSaleId) -> Result<AfterSale> {
+    let sql =
+        format!("SELECT {AFTER_SALE_COLUMNS} FROM after_sales WHERE tenant_id = $1 AND id = $2");
+    let row: Option<AfterSaleRow> = on_tx!(tx, |c| {
+        sqlx::query_as(&sql)
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    row.ok_or(StoreError::NotFound("after-sale"))?.try_into()
+}

@@ -1,0 +1,266 @@
+//! Personal data under PIPL: consent per channel, and data-subject requests (export
+//! everything about a customer; erase their personal data, keeping anonymous figures).
+//!
+//! Consent is a history: each change is a row, and the newest per channel is in force,
+//! so the record of when and where a customer opted out survives later changes.
+
+use serde_json::{Value, json};
+use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus, may_contact};
+use siyu_domain::customer::CustomerId;
+use siyu_domain::page::PageRequest;
+
+use crate::tx::on_tx;
+use crate::{Result, StoreError, TenantScope, insert_audit, now_ms, on_db};
+
+type ConsentRow = (String, String, String, Option<String>, i64, String);
+/// id, type, name, properties, context, timestamp, received_at, source, message id
+type EventExportRow = (i64, String, String, String, String, i64, i64, i64, String);
+
+fn consent_from_row(row: ConsentRow) -> Result<Consent> {
+    let (channel, status, source, note, at, recorded_by) = row;
+    Ok(Consent {
+        channel: ConsentChannel::parse("channel", &channel)
+            .map_err(|_| StoreError::Corrupt(format!("consent channel {channel}")))?,
+        status: ConsentStatus::parse("status", &status)
+            .map_err(|_| StoreError::Corrupt(format!("consent status {status}")))?,
+        source,
+        note,
+        at,
+        recorded_by,
+    })
+}
+
+/// A consent change to record.
+#[derive(Debug, Clone)]
+pub struct ConsentChange {
+    pub channel: ConsentChannel,
+    pub status: ConsentStatus,
+    /// Where it came from: `api`, `console`, `import`, a channel.
+    pub source: String,
+    pub note: Option<String>,
+    /// When the customer gave or withdrew it (now when absent).
+    pub at: Option<i64>,
+}
+
+impl TenantScope<'_> {
+    /// The consents in force for a customer, one per channel that has any.
+    pub async fn consents(&self, id: CustomerId) -> Result<Vec<Consent>> {
+        let customer = self.get_customer(id).await?;
+        let rows: Vec<ConsentRow> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT channel, status, source, note, at, actor_label FROM consent_changes c \
+                 WHERE tenant_id = $1 AND customer_id = $2 AND id = (SELECT MAX(id) FROM consent_changes d \
+                 WHERE d.tenant_id = c.tenant_id AND d.customer_id = c.customer_id AND d.channel = c.channel) \
+                 ORDER BY channel",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
+            .fetch_all(db)
+            .await?
+        });
+        rows.into_iter().map(consent_from_row).collect()
+    }
+
+    /// Every consent change of a customer, newest first.
+    pub async fn consent_history(&self, id: CustomerId) -> Result<Vec<Consent>> {
+        let customer = self.get_customer(id).await?;
+        let rows: Vec<ConsentRow> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT channel, status, source, note, at, actor_label FROM consent_changes \
+                 WHERE tenant_id = $1 AND customer_id = $2 ORDER BY id DESC",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
+            .fetch_all(db)
+            .await?
+        });
+        rows.into_iter().map(consent_from_row).collect()
+    }
+
+    /// Records a consent change (audited) and returns the consents in force.
+    pub async fn record_consent(
+        &self,
+        id: CustomerId,
+        change: &ConsentChange,
+        actor: &Actor,
+    ) -> Result<Vec<Consent>> {
+        let customer = self.get_customer(id).await?;
+        let at = change.at.unwrap_or_else(now_ms);
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "INSERT INTO consent_changes (tenant_id, customer_id, channel, status, source, note, at, actor_label) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
+            .bind(change.channel.as_str())
+            .bind(change.status.as_str())
+            .bind(&change.source)
+            .bind(&change.note)
+            .bind(at)
+            .bind(&actor.label)
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("customer.consent_changed", "customer", customer.id).with_details(
+                    json!({"channel": change.channel.as_str(), "status": change.status.as_str(),
+                        "source": change.source})
+                )
+            )?;
+            tx.commit().await?;
+        });
+        self.consents(customer.id).await
+    }
+
+    /// Whether a sender may contact the customer on a channel (see
+    /// [`siyu_domain::consent::may_contact`]). Every sender asks this before sending.
+    pub async fn may_contact(&self, id: CustomerId, channel: ConsentChannel) -> Result<bool> {
+        Ok(may_contact(&self.consents(id).await?, channel))
+    }
+
+    /// Everything siyu holds about a customer, unmasked, as one JSON document (a
+    /// data-subject access request). Audited.
+    pub async fn export_customer_data(&self, id: CustomerId, actor: &Actor) -> Result<Value> {
+        let customer = self.get_customer(id).await?;
+        let id = customer.id;
+        let mut events = Vec::new();
+        let mut after = i64::MAX;
+        loop {
+            let rows: Vec<EventExportRow> = on_db!(self.store, |db| {
+                sqlx::query_as(
+                        "SELECT id, type, name, properties, context, timestamp, received_at, \
+                         source_id, message_id FROM events WHERE tenant_id = $1 AND customer_id = $2 \
+                         AND id < $3 ORDER BY id DESC LIMIT 1000",
+                    )
+                    .bind(self.tenant.0)
+                    .bind(id.0)
+                    .bind(after)
+                    .fetch_all(db)
+                    .await?
+            });
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            for (id, kind, name, properties, context, timestamp, received_at, source, message) in
+                rows
+            {
+                events.push(json!({
+                    "id": id, "type": kind, "name": name,
+                    "properties": serde_json::from_str::<Value>(&properties).unwrap_or(Value::Null),
+                    "context": serde_json::from_str::<Value>(&context).unwrap_or(Value::Null),
+                    "timestamp": siyu_domain::time::format_rfc3339(timestamp),
+                    "received_at": siyu_domain::time::format_rfc3339(received_at),
+                    "source_id": source, "message_id": message,
+                }));
+            }
+        }
+        let mut orders = Vec::new();
+        let mut page = PageRequest::first(500);
+        loop {
+            let list = self
+                .list_orders(
+                    &crate::OrderFilter {
+                        customer: Some(id),
+                        ..Default::default()
+                    },
+                    page,
+                )
+                .await?;
+            for order in list.items {
+                let after_sales = self.list_after_sales(order.id).await?;
+                let mut value = serde_json::to_value(&order).unwrap_or(Value::Null);
+                value["after_sales"] = serde_json::to_value(after_sales).unwrap_or(Value::Null);
+                orders.push(value);
+            }
+            match list.next_cursor {
+                Some(c) => {
+                    page = PageRequest::parse(Some(&c), Some(500))?;
+                }
+                None => break,
+            }
+        }
+        let document = json!({
+            "exported_at": siyu_domain::time::format_rfc3339(now_ms()),
+            "customer": customer,
+            "activity": self.customer_activity(id).await?,
+            "consent": self.consent_history(id).await?,
+            "notes": self.customer_notes(id).await?,
+            "orders": orders,
+            "events": events,
+        });
+        self.audit(
+            actor.clone(),
+            AuditRecord::new("customer.data_exported", "customer", id).with_details(
+                json!({"events": events_len(&document), "orders": orders_len(&document)}),
+            ),
+        )
+        .await?;
+        Ok(document)
+    }
+
+    /// Erases a customer's personal data on request: identities, traits, name, phone and
+    /// email, notes, event properties and context, order properties. What stays is
+    /// anonymous: the profile id, event names and times, order amounts and items, event
+    /// counts, consent records. Later events naming the same person make a new profile.
+    /// Audited; erasing twice changes nothing more.
+    pub async fn erase_customer(&self, id: CustomerId, actor: &Actor) -> Result<()> {
+        let customer = self.get_customer(id).await?;
+        let id = customer.id;
+        let now = now_ms();
+        let mut tx = self.store.begin().await?;
+        for sql in [
+            "DELETE FROM identities WHERE tenant_id = $1 AND (customer_id = $2 OR customer_id IN \
+             (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
+            "DELETE FROM customer_notes WHERE tenant_id = $1 AND customer_id = $2",
+            "UPDATE events SET properties = '{}', context = '{}', user_id = NULL, anonymous_id = NULL \
+             WHERE tenant_id = $1 AND customer_id = $2",
+            "UPDATE orders SET properties = '{}' WHERE tenant_id = $1 AND customer_id = $2",
+            "UPDATE consent_changes SET note = NULL WHERE tenant_id = $1 AND customer_id = $2",
+            "UPDATE customers SET traits = '{}', trait_times = '{}', name = NULL, email = NULL, \
+             phone = NULL WHERE tenant_id = $1 AND (id = $2 OR merged_into_id = $2)",
+        ] {
+            on_tx!(&mut tx, |c| {
+                sqlx::query(sql)
+                    .bind(self.tenant.0)
+                    .bind(id.0)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE customers SET erased_at = COALESCE(erased_at, $1), updated_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3",
+            )
+            .bind(now)
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        on_tx!(&mut tx, |c| {
+            insert_audit!(
+                &mut *c,
+                self.tenant,
+                actor,
+                AuditRecord::new("customer.erased", "customer", id)
+            )?
+            .rows_affected()
+        });
+        tx.commit().await
+    }
+}
+
+fn events_len(document: &Value) -> usize {
+    document["events"].as_array().map_or(0, Vec::len)
+}
+
+fn orders_len(document: &Value) -> usize {
+    document["orders"].as_array().map_or(0, Vec::len)
+}

@@ -1,0 +1,81 @@
+//! Transactions that span several statements on either database, and statements built
+//! at run time (multi-row inserts).
+
+use sqlx::{Postgres, Sqlite};
+
+use crate::{Pool, Result, Store};
+
+/// An open transaction on either database.
+pub(crate) enum Tx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Postgres(sqlx::Transaction<'static, Postgres>),
+}
+
+/// Runs the same code on the transaction's connection, whichever database it is.
+macro_rules! on_tx {
+    ($tx:expr, |$c:ident| $body:expr) => {
+        match $tx {
+            $crate::tx::Tx::Sqlite(t) => {
+                let $c = &mut **t;
+                $body
+            }
+            $crate::tx::Tx::Postgres(t) => {
+                let $c = &mut **t;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_tx;
+
+impl Store {
+    pub(crate) async fn begin(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> Result<()> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await?,
+            Tx::Postgres(t) => t.commit().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Placeholders for a statement built at run time, in the order they appear (which is
+/// the order values are bound). SQLite gets anonymous `?`: sqlx looks each numbered one
+/// up by name, which costs time proportional to the number of parameters, and
+/// multi-row statements have thousands.
+pub(crate) struct Placeholders {
+    sqlite: bool,
+    n: usize,
+}
+
+impl Placeholders {
+    pub(crate) fn for_tx(tx: &Tx) -> Self {
+        Self {
+            sqlite: matches!(tx, Tx::Sqlite(_)),
+            n: 0,
+        }
+    }
+
+    pub(crate) fn next(&mut self) -> String {
+        self.n += 1;
+        if self.sqlite {
+            "?".to_owned()
+        } else {
+            format!("${}", self.n)
+        }
+    }
+
+    /// `(p, p, …)` with `count` placeholders.
+    pub(crate) fn row(&mut self, count: usize) -> String {
+        let list: Vec<String> = (0..count).map(|_| self.next()).collect();
+        format!("({})", list.join(","))
+    }
+}
