@@ -5,7 +5,7 @@
 //! customer on channels where the customer reached out first (a WeCom friend, a
 //! follower of the official account).
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::order::string_enum;

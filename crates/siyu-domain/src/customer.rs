@@ -154,6 +154,59 @@ impl Customer {
     }
 }
 
+/// The columns of a customer export, in order.
+pub const EXPORT_HEADER: [&str; 15] = [
+    "id",
+    "name",
+    "phone",
+    "email",
+    "user_id",
+    "identities",
+    "owner_staff_id",
+    "first_seen_at",
+    "last_seen_at",
+    "order_count",
+    "order_total",
+    "average_order_value",
+    "first_order_at",
+    "last_order_at",
+    "traits",
+];
+
+/// A customer as one row of an export (see [`EXPORT_HEADER`]): identities as
+/// `kind:value` joined by `;`, money in major units, times in RFC 3339, traits as JSON.
+pub fn export_row(c: &Customer) -> Vec<String> {
+    let time = |t: i64| crate::time::format_rfc3339(t);
+    let money = |m: i64| format!("{:.2}", crate::order::money_to_major(m));
+    let user_id = c
+        .identities
+        .iter()
+        .find(|i| i.kind.as_str() == IdentityKind::USER_ID)
+        .map(|i| i.value.clone())
+        .unwrap_or_default();
+    vec![
+        c.id.to_string(),
+        c.name.clone().unwrap_or_default(),
+        c.phone.clone().unwrap_or_default(),
+        c.email.clone().unwrap_or_default(),
+        user_id,
+        c.identities
+            .iter()
+            .map(|i| format!("{}:{}", i.kind.as_str(), i.value))
+            .collect::<Vec<_>>()
+            .join(";"),
+        c.owner_staff_id.map(|s| s.to_string()).unwrap_or_default(),
+        time(c.first_seen_at),
+        time(c.last_seen_at),
+        c.orders.count.to_string(),
+        money(c.orders.total),
+        money(c.orders.average),
+        c.orders.first_order_at.map(time).unwrap_or_default(),
+        c.orders.last_order_at.map(time).unwrap_or_default(),
+        Value::Object(c.traits.clone()).to_string(),
+    ]
+}
+
 /// One entry of a customer's timeline.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct TimelineEvent {

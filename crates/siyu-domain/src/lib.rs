@@ -16,6 +16,7 @@ pub mod customer;
 pub mod error;
 pub mod identity;
 pub mod ids;
+pub mod import;
 pub mod order;
 pub mod page;
 pub mod password;

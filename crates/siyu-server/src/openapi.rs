@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         (name = "sources", description = "sources of events and their write keys"),
         (name = "customers", description = "customer profiles: identities, traits, timeline, notes, consent, data-subject requests"),
         (name = "orders", description = "orders and after-sales (refunds, returns, exchanges)"),
+        (name = "imports", description = "CSV imports of customers and orders, with progress"),
         (name = "tracking", description = "the Segment-compatible tracking API (HTTP Basic: the write key as user name)"),
     )
 )]

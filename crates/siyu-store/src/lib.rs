@@ -26,6 +26,7 @@ mod audit;
 mod auth;
 mod customers;
 mod error;
+mod imports;
 mod ingest;
 mod orders;
 mod privacy;
@@ -47,6 +48,7 @@ use sqlx::sqlite::{
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use error::{StoreError, redact_url};
+pub use imports::{IMPORT_SOURCE, ImportProgress};
 pub use ingest::{IngestItem, IngestOutcome, aggregate_name};
 pub use orders::OrderFilter;
 pub use privacy::ConsentChange;

@@ -4,6 +4,7 @@
 mod bench;
 mod config;
 mod demo;
+mod transfer;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
 use siyu_domain::audit::Actor;
+use siyu_domain::import::ImportKind;
 use siyu_domain::secret::SecretKey;
 use siyu_domain::tenancy::NewTenant;
 use siyu_store::{Store, StoreOptions};
@@ -58,6 +60,13 @@ enum Command {
     /// Manage sources of events (apps, sites, servers) and their write keys
     #[command(subcommand)]
     Source(SourceCommand),
+    /// Import customers or orders from a CSV file (idempotent: importing a file again
+    /// changes nothing)
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Export customers to CSV
+    #[command(subcommand)]
+    Export(ExportCommand),
     /// Measure hot paths; each prints its figures, the last line one JSON object
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -66,6 +75,46 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080]
         #[arg(long, env = "SIYU_LISTEN")]
         listen: Option<String>,
+    },
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    /// The CSV file; the first row names the columns
+    file: PathBuf,
+    /// The tenant's name
+    #[arg(long)]
+    tenant: String,
+    /// Column mapping HEADER=FIELD,… (e.g. "手机=phone,卡号=identity:member_no,备注=ignore");
+    /// unnamed headers keep their default meaning (see README: Import and export)
+    #[arg(long)]
+    map: Option<String>,
+    /// Write the refused rows (line, reason) to this CSV file instead of stderr
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Customers: identities, name, traits, consent:CHANNEL columns
+    Customers(ImportArgs),
+    /// Orders: order_id, the customer, channel, amount, ordered_at, one item per row
+    Orders(ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum ExportCommand {
+    /// Customers (all, or those a search finds) with identities, order figures and
+    /// traits, unmasked; audited
+    Customers {
+        #[arg(long)]
+        tenant: String,
+        /// A name, phone, email or identity value to search for
+        #[arg(long)]
+        q: Option<String>,
+        /// Write to this file instead of standard output
+        #[arg(long)]
+        output: Option<PathBuf>,
     },
 }
 
@@ -329,6 +378,28 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             );
             println!("{key}");
             Ok(())
+        }
+        Command::Import(command) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            let (kind, args) = match command {
+                ImportCommand::Customers(args) => (ImportKind::Customers, args),
+                ImportCommand::Orders(args) => (ImportKind::Orders, args),
+            };
+            transfer::import(
+                &store,
+                &args.tenant,
+                kind,
+                &args.file,
+                args.map.as_deref(),
+                args.rejects.as_deref(),
+            )
+            .await
+        }
+        Command::Export(ExportCommand::Customers { tenant, q, output }) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            transfer::export_customers(&store, &tenant, q.as_deref(), output.as_deref()).await
         }
         Command::Demo { listen } => demo::run(database_url, listen, &file).await,
         Command::Bench(BenchCommand::Ingest {

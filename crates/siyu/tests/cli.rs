@@ -744,3 +744,150 @@ async fn events_acknowledged_before_a_sigkill_are_all_there_once() {
         "{acknowledged_events} acknowledged before the kill"
     );
 }
+
+/// Runs a command that must succeed; returns its stdout.
+async fn ok(args: &[&str]) -> String {
+    let out = siyu(args).await;
+    assert!(
+        out.status.success(),
+        "siyu {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test]
+async fn import_and_export_files_idempotently_with_a_report_of_refused_rows() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    ok(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        url,
+    ])
+    .await;
+    let customers = dir.path().join("customers.csv");
+    std::fs::write(
+        &customers,
+        "姓名,手机号,邮箱,会员卡,城市,consent:sms\n\
+         李娜,13812341680,lina@brand.cn,M-01,上海,opt_in\n\
+         王芳,not-a-phone,,M-02,杭州,\n\
+         周敏,13900001111,,M-03,苏州,maybe\n\
+         赵雷,13700002222,,M-04,北京,opt_out\n",
+    )
+    .unwrap();
+    let rejects = dir.path().join("rejects.csv");
+    let args = |file: &str, kind: &str| {
+        vec![
+            "import".to_owned(),
+            kind.to_owned(),
+            file.to_owned(),
+            "--tenant".into(),
+            "acme".into(),
+            "--map".into(),
+            "会员卡=identity:member_no".into(),
+            "--rejects".into(),
+            rejects.display().to_string(),
+            "--database-url".into(),
+            url.to_owned(),
+        ]
+    };
+    let file = customers.display().to_string();
+    let run = args(&file, "customers");
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let first = ok(&run).await;
+    assert!(
+        first.contains("4 rows read, 2 stored, 0 already there, 2 refused"),
+        "{first}"
+    );
+    let report = std::fs::read_to_string(&rejects).unwrap();
+    assert!(report.starts_with("line,reason\n3,phone:"), "{report}");
+    assert!(
+        report.contains("4,consent:sms must be opt_in or opt_out"),
+        "{report}"
+    );
+    // the same file again changes nothing
+    let again = ok(&run).await;
+    assert!(again.contains("0 stored, 2 already there"), "{again}");
+
+    let orders = dir.path().join("orders.csv");
+    std::fs::write(
+        &orders,
+        "order_id,phone,channel,ordered_at,sku,item_name,price,quantity\n\
+         T-1,13812341680,tmall,2026-11-01 10:00,A,龙井,100,2\n\
+         T-1,13812341680,tmall,2026-11-01 10:00,B,杯,20,1\n\
+         T-2,13700002222,offline,2026-11-02,C,茶饼,58.5,1\n\
+         T-3,13700002222,mars,2026-11-02,C,茶饼,1,1\n",
+    )
+    .unwrap();
+    let file = orders.display().to_string();
+    let run = args(&file, "orders");
+    let run: Vec<&str> = run.iter().map(String::as_str).collect();
+    let out = ok(&run).await;
+    assert!(
+        out.contains("2 stored, 0 already there, 1 refused"),
+        "{out}"
+    );
+    let out = ok(&run).await;
+    assert!(
+        out.contains("0 stored, 2 already there, 1 refused"),
+        "{out}"
+    );
+
+    let exported = dir.path().join("export.csv");
+    ok(&[
+        "export",
+        "customers",
+        "--tenant",
+        "acme",
+        "--output",
+        exported.to_str().unwrap(),
+        "--database-url",
+        url,
+    ])
+    .await;
+    let text = std::fs::read_to_string(&exported).unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let headers = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+    let lina = rows.iter().find(|r| &r[col("name")] == "李娜").unwrap();
+    assert_eq!(&lina[col("phone")], "+8613812341680");
+    assert_eq!(&lina[col("order_count")], "1");
+    assert_eq!(&lina[col("order_total")], "220.00");
+    assert!(lina[col("identities")].contains("member_no:M-01"));
+    assert!(lina[col("traits")].contains("上海"));
+    // a file the importer cannot read at all is an error, and so is an unknown tenant
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "name,city\nx,y\n").unwrap();
+    let out = siyu(&[
+        "import",
+        "customers",
+        bad.to_str().unwrap(),
+        "--tenant",
+        "acme",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no identity column"));
+    let out = siyu(&[
+        "export",
+        "customers",
+        "--tenant",
+        "nobody",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(!out.status.success());
+}

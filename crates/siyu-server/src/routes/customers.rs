@@ -6,14 +6,18 @@
 //! their unit subtree's staff, or the whole tenant.
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use siyu_domain::access::{DataScope, Permission, PrincipalKind};
 use siyu_domain::audit::AuditRecord;
 use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus};
-use siyu_domain::customer::{Customer, CustomerId, EventActivity, Note, TimelineEntry};
+use siyu_domain::customer::{
+    Customer, CustomerId, EXPORT_HEADER, EventActivity, Note, TimelineEntry, export_row,
+};
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::ids::StaffId;
 use siyu_domain::page::{Page, PageRequest};
@@ -136,6 +140,92 @@ pub async fn list_customers(
         .list_customers(page, q.q.as_deref(), owners.as_deref())
         .await?;
     Ok(Json(list.map(Customer::masked)))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Export only the customers this search finds (as in the list).
+    pub q: Option<String>,
+    /// Phone and email in full (needs `customers.reveal`).
+    pub reveal: Option<bool>,
+}
+
+/// The customers the caller sees (all, or those `q` finds) as CSV, streamed page by
+/// page: id, name, phone, email, identities, owner, seen times, order figures and traits.
+/// Needs `customers.export`; audited, with whether it was revealed.
+#[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", params(ExportQuery),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String),
+        (status = 403, body = ErrorBody)))]
+pub async fn export_customers(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<Response> {
+    auth.require(Permission::CustomersExport)?;
+    let reveal = q.reveal.unwrap_or(false);
+    if reveal {
+        auth.require(Permission::CustomersReveal)?;
+    }
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let owners = visible_owners(&auth, &scope).await?;
+    scope
+        .audit(
+            auth.actor(),
+            AuditRecord::new("customers.exported", "customer", "*")
+                .with_details(json!({"q": q.q, "revealed": reveal})),
+        )
+        .await?;
+    let store = app.store.clone();
+    let search = q.q.clone();
+    // each step writes one page; the first also writes the header
+    let pages = futures_util::stream::unfold(Some((PageRequest::first(500), true)), move |state| {
+        let store = store.clone();
+        let search = search.clone();
+        let owners = owners.clone();
+        async move {
+            let (page, first) = state?;
+            let scope = store.tenant(tenant);
+            let list = match scope
+                .list_customers(page, search.as_deref(), owners.as_deref())
+                .await
+            {
+                Ok(list) => list,
+                Err(e) => {
+                    tracing::error!(error = %e, "customer export stopped");
+                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                }
+            };
+            let mut writer = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
+            if first {
+                let _ = writer.write_record(EXPORT_HEADER);
+            }
+            for customer in list.items {
+                let customer = if reveal { customer } else { customer.masked() };
+                let _ = writer.write_record(export_row(&customer));
+            }
+            let bytes = writer.into_inner().unwrap_or_default();
+            let next = list
+                .next_cursor
+                .and_then(|c| PageRequest::parse(Some(&c), Some(500)).ok())
+                .map(|p| (p, false));
+            Some((Ok::<_, std::io::Error>(bytes), next))
+        }
+    });
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"customers.csv\"",
+            ),
+        ],
+        Body::from_stream(pages),
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers",

@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod customers;
+pub mod imports;
 pub mod ops;
 pub mod orders;
 pub mod roles;
@@ -54,6 +55,9 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sources::rotate_key))
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::lookup_customer))
+        .routes(routes!(customers::export_customers))
+        .routes(routes!(imports::list_imports, imports::start_import))
+        .routes(routes!(imports::get_import))
         .routes(routes!(
             customers::get_customer,
             customers::update_customer,

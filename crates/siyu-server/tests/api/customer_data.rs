@@ -760,3 +760,213 @@ async fn a_data_subject_can_have_everything_exported_and_then_erased() {
         assert!(!audit["items"].as_array().unwrap().is_empty(), "{action}");
     }
 }
+
+/// Sends a CSV file to start an import; returns the answer.
+async fn start_import(app: &TestApp, query: &str, csv: &str) -> crate::helpers::Answer {
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/imports?{query}")))
+        .bearer_auth(&app.admin_token)
+        .header("content-type", "text/csv")
+        .body(csv.to_owned())
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::answer(response).await
+}
+
+/// Waits for an import to end; returns it.
+async fn finished(app: &TestApp, id: i64) -> Value {
+    for _ in 0..200 {
+        let job = app
+            .get(&format!("/api/v1/imports/{id}"), &app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        if job["status"] != "running" {
+            return job;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("import {id} did not finish");
+}
+
+#[tokio::test]
+async fn imports_run_in_the_background_report_refused_rows_and_are_idempotent() {
+    let app = TestApp::spawn().await;
+    let mut csv = String::from("user_id,name,phone,tier\n");
+    for n in 0..1200 {
+        csv.push_str(&format!("u{n},客户{n},1380000{n:04},gold\n"));
+    }
+    csv.push_str(",无名,,\n"); // no identity: line 1202
+    csv.push_str("u-bad,坏号,12,\n"); // a bad phone: line 1203
+    let job = start_import(&app, "kind=customers&file_name=members.csv", &csv)
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(job["status"], "running");
+    assert_eq!(job["total_rows"], 1202);
+    assert_eq!(job["file_name"], "members.csv");
+    let done = finished(&app, job["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (
+            &done["processed_rows"],
+            &done["stored_rows"],
+            &done["rejected_rows"]
+        ),
+        (&json!(1202), &json!(1200), &json!(2))
+    );
+    assert_eq!(done["rejects"][0]["line"], 1202);
+    assert_eq!(done["rejects"][1]["line"], 1203);
+    assert!(
+        done["rejects"][1]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("phone")
+    );
+    let c = app
+        .get(
+            "/api/v1/customers/lookup?kind=phone&value=13800000042&reveal=true",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(c["name"], "客户42");
+    assert_eq!(c["traits"]["tier"], "gold");
+    assert!(
+        c["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["kind"] == "user_id" && i["value"] == "u42")
+    );
+
+    // again: nothing new
+    let again = start_import(&app, "kind=customers", &csv)
+        .await
+        .expect(202)
+        .body;
+    let again = finished(&app, again["id"].as_i64().unwrap()).await;
+    assert_eq!(again["stored_rows"], 1200);
+    let sources = app
+        .get("/api/v1/sources", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let import_source = sources["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "CSV import")
+        .unwrap();
+    assert_eq!(
+        import_source["received"], 1200,
+        "the second run stored no event"
+    );
+    let list = app
+        .get("/api/v1/imports", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    // orders by the same route
+    let orders = "订单号,user_id,渠道,下单时间,金额\nO-1,u1,wecom,2026-11-01 12:00,88.8\nO-2,u1,jd,not-a-time,1\n";
+    let job = start_import(&app, "kind=orders", orders)
+        .await
+        .expect(202)
+        .body;
+    let done = finished(&app, job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (&done["stored_rows"], &done["rejected_rows"]),
+        (&json!(1), &json!(1))
+    );
+    let u1 = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=u1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(u1["orders"]["total"], 88.8);
+
+    // bad files start nothing
+    for (query, body, field) in [
+        ("kind=customers", "name,city\nx,y\n", "header"),
+        ("kind=pets", "user_id\nx\n", "kind"),
+        ("kind=orders", "order_id,user_id\n1,x\n", "header"),
+        ("kind=customers&map=nonsense", "user_id\nx\n", "map"),
+    ] {
+        let refused = start_import(&app, query, body).await.expect(422);
+        assert_eq!(
+            refused.body["error"]["details"]["fields"][0]["field"],
+            field
+        );
+    }
+    let service = app.token_with_role("service").await;
+    app.get("/api/v1/imports", &service).await.expect(403);
+}
+
+#[tokio::test]
+async fn exports_are_csv_masked_unless_revealed_and_audited() {
+    let app = TestApp::spawn().await;
+    for n in 0..3 {
+        app.post(
+            "/api/v1/orders",
+            &app.admin_token,
+            order(&format!("X-{n}"), phone(&format!("1390000000{n}")), 10.0),
+        )
+        .await
+        .expect(201);
+    }
+    let get = |reveal: bool| {
+        let app = &app;
+        async move {
+            app.http
+                .get(app.url(&format!("/api/v1/customers/export?reveal={reveal}")))
+                .bearer_auth(&app.admin_token)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let masked = get(false).await;
+    assert_eq!(masked.status(), 200);
+    assert!(
+        masked.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = masked.text().await.unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].starts_with("id,name,phone,email"));
+    assert!(
+        text.contains("139****0001") && !text.contains("13900000001"),
+        "{text}"
+    );
+    let revealed = get(true).await.text().await.unwrap();
+    assert!(revealed.contains("+8613900000001"), "{revealed}");
+    let analyst = app.token_with_role("analyst").await;
+    let denied = app
+        .http
+        .get(app.url("/api/v1/customers/export?reveal=true"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(denied.status(), 403);
+    let audit = app
+        .get(
+            "/api/v1/audit-log?action=customers.exported",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 2);
+}

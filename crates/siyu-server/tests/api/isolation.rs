@@ -103,6 +103,18 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let import = app
+        .http
+        .post(app.url("/api/v1/imports?kind=customers"))
+        .bearer_auth(&app.admin_token)
+        .body("user_id\nacme-imported\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(import.status(), 202);
+    let import = import.json::<Value>().await.unwrap()["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
@@ -119,6 +131,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/orders/{id}", order),
         ("/api/v1/orders/{id}/after-sales", order),
         ("/api/v1/after-sales/{id}", after_sale),
+        ("/api/v1/imports/{id}", import),
     ]);
     // a body each write would accept, so that only the tenant can refuse it
     let bodies: BTreeMap<&str, Value> = BTreeMap::from([
@@ -159,7 +172,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 28, "every method of every path that takes an id");
+    assert_eq!(walked, 29, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",
