@@ -66,6 +66,7 @@ permissions! {
     CustomersImport => "customers.import": "import customers and orders",
     CustomersExport => "customers.export": "export customers (audited)",
     CustomersDelete => "customers.delete": "erase customers on request (audited)",
+    CustomersMerge => "customers.merge": "undo a merge of two customer profiles (audited)",
     OrdersRead => "orders.read": "see orders and after-sales",
     OrdersWrite => "orders.write": "record orders and after-sales",
     TagsRead => "tags.read": "see tags and tag rules",

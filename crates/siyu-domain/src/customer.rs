@@ -262,6 +262,10 @@ pub struct MergeRecord {
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub at: i64,
+    /// When an admin undid it (the merged profile is its own person again).
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub undone_at: Option<i64>,
 }
 
 /// One entry of a customer's timeline, newest first: an event, an order, a note, or a

@@ -282,18 +282,18 @@ impl TenantScope<'_> {
         let merge_ids = ids_of(0);
         if !merge_ids.is_empty() {
             let sql = format!(
-                "SELECT id, survivor_id, merged_id, message_id, reason, at FROM customer_merges \
+                "SELECT id, survivor_id, merged_id, message_id, reason, at, undone_at FROM customer_merges \
                  WHERE tenant_id = $1 AND id IN ({})",
                 in_list(&merge_ids)
             );
-            let rows: Vec<(i64, i64, i64, Option<String>, String, i64)> =
-                on_db!(self.store, |db| {
-                    sqlx::query_as(&sql)
-                        .bind(self.tenant.0)
-                        .fetch_all(db)
-                        .await?
-                });
-            for (id, survivor, merged, message_id, reason, at) in rows {
+            type MergeRow = (i64, i64, i64, Option<String>, String, i64, Option<i64>);
+            let rows: Vec<MergeRow> = on_db!(self.store, |db| {
+                sqlx::query_as(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_all(db)
+                    .await?
+            });
+            for (id, survivor, merged, message_id, reason, at, undone_at) in rows {
                 entries.insert(
                     id * 4,
                     TimelineEntry::Merge(MergeRecord {
@@ -303,6 +303,7 @@ impl TenantScope<'_> {
                         message_id,
                         reason,
                         at,
+                        undone_at,
                     }),
                 );
             }

@@ -486,9 +486,12 @@ async fn resolve_customer(
         {
             continue; // two people with their own user ids: never merged
         }
+        if crate::merges::kept_apart(tx, tenant, other, target).await? {
+            continue; // an admin undid their merge: they stay two people
+        }
         // rows the merge moves must be written first
         batch.flush(tx, items).await?;
-        merge_into(tx, tenant, other, target, &event.message_id).await?;
+        crate::merges::merge_into(tx, tenant, other, target, &event.message_id).await?;
         batch.merged.insert(other, target);
         if target_user.is_none() {
             target_user = other_user;
@@ -652,18 +655,22 @@ async fn create_customer(tx: &mut Tx, tenant: TenantId, seen_at: i64) -> Result<
 }
 
 #[derive(sqlx::FromRow)]
-struct ProfileRow {
-    traits: String,
-    trait_times: String,
-    first_seen_at: i64,
-    last_seen_at: i64,
+pub(crate) struct ProfileRow {
+    pub(crate) traits: String,
+    pub(crate) trait_times: String,
+    pub(crate) first_seen_at: i64,
+    pub(crate) last_seen_at: i64,
 }
 
-fn parse_map(text: &str) -> Map<String, Value> {
+pub(crate) fn parse_map(text: &str) -> Map<String, Value> {
     serde_json::from_str(text).unwrap_or_default()
 }
 
-async fn load_profile(tx: &mut Tx, tenant: TenantId, customer: CustomerId) -> Result<ProfileRow> {
+pub(crate) async fn load_profile(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+) -> Result<ProfileRow> {
     let row: Option<ProfileRow> = on_tx!(tx, |c| {
         sqlx::query_as(
             "SELECT traits, trait_times, first_seen_at, last_seen_at FROM customers \
@@ -677,7 +684,7 @@ async fn load_profile(tx: &mut Tx, tenant: TenantId, customer: CustomerId) -> Re
     row.ok_or(StoreError::NotFound("customer"))
 }
 
-async fn save_profile(
+pub(crate) async fn save_profile(
     tx: &mut Tx,
     tenant: TenantId,
     customer: CustomerId,
@@ -752,83 +759,6 @@ async fn update_traits(
         &times,
         row.first_seen_at,
         row.last_seen_at,
-    )
-    .await
-}
-
-/// Merges `merged` into `survivor`.
-async fn merge_into(
-    tx: &mut Tx,
-    tenant: TenantId,
-    merged: CustomerId,
-    survivor: CustomerId,
-    message_id: &str,
-) -> Result<()> {
-    let from = load_profile(tx, tenant, merged).await?;
-    let into = load_profile(tx, tenant, survivor).await?;
-    let mut traits = parse_map(&into.traits);
-    let mut times = parse_map(&into.trait_times);
-    let from_traits = parse_map(&from.traits);
-    let from_times = parse_map(&from.trait_times);
-    for (key, value) in &from_traits {
-        let at = from_times
-            .get(key)
-            .and_then(Value::as_i64)
-            .unwrap_or(i64::MIN);
-        let mut one = Map::new();
-        one.insert(key.clone(), value.clone());
-        merge_traits(&mut traits, &mut times, &one, at);
-    }
-    let now = now_ms();
-    for sql in [
-        "UPDATE identities SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
-        "UPDATE events SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
-        "UPDATE customer_notes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
-        "UPDATE consent_changes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
-        // event counts: added to the survivor's day by day, then dropped from the merged
-        "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
-         SELECT tenant_id, $1, name, day, count, last_at FROM customer_event_days \
-         WHERE tenant_id = $2 AND customer_id = $3 \
-         ON CONFLICT (tenant_id, customer_id, name, day) DO UPDATE SET \
-         count = customer_event_days.count + excluded.count, \
-         last_at = CASE WHEN customer_event_days.last_at > excluded.last_at \
-         THEN customer_event_days.last_at ELSE excluded.last_at END",
-        "DELETE FROM customer_event_days WHERE tenant_id = $2 AND customer_id = $3 AND $1 <> $3",
-        "UPDATE customers SET merged_into_id = $1 WHERE tenant_id = $2 AND (id = $3 OR merged_into_id = $3)",
-    ] {
-        on_tx!(tx, |c| {
-            sqlx::query(sql)
-                .bind(survivor.0)
-                .bind(tenant.0)
-                .bind(merged.0)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-        });
-    }
-    crate::orders::move_orders(tx, tenant, merged, survivor).await?;
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO customer_merges (tenant_id, survivor_id, merged_id, message_id, reason, at) \
-             VALUES ($1, $2, $3, $4, 'shared identity', $5)",
-        )
-        .bind(tenant.0)
-        .bind(survivor.0)
-        .bind(merged.0)
-        .bind(message_id)
-        .bind(now)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-    });
-    save_profile(
-        tx,
-        tenant,
-        survivor,
-        &traits,
-        &times,
-        into.first_seen_at.min(from.first_seen_at),
-        into.last_seen_at.max(from.last_seen_at),
     )
     .await
 }

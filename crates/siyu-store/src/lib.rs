@@ -28,6 +28,7 @@ mod customers;
 mod error;
 mod imports;
 mod ingest;
+mod merges;
 mod orders;
 mod privacy;
 mod secrets;

@@ -514,3 +514,33 @@ pub async fn update_customer(
         .await?;
     Ok(Json(updated.masked()))
 }
+
+/// The two profiles after an undone merge.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct UndoneMerge {
+    pub survivor: Customer,
+    /// The profile that had been merged, its own person again.
+    pub restored: Customer,
+}
+
+/// Undoes a merge of two profiles (for one that was wrong, such as a shared phone):
+/// the merged profile comes back with its identities, events, orders, notes and
+/// consent, and the two are never merged again automatically. Audited.
+#[utoipa::path(post, path = "/api/v1/customer-merges/{id}/undo", tag = "customers",
+    params(("id" = i64, Path, description = "the merge, as the survivor's timeline shows it")),
+    responses((status = 200, body = UndoneMerge), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "undone already, or the survivor was merged or erased since", body = ErrorBody)))]
+pub async fn undo_merge(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<UndoneMerge>> {
+    auth.require(Permission::CustomersMerge)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let (survivor, restored) = scope.undo_merge(id, &auth.actor()).await?;
+    Ok(Json(UndoneMerge {
+        survivor: scope.get_customer(survivor).await?.masked(),
+        restored: scope.get_customer(restored).await?.masked(),
+    }))
+}

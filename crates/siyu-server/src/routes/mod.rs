@@ -68,6 +68,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::list_notes, customers::add_note))
         .routes(routes!(customers::get_consent, customers::record_consent))
         .routes(routes!(customers::export_customer_data))
+        .routes(routes!(customers::undo_merge))
         .routes(routes!(orders::list_orders, orders::record_order))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::list_after_sales, orders::record_after_sale))

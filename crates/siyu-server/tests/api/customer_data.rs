@@ -970,3 +970,145 @@ async fn exports_are_csv_masked_unless_revealed_and_audited() {
         .body;
     assert_eq!(audit["items"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn an_admin_can_undo_a_wrong_merge_and_it_does_not_happen_again() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let lookup = |kind: &'static str, value: &'static str| {
+        let app = &app;
+        async move {
+            app.get(
+                &format!("/api/v1/customers/lookup?kind={kind}&value={value}"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body
+        }
+    };
+    // a visitor with a city, a view and an order; a member with a plan
+    send(
+        &app,
+        "/v1/batch",
+        &key,
+        json!({"batch": [
+            {"type": "identify", "anonymousId": "a-1", "traits": {"city": "上海"}, "timestamp": "2026-11-01T00:00:00Z"},
+            {"type": "track", "anonymousId": "a-1", "event": "Product Viewed", "timestamp": "2026-11-01T00:01:00Z"},
+            {"type": "identify", "userId": "u-1", "traits": {"plan": "gold"}, "timestamp": "2026-11-01T00:02:00Z"}
+        ]}),
+    )
+    .await
+    .expect(200);
+    let visitor = lookup("anonymous_id", "a-1").await["id"].as_i64().unwrap();
+    let member = lookup("user_id", "u-1").await["id"].as_i64().unwrap();
+    assert_ne!(visitor, member);
+    app.post(
+        "/api/v1/orders",
+        &app.admin_token,
+        json!({"order_id": "V-1", "customer_id": visitor, "channel": "app", "amount": 9,
+               "ordered_at": "2026-11-01T00:03:00Z"}),
+    )
+    .await
+    .expect(201);
+    // a shared tablet signs the member in on the visitor's device: merged
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"anonymousId": "a-1", "userId": "u-1", "timestamp": "2026-11-02T00:00:00Z"}),
+    )
+    .await
+    .expect(200);
+    let merged = lookup("anonymous_id", "a-1").await;
+    assert_eq!(merged["id"], member);
+    assert_eq!(merged["orders"]["count"], 1);
+    assert_eq!(merged["traits"]["city"], "上海");
+    // a trait set on the member after the merge
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "u-1", "traits": {"level": "vip"}}),
+    )
+    .await
+    .expect(200);
+    let timeline = app
+        .get(
+            &format!("/api/v1/customers/{member}/timeline"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let merge = timeline["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "merge")
+        .unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let url = format!("/api/v1/customer-merges/{merge}/undo");
+    let operations = app.token_with_role("operations").await;
+    app.post(&url, &operations, json!({})).await.expect(403);
+    let undone = app
+        .post(&url, &app.admin_token, json!({}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(undone["survivor"]["id"], member);
+    assert_eq!(undone["restored"]["id"], visitor);
+    let restored = &undone["restored"];
+    assert_eq!(restored["traits"]["city"], "上海");
+    assert_eq!(restored["orders"]["count"], 1);
+    assert!(
+        restored["identities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["value"] == "a-1")
+    );
+    let survivor = &undone["survivor"];
+    assert_eq!(survivor["orders"]["count"], 0);
+    assert_eq!(survivor["traits"].get("city"), None);
+    assert_eq!(survivor["traits"]["plan"], "gold");
+    assert_eq!(
+        survivor["traits"]["level"], "vip",
+        "set after the merge: kept"
+    );
+    let activity = app
+        .get(
+            &format!("/api/v1/customers/{visitor}/activity"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(activity[0]["name"], "Product Viewed");
+    assert_eq!(activity[0]["total"], 1);
+    app.post(&url, &app.admin_token, json!({}))
+        .await
+        .expect(409);
+
+    // the same evidence again does not merge them
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"anonymousId": "a-1", "userId": "u-1"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(lookup("anonymous_id", "a-1").await["id"], visitor);
+    assert_eq!(lookup("user_id", "u-1").await["id"], member);
+    let audit = app
+        .get(
+            "/api/v1/audit-log?action=customer.merge_undone",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+}

@@ -115,6 +115,34 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
     let import = import.json::<Value>().await.unwrap()["id"]
         .as_i64()
         .unwrap();
+    // a merge: a visitor's device signs in as acme-user
+    let tracked = app
+        .http
+        .post(app.url("/v1/batch"))
+        .basic_auth(key, Some(""))
+        .json(&json!({"batch": [
+            {"type": "page", "anonymousId": "acme-visitor"},
+            {"type": "identify", "anonymousId": "acme-visitor", "userId": "acme-user"}
+        ]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tracked.status(), 200);
+    let merge = app
+        .get(
+            &format!("/api/v1/customers/{customer}/timeline"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "merge")
+        .expect("a merge on the timeline")["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
@@ -132,6 +160,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/orders/{id}/after-sales", order),
         ("/api/v1/after-sales/{id}", after_sale),
         ("/api/v1/imports/{id}", import),
+        ("/api/v1/customer-merges/{id}/undo", merge),
     ]);
     // a body each write would accept, so that only the tenant can refuse it
     let bodies: BTreeMap<&str, Value> = BTreeMap::from([
@@ -172,7 +201,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 29, "every method of every path that takes an id");
+    assert_eq!(walked, 30, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

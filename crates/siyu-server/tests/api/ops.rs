@@ -127,6 +127,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/customers/{id}/consent",
         "POST /api/v1/customers/{id}/consent",
         "GET /api/v1/customers/{id}/data",
+        "POST /api/v1/customer-merges/{id}/undo",
         "GET /api/v1/orders",
         "POST /api/v1/orders",
         "GET /api/v1/orders/{id}",
