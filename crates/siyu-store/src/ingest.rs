@@ -11,13 +11,14 @@
 //! events to the survivor, keeps each trait's newest value, points the merged profile at
 //! the survivor, and is recorded in `customer_merges`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value};
+use siyu_domain::customer::SourceId;
 use siyu_domain::customer::{CustomerId, display_name, merge_traits};
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::ids::TenantId;
-use siyu_domain::order::Commerce;
+use siyu_domain::order::{Commerce, NewOrder};
 use siyu_domain::tracking::{EventType, PAGE_VIEWED, SCREEN_VIEWED, TrackedEvent};
 
 use crate::sources::SourceRef;
@@ -66,6 +67,7 @@ impl Store {
             known: prefetch_owners(&mut tx, items, &identities).await?,
             ..Batch::default()
         };
+        batch.prefetch_profiles(&mut tx, items, &identities).await?;
         let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
         let mut per_source: HashMap<SourceRef, (i64, i64)> = HashMap::new();
         for (index, item) in items.iter().enumerate() {
@@ -85,10 +87,31 @@ impl Store {
             )
             .await?;
             if !event.traits.is_empty() {
-                update_traits(&mut tx, tenant, customer, event).await?;
+                batch
+                    .update_traits(&mut tx, tenant, customer, event, &identities[index])
+                    .await?;
             }
-            if let Some(commerce) = &event.commerce {
-                record_commerce(&mut tx, tenant, customer, commerce).await?;
+            match &event.commerce {
+                Some(Commerce::Completed(order)) => {
+                    batch.orders.push((tenant, customer, order.clone()));
+                }
+                Some(Commerce::Refunded {
+                    order_id,
+                    amount,
+                    reason,
+                }) => {
+                    // the order may be one of this group's: written first
+                    batch.flush(&mut tx, items).await?;
+                    crate::orders::refund_order(
+                        &mut tx,
+                        tenant,
+                        order_id,
+                        *amount,
+                        reason.as_deref(),
+                    )
+                    .await?;
+                }
+                None => {}
             }
             batch.seen(tenant, customer, event.timestamp);
             batch.events.push((index, customer));
@@ -143,17 +166,103 @@ const CHUNK: usize = 200;
 
 type IdentityKey = (i64, String, String);
 
+/// A changed profile's row: id, traits, trait times, name, email, phone.
+type ProfileUpdate = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+/// A profile as one group knows it: read once, changed in memory, written at the next
+/// flush (inserted, if the group made it).
+struct Profile {
+    tenant: TenantId,
+    traits: Map<String, Value>,
+    times: Map<String, Value>,
+    email: Option<String>,
+    phone: Option<String>,
+    /// Made by this group and not inserted yet; its first sighting.
+    new: Option<i64>,
+    dirty: bool,
+}
+
+/// Ids handed to new profiles before they are inserted, so that a whole group's new
+/// people are inserted with one statement (and their identities with another).
+#[derive(Default)]
+struct IdPool {
+    ids: VecDeque<i64>,
+    /// SQLite: the last id handed out (the transaction holds the write lock, so nobody
+    /// else takes ids meanwhile).
+    sqlite_last: Option<i64>,
+}
+
 /// What one group of events has learned and not yet written.
 #[derive(Default)]
 struct Batch {
     /// Owners of identities: looked up for the whole group, then kept current.
     known: HashMap<IdentityKey, CustomerId>,
+    /// The user id of each profile the group has met (`None`: it has none).
+    user_ids: HashMap<CustomerId, Option<String>>,
+    /// Profiles whose traits the group reads or changes.
+    profiles: HashMap<CustomerId, Profile>,
+    pool: IdPool,
+    /// Identities to link: tenant, profile, kind, value, source.
+    identities: Vec<(TenantId, CustomerId, String, String, SourceId)>,
+    /// Orders of `Order Completed` events.
+    orders: Vec<(TenantId, CustomerId, NewOrder)>,
     /// Events to insert: the item and its profile.
     events: Vec<(usize, CustomerId)>,
     /// Seen-time ranges to apply per profile.
     seen: HashMap<(TenantId, CustomerId), (i64, i64)>,
     /// Profiles merged during this group, and where they went.
     merged: HashMap<CustomerId, CustomerId>,
+}
+
+impl IdPool {
+    /// Reserves ids for new profiles: PostgreSQL draws them from the table's sequence;
+    /// SQLite counts on from the highest id ever given (`sqlite_sequence`), which the
+    /// inserts then move past.
+    async fn reserve(&mut self, tx: &mut Tx) -> Result<()> {
+        const AHEAD: i64 = 64;
+        match tx {
+            Tx::Sqlite(t) => {
+                let last = match self.sqlite_last {
+                    Some(last) => last,
+                    None => {
+                        sqlx::query_scalar::<_, i64>(
+                            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'customers'), 0)",
+                        )
+                        .fetch_one(&mut **t)
+                        .await?
+                    }
+                };
+                self.ids.extend(last + 1..=last + AHEAD);
+                self.sqlite_last = Some(last + AHEAD);
+            }
+            Tx::Postgres(t) => {
+                let ids: Vec<i64> = sqlx::query_scalar(
+                    "SELECT nextval(pg_get_serial_sequence('customers', 'id')) FROM generate_series(1, $1)",
+                )
+                .bind(AHEAD)
+                .fetch_all(&mut **t)
+                .await?;
+                self.ids.extend(ids);
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct CachedProfileRow {
+    id: i64,
+    traits: String,
+    trait_times: String,
+    email: Option<String>,
+    phone: Option<String>,
 }
 
 impl Batch {
@@ -170,9 +279,375 @@ impl Batch {
         customer
     }
 
-    /// Writes the pending events and seen times (before a merge moves rows, and at the
-    /// end of the group).
+    /// Reads, in a few statements, the user ids of every profile the group's
+    /// identities name, and the traits of those that events with traits name.
+    async fn prefetch_profiles(
+        &mut self,
+        tx: &mut Tx,
+        items: &[IngestItem],
+        identities: &[Vec<Identity>],
+    ) -> Result<()> {
+        let mut owners: HashMap<TenantId, HashSet<CustomerId>> = HashMap::new();
+        let mut with_traits: HashMap<TenantId, HashSet<CustomerId>> = HashMap::new();
+        for (item, named) in items.iter().zip(identities) {
+            let tenant = item.source.tenant;
+            for identity in named {
+                let key = (
+                    tenant.0,
+                    identity.kind.as_str().to_owned(),
+                    identity.value.clone(),
+                );
+                if let Some(owner) = self.known.get(&key) {
+                    owners.entry(tenant).or_default().insert(*owner);
+                    if !item.event.traits.is_empty() {
+                        with_traits.entry(tenant).or_default().insert(*owner);
+                    }
+                }
+            }
+        }
+        for (tenant, customers) in owners {
+            let customers: Vec<CustomerId> = customers.into_iter().collect();
+            for chunk in customers.chunks(CHUNK) {
+                let mut p = Placeholders::for_tx(tx);
+                let tenant_p = p.next();
+                let sql = format!(
+                    "SELECT customer_id, value FROM identities WHERE tenant_id = {tenant_p} \
+                     AND kind = 'user_id' AND customer_id IN {}",
+                    p.row(chunk.len())
+                );
+                let rows: Vec<(i64, String)> = on_tx!(tx, |c| {
+                    let mut query = sqlx::query_as(&sql).bind(tenant.0);
+                    for customer in chunk {
+                        query = query.bind(customer.0);
+                    }
+                    query.fetch_all(&mut *c).await?
+                });
+                for customer in chunk {
+                    self.user_ids.insert(*customer, None);
+                }
+                for (customer, user) in rows {
+                    self.user_ids.insert(CustomerId(customer), Some(user));
+                }
+            }
+        }
+        for (tenant, customers) in with_traits {
+            let customers: Vec<CustomerId> = customers.into_iter().collect();
+            for chunk in customers.chunks(CHUNK) {
+                self.load_profiles(tx, tenant, chunk).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn load_profiles(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        customers: &[CustomerId],
+    ) -> Result<()> {
+        let mut p = Placeholders::for_tx(tx);
+        let tenant_p = p.next();
+        let sql = format!(
+            "SELECT id, traits, trait_times, email, phone FROM customers \
+             WHERE tenant_id = {tenant_p} AND id IN {}",
+            p.row(customers.len())
+        );
+        let rows: Vec<CachedProfileRow> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql).bind(tenant.0);
+            for customer in customers {
+                query = query.bind(customer.0);
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        for row in rows {
+            self.profiles.insert(
+                CustomerId(row.id),
+                Profile {
+                    tenant,
+                    traits: parse_map(&row.traits),
+                    times: parse_map(&row.trait_times),
+                    email: row.email,
+                    phone: row.phone,
+                    new: None,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// The user id of a profile, from what the group knows or else the database.
+    async fn user_id_of(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        customer: CustomerId,
+    ) -> Result<Option<String>> {
+        if let Some(known) = self.user_ids.get(&customer) {
+            return Ok(known.clone());
+        }
+        let user: Option<String> = on_tx!(tx, |c| {
+            sqlx::query_scalar(
+                "SELECT value FROM identities WHERE tenant_id = $1 AND customer_id = $2 AND kind = 'user_id'",
+            )
+            .bind(tenant.0)
+            .bind(customer.0)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        self.user_ids.insert(customer, user.clone());
+        Ok(user)
+    }
+
+    /// A new profile, inserted at the next flush.
+    async fn new_customer(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        seen_at: i64,
+    ) -> Result<CustomerId> {
+        if self.pool.ids.is_empty() {
+            self.pool.reserve(tx).await?;
+        }
+        let id = CustomerId(
+            self.pool
+                .ids
+                .pop_front()
+                .ok_or_else(|| StoreError::Corrupt("no customer id could be reserved".into()))?,
+        );
+        self.profiles.insert(
+            id,
+            Profile {
+                tenant,
+                traits: Map::new(),
+                times: Map::new(),
+                email: None,
+                phone: None,
+                new: Some(seen_at),
+                dirty: true,
+            },
+        );
+        self.user_ids.insert(id, None);
+        Ok(id)
+    }
+
+    /// Links an identity to a profile (written at the next flush).
+    fn link(&mut self, source: SourceRef, customer: CustomerId, identity: &Identity) {
+        let tenant = source.tenant;
+        self.identities.push((
+            tenant,
+            customer,
+            identity.kind.as_str().to_owned(),
+            identity.value.clone(),
+            source.source,
+        ));
+        self.known.insert(
+            (
+                tenant.0,
+                identity.kind.as_str().to_owned(),
+                identity.value.clone(),
+            ),
+            customer,
+        );
+        if identity.kind.as_str() == IdentityKind::USER_ID {
+            self.user_ids.insert(customer, Some(identity.value.clone()));
+        }
+    }
+
+    /// Applies the event's traits to its profile in memory, and fills the profile's
+    /// email and phone columns from identities it now holds.
+    async fn update_traits(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        customer: CustomerId,
+        event: &TrackedEvent,
+        identities: &[Identity],
+    ) -> Result<()> {
+        if !self.profiles.contains_key(&customer) {
+            self.load_profiles(tx, tenant, &[customer]).await?;
+        }
+        let owned = |kind: &str| {
+            identities
+                .iter()
+                .find(|i| {
+                    i.kind.as_str() == kind
+                        && self
+                            .known
+                            .get(&(tenant.0, kind.to_owned(), i.value.clone()))
+                            .is_some_and(|o| self.survivor(*o) == customer)
+                })
+                .map(|i| i.value.clone())
+        };
+        let (email, phone) = (owned(IdentityKind::EMAIL), owned(IdentityKind::PHONE));
+        let profile = self
+            .profiles
+            .get_mut(&customer)
+            .ok_or(StoreError::NotFound("customer"))?;
+        if merge_traits(
+            &mut profile.traits,
+            &mut profile.times,
+            &event.traits,
+            event.timestamp,
+        ) {
+            profile.dirty = true;
+        }
+        if profile.email.is_none() && email.is_some() {
+            profile.email = email;
+            profile.dirty = true;
+        }
+        if profile.phone.is_none() && phone.is_some() {
+            profile.phone = phone;
+            profile.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Forgets what the group read of profiles a merge has just changed.
+    fn forget(&mut self, customers: &[CustomerId]) {
+        for customer in customers {
+            self.profiles.remove(customer);
+            self.user_ids.remove(customer);
+        }
+    }
+
+    /// Writes everything pending: new profiles, identities, changed traits, orders,
+    /// events, event counts and seen times (before a merge moves rows, and at the end
+    /// of the group).
     async fn flush(&mut self, tx: &mut Tx, items: &[IngestItem]) -> Result<()> {
+        self.write_profiles(tx).await?;
+        let identities = std::mem::take(&mut self.identities);
+        for chunk in identities.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO identities (tenant_id, customer_id, kind, value, source_id, created_at) VALUES ",
+            );
+            let mut p = Placeholders::for_tx(tx);
+            let rows_sql: Vec<String> = (0..chunk.len()).map(|_| p.row(6)).collect();
+            sql.push_str(&rows_sql.join(","));
+            sql.push_str(" ON CONFLICT (tenant_id, kind, value) DO NOTHING");
+            let now = now_ms();
+            on_tx!(tx, |c| {
+                let mut query = sqlx::query(&sql);
+                for (tenant, customer, kind, value, source) in chunk {
+                    query = query
+                        .bind(tenant.0)
+                        .bind(customer.0)
+                        .bind(kind)
+                        .bind(value)
+                        .bind(source.0)
+                        .bind(now);
+                }
+                query.execute(&mut *c).await?.rows_affected()
+            });
+        }
+        let orders = std::mem::take(&mut self.orders);
+        let mut bought: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
+        for (tenant, customer, order) in &orders {
+            let customer = self.survivor(*customer);
+            if record_order(tx, *tenant, customer, order).await? {
+                bought.entry(*tenant).or_default().push(customer);
+            }
+        }
+        for (tenant, customers) in bought {
+            crate::orders::refresh_order_stats_of(tx, tenant, &customers).await?;
+        }
+        self.write_events(tx, items).await
+    }
+
+    /// Inserts the new profiles and writes the changed ones.
+    async fn write_profiles(&mut self, tx: &mut Tx) -> Result<()> {
+        let now = now_ms();
+        let mut new_rows = Vec::new();
+        let mut changed: HashMap<TenantId, Vec<ProfileUpdate>> = HashMap::new();
+        for (id, profile) in self.profiles.iter_mut().filter(|(_, p)| p.dirty) {
+            let traits = Value::Object(profile.traits.clone()).to_string();
+            let times = Value::Object(profile.times.clone()).to_string();
+            let name = display_name(&profile.traits);
+            match profile.new.take() {
+                Some(seen) => new_rows.push((
+                    id.0,
+                    profile.tenant,
+                    traits,
+                    times,
+                    name,
+                    profile.email.clone(),
+                    profile.phone.clone(),
+                    seen,
+                )),
+                None => changed.entry(profile.tenant).or_default().push((
+                    id.0,
+                    traits,
+                    times,
+                    name,
+                    profile.email.clone(),
+                    profile.phone.clone(),
+                )),
+            }
+            profile.dirty = false;
+        }
+        for chunk in new_rows.chunks(CHUNK) {
+            let mut sql = String::from(
+                "INSERT INTO customers (id, tenant_id, traits, trait_times, name, email, phone, \
+                 first_seen_at, last_seen_at, created_at, updated_at) VALUES ",
+            );
+            let mut p = Placeholders::for_tx(tx);
+            let rows_sql: Vec<String> = (0..chunk.len()).map(|_| p.row(11)).collect();
+            sql.push_str(&rows_sql.join(","));
+            on_tx!(tx, |c| {
+                let mut query = sqlx::query(&sql);
+                for (id, tenant, traits, times, name, email, phone, seen) in chunk {
+                    query = query
+                        .bind(*id)
+                        .bind(tenant.0)
+                        .bind(traits)
+                        .bind(times)
+                        .bind(name)
+                        .bind(email)
+                        .bind(phone)
+                        .bind(*seen)
+                        .bind(*seen)
+                        .bind(now)
+                        .bind(now);
+                }
+                query.execute(&mut *c).await?.rows_affected()
+            });
+        }
+        for (tenant, rows) in changed {
+            for chunk in rows.chunks(CHUNK) {
+                // VALUES columns are named column1, column2, … on both databases
+                let mut sql = String::from(
+                    "UPDATE customers SET traits = v.column2, trait_times = v.column3, \
+                     name = v.column4, email = v.column5, phone = v.column6, updated_at = ",
+                );
+                let mut p = Placeholders::for_tx(tx);
+                sql.push_str(&p.next());
+                sql.push_str(" FROM (VALUES ");
+                let rows_sql: Vec<String> = (0..chunk.len()).map(|_| p.row(6)).collect();
+                sql.push_str(&rows_sql.join(","));
+                sql.push_str(&format!(
+                    ") AS v WHERE customers.tenant_id = {} AND customers.id = v.column1",
+                    p.next()
+                ));
+                on_tx!(tx, |c| {
+                    let mut query = sqlx::query(&sql).bind(now);
+                    for (id, traits, times, name, email, phone) in chunk {
+                        query = query
+                            .bind(*id)
+                            .bind(traits)
+                            .bind(times)
+                            .bind(name)
+                            .bind(email)
+                            .bind(phone);
+                    }
+                    query.bind(tenant.0).execute(&mut *c).await?.rows_affected()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts the pending events and applies their counts and seen times.
+    async fn write_events(&mut self, tx: &mut Tx, items: &[IngestItem]) -> Result<()> {
         let events = std::mem::take(&mut self.events);
         for chunk in events.chunks(CHUNK) {
             let mut sql = String::from(
@@ -417,18 +892,6 @@ fn owners(batch: &Batch, tenant: TenantId, identities: &[Identity]) -> Vec<(Iden
         .collect()
 }
 
-async fn user_id_of(tx: &mut Tx, tenant: TenantId, customer: CustomerId) -> Result<Option<String>> {
-    Ok(on_tx!(tx, |c| {
-        sqlx::query_scalar(
-            "SELECT value FROM identities WHERE tenant_id = $1 AND customer_id = $2 AND kind = 'user_id'",
-        )
-        .bind(tenant.0)
-        .bind(customer.0)
-        .fetch_optional(&mut *c)
-        .await?
-    }))
-}
-
 /// Finds (or makes) the one profile this event belongs to, merging profiles it proves
 /// to be the same person, and links the event's identities to it.
 async fn resolve_customer(
@@ -455,17 +918,15 @@ async fn resolve_customer(
         (None, Some(first)) => *first,
         (None, None) => {
             created = true;
-            create_customer(tx, tenant, event.timestamp).await?
+            batch.new_customer(tx, tenant, event.timestamp).await?
         }
     };
-    // the user id this profile is (or is about to be) known by; looked up only when it
-    // can matter (a user id on the event, or profiles to merge), to keep the common
-    // event of a known person cheap
+    // the user id this profile is (or is about to be) known by
     let mut target_user = match user_owner {
         Some(_) => event.user_id.clone(),
         None if created => None,
         None if event.user_id.is_some() || candidates.len() > 1 => {
-            user_id_of(tx, tenant, target).await?
+            batch.user_id_of(tx, tenant, target).await?
         }
         None => None,
     };
@@ -473,30 +934,32 @@ async fn resolve_customer(
         && target_user.as_deref().is_some_and(|u| u != user)
     {
         // another user signed in on a device we know: a person of their own
-        target = create_customer(tx, tenant, event.timestamp).await?;
+        target = batch.new_customer(tx, tenant, event.timestamp).await?;
         target_user = None;
     }
     if target_user.is_none() {
         target_user = event.user_id.clone();
     }
     for other in candidates.into_iter().filter(|c| *c != target) {
-        let other_user = user_id_of(tx, tenant, other).await?;
+        let other_user = batch.user_id_of(tx, tenant, other).await?;
         if let (Some(a), Some(b)) = (&target_user, &other_user)
             && a != b
         {
             continue; // two people with their own user ids: never merged
         }
+        // rows the merge moves must be written first
+        batch.flush(tx, items).await?;
         if crate::merges::kept_apart(tx, tenant, other, target).await? {
             continue; // an admin undid their merge: they stay two people
         }
-        // rows the merge moves must be written first
-        batch.flush(tx, items).await?;
         crate::merges::merge_into(tx, tenant, other, target, &event.message_id).await?;
         batch.merged.insert(other, target);
+        batch.forget(&[other, target]);
         if target_user.is_none() {
             target_user = other_user;
         }
     }
+    batch.user_ids.insert(target, target_user.clone());
     // identities already owned stay with their owner (the target, one merged into it,
     // or a person kept apart); only new ones are linked
     for identity in identities
@@ -508,68 +971,40 @@ async fn resolve_customer(
         {
             continue;
         }
-        on_tx!(tx, |c| {
-            sqlx::query(
-                "INSERT INTO identities (tenant_id, customer_id, kind, value, source_id, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id, kind, value) DO NOTHING",
-            )
-            .bind(tenant.0)
-            .bind(target.0)
-            .bind(identity.kind.as_str())
-            .bind(&identity.value)
-            .bind(source.source.0)
-            .bind(now_ms())
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        batch.known.insert(
-            (
-                tenant.0,
-                identity.kind.as_str().to_owned(),
-                identity.value.clone(),
-            ),
-            target,
-        );
+        batch.link(source, target, identity);
     }
     Ok(target)
 }
 
-/// Applies an e-commerce event to orders. The event is stored whatever becomes of its
-/// order: an order id that belongs to another customer leaves that order alone, and a
-/// unit that does not exist is dropped from the order (kept in its properties).
-async fn record_commerce(
+/// Records one order of an `Order Completed` event; says whether the customer's
+/// figures need recomputing. The event is stored whatever becomes of its order: an
+/// order id that belongs to another customer leaves that order alone, and a unit that
+/// does not exist is dropped from the order (kept in its properties).
+async fn record_order(
     tx: &mut Tx,
     tenant: TenantId,
     customer: CustomerId,
-    commerce: &Commerce,
-) -> Result<()> {
-    match commerce {
-        Commerce::Completed(order) => {
-            match crate::orders::upsert_order(tx, tenant, customer, order, "event").await {
-                Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-                Err(StoreError::Domain(_)) if order.unit_id.is_some() => {
-                    let mut without_unit = order.clone();
-                    if let Some(unit) = without_unit.unit_id.take() {
-                        without_unit
-                            .properties
-                            .insert("unit_id".into(), Value::from(unit.0));
-                    }
-                    match crate::orders::upsert_order(tx, tenant, customer, &without_unit, "event")
-                        .await
-                    {
-                        Ok(_) | Err(StoreError::Conflict(_)) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                }
+    order: &NewOrder,
+) -> Result<bool> {
+    match crate::orders::upsert_order_row(tx, tenant, customer, order, "event").await {
+        Ok(_) => Ok(true),
+        Err(StoreError::Conflict(_)) => Ok(false),
+        Err(StoreError::Domain(_)) if order.unit_id.is_some() => {
+            let mut without_unit = order.clone();
+            if let Some(unit) = without_unit.unit_id.take() {
+                without_unit
+                    .properties
+                    .insert("unit_id".into(), Value::from(unit.0));
+            }
+            match crate::orders::upsert_order_row(tx, tenant, customer, &without_unit, "event")
+                .await
+            {
+                Ok(_) => Ok(true),
+                Err(StoreError::Conflict(_)) => Ok(false),
                 Err(e) => Err(e),
             }
         }
-        Commerce::Refunded {
-            order_id,
-            amount,
-            reason,
-        } => crate::orders::refund_order(tx, tenant, order_id, *amount, reason.as_deref()).await,
+        Err(e) => Err(e),
     }
 }
 
@@ -738,27 +1173,4 @@ pub(crate) async fn save_profile(
         .rows_affected()
     });
     Ok(())
-}
-
-/// Applies the event's traits to the profile (its seen times are batched).
-async fn update_traits(
-    tx: &mut Tx,
-    tenant: TenantId,
-    customer: CustomerId,
-    event: &TrackedEvent,
-) -> Result<()> {
-    let row = load_profile(tx, tenant, customer).await?;
-    let mut traits = parse_map(&row.traits);
-    let mut times = parse_map(&row.trait_times);
-    merge_traits(&mut traits, &mut times, &event.traits, event.timestamp);
-    save_profile(
-        tx,
-        tenant,
-        customer,
-        &traits,
-        &times,
-        row.first_seen_at,
-        row.last_seen_at,
-    )
-    .await
 }

@@ -134,13 +134,16 @@ impl Store {
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
+                .busy_timeout(Duration::from_secs(10))
+                // checkpoints run in the background (below), not inside a commit
+                .pragma("wal_autocheckpoint", "0");
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await
                 .map_err(connect_error)?;
+            tokio::spawn(checkpoint_wal(pool.clone()));
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url).map_err(connect_error)?;
@@ -212,6 +215,37 @@ pub struct TenantScope<'s> {
 impl TenantScope<'_> {
     pub fn id(&self) -> TenantId {
         self.tenant
+    }
+}
+
+/// Copies SQLite's write-ahead log into the database file every half second, so that
+/// commits only append to the log. SQLite would otherwise checkpoint inside whichever
+/// commit crosses 1,000 log pages, and ingestion (whose index writes touch many pages)
+/// crosses it on almost every group, stalling that commit for tens of milliseconds. A
+/// log that grows large anyway (readers holding it) is reset with a blocking checkpoint.
+/// Ends when the pool is closed.
+async fn checkpoint_wal(pool: SqlitePool) {
+    const RESTART_PAGES: i64 = 50_000;
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        let result: std::result::Result<(i64, i64, i64), sqlx::Error> =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+                .fetch_one(&pool)
+                .await;
+        match result {
+            Ok((_, log, _)) if log > RESTART_PAGES => {
+                let _ = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                    .execute(&pool)
+                    .await;
+            }
+            Ok(_) => {}
+            Err(_) if pool.is_closed() => return,
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+        }
     }
 }
 

@@ -125,10 +125,25 @@ fn items_json(items: &[OrderItem]) -> String {
     .to_string()
 }
 
-/// Records an order (or updates the one with its order id) for `customer`. Returns its
-/// id and whether it is new. An order id already used for another customer is a
-/// conflict; a unit that does not exist is invalid input.
+/// Records an order (or updates the one with its order id) for `customer`, and
+/// recomputes the customer's figures. Returns its id and whether it is new. An order id
+/// already used for another customer is a conflict; a unit that does not exist is
+/// invalid input.
 pub(crate) async fn upsert_order(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    order: &NewOrder,
+    origin: &str,
+) -> Result<(OrderRef, bool)> {
+    let recorded = upsert_order_row(tx, tenant, customer, order, origin).await?;
+    refresh_order_stats(tx, tenant, customer).await?;
+    Ok(recorded)
+}
+
+/// [`upsert_order`] without recomputing the figures (ingestion does that once per
+/// group for every customer who bought).
+pub(crate) async fn upsert_order_row(
     tx: &mut Tx,
     tenant: TenantId,
     customer: CustomerId,
@@ -175,7 +190,6 @@ pub(crate) async fn upsert_order(
         .await?
     });
     if let Some(id) = inserted {
-        refresh_order_stats(tx, tenant, customer).await?;
         return Ok((OrderRef(id), true));
     }
     let (id, owner, refunded): (i64, i64, i64) = on_tx!(tx, |c| {
@@ -216,7 +230,6 @@ pub(crate) async fn upsert_order(
         .await?
         .rows_affected()
     });
-    refresh_order_stats(tx, tenant, customer).await?;
     Ok((OrderRef(id), false))
 }
 
@@ -226,23 +239,49 @@ pub(crate) async fn refresh_order_stats(
     tenant: TenantId,
     customer: CustomerId,
 ) -> Result<()> {
+    refresh_order_stats_of(tx, tenant, &[customer]).await
+}
+
+/// Recomputes the purchase figures of several customers from their orders, in one
+/// statement per few hundred customers.
+pub(crate) async fn refresh_order_stats_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customers: &[CustomerId],
+) -> Result<()> {
+    let mut customers = customers.to_vec();
+    customers.sort();
+    customers.dedup();
     let counting = OrderStatus::COUNTING_SQL;
-    let sql = format!(
-        "UPDATE customers SET \
-         order_count = (SELECT COUNT(*) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}), \
-         order_total = (SELECT COALESCE(SUM(o.amount - o.refunded_amount), 0) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}), \
-         first_order_at = (SELECT MIN(o.ordered_at) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}), \
-         last_order_at = (SELECT MAX(o.ordered_at) FROM orders o WHERE o.tenant_id = $1 AND o.customer_id = $2 AND o.status IN {counting}) \
-         WHERE tenant_id = $1 AND id = $2"
-    );
-    on_tx!(tx, |c| {
-        sqlx::query(&sql)
-            .bind(tenant.0)
-            .bind(customer.0)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-    });
+    let of = |what: &str| {
+        format!(
+            "(SELECT {what} FROM orders o WHERE o.tenant_id = customers.tenant_id \
+             AND o.customer_id = customers.id AND o.status IN {counting})"
+        )
+    };
+    for chunk in customers.chunks(200) {
+        // ids are our own integers: inlined
+        let list = chunk
+            .iter()
+            .map(|c| c.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "UPDATE customers SET order_count = {}, order_total = {}, first_order_at = {}, \
+             last_order_at = {} WHERE tenant_id = $1 AND id IN ({list})",
+            of("COUNT(*)"),
+            of("COALESCE(SUM(o.amount - o.refunded_amount), 0)"),
+            of("MIN(o.ordered_at)"),
+            of("MAX(o.ordered_at)"),
+        );
+        on_tx!(tx, |c| {
+            sqlx::query(&sql)
+                .bind(tenant.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+    }
     Ok(())
 }
 
