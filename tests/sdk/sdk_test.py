@@ -95,10 +95,14 @@ def main():
             same = get(base, "/api/v1/customers/lookup?kind=anonymous_id&value=device-1", token)
             check("the anonymous id names the same profile", same["id"] == profile["id"], same)
             timeline = get(base, f"/api/v1/customers/{profile['id']}/timeline?limit=100", token)
-            names = [e["name"] for e in timeline["items"]]
+            names = [e["name"] for e in timeline["items"] if e["kind"] == "event"]
             check("Segment track and page are on the timeline",
                   "Order Completed" in names and "商品详情" in names, names)
             check("the batched, gzipped calls arrived", names.count("Product Viewed") == 5, names)
+            check("the Order Completed event became an order",
+                  profile["orders"]["count"] == 1 and profile["orders"]["total"] == 128.5
+                  and any(e["kind"] == "order" and e["order_id"] == "o-1" for e in timeline["items"]),
+                  profile["orders"])
 
             rudder_profile = get(base, "/api/v1/customers/lookup?kind=user_id&value=rudder-user-1", token)
             check("RudderStack traits from context.traits are on the profile",
@@ -106,7 +110,8 @@ def main():
                   rudder_profile)
             rudder_timeline = get(base, f"/api/v1/customers/{rudder_profile['id']}/timeline", token)
             check("RudderStack track is on the timeline",
-                  [e["name"] for e in rudder_timeline["items"]][0] == "Coupon Claimed", rudder_timeline)
+                  [e["name"] for e in rudder_timeline["items"] if e["kind"] == "event"][0] == "Coupon Claimed",
+                  rudder_timeline)
 
             sources = get(base, "/api/v1/sources", token)["items"]
             check("the source counted every event", sources[0]["received"] == 30, sources)
