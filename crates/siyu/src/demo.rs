@@ -247,10 +247,41 @@ async fn seed_customers(store: &Store, tenant: siyu_domain::ids::TenantId) -> an
                 false,
                 || message_id.clone(),
             )
-            .map_err(|r| anyhow::anyhow!("demo event refused: {}", r.reason))?;
+            .map_err(|r| anyhow::anyhow!("demo event refused: {}", r.reason))?
+            .with_commerce(source.kind.sales_channel())
+            .map_err(|reason| anyhow::anyhow!("demo order refused: {reason}"))?;
             items.push(siyu_store::IngestItem { source, event });
         }
     }
-    store.ingest(&items).await?;
+    let stored = store.ingest(&items).await?;
+    // a few customers opted out of SMS, and one has a note from service
+    let mut customers: Vec<siyu_domain::customer::CustomerId> = stored
+        .iter()
+        .filter_map(|o| match o {
+            siyu_store::IngestOutcome::Stored(c) => Some(*c),
+            siyu_store::IngestOutcome::Duplicate => None,
+        })
+        .collect();
+    customers.dedup();
+    for customer in customers.iter().step_by(7) {
+        scope
+            .record_consent(
+                *customer,
+                &siyu_store::ConsentChange {
+                    channel: siyu_domain::consent::ConsentChannel::Sms,
+                    status: siyu_domain::consent::ConsentStatus::OptOut,
+                    source: "短信回复TD".into(),
+                    note: None,
+                    at: None,
+                },
+                &Actor::cli(),
+            )
+            .await?;
+    }
+    if let Some(first) = customers.first() {
+        scope
+            .add_note(*first, "喜欢桂花乌龙，中秋前联系推荐礼盒", &Actor::cli())
+            .await?;
+    }
     Ok(())
 }

@@ -510,6 +510,11 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
                 .iter()
                 .all(|c| c["phone"].as_str().unwrap().contains("****"))
         );
+        let buyers = customers
+            .iter()
+            .filter(|c| c["orders"]["count"].as_i64().unwrap() > 0)
+            .count();
+        assert!(buyers >= 10, "demo customers have orders: {buyers}");
         terminate(&child);
         assert!(child.wait().await.unwrap().success());
     }
