@@ -221,7 +221,9 @@ impl TenantScope<'_> {
         let (Some(merged_profile), Some(survivor_profile)) = (merged_profile, survivor_profile)
         else {
             return Err(StoreError::Conflict(
-                "this merge was made before merges could be undone".into(),
+                "this merge can no longer be undone: it predates undo, or its customer's \
+                 personal data was erased"
+                    .into(),
             ));
         };
         let state: (Option<i64>, Option<i64>) = on_tx!(&mut tx, |c| {

@@ -220,6 +220,9 @@ impl TenantScope<'_> {
              WHERE tenant_id = $1 AND customer_id = $2",
             "UPDATE orders SET properties = '{}' WHERE tenant_id = $1 AND customer_id = $2",
             "UPDATE consent_changes SET note = NULL WHERE tenant_id = $1 AND customer_id = $2",
+            // merges keep both profiles as they were, for an undo: not after an erasure
+            "UPDATE customer_merges SET merged_profile = NULL, survivor_profile = NULL \
+             WHERE tenant_id = $1 AND (survivor_id = $2 OR merged_id = $2)",
             "UPDATE customers SET traits = '{}', trait_times = '{}', name = NULL, email = NULL, \
              phone = NULL WHERE tenant_id = $1 AND (id = $2 OR merged_into_id = $2)",
         ] {

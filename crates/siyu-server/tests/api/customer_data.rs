@@ -635,11 +635,28 @@ async fn consent_is_a_history_and_the_newest_per_channel_is_in_force() {
 async fn a_data_subject_can_have_everything_exported_and_then_erased() {
     let app = TestApp::spawn().await;
     let (_, key) = source(&app).await;
+    // first seen on a device, then signed in: two profiles merged into one
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"anonymousId": "dsr-device", "traits": {"nickname": "芳芳"}}),
+    )
+    .await
+    .expect(200);
     send(
         &app,
         "/v1/identify",
         &key,
         json!({"userId": "dsr-1", "traits": {"name": "王芳", "phone": "13812341680", "city": "杭州"}}),
+    )
+    .await
+    .expect(200);
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "dsr-1", "anonymousId": "dsr-device"}),
     )
     .await
     .expect(200);
@@ -688,7 +705,7 @@ async fn a_data_subject_can_have_everything_exported_and_then_erased() {
         .expect(200)
         .body;
     assert_eq!(data["customer"]["phone"], "+8613812341680");
-    assert_eq!(data["events"].as_array().unwrap().len(), 2);
+    assert_eq!(data["events"].as_array().unwrap().len(), 4);
     assert_eq!(data["orders"][0]["properties"]["address"], "西湖区1号");
     assert_eq!(data["notes"][0]["body"], "王女士的新地址");
 
@@ -697,9 +714,41 @@ async fn a_data_subject_can_have_everything_exported_and_then_erased() {
     app.delete(&format!("/api/v1/customers/{id}"), &service)
         .await
         .expect(403);
+    let merge = app
+        .get(
+            &format!("/api/v1/customers/{id}/timeline"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "merge")
+        .expect("the device and the account were merged")["id"]
+        .as_i64()
+        .unwrap();
     app.delete(&format!("/api/v1/customers/{id}"), &app.admin_token)
         .await
         .expect(204);
+    // the merge kept both profiles as they were, for an undo: erased with the rest
+    let undo = app
+        .post(
+            &format!("/api/v1/customer-merges/{merge}/undo"),
+            &app.admin_token,
+            json!({}),
+        )
+        .await
+        .expect(409);
+    assert!(
+        undo.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("can no longer be undone"),
+        "{}",
+        undo.body
+    );
     let erased = app
         .get(
             &format!("/api/v1/customers/{id}?reveal=true"),
@@ -722,13 +771,22 @@ async fn a_data_subject_can_have_everything_exported_and_then_erased() {
         .expect(200)
         .body;
     let text = after.to_string();
-    for personal in ["王芳", "13812341680", "西湖区", "dsr-1", "杭州", "王女士"] {
+    for personal in [
+        "王芳",
+        "芳芳",
+        "13812341680",
+        "西湖区",
+        "dsr-1",
+        "dsr-device",
+        "杭州",
+        "王女士",
+    ] {
         assert!(
             !text.contains(personal),
             "{personal} survived erasure: {text}"
         );
     }
-    assert_eq!(after["events"].as_array().unwrap().len(), 2);
+    assert_eq!(after["events"].as_array().unwrap().len(), 4);
     // the person is no longer found by their ids; a new event makes a new profile
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=dsr-1",
