@@ -54,6 +54,12 @@ pub async fn record_order(
         }
         (None, Some(identity)) => {
             let identity = identity.to_identity("customer")?;
+            if visible_owners(&auth, &scope).await?.is_some() {
+                // it may name, or make, a customer outside the caller's data scope
+                return Err(ApiError::Forbidden(
+                    "your data scope covers some customers only: pass customer_id".into(),
+                ));
+            }
             scope.record_order_for(&identity, &order, "api").await?
         }
         _ => {
