@@ -1,0 +1,244 @@
+//! What the audience layer knows of one customer, as plain data ([`CustomerFacts`]),
+//! and the meaning of every test of the language on it ([`trait_matches`],
+//! [`window_start`], …). The in-memory index stores the same facts in columns and must
+//! agree with [`plain::matches`](crate::plain::matches), which evaluates a condition on
+//! these facts directly, one customer at a time.
+
+use serde_json::Value;
+
+use crate::condition::{Cmp, TimeTest, TraitOp};
+
+pub const DAY_MS: i64 = 86_400_000;
+
+/// The day number (days since 1970-01-01, UTC) of a time in milliseconds.
+pub fn day_of(ms: i64) -> i32 {
+    ms.div_euclid(DAY_MS) as i32
+}
+
+/// The first day of a window of the last `days` days ending `today` (today counts).
+pub fn window_start(today: i32, days: u32) -> i32 {
+    today - days as i32 + 1
+}
+
+/// Whether a day passes a relative time test.
+pub fn time_matches(test: TimeTest, day: i32, today: i32) -> bool {
+    match test {
+        TimeTest::Within(days) => day >= window_start(today, days),
+        TimeTest::Before(days) => day < window_start(today, days),
+    }
+}
+
+/// One customer, as the audience layer sees them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CustomerFacts {
+    pub id: i64,
+    pub traits: serde_json::Map<String, Value>,
+    /// Tag ids.
+    pub tags: Vec<i64>,
+    pub owner: Option<i64>,
+    /// Event counts per name and day.
+    pub events: Vec<EventDay>,
+    /// Orders that count (paid, completed, partly refunded), net of refunds.
+    pub orders: Vec<OrderFact>,
+    /// Consent channels with an opt-out in force (`all` included).
+    pub opted_out: Vec<String>,
+    /// When the customer was first seen (ms).
+    pub first_seen_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventDay {
+    pub name: String,
+    pub day: i32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderFact {
+    /// When it was ordered (ms).
+    pub at: i64,
+    /// Net amount in fen.
+    pub amount: i64,
+    pub unit: Option<i64>,
+    pub channel: String,
+}
+
+/// A trait value read as a number, when it is one (or text that reads as one).
+pub fn as_number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok().filter(|n| n.is_finite()),
+        _ => None,
+    }
+}
+
+/// A trait value read as text.
+pub fn as_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A trait value read as a day: an RFC 3339 time or a `YYYY-MM-DD` date (its date part
+/// is used), or a number of milliseconds since the epoch.
+pub fn as_day(v: &Value) -> Option<i32> {
+    match v {
+        Value::Number(n) => n.as_i64().map(day_of),
+        Value::String(s) => {
+            let date = s.get(..10)?;
+            let mut parts = date.split('-');
+            let y: i32 = parts.next()?.parse().ok()?;
+            let m: u32 = parts.next()?.parse().ok()?;
+            let d: u32 = parts.next()?.parse().ok()?;
+            if !(1..=12).contains(&m) || !(1..=31).contains(&d) || parts.next().is_some() {
+                return None;
+            }
+            Some(days_from_civil(y, m, d))
+        }
+        _ => None,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = (y - era * 400) as u32;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe as i32 - 719_468
+}
+
+/// The `YYYY-MM-DD` date of a day number (Howard Hinnant's algorithm).
+pub fn format_day(day: i32) -> String {
+    let z = day + 719_468;
+    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
+    let doe = (z - era * 146_097) as u32;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe as i32 + era * 400 + i32::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+fn values_equal(trait_value: &Value, wanted: &Value) -> bool {
+    match (as_number(trait_value), as_number(wanted)) {
+        (Some(a), Some(b)) => a == b,
+        _ => as_text(trait_value) == as_text(wanted),
+    }
+}
+
+/// Whether a present (non-null) trait value passes a test. A customer without the
+/// trait passes no test of it: `trait.city != "北京"` does not hold for one with no city.
+pub fn trait_matches(value: &Value, test: &TraitOp, today: i32) -> bool {
+    if value.is_null() {
+        return false;
+    }
+    match test {
+        TraitOp::Exists => true,
+        TraitOp::Compare { op, value: wanted } => match op {
+            Cmp::Eq => values_equal(value, wanted),
+            Cmp::Ne => !values_equal(value, wanted),
+            _ => match (as_number(value), as_number(wanted)) {
+                (Some(a), Some(b)) => op.holds(a, b),
+                (None, None) => op.holds(as_text(value), as_text(wanted)),
+                _ => false,
+            },
+        },
+        TraitOp::In(values) => values.iter().any(|w| values_equal(value, w)),
+        TraitOp::Contains(needle) => as_text(value)
+            .to_lowercase()
+            .contains(&needle.to_lowercase()),
+        TraitOp::Time(t) => as_day(value).is_some_and(|day| time_matches(*t, day, today)),
+    }
+}
+
+/// The random bucket (0–99) of a customer: fixed per customer, evenly spread.
+pub fn bucket_of(customer: i64) -> u32 {
+    // splitmix64's finaliser
+    let mut z = (customer as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z % crate::condition::BUCKETS as u64) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn days_are_counted_from_the_epoch() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2026, 11, 24), day_of(1_795_478_400_000));
+        assert_eq!(
+            as_day(&json!("2026-11-24T08:00:00+08:00")),
+            Some(days_from_civil(2026, 11, 24))
+        );
+        assert_eq!(as_day(&json!("yesterday")), None);
+        for day in [-1000, 0, 59, 60, 20_000, 20_781] {
+            assert_eq!(as_day(&json!(format_day(day))), Some(day));
+        }
+    }
+
+    #[test]
+    fn windows_count_today_and_before_is_their_complement() {
+        let today = 100;
+        assert!(time_matches(TimeTest::Within(1), 100, today));
+        assert!(!time_matches(TimeTest::Within(1), 99, today));
+        assert!(time_matches(TimeTest::Within(30), 71, today));
+        assert!(!time_matches(TimeTest::Within(30), 70, today));
+        for day in 60..=100 {
+            assert_ne!(
+                time_matches(TimeTest::Within(30), day, today),
+                time_matches(TimeTest::Before(30), day, today)
+            );
+        }
+    }
+
+    #[test]
+    fn traits_compare_as_numbers_when_both_sides_are_numbers() {
+        let ge = |v: Value| TraitOp::Compare {
+            op: Cmp::Ge,
+            value: v,
+        };
+        assert!(trait_matches(&json!("30"), &ge(json!(9)), 0));
+        assert!(trait_matches(&json!("30"), &ge(json!("9")), 0));
+        assert!(trait_matches(&json!("b"), &ge(json!("a")), 0));
+        assert!(!trait_matches(&json!("b"), &ge(json!(1)), 0));
+        let eq = TraitOp::Compare {
+            op: Cmp::Eq,
+            value: json!(true),
+        };
+        assert!(trait_matches(&json!(true), &eq, 0));
+        assert!(trait_matches(&json!("true"), &eq, 0));
+        let ne = TraitOp::Compare {
+            op: Cmp::Ne,
+            value: json!("北京"),
+        };
+        assert!(trait_matches(&json!("上海"), &ne, 0));
+        assert!(!trait_matches(&Value::Null, &ne, 0));
+        assert!(trait_matches(
+            &json!("Li Lei"),
+            &TraitOp::Contains("li".into()),
+            0
+        ));
+    }
+
+    #[test]
+    fn buckets_spread_evenly() {
+        let mut counts = [0u32; 100];
+        for id in 1..=100_000 {
+            counts[bucket_of(id) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+    }
+}
