@@ -517,6 +517,12 @@ impl AudienceIndex {
     /// Recomputes every customer's RFM score (with fresh cut points) and lifecycle stage
     /// as of `today`.
     pub fn recompute(&mut self, today: i32) {
+        self.recompute_rfm(today);
+        self.recompute_stages(today);
+    }
+
+    /// Recomputes every customer's RFM score, with fresh cut points, as of `today`.
+    pub fn recompute_rfm(&mut self, today: i32) {
         self.today = today;
         let n = self.ids.len();
         let mut values = Vec::with_capacity(n);
@@ -540,6 +546,11 @@ impl AudienceIndex {
             .into_iter()
             .map(|(k, v)| (k, RoaringBitmap::from_sorted_iter(v).expect("ascending")))
             .collect();
+    }
+
+    /// Recomputes every customer's lifecycle stage as of `today`.
+    pub fn recompute_stages(&mut self, today: i32) {
+        self.today = today;
         let mut stages: HashMap<LifecycleStage, Vec<u32>> = HashMap::new();
         for c in &self.live {
             let stage = self.activity[c as usize].stage(today, &self.settings.lifecycle);

@@ -327,3 +327,103 @@ pub fn condition(rng: &mut impl Rng, shape: &Shape, catalog: &Catalog, depth: u3
         }
     }
 }
+
+/// The shape of the audience benchmark's synthetic tenant.
+#[derive(Debug, Clone)]
+pub struct SyntheticShape {
+    pub today: i32,
+    pub customers: u64,
+    /// Mean events and orders per customer.
+    pub events_per_customer: f64,
+    pub orders_per_customer: f64,
+    pub tags: i64,
+    pub units: Vec<i64>,
+}
+
+/// One customer of the synthetic tenant: a city, an age and a member level; events
+/// over the last year on a few days each (so per-day rows hold several events); orders
+/// whose number and size follow a heavy tail (a fifth of customers bring most of the
+/// money); tags whose popularity falls off (a few tags are on many customers). Returns
+/// the facts and how many events they stand for.
+pub fn synthetic_customer(
+    rng: &mut impl Rng,
+    id: i64,
+    shape: &SyntheticShape,
+) -> (CustomerFacts, u64) {
+    let mut traits = serde_json::Map::new();
+    traits.insert(
+        "city".into(),
+        json!(CITIES[(rng.gen_range(0.0f64..1.0).powi(2) * CITIES.len() as f64) as usize]),
+    );
+    traits.insert("age".into(), json!(rng.gen_range(16..70)));
+    traits.insert(
+        "member_level".into(),
+        json!(
+            ["普通", "银卡", "金卡", "黑金"][(rng.gen_range(0.0f64..1.0).powi(3) * 4.0) as usize]
+        ),
+    );
+    let tag_count = rng.gen_range(0..=6);
+    let mut tags: Vec<i64> = (0..tag_count)
+        .map(|_| 1 + (rng.gen_range(0.0f64..1.0).powi(2) * shape.tags as f64) as i64)
+        .collect();
+    tags.sort();
+    tags.dedup();
+    let events = rng.gen_range(0.0..shape.events_per_customer * 2.0).round() as u64;
+    let mut days: Vec<EventDay> = Vec::new();
+    let active_days: Vec<i32> = (0..rng.gen_range(1..=8))
+        .map(|_| shape.today - rng.gen_range(0..365))
+        .collect();
+    for _ in 0..events {
+        let name = EVENTS[(rng.gen_range(0.0f64..1.0).powi(2) * EVENTS.len() as f64) as usize];
+        let day = *active_days.choose(rng).unwrap();
+        match days.iter_mut().find(|d| d.name == name && d.day == day) {
+            Some(d) => d.count += 1,
+            None => days.push(EventDay {
+                name: name.into(),
+                day,
+                count: 1,
+            }),
+        }
+    }
+    // heavy-tailed orders: most buy rarely, a few often and big
+    let spender = rng.gen_bool(0.2);
+    let mean = if spender {
+        shape.orders_per_customer * 3.4
+    } else {
+        shape.orders_per_customer * 0.4
+    };
+    let n = rng.gen_range(0.0..mean * 2.0).round() as usize;
+    let orders = (0..n)
+        .map(|_| OrderFact {
+            at: (shape.today - rng.gen_range(0..730)) as i64 * DAY_MS + rng.gen_range(0..DAY_MS),
+            amount: if spender {
+                rng.gen_range(20_000..200_000)
+            } else {
+                rng.gen_range(2_000..30_000)
+            },
+            unit: shape.units.choose(rng).copied(),
+            channel: CHANNELS
+                [(rng.gen_range(0.0f64..1.0).powi(2) * CHANNELS.len() as f64) as usize]
+                .into(),
+        })
+        .collect();
+    let opted_out = if rng.gen_bool(0.05) {
+        vec![(*CONSENT.choose(rng).unwrap()).to_owned()]
+    } else {
+        Vec::new()
+    };
+    let owner = rng.gen_bool(0.6).then(|| rng.gen_range(1..=40));
+    (
+        CustomerFacts {
+            id,
+            traits,
+            tags,
+            owner,
+            events: days,
+            orders,
+            opted_out,
+            first_seen_at: (shape.today - 730) as i64 * DAY_MS,
+        },
+        events,
+    )
+}

@@ -2,6 +2,7 @@
 //! the layers below have typed errors.
 
 mod bench;
+mod bench_audience;
 mod config;
 mod demo;
 mod transfer;
@@ -172,6 +173,23 @@ enum BenchCommand {
         /// Distinct users the events are spread over
         #[arg(long, default_value_t = 100_000)]
         users: usize,
+    },
+    /// Build the audience index of a synthetic tenant and time segment previews, a full
+    /// RFM recompute, and the index's memory. The last line is one JSON object.
+    Audience {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: u64,
+        #[arg(long, default_value_t = 10_000_000)]
+        events: u64,
+        #[arg(long, default_value_t = 3_000_000)]
+        orders: u64,
+        #[arg(long, default_value_t = 200)]
+        tags: i64,
+        /// How many previews to time
+        #[arg(long, default_value_t = 200)]
+        previews: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -416,6 +434,21 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             };
             bench::ingest(database_url, &file, run).await
         }
+        Command::Bench(BenchCommand::Audience {
+            customers,
+            events,
+            orders,
+            tags,
+            previews,
+            seed,
+        }) => bench_audience::run(bench_audience::AudienceBench {
+            customers: customers.max(1),
+            events,
+            orders,
+            tags: tags.max(1),
+            previews: previews.max(1),
+            seed,
+        }),
     }
 }
 

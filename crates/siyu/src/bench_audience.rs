@@ -1,0 +1,172 @@
+//! `siyu bench audience`: builds the audience index of a synthetic tenant (by default
+//! 1,000,000 customers, 10,000,000 events, 3,000,000 orders, 200 tags) and measures what
+//! a marketer waits for: the live count of a five-clause segment while typing, a full
+//! RFM recompute, and the memory the index takes.
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::json;
+use siyu_audience::catalog::Catalog;
+use siyu_audience::facts::day_of;
+use siyu_audience::index::{IndexBuilder, ScoreSettings};
+use siyu_audience::plain::{EvalInput, FilteredCounts};
+use siyu_audience::random::{SyntheticShape, synthetic_customer};
+
+pub struct AudienceBench {
+    pub customers: u64,
+    pub events: u64,
+    pub orders: u64,
+    pub tags: i64,
+    pub previews: usize,
+    pub seed: u64,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn run(b: AudienceBench) -> anyhow::Result<()> {
+    let today = day_of(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_millis() as i64,
+    );
+    let shape = SyntheticShape {
+        today,
+        customers: b.customers,
+        events_per_customer: b.events as f64 / b.customers.max(1) as f64,
+        orders_per_customer: b.orders as f64 / b.customers.max(1) as f64,
+        tags: b.tags,
+        units: vec![2, 3, 4, 5],
+    };
+    let mut rng = StdRng::seed_from_u64(b.seed);
+    let rss_before = resident_bytes();
+    let mut builder = IndexBuilder::new(ScoreSettings::default(), today);
+    let (mut events, mut orders) = (0u64, 0u64);
+    let mut building = std::time::Duration::ZERO;
+    println!(
+        "generating {} customers, ~{} events, ~{} orders, {} tags",
+        b.customers, b.events, b.orders, b.tags
+    );
+    const CHUNK: u64 = 50_000;
+    let mut id = 0;
+    while id < b.customers {
+        let chunk: Vec<_> = (id..(id + CHUNK).min(b.customers))
+            .map(|i| synthetic_customer(&mut rng, i as i64 + 1, &shape))
+            .collect();
+        id += chunk.len() as u64;
+        let started = Instant::now();
+        for (facts, n) in &chunk {
+            events += n;
+            orders += facts.orders.len() as u64;
+            builder.add(facts);
+        }
+        building += started.elapsed();
+    }
+    let started = Instant::now();
+    let index = builder.finish();
+    building += started.elapsed();
+    let rss_after = resident_bytes();
+    println!(
+        "index of {} customers, {events} events, {orders} orders built in {:.0} ms",
+        index.len(),
+        building.as_secs_f64() * 1000.0
+    );
+
+    let mut catalog = Catalog::default();
+    for t in 1..=b.tags {
+        catalog.tags.insert(format!("tag{t}"), t);
+    }
+    for u in [2, 3, 4, 5] {
+        catalog.units.insert(u, vec![u]);
+    }
+    let filtered = FilteredCounts::new();
+    let input = EvalInput {
+        today,
+        catalog: &catalog,
+        filtered: &filtered,
+    };
+    // the issue's definition plus an RFM clause; the tag and windows vary per run, as
+    // they do while a marketer types
+    let mut latencies = Vec::with_capacity(b.previews);
+    let mut counts = Vec::new();
+    for i in 0..b.previews {
+        let tag = 1 + (i as i64 * 7) % 20;
+        let days = [30, 60, 90, 180][i % 4];
+        let text = format!(
+            r#"tag("tag{tag}") and orders.count(last {days}d) >= 2 and not performed("Complaint Filed", last 30d) and trait.city in ("上海", "杭州") and rfm.r >= 3"#
+        );
+        let started = Instant::now();
+        let condition = siyu_audience::parse(&text)?;
+        catalog.check(&condition)?;
+        let members = index.evaluate(&condition, &input)?;
+        let count = members.len();
+        let sample = index.ids(&members, 20);
+        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+        counts.push(count);
+        std::hint::black_box(sample);
+    }
+    latencies.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+    println!(
+        "preview of a five-clause definition ({} runs, {}–{} members): p50 {p50:.2} ms, p99 {p99:.2} ms",
+        b.previews,
+        counts.iter().min().unwrap_or(&0),
+        counts.iter().max().unwrap_or(&0)
+    );
+
+    let mut index = index;
+    let mut rfm_runs = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        index.recompute_rfm(today);
+        rfm_runs.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    rfm_runs.sort_by(f64::total_cmp);
+    let rfm_ms = rfm_runs[rfm_runs.len() / 2];
+    let report = index.rfm_report(None);
+    let buyers: u64 = report.values().map(|f| f.customers).sum();
+    println!("full RFM recompute over {buyers} buyers: {rfm_ms:.1} ms (median of 5)");
+    let started = Instant::now();
+    index.recompute_stages(today);
+    let stages_ms = started.elapsed().as_secs_f64() * 1000.0;
+    println!("lifecycle stages recomputed in {stages_ms:.1} ms");
+
+    let index_bytes = index.memory_bytes();
+    let rss = match (rss_before, rss_after) {
+        (Some(a), Some(b)) => b.saturating_sub(a),
+        _ => 0,
+    };
+    println!(
+        "index memory: {:.0} MB counted, {:.0} MB resident growth while building",
+        index_bytes as f64 / 1e6,
+        rss as f64 / 1e6
+    );
+    println!(
+        "{}",
+        json!({
+            "customers": index.len(),
+            "events": events,
+            "orders": orders,
+            "tags": b.tags,
+            "index_build_ms": (building.as_secs_f64() * 1000.0).round(),
+            "preview_p50_ms": (p50 * 100.0).round() / 100.0,
+            "preview_p99_ms": (p99 * 100.0).round() / 100.0,
+            "rfm_recompute_ms": (rfm_ms * 10.0).round() / 10.0,
+            "lifecycle_recompute_ms": (stages_ms * 10.0).round() / 10.0,
+            "index_memory_mb": (index_bytes as f64 / 1e6).round(),
+            "resident_growth_mb": (rss as f64 / 1e6).round(),
+        })
+    );
+    Ok(())
+}
