@@ -157,6 +157,8 @@ string_enum!(
 
 /// Largest amount taken, in major units: 10 billion.
 const MAX_MAJOR: f64 = 1e10;
+/// The same bound in minor units.
+const MAX_MINOR: i64 = 1_000_000_000_000;
 
 /// Reads an amount of money in major units (a JSON number or a numeric string) as minor
 /// units. At most two decimals; not negative.
@@ -405,6 +407,24 @@ impl NewOrder {
                     ));
                 }
             }
+        }
+        // amounts are bounded so that sums over a customer's orders cannot overflow
+        let items_total = self.items.iter().try_fold(0i64, |sum, i| {
+            i.price
+                .checked_mul(i.quantity)
+                .and_then(|line| sum.checked_add(line))
+        });
+        if items_total.is_none_or(|total| total > MAX_MINOR) {
+            return Err(DomainError::invalid(
+                "items",
+                "the items add up to more than 10000000000",
+            ));
+        }
+        if !(0..=MAX_MINOR).contains(&self.amount) {
+            return Err(DomainError::invalid(
+                "amount",
+                "must be between 0 and 10000000000",
+            ));
         }
         self.ordered_at = check_time("ordered_at", self.ordered_at, now)?;
         if let Some(paid) = self.paid_at {
@@ -761,6 +781,11 @@ mod tests {
                 .contains("quantity")
         );
         assert!(check(json!({"order_id": "a", "currency": "yuan"})).contains("currency"));
+        // items that add up past the bound would overflow a customer's sums
+        let huge: Vec<Value> = (0..10)
+            .map(|i| json!({"name": format!("x{i}"), "price": 1e10, "quantity": 1_000_000}))
+            .collect();
+        assert_eq!(check(json!({"order_id": "a", "products": huge})), "items");
         let far = NewOrder::from_event(
             json!({"order_id": "a"}).as_object().unwrap(),
             NOW + 2 * AHEAD_MS,

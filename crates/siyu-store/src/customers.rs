@@ -13,6 +13,7 @@ use siyu_domain::ids::StaffId;
 use siyu_domain::order::OrderStats;
 use siyu_domain::page::{Page, PageRequest};
 
+use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope, on_db};
 
 #[derive(sqlx::FromRow)]
@@ -422,13 +423,17 @@ impl TenantScope<'_> {
             self.get_staff(staff).await?;
         }
         let now = crate::now_ms();
-        let row: (String, String) = on_db!(self.store, |db| {
+        let tenant = self.tenant;
+        // read and write in one transaction that ingestion waits for, so neither writes
+        // back traits the other changed meanwhile
+        let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
+        let row: (String, String) = on_tx!(&mut tx, |c| {
             sqlx::query_as(
                 "SELECT traits, trait_times FROM customers WHERE tenant_id = $1 AND id = $2",
             )
-            .bind(self.tenant.0)
+            .bind(tenant.0)
             .bind(customer.id.0)
-            .fetch_one(db)
+            .fetch_one(&mut *c)
             .await?
         });
         let mut current: Map<String, Value> = serde_json::from_str(&row.0).unwrap_or_default();
@@ -448,40 +453,40 @@ impl TenantScope<'_> {
             Some(o) => o.map(|s| s.0),
             None => customer.owner_staff_id.map(|s| s.0),
         };
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut details = serde_json::Map::new();
+        if let Some(traits) = traits {
+            details.insert(
+                "traits".into(),
+                Value::from(traits.keys().cloned().collect::<Vec<_>>()),
+            );
+        }
+        if owner.is_some() {
+            details.insert("owner_staff_id".into(), Value::from(owner_id));
+        }
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE customers SET traits = $1, trait_times = $2, name = $3, owner_staff_id = $4, \
                  updated_at = $5 WHERE tenant_id = $6 AND id = $7",
             )
             .bind(Value::Object(current.clone()).to_string())
-            .bind(Value::Object(times).to_string())
+            .bind(Value::Object(times.clone()).to_string())
             .bind(&name)
             .bind(owner_id)
             .bind(now)
-            .bind(self.tenant.0)
+            .bind(tenant.0)
             .bind(customer.id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            let mut details = serde_json::Map::new();
-            if let Some(traits) = traits {
-                details.insert(
-                    "traits".into(),
-                    Value::from(traits.keys().cloned().collect::<Vec<_>>()),
-                );
-            }
-            if owner.is_some() {
-                details.insert("owner_staff_id".into(), Value::from(owner_id));
-            }
             crate::insert_audit!(
-                &mut *tx,
-                self.tenant,
+                &mut *c,
+                tenant,
                 actor,
                 siyu_domain::audit::AuditRecord::new("customer.updated", "customer", customer.id)
-                    .with_details(Value::Object(details))
-            )?;
-            tx.commit().await?;
+                    .with_details(Value::Object(details.clone()))
+            )?
+            .rows_affected()
         });
+        tx.commit().await?;
         self.get_customer(customer.id).await
     }
 

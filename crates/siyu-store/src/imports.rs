@@ -273,25 +273,56 @@ impl TenantScope<'_> {
         let outcomes = self.store.ingest(&items).await?;
         for (record, outcome) in customers.iter().zip(outcomes) {
             state.processed += 1;
-            match outcome {
-                IngestOutcome::Duplicate => state.unchanged += 1,
-                IngestOutcome::Stored(customer) => {
-                    state.stored += 1;
-                    for (channel, status) in &record.consents {
-                        self.record_consent(
-                            customer,
-                            &ConsentChange {
-                                channel: *channel,
-                                status: *status,
-                                source: "import".into(),
-                                note: Some(format!("line {}", record.line)),
-                                at: None,
-                            },
-                            actor,
-                        )
-                        .await?;
+            let customer = match outcome {
+                IngestOutcome::Duplicate => {
+                    state.unchanged += 1;
+                    if record.consents.is_empty() {
+                        continue;
+                    }
+                    // imported before; its consents may not have been recorded (a crash
+                    // right after the profile was stored): find the profile again
+                    let mut found = None;
+                    for identity in &record.identities {
+                        if let Ok(c) = self.lookup_customer(identity).await {
+                            found = Some(c.id);
+                            break;
+                        }
+                    }
+                    match found {
+                        Some(id) => id,
+                        None => continue,
                     }
                 }
+                IngestOutcome::Stored(customer) => {
+                    state.stored += 1;
+                    customer
+                }
+            };
+            if record.consents.is_empty() {
+                continue;
+            }
+            // recorded only where it changes what is in force, so importing the same
+            // file again adds nothing to the consent history
+            let in_force = self.consents(customer).await?;
+            for (channel, status) in &record.consents {
+                if in_force
+                    .iter()
+                    .any(|c| c.channel == *channel && c.status == *status)
+                {
+                    continue;
+                }
+                self.record_consent(
+                    customer,
+                    &ConsentChange {
+                        channel: *channel,
+                        status: *status,
+                        source: "import".into(),
+                        note: Some(format!("line {}", record.line)),
+                        at: None,
+                    },
+                    actor,
+                )
+                .await?;
             }
         }
         Ok(())

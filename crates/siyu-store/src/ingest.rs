@@ -49,7 +49,10 @@ impl Store {
     /// inserted and seen times updated for the whole group at once; only new people,
     /// new identities, trait changes and merges take statements of their own.
     pub async fn ingest(&self, items: &[IngestItem]) -> Result<Vec<IngestOutcome>> {
-        let mut tx = self.begin().await?;
+        // the group caches the profiles it reads: no one else may change them meanwhile
+        // (an import, another server process, a hand edit)
+        let tenants: Vec<_> = items.iter().map(|i| i.source.tenant).collect();
+        let mut tx = self.begin_changing_customers(&tenants).await?;
         let fresh = claim_message_ids(&mut tx, items).await?;
         // each new event's identities, worked out once (normalising phones and emails)
         let identities: Vec<Vec<Identity>> = items
@@ -105,6 +108,7 @@ impl Store {
                     crate::orders::refund_order(
                         &mut tx,
                         tenant,
+                        customer,
                         order_id,
                         *amount,
                         reason.as_deref(),

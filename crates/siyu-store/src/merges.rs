@@ -199,7 +199,7 @@ impl TenantScope<'_> {
     /// profile brought back. A merge undone already, or whose survivor has since been
     /// merged or erased, cannot be undone (undo the later merge first). Audited.
     pub async fn undo_merge(&self, merge: i64, actor: &Actor) -> Result<(CustomerId, CustomerId)> {
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let tenant = self.tenant;
         type MergeRow = (i64, i64, i64, Option<String>, Option<String>, Option<i64>);
         let row: Option<MergeRow> = on_tx!(&mut tx, |c| {

@@ -360,6 +360,16 @@ fn check_after_sale(
     if kind == AfterSaleKind::Exchange && amount != 0 {
         return Err(DomainError::invalid("amount", "an exchange returns no money; use 0").into());
     }
+    if amount > 0 && !order.status.counts() {
+        return Err(DomainError::invalid(
+            "amount",
+            format!(
+                "the order is {}: there is no payment to return",
+                order.status.as_str()
+            ),
+        )
+        .into());
+    }
     if status == AfterSaleStatus::Completed && amount > order.amount - order.refunded_amount {
         return Err(DomainError::invalid(
             "amount",
@@ -401,12 +411,14 @@ async fn insert_after_sale(
     Ok(AfterSaleId(id))
 }
 
-/// An `Order Refunded` event: a completed refund of `amount` (all that is left when
-/// absent) on the order with this order id. An unknown order, or one fully refunded
-/// already, changes nothing.
+/// An `Order Refunded` event of `customer`: a completed refund of `amount` (all that is
+/// left when absent) on their order with this order id. An unknown order, another
+/// customer's order (a tracking source may not touch it), an unpaid one, or one fully
+/// refunded already, changes nothing.
 pub(crate) async fn refund_order(
     tx: &mut Tx,
     tenant: TenantId,
+    customer: CustomerId,
     order_id: &str,
     amount: Option<i64>,
     reason: Option<&str>,
@@ -420,6 +432,9 @@ pub(crate) async fn refund_order(
     });
     let Some(id) = found else { return Ok(()) };
     let order = order_row_tx(tx, tenant, OrderRef(id)).await?;
+    if order.customer_id != customer || !order.status.counts() {
+        return Ok(());
+    }
     let left = order.amount - order.refunded_amount;
     let amount = amount.unwrap_or(left).min(left);
     if amount <= 0 {

@@ -211,7 +211,7 @@ impl TenantScope<'_> {
         let customer = self.get_customer(id).await?;
         let id = customer.id;
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         for sql in [
             "DELETE FROM identities WHERE tenant_id = $1 AND (customer_id = $2 OR customer_id IN \
              (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
@@ -222,7 +222,12 @@ impl TenantScope<'_> {
             "UPDATE consent_changes SET note = NULL WHERE tenant_id = $1 AND customer_id = $2",
             // merges keep both profiles as they were, for an undo: not after an erasure
             "UPDATE customer_merges SET merged_profile = NULL, survivor_profile = NULL \
-             WHERE tenant_id = $1 AND (survivor_id = $2 OR merged_id = $2)",
+             WHERE tenant_id = $1 AND (survivor_id = $2 OR merged_id = $2 \
+             OR survivor_id IN (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2) \
+             OR merged_id IN (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
+            // the reasons given for after-sales are free text
+            "UPDATE after_sales SET reason = NULL WHERE tenant_id = $1 AND order_ref IN \
+             (SELECT id FROM orders WHERE tenant_id = $1 AND customer_id = $2)",
             "UPDATE customers SET traits = '{}', trait_times = '{}', name = NULL, email = NULL, \
              phone = NULL WHERE tenant_id = $1 AND (id = $2 OR merged_into_id = $2)",
         ] {

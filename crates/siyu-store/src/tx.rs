@@ -1,6 +1,7 @@
 //! Transactions that span several statements on either database, and statements built
 //! at run time (multi-row inserts).
 
+use siyu_domain::ids::TenantId;
 use sqlx::{Postgres, Sqlite};
 
 use crate::{Pool, Result, Store};
@@ -35,7 +36,36 @@ impl Store {
             Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
+
+    /// A transaction that will change the customers of these tenants from what it reads
+    /// of them (ingestion caches profiles; an erasure or an undo rewrites them). Such
+    /// transactions take turns per tenant, so none writes back what another changed
+    /// meanwhile: on SQLite by taking the database's write lock at once (`BEGIN
+    /// IMMEDIATE`), on PostgreSQL by an advisory lock per tenant, taken in tenant order
+    /// so two transactions cannot wait on each other.
+    pub(crate) async fn begin_changing_customers(&self, tenants: &[TenantId]) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let mut tenants = tenants.to_vec();
+                tenants.sort();
+                tenants.dedup();
+                for tenant in tenants {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(CUSTOMER_LOCK | tenant.0)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Tx::Postgres(tx)
+            }
+        })
+    }
 }
+
+/// The class of PostgreSQL advisory locks that guard a tenant's customers ("SY" in the
+/// high bytes, the tenant id in the low ones).
+const CUSTOMER_LOCK: i64 = 0x5359_0000_0000_0000;
 
 impl Tx {
     pub(crate) async fn commit(self) -> Result<()> {

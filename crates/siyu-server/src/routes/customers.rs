@@ -538,6 +538,12 @@ pub async fn undo_merge(
 ) -> ApiResult<Json<UndoneMerge>> {
     auth.require(Permission::CustomersMerge)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
+    if visible_owners(&auth, &scope).await?.is_some() {
+        // both profiles come back: one may lie outside the caller's data scope
+        return Err(ApiError::Forbidden(
+            "undoing a merge needs a data scope over all customers".into(),
+        ));
+    }
     let (survivor, restored) = scope.undo_merge(id, &auth.actor()).await?;
     Ok(Json(UndoneMerge {
         survivor: scope.get_customer(survivor).await?.masked(),

@@ -46,6 +46,16 @@ pub async fn start_import(
     body: Body,
 ) -> ApiResult<(StatusCode, Json<ImportJob>)> {
     auth.require(Permission::CustomersImport)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    if crate::routes::customers::visible_owners(&auth, &scope)
+        .await?
+        .is_some()
+    {
+        // rows name any customer, or make new ones: only for a tenant-wide data scope
+        return Err(ApiError::Forbidden(
+            "importing needs a data scope over all customers".into(),
+        ));
+    }
     let kind = ImportKind::parse("kind", &q.kind)?;
     let mapping = parse_mapping(q.map.as_deref().unwrap_or_default())?;
     let file_name = q
@@ -60,7 +70,6 @@ pub async fn start_import(
     // checked now, so a bad header is a 422 and not a failed import
     ImportReader::new(kind, &bytes[..], &mapping, siyu_store::now_ms())?;
     let total = count_rows(&bytes[..]) as i64;
-    let scope = app.store.tenant(auth.principal.tenant_id);
     let actor = auth.actor();
     let job = scope.create_import(kind, &file_name, total, &actor).await?;
     let id = job.id;

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::TestApp;
+use crate::helpers::{PASSWORD, TestApp, answer};
 use crate::tracking::{send, source};
 
 fn order(order_id: &str, customer: Value, amount: f64) -> Value {
@@ -225,6 +225,17 @@ async fn ecommerce_events_become_orders_and_refunds() {
     assert_eq!(placed["origin"], "event");
     assert_eq!(placed["items"][0]["quantity"], 3);
 
+    // another customer's event cannot refund this customer's order
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"userId": "someone-else", "event": "Order Refunded", "properties": {"order_id": "E-1"}}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(customer(&app, customer_id).await["orders"]["total"], 300.0);
+
     // a partial refund, then the rest
     send(
         &app,
@@ -378,6 +389,30 @@ async fn after_sales_move_the_order_and_refuse_what_cannot_be() {
     .expect(201);
     let stats = customer(&app, customer_id).await["orders"].clone();
     assert_eq!(stats["count"], 0);
+    // an order not paid (pending) has no payment to return; it stays uncounted
+    let mut unpaid = self::order("A-2", phone("13812341680"), 40.0);
+    unpaid["status"] = json!("pending");
+    let unpaid = app
+        .post("/api/v1/orders", &app.admin_token, unpaid)
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let refused = app
+        .post(
+            &format!("/api/v1/orders/{unpaid}/after-sales"),
+            &app.admin_token,
+            json!({"kind": "refund", "status": "completed", "amount": 10}),
+        )
+        .await
+        .expect(422);
+    assert!(
+        refused.body.to_string().contains("no payment to return"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(customer(&app, customer_id).await["orders"]["count"], 0);
     let audit = app
         .get(
             "/api/v1/audit-log?action=after_sale.recorded",
@@ -678,11 +713,22 @@ async fn a_data_subject_can_have_everything_exported_and_then_erased() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let order = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            json!({"order_id": "D-1", "customer_id": id, "channel": "offline", "amount": 66,
+                   "ordered_at": "2026-11-01T00:00:00Z", "properties": {"address": "西湖区1号"}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     app.post(
-        "/api/v1/orders",
+        &format!("/api/v1/orders/{order}/after-sales"),
         &app.admin_token,
-        json!({"order_id": "D-1", "customer_id": id, "channel": "offline", "amount": 66,
-               "ordered_at": "2026-11-01T00:00:00Z", "properties": {"address": "西湖区1号"}}),
+        json!({"kind": "return", "amount": 6, "reason": "寄回西湖区的地址错了"}),
     )
     .await
     .expect(201);
@@ -820,6 +866,19 @@ async fn a_data_subject_can_have_everything_exported_and_then_erased() {
 }
 
 /// Sends a CSV file to start an import; returns the answer.
+async fn consent_changes(app: &TestApp) -> usize {
+    app.get(
+        "/api/v1/audit-log?action=customer.consent_changed",
+        &app.admin_token,
+    )
+    .await
+    .expect(200)
+    .body["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
 async fn start_import(app: &TestApp, query: &str, csv: &str) -> crate::helpers::Answer {
     let response = app
         .http
@@ -929,6 +988,35 @@ async fn imports_run_in_the_background_report_refused_rows_and_are_idempotent() 
         .expect(200)
         .body;
     assert_eq!(list["items"].as_array().unwrap().len(), 2);
+
+    // a row imported again with only its consent changed: the change is recorded
+    // (the row itself is a duplicate); importing that again records nothing more
+    for (status, changes) in [("opt_in", 1), ("opt_out", 2), ("opt_out", 2)] {
+        let csv = format!("user_id,name,consent:sms\nc-1,甲,{status}\n");
+        let job = start_import(&app, "kind=customers", &csv)
+            .await
+            .expect(202)
+            .body;
+        let done = finished(&app, job["id"].as_i64().unwrap()).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(consent_changes(&app).await, changes, "after {status}");
+    }
+    let c1 = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=c-1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let in_force = app
+        .get(&format!("/api/v1/customers/{c1}/consent"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(in_force[0]["status"], "opt_out");
 
     // orders by the same route
     let orders = "订单号,user_id,渠道,下单时间,金额\nO-1,u1,wecom,2026-11-01 12:00,88.8\nO-2,u1,jd,not-a-time,1\n";
@@ -1169,4 +1257,54 @@ async fn an_admin_can_undo_a_wrong_merge_and_it_does_not_happen_again() {
         .expect(200)
         .body;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn imports_and_merge_undos_need_a_data_scope_over_all_customers() {
+    let app = TestApp::spawn().await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    for (email, role) in [
+        ("ops-own@acme.example.com", "operations"),
+        ("admin-own@acme.example.com", "admin"),
+    ] {
+        app.post(
+            "/api/v1/staff",
+            &app.admin_token,
+            json!({"unit_id": root.id, "role": role, "email": email, "name": role,
+                   "password": PASSWORD, "data_scope": "own"}),
+        )
+        .await
+        .expect(201);
+    }
+    let (ops, a) = app.login("ops-own@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let import = ops
+        .post(app.url("/api/v1/imports?kind=customers"))
+        .header("content-type", "text/csv")
+        .body("phone,name\n13812341680,张三\n")
+        .send()
+        .await
+        .unwrap();
+    let refused = answer(import).await.expect(403);
+    assert!(
+        refused.body.to_string().contains("data scope"),
+        "{}",
+        refused.body
+    );
+    let (admin, a) = app.login("admin-own@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let undo = admin
+        .post(app.url("/api/v1/customer-merges/1/undo"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    answer(undo).await.expect(403);
+    // nothing was imported
+    let list = app
+        .get("/api/v1/customers", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert!(list["items"].as_array().unwrap().is_empty());
 }
