@@ -658,6 +658,27 @@ impl AudienceIndex {
             .collect()
     }
 
+    /// Customer ids of a set after the id `after` (a page), at most `limit`. Dense
+    /// numbers follow ids, since customers are added in id order.
+    pub fn ids_after(&self, set: &RoaringBitmap, after: i64, limit: usize) -> Vec<i64> {
+        set.iter()
+            .map(|c| self.ids[c as usize])
+            .filter(|id| *id > after)
+            .take(limit)
+            .collect()
+    }
+
+    /// The customers these staff members own.
+    pub fn owned_by(&self, staff: impl IntoIterator<Item = i64>) -> RoaringBitmap {
+        let mut set = RoaringBitmap::new();
+        for s in staff {
+            if let Some(bm) = self.owners.get(&s) {
+                set |= bm;
+            }
+        }
+        set
+    }
+
     /// The dense numbers of customer ids the index knows.
     pub fn set_of(&self, ids: impl IntoIterator<Item = i64>) -> RoaringBitmap {
         let mut bm: RoaringBitmap = ids

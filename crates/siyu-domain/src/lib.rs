@@ -10,6 +10,7 @@
 //! shape of the API; that is a description of data, not a dependency on HTTP.
 
 pub mod access;
+pub mod audience;
 pub mod audit;
 pub mod consent;
 pub mod customer;

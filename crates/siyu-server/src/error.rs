@@ -43,6 +43,15 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// A segment definition that does not parse, or names what the tenant lacks.
+    #[error("{message}")]
+    InvalidDefinition {
+        line: Option<usize>,
+        column: Option<usize>,
+        /// The offending part, in the text form.
+        part: Option<String>,
+        message: String,
+    },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error")]
@@ -61,7 +70,9 @@ pub struct ErrorDetail {
     pub code: String,
     /// A readable explanation.
     pub message: String,
-    /// More about the error; for `validation_failed`, `{"fields":[{"field","message"}]}`.
+    /// More about the error; for `validation_failed`, `{"fields":[{"field","message"}]}`;
+    /// for `invalid_definition` also `line` and `column` (1-based) or `part`, the
+    /// offending part of a segment definition.
     pub details: Value,
 }
 
@@ -69,7 +80,9 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidJson(_) | ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Validation(_) | ApiError::InvalidDefinition { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Unauthenticated
             | ApiError::InvalidCredentials
             | ApiError::InvalidWriteKey => StatusCode::UNAUTHORIZED,
@@ -89,6 +102,7 @@ impl ApiError {
             ApiError::InvalidJson(_) => "invalid_json",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Validation(_) => "validation_failed",
+            ApiError::InvalidDefinition { .. } => "invalid_definition",
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InvalidWriteKey => "invalid_write_key",
@@ -113,6 +127,16 @@ impl ApiError {
             ApiError::TooManyAttempts { retry_after_secs } => {
                 json!({ "retry_after_secs": retry_after_secs })
             }
+            // shaped like a validation error (the field is `definition`), with where
+            ApiError::InvalidDefinition {
+                line,
+                column,
+                part,
+                message,
+            } => json!({
+                "fields": [{"field": "definition", "message": message}],
+                "line": line, "column": column, "part": part,
+            }),
             _ => Value::Null,
         }
     }

@@ -10,6 +10,7 @@
 //! [`Application::build`] binds its own listener and reports its address, so tests start
 //! the real application on port 0.
 
+pub mod audience;
 pub mod error;
 pub mod extract;
 pub mod ingest;
@@ -75,6 +76,7 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
     pub ingestor: ingest::Ingestor,
+    pub audiences: audience::Audiences,
 }
 
 /// The whole router: API, operations endpoints and the middleware around them.
@@ -108,7 +110,11 @@ impl Application {
         let listener = TcpListener::bind(&config.listen).await?;
         let local_addr = listener.local_addr()?;
         let ingestor = ingest::Ingestor::start(store.clone(), config.dedup_window_ms);
+        let audiences = audience::Audiences::start(store.clone())
+            .await
+            .map_err(std::io::Error::other)?;
         let state = AppState {
+            audiences,
             store,
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),

@@ -141,6 +141,19 @@ impl Store {
                 .rows_affected()
             });
         }
+        // the audience indexes follow these
+        let mut touched: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
+        for (item, customer) in items.iter().zip(&stored) {
+            if let Some(c) = customer {
+                touched
+                    .entry(item.source.tenant)
+                    .or_default()
+                    .push(batch.survivor(*c));
+            }
+        }
+        for (tenant, customers) in touched {
+            crate::audiences::note_changed(&mut tx, tenant, &customers).await?;
+        }
         tx.commit().await?;
         Ok(stored
             .into_iter()

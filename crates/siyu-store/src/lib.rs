@@ -22,6 +22,7 @@
 //! entry in the same transaction as the change: there is no change without its entry.
 
 mod access;
+mod audiences;
 mod audit;
 mod auth;
 mod customers;
@@ -46,6 +47,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use audiences::{CustomerChange, NewSegment};
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use error::{StoreError, redact_url};

@@ -1,6 +1,6 @@
 //! Merging profiles that turn out to be one person, and undoing a merge that was wrong.
 //!
-//! A merge moves the merged profile's identities, events, orders, notes and consent to
+//! A merge moves the merged profile's identities, events, orders, notes, consent and tags to
 //! the survivor, keeps each trait's newest value, and points the merged profile at the
 //! survivor. It records what it moved (`customer_merge_moves`) and both profiles as
 //! they were, so an admin can undo it: the rows go back, the merged profile comes back
@@ -17,12 +17,13 @@ use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
 
 /// The tables whose rows follow a profile in a merge: (kind, table).
-const MOVED: [(&str, &str); 5] = [
+const MOVED: [(&str, &str); 6] = [
     ("identity", "identities"),
     ("event", "events"),
     ("order", "orders"),
     ("note", "customer_notes"),
     ("consent", "consent_changes"),
+    ("tag", "customer_tags"),
 ];
 
 /// Whether an admin has kept these two profiles apart.
@@ -103,6 +104,19 @@ pub(crate) async fn merge_into(
         .fetch_one(&mut *c)
         .await?
     });
+    // a tag both profiles have stays the survivor's; the merged profile's copy goes
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "DELETE FROM customer_tags WHERE tenant_id = $2 AND customer_id = $3 AND tag_id IN \
+             (SELECT tag_id FROM customer_tags WHERE tenant_id = $2 AND customer_id = $1)",
+        )
+        .bind(survivor.0)
+        .bind(tenant.0)
+        .bind(merged.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
     // what moves is written down first
     for (kind, table) in MOVED {
         let sql = format!(
@@ -136,6 +150,7 @@ pub(crate) async fn merge_into(
         "UPDATE events SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_notes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE consent_changes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
+        "UPDATE customer_tags SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         // event counts: added to the survivor's day by day, then dropped from the merged
         "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
          SELECT tenant_id, $1, name, day, count, last_at FROM customer_event_days \
@@ -158,6 +173,7 @@ pub(crate) async fn merge_into(
         });
     }
     crate::orders::move_orders(tx, tenant, merged, survivor).await?;
+    crate::audiences::note_changed(tx, tenant, &[merged, survivor]).await?;
     let seen = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
     save_profile(
         tx,
@@ -361,6 +377,7 @@ impl TenantScope<'_> {
             )?
             .rows_affected()
         });
+        crate::audiences::note_changed(&mut tx, tenant, &[survivor, merged]).await?;
         tx.commit().await?;
         Ok((survivor, merged))
     }

@@ -252,6 +252,8 @@ pub(crate) async fn refresh_order_stats_of(
     let mut customers = customers.to_vec();
     customers.sort();
     customers.dedup();
+    // every order change passes here: the audience indexes follow it
+    crate::audiences::note_changed(tx, tenant, &customers).await?;
     let counting = OrderStatus::COUNTING_SQL;
     let of = |what: &str| {
         format!(

@@ -103,6 +103,14 @@ impl TenantScope<'_> {
             .bind(&actor.label)
             .execute(&mut *tx)
             .await?;
+            sqlx::query(
+                "INSERT INTO customer_changes (tenant_id, customer_id, at) VALUES ($1, $2, $3)",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
             insert_audit!(
                 &mut *tx,
                 self.tenant,
@@ -261,6 +269,7 @@ impl TenantScope<'_> {
             )?
             .rows_affected()
         });
+        crate::audiences::note_changed(&mut tx, self.tenant, &[id]).await?;
         tx.commit().await
     }
 }

@@ -96,7 +96,11 @@ pub(crate) async fn check_visible(
 }
 
 /// The customer at `id` if the caller's data scope covers it.
-async fn visible_customer(auth: &Auth, scope: &TenantScope<'_>, id: i64) -> ApiResult<Customer> {
+pub(crate) async fn visible_customer(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    id: i64,
+) -> ApiResult<Customer> {
     let customer = scope.get_customer(CustomerId(id)).await?;
     check_visible(auth, scope, &customer).await?;
     Ok(customer)

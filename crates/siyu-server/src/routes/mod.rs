@@ -9,8 +9,10 @@ pub mod imports;
 pub mod ops;
 pub mod orders;
 pub mod roles;
+pub mod segments;
 pub mod sources;
 pub mod staff;
+pub mod tags;
 pub mod tokens;
 pub mod tracking;
 pub mod units;
@@ -69,6 +71,30 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::get_consent, customers::record_consent))
         .routes(routes!(customers::export_customer_data))
         .routes(routes!(customers::undo_merge))
+        .routes(routes!(tags::list_tag_groups, tags::create_tag_group))
+        .routes(routes!(tags::update_tag_group, tags::delete_tag_group))
+        .routes(routes!(tags::list_tags, tags::create_tag))
+        .routes(routes!(tags::get_tag, tags::update_tag, tags::delete_tag))
+        .routes(routes!(tags::customer_tags, tags::change_customer_tags))
+        .routes(routes!(tags::tag_history))
+        .routes(routes!(tags::bulk_tag))
+        .routes(routes!(segments::preview))
+        .routes(routes!(segments::list_segments, segments::create_segment))
+        .routes(routes!(
+            segments::get_segment,
+            segments::update_segment,
+            segments::delete_segment
+        ))
+        .routes(routes!(segments::segment_members))
+        .routes(routes!(segments::export_segment))
+        .routes(routes!(segments::segment_counts))
+        .routes(routes!(segments::rfm_report))
+        .routes(routes!(segments::lifecycle_report))
+        .routes(routes!(segments::customer_scores))
+        .routes(routes!(
+            segments::get_score_settings,
+            segments::put_score_settings
+        ))
         .routes(routes!(orders::list_orders, orders::record_order))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::list_after_sales, orders::record_after_sale))

@@ -134,6 +134,33 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/orders/{id}/after-sales",
         "POST /api/v1/orders/{id}/after-sales",
         "PATCH /api/v1/after-sales/{id}",
+        "GET /api/v1/tag-groups",
+        "POST /api/v1/tag-groups",
+        "PATCH /api/v1/tag-groups/{id}",
+        "DELETE /api/v1/tag-groups/{id}",
+        "GET /api/v1/tags",
+        "POST /api/v1/tags",
+        "GET /api/v1/tags/{id}",
+        "PATCH /api/v1/tags/{id}",
+        "DELETE /api/v1/tags/{id}",
+        "GET /api/v1/customers/{id}/tags",
+        "POST /api/v1/customers/{id}/tags",
+        "GET /api/v1/customers/{id}/tag-history",
+        "POST /api/v1/customers/bulk-tag",
+        "POST /api/v1/segments/preview",
+        "GET /api/v1/segments",
+        "POST /api/v1/segments",
+        "GET /api/v1/segments/{id}",
+        "PATCH /api/v1/segments/{id}",
+        "DELETE /api/v1/segments/{id}",
+        "GET /api/v1/segments/{id}/members",
+        "GET /api/v1/segments/{id}/export",
+        "GET /api/v1/segments/{id}/counts",
+        "GET /api/v1/rfm",
+        "GET /api/v1/lifecycle",
+        "GET /api/v1/customers/{id}/scores",
+        "GET /api/v1/score-settings/{key}",
+        "PUT /api/v1/score-settings/{key}",
         "POST /v1/identify",
         "POST /v1/track",
         "POST /v1/page",
@@ -152,7 +179,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         if path.starts_with("/api/v1/auth/") || path == "/api/v1/me/password" {
             continue; // these act on the caller's own session
         }
-        let path = path.replace("{id}", "999999");
+        let path = path.replace("{id}", "999999").replace("{key}", "none");
         let a = app
             .call(
                 method.parse().unwrap(),

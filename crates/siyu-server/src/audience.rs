@@ -1,0 +1,320 @@
+//! Each server process keeps an audience index per tenant in memory and keeps it
+//! following the database.
+//!
+//! A tenant's index is built on first use from the store. A background task follows
+//! `customer_changes` (written in the same transaction as every change a segment can
+//! test) every half second and replaces the changed customers' entries, so every
+//! process on one database answers the same counts within about a second of a change.
+//! Sequence numbers seen missing are asked for again for a while: on PostgreSQL a
+//! transaction can commit after one that took a later number. Scores (RFM, lifecycle)
+//! are recomputed when the day changes and every ten minutes, since new orders move the
+//! quintiles.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use roaring::RoaringBitmap;
+use siyu_audience::Condition;
+use siyu_audience::catalog::{Catalog, DefinitionError};
+use siyu_audience::facts::day_of;
+use siyu_audience::index::{AudienceIndex, IndexBuilder, ScoreSettings};
+use siyu_audience::lifecycle::LifecycleSettings;
+use siyu_audience::plain::{EvalInput, FilteredCounts};
+use siyu_audience::rfm::RfmSettings;
+use siyu_domain::ids::{StaffId, TenantId};
+use siyu_store::{Store, StoreError};
+use tokio::sync::OnceCell;
+
+use crate::error::ApiError;
+
+/// How often the change log is read.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+/// How long a missing sequence number is asked for again.
+const GAP_PATIENCE: Duration = Duration::from_secs(30);
+/// How often scores are recomputed with fresh cut points.
+const RESCORE_EVERY: Duration = Duration::from_secs(600);
+
+pub const RFM_SETTINGS: &str = "rfm";
+pub const LIFECYCLE_SETTINGS: &str = "lifecycle";
+
+/// One tenant's index.
+pub struct TenantAudience {
+    pub index: RwLock<AudienceIndex>,
+    scored_at: Mutex<(i32, Instant)>,
+}
+
+#[derive(Default)]
+struct Slot {
+    ready: OnceCell<Arc<TenantAudience>>,
+    /// Customers changed while the index was being built: applied once it is.
+    pending: Mutex<Vec<i64>>,
+}
+
+struct Follower {
+    cursor: i64,
+    gaps: HashMap<i64, Instant>,
+}
+
+#[derive(Clone)]
+pub struct Audiences {
+    store: Store,
+    slots: Arc<Mutex<HashMap<TenantId, Arc<Slot>>>>,
+    follower: Arc<tokio::sync::Mutex<Follower>>,
+}
+
+fn today() -> i32 {
+    day_of(siyu_store::now_ms())
+}
+
+/// A definition the tenant cannot use, as the API reports it.
+pub fn definition_error(e: DefinitionError) -> ApiError {
+    ApiError::InvalidDefinition {
+        line: None,
+        column: None,
+        part: Some(e.part),
+        message: e.message,
+    }
+}
+
+impl Audiences {
+    /// Starts following changes from now; indexes are built on first use.
+    pub async fn start(store: Store) -> Result<Self, StoreError> {
+        let cursor = store.last_customer_change().await?;
+        let audiences = Self {
+            store,
+            slots: Arc::default(),
+            follower: Arc::new(tokio::sync::Mutex::new(Follower {
+                cursor,
+                gaps: HashMap::new(),
+            })),
+        };
+        let follower = audiences.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FOLLOW_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut pruned = Instant::now();
+            loop {
+                tick.tick().await;
+                if let Err(e) = follower.follow().await {
+                    tracing::warn!(error = %e, "following customer changes failed; retrying");
+                }
+                if pruned.elapsed() > Duration::from_secs(3600) {
+                    pruned = Instant::now();
+                    let _ = follower
+                        .store
+                        .prune_customer_changes(24 * 3600 * 1000)
+                        .await;
+                }
+            }
+        });
+        Ok(audiences)
+    }
+
+    async fn settings(&self, tenant: TenantId) -> Result<ScoreSettings, StoreError> {
+        let scope = self.store.tenant(tenant);
+        let rfm = match scope.setting(RFM_SETTINGS).await? {
+            Some(v) => serde_json::from_value::<RfmSettings>(v).unwrap_or_default(),
+            None => RfmSettings::default(),
+        };
+        let lifecycle = match scope.setting(LIFECYCLE_SETTINGS).await? {
+            Some(v) => serde_json::from_value::<LifecycleSettings>(v).unwrap_or_default(),
+            None => LifecycleSettings::default(),
+        };
+        Ok(ScoreSettings { rfm, lifecycle })
+    }
+
+    /// The tenant's index, built now if this process has none yet.
+    pub async fn tenant(&self, tenant: TenantId) -> Result<Arc<TenantAudience>, StoreError> {
+        let slot = self
+            .slots
+            .lock()
+            .expect("not poisoned")
+            .entry(tenant)
+            .or_default()
+            .clone();
+        let audience = slot
+            .ready
+            .get_or_try_init(|| async {
+                let started = Instant::now();
+                let scope = self.store.tenant(tenant);
+                let day = today();
+                let mut builder = IndexBuilder::new(self.settings(tenant).await?, day);
+                let mut after = 0;
+                loop {
+                    let page = scope.audience_facts(after, 5000).await?;
+                    let Some(last) = page.last() else { break };
+                    after = last.id;
+                    for facts in &page {
+                        builder.add(facts);
+                    }
+                }
+                let index = builder.finish();
+                tracing::info!(
+                    tenant = tenant.0,
+                    customers = index.len(),
+                    ms = started.elapsed().as_millis() as u64,
+                    "audience index built"
+                );
+                Ok::<_, StoreError>(Arc::new(TenantAudience {
+                    index: RwLock::new(index),
+                    scored_at: Mutex::new((day, Instant::now())),
+                }))
+            })
+            .await?
+            .clone();
+        // what changed while it was built
+        let pending = std::mem::take(&mut *slot.pending.lock().expect("not poisoned"));
+        if !pending.is_empty() {
+            self.apply(tenant, &audience, &pending).await?;
+        }
+        Ok(audience)
+    }
+
+    async fn apply(
+        &self,
+        tenant: TenantId,
+        audience: &TenantAudience,
+        ids: &[i64],
+    ) -> Result<(), StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(1000) {
+            let facts = self.store.tenant(tenant).audience_facts_of(chunk).await?;
+            let mut index = audience.index.write().expect("not poisoned");
+            let mut present = std::collections::HashSet::new();
+            for f in &facts {
+                present.insert(f.id);
+                index.upsert(f);
+            }
+            for id in chunk {
+                if !present.contains(id) {
+                    index.remove(*id);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads new changes and applies them to the indexes this process holds.
+    pub async fn follow(&self) -> Result<(), StoreError> {
+        let mut follower = self.follower.lock().await;
+        follower
+            .gaps
+            .retain(|_, noticed| noticed.elapsed() < GAP_PATIENCE);
+        let gaps: Vec<i64> = follower.gaps.keys().copied().collect();
+        let changes = self
+            .store
+            .customer_changes(follower.cursor, &gaps, 20_000)
+            .await?;
+        let mut per_tenant: HashMap<TenantId, Vec<i64>> = HashMap::new();
+        let mut expected = follower.cursor + 1;
+        for change in &changes {
+            follower.gaps.remove(&change.seq);
+            if change.seq > follower.cursor {
+                for missing in expected..change.seq {
+                    follower.gaps.insert(missing, Instant::now());
+                }
+                expected = change.seq + 1;
+                follower.cursor = change.seq;
+            }
+            per_tenant
+                .entry(change.tenant)
+                .or_default()
+                .push(change.customer.0);
+        }
+        let slots: Vec<(TenantId, Arc<Slot>)> = self
+            .slots
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .map(|(t, s)| (*t, s.clone()))
+            .collect();
+        for (tenant, slot) in slots {
+            let changed = per_tenant.remove(&tenant).unwrap_or_default();
+            match slot.ready.get() {
+                Some(audience) => {
+                    if !changed.is_empty() {
+                        self.apply(tenant, audience, &changed).await?;
+                    }
+                    let day = today();
+                    let due = {
+                        let scored = audience.scored_at.lock().expect("not poisoned");
+                        scored.0 != day || scored.1.elapsed() > RESCORE_EVERY
+                    };
+                    if due {
+                        audience.index.write().expect("not poisoned").recompute(day);
+                        *audience.scored_at.lock().expect("not poisoned") = (day, Instant::now());
+                    }
+                }
+                None => slot.pending.lock().expect("not poisoned").extend(changed),
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes a tenant's score settings, in the store and in this process's index.
+    /// (Other processes pick them up when they next build the index.)
+    pub async fn rescore(&self, tenant: TenantId) -> Result<(), StoreError> {
+        let settings = self.settings(tenant).await?;
+        let audience = self.tenant(tenant).await?;
+        audience
+            .index
+            .write()
+            .expect("not poisoned")
+            .set_settings(settings);
+        Ok(())
+    }
+
+    /// The tenant's catalog: tags, units and saved segments.
+    pub async fn catalog(&self, tenant: TenantId) -> Result<Catalog, StoreError> {
+        let scope = self.store.tenant(tenant);
+        Ok(Catalog {
+            tags: scope.tag_catalog().await?,
+            units: scope.unit_catalog().await?,
+            segments: scope.segment_catalog().await?,
+        })
+    }
+
+    /// The customers who match a condition, limited to those `owners` own when the
+    /// caller's data scope covers only some customers.
+    pub async fn evaluate(
+        &self,
+        tenant: TenantId,
+        condition: &Condition,
+        owners: Option<&[StaffId]>,
+    ) -> Result<(RoaringBitmap, Arc<TenantAudience>), ApiError> {
+        let catalog = self.catalog(tenant).await?;
+        catalog.check(condition).map_err(definition_error)?;
+        let day = today();
+        let mut filtered = FilteredCounts::new();
+        for leaf in catalog.filtered_events(condition) {
+            if let Condition::Performed(p) = &leaf {
+                let counts = self
+                    .store
+                    .tenant(tenant)
+                    .filtered_event_counts(p, day)
+                    .await?;
+                filtered.insert(leaf.to_string(), counts);
+            }
+        }
+        let audience = self.tenant(tenant).await?;
+        let members = {
+            let index = audience.index.read().expect("not poisoned");
+            let input = EvalInput {
+                today: day,
+                catalog: &catalog,
+                filtered: &filtered,
+            };
+            let mut members = index
+                .evaluate(condition, &input)
+                .map_err(|e| ApiError::field("definition", e.to_string()))?;
+            if let Some(owners) = owners {
+                members &= index.owned_by(owners.iter().map(|s| s.0));
+            }
+            members
+        };
+        Ok((members, audience))
+    }
+}

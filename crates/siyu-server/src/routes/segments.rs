@@ -1,0 +1,763 @@
+//! Segments: a live count (and sample) of an unsaved definition while it is typed,
+//! saved segments (dynamic or static) with their members, CSV export and size over time,
+//! and the score reports (RFM classes, lifecycle stages) and their settings.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use siyu_audience::Condition;
+use siyu_audience::condition::{LifecycleStage, RfmClass};
+use siyu_audience::lifecycle::LifecycleSettings;
+use siyu_audience::rfm::RfmSettings;
+use siyu_domain::access::Permission;
+use siyu_domain::audience::{Segment, SegmentId, SegmentKind};
+use siyu_domain::audit::AuditRecord;
+use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
+use siyu_domain::page::Page;
+use siyu_store::{NewSegment, TenantScope};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::audience::{LIFECYCLE_SETTINGS, RFM_SETTINGS, definition_error};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
+use crate::routes::customers::{visible_customer, visible_owners};
+
+/// Reads a definition given as text or as JSON (exactly one).
+pub(crate) fn condition_of(text: Option<&str>, json: Option<&Value>) -> ApiResult<Condition> {
+    match (text, json) {
+        (Some(text), None) => siyu_audience::parse(text).map_err(|e| ApiError::InvalidDefinition {
+            line: Some(e.line),
+            column: Some(e.column),
+            part: None,
+            message: e.to_string(),
+        }),
+        (None, Some(json)) => {
+            let condition: Condition = serde_path_to_error::deserialize(json).map_err(|e| {
+                ApiError::InvalidDefinition {
+                    line: None,
+                    column: None,
+                    part: Some(e.path().to_string()),
+                    message: format!("condition.{}: {}", e.path(), e.inner()),
+                }
+            })?;
+            // the same bounds the text form has
+            siyu_audience::parse(&condition.to_string()).map_err(|e| {
+                ApiError::InvalidDefinition {
+                    line: None,
+                    column: None,
+                    part: None,
+                    message: e.message,
+                }
+            })?;
+            Ok(condition)
+        }
+        _ => Err(ApiError::field(
+            "definition",
+            "give the definition as text (definition) or as JSON (condition), one of them",
+        )),
+    }
+}
+
+/// A saved segment as a condition (dynamic or static alike).
+pub(crate) async fn segment_condition(
+    scope: &TenantScope<'_>,
+    id: SegmentId,
+) -> ApiResult<Condition> {
+    scope.get_segment(id).await?;
+    Ok(Condition::Segment(id.0))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewRequest {
+    /// The definition in the text form, e.g. `tag("高净值") and orders.count(last 90d) >= 2`.
+    pub definition: Option<String>,
+    /// Or the same in the JSON form.
+    #[schema(value_type = Option<Object>)]
+    pub condition: Option<Value>,
+    /// How many matching customers to show (0 to 50, default 10).
+    pub sample: Option<usize>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Preview {
+    /// How many customers match (within the caller's data scope).
+    pub count: u64,
+    /// Some of them, masked.
+    pub sample: Vec<Customer>,
+    /// The definition in the text form, as siyu prints it.
+    pub definition: String,
+    /// The same in the JSON form.
+    #[schema(value_type = Object)]
+    pub condition: Value,
+    /// How long the count took, in milliseconds.
+    pub took_ms: f64,
+}
+
+/// Counts the customers an unsaved definition matches, with a sample, fast enough to
+/// call on every keystroke. A definition that does not parse or names what the tenant
+/// lacks answers 422 with `details.line`/`details.column` or `details.part`.
+#[utoipa::path(post, path = "/api/v1/segments/preview", tag = "segments", request_body = PreviewRequest,
+    responses((status = 200, body = Preview), (status = 422, body = ErrorBody)))]
+pub async fn preview(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<PreviewRequest>,
+) -> ApiResult<Json<Preview>> {
+    auth.require(Permission::SegmentsRead)?;
+    let started = std::time::Instant::now();
+    let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let owners = visible_owners(&auth, &scope).await?;
+    let (members, audience) = app
+        .audiences
+        .evaluate(tenant, &condition, owners.as_deref())
+        .await?;
+    let sample_ids = {
+        let index = audience.index.read().expect("not poisoned");
+        index.ids(&members, body.sample.unwrap_or(10).min(50))
+    };
+    let took_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let ids: Vec<CustomerId> = sample_ids.into_iter().map(CustomerId).collect();
+    let sample = scope
+        .customers_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(Customer::masked)
+        .collect();
+    Ok(Json(Preview {
+        count: members.len(),
+        sample,
+        definition: condition.to_string(),
+        condition: serde_json::to_value(&condition).expect("serializable"),
+        took_ms,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentView {
+    #[serde(flatten)]
+    pub segment: Segment,
+    /// Members now (within the caller's data scope).
+    pub count: u64,
+}
+
+async fn view(app: &AppState, auth: &Auth, segment: Segment) -> ApiResult<SegmentView> {
+    let tenant = auth.principal.tenant_id;
+    let owners = visible_owners(auth, &app.store.tenant(tenant)).await?;
+    let (members, _) = app
+        .audiences
+        .evaluate(tenant, &Condition::Segment(segment.id.0), owners.as_deref())
+        .await?;
+    Ok(SegmentView {
+        segment,
+        count: members.len(),
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/segments", tag = "segments",
+    responses((status = 200, body = Vec<SegmentView>)))]
+pub async fn list_segments(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<SegmentView>>> {
+    auth.require(Permission::SegmentsRead)?;
+    let segments = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .segments()
+        .await?;
+    let mut views = Vec::with_capacity(segments.len());
+    for s in segments {
+        views.push(view(&app, &auth, s).await?);
+    }
+    Ok(Json(views))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewSegmentRequest {
+    pub name: String,
+    pub description: Option<String>,
+    /// `dynamic` (default: membership follows the definition) or `static` (the
+    /// definition's matches now, or `customer_ids`, frozen).
+    pub kind: Option<String>,
+    pub definition: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub condition: Option<Value>,
+    /// The members of a static segment, instead of a definition.
+    pub customer_ids: Option<Vec<CustomerId>>,
+}
+
+#[utoipa::path(post, path = "/api/v1/segments", tag = "segments", request_body = NewSegmentRequest,
+    responses((status = 201, body = SegmentView), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_segment(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewSegmentRequest>,
+) -> ApiResult<(StatusCode, Json<SegmentView>)> {
+    auth.require(Permission::SegmentsWrite)?;
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let kind = SegmentKind::parse("kind", body.kind.as_deref().unwrap_or("dynamic"))?;
+    if let Some(d) = &body.description
+        && d.chars().count() > 500
+    {
+        return Err(ApiError::field("description", "at most 500 characters"));
+    }
+    let owners = visible_owners(&auth, &scope).await?;
+    let new = match kind {
+        SegmentKind::Dynamic => {
+            if body.customer_ids.is_some() {
+                return Err(ApiError::field(
+                    "customer_ids",
+                    "a dynamic segment has a definition, not a list",
+                ));
+            }
+            let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+            app.audiences
+                .catalog(tenant)
+                .await?
+                .check(&condition)
+                .map_err(definition_error)?;
+            NewSegment {
+                name: body.name,
+                description: body.description,
+                condition: Some(condition),
+                members: Vec::new(),
+            }
+        }
+        SegmentKind::Static => {
+            let members = match (
+                &body.customer_ids,
+                body.definition.is_some() || body.condition.is_some(),
+            ) {
+                (Some(ids), false) => {
+                    let found = scope.customers_by_ids(ids).await?;
+                    found
+                        .into_iter()
+                        .filter(|c| {
+                            owners
+                                .as_ref()
+                                .is_none_or(|o| c.owner_staff_id.is_some_and(|s| o.contains(&s)))
+                        })
+                        .map(|c| c.id)
+                        .collect()
+                }
+                (None, true) => {
+                    let condition =
+                        condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+                    let (members, audience) = app
+                        .audiences
+                        .evaluate(tenant, &condition, owners.as_deref())
+                        .await?;
+                    let index = audience.index.read().expect("not poisoned");
+                    index
+                        .ids(&members, usize::MAX)
+                        .into_iter()
+                        .map(CustomerId)
+                        .collect()
+                }
+                _ => {
+                    return Err(ApiError::field(
+                        "customer_ids",
+                        "a static segment is a list (customer_ids) or a definition's matches now, one of them",
+                    ));
+                }
+            };
+            NewSegment {
+                name: body.name,
+                description: body.description,
+                condition: None,
+                members,
+            }
+        }
+    };
+    let segment = scope.create_segment(&new, &auth.actor()).await?;
+    let view = view(&app, &auth, segment).await?;
+    scope
+        .record_segment_count(view.segment.id, view.count)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(get, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
+    responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody)))]
+pub async fn get_segment(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<SegmentView>> {
+    auth.require(Permission::SegmentsRead)?;
+    let segment = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .get_segment(SegmentId(id))
+        .await?;
+    Ok(Json(view(&app, &auth, segment).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SegmentChange {
+    pub name: Option<String>,
+    /// A new description; null clears it.
+    #[serde(default, with = "serde_with_null")]
+    #[schema(value_type = Option<String>)]
+    pub description: Option<Option<String>>,
+    pub definition: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub condition: Option<Value>,
+}
+
+/// `Some(None)` for an explicit null, `None` when absent.
+mod serde_with_null {
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Ok(Some(Option::<String>::deserialize(d)?))
+    }
+}
+
+#[utoipa::path(patch, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
+    request_body = SegmentChange,
+    responses((status = 200, body = SegmentView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update_segment(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<SegmentChange>,
+) -> ApiResult<Json<SegmentView>> {
+    auth.require(Permission::SegmentsWrite)?;
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let id = SegmentId(id);
+    scope.get_segment(id).await?;
+    let condition = if body.definition.is_some() || body.condition.is_some() {
+        let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+        let catalog = app.audiences.catalog(tenant).await?;
+        if catalog.would_loop(id.0, &condition) {
+            return Err(ApiError::InvalidDefinition {
+                line: None,
+                column: None,
+                part: Some(format!("segment({})", id.0)),
+                message: "the definition would make the segment refer to itself".into(),
+            });
+        }
+        catalog.check(&condition).map_err(definition_error)?;
+        Some(condition)
+    } else {
+        None
+    };
+    if let Some(Some(d)) = &body.description
+        && d.chars().count() > 500
+    {
+        return Err(ApiError::field("description", "at most 500 characters"));
+    }
+    let segment = scope
+        .update_segment(
+            id,
+            body.name.as_deref(),
+            body.description.as_ref().map(|d| d.as_deref()),
+            condition.as_ref(),
+            &auth.actor(),
+        )
+        .await?;
+    let view = view(&app, &auth, segment).await?;
+    scope.record_segment_count(id, view.count).await?;
+    Ok(Json(view))
+}
+
+#[utoipa::path(delete, path = "/api/v1/segments/{id}", tag = "segments", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody),
+        (status = 409, description = "other segments use it; the message names them", body = ErrorBody)))]
+pub async fn delete_segment(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    auth.require(Permission::SegmentsWrite)?;
+    app.store
+        .tenant(auth.principal.tenant_id)
+        .delete_segment(SegmentId(id), &auth.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A segment's members now, in id order, masked.
+#[utoipa::path(get, path = "/api/v1/segments/{id}/members", tag = "segments",
+    params(("id" = i64, Path), PageParams),
+    responses((status = 200, body = Page<Customer>), (status = 404, body = ErrorBody)))]
+pub async fn segment_members(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<Customer>>> {
+    auth.require(Permission::SegmentsRead)?;
+    let page = params.page()?;
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let condition = segment_condition(&scope, SegmentId(id)).await?;
+    let owners = visible_owners(&auth, &scope).await?;
+    let (members, audience) = app
+        .audiences
+        .evaluate(tenant, &condition, owners.as_deref())
+        .await?;
+    let ids: Vec<CustomerId> = {
+        let index = audience.index.read().expect("not poisoned");
+        index
+            .ids_after(
+                &members,
+                page.after.unwrap_or(0),
+                page.fetch_limit() as usize,
+            )
+            .into_iter()
+            .map(CustomerId)
+            .collect()
+    };
+    let customers = scope
+        .customers_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(Customer::masked)
+        .collect();
+    Ok(Json(Page::from_rows(customers, page, |c: &Customer| {
+        c.id.0
+    })))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Phone and email in full (needs `customers.reveal`).
+    pub reveal: Option<bool>,
+}
+
+/// A segment's members as CSV (the columns of the customer export). Needs
+/// `customers.export`; audited.
+#[utoipa::path(get, path = "/api/v1/segments/{id}/export", tag = "segments",
+    params(("id" = i64, Path), ExportQuery),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 404, body = ErrorBody)))]
+pub async fn export_segment(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
+) -> ApiResult<Response> {
+    auth.require(Permission::SegmentsRead)?;
+    auth.require(Permission::CustomersExport)?;
+    let reveal = q.reveal.unwrap_or(false);
+    if reveal {
+        auth.require(Permission::CustomersReveal)?;
+    }
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let segment = scope.get_segment(SegmentId(id)).await?;
+    let owners = visible_owners(&auth, &scope).await?;
+    let (members, audience) = app
+        .audiences
+        .evaluate(tenant, &Condition::Segment(id), owners.as_deref())
+        .await?;
+    let ids: Vec<CustomerId> = {
+        let index = audience.index.read().expect("not poisoned");
+        index
+            .ids(&members, usize::MAX)
+            .into_iter()
+            .map(CustomerId)
+            .collect()
+    };
+    scope
+        .audit(
+            auth.actor(),
+            AuditRecord::new("segment.exported", "segment", id).with_details(
+                json!({"name": segment.name, "customers": ids.len(), "revealed": reveal}),
+            ),
+        )
+        .await?;
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+    writer
+        .write_record(EXPORT_HEADER)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    for chunk in ids.chunks(200) {
+        for customer in scope.customers_by_ids(chunk).await? {
+            let customer = if reveal { customer } else { customer.masked() };
+            writer
+                .write_record(export_row(&customer))
+                .map_err(|e| ApiError::Internal(e.to_string()))?;
+        }
+    }
+    let body = writer
+        .into_inner()
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"segment-{id}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SegmentCount {
+    #[serde(serialize_with = "siyu_domain::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: i64,
+    pub count: i64,
+}
+
+/// A segment's size over time (recorded when it is saved or changed, and hourly).
+#[utoipa::path(get, path = "/api/v1/segments/{id}/counts", tag = "segments", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<SegmentCount>), (status = 404, body = ErrorBody)))]
+pub async fn segment_counts(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<SegmentCount>>> {
+    auth.require(Permission::SegmentsRead)?;
+    let rows = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .segment_counts(SegmentId(id))
+        .await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|(at, count)| SegmentCount { at, count })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RfmClassFigures {
+    /// The class code (`important_value` …).
+    pub class: String,
+    /// Its Chinese name (重要价值 …).
+    pub name: String,
+    pub customers: u64,
+    /// Their net order total in the window, in yuan.
+    pub gmv: f64,
+    pub orders: u64,
+    /// GMV per order, in yuan.
+    pub average_order_value: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RfmReport {
+    #[schema(value_type = Object)]
+    pub settings: Value,
+    /// The cut points in force: recency in days, frequency in orders, monetary in yuan.
+    #[schema(value_type = Object)]
+    pub cut_points: Value,
+    pub classes: Vec<RfmClassFigures>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnitQuery {
+    /// One unit and the units beneath it (scored against their own quintiles).
+    pub unit_id: Option<i64>,
+}
+
+/// Customers, GMV, orders and average order value per RFM class.
+#[utoipa::path(get, path = "/api/v1/rfm", tag = "segments", params(UnitQuery),
+    responses((status = 200, body = RfmReport), (status = 404, body = ErrorBody)))]
+pub async fn rfm_report(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<UnitQuery>,
+) -> ApiResult<Json<RfmReport>> {
+    auth.require(Permission::AnalyticsRead)?;
+    let tenant = auth.principal.tenant_id;
+    let units = match q.unit_id {
+        Some(unit) => Some(
+            app.store
+                .tenant(tenant)
+                .unit_catalog()
+                .await?
+                .remove(&unit)
+                .ok_or(ApiError::NotFound("unit"))?,
+        ),
+        None => None,
+    };
+    let audience = app.audiences.tenant(tenant).await?;
+    let index = audience.index.read().expect("not poisoned");
+    let report = index.rfm_report(units.as_deref());
+    let cuts = index.cut_points();
+    let classes = RfmClass::ALL
+        .iter()
+        .map(|class| {
+            let f = report.get(class).copied().unwrap_or_default();
+            RfmClassFigures {
+                class: class.code().into(),
+                name: class.chinese().into(),
+                customers: f.customers,
+                gmv: f.gmv as f64 / 100.0,
+                orders: f.orders,
+                average_order_value: if f.orders > 0 {
+                    (f.gmv as f64 / f.orders as f64).round() / 100.0
+                } else {
+                    0.0
+                },
+            }
+        })
+        .collect();
+    Ok(Json(RfmReport {
+        settings: serde_json::to_value(&index.settings().rfm).expect("serializable"),
+        cut_points: json!({
+            "recency_days": cuts.recency_days,
+            "frequency": cuts.frequency,
+            "monetary": cuts.monetary.map(|m| m as f64 / 100.0),
+        }),
+        classes,
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct StageFigures {
+    pub stage: String,
+    pub name: String,
+    pub customers: u64,
+}
+
+/// Customers per lifecycle stage, in funnel order.
+#[utoipa::path(get, path = "/api/v1/lifecycle", tag = "segments",
+    responses((status = 200, body = Vec<StageFigures>)))]
+pub async fn lifecycle_report(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<StageFigures>>> {
+    auth.require(Permission::AnalyticsRead)?;
+    let tenant = auth.principal.tenant_id;
+    let mut figures = Vec::new();
+    for stage in LifecycleStage::ALL {
+        let (members, _) = app
+            .audiences
+            .evaluate(tenant, &Condition::Lifecycle(vec![*stage]), None)
+            .await?;
+        figures.push(StageFigures {
+            stage: stage.code().into(),
+            name: stage.chinese().into(),
+            customers: members.len(),
+        });
+    }
+    Ok(Json(figures))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CustomerScores {
+    /// `{r, f, m, class}`, or null without an order in the RFM window.
+    #[schema(value_type = Option<Object>)]
+    pub rfm: Option<Value>,
+    pub lifecycle: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}/scores", tag = "segments", params(("id" = i64, Path)),
+    responses((status = 200, body = CustomerScores), (status = 404, body = ErrorBody)))]
+pub async fn customer_scores(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<CustomerScores>> {
+    auth.require(Permission::CustomersRead)?;
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    let audience = app.audiences.tenant(tenant).await?;
+    let scores = audience
+        .index
+        .read()
+        .expect("not poisoned")
+        .scores_of(customer.id.0);
+    let (rfm, stage) = scores.unwrap_or((None, LifecycleStage::Acquired));
+    Ok(Json(CustomerScores {
+        rfm: rfm.map(|s| json!({"r": s.r, "f": s.f, "m": s.m, "class": s.class.code(), "name": s.class.chinese()})),
+        lifecycle: stage.code().into(),
+    }))
+}
+
+/// The score settings: `rfm` (window, fixed cut points, what counts as high) or
+/// `lifecycle` (the stage rules' thresholds).
+#[utoipa::path(get, path = "/api/v1/score-settings/{key}", tag = "segments", params(("key" = String, Path, description = "`rfm` or `lifecycle`")),
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
+pub async fn get_score_settings(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(key): ApiPath<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require(Permission::AnalyticsRead)?;
+    let audience = app.audiences.tenant(auth.principal.tenant_id).await?;
+    let index = audience.index.read().expect("not poisoned");
+    let settings = index.settings();
+    Ok(Json(match key.as_str() {
+        RFM_SETTINGS => serde_json::to_value(&settings.rfm).expect("serializable"),
+        LIFECYCLE_SETTINGS => serde_json::to_value(&settings.lifecycle).expect("serializable"),
+        _ => return Err(ApiError::NotFound("settings")),
+    }))
+}
+
+/// Changes score settings and rescores every customer. Audited.
+#[utoipa::path(put, path = "/api/v1/score-settings/{key}", tag = "segments", params(("key" = String, Path, description = "`rfm` or `lifecycle`")),
+    request_body = Object,
+    responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn put_score_settings(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Json<Value>> {
+    auth.require(Permission::SettingsWrite)?;
+    let invalid = |e: serde_json::Error| ApiError::field("settings", e.to_string());
+    let value = match key.as_str() {
+        RFM_SETTINGS => {
+            let s: RfmSettings = serde_json::from_value(body).map_err(invalid)?;
+            if !(1..=3650).contains(&s.window_days) {
+                return Err(ApiError::field("window_days", "must be 1 to 3650"));
+            }
+            if !(1..=5).contains(&s.high_from) {
+                return Err(ApiError::field("high_from", "must be 1 to 5"));
+            }
+            if let Some(f) = &s.fixed
+                && (!f.recency_days.is_sorted()
+                    || !f.frequency.is_sorted()
+                    || !f.monetary.is_sorted())
+            {
+                return Err(ApiError::field(
+                    "fixed",
+                    "cut points must be in ascending order",
+                ));
+            }
+            serde_json::to_value(&s).expect("serializable")
+        }
+        LIFECYCLE_SETTINGS => {
+            let s: LifecycleSettings = serde_json::from_value(body).map_err(invalid)?;
+            if s.lapsed_after_days == 0 || s.referral_window_days == 0 {
+                return Err(ApiError::field(
+                    "lapsed_after_days",
+                    "windows must be at least one day",
+                ));
+            }
+            serde_json::to_value(&s).expect("serializable")
+        }
+        _ => return Err(ApiError::NotFound("settings")),
+    };
+    let tenant = auth.principal.tenant_id;
+    app.store
+        .tenant(tenant)
+        .put_setting(&key, &value, &auth.actor())
+        .await?;
+    app.audiences.rescore(tenant).await?;
+    Ok(Json(value))
+}

@@ -1,0 +1,392 @@
+//! Tag groups, tags, and tags on customers (one at a time or in bulk — by a list, a
+//! saved segment or a definition). Every change records who, when, how and why.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+use siyu_domain::access::Permission;
+use siyu_domain::audience::{
+    CustomerTag, SegmentId, Tag, TagChange, TagGroup, TagGroupId, TagId, TagOrigin, TaggingResult,
+};
+use siyu_domain::customer::CustomerId;
+use siyu_domain::ids::UnitId;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, Auth};
+use crate::routes::customers::{visible_customer, visible_owners};
+use crate::routes::segments::{condition_of, segment_condition};
+
+#[utoipa::path(get, path = "/api/v1/tag-groups", tag = "tags",
+    responses((status = 200, body = Vec<TagGroup>)))]
+pub async fn list_tag_groups(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<TagGroup>>> {
+    auth.require(Permission::TagsRead)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .tag_groups()
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTagGroup {
+    pub name: String,
+    /// A brand's or store's own group; the whole tenant's when absent.
+    pub unit_id: Option<UnitId>,
+    pub position: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/tag-groups", tag = "tags", request_body = NewTagGroup,
+    responses((status = 201, body = TagGroup), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_tag_group(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewTagGroup>,
+) -> ApiResult<(StatusCode, Json<TagGroup>)> {
+    auth.require(Permission::TagsWrite)?;
+    let group = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .create_tag_group(
+            &body.name,
+            body.unit_id,
+            body.position.unwrap_or(0),
+            &auth.actor(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(group)))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagGroupChange {
+    pub name: Option<String>,
+    pub position: Option<i64>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/tag-groups/{id}", tag = "tags", params(("id" = i64, Path)),
+    request_body = TagGroupChange,
+    responses((status = 200, body = TagGroup), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn update_tag_group(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TagGroupChange>,
+) -> ApiResult<Json<TagGroup>> {
+    auth.require(Permission::TagsWrite)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .update_tag_group(
+                TagGroupId(id),
+                body.name.as_deref(),
+                body.position,
+                &auth.actor(),
+            )
+            .await?,
+    ))
+}
+
+/// Deletes an empty tag group (409 while it has tags).
+#[utoipa::path(delete, path = "/api/v1/tag-groups/{id}", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn delete_tag_group(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    auth.require(Permission::TagsWrite)?;
+    app.store
+        .tenant(auth.principal.tenant_id)
+        .delete_tag_group(TagGroupId(id), &auth.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/tags", tag = "tags", responses((status = 200, body = Vec<Tag>)))]
+pub async fn list_tags(State(app): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Tag>>> {
+    auth.require(Permission::TagsRead)?;
+    Ok(Json(
+        app.store.tenant(auth.principal.tenant_id).tags().await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTag {
+    pub group_id: TagGroupId,
+    /// Unique in the tenant: segments name tags.
+    pub name: String,
+    /// `#RRGGBB` (default `#1677ff`).
+    pub colour: Option<String>,
+    pub position: Option<i64>,
+}
+
+#[utoipa::path(post, path = "/api/v1/tags", tag = "tags", request_body = NewTag,
+    responses((status = 201, body = Tag), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_tag(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewTag>,
+) -> ApiResult<(StatusCode, Json<Tag>)> {
+    auth.require(Permission::TagsWrite)?;
+    let tag = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .create_tag(
+            body.group_id,
+            &body.name,
+            body.colour.as_deref().unwrap_or("#1677ff"),
+            body.position.unwrap_or(0),
+            &auth.actor(),
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(tag)))
+}
+
+#[utoipa::path(get, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = Tag), (status = 404, body = ErrorBody)))]
+pub async fn get_tag(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Tag>> {
+    auth.require(Permission::TagsRead)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .get_tag(TagId(id))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagChangeRequest {
+    /// A new name; segments that use the tag are rewritten to it.
+    pub name: Option<String>,
+    pub colour: Option<String>,
+    pub group_id: Option<TagGroupId>,
+    pub position: Option<i64>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
+    request_body = TagChangeRequest,
+    responses((status = 200, body = Tag), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update_tag(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TagChangeRequest>,
+) -> ApiResult<Json<Tag>> {
+    auth.require(Permission::TagsWrite)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .update_tag(
+                TagId(id),
+                body.name.as_deref(),
+                body.colour.as_deref(),
+                body.group_id,
+                body.position,
+                &auth.actor(),
+            )
+            .await?,
+    ))
+}
+
+/// Deletes a tag and takes it off every customer; 409 naming the segments that use it.
+#[utoipa::path(delete, path = "/api/v1/tags/{id}", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody),
+        (status = 409, description = "saved segments use the tag; the message names them", body = ErrorBody)))]
+pub async fn delete_tag(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    auth.require(Permission::TagsWrite)?;
+    app.store
+        .tenant(auth.principal.tenant_id)
+        .delete_tag(TagId(id), &auth.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}/tags", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<CustomerTag>), (status = 404, body = ErrorBody)))]
+pub async fn customer_tags(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<CustomerTag>>> {
+    auth.require(Permission::TagsRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    Ok(Json(scope.customer_tags(customer.id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CustomerTagChange {
+    #[serde(default)]
+    pub add: Vec<TagId>,
+    #[serde(default)]
+    pub remove: Vec<TagId>,
+    /// Why (kept with each change; at most 200 characters).
+    pub reason: Option<String>,
+}
+
+/// Adds and removes tags on one customer; answers with the customer's tags.
+#[utoipa::path(post, path = "/api/v1/customers/{id}/tags", tag = "tags", params(("id" = i64, Path)),
+    request_body = CustomerTagChange,
+    responses((status = 200, body = Vec<CustomerTag>), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn change_customer_tags(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<CustomerTagChange>,
+) -> ApiResult<Json<Vec<CustomerTag>>> {
+    auth.require(Permission::TagsWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    if body.add.is_empty() && body.remove.is_empty() {
+        return Err(ApiError::field("add", "name tags to add or remove"));
+    }
+    scope
+        .change_tags(
+            &[customer.id],
+            &body.add,
+            &body.remove,
+            origin_of(&auth),
+            body.reason.as_deref(),
+            &auth.actor(),
+        )
+        .await?;
+    Ok(Json(scope.customer_tags(customer.id).await?))
+}
+
+/// Staff tag by hand; programs through the API.
+fn origin_of(auth: &Auth) -> TagOrigin {
+    match auth.principal.kind {
+        siyu_domain::access::PrincipalKind::ApiToken { .. } => TagOrigin::Api,
+        _ => TagOrigin::Manual,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/customers/{id}/tag-history", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<TagChange>), (status = 404, body = ErrorBody)))]
+pub async fn tag_history(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<TagChange>>> {
+    auth.require(Permission::TagsRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let customer = visible_customer(&auth, &scope, id).await?;
+    Ok(Json(scope.tag_history(customer.id).await?))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkTagging {
+    /// The customers: a list of ids …
+    pub customer_ids: Option<Vec<CustomerId>>,
+    /// … or the members of a saved segment …
+    pub segment_id: Option<SegmentId>,
+    /// … or those matching a definition (text form).
+    pub definition: Option<String>,
+    #[serde(default)]
+    pub add: Vec<TagId>,
+    #[serde(default)]
+    pub remove: Vec<TagId>,
+    pub reason: Option<String>,
+}
+
+/// The most customers one bulk tagging may name by list.
+const MAX_LISTED: usize = 100_000;
+
+/// Tags many customers at once: a list, a saved segment's members or a definition's
+/// matches, within the caller's data scope. Concurrent taggings of the same customers
+/// lose no tag.
+#[utoipa::path(post, path = "/api/v1/customers/bulk-tag", tag = "tags", request_body = BulkTagging,
+    responses((status = 200, body = TaggingResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn bulk_tag(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<BulkTagging>,
+) -> ApiResult<Json<TaggingResult>> {
+    auth.require(Permission::TagsWrite)?;
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    if body.add.is_empty() && body.remove.is_empty() {
+        return Err(ApiError::field("add", "name tags to add or remove"));
+    }
+    let owners = visible_owners(&auth, &scope).await?;
+    let chosen = [
+        body.customer_ids.is_some(),
+        body.segment_id.is_some(),
+        body.definition.is_some(),
+    ]
+    .iter()
+    .filter(|x| **x)
+    .count();
+    if chosen != 1 {
+        return Err(ApiError::field(
+            "customer_ids",
+            "name the customers one way: customer_ids, segment_id or definition",
+        ));
+    }
+    let customers: Vec<CustomerId> = if let Some(ids) = body.customer_ids {
+        if ids.len() > MAX_LISTED {
+            return Err(ApiError::field(
+                "customer_ids",
+                format!("at most {MAX_LISTED} customers; tag a segment for more"),
+            ));
+        }
+        match &owners {
+            None => ids,
+            Some(owners) => scope
+                .customers_by_ids(&ids)
+                .await?
+                .into_iter()
+                .filter(|c| c.owner_staff_id.is_some_and(|o| owners.contains(&o)))
+                .map(|c| c.id)
+                .collect(),
+        }
+    } else {
+        let condition = match (body.segment_id, body.definition) {
+            (Some(id), _) => segment_condition(&scope, id).await?,
+            (_, Some(text)) => condition_of(Some(&text), None)?,
+            _ => unreachable!("one was chosen"),
+        };
+        let (members, audience) = app
+            .audiences
+            .evaluate(tenant, &condition, owners.as_deref())
+            .await?;
+        let index = audience.index.read().expect("not poisoned");
+        index
+            .ids(&members, usize::MAX)
+            .into_iter()
+            .map(CustomerId)
+            .collect()
+    };
+    let result = scope
+        .change_tags(
+            &customers,
+            &body.add,
+            &body.remove,
+            origin_of(&auth),
+            body.reason.as_deref(),
+            &auth.actor(),
+        )
+        .await?;
+    Ok(Json(result))
+}

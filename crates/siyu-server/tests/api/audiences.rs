@@ -1,0 +1,888 @@
+//! Tags, segments and scores through the API, on the in-memory audience index that
+//! follows the database; and the index held to a plain evaluation of random data
+//! written through the API.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde_json::{Value, json};
+use siyu_audience::catalog::Catalog;
+use siyu_audience::condition::Condition;
+use siyu_audience::facts::{DAY_MS, day_of};
+use siyu_audience::lifecycle::{Activity, LifecycleSettings};
+use siyu_audience::plain::{self, Derived, EvalInput, FilteredCounts};
+use siyu_audience::random::{self, Shape};
+use siyu_audience::rfm::{RfmSettings, score_all, values_of};
+
+use crate::helpers::TestApp;
+use crate::tracking::{send, source};
+
+async fn tag(app: &TestApp, name: &str) -> i64 {
+    let groups = app
+        .get("/api/v1/tag-groups", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let group = match groups.as_array().unwrap().first() {
+        Some(g) => g["id"].as_i64().unwrap(),
+        None => app
+            .post(
+                "/api/v1/tag-groups",
+                &app.admin_token,
+                json!({"name": "客户价值"}),
+            )
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .unwrap(),
+    };
+    app.post(
+        "/api/v1/tags",
+        &app.admin_token,
+        json!({"group_id": group, "name": name, "colour": "#ff4d4f"}),
+    )
+    .await
+    .expect(201)
+    .body["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn customer(app: &TestApp, key: &str, user: &str, traits: Value) -> i64 {
+    send(
+        app,
+        "/v1/identify",
+        key,
+        json!({"userId": user, "traits": traits}),
+    )
+    .await
+    .expect(200);
+    app.get(
+        &format!("/api/v1/customers/lookup?kind=user_id&value={user}"),
+        &app.admin_token,
+    )
+    .await
+    .expect(200)
+    .body["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn count(app: &TestApp, definition: &str) -> u64 {
+    app.post(
+        "/api/v1/segments/preview",
+        &app.admin_token,
+        json!({"definition": definition}),
+    )
+    .await
+    .expect(200)
+    .body["count"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Waits (up to 10 s) for a definition's count to reach `want`: the index follows the
+/// database within about a second.
+async fn eventually(app: &TestApp, definition: &str, want: u64) {
+    let mut last = 0;
+    for _ in 0..100 {
+        last = count(app, definition).await;
+        if last == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{definition}: {last} customers, expected {want}");
+}
+
+#[tokio::test]
+async fn tags_go_on_customers_with_who_and_why_and_a_used_tag_is_kept() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let vip = tag(&app, "高净值").await;
+    let repeat = tag(&app, "复购").await;
+    let id = customer(&app, &key, "t-1", json!({"name": "李雷"})).await;
+
+    let tags = app
+        .post(
+            &format!("/api/v1/customers/{id}/tags"),
+            &app.admin_token,
+            json!({"add": [vip, repeat], "reason": "年消费过万"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(tags.as_array().unwrap().len(), 2);
+    assert_eq!(tags[0]["name"], "高净值");
+    assert_eq!(tags[0]["reason"], "年消费过万");
+    assert_eq!(tags[0]["origin"], "api");
+    app.post(
+        &format!("/api/v1/customers/{id}/tags"),
+        &app.admin_token,
+        json!({"remove": [repeat]}),
+    )
+    .await
+    .expect(200);
+    let history = app
+        .get(
+            &format!("/api/v1/customers/{id}/tag-history"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let actions: Vec<(&str, &str)> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["tag"].as_str().unwrap(), c["action"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("复购", "removed"), ("复购", "added"), ("高净值", "added")]
+    );
+    let listed = app
+        .get("/api/v1/tags", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(listed[0]["customers"], 1);
+    eventually(&app, r#"tag("高净值")"#, 1).await;
+
+    // bad input
+    for (body, field) in [
+        (json!({"add": []}), "add"),
+        (json!({"add": [vip], "reason": "x".repeat(201)}), "reason"),
+    ] {
+        let refused = app
+            .post(
+                &format!("/api/v1/customers/{id}/tags"),
+                &app.admin_token,
+                body,
+            )
+            .await
+            .expect(422);
+        assert_eq!(
+            refused.body["error"]["details"]["fields"][0]["field"],
+            field
+        );
+    }
+    app.post(
+        &format!("/api/v1/customers/{id}/tags"),
+        &app.admin_token,
+        json!({"add": [999_999]}),
+    )
+    .await
+    .expect(404);
+    let group = listed[0]["group_id"].as_i64().unwrap();
+    let refused = app
+        .post(
+            "/api/v1/tags",
+            &app.admin_token,
+            json!({"group_id": group, "name": "蓝", "colour": "blue"}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        refused.body["error"]["details"]["fields"][0]["field"],
+        "colour"
+    );
+    app.post(
+        "/api/v1/tags",
+        &app.admin_token,
+        json!({"group_id": group, "name": "高净值"}),
+    )
+    .await
+    .expect(409);
+    // a group with tags is not deleted
+    app.delete(&format!("/api/v1/tag-groups/{group}"), &app.admin_token)
+        .await
+        .expect(409);
+
+    // a tag a segment uses is not deleted; the error names the segment
+    let segment = app
+        .post(
+            "/api/v1/segments",
+            &app.admin_token,
+            json!({"name": "大客户", "definition": "tag(\"高净值\")"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(segment["count"], 1);
+    let refused = app
+        .delete(&format!("/api/v1/tags/{vip}"), &app.admin_token)
+        .await
+        .expect(409);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("大客户"),
+        "{}",
+        refused.body
+    );
+    // renaming it rewrites the segment
+    app.patch(
+        &format!("/api/v1/tags/{vip}"),
+        &app.admin_token,
+        json!({"name": "钻石会员"}),
+    )
+    .await
+    .expect(200);
+    let segment = app
+        .get(
+            &format!("/api/v1/segments/{}", segment["id"]),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(segment["definition"], r#"tag("钻石会员")"#);
+    assert_eq!(segment["count"], 1);
+    // an unused tag goes, and off the customer
+    app.post(
+        &format!("/api/v1/customers/{id}/tags"),
+        &app.admin_token,
+        json!({"add": [repeat]}),
+    )
+    .await
+    .expect(200);
+    app.delete(&format!("/api/v1/tags/{repeat}"), &app.admin_token)
+        .await
+        .expect(204);
+    let tags = app
+        .get(&format!("/api/v1/customers/{id}/tags"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(tags.as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_preview_counts_while_typing_and_points_at_mistakes() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let now = siyu_store::now_ms();
+    for (n, city) in ["上海", "上海", "杭州", "北京"].iter().enumerate() {
+        let user = format!("p-{n}");
+        customer(
+            &app,
+            &key,
+            &user,
+            json!({"city": city, "phone": format!("1381234{n:04}")}),
+        )
+        .await;
+        // product views: two of 美妆 for the first, one for the others
+        let views = if n == 0 { 2 } else { 1 };
+        for v in 0..views {
+            send(
+                &app,
+                "/v1/track",
+                &key,
+                json!({"userId": user, "event": "Product Viewed", "messageId": format!("pv-{n}-{v}"),
+                       "timestamp": siyu_domain::time::format_rfc3339(now - 3_600_000),
+                       "properties": {"category": if n < 2 { "美妆" } else { "服饰" }}}),
+            )
+            .await
+            .expect(200);
+        }
+    }
+    let preview = app
+        .post(
+            "/api/v1/segments/preview",
+            &app.admin_token,
+            json!({"definition": "trait.city = \"上海\"", "sample": 5}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(preview["count"], 2);
+    assert_eq!(preview["sample"].as_array().unwrap().len(), 2);
+    assert!(
+        preview["sample"][0]["phone"]
+            .as_str()
+            .unwrap()
+            .contains("****")
+    );
+    assert_eq!(preview["condition"]["trait"]["key"], "city");
+    // the JSON form means the same
+    let json_form = app
+        .post(
+            "/api/v1/segments/preview",
+            &app.admin_token,
+            json!({"condition": {"or": [{"trait": {"key": "city", "op": "=", "value": "杭州"}},
+                                        {"trait": {"key": "city", "op": "=", "value": "北京"}}]}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(json_form["count"], 2);
+    assert_eq!(
+        json_form["definition"],
+        r#"trait.city = "杭州" or trait.city = "北京""#
+    );
+    // property filters read the stored events
+    assert_eq!(
+        count(
+            &app,
+            r#"performed("Product Viewed", last 7d, where category = "美妆") >= 2"#
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        count(
+            &app,
+            r#"performed("Product Viewed", last 7d, where category = "美妆")"#
+        )
+        .await,
+        2
+    );
+    assert_eq!(
+        count(&app, r#"performed("Product Viewed", last 7d) >= 1"#).await,
+        4
+    );
+
+    // mistakes: where, and why
+    let refused = app
+        .post(
+            "/api/v1/segments/preview",
+            &app.admin_token,
+            json!({"definition": "trait.city = \"上海\" and\n  orders.count(last 90d) >"}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(refused.code(), "invalid_definition");
+    assert_eq!(refused.body["error"]["details"]["line"], 2);
+    assert_eq!(refused.body["error"]["details"]["column"], 27);
+    assert_eq!(
+        refused.body["error"]["details"]["fields"][0]["field"],
+        "definition"
+    );
+    let refused = app
+        .post(
+            "/api/v1/segments/preview",
+            &app.admin_token,
+            json!({"definition": "trait.city = \"上海\" and tag(\"不存在\")"}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(refused.body["error"]["details"]["part"], r#"tag("不存在")"#);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no tag named")
+    );
+    for body in [
+        json!({"definition": r#"performed("Product Viewed", where category = "美妆")"#}),
+        json!({"definition": "orders.count(last 99999d) > 1"}),
+        json!({"condition": {"tag": 5}}),
+        json!({"condition": {"orders": {"measure": "count", "op": ">=", "value": 1.5}}}),
+        json!({"definition": "tag(\"a\")", "condition": {"tag": "a"}}),
+        json!({}),
+    ] {
+        let refused = app
+            .post("/api/v1/segments/preview", &app.admin_token, body.clone())
+            .await
+            .expect(422);
+        assert!(
+            ["invalid_definition", "validation_failed"].contains(&refused.code()),
+            "{body}: {}",
+            refused.body
+        );
+    }
+
+    // the index follows new data
+    customer(&app, &key, "p-9", json!({"city": "上海"})).await;
+    eventually(&app, "trait.city = \"上海\"", 3).await;
+}
+
+#[tokio::test]
+async fn segments_have_members_exports_and_sizes_over_time() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        ids.push(customer(&app, &key, &format!("s-{n}"), json!({"level": n})).await);
+    }
+    let dynamic = app
+        .post(
+            "/api/v1/segments",
+            &app.admin_token,
+            json!({"name": "高等级", "description": "level ≥ 2", "definition": "trait.level >= 2"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(dynamic["count"], 3);
+    assert_eq!(dynamic["kind"], "dynamic");
+    let id = dynamic["id"].as_i64().unwrap();
+    let page = app
+        .get(
+            &format!("/api/v1/segments/{id}/members?limit=2"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(page["items"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let rest = app
+        .get(
+            &format!("/api/v1/segments/{id}/members?limit=2&cursor={cursor}"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(rest["items"].as_array().unwrap().len(), 1);
+    assert_eq!(rest["items"][0]["id"], ids[4]);
+    let csv = app
+        .http
+        .get(app.url(&format!("/api/v1/segments/{id}/export")))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+    let counts = app
+        .get(&format!("/api/v1/segments/{id}/counts"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(counts[0]["count"], 3);
+
+    // a static segment is a frozen list
+    let frozen = app
+        .post(
+            "/api/v1/segments",
+            &app.admin_token,
+            json!({"name": "名单", "kind": "static", "customer_ids": [ids[0], ids[1], 999_999]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(frozen["count"], 2);
+    assert_eq!(frozen["definition"], Value::Null);
+    // segments refer to segments, not in a circle
+    let both = app
+        .post(
+            "/api/v1/segments",
+            &app.admin_token,
+            json!({"name": "合并", "definition": format!("segment({id}) or segment({})", frozen["id"])}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(both["count"], 5);
+    let refused = app
+        .patch(
+            &format!("/api/v1/segments/{id}"),
+            &app.admin_token,
+            json!({"definition": format!("segment({})", both["id"])}),
+        )
+        .await
+        .expect(422);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("itself")
+    );
+    let refused = app
+        .delete(&format!("/api/v1/segments/{id}"), &app.admin_token)
+        .await
+        .expect(409);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("合并")
+    );
+    // a changed definition changes the members
+    let changed = app
+        .patch(
+            &format!("/api/v1/segments/{id}"),
+            &app.admin_token,
+            json!({"definition": "trait.level >= 4", "description": null}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(changed["count"], 1);
+    assert_eq!(changed["description"], Value::Null);
+    app.post(
+        "/api/v1/segments",
+        &app.admin_token,
+        json!({"name": "高等级", "definition": "trait.level >= 1"}),
+    )
+    .await
+    .expect(409);
+    let list = app
+        .get("/api/v1/segments", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list.as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn concurrent_bulk_tagging_loses_no_tag() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let batch: Vec<Value> = (0..120)
+        .map(|n| json!({"type": "identify", "userId": format!("b-{n}"), "traits": {"n": n}}))
+        .collect();
+    send(&app, "/v1/batch", &key, json!({"batch": batch}))
+        .await
+        .expect(200);
+    eventually(&app, "trait.n exists", 120).await;
+    let tags = [
+        tag(&app, "甲").await,
+        tag(&app, "乙").await,
+        tag(&app, "丙").await,
+    ];
+    // overlapping halves, three tags, at once
+    let calls = tags.iter().flat_map(|t| {
+        [
+            json!({"definition": "trait.n < 80", "add": [t]}),
+            json!({"definition": "trait.n >= 40", "add": [t]}),
+        ]
+    });
+    let answers = futures_util::future::join_all(
+        calls.map(|body| app.post("/api/v1/customers/bulk-tag", &app.admin_token, body)),
+    )
+    .await;
+    let added: u64 = answers
+        .into_iter()
+        .map(|a| a.expect(200).body["added"].as_u64().unwrap())
+        .sum();
+    assert_eq!(added, 3 * 120, "each tag lands once on each customer");
+    for name in ["甲", "乙", "丙"] {
+        eventually(&app, &format!("tag(\"{name}\")"), 120).await;
+    }
+    // by list, and removal by segment
+    let removed = app
+        .post(
+            "/api/v1/customers/bulk-tag",
+            &app.admin_token,
+            json!({"definition": "trait.n < 10", "remove": [tags[0]]}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(removed["removed"], 10);
+    app.post(
+        "/api/v1/customers/bulk-tag",
+        &app.admin_token,
+        json!({"customer_ids": [1], "definition": "trait.n < 10", "add": [tags[0]]}),
+    )
+    .await
+    .expect(422);
+}
+
+#[tokio::test]
+async fn rfm_classes_and_stages_are_reported() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let now = siyu_store::now_ms();
+    // fixed cut points make the classes hand-checkable
+    app.http
+        .put(app.url("/api/v1/score-settings/rfm"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"window_days": 365, "high_from": 3,
+            "fixed": {"recency_days": [30, 60, 120, 240], "frequency": [1, 2, 4, 8],
+                      "monetary": [10000, 50000, 100000, 500000]}}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    // (days ago, orders, yuan each) → class
+    let buyers = [
+        (5, 10, 600.0, "important_value"),      // r5 f5 m5
+        (300, 1, 2000.0, "important_win_back"), // r1 f1 m4
+        (45, 3, 30.0, "general_value"),         // r4 f3 m1
+    ];
+    for (n, (days, orders, yuan, _)) in buyers.iter().enumerate() {
+        let id = customer(&app, &key, &format!("r-{n}"), json!({})).await;
+        for o in 0..*orders {
+            let at = siyu_domain::time::format_rfc3339(now - days * DAY_MS - o as i64 * 1000);
+            app.post(
+                "/api/v1/orders",
+                &app.admin_token,
+                json!({"order_id": format!("R-{n}-{o}"), "customer_id": id, "channel": "wecom",
+                       "amount": yuan, "ordered_at": at}),
+            )
+            .await
+            .expect(201);
+        }
+    }
+    for (n, (_, _, _, class)) in buyers.iter().enumerate() {
+        eventually(&app, &format!("rfm.class = \"{class}\""), 1).await;
+        let id = app
+            .get(
+                &format!("/api/v1/customers/lookup?kind=user_id&value=r-{n}"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        let scores = app
+            .get(&format!("/api/v1/customers/{id}/scores"), &app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(scores["rfm"]["class"], *class);
+        assert_eq!(
+            scores["lifecycle"],
+            if n == 1 { "lapsed" } else { "revenue" }
+        );
+    }
+    let report = app
+        .get("/api/v1/rfm", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let value = report["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "important_value")
+        .unwrap()
+        .clone();
+    assert_eq!(value["name"], "重要价值");
+    assert_eq!(
+        (
+            value["customers"].clone(),
+            value["gmv"].clone(),
+            value["orders"].clone()
+        ),
+        (json!(1), json!(6000.0), json!(10))
+    );
+    assert_eq!(value["average_order_value"], 600.0);
+    let stages = app
+        .get("/api/v1/lifecycle", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let revenue = stages
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "revenue")
+        .unwrap();
+    assert_eq!(revenue["customers"], 2);
+    // bad settings
+    let refused = app
+        .http
+        .put(app.url("/api/v1/score-settings/rfm"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"window_days": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+}
+
+/// Random customers written through the API (traits, tags, owners, events on past days,
+/// orders, opt-outs); then random definitions counted by the index must equal a plain
+/// evaluation of the same definitions over what was written, scores included.
+#[tokio::test]
+async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let today = day_of(siyu_store::now_ms());
+    let mut rng = StdRng::seed_from_u64(20_261_124);
+    let shape = Shape::small(today);
+    // the tenant's tags, units and staff, by the generator's numbers
+    let mut tag_ids = HashMap::new();
+    for n in 1..=shape.tags {
+        tag_ids.insert(n, tag(&app, &format!("标签{n}")).await);
+    }
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let mut unit_ids = HashMap::new();
+    for n in &shape.units {
+        let unit = app
+            .post(
+                "/api/v1/units",
+                &app.admin_token,
+                json!({"parent_id": root.id, "kind": "brand", "name": format!("品牌{n}")}),
+            )
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        unit_ids.insert(*n, unit);
+    }
+    let mut staff = HashMap::new();
+    for n in 1..=shape.owners {
+        staff.insert(
+            n,
+            app.staff_with_role(&format!("owner{n}@acme.example.com"), "service")
+                .await,
+        );
+    }
+    let mut written = Vec::new();
+    for n in 0..60 {
+        let mut f = random::customer(&mut rng, n, &shape);
+        let user = format!("rand-{n}");
+        let mut batch = vec![json!({"type": "identify", "userId": user, "traits": f.traits})];
+        for (e, day) in f.events.iter().enumerate() {
+            for c in 0..day.count {
+                // half the product views are of 美妆
+                let category = if c % 2 == 0 { "美妆" } else { "服饰" };
+                batch.push(json!({"type": "track", "userId": user, "event": day.name,
+                    "messageId": format!("{user}-{e}-{c}"),
+                    "timestamp": siyu_domain::time::format_rfc3339(day.day as i64 * DAY_MS + 3_600_000 + c as i64),
+                    "properties": {"category": category}}));
+            }
+        }
+        send(&app, "/v1/batch", &key, json!({"batch": batch}))
+            .await
+            .expect(200);
+        let id = app
+            .get(
+                &format!("/api/v1/customers/lookup?kind=user_id&value={user}"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        f.id = id;
+        f.tags = f.tags.iter().map(|t| tag_ids[t]).collect();
+        if !f.tags.is_empty() {
+            app.post(
+                &format!("/api/v1/customers/{id}/tags"),
+                &app.admin_token,
+                json!({"add": f.tags}),
+            )
+            .await
+            .expect(200);
+        }
+        f.owner = f.owner.map(|o| staff[&o]);
+        if let Some(owner) = f.owner {
+            app.patch(
+                &format!("/api/v1/customers/{id}"),
+                &app.admin_token,
+                json!({"owner_staff_id": owner}),
+            )
+            .await
+            .expect(200);
+        }
+        for (o, order) in f.orders.iter_mut().enumerate() {
+            order.unit = order.unit.map(|u| unit_ids[&u]);
+            app.post(
+                "/api/v1/orders",
+                &app.admin_token,
+                json!({"order_id": format!("{user}-{o}"), "customer_id": id, "channel": order.channel,
+                       "unit_id": order.unit, "amount": order.amount as f64 / 100.0,
+                       "ordered_at": siyu_domain::time::format_rfc3339(order.at)}),
+            )
+            .await
+            .expect(201);
+        }
+        for channel in &f.opted_out {
+            app.post(
+                &format!("/api/v1/customers/{id}/consent"),
+                &app.admin_token,
+                json!({"channel": channel, "status": "opt_out"}),
+            )
+            .await
+            .expect(200);
+        }
+        written.push(f);
+    }
+
+    // the plain side: the tenant as written, scored from scratch
+    let mut catalog = Catalog::default();
+    for (n, id) in &tag_ids {
+        catalog.tags.insert(format!("标签{n}"), *id);
+    }
+    catalog.units = app
+        .store
+        .tenant(app.tenant.id)
+        .unit_catalog()
+        .await
+        .unwrap();
+    let settings = LifecycleSettings::default();
+    let values: Vec<_> = written
+        .iter()
+        .map(|f| values_of(&f.orders, today, 365, |_| true))
+        .collect();
+    let (_, scores) = score_all(&values, &RfmSettings::default());
+    let derived: Vec<Derived> = written
+        .iter()
+        .zip(scores)
+        .map(|(f, rfm)| Derived {
+            rfm,
+            stage: Activity::of(f, &settings).stage(today, &settings),
+        })
+        .collect();
+    // conditions over units and owners name the tenant's real ones
+    let shape = Shape {
+        owners: staff.values().copied().max().unwrap(),
+        ..shape
+    };
+    let mut checked = 0;
+    while checked < 60 {
+        let condition = random::condition(&mut rng, &shape, &catalog, 2);
+        let mut filtered = FilteredCounts::new();
+        for leaf in catalog.filtered_events(&condition) {
+            let Condition::Performed(p) = &leaf else {
+                continue;
+            };
+            let start = siyu_audience::facts::window_start(today, p.within_days.unwrap());
+            let mut per = HashMap::new();
+            for f in &written {
+                // the 美妆 events written: the even-numbered of each day's
+                let n: u32 = f
+                    .events
+                    .iter()
+                    .filter(|d| d.name == p.event && d.day >= start)
+                    .map(|d| d.count.div_ceil(2))
+                    .sum();
+                if n > 0 {
+                    per.insert(f.id, n);
+                }
+            }
+            filtered.insert(leaf.to_string(), per);
+        }
+        let input = EvalInput {
+            today,
+            catalog: &catalog,
+            filtered: &filtered,
+        };
+        let want = written
+            .iter()
+            .zip(&derived)
+            .filter(|(f, d)| plain::matches(&condition, f, d, &input).unwrap())
+            .count() as u64;
+        let got = app
+            .post(
+                "/api/v1/segments/preview",
+                &app.admin_token,
+                json!({"definition": condition.to_string()}),
+            )
+            .await
+            .expect(200)
+            .body["count"]
+            .as_u64()
+            .unwrap();
+        assert_eq!(got, want, "{condition}");
+        checked += 1;
+    }
+}

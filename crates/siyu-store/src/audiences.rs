@@ -1,0 +1,1331 @@
+//! Tags, segments and what the audience index reads.
+//!
+//! The in-memory index (`siyu-audience`) is built from [`TenantScope::audience_facts`]
+//! and kept current by following `customer_changes`: every transaction that changes
+//! something a segment can test (traits, tags, owner, events, orders, consent, merges,
+//! erasure) writes the customers it touched there, in the same transaction
+//! ([`note_changed`]), so each server process can replay them in commit order.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+use siyu_audience::Condition;
+use siyu_audience::catalog::SavedSegment;
+use siyu_audience::condition::Performed;
+use siyu_audience::facts::{CustomerFacts, EventDay, OrderFact, trait_matches, window_start};
+use siyu_domain::audience::{
+    CustomerTag, Segment, SegmentId, SegmentKind, Tag, TagChange, TagGroup, TagGroupId, TagId,
+    TagOrigin, TaggingResult,
+};
+use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::error::check_name;
+use siyu_domain::ids::{CustomerId, TenantId, UnitId};
+use siyu_domain::order::OrderStatus;
+
+use crate::tx::{Tx, on_tx};
+use crate::{Result, Store, StoreError, TenantScope, insert_audit, now_ms, on_db};
+
+/// Records that these customers changed, for the audience indexes to follow.
+pub(crate) async fn note_changed(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customers: &[CustomerId],
+) -> Result<()> {
+    let now = now_ms();
+    let mut ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    for chunk in ids.chunks(300) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|id| format!("({}, {id}, {now})", tenant.0))
+            .collect();
+        let sql = format!(
+            "INSERT INTO customer_changes (tenant_id, customer_id, at) VALUES {}",
+            values.join(",")
+        );
+        on_tx!(tx, |c| sqlx::query(&sql)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+    }
+    Ok(())
+}
+
+fn id_list(ids: &[i64]) -> String {
+    ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
+}
+
+/// A change to a customer, as the audience indexes follow them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CustomerChange {
+    pub seq: i64,
+    pub tenant: TenantId,
+    pub customer: CustomerId,
+}
+
+impl Store {
+    /// Changes after `seq` (and those of `also`, sequence numbers seen missing before:
+    /// on PostgreSQL a transaction may commit after a later one), oldest first.
+    pub async fn customer_changes(
+        &self,
+        after: i64,
+        also: &[i64],
+        limit: i64,
+    ) -> Result<Vec<CustomerChange>> {
+        let extra = if also.is_empty() {
+            String::new()
+        } else {
+            format!(" OR seq IN ({})", id_list(also))
+        };
+        let sql = format!(
+            "SELECT seq, tenant_id, customer_id FROM customer_changes WHERE seq > $1{extra} ORDER BY seq LIMIT $2"
+        );
+        let rows: Vec<(i64, i64, i64)> = on_db!(self, |db| {
+            sqlx::query_as(&sql)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(seq, t, c)| CustomerChange {
+                seq,
+                tenant: TenantId(t),
+                customer: CustomerId(c),
+            })
+            .collect())
+    }
+
+    /// The newest change's sequence number (0 when there is none).
+    pub async fn last_customer_change(&self) -> Result<i64> {
+        let seq: Option<i64> = on_db!(self, |db| {
+            sqlx::query_scalar("SELECT MAX(seq) FROM customer_changes")
+                .fetch_one(db)
+                .await?
+        });
+        Ok(seq.unwrap_or(0))
+    }
+
+    /// Forgets changes older than `age_ms`.
+    pub async fn prune_customer_changes(&self, age_ms: i64) -> Result<u64> {
+        let before = now_ms() - age_ms;
+        Ok(on_db!(self, |db| {
+            sqlx::query("DELETE FROM customer_changes WHERE at < $1")
+                .bind(before)
+                .execute(db)
+                .await?
+                .rows_affected()
+        }))
+    }
+}
+
+type TagRow = (i64, i64, String, String, i64, i64);
+type CustomerTagRow = (i64, String, String, String, Option<String>, String, i64);
+type TagChangeRow = (
+    i64,
+    i64,
+    Option<String>,
+    String,
+    String,
+    Option<String>,
+    String,
+    i64,
+);
+
+fn tag_of(row: TagRow) -> Tag {
+    Tag {
+        id: TagId(row.0),
+        group_id: TagGroupId(row.1),
+        name: row.2,
+        colour: row.3,
+        position: row.4,
+        customers: row.5,
+    }
+}
+
+const TAG_SELECT: &str = "SELECT t.id, t.group_id, t.name, t.colour, t.position, \
+     (SELECT COUNT(*) FROM customer_tags ct WHERE ct.tenant_id = t.tenant_id AND ct.tag_id = t.id) \
+     FROM tags t WHERE t.tenant_id = $1";
+
+type SegmentRow = (
+    i64,
+    String,
+    Option<String>,
+    String,
+    Option<String>,
+    String,
+    i64,
+    i64,
+);
+
+fn segment_of(row: SegmentRow) -> Result<Segment> {
+    let kind = SegmentKind::parse("kind", &row.3)
+        .map_err(|_| StoreError::Corrupt(format!("segment {}: kind", row.0)))?;
+    let (definition, condition) = match row.4 {
+        Some(json) => {
+            let condition: Condition = serde_json::from_str(&json)
+                .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.0)))?;
+            (
+                Some(condition.to_string()),
+                Some(serde_json::to_value(&condition).expect("serializable")),
+            )
+        }
+        None => (None, None),
+    };
+    Ok(Segment {
+        id: SegmentId(row.0),
+        name: row.1,
+        description: row.2,
+        kind,
+        definition,
+        condition,
+        created_by: row.5,
+        created_at: row.6,
+        updated_at: row.7,
+    })
+}
+
+const SEGMENT_SELECT: &str = "SELECT id, name, description, kind, definition, created_by, created_at, updated_at \
+     FROM segments WHERE tenant_id = $1";
+
+/// A segment to save.
+#[derive(Debug, Clone)]
+pub struct NewSegment {
+    pub name: String,
+    pub description: Option<String>,
+    /// The definition of a dynamic segment; a static one has none.
+    pub condition: Option<Condition>,
+    /// The members of a static segment.
+    pub members: Vec<CustomerId>,
+}
+
+impl TenantScope<'_> {
+    // --- tag groups and tags ---
+
+    /// Every tag group with its tags, in their order.
+    pub async fn tag_groups(&self) -> Result<Vec<TagGroup>> {
+        let groups: Vec<(i64, String, Option<i64>, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT id, name, unit_id, position FROM tag_groups WHERE tenant_id = $1 ORDER BY position, id",
+            )
+            .bind(self.tenant.0)
+            .fetch_all(db)
+            .await?
+        });
+        let tags = self.tags().await?;
+        Ok(groups
+            .into_iter()
+            .map(|(id, name, unit, position)| TagGroup {
+                id: TagGroupId(id),
+                name,
+                unit_id: unit.map(UnitId),
+                position,
+                tags: tags
+                    .iter()
+                    .filter(|t| t.group_id.0 == id)
+                    .cloned()
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Every tag, in group order.
+    pub async fn tags(&self) -> Result<Vec<Tag>> {
+        let sql = format!("{TAG_SELECT} ORDER BY t.position, t.id");
+        let rows: Vec<TagRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows.into_iter().map(tag_of).collect())
+    }
+
+    pub async fn get_tag(&self, id: TagId) -> Result<Tag> {
+        let sql = format!("{TAG_SELECT} AND t.id = $2");
+        let row: Option<TagRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .fetch_optional(db)
+                .await?
+        });
+        row.map(tag_of).ok_or(StoreError::NotFound("tag"))
+    }
+
+    pub async fn get_tag_group(&self, id: TagGroupId) -> Result<TagGroup> {
+        self.tag_groups()
+            .await?
+            .into_iter()
+            .find(|g| g.id == id)
+            .ok_or(StoreError::NotFound("tag group"))
+    }
+
+    pub async fn create_tag_group(
+        &self,
+        name: &str,
+        unit: Option<UnitId>,
+        position: i64,
+        actor: &Actor,
+    ) -> Result<TagGroup> {
+        let name = check_name("name", name, 50)?;
+        if let Some(unit) = unit {
+            self.get_unit(unit).await?;
+        }
+        let now = now_ms();
+        let id: i64 = on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tag_groups (tenant_id, unit_id, name, position, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
+            )
+            .bind(self.tenant.0)
+            .bind(unit.map(|u| u.0))
+            .bind(&name)
+            .bind(position)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a tag group of that name exists", "no such unit"))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag_group.created", "tag_group", id)
+                    .with_details(json!({"name": name}))
+            )?;
+            tx.commit().await?;
+            id
+        });
+        self.get_tag_group(TagGroupId(id)).await
+    }
+
+    pub async fn update_tag_group(
+        &self,
+        id: TagGroupId,
+        name: Option<&str>,
+        position: Option<i64>,
+        actor: &Actor,
+    ) -> Result<TagGroup> {
+        let current = self.get_tag_group(id).await?;
+        let name = match name {
+            Some(n) => check_name("name", n, 50)?,
+            None => current.name,
+        };
+        let position = position.unwrap_or(current.position);
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query("UPDATE tag_groups SET name = $1, position = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5")
+                .bind(&name)
+                .bind(position)
+                .bind(now_ms())
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::from_constraint(e, "a tag group of that name exists", ""))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag_group.updated", "tag_group", id.0)
+                    .with_details(json!({"name": name}))
+            )?;
+            tx.commit().await?;
+        });
+        self.get_tag_group(id).await
+    }
+
+    /// Deletes an empty tag group.
+    pub async fn delete_tag_group(&self, id: TagGroupId, actor: &Actor) -> Result<()> {
+        let group = self.get_tag_group(id).await?;
+        if !group.tags.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the group still has {} tags: move or delete them first",
+                group.tags.len()
+            )));
+        }
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query("DELETE FROM tag_groups WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag_group.deleted", "tag_group", id.0)
+                    .with_details(json!({"name": group.name}))
+            )?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn create_tag(
+        &self,
+        group: TagGroupId,
+        name: &str,
+        colour: &str,
+        position: i64,
+        actor: &Actor,
+    ) -> Result<Tag> {
+        let name = check_name("name", name, 50)?;
+        let colour = siyu_domain::audience::check_colour("colour", colour)?;
+        self.get_tag_group(group).await?;
+        let now = now_ms();
+        let id: i64 = on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tags (tenant_id, group_id, name, colour, position, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
+            )
+            .bind(self.tenant.0)
+            .bind(group.0)
+            .bind(&name)
+            .bind(&colour)
+            .bind(position)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a tag of that name exists", "no such tag group"))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag.created", "tag", id).with_details(json!({"name": name}))
+            )?;
+            tx.commit().await?;
+            id
+        });
+        self.get_tag(TagId(id)).await
+    }
+
+    /// Changes a tag. A new name is written into every segment that uses the tag, in the
+    /// same transaction, so no definition is left naming a tag that no longer exists.
+    pub async fn update_tag(
+        &self,
+        id: TagId,
+        name: Option<&str>,
+        colour: Option<&str>,
+        group: Option<TagGroupId>,
+        position: Option<i64>,
+        actor: &Actor,
+    ) -> Result<Tag> {
+        let current = self.get_tag(id).await?;
+        let name = match name {
+            Some(n) => check_name("name", n, 50)?,
+            None => current.name.clone(),
+        };
+        let colour = match colour {
+            Some(c) => siyu_domain::audience::check_colour("colour", c)?,
+            None => current.colour.clone(),
+        };
+        let group = group.unwrap_or(current.group_id);
+        if group != current.group_id {
+            self.get_tag_group(group).await?;
+        }
+        let position = position.unwrap_or(current.position);
+        let renamed: Vec<(i64, String)> = if name != current.name {
+            self.segment_rows()
+                .await?
+                .into_iter()
+                .filter_map(|row| {
+                    let json = row.4.as_ref()?;
+                    let condition: Condition = serde_json::from_str(json).ok()?;
+                    condition.tags().contains(&current.name.as_str()).then(|| {
+                        let renamed = rename_tag(&condition, &current.name, &name);
+                        (
+                            row.0,
+                            serde_json::to_string(&renamed).expect("serializable"),
+                        )
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let now = now_ms();
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "UPDATE tags SET name = $1, colour = $2, group_id = $3, position = $4, updated_at = $5 \
+                 WHERE tenant_id = $6 AND id = $7",
+            )
+            .bind(&name)
+            .bind(&colour)
+            .bind(group.0)
+            .bind(position)
+            .bind(now)
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a tag of that name exists", ""))?;
+            for (segment, definition) in &renamed {
+                sqlx::query("UPDATE segments SET definition = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+                    .bind(definition)
+                    .bind(now)
+                    .bind(self.tenant.0)
+                    .bind(segment)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag.updated", "tag", id.0).with_details(
+                    json!({"name": name, "was": current.name, "segments_rewritten": renamed.len()})
+                )
+            )?;
+            tx.commit().await?;
+        });
+        self.get_tag(id).await
+    }
+
+    /// Deletes a tag and takes it off every customer. A tag that a saved segment uses is
+    /// not deleted: the error names the segments.
+    pub async fn delete_tag(&self, id: TagId, actor: &Actor) -> Result<()> {
+        let tag = self.get_tag(id).await?;
+        let users: Vec<String> = self
+            .segments()
+            .await?
+            .into_iter()
+            .filter(|s| {
+                s.condition
+                    .as_ref()
+                    .and_then(|c| serde_json::from_value::<Condition>(c.clone()).ok())
+                    .is_some_and(|c| c.tags().contains(&tag.name.as_str()))
+            })
+            .map(|s| format!("{} ({})", s.name, s.id.0))
+            .collect();
+        if !users.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the tag \"{}\" is used by segments {}: change them first",
+                tag.name,
+                users.join(", ")
+            )));
+        }
+        let tenant = self.tenant;
+        let mut tx = self.store.begin().await?;
+        let customers: Vec<i64> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar("DELETE FROM customer_tags WHERE tenant_id = $1 AND tag_id = $2 RETURNING customer_id")
+                .bind(tenant.0)
+                .bind(id.0)
+                .fetch_all(&mut *c)
+                .await?
+        });
+        on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM tags WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(id.0)
+                .execute(&mut *c)
+                .await?;
+            insert_audit!(
+                &mut *c,
+                tenant,
+                actor,
+                AuditRecord::new("tag.deleted", "tag", id.0)
+                    .with_details(json!({"name": tag.name, "customers": customers.len()}))
+            )?
+            .rows_affected()
+        });
+        let customers: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
+        note_changed(&mut tx, tenant, &customers).await?;
+        tx.commit().await
+    }
+
+    /// Tag name → id, for checking and evaluating segment definitions.
+    pub async fn tag_catalog(&self) -> Result<HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as("SELECT name, id FROM tags WHERE tenant_id = $1")
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Unit → the unit and every unit beneath it.
+    pub async fn unit_catalog(&self) -> Result<HashMap<i64, Vec<i64>>> {
+        let rows: Vec<(i64, Option<i64>)> = on_db!(self.store, |db| {
+            sqlx::query_as("SELECT id, parent_id FROM units WHERE tenant_id = $1")
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
+        for (id, parent) in &rows {
+            if let Some(p) = parent {
+                children.entry(*p).or_default().push(*id);
+            }
+        }
+        let mut catalog = HashMap::new();
+        for (id, _) in &rows {
+            let mut beneath = vec![*id];
+            let mut i = 0;
+            while i < beneath.len() {
+                if let Some(kids) = children.get(&beneath[i]) {
+                    beneath.extend(kids);
+                }
+                i += 1;
+            }
+            catalog.insert(*id, beneath);
+        }
+        Ok(catalog)
+    }
+
+    // --- tags on customers ---
+
+    /// A customer's tags.
+    pub async fn customer_tags(&self, id: CustomerId) -> Result<Vec<CustomerTag>> {
+        let customer = self.get_customer(id).await?;
+        let rows: Vec<CustomerTagRow> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT t.id, t.name, t.colour, ct.origin, ct.reason, ct.added_by, ct.added_at \
+                 FROM customer_tags ct JOIN tags t ON t.tenant_id = ct.tenant_id AND t.id = ct.tag_id \
+                 WHERE ct.tenant_id = $1 AND ct.customer_id = $2 ORDER BY t.position, t.id",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.id.0)
+            .fetch_all(db)
+            .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                Ok(CustomerTag {
+                    tag_id: TagId(r.0),
+                    name: r.1,
+                    colour: r.2,
+                    origin: TagOrigin::parse("origin", &r.3)
+                        .map_err(|_| StoreError::Corrupt("customer tag origin".into()))?,
+                    reason: r.4,
+                    added_by: r.5,
+                    added_at: r.6,
+                })
+            })
+            .collect()
+    }
+
+    /// The history of a customer's tags, newest first.
+    pub async fn tag_history(&self, id: CustomerId) -> Result<Vec<TagChange>> {
+        let customer = self.get_customer(id).await?;
+        let rows: Vec<TagChangeRow> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                    "SELECT c.customer_id, c.tag_id, t.name, c.action, c.origin, c.reason, c.actor_label, c.at \
+                     FROM customer_tag_changes c LEFT JOIN tags t ON t.tenant_id = c.tenant_id AND t.id = c.tag_id \
+                     WHERE c.tenant_id = $1 AND c.customer_id = $2 ORDER BY c.id DESC LIMIT 500",
+                )
+                .bind(self.tenant.0)
+                .bind(customer.id.0)
+                .fetch_all(db)
+                .await?
+        });
+        rows.into_iter()
+            .map(|r| {
+                Ok(TagChange {
+                    customer_id: CustomerId(r.0),
+                    tag_id: TagId(r.1),
+                    tag: r.2.unwrap_or_else(|| "(deleted)".into()),
+                    action: r.3,
+                    origin: TagOrigin::parse("origin", &r.4)
+                        .map_err(|_| StoreError::Corrupt("tag change origin".into()))?,
+                    reason: r.5,
+                    actor: r.6,
+                    at: r.7,
+                })
+            })
+            .collect()
+    }
+
+    /// Adds and removes tags on customers, each change recorded with who, when, how and
+    /// why. Adding a tag a customer has, or removing one they lack, changes nothing, so
+    /// concurrent taggings of the same customers lose nothing and count nothing twice.
+    /// Customers that do not exist (or were merged) are skipped.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn change_tags(
+        &self,
+        customers: &[CustomerId],
+        add: &[TagId],
+        remove: &[TagId],
+        origin: TagOrigin,
+        reason: Option<&str>,
+        actor: &Actor,
+    ) -> Result<TaggingResult> {
+        let reason = siyu_domain::audience::check_reason(reason)?;
+        let known = self.tag_catalog().await?;
+        for tag in add.iter().chain(remove) {
+            if !known.values().any(|id| *id == tag.0) {
+                return Err(StoreError::NotFound("tag"));
+            }
+        }
+        let tenant = self.tenant;
+        let now = now_ms();
+        let mut result = TaggingResult {
+            added: 0,
+            removed: 0,
+        };
+        let mut touched: Vec<CustomerId> = Vec::new();
+        // reads then writes: take the writer's turn first (SQLite would refuse a
+        // transaction whose reads another writer made stale)
+        let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
+        for chunk in customers.chunks(500) {
+            let ids: Vec<i64> = chunk.iter().map(|c| c.0).collect();
+            let live: Vec<i64> = on_tx!(&mut tx, |c| {
+                sqlx::query_scalar(&format!(
+                    "SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id IS NULL AND id IN ({})",
+                    id_list(&ids)
+                ))
+                .bind(tenant.0)
+                .fetch_all(&mut *c)
+                .await?
+            });
+            if live.is_empty() {
+                continue;
+            }
+            for tag in add {
+                let values: Vec<String> = live
+                    .iter()
+                    .map(|id| format!("({}, {id}, {}, $1, $2, $3, {now})", tenant.0, tag.0))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO customer_tags (tenant_id, customer_id, tag_id, origin, reason, added_by, added_at) \
+                     VALUES {} ON CONFLICT (tenant_id, customer_id, tag_id) DO NOTHING RETURNING customer_id",
+                    values.join(",")
+                );
+                let added: Vec<i64> = on_tx!(&mut tx, |c| {
+                    sqlx::query_scalar(&sql)
+                        .bind(origin.as_str())
+                        .bind(&reason)
+                        .bind(&actor.label)
+                        .fetch_all(&mut *c)
+                        .await?
+                });
+                result.added += added.len() as u64;
+                self.log_tag_changes(
+                    &mut tx,
+                    &added,
+                    *tag,
+                    "added",
+                    origin,
+                    reason.as_deref(),
+                    actor,
+                    now,
+                )
+                .await?;
+                touched.extend(added.into_iter().map(CustomerId));
+            }
+            for tag in remove {
+                let sql = format!(
+                    "DELETE FROM customer_tags WHERE tenant_id = $1 AND tag_id = $2 AND customer_id IN ({}) \
+                     RETURNING customer_id",
+                    id_list(&live)
+                );
+                let removed: Vec<i64> = on_tx!(&mut tx, |c| {
+                    sqlx::query_scalar(&sql)
+                        .bind(tenant.0)
+                        .bind(tag.0)
+                        .fetch_all(&mut *c)
+                        .await?
+                });
+                result.removed += removed.len() as u64;
+                self.log_tag_changes(
+                    &mut tx,
+                    &removed,
+                    *tag,
+                    "removed",
+                    origin,
+                    reason.as_deref(),
+                    actor,
+                    now,
+                )
+                .await?;
+                touched.extend(removed.into_iter().map(CustomerId));
+            }
+        }
+        let details = json!({"customers": customers.len(), "add": add.iter().map(|t| t.0).collect::<Vec<_>>(),
+            "remove": remove.iter().map(|t| t.0).collect::<Vec<_>>(), "added": result.added,
+            "removed": result.removed, "origin": origin.as_str(), "reason": reason});
+        on_tx!(&mut tx, |c| {
+            insert_audit!(
+                &mut *c,
+                tenant,
+                actor,
+                AuditRecord::new(
+                    "customers.tagged",
+                    "tag",
+                    add.first().or(remove.first()).map_or(0, |t| t.0)
+                )
+                .with_details(details.clone())
+            )?
+            .rows_affected()
+        });
+        note_changed(&mut tx, tenant, &touched).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn log_tag_changes(
+        &self,
+        tx: &mut Tx,
+        customers: &[i64],
+        tag: TagId,
+        action: &str,
+        origin: TagOrigin,
+        reason: Option<&str>,
+        actor: &Actor,
+        now: i64,
+    ) -> Result<()> {
+        if customers.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<String> = customers
+            .iter()
+            .map(|id| {
+                format!(
+                    "({}, {id}, {}, '{action}', $1, $2, $3, {now})",
+                    self.tenant.0, tag.0
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO customer_tag_changes (tenant_id, customer_id, tag_id, action, origin, reason, actor_label, at) \
+             VALUES {}",
+            values.join(",")
+        );
+        on_tx!(tx, |c| {
+            sqlx::query(&sql)
+                .bind(origin.as_str())
+                .bind(reason)
+                .bind(&actor.label)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        Ok(())
+    }
+
+    // --- segments ---
+
+    async fn segment_rows(&self) -> Result<Vec<SegmentRow>> {
+        let sql = format!("{SEGMENT_SELECT} ORDER BY id");
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        }))
+    }
+
+    pub async fn segments(&self) -> Result<Vec<Segment>> {
+        self.segment_rows()
+            .await?
+            .into_iter()
+            .map(segment_of)
+            .collect()
+    }
+
+    pub async fn get_segment(&self, id: SegmentId) -> Result<Segment> {
+        let sql = format!("{SEGMENT_SELECT} AND id = $2");
+        let row: Option<SegmentRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .fetch_optional(db)
+                .await?
+        });
+        segment_of(row.ok_or(StoreError::NotFound("segment"))?)
+    }
+
+    /// Every saved segment as conditions refer to it: dynamic ones by definition, static
+    /// ones by their members.
+    pub async fn segment_catalog(&self) -> Result<HashMap<i64, SavedSegment>> {
+        let mut catalog = HashMap::new();
+        let mut statics = Vec::new();
+        for row in self.segment_rows().await? {
+            match row.4 {
+                Some(json) => {
+                    let condition: Condition = serde_json::from_str(&json)
+                        .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.0)))?;
+                    catalog.insert(row.0, SavedSegment::Dynamic(condition));
+                }
+                None => statics.push(row.0),
+            }
+        }
+        if !statics.is_empty() {
+            let rows: Vec<(i64, i64)> = on_db!(self.store, |db| {
+                sqlx::query_as(&format!(
+                    "SELECT segment_id, customer_id FROM segment_members WHERE tenant_id = $1 AND segment_id IN ({})",
+                    id_list(&statics)
+                ))
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+            });
+            for id in statics {
+                catalog.insert(id, SavedSegment::Static(Vec::new()));
+            }
+            for (segment, customer) in rows {
+                if let Some(SavedSegment::Static(members)) = catalog.get_mut(&segment) {
+                    members.push(customer);
+                }
+            }
+        }
+        Ok(catalog)
+    }
+
+    /// Saves a segment. Its definition must already be checked against the tenant (the
+    /// caller holds the catalog); a static segment's members are frozen now.
+    pub async fn create_segment(&self, new: &NewSegment, actor: &Actor) -> Result<Segment> {
+        let name = check_name("name", &new.name, 80)?;
+        let kind = if new.condition.is_some() {
+            SegmentKind::Dynamic
+        } else {
+            SegmentKind::Static
+        };
+        let definition = new
+            .condition
+            .as_ref()
+            .map(|c| serde_json::to_string(c).expect("serializable"));
+        let now = now_ms();
+        let tenant = self.tenant;
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "INSERT INTO segments (tenant_id, name, description, kind, definition, created_by, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+            )
+            .bind(tenant.0)
+            .bind(&name)
+            .bind(&new.description)
+            .bind(kind.as_str())
+            .bind(&definition)
+            .bind(&actor.label)
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a segment of that name exists", ""))?
+        });
+        let mut members: Vec<i64> = new.members.iter().map(|c| c.0).collect();
+        members.sort_unstable();
+        members.dedup();
+        for chunk in members.chunks(500) {
+            let sql = format!(
+                "INSERT INTO segment_members (tenant_id, segment_id, customer_id, added_at) \
+                 SELECT tenant_id, {id}, id, {now} FROM customers WHERE tenant_id = $1 AND merged_into_id IS NULL \
+                 AND id IN ({})",
+                id_list(chunk)
+            );
+            on_tx!(&mut tx, |c| sqlx::query(&sql)
+                .bind(tenant.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+        }
+        on_tx!(&mut tx, |c| {
+            insert_audit!(
+                &mut *c,
+                tenant,
+                actor,
+                AuditRecord::new("segment.created", "segment", id).with_details(
+                    json!({"name": name, "kind": kind.as_str(), "members": members.len()})
+                )
+            )?
+            .rows_affected()
+        });
+        tx.commit().await?;
+        self.get_segment(SegmentId(id)).await
+    }
+
+    /// Changes a segment's name, description or (for a dynamic one) definition.
+    pub async fn update_segment(
+        &self,
+        id: SegmentId,
+        name: Option<&str>,
+        description: Option<Option<&str>>,
+        condition: Option<&Condition>,
+        actor: &Actor,
+    ) -> Result<Segment> {
+        let current = self.get_segment(id).await?;
+        let name = match name {
+            Some(n) => check_name("name", n, 80)?,
+            None => current.name.clone(),
+        };
+        let description = match description {
+            Some(d) => d.map(str::to_owned),
+            None => current.description.clone(),
+        };
+        if condition.is_some() && current.kind == SegmentKind::Static {
+            return Err(StoreError::Conflict(
+                "a static segment is a frozen list: it has no definition".into(),
+            ));
+        }
+        let definition = match condition {
+            Some(c) => Some(serde_json::to_string(c).expect("serializable")),
+            None => current.condition.as_ref().map(|c| c.to_string()),
+        };
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "UPDATE segments SET name = $1, description = $2, definition = $3, updated_at = $4 \
+                 WHERE tenant_id = $5 AND id = $6",
+            )
+            .bind(&name)
+            .bind(&description)
+            .bind(&definition)
+            .bind(now_ms())
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a segment of that name exists", ""))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("segment.updated", "segment", id.0)
+                    .with_details(json!({"name": name}))
+            )?;
+            tx.commit().await?;
+        });
+        self.get_segment(id).await
+    }
+
+    /// Deletes a segment no other segment uses.
+    pub async fn delete_segment(&self, id: SegmentId, actor: &Actor) -> Result<()> {
+        let segment = self.get_segment(id).await?;
+        let users: Vec<String> = self
+            .segments()
+            .await?
+            .into_iter()
+            .filter(|s| {
+                s.condition
+                    .as_ref()
+                    .and_then(|c| serde_json::from_value::<Condition>(c.clone()).ok())
+                    .is_some_and(|c| c.segments().contains(&id.0))
+            })
+            .map(|s| format!("{} ({})", s.name, s.id.0))
+            .collect();
+        if !users.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the segment is used by segments {}: change them first",
+                users.join(", ")
+            )));
+        }
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            for sql in [
+                "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2",
+                "DELETE FROM segment_counts WHERE tenant_id = $1 AND segment_id = $2",
+                "DELETE FROM segments WHERE tenant_id = $1 AND id = $2",
+            ] {
+                sqlx::query(sql)
+                    .bind(self.tenant.0)
+                    .bind(id.0)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("segment.deleted", "segment", id.0)
+                    .with_details(json!({"name": segment.name}))
+            )?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records a segment's size now (its size over time is a chart).
+    pub async fn record_segment_count(&self, id: SegmentId, count: u64) -> Result<()> {
+        on_db!(self.store, |db| {
+            sqlx::query(
+                "INSERT INTO segment_counts (tenant_id, segment_id, at, count) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, segment_id, at) DO UPDATE SET count = excluded.count",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(now_ms())
+            .bind(count as i64)
+            .execute(db)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A segment's recorded sizes, oldest first (the last 500).
+    pub async fn segment_counts(&self, id: SegmentId) -> Result<Vec<(i64, i64)>> {
+        self.get_segment(id).await?;
+        let mut rows: Vec<(i64, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT at, count FROM segment_counts WHERE tenant_id = $1 AND segment_id = $2 ORDER BY at DESC LIMIT 500",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .fetch_all(db)
+            .await?
+        });
+        rows.reverse();
+        Ok(rows)
+    }
+
+    // --- settings ---
+
+    /// A tenant setting (JSON), if set.
+    pub async fn setting(&self, key: &str) -> Result<Option<Value>> {
+        let value: Option<String> = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(key)
+            .fetch_optional(db)
+            .await?
+        });
+        value
+            .map(|v| {
+                serde_json::from_str(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("setting {key}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// Sets a tenant setting. Audited.
+    pub async fn put_setting(&self, key: &str, value: &Value, actor: &Actor) -> Result<()> {
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(self.tenant.0)
+            .bind(key)
+            .bind(value.to_string())
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("settings.changed", "setting", 0)
+                    .with_details(json!({"key": key, "value": value}))
+            )?;
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    // --- what the audience index reads ---
+
+    /// Live customers with ids above `after`, at most `limit`, in id order, with all the
+    /// audience index reads of them.
+    pub async fn audience_facts(&self, after: i64, limit: i64) -> Result<Vec<CustomerFacts>> {
+        let rows: Vec<(i64, String, Option<i64>, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT id, traits, owner_staff_id, first_seen_at FROM customers \
+                 WHERE tenant_id = $1 AND merged_into_id IS NULL AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(self.tenant.0)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        });
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
+        else {
+            return Ok(Vec::new());
+        };
+        let range = format!("customer_id >= {first} AND customer_id <= {last}");
+        self.facts_of_rows(rows, &range).await
+    }
+
+    /// The facts of these customers; those merged away or unknown are left out.
+    pub async fn audience_facts_of(&self, ids: &[i64]) -> Result<Vec<CustomerFacts>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = id_list(ids);
+        let rows: Vec<(i64, String, Option<i64>, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(&format!(
+                "SELECT id, traits, owner_staff_id, first_seen_at FROM customers \
+                 WHERE tenant_id = $1 AND merged_into_id IS NULL AND id IN ({list}) ORDER BY id"
+            ))
+            .bind(self.tenant.0)
+            .fetch_all(db)
+            .await?
+        });
+        let range = format!("customer_id IN ({list})");
+        self.facts_of_rows(rows, &range).await
+    }
+
+    async fn facts_of_rows(
+        &self,
+        rows: Vec<(i64, String, Option<i64>, i64)>,
+        range: &str,
+    ) -> Result<Vec<CustomerFacts>> {
+        let mut facts: Vec<CustomerFacts> = rows
+            .into_iter()
+            .map(|(id, traits, owner, first_seen_at)| CustomerFacts {
+                id,
+                traits: serde_json::from_str(&traits).unwrap_or_default(),
+                owner,
+                first_seen_at,
+                ..Default::default()
+            })
+            .collect();
+        let at: HashMap<i64, usize> = facts.iter().enumerate().map(|(i, f)| (f.id, i)).collect();
+        let tenant = self.tenant.0;
+        let tags: Vec<(i64, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(&format!(
+                "SELECT customer_id, tag_id FROM customer_tags WHERE tenant_id = $1 AND {range}"
+            ))
+            .bind(tenant)
+            .fetch_all(db)
+            .await?
+        });
+        for (c, tag) in tags {
+            if let Some(&i) = at.get(&c) {
+                facts[i].tags.push(tag);
+            }
+        }
+        let days: Vec<(i64, String, i64, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(&format!(
+                "SELECT customer_id, name, day, count FROM customer_event_days WHERE tenant_id = $1 AND {range}"
+            ))
+            .bind(tenant)
+            .fetch_all(db)
+            .await?
+        });
+        for (c, name, day, count) in days {
+            if let Some(&i) = at.get(&c) {
+                facts[i].events.push(EventDay {
+                    name,
+                    day: day as i32,
+                    count: count.clamp(0, u32::MAX as i64) as u32,
+                });
+            }
+        }
+        let orders: Vec<(i64, i64, i64, Option<i64>, String)> = on_db!(self.store, |db| {
+            sqlx::query_as(&format!(
+                "SELECT customer_id, ordered_at, amount - refunded_amount, unit_id, channel FROM orders \
+                 WHERE tenant_id = $1 AND {range} AND status IN {}",
+                OrderStatus::COUNTING_SQL
+            ))
+            .bind(tenant)
+            .fetch_all(db)
+            .await?
+        });
+        for (c, at_ms, amount, unit, channel) in orders {
+            if let Some(&i) = at.get(&c) {
+                facts[i].orders.push(OrderFact {
+                    at: at_ms,
+                    amount,
+                    unit,
+                    channel,
+                });
+            }
+        }
+        let consents: Vec<(i64, String, String)> = on_db!(self.store, |db| {
+            sqlx::query_as(&format!(
+                "SELECT customer_id, channel, status FROM consent_changes WHERE tenant_id = $1 AND {range} ORDER BY id"
+            ))
+            .bind(tenant)
+            .fetch_all(db)
+            .await?
+        });
+        let mut newest: HashMap<(i64, String), String> = HashMap::new();
+        for (c, channel, status) in consents {
+            newest.insert((c, channel), status);
+        }
+        for ((c, channel), status) in newest {
+            if status == "opt_out"
+                && let Some(&i) = at.get(&c)
+            {
+                facts[i].opted_out.push(channel);
+            }
+        }
+        Ok(facts)
+    }
+
+    /// For an event condition with property filters: per customer with at least one
+    /// matching event in the window, how many. Reads the stored events of that name in
+    /// the window (the language requires a window of at most a year for these).
+    pub async fn filtered_event_counts(
+        &self,
+        p: &Performed,
+        today: i32,
+    ) -> Result<HashMap<i64, u32>> {
+        let days = p
+            .within_days
+            .unwrap_or(siyu_audience::condition::MAX_FILTERED_WINDOW_DAYS);
+        let since = window_start(today, days) as i64 * siyu_audience::facts::DAY_MS;
+        // views are counted under these names but stored as page and screen calls
+        let (filter, value) = match p.event.as_str() {
+            siyu_domain::tracking::PAGE_VIEWED => ("type = $2", "page"),
+            siyu_domain::tracking::SCREEN_VIEWED => ("type = $2", "screen"),
+            name => ("type = 'track' AND name = $2", name),
+        };
+        let sql = format!(
+            "SELECT id, customer_id, properties FROM events \
+             WHERE tenant_id = $1 AND {filter} AND timestamp >= $3 AND id > $4 ORDER BY id LIMIT 5000"
+        );
+        let mut counts: HashMap<i64, u32> = HashMap::new();
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<(i64, i64, String)> = on_db!(self.store, |db| {
+                sqlx::query_as(&sql)
+                    .bind(self.tenant.0)
+                    .bind(value)
+                    .bind(since)
+                    .bind(after)
+                    .fetch_all(db)
+                    .await?
+            });
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            for (_, customer, properties) in rows {
+                let properties: serde_json::Map<String, Value> =
+                    serde_json::from_str(&properties).unwrap_or_default();
+                let all = p.filters.iter().all(|f| {
+                    properties.get(&f.property).is_some_and(|v| {
+                        trait_matches(
+                            v,
+                            &siyu_audience::condition::TraitOp::Compare {
+                                op: f.op,
+                                value: f.value.clone(),
+                            },
+                            today,
+                        )
+                    })
+                });
+                if all {
+                    *counts.entry(customer).or_default() += 1;
+                }
+            }
+        }
+        Ok(counts)
+    }
+}
+
+/// The same condition with every `tag(old)` naming `new`.
+fn rename_tag(condition: &Condition, old: &str, new: &str) -> Condition {
+    match condition {
+        Condition::Tag(name) if name == old => Condition::Tag(new.to_owned()),
+        Condition::And(parts) => {
+            Condition::And(parts.iter().map(|c| rename_tag(c, old, new)).collect())
+        }
+        Condition::Or(parts) => {
+            Condition::Or(parts.iter().map(|c| rename_tag(c, old, new)).collect())
+        }
+        Condition::Not(inner) => Condition::Not(Box::new(rename_tag(inner, old, new))),
+        other => other.clone(),
+    }
+}
