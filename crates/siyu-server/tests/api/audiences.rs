@@ -886,3 +886,72 @@ async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
         checked += 1;
     }
 }
+
+/// Two servers on one database (as several `siyu serve` processes on one PostgreSQL):
+/// each keeps its own index, and both answer the same count within seconds of a change
+/// made through the other.
+#[tokio::test]
+async fn every_server_on_one_database_answers_the_same_count() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let second = siyu_server::Application::build(
+        siyu_server::ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            ..Default::default()
+        },
+        app.store.clone(),
+    )
+    .await
+    .unwrap();
+    let other = format!("http://{}", second.local_addr());
+    tokio::spawn(second.run_until(std::future::pending()));
+    let count_on = |base: String, definition: &'static str| {
+        let http = app.http.clone();
+        let token = app.admin_token.clone();
+        async move {
+            let body: Value = http
+                .post(format!("{base}/api/v1/segments/preview"))
+                .bearer_auth(token)
+                .json(&json!({"definition": definition}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["count"].as_u64().expect("a count")
+        }
+    };
+    let definition = "trait.city = \"上海\" and tag(\"多端\")";
+    let vip = tag(&app, "多端").await;
+    // both servers build their index now
+    assert_eq!(count_on(app.base.clone(), definition).await, 0);
+    assert_eq!(count_on(other.clone(), definition).await, 0);
+    // a change through the first server: a new customer, tagged
+    let id = customer(&app, &key, "n-1", json!({"city": "上海"})).await;
+    app.post(
+        &format!("/api/v1/customers/{id}/tags"),
+        &app.admin_token,
+        json!({"add": [vip]}),
+    )
+    .await
+    .expect(200);
+    let started = std::time::Instant::now();
+    let mut seen = (0, 0);
+    while started.elapsed() < Duration::from_secs(10) {
+        seen = (
+            count_on(app.base.clone(), definition).await,
+            count_on(other.clone(), definition).await,
+        );
+        if seen == (1, 1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, (1, 1), "both servers follow the change");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
