@@ -689,6 +689,17 @@ impl AudienceIndex {
         bm
     }
 
+    /// The customers among `candidates` who match a condition.
+    pub fn evaluate_among(
+        &self,
+        condition: &Condition,
+        input: &EvalInput<'_>,
+        candidates: &RoaringBitmap,
+    ) -> Result<RoaringBitmap, EvalError> {
+        let candidates = candidates & &self.live;
+        self.eval(condition, &candidates, input, 0)
+    }
+
     /// The customers who match a condition.
     pub fn evaluate(
         &self,

@@ -195,3 +195,56 @@ mod tests {
         assert!(check_colour("c", "#12345").is_err());
     }
 }
+
+/// A tag rule's id.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    serde::Deserialize,
+    ToSchema,
+)]
+#[serde(transparent)]
+pub struct TagRuleId(pub i64);
+
+/// A tag rule (自动打标签): while a customer matches the condition, the rule's tags are
+/// added (and others removed). Evaluated as data arrives, and over every customer when
+/// the rule is saved.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TagRule {
+    pub id: TagRuleId,
+    pub name: String,
+    /// The condition in the text form of the segment language.
+    pub definition: String,
+    #[schema(value_type = Object)]
+    pub condition: Value,
+    pub add: Vec<TagId>,
+    pub remove: Vec<TagId>,
+    pub enabled: bool,
+    pub created_by: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// A customer entering or leaving a dynamic segment: what journeys start from.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SegmentEvent {
+    pub id: i64,
+    pub segment_id: SegmentId,
+    pub customer_id: CustomerId,
+    /// `entered` or `exited`
+    pub action: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: i64,
+}

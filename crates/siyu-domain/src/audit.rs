@@ -41,6 +41,8 @@ pub enum ActorKind {
     Cli,
     /// Someone not signed in (a failed login).
     Anonymous,
+    /// siyu itself, acting on a rule someone set up (a tag rule).
+    System,
 }
 
 impl ActorKind {
@@ -50,6 +52,7 @@ impl ActorKind {
             ActorKind::ApiToken => "api_token",
             ActorKind::Cli => "cli",
             ActorKind::Anonymous => "anonymous",
+            ActorKind::System => "system",
         }
     }
 
@@ -59,6 +62,7 @@ impl ActorKind {
             "api_token" => Some(ActorKind::ApiToken),
             "cli" => Some(ActorKind::Cli),
             "anonymous" => Some(ActorKind::Anonymous),
+            "system" => Some(ActorKind::System),
             _ => None,
         }
     }
@@ -76,6 +80,16 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// siyu acting on a rule; `label` says which (`tag rule 7`).
+    pub fn system(label: impl Into<String>) -> Self {
+        Self {
+            kind: ActorKind::System,
+            id: None,
+            label: label.into(),
+            ip: None,
+        }
+    }
+
     pub fn cli() -> Self {
         Self {
             kind: ActorKind::Cli,

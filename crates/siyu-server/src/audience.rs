@@ -16,12 +16,15 @@ use std::time::{Duration, Instant};
 
 use roaring::RoaringBitmap;
 use siyu_audience::Condition;
-use siyu_audience::catalog::{Catalog, DefinitionError};
+use siyu_audience::catalog::{Catalog, DefinitionError, SavedSegment};
 use siyu_audience::facts::day_of;
 use siyu_audience::index::{AudienceIndex, IndexBuilder, ScoreSettings};
 use siyu_audience::lifecycle::LifecycleSettings;
 use siyu_audience::plain::{EvalInput, FilteredCounts};
 use siyu_audience::rfm::RfmSettings;
+use siyu_domain::audience::{SegmentId, TagOrigin, TagRule, TaggingResult};
+use siyu_domain::audit::Actor;
+use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{StaffId, TenantId};
 use siyu_store::{Store, StoreError};
 use tokio::sync::OnceCell;
@@ -47,6 +50,8 @@ pub struct TenantAudience {
 #[derive(Default)]
 struct Slot {
     ready: OnceCell<Arc<TenantAudience>>,
+    /// Whether the first full pass of segments and rules has started.
+    kept: std::sync::atomic::AtomicBool,
     /// Customers changed while the index was being built: applied once it is.
     pending: Mutex<Vec<i64>>,
 }
@@ -168,7 +173,175 @@ impl Audiences {
         if !pending.is_empty() {
             self.apply(tenant, &audience, &pending).await?;
         }
+        if !slot.kept.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            // a first full pass of the segments' memberships and tag rules: changes made
+            // while no server ran are caught up here
+            let me = self.clone();
+            let audience = audience.clone();
+            tokio::spawn(async move {
+                if let Err(e) = me.keep(tenant, &audience, None).await {
+                    tracing::warn!(error = %e, tenant = tenant.0, "keeping segments and tag rules failed");
+                }
+            });
+        }
         Ok(audience)
+    }
+
+    /// The customers among `among` (all when `None`) who match a condition now; a
+    /// condition that no longer evaluates (it names a deleted tag) matches no one.
+    async fn matches_among(
+        &self,
+        tenant: TenantId,
+        audience: &TenantAudience,
+        catalog: &Catalog,
+        condition: &Condition,
+        among: Option<&[i64]>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let day = today();
+        let mut filtered = FilteredCounts::new();
+        for leaf in catalog.filtered_events(condition) {
+            if let Condition::Performed(p) = &leaf {
+                let counts = self
+                    .store
+                    .tenant(tenant)
+                    .filtered_event_counts(p, day, among)
+                    .await?;
+                filtered.insert(leaf.to_string(), counts);
+            }
+        }
+        let index = audience.index.read().expect("not poisoned");
+        let input = EvalInput {
+            today: day,
+            catalog,
+            filtered: &filtered,
+        };
+        let set = match among {
+            Some(ids) => {
+                index.evaluate_among(condition, &input, &index.set_of(ids.iter().copied()))
+            }
+            None => index.evaluate(condition, &input),
+        };
+        match set {
+            Ok(set) => Ok(index.ids(&set, usize::MAX)),
+            Err(e) => {
+                tracing::warn!(tenant = tenant.0, %condition, error = %e, "a saved condition no longer evaluates");
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Keeps tag rules applied and dynamic segments' memberships (with their entry and
+    /// exit events) in line with the data, for these customers (all when `None`).
+    /// Rules go first: the tags they add can move customers into segments (the next
+    /// pass sees those, as the tagging is itself a change).
+    pub async fn keep(
+        &self,
+        tenant: TenantId,
+        audience: &TenantAudience,
+        changed: Option<&[i64]>,
+    ) -> Result<(), StoreError> {
+        let scope = self.store.tenant(tenant);
+        let rules: Vec<TagRule> = scope
+            .tag_rules()
+            .await?
+            .into_iter()
+            .filter(|r| r.enabled)
+            .collect();
+        let catalog = self.catalog(tenant).await?;
+        let mut segments: Vec<(i64, Condition)> = catalog
+            .segments
+            .iter()
+            .filter_map(|(id, s)| match s {
+                SavedSegment::Dynamic(c) => Some((*id, c.clone())),
+                SavedSegment::Static(_) => None,
+            })
+            .collect();
+        segments.sort_by_key(|(id, _)| *id);
+        for rule in &rules {
+            self.apply_rule_among(tenant, audience, &catalog, rule, changed)
+                .await?;
+        }
+        for (id, condition) in &segments {
+            let members = self
+                .matches_among(tenant, audience, &catalog, condition, changed)
+                .await?;
+            scope
+                .sync_memberships(SegmentId(*id), changed, &members)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn apply_rule_among(
+        &self,
+        tenant: TenantId,
+        audience: &TenantAudience,
+        catalog: &Catalog,
+        rule: &TagRule,
+        among: Option<&[i64]>,
+    ) -> Result<TaggingResult, StoreError> {
+        let Ok(condition) = serde_json::from_value::<Condition>(rule.condition.clone()) else {
+            return Ok(TaggingResult {
+                added: 0,
+                removed: 0,
+            });
+        };
+        let ids = self
+            .matches_among(tenant, audience, catalog, &condition, among)
+            .await?;
+        if ids.is_empty() {
+            return Ok(TaggingResult {
+                added: 0,
+                removed: 0,
+            });
+        }
+        let customers: Vec<CustomerId> = ids.into_iter().map(CustomerId).collect();
+        self.store
+            .tenant(tenant)
+            .change_tags(
+                &customers,
+                &rule.add,
+                &rule.remove,
+                TagOrigin::Rule,
+                Some(&format!("tag rule {}", rule.name)),
+                &Actor::system(format!("tag rule {}", rule.id.0)),
+            )
+            .await
+    }
+
+    /// Applies a tag rule to every customer it matches now (when it is saved).
+    pub async fn apply_rule(
+        &self,
+        tenant: TenantId,
+        rule: &TagRule,
+    ) -> Result<TaggingResult, StoreError> {
+        let audience = self.tenant(tenant).await?;
+        let catalog = self.catalog(tenant).await?;
+        self.apply_rule_among(tenant, &audience, &catalog, rule, None)
+            .await
+    }
+
+    /// Records a dynamic segment's members now: silently for a new segment, with entry
+    /// and exit events for one whose definition changed.
+    pub async fn sync_segment(
+        &self,
+        tenant: TenantId,
+        segment: SegmentId,
+        condition: &Condition,
+        with_events: bool,
+    ) -> Result<(), StoreError> {
+        let audience = self.tenant(tenant).await?;
+        let catalog = self.catalog(tenant).await?;
+        let members = self
+            .matches_among(tenant, &audience, &catalog, condition, None)
+            .await?;
+        let scope = self.store.tenant(tenant);
+        if with_events {
+            scope.sync_memberships(segment, None, &members).await?;
+        } else {
+            scope.start_memberships(segment, &members).await?;
+        }
+        Ok(())
     }
 
     async fn apply(
@@ -237,15 +410,23 @@ impl Audiences {
                 Some(audience) => {
                     if !changed.is_empty() {
                         self.apply(tenant, audience, &changed).await?;
+                        self.keep(tenant, audience, Some(&changed)).await?;
                     }
                     let day = today();
-                    let due = {
+                    let (new_day, due) = {
                         let scored = audience.scored_at.lock().expect("not poisoned");
-                        scored.0 != day || scored.1.elapsed() > RESCORE_EVERY
+                        (
+                            scored.0 != day,
+                            scored.0 != day || scored.1.elapsed() > RESCORE_EVERY,
+                        )
                     };
                     if due {
                         audience.index.write().expect("not poisoned").recompute(day);
                         *audience.scored_at.lock().expect("not poisoned") = (day, Instant::now());
+                    }
+                    if new_day {
+                        // conditions relative to today change without any data changing
+                        self.keep(tenant, audience, None).await?;
                     }
                 }
                 None => slot.pending.lock().expect("not poisoned").extend(changed),
@@ -294,7 +475,7 @@ impl Audiences {
                 let counts = self
                     .store
                     .tenant(tenant)
-                    .filtered_event_counts(p, day)
+                    .filtered_event_counts(p, day, None)
                     .await?;
                 filtered.insert(leaf.to_string(), counts);
             }

@@ -13,14 +13,16 @@ use siyu_audience::Condition;
 use siyu_audience::catalog::SavedSegment;
 use siyu_audience::condition::Performed;
 use siyu_audience::facts::{CustomerFacts, EventDay, OrderFact, trait_matches, window_start};
+use siyu_domain::DomainError;
 use siyu_domain::audience::{
-    CustomerTag, Segment, SegmentId, SegmentKind, Tag, TagChange, TagGroup, TagGroupId, TagId,
-    TagOrigin, TaggingResult,
+    CustomerTag, Segment, SegmentEvent, SegmentId, SegmentKind, Tag, TagChange, TagGroup,
+    TagGroupId, TagId, TagOrigin, TagRule, TagRuleId, TaggingResult,
 };
 use siyu_domain::audit::{Actor, AuditRecord};
 use siyu_domain::error::check_name;
 use siyu_domain::ids::{CustomerId, TenantId, UnitId};
 use siyu_domain::order::OrderStatus;
+use siyu_domain::page::{Page, PageRequest};
 
 use crate::tx::{Tx, on_tx};
 use crate::{Result, Store, StoreError, TenantScope, insert_audit, now_ms, on_db};
@@ -449,6 +451,24 @@ impl TenantScope<'_> {
         } else {
             Vec::new()
         };
+        let renamed_rules: Vec<(i64, String)> = if name != current.name {
+            self.tag_rules()
+                .await?
+                .into_iter()
+                .filter_map(|rule| {
+                    let condition: Condition = serde_json::from_value(rule.condition).ok()?;
+                    condition.tags().contains(&current.name.as_str()).then(|| {
+                        let renamed = rename_tag(&condition, &current.name, &name);
+                        (
+                            rule.id.0,
+                            serde_json::to_string(&renamed).expect("serializable"),
+                        )
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let now = now_ms();
         on_db!(self.store, |db| {
             let mut tx = db.begin().await?;
@@ -466,6 +486,15 @@ impl TenantScope<'_> {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a tag of that name exists", ""))?;
+            for (rule, condition) in &renamed_rules {
+                sqlx::query("UPDATE tag_rules SET condition = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+                    .bind(condition)
+                    .bind(now)
+                    .bind(self.tenant.0)
+                    .bind(rule)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             for (segment, definition) in &renamed {
                 sqlx::query("UPDATE segments SET definition = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
                     .bind(definition)
@@ -504,9 +533,26 @@ impl TenantScope<'_> {
             })
             .map(|s| format!("{} ({})", s.name, s.id.0))
             .collect();
+        let rules: Vec<String> = self
+            .tag_rules()
+            .await?
+            .into_iter()
+            .filter(|r| {
+                r.add.contains(&id)
+                    || r.remove.contains(&id)
+                    || serde_json::from_value::<Condition>(r.condition.clone())
+                        .is_ok_and(|c| c.tags().contains(&tag.name.as_str()))
+            })
+            .map(|r| format!("tag rule {} ({})", r.name, r.id.0))
+            .collect();
+        let users: Vec<String> = users
+            .into_iter()
+            .map(|s| format!("segment {s}"))
+            .chain(rules)
+            .collect();
         if !users.is_empty() {
             return Err(StoreError::Conflict(format!(
-                "the tag \"{}\" is used by segments {}: change them first",
+                "the tag \"{}\" is used by {}: change them first",
                 tag.name,
                 users.join(", ")
             )));
@@ -1012,9 +1058,24 @@ impl TenantScope<'_> {
             })
             .map(|s| format!("{} ({})", s.name, s.id.0))
             .collect();
+        let rules: Vec<String> = self
+            .tag_rules()
+            .await?
+            .into_iter()
+            .filter(|r| {
+                serde_json::from_value::<Condition>(r.condition.clone())
+                    .is_ok_and(|c| c.segments().contains(&id.0))
+            })
+            .map(|r| format!("tag rule {} ({})", r.name, r.id.0))
+            .collect();
+        let users: Vec<String> = users
+            .into_iter()
+            .map(|s| format!("segment {s}"))
+            .chain(rules)
+            .collect();
         if !users.is_empty() {
             return Err(StoreError::Conflict(format!(
-                "the segment is used by segments {}: change them first",
+                "the segment is used by {}: change them first",
                 users.join(", ")
             )));
         }
@@ -1023,6 +1084,7 @@ impl TenantScope<'_> {
             for sql in [
                 "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2",
                 "DELETE FROM segment_counts WHERE tenant_id = $1 AND segment_id = $2",
+                "DELETE FROM segment_memberships WHERE tenant_id = $1 AND segment_id = $2",
                 "DELETE FROM segments WHERE tenant_id = $1 AND id = $2",
             ] {
                 sqlx::query(sql)
@@ -1262,7 +1324,13 @@ impl TenantScope<'_> {
         &self,
         p: &Performed,
         today: i32,
+        customers: Option<&[i64]>,
     ) -> Result<HashMap<i64, u32>> {
+        let only = match customers {
+            Some([]) => return Ok(HashMap::new()),
+            Some(ids) => format!(" AND customer_id IN ({})", id_list(ids)),
+            None => String::new(),
+        };
         let days = p
             .within_days
             .unwrap_or(siyu_audience::condition::MAX_FILTERED_WINDOW_DAYS);
@@ -1275,7 +1343,7 @@ impl TenantScope<'_> {
         };
         let sql = format!(
             "SELECT id, customer_id, properties FROM events \
-             WHERE tenant_id = $1 AND {filter} AND timestamp >= $3 AND id > $4 ORDER BY id LIMIT 5000"
+             WHERE tenant_id = $1 AND {filter} AND timestamp >= $3 AND id > $4{only} ORDER BY id LIMIT 5000"
         );
         let mut counts: HashMap<i64, u32> = HashMap::new();
         let mut after = 0i64;
@@ -1327,5 +1395,373 @@ fn rename_tag(condition: &Condition, old: &str, new: &str) -> Condition {
         }
         Condition::Not(inner) => Condition::Not(Box::new(rename_tag(inner, old, new))),
         other => other.clone(),
+    }
+}
+
+type TagRuleRow = (i64, String, String, String, String, i64, String, i64, i64);
+
+fn tag_rule_of(row: TagRuleRow) -> Result<TagRule> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("tag rule {}: {what}", row.0));
+    let condition: Condition = serde_json::from_str(&row.2).map_err(|_| corrupt("condition"))?;
+    let add: Vec<TagId> = serde_json::from_str(&row.3).map_err(|_| corrupt("add_tags"))?;
+    let remove: Vec<TagId> = serde_json::from_str(&row.4).map_err(|_| corrupt("remove_tags"))?;
+    Ok(TagRule {
+        id: TagRuleId(row.0),
+        name: row.1,
+        definition: condition.to_string(),
+        condition: serde_json::to_value(&condition).expect("serializable"),
+        add,
+        remove,
+        enabled: row.5 != 0,
+        created_by: row.6,
+        created_at: row.7,
+        updated_at: row.8,
+    })
+}
+
+const TAG_RULE_SELECT: &str = "SELECT id, name, condition, add_tags, remove_tags, enabled, created_by, \
+     created_at, updated_at FROM tag_rules WHERE tenant_id = $1";
+
+/// A tag rule to save.
+#[derive(Debug, Clone)]
+pub struct NewTagRule {
+    pub name: String,
+    pub condition: Condition,
+    pub add: Vec<TagId>,
+    pub remove: Vec<TagId>,
+    pub enabled: bool,
+}
+
+impl TenantScope<'_> {
+    // --- segment membership, for entry and exit events ---
+
+    /// Records who is in a dynamic segment now, without events (a new segment, or one
+    /// whose definition changed is synced with events by [`Self::sync_memberships`]).
+    pub async fn start_memberships(&self, segment: SegmentId, members: &[i64]) -> Result<()> {
+        let tenant = self.tenant;
+        let now = now_ms();
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM segment_memberships WHERE tenant_id = $1 AND segment_id = $2")
+                .bind(tenant.0)
+                .bind(segment.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+        for chunk in members.chunks(500) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|id| format!("({}, {}, {id}, {now})", tenant.0, segment.0))
+                .collect();
+            let sql = format!(
+                "INSERT INTO segment_memberships (tenant_id, segment_id, customer_id, entered_at) VALUES {} \
+                 ON CONFLICT (tenant_id, segment_id, customer_id) DO NOTHING",
+                values.join(",")
+            );
+            on_tx!(&mut tx, |c| sqlx::query(&sql)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+        }
+        tx.commit().await
+    }
+
+    /// Brings a dynamic segment's recorded members in line with what it matches now,
+    /// among `checked` customers (all of them when `None`): those who came in get an
+    /// `entered` event, those who left an `exited` one. Each is recorded once even when
+    /// several servers sync at the same time (the insert or delete that changes the row
+    /// is the one that writes the event). Answers (entered, exited).
+    pub async fn sync_memberships(
+        &self,
+        segment: SegmentId,
+        checked: Option<&[i64]>,
+        members_now: &[i64],
+    ) -> Result<(u64, u64)> {
+        let tenant = self.tenant;
+        let now = now_ms();
+        let recorded: Vec<i64> = match checked {
+            Some([]) => return Ok((0, 0)),
+            Some(ids) => {
+                let mut found = Vec::new();
+                for chunk in ids.chunks(500) {
+                    let rows: Vec<i64> = on_db!(self.store, |db| {
+                        sqlx::query_scalar(&format!(
+                            "SELECT customer_id FROM segment_memberships WHERE tenant_id = $1 AND segment_id = $2 \
+                             AND customer_id IN ({})",
+                            id_list(chunk)
+                        ))
+                        .bind(tenant.0)
+                        .bind(segment.0)
+                        .fetch_all(db)
+                        .await?
+                    });
+                    found.extend(rows);
+                }
+                found
+            }
+            None => on_db!(self.store, |db| {
+                sqlx::query_scalar(
+                    "SELECT customer_id FROM segment_memberships WHERE tenant_id = $1 AND segment_id = $2",
+                )
+                .bind(tenant.0)
+                .bind(segment.0)
+                .fetch_all(db)
+                .await?
+            }),
+        };
+        let recorded: std::collections::HashSet<i64> = recorded.into_iter().collect();
+        let now_set: std::collections::HashSet<i64> = members_now.iter().copied().collect();
+        let coming: Vec<i64> = members_now
+            .iter()
+            .copied()
+            .filter(|id| !recorded.contains(id))
+            .collect();
+        let leaving: Vec<i64> = recorded
+            .iter()
+            .copied()
+            .filter(|id| !now_set.contains(id))
+            .collect();
+        if coming.is_empty() && leaving.is_empty() {
+            return Ok((0, 0));
+        }
+        let mut tx = self.store.begin().await?;
+        let mut entered = Vec::new();
+        for chunk in coming.chunks(500) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|id| format!("({}, {}, {id}, {now})", tenant.0, segment.0))
+                .collect();
+            let sql = format!(
+                "INSERT INTO segment_memberships (tenant_id, segment_id, customer_id, entered_at) VALUES {} \
+                 ON CONFLICT (tenant_id, segment_id, customer_id) DO NOTHING RETURNING customer_id",
+                values.join(",")
+            );
+            let rows: Vec<i64> = on_tx!(&mut tx, |c| sqlx::query_scalar(&sql)
+                .fetch_all(&mut *c)
+                .await?);
+            entered.extend(rows);
+        }
+        let mut exited = Vec::new();
+        for chunk in leaving.chunks(500) {
+            let sql = format!(
+                "DELETE FROM segment_memberships WHERE tenant_id = $1 AND segment_id = $2 AND customer_id IN ({}) \
+                 RETURNING customer_id",
+                id_list(chunk)
+            );
+            let rows: Vec<i64> = on_tx!(&mut tx, |c| {
+                sqlx::query_scalar(&sql)
+                    .bind(tenant.0)
+                    .bind(segment.0)
+                    .fetch_all(&mut *c)
+                    .await?
+            });
+            exited.extend(rows);
+        }
+        for (action, ids) in [("entered", &entered), ("exited", &exited)] {
+            for chunk in ids.chunks(500) {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|id| format!("({}, {}, {id}, '{action}', {now})", tenant.0, segment.0))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO segment_events (tenant_id, segment_id, customer_id, action, at) VALUES {}",
+                    values.join(",")
+                );
+                on_tx!(&mut tx, |c| sqlx::query(&sql)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected());
+            }
+        }
+        tx.commit().await?;
+        Ok((entered.len() as u64, exited.len() as u64))
+    }
+
+    /// Entries into and exits from a segment, oldest first, after the event id `after`.
+    pub async fn segment_events(
+        &self,
+        segment: SegmentId,
+        page: PageRequest,
+    ) -> Result<Page<SegmentEvent>> {
+        self.get_segment(segment).await?;
+        let rows: Vec<(i64, i64, String, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT id, customer_id, action, at FROM segment_events WHERE tenant_id = $1 AND segment_id = $2 \
+                 AND id > $3 ORDER BY id LIMIT $4",
+            )
+            .bind(self.tenant.0)
+            .bind(segment.0)
+            .bind(page.after.unwrap_or(0))
+            .bind(page.fetch_limit())
+            .fetch_all(db)
+            .await?
+        });
+        let events = rows
+            .into_iter()
+            .map(|(id, customer, action, at)| SegmentEvent {
+                id,
+                segment_id: segment,
+                customer_id: CustomerId(customer),
+                action,
+                at,
+            })
+            .collect();
+        Ok(Page::from_rows(events, page, |e: &SegmentEvent| e.id))
+    }
+
+    // --- tag rules ---
+
+    pub async fn tag_rules(&self) -> Result<Vec<TagRule>> {
+        let sql = format!("{TAG_RULE_SELECT} ORDER BY id");
+        let rows: Vec<TagRuleRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        rows.into_iter().map(tag_rule_of).collect()
+    }
+
+    pub async fn get_tag_rule(&self, id: TagRuleId) -> Result<TagRule> {
+        let sql = format!("{TAG_RULE_SELECT} AND id = $2");
+        let row: Option<TagRuleRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .fetch_optional(db)
+                .await?
+        });
+        tag_rule_of(row.ok_or(StoreError::NotFound("tag rule"))?)
+    }
+
+    async fn check_rule_tags(&self, add: &[TagId], remove: &[TagId]) -> Result<()> {
+        if add.is_empty() && remove.is_empty() {
+            return Err(
+                DomainError::invalid("add", "a rule adds or removes at least one tag").into(),
+            );
+        }
+        let known = self.tag_catalog().await?;
+        for (field, tags) in [("add", add), ("remove", remove)] {
+            for tag in tags {
+                if !known.values().any(|id| *id == tag.0) {
+                    return Err(
+                        DomainError::invalid(field, format!("there is no tag {}", tag.0)).into(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Saves a tag rule; its condition must already be checked against the tenant.
+    pub async fn create_tag_rule(&self, new: &NewTagRule, actor: &Actor) -> Result<TagRule> {
+        let name = check_name("name", &new.name, 80)?;
+        self.check_rule_tags(&new.add, &new.remove).await?;
+        let now = now_ms();
+        let id: i64 = on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO tag_rules (tenant_id, name, condition, add_tags, remove_tags, enabled, created_by, \
+                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
+            )
+            .bind(self.tenant.0)
+            .bind(&name)
+            .bind(serde_json::to_string(&new.condition).expect("serializable"))
+            .bind(serde_json::to_string(&new.add).expect("serializable"))
+            .bind(serde_json::to_string(&new.remove).expect("serializable"))
+            .bind(i64::from(new.enabled))
+            .bind(&actor.label)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a tag rule of that name exists", ""))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag_rule.created", "tag_rule", id)
+                    .with_details(json!({"name": name}))
+            )?;
+            tx.commit().await?;
+            id
+        });
+        self.get_tag_rule(TagRuleId(id)).await
+    }
+
+    /// Changes a tag rule (each part optional).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_tag_rule(
+        &self,
+        id: TagRuleId,
+        name: Option<&str>,
+        condition: Option<&Condition>,
+        add: Option<&[TagId]>,
+        remove: Option<&[TagId]>,
+        enabled: Option<bool>,
+        actor: &Actor,
+    ) -> Result<TagRule> {
+        let current = self.get_tag_rule(id).await?;
+        let name = match name {
+            Some(n) => check_name("name", n, 80)?,
+            None => current.name.clone(),
+        };
+        let add = add.map(<[TagId]>::to_vec).unwrap_or(current.add.clone());
+        let remove = remove
+            .map(<[TagId]>::to_vec)
+            .unwrap_or(current.remove.clone());
+        self.check_rule_tags(&add, &remove).await?;
+        let condition = match condition {
+            Some(c) => serde_json::to_string(c).expect("serializable"),
+            None => current.condition.to_string(),
+        };
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query(
+                "UPDATE tag_rules SET name = $1, condition = $2, add_tags = $3, remove_tags = $4, enabled = $5, \
+                 updated_at = $6 WHERE tenant_id = $7 AND id = $8",
+            )
+            .bind(&name)
+            .bind(&condition)
+            .bind(serde_json::to_string(&add).expect("serializable"))
+            .bind(serde_json::to_string(&remove).expect("serializable"))
+            .bind(i64::from(enabled.unwrap_or(current.enabled)))
+            .bind(now_ms())
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::from_constraint(e, "a tag rule of that name exists", ""))?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag_rule.updated", "tag_rule", id.0)
+                    .with_details(json!({"name": name}))
+            )?;
+            tx.commit().await?;
+        });
+        self.get_tag_rule(id).await
+    }
+
+    pub async fn delete_tag_rule(&self, id: TagRuleId, actor: &Actor) -> Result<()> {
+        let rule = self.get_tag_rule(id).await?;
+        on_db!(self.store, |db| {
+            let mut tx = db.begin().await?;
+            sqlx::query("DELETE FROM tag_rules WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await?;
+            insert_audit!(
+                &mut *tx,
+                self.tenant,
+                actor,
+                AuditRecord::new("tag_rule.deleted", "tag_rule", id.0)
+                    .with_details(json!({"name": rule.name}))
+            )?;
+            tx.commit().await?;
+        });
+        Ok(())
     }
 }

@@ -47,7 +47,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use audiences::{CustomerChange, NewSegment};
+pub use audiences::{CustomerChange, NewSegment, NewTagRule};
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use error::{StoreError, redact_url};

@@ -78,6 +78,13 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tags::customer_tags, tags::change_customer_tags))
         .routes(routes!(tags::tag_history))
         .routes(routes!(tags::bulk_tag))
+        .routes(routes!(tags::list_tag_rules, tags::create_tag_rule))
+        .routes(routes!(
+            tags::get_tag_rule,
+            tags::update_tag_rule,
+            tags::delete_tag_rule
+        ))
+        .routes(routes!(segments::segment_events))
         .routes(routes!(segments::preview))
         .routes(routes!(segments::list_segments, segments::create_segment))
         .routes(routes!(

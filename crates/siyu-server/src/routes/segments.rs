@@ -13,7 +13,7 @@ use siyu_audience::condition::{LifecycleStage, RfmClass};
 use siyu_audience::lifecycle::LifecycleSettings;
 use siyu_audience::rfm::RfmSettings;
 use siyu_domain::access::Permission;
-use siyu_domain::audience::{Segment, SegmentId, SegmentKind};
+use siyu_domain::audience::{Segment, SegmentEvent, SegmentId, SegmentKind};
 use siyu_domain::audit::AuditRecord;
 use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
 use siyu_domain::page::Page;
@@ -279,6 +279,11 @@ pub async fn create_segment(
         }
     };
     let segment = scope.create_segment(&new, &auth.actor()).await?;
+    if let Some(condition) = &new.condition {
+        app.audiences
+            .sync_segment(tenant, segment.id, condition, false)
+            .await?;
+    }
     let view = view(&app, &auth, segment).await?;
     scope
         .record_segment_count(view.segment.id, view.count)
@@ -371,6 +376,12 @@ pub async fn update_segment(
             &auth.actor(),
         )
         .await?;
+    if let Some(condition) = &condition {
+        // who came in and who left with the new definition
+        app.audiences
+            .sync_segment(tenant, id, condition, true)
+            .await?;
+    }
     let view = view(&app, &auth, segment).await?;
     scope.record_segment_count(id, view.count).await?;
     Ok(Json(view))
@@ -760,4 +771,24 @@ pub async fn put_score_settings(
         .await?;
     app.audiences.rescore(tenant).await?;
     Ok(Json(value))
+}
+
+/// Customers entering and leaving a dynamic segment, oldest first: what journeys start
+/// from. Recorded within seconds of the change that moved them.
+#[utoipa::path(get, path = "/api/v1/segments/{id}/events", tag = "segments",
+    params(("id" = i64, Path), PageParams),
+    responses((status = 200, body = Page<SegmentEvent>), (status = 404, body = ErrorBody)))]
+pub async fn segment_events(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<SegmentEvent>>> {
+    auth.require(Permission::SegmentsRead)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .segment_events(SegmentId(id), params.page()?)
+            .await?,
+    ))
 }

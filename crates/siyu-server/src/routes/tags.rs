@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use siyu_domain::access::Permission;
 use siyu_domain::audience::{
-    CustomerTag, SegmentId, Tag, TagChange, TagGroup, TagGroupId, TagId, TagOrigin, TaggingResult,
+    CustomerTag, SegmentId, Tag, TagChange, TagGroup, TagGroupId, TagId, TagOrigin, TagRule,
+    TagRuleId, TaggingResult,
 };
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::UnitId;
@@ -389,4 +390,208 @@ pub async fn bulk_tag(
         )
         .await?;
     Ok(Json(result))
+}
+
+#[utoipa::path(get, path = "/api/v1/tag-rules", tag = "tags", responses((status = 200, body = Vec<TagRule>)))]
+pub async fn list_tag_rules(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<Vec<TagRule>>> {
+    auth.require(Permission::TagsRead)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .tag_rules()
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTagRuleRequest {
+    pub name: String,
+    /// When a customer matches this (text form of the segment language) …
+    pub definition: Option<String>,
+    /// … or this (JSON form) …
+    #[schema(value_type = Option<Object>)]
+    pub condition: Option<serde_json::Value>,
+    /// … these tags are added …
+    #[serde(default)]
+    pub add: Vec<TagId>,
+    /// … and these removed.
+    #[serde(default)]
+    pub remove: Vec<TagId>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+#[derive(serde::Serialize, ToSchema)]
+pub struct SavedTagRule {
+    pub rule: TagRule,
+    /// What applying it to every customer it matches now did.
+    pub applied: TaggingResult,
+}
+
+/// The tags a rule changes may not be tested by its own condition (it would flip them
+/// back and forth).
+async fn check_rule(
+    app: &AppState,
+    tenant: siyu_domain::ids::TenantId,
+    condition: &siyu_audience::Condition,
+    add: &[TagId],
+    remove: &[TagId],
+) -> ApiResult<()> {
+    let catalog = app.audiences.catalog(tenant).await?;
+    catalog
+        .check(condition)
+        .map_err(crate::audience::definition_error)?;
+    for name in condition.tags() {
+        if let Some(id) = catalog.tags.get(name)
+            && (add.contains(&TagId(*id)) || remove.contains(&TagId(*id)))
+        {
+            return Err(ApiError::InvalidDefinition {
+                line: None,
+                column: None,
+                part: Some(format!("tag(\"{name}\")")),
+                message: format!(
+                    "the rule changes the tag \"{name}\" that its own condition tests"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Saves a tag rule and applies it at once to every customer it matches; from then on
+/// it is applied as data arrives.
+#[utoipa::path(post, path = "/api/v1/tag-rules", tag = "tags", request_body = NewTagRuleRequest,
+    responses((status = 201, body = SavedTagRule), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_tag_rule(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewTagRuleRequest>,
+) -> ApiResult<(StatusCode, Json<SavedTagRule>)> {
+    auth.require(Permission::TagsWrite)?;
+    let tenant = auth.principal.tenant_id;
+    let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+    check_rule(&app, tenant, &condition, &body.add, &body.remove).await?;
+    let rule = app
+        .store
+        .tenant(tenant)
+        .create_tag_rule(
+            &siyu_store::NewTagRule {
+                name: body.name,
+                condition,
+                add: body.add,
+                remove: body.remove,
+                enabled: body.enabled.unwrap_or(true),
+            },
+            &auth.actor(),
+        )
+        .await?;
+    let applied = if rule.enabled {
+        app.audiences.apply_rule(tenant, &rule).await?
+    } else {
+        TaggingResult {
+            added: 0,
+            removed: 0,
+        }
+    };
+    Ok((StatusCode::CREATED, Json(SavedTagRule { rule, applied })))
+}
+
+#[utoipa::path(get, path = "/api/v1/tag-rules/{id}", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 200, body = TagRule), (status = 404, body = ErrorBody)))]
+pub async fn get_tag_rule(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<TagRule>> {
+    auth.require(Permission::TagsRead)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .get_tag_rule(TagRuleId(id))
+            .await?,
+    ))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TagRuleChange {
+    pub name: Option<String>,
+    pub definition: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub condition: Option<serde_json::Value>,
+    pub add: Option<Vec<TagId>>,
+    pub remove: Option<Vec<TagId>>,
+    pub enabled: Option<bool>,
+}
+
+/// Changes a tag rule; an enabled rule is applied again to every customer it matches.
+#[utoipa::path(patch, path = "/api/v1/tag-rules/{id}", tag = "tags", params(("id" = i64, Path)),
+    request_body = TagRuleChange,
+    responses((status = 200, body = SavedTagRule), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn update_tag_rule(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<TagRuleChange>,
+) -> ApiResult<Json<SavedTagRule>> {
+    auth.require(Permission::TagsWrite)?;
+    let tenant = auth.principal.tenant_id;
+    let scope = app.store.tenant(tenant);
+    let current = scope.get_tag_rule(TagRuleId(id)).await?;
+    let condition = if body.definition.is_some() || body.condition.is_some() {
+        Some(condition_of(
+            body.definition.as_deref(),
+            body.condition.as_ref(),
+        )?)
+    } else {
+        None
+    };
+    let effective = match &condition {
+        Some(c) => c.clone(),
+        None => serde_json::from_value(current.condition.clone())
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+    };
+    let add = body.add.clone().unwrap_or(current.add.clone());
+    let remove = body.remove.clone().unwrap_or(current.remove.clone());
+    check_rule(&app, tenant, &effective, &add, &remove).await?;
+    let rule = scope
+        .update_tag_rule(
+            TagRuleId(id),
+            body.name.as_deref(),
+            condition.as_ref(),
+            body.add.as_deref(),
+            body.remove.as_deref(),
+            body.enabled,
+            &auth.actor(),
+        )
+        .await?;
+    let applied = if rule.enabled {
+        app.audiences.apply_rule(tenant, &rule).await?
+    } else {
+        TaggingResult {
+            added: 0,
+            removed: 0,
+        }
+    };
+    Ok(Json(SavedTagRule { rule, applied }))
+}
+
+/// Deletes a tag rule; the tags it put on customers stay.
+#[utoipa::path(delete, path = "/api/v1/tag-rules/{id}", tag = "tags", params(("id" = i64, Path)),
+    responses((status = 204), (status = 404, body = ErrorBody)))]
+pub async fn delete_tag_rule(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<StatusCode> {
+    auth.require(Permission::TagsWrite)?;
+    app.store
+        .tenant(auth.principal.tenant_id)
+        .delete_tag_rule(TagRuleId(id), &auth.actor())
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -955,3 +955,178 @@ async fn every_server_on_one_database_answers_the_same_count() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn tag_rules_tag_existing_and_arriving_customers() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    customer(&app, &key, "sh-1", json!({"city": "上海"})).await;
+    customer(&app, &key, "bj-1", json!({"city": "北京"})).await;
+    let local = tag(&app, "上海客户").await;
+    let saved = app
+        .post(
+            "/api/v1/tag-rules",
+            &app.admin_token,
+            json!({"name": "上海", "definition": "trait.city = \"上海\"", "add": [local]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        saved["applied"]["added"], 1,
+        "applied at once to who matches now"
+    );
+    assert_eq!(saved["rule"]["definition"], r#"trait.city = "上海""#);
+    // a customer who arrives later is tagged within seconds
+    let later = customer(&app, &key, "sh-2", json!({"city": "上海"})).await;
+    eventually(&app, "tag(\"上海客户\")", 2).await;
+    let tags = app
+        .get(&format!("/api/v1/customers/{later}/tags"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(tags[0]["origin"], "rule");
+    assert_eq!(tags[0]["reason"], "tag rule 上海");
+    // a rule may not flip the tags its own condition tests
+    let refused = app
+        .post(
+            "/api/v1/tag-rules",
+            &app.admin_token,
+            json!({"name": "循环", "definition": "not tag(\"上海客户\")", "add": [local]}),
+        )
+        .await
+        .expect(422);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("its own condition")
+    );
+    for body in [
+        json!({"name": "空", "definition": "trait.city exists"}),
+        json!({"name": "坏", "definition": "trait.city =", "add": [local]}),
+        json!({"name": "无", "definition": "trait.city exists", "add": [999_999]}),
+    ] {
+        app.post("/api/v1/tag-rules", &app.admin_token, body)
+            .await
+            .expect(422);
+    }
+    // the tag is in use by the rule
+    let refused = app
+        .delete(&format!("/api/v1/tags/{local}"), &app.admin_token)
+        .await
+        .expect(409);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("tag rule 上海")
+    );
+    // disabled, it tags no one new
+    let rule = saved["rule"]["id"].as_i64().unwrap();
+    app.patch(
+        &format!("/api/v1/tag-rules/{rule}"),
+        &app.admin_token,
+        json!({"enabled": false}),
+    )
+    .await
+    .expect(200);
+    customer(&app, &key, "sh-3", json!({"city": "上海"})).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(count(&app, "tag(\"上海客户\")").await, 2);
+    assert_eq!(count(&app, "trait.city = \"上海\"").await, 3);
+}
+
+#[tokio::test]
+async fn entering_and_leaving_a_segment_are_recorded() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let id = customer(&app, &key, "m-1", json!({"level": 1})).await;
+    customer(&app, &key, "m-2", json!({"level": 4})).await;
+    let segment = app
+        .post(
+            "/api/v1/segments",
+            &app.admin_token,
+            json!({"name": "高等级", "definition": "trait.level >= 3"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let events_of = |app: &TestApp| {
+        let url = format!("/api/v1/segments/{segment}/events");
+        let http = app.http.clone();
+        let base = app.base.clone();
+        let token = app.admin_token.clone();
+        async move {
+            let body: Value = http
+                .get(format!("{base}{url}"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["customer_id"].as_i64().unwrap(),
+                        e["action"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    // members at creation are members, not entries
+    assert!(events_of(&app).await.is_empty());
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "m-1", "traits": {"level": 5}}),
+    )
+    .await
+    .expect(200);
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = events_of(&app).await;
+        if !seen.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(seen, [(id, "entered".to_owned())]);
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "m-1", "traits": {"level": 0}}),
+    )
+    .await
+    .expect(200);
+    for _ in 0..100 {
+        seen = events_of(&app).await;
+        if seen.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen,
+        [(id, "entered".to_owned()), (id, "exited".to_owned())]
+    );
+    // a changed definition records who came in
+    app.patch(
+        &format!("/api/v1/segments/{segment}"),
+        &app.admin_token,
+        json!({"definition": "trait.level >= 0"}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(events_of(&app).await.len(), 3);
+}

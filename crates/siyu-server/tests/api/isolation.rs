@@ -176,6 +176,17 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let rule = app
+        .post(
+            "/api/v1/tag-rules",
+            &app.admin_token,
+            json!({"name": "acme rule", "definition": "trait.name exists", "add": [tag]}),
+        )
+        .await
+        .expect(201)
+        .body["rule"]["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
@@ -203,6 +214,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/segments/{id}/members", segment),
         ("/api/v1/segments/{id}/export", segment),
         ("/api/v1/segments/{id}/counts", segment),
+        ("/api/v1/segments/{id}/events", segment),
+        ("/api/v1/tag-rules/{id}", rule),
     ]);
     // a body each write would accept, so that only the tenant can refuse it
     let bodies: BTreeMap<&str, Value> = BTreeMap::from([
@@ -217,6 +230,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/tags/{id}", json!({"name": "y"})),
         ("/api/v1/customers/{id}/tags", json!({"add": [tag]})),
         ("/api/v1/segments/{id}", json!({"name": "z"})),
+        ("/api/v1/tag-rules/{id}", json!({"enabled": false})),
     ]);
 
     let doc = app
@@ -247,7 +261,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 45, "every method of every path that takes an id");
+    assert_eq!(walked, 49, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",
