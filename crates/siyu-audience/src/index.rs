@@ -214,6 +214,8 @@ pub struct AudienceIndex {
     channels: Vec<String>,
     unit_buyers: HashMap<i64, RoaringBitmap>,
     activity: Vec<Activity>,
+    /// The day each customer was first seen (their acquisition cohort).
+    first_seen: Vec<i32>,
     stages: HashMap<LifecycleStage, RoaringBitmap>,
     rfm: Vec<Option<RfmScore>>,
     classes: HashMap<RfmClass, RoaringBitmap>,
@@ -276,6 +278,7 @@ impl IndexBuilder {
         self.orders.push(c, orders);
         ix.activity
             .push(Activity::of(facts, &ix.settings.lifecycle));
+        ix.first_seen.push(day_of(facts.first_seen_at));
         ix.rfm.push(None);
     }
 
@@ -312,6 +315,7 @@ impl AudienceIndex {
             channels: Vec::new(),
             unit_buyers: HashMap::new(),
             activity: Vec::new(),
+            first_seen: Vec::new(),
             stages: HashMap::new(),
             rfm: Vec::new(),
             classes: HashMap::new(),
@@ -413,6 +417,7 @@ impl AudienceIndex {
                 self.ids.push(facts.id);
                 self.dense.insert(facts.id, c);
                 self.activity.push(Activity::default());
+                self.first_seen.push(day_of(facts.first_seen_at));
                 self.rfm.push(None);
                 c
             }
@@ -458,6 +463,7 @@ impl AudienceIndex {
         }
         self.orders.set(c, orders);
         self.activity[c as usize] = Activity::of(facts, &self.settings.lifecycle);
+        self.first_seen[c as usize] = day_of(facts.first_seen_at);
         self.score_one(c);
     }
 
@@ -656,6 +662,123 @@ impl AudienceIndex {
             .take(limit)
             .map(|c| self.ids[c as usize])
             .collect()
+    }
+
+    /// Each buyer's net order total (fen) within the last `days` (all time when `None`)
+    /// in these units (all when `None`), biggest first.
+    fn spend_ranking(&self, units: Option<&[i64]>, days: Option<u32>) -> Vec<(u32, i64, u32)> {
+        let start = days.map_or(i32::MIN, |d| window_start(self.today, d));
+        let mut ranking: Vec<(u32, i64, u32)> = Vec::new();
+        for c in &self.orders.members {
+            if !self.live.contains(c) {
+                continue;
+            }
+            let (mut gmv, mut n) = (0i64, 0u32);
+            for o in self.orders.get(c) {
+                if o.day >= start && units.is_none_or(|u| u.contains(&o.unit)) {
+                    gmv += o.amount;
+                    n += 1;
+                }
+            }
+            if n > 0 {
+                ranking.push((c, gmv, n));
+            }
+        }
+        ranking.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranking
+    }
+
+    /// The Pareto view of a pool (or one unit's buyers): how few customers bring 80% of
+    /// the money.
+    pub fn pareto(&self, units: Option<&[i64]>, days: Option<u32>) -> Pareto {
+        let ranking = self.spend_ranking(units, days);
+        pareto_of(&ranking)
+    }
+
+    /// A customer's value tier in the whole pool (see [`ValueTier`]).
+    pub fn value_tier(&self, id: i64, days: Option<u32>) -> ValueTier {
+        let Some(&c) = self.dense.get(&id) else {
+            return ValueTier::Prospect;
+        };
+        let ranking = self.spend_ranking(None, days);
+        tier_in(&ranking, c)
+    }
+
+    /// A customer's role in each unit they bought in (and the units above it): new (one
+    /// order there), repeat (more), or key (among the few who bring the unit 80% of its
+    /// money). `units` maps each unit to itself and the units beneath it.
+    pub fn unit_roles(
+        &self,
+        id: i64,
+        units: &HashMap<i64, Vec<i64>>,
+        days: Option<u32>,
+    ) -> Vec<UnitRole> {
+        let Some(&c) = self.dense.get(&id) else {
+            return Vec::new();
+        };
+        let bought: Vec<i64> = self.orders.get(c).iter().map(|o| o.unit).collect();
+        let mut roles = Vec::new();
+        let mut ids: Vec<&i64> = units.keys().collect();
+        ids.sort();
+        for unit in ids {
+            let beneath = &units[unit];
+            if !bought.iter().any(|u| beneath.contains(u)) {
+                continue;
+            }
+            let ranking = self.spend_ranking(Some(beneath), days);
+            let Some(&(_, gmv, orders)) = ranking.iter().find(|r| r.0 == c) else {
+                continue;
+            };
+            let role = match tier_in(&ranking, c) {
+                ValueTier::Key => CustomerRole::Key,
+                _ if orders >= 2 => CustomerRole::Repeat,
+                _ => CustomerRole::New,
+            };
+            roles.push(UnitRole {
+                unit: *unit,
+                role,
+                orders,
+                gmv,
+            });
+        }
+        roles
+    }
+
+    /// Live customers per acquisition cohort (the day bucket `cohort_of` gives for the
+    /// day they were first seen) and lifecycle stage.
+    pub fn stage_cohorts(
+        &self,
+        cohort_of: impl Fn(i32) -> i32,
+    ) -> std::collections::BTreeMap<i32, HashMap<LifecycleStage, u64>> {
+        let mut out: std::collections::BTreeMap<i32, HashMap<LifecycleStage, u64>> =
+            std::collections::BTreeMap::new();
+        for (stage, members) in &self.stages {
+            for c in members {
+                *out.entry(cohort_of(self.first_seen[c as usize]))
+                    .or_default()
+                    .entry(*stage)
+                    .or_default() += 1;
+            }
+        }
+        out
+    }
+
+    /// The lifecycle stage of each of these customers, as the index holds it.
+    pub fn stages_of(&self, ids: &[i64]) -> Vec<(i64, LifecycleStage)> {
+        ids.iter()
+            .filter_map(|id| self.scores_of(*id).map(|(_, stage)| (*id, stage)))
+            .collect()
+    }
+
+    /// Every live customer's lifecycle stage.
+    pub fn all_stages(&self) -> Vec<(i64, LifecycleStage)> {
+        let mut out = Vec::with_capacity(self.live.len() as usize);
+        for (stage, members) in &self.stages {
+            for c in members {
+                out.push((self.ids[c as usize], *stage));
+            }
+        }
+        out
     }
 
     /// Customer ids of a set after the id `after` (a page), at most `limit`. Dense
@@ -1023,6 +1146,7 @@ impl AudienceIndex {
             + self.orders.rows.capacity() * std::mem::size_of::<OrderRow>()
             + bitmaps(&self.unit_buyers)
             + self.activity.capacity() * std::mem::size_of::<Activity>()
+            + self.first_seen.capacity() * 4
             + bitmaps(&self.stages)
             + self.rfm.capacity() * std::mem::size_of::<Option<RfmScore>>()
             + bitmaps(&self.classes)
@@ -1047,5 +1171,177 @@ fn cost(condition: &Condition) -> u8 {
         | Condition::Segment(_) => 2,
         Condition::Orders(_) => 3,
         Condition::And(_) | Condition::Or(_) | Condition::Not(_) => 4,
+    }
+}
+
+/// How few customers bring most of the money.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Pareto {
+    pub buyers: u64,
+    /// Net order total, in fen.
+    pub gmv: i64,
+    /// The fewest buyers whose spend makes 80% of the total.
+    pub key_customers: u64,
+    /// `key_customers` as a share of buyers (0–1).
+    pub key_share: f64,
+    /// The share of the total (0–1) the top 20% of buyers bring.
+    pub top_fifth_gmv_share: f64,
+    /// The least a key customer spent, in fen.
+    pub key_threshold: i64,
+}
+
+fn pareto_of(ranking: &[(u32, i64, u32)]) -> Pareto {
+    let buyers = ranking.len() as u64;
+    let gmv: i64 = ranking.iter().map(|r| r.1).sum();
+    if buyers == 0 || gmv <= 0 {
+        return Pareto {
+            buyers,
+            gmv,
+            ..Default::default()
+        };
+    }
+    let key = key_count(ranking, gmv);
+    let fifth = (ranking.len() as f64 * 0.2).ceil() as usize;
+    let top: i64 = ranking[..fifth].iter().map(|r| r.1).sum();
+    Pareto {
+        buyers,
+        gmv,
+        key_customers: key as u64,
+        key_share: key as f64 / buyers as f64,
+        top_fifth_gmv_share: top as f64 / gmv as f64,
+        key_threshold: ranking[key - 1].1,
+    }
+}
+
+/// How many of the biggest spenders it takes to reach 80% of `gmv`.
+fn key_count(ranking: &[(u32, i64, u32)], gmv: i64) -> usize {
+    let mut sum = 0i64;
+    for (i, r) in ranking.iter().enumerate() {
+        sum += r.1;
+        // sum / gmv >= 0.8, in integers
+        if sum * 5 >= gmv * 4 {
+            return i + 1;
+        }
+    }
+    ranking.len()
+}
+
+/// A customer's value tier: `key` among the fewest who bring 80% of the money,
+/// `important` among those who bring the next 15%, `regular` for other buyers, and
+/// `prospect` for those who have not bought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueTier {
+    Key,
+    Important,
+    Regular,
+    Prospect,
+}
+
+fn tier_in(ranking: &[(u32, i64, u32)], c: u32) -> ValueTier {
+    let Some(rank) = ranking.iter().position(|r| r.0 == c) else {
+        return ValueTier::Prospect;
+    };
+    let gmv: i64 = ranking.iter().map(|r| r.1).sum();
+    if gmv <= 0 {
+        return ValueTier::Regular;
+    }
+    let key = key_count(ranking, gmv);
+    let mut sum = 0i64;
+    let mut important = ranking.len();
+    for (i, r) in ranking.iter().enumerate() {
+        sum += r.1;
+        if sum * 20 >= gmv * 19 {
+            important = i + 1;
+            break;
+        }
+    }
+    if rank < key {
+        ValueTier::Key
+    } else if rank < important {
+        ValueTier::Important
+    } else {
+        ValueTier::Regular
+    }
+}
+
+/// A customer's role in one unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CustomerRole {
+    New,
+    Repeat,
+    Key,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct UnitRole {
+    pub unit: i64,
+    pub role: CustomerRole,
+    pub orders: u32,
+    /// Net spend there, in fen.
+    pub gmv: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::{DAY_MS, OrderFact};
+
+    fn buyer(id: i64, spends: &[(i64, Option<i64>)]) -> CustomerFacts {
+        CustomerFacts {
+            id,
+            orders: spends
+                .iter()
+                .map(|&(fen, unit)| OrderFact {
+                    at: 20_000 * DAY_MS,
+                    amount: fen,
+                    unit,
+                    channel: "wecom".into(),
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    /// Ten buyers: one spends 700, one 100, eight 25 each (total 1,000): the first two
+    /// bring 80%, so two key customers (20% of buyers); the top fifth is those two.
+    #[test]
+    fn pareto_and_tiers_follow_the_hand_count() {
+        let mut b = IndexBuilder::new(ScoreSettings::default(), 20_010);
+        b.add(&buyer(1, &[(70_000, Some(2))]));
+        b.add(&buyer(2, &[(6_000, Some(3)), (4_000, Some(3))]));
+        for id in 3..=10 {
+            b.add(&buyer(id, &[(2_500, Some(3))]));
+        }
+        b.add(&buyer(11, &[]));
+        let ix = b.finish();
+        let p = ix.pareto(None, None);
+        assert_eq!((p.buyers, p.gmv, p.key_customers), (10, 100_000, 2));
+        assert_eq!(p.key_share, 0.2);
+        assert_eq!(p.top_fifth_gmv_share, 0.8);
+        assert_eq!(p.key_threshold, 10_000);
+        assert_eq!(ix.value_tier(1, None), ValueTier::Key);
+        assert_eq!(ix.value_tier(2, None), ValueTier::Key);
+        // the next 15% (to 95%) takes six of the 25s
+        assert_eq!(ix.value_tier(3, None), ValueTier::Important);
+        assert_eq!(ix.value_tier(8, None), ValueTier::Important);
+        assert_eq!(ix.value_tier(9, None), ValueTier::Regular);
+        assert_eq!(ix.value_tier(11, None), ValueTier::Prospect);
+        // in unit 3 alone, customer 2 is key (10,000 of 30,000, plus three 25s reach 80%)
+        let units = HashMap::from([(1, vec![1, 2, 3]), (3, vec![3])]);
+        let roles = ix.unit_roles(2, &units, None);
+        assert_eq!(
+            roles
+                .iter()
+                .map(|r| (r.unit, r.role, r.orders))
+                .collect::<Vec<_>>(),
+            [(1, CustomerRole::Key, 2), (3, CustomerRole::Key, 2)]
+        );
+        let roles = ix.unit_roles(10, &units, None);
+        assert_eq!(
+            roles.iter().map(|r| (r.unit, r.role)).collect::<Vec<_>>(),
+            [(1, CustomerRole::New), (3, CustomerRole::New)]
+        );
     }
 }

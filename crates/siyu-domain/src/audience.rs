@@ -248,3 +248,15 @@ pub struct SegmentEvent {
     #[schema(value_type = String, format = DateTime)]
     pub at: i64,
 }
+
+/// A customer moving from one lifecycle stage to another.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct StageChange {
+    pub id: i64,
+    pub customer_id: CustomerId,
+    pub from: String,
+    pub to: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: i64,
+}

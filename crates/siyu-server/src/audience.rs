@@ -35,16 +35,25 @@ use crate::error::ApiError;
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 /// How long a missing sequence number is asked for again.
 const GAP_PATIENCE: Duration = Duration::from_secs(30);
+/// How often every segment's size is recorded (its size over time).
+const COUNT_EVERY: Duration = Duration::from_secs(3600);
 /// How often scores are recomputed with fresh cut points.
 const RESCORE_EVERY: Duration = Duration::from_secs(600);
 
 pub const RFM_SETTINGS: &str = "rfm";
 pub const LIFECYCLE_SETTINGS: &str = "lifecycle";
+pub const KOC_SETTINGS: &str = "koc";
+
+/// Who counts as a seed user / KOC unless the tenant says otherwise: those who spread
+/// the word (shares, invites, content), whatever they spend.
+pub const DEFAULT_KOC: &str = r#"performed("Content Shared", last 90d) >= 3 or performed("Friend Invited", last 90d) >= 1 or performed("Comment Posted", last 90d) >= 5"#;
 
 /// One tenant's index.
 pub struct TenantAudience {
     pub index: RwLock<AudienceIndex>,
     scored_at: Mutex<(i32, Instant)>,
+    /// When segment sizes were last recorded (hourly).
+    counted_at: Mutex<Option<Instant>>,
 }
 
 #[derive(Default)]
@@ -164,6 +173,7 @@ impl Audiences {
                 Ok::<_, StoreError>(Arc::new(TenantAudience {
                     index: RwLock::new(index),
                     scored_at: Mutex::new((day, Instant::now())),
+                    counted_at: Mutex::new(None),
                 }))
             })
             .await?
@@ -269,6 +279,15 @@ impl Audiences {
                 .sync_memberships(SegmentId(*id), changed, &members)
                 .await?;
         }
+        let stages = {
+            let index = audience.index.read().expect("not poisoned");
+            match changed {
+                Some(ids) => index.stages_of(ids),
+                None => index.all_stages(),
+            }
+        };
+        let stages: Vec<(i64, &str)> = stages.iter().map(|(id, s)| (*id, s.code())).collect();
+        scope.sync_stages(&stages, changed).await?;
         Ok(())
     }
 
@@ -309,6 +328,23 @@ impl Audiences {
             .await
     }
 
+    /// Records the size of every saved segment now.
+    async fn record_counts(&self, tenant: TenantId, audience: &TenantAudience) -> Result<(), StoreError> {
+        let catalog = self.catalog(tenant).await?;
+        let mut ids: Vec<i64> = catalog.segments.keys().copied().collect();
+        ids.sort_unstable();
+        for id in ids {
+            let members = self
+                .matches_among(tenant, audience, &catalog, &Condition::Segment(id), None)
+                .await?;
+            self.store
+                .tenant(tenant)
+                .record_segment_count(SegmentId(id), members.len() as u64)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Applies a tag rule to every customer it matches now (when it is saved).
     pub async fn apply_rule(
         &self,
@@ -321,26 +357,31 @@ impl Audiences {
             .await
     }
 
-    /// Records a dynamic segment's members now: silently for a new segment, with entry
-    /// and exit events for one whose definition changed.
+    /// Everyone (whatever the caller's data scope) who matches a condition now.
+    pub async fn members_now(
+        &self,
+        tenant: TenantId,
+        condition: &Condition,
+    ) -> Result<Vec<i64>, StoreError> {
+        let audience = self.tenant(tenant).await?;
+        let catalog = self.catalog(tenant).await?;
+        self.matches_among(tenant, &audience, &catalog, condition, None)
+            .await
+    }
+
+    /// Brings a dynamic segment's recorded members in line with a new definition: who
+    /// came in and who left get their events.
     pub async fn sync_segment(
         &self,
         tenant: TenantId,
         segment: SegmentId,
         condition: &Condition,
-        with_events: bool,
     ) -> Result<(), StoreError> {
-        let audience = self.tenant(tenant).await?;
-        let catalog = self.catalog(tenant).await?;
-        let members = self
-            .matches_among(tenant, &audience, &catalog, condition, None)
+        let members = self.members_now(tenant, condition).await?;
+        self.store
+            .tenant(tenant)
+            .sync_memberships(segment, None, &members)
             .await?;
-        let scope = self.store.tenant(tenant);
-        if with_events {
-            scope.sync_memberships(segment, None, &members).await?;
-        } else {
-            scope.start_memberships(segment, &members).await?;
-        }
         Ok(())
     }
 
@@ -428,6 +469,15 @@ impl Audiences {
                         // conditions relative to today change without any data changing
                         self.keep(tenant, audience, None).await?;
                     }
+                    let count_due = audience
+                        .counted_at
+                        .lock()
+                        .expect("not poisoned")
+                        .is_none_or(|at| at.elapsed() > COUNT_EVERY);
+                    if count_due {
+                        *audience.counted_at.lock().expect("not poisoned") = Some(Instant::now());
+                        self.record_counts(tenant, audience).await?;
+                    }
                 }
                 None => slot.pending.lock().expect("not poisoned").extend(changed),
             }
@@ -456,6 +506,25 @@ impl Audiences {
             units: scope.unit_catalog().await?,
             segments: scope.segment_catalog().await?,
         })
+    }
+
+    /// The tenant's definition of a seed user / KOC.
+    pub async fn koc_condition(&self, tenant: TenantId) -> Result<Condition, StoreError> {
+        let text = self
+            .store
+            .tenant(tenant)
+            .setting(KOC_SETTINGS)
+            .await?
+            .and_then(|v| {
+                v.get("definition")
+                    .and_then(|d| d.as_str())
+                    .map(str::to_owned)
+            });
+        let parsed = text.as_deref().and_then(|t| siyu_audience::parse(t).ok());
+        Ok(
+            parsed
+                .unwrap_or_else(|| siyu_audience::parse(DEFAULT_KOC).expect("the default parses")),
+        )
     }
 
     /// The customers who match a condition, limited to those `owners` own when the

@@ -15,8 +15,8 @@ use siyu_audience::condition::Performed;
 use siyu_audience::facts::{CustomerFacts, EventDay, OrderFact, trait_matches, window_start};
 use siyu_domain::DomainError;
 use siyu_domain::audience::{
-    CustomerTag, Segment, SegmentEvent, SegmentId, SegmentKind, Tag, TagChange, TagGroup,
-    TagGroupId, TagId, TagOrigin, TagRule, TagRuleId, TaggingResult,
+    CustomerTag, Segment, SegmentEvent, SegmentId, SegmentKind, StageChange, Tag, TagChange,
+    TagGroup, TagGroupId, TagId, TagOrigin, TagRule, TagRuleId, TaggingResult,
 };
 use siyu_domain::audit::{Actor, AuditRecord};
 use siyu_domain::error::check_name;
@@ -199,7 +199,7 @@ pub struct NewSegment {
     pub description: Option<String>,
     /// The definition of a dynamic segment; a static one has none.
     pub condition: Option<Condition>,
-    /// The members of a static segment.
+    /// The members of a static segment; those of a dynamic one when it is made.
     pub members: Vec<CustomerId>,
 }
 
@@ -962,8 +962,15 @@ impl TenantScope<'_> {
         members.sort_unstable();
         members.dedup();
         for chunk in members.chunks(500) {
+            // a static segment's list; a dynamic one's members now (entering it later
+            // is an event; being in it when it was made is not)
+            let table = if new.condition.is_some() {
+                "segment_memberships (tenant_id, segment_id, customer_id, entered_at)"
+            } else {
+                "segment_members (tenant_id, segment_id, customer_id, added_at)"
+            };
             let sql = format!(
-                "INSERT INTO segment_members (tenant_id, segment_id, customer_id, added_at) \
+                "INSERT INTO {table} \
                  SELECT tenant_id, {id}, id, {now} FROM customers WHERE tenant_id = $1 AND merged_into_id IS NULL \
                  AND id IN ({})",
                 id_list(chunk)
@@ -1435,38 +1442,6 @@ pub struct NewTagRule {
 impl TenantScope<'_> {
     // --- segment membership, for entry and exit events ---
 
-    /// Records who is in a dynamic segment now, without events (a new segment, or one
-    /// whose definition changed is synced with events by [`Self::sync_memberships`]).
-    pub async fn start_memberships(&self, segment: SegmentId, members: &[i64]) -> Result<()> {
-        let tenant = self.tenant;
-        let now = now_ms();
-        let mut tx = self.store.begin().await?;
-        on_tx!(&mut tx, |c| {
-            sqlx::query("DELETE FROM segment_memberships WHERE tenant_id = $1 AND segment_id = $2")
-                .bind(tenant.0)
-                .bind(segment.0)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-        });
-        for chunk in members.chunks(500) {
-            let values: Vec<String> = chunk
-                .iter()
-                .map(|id| format!("({}, {}, {id}, {now})", tenant.0, segment.0))
-                .collect();
-            let sql = format!(
-                "INSERT INTO segment_memberships (tenant_id, segment_id, customer_id, entered_at) VALUES {} \
-                 ON CONFLICT (tenant_id, segment_id, customer_id) DO NOTHING",
-                values.join(",")
-            );
-            on_tx!(&mut tx, |c| sqlx::query(&sql)
-                .execute(&mut *c)
-                .await?
-                .rows_affected());
-        }
-        tx.commit().await
-    }
-
     /// Brings a dynamic segment's recorded members in line with what it matches now,
     /// among `checked` customers (all of them when `None`): those who came in get an
     /// `entered` event, those who left an `exited` one. Each is recorded once even when
@@ -1763,5 +1738,148 @@ impl TenantScope<'_> {
             tx.commit().await?;
         });
         Ok(())
+    }
+}
+
+impl TenantScope<'_> {
+    // --- lifecycle stages, for stage-change events ---
+
+    /// Records each customer's lifecycle stage now (`checked`: the customers looked at,
+    /// all when `None`). A customer seen for the first time is recorded without an event;
+    /// one whose stage moved gets a change event, once even when several servers record
+    /// the same move (only the update that finds the old stage writes it). Answers how
+    /// many moved.
+    pub async fn sync_stages(
+        &self,
+        stages: &[(i64, &str)],
+        checked: Option<&[i64]>,
+    ) -> Result<u64> {
+        let tenant = self.tenant;
+        let now = now_ms();
+        let mut recorded: HashMap<i64, String> = HashMap::new();
+        match checked {
+            Some([]) => return Ok(0),
+            Some(ids) => {
+                for chunk in ids.chunks(500) {
+                    let rows: Vec<(i64, String)> = on_db!(self.store, |db| {
+                        sqlx::query_as(&format!(
+                            "SELECT customer_id, stage FROM customer_stages WHERE tenant_id = $1 AND customer_id IN ({})",
+                            id_list(chunk)
+                        ))
+                        .bind(tenant.0)
+                        .fetch_all(db)
+                        .await?
+                    });
+                    recorded.extend(rows);
+                }
+            }
+            None => {
+                let rows: Vec<(i64, String)> = on_db!(self.store, |db| {
+                    sqlx::query_as(
+                        "SELECT customer_id, stage FROM customer_stages WHERE tenant_id = $1",
+                    )
+                    .bind(tenant.0)
+                    .fetch_all(db)
+                    .await?
+                });
+                recorded.extend(rows);
+            }
+        }
+        let mut first: Vec<(i64, &str)> = Vec::new();
+        let mut moves: HashMap<(String, &str), Vec<i64>> = HashMap::new();
+        for (id, stage) in stages {
+            match recorded.get(id) {
+                None => first.push((*id, stage)),
+                Some(old) if old != stage => {
+                    moves.entry((old.clone(), stage)).or_default().push(*id)
+                }
+                Some(_) => {}
+            }
+        }
+        if first.is_empty() && moves.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.begin().await?;
+        for chunk in first.chunks(500) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|(id, stage)| format!("({}, {id}, '{stage}', {now})", tenant.0))
+                .collect();
+            let sql = format!(
+                "INSERT INTO customer_stages (tenant_id, customer_id, stage, since) VALUES {} \
+                 ON CONFLICT (tenant_id, customer_id) DO NOTHING",
+                values.join(",")
+            );
+            on_tx!(&mut tx, |c| sqlx::query(&sql)
+                .execute(&mut *c)
+                .await?
+                .rows_affected());
+        }
+        let mut moved = 0;
+        for ((from, to), ids) in &moves {
+            for chunk in ids.chunks(500) {
+                let sql = format!(
+                    "UPDATE customer_stages SET stage = $1, since = $2 WHERE tenant_id = $3 AND stage = $4 \
+                     AND customer_id IN ({}) RETURNING customer_id",
+                    id_list(chunk)
+                );
+                let changed: Vec<i64> = on_tx!(&mut tx, |c| {
+                    sqlx::query_scalar(&sql)
+                        .bind(*to)
+                        .bind(now)
+                        .bind(tenant.0)
+                        .bind(from)
+                        .fetch_all(&mut *c)
+                        .await?
+                });
+                moved += changed.len() as u64;
+                for chunk in changed.chunks(500) {
+                    let values: Vec<String> = chunk
+                        .iter()
+                        .map(|id| format!("({}, {id}, $1, $2, {now})", tenant.0))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO stage_events (tenant_id, customer_id, from_stage, to_stage, at) VALUES {}",
+                        values.join(",")
+                    );
+                    on_tx!(&mut tx, |c| {
+                        sqlx::query(&sql)
+                            .bind(from)
+                            .bind(*to)
+                            .execute(&mut *c)
+                            .await?
+                            .rows_affected()
+                    });
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(moved)
+    }
+
+    /// Lifecycle stage changes, oldest first, after the change id `after`.
+    pub async fn stage_changes(&self, page: PageRequest) -> Result<Page<StageChange>> {
+        let rows: Vec<(i64, i64, String, String, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT id, customer_id, from_stage, to_stage, at FROM stage_events WHERE tenant_id = $1 \
+                 AND id > $2 ORDER BY id LIMIT $3",
+            )
+            .bind(self.tenant.0)
+            .bind(page.after.unwrap_or(0))
+            .bind(page.fetch_limit())
+            .fetch_all(db)
+            .await?
+        });
+        let changes = rows
+            .into_iter()
+            .map(|(id, customer, from, to, at)| StageChange {
+                id,
+                customer_id: CustomerId(customer),
+                from,
+                to,
+                at,
+            })
+            .collect();
+        Ok(Page::from_rows(changes, page, |c: &StageChange| c.id))
     }
 }

@@ -97,6 +97,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(segments::segment_counts))
         .routes(routes!(segments::rfm_report))
         .routes(routes!(segments::lifecycle_report))
+        .routes(routes!(segments::stage_changes))
+        .routes(routes!(segments::pareto_report))
         .routes(routes!(segments::customer_scores))
         .routes(routes!(
             segments::get_score_settings,

@@ -13,7 +13,7 @@ use siyu_audience::condition::{LifecycleStage, RfmClass};
 use siyu_audience::lifecycle::LifecycleSettings;
 use siyu_audience::rfm::RfmSettings;
 use siyu_domain::access::Permission;
-use siyu_domain::audience::{Segment, SegmentEvent, SegmentId, SegmentKind};
+use siyu_domain::audience::{Segment, SegmentEvent, SegmentId, SegmentKind, StageChange};
 use siyu_domain::audit::AuditRecord;
 use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
 use siyu_domain::page::Page;
@@ -21,7 +21,7 @@ use siyu_store::{NewSegment, TenantScope};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::audience::{LIFECYCLE_SETTINGS, RFM_SETTINGS, definition_error};
+use crate::audience::{KOC_SETTINGS, LIFECYCLE_SETTINGS, RFM_SETTINGS, definition_error};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
 use crate::routes::customers::{visible_customer, visible_owners};
@@ -225,11 +225,13 @@ pub async fn create_segment(
                 .await?
                 .check(&condition)
                 .map_err(definition_error)?;
+            // its members now are recorded with it, so entering it later is an event
+            let members = app.audiences.members_now(tenant, &condition).await?;
             NewSegment {
                 name: body.name,
                 description: body.description,
                 condition: Some(condition),
-                members: Vec::new(),
+                members: members.into_iter().map(CustomerId).collect(),
             }
         }
         SegmentKind::Static => {
@@ -279,11 +281,6 @@ pub async fn create_segment(
         }
     };
     let segment = scope.create_segment(&new, &auth.actor()).await?;
-    if let Some(condition) = &new.condition {
-        app.audiences
-            .sync_segment(tenant, segment.id, condition, false)
-            .await?;
-    }
     let view = view(&app, &auth, segment).await?;
     scope
         .record_segment_count(view.segment.id, view.count)
@@ -378,9 +375,7 @@ pub async fn update_segment(
         .await?;
     if let Some(condition) = &condition {
         // who came in and who left with the new definition
-        app.audiences
-            .sync_segment(tenant, id, condition, true)
-            .await?;
+        app.audiences.sync_segment(tenant, id, condition).await?;
     }
     let view = view(&app, &auth, segment).await?;
     scope.record_segment_count(id, view.count).await?;
@@ -643,36 +638,188 @@ pub struct StageFigures {
     pub customers: u64,
 }
 
-/// Customers per lifecycle stage, in funnel order.
-#[utoipa::path(get, path = "/api/v1/lifecycle", tag = "segments",
-    responses((status = 200, body = Vec<StageFigures>)))]
+#[derive(Serialize, ToSchema)]
+pub struct CohortFigures {
+    /// The acquisition cohort: `2026-11` (by month) or the Monday `2026-11-23` (by week).
+    pub cohort: String,
+    pub customers: u64,
+    /// Customers of the cohort per stage code.
+    #[schema(value_type = Object)]
+    pub stages: Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LifecycleReport {
+    /// Customers per stage, in funnel order.
+    pub stages: Vec<StageFigures>,
+    /// The same per acquisition cohort (when customers were first seen), oldest first.
+    pub cohorts: Vec<CohortFigures>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CohortQuery {
+    /// `month` (default) or `week`.
+    pub cohort: Option<String>,
+}
+
+/// Customers per lifecycle stage (the AARRR funnel), overall and per acquisition cohort.
+#[utoipa::path(get, path = "/api/v1/lifecycle", tag = "segments", params(CohortQuery),
+    responses((status = 200, body = LifecycleReport), (status = 422, body = ErrorBody)))]
 pub async fn lifecycle_report(
     State(app): State<AppState>,
     auth: Auth,
-) -> ApiResult<Json<Vec<StageFigures>>> {
+    ApiQuery(q): ApiQuery<CohortQuery>,
+) -> ApiResult<Json<LifecycleReport>> {
+    auth.require(Permission::AnalyticsRead)?;
+    let by_week = match q.cohort.as_deref().unwrap_or("month") {
+        "month" => false,
+        "week" => true,
+        _ => return Err(ApiError::field("cohort", "must be month or week")),
+    };
+    let audience = app.audiences.tenant(auth.principal.tenant_id).await?;
+    let index = audience.index.read().expect("not poisoned");
+    // a cohort is named by its first day: the first of the month, or the Monday
+    let cohorts = index.stage_cohorts(|day| {
+        if by_week {
+            // 1970-01-01 was a Thursday
+            day - (day + 3).rem_euclid(7)
+        } else {
+            let date = siyu_audience::facts::format_day(day);
+            siyu_audience::facts::as_day(&json!(format!("{}-01", &date[..7]))).unwrap_or(day)
+        }
+    });
+    let mut totals = std::collections::HashMap::new();
+    let cohorts = cohorts
+        .into_iter()
+        .map(|(first_day, per_stage)| {
+            let date = siyu_audience::facts::format_day(first_day);
+            let mut stages = serde_json::Map::new();
+            let mut customers = 0;
+            for stage in LifecycleStage::ALL {
+                let n = per_stage.get(stage).copied().unwrap_or(0);
+                *totals.entry(*stage).or_insert(0u64) += n;
+                customers += n;
+                stages.insert(stage.code().into(), json!(n));
+            }
+            CohortFigures {
+                cohort: if by_week { date } else { date[..7].to_owned() },
+                customers,
+                stages: Value::Object(stages),
+            }
+        })
+        .collect();
+    Ok(Json(LifecycleReport {
+        stages: LifecycleStage::ALL
+            .iter()
+            .map(|stage| StageFigures {
+                stage: stage.code().into(),
+                name: stage.chinese().into(),
+                customers: totals.get(stage).copied().unwrap_or(0),
+            })
+            .collect(),
+        cohorts,
+    }))
+}
+
+/// Customers moving between lifecycle stages, oldest first (what journeys start from).
+#[utoipa::path(get, path = "/api/v1/lifecycle/changes", tag = "segments", params(PageParams),
+    responses((status = 200, body = Page<StageChange>)))]
+pub async fn stage_changes(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<StageChange>>> {
+    auth.require(Permission::AnalyticsRead)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .stage_changes(params.page()?)
+            .await?,
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ParetoReport {
+    /// Customers with at least one order in the window.
+    pub buyers: u64,
+    /// Their net order total, in yuan.
+    pub gmv: f64,
+    /// The fewest buyers who bring 80% of it: the key customers.
+    pub key_customers: u64,
+    /// Key customers as a share of buyers (0–1).
+    pub key_customer_share: f64,
+    /// The share of GMV (0–1) the top 20% of buyers bring.
+    pub top_fifth_gmv_share: f64,
+    /// The least a key customer spent, in yuan.
+    pub key_threshold: f64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ParetoQuery {
+    /// One unit and the units beneath it.
+    pub unit_id: Option<i64>,
+    /// Orders of the last N days (default 365; 0 for all time).
+    pub days: Option<u32>,
+}
+
+/// The 80/20 view: what share of customers brings 80% of GMV, for the tenant or a unit.
+#[utoipa::path(get, path = "/api/v1/reports/pareto", tag = "segments", params(ParetoQuery),
+    responses((status = 200, body = ParetoReport), (status = 404, body = ErrorBody)))]
+pub async fn pareto_report(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<ParetoQuery>,
+) -> ApiResult<Json<ParetoReport>> {
     auth.require(Permission::AnalyticsRead)?;
     let tenant = auth.principal.tenant_id;
-    let mut figures = Vec::new();
-    for stage in LifecycleStage::ALL {
-        let (members, _) = app
-            .audiences
-            .evaluate(tenant, &Condition::Lifecycle(vec![*stage]), None)
-            .await?;
-        figures.push(StageFigures {
-            stage: stage.code().into(),
-            name: stage.chinese().into(),
-            customers: members.len(),
-        });
-    }
-    Ok(Json(figures))
+    let units = match q.unit_id {
+        Some(unit) => Some(
+            app.store
+                .tenant(tenant)
+                .unit_catalog()
+                .await?
+                .remove(&unit)
+                .ok_or(ApiError::NotFound("unit"))?,
+        ),
+        None => None,
+    };
+    let days = match q.days.unwrap_or(365) {
+        0 => None,
+        d if d > 3650 => return Err(ApiError::field("days", "at most 3650")),
+        d => Some(d),
+    };
+    let audience = app.audiences.tenant(tenant).await?;
+    let p = audience
+        .index
+        .read()
+        .expect("not poisoned")
+        .pareto(units.as_deref(), days);
+    Ok(Json(ParetoReport {
+        buyers: p.buyers,
+        gmv: p.gmv as f64 / 100.0,
+        key_customers: p.key_customers,
+        key_customer_share: p.key_share,
+        top_fifth_gmv_share: p.top_fifth_gmv_share,
+        key_threshold: p.key_threshold as f64 / 100.0,
+    }))
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct CustomerScores {
-    /// `{r, f, m, class}`, or null without an order in the RFM window.
+    /// `{r, f, m, class, name}`, or null without an order in the RFM window.
     #[schema(value_type = Option<Object>)]
     pub rfm: Option<Value>,
     pub lifecycle: String,
+    /// `key` (among the fewest who bring 80% of GMV, last 365 days), `important` (the
+    /// next 15%), `regular` (other buyers) or `prospect` (no orders).
+    pub value_tier: String,
+    /// A seed user / KOC by the tenant's criteria (`/api/v1/score-settings/koc`).
+    pub koc: bool,
+    /// The customer's role in each unit they bought in: `new`, `repeat` or `key`.
+    #[schema(value_type = Vec<Object>)]
+    pub units: Vec<Value>,
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}/scores", tag = "segments", params(("id" = i64, Path)),
@@ -686,22 +833,41 @@ pub async fn customer_scores(
     let tenant = auth.principal.tenant_id;
     let scope = app.store.tenant(tenant);
     let customer = visible_customer(&auth, &scope, id).await?;
+    let units = scope.unit_catalog().await?;
+    let koc = app.audiences.koc_condition(tenant).await?;
+    let koc = app
+        .audiences
+        .evaluate(tenant, &koc, None)
+        .await
+        .map(|(members, audience)| {
+            let index = audience.index.read().expect("not poisoned");
+            index.set_of([customer.id.0]).is_subset(&members)
+                && !index.set_of([customer.id.0]).is_empty()
+        })
+        .unwrap_or(false);
     let audience = app.audiences.tenant(tenant).await?;
-    let scores = audience
-        .index
-        .read()
-        .expect("not poisoned")
-        .scores_of(customer.id.0);
-    let (rfm, stage) = scores.unwrap_or((None, LifecycleStage::Acquired));
+    let index = audience.index.read().expect("not poisoned");
+    let (rfm, stage) = index
+        .scores_of(customer.id.0)
+        .unwrap_or((None, LifecycleStage::Acquired));
+    let tier = index.value_tier(customer.id.0, Some(365));
+    let roles = index.unit_roles(customer.id.0, &units, Some(365));
     Ok(Json(CustomerScores {
         rfm: rfm.map(|s| json!({"r": s.r, "f": s.f, "m": s.m, "class": s.class.code(), "name": s.class.chinese()})),
         lifecycle: stage.code().into(),
+        value_tier: serde_json::to_value(tier).expect("serializable").as_str().unwrap_or("").to_owned(),
+        koc,
+        units: roles
+            .into_iter()
+            .map(|r| json!({"unit_id": r.unit, "role": r.role, "orders": r.orders, "gmv": r.gmv as f64 / 100.0}))
+            .collect(),
     }))
 }
 
-/// The score settings: `rfm` (window, fixed cut points, what counts as high) or
-/// `lifecycle` (the stage rules' thresholds).
-#[utoipa::path(get, path = "/api/v1/score-settings/{key}", tag = "segments", params(("key" = String, Path, description = "`rfm` or `lifecycle`")),
+/// The score settings: `rfm` (window, fixed cut points, what counts as high),
+/// `lifecycle` (the stage rules' thresholds) or `koc` (`{"definition": …}`: who counts
+/// as a seed user / KOC, in the segment language).
+#[utoipa::path(get, path = "/api/v1/score-settings/{key}", tag = "segments", params(("key" = String, Path, description = "`rfm`, `lifecycle` or `koc`")),
     responses((status = 200, body = Object), (status = 404, body = ErrorBody)))]
 pub async fn get_score_settings(
     State(app): State<AppState>,
@@ -709,6 +875,13 @@ pub async fn get_score_settings(
     ApiPath(key): ApiPath<String>,
 ) -> ApiResult<Json<Value>> {
     auth.require(Permission::AnalyticsRead)?;
+    if key == KOC_SETTINGS {
+        let condition = app
+            .audiences
+            .koc_condition(auth.principal.tenant_id)
+            .await?;
+        return Ok(Json(json!({"definition": condition.to_string()})));
+    }
     let audience = app.audiences.tenant(auth.principal.tenant_id).await?;
     let index = audience.index.read().expect("not poisoned");
     let settings = index.settings();
@@ -720,7 +893,7 @@ pub async fn get_score_settings(
 }
 
 /// Changes score settings and rescores every customer. Audited.
-#[utoipa::path(put, path = "/api/v1/score-settings/{key}", tag = "segments", params(("key" = String, Path, description = "`rfm` or `lifecycle`")),
+#[utoipa::path(put, path = "/api/v1/score-settings/{key}", tag = "segments", params(("key" = String, Path, description = "`rfm`, `lifecycle` or `koc`")),
     request_body = Object,
     responses((status = 200, body = Object), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn put_score_settings(
@@ -761,6 +934,21 @@ pub async fn put_score_settings(
                 ));
             }
             serde_json::to_value(&s).expect("serializable")
+        }
+        KOC_SETTINGS => {
+            let text = body
+                .get("definition")
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    ApiError::field("definition", "give the criteria as a definition")
+                })?;
+            let condition = condition_of(Some(text), None)?;
+            app.audiences
+                .catalog(auth.principal.tenant_id)
+                .await?
+                .check(&condition)
+                .map_err(definition_error)?;
+            json!({"definition": condition.to_string()})
         }
         _ => return Err(ApiError::NotFound("settings")),
     };

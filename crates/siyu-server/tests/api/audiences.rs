@@ -612,8 +612,12 @@ async fn rfm_classes_and_stages_are_reported() {
         (300, 1, 2000.0, "important_win_back"), // r1 f1 m4
         (45, 3, 30.0, "general_value"),         // r4 f3 m1
     ];
+    let mut first_buyer = 0;
     for (n, (days, orders, yuan, _)) in buyers.iter().enumerate() {
         let id = customer(&app, &key, &format!("r-{n}"), json!({})).await;
+        if n == 0 {
+            first_buyer = id;
+        }
         for o in 0..*orders {
             let at = siyu_domain::time::format_rfc3339(now - days * DAY_MS - o as i64 * 1000);
             app.post(
@@ -671,18 +675,55 @@ async fn rfm_classes_and_stages_are_reported() {
         (json!(1), json!(6000.0), json!(10))
     );
     assert_eq!(value["average_order_value"], 600.0);
-    let stages = app
+    let report = app
         .get("/api/v1/lifecycle", &app.admin_token)
         .await
         .expect(200)
         .body;
-    let revenue = stages
+    let revenue = report["stages"]
         .as_array()
         .unwrap()
         .iter()
         .find(|s| s["stage"] == "revenue")
         .unwrap();
     assert_eq!(revenue["customers"], 2);
+    // all three were first seen this month: one cohort
+    let month = &siyu_domain::time::format_rfc3339(now)[..7];
+    assert_eq!(report["cohorts"].as_array().unwrap().len(), 1);
+    assert_eq!(report["cohorts"][0]["cohort"], month);
+    assert_eq!(report["cohorts"][0]["customers"], 3);
+    assert_eq!(report["cohorts"][0]["stages"]["lapsed"], 1);
+    let weekly = app
+        .get("/api/v1/lifecycle?cohort=week", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(weekly["cohorts"][0]["customers"], 3);
+    app.get("/api/v1/lifecycle?cohort=year", &app.admin_token)
+        .await
+        .expect(422);
+    // 80/20: of 8,090 yuan, the biggest buyer (6,000) and the next (2,000) make 80%
+    // (8,000 of 8,090): two of three buyers
+    let pareto = app
+        .get("/api/v1/reports/pareto?days=0", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(pareto["buyers"], 3);
+    assert_eq!(pareto["gmv"], 8090.0);
+    assert_eq!(pareto["key_customers"], 2);
+    assert_eq!(pareto["key_threshold"], 2000.0);
+    let scores = app
+        .get(
+            &format!("/api/v1/customers/{first_buyer}/scores"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(scores["value_tier"], "key");
+    assert_eq!(scores["koc"], false);
+    assert_eq!(scores["units"], json!([]), "bought in no unit");
     // bad settings
     let refused = app
         .http
@@ -963,6 +1004,10 @@ async fn tag_rules_tag_existing_and_arriving_customers() {
     customer(&app, &key, "sh-1", json!({"city": "上海"})).await;
     customer(&app, &key, "bj-1", json!({"city": "北京"})).await;
     let local = tag(&app, "上海客户").await;
+    // the index is built and settled (its first pass over rules would otherwise race
+    // the rule's own first application for who tags first)
+    assert_eq!(count(&app, "trait.city exists").await, 2);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
     let saved = app
         .post(
             "/api/v1/tag-rules",
@@ -1129,4 +1174,41 @@ async fn entering_and_leaving_a_segment_are_recorded() {
     .await
     .expect(200);
     assert_eq!(events_of(&app).await.len(), 3);
+}
+
+#[tokio::test]
+async fn moving_between_lifecycle_stages_is_recorded() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let id = customer(&app, &key, "l-1", json!({"name": "新客"})).await;
+    // the index is built and everyone's stage recorded (acquired: nothing done yet)
+    assert_eq!(count(&app, "lifecycle = \"acquired\"").await, 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"userId": "l-1", "event": "App Opened"}),
+    )
+    .await
+    .expect(200);
+    let mut changes = Value::Null;
+    for _ in 0..100 {
+        changes = app
+            .get("/api/v1/lifecycle/changes", &app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        if !changes["items"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let items = changes["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{changes}");
+    assert_eq!(items[0]["customer_id"], id);
+    assert_eq!(
+        (items[0]["from"].as_str(), items[0]["to"].as_str()),
+        (Some("acquired"), Some("activated"))
+    );
 }

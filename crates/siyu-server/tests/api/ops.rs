@@ -164,6 +164,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/segments/{id}/counts",
         "GET /api/v1/rfm",
         "GET /api/v1/lifecycle",
+        "GET /api/v1/lifecycle/changes",
+        "GET /api/v1/reports/pareto",
         "GET /api/v1/customers/{id}/scores",
         "GET /api/v1/score-settings/{key}",
         "PUT /api/v1/score-settings/{key}",

@@ -38,3 +38,22 @@ CREATE TABLE tag_rules (
     UNIQUE (tenant_id, id),
     UNIQUE (tenant_id, name)
 );
+
+-- each customer's lifecycle stage as last recorded, and the changes between stages
+CREATE TABLE customer_stages (
+    tenant_id INTEGER NOT NULL,
+    customer_id INTEGER NOT NULL,
+    stage TEXT NOT NULL,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, customer_id)
+);
+
+CREATE TABLE stage_events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL,
+    customer_id INTEGER NOT NULL,
+    from_stage TEXT NOT NULL,
+    to_stage TEXT NOT NULL,
+    at INTEGER NOT NULL
+);
+CREATE INDEX stage_events_by_tenant ON stage_events (tenant_id, id);
