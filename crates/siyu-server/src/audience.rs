@@ -329,7 +329,11 @@ impl Audiences {
     }
 
     /// Records the size of every saved segment now.
-    async fn record_counts(&self, tenant: TenantId, audience: &TenantAudience) -> Result<(), StoreError> {
+    async fn record_counts(
+        &self,
+        tenant: TenantId,
+        audience: &TenantAudience,
+    ) -> Result<(), StoreError> {
         let catalog = self.catalog(tenant).await?;
         let mut ids: Vec<i64> = catalog.segments.keys().copied().collect();
         ids.sort_unstable();

@@ -96,33 +96,53 @@ pub fn run(b: AudienceBench) -> anyhow::Result<()> {
         catalog: &catalog,
         filtered: &filtered,
     };
-    // the issue's definition plus an RFM clause; the tag and windows vary per run, as
-    // they do while a marketer types
-    let mut latencies = Vec::with_capacity(b.previews);
-    let mut counts = Vec::new();
-    for i in 0..b.previews {
+    // the issue's definition plus an RFM clause, and one with no tag to narrow it
+    // first (every clause scans columns); tags and windows vary per run, as they do
+    // while a marketer types
+    let time = |make: &dyn Fn(usize) -> String| -> anyhow::Result<(f64, f64, u64, u64)> {
+        let mut latencies = Vec::with_capacity(b.previews);
+        let mut counts = Vec::new();
+        for i in 0..b.previews {
+            let text = make(i);
+            let started = Instant::now();
+            let condition = siyu_audience::parse(&text)?;
+            catalog.check(&condition)?;
+            let members = index.evaluate(&condition, &input)?;
+            let count = members.len();
+            let sample = index.ids(&members, 20);
+            latencies.push(started.elapsed().as_secs_f64() * 1000.0);
+            counts.push(count);
+            std::hint::black_box(sample);
+        }
+        latencies.sort_by(f64::total_cmp);
+        Ok((
+            percentile(&latencies, 50.0),
+            percentile(&latencies, 99.0),
+            counts.iter().copied().min().unwrap_or(0),
+            counts.iter().copied().max().unwrap_or(0),
+        ))
+    };
+    let (p50, p99, low, high) = time(&|i| {
         let tag = 1 + (i as i64 * 7) % 20;
         let days = [30, 60, 90, 180][i % 4];
-        let text = format!(
+        format!(
             r#"tag("tag{tag}") and orders.count(last {days}d) >= 2 and not performed("Complaint Filed", last 30d) and trait.city in ("上海", "杭州") and rfm.r >= 3"#
-        );
-        let started = Instant::now();
-        let condition = siyu_audience::parse(&text)?;
-        catalog.check(&condition)?;
-        let members = index.evaluate(&condition, &input)?;
-        let count = members.len();
-        let sample = index.ids(&members, 20);
-        latencies.push(started.elapsed().as_secs_f64() * 1000.0);
-        counts.push(count);
-        std::hint::black_box(sample);
-    }
-    latencies.sort_by(f64::total_cmp);
-    let (p50, p99) = (percentile(&latencies, 50.0), percentile(&latencies, 99.0));
+        )
+    })?;
     println!(
-        "preview of a five-clause definition ({} runs, {}–{} members): p50 {p50:.2} ms, p99 {p99:.2} ms",
-        b.previews,
-        counts.iter().min().unwrap_or(&0),
-        counts.iter().max().unwrap_or(&0)
+        "preview of a five-clause definition ({} runs, {low}–{high} members): p50 {p50:.2} ms, p99 {p99:.2} ms",
+        b.previews
+    );
+    let (scan_p50, scan_p99, low, high) = time(&|i| {
+        let days = [30, 60, 90, 180][i % 4];
+        let views = 1 + i % 3;
+        format!(
+            r#"orders.count(last {days}d) >= 2 and trait.city in ("上海", "杭州") and performed("Product Viewed", last 90d) >= {views} and rfm.r >= 3 and consent("sms")"#
+        )
+    })?;
+    println!(
+        "preview of a five-clause definition with no tag ({} runs, {low}–{high} members): p50 {scan_p50:.2} ms, p99 {scan_p99:.2} ms",
+        b.previews
     );
 
     let mut index = index;
@@ -162,6 +182,8 @@ pub fn run(b: AudienceBench) -> anyhow::Result<()> {
             "index_build_ms": (building.as_secs_f64() * 1000.0).round(),
             "preview_p50_ms": (p50 * 100.0).round() / 100.0,
             "preview_p99_ms": (p99 * 100.0).round() / 100.0,
+            "untagged_preview_p50_ms": (scan_p50 * 100.0).round() / 100.0,
+            "untagged_preview_p99_ms": (scan_p99 * 100.0).round() / 100.0,
             "rfm_recompute_ms": (rfm_ms * 10.0).round() / 10.0,
             "lifecycle_recompute_ms": (stages_ms * 10.0).round() / 10.0,
             "index_memory_mb": (index_bytes as f64 / 1e6).round(),

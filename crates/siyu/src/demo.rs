@@ -1,6 +1,6 @@
 //! `siyu demo`: a ready-to-try siyu on the embedded store. The first run creates a demo
-//! tenant with a unit tree and a few staff; later runs reuse it. Later capabilities add
-//! their demo data here.
+//! tenant with a unit tree, a few staff, customers with behaviour and orders, tags, a tag
+//! rule and segments; later runs reuse it. Later capabilities add their demo data here.
 
 use std::path::PathBuf;
 
@@ -283,5 +283,107 @@ async fn seed_customers(store: &Store, tenant: siyu_domain::ids::TenantId) -> an
             .add_note(*first, "喜欢桂花乌龙，中秋前联系推荐礼盒", &Actor::cli())
             .await?;
     }
+    seed_audiences(store, tenant, &customers).await
+}
+
+/// Tag groups and tags on some customers, a tag rule, and saved segments (dynamic and
+/// static), so the audience pages have something to show.
+async fn seed_audiences(
+    store: &Store,
+    tenant: siyu_domain::ids::TenantId,
+    customers: &[siyu_domain::customer::CustomerId],
+) -> anyhow::Result<()> {
+    use siyu_domain::audience::{TagId, TagOrigin};
+    use siyu_store::{NewSegment, NewTagRule};
+
+    let scope = store.tenant(tenant);
+    let actor = Actor::cli();
+    let value = scope.create_tag_group("客户价值", None, 0, &actor).await?;
+    let interest = scope.create_tag_group("兴趣偏好", None, 1, &actor).await?;
+    let mut tags = Vec::new();
+    for (group, name, colour) in [
+        (value.id, "高净值", "#f5222d"),
+        (value.id, "复购", "#fa8c16"),
+        (value.id, "流失预警", "#8c8c8c"),
+        (value.id, "分享达人", "#722ed1"),
+        (interest.id, "乌龙茶", "#52c41a"),
+        (interest.id, "礼盒", "#1677ff"),
+    ] {
+        tags.push(scope.create_tag(group, name, colour, 0, &actor).await?.id);
+    }
+    let tag = |n: usize| -> TagId { tags[n] };
+    let every = |step: usize, from: usize| -> Vec<siyu_domain::customer::CustomerId> {
+        customers.iter().skip(from).step_by(step).copied().collect()
+    };
+    for (who, tag_index, reason) in [
+        (every(5, 3), 0, "年消费高"),
+        (every(3, 1), 1, "半年内多次购买"),
+        (every(2, 0), 4, "常看乌龙茶"),
+        (every(6, 2), 5, "咨询过中秋礼盒"),
+    ] {
+        scope
+            .change_tags(
+                &who,
+                &[tag(tag_index)],
+                &[],
+                TagOrigin::Manual,
+                Some(reason),
+                &actor,
+            )
+            .await?;
+    }
+    scope
+        .create_tag_rule(
+            &NewTagRule {
+                name: "分享达人".into(),
+                condition: siyu_audience::parse(r#"performed("Content Shared", last 90d)"#)?,
+                add: vec![tag(3)],
+                remove: Vec::new(),
+                enabled: true,
+            },
+            &actor,
+        )
+        .await?;
+    for (name, description, definition) in [
+        (
+            "江浙金卡会员",
+            "南京、杭州、苏州的金卡会员",
+            r#"trait.city in ("南京", "杭州", "苏州") and trait.member_level = "金卡""#,
+        ),
+        (
+            "高净值复购",
+            "高净值且 90 天内下过单",
+            r#"tag("高净值") and orders.count(last 90d) >= 1"#,
+        ),
+        (
+            "爱喝乌龙未下单",
+            "常看乌龙茶但还没有订单",
+            r#"tag("乌龙茶") and orders.count() = 0"#,
+        ),
+        ("可短信触达", "没有退订短信的客户", r#"consent("sms")"#),
+    ] {
+        scope
+            .create_segment(
+                &NewSegment {
+                    name: name.into(),
+                    description: Some(description.into()),
+                    condition: Some(siyu_audience::parse(definition)?),
+                    members: Vec::new(),
+                },
+                &actor,
+            )
+            .await?;
+    }
+    scope
+        .create_segment(
+            &NewSegment {
+                name: "中秋礼盒试用名单".into(),
+                description: Some("门店推荐的试用客户".into()),
+                condition: None,
+                members: customers.iter().take(5).copied().collect(),
+            },
+            &actor,
+        )
+        .await?;
     Ok(())
 }

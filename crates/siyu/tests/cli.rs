@@ -515,6 +515,38 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
             .filter(|c| c["orders"]["count"].as_i64().unwrap() > 0)
             .count();
         assert!(buyers >= 10, "demo customers have orders: {buyers}");
+        let segments: serde_json::Value = http
+            .get(format!("{base}/api/v1/segments"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let segments = segments.as_array().unwrap();
+        assert_eq!(segments.len(), 5, "demo segments, created once");
+        for s in segments {
+            assert!(s["count"].as_u64().unwrap() > 0, "{s}");
+        }
+        // the tag rule tags those who shared, once the server has the index
+        let mut sharers = 0;
+        for _ in 0..50 {
+            let preview: serde_json::Value = http
+                .post(format!("{base}/api/v1/segments/preview"))
+                .json(&serde_json::json!({"definition": "tag(\"分享达人\")"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            sharers = preview["count"].as_u64().unwrap();
+            if sharers > 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(sharers, 9, "every fourth demo customer shared");
         terminate(&child);
         assert!(child.wait().await.unwrap().success());
     }
