@@ -25,6 +25,8 @@ pub struct Catalog {
     pub tags: HashMap<String, i64>,
     /// Unit id → the unit and every unit beneath it.
     pub units: HashMap<i64, Vec<i64>>,
+    /// Source name → source id.
+    pub sources: HashMap<String, i64>,
     pub segments: HashMap<i64, SavedSegment>,
 }
 
@@ -118,6 +120,9 @@ impl Catalog {
             }
             Condition::RfmScore(s) if !(1..=5).contains(&s.value) => {
                 return fail("an RFM score is from 1 to 5".into());
+            }
+            Condition::Source(name) if !self.sources.contains_key(name) => {
+                return fail(format!("there is no source named \"{name}\""));
             }
             Condition::Unit(unit) if !self.units.contains_key(unit) => {
                 return fail(format!("there is no unit {unit}"));

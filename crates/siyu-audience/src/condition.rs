@@ -50,6 +50,8 @@ pub enum Condition {
     Lifecycle(Vec<LifecycleStage>),
     /// The customer bought in this unit (a brand, a store) or a unit beneath it.
     Unit(i64),
+    /// Events of the customer came from this source (by name: an app, a mini-program).
+    Source(String),
     /// The customer is owned by this staff member.
     Owner(i64),
     /// The customer has an owner.
@@ -655,6 +657,11 @@ impl fmt::Display for Condition {
                 }
             }
             Condition::Unit(id) => write!(f, "unit = {id}"),
+            Condition::Source(name) => {
+                f.write_str("source(")?;
+                write_str(f, name)?;
+                f.write_str(")")
+            }
             Condition::Owner(id) => write!(f, "owner = {id}"),
             Condition::HasOwner => f.write_str("owner exists"),
             Condition::Consent(channel) => {

@@ -35,6 +35,8 @@ pub struct CustomerFacts {
     pub traits: serde_json::Map<String, Value>,
     /// Tag ids.
     pub tags: Vec<i64>,
+    /// The ids of the sources their events came from.
+    pub sources: Vec<i64>,
     pub owner: Option<i64>,
     /// Event counts per name and day.
     pub events: Vec<EventDay>,

@@ -204,6 +204,8 @@ pub struct AudienceIndex {
     live: RoaringBitmap,
     tags: HashMap<i64, RoaringBitmap>,
     tags_of: HashMap<u32, Vec<i64>>,
+    sources: HashMap<i64, RoaringBitmap>,
+    sources_of: HashMap<u32, Vec<i64>>,
     owners: HashMap<i64, RoaringBitmap>,
     owned: RoaringBitmap,
     owner_of: HashMap<u32, i64>,
@@ -305,6 +307,8 @@ impl AudienceIndex {
             live: RoaringBitmap::new(),
             tags: HashMap::new(),
             tags_of: HashMap::new(),
+            sources: HashMap::new(),
+            sources_of: HashMap::new(),
             owners: HashMap::new(),
             owned: RoaringBitmap::new(),
             owner_of: HashMap::new(),
@@ -374,6 +378,12 @@ impl AudienceIndex {
         if !facts.tags.is_empty() {
             self.tags_of.insert(c, facts.tags.clone());
         }
+        for source in &facts.sources {
+            self.sources.entry(*source).or_default().insert(c);
+        }
+        if !facts.sources.is_empty() {
+            self.sources_of.insert(c, facts.sources.clone());
+        }
         if let Some(owner) = facts.owner {
             self.owners.entry(owner).or_default().insert(c);
             self.owned.insert(c);
@@ -388,6 +398,13 @@ impl AudienceIndex {
         if let Some(tags) = self.tags_of.remove(&c) {
             for tag in tags {
                 if let Some(bm) = self.tags.get_mut(&tag) {
+                    bm.remove(c);
+                }
+            }
+        }
+        if let Some(sources) = self.sources_of.remove(&c) {
+            for source in sources {
+                if let Some(bm) = self.sources.get_mut(&source) {
                     bm.remove(c);
                 }
             }
@@ -1041,6 +1058,16 @@ impl AudienceIndex {
                 }
                 bm & candidates
             }
+            Condition::Source(name) => {
+                let id = input
+                    .catalog
+                    .sources
+                    .get(name)
+                    .ok_or_else(|| EvalError::UnknownSource(name.clone()))?;
+                self.sources
+                    .get(id)
+                    .map_or_else(RoaringBitmap::new, |bm| bm & candidates)
+            }
             Condition::Owner(staff) => self
                 .owners
                 .get(staff)
@@ -1128,6 +1155,7 @@ impl AudienceIndex {
                 .map(|v| v.capacity() * 8 + 48)
                 .sum::<usize>()
             + bitmaps(&self.owners)
+            + bitmaps(&self.sources)
             + self.owner_of.capacity() * 16
             + bitmaps(&self.opted_out)
             + self
@@ -1163,6 +1191,7 @@ fn cost(condition: &Condition) -> u8 {
         | Condition::Lifecycle(_)
         | Condition::RfmClass(_)
         | Condition::Unit(_)
+        | Condition::Source(_)
         | Condition::Consent(_) => 0,
         Condition::Trait(_) | Condition::Bucket(_) | Condition::RfmScore(_) => 1,
         Condition::Performed(_)

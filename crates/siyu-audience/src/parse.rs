@@ -434,6 +434,12 @@ impl Parser {
                 self.symbol("=")?;
                 Ok(Condition::Owner(self.id("a staff id")?))
             }
+            "source" => {
+                self.symbol("(")?;
+                let name = self.string("a source name in quotes")?;
+                self.symbol(")")?;
+                Ok(Condition::Source(name))
+            }
             "consent" => {
                 self.symbol("(")?;
                 let channel = self.string("a channel in quotes, such as \"sms\"")?;
@@ -867,6 +873,7 @@ mod tests {
             r#"rfm.r >= 4"#,
             r#"lifecycle in ("retained", "revenue")"#,
             r#"unit = 3"#,
+            r#"source("露米茶饮小程序")"#,
             r#"owner = 12"#,
             r#"owner exists"#,
             r#"consent("sms")"#,

@@ -28,6 +28,8 @@ pub struct EvalInput<'a> {
 pub enum EvalError {
     #[error("there is no tag named \"{0}\"")]
     UnknownTag(String),
+    #[error("there is no source named \"{0}\"")]
+    UnknownSource(String),
     #[error("there is no segment {0}")]
     UnknownSegment(i64),
     #[error("segments refer to each other too deeply")]
@@ -166,6 +168,14 @@ fn matches_at(
                 .orders
                 .iter()
                 .any(|o| o.unit.is_some_and(|u| units.contains(&u)))
+        }
+        Condition::Source(name) => {
+            let id = input
+                .catalog
+                .sources
+                .get(name)
+                .ok_or_else(|| EvalError::UnknownSource(name.clone()))?;
+            facts.sources.contains(id)
         }
         Condition::Owner(staff) => facts.owner == Some(*staff),
         Condition::HasOwner => facts.owner.is_some(),

@@ -87,6 +87,7 @@ pub fn customer(rng: &mut impl Rng, id: i64, shape: &Shape) -> CustomerFacts {
         .filter(|_| rng.gen_bool((2.0 / shape.tags as f64).min(0.5)))
         .collect();
     let owner = rng.gen_bool(0.7).then(|| rng.gen_range(1..=shape.owners));
+    let sources = (1..=3).filter(|_| rng.gen_bool(0.4)).collect();
     let mut events = Vec::new();
     let n = rng.gen_range(0..=shape.event_days * 2);
     for _ in 0..n {
@@ -132,6 +133,7 @@ pub fn customer(rng: &mut impl Rng, id: i64, shape: &Shape) -> CustomerFacts {
         id,
         traits,
         tags,
+        sources,
         owner,
         events,
         orders,
@@ -309,6 +311,10 @@ pub fn condition(rng: &mut impl Rng, shape: &Shape, catalog: &Catalog, depth: u3
                 Condition::Owner(rng.gen_range(1..=shape.owners + 1))
             }
         }
+        15 if rng.gen_bool(0.3) && !catalog.sources.is_empty() => {
+            let names: Vec<&String> = catalog.sources.keys().collect();
+            Condition::Source((*names.choose(rng).unwrap()).clone())
+        }
         15 => Condition::Consent(
             ["sms", "email", "wecom", "app_push"]
                 .choose(rng)
@@ -418,6 +424,7 @@ pub fn synthetic_customer(
             id,
             traits,
             tags,
+            sources: vec![1 + (id % 3)],
             owner,
             events: days,
             orders,

@@ -22,6 +22,10 @@ fn catalog(rng: &mut StdRng, shape: &Shape, customers: &[CustomerFacts]) -> Cata
     c.units.insert(2, vec![2, 4]);
     c.units.insert(3, vec![3]);
     c.units.insert(4, vec![4]);
+    c.sources.insert("小程序".into(), 1);
+    c.sources.insert("官网".into(), 2);
+    c.sources.insert("APP".into(), 3);
+    c.sources.insert("线下".into(), 4);
     let dynamic = random::condition(rng, shape, &c, 1);
     c.segments.insert(100, SavedSegment::Dynamic(dynamic));
     let frozen = customers

@@ -508,6 +508,7 @@ impl Audiences {
         Ok(Catalog {
             tags: scope.tag_catalog().await?,
             units: scope.unit_catalog().await?,
+            sources: scope.source_catalog().await?,
             segments: scope.segment_catalog().await?,
         })
     }

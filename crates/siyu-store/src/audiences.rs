@@ -54,6 +54,31 @@ pub(crate) async fn note_changed(
     Ok(())
 }
 
+/// Records the sources customers' events came from: (tenant, customer, source) → the
+/// earliest time seen here.
+pub(crate) async fn note_sources(
+    tx: &mut Tx,
+    sources: &HashMap<(i64, i64, i64), i64>,
+) -> Result<()> {
+    let rows: Vec<_> = sources.iter().collect();
+    for chunk in rows.chunks(300) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|((t, c, s), at)| format!("({t}, {c}, {s}, {at})"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO customer_sources (tenant_id, customer_id, source_id, first_at) VALUES {} \
+             ON CONFLICT (tenant_id, customer_id, source_id) DO NOTHING",
+            values.join(",")
+        );
+        on_tx!(tx, |c| sqlx::query(&sql)
+            .execute(&mut *c)
+            .await?
+            .rows_affected());
+    }
+    Ok(())
+}
+
 fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
@@ -590,6 +615,17 @@ impl TenantScope<'_> {
     pub async fn tag_catalog(&self) -> Result<HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = on_db!(self.store, |db| {
             sqlx::query_as("SELECT name, id FROM tags WHERE tenant_id = $1")
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows.into_iter().collect())
+    }
+
+    /// Source name → id, for segment definitions.
+    pub async fn source_catalog(&self) -> Result<HashMap<String, i64>> {
+        let rows: Vec<(String, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as("SELECT name, id FROM sources WHERE tenant_id = $1")
                 .bind(self.tenant.0)
                 .fetch_all(db)
                 .await?
@@ -1263,6 +1299,19 @@ impl TenantScope<'_> {
         for (c, tag) in tags {
             if let Some(&i) = at.get(&c) {
                 facts[i].tags.push(tag);
+            }
+        }
+        let sources: Vec<(i64, i64)> = on_db!(self.store, |db| {
+            sqlx::query_as(&format!(
+                "SELECT customer_id, source_id FROM customer_sources WHERE tenant_id = $1 AND {range}"
+            ))
+            .bind(tenant)
+            .fetch_all(db)
+            .await?
+        });
+        for (c, source) in sources {
+            if let Some(&i) = at.get(&c) {
+                facts[i].sources.push(source);
             }
         }
         let days: Vec<(i64, String, i64, i64)> = on_db!(self.store, |db| {

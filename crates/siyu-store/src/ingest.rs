@@ -141,16 +141,23 @@ impl Store {
                 .rows_affected()
             });
         }
-        // the audience indexes follow these
+        // the audience indexes follow these; each customer's sources are kept
         let mut touched: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
+        let mut sources: HashMap<(i64, i64, i64), i64> = HashMap::new();
         for (item, customer) in items.iter().zip(&stored) {
             if let Some(c) = customer {
+                let survivor = batch.survivor(*c);
                 touched
                     .entry(item.source.tenant)
                     .or_default()
-                    .push(batch.survivor(*c));
+                    .push(survivor);
+                let first = sources
+                    .entry((item.source.tenant.0, survivor.0, item.source.source.0))
+                    .or_insert(item.event.timestamp);
+                *first = (*first).min(item.event.timestamp);
             }
         }
+        crate::audiences::note_sources(&mut tx, &sources).await?;
         for (tenant, customers) in touched {
             crate::audiences::note_changed(&mut tx, tenant, &customers).await?;
         }

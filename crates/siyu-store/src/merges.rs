@@ -17,13 +17,14 @@ use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
 
 /// The tables whose rows follow a profile in a merge: (kind, table).
-const MOVED: [(&str, &str); 6] = [
+const MOVED: [(&str, &str); 7] = [
     ("identity", "identities"),
     ("event", "events"),
     ("order", "orders"),
     ("note", "customer_notes"),
     ("consent", "consent_changes"),
     ("tag", "customer_tags"),
+    ("source", "customer_sources"),
 ];
 
 /// Whether an admin has kept these two profiles apart.
@@ -117,6 +118,18 @@ pub(crate) async fn merge_into(
         .await?
         .rows_affected()
     });
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "DELETE FROM customer_sources WHERE tenant_id = $2 AND customer_id = $3 AND source_id IN \
+             (SELECT source_id FROM customer_sources WHERE tenant_id = $2 AND customer_id = $1)",
+        )
+        .bind(survivor.0)
+        .bind(tenant.0)
+        .bind(merged.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
     // what moves is written down first
     for (kind, table) in MOVED {
         let sql = format!(
@@ -151,6 +164,7 @@ pub(crate) async fn merge_into(
         "UPDATE customer_notes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE consent_changes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_tags SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
+        "UPDATE customer_sources SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         // event counts: added to the survivor's day by day, then dropped from the merged
         "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
          SELECT tenant_id, $1, name, day, count, last_at FROM customer_event_days \

@@ -742,7 +742,15 @@ async fn rfm_classes_and_stages_are_reported() {
 #[tokio::test]
 async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
     let app = TestApp::spawn().await;
-    let (_, key) = source(&app).await;
+    let (source_id, key) = source(&app).await;
+    // a second source no customer came through
+    app.post(
+        "/api/v1/sources",
+        &app.admin_token,
+        json!({"name": "官网", "kind": "website"}),
+    )
+    .await
+    .expect(201);
     let today = day_of(siyu_store::now_ms());
     let mut rng = StdRng::seed_from_u64(20_261_124);
     let shape = Shape::small(today);
@@ -804,6 +812,8 @@ async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
             .as_i64()
             .unwrap();
         f.id = id;
+        // every event came through the test's one source
+        f.sources = vec![source_id];
         f.tags = f.tags.iter().map(|t| tag_ids[t]).collect();
         if !f.tags.is_empty() {
             app.post(
@@ -857,6 +867,12 @@ async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
         .store
         .tenant(app.tenant.id)
         .unit_catalog()
+        .await
+        .unwrap();
+    catalog.sources = app
+        .store
+        .tenant(app.tenant.id)
+        .source_catalog()
         .await
         .unwrap();
     let settings = LifecycleSettings::default();

@@ -57,3 +57,16 @@ CREATE TABLE stage_events (
     at INTEGER NOT NULL
 );
 CREATE INDEX stage_events_by_tenant ON stage_events (tenant_id, id);
+
+-- the sources each customer's events came from (a segment can test them)
+CREATE TABLE customer_sources (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL,
+    customer_id INTEGER NOT NULL,
+    source_id INTEGER NOT NULL,
+    first_at INTEGER NOT NULL,
+    UNIQUE (tenant_id, customer_id, source_id)
+);
+INSERT INTO customer_sources (tenant_id, customer_id, source_id, first_at)
+SELECT tenant_id, customer_id, source_id, MIN(timestamp) FROM events
+GROUP BY tenant_id, customer_id, source_id;
