@@ -5,8 +5,9 @@
 //!
 //! Customers: identity columns (`user_id`, `phone`, `email`, `wecom_external_userid`,
 //! `wechat_unionid`, `wechat_openid`, `anonymous_id`, or `identity:KIND` for a custom
-//! kind), `name`, `consent:CHANNEL` (`opt_in` / `opt_out`), and every other column a
-//! trait named after its header. A row needs at least one identity.
+//! kind), `name`, `consent:CHANNEL` (`opt_in` / `opt_out`), `tags` (existing tag names,
+//! comma-separated), and every other column a trait named after its header. A row needs
+//! at least one identity.
 //!
 //! Orders: `order_id`, the customer (`customer_id` or an identity column), `channel`,
 //! `status`, `currency`, `amount`, `ordered_at`, `paid_at`, `unit_id`, and one item per
@@ -88,6 +89,8 @@ pub enum Column {
     Identity(IdentityKind),
     Name,
     Consent(ConsentChannel),
+    /// Tag names (customers), separated by commas.
+    Tags,
     Trait(String),
     CustomerId,
     OrderId,
@@ -165,6 +168,7 @@ fn field_meaning(kind: ImportKind, field: &str, header: &str) -> Result<Column, 
     Ok(match kind {
         ImportKind::Customers => match f.as_str() {
             "name" | "姓名" | "名字" | "客户名称" => Column::Name,
+            "tags" | "标签" | "客户标签" => Column::Tags,
             _ => Column::Trait(header.trim().to_owned()),
         },
         ImportKind::Orders => match f.as_str() {
@@ -271,6 +275,8 @@ pub struct CustomerRecord {
     pub identities: Vec<Identity>,
     pub traits: Map<String, Value>,
     pub consents: Vec<(ConsentChannel, ConsentStatus)>,
+    /// Tag names to put on the customer (they must exist).
+    pub tags: Vec<String>,
 }
 
 impl CustomerRecord {
@@ -364,6 +370,7 @@ impl<R: Read> ImportReader<R> {
             identities: Vec::new(),
             traits: Map::new(),
             consents: Vec::new(),
+            tags: Vec::new(),
         };
         for (column, cell) in self.columns.iter().zip(row.iter()) {
             if cell.is_empty() {
@@ -393,6 +400,20 @@ impl<R: Read> ImportReader<R> {
                 }
                 Column::Trait(name) => {
                     record.traits.insert(name.clone(), Value::from(cell));
+                }
+                Column::Tags => {
+                    for name in cell
+                        .split([',', '，', ';', '；', '|', '、'])
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                    {
+                        if name.chars().count() > 50 {
+                            return Err(format!("tags: {name:?} is longer than 50 characters"));
+                        }
+                        if !record.tags.iter().any(|t| t == name) {
+                            record.tags.push(name.to_owned());
+                        }
+                    }
                 }
                 _ => {}
             }

@@ -9,6 +9,7 @@
 //! or not at all.
 
 use serde_json::{Map, Value, json};
+use siyu_domain::audience::{TagId, TagOrigin};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::{CustomerId, SourceKind};
 use siyu_domain::identity::IdentityKind;
@@ -18,6 +19,7 @@ use siyu_domain::import::{
 };
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::tracking::{EventType, TrackedEvent};
+use std::collections::HashMap;
 
 use crate::ingest::{IngestItem, IngestOutcome};
 use crate::privacy::ConsentChange;
@@ -263,7 +265,23 @@ impl TenantScope<'_> {
         state: &mut ImportProgress,
     ) -> Result<()> {
         let now = now_ms();
-        let items: Vec<IngestItem> = customers
+        // a row naming a tag the tenant lacks is refused whole
+        let tags = if customers.iter().any(|r| !r.tags.is_empty()) {
+            self.tag_catalog().await?
+        } else {
+            HashMap::new()
+        };
+        let mut accepted: Vec<&CustomerRecord> = Vec::with_capacity(customers.len());
+        for record in customers {
+            match record.tags.iter().find(|t| !tags.contains_key(*t)) {
+                Some(unknown) => state.reject(RejectedRow {
+                    line: record.line,
+                    reason: format!("tags: there is no tag named {unknown:?}"),
+                }),
+                None => accepted.push(record),
+            }
+        }
+        let items: Vec<IngestItem> = accepted
             .iter()
             .map(|record| IngestItem {
                 source,
@@ -271,16 +289,17 @@ impl TenantScope<'_> {
             })
             .collect();
         let outcomes = self.store.ingest(&items).await?;
-        for (record, outcome) in customers.iter().zip(outcomes) {
+        let mut tagging: HashMap<Vec<i64>, Vec<CustomerId>> = HashMap::new();
+        for (record, outcome) in accepted.iter().zip(outcomes) {
             state.processed += 1;
             let customer = match outcome {
                 IngestOutcome::Duplicate => {
                     state.unchanged += 1;
-                    if record.consents.is_empty() {
+                    if record.consents.is_empty() && record.tags.is_empty() {
                         continue;
                     }
-                    // imported before; its consents may not have been recorded (a crash
-                    // right after the profile was stored): find the profile again
+                    // imported before; its consents and tags may not have been recorded
+                    // (a crash right after the profile was stored): find the profile
                     let mut found = None;
                     for identity in &record.identities {
                         if let Ok(c) = self.lookup_customer(identity).await {
@@ -298,6 +317,11 @@ impl TenantScope<'_> {
                     customer
                 }
             };
+            if !record.tags.is_empty() {
+                let mut ids: Vec<i64> = record.tags.iter().map(|t| tags[t]).collect();
+                ids.sort_unstable();
+                tagging.entry(ids).or_default().push(customer);
+            }
             if record.consents.is_empty() {
                 continue;
             }
@@ -324,6 +348,19 @@ impl TenantScope<'_> {
                 )
                 .await?;
             }
+        }
+        // tags already on a customer stay as they are: importing again adds nothing
+        for (ids, customers) in tagging {
+            let ids: Vec<TagId> = ids.into_iter().map(TagId).collect();
+            self.change_tags(
+                &customers,
+                &ids,
+                &[],
+                TagOrigin::Import,
+                Some("import"),
+                actor,
+            )
+            .await?;
         }
         Ok(())
     }

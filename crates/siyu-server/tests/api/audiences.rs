@@ -1228,3 +1228,71 @@ async fn moving_between_lifecycle_stages_is_recorded() {
         (Some("acquired"), Some("activated"))
     );
 }
+
+#[tokio::test]
+async fn imports_put_existing_tags_on_customers_once() {
+    use crate::customer_data::{finished, start_import};
+    let app = TestApp::spawn().await;
+    tag(&app, "高净值").await;
+    tag(&app, "复购").await;
+    let csv = "user_id,姓名,标签\ni-1,甲,\"高净值，复购\"\ni-2,乙,不存在\ni-3,丙,\n";
+    for run in 0..2 {
+        let job = start_import(&app, "kind=customers", csv)
+            .await
+            .expect(202)
+            .body;
+        let done = finished(&app, job["id"].as_i64().unwrap()).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        assert_eq!(done["rejected_rows"], 1);
+        assert_eq!(done["rejects"][0]["line"], 3);
+        assert!(
+            done["rejects"][0]["reason"]
+                .as_str()
+                .unwrap()
+                .contains("不存在")
+        );
+        let id = app
+            .get(
+                "/api/v1/customers/lookup?kind=user_id&value=i-1",
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        let tags = app
+            .get(&format!("/api/v1/customers/{id}/tags"), &app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        let names: Vec<&str> = tags
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["高净值", "复购"], "run {run}");
+        assert_eq!(tags[0]["origin"], "import");
+        let history = app
+            .get(
+                &format!("/api/v1/customers/{id}/tag-history"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(
+            history.as_array().unwrap().len(),
+            2,
+            "importing again adds nothing"
+        );
+    }
+    // the refused row stored nothing
+    app.get(
+        "/api/v1/customers/lookup?kind=user_id&value=i-2",
+        &app.admin_token,
+    )
+    .await
+    .expect(404);
+}

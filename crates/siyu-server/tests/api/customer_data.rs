@@ -879,7 +879,7 @@ async fn consent_changes(app: &TestApp) -> usize {
         .len()
 }
 
-async fn start_import(app: &TestApp, query: &str, csv: &str) -> crate::helpers::Answer {
+pub(crate) async fn start_import(app: &TestApp, query: &str, csv: &str) -> crate::helpers::Answer {
     let response = app
         .http
         .post(app.url(&format!("/api/v1/imports?{query}")))
@@ -893,7 +893,7 @@ async fn start_import(app: &TestApp, query: &str, csv: &str) -> crate::helpers::
 }
 
 /// Waits for an import to end; returns it.
-async fn finished(app: &TestApp, id: i64) -> Value {
+pub(crate) async fn finished(app: &TestApp, id: i64) -> Value {
     for _ in 0..200 {
         let job = app
             .get(&format!("/api/v1/imports/{id}"), &app.admin_token)

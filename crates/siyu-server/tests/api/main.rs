@@ -5,7 +5,7 @@
 mod audiences;
 mod auth;
 mod crud;
-mod customer_data;
+pub(crate) mod customer_data;
 mod errors;
 mod helpers;
 mod isolation;
