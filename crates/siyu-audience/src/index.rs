@@ -798,14 +798,18 @@ impl AudienceIndex {
         out
     }
 
-    /// Customer ids of a set after the id `after` (a page), at most `limit`. Dense
-    /// numbers follow ids, since customers are added in id order.
+    /// Customer ids of a set after the id `after` (a page), in id order, at most `limit`.
     pub fn ids_after(&self, set: &RoaringBitmap, after: i64, limit: usize) -> Vec<i64> {
-        set.iter()
+        // dense order mostly follows ids, but not always (a merge undone brings back an
+        // old id; PostgreSQL may commit ids out of order): sort
+        let mut ids: Vec<i64> = set
+            .iter()
             .map(|c| self.ids[c as usize])
             .filter(|id| *id > after)
-            .take(limit)
-            .collect()
+            .collect();
+        ids.sort_unstable();
+        ids.truncate(limit);
+        ids
     }
 
     /// The customers these staff members own.

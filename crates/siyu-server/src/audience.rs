@@ -54,6 +54,8 @@ pub struct TenantAudience {
     scored_at: Mutex<(i32, Instant)>,
     /// When segment sizes were last recorded (hourly).
     counted_at: Mutex<Option<Instant>>,
+    /// The tenant's settings as last read (their newest change time).
+    settings_version: Mutex<i64>,
 }
 
 #[derive(Default)]
@@ -174,31 +176,20 @@ impl Audiences {
                     index: RwLock::new(index),
                     scored_at: Mutex::new((day, Instant::now())),
                     counted_at: Mutex::new(None),
+                    settings_version: Mutex::new(scope.settings_version().await?),
                 }))
             })
             .await?
             .clone();
-        // what changed while it was built
-        let pending = std::mem::take(&mut *slot.pending.lock().expect("not poisoned"));
-        if !pending.is_empty() {
-            self.apply(tenant, &audience, &pending).await?;
-        }
-        if !slot.kept.swap(true, std::sync::atomic::Ordering::SeqCst) {
-            // a first full pass of the segments' memberships and tag rules: changes made
-            // while no server ran are caught up here
-            let me = self.clone();
-            let audience = audience.clone();
-            tokio::spawn(async move {
-                if let Err(e) = me.keep(tenant, &audience, None).await {
-                    tracing::warn!(error = %e, tenant = tenant.0, "keeping segments and tag rules failed");
-                }
-            });
-        }
+        // what changed while it was built, and a first full pass of segments and tag
+        // rules (catching up what changed while no server ran), are the follower's:
+        // one task does all keeping, so passes never race each other
         Ok(audience)
     }
 
-    /// The customers among `among` (all when `None`) who match a condition now; a
-    /// condition that no longer evaluates (it names a deleted tag) matches no one.
+    /// The customers among `among` (all when `None`) who match a condition now; `None`
+    /// for a condition that no longer evaluates (it names a renamed source or a deleted
+    /// unit): nothing is decided from it.
     async fn matches_among(
         &self,
         tenant: TenantId,
@@ -206,7 +197,7 @@ impl Audiences {
         catalog: &Catalog,
         condition: &Condition,
         among: Option<&[i64]>,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Option<Vec<i64>>, StoreError> {
         let day = today();
         let mut filtered = FilteredCounts::new();
         for leaf in catalog.filtered_events(condition) {
@@ -232,10 +223,10 @@ impl Audiences {
             None => index.evaluate(condition, &input),
         };
         match set {
-            Ok(set) => Ok(index.ids(&set, usize::MAX)),
+            Ok(set) => Ok(Some(index.ids(&set, usize::MAX))),
             Err(e) => {
                 tracing::warn!(tenant = tenant.0, %condition, error = %e, "a saved condition no longer evaluates");
-                Ok(Vec::new())
+                Ok(None)
             }
         }
     }
@@ -272,12 +263,15 @@ impl Audiences {
                 .await?;
         }
         for (id, condition) in &segments {
-            let members = self
+            // a segment that no longer evaluates keeps its recorded members
+            if let Some(members) = self
                 .matches_among(tenant, audience, &catalog, condition, changed)
-                .await?;
-            scope
-                .sync_memberships(SegmentId(*id), changed, &members)
-                .await?;
+                .await?
+            {
+                scope
+                    .sync_memberships(SegmentId(*id), changed, &members)
+                    .await?;
+            }
         }
         let stages = {
             let index = audience.index.read().expect("not poisoned");
@@ -307,7 +301,8 @@ impl Audiences {
         };
         let ids = self
             .matches_among(tenant, audience, catalog, &condition, among)
-            .await?;
+            .await?
+            .unwrap_or_default();
         if ids.is_empty() {
             return Ok(TaggingResult {
                 added: 0,
@@ -338,13 +333,15 @@ impl Audiences {
         let mut ids: Vec<i64> = catalog.segments.keys().copied().collect();
         ids.sort_unstable();
         for id in ids {
-            let members = self
+            if let Some(members) = self
                 .matches_among(tenant, audience, &catalog, &Condition::Segment(id), None)
-                .await?;
-            self.store
-                .tenant(tenant)
-                .record_segment_count(SegmentId(id), members.len() as u64)
-                .await?;
+                .await?
+            {
+                self.store
+                    .tenant(tenant)
+                    .record_segment_count(SegmentId(id), members.len() as u64)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -369,8 +366,10 @@ impl Audiences {
     ) -> Result<Vec<i64>, StoreError> {
         let audience = self.tenant(tenant).await?;
         let catalog = self.catalog(tenant).await?;
-        self.matches_among(tenant, &audience, &catalog, condition, None)
-            .await
+        Ok(self
+            .matches_among(tenant, &audience, &catalog, condition, None)
+            .await?
+            .unwrap_or_default())
     }
 
     /// Brings a dynamic segment's recorded members in line with a new definition: who
@@ -450,47 +449,95 @@ impl Audiences {
             .map(|(t, s)| (*t, s.clone()))
             .collect();
         for (tenant, slot) in slots {
-            let changed = per_tenant.remove(&tenant).unwrap_or_default();
-            match slot.ready.get() {
-                Some(audience) => {
-                    if !changed.is_empty() {
-                        self.apply(tenant, audience, &changed).await?;
-                        self.keep(tenant, audience, Some(&changed)).await?;
+            let mut changed = per_tenant.remove(&tenant).unwrap_or_default();
+            // pending and changes are handled under one lock, so none slips between the
+            // build finishing and the follower looking
+            let ready = {
+                let mut pending = slot.pending.lock().expect("not poisoned");
+                match slot.ready.get() {
+                    Some(audience) => {
+                        changed.append(&mut pending);
+                        Some(audience.clone())
                     }
-                    let day = today();
-                    let (new_day, due) = {
-                        let scored = audience.scored_at.lock().expect("not poisoned");
-                        (
-                            scored.0 != day,
-                            scored.0 != day || scored.1.elapsed() > RESCORE_EVERY,
-                        )
-                    };
-                    if due {
-                        audience.index.write().expect("not poisoned").recompute(day);
-                        *audience.scored_at.lock().expect("not poisoned") = (day, Instant::now());
-                    }
-                    if new_day {
-                        // conditions relative to today change without any data changing
-                        self.keep(tenant, audience, None).await?;
-                    }
-                    let count_due = audience
-                        .counted_at
-                        .lock()
-                        .expect("not poisoned")
-                        .is_none_or(|at| at.elapsed() > COUNT_EVERY);
-                    if count_due {
-                        *audience.counted_at.lock().expect("not poisoned") = Some(Instant::now());
-                        self.record_counts(tenant, audience).await?;
+                    None => {
+                        pending.append(&mut changed);
+                        None
                     }
                 }
-                None => slot.pending.lock().expect("not poisoned").extend(changed),
+            };
+            let Some(audience) = ready else { continue };
+            if let Err(e) = self.keep_tenant(tenant, &slot, &audience, &changed).await {
+                // kept for the next pass: a failure loses no change
+                tracing::warn!(tenant = tenant.0, error = %e, "following customer changes failed; will retry");
+                slot.pending.lock().expect("not poisoned").extend(changed);
             }
         }
         Ok(())
     }
 
-    /// Changes a tenant's score settings, in the store and in this process's index.
-    /// (Other processes pick them up when they next build the index.)
+    /// One follower pass over one tenant's index.
+    async fn keep_tenant(
+        &self,
+        tenant: TenantId,
+        slot: &Slot,
+        audience: &TenantAudience,
+        changed: &[i64],
+    ) -> Result<(), StoreError> {
+        // settings changed through another server (or this one) are picked up
+        let version = self.store.tenant(tenant).settings_version().await?;
+        let reload = {
+            let mut known = audience.settings_version.lock().expect("not poisoned");
+            let changed = *known != version;
+            *known = version;
+            changed
+        };
+        if reload {
+            let settings = self.settings(tenant).await?;
+            audience
+                .index
+                .write()
+                .expect("not poisoned")
+                .set_settings(settings);
+        }
+        if !changed.is_empty() {
+            self.apply(tenant, audience, changed).await?;
+        }
+        let first_pass = !slot.kept.swap(true, std::sync::atomic::Ordering::SeqCst);
+        if first_pass || reload {
+            self.keep(tenant, audience, None).await?;
+        } else if !changed.is_empty() {
+            self.keep(tenant, audience, Some(changed)).await?;
+        }
+        let day = today();
+        let (new_day, due) = {
+            let scored = audience.scored_at.lock().expect("not poisoned");
+            (
+                scored.0 != day,
+                scored.0 != day || scored.1.elapsed() > RESCORE_EVERY,
+            )
+        };
+        if due {
+            audience.index.write().expect("not poisoned").recompute(day);
+            *audience.scored_at.lock().expect("not poisoned") = (day, Instant::now());
+        }
+        if new_day {
+            // conditions relative to today change without any data changing
+            self.keep(tenant, audience, None).await?;
+        }
+        let count_due = audience
+            .counted_at
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|at| at.elapsed() > COUNT_EVERY);
+        if count_due {
+            *audience.counted_at.lock().expect("not poisoned") = Some(Instant::now());
+            self.record_counts(tenant, audience).await?;
+        }
+        Ok(())
+    }
+
+    /// Applies a tenant's changed score settings to this process's index now (every
+    /// process's follower also picks them up within a second, by their change time).
     pub async fn rescore(&self, tenant: TenantId) -> Result<(), StoreError> {
         let settings = self.settings(tenant).await?;
         let audience = self.tenant(tenant).await?;

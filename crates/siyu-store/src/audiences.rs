@@ -1202,6 +1202,18 @@ impl TenantScope<'_> {
             .transpose()
     }
 
+    /// When the tenant's settings last changed (0 if never): servers compare it to
+    /// notice a change made through another one.
+    pub async fn settings_version(&self) -> Result<i64> {
+        let at: Option<i64> = on_db!(self.store, |db| {
+            sqlx::query_scalar("SELECT MAX(updated_at) FROM tenant_settings WHERE tenant_id = $1")
+                .bind(self.tenant.0)
+                .fetch_one(db)
+                .await?
+        });
+        Ok(at.unwrap_or(0))
+    }
+
     /// Sets a tenant setting. Audited.
     pub async fn put_setting(&self, key: &str, value: &Value, actor: &Actor) -> Result<()> {
         on_db!(self.store, |db| {
@@ -1225,6 +1237,49 @@ impl TenantScope<'_> {
             )?;
             tx.commit().await?;
         });
+        Ok(())
+    }
+
+    /// Rewrites every saved segment's and tag rule's definition that `change` changes
+    /// (a renamed source).
+    pub(crate) async fn rewrite_definitions(
+        &self,
+        change: impl Fn(&Condition) -> Option<Condition>,
+    ) -> Result<()> {
+        let now = now_ms();
+        for row in self.segment_rows().await? {
+            let Some(json) = row.4.as_ref() else { continue };
+            let Ok(condition) = serde_json::from_str::<Condition>(json) else {
+                continue;
+            };
+            if let Some(new) = change(&condition) {
+                on_db!(self.store, |db| {
+                    sqlx::query("UPDATE segments SET definition = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+                        .bind(serde_json::to_string(&new).expect("serializable"))
+                        .bind(now)
+                        .bind(self.tenant.0)
+                        .bind(row.0)
+                        .execute(db)
+                        .await?;
+                });
+            }
+        }
+        for rule in self.tag_rules().await? {
+            let Ok(condition) = serde_json::from_value::<Condition>(rule.condition.clone()) else {
+                continue;
+            };
+            if let Some(new) = change(&condition) {
+                on_db!(self.store, |db| {
+                    sqlx::query("UPDATE tag_rules SET condition = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4")
+                        .bind(serde_json::to_string(&new).expect("serializable"))
+                        .bind(now)
+                        .bind(self.tenant.0)
+                        .bind(rule.id.0)
+                        .execute(db)
+                        .await?;
+                });
+            }
+        }
         Ok(())
     }
 
@@ -1437,6 +1492,23 @@ impl TenantScope<'_> {
         }
         Ok(counts)
     }
+}
+
+/// The same condition with every `source(old)` naming `new`, if it names `old`.
+pub(crate) fn rename_source(condition: &Condition, old: &str, new: &str) -> Option<Condition> {
+    fn go(c: &Condition, old: &str, new: &str) -> Condition {
+        match c {
+            Condition::Source(name) if name == old => Condition::Source(new.to_owned()),
+            Condition::And(parts) => {
+                Condition::And(parts.iter().map(|p| go(p, old, new)).collect())
+            }
+            Condition::Or(parts) => Condition::Or(parts.iter().map(|p| go(p, old, new)).collect()),
+            Condition::Not(inner) => Condition::Not(Box::new(go(inner, old, new))),
+            other => other.clone(),
+        }
+    }
+    let renamed = go(condition, old, new);
+    (renamed != *condition).then_some(renamed)
 }
 
 /// The same condition with every `tag(old)` naming `new`.

@@ -131,28 +131,27 @@ impl TenantScope<'_> {
 
     /// Live customers by id, in the order given; unknown or merged ids are left out.
     pub async fn customers_by_ids(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = ids
-            .iter()
-            .map(|i| i.0.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        let sql = format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE tenant_id = $1 AND merged_into_id IS NULL \
-             AND id IN ({list})"
-        );
-        let rows: Vec<CustomerRow> = on_db!(self.store, |db| {
-            sqlx::query_as(&sql)
-                .bind(self.tenant.0)
-                .fetch_all(db)
-                .await?
-        });
         let mut by_id = HashMap::new();
-        for row in rows {
-            let c = self.customer_from_row(row).await?;
-            by_id.insert(c.id, c);
+        for chunk in ids.chunks(500) {
+            let list = chunk
+                .iter()
+                .map(|i| i.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE tenant_id = $1 AND merged_into_id IS NULL \
+                 AND id IN ({list})"
+            );
+            let rows: Vec<CustomerRow> = on_db!(self.store, |db| {
+                sqlx::query_as(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_all(db)
+                    .await?
+            });
+            for row in rows {
+                let c = self.customer_from_row(row).await?;
+                by_id.insert(c.id, c);
+            }
         }
         Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }

@@ -1086,6 +1086,7 @@ impl crate::TenantScope<'_> {
                             .rows_affected()
                     });
                 }
+                crate::audiences::note_changed(&mut tx, self.tenant, &[customer]).await?;
                 tx.commit().await?;
                 return Ok(customer);
             }

@@ -165,6 +165,12 @@ pub(crate) async fn merge_into(
         "UPDATE consent_changes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_tags SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_sources SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
+        // static segments the merged profile was in now hold the survivor (the merged
+        // profile's rows stay, for an undo)
+        "INSERT INTO segment_members (tenant_id, segment_id, customer_id, added_at) \
+         SELECT tenant_id, segment_id, $1, added_at FROM segment_members \
+         WHERE tenant_id = $2 AND customer_id = $3 \
+         ON CONFLICT (tenant_id, segment_id, customer_id) DO NOTHING",
         // event counts: added to the survivor's day by day, then dropped from the merged
         "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
          SELECT tenant_id, $1, name, day, count, last_at FROM customer_event_days \

@@ -233,7 +233,10 @@ impl TenantScope<'_> {
              WHERE tenant_id = $1 AND (survivor_id = $2 OR merged_id = $2 \
              OR survivor_id IN (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2) \
              OR merged_id IN (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
-            // the reasons given for after-sales are free text
+            // the reasons given for tags and after-sales are free text
+            "UPDATE customer_tags SET reason = NULL WHERE tenant_id = $1 AND customer_id = $2",
+            "UPDATE customer_tag_changes SET reason = NULL WHERE tenant_id = $1 AND (customer_id = $2 \
+             OR customer_id IN (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
             "UPDATE after_sales SET reason = NULL WHERE tenant_id = $1 AND order_ref IN \
              (SELECT id FROM orders WHERE tenant_id = $1 AND customer_id = $2)",
             "UPDATE customers SET traits = '{}', trait_times = '{}', name = NULL, email = NULL, \

@@ -172,7 +172,7 @@ impl TenantScope<'_> {
     }
 
     pub async fn rename_source(&self, id: SourceId, name: &str, actor: &Actor) -> Result<Source> {
-        self.get_source(id).await?;
+        let old = self.get_source(id).await?.name;
         on_db!(self.store, |db| {
             let mut tx = db.begin().await?;
             sqlx::query(
@@ -194,6 +194,11 @@ impl TenantScope<'_> {
             )?;
             tx.commit().await?;
         });
+        if old != name {
+            // segments and tag rules name sources: they follow the new name
+            self.rewrite_definitions(|c| crate::audiences::rename_source(c, &old, name))
+                .await?;
+        }
         self.get_source(id).await
     }
 

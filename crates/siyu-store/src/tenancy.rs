@@ -602,6 +602,16 @@ impl TenantScope<'_> {
             .bind(id.0)
             .execute(&mut *tx)
             .await?;
+            // their customers lose their owner; the audience indexes follow
+            sqlx::query(
+                "INSERT INTO customer_changes (tenant_id, customer_id, at) \
+                 SELECT tenant_id, id, $3 FROM customers WHERE tenant_id = $1 AND owner_staff_id = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await?;
             sqlx::query(
                 "UPDATE customers SET owner_staff_id = NULL \
                  WHERE tenant_id = $1 AND owner_staff_id = $2",

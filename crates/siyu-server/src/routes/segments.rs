@@ -62,6 +62,18 @@ pub(crate) fn condition_of(text: Option<&str>, json: Option<&Value>) -> ApiResul
     }
 }
 
+/// Lists of customer ids across the tenant (entries, stage changes) and tenant-wide
+/// rules need a data scope over all customers.
+pub(crate) async fn require_tenant_scope(app: &AppState, auth: &Auth) -> ApiResult<()> {
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    if visible_owners(auth, &scope).await?.is_some() {
+        return Err(ApiError::Forbidden(
+            "this needs a data scope over all customers".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A saved segment as a condition (dynamic or static alike).
 pub(crate) async fn segment_condition(
     scope: &TenantScope<'_>,
@@ -145,19 +157,52 @@ pub struct SegmentView {
     pub segment: Segment,
     /// Members now (within the caller's data scope).
     pub count: u64,
+    /// Why the segment cannot be counted, when its definition names what no longer
+    /// exists.
+    pub problem: Option<String>,
 }
 
 async fn view(app: &AppState, auth: &Auth, segment: Segment) -> ApiResult<SegmentView> {
     let tenant = auth.principal.tenant_id;
     let owners = visible_owners(auth, &app.store.tenant(tenant)).await?;
-    let (members, _) = app
+    match app
         .audiences
         .evaluate(tenant, &Condition::Segment(segment.id.0), owners.as_deref())
-        .await?;
-    Ok(SegmentView {
-        segment,
-        count: members.len(),
-    })
+        .await
+    {
+        Ok((members, _)) => Ok(SegmentView {
+            segment,
+            count: members.len(),
+            problem: None,
+        }),
+        // a definition that names what no longer exists (a deleted unit): the segment
+        // is still listed, with why it cannot be counted
+        Err(ApiError::InvalidDefinition { message, .. }) => Ok(SegmentView {
+            segment,
+            count: 0,
+            problem: Some(message),
+        }),
+        Err(e) => Err(e),
+    }
+}
+
+/// The segment's size over the whole tenant, for its size over time.
+async fn record_count(
+    app: &AppState,
+    tenant: siyu_domain::ids::TenantId,
+    id: SegmentId,
+) -> ApiResult<()> {
+    if let Ok((members, _)) = app
+        .audiences
+        .evaluate(tenant, &Condition::Segment(id.0), None)
+        .await
+    {
+        app.store
+            .tenant(tenant)
+            .record_segment_count(id, members.len())
+            .await?;
+    }
+    Ok(())
 }
 
 #[utoipa::path(get, path = "/api/v1/segments", tag = "segments",
@@ -378,7 +423,7 @@ pub async fn update_segment(
         app.audiences.sync_segment(tenant, id, condition).await?;
     }
     let view = view(&app, &auth, segment).await?;
-    scope.record_segment_count(id, view.count).await?;
+    record_count(&app, tenant, id).await?;
     Ok(Json(view))
 }
 
@@ -731,6 +776,7 @@ pub async fn stage_changes(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Page<StageChange>>> {
     auth.require(Permission::AnalyticsRead)?;
+    require_tenant_scope(&app, &auth).await?;
     Ok(Json(
         app.store
             .tenant(auth.principal.tenant_id)
@@ -973,6 +1019,7 @@ pub async fn segment_events(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Page<SegmentEvent>>> {
     auth.require(Permission::SegmentsRead)?;
+    require_tenant_scope(&app, &auth).await?;
     Ok(Json(
         app.store
             .tenant(auth.principal.tenant_id)

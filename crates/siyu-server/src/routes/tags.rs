@@ -432,11 +432,39 @@ pub struct SavedTagRule {
     pub applied: TaggingResult,
 }
 
-/// The tags a rule changes may not be tested by its own condition (it would flip them
-/// back and forth).
+/// The tags a condition tests, directly or through the saved segments it uses.
+fn tested_tags(
+    catalog: &siyu_audience::catalog::Catalog,
+    condition: &siyu_audience::Condition,
+) -> Vec<i64> {
+    use siyu_audience::catalog::SavedSegment;
+    let mut tags = Vec::new();
+    let mut stack = vec![condition.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(c) = stack.pop() {
+        for name in c.tags() {
+            if let Some(id) = catalog.tags.get(name) {
+                tags.push(*id);
+            }
+        }
+        for id in c.segments() {
+            if seen.insert(id)
+                && let Some(SavedSegment::Dynamic(inner)) = catalog.segments.get(&id)
+            {
+                stack.push(inner.clone());
+            }
+        }
+    }
+    tags
+}
+
+/// A rule may not change a tag that its own condition tests, nor take part in a circle
+/// of rules that change what each other test: either would flip tags back and forth.
 async fn check_rule(
     app: &AppState,
     tenant: siyu_domain::ids::TenantId,
+    rule: Option<TagRuleId>,
+    name: &str,
     condition: &siyu_audience::Condition,
     add: &[TagId],
     remove: &[TagId],
@@ -445,18 +473,61 @@ async fn check_rule(
     catalog
         .check(condition)
         .map_err(crate::audience::definition_error)?;
-    for name in condition.tags() {
-        if let Some(id) = catalog.tags.get(name)
-            && (add.contains(&TagId(*id)) || remove.contains(&TagId(*id)))
-        {
-            return Err(ApiError::InvalidDefinition {
-                line: None,
-                column: None,
-                part: Some(format!("tag(\"{name}\")")),
-                message: format!(
-                    "the rule changes the tag \"{name}\" that its own condition tests"
-                ),
-            });
+    if let Some(both) = add.iter().find(|t| remove.contains(t)) {
+        return Err(ApiError::field(
+            "remove",
+            format!("tag {} is both added and removed", both.0),
+        ));
+    }
+    // every enabled rule, with this one as it will be: (name, changes, tests)
+    let mut rules: Vec<(String, Vec<i64>, Vec<i64>)> = Vec::new();
+    for other in app.store.tenant(tenant).tag_rules().await? {
+        if Some(other.id) == rule || !other.enabled {
+            continue;
+        }
+        let Ok(c) = serde_json::from_value::<siyu_audience::Condition>(other.condition.clone())
+        else {
+            continue;
+        };
+        let changes = other.add.iter().chain(&other.remove).map(|t| t.0).collect();
+        rules.push((other.name.clone(), changes, tested_tags(&catalog, &c)));
+    }
+    let this = rules.len();
+    rules.push((
+        name.to_owned(),
+        add.iter().chain(remove).map(|t| t.0).collect(),
+        tested_tags(&catalog, condition),
+    ));
+    // a path of rules from this one back to itself: each changes a tag the next tests
+    let feeds = |a: usize, b: usize| rules[a].1.iter().any(|t| rules[b].2.contains(t));
+    let mut stack = vec![(this, vec![this])];
+    let mut visited = std::collections::HashSet::new();
+    while let Some((at, path)) = stack.pop() {
+        for next in 0..rules.len() {
+            if !feeds(at, next) {
+                continue;
+            }
+            if next == this {
+                let names: Vec<&str> = path.iter().map(|i| rules[*i].0.as_str()).collect();
+                return Err(ApiError::InvalidDefinition {
+                    line: None,
+                    column: None,
+                    part: None,
+                    message: if path.len() == 1 {
+                        "the rule changes a tag that its own condition tests".into()
+                    } else {
+                        format!(
+                            "the rules {} change tags that each other test, in a circle",
+                            names.join(" → ")
+                        )
+                    },
+                });
+            }
+            if visited.insert(next) {
+                let mut longer = path.clone();
+                longer.push(next);
+                stack.push((next, longer));
+            }
         }
     }
     Ok(())
@@ -472,9 +543,20 @@ pub async fn create_tag_rule(
     ApiJson(body): ApiJson<NewTagRuleRequest>,
 ) -> ApiResult<(StatusCode, Json<SavedTagRule>)> {
     auth.require(Permission::TagsWrite)?;
+    // a rule tags customers across the tenant
+    crate::routes::segments::require_tenant_scope(&app, &auth).await?;
     let tenant = auth.principal.tenant_id;
     let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
-    check_rule(&app, tenant, &condition, &body.add, &body.remove).await?;
+    check_rule(
+        &app,
+        tenant,
+        None,
+        &body.name,
+        &condition,
+        &body.add,
+        &body.remove,
+    )
+    .await?;
     let rule = app
         .store
         .tenant(tenant)
@@ -539,6 +621,8 @@ pub async fn update_tag_rule(
     ApiJson(body): ApiJson<TagRuleChange>,
 ) -> ApiResult<Json<SavedTagRule>> {
     auth.require(Permission::TagsWrite)?;
+    // a rule tags customers across the tenant
+    crate::routes::segments::require_tenant_scope(&app, &auth).await?;
     let tenant = auth.principal.tenant_id;
     let scope = app.store.tenant(tenant);
     let current = scope.get_tag_rule(TagRuleId(id)).await?;
@@ -557,7 +641,17 @@ pub async fn update_tag_rule(
     };
     let add = body.add.clone().unwrap_or(current.add.clone());
     let remove = body.remove.clone().unwrap_or(current.remove.clone());
-    check_rule(&app, tenant, &effective, &add, &remove).await?;
+    let name = body.name.clone().unwrap_or(current.name.clone());
+    check_rule(
+        &app,
+        tenant,
+        Some(current.id),
+        &name,
+        &effective,
+        &add,
+        &remove,
+    )
+    .await?;
     let rule = scope
         .update_tag_rule(
             TagRuleId(id),
@@ -589,6 +683,8 @@ pub async fn delete_tag_rule(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TagsWrite)?;
+    // a rule tags customers across the tenant
+    crate::routes::segments::require_tenant_scope(&app, &auth).await?;
     app.store
         .tenant(auth.principal.tenant_id)
         .delete_tag_rule(TagRuleId(id), &auth.actor())

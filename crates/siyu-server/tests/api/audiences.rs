@@ -532,6 +532,41 @@ async fn segments_have_members_exports_and_sizes_over_time() {
         .expect(200)
         .body;
     assert_eq!(list.as_array().unwrap().len(), 3);
+    // segments name sources; renaming the source carries them along
+    let by_source = app
+        .post(
+            "/api/v1/segments",
+            &app.admin_token,
+            json!({"name": "小程序来的", "definition": "source(\"mini-program\")"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(by_source["count"], 5);
+    let source_id = app
+        .get("/api/v1/sources", &app.admin_token)
+        .await
+        .expect(200)
+        .body["items"][0]["id"]
+        .as_i64()
+        .unwrap();
+    app.patch(
+        &format!("/api/v1/sources/{source_id}"),
+        &app.admin_token,
+        json!({"name": "小程序"}),
+    )
+    .await
+    .expect(200);
+    let renamed = app
+        .get(
+            &format!("/api/v1/segments/{}", by_source["id"]),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(renamed["definition"], r#"source("小程序")"#);
+    assert_eq!(renamed["count"], 5);
 }
 
 #[tokio::test]
@@ -1072,6 +1107,39 @@ async fn tag_rules_tag_existing_and_arriving_customers() {
             .await
             .expect(422);
     }
+    // a rule that adds and removes one tag, or rules that feed each other in a circle
+    let a = tag(&app, "甲").await;
+    let b = tag(&app, "乙").await;
+    app.post(
+        "/api/v1/tag-rules",
+        &app.admin_token,
+        json!({"name": "翻转", "definition": "trait.city exists", "add": [a], "remove": [a]}),
+    )
+    .await
+    .expect(422);
+    app.post(
+        "/api/v1/tag-rules",
+        &app.admin_token,
+        json!({"name": "甲生乙", "definition": "tag(\"甲\")", "add": [b]}),
+    )
+    .await
+    .expect(201);
+    let refused = app
+        .post(
+            "/api/v1/tag-rules",
+            &app.admin_token,
+            json!({"name": "乙生甲", "definition": "tag(\"乙\")", "add": [a]}),
+        )
+        .await
+        .expect(422);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("circle"),
+        "{}",
+        refused.body
+    );
     // the tag is in use by the rule
     let refused = app
         .delete(&format!("/api/v1/tags/{local}"), &app.admin_token)
