@@ -1240,6 +1240,35 @@ impl TenantScope<'_> {
         Ok(())
     }
 
+    /// The saved segments and tag rules whose definitions name a unit.
+    pub(crate) async fn definitions_using_unit(&self, unit: i64) -> Result<Vec<String>> {
+        let names_unit = |c: &Condition| {
+            let mut found = false;
+            c.walk(&mut |part| match part {
+                Condition::Unit(u) if *u == unit => found = true,
+                Condition::Orders(o) if o.unit == Some(unit) => found = true,
+                _ => {}
+            });
+            found
+        };
+        let mut users = Vec::new();
+        for row in self.segment_rows().await? {
+            if let Some(json) = &row.4
+                && serde_json::from_str::<Condition>(json).is_ok_and(|c| names_unit(&c))
+            {
+                users.push(format!("segment {} ({})", row.1, row.0));
+            }
+        }
+        for rule in self.tag_rules().await? {
+            if serde_json::from_value::<Condition>(rule.condition.clone())
+                .is_ok_and(|c| names_unit(&c))
+            {
+                users.push(format!("tag rule {} ({})", rule.name, rule.id.0));
+            }
+        }
+        Ok(users)
+    }
+
     /// Rewrites every saved segment's and tag rule's definition that `change` changes
     /// (a renamed source).
     pub(crate) async fn rewrite_definitions(

@@ -352,6 +352,13 @@ impl TenantScope<'_> {
                 "the root unit cannot be deleted".into(),
             ));
         }
+        let users = self.definitions_using_unit(id.0).await?;
+        if !users.is_empty() {
+            return Err(StoreError::Conflict(format!(
+                "the unit is used by {}: change them first",
+                users.join(", ")
+            )));
+        }
         on_db!(self.store, |db| {
             let mut tx = db.begin().await?;
             sqlx::query("DELETE FROM units WHERE tenant_id = $1 AND id = $2")

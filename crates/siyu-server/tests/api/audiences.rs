@@ -532,6 +532,38 @@ async fn segments_have_members_exports_and_sizes_over_time() {
         .expect(200)
         .body;
     assert_eq!(list.as_array().unwrap().len(), 3);
+    // a unit a segment names is not deleted; the error names the segment
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let brand = app
+        .post(
+            "/api/v1/units",
+            &app.admin_token,
+            json!({"parent_id": root.id, "kind": "brand", "name": "茶"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/segments",
+        &app.admin_token,
+        json!({"name": "茶的客户", "definition": format!("orders.count(unit = {brand}) >= 1")}),
+    )
+    .await
+    .expect(201);
+    let refused = app
+        .delete(&format!("/api/v1/units/{brand}"), &app.admin_token)
+        .await
+        .expect(409);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("茶的客户"),
+        "{}",
+        refused.body
+    );
     // segments name sources; renaming the source carries them along
     let by_source = app
         .post(
