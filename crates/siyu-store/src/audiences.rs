@@ -83,6 +83,9 @@ fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
 
+/// Customers tagged per transaction in a bulk tagging.
+const TAGGING_BATCH: usize = 5000;
+
 /// A change to a customer, as the audience indexes follow them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CustomerChange {
@@ -753,102 +756,119 @@ impl TenantScope<'_> {
             removed: 0,
         };
         let mut touched: Vec<CustomerId> = Vec::new();
-        // reads then writes: take the writer's turn first (SQLite would refuse a
-        // transaction whose reads another writer made stale)
-        let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
-        for chunk in customers.chunks(500) {
-            let ids: Vec<i64> = chunk.iter().map(|c| c.0).collect();
-            let live: Vec<i64> = on_tx!(&mut tx, |c| {
-                sqlx::query_scalar(&format!(
+        // many customers are tagged in transactions of a few thousand, so one big
+        // tagging never holds the writers up for long (each part is whole; tagging
+        // again finishes what an interrupted one began). Reads then writes: each takes
+        // the writer's turn first (SQLite would refuse a transaction whose reads
+        // another writer made stale).
+        let batches: Vec<&[CustomerId]> = if customers.is_empty() {
+            vec![&[]]
+        } else {
+            customers.chunks(TAGGING_BATCH).collect()
+        };
+        let last = batches.len() - 1;
+        for (n, batch) in batches.into_iter().enumerate() {
+            let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
+            for chunk in batch.chunks(500) {
+                let ids: Vec<i64> = chunk.iter().map(|c| c.0).collect();
+                let live: Vec<i64> = on_tx!(&mut tx, |c| {
+                    sqlx::query_scalar(&format!(
                     "SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id IS NULL AND id IN ({})",
                     id_list(&ids)
                 ))
                 .bind(tenant.0)
                 .fetch_all(&mut *c)
                 .await?
-            });
-            if live.is_empty() {
+                });
+                if live.is_empty() {
+                    continue;
+                }
+                for tag in add {
+                    let values: Vec<String> = live
+                        .iter()
+                        .map(|id| format!("({}, {id}, {}, $1, $2, $3, {now})", tenant.0, tag.0))
+                        .collect();
+                    let sql = format!(
+                        "INSERT INTO customer_tags (tenant_id, customer_id, tag_id, origin, reason, added_by, added_at) \
+                     VALUES {} ON CONFLICT (tenant_id, customer_id, tag_id) DO NOTHING RETURNING customer_id",
+                        values.join(",")
+                    );
+                    let added: Vec<i64> = on_tx!(&mut tx, |c| {
+                        sqlx::query_scalar(&sql)
+                            .bind(origin.as_str())
+                            .bind(&reason)
+                            .bind(&actor.label)
+                            .fetch_all(&mut *c)
+                            .await?
+                    });
+                    result.added += added.len() as u64;
+                    self.log_tag_changes(
+                        &mut tx,
+                        &added,
+                        *tag,
+                        "added",
+                        origin,
+                        reason.as_deref(),
+                        actor,
+                        now,
+                    )
+                    .await?;
+                    touched.extend(added.into_iter().map(CustomerId));
+                }
+                for tag in remove {
+                    let sql = format!(
+                        "DELETE FROM customer_tags WHERE tenant_id = $1 AND tag_id = $2 AND customer_id IN ({}) \
+                     RETURNING customer_id",
+                        id_list(&live)
+                    );
+                    let removed: Vec<i64> = on_tx!(&mut tx, |c| {
+                        sqlx::query_scalar(&sql)
+                            .bind(tenant.0)
+                            .bind(tag.0)
+                            .fetch_all(&mut *c)
+                            .await?
+                    });
+                    result.removed += removed.len() as u64;
+                    self.log_tag_changes(
+                        &mut tx,
+                        &removed,
+                        *tag,
+                        "removed",
+                        origin,
+                        reason.as_deref(),
+                        actor,
+                        now,
+                    )
+                    .await?;
+                    touched.extend(removed.into_iter().map(CustomerId));
+                }
+            }
+            if n < last {
+                note_changed(&mut tx, tenant, &touched).await?;
+                touched.clear();
+                tx.commit().await?;
                 continue;
             }
-            for tag in add {
-                let values: Vec<String> = live
-                    .iter()
-                    .map(|id| format!("({}, {id}, {}, $1, $2, $3, {now})", tenant.0, tag.0))
-                    .collect();
-                let sql = format!(
-                    "INSERT INTO customer_tags (tenant_id, customer_id, tag_id, origin, reason, added_by, added_at) \
-                     VALUES {} ON CONFLICT (tenant_id, customer_id, tag_id) DO NOTHING RETURNING customer_id",
-                    values.join(",")
-                );
-                let added: Vec<i64> = on_tx!(&mut tx, |c| {
-                    sqlx::query_scalar(&sql)
-                        .bind(origin.as_str())
-                        .bind(&reason)
-                        .bind(&actor.label)
-                        .fetch_all(&mut *c)
-                        .await?
-                });
-                result.added += added.len() as u64;
-                self.log_tag_changes(
-                    &mut tx,
-                    &added,
-                    *tag,
-                    "added",
-                    origin,
-                    reason.as_deref(),
-                    actor,
-                    now,
-                )
-                .await?;
-                touched.extend(added.into_iter().map(CustomerId));
-            }
-            for tag in remove {
-                let sql = format!(
-                    "DELETE FROM customer_tags WHERE tenant_id = $1 AND tag_id = $2 AND customer_id IN ({}) \
-                     RETURNING customer_id",
-                    id_list(&live)
-                );
-                let removed: Vec<i64> = on_tx!(&mut tx, |c| {
-                    sqlx::query_scalar(&sql)
-                        .bind(tenant.0)
-                        .bind(tag.0)
-                        .fetch_all(&mut *c)
-                        .await?
-                });
-                result.removed += removed.len() as u64;
-                self.log_tag_changes(
-                    &mut tx,
-                    &removed,
-                    *tag,
-                    "removed",
-                    origin,
-                    reason.as_deref(),
-                    actor,
-                    now,
-                )
-                .await?;
-                touched.extend(removed.into_iter().map(CustomerId));
-            }
-        }
-        let details = json!({"customers": customers.len(), "add": add.iter().map(|t| t.0).collect::<Vec<_>>(),
+            let details = json!({"customers": customers.len(), "add": add.iter().map(|t| t.0).collect::<Vec<_>>(),
             "remove": remove.iter().map(|t| t.0).collect::<Vec<_>>(), "added": result.added,
             "removed": result.removed, "origin": origin.as_str(), "reason": reason});
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new(
-                    "customers.tagged",
-                    "tag",
-                    add.first().or(remove.first()).map_or(0, |t| t.0)
-                )
-                .with_details(details.clone())
-            )?
-            .rows_affected()
-        });
-        note_changed(&mut tx, tenant, &touched).await?;
-        tx.commit().await?;
+            on_tx!(&mut tx, |c| {
+                insert_audit!(
+                    &mut *c,
+                    tenant,
+                    actor,
+                    AuditRecord::new(
+                        "customers.tagged",
+                        "tag",
+                        add.first().or(remove.first()).map_or(0, |t| t.0)
+                    )
+                    .with_details(details.clone())
+                )?
+                .rows_affected()
+            });
+            note_changed(&mut tx, tenant, &touched).await?;
+            tx.commit().await?;
+        }
         Ok(result)
     }
 

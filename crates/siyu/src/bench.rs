@@ -20,6 +20,8 @@ pub struct IngestBench {
     pub clients: usize,
     pub batch: usize,
     pub users: usize,
+    /// Keep an audience index following while ingesting (a segment and a tag rule).
+    pub audience: bool,
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -132,6 +134,46 @@ pub async fn ingest(
         .error_for_status()
         .context("the warm-up batch failed")?;
 
+    if bench.audience {
+        // a dynamic segment and a tag rule: the server builds the tenant's audience
+        // index and keeps it (and them) current while the events arrive
+        let admin = scope.role_by_name("admin").await?;
+        let (_, admin_token) = scope
+            .create_api_token("bench admin", &admin, None, None, &Actor::cli())
+            .await?;
+        let post = |path: &str, body: serde_json::Value| {
+            http.post(format!("{base}{path}"))
+                .bearer_auth(&admin_token)
+                .json(&body)
+                .send()
+        };
+        let group: serde_json::Value = post("/api/v1/tag-groups", json!({"name": "bench"}))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        let tag: serde_json::Value = post(
+            "/api/v1/tags",
+            json!({"group_id": group["id"], "name": "上海银卡"}),
+        )
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+        post(
+            "/api/v1/tag-rules",
+            json!({"name": "上海银卡", "definition": "trait.city = \"上海\" and trait.member_level = \"银卡\"",
+                   "add": [tag["id"]]}),
+        )
+        .await?
+        .error_for_status()?;
+        post(
+            "/api/v1/segments",
+            json!({"name": "看过商品", "definition": "performed(\"Product Viewed\", last 30d) >= 2"}),
+        )
+        .await?
+        .error_for_status()?;
+    }
     eprintln!(
         "ingesting for {} s with {} clients, batches of {} events, {} users, on {}",
         bench.seconds,
@@ -274,6 +316,39 @@ pub async fn ingest(
         .items[0]
         .received;
 
+    // how long the audience index takes to catch up once the load stops: until a
+    // count over everyone stops moving
+    let audience_catch_up_ms = if bench.audience {
+        let started = Instant::now();
+        let mut last = u64::MAX;
+        let mut steady_since = Instant::now();
+        loop {
+            let count = http
+                .post(format!("{base}/api/v1/segments/preview"))
+                .bearer_auth(&token)
+                .json(&json!({"definition": "bucket >= 0"}))
+                .send()
+                .await?
+                .json::<serde_json::Value>()
+                .await?["count"]
+                .as_u64()
+                .unwrap_or(0);
+            if count != last {
+                last = count;
+                steady_since = Instant::now();
+            } else if steady_since.elapsed() > Duration::from_secs(2) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(300) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Some(((steady_since - started).as_secs_f64() * 1000.0).round())
+    } else {
+        None
+    };
+
     let figures = json!({
         "bench": "ingest",
         "backend": format!("{:?}", store.backend()).to_lowercase(),
@@ -288,6 +363,8 @@ pub async fn ingest(
         "profile_read_p50_ms": (percentile(&read_ms, 50.0) * 10.0).round() / 10.0,
         "profile_read_p99_ms": (percentile(&read_ms, 99.0) * 10.0).round() / 10.0,
         "store_only_events_per_sec": direct_per_sec.round(),
+        "audience_following": bench.audience,
+        "audience_catch_up_ms": audience_catch_up_ms,
     });
     println!("events/s:           {}", figures["events_per_sec"]);
     println!(
@@ -302,6 +379,9 @@ pub async fn ingest(
         "store alone:        {} events/s (groups of 1,000, no HTTP)",
         figures["store_only_events_per_sec"]
     );
+    if let Some(ms) = audience_catch_up_ms {
+        println!("audience index:     caught up {ms} ms after the load stopped");
+    }
     println!("{figures}");
     Ok(())
 }

@@ -173,6 +173,10 @@ enum BenchCommand {
         /// Distinct users the events are spread over
         #[arg(long, default_value_t = 100_000)]
         users: usize,
+        /// Keep an audience index (a segment and a tag rule) following the data while
+        /// ingesting, and report how soon it caught up
+        #[arg(long)]
+        audience: bool,
     },
     /// Build the audience index of a synthetic tenant and time segment previews, a full
     /// RFM recompute, and the index's memory. The last line is one JSON object.
@@ -425,12 +429,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             clients,
             batch,
             users,
+            audience,
         }) => {
             let run = bench::IngestBench {
                 seconds,
                 clients: clients.clamp(1, 64),
                 batch: batch.clamp(1, 2500),
                 users: users.max(1),
+                audience,
             };
             bench::ingest(database_url, &file, run).await
         }

@@ -6,6 +6,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use siyu_audience::Condition;
@@ -534,21 +535,39 @@ pub async fn export_segment(
             ),
         )
         .await?;
-    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
-    writer
-        .write_record(EXPORT_HEADER)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    for chunk in ids.chunks(200) {
-        for customer in scope.customers_by_ids(chunk).await? {
-            let customer = if reveal { customer } else { customer.masked() };
-            writer
-                .write_record(export_row(&customer))
-                .map_err(|e| ApiError::Internal(e.to_string()))?;
+    // members fixed now; their rows written 500 at a time as the client reads
+    let store = app.store.clone();
+    let chunks: Vec<Vec<CustomerId>> = ids.chunks(500).map(<[CustomerId]>::to_vec).collect();
+    let header = {
+        let mut writer = csv::WriterBuilder::new()
+            .has_headers(false)
+            .from_writer(Vec::new());
+        let _ = writer.write_record(EXPORT_HEADER);
+        writer.into_inner().unwrap_or_default()
+    };
+    let rows = futures_util::stream::iter(chunks).then(move |chunk| {
+        let store = store.clone();
+        async move {
+            let customers = store
+                .tenant(tenant)
+                .customers_by_ids(&chunk)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "segment export stopped");
+                    std::io::Error::other(e.to_string())
+                })?;
+            let mut writer = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(Vec::new());
+            for customer in customers {
+                let customer = if reveal { customer } else { customer.masked() };
+                let _ = writer.write_record(export_row(&customer));
+            }
+            Ok::<_, std::io::Error>(writer.into_inner().unwrap_or_default())
         }
-    }
-    let body = writer
-        .into_inner()
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    });
+    let body =
+        futures_util::stream::once(async move { Ok::<_, std::io::Error>(header) }).chain(rows);
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
@@ -557,7 +576,7 @@ pub async fn export_segment(
                 format!("attachment; filename=\"segment-{id}.csv\""),
             ),
         ],
-        body,
+        axum::body::Body::from_stream(body),
     )
         .into_response())
 }
