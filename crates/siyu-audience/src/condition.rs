@@ -421,6 +421,21 @@ impl Condition {
         }
     }
 
+    /// The same condition with each leaf `change` gives a replacement for replaced
+    /// (renaming a tag or a source in saved definitions).
+    pub fn map_leaves(&self, change: &impl Fn(&Condition) -> Option<Condition>) -> Condition {
+        match self {
+            Condition::And(parts) => {
+                Condition::And(parts.iter().map(|c| c.map_leaves(change)).collect())
+            }
+            Condition::Or(parts) => {
+                Condition::Or(parts.iter().map(|c| c.map_leaves(change)).collect())
+            }
+            Condition::Not(inner) => Condition::Not(Box::new(inner.map_leaves(change))),
+            leaf => change(leaf).unwrap_or_else(|| leaf.clone()),
+        }
+    }
+
     /// The tag names this condition uses.
     pub fn tags(&self) -> Vec<&str> {
         let mut tags = Vec::new();

@@ -8,58 +8,8 @@ use utoipa::ToSchema;
 
 use crate::DomainError;
 use crate::ids::{CustomerId, UnitId};
+pub use crate::ids::{SegmentId, TagGroupId, TagId, TagRuleId};
 use crate::order::string_enum;
-
-/// A tag group's id.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    serde::Deserialize,
-    ToSchema,
-)]
-#[serde(transparent)]
-pub struct TagGroupId(pub i64);
-
-/// A tag's id.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    serde::Deserialize,
-    ToSchema,
-)]
-#[serde(transparent)]
-pub struct TagId(pub i64);
-
-/// A saved segment's id.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    serde::Deserialize,
-    ToSchema,
-)]
-#[serde(transparent)]
-pub struct SegmentId(pub i64);
 
 string_enum!(
     /// How a tag came to be on a customer.
@@ -195,23 +145,6 @@ mod tests {
         assert!(check_colour("c", "#12345").is_err());
     }
 }
-
-/// A tag rule's id.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    serde::Deserialize,
-    ToSchema,
-)]
-#[serde(transparent)]
-pub struct TagRuleId(pub i64);
 
 /// A tag rule (自动打标签): while a customer matches the condition, the rule's tags are
 /// added (and others removed). Evaluated as data arrives, and over every customer when

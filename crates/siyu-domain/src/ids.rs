@@ -45,4 +45,12 @@ id_type!(
     SourceId,
     /// A customer profile.
     CustomerId,
+    /// A group of tags.
+    TagGroupId,
+    /// A tag.
+    TagId,
+    /// A saved segment.
+    SegmentId,
+    /// A tag rule.
+    TagRuleId,
 );

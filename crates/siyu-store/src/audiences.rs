@@ -549,35 +549,12 @@ impl TenantScope<'_> {
     /// not deleted: the error names the segments.
     pub async fn delete_tag(&self, id: TagId, actor: &Actor) -> Result<()> {
         let tag = self.get_tag(id).await?;
-        let users: Vec<String> = self
-            .segments()
-            .await?
-            .into_iter()
-            .filter(|s| {
-                s.condition
-                    .as_ref()
-                    .and_then(|c| serde_json::from_value::<Condition>(c.clone()).ok())
-                    .is_some_and(|c| c.tags().contains(&tag.name.as_str()))
-            })
-            .map(|s| format!("{} ({})", s.name, s.id.0))
-            .collect();
-        let rules: Vec<String> = self
-            .tag_rules()
-            .await?
-            .into_iter()
-            .filter(|r| {
-                r.add.contains(&id)
-                    || r.remove.contains(&id)
-                    || serde_json::from_value::<Condition>(r.condition.clone())
-                        .is_ok_and(|c| c.tags().contains(&tag.name.as_str()))
-            })
-            .map(|r| format!("tag rule {} ({})", r.name, r.id.0))
-            .collect();
-        let users: Vec<String> = users
-            .into_iter()
-            .map(|s| format!("segment {s}"))
-            .chain(rules)
-            .collect();
+        let users = self
+            .definitions_where(
+                |c| c.tags().contains(&tag.name.as_str()),
+                |r| r.add.contains(&id) || r.remove.contains(&id),
+            )
+            .await?;
         if !users.is_empty() {
             return Err(StoreError::Conflict(format!(
                 "the tag \"{}\" is used by {}: change them first",
@@ -1109,33 +1086,9 @@ impl TenantScope<'_> {
     /// Deletes a segment no other segment uses.
     pub async fn delete_segment(&self, id: SegmentId, actor: &Actor) -> Result<()> {
         let segment = self.get_segment(id).await?;
-        let users: Vec<String> = self
-            .segments()
-            .await?
-            .into_iter()
-            .filter(|s| {
-                s.condition
-                    .as_ref()
-                    .and_then(|c| serde_json::from_value::<Condition>(c.clone()).ok())
-                    .is_some_and(|c| c.segments().contains(&id.0))
-            })
-            .map(|s| format!("{} ({})", s.name, s.id.0))
-            .collect();
-        let rules: Vec<String> = self
-            .tag_rules()
-            .await?
-            .into_iter()
-            .filter(|r| {
-                serde_json::from_value::<Condition>(r.condition.clone())
-                    .is_ok_and(|c| c.segments().contains(&id.0))
-            })
-            .map(|r| format!("tag rule {} ({})", r.name, r.id.0))
-            .collect();
-        let users: Vec<String> = users
-            .into_iter()
-            .map(|s| format!("segment {s}"))
-            .chain(rules)
-            .collect();
+        let users = self
+            .definitions_where(|c| c.segments().contains(&id.0), |_| false)
+            .await?;
         if !users.is_empty() {
             return Err(StoreError::Conflict(format!(
                 "the segment is used by {}: change them first",
@@ -1262,26 +1215,41 @@ impl TenantScope<'_> {
 
     /// The saved segments and tag rules whose definitions name a unit.
     pub(crate) async fn definitions_using_unit(&self, unit: i64) -> Result<Vec<String>> {
-        let names_unit = |c: &Condition| {
-            let mut found = false;
-            c.walk(&mut |part| match part {
-                Condition::Unit(u) if *u == unit => found = true,
-                Condition::Orders(o) if o.unit == Some(unit) => found = true,
-                _ => {}
-            });
-            found
-        };
+        self.definitions_where(
+            |c| {
+                let mut found = false;
+                c.walk(&mut |part| match part {
+                    Condition::Unit(u) if *u == unit => found = true,
+                    Condition::Orders(o) if o.unit == Some(unit) => found = true,
+                    _ => {}
+                });
+                found
+            },
+            |_| false,
+        )
+        .await
+    }
+
+    /// The saved segments and tag rules that use something, named for an error
+    /// (`segment 大客户 (3)`, `tag rule 上海 (1)`): those whose definition `uses`, and
+    /// rules `rule_uses` otherwise (by the tags they change).
+    async fn definitions_where(
+        &self,
+        uses: impl Fn(&Condition) -> bool,
+        rule_uses: impl Fn(&TagRule) -> bool,
+    ) -> Result<Vec<String>> {
         let mut users = Vec::new();
         for row in self.segment_rows().await? {
             if let Some(json) = &row.4
-                && serde_json::from_str::<Condition>(json).is_ok_and(|c| names_unit(&c))
+                && serde_json::from_str::<Condition>(json).is_ok_and(|c| uses(&c))
             {
                 users.push(format!("segment {} ({})", row.1, row.0));
             }
         }
         for rule in self.tag_rules().await? {
-            if serde_json::from_value::<Condition>(rule.condition.clone())
-                .is_ok_and(|c| names_unit(&c))
+            if rule_uses(&rule)
+                || serde_json::from_value::<Condition>(rule.condition.clone())
+                    .is_ok_and(|c| uses(&c))
             {
                 users.push(format!("tag rule {} ({})", rule.name, rule.id.0));
             }
@@ -1545,34 +1513,19 @@ impl TenantScope<'_> {
 
 /// The same condition with every `source(old)` naming `new`, if it names `old`.
 pub(crate) fn rename_source(condition: &Condition, old: &str, new: &str) -> Option<Condition> {
-    fn go(c: &Condition, old: &str, new: &str) -> Condition {
-        match c {
-            Condition::Source(name) if name == old => Condition::Source(new.to_owned()),
-            Condition::And(parts) => {
-                Condition::And(parts.iter().map(|p| go(p, old, new)).collect())
-            }
-            Condition::Or(parts) => Condition::Or(parts.iter().map(|p| go(p, old, new)).collect()),
-            Condition::Not(inner) => Condition::Not(Box::new(go(inner, old, new))),
-            other => other.clone(),
-        }
-    }
-    let renamed = go(condition, old, new);
+    let renamed = condition.map_leaves(&|leaf| match leaf {
+        Condition::Source(name) if name == old => Some(Condition::Source(new.to_owned())),
+        _ => None,
+    });
     (renamed != *condition).then_some(renamed)
 }
 
 /// The same condition with every `tag(old)` naming `new`.
 fn rename_tag(condition: &Condition, old: &str, new: &str) -> Condition {
-    match condition {
-        Condition::Tag(name) if name == old => Condition::Tag(new.to_owned()),
-        Condition::And(parts) => {
-            Condition::And(parts.iter().map(|c| rename_tag(c, old, new)).collect())
-        }
-        Condition::Or(parts) => {
-            Condition::Or(parts.iter().map(|c| rename_tag(c, old, new)).collect())
-        }
-        Condition::Not(inner) => Condition::Not(Box::new(rename_tag(inner, old, new))),
-        other => other.clone(),
-    }
+    condition.map_leaves(&|leaf| match leaf {
+        Condition::Tag(name) if name == old => Some(Condition::Tag(new.to_owned())),
+        _ => None,
+    })
 }
 
 type TagRuleRow = (i64, String, String, String, String, i64, String, i64, i64);
