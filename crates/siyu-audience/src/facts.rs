@@ -35,7 +35,8 @@ pub struct CustomerFacts {
     pub traits: serde_json::Map<String, Value>,
     /// Tag ids.
     pub tags: Vec<i64>,
-    /// The ids of the sources their events came from.
+    /// The ids of the sources their events came from, in the order first seen: the
+    /// first is where the customer was acquired.
     pub sources: Vec<i64>,
     pub owner: Option<i64>,
     /// Event counts per name and day.

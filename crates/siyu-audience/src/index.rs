@@ -813,6 +813,17 @@ impl AudienceIndex {
     }
 
     /// The customers these staff members own.
+    /// Customers who bought in any of these units.
+    pub fn buyers_of_units(&self, units: &[i64]) -> RoaringBitmap {
+        let mut set = RoaringBitmap::new();
+        for unit in units {
+            if let Some(buyers) = self.unit_buyers.get(unit) {
+                set |= buyers;
+            }
+        }
+        set
+    }
+
     pub fn owned_by(&self, staff: impl IntoIterator<Item = i64>) -> RoaringBitmap {
         let mut set = RoaringBitmap::new();
         for s in staff {
@@ -1315,6 +1326,12 @@ pub struct UnitRole {
     /// Net spend there, in fen.
     pub gmv: i64,
 }
+
+mod dashboard;
+pub use dashboard::{
+    BuyerFigures, Cohort, Dashboard, DashboardQuery, Funnel, GrowthDay, Period, Repurchase, Sales,
+    civil_from_days, days_from_civil, period_of, period_start,
+};
 
 #[cfg(test)]
 mod tests {

@@ -79,7 +79,7 @@ pub struct Audiences {
     follower: Arc<tokio::sync::Mutex<Follower>>,
 }
 
-fn today() -> i32 {
+pub(crate) fn today() -> i32 {
     day_of(siyu_store::now_ms())
 }
 

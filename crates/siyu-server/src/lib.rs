@@ -1,5 +1,5 @@
 //! The HTTP face of siyu: the JSON API under `/api/v1`, sign-in, the OpenAPI document,
-//! health checks and metrics.
+//! health checks and metrics, and the embedded web console at `/`.
 //!
 //! Handlers are thin: they check the caller's permission, call the domain and the store,
 //! and shape the answer. Everything that can go wrong becomes an [`error::ApiError`] and
@@ -11,6 +11,7 @@
 //! the real application on port 0.
 
 pub mod audience;
+mod console;
 pub mod error;
 pub mod extract;
 pub mod ingest;
@@ -79,6 +80,11 @@ pub struct AppState {
     pub audiences: audience::Audiences,
 }
 
+/// The OpenAPI document of every route, as `/api/openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    routes::api_router().split_for_parts().1
+}
+
 /// The whole router: API, operations endpoints and the middleware around them.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
@@ -86,7 +92,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api)
         .merge(routes::ops::router(openapi))
-        .fallback(middleware::not_found)
+        .fallback(console::fallback)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn_with_state(

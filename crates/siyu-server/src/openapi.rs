@@ -27,6 +27,7 @@ use utoipa::{Modify, OpenApi};
         (name = "customers", description = "customer profiles: identities, traits, timeline, notes, consent, data-subject requests"),
         (name = "orders", description = "orders and after-sales (refunds, returns, exchanges)"),
         (name = "imports", description = "CSV imports of customers and orders, with progress"),
+        (name = "reports", description = "the operations dashboard's figures"),
         (name = "tracking", description = "the Segment-compatible tracking API (HTTP Basic: the write key as user name)"),
     )
 )]
@@ -62,6 +63,27 @@ impl Modify for SecuritySchemes {
         components.add_security_scheme(
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::SESSION_COOKIE))),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The console's typed API client is generated from `web/openapi.json`; this keeps that
+    /// snapshot equal to the document the server serves, so the console cannot drift from
+    /// the API. `SIYU_UPDATE_OPENAPI=1 cargo test -p siyu-server openapi` rewrites it.
+    #[test]
+    fn the_console_snapshot_is_the_served_document() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/openapi.json");
+        let served = serde_json::to_string_pretty(&crate::openapi_document()).unwrap() + "\n";
+        if std::env::var_os("SIYU_UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &served).unwrap();
+        }
+        let snapshot = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            snapshot == served,
+            "web/openapi.json is not the API's current OpenAPI document; refresh it with \
+             `SIYU_UPDATE_OPENAPI=1 cargo test -p siyu-server openapi` and rebuild the console"
         );
     }
 }

@@ -1375,7 +1375,8 @@ impl TenantScope<'_> {
         }
         let sources: Vec<(i64, i64)> = on_db!(self.store, |db| {
             sqlx::query_as(&format!(
-                "SELECT customer_id, source_id FROM customer_sources WHERE tenant_id = $1 AND {range}"
+                "SELECT customer_id, source_id FROM customer_sources WHERE tenant_id = $1 AND {range} \
+                 ORDER BY customer_id, first_at, id"
             ))
             .bind(tenant)
             .fetch_all(db)

@@ -152,6 +152,20 @@ impl TenantScope<'_> {
         row.map(Source::try_from).transpose()
     }
 
+    /// Every source's id and kind, for reports that group customers by where they came from.
+    pub async fn source_kinds(&self) -> Result<Vec<(i64, SourceKind)>> {
+        let rows: Vec<(i64, String)> = on_db!(self.store, |db| {
+            sqlx::query_as("SELECT id, kind FROM sources WHERE tenant_id = $1 ORDER BY id")
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(id, kind)| (id, SourceKind::parse(&kind).unwrap_or(SourceKind::Other)))
+            .collect())
+    }
+
     pub async fn list_sources(&self, page: PageRequest) -> Result<Page<Source>> {
         let sql = format!(
             "SELECT {SOURCE_COLUMNS} FROM sources WHERE tenant_id = $1 AND id > $2 ORDER BY id LIMIT $3"

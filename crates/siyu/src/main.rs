@@ -71,6 +71,8 @@ enum Command {
     /// Measure hot paths; each prints its figures, the last line one JSON object
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the API's OpenAPI document (what /api/openapi.json serves)
+    Openapi,
     /// Run with a demo tenant, units and staff (created on first run, reused after)
     Demo {
         /// Address to listen on [default: 127.0.0.1:8080]
@@ -422,6 +424,13 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
             let store = open_store(&url, &file, None).await?;
             transfer::export_customers(&store, &tenant, q.as_deref(), output.as_deref()).await
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&siyu_server::openapi_document())?
+            );
+            Ok(())
         }
         Command::Demo { listen } => demo::run(database_url, listen, &file).await,
         Command::Bench(BenchCommand::Ingest {

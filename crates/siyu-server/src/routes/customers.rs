@@ -36,6 +36,9 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
 pub struct ListQuery {
     /// A name (or part of one), a phone, an email or any identity value.
     pub q: Option<String>,
+    /// Only customers a segment definition matches, in the segment language
+    /// (`tag("高净值") and orders.count(last 90d) >= 2`); not together with `q`.
+    pub filter: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
 }
@@ -140,10 +143,41 @@ pub async fn list_customers(
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
     let owners = visible_owners(&auth, &scope).await?;
-    let list = scope
-        .list_customers(page, q.q.as_deref(), owners.as_deref())
+    let Some(filter) = q.filter.as_deref().filter(|f| !f.trim().is_empty()) else {
+        let list = scope
+            .list_customers(page, q.q.as_deref(), owners.as_deref())
+            .await?;
+        return Ok(Json(list.map(Customer::masked)));
+    };
+    if q.q.as_deref().is_some_and(|q| !q.trim().is_empty()) {
+        return Err(ApiError::field(
+            "filter",
+            "search (q) or filter by a definition (filter), not both",
+        ));
+    }
+    let condition = crate::routes::segments::condition_of(Some(filter), None)?;
+    let tenant = auth.principal.tenant_id;
+    let (members, audience) = app
+        .audiences
+        .evaluate(tenant, &condition, owners.as_deref())
         .await?;
-    Ok(Json(list.map(Customer::masked)))
+    let ids: Vec<CustomerId> = {
+        let index = audience.index.read().expect("not poisoned");
+        index
+            .ids_after(&members, page.after_id(), page.fetch_limit() as usize)
+            .into_iter()
+            .map(CustomerId)
+            .collect()
+    };
+    let customers = scope
+        .customers_by_ids(&ids)
+        .await?
+        .into_iter()
+        .map(Customer::masked)
+        .collect();
+    Ok(Json(Page::from_rows(customers, page, |c: &Customer| {
+        c.id.0
+    })))
 }
 
 #[derive(Deserialize, IntoParams)]

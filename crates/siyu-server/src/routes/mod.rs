@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod auth;
 pub mod customers;
+pub mod dashboard;
 pub mod imports;
 pub mod ops;
 pub mod orders;
@@ -99,6 +100,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(segments::lifecycle_report))
         .routes(routes!(segments::stage_changes))
         .routes(routes!(segments::pareto_report))
+        .routes(routes!(dashboard::dashboard))
         .routes(routes!(segments::customer_scores))
         .routes(routes!(
             segments::get_score_settings,

@@ -15,7 +15,7 @@ use crate::error::ApiError;
 
 pub fn router(openapi: Arc<utoipa::openapi::OpenApi>) -> Router<AppState> {
     Router::new()
-        .route("/", get(index))
+        .route("/api", get(index))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

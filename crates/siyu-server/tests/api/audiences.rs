@@ -1396,3 +1396,64 @@ async fn imports_put_existing_tags_on_customers_once() {
     .await
     .expect(404);
 }
+
+#[tokio::test]
+async fn the_customer_list_filters_by_a_definition() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let mut shanghai = Vec::new();
+    for n in 0..5 {
+        let city = if n % 2 == 0 { "上海" } else { "杭州" };
+        let id = customer(&app, &key, &format!("f-{n}"), json!({"city": city})).await;
+        if city == "上海" {
+            shanghai.push(id);
+        }
+    }
+    eventually(&app, r#"trait.city = "上海""#, 3).await;
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "/api/v1/customers?limit=2&filter={}",
+            url_escape(r#"trait.city = "上海""#)
+        );
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = app.get(&url, &app.admin_token).await.expect(200).body;
+        for c in page["items"].as_array().unwrap() {
+            assert_eq!(c["traits"]["city"], "上海");
+            seen.push(c["id"].as_i64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen, shanghai,
+        "every match once, in id order, across pages"
+    );
+
+    let bad = app
+        .get(
+            &format!("/api/v1/customers?filter={}", url_escape("trait.city = ")),
+            &app.admin_token,
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad.code(), "invalid_definition");
+    app.get(
+        &format!(
+            "/api/v1/customers?q=f&filter={}",
+            url_escape("trait.city exists")
+        ),
+        &app.admin_token,
+    )
+    .await
+    .expect(422);
+}
+
+fn url_escape(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}

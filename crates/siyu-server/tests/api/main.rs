@@ -6,6 +6,7 @@ mod audiences;
 mod auth;
 mod crud;
 pub(crate) mod customer_data;
+mod dashboard;
 mod errors;
 mod helpers;
 mod isolation;

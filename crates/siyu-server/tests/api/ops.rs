@@ -166,6 +166,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/lifecycle",
         "GET /api/v1/lifecycle/changes",
         "GET /api/v1/reports/pareto",
+        "GET /api/v1/reports/dashboard",
         "GET /api/v1/customers/{id}/scores",
         "GET /api/v1/score-settings/{key}",
         "PUT /api/v1/score-settings/{key}",
@@ -250,4 +251,64 @@ async fn shutdown_lets_in_flight_requests_finish() {
         matches!(finished, Ok(Ok(Ok(())))),
         "the server stops once the request is answered"
     );
+}
+
+/// The console is served at `/` and for its own routes; the API's paths never fall
+/// through to it.
+#[tokio::test]
+async fn the_console_is_served_beside_the_api() {
+    let app = TestApp::spawn().await;
+    let get = |path: &str| app.http.get(app.url(path)).send();
+    let index = get("/").await.unwrap();
+    assert_eq!(index.status(), 200);
+    let headers = index.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-cache");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
+    let html = index.text().await.unwrap();
+    // a console route is the same page: the app routes in the browser
+    let deep = get("/customers/42").await.unwrap();
+    assert_eq!(deep.status(), 200);
+    assert_eq!(deep.text().await.unwrap(), html);
+    if siyu_console::is_built() {
+        let script = html
+            .split('"')
+            .find(|s| s.starts_with("/assets/") && s.ends_with(".js"))
+            .expect("index.html loads a script")
+            .to_owned();
+        let js = get(&script).await.unwrap();
+        assert_eq!(js.status(), 200);
+        assert_eq!(
+            js.headers()["content-type"],
+            "text/javascript; charset=utf-8"
+        );
+        assert!(
+            js.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("immutable")
+        );
+    }
+    // what is not the console's answers as the API does
+    for path in [
+        "/assets/no-such-file.js",
+        "/api/v1/no-such-thing",
+        "/v1/nothing",
+    ] {
+        let missing = answer(get(path).await.unwrap()).await.expect(404);
+        assert_eq!(missing.code(), "not_found", "{path}");
+    }
+    let post = answer(app.http.post(app.url("/customers")).send().await.unwrap())
+        .await
+        .expect(404);
+    assert_eq!(post.code(), "not_found");
+    // what this server is, for programs, moved from `/` to `/api`
+    let about = answer(get("/api").await.unwrap()).await.expect(200);
+    assert_eq!(about.body["openapi"], "/api/openapi.json");
 }

@@ -1,0 +1,51 @@
+// Numbers, money and times for the chosen locale and the tenant's time zone.
+import type { Locale } from './i18n';
+
+export const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
+
+const tag = (locale: Locale) => (locale === 'zh' ? 'zh-CN' : 'en-US');
+
+export function formatNumber(locale: Locale, n: number | null | undefined, digits = 0): string {
+  if (n === null || n === undefined || Number.isNaN(n)) return '—';
+  return new Intl.NumberFormat(tag(locale), { maximumFractionDigits: digits, minimumFractionDigits: 0 }).format(n);
+}
+
+/** Money arrives from the API as decimal strings in yuan ("1288.00"). */
+export function formatMoney(locale: Locale, amount: string | number | null | undefined, currency = 'CNY'): string {
+  if (amount === null || amount === undefined || amount === '') return '—';
+  const n = typeof amount === 'number' ? amount : Number(amount);
+  if (Number.isNaN(n)) return String(amount);
+  return new Intl.NumberFormat(tag(locale), { style: 'currency', currency }).format(n);
+}
+
+export function formatPercent(locale: Locale, ratio: number | null | undefined, digits = 1): string {
+  if (ratio === null || ratio === undefined || Number.isNaN(ratio)) return '—';
+  return new Intl.NumberFormat(tag(locale), { style: 'percent', maximumFractionDigits: digits }).format(ratio);
+}
+
+export function formatTime(locale: Locale, iso: string | null | undefined, timeZone = DEFAULT_TIME_ZONE): string {
+  if (!iso) return '—';
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(tag(locale), {
+    timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+    hour12: false,
+  }).format(d);
+}
+
+export function formatDate(locale: Locale, iso: string | null | undefined, timeZone = DEFAULT_TIME_ZONE): string {
+  if (!iso) return '—';
+  const d = new Date(iso.length === 10 ? iso + 'T00:00:00Z' : iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(tag(locale), {
+    timeZone: iso.length === 10 ? 'UTC' : timeZone,
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+  }).format(d);
+}

@@ -1,0 +1,218 @@
+// The customer list: search (name, phone, email, any identity) or filter by a segment
+// definition, saved views, and bulk tagging of the selected customers.
+import { Alert, Button, Card, Dropdown, Form, Input, Modal, Select, Space, Table, Tag, Typography, App } from 'antd';
+import { useEffect, useState } from 'react';
+import { Link, useSearchParams } from 'react-router';
+import { api, errorMessage, unwrap, type Schemas } from '../api/client';
+import { formatMoney, formatTime } from '../format';
+import { useLocale } from '../i18n';
+import { useSession } from '../session';
+import { useApi } from '../useApi';
+
+type Customer = Schemas['Customer'];
+type View = { name: string; q: string; filter: string };
+
+const VIEWS_KEY = 'siyu.customerViews';
+
+function loadViews(): View[] {
+  try {
+    return JSON.parse(localStorage.getItem(VIEWS_KEY) ?? '[]') as View[];
+  } catch {
+    return [];
+  }
+}
+
+export function CustomersPage() {
+  const { t, locale } = useLocale();
+  const { can } = useSession();
+  const { message } = App.useApp();
+  const [params, setParams] = useSearchParams();
+  const q = params.get('q') ?? '';
+  const filter = params.get('filter') ?? '';
+  const [rows, setRows] = useState<Customer[]>([]);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [loading, setLoading] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [selected, setSelected] = useState<number[]>([]);
+  const [views, setViews] = useState<View[]>(loadViews);
+  const [tagging, setTagging] = useState(false);
+
+  async function load(after: string | null) {
+    setLoading(true);
+    setError(null);
+    try {
+      const page = await unwrap(
+        api.GET('/api/v1/customers', {
+          params: { query: { q: q || undefined, filter: filter || undefined, cursor: after ?? undefined, limit: 50 } },
+        }),
+      );
+      setRows((old) => (after ? [...old, ...page.items] : page.items));
+      setCursor(page.next_cursor ?? null);
+    } catch (e) {
+      setError(errorMessage(e));
+      if (!after) setRows([]);
+    } finally {
+      setLoading(false);
+    }
+  }
+
+  useEffect(() => {
+    setSelected([]);
+    void load(null);
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [q, filter]);
+
+  function search(values: { q?: string; filter?: string }) {
+    const next = new URLSearchParams();
+    if (values.q?.trim()) next.set('q', values.q.trim());
+    if (values.filter?.trim()) next.set('filter', values.filter.trim());
+    setParams(next);
+  }
+
+  function saveView() {
+    const name = window.prompt(t('customers.saveView'));
+    if (!name) return;
+    const next = [...views.filter((v) => v.name !== name), { name, q, filter }];
+    localStorage.setItem(VIEWS_KEY, JSON.stringify(next));
+    setViews(next);
+    void message.success(t('common.saved'));
+  }
+
+  return (
+    <Space orientation="vertical" size={16} style={{ width: '100%' }}>
+      <Typography.Title level={3} style={{ margin: 0 }}>
+        {t('nav.customers')}
+      </Typography.Title>
+      <Card size="small">
+        <Form layout="inline" onFinish={search} key={q + '|' + filter} initialValues={{ q, filter }} style={{ rowGap: 8 }}>
+          <Form.Item name="q" label={t('common.search')}>
+            <Input allowClear placeholder={t('customers.searchPlaceholder')} style={{ width: 260 }} data-testid="customer-search" />
+          </Form.Item>
+          <Form.Item name="filter" label={t('segments.definition')}>
+            <Input allowClear placeholder='tag("高净值") and orders.count(last 90d) >= 2' style={{ width: 360 }} data-testid="customer-filter" />
+          </Form.Item>
+          <Button type="primary" htmlType="submit">
+            {t('common.search')}
+          </Button>
+          <Dropdown
+            menu={{
+              items: [
+                ...views.map((v) => ({ key: v.name, label: v.name, onClick: () => search(v) })),
+                ...(views.length ? [{ type: 'divider' as const }] : []),
+                { key: '__save', label: t('customers.saveView'), onClick: saveView },
+              ],
+            }}
+          >
+            <Button style={{ marginLeft: 8 }}>{t('customers.savedViews')}</Button>
+          </Dropdown>
+        </Form>
+      </Card>
+      {error && <Alert type="error" showIcon title={error} role="alert" />}
+      {selected.length > 0 && can('tags.write') && (
+        <Alert
+          type="info"
+          title={t('customers.selected', { n: selected.length })}
+          action={
+            <Button size="small" type="primary" onClick={() => setTagging(true)} data-testid="bulk-tag">
+              {t('customers.bulkTag')}
+            </Button>
+          }
+        />
+      )}
+      <Table<Customer>
+        rowKey="id"
+        loading={loading}
+        dataSource={rows}
+        pagination={false}
+        scroll={{ x: 900 }}
+        rowSelection={can('tags.write') ? { selectedRowKeys: selected, onChange: (keys) => setSelected(keys as number[]) } : undefined}
+        columns={[
+          {
+            title: t('customers.name'),
+            dataIndex: 'name',
+            render: (name: string | null, c) => <Link to={`/customers/${c.id}`}>{name || `#${c.id}`}</Link>,
+          },
+          { title: t('customers.phone'), dataIndex: 'phone', render: (p: string | null) => p ?? '—' },
+          { title: t('customers.email'), dataIndex: 'email', render: (e: string | null) => e ?? '—' },
+          {
+            title: t('customers.identities'),
+            dataIndex: 'identities',
+            render: (ids: Customer['identities']) => (
+              <Space size={4} wrap>
+                {ids.slice(0, 3).map((i) => (
+                  <Tag key={i.kind + i.value}>{i.kind}</Tag>
+                ))}
+              </Space>
+            ),
+          },
+          { title: t('customers.orderCount'), dataIndex: ['orders', 'count'], align: 'right' },
+          { title: t('customers.total'), dataIndex: ['orders', 'total'], align: 'right', render: (v: number) => formatMoney(locale, v) },
+          { title: t('customers.lastSeen'), dataIndex: 'last_seen_at', render: (v: string) => formatTime(locale, v) },
+        ]}
+      />
+      {cursor && (
+        <Button onClick={() => load(cursor)} loading={loading} block>
+          {t('common.loadMore')}
+        </Button>
+      )}
+      <BulkTagModal
+        open={tagging}
+        customerIds={selected}
+        onClose={(done) => {
+          setTagging(false);
+          if (done) {
+            setSelected([]);
+            void load(null);
+          }
+        }}
+      />
+    </Space>
+  );
+}
+
+function BulkTagModal({ open, customerIds, onClose }: { open: boolean; customerIds: number[]; onClose: (done: boolean) => void }) {
+  const { t } = useLocale();
+  const { message } = App.useApp();
+  const tags = useApi(() => unwrap(api.GET('/api/v1/tags')), [open]);
+  const [form] = Form.useForm<{ add: number[]; remove: number[]; reason: string }>();
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit(values: { add?: number[]; remove?: number[]; reason?: string }) {
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await unwrap(
+        api.POST('/api/v1/customers/bulk-tag', {
+          body: { customer_ids: customerIds, add: values.add ?? [], remove: values.remove ?? [], reason: values.reason || null },
+        }),
+      );
+      void message.success(`+${result.added} / −${result.removed}`);
+      form.resetFields();
+      onClose(true);
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const options = (tags.data ?? []).map((tag) => ({ value: tag.id, label: tag.name }));
+  return (
+    <Modal open={open} title={t('customers.bulkTag')} onCancel={() => onClose(false)} onOk={() => form.submit()} confirmLoading={busy} okText={t('common.save')} cancelText={t('common.cancel')}>
+      <Typography.Paragraph type="secondary">{t('customers.selected', { n: customerIds.length })}</Typography.Paragraph>
+      {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
+      <Form form={form} layout="vertical" onFinish={submit}>
+        <Form.Item name="add" label={t('tagRules.add')}>
+          <Select mode="multiple" options={options} optionFilterProp="label" data-testid="bulk-add" />
+        </Form.Item>
+        <Form.Item name="remove" label={t('tagRules.remove')}>
+          <Select mode="multiple" options={options} optionFilterProp="label" />
+        </Form.Item>
+        <Form.Item name="reason" label="Reason">
+          <Input maxLength={200} />
+        </Form.Item>
+      </Form>
+    </Modal>
+  );
+}

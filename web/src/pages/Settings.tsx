@@ -1,0 +1,105 @@
+// Settings: one's own password, and (with settings.write) the tenant's score settings —
+// RFM windows and cut points, lifecycle rules, KOC criteria — edited as the JSON the
+// API takes, with the API's error shown beside the editor.
+import { Alert, App, Button, Card, Col, Form, Input, Row, Space, Typography } from 'antd';
+import { useEffect, useState } from 'react';
+import { api, errorMessage, unwrap } from '../api/client';
+import { useLocale, type MessageKey } from '../i18n';
+import { useSession } from '../session';
+
+export function SettingsPage() {
+  const { t } = useLocale();
+  const { can } = useSession();
+  return (
+    <Space orientation="vertical" size={16} style={{ width: '100%' }}>
+      <Typography.Title level={3} style={{ margin: 0 }}>
+        {t('nav.settings')}
+      </Typography.Title>
+      <Row gutter={[16, 16]}>
+        <Col xs={24} xl={8}>
+          <PasswordCard />
+        </Col>
+        {can('analytics.read') && (
+          <>
+            <Col xs={24} xl={16}>
+              <ScoreSettings which="rfm" title="settings.rfm" editable={can('settings.write')} />
+            </Col>
+            <Col xs={24} xl={12}>
+              <ScoreSettings which="lifecycle" title="settings.lifecycle" editable={can('settings.write')} />
+            </Col>
+            <Col xs={24} xl={12}>
+              <ScoreSettings which="koc" title="settings.koc" editable={can('settings.write')} />
+            </Col>
+          </>
+        )}
+      </Row>
+    </Space>
+  );
+}
+
+function PasswordCard() {
+  const { t } = useLocale();
+  const { message } = App.useApp();
+  const [form] = Form.useForm<{ current_password: string; new_password: string }>();
+  const [error, setError] = useState<string | null>(null);
+  async function submit(values: { current_password: string; new_password: string }) {
+    setError(null);
+    try {
+      await unwrap(api.PUT('/api/v1/me/password', { body: values }));
+      form.resetFields();
+      void message.success(t('common.saved'));
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+  return (
+    <Card size="small" title={t('settings.password')}>
+      <Form form={form} layout="vertical" onFinish={submit}>
+        <Form.Item name="current_password" label={t('settings.current')} rules={[{ required: true }]}>
+          <Input.Password autoComplete="current-password" />
+        </Form.Item>
+        <Form.Item name="new_password" label={t('settings.new')} rules={[{ required: true, min: 10 }]} validateStatus={error ? 'error' : undefined} help={error ?? undefined}>
+          <Input.Password autoComplete="new-password" />
+        </Form.Item>
+        <Button type="primary" htmlType="submit">
+          {t('common.save')}
+        </Button>
+      </Form>
+    </Card>
+  );
+}
+
+function ScoreSettings({ which, title, editable }: { which: 'rfm' | 'lifecycle' | 'koc'; title: MessageKey; editable: boolean }) {
+  const { t } = useLocale();
+  const { message } = App.useApp();
+  const [text, setText] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    unwrap(api.GET('/api/v1/score-settings/{key}', { params: { path: { key: which } } }))
+      .then((v) => setText(JSON.stringify(v, null, 2)))
+      .catch((e) => setError(errorMessage(e)));
+  }, [which]);
+  async function save() {
+    setError(null);
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      setError(errorMessage(e));
+      return;
+    }
+    try {
+      const saved = await unwrap(api.PUT('/api/v1/score-settings/{key}', { params: { path: { key: which } }, body }));
+      setText(JSON.stringify(saved, null, 2));
+      void message.success(t('common.saved'));
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+  return (
+    <Card size="small" title={t(title)} extra={editable && <Button size="small" type="primary" onClick={save}>{t('common.save')}</Button>}>
+      {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 8 }} />}
+      <Input.TextArea aria-label={t(title)} value={text} onChange={(e) => setText(e.target.value)} readOnly={!editable} autoSize={{ minRows: 6, maxRows: 20 }} style={{ fontFamily: 'ui-monospace, monospace' }} />
+    </Card>
+  );
+}

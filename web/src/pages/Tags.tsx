@@ -1,0 +1,204 @@
+// Tags in their groups, and tag rules (自动打标签) that add or remove tags when a
+// definition in the segment language holds.
+import { PlusOutlined } from '@ant-design/icons';
+import { Alert, App, Button, Card, Checkbox, ColorPicker, Form, Input, Modal, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
+import { useState } from 'react';
+import { api, errorMessage, unwrap, type Schemas } from '../api/client';
+import { formatNumber, formatTime } from '../format';
+import { useLocale } from '../i18n';
+import { useSession } from '../session';
+import { useApi } from '../useApi';
+
+export function TagsPage() {
+  const { t, locale } = useLocale();
+  const { can } = useSession();
+  const { message } = App.useApp();
+  const groups = useApi(() => unwrap(api.GET('/api/v1/tag-groups')), []);
+  const [error, setError] = useState<string | null>(null);
+  const [creating, setCreating] = useState<'group' | number | null>(null);
+  const [form] = Form.useForm<{ name: string; colour: string }>();
+
+  async function act(run: () => Promise<unknown>) {
+    setError(null);
+    try {
+      await run();
+      void message.success(t('common.saved'));
+      void groups.reload();
+      return true;
+    } catch (e) {
+      setError(errorMessage(e));
+      return false;
+    }
+  }
+
+  async function create(values: { name: string; colour?: unknown }) {
+    const colour = typeof values.colour === 'string' ? values.colour : (values.colour as { toHexString?: () => string } | undefined)?.toHexString?.() ?? '#1f5eff';
+    const ok = await act(() =>
+      creating === 'group'
+        ? unwrap(api.POST('/api/v1/tag-groups', { body: { name: values.name } }))
+        : unwrap(api.POST('/api/v1/tags', { body: { group_id: creating as number, name: values.name, colour } })),
+    );
+    if (ok) {
+      setCreating(null);
+      form.resetFields();
+    }
+  }
+
+  return (
+    <Space orientation="vertical" size={16} style={{ width: '100%' }}>
+      <Space style={{ justifyContent: 'space-between', width: '100%' }}>
+        <Typography.Title level={3} style={{ margin: 0 }}>
+          {t('nav.tags')}
+        </Typography.Title>
+        {can('tags.write') && (
+          <Button icon={<PlusOutlined />} onClick={() => setCreating('group')}>
+            {t('tags.groups')}
+          </Button>
+        )}
+      </Space>
+      {(error || groups.error) && <Alert type="error" showIcon title={error ?? groups.error} role="alert" />}
+      {(groups.data ?? []).map((g) => (
+        <Card
+          key={g.id}
+          size="small"
+          title={g.name}
+          extra={
+            can('tags.write') && (
+              <Space>
+                <Button size="small" icon={<PlusOutlined />} onClick={() => setCreating(g.id)}>
+                  {t('nav.tags')}
+                </Button>
+                <Popconfirm title={t('common.confirmDelete')} onConfirm={() => act(() => unwrap(api.DELETE('/api/v1/tag-groups/{id}', { params: { path: { id: g.id } } })))}>
+                  <Button size="small" danger>
+                    {t('common.delete')}
+                  </Button>
+                </Popconfirm>
+              </Space>
+            )
+          }
+        >
+          <Table
+            size="small"
+            rowKey="id"
+            pagination={false}
+            dataSource={g.tags}
+            columns={[
+              { title: t('common.name'), dataIndex: 'name', render: (n: string, tag: Schemas['Tag']) => <Tag color={tag.colour}>{n}</Tag> },
+              { title: t('tags.customers'), dataIndex: 'customers', align: 'right', render: (n: number) => formatNumber(locale, n) },
+              {
+                title: t('common.actions'),
+                key: 'actions',
+                render: (_: unknown, tag: Schemas['Tag']) =>
+                  can('tags.write') && (
+                    <Popconfirm title={t('common.confirmDelete')} onConfirm={() => act(() => unwrap(api.DELETE('/api/v1/tags/{id}', { params: { path: { id: tag.id } } })))}>
+                      <Button size="small" type="link" danger>
+                        {t('common.delete')}
+                      </Button>
+                    </Popconfirm>
+                  ),
+              },
+            ]}
+          />
+        </Card>
+      ))}
+      <Modal open={creating !== null} title={creating === 'group' ? t('tags.groups') : t('nav.tags')} onCancel={() => setCreating(null)} onOk={() => form.submit()} okText={t('common.save')} cancelText={t('common.cancel')}>
+        <Form form={form} layout="vertical" onFinish={create}>
+          <Form.Item name="name" label={t('common.name')} rules={[{ required: true, max: 50 }]}>
+            <Input />
+          </Form.Item>
+          {creating !== 'group' && (
+            <Form.Item name="colour" label={t('tags.color')} initialValue="#1f5eff">
+              <ColorPicker />
+            </Form.Item>
+          )}
+        </Form>
+      </Modal>
+    </Space>
+  );
+}
+
+export function TagRulesPage() {
+  const { t, locale } = useLocale();
+  const { can } = useSession();
+  const rules = useApi(() => unwrap(api.GET('/api/v1/tag-rules')), []);
+  const tags = useApi(() => unwrap(api.GET('/api/v1/tags')), []);
+  const [open, setOpen] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  const [form] = Form.useForm<{ name: string; definition: string; add: number[]; remove: number[]; enabled: boolean }>();
+  const tagName = (id: number) => tags.data?.find((x) => x.id === id)?.name ?? `#${id}`;
+
+  async function create(values: { name: string; definition: string; add?: number[]; remove?: number[]; enabled: boolean }) {
+    setError(null);
+    try {
+      await unwrap(api.POST('/api/v1/tag-rules', { body: { ...values, add: values.add ?? [], remove: values.remove ?? [] } }));
+      setOpen(false);
+      form.resetFields();
+      void rules.reload();
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+
+  async function toggle(rule: Schemas['TagRule']) {
+    try {
+      await unwrap(api.PATCH('/api/v1/tag-rules/{id}', { params: { path: { id: rule.id } }, body: { enabled: !rule.enabled } }));
+      void rules.reload();
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+
+  return (
+    <Space orientation="vertical" size={16} style={{ width: '100%' }}>
+      <Space style={{ justifyContent: 'space-between', width: '100%' }}>
+        <Typography.Title level={3} style={{ margin: 0 }}>
+          {t('nav.tagRules')}
+        </Typography.Title>
+        {can('tags.write') && (
+          <Button type="primary" icon={<PlusOutlined />} onClick={() => setOpen(true)}>
+            {t('common.create')}
+          </Button>
+        )}
+      </Space>
+      {(error || rules.error) && !open && <Alert type="error" showIcon title={error ?? rules.error} role="alert" />}
+      <Table
+        rowKey="id"
+        loading={rules.loading}
+        dataSource={rules.data ?? []}
+        pagination={false}
+        columns={[
+          { title: t('common.name'), dataIndex: 'name' },
+          { title: t('tagRules.condition'), dataIndex: 'definition', render: (d: string) => <code>{d}</code> },
+          { title: t('tagRules.add'), dataIndex: 'add', render: (ids: number[]) => ids.map((id) => <Tag key={id}>{tagName(id)}</Tag>) },
+          { title: t('tagRules.remove'), dataIndex: 'remove', render: (ids: number[]) => ids.map((id) => <Tag key={id}>{tagName(id)}</Tag>) },
+          {
+            title: t('tagRules.enabled'),
+            dataIndex: 'enabled',
+            render: (on: boolean, rule) => <Checkbox checked={on} disabled={!can('tags.write')} onChange={() => toggle(rule)} aria-label={t('tagRules.enabled')} />,
+          },
+          { title: t('common.created'), dataIndex: 'created_at', render: (v: string) => formatTime(locale, v) },
+        ]}
+      />
+      <Modal open={open} title={t('nav.tagRules')} onCancel={() => setOpen(false)} onOk={() => form.submit()} okText={t('common.save')} cancelText={t('common.cancel')} width={640}>
+        {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
+        <Form form={form} layout="vertical" onFinish={create} initialValues={{ enabled: true }}>
+          <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
+            <Input />
+          </Form.Item>
+          <Form.Item name="definition" label={t('tagRules.condition')} rules={[{ required: true }]}>
+            <Input.TextArea rows={3} placeholder='orders.sum(last 365d) >= 10000' style={{ fontFamily: 'ui-monospace, monospace' }} />
+          </Form.Item>
+          <Form.Item name="add" label={t('tagRules.add')}>
+            <Select mode="multiple" optionFilterProp="label" options={(tags.data ?? []).map((x) => ({ value: x.id, label: x.name }))} />
+          </Form.Item>
+          <Form.Item name="remove" label={t('tagRules.remove')}>
+            <Select mode="multiple" optionFilterProp="label" options={(tags.data ?? []).map((x) => ({ value: x.id, label: x.name }))} />
+          </Form.Item>
+          <Form.Item name="enabled" valuePropName="checked">
+            <Checkbox>{t('tagRules.enabled')}</Checkbox>
+          </Form.Item>
+        </Form>
+      </Modal>
+    </Space>
+  );
+}
