@@ -11,11 +11,12 @@ export function formatNumber(locale: Locale, n: number | null | undefined, digit
 }
 
 /** Money arrives from the API as decimal strings in yuan ("1288.00"). */
-export function formatMoney(locale: Locale, amount: string | number | null | undefined, currency = 'CNY'): string {
+export function formatMoney(locale: Locale, amount: string | number | null | undefined, currency = 'CNY', digits?: number): string {
   if (amount === null || amount === undefined || amount === '') return '—';
   const n = typeof amount === 'number' ? amount : Number(amount);
   if (Number.isNaN(n)) return String(amount);
-  return new Intl.NumberFormat(tag(locale), { style: 'currency', currency }).format(n);
+  const fraction = digits === undefined ? {} : { minimumFractionDigits: digits, maximumFractionDigits: digits };
+  return new Intl.NumberFormat(tag(locale), { style: 'currency', currency, ...fraction }).format(n);
 }
 
 export function formatPercent(locale: Locale, ratio: number | null | undefined, digits = 1): string {

@@ -1,6 +1,6 @@
 // Chinese (default) and English. Each message sits with both its texts, so a new page
 // adds its words in one place and neither language can miss one.
-import { createContext, useContext, useMemo, useState, type ReactNode } from 'react';
+import { createContext, useContext, useEffect, useMemo, useState, type ReactNode } from 'react';
 
 export type Locale = 'zh' | 'en';
 
@@ -152,10 +152,12 @@ const LocaleContext = createContext<Ctx | null>(null);
 
 export function LocaleProvider({ children }: { children: ReactNode }) {
   const [locale, setLocaleState] = useState<Locale>(() => (localStorage.getItem('siyu.locale') === 'en' ? 'en' : 'zh'));
+  useEffect(() => {
+    document.documentElement.lang = locale === 'zh' ? 'zh-CN' : 'en';
+  }, [locale]);
   const value = useMemo<Ctx>(() => {
     const setLocale = (l: Locale) => {
       localStorage.setItem('siyu.locale', l);
-      document.documentElement.lang = l === 'zh' ? 'zh-CN' : 'en';
       setLocaleState(l);
     };
     const t = (k: MessageKey, vars?: Record<string, string | number>) => {

@@ -518,6 +518,59 @@ impl TenantScope<'_> {
         self.get_customer(customer.id).await
     }
 
+    /// Hands customers to a staff member (分配客户), or takes them from whoever has them
+    /// (`None`), in parts of 1,000 per transaction; one audit entry per part. Ids that
+    /// are not this tenant's customers are skipped. Says how many changed.
+    pub async fn assign_owner(
+        &self,
+        customers: &[CustomerId],
+        owner: Option<StaffId>,
+        actor: &siyu_domain::audit::Actor,
+    ) -> Result<u64> {
+        if let Some(staff) = owner {
+            self.get_staff(staff).await?;
+        }
+        let tenant = self.tenant;
+        let mut changed = 0;
+        for part in customers.chunks(1000) {
+            let list = part
+                .iter()
+                .map(|c| c.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",");
+            let sql = format!(
+                "UPDATE customers SET owner_staff_id = $1, updated_at = $2 \
+                 WHERE tenant_id = $3 AND id IN ({list}) AND erased_at IS NULL"
+            );
+            let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
+            let n = on_tx!(&mut tx, |c| {
+                let n = sqlx::query(&sql)
+                    .bind(owner.map(|s| s.0))
+                    .bind(crate::now_ms())
+                    .bind(tenant.0)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected();
+                crate::insert_audit!(
+                    &mut *c,
+                    tenant,
+                    actor,
+                    siyu_domain::audit::AuditRecord::new(
+                        "customer.assigned",
+                        "staff",
+                        owner.map(|s| s.0.to_string()).unwrap_or_default()
+                    )
+                    .with_details(serde_json::json!({"customers": n}))
+                )?;
+                n
+            });
+            crate::audiences::note_changed(&mut tx, tenant, part).await?;
+            tx.commit().await?;
+            changed += n;
+        }
+        Ok(changed)
+    }
+
     /// The staff of these units (a unit-subtree data scope's owners).
     pub async fn staff_ids_in_units(
         &self,

@@ -152,17 +152,21 @@ impl TenantScope<'_> {
         row.map(Source::try_from).transpose()
     }
 
-    /// Every source's id and kind, for reports that group customers by where they came from.
-    pub async fn source_kinds(&self) -> Result<Vec<(i64, SourceKind)>> {
-        let rows: Vec<(i64, String)> = on_db!(self.store, |db| {
-            sqlx::query_as("SELECT id, kind FROM sources WHERE tenant_id = $1 ORDER BY id")
+    /// Every source's id, name and kind, for reports that group customers by where they
+    /// came from.
+    pub async fn source_kinds(&self) -> Result<Vec<(i64, String, SourceKind)>> {
+        let rows: Vec<(i64, String, String)> = on_db!(self.store, |db| {
+            sqlx::query_as("SELECT id, name, kind FROM sources WHERE tenant_id = $1 ORDER BY id")
                 .bind(self.tenant.0)
                 .fetch_all(db)
                 .await?
         });
         Ok(rows
             .into_iter()
-            .map(|(id, kind)| (id, SourceKind::parse(&kind).unwrap_or(SourceKind::Other)))
+            .map(|(id, name, kind)| {
+                let kind = SourceKind::parse(&kind).unwrap_or(SourceKind::Other);
+                (id, name, kind)
+            })
             .collect())
     }
 

@@ -1,17 +1,31 @@
 //! `siyu demo`: a ready-to-try siyu on the embedded store. The first run creates a demo
-//! tenant with a unit tree, a few staff, customers with behaviour and orders, tags, a tag
-//! rule and segments; later runs reuse it. Later capabilities add their demo data here.
+//! tenant — a group with two brands and their stores, staff in every built-in role and
+//! store guides, 50,000 customers with a year of behaviour and orders
+//! ([`crate::demo_data`]), tags, tag rules and segments — and later runs reuse it. Later
+//! capabilities add their demo data here.
 
 use std::path::PathBuf;
 
 use anyhow::Context;
 use siyu_domain::access::DataScope;
 use siyu_domain::audit::Actor;
+use siyu_domain::customer::CustomerId;
+use siyu_domain::ids::StaffId;
 use siyu_domain::secret::SecretKey;
 use siyu_domain::tenancy::{NewStaff, NewTenant, NewUnit, UnitKind};
 use siyu_store::Store;
 
 use crate::config::FileConfig;
+use crate::demo_data::{self, Brand};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How big a demo to make, and from which seed.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoOptions {
+    pub customers: usize,
+    pub seed: u64,
+}
 
 pub const DEMO_DATABASE_URL: &str = "sqlite://siyu-demo.db";
 pub const DEMO_TENANT: &str = "demo";
@@ -23,6 +37,7 @@ pub const DEMO_PASSWORD: &str = "siyu-demo-2026";
 pub async fn run(
     database_url: Option<String>,
     listen: Option<String>,
+    options: DemoOptions,
     file: &FileConfig,
 ) -> anyhow::Result<()> {
     let url = database_url.unwrap_or_else(|| DEMO_DATABASE_URL.to_owned());
@@ -31,7 +46,7 @@ pub async fn run(
         None => load_or_create_key(&url)?,
     };
     let store = crate::open_store(&url, file, Some(secret_key)).await?;
-    let created = seed(&store).await?;
+    let created = seed(&store, options).await?;
     let config = file.server_config(listen);
     let banner = Box::new(move |addr: std::net::SocketAddr| {
         println!(
@@ -46,8 +61,10 @@ pub async fn run(
         println!("  console and API: http://{addr}/");
         println!("  API reference:   http://{addr}/api/openapi.json");
         println!("  sign in:         {DEMO_ADMIN_EMAIL} / {DEMO_PASSWORD}");
+        println!("  operations lead: ops@demo.siyu.local / {DEMO_PASSWORD}");
+        println!("  service agent:   service@demo.siyu.local / {DEMO_PASSWORD}");
         println!(
-            "  other staff:     ops@, service@, content@, growth@, analyst@demo.siyu.local (same password)"
+            "  other staff:     content@, growth@, analyst@, guide01@ … guide20@demo.siyu.local (same password)"
         );
         println!("http://{addr}/");
     });
@@ -77,7 +94,7 @@ fn load_or_create_key(url: &str) -> anyhow::Result<String> {
 }
 
 /// Creates the demo tenant unless it exists; says whether it did.
-pub async fn seed(store: &Store) -> anyhow::Result<bool> {
+pub async fn seed(store: &Store, options: DemoOptions) -> anyhow::Result<bool> {
     let tenants = store.list_tenants().await?;
     if tenants.iter().any(|t| t.name != DEMO_TENANT) {
         // the demo's admin has a published password: never seed it beside real tenants
@@ -109,8 +126,11 @@ pub async fn seed(store: &Store) -> anyhow::Result<bool> {
     let jingan = scope
         .create_unit(&unit(tea.id, UnitKind::Store, "上海静安店")?, &actor)
         .await?;
-    scope
+    let xihu = scope
         .create_unit(&unit(tea.id, UnitKind::Store, "杭州西湖店")?, &actor)
+        .await?;
+    let guanqian = scope
+        .create_unit(&unit(tea.id, UnitKind::Store, "苏州观前店")?, &actor)
         .await?;
     let skin = scope
         .create_unit(
@@ -121,8 +141,11 @@ pub async fn seed(store: &Store) -> anyhow::Result<bool> {
     let east = scope
         .create_unit(&unit(skin.id, UnitKind::Subsidiary, "华东子公司")?, &actor)
         .await?;
-    scope
+    let xinjiekou = scope
         .create_unit(&unit(east.id, UnitKind::Store, "南京新街口店")?, &actor)
+        .await?;
+    let huaihai = scope
+        .create_unit(&unit(skin.id, UnitKind::Store, "上海淮海路店")?, &actor)
         .await?;
 
     let staff = [
@@ -162,85 +185,95 @@ pub async fn seed(store: &Store) -> anyhow::Result<bool> {
             DataScope::Tenant,
         ),
     ];
+    let mut service_agent = None;
     for (email, name, role, unit_id, data_scope) in staff {
         let new = NewStaff::new(unit_id, role, email, name, Some(DEMO_PASSWORD), data_scope)?;
-        scope.create_staff(&new, &actor).await?;
+        let created = scope.create_staff(&new, &actor).await?;
+        if role == "service" {
+            service_agent = Some(created.id);
+        }
     }
-    seed_customers(store, tenant.id).await?;
+    // four store guides (导购) per store, each looking after their own customers
+    let stores = [
+        (0, jingan.id),
+        (0, xihu.id),
+        (0, guanqian.id),
+        (1, xinjiekou.id),
+        (1, huaihai.id),
+    ];
+    let names = [
+        "周婷", "吴杰", "郑雪", "孙浩", "马琳", "朱悦", "胡博", "林佳", "何颖", "高宇",
+    ];
+    let mut guides: Vec<Vec<StaffId>> = vec![Vec::new(), Vec::new()];
+    // the demo's service agent is a tea guide too, so their customer list is not empty
+    guides[0].extend(service_agent);
+    for (n, (brand, store_id)) in stores.iter().flat_map(|s| [*s; 4]).enumerate() {
+        let new = NewStaff::new(
+            store_id,
+            "service",
+            &format!("guide{:02}@demo.siyu.local", n + 1),
+            &format!("{}{}", names[n % names.len()], n / names.len() + 1),
+            Some(DEMO_PASSWORD),
+            DataScope::Own,
+        )?;
+        guides[brand].push(scope.create_staff(&new, &actor).await?.id);
+    }
+    let brands = [
+        Brand::tea(tea.id.0, vec![jingan.id.0, xihu.id.0, guanqian.id.0]),
+        Brand::skin(skin.id.0, vec![xinjiekou.id.0, huaihai.id.0]),
+    ];
+    seed_customers(store, tenant.id, &brands, &guides, &options).await?;
     Ok(true)
 }
 
-/// A mini-program source and a few dozen customers with a month of behaviour, sent
-/// through the same ingestion path the tracking API uses.
-async fn seed_customers(store: &Store, tenant: siyu_domain::ids::TenantId) -> anyhow::Result<()> {
-    use serde_json::json;
+/// The demo's customers ([`crate::demo_data`]): one source per acquisition channel,
+/// every event sent through the same ingestion path the tracking API uses, then owners
+/// for the customers store staff look after, consent and a note.
+async fn seed_customers(
+    store: &Store,
+    tenant: siyu_domain::ids::TenantId,
+    brands: &[Brand],
+    guides: &[Vec<StaffId>],
+    options: &DemoOptions,
+) -> anyhow::Result<()> {
     use siyu_domain::customer::SourceKind;
     use siyu_domain::tracking::{BatchDefaults, read_event};
 
+    let started = std::time::Instant::now();
     let scope = store.tenant(tenant);
-    let (_, key) = scope
-        .create_source("露米茶饮小程序", SourceKind::MiniProgram, &Actor::cli())
-        .await?;
-    let source = store
-        .resolve_write_key(&key)
-        .await?
-        .context("the demo source's key resolves")?;
-    let family = [
-        "王", "李", "张", "刘", "陈", "杨", "赵", "黄", "周", "吴", "徐", "孙",
-    ];
-    let given = ["芳", "娜", "敏", "静", "伟", "强", "磊", "洋", "艳", "军"];
-    let cities = ["上海", "杭州", "南京", "苏州", "北京", "深圳"];
-    let levels = ["普通", "银卡", "金卡"];
-    let products = [
-        ("TEA-01", "桂花乌龙", 28),
-        ("TEA-02", "茉莉绿茶", 22),
-        ("GIFT-01", "中秋礼盒", 168),
-    ];
-    let now = siyu_store::now_ms();
-    let day = 24 * 3600 * 1000;
-    let mut items = Vec::new();
-    for i in 0..36usize {
-        let user = format!("demo-user-{i:03}");
-        let anonymous = format!("demo-device-{i:03}");
-        let name = format!(
-            "{}{}",
-            family[i % family.len()],
-            given[(i * 7) % given.len()]
+    let mut sources = Vec::new();
+    for channel in demo_data::CHANNELS {
+        let kind = SourceKind::parse(channel.kind).context("a demo source kind")?;
+        let (_, key) = scope
+            .create_source(channel.source, kind, &Actor::cli())
+            .await?;
+        sources.push(
+            store
+                .resolve_write_key(&key)
+                .await?
+                .context("the demo source's key resolves")?,
         );
-        let phone = format!("1380000{:04}", 1000 + i);
-        let mut events = vec![
-            json!({"type": "page", "name": "首页", "anonymousId": anonymous,
-            "timestamp": siyu_domain::time::format_rfc3339(now - (30 - (i % 30) as i64) * day)}),
-        ];
-        events.push(json!({"type": "identify", "userId": user, "anonymousId": anonymous,
-            "traits": {"name": name, "phone": phone, "city": cities[i % cities.len()], "member_level": levels[i % 3]},
-            "timestamp": siyu_domain::time::format_rfc3339(now - (29 - (i % 29) as i64) * day)}));
-        for k in 0..(i % 5) {
-            let (sku, product, price) = products[(i + k) % products.len()];
-            let at = now - ((i + k * 3) % 28) as i64 * day;
-            events.push(
-                json!({"type": "track", "event": "Product Viewed", "userId": user,
-                "properties": {"sku": sku, "name": product, "price": price},
-                "timestamp": siyu_domain::time::format_rfc3339(at)}),
-            );
-            if k % 2 == 1 {
-                events.push(json!({"type": "track", "event": "Order Completed", "userId": user,
-                    "properties": {"order_id": format!("demo-{i}-{k}"), "total": price * 2, "currency": "CNY",
-                                   "products": [{"sku": sku, "name": product, "price": price, "quantity": 2}]},
-                    "timestamp": siyu_domain::time::format_rfc3339(at + 3_600_000)}));
-            }
-        }
-        if i % 4 == 0 {
-            events.push(
-                json!({"type": "track", "event": "Content Shared", "userId": user,
-                "properties": {"content_id": "autumn-tea-guide", "channel": "wechat_moments"}}),
-            );
-        }
-        for (n, event) in events.into_iter().enumerate() {
+    }
+    let now = siyu_store::now_ms();
+    // yesterday, so that no generated event lies ahead of the clock
+    let today = now - now.rem_euclid(DAY_MS) - DAY_MS;
+    let customers = demo_data::generate(options.seed, options.customers, today, brands);
+    let total: usize = customers.iter().map(|c| c.events.len()).sum();
+    let bar = indicatif::ProgressBar::new(total as u64).with_style(
+        indicatif::ProgressStyle::with_template(
+            "demo data {bar:40} {pos}/{len} events ({per_sec}, {eta})",
+        )?,
+    );
+    let mut ids: Vec<Option<CustomerId>> = vec![None; customers.len()];
+    let mut items = Vec::with_capacity(2000);
+    let mut owners_of_items: Vec<usize> = Vec::with_capacity(2000);
+    for (i, customer) in customers.iter().enumerate() {
+        let source = sources[customer.channel];
+        for (n, event) in customer.events.iter().enumerate() {
             let message_id = format!("demo-{i}-{n}");
             let event = read_event(
                 n,
-                event,
+                event.clone(),
                 None,
                 &BatchDefaults::default(),
                 now,
@@ -251,24 +284,56 @@ async fn seed_customers(store: &Store, tenant: siyu_domain::ids::TenantId) -> an
             .with_commerce(source.kind.sales_channel())
             .map_err(|reason| anyhow::anyhow!("demo order refused: {reason}"))?;
             items.push(siyu_store::IngestItem { source, event });
+            owners_of_items.push(i);
+        }
+        if items.len() >= 2000 || i + 1 == customers.len() {
+            let outcomes = store.ingest(&items).await?;
+            for (outcome, &who) in outcomes.iter().zip(&owners_of_items) {
+                if let siyu_store::IngestOutcome::Stored(c) = outcome {
+                    ids[who] = Some(*c);
+                }
+            }
+            bar.inc(items.len() as u64);
+            items.clear();
+            owners_of_items.clear();
         }
     }
-    let stored = store.ingest(&items).await?;
-    // a few customers opted out of SMS, and one has a note from service
-    let mut customers: Vec<siyu_domain::customer::CustomerId> = stored
-        .iter()
-        .filter_map(|o| match o {
-            siyu_store::IngestOutcome::Stored(c) => Some(*c),
-            siyu_store::IngestOutcome::Duplicate => None,
-        })
-        .collect();
-    customers.dedup();
-    for customer in customers.iter().step_by(7) {
+    bar.finish_and_clear();
+    let ids: Vec<CustomerId> = ids
+        .into_iter()
+        .map(|id| id.context("every demo customer is stored"))
+        .collect::<anyhow::Result<_>>()?;
+
+    // store guides look after the WeCom friends and some mini-program customers of their
+    // brand, in turn
+    let mut assigned: std::collections::HashMap<StaffId, Vec<CustomerId>> = Default::default();
+    let mut turn = vec![0usize; guides.len()];
+    for (customer, id) in customers.iter().zip(&ids) {
+        let staff = &guides[customer.brand];
+        if customer.owned && !staff.is_empty() {
+            let guide = staff[turn[customer.brand] % staff.len()];
+            turn[customer.brand] += 1;
+            assigned.entry(guide).or_default().push(*id);
+        }
+    }
+    for (guide, customers) in &assigned {
+        scope
+            .assign_owner(customers, Some(*guide), &Actor::cli())
+            .await?;
+    }
+    for (customer, id) in customers.iter().zip(&ids) {
+        let channel = if customer.all_opt_out {
+            siyu_domain::consent::ConsentChannel::All
+        } else if customer.sms_opt_out {
+            siyu_domain::consent::ConsentChannel::Sms
+        } else {
+            continue;
+        };
         scope
             .record_consent(
-                *customer,
+                *id,
                 &siyu_store::ConsentChange {
-                    channel: siyu_domain::consent::ConsentChannel::Sms,
+                    channel,
                     status: siyu_domain::consent::ConsentStatus::OptOut,
                     source: "短信回复TD".into(),
                     note: None,
@@ -278,12 +343,24 @@ async fn seed_customers(store: &Store, tenant: siyu_domain::ids::TenantId) -> an
             )
             .await?;
     }
-    if let Some(first) = customers.first() {
+    if let Some(first) = ids.first() {
         scope
             .add_note(*first, "喜欢桂花乌龙，中秋前联系推荐礼盒", &Actor::cli())
             .await?;
     }
-    seed_audiences(store, tenant, &customers).await
+    let oolong: Vec<CustomerId> = customers
+        .iter()
+        .zip(&ids)
+        .filter(|(c, _)| c.likes_oolong)
+        .map(|(_, id)| *id)
+        .collect();
+    seed_audiences(store, tenant, &ids, &oolong).await?;
+    eprintln!(
+        "demo data: {} customers, {total} events in {:.1} s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// Tag groups and tags on some customers, a tag rule, and saved segments (dynamic and
@@ -292,6 +369,7 @@ async fn seed_audiences(
     store: &Store,
     tenant: siyu_domain::ids::TenantId,
     customers: &[siyu_domain::customer::CustomerId],
+    oolong: &[siyu_domain::customer::CustomerId],
 ) -> anyhow::Result<()> {
     use siyu_domain::audience::{TagId, TagOrigin};
     use siyu_store::{NewSegment, NewTagRule};
@@ -312,22 +390,45 @@ async fn seed_audiences(
         tags.push(scope.create_tag(group, name, colour, 0, &actor).await?.id);
     }
     let tag = |n: usize| -> TagId { tags[n] };
-    let every = |step: usize, from: usize| -> Vec<siyu_domain::customer::CustomerId> {
-        customers.iter().skip(from).step_by(step).copied().collect()
-    };
-    for (who, tag_index, reason) in [
-        (every(5, 3), 0, "年消费高"),
-        (every(3, 1), 1, "半年内多次购买"),
-        (every(2, 0), 4, "常看乌龙茶"),
-        (every(6, 2), 5, "咨询过中秋礼盒"),
+    scope
+        .change_tags(
+            oolong,
+            &[tag(4)],
+            &[],
+            TagOrigin::Manual,
+            Some("常看乌龙茶"),
+            &actor,
+        )
+        .await?;
+    let gift_seekers: Vec<_> = customers.iter().skip(2).step_by(9).copied().collect();
+    scope
+        .change_tags(
+            &gift_seekers,
+            &[tag(5)],
+            &[],
+            TagOrigin::Manual,
+            Some("咨询过中秋礼盒"),
+            &actor,
+        )
+        .await?;
+    for (name, definition, tag_index) in [
+        ("高净值", "orders.sum(last 365d) >= 2000", 0),
+        ("复购", "orders.count(last 180d) >= 2", 1),
+        (
+            "流失预警",
+            r#"lifecycle = "lapsed" and orders.count() >= 1"#,
+            2,
+        ),
     ] {
         scope
-            .change_tags(
-                &who,
-                &[tag(tag_index)],
-                &[],
-                TagOrigin::Manual,
-                Some(reason),
+            .create_tag_rule(
+                &NewTagRule {
+                    name: name.into(),
+                    condition: siyu_audience::parse(definition)?,
+                    add: vec![tag(tag_index)],
+                    remove: Vec::new(),
+                    enabled: true,
+                },
                 &actor,
             )
             .await?;

@@ -5,6 +5,7 @@ mod bench;
 mod bench_audience;
 mod config;
 mod demo;
+mod demo_data;
 mod transfer;
 
 use std::path::PathBuf;
@@ -78,6 +79,13 @@ enum Command {
         /// Address to listen on [default: 127.0.0.1:8080]
         #[arg(long, env = "SIYU_LISTEN")]
         listen: Option<String>,
+        /// How many customers a new demo gets
+        #[arg(long, default_value_t = 50_000)]
+        customers: usize,
+        /// The seed of the demo data: the same seed makes the same tenant (relative to
+        /// the day it is made)
+        #[arg(long, default_value_t = 2026)]
+        seed: u64,
     },
 }
 
@@ -432,7 +440,14 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Demo { listen } => demo::run(database_url, listen, &file).await,
+        Command::Demo {
+            listen,
+            customers,
+            seed,
+        } => {
+            let options = demo::DemoOptions { customers, seed };
+            demo::run(database_url, listen, options, &file).await
+        }
         Command::Bench(BenchCommand::Ingest {
             seconds,
             clients,

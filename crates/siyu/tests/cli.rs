@@ -438,6 +438,7 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
     for run in ["new demo data", "existing demo data"] {
         let mut child = Command::new(SIYU)
             .args(["demo", "--listen", "127.0.0.1:0", "--database-url", &url])
+            .args(["--customers", "300", "--seed", "7"])
             .env("RUST_LOG", "warn")
             .env_remove("SIYU_SECRET_KEY")
             .stdout(Stdio::piped())
@@ -494,17 +495,25 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
             .json()
             .await
             .unwrap();
-        assert!(staff["items"].as_array().unwrap().len() >= 5, "{staff}");
-        let customers: serde_json::Value = http
-            .get(format!("{base}/api/v1/customers?limit=100"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let customers = customers["items"].as_array().unwrap();
-        assert_eq!(customers.len(), 36, "demo customers, created once");
+        assert!(staff["items"].as_array().unwrap().len() >= 20, "{staff}");
+        let mut customers = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: serde_json::Value = http
+                .get(format!("{base}/api/v1/customers?limit=200{cursor}"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            customers.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = format!("&cursor={next}"),
+                None => break,
+            }
+        }
+        assert_eq!(customers.len(), 300, "demo customers, created once");
         assert!(
             customers
                 .iter()
@@ -514,39 +523,61 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
             .iter()
             .filter(|c| c["orders"]["count"].as_i64().unwrap() > 0)
             .count();
-        assert!(buyers >= 10, "demo customers have orders: {buyers}");
-        let segments: serde_json::Value = http
-            .get(format!("{base}/api/v1/segments"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let segments = segments.as_array().unwrap();
-        assert_eq!(segments.len(), 5, "demo segments, created once");
-        for s in segments {
-            assert!(s["count"].as_u64().unwrap() > 0, "{s}");
-        }
-        // the tag rule tags those who shared, once the server has the index
-        let mut sharers = 0;
+        assert!(buyers >= 100, "demo customers have orders: {buyers}");
+        let owned = customers
+            .iter()
+            .filter(|c| c["owner_staff_id"].is_i64())
+            .count();
+        assert!(owned >= 30, "store guides look after customers: {owned}");
+        // every demo segment has members once the tag rules have run over the customers
+        let mut segments = Vec::new();
         for _ in 0..50 {
-            let preview: serde_json::Value = http
-                .post(format!("{base}/api/v1/segments/preview"))
-                .json(&serde_json::json!({"definition": "tag(\"分享达人\")"}))
+            let list: serde_json::Value = http
+                .get(format!("{base}/api/v1/segments"))
                 .send()
                 .await
                 .unwrap()
                 .json()
                 .await
                 .unwrap();
-            sharers = preview["count"].as_u64().unwrap();
-            if sharers > 0 {
+            segments = list.as_array().unwrap().clone();
+            if segments.iter().all(|s| s["count"].as_u64().unwrap() > 0) {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        assert_eq!(sharers, 9, "every fourth demo customer shared");
+        assert_eq!(segments.len(), 5, "demo segments, created once");
+        for s in &segments {
+            assert!(s["count"].as_u64().unwrap() > 0, "{s}");
+        }
+        // the tag rule tags those who shared, once the server has the index
+        let count = |definition: &'static str| {
+            let http = http.clone();
+            let base = base.clone();
+            async move {
+                let preview: serde_json::Value = http
+                    .post(format!("{base}/api/v1/segments/preview"))
+                    .json(&serde_json::json!({ "definition": definition }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                preview["count"].as_u64().unwrap()
+            }
+        };
+        let shared = count(r#"performed("Content Shared", last 90d)"#).await;
+        assert!(shared > 0, "some demo customers shared lately");
+        let mut sharers = 0;
+        for _ in 0..50 {
+            sharers = count(r#"tag("分享达人")"#).await;
+            if sharers == shared {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert_eq!(sharers, shared, "the rule tagged everyone who shared");
         terminate(&child);
         assert!(child.wait().await.unwrap().success());
     }

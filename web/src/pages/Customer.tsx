@@ -30,7 +30,7 @@ import { formatMoney, formatNumber, formatTime } from '../format';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
-import { channelName } from './Dashboard';
+import { channelName, stageName } from './Dashboard';
 
 export function CustomerPage() {
   const id = Number(useParams().id);
@@ -39,6 +39,11 @@ export function CustomerPage() {
   const [reveal, setReveal] = useState(false);
   const customer = useApi(() => unwrap(api.GET('/api/v1/customers/{id}', { params: { path: { id }, query: { reveal } } })), [id, reveal]);
   const scores = useApi(() => unwrap(api.GET('/api/v1/customers/{id}/scores', { params: { path: { id } } })), [id]);
+  const ownerId = customer.data?.owner_staff_id;
+  const owner = useApi(
+    () => (ownerId && can('staff.read') ? unwrap(api.GET('/api/v1/staff/{id}', { params: { path: { id: ownerId } } })) : Promise.resolve(null)),
+    [ownerId],
+  );
 
   if (customer.error) return <Alert type="error" showIcon title={customer.error} role="alert" />;
   const c = customer.data;
@@ -66,7 +71,7 @@ export function CustomerPage() {
                 <span data-testid="customer-phone">{c.phone ?? '—'}</span>
               </Descriptions.Item>
               <Descriptions.Item label={t('customers.email')}>{c.email ?? '—'}</Descriptions.Item>
-              <Descriptions.Item label={t('customers.owner')}>{c.owner_staff_id ? `#${c.owner_staff_id}` : '—'}</Descriptions.Item>
+              <Descriptions.Item label={t('customers.owner')}>{owner.data ? `${owner.data.name} (${owner.data.email})` : c.owner_staff_id ? `#${c.owner_staff_id}` : '—'}</Descriptions.Item>
               <Descriptions.Item label={t('customers.firstSeen')}>{formatTime(locale, c.first_seen_at)}</Descriptions.Item>
               <Descriptions.Item label={t('customers.lastSeen')}>{formatTime(locale, c.last_seen_at)}</Descriptions.Item>
               <Descriptions.Item label={t('customers.orderCount')}>{formatNumber(locale, c.orders.count)}</Descriptions.Item>
@@ -79,7 +84,7 @@ export function CustomerPage() {
           <Card size="small" title={t('customers.scores')} data-testid="scores">
             <Descriptions column={1} size="small">
               <Descriptions.Item label={t('customers.rfm')}>{rfm ? `${locale === 'zh' ? rfm.name : rfm.class} (R${rfm.r} F${rfm.f} M${rfm.m})` : '—'}</Descriptions.Item>
-              <Descriptions.Item label={t('customers.stage')}>{scores.data?.lifecycle ?? '—'}</Descriptions.Item>
+              <Descriptions.Item label={t('customers.stage')}>{scores.data ? stageName(locale, scores.data.lifecycle) : '—'}</Descriptions.Item>
               <Descriptions.Item label={t('customers.valueTier')}>
                 {scores.data?.value_tier ?? '—'}
                 {scores.data?.koc && <Tag color="purple" style={{ marginLeft: 8 }}>KOC</Tag>}
@@ -160,7 +165,7 @@ function CustomerTags({ id }: { id: number }) {
               data-testid="add-tag-select"
             />
             <Button type="primary" disabled={adding === undefined} onClick={() => adding !== undefined && change([adding], [])} data-testid="add-tag">
-              {t('common.create')}
+              {t('customers.addTag')}
             </Button>
           </Space.Compact>
         )}
@@ -228,7 +233,7 @@ type Entry = Schemas['TimelineEntry'];
 function describe(entry: Entry, locale: 'zh' | 'en'): { title: string; at: string; color: string } {
   switch (entry.kind) {
     case 'event':
-      return { title: entry.name, at: entry.timestamp, color: 'blue' };
+      return { title: entry.name || entry.type, at: entry.timestamp, color: 'blue' };
     case 'order':
       return { title: `${entry.order_id} · ${formatMoney(locale, entry.amount, entry.currency)} · ${entry.status}`, at: entry.ordered_at, color: 'green' };
     case 'note':

@@ -35,6 +35,11 @@ export function channelName(locale: string, channel: string): string {
   return names ? names[locale === 'zh' ? 0 : 1] : channel;
 }
 
+export function stageName(locale: string, stage: string): string {
+  const names = STAGE_NAMES[stage];
+  return names ? names[locale === 'zh' ? 0 : 1] : stage;
+}
+
 const STAGES = ['acquired', 'activated', 'retained', 'revenue', 'referral'] as const;
 const STAGE_NAMES: Record<string, [string, string]> = {
   acquired: ['获客', 'Acquired'],
@@ -115,7 +120,7 @@ export function DashboardPage() {
         <Kpi title={t('dash.added')} value={formatNumber(locale, totals.added)} testId="kpi-added" />
         <Kpi title={t('dash.lost')} value={formatNumber(locale, totals.lost)} />
         <Kpi title={t('dash.net')} value={formatNumber(locale, totals.net)} />
-        <Kpi title={t('dash.gmv')} value={formatMoney(locale, d?.sales.gmv)} testId="kpi-gmv" />
+        <Kpi title={t('dash.gmv')} value={formatMoney(locale, d?.sales.gmv, 'CNY', 0)} testId="kpi-gmv" />
         <Kpi title={t('dash.privateShare')} value={formatPercent(locale, d?.sales.private_share)} />
         <Kpi title={t('dash.aov')} value={formatMoney(locale, d?.sales.average_order_value)} />
       </Row>
@@ -253,7 +258,7 @@ function FunnelChart({ report }: { report?: Report }) {
           right: 10,
           top: 10,
           bottom: 10,
-          label: { formatter: '{b}: {c}' },
+          label: { position: 'inside', formatter: '{b}: {c}', color: '#fff' },
           data: STAGES.map((s) => ({ name: name(s), value: funnel?.[s] ?? 0 })),
         },
       ],

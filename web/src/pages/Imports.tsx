@@ -56,10 +56,10 @@ export function ImportsPage() {
       <Card size="small">
         <Form layout="inline" style={{ rowGap: 8 }}>
           <Form.Item label={t('sources.kind')}>
-            <Select value={kind} onChange={setKind} style={{ width: 140 }} options={[{ value: 'customers', label: t('nav.customers') }, { value: 'orders', label: t('customers.orders') }]} />
+            <Select aria-label={t('sources.kind')} value={kind} onChange={setKind} style={{ width: 140 }} options={[{ value: 'customers', label: t('nav.customers') }, { value: 'orders', label: t('customers.orders') }]} />
           </Form.Item>
           <Form.Item label="map">
-            <Input value={map} onChange={(e) => setMap(e.target.value)} placeholder="手机=phone,卡号=identity:member_no" style={{ width: 280 }} />
+            <Input aria-label="map" value={map} onChange={(e) => setMap(e.target.value)} placeholder="手机=phone,卡号=identity:member_no" style={{ width: 280 }} />
           </Form.Item>
           <Form.Item>
             <Upload accept=".csv,text/csv" maxCount={1} beforeUpload={(f) => (setFile(f), false)} onRemove={() => setFile(null)} fileList={file ? [{ uid: '1', name: file.name }] : []}>

@@ -248,7 +248,7 @@ export function SegmentPage() {
           <Card size="small">
             <Form layout="vertical">
               <Form.Item label={t('common.name')} required validateStatus={saveError && !name.trim() ? 'error' : undefined}>
-                <Input value={name} onChange={(e) => setName(e.target.value)} disabled={!can('segments.write')} data-testid="segment-name" />
+                <Input aria-label={t('common.name')} value={name} onChange={(e) => setName(e.target.value)} disabled={!can('segments.write')} data-testid="segment-name" />
               </Form.Item>
               {isNew && (
                 <Form.Item label={t('segments.kind')}>
@@ -283,6 +283,7 @@ export function SegmentPage() {
               >
                 {mode === 'text' || !editable ? (
                   <Input.TextArea
+                    aria-label={t('segments.definition')}
                     rows={4}
                     value={text}
                     disabled={!editable}

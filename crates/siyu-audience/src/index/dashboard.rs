@@ -9,8 +9,8 @@
 //! segments and scores beside it. Days are UTC days, as everywhere in the index.
 //!
 //! The definitions, which the console's help text repeats:
-//! - A customer is **acquired** on the day first seen, through the kind of the first
-//!   source they came from (`none` for customers imported or created without one).
+//! - A customer is **acquired** on the day first seen, through the first source they
+//!   came from (`none` for customers imported or created without one).
 //! - A customer is **lost** on the day they lapse: `lapsed_after_days` after their last
 //!   activity (event or order), if that day has come and they have not returned since.
 //! - A **private-domain customer** came from a private-domain source (WeCom, mini
@@ -34,7 +34,7 @@ pub struct DashboardQuery<'a> {
     pub customers: Option<&'a RoaringBitmap>,
     /// Only orders of these units; all when `None`.
     pub units: Option<&'a [i64]>,
-    /// The acquisition channel (source kind) of each source id.
+    /// The acquisition channel (the source's name) of each source id.
     pub source_channels: &'a HashMap<i64, String>,
     /// The ids of private-domain sources.
     pub private_sources: &'a HashSet<i64>,

@@ -36,7 +36,7 @@ pub struct DashboardParams {
     pub unit_id: Option<i64>,
     /// Retention periods: `week` (default) or `month`.
     pub period: Option<String>,
-    /// Retention cohorts of one acquisition channel only (a source kind, or `none`).
+    /// Retention cohorts of one acquisition channel only (a source's name, or `none`).
     pub channel: Option<String>,
 }
 
@@ -46,8 +46,8 @@ pub struct DashboardReport {
     pub to: String,
     pub period: String,
     /// Customers added and lost per day and acquisition channel (days with neither are
-    /// left out). A customer is acquired on the day first seen, through the kind of the
-    /// first source they came from (`none` without one), and lost on the day they lapse
+    /// left out). A customer is acquired on the day first seen, through the first source
+    /// they came from (its name; `none` without one), and lost on the day they lapse
     /// (the lifecycle's lapse window after their last event or order).
     pub growth: Vec<GrowthRow>,
     /// How far the customers acquired in the range got.
@@ -185,8 +185,8 @@ pub async fn dashboard(
     let owners = visible_owners(&auth, &scope).await?;
     let mut source_channels = HashMap::new();
     let mut private_sources = HashSet::new();
-    for (id, kind) in scope.source_kinds().await? {
-        source_channels.insert(id, kind.as_str().to_owned());
+    for (id, name, kind) in scope.source_kinds().await? {
+        source_channels.insert(id, name);
         if kind.sales_channel().domain_class() == DomainClass::Private {
             private_sources.insert(id);
         }

@@ -171,10 +171,10 @@ async fn the_dashboard_matches_a_hand_computed_tenant() {
     assert_eq!(
         d["growth"],
         json!([
-            {"date": "2026-06-02", "channel": "mini_program", "added": 1, "lost": 0, "net": 1},
-            {"date": "2026-06-02", "channel": "server", "added": 1, "lost": 0, "net": 1},
-            {"date": "2026-06-03", "channel": "server", "added": 0, "lost": 1, "net": -1},
-            {"date": "2026-06-10", "channel": "server", "added": 1, "lost": 0, "net": 1},
+            {"date": "2026-06-02", "channel": "ERP", "added": 1, "lost": 0, "net": 1},
+            {"date": "2026-06-02", "channel": "小程序", "added": 1, "lost": 0, "net": 1},
+            {"date": "2026-06-03", "channel": "ERP", "added": 0, "lost": 1, "net": -1},
+            {"date": "2026-06-10", "channel": "ERP", "added": 1, "lost": 0, "net": 1},
         ])
     );
     // all three June customers are lapsed today (their last activity is months old)
@@ -225,7 +225,7 @@ async fn the_dashboard_matches_a_hand_computed_tenant() {
             {"channel": "wecom", "private_domain": true, "gmv": 100.0},
         ])
     );
-    assert_eq!(d["channels"], json!(["mini_program", "server"]));
+    assert_eq!(d["channels"], json!(["ERP", "小程序"]));
 
     // monthly cohorts: June's three customers were all active in June, none since
     let m = dashboard_when(&app, &format!("{june}&period=month"), |_| true).await;
@@ -237,7 +237,12 @@ async fn the_dashboard_matches_a_hand_computed_tenant() {
     assert!(by_month.len() >= 6 && by_month[1..].iter().all(|&n| n == 0));
 
     // one acquisition channel's cohorts
-    let mp = dashboard_when(&app, &format!("{june}&channel=mini_program"), |_| true).await;
+    let mp = dashboard_when(
+        &app,
+        &format!("{june}&channel={}", url_escape("小程序")),
+        |_| true,
+    )
+    .await;
     assert_eq!(mp["retention"].as_array().unwrap().len(), 1);
     assert_eq!(mp["retention"][0]["customers"], 1);
 
@@ -296,4 +301,8 @@ async fn bad_dashboard_queries_get_clear_errors() {
         .body;
     let today = siyu_domain::time::format_rfc3339(siyu_store::now_ms());
     assert_eq!(d["to"].as_str().unwrap(), &today[..10]);
+}
+
+fn url_escape(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

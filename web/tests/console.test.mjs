@@ -1,0 +1,269 @@
+// The console in a real browser: Debian's Chromium, driven by playwright-core, against a
+// real `siyu demo` on a temporary database. `.ci/run` runs it (`npm test` in web/) after
+// building siyu; each page visited leaves a screenshot in artifacts/screenshots/.
+//
+//   SIYU_BIN=target/debug/siyu  CHROMIUM=/usr/bin/chromium  SCREENSHOTS=artifacts/screenshots
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SIYU = path.resolve(root, process.env.SIYU_BIN ?? 'target/debug/siyu');
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const SHOTS = path.resolve(root, process.env.SCREENSHOTS ?? 'artifacts/screenshots');
+const PASSWORD = 'siyu-demo-2026';
+
+let server;
+let workdir;
+let base;
+let browser;
+
+before(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  workdir = mkdtempSync(path.join(tmpdir(), 'siyu-console-'));
+  server = spawn(SIYU, ['demo', '--listen', '127.0.0.1:0', '--customers', '2000', '--seed', '7'], {
+    cwd: workdir,
+    env: Object.fromEntries(Object.entries({ ...process.env, RUST_LOG: 'warn' }).filter(([k]) => k !== 'SIYU_SECRET_KEY')),
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  base = await new Promise((resolve, reject) => {
+    let printed = '';
+    const timer = setTimeout(() => reject(new Error(`siyu demo printed no URL: ${printed}`)), 120_000);
+    server.stdout.on('data', (chunk) => {
+      printed += chunk;
+      const line = printed.split('\n').find((l) => l.startsWith('http://'));
+      if (line) {
+        clearTimeout(timer);
+        resolve(line.trim().replace(/\/$/, ''));
+      }
+    });
+    server.on('exit', (code) => reject(new Error(`siyu demo exited (${code}): ${printed}`)));
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill('SIGTERM');
+  if (workdir) rmSync(workdir, { recursive: true, force: true });
+});
+
+/** A signed-in page (1280 px wide: the narrowest laptop the console supports). */
+async function signedIn(email = 'admin@demo.siyu.local', width = 1280) {
+  const context = await browser.newContext({ viewport: { width, height: 800 }, locale: 'zh-CN' });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(base + '/login');
+  await page.getByLabel('邮箱').fill(email);
+  await page.getByLabel('密码').fill(PASSWORD);
+  await page.getByRole('button', { name: /登\s*录/ }).click();
+  await page.waitForURL((url) => !url.pathname.startsWith('/login') && url.pathname !== '/');
+  return { page, context, errors };
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** What the API says, with the page's session. */
+async function apiGet(page, url) {
+  return page.evaluate(async (u) => (await fetch(u)).json(), url);
+}
+
+test('signing in shows the dashboard with the demo data', async () => {
+  const { page, context, errors } = await signedIn();
+  assert.equal(new URL(page.url()).pathname, '/dashboard');
+  const added = page.getByTestId('kpi-added').locator('.ant-statistic-content-value');
+  await added.waitFor();
+  // the number shown is the API's
+  const from = new Date(Date.now() - 89 * 86_400_000).toISOString().slice(0, 10);
+  const to = new Date().toISOString().slice(0, 10);
+  const report = await apiGet(page, `/api/v1/reports/dashboard?from=${from}&to=${to}&period=week`);
+  const sum = report.growth.reduce((s, g) => s + g.added, 0);
+  assert.ok(sum > 0, 'the demo has customers added in the last 90 days');
+  await page.waitForFunction(
+    (want) => document.querySelector('[data-testid=kpi-added] .ant-statistic-content-value')?.textContent?.replace(/,/g, '') === String(want),
+    sum,
+  );
+  for (const chart of ['chart-growth', 'chart-funnel', 'chart-retention', 'chart-repurchase', 'chart-sales', 'chart-rfm']) {
+    await page.getByTestId(chart).locator('canvas').first().waitFor();
+  }
+  // every chart has a table view of the same numbers
+  await page.getByTestId('chart-funnel').getByText('表格').click();
+  await page.getByTestId('chart-funnel').locator('td', { hasText: String(report.funnel.acquired) }).first().waitFor();
+  await page.waitForTimeout(500); // let the charts finish their entry animation
+  await shot(page, 'dashboard');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a customer is found by phone and their profile opens, masked until revealed', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.goto(base + '/customers');
+  await page.getByTestId('customer-search').fill('13910000005');
+  await page.getByTestId('customer-search').press('Enter');
+  await page.waitForURL(/q=13910000005/);
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.ant-table-row').length === 1);
+  const link = page.locator('tbody a').first();
+  await shot(page, 'customers');
+  await link.click();
+  await page.waitForURL(/\/customers\/\d+$/);
+  await page.getByTestId('customer-phone').filter({ hasText: '139****0005' }).waitFor();
+  await page.getByTestId('timeline').waitFor();
+  await page.getByTestId('reveal').click();
+  await page.getByTestId('customer-phone').filter({ hasText: '13910000005' }).waitFor();
+  await shot(page, 'customer-profile');
+  // the reveal is in the audit log
+  const audit = await apiGet(page, '/api/v1/audit-log?action=customer.revealed&limit=5');
+  assert.ok(audit.items.length >= 1, JSON.stringify(audit));
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a segment is built with a live count that matches the API, and saved', async () => {
+  const { page, context } = await signedIn();
+  await page.goto(base + '/segments/new');
+  await page.getByTestId('segment-name').fill('上海客户（浏览器测试）');
+  const definition = page.getByTestId('segment-definition');
+  // a mistake is shown next to the definition with its position, not as raw JSON
+  await definition.fill('trait.city = ');
+  await page.getByTestId('definition-error').waitFor();
+  assert.match(await page.getByTestId('definition-error').textContent(), /^1:\d+ /);
+  await definition.fill('trait.city = "上海"');
+  const preview = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/segments/preview', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ definition: 'trait.city = "上海"' }),
+    });
+    return r.json();
+  });
+  assert.ok(preview.count > 0);
+  await page.waitForFunction((want) => document.querySelector('[data-testid=live-count]')?.dataset.count === String(want), preview.count);
+  await shot(page, 'segment-builder');
+  await page.getByTestId('save-segment').click();
+  await page.waitForURL(/\/segments\/\d+$/);
+  await page.locator('tbody tr.ant-table-row').first().waitFor();
+  await shot(page, 'segment');
+  await page.goto(base + '/segments');
+  await page.getByText('上海客户（浏览器测试）').waitFor();
+  await shot(page, 'segments');
+  await context.close();
+});
+
+test('a tag added on the profile is stored and shown', async () => {
+  const { page, context } = await signedIn();
+  const found = await apiGet(page, '/api/v1/customers/lookup?kind=phone&value=13910000009');
+  await page.goto(`${base}/customers/${found.id}`);
+  const tags = page.getByTestId('customer-tags');
+  await tags.waitFor();
+  assert.equal(await tags.locator('.ant-tag', { hasText: '礼盒' }).count(), 0);
+  await page.getByTestId('add-tag-select').click();
+  await page.keyboard.type('礼盒');
+  await page.locator('.ant-select-item-option', { hasText: '礼盒' }).click();
+  await page.getByTestId('add-tag').click();
+  await tags.locator('.ant-tag', { hasText: '礼盒' }).waitFor();
+  await page.reload();
+  await page.getByTestId('customer-tags').locator('.ant-tag', { hasText: '礼盒' }).waitFor();
+  const stored = await apiGet(page, `/api/v1/customers/${found.id}/tags`);
+  assert.ok(stored.some((t) => t.name === '礼盒' && t.origin === 'manual'));
+  await shot(page, 'customer-tagged');
+  await context.close();
+});
+
+test('the language switches to English and stays', async () => {
+  const { page, context } = await signedIn();
+  await page.getByRole('menuitem', { name: '客户' }).waitFor();
+  await page.getByTestId('language').click();
+  await page.getByRole('menuitem', { name: 'Customers' }).waitFor();
+  await page.reload();
+  await page.getByRole('menuitem', { name: 'Dashboard' }).waitFor();
+  assert.equal(await page.evaluate(() => document.documentElement.lang), 'en');
+  await shot(page, 'dashboard-en');
+  await page.getByTestId('language').click();
+  await page.getByRole('menuitem', { name: '数据看板' }).waitFor();
+  await context.close();
+});
+
+test('a service agent cannot open an admin page', async () => {
+  const { page, context } = await signedIn('service@demo.siyu.local');
+  // their home is the customer list, and the menu leaves out what they may not open
+  assert.equal(new URL(page.url()).pathname, '/customers');
+  await page.getByRole('menuitem', { name: '客户' }).waitFor();
+  assert.equal(await page.getByRole('menuitem', { name: '员工' }).count(), 0);
+  await page.goto(base + '/staff');
+  await page.getByTestId('forbidden').waitFor();
+  await shot(page, 'forbidden');
+  // and the API refuses it anyway
+  const status = await page.evaluate(async () => (await fetch('/api/v1/staff')).status);
+  assert.equal(status, 403);
+  await context.close();
+});
+
+test('an expired session goes to login and back to where the user was', async () => {
+  const { page, context } = await signedIn();
+  await page.goto(base + '/tags');
+  await context.clearCookies();
+  await page.goto(base + '/segments');
+  await page.waitForURL(/\/login\?next=%2Fsegments/);
+  await page.getByLabel('邮箱').fill('admin@demo.siyu.local');
+  await page.getByLabel('密码').fill(PASSWORD);
+  await page.getByRole('button', { name: /登\s*录/ }).click();
+  await page.waitForURL((url) => url.pathname === '/segments');
+  await context.close();
+});
+
+test('a wrong password reads as a message, and unsaved work warns before leaving', async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const page = await context.newPage();
+  await page.goto(base + '/login');
+  await page.getByLabel('邮箱').fill('admin@demo.siyu.local');
+  await page.getByLabel('密码').fill('not-the-password');
+  await page.getByRole('button', { name: /登\s*录/ }).click();
+  const alert = page.getByRole('alert');
+  await alert.waitFor();
+  const text = await alert.textContent();
+  assert.ok(!text.includes('{'), `no raw JSON: ${text}`);
+  await shot(page, 'login-error');
+  await context.close();
+
+  const { page: editor, context: signed } = await signedIn();
+  await editor.goto(base + '/segments/new');
+  await editor.getByTestId('segment-name').fill('没保存的分群');
+  let asked = null;
+  editor.once('dialog', async (dialog) => {
+    asked = dialog.message();
+    await dialog.dismiss();
+  });
+  await editor.getByRole('menuitem', { name: '客户' }).click();
+  await editor.waitForTimeout(300);
+  assert.ok(asked && asked.includes('未保存'), `asked: ${asked}`);
+  assert.equal(new URL(editor.url()).pathname, '/segments/new');
+  await signed.close();
+});
+
+test('every page renders without errors, each field named, and leaves a screenshot', async () => {
+  const { page, context, errors } = await signedIn('admin@demo.siyu.local', 1440);
+  for (const p of ['tags', 'tag-rules', 'sources', 'imports', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
+    await page.goto(`${base}/${p}`);
+    await page.locator('main h3').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    // every visible form field has an accessible name (a label, aria-label or placeholder)
+    const unnamed = await page.evaluate(() =>
+      [...document.querySelectorAll('main input:not([type=hidden]), main textarea')]
+        .filter((el) => el.offsetParent !== null)
+        .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby') || el.getAttribute('placeholder')))
+        .map((el) => el.outerHTML.slice(0, 120)),
+    );
+    assert.deepEqual(unnamed, [], `${p}: fields without a name`);
+    await shot(page, p);
+  }
+  assert.deepEqual(errors, []);
+  await context.close();
+});
