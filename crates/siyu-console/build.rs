@@ -1,6 +1,9 @@
 //! Builds the console in `web/` with npm and writes `assets.rs`, which embeds every file
 //! of the build (and a gzip copy of the compressible ones) into the binary.
 //!
+//! The API's types are generated into `web/generated/`, which is not watched, so
+//! generating them does not make cargo run this script again.
+//!
 //! The console is part of the normal `cargo build`: a fresh clone needs only Node.js and
 //! npm besides the Rust toolchain. `SIYU_CONSOLE_SKIP=1` builds without it (the server then
 //! answers `/` with a page that says how to build the console) — for API-only work on a
@@ -70,14 +73,13 @@ fn main() {
 }
 
 fn build(web: &Path, dist: &Path) {
-    let installed = web.join("node_modules/.package-lock.json");
-    let lock = web.join("package-lock.json");
-    let stale = match (modified(&installed), modified(&lock)) {
-        (Some(installed), Some(lock)) => installed < lock,
-        _ => true,
-    };
-    if stale {
+    // node_modules is (re)installed when it was not installed from this very lock file:
+    // a copy of the lock it was installed from sits inside it
+    let lock = std::fs::read(web.join("package-lock.json")).expect("web/package-lock.json");
+    let installed_from = web.join("node_modules/.siyu-installed-lock.json");
+    if std::fs::read(&installed_from).ok().as_deref() != Some(lock.as_slice()) {
         npm(web, &["ci", "--no-audit", "--no-fund", "--loglevel=error"]);
+        std::fs::write(&installed_from, &lock).expect("node_modules is writable");
     }
     let out_dir = dist.display().to_string();
     npm(
@@ -104,10 +106,6 @@ fn npm(web: &Path, args: &[&str]) {
         args.join(" "),
         web.display()
     );
-}
-
-fn modified(path: &Path) -> Option<std::time::SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn collect(root: &Path, dir: &Path, files: &mut Vec<String>) {

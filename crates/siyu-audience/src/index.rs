@@ -642,9 +642,19 @@ impl AudienceIndex {
 
     /// Customers, GMV and orders per RFM class, over the whole pool or one unit and the
     /// units beneath it (scored against that unit's own quintiles).
-    pub fn rfm_report(&self, unit: Option<&[i64]>) -> HashMap<RfmClass, ClassFigures> {
+    ///
+    /// With `among`, only those customers are counted (a caller's data scope); their
+    /// classes stay those of the whole pool or unit.
+    pub fn rfm_report(
+        &self,
+        unit: Option<&[i64]>,
+        among: Option<&RoaringBitmap>,
+    ) -> HashMap<RfmClass, ClassFigures> {
         let mut report: HashMap<RfmClass, ClassFigures> = HashMap::new();
-        let mut add = |score: Option<RfmScore>, v: Option<RfmValues>| {
+        let mut add = |c: u32, score: Option<RfmScore>, v: Option<RfmValues>| {
+            if among.is_some_and(|among| !among.contains(c)) {
+                return;
+            }
             if let (Some(s), Some(v)) = (score, v) {
                 let e = report.entry(s.class).or_default();
                 e.customers += 1;
@@ -655,7 +665,7 @@ impl AudienceIndex {
         match unit {
             None => {
                 for c in &self.live {
-                    add(self.rfm[c as usize], self.rfm_values(c, None));
+                    add(c, self.rfm[c as usize], self.rfm_values(c, None));
                 }
             }
             Some(units) => {
@@ -665,8 +675,8 @@ impl AudienceIndex {
                     .map(|&c| self.rfm_values(c, Some(units)))
                     .collect();
                 let (_, scores) = rfm::score_all(&values, &self.settings.rfm);
-                for (s, v) in scores.into_iter().zip(values) {
-                    add(s, v);
+                for ((c, s), v) in members.iter().zip(scores).zip(values) {
+                    add(*c, s, v);
                 }
             }
         }
@@ -683,11 +693,16 @@ impl AudienceIndex {
 
     /// Each buyer's net order total (fen) within the last `days` (all time when `None`)
     /// in these units (all when `None`), biggest first.
-    fn spend_ranking(&self, units: Option<&[i64]>, days: Option<u32>) -> Vec<(u32, i64, u32)> {
+    fn spend_ranking(
+        &self,
+        units: Option<&[i64]>,
+        days: Option<u32>,
+        among: Option<&RoaringBitmap>,
+    ) -> Vec<(u32, i64, u32)> {
         let start = days.map_or(i32::MIN, |d| window_start(self.today, d));
         let mut ranking: Vec<(u32, i64, u32)> = Vec::new();
         for c in &self.orders.members {
-            if !self.live.contains(c) {
+            if !self.live.contains(c) || among.is_some_and(|among| !among.contains(c)) {
                 continue;
             }
             let (mut gmv, mut n) = (0i64, 0u32);
@@ -705,10 +720,15 @@ impl AudienceIndex {
         ranking
     }
 
-    /// The Pareto view of a pool (or one unit's buyers): how few customers bring 80% of
-    /// the money.
-    pub fn pareto(&self, units: Option<&[i64]>, days: Option<u32>) -> Pareto {
-        let ranking = self.spend_ranking(units, days);
+    /// The Pareto view of a pool (or one unit's buyers, or only the customers `among`):
+    /// how few customers bring 80% of the money.
+    pub fn pareto(
+        &self,
+        units: Option<&[i64]>,
+        days: Option<u32>,
+        among: Option<&RoaringBitmap>,
+    ) -> Pareto {
+        let ranking = self.spend_ranking(units, days, among);
         pareto_of(&ranking)
     }
 
@@ -717,7 +737,7 @@ impl AudienceIndex {
         let Some(&c) = self.dense.get(&id) else {
             return ValueTier::Prospect;
         };
-        let ranking = self.spend_ranking(None, days);
+        let ranking = self.spend_ranking(None, days, None);
         tier_in(&ranking, c)
     }
 
@@ -742,7 +762,7 @@ impl AudienceIndex {
             if !bought.iter().any(|u| beneath.contains(u)) {
                 continue;
             }
-            let ranking = self.spend_ranking(Some(beneath), days);
+            let ranking = self.spend_ranking(Some(beneath), days, None);
             let Some(&(_, gmv, orders)) = ranking.iter().find(|r| r.0 == c) else {
                 continue;
             };
@@ -766,11 +786,15 @@ impl AudienceIndex {
     pub fn stage_cohorts(
         &self,
         cohort_of: impl Fn(i32) -> i32,
+        among: Option<&RoaringBitmap>,
     ) -> std::collections::BTreeMap<i32, HashMap<LifecycleStage, u64>> {
         let mut out: std::collections::BTreeMap<i32, HashMap<LifecycleStage, u64>> =
             std::collections::BTreeMap::new();
         for (stage, members) in &self.stages {
             for c in members {
+                if among.is_some_and(|among| !among.contains(c)) {
+                    continue;
+                }
                 *out.entry(cohort_of(self.first_seen[c as usize]))
                     .or_default()
                     .entry(*stage)
@@ -1366,7 +1390,7 @@ mod tests {
         }
         b.add(&buyer(11, &[]));
         let ix = b.finish();
-        let p = ix.pareto(None, None);
+        let p = ix.pareto(None, None, None);
         assert_eq!((p.buyers, p.gmv, p.key_customers), (10, 100_000, 2));
         assert_eq!(p.key_share, 0.2);
         assert_eq!(p.top_fifth_gmv_share, 0.8);

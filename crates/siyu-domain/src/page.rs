@@ -89,6 +89,20 @@ impl<T> Page<T> {
         }
     }
 
+    /// Builds a page of items looked up by ids, where `ids` were fetched with
+    /// [`PageRequest::fetch_limit`] (the items of the first `limit` of them, some perhaps
+    /// gone or filtered out). The cursor follows the ids, so a missing item never ends
+    /// the list early.
+    pub fn from_ids(items: Vec<T>, ids: &[i64], request: PageRequest) -> Self {
+        let limit = request.limit as usize;
+        let next_cursor = if ids.len() > limit {
+            ids.get(limit - 1).map(|last| encode_cursor(*last))
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+
     /// Builds a page of a list ordered by a pair (time, id), from rows fetched with
     /// [`PageRequest::fetch_limit`].
     pub fn from_rows_by_pair(

@@ -29,8 +29,23 @@ pub async fn fallback(request: Request) -> Response {
         .headers()
         .get(header::ACCEPT_ENCODING)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+        .is_some_and(accepts_gzip);
     serve(asset, accepts_gzip)
+}
+
+/// Whether an `Accept-Encoding` value takes gzip (`gzip`, `gzip;q=0.5`, not `gzip;q=0`).
+fn accepts_gzip(header: &str) -> bool {
+    header.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        parts
+            .next()
+            .is_some_and(|name| name.eq_ignore_ascii_case("gzip"))
+            && parts.all(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.parse::<f32>().ok())
+                    .is_none_or(|q| q > 0.0)
+            })
+    })
 }
 
 fn serve(asset: &'static Asset, accepts_gzip: bool) -> Response {
@@ -71,4 +86,18 @@ fn serve(asset: &'static Asset, accepts_gzip: bool) -> Response {
         );
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::accepts_gzip;
+
+    #[test]
+    fn gzip_is_sent_only_to_clients_that_take_it() {
+        assert!(accepts_gzip("gzip, deflate, br"));
+        assert!(accepts_gzip("br;q=1.0, GZIP;q=0.5"));
+        assert!(!accepts_gzip("gzip;q=0"));
+        assert!(!accepts_gzip("deflate, br"));
+        assert!(!accepts_gzip("x-gzip-ish"));
+    }
 }

@@ -538,35 +538,44 @@ impl TenantScope<'_> {
                 .map(|c| c.0.to_string())
                 .collect::<Vec<_>>()
                 .join(",");
+            // only customers whose owner changes: the audit names each of them
             let sql = format!(
                 "UPDATE customers SET owner_staff_id = $1, updated_at = $2 \
-                 WHERE tenant_id = $3 AND id IN ({list}) AND erased_at IS NULL"
+                 WHERE tenant_id = $3 AND id IN ({list}) AND erased_at IS NULL \
+                 AND merged_into_id IS NULL \
+                 AND (owner_staff_id IS NULL OR owner_staff_id <> $4 OR $4 IS NULL) \
+                 AND NOT (owner_staff_id IS NULL AND $4 IS NULL) \
+                 RETURNING id"
             );
+            let owner_id = owner.map(|s| s.0);
             let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
-            let n = on_tx!(&mut tx, |c| {
-                let n = sqlx::query(&sql)
-                    .bind(owner.map(|s| s.0))
+            let ids: Vec<i64> = on_tx!(&mut tx, |c| {
+                let ids: Vec<i64> = sqlx::query_scalar(&sql)
+                    .bind(owner_id)
                     .bind(crate::now_ms())
                     .bind(tenant.0)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected();
-                crate::insert_audit!(
-                    &mut *c,
-                    tenant,
-                    actor,
-                    siyu_domain::audit::AuditRecord::new(
-                        "customer.assigned",
-                        "staff",
-                        owner.map(|s| s.0.to_string()).unwrap_or_default()
-                    )
-                    .with_details(serde_json::json!({"customers": n}))
-                )?;
-                n
+                    .bind(owner_id)
+                    .fetch_all(&mut *c)
+                    .await?;
+                if !ids.is_empty() {
+                    crate::insert_audit!(
+                        &mut *c,
+                        tenant,
+                        actor,
+                        siyu_domain::audit::AuditRecord::new(
+                            "customer.assigned",
+                            "staff",
+                            owner_id.map_or("none".to_string(), |s| s.to_string())
+                        )
+                        .with_details(serde_json::json!({"customers": ids}))
+                    )?;
+                }
+                ids
             });
-            crate::audiences::note_changed(&mut tx, tenant, part).await?;
+            let moved: Vec<CustomerId> = ids.iter().map(|id| CustomerId(*id)).collect();
+            crate::audiences::note_changed(&mut tx, tenant, &moved).await?;
             tx.commit().await?;
-            changed += n;
+            changed += moved.len() as u64;
         }
         Ok(changed)
     }

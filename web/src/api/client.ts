@@ -1,8 +1,8 @@
-// The typed API client. Its paths and types come from src/api/schema.d.ts, generated from
+// The typed API client. Its paths and types come from generated/schema.d.ts, made from
 // openapi.json at build time, so a call to an endpoint or field the server does not have
 // fails the build instead of failing in front of a user.
 import createClient, { type Middleware } from 'openapi-fetch';
-import type { components, paths } from './schema';
+import type { components, paths } from '../../generated/schema';
 
 export type Schemas = components['schemas'];
 

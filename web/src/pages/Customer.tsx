@@ -23,7 +23,7 @@ import {
   Timeline,
   Typography,
 } from 'antd';
-import { useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { useParams } from 'react-router';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { formatMoney, formatNumber, formatTime } from '../format';
@@ -32,8 +32,13 @@ import { useSession } from '../session';
 import { useApi } from '../useApi';
 import { channelName, stageName } from './Dashboard';
 
+/** A new customer id is a new page: nothing (a reveal, a timeline) carries over. */
 export function CustomerPage() {
   const id = Number(useParams().id);
+  return <CustomerView key={id} id={id} />;
+}
+
+function CustomerView({ id }: { id: number }) {
   const { t, locale } = useLocale();
   const { can } = useSession();
   const [reveal, setReveal] = useState(false);
@@ -250,19 +255,24 @@ function CustomerTimeline({ id }: { id: number }) {
   const [error, setError] = useState<string | null>(null);
   const [loading, setLoading] = useState(false);
 
-  async function load(after?: string) {
-    setLoading(true);
-    try {
-      const page = await unwrap(api.GET('/api/v1/customers/{id}/timeline', { params: { path: { id }, query: { cursor: after, limit: 30 } } }));
-      setEntries((old) => (after ? [...old, ...page.items] : page.items));
-      setCursor(page.next_cursor ?? null);
-    } catch (e) {
-      setError(errorMessage(e));
-    } finally {
-      setLoading(false);
-    }
-  }
-  if (cursor === undefined && !loading && !error) void load();
+  const load = useCallback(
+    async (after?: string) => {
+      setLoading(true);
+      try {
+        const page = await unwrap(api.GET('/api/v1/customers/{id}/timeline', { params: { path: { id }, query: { cursor: after, limit: 30 } } }));
+        setEntries((old) => (after ? [...old, ...page.items] : page.items));
+        setCursor(page.next_cursor ?? null);
+      } catch (e) {
+        setError(errorMessage(e));
+      } finally {
+        setLoading(false);
+      }
+    },
+    [id],
+  );
+  useEffect(() => {
+    void load();
+  }, [load]);
 
   if (error) return <Alert type="error" showIcon title={error} />;
   if (!loading && entries.length === 0) return <Empty description={t('common.empty')} />;

@@ -5,9 +5,16 @@ import { api, errorMessage, unwrap } from '../api/client';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
 
-/** Only a path on this site may be the way back (never another origin). */
-function safeNext(next: string | null): string {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/';
+/** Only a page of this site may be the way back: what the URL parser makes of `next`
+ *  (`/\evil.com`, `/%09/evil.com` included) must stay on this origin. */
+export function safeNext(next: string | null): string {
+  if (!next) return '/';
+  try {
+    const url = new URL(next, window.location.origin);
+    return url.origin === window.location.origin ? url.pathname + url.search + url.hash : '/';
+  } catch {
+    return '/';
+  }
 }
 
 export function LoginPage() {

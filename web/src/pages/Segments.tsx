@@ -130,6 +130,7 @@ function useLiveCount(definition: string) {
     if (!definition.trim()) {
       setPreview(null);
       setError(null);
+      setLoading(false);
       return;
     }
     const timer = window.setTimeout(async () => {
@@ -174,21 +175,28 @@ export function SegmentPage() {
   const [saved, setSaved] = useState({ name: '', definition: '' });
   const [saveError, setSaveError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // set just before the page itself navigates away (after saving or deleting)
+  const leaving = useRef(false);
 
   useEffect(() => {
     const s = segment.data;
     if (s) {
       setName(s.name);
       setKind(s.kind);
+      setMode('text');
       setText(s.definition ?? '');
       setSaved({ name: s.name, definition: s.definition ?? '' });
+      leaving.current = false;
     }
   }, [segment.data]);
 
   const definition = mode === 'text' ? text : clausesToText(clauses);
   const live = useLiveCount(kind === 'dynamic' || isNew ? definition : '');
-  const dirty = can('segments.write') && (name !== saved.name || definition !== saved.definition);
-  const blocker = useBlocker(({ currentLocation, nextLocation }) => dirty && !busy && currentLocation.pathname !== nextLocation.pathname);
+  // a static segment's definition is not kept: only its name can be unsaved
+  const dirty = can('segments.write') && (name !== saved.name || (kind === 'dynamic' && definition !== saved.definition));
+  const blocker = useBlocker(
+    ({ currentLocation, nextLocation }) => dirty && !leaving.current && currentLocation.pathname !== nextLocation.pathname,
+  );
   useEffect(() => {
     if (blocker.state === 'blocked') {
       if (window.confirm(t('common.unsaved'))) blocker.proceed();
@@ -209,8 +217,8 @@ export function SegmentPage() {
     try {
       if (isNew) {
         const created = await unwrap(api.POST('/api/v1/segments', { body: { name, definition, kind } }));
-        setSaved({ name, definition });
         void message.success(t('common.saved'));
+        leaving.current = true;
         navigate(`/segments/${created.id}`, { replace: true });
       } else {
         await unwrap(api.PATCH('/api/v1/segments/{id}', { params: { path: { id: segmentId } }, body: { name, definition: kind === 'dynamic' ? definition : undefined } }));
@@ -228,7 +236,7 @@ export function SegmentPage() {
   async function remove() {
     try {
       await unwrap(api.DELETE('/api/v1/segments/{id}', { params: { path: { id: segmentId } } }));
-      setSaved({ name, definition });
+      leaving.current = true;
       navigate('/segments');
     } catch (e) {
       setSaveError(errorMessage(e));

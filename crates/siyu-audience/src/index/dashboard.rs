@@ -104,6 +104,7 @@ pub struct Repurchase {
 /// Buyers in the period and how often they bought.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
 pub struct BuyerFigures {
+    /// All of them in the filter, whenever acquired.
     pub customers: u64,
     /// Customers with at least one order in the period.
     pub buyers: u64,
@@ -308,7 +309,7 @@ impl AudienceIndex {
             }
         };
         for rows in self.events.values() {
-            for row in rows.get(c) {
+            for row in rows.get(c).iter().filter(|r| r.count > 0) {
                 note(row.day);
             }
         }

@@ -161,23 +161,10 @@ pub async fn list_customers(
         .audiences
         .evaluate(tenant, &condition, owners.as_deref())
         .await?;
-    let ids: Vec<CustomerId> = {
-        let index = audience.index.read().expect("not poisoned");
-        index
-            .ids_after(&members, page.after_id(), page.fetch_limit() as usize)
-            .into_iter()
-            .map(CustomerId)
-            .collect()
-    };
-    let customers = scope
-        .customers_by_ids(&ids)
-        .await?
-        .into_iter()
-        .map(Customer::masked)
-        .collect();
-    Ok(Json(Page::from_rows(customers, page, |c: &Customer| {
-        c.id.0
-    })))
+    Ok(Json(
+        crate::routes::segments::members_page(&scope, &audience, &members, page, owners.as_deref())
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, IntoParams)]

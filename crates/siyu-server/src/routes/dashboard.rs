@@ -98,7 +98,9 @@ pub struct RepurchaseRow {
 
 #[derive(Serialize, ToSchema)]
 pub struct BuyerRow {
+    /// All of them (within the unit and the caller's data scope), whenever acquired.
     pub customers: u64,
+    /// Those with an order in the range.
     pub buyers: u64,
     pub repeat_buyers: u64,
     pub orders: u64,

@@ -464,27 +464,38 @@ pub async fn segment_members(
         .audiences
         .evaluate(tenant, &condition, owners.as_deref())
         .await?;
-    let ids: Vec<CustomerId> = {
+    Ok(Json(
+        members_page(&scope, &audience, &members, page, owners.as_deref()).await?,
+    ))
+}
+
+/// One page, in id order, of the customers of an evaluated set (a segment's members, a
+/// filtered customer list), masked. The index may lag the database by a moment, so each
+/// customer is checked against the caller's data scope again as read.
+pub(crate) async fn members_page(
+    scope: &TenantScope<'_>,
+    audience: &crate::audience::TenantAudience,
+    members: &roaring::RoaringBitmap,
+    page: siyu_domain::page::PageRequest,
+    owners: Option<&[siyu_domain::ids::StaffId]>,
+) -> ApiResult<Page<Customer>> {
+    let ids: Vec<i64> = {
         let index = audience.index.read().expect("not poisoned");
-        index
-            .ids_after(
-                &members,
-                page.after.unwrap_or(0),
-                page.fetch_limit() as usize,
-            )
-            .into_iter()
-            .map(CustomerId)
-            .collect()
+        index.ids_after(members, page.after_id(), page.fetch_limit() as usize)
     };
+    let shown: Vec<CustomerId> = ids
+        .iter()
+        .take(page.limit as usize)
+        .map(|id| CustomerId(*id))
+        .collect();
     let customers = scope
-        .customers_by_ids(&ids)
+        .customers_by_ids(&shown)
         .await?
         .into_iter()
+        .filter(|c| owners.is_none_or(|o| c.owner_staff_id.is_some_and(|s| o.contains(&s))))
         .map(Customer::masked)
         .collect();
-    Ok(Json(Page::from_rows(customers, page, |c: &Customer| {
-        c.id.0
-    })))
+    Ok(Page::from_ids(customers, &ids, page))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -662,9 +673,11 @@ pub async fn rfm_report(
         ),
         None => None,
     };
+    let owners = visible_owners(&auth, &app.store.tenant(tenant)).await?;
     let audience = app.audiences.tenant(tenant).await?;
     let index = audience.index.read().expect("not poisoned");
-    let report = index.rfm_report(units.as_deref());
+    let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
+    let report = index.rfm_report(units.as_deref(), among.as_ref());
     let cuts = index.cut_points();
     let classes = RfmClass::ALL
         .iter()
@@ -741,18 +754,23 @@ pub async fn lifecycle_report(
         "week" => true,
         _ => return Err(ApiError::field("cohort", "must be month or week")),
     };
+    let owners = visible_owners(&auth, &app.store.tenant(auth.principal.tenant_id)).await?;
     let audience = app.audiences.tenant(auth.principal.tenant_id).await?;
     let index = audience.index.read().expect("not poisoned");
+    let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
     // a cohort is named by its first day: the first of the month, or the Monday
-    let cohorts = index.stage_cohorts(|day| {
-        if by_week {
-            // 1970-01-01 was a Thursday
-            day - (day + 3).rem_euclid(7)
-        } else {
-            let date = siyu_audience::facts::format_day(day);
-            siyu_audience::facts::as_day(&json!(format!("{}-01", &date[..7]))).unwrap_or(day)
-        }
-    });
+    let cohorts = index.stage_cohorts(
+        |day| {
+            if by_week {
+                // 1970-01-01 was a Thursday
+                day - (day + 3).rem_euclid(7)
+            } else {
+                let date = siyu_audience::facts::format_day(day);
+                siyu_audience::facts::as_day(&json!(format!("{}-01", &date[..7]))).unwrap_or(day)
+            }
+        },
+        among.as_ref(),
+    );
     let mut totals = std::collections::HashMap::new();
     let cohorts = cohorts
         .into_iter()
@@ -855,12 +873,13 @@ pub async fn pareto_report(
         d if d > 3650 => return Err(ApiError::field("days", "at most 3650")),
         d => Some(d),
     };
+    let owners = visible_owners(&auth, &app.store.tenant(tenant)).await?;
     let audience = app.audiences.tenant(tenant).await?;
-    let p = audience
-        .index
-        .read()
-        .expect("not poisoned")
-        .pareto(units.as_deref(), days);
+    let p = {
+        let index = audience.index.read().expect("not poisoned");
+        let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
+        index.pareto(units.as_deref(), days, among.as_ref())
+    };
     Ok(Json(ParetoReport {
         buyers: p.buyers,
         gmv: p.gmv as f64 / 100.0,
