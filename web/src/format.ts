@@ -1,7 +1,12 @@
 // Numbers, money and times for the chosen locale and the tenant's time zone.
 import type { Locale } from './i18n';
 
-export const DEFAULT_TIME_ZONE = 'Asia/Shanghai';
+/** The tenant's time zone (from `/api/v1/me`): times and days are shown in it. */
+let tenantTimeZone = 'Asia/Shanghai';
+
+export function setTenantTimeZone(zone: string) {
+  tenantTimeZone = zone;
+}
 
 const tag = (locale: Locale) => (locale === 'zh' ? 'zh-CN' : 'en-US');
 
@@ -24,12 +29,12 @@ export function formatPercent(locale: Locale, ratio: number | null | undefined, 
   return new Intl.NumberFormat(tag(locale), { style: 'percent', maximumFractionDigits: digits }).format(ratio);
 }
 
-export function formatTime(locale: Locale, iso: string | null | undefined, timeZone = DEFAULT_TIME_ZONE): string {
+export function formatTime(locale: Locale, iso: string | null | undefined, timeZone?: string): string {
   if (!iso) return '—';
   const d = new Date(iso);
   if (Number.isNaN(d.getTime())) return iso;
   return new Intl.DateTimeFormat(tag(locale), {
-    timeZone,
+    timeZone: timeZone ?? tenantTimeZone,
     year: 'numeric',
     month: '2-digit',
     day: '2-digit',
@@ -39,12 +44,12 @@ export function formatTime(locale: Locale, iso: string | null | undefined, timeZ
   }).format(d);
 }
 
-export function formatDate(locale: Locale, iso: string | null | undefined, timeZone = DEFAULT_TIME_ZONE): string {
+export function formatDate(locale: Locale, iso: string | null | undefined, timeZone?: string): string {
   if (!iso) return '—';
   const d = new Date(iso.length === 10 ? iso + 'T00:00:00Z' : iso);
   if (Number.isNaN(d.getTime())) return iso;
   return new Intl.DateTimeFormat(tag(locale), {
-    timeZone: iso.length === 10 ? 'UTC' : timeZone,
+    timeZone: iso.length === 10 ? 'UTC' : (timeZone ?? tenantTimeZone),
     year: 'numeric',
     month: '2-digit',
     day: '2-digit',

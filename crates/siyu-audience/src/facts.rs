@@ -28,7 +28,9 @@ pub fn time_matches(test: TimeTest, day: i32, today: i32) -> bool {
     }
 }
 
-/// One customer, as the audience layer sees them.
+/// One customer, as the audience layer sees them. Times are in the tenant's local time
+/// (milliseconds since 1970-01-01 00:00 in its zone), so that [`day_of`] gives the day a
+/// person there would name; event days are local days too.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CustomerFacts {
     pub id: i64,

@@ -280,7 +280,7 @@ pub enum TimelineEntry {
 }
 
 /// How often a customer did one thing, and when: the per-customer event counts that
-/// segments and scores read. Windows are whole UTC days ending today.
+/// segments and scores read. Windows are whole days (in the tenant's time zone) ending today.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct EventActivity {
     /// The event name (`Page Viewed` and `Screen Viewed` for views).
@@ -295,9 +295,9 @@ pub struct EventActivity {
 }
 
 /// Sums per-day counts `(name, day number, count, last time)` into each event's totals
-/// and rolling windows as of `now`; most frequent first.
-pub fn summarize_activity(days: &[(String, i64, i64, i64)], now: i64) -> Vec<EventActivity> {
-    let today = now.div_euclid(86_400_000);
+/// and rolling windows as of the day `today` (day numbers in the tenant's zone); most
+/// frequent first.
+pub fn summarize_activity(days: &[(String, i64, i64, i64)], today: i64) -> Vec<EventActivity> {
     let mut by_name: std::collections::BTreeMap<&str, EventActivity> = Default::default();
     for (name, day, count, last_at) in days {
         let entry = by_name.entry(name).or_insert_with(|| EventActivity {
@@ -440,7 +440,7 @@ mod tests {
             ("Content Read".to_owned(), 19_900, 8, 19_900 * day),
             ("Signed Up".to_owned(), 19_950, 1, 19_950 * day + 7),
         ];
-        let list = summarize_activity(&rows, now);
+        let list = summarize_activity(&rows, 20_000);
         let read = &list[0];
         assert_eq!(read.name, "Content Read");
         assert_eq!(

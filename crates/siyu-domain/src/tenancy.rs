@@ -19,6 +19,8 @@ pub const NAME_MAX: usize = 100;
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
+    /// The time zone its days start in (`Asia/Shanghai`; see `siyu_domain::time::TIME_ZONES`).
+    pub time_zone: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
@@ -230,6 +232,8 @@ mod tests {
 #[derive(Debug, Clone)]
 pub struct NewTenant {
     pub name: String,
+    /// UTC unless set with [`NewTenant::in_time_zone`].
+    pub time_zone: crate::time::TimeZone,
     pub admin_email: String,
     pub admin_name: String,
     pub admin_password_hash: String,
@@ -242,10 +246,20 @@ impl NewTenant {
         crate::password::check_policy("admin_password", admin_password)?;
         Ok(Self {
             admin_name: admin_email.split('@').next().unwrap_or("admin").to_owned(),
+            time_zone: crate::time::TimeZone::UTC,
             name,
             admin_email,
             admin_password_hash: crate::password::hash(admin_password),
         })
+    }
+}
+
+impl NewTenant {
+    /// The tenant keeps its days in this zone (fixed at creation: stored per-day counts
+    /// follow it).
+    pub fn in_time_zone(mut self, zone: crate::time::TimeZone) -> Self {
+        self.time_zone = zone;
+        self
     }
 }
 

@@ -33,6 +33,68 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// The time zones a tenant may keep its days in: the zones of Asia-Pacific markets, none
+/// of which observes daylight saving, so each is a fixed offset from UTC (minutes). A
+/// tenant's "day" (per-day event counts, `last 30d`, the dashboard's dates) starts at
+/// midnight in its zone. Zones with daylight saving need a time-zone database and are
+/// not offered yet.
+pub const TIME_ZONES: &[(&str, i32)] = &[
+    ("UTC", 0),
+    ("Asia/Shanghai", 480),
+    ("Asia/Hong_Kong", 480),
+    ("Asia/Macau", 480),
+    ("Asia/Taipei", 480),
+    ("Asia/Singapore", 480),
+    ("Asia/Kuala_Lumpur", 480),
+    ("Asia/Manila", 480),
+    ("Asia/Tokyo", 540),
+    ("Asia/Seoul", 540),
+    ("Asia/Bangkok", 420),
+    ("Asia/Ho_Chi_Minh", 420),
+    ("Asia/Jakarta", 420),
+    ("Asia/Kolkata", 330),
+    ("Asia/Dubai", 240),
+];
+
+/// A time zone of [`TIME_ZONES`]: its name and offset from UTC in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimeZone {
+    pub name: &'static str,
+    pub offset_ms: i64,
+}
+
+impl TimeZone {
+    pub const UTC: TimeZone = TimeZone {
+        name: "UTC",
+        offset_ms: 0,
+    };
+
+    /// The zone of this name, or a field error listing the zones offered.
+    pub fn parse(field: &str, name: &str) -> Result<Self, crate::DomainError> {
+        TIME_ZONES
+            .iter()
+            .find(|(n, _)| *n == name.trim())
+            .map(|(name, minutes)| TimeZone {
+                name,
+                offset_ms: i64::from(*minutes) * 60_000,
+            })
+            .ok_or_else(|| {
+                let names: Vec<&str> = TIME_ZONES.iter().map(|(n, _)| *n).collect();
+                crate::DomainError::invalid(field, format!("must be one of {}", names.join(", ")))
+            })
+    }
+
+    /// The zone a stored name stands for (UTC for one no longer offered).
+    pub fn of_stored(name: &str) -> Self {
+        Self::parse("time_zone", name).unwrap_or(Self::UTC)
+    }
+
+    /// The number of the local day (days since 1970-01-01) an instant falls on.
+    pub fn day_of(self, ms: i64) -> i64 {
+        (ms + self.offset_ms).div_euclid(86_400_000)
+    }
+}
+
 /// `#[serde(serialize_with = "crate::time::rfc3339")]` for an `i64` of epoch ms.
 pub fn rfc3339<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_rfc3339(*ms))
@@ -49,6 +111,19 @@ pub fn rfc3339_opt<S: Serializer>(ms: &Option<i64>, s: S) -> Result<S::Ok, S::Er
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tenant_day_starts_at_its_midnight() {
+        let shanghai = TimeZone::parse("time_zone", "Asia/Shanghai").unwrap();
+        // 2026-11-10T16:30Z is 00:30 on 双11 in Shanghai, still the 10th in UTC
+        let at = 1_794_328_200_000;
+        assert_eq!(format_rfc3339(at), "2026-11-10T16:30:00.000Z");
+        assert_eq!(TimeZone::UTC.day_of(at), 20_767);
+        assert_eq!(shanghai.day_of(at), 20_768);
+        assert_eq!(shanghai.day_of(at - 3_600_000), 20_767);
+        assert!(TimeZone::parse("time_zone", "Europe/Berlin").is_err());
+        assert_eq!(TimeZone::of_stored("Mars/Olympus"), TimeZone::UTC);
+    }
 
     #[test]
     fn formats_known_instants() {

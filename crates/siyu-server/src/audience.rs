@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use roaring::RoaringBitmap;
 use siyu_audience::Condition;
 use siyu_audience::catalog::{Catalog, DefinitionError, SavedSegment};
-use siyu_audience::facts::day_of;
 use siyu_audience::index::{AudienceIndex, IndexBuilder, ScoreSettings};
 use siyu_audience::lifecycle::LifecycleSettings;
 use siyu_audience::plain::{EvalInput, FilteredCounts};
@@ -26,6 +25,7 @@ use siyu_domain::audience::{SegmentId, TagOrigin, TagRule, TaggingResult};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{StaffId, TenantId};
+use siyu_domain::time::TimeZone;
 use siyu_store::{Store, StoreError};
 use tokio::sync::OnceCell;
 
@@ -51,6 +51,8 @@ pub const DEFAULT_KOC: &str = r#"performed("Content Shared", last 90d) >= 3 or p
 /// One tenant's index.
 pub struct TenantAudience {
     pub index: RwLock<AudienceIndex>,
+    /// The tenant's time zone: its days start at midnight there.
+    pub time_zone: TimeZone,
     scored_at: Mutex<(i32, Instant)>,
     /// When segment sizes were last recorded (hourly).
     counted_at: Mutex<Option<Instant>>,
@@ -79,8 +81,16 @@ pub struct Audiences {
     follower: Arc<tokio::sync::Mutex<Follower>>,
 }
 
-pub(crate) fn today() -> i32 {
-    day_of(siyu_store::now_ms())
+/// Today's number in a time zone.
+fn local_day(zone: TimeZone) -> i32 {
+    zone.day_of(siyu_store::now_ms()) as i32
+}
+
+impl TenantAudience {
+    /// Today, in the tenant's time zone.
+    pub fn today(&self) -> i32 {
+        local_day(self.time_zone)
+    }
 }
 
 /// A definition the tenant cannot use, as the API reports it.
@@ -154,7 +164,8 @@ impl Audiences {
             .get_or_try_init(|| async {
                 let started = Instant::now();
                 let scope = self.store.tenant(tenant);
-                let day = today();
+                let time_zone = scope.time_zone().await?;
+                let day = local_day(time_zone);
                 let mut builder = IndexBuilder::new(self.settings(tenant).await?, day);
                 let mut after = 0;
                 loop {
@@ -174,6 +185,7 @@ impl Audiences {
                 );
                 Ok::<_, StoreError>(Arc::new(TenantAudience {
                     index: RwLock::new(index),
+                    time_zone,
                     scored_at: Mutex::new((day, Instant::now())),
                     counted_at: Mutex::new(None),
                     settings_version: Mutex::new(scope.settings_version().await?),
@@ -198,7 +210,7 @@ impl Audiences {
         condition: &Condition,
         among: Option<&[i64]>,
     ) -> Result<Option<Vec<i64>>, StoreError> {
-        let day = today();
+        let day = audience.today();
         let mut filtered = FilteredCounts::new();
         for leaf in catalog.filtered_events(condition) {
             if let Condition::Performed(p) = &leaf {
@@ -508,7 +520,7 @@ impl Audiences {
         } else if !changed.is_empty() {
             self.keep(tenant, audience, Some(changed)).await?;
         }
-        let day = today();
+        let day = audience.today();
         let (new_day, due) = {
             let scored = audience.scored_at.lock().expect("not poisoned");
             (
@@ -589,7 +601,8 @@ impl Audiences {
     ) -> Result<(RoaringBitmap, Arc<TenantAudience>), ApiError> {
         let catalog = self.catalog(tenant).await?;
         catalog.check(condition).map_err(definition_error)?;
-        let day = today();
+        let audience = self.tenant(tenant).await?;
+        let day = audience.today();
         let mut filtered = FilteredCounts::new();
         for leaf in catalog.filtered_events(condition) {
             if let Condition::Performed(p) = &leaf {
@@ -601,7 +614,6 @@ impl Audiences {
                 filtered.insert(leaf.to_string(), counts);
             }
         }
-        let audience = self.tenant(tenant).await?;
         let members = {
             let index = audience.index.read().expect("not poisoned");
             let input = EvalInput {

@@ -1348,13 +1348,16 @@ impl TenantScope<'_> {
         rows: Vec<(i64, String, Option<i64>, i64)>,
         range: &str,
     ) -> Result<Vec<CustomerFacts>> {
+        // the audience layer counts days from midnight in the tenant's zone: its times
+        // are shifted into that zone (event days are stored in it already)
+        let local = self.time_zone().await?.offset_ms;
         let mut facts: Vec<CustomerFacts> = rows
             .into_iter()
             .map(|(id, traits, owner, first_seen_at)| CustomerFacts {
                 id,
                 traits: serde_json::from_str(&traits).unwrap_or_default(),
                 owner,
-                first_seen_at,
+                first_seen_at: first_seen_at + local,
                 ..Default::default()
             })
             .collect();
@@ -1417,7 +1420,7 @@ impl TenantScope<'_> {
         for (c, at_ms, amount, unit, channel) in orders {
             if let Some(&i) = at.get(&c) {
                 facts[i].orders.push(OrderFact {
-                    at: at_ms,
+                    at: at_ms + local,
                     amount,
                     unit,
                     channel,
@@ -1463,7 +1466,9 @@ impl TenantScope<'_> {
         let days = p
             .within_days
             .unwrap_or(siyu_audience::condition::MAX_FILTERED_WINDOW_DAYS);
-        let since = window_start(today, days) as i64 * siyu_audience::facts::DAY_MS;
+        // the window's first local midnight, as a UTC time
+        let since = window_start(today, days) as i64 * siyu_audience::facts::DAY_MS
+            - self.time_zone().await?.offset_ms;
         // views are counted under these names but stored as page and screen calls
         let (filter, value) = match p.event.as_str() {
             siyu_domain::tracking::PAGE_VIEWED => ("type = $2", "page"),

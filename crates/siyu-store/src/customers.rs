@@ -433,7 +433,8 @@ impl TenantScope<'_> {
             .fetch_all(db)
             .await?
         });
-        Ok(summarize_activity(&rows, crate::now_ms()))
+        let today = self.time_zone().await?.day_of(crate::now_ms());
+        Ok(summarize_activity(&rows, today))
     }
 
     /// Changes a profile by hand: traits (a null removes one) set now, and the owner

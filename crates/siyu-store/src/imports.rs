@@ -158,6 +158,7 @@ impl TenantScope<'_> {
                     tenant: self.tenant,
                     source: siyu_domain::customer::SourceId(id),
                     kind: SourceKind::Server,
+                    time_zone: self.time_zone().await?,
                 });
             }
             match self

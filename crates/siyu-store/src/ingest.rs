@@ -728,7 +728,7 @@ impl Batch {
                     item.source.tenant.0,
                     self.survivor(*customer).0,
                     name,
-                    at.div_euclid(DAY_MS),
+                    item.source.time_zone.day_of(at),
                 ))
                 .or_insert((0, at));
             day.0 += 1;
@@ -801,8 +801,6 @@ impl Batch {
         Ok(())
     }
 }
-
-const DAY_MS: i64 = 86_400_000;
 
 /// The name an event is counted under in a customer's event counts: a track's event
 /// name, `Page Viewed` and `Screen Viewed` for views; identify, group and alias calls

@@ -207,26 +207,40 @@ pub(crate) async fn merge_into(
     .await
 }
 
-/// Rebuilds a profile's per-day event counts from its events.
-async fn recount_event_days(tx: &mut Tx, tenant: TenantId, customer: CustomerId) -> Result<()> {
-    for sql in [
-        "DELETE FROM customer_event_days WHERE tenant_id = $1 AND customer_id = $2",
-        "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
-         SELECT tenant_id, customer_id, n, timestamp / 86400000, COUNT(*), MAX(timestamp) FROM ( \
-           SELECT tenant_id, customer_id, timestamp, CASE type WHEN 'track' THEN name \
-             WHEN 'page' THEN 'Page Viewed' ELSE 'Screen Viewed' END AS n \
-           FROM events WHERE tenant_id = $1 AND customer_id = $2 AND type IN ('track', 'page', 'screen') \
-         ) AS e GROUP BY tenant_id, customer_id, n, timestamp / 86400000",
-    ] {
-        on_tx!(tx, |c| {
-            sqlx::query(sql)
-                .bind(tenant.0)
-                .bind(customer.0)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-        });
-    }
+/// Rebuilds a profile's per-day event counts from its events (days in the tenant's
+/// time zone, `offset_ms` from UTC).
+async fn recount_event_days(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    offset_ms: i64,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query("DELETE FROM customer_event_days WHERE tenant_id = $1 AND customer_id = $2")
+            .bind(tenant.0)
+            .bind(customer.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
+             SELECT tenant_id, customer_id, n, local / 86400000, COUNT(*), MAX(timestamp) FROM ( \
+               SELECT e.tenant_id, e.customer_id, e.timestamp, e.timestamp + $3 AS local, \
+                 CASE e.type WHEN 'track' THEN e.name \
+                 WHEN 'page' THEN 'Page Viewed' ELSE 'Screen Viewed' END AS n \
+               FROM events e WHERE e.tenant_id = $1 AND e.customer_id = $2 \
+                 AND e.type IN ('track', 'page', 'screen') \
+             ) AS e GROUP BY tenant_id, customer_id, n, local / 86400000",
+        )
+        .bind(tenant.0)
+        .bind(customer.0)
+        .bind(offset_ms)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
     Ok(())
 }
 
@@ -235,6 +249,7 @@ impl TenantScope<'_> {
     /// profile brought back. A merge undone already, or whose survivor has since been
     /// merged or erased, cannot be undone (undo the later merge first). Audited.
     pub async fn undo_merge(&self, merge: i64, actor: &Actor) -> Result<(CustomerId, CustomerId)> {
+        let offset_ms = self.time_zone().await?.offset_ms;
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let tenant = self.tenant;
         type MergeRow = (i64, i64, i64, Option<String>, Option<String>, Option<i64>);
@@ -358,7 +373,7 @@ impl TenantScope<'_> {
         )
         .await?;
         for customer in [survivor, merged] {
-            recount_event_days(&mut tx, tenant, customer).await?;
+            recount_event_days(&mut tx, tenant, customer, offset_ms).await?;
             crate::orders::refresh_order_stats(&mut tx, tenant, customer).await?;
         }
         let now = now_ms();

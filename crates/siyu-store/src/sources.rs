@@ -51,6 +51,8 @@ pub struct SourceRef {
     pub tenant: TenantId,
     pub source: SourceId,
     pub kind: SourceKind,
+    /// The tenant's time zone, which its per-day event counts follow.
+    pub time_zone: siyu_domain::time::TimeZone,
 }
 
 fn new_write_key() -> String {
@@ -60,16 +62,20 @@ fn new_write_key() -> String {
 impl Store {
     /// The source of a write key, if the key is current.
     pub async fn resolve_write_key(&self, key: &str) -> Result<Option<SourceRef>> {
-        let row: Option<(i64, i64, String)> = on_db!(self, |db| {
-            sqlx::query_as("SELECT tenant_id, id, kind FROM sources WHERE write_key_hash = $1")
-                .bind(token::hash(key.trim()))
-                .fetch_optional(db)
-                .await?
+        let row: Option<(i64, i64, String, String)> = on_db!(self, |db| {
+            sqlx::query_as(
+                "SELECT s.tenant_id, s.id, s.kind, t.time_zone FROM sources s \
+                 JOIN tenants t ON t.id = s.tenant_id WHERE s.write_key_hash = $1",
+            )
+            .bind(token::hash(key.trim()))
+            .fetch_optional(db)
+            .await?
         });
-        Ok(row.map(|(tenant, source, kind)| SourceRef {
+        Ok(row.map(|(tenant, source, kind, zone)| SourceRef {
             tenant: TenantId(tenant),
             source: SourceId(source),
             kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
+            time_zone: siyu_domain::time::TimeZone::of_stored(&zone),
         }))
     }
 

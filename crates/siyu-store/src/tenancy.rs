@@ -19,6 +19,7 @@ use crate::{Result, Store, StoreError, TenantScope, insert_audit, now_ms, on_db}
 struct TenantRow {
     id: i64,
     name: String,
+    time_zone: String,
     created_at: i64,
 }
 
@@ -27,6 +28,7 @@ impl From<TenantRow> for Tenant {
         Tenant {
             id: TenantId(r.id),
             name: r.name,
+            time_zone: r.time_zone,
             created_at: r.created_at,
         }
     }
@@ -108,10 +110,11 @@ impl Store {
         let tenant_id = on_db!(self, |db| {
             let mut tx = db.begin().await?;
             let tenant_id: i64 = sqlx::query_scalar(
-                "INSERT INTO tenants (name, created_at) VALUES ($1, $2) RETURNING id",
+                "INSERT INTO tenants (name, created_at, time_zone) VALUES ($1, $2, $3) RETURNING id",
             )
             .bind(&new.name)
             .bind(now)
+            .bind(new.time_zone.name)
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a tenant with this name exists", ""))?;
@@ -180,7 +183,7 @@ impl Store {
 
     pub async fn find_tenant_by_name(&self, name: &str) -> Result<Option<Tenant>> {
         let row: Option<TenantRow> = on_db!(self, |db| {
-            sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE name = $1")
+            sqlx::query_as("SELECT id, name, time_zone, created_at FROM tenants WHERE name = $1")
                 .bind(name.trim())
                 .fetch_optional(db)
                 .await?
@@ -191,7 +194,7 @@ impl Store {
     /// Every tenant, for operators (`siyu tenant list`) and jobs.
     pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
         let rows: Vec<TenantRow> = on_db!(self, |db| {
-            sqlx::query_as("SELECT id, name, created_at FROM tenants ORDER BY id")
+            sqlx::query_as("SELECT id, name, time_zone, created_at FROM tenants ORDER BY id")
                 .fetch_all(db)
                 .await?
         });
@@ -202,12 +205,19 @@ impl Store {
 impl TenantScope<'_> {
     pub async fn get(&self) -> Result<Tenant> {
         let row: Option<TenantRow> = on_db!(self.store, |db| {
-            sqlx::query_as("SELECT id, name, created_at FROM tenants WHERE id = $1")
+            sqlx::query_as("SELECT id, name, time_zone, created_at FROM tenants WHERE id = $1")
                 .bind(self.tenant.0)
                 .fetch_optional(db)
                 .await?
         });
         row.map(Tenant::from).ok_or(StoreError::NotFound("tenant"))
+    }
+
+    /// The time zone the tenant keeps its days in.
+    pub async fn time_zone(&self) -> Result<siyu_domain::time::TimeZone> {
+        Ok(siyu_domain::time::TimeZone::of_stored(
+            &self.get().await?.time_zone,
+        ))
     }
 
     // ----- units -----

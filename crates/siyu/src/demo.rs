@@ -109,7 +109,9 @@ pub async fn seed(store: &Store, options: DemoOptions) -> anyhow::Result<bool> {
     let actor = Actor::cli();
     let (tenant, _) = store
         .create_tenant(
-            &NewTenant::new(DEMO_TENANT, DEMO_ADMIN_EMAIL, DEMO_PASSWORD)?,
+            &NewTenant::new(DEMO_TENANT, DEMO_ADMIN_EMAIL, DEMO_PASSWORD)?.in_time_zone(
+                siyu_domain::time::TimeZone::parse("time_zone", "Asia/Shanghai")?,
+            ),
             &actor,
         )
         .await?;

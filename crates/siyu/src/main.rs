@@ -140,6 +140,10 @@ enum TenantCommand {
         /// The admin's password (or set SIYU_ADMIN_PASSWORD, which stays out of `ps`)
         #[arg(long, env = "SIYU_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: String,
+        /// The time zone the tenant's days start in (fixed once made): Asia/Shanghai,
+        /// Asia/Hong_Kong, Asia/Taipei, Asia/Singapore, Asia/Tokyo, UTC, …
+        #[arg(long, default_value = "Asia/Shanghai")]
+        time_zone: String,
     },
     /// List tenants: id and name
     List,
@@ -326,10 +330,12 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             name,
             admin_email,
             admin_password,
+            time_zone,
         }) => {
             let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
             let store = open_store(&url, &file, None).await?;
-            let new = NewTenant::new(&name, &admin_email, &admin_password)?;
+            let zone = siyu_domain::time::TimeZone::parse("--time-zone", &time_zone)?;
+            let new = NewTenant::new(&name, &admin_email, &admin_password)?.in_time_zone(zone);
             let (tenant, admin) = store.create_tenant(&new, &Actor::cli()).await?;
             println!(
                 "created tenant {:?} with root unit {:?} and admin {}",

@@ -6,7 +6,7 @@
 //! They come from the index rather than SQL because the index already holds every
 //! customer's sources, event days and orders in columns, current within seconds, so the
 //! dashboard of a million customers answers in tens of milliseconds and agrees with the
-//! segments and scores beside it. Days are UTC days, as everywhere in the index.
+//! segments and scores beside it. Days are the tenant's local days, as everywhere in the index.
 //!
 //! The definitions, which the console's help text repeats:
 //! - A customer is **acquired** on the day first seen, through the first source they

@@ -145,9 +145,10 @@ pub async fn dashboard(
     auth.require(Permission::AnalyticsRead)?;
     let tenant = auth.principal.tenant_id;
     let scope = app.store.tenant(tenant);
+    let audience = app.audiences.tenant(tenant).await?;
     let to = match &q.to {
         Some(s) => parse_date("to", s)?,
-        None => crate::audience::today(),
+        None => audience.today(),
     };
     let from = match &q.from {
         Some(s) => parse_date("from", s)?,
@@ -199,7 +200,6 @@ pub async fn dashboard(
         .map(|c| c.as_str().to_owned())
         .collect();
 
-    let audience = app.audiences.tenant(tenant).await?;
     let dash = {
         let index = audience.index.read().expect("not poisoned");
         let mut customers = None;

@@ -410,3 +410,118 @@ async fn reports_keep_to_the_callers_data_scope() {
         .sum();
     assert_eq!(staged, 1);
 }
+
+/// A tenant in Asia/Shanghai counts its days from midnight there: what happens at 00:30
+/// on 双11 in Shanghai (16:30 UTC on the 10th) is on the 11th, in the dashboard, the
+/// per-customer event counts and the segment windows.
+#[tokio::test]
+async fn a_tenants_days_start_at_midnight_in_its_time_zone() {
+    use siyu_domain::audit::Actor;
+    use siyu_domain::tenancy::NewTenant;
+    use siyu_domain::time::TimeZone;
+
+    let app = TestApp::spawn().await;
+    let shanghai = TimeZone::parse("time_zone", "Asia/Shanghai").unwrap();
+    let new = NewTenant::new("shanghai", "admin@sh.example.com", crate::helpers::PASSWORD)
+        .unwrap()
+        .in_time_zone(shanghai);
+    let (tenant, _) = app.store.create_tenant(&new, &Actor::cli()).await.unwrap();
+    assert_eq!(tenant.time_zone, "Asia/Shanghai");
+    let scope = app.store.tenant(tenant.id);
+    let role = scope.role_by_name("admin").await.unwrap();
+    let (_, token) = scope
+        .create_api_token("admin", &role, None, None, &Actor::cli())
+        .await
+        .unwrap();
+    let me = app.get("/api/v1/me", &token).await.expect(200).body;
+    assert_eq!(me["tenant"]["time_zone"], "Asia/Shanghai");
+    let key = app
+        .post(
+            "/api/v1/sources",
+            &token,
+            json!({"name": "小程序", "kind": "mini_program"}),
+        )
+        .await
+        .expect(201)
+        .body["write_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        json!({"userId": "night-owl", "event": "Product Viewed",
+               "timestamp": "2026-11-10T16:30:00Z"}),
+    )
+    .await
+    .expect(200);
+    let id = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=night-owl",
+            &token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/orders",
+        &token,
+        json!({"order_id": "D11-1", "customer_id": id, "channel": "mini_shop",
+               "amount": 1111.0, "ordered_at": "2026-11-10T16:40:00Z"}),
+    )
+    .await
+    .expect(201);
+
+    let mut d = Value::Null;
+    for _ in 0..100 {
+        d = app
+            .get(
+                "/api/v1/reports/dashboard?from=2026-11-10&to=2026-11-11",
+                &token,
+            )
+            .await
+            .expect(200)
+            .body;
+        if d["sales"]["orders"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        d["growth"],
+        json!([{"date": "2026-11-11", "channel": "小程序", "added": 1, "lost": 0, "net": 1}])
+    );
+    assert_eq!(d["sales"]["gmv"], 1111.0);
+    let only_the_10th = app
+        .get(
+            "/api/v1/reports/dashboard?from=2026-11-10&to=2026-11-10",
+            &token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        only_the_10th["sales"]["orders"], 0,
+        "the order is on the 11th"
+    );
+    assert_eq!(only_the_10th["growth"], json!([]));
+    // the same instant in a UTC tenant is on the 10th
+    let utc_key = source(&app, "小程序", "mini_program").await;
+    send(
+        &app,
+        "/v1/track",
+        &utc_key,
+        json!({"userId": "night-owl", "event": "Product Viewed",
+               "timestamp": "2026-11-10T16:30:00Z"}),
+    )
+    .await
+    .expect(200);
+    let utc = dashboard_when(&app, "from=2026-11-10&to=2026-11-10", |d| {
+        d["growth"].as_array().is_some_and(|g| !g.is_empty())
+    })
+    .await;
+    assert_eq!(utc["growth"][0]["date"], "2026-11-10");
+}
