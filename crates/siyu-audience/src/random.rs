@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::catalog::Catalog;
 use crate::condition::*;
-use crate::facts::{CustomerFacts, DAY_MS, EventDay, OrderFact};
+use crate::facts::{CustomerFacts, DAY_MS, EventDay, OrderFact, day_of};
 
 pub const CITIES: &[&str] = &["上海", "杭州", "北京", "广州", "深圳", "成都"];
 pub const EVENTS: &[&str] = &[
@@ -399,7 +399,7 @@ pub fn synthetic_customer(
         shape.orders_per_customer * 0.4
     };
     let n = rng.gen_range(0.0..mean * 2.0).round() as usize;
-    let orders = (0..n)
+    let orders: Vec<OrderFact> = (0..n)
         .map(|_| OrderFact {
             at: (shape.today - rng.gen_range(0..730)) as i64 * DAY_MS + rng.gen_range(0..DAY_MS),
             amount: if spender {
@@ -419,6 +419,13 @@ pub fn synthetic_customer(
         Vec::new()
     };
     let owner = rng.gen_bool(0.6).then(|| rng.gen_range(1..=40));
+    // first seen at their first event or order (two years ago without either)
+    let first_day = days
+        .iter()
+        .map(|d| d.day)
+        .chain(orders.iter().map(|o: &OrderFact| day_of(o.at)))
+        .min()
+        .unwrap_or(shape.today - 730);
     (
         CustomerFacts {
             id,
@@ -429,7 +436,7 @@ pub fn synthetic_customer(
             events: days,
             orders,
             opted_out,
-            first_seen_at: (shape.today - 730) as i64 * DAY_MS,
+            first_seen_at: first_day as i64 * DAY_MS,
         },
         events,
     )

@@ -18,7 +18,7 @@
 //! - **GMV** is orders net of refunds; an order's channel says whether it was sold in the
 //!   private domain.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use roaring::RoaringBitmap;
 
@@ -152,6 +152,8 @@ impl AudienceIndex {
         let mut repurchase = Repurchase::default();
         let mut sales = Sales::default();
         let mut by_channel: HashMap<u16, i64> = HashMap::new();
+        // the periods one customer was active in (reused from customer to customer)
+        let mut seen: Vec<bool> = Vec::new();
 
         let all;
         let customers = match q.customers {
@@ -204,8 +206,13 @@ impl AudienceIndex {
                     let width = (current_period - start + 1).max(1) as usize;
                     let cohort = cohorts.entry(start).or_insert_with(|| (0, vec![0; width]));
                     cohort.0 += 1;
-                    for k in self.active_periods(c, q.period, start, current_period) {
-                        cohort.1[k] += 1;
+                    seen.clear();
+                    seen.resize(width, false);
+                    self.active_periods(c, q.period, start, current_period, &mut seen);
+                    for (k, active) in seen.iter().enumerate() {
+                        if *active {
+                            cohort.1[k] += 1;
+                        }
                     }
                 }
             }
@@ -298,14 +305,13 @@ impl AudienceIndex {
         }
     }
 
-    /// The periods (counted from `start`, up to `current`) in which customer `c` had an
-    /// event or an order.
-    fn active_periods(&self, c: u32, period: Period, start: i32, current: i32) -> BTreeSet<usize> {
-        let mut active = BTreeSet::new();
+    /// Marks in `seen` the periods (counted from `start`, up to `current`) in which
+    /// customer `c` had an event or an order.
+    fn active_periods(&self, c: u32, period: Period, start: i32, current: i32, seen: &mut [bool]) {
         let mut note = |day: i32| {
             let p = period_of(period, day);
             if p >= start && p <= current {
-                active.insert((p - start) as usize);
+                seen[(p - start) as usize] = true;
             }
         };
         for rows in self.events.values() {
@@ -316,7 +322,6 @@ impl AudienceIndex {
         for o in self.orders.get(c) {
             note(o.day);
         }
-        active
     }
 }
 
