@@ -55,3 +55,8 @@ export function formatDate(locale: Locale, iso: string | null | undefined, timeZ
     day: '2-digit',
   }).format(d);
 }
+
+/** Today's date (`YYYY-MM-DD`) in the tenant's time zone. */
+export function tenantToday(): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone: tenantTimeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+}

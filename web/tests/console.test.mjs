@@ -82,9 +82,11 @@ test('signing in shows the dashboard with the demo data', async () => {
   assert.equal(new URL(page.url()).pathname, '/dashboard');
   const added = page.getByTestId('kpi-added').locator('.ant-statistic-content-value');
   await added.waitFor();
-  // the number shown is the API's
-  const from = new Date(Date.now() - 89 * 86_400_000).toISOString().slice(0, 10);
-  const to = new Date().toISOString().slice(0, 10);
+  // the number shown is the API's, for the last 90 days of the tenant's time zone
+  const me = await apiGet(page, '/api/v1/me');
+  assert.equal(me.tenant.time_zone, 'Asia/Shanghai');
+  const to = new Intl.DateTimeFormat('en-CA', { timeZone: me.tenant.time_zone }).format(new Date());
+  const from = new Date(Date.parse(to + 'T00:00:00Z') - 89 * 86_400_000).toISOString().slice(0, 10);
   const report = await apiGet(page, `/api/v1/reports/dashboard?from=${from}&to=${to}&period=week`);
   const sum = report.growth.reduce((s, g) => s + g.added, 0);
   assert.ok(sum > 0, 'the demo has customers added in the last 90 days');
@@ -176,6 +178,42 @@ test('a tag added on the profile is stored and shown', async () => {
   const stored = await apiGet(page, `/api/v1/customers/${found.id}/tags`);
   assert.ok(stored.some((t) => t.name === '礼盒' && t.origin === 'manual'));
   await shot(page, 'customer-tagged');
+  await context.close();
+});
+
+test('everyone a filter matches is tagged at once', async () => {
+  const { page, context } = await signedIn();
+  const count = (definition) =>
+    page.evaluate(async (d) => {
+      const r = await fetch('/api/v1/segments/preview', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ definition: d }),
+      });
+      return (await r.json()).count;
+    }, definition);
+  const matching = await count('trait.city = "宁波"');
+  assert.ok(matching > 0);
+  await page.goto(base + '/customers?filter=' + encodeURIComponent('trait.city = "宁波"'));
+  await page.getByTestId('bulk-tag-filter').click();
+  await page.getByTestId('bulk-add').click();
+  await page.keyboard.type('礼盒');
+  await page.locator('.ant-select-item-option', { hasText: '礼盒' }).click();
+  await page.getByRole('button', { name: /保\s*存/ }).click();
+  await page.waitForFunction(() => !document.querySelector('.ant-modal-wrap:not([style*="display: none"]) .ant-modal'));
+  await page.waitForFunction(
+    async (want) => {
+      const r = await fetch('/api/v1/segments/preview', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ definition: 'trait.city = "宁波" and tag("礼盒")' }),
+      });
+      return (await r.json()).count === want;
+    },
+    matching,
+    { polling: 200, timeout: 10_000 },
+  );
+  await shot(page, 'customers-filtered');
   await context.close();
 });
 

@@ -1,6 +1,6 @@
 // The customer list: search (name, phone, email, any identity) or filter by a segment
 // definition, saved views, and bulk tagging of the selected customers.
-import { Alert, Button, Card, Dropdown, Form, Input, Modal, Select, Space, Table, Tag, Typography, App } from 'antd';
+import { Alert, App, Button, Card, Dropdown, Form, Input, Modal, Progress, Select, Space, Table, Tag, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
@@ -94,6 +94,13 @@ export function CustomersPage() {
           <Button type="primary" htmlType="submit">
             {t('common.search')}
           </Button>
+          {can('customers.export') && (
+            <a href={`/api/v1/customers/export${q ? `?q=${encodeURIComponent(q)}` : ''}`} download style={{ marginLeft: 8 }}>
+              <Button disabled={!!filter} title={filter ? t('customers.exportNoFilter') : undefined}>
+                {t('segments.export')}
+              </Button>
+            </a>
+          )}
           <Dropdown
             menu={{
               items: [
@@ -108,6 +115,17 @@ export function CustomersPage() {
         </Form>
       </Card>
       {error && <Alert type="error" showIcon title={error} role="alert" />}
+      {filter && !selected.length && can('tags.write') && (
+        <Alert
+          type="info"
+          title={t('customers.filterActive')}
+          action={
+            <Button size="small" onClick={() => setTagging(true)} data-testid="bulk-tag-filter">
+              {t('customers.tagAllMatching')}
+            </Button>
+          }
+        />
+      )}
       {selected.length > 0 && can('tags.write') && (
         <Alert
           type="info"
@@ -158,6 +176,7 @@ export function CustomersPage() {
       <BulkTagModal
         open={tagging}
         customerIds={selected}
+        definition={selected.length ? undefined : filter || undefined}
         onClose={(done) => {
           setTagging(false);
           if (done) {
@@ -170,7 +189,9 @@ export function CustomersPage() {
   );
 }
 
-function BulkTagModal({ open, customerIds, onClose }: { open: boolean; customerIds: number[]; onClose: (done: boolean) => void }) {
+/** Tags the selected customers, or (with `definition`) everyone the filter matches; a
+ *  large set takes a while on the server, shown as a running progress bar. */
+function BulkTagModal({ open, customerIds, definition, onClose }: { open: boolean; customerIds: number[]; definition?: string; onClose: (done: boolean) => void }) {
   const { t } = useLocale();
   const { message } = App.useApp();
   const tags = useApi(() => unwrap(api.GET('/api/v1/tags')), [open]);
@@ -184,7 +205,12 @@ function BulkTagModal({ open, customerIds, onClose }: { open: boolean; customerI
     try {
       const result = await unwrap(
         api.POST('/api/v1/customers/bulk-tag', {
-          body: { customer_ids: customerIds, add: values.add ?? [], remove: values.remove ?? [], reason: values.reason || null },
+          body: {
+            ...(definition ? { definition } : { customer_ids: customerIds }),
+            add: values.add ?? [],
+            remove: values.remove ?? [],
+            reason: values.reason || null,
+          },
         }),
       );
       void message.success(`+${result.added} / −${result.removed}`);
@@ -200,7 +226,10 @@ function BulkTagModal({ open, customerIds, onClose }: { open: boolean; customerI
   const options = (tags.data ?? []).map((tag) => ({ value: tag.id, label: tag.name }));
   return (
     <Modal open={open} title={t('customers.bulkTag')} onCancel={() => onClose(false)} onOk={() => form.submit()} confirmLoading={busy} okText={t('common.save')} cancelText={t('common.cancel')}>
-      <Typography.Paragraph type="secondary">{t('customers.selected', { n: customerIds.length })}</Typography.Paragraph>
+      <Typography.Paragraph type="secondary">
+        {definition ? <code>{definition}</code> : t('customers.selected', { n: customerIds.length })}
+      </Typography.Paragraph>
+      {busy && <Progress percent={99} status="active" showInfo={false} aria-label={t('customers.bulkTag')} style={{ marginBottom: 12 }} />}
       {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
       <Form form={form} layout="vertical" onFinish={submit}>
         <Form.Item name="add" label={t('tagRules.add')}>

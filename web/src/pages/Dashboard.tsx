@@ -5,7 +5,7 @@ import dayjs, { type Dayjs } from 'dayjs';
 import { useMemo, useState } from 'react';
 import { api, unwrap, type Schemas } from '../api/client';
 import { ChartCard, type ChartOption } from '../components/Chart';
-import { formatMoney, formatNumber, formatPercent } from '../format';
+import { formatMoney, formatNumber, formatPercent, tenantToday } from '../format';
 import { useLocale } from '../i18n';
 import { useApi } from '../useApi';
 
@@ -52,7 +52,9 @@ const STAGE_NAMES: Record<string, [string, string]> = {
 
 export function DashboardPage() {
   const { t, locale } = useLocale();
-  const [range, setRange] = useState<[Dayjs, Dayjs]>([dayjs().subtract(89, 'day'), dayjs()]);
+  // days are the tenant's: "today" is today in its time zone, wherever the browser is
+  const today = dayjs(tenantToday());
+  const [range, setRange] = useState<[Dayjs, Dayjs]>([today.subtract(89, 'day'), today]);
   const [unit, setUnit] = useState<number | undefined>();
   const [period, setPeriod] = useState<'week' | 'month'>('week');
   const [channel, setChannel] = useState<string | undefined>();
@@ -98,10 +100,10 @@ export function DashboardPage() {
             value={range}
             onChange={(v) => v && v[0] && v[1] && setRange([v[0], v[1]])}
             presets={[
-              { label: '7d', value: [dayjs().subtract(6, 'day'), dayjs()] },
-              { label: '30d', value: [dayjs().subtract(29, 'day'), dayjs()] },
-              { label: '90d', value: [dayjs().subtract(89, 'day'), dayjs()] },
-              { label: '365d', value: [dayjs().subtract(364, 'day'), dayjs()] },
+              { label: '7d', value: [today.subtract(6, 'day'), today] },
+              { label: '30d', value: [today.subtract(29, 'day'), today] },
+              { label: '90d', value: [today.subtract(89, 'day'), today] },
+              { label: '365d', value: [today.subtract(364, 'day'), today] },
             ]}
           />
           <Select
