@@ -138,8 +138,11 @@ test('a segment is built with a live count that matches the API, and saved', asy
   // a mistake is shown next to the definition with its position, not as raw JSON
   await definition.fill('trait.city = ');
   await page.getByTestId('definition-error').waitFor();
-  assert.match(await page.getByTestId('definition-error').textContent(), /^1:\d+ /);
+  // where the mistake is, as the API says it: line and column
+  assert.match(await page.getByTestId('definition-error').textContent(), /line 1, column \d+/);
+  assert.equal(await page.getByTestId('definition-error').getAttribute('data-line'), '1');
   await definition.fill('trait.city = "上海"');
+  await page.getByTestId('definition-error').waitFor({ state: 'detached' });
   const preview = await page.evaluate(async () => {
     const r = await fetch('/api/v1/segments/preview', {
       method: 'POST',

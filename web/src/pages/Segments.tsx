@@ -287,7 +287,7 @@ export function SegmentPage() {
                   </Space>
                 }
                 validateStatus={live.error ? 'error' : undefined}
-                help={live.error ? <span data-testid="definition-error">{live.error.line ? `${live.error.line}:${live.error.column} ` : ''}{live.error.message}</span> : undefined}
+                help={live.error ? <span data-testid="definition-error" data-line={live.error.line} data-column={live.error.column}>{live.error.message}</span> : undefined}
               >
                 {mode === 'text' || !editable ? (
                   <Input.TextArea
