@@ -24,7 +24,21 @@ function Page({ title, action, error, children }: { title: string; action?: Reac
 }
 
 /** A create dialog whose API error shows inside it, next to the form. */
-function CreateModal<V extends object>({ open, title, onClose, submit, children }: { open: boolean; title: string; onClose: () => void; submit: (v: V) => Promise<unknown>; children: ReactNode }) {
+function CreateModal<V extends object>({
+  open,
+  title,
+  onClose,
+  submit,
+  children,
+  initialValues,
+}: {
+  open: boolean;
+  title: string;
+  onClose: () => void;
+  submit: (v: V) => Promise<unknown>;
+  children: ReactNode;
+  initialValues?: Partial<V>;
+}) {
   const { t } = useLocale();
   const [form] = Form.useForm<V>();
   const [error, setError] = useState<string | null>(null);
@@ -45,7 +59,7 @@ function CreateModal<V extends object>({ open, title, onClose, submit, children 
   return (
     <Modal open={open} title={title} onCancel={onClose} onOk={() => form.submit()} confirmLoading={busy} okText={t('common.save')} cancelText={t('common.cancel')} destroyOnHidden>
       {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
-      <Form form={form} layout="vertical" onFinish={finish}>
+      <Form form={form} layout="vertical" onFinish={finish} initialValues={initialValues}>
         {children}
       </Form>
     </Modal>
@@ -64,6 +78,7 @@ export function StaffPage() {
   const staff = useApi(() => unwrap(api.GET('/api/v1/staff', { params: { query: { limit: 200 } } })), []);
   const { units, roles } = useUnitsAndRoles();
   const [open, setOpen] = useState(false);
+  const [editing, setEditing] = useState<Schemas['Staff'] | null>(null);
   const unitName = (id: number) => units.find((u) => u.id === id)?.name ?? `#${id}`;
   return (
     <Page
@@ -84,8 +99,45 @@ export function StaffPage() {
           { title: 'scope', dataIndex: 'data_scope' },
           { title: t('staff.status'), dataIndex: 'status' },
           { title: t('customers.lastSeen'), dataIndex: 'last_login_at', render: (v: string | null) => formatTime(locale, v) },
+          {
+            title: t('common.actions'),
+            key: 'a',
+            render: (_: unknown, member: Schemas['Staff']) =>
+              can('staff.write') && (
+                <Button size="small" onClick={() => setEditing(member)}>
+                  {t('common.edit')}
+                </Button>
+              ),
+          },
         ]}
       />
+      <CreateModal<Schemas['UpdateStaff']>
+        key={editing?.id ?? 'none'}
+        open={editing !== null}
+        title={editing ? `${t('common.edit')} · ${editing.name}` : ''}
+        onClose={() => setEditing(null)}
+        initialValues={editing ? { name: editing.name, role: editing.role, unit_id: editing.unit_id, data_scope: editing.data_scope, status: editing.status } : {}}
+        submit={async (v) => {
+          if (editing) await unwrap(api.PATCH('/api/v1/staff/{id}', { params: { path: { id: editing.id } }, body: v }));
+          void staff.reload();
+        }}
+      >
+        <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
+          <Input />
+        </Form.Item>
+        <Form.Item name="role" label={t('staff.role')}>
+          <Select options={roles.map((r) => ({ value: r.name, label: r.name }))} />
+        </Form.Item>
+        <Form.Item name="unit_id" label={t('common.unit')}>
+          <Select options={units.map((u) => ({ value: u.id, label: u.name }))} />
+        </Form.Item>
+        <Form.Item name="data_scope" label="scope">
+          <Select options={['own', 'unit_subtree', 'tenant'].map((x) => ({ value: x, label: x }))} />
+        </Form.Item>
+        <Form.Item name="status" label={t('staff.status')}>
+          <Select options={['active', 'disabled'].map((x) => ({ value: x, label: x }))} />
+        </Form.Item>
+      </CreateModal>
       <CreateModal<Schemas['CreateStaff']>
         open={open}
         title={t('nav.staff')}
@@ -168,9 +220,18 @@ export function UnitsPage() {
 
 export function RolesPage() {
   const { t } = useLocale();
+  const { can } = useSession();
   const roles = useApi(() => unwrap(api.GET('/api/v1/roles', { params: { query: { limit: 200 } } })), []);
+  const permissions = useApi(() => unwrap(api.GET('/api/v1/permissions')), []);
+  // null: closed; 'new': a new role; a role: editing it
+  const [editing, setEditing] = useState<'new' | Schemas['Role'] | null>(null);
+  const options = (permissions.data ?? []).map((p) => ({ value: p.name, label: `${p.name} — ${p.description}` }));
   return (
-    <Page title={t('nav.roles')} error={roles.error}>
+    <Page
+      title={t('nav.roles')}
+      error={roles.error}
+      action={can('roles.write') && <Button type="primary" icon={<PlusOutlined />} onClick={() => setEditing('new')} data-testid="new-role">{t('common.create')}</Button>}
+    >
       <Table
         rowKey="id"
         loading={roles.loading}
@@ -180,8 +241,40 @@ export function RolesPage() {
           { title: t('common.name'), dataIndex: 'name', render: (n: string, r) => <span>{n} {r.builtin && <Tag>built-in</Tag>}</span> },
           { title: 'description', dataIndex: 'description' },
           { title: 'permissions', dataIndex: 'permissions', render: (ps: string[]) => <Space size={[4, 4]} wrap>{ps.map((p) => <Tag key={p}>{p}</Tag>)}</Space> },
+          {
+            title: t('common.actions'),
+            key: 'a',
+            render: (_: unknown, r) =>
+              can('roles.write') && !r.builtin && (
+                <Button size="small" onClick={() => setEditing(r)}>
+                  {t('common.edit')}
+                </Button>
+              ),
+          },
         ]}
       />
+      <CreateModal<{ name: string; description?: string; permissions: string[] }>
+        key={editing === 'new' ? 'new' : editing?.id ?? 'none'}
+        open={editing !== null}
+        title={t('nav.roles')}
+        onClose={() => setEditing(null)}
+        initialValues={editing && editing !== 'new' ? { name: editing.name, description: editing.description, permissions: editing.permissions } : { permissions: [] }}
+        submit={async (v) => {
+          if (editing === 'new') await unwrap(api.POST('/api/v1/roles', { body: v }));
+          else if (editing) await unwrap(api.PATCH('/api/v1/roles/{id}', { params: { path: { id: editing.id } }, body: { description: v.description, permissions: v.permissions } }));
+          void roles.reload();
+        }}
+      >
+        <Form.Item name="name" label={t('common.name')} rules={[{ required: true, pattern: /^[a-z0-9_-]+$/ }]}>
+          <Input disabled={editing !== 'new'} />
+        </Form.Item>
+        <Form.Item name="description" label="description">
+          <Input />
+        </Form.Item>
+        <Form.Item name="permissions" label="permissions" rules={[{ required: true }]}>
+          <Select mode="multiple" options={options} optionFilterProp="value" />
+        </Form.Item>
+      </CreateModal>
     </Page>
   );
 }
