@@ -73,6 +73,7 @@ const messages = {
   'customers.addNote': ['添加备注', 'Add note'],
   'customers.addTag': ['添加标签', 'Add tag'],
   'customers.savedViews': ['常用筛选', 'Saved views'],
+  'customers.assign': ['分配给员工', 'Assign to staff'],
   'customers.filterActive': ['按分群条件筛选中', 'Filtered by a definition'],
   'customers.tagAllMatching': ['为全部匹配客户打标签', 'Tag everyone who matches'],
   'customers.exportNoFilter': ['导出按搜索条件；分群条件请在分群页导出', 'Export follows the search; export a definition from its segment'],

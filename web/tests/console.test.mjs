@@ -240,6 +240,33 @@ test('an admin makes a custom role from permissions', async () => {
   await context.close();
 });
 
+test('selected customers are handed to a store guide', async () => {
+  const { page, context } = await signedIn();
+  await page.goto(base + '/customers');
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.ant-table-row').length >= 2);
+  const rows = page.locator('tbody tr.ant-table-row');
+  const ids = [];
+  for (const n of [0, 1]) {
+    await rows.nth(n).locator('input[type=checkbox]').check();
+    ids.push(Number((await rows.nth(n).locator('a').getAttribute('href')).split('/').pop()));
+  }
+  await page.getByTestId('bulk-assign').click();
+  await page.getByRole('dialog').getByLabel('归属员工').click();
+  await page.keyboard.type('guide07');
+  await page.locator('.ant-select-item-option', { hasText: 'guide07@' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: /保\s*存/ }).click();
+  const staff = await apiGet(page, '/api/v1/staff?limit=500');
+  const guide = staff.items.find((m) => m.email === 'guide07@demo.siyu.local');
+  for (const id of ids) {
+    await page.waitForFunction(
+      async ([id, want]) => (await (await fetch(`/api/v1/customers/${id}`)).json()).owner_staff_id === want,
+      [id, guide.id],
+      { polling: 200, timeout: 10_000 },
+    );
+  }
+  await context.close();
+});
+
 test('the language switches to English and stays', async () => {
   const { page, context } = await signedIn();
   await page.getByRole('menuitem', { name: '客户' }).waitFor();

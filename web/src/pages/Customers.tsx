@@ -36,6 +36,7 @@ export function CustomersPage() {
   const [selected, setSelected] = useState<number[]>([]);
   const [views, setViews] = useState<View[]>(loadViews);
   const [tagging, setTagging] = useState(false);
+  const [assigning, setAssigning] = useState(false);
 
   async function load(after: string | null) {
     setLoading(true);
@@ -131,9 +132,16 @@ export function CustomersPage() {
           type="info"
           title={t('customers.selected', { n: selected.length })}
           action={
-            <Button size="small" type="primary" onClick={() => setTagging(true)} data-testid="bulk-tag">
-              {t('customers.bulkTag')}
-            </Button>
+            <Space>
+              {can('customers.write') && can('staff.read') && (
+                <Button size="small" onClick={() => setAssigning(true)} data-testid="bulk-assign">
+                  {t('customers.assign')}
+                </Button>
+              )}
+              <Button size="small" type="primary" onClick={() => setTagging(true)} data-testid="bulk-tag">
+                {t('customers.bulkTag')}
+              </Button>
+            </Space>
           }
         />
       )}
@@ -173,6 +181,17 @@ export function CustomersPage() {
           {t('common.loadMore')}
         </Button>
       )}
+      <AssignModal
+        open={assigning}
+        customerIds={selected}
+        onClose={(done) => {
+          setAssigning(false);
+          if (done) {
+            setSelected([]);
+            void load(null);
+          }
+        }}
+      />
       <BulkTagModal
         open={tagging}
         customerIds={selected}
@@ -242,6 +261,49 @@ function BulkTagModal({ open, customerIds, definition, onClose }: { open: boolea
           <Input maxLength={200} />
         </Form.Item>
       </Form>
+    </Modal>
+  );
+}
+
+/** Hands the selected customers to a staff member (分配客户). */
+function AssignModal({ open, customerIds, onClose }: { open: boolean; customerIds: number[]; onClose: (done: boolean) => void }) {
+  const { t } = useLocale();
+  const { message } = App.useApp();
+  const staff = useApi(() => (open ? unwrap(api.GET('/api/v1/staff', { params: { query: { limit: 500 } } })) : Promise.resolve(null)), [open]);
+  const [owner, setOwner] = useState<number | undefined>();
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function submit() {
+    setBusy(true);
+    setError(null);
+    try {
+      const result = await unwrap(api.POST('/api/v1/customers/assign', { body: { customer_ids: customerIds, owner_staff_id: owner ?? null } }));
+      void message.success(`${result.assigned}`);
+      setOwner(undefined);
+      onClose(true);
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  return (
+    <Modal open={open} title={t('customers.assign')} onCancel={() => onClose(false)} onOk={submit} confirmLoading={busy} okText={t('common.save')} cancelText={t('common.cancel')}>
+      <Typography.Paragraph type="secondary">{t('customers.selected', { n: customerIds.length })}</Typography.Paragraph>
+      {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
+      <Select
+        aria-label={t('customers.owner')}
+        placeholder={t('customers.owner')}
+        allowClear
+        showSearch
+        optionFilterProp="label"
+        style={{ width: '100%' }}
+        value={owner}
+        onChange={setOwner}
+        options={(staff.data?.items ?? []).filter((m) => m.status === 'active').map((m) => ({ value: m.id, label: `${m.name} (${m.email})` }))}
+      />
     </Modal>
   );
 }

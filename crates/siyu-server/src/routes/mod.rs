@@ -59,6 +59,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::lookup_customer))
         .routes(routes!(customers::export_customers))
+        .routes(routes!(customers::assign_customers))
         .routes(routes!(imports::list_imports, imports::start_import))
         .routes(routes!(imports::get_import))
         .routes(routes!(

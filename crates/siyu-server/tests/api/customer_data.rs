@@ -1308,3 +1308,102 @@ async fn imports_and_merge_undos_need_a_data_scope_over_all_customers() {
         .body;
     assert!(list["items"].as_array().unwrap().is_empty());
 }
+
+/// 分配客户: customers handed to a staff member in bulk, within the caller's scope.
+#[tokio::test]
+async fn customers_are_handed_to_staff_in_bulk() {
+    let app = TestApp::spawn().await;
+    let (_, key) = crate::tracking::source(&app).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        crate::tracking::send(
+            &app,
+            "/v1/identify",
+            &key,
+            json!({"userId": format!("h-{n}")}),
+        )
+        .await
+        .expect(200);
+        ids.push(
+            app.get(
+                &format!("/api/v1/customers/lookup?kind=user_id&value=h-{n}"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    let guide = app.staff_with_role("guide@example.com", "service").await;
+    let mut asked = ids.clone();
+    asked.push(i64::MAX); // not a customer of this tenant: skipped
+    let done = app
+        .post(
+            "/api/v1/customers/assign",
+            &app.admin_token,
+            json!({"customer_ids": asked, "owner_staff_id": guide}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(done.body["assigned"], 3);
+    for id in &ids {
+        let c = app
+            .get(&format!("/api/v1/customers/{id}"), &app.admin_token)
+            .await
+            .expect(200);
+        assert_eq!(c.body["owner_staff_id"], guide);
+    }
+    let audit = app
+        .get(
+            "/api/v1/audit-log?action=customer.assigned",
+            &app.admin_token,
+        )
+        .await
+        .expect(200);
+    assert_eq!(audit.body["items"][0]["details"]["customers"], json!(ids));
+    // bad input
+    for (body, status, code) in [
+        (
+            json!({"customer_ids": [], "owner_staff_id": guide}),
+            422,
+            "validation_failed",
+        ),
+        (
+            json!({"customer_ids": ids, "owner_staff_id": i64::MAX}),
+            404,
+            "not_found",
+        ),
+        (
+            json!({"customer_ids": ids, "owner": guide}),
+            422,
+            "validation_failed",
+        ),
+    ] {
+        let answer = app
+            .post("/api/v1/customers/assign", &app.admin_token, body.clone())
+            .await
+            .expect(status);
+        assert_eq!(answer.code(), code, "{body}");
+    }
+    // an analyst may not change customers
+    let analyst = app.token_with_role("analyst").await;
+    app.post(
+        "/api/v1/customers/assign",
+        &analyst,
+        json!({"customer_ids": ids, "owner_staff_id": null}),
+    )
+    .await
+    .expect(403);
+    // null takes them back
+    let back = app
+        .post(
+            "/api/v1/customers/assign",
+            &app.admin_token,
+            json!({"customer_ids": ids, "owner_staff_id": null}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(back.body["assigned"], 3);
+}

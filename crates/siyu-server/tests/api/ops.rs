@@ -114,6 +114,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/customers",
         "GET /api/v1/customers/lookup",
         "GET /api/v1/customers/export",
+        "POST /api/v1/customers/assign",
         "GET /api/v1/imports",
         "POST /api/v1/imports",
         "GET /api/v1/imports/{id}",
