@@ -105,28 +105,20 @@ pub fn as_day(v: &Value) -> Option<i32> {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+/// The day number (days since 1970-01-01) of a date.
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = (y - era * 400) as u32;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe as i32 - 719_468
+    siyu_domain::time::days_from_civil(i64::from(y), m, d) as i32
 }
 
-/// The `YYYY-MM-DD` date of a day number (Howard Hinnant's algorithm).
+/// The (year, month, day) of a day number.
+pub fn civil_from_days(day: i32) -> (i32, u32, u32) {
+    let (y, m, d) = siyu_domain::time::civil_from_days(i64::from(day));
+    (y as i32, m, d)
+}
+
+/// The `YYYY-MM-DD` date of a day number.
 pub fn format_day(day: i32) -> String {
-    let z = day + 719_468;
-    let era = if z >= 0 { z } else { z - 146_096 } / 146_097;
-    let doe = (z - era * 146_097) as u32;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe as i32 + era * 400 + i32::from(m <= 2);
+    let (y, m, d) = civil_from_days(day);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -1354,7 +1354,7 @@ pub struct UnitRole {
 mod dashboard;
 pub use dashboard::{
     BuyerFigures, Cohort, Dashboard, DashboardQuery, Funnel, GrowthDay, Period, Repurchase, Sales,
-    civil_from_days, days_from_civil, period_of, period_start,
+    period_of, period_start,
 };
 
 #[cfg(test)]

@@ -170,7 +170,7 @@ fn pick_weighted<T: Copy>(rng: &mut StdRng, items: &[(T, u32)]) -> T {
 /// How busy shopping is on a day of the year (1.0 normal): 618, mid-autumn, 双11, and
 /// the weeks before the Spring Festival.
 fn season(day_ms: i64) -> f64 {
-    let (_, m, d) = siyu_audience::index::civil_from_days(day_ms.div_euclid(DAY_MS) as i32);
+    let (_, m, d) = siyu_audience::facts::civil_from_days(day_ms.div_euclid(DAY_MS) as i32);
     match (m, d) {
         (11, 1..=11) => 3.0,
         (6, 10..=18) => 2.2,

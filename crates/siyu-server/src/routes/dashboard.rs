@@ -8,9 +8,8 @@ use std::collections::{HashMap, HashSet};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use siyu_audience::index::{
-    BuyerFigures, DashboardQuery, Period, civil_from_days, days_from_civil,
-};
+use siyu_audience::facts::{civil_from_days, days_from_civil, format_day};
+use siyu_audience::index::{BuyerFigures, DashboardQuery, Period};
 use siyu_domain::access::Permission;
 use siyu_domain::ids::UnitId;
 use siyu_domain::order::{DomainClass, SalesChannel};
@@ -242,8 +241,8 @@ pub async fn dashboard(
         frequency: b.frequency,
     };
     Ok(Json(DashboardReport {
-        from: date(from),
-        to: date(to),
+        from: format_day(from),
+        to: format_day(to),
         period: match period {
             Period::Week => "week",
             Period::Month => "month",
@@ -253,7 +252,7 @@ pub async fn dashboard(
             .growth
             .into_iter()
             .map(|g| GrowthRow {
-                date: date(g.day),
+                date: format_day(g.day),
                 net: g.added as i64 - g.lost as i64,
                 channel: g.channel,
                 added: g.added,
@@ -272,7 +271,7 @@ pub async fn dashboard(
             .retention
             .into_iter()
             .map(|c| CohortRow {
-                start: date(c.start),
+                start: format_day(c.start),
                 customers: c.customers,
                 active: c.active,
             })
@@ -322,10 +321,4 @@ fn parse_date(field: &str, s: &str) -> ApiResult<i32> {
         return Err(bad()); // 2026-02-30
     }
     Ok(day)
-}
-
-/// A day number as `YYYY-MM-DD`.
-pub(crate) fn date(day: i32) -> String {
-    let (y, m, d) = civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use siyu_audience::Condition;
 use siyu_audience::condition::{LifecycleStage, RfmClass};
+use siyu_audience::index::{Period, period_of, period_start};
 use siyu_audience::lifecycle::LifecycleSettings;
 use siyu_audience::rfm::RfmSettings;
 use siyu_domain::access::Permission;
@@ -759,16 +760,9 @@ pub async fn lifecycle_report(
     let index = audience.index.read().expect("not poisoned");
     let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
     // a cohort is named by its first day: the first of the month, or the Monday
+    let period = if by_week { Period::Week } else { Period::Month };
     let cohorts = index.stage_cohorts(
-        |day| {
-            if by_week {
-                // 1970-01-01 was a Thursday
-                day - (day + 3).rem_euclid(7)
-            } else {
-                let date = siyu_audience::facts::format_day(day);
-                siyu_audience::facts::as_day(&json!(format!("{}-01", &date[..7]))).unwrap_or(day)
-            }
-        },
+        |day| period_start(period, period_of(period, day)),
         among.as_ref(),
     );
     let mut totals = std::collections::HashMap::new();
