@@ -124,6 +124,11 @@ impl Catalog {
             Condition::Source(name) if !self.sources.contains_key(name) => {
                 return fail(format!("there is no source named \"{name}\""));
             }
+            Condition::ChannelCode(code)
+                if code.trim().is_empty() || code.chars().count() > 128 =>
+            {
+                return fail("a channel code is 1 to 128 characters".into());
+            }
             Condition::Unit(unit) if !self.units.contains_key(unit) => {
                 return fail(format!("there is no unit {unit}"));
             }

@@ -52,6 +52,9 @@ pub enum Condition {
     Unit(i64),
     /// Events of the customer came from this source (by name: an app, a mini-program).
     Source(String),
+    /// The customer came through this channel code (渠道活码, by its `state`): one of
+    /// their events carried it as its `channel_code` property.
+    ChannelCode(String),
     /// The customer is owned by this staff member.
     Owner(i64),
     /// The customer has an owner.
@@ -675,6 +678,11 @@ impl fmt::Display for Condition {
             Condition::Source(name) => {
                 f.write_str("source(")?;
                 write_str(f, name)?;
+                f.write_str(")")
+            }
+            Condition::ChannelCode(code) => {
+                f.write_str("channel_code(")?;
+                write_str(f, code)?;
                 f.write_str(")")
             }
             Condition::Owner(id) => write!(f, "owner = {id}"),

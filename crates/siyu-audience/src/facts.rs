@@ -40,6 +40,8 @@ pub struct CustomerFacts {
     /// The ids of the sources their events came from, in the order first seen: the
     /// first is where the customer was acquired.
     pub sources: Vec<i64>,
+    /// The channel codes (their `state`) the customer came through, in the order first seen.
+    pub channel_codes: Vec<String>,
     pub owner: Option<i64>,
     /// Event counts per name and day.
     pub events: Vec<EventDay>,

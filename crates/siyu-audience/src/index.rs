@@ -206,6 +206,8 @@ pub struct AudienceIndex {
     tags_of: HashMap<u32, Vec<i64>>,
     sources: HashMap<i64, RoaringBitmap>,
     sources_of: HashMap<u32, Vec<i64>>,
+    channel_codes: HashMap<String, RoaringBitmap>,
+    channel_codes_of: HashMap<u32, Vec<String>>,
     owners: HashMap<i64, RoaringBitmap>,
     owned: RoaringBitmap,
     owner_of: HashMap<u32, i64>,
@@ -309,6 +311,8 @@ impl AudienceIndex {
             tags_of: HashMap::new(),
             sources: HashMap::new(),
             sources_of: HashMap::new(),
+            channel_codes: HashMap::new(),
+            channel_codes_of: HashMap::new(),
             owners: HashMap::new(),
             owned: RoaringBitmap::new(),
             owner_of: HashMap::new(),
@@ -384,6 +388,15 @@ impl AudienceIndex {
         if !facts.sources.is_empty() {
             self.sources_of.insert(c, facts.sources.clone());
         }
+        for code in &facts.channel_codes {
+            self.channel_codes
+                .entry(code.clone())
+                .or_default()
+                .insert(c);
+        }
+        if !facts.channel_codes.is_empty() {
+            self.channel_codes_of.insert(c, facts.channel_codes.clone());
+        }
         if let Some(owner) = facts.owner {
             self.owners.entry(owner).or_default().insert(c);
             self.owned.insert(c);
@@ -405,6 +418,13 @@ impl AudienceIndex {
         if let Some(sources) = self.sources_of.remove(&c) {
             for source in sources {
                 if let Some(bm) = self.sources.get_mut(&source) {
+                    bm.remove(c);
+                }
+            }
+        }
+        if let Some(codes) = self.channel_codes_of.remove(&c) {
+            for code in codes {
+                if let Some(bm) = self.channel_codes.get_mut(&code) {
                     bm.remove(c);
                 }
             }
@@ -1107,6 +1127,12 @@ impl AudienceIndex {
                     .get(id)
                     .map_or_else(RoaringBitmap::new, |bm| bm & candidates)
             }
+            // a code no customer came through yet matches nobody: codes are made by
+            // growth staff and printed before anyone scans them
+            Condition::ChannelCode(code) => self
+                .channel_codes
+                .get(code)
+                .map_or_else(RoaringBitmap::new, |bm| bm & candidates),
             Condition::Owner(staff) => self
                 .owners
                 .get(staff)
@@ -1195,6 +1221,12 @@ impl AudienceIndex {
                 .sum::<usize>()
             + bitmaps(&self.owners)
             + bitmaps(&self.sources)
+            + bitmaps(&self.channel_codes)
+            + self
+                .channel_codes_of
+                .values()
+                .map(|v| v.iter().map(|s| s.capacity() + 24).sum::<usize>() + 48)
+                .sum::<usize>()
             + self.owner_of.capacity() * 16
             + bitmaps(&self.opted_out)
             + self
@@ -1231,6 +1263,7 @@ fn cost(condition: &Condition) -> u8 {
         | Condition::RfmClass(_)
         | Condition::Unit(_)
         | Condition::Source(_)
+        | Condition::ChannelCode(_)
         | Condition::Consent(_) => 0,
         Condition::Trait(_) | Condition::Bucket(_) | Condition::RfmScore(_) => 1,
         Condition::Performed(_)

@@ -440,6 +440,12 @@ impl Parser {
                 self.symbol(")")?;
                 Ok(Condition::Source(name))
             }
+            "channel_code" => {
+                self.symbol("(")?;
+                let code = self.string("a channel code in quotes, such as \"618-poster\"")?;
+                self.symbol(")")?;
+                Ok(Condition::ChannelCode(code))
+            }
             "consent" => {
                 self.symbol("(")?;
                 let channel = self.string("a channel in quotes, such as \"sms\"")?;
@@ -874,6 +880,7 @@ mod tests {
             r#"lifecycle in ("retained", "revenue")"#,
             r#"unit = 3"#,
             r#"source("露米茶饮小程序")"#,
+            r#"channel_code("618-poster")"#,
             r#"owner = 12"#,
             r#"owner exists"#,
             r#"consent("sms")"#,

@@ -177,6 +177,7 @@ fn matches_at(
                 .ok_or_else(|| EvalError::UnknownSource(name.clone()))?;
             facts.sources.contains(id)
         }
+        Condition::ChannelCode(code) => facts.channel_codes.contains(code),
         Condition::Owner(staff) => facts.owner == Some(*staff),
         Condition::HasOwner => facts.owner.is_some(),
         Condition::Consent(channel) => !facts.opted_out.iter().any(|c| c == channel || c == "all"),

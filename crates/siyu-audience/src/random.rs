@@ -22,6 +22,8 @@ pub const EVENTS: &[&str] = &[
 ];
 pub const CHANNELS: &[&str] = &["wecom", "mini_shop", "tmall", "jd", "offline"];
 pub const CONSENT: &[&str] = &["sms", "email", "wecom", "all"];
+/// Channel codes (their `state`) customers came through.
+pub const CHANNEL_CODES: &[&str] = &["618-poster", "live-0601", "store-qr-sh"];
 
 /// How a random pool is shaped.
 #[derive(Debug, Clone)]
@@ -88,6 +90,11 @@ pub fn customer(rng: &mut impl Rng, id: i64, shape: &Shape) -> CustomerFacts {
         .collect();
     let owner = rng.gen_bool(0.7).then(|| rng.gen_range(1..=shape.owners));
     let sources = (1..=3).filter(|_| rng.gen_bool(0.4)).collect();
+    let channel_codes = CHANNEL_CODES
+        .iter()
+        .filter(|_| rng.gen_bool(0.25))
+        .map(|c| (*c).to_owned())
+        .collect();
     let mut events = Vec::new();
     let n = rng.gen_range(0..=shape.event_days * 2);
     for _ in 0..n {
@@ -134,6 +141,7 @@ pub fn customer(rng: &mut impl Rng, id: i64, shape: &Shape) -> CustomerFacts {
         traits,
         tags,
         sources,
+        channel_codes,
         owner,
         events,
         orders,
@@ -174,7 +182,7 @@ pub fn condition(rng: &mut impl Rng, shape: &Shape, catalog: &Catalog, depth: u3
         };
     }
     let tag_names: Vec<&String> = catalog.tags.keys().collect();
-    match rng.gen_range(0..17) {
+    match rng.gen_range(0..18) {
         0 => Condition::Tag((*tag_names.choose(rng).unwrap()).clone()),
         1 => Condition::Trait(TraitTest {
             key: "city".into(),
@@ -321,6 +329,16 @@ pub fn condition(rng: &mut impl Rng, shape: &Shape, catalog: &Catalog, depth: u3
                 .unwrap()
                 .to_string(),
         ),
+        16 => Condition::ChannelCode(
+            // now and then a code nobody came through
+            (*CHANNEL_CODES
+                .iter()
+                .chain(&["never-scanned"])
+                .collect::<Vec<_>>()
+                .choose(rng)
+                .unwrap())
+            .to_string(),
+        ),
         _ => {
             let segments: Vec<&i64> = catalog.segments.keys().collect();
             match segments.choose(rng) {
@@ -432,6 +450,11 @@ pub fn synthetic_customer(
             traits,
             tags,
             sources: vec![1 + (id % 3)],
+            channel_codes: if rng.gen_bool(0.1) {
+                vec![(*CHANNEL_CODES.choose(rng).unwrap()).to_owned()]
+            } else {
+                Vec::new()
+            },
             owner,
             events: days,
             orders,

@@ -91,7 +91,22 @@ pub struct TrackedEvent {
     pub commerce: Option<Commerce>,
 }
 
+/// The longest channel code (`state`) kept; WeCom's own limit is 30 characters.
+pub const MAX_CHANNEL_CODE_CHARS: usize = 128;
+
 impl TrackedEvent {
+    /// The channel code (渠道活码, by its `state`) this event says the customer came
+    /// through: its `channel_code` property, as text. `Channel Code Scanned` carries it,
+    /// and so may `Signed Up` or any event (see docs/events.md). Blank or overlong codes
+    /// are not codes.
+    pub fn channel_code(&self) -> Option<&str> {
+        match self.properties.get("channel_code") {
+            Some(Value::String(code)) => Some(code.trim())
+                .filter(|c| !c.is_empty() && c.chars().count() <= MAX_CHANNEL_CODE_CHARS),
+            _ => None,
+        }
+    }
+
     /// Reads the order of an e-commerce track event (`Order Completed`, `Order
     /// Refunded`); `default_channel` is the sales channel of the source, used when the
     /// event names none. An invalid order refuses the event with the reason.

@@ -79,6 +79,31 @@ pub(crate) async fn note_sources(
     Ok(())
 }
 
+/// Records the channel codes customers came through: (tenant, customer, code) → the
+/// time first seen.
+pub(crate) async fn note_channel_codes(
+    tx: &mut Tx,
+    codes: &HashMap<(i64, i64, String), i64>,
+) -> Result<()> {
+    for ((tenant, customer, code), at) in codes {
+        on_tx!(tx, |c| sqlx::query(
+            "INSERT INTO customer_channel_codes (tenant_id, customer_id, code, first_at) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, customer_id, code) DO UPDATE SET first_at = \
+             CASE WHEN customer_channel_codes.first_at > excluded.first_at \
+             THEN excluded.first_at ELSE customer_channel_codes.first_at END"
+        )
+        .bind(tenant)
+        .bind(customer)
+        .bind(code)
+        .bind(at)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+    }
+    Ok(())
+}
+
 fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }
@@ -1388,6 +1413,20 @@ impl TenantScope<'_> {
         for (c, source) in sources {
             if let Some(&i) = at.get(&c) {
                 facts[i].sources.push(source);
+            }
+        }
+        let codes: Vec<(i64, String)> = on_db!(self.store, |db| {
+            sqlx::query_as(&format!(
+                "SELECT customer_id, code FROM customer_channel_codes WHERE tenant_id = $1 AND {range} \
+                 ORDER BY customer_id, first_at, id"
+            ))
+            .bind(tenant)
+            .fetch_all(db)
+            .await?
+        });
+        for (c, code) in codes {
+            if let Some(&i) = at.get(&c) {
+                facts[i].channel_codes.push(code);
             }
         }
         let days: Vec<(i64, String, i64, i64)> = on_db!(self.store, |db| {

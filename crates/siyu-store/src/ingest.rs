@@ -144,6 +144,7 @@ impl Store {
         // the audience indexes follow these; each customer's sources are kept
         let mut touched: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
         let mut sources: HashMap<(i64, i64, i64), i64> = HashMap::new();
+        let mut codes: HashMap<(i64, i64, String), i64> = HashMap::new();
         for (item, customer) in items.iter().zip(&stored) {
             if let Some(c) = customer {
                 let survivor = batch.survivor(*c);
@@ -155,9 +156,16 @@ impl Store {
                     .entry((item.source.tenant.0, survivor.0, item.source.source.0))
                     .or_insert(item.event.timestamp);
                 *first = (*first).min(item.event.timestamp);
+                if let Some(code) = item.event.channel_code() {
+                    let first = codes
+                        .entry((item.source.tenant.0, survivor.0, code.to_owned()))
+                        .or_insert(item.event.timestamp);
+                    *first = (*first).min(item.event.timestamp);
+                }
             }
         }
         crate::audiences::note_sources(&mut tx, &sources).await?;
+        crate::audiences::note_channel_codes(&mut tx, &codes).await?;
         for (tenant, customers) in touched {
             crate::audiences::note_changed(&mut tx, tenant, &customers).await?;
         }

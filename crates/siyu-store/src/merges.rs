@@ -17,7 +17,7 @@ use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
 
 /// The tables whose rows follow a profile in a merge: (kind, table).
-const MOVED: [(&str, &str); 7] = [
+const MOVED: [(&str, &str); 8] = [
     ("identity", "identities"),
     ("event", "events"),
     ("order", "orders"),
@@ -25,6 +25,7 @@ const MOVED: [(&str, &str); 7] = [
     ("consent", "consent_changes"),
     ("tag", "customer_tags"),
     ("source", "customer_sources"),
+    ("channel_code", "customer_channel_codes"),
 ];
 
 /// Whether an admin has kept these two profiles apart.
@@ -130,6 +131,18 @@ pub(crate) async fn merge_into(
         .await?
         .rows_affected()
     });
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "DELETE FROM customer_channel_codes WHERE tenant_id = $2 AND customer_id = $3 AND code IN \
+             (SELECT code FROM customer_channel_codes WHERE tenant_id = $2 AND customer_id = $1)",
+        )
+        .bind(survivor.0)
+        .bind(tenant.0)
+        .bind(merged.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
     // what moves is written down first
     for (kind, table) in MOVED {
         let sql = format!(
@@ -165,6 +178,7 @@ pub(crate) async fn merge_into(
         "UPDATE consent_changes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_tags SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_sources SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
+        "UPDATE customer_channel_codes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         // static segments the merged profile was in now hold the survivor (the merged
         // profile's rows stay, for an undo)
         "INSERT INTO segment_members (tenant_id, segment_id, customer_id, added_at) \

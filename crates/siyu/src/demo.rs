@@ -464,6 +464,11 @@ async fn seed_audiences(
             r#"tag("乌龙茶") and orders.count() = 0"#,
         ),
         ("可短信触达", "没有退订短信的客户", r#"consent("sms")"#),
+        (
+            "618直播活码未下单",
+            "扫了 618 直播间活码、还没有下单",
+            r#"channel_code("live-618") and orders.count() = 0"#,
+        ),
     ] {
         scope
             .create_segment(

@@ -33,6 +33,15 @@ pub const CHANNELS: [Channel; 8] = [
     Channel::new("抖音小店", "server", 7, false, "douyin_shop"),
 ];
 
+/// The channel codes (渠道活码, by `state`) that bring people into WeCom and the
+/// official account: posters in stores, live streams, parcel inserts, a Douyin profile.
+pub const CHANNEL_CODES: [(&str, u32); 4] = [
+    ("store-poster", 40),
+    ("live-618", 25),
+    ("parcel-card", 20),
+    ("douyin-profile", 15),
+];
+
 #[derive(Debug, Clone, Copy)]
 pub struct Channel {
     /// The source's name.
@@ -275,11 +284,21 @@ fn customer(rng: &mut StdRng, i: usize, today: i64, brands: &[Brand]) -> DemoCus
         identify["anonymousId"] = json!(device);
     }
     events.push((first, identify));
+    let mut signed_up = json!({"method": if channel.kind == "wecom" { "wechat" } else { "phone" }});
+    // people reach WeCom and the official account by scanning a channel code
+    if matches!(channel.kind, "wecom" | "official_account") {
+        let code = pick_weighted(rng, &CHANNEL_CODES);
+        events.push((
+            first,
+            json!({"type": "track", "event": "Channel Code Scanned", "userId": user_id,
+                   "properties": {"channel_code": code}, "timestamp": at(first, rng)}),
+        ));
+        signed_up["channel_code"] = json!(code);
+    }
     events.push((
         first,
         json!({"type": "track", "event": "Signed Up", "userId": user_id,
-               "properties": {"method": if channel.kind == "wecom" { "wechat" } else { "phone" }},
-               "timestamp": at(first, rng)}),
+               "properties": signed_up, "timestamp": at(first, rng)}),
     ));
 
     // behaviour while active: a few visits, each a page and a product or two

@@ -546,7 +546,7 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
-        assert_eq!(segments.len(), 5, "demo segments, created once");
+        assert_eq!(segments.len(), 6, "demo segments, created once");
         for s in &segments {
             assert!(s["count"].as_u64().unwrap() > 0, "{s}");
         }

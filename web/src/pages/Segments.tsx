@@ -76,6 +76,7 @@ const FIELDS: { value: string; label: [string, string]; ops: string[] }[] = [
   { value: 'orders.sum', label: ['近365天消费', 'Spend, last 365 days'], ops: ['>=', '<'] },
   { value: 'rfm.class', label: ['RFM 分类', 'RFM class'], ops: ['='] },
   { value: 'lifecycle', label: ['生命周期', 'Lifecycle stage'], ops: ['=', '!='] },
+  { value: 'channel_code', label: ['渠道活码', 'Channel code'], ops: ['has', 'not'] },
 ];
 
 const quote = (s: string) => JSON.stringify(s);
@@ -109,6 +110,8 @@ export function clausesToText(clauses: Clause[]): string {
           return `rfm.class = ${quote(v)}`;
         case 'lifecycle':
           return `lifecycle ${c.op} ${quote(v)}`;
+        case 'channel_code':
+          return c.op === 'not' ? `not channel_code(${quote(v)})` : `channel_code(${quote(v)})`;
         default:
           return '';
       }

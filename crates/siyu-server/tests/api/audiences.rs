@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use rand::SeedableRng;
 use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use siyu_audience::catalog::Catalog;
 use siyu_audience::condition::Condition;
-use siyu_audience::facts::{DAY_MS, day_of};
+use siyu_audience::facts::{DAY_MS, EventDay, day_of};
 use siyu_audience::lifecycle::{Activity, LifecycleSettings};
 use siyu_audience::plain::{self, Derived, EvalInput, FilteredCounts};
 use siyu_audience::random::{self, Shape};
@@ -865,6 +865,27 @@ async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
                     "properties": {"category": category}}));
             }
         }
+        // the channel codes they came through, scanned on a day of their own
+        for code in &f.channel_codes {
+            let day = today - rng.gen_range(0..shape.history_days);
+            batch.push(
+                json!({"type": "track", "userId": user, "event": "Channel Code Scanned",
+                "timestamp": siyu_domain::time::format_rfc3339(day as i64 * DAY_MS + 7_200_000),
+                "properties": {"channel_code": code}}),
+            );
+            match f
+                .events
+                .iter_mut()
+                .find(|e| e.name == "Channel Code Scanned" && e.day == day)
+            {
+                Some(e) => e.count += 1,
+                None => f.events.push(EventDay {
+                    name: "Channel Code Scanned".into(),
+                    day,
+                    count: 1,
+                }),
+            }
+        }
         send(&app, "/v1/batch", &key, json!({"batch": batch}))
             .await
             .expect(200);
@@ -1456,4 +1477,125 @@ async fn the_customer_list_filters_by_a_definition() {
 
 fn url_escape(s: &str) -> String {
     form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Channel codes (渠道活码) come from events' `channel_code` property; segments and tag
+/// rules test them, and a merge carries them to the survivor.
+#[tokio::test]
+async fn channel_codes_scanned_are_tested_by_segments_and_tag_rules() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let scanned = |who: Value, event: &str, code: Value| {
+        let mut body = json!({"event": event, "properties": {"channel_code": code}});
+        body.as_object_mut()
+            .unwrap()
+            .extend(who.as_object().unwrap().clone());
+        body
+    };
+    for body in [
+        scanned(
+            json!({"anonymousId": "anon-1"}),
+            "Channel Code Scanned",
+            json!("618-poster"),
+        ),
+        scanned(json!({"userId": "u-2"}), "Signed Up", json!(" live-0601 ")),
+        // not codes: a number, blank text
+        scanned(json!({"userId": "u-3"}), "Signed Up", json!(618)),
+        scanned(
+            json!({"userId": "u-3"}),
+            "Channel Code Scanned",
+            json!("  "),
+        ),
+    ] {
+        send(&app, "/v1/track", &key, body).await.expect(200);
+    }
+    eventually(&app, r#"channel_code("618-poster")"#, 1).await;
+    assert_eq!(count(&app, r#"channel_code("live-0601")"#).await, 1);
+    assert_eq!(count(&app, r#"channel_code("nobody-scanned")"#).await, 0);
+    assert_eq!(count(&app, r#"channel_code("618")"#).await, 0);
+    assert_eq!(count(&app, r#"not channel_code("618-poster")"#).await, 2);
+
+    // a tag rule on the code tags who came through it, now and later
+    let poster = tag(&app, "618海报").await;
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let saved = app
+        .post(
+            "/api/v1/tag-rules",
+            &app.admin_token,
+            json!({"name": "618 海报活码", "definition": "channel_code(\"618-poster\")", "add": [poster]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(saved["applied"]["added"], 1);
+
+    // the anonymous scanner signs in as u-2: one profile with both codes and the tag
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "u-2", "anonymousId": "anon-1"}),
+    )
+    .await
+    .expect(200);
+    eventually(
+        &app,
+        r#"channel_code("618-poster") and channel_code("live-0601")"#,
+        1,
+    )
+    .await;
+    assert_eq!(count(&app, r#"channel_code("618-poster")"#).await, 1);
+    assert_eq!(count(&app, r#"tag("618海报")"#).await, 1);
+    let u2 = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=u-2",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let tags = app
+        .get(&format!("/api/v1/customers/{u2}/tags"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(tags[0]["tag_id"], poster, "{tags}");
+
+    // a later scanner is tagged within seconds
+    send(
+        &app,
+        "/v1/track",
+        &key,
+        scanned(
+            json!({"userId": "u-4"}),
+            "Channel Code Scanned",
+            json!("618-poster"),
+        ),
+    )
+    .await
+    .expect(200);
+    eventually(&app, r#"tag("618海报")"#, 2).await;
+
+    // bad definitions: a blank code, a number, an unclosed call
+    for (definition, says) in [
+        (r#"channel_code("")"#, "1 to 128 characters"),
+        ("channel_code(618)", "a channel code in quotes"),
+        (r#"channel_code("618-poster""#, "column"),
+    ] {
+        let refused = app
+            .post(
+                "/api/v1/segments/preview",
+                &app.admin_token,
+                json!({ "definition": definition }),
+            )
+            .await
+            .expect(422);
+        assert!(
+            refused.body.to_string().contains(says),
+            "{definition}: {}",
+            refused.body
+        );
+    }
 }
