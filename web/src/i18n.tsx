@@ -76,7 +76,6 @@ const messages = {
   'customers.assign': ['分配给员工', 'Assign to staff'],
   'customers.filterActive': ['按分群条件筛选中', 'Filtered by a definition'],
   'customers.tagAllMatching': ['为全部匹配客户打标签', 'Tag everyone who matches'],
-  'customers.exportNoFilter': ['导出按搜索条件；分群条件请在分群页导出', 'Export follows the search; export a definition from its segment'],
   'customers.saveView': ['保存当前筛选', 'Save this view'],
   'customers.rfm': ['RFM 分类', 'RFM class'],
   'customers.stage': ['生命周期', 'Lifecycle stage'],

@@ -113,8 +113,18 @@ test('a customer is found by phone and their profile opens, masked until reveale
   await page.getByTestId('customer-search').press('Enter');
   await page.waitForURL(/q=13910000005/);
   await page.waitForFunction(() => document.querySelectorAll('tbody tr.ant-table-row').length === 1);
-  const link = page.locator('tbody a').first();
   await shot(page, 'customers');
+  // the search is saved as a view, kept on the server: it is there in a fresh page
+  page.once('dialog', (dialog) => void dialog.accept('查手机尾号 0005'));
+  await page.getByTestId('saved-views').hover();
+  await page.getByText('保存当前筛选').click();
+  await page.getByText('已保存').first().waitFor();
+  await page.goto(base + '/customers');
+  await page.getByTestId('saved-views').hover();
+  await page.getByTestId('saved-view').filter({ hasText: '查手机尾号 0005' }).click();
+  await page.waitForURL(/q=13910000005/);
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.ant-table-row').length === 1);
+  const link = page.locator('tbody a').first();
   await link.click();
   await page.waitForURL(/\/customers\/\d+$/);
   await page.getByTestId('customer-phone').filter({ hasText: '139****0005' }).waitFor();

@@ -878,6 +878,11 @@ impl AudienceIndex {
         set
     }
 
+    /// Whether the customer `id` is in a set.
+    pub fn contains(&self, set: &RoaringBitmap, id: i64) -> bool {
+        self.dense.get(&id).is_some_and(|c| set.contains(*c))
+    }
+
     /// The dense numbers of customer ids the index knows.
     pub fn set_of(&self, ids: impl IntoIterator<Item = i64>) -> RoaringBitmap {
         let mut bm: RoaringBitmap = ids

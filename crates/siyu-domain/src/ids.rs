@@ -53,4 +53,6 @@ id_type!(
     SegmentId,
     /// A tag rule.
     TagRuleId,
+    /// A staff member's saved view of a list.
+    SavedViewId,
 );

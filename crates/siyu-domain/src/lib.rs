@@ -26,5 +26,6 @@ pub mod tenancy;
 pub mod time;
 pub mod token;
 pub mod tracking;
+pub mod view;
 
 pub use error::{DomainError, FieldError};

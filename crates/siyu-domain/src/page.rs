@@ -103,6 +103,15 @@ impl<T> Page<T> {
         Self { items, next_cursor }
     }
 
+    /// Builds a page whose next one starts after the id `next_after` (none: the last
+    /// page), for lists that read more rows than they show (a search within a filter).
+    pub fn continuing_after(items: Vec<T>, next_after: Option<i64>) -> Self {
+        Self {
+            items,
+            next_cursor: next_after.map(encode_cursor),
+        }
+    }
+
     /// Builds a page of a list ordered by a pair (time, id), from rows fetched with
     /// [`PageRequest::fetch_limit`].
     pub fn from_rows_by_pair(

@@ -38,6 +38,7 @@ mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod tx;
+mod views;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,5 +1,7 @@
-// The customer list: search (name, phone, email, any identity) or filter by a segment
-// definition, saved views, and bulk tagging of the selected customers.
+// The customer list: search (name, phone, email, any identity) and filter by a segment
+// definition, saved views (kept on the server, per staff member), and bulk tagging of the
+// selected customers.
+import { DeleteOutlined } from '@ant-design/icons';
 import { Alert, App, Button, Card, Dropdown, Form, Input, Modal, Progress, Select, Space, Table, Tag, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
@@ -10,21 +12,11 @@ import { useSession } from '../session';
 import { useApi } from '../useApi';
 
 type Customer = Schemas['Customer'];
-type View = { name: string; q: string; filter: string };
-
-const VIEWS_KEY = 'siyu.customerViews';
-
-function loadViews(): View[] {
-  try {
-    return JSON.parse(localStorage.getItem(VIEWS_KEY) ?? '[]') as View[];
-  } catch {
-    return [];
-  }
-}
+type View = Schemas['SavedView'];
 
 export function CustomersPage() {
   const { t, locale } = useLocale();
-  const { can } = useSession();
+  const { can, me } = useSession();
   const { message } = App.useApp();
   const [params, setParams] = useSearchParams();
   const q = params.get('q') ?? '';
@@ -34,7 +26,11 @@ export function CustomersPage() {
   const [loading, setLoading] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [selected, setSelected] = useState<number[]>([]);
-  const [views, setViews] = useState<View[]>(loadViews);
+  const isStaff = me?.kind === 'staff';
+  const views = useApi<View[]>(
+    () => (isStaff ? unwrap(api.GET('/api/v1/me/views', { params: { query: { list: 'customers' } } })) : Promise.resolve([])),
+    [isStaff],
+  );
   const [tagging, setTagging] = useState(false);
   const [assigning, setAssigning] = useState(false);
 
@@ -63,21 +59,37 @@ export function CustomersPage() {
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [q, filter]);
 
-  function search(values: { q?: string; filter?: string }) {
+  function search(values: { q?: string | null; filter?: string | null }) {
     const next = new URLSearchParams();
     if (values.q?.trim()) next.set('q', values.q.trim());
     if (values.filter?.trim()) next.set('filter', values.filter.trim());
     setParams(next);
   }
 
-  function saveView() {
+  async function saveView() {
     const name = window.prompt(t('customers.saveView'));
     if (!name) return;
-    const next = [...views.filter((v) => v.name !== name), { name, q, filter }];
-    localStorage.setItem(VIEWS_KEY, JSON.stringify(next));
-    setViews(next);
-    void message.success(t('common.saved'));
+    try {
+      await unwrap(api.PUT('/api/v1/me/views', { body: { list: 'customers', name, q: q || null, filter: filter || null } }));
+      views.reload();
+      void message.success(t('common.saved'));
+    } catch (e) {
+      void message.error(errorMessage(e));
+    }
   }
+
+  async function deleteView(view: View) {
+    try {
+      await unwrap(api.DELETE('/api/v1/me/views/{id}', { params: { path: { id: view.id } } }));
+      views.reload();
+    } catch (e) {
+      void message.error(errorMessage(e));
+    }
+  }
+
+  const exportQuery = new URLSearchParams();
+  if (q) exportQuery.set('q', q);
+  if (filter) exportQuery.set('filter', filter);
 
   return (
     <Space orientation="vertical" size={16} style={{ width: '100%' }}>
@@ -96,23 +108,43 @@ export function CustomersPage() {
             {t('common.search')}
           </Button>
           {can('customers.export') && (
-            <a href={`/api/v1/customers/export${q ? `?q=${encodeURIComponent(q)}` : ''}`} download style={{ marginLeft: 8 }}>
-              <Button disabled={!!filter} title={filter ? t('customers.exportNoFilter') : undefined}>
-                {t('segments.export')}
-              </Button>
+            <a href={`/api/v1/customers/export${exportQuery.size ? `?${exportQuery}` : ''}`} download style={{ marginLeft: 8 }}>
+              <Button>{t('segments.export')}</Button>
             </a>
           )}
-          <Dropdown
-            menu={{
-              items: [
-                ...views.map((v) => ({ key: v.name, label: v.name, onClick: () => search(v) })),
-                ...(views.length ? [{ type: 'divider' as const }] : []),
-                { key: '__save', label: t('customers.saveView'), onClick: saveView },
-              ],
-            }}
-          >
-            <Button style={{ marginLeft: 8 }}>{t('customers.savedViews')}</Button>
-          </Dropdown>
+          {isStaff && (
+            <Dropdown
+              menu={{
+                items: [
+                  ...(views.data ?? []).map((v) => ({
+                    key: String(v.id),
+                    label: (
+                      <Space style={{ width: '100%', justifyContent: 'space-between' }}>
+                        <span data-testid="saved-view">{v.name}</span>
+                        <Button
+                          type="text"
+                          size="small"
+                          aria-label={t('common.delete')}
+                          icon={<DeleteOutlined />}
+                          onClick={(e) => {
+                            e.stopPropagation();
+                            void deleteView(v);
+                          }}
+                        />
+                      </Space>
+                    ),
+                    onClick: () => search(v),
+                  })),
+                  ...(views.data?.length ? [{ type: 'divider' as const }] : []),
+                  { key: '__save', label: t('customers.saveView'), disabled: !q && !filter, onClick: () => void saveView() },
+                ],
+              }}
+            >
+              <Button style={{ marginLeft: 8 }} data-testid="saved-views">
+                {t('customers.savedViews')}
+              </Button>
+            </Dropdown>
+          )}
         </Form>
       </Card>
       {error && <Alert type="error" showIcon title={error} role="alert" />}
@@ -217,22 +249,32 @@ function BulkTagModal({ open, customerIds, definition, onClose }: { open: boolea
   const [form] = Form.useForm<{ add: number[]; remove: number[]; reason: string }>();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [percent, setPercent] = useState(0);
 
+  // a definition's matches are tagged in parts, so the bar shows how far it has come
+  // (each part is stored as it finishes; tagging again finishes an interrupted one)
   async function submit(values: { add?: number[]; remove?: number[]; reason?: string }) {
     setBusy(true);
     setError(null);
+    setPercent(0);
+    const change = { add: values.add ?? [], remove: values.remove ?? [], reason: values.reason || null };
     try {
-      const result = await unwrap(
-        api.POST('/api/v1/customers/bulk-tag', {
-          body: {
-            ...(definition ? { definition } : { customer_ids: customerIds }),
-            add: values.add ?? [],
-            remove: values.remove ?? [],
-            reason: values.reason || null,
-          },
-        }),
-      );
-      void message.success(`+${result.added} / −${result.removed}`);
+      let added = 0;
+      let removed = 0;
+      let after: number | null = null;
+      for (;;) {
+        const part: Schemas['BulkTaggingResult'] = await unwrap(
+          api.POST('/api/v1/customers/bulk-tag', {
+            body: definition ? { ...change, definition, after_id: after, limit: 2000 } : { ...change, customer_ids: customerIds },
+          }),
+        );
+        added += part.added;
+        removed += part.removed;
+        setPercent(part.customers ? Math.floor((part.done / part.customers) * 100) : 100);
+        if (part.next_after_id == null) break;
+        after = part.next_after_id;
+      }
+      void message.success(`+${added} / −${removed}`);
       form.resetFields();
       onClose(true);
     } catch (e) {
@@ -248,7 +290,7 @@ function BulkTagModal({ open, customerIds, definition, onClose }: { open: boolea
       <Typography.Paragraph type="secondary">
         {definition ? <code>{definition}</code> : t('customers.selected', { n: customerIds.length })}
       </Typography.Paragraph>
-      {busy && <Progress percent={99} status="active" showInfo={false} aria-label={t('customers.bulkTag')} style={{ marginBottom: 12 }} />}
+      {busy && <Progress percent={definition ? percent : 99} status="active" showInfo={!!definition} aria-label={t('customers.bulkTag')} style={{ marginBottom: 12 }} data-testid="bulk-tag-progress" />}
       {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
       <Form form={form} layout="vertical" onFinish={submit}>
         <Form.Item name="add" label={t('tagRules.add')}>

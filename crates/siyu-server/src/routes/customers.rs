@@ -37,7 +37,8 @@ pub struct ListQuery {
     /// A name (or part of one), a phone, an email or any identity value.
     pub q: Option<String>,
     /// Only customers a segment definition matches, in the segment language
-    /// (`tag("高净值") and orders.count(last 90d) >= 2`); not together with `q`.
+    /// (`tag("高净值") and orders.count(last 90d) >= 2`); with `q`, those of the search
+    /// it matches.
     pub filter: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
@@ -149,22 +150,69 @@ pub async fn list_customers(
             .await?;
         return Ok(Json(list.map(Customer::masked)));
     };
-    if q.q.as_deref().is_some_and(|q| !q.trim().is_empty()) {
-        return Err(ApiError::field(
-            "filter",
-            "search (q) or filter by a definition (filter), not both",
-        ));
-    }
     let condition = crate::routes::segments::condition_of(Some(filter), None)?;
     let tenant = auth.principal.tenant_id;
     let (members, audience) = app
         .audiences
         .evaluate(tenant, &condition, owners.as_deref())
         .await?;
+    if let Some(search) = q.q.as_deref().filter(|q| !q.trim().is_empty()) {
+        let found =
+            search_within(&scope, search, &audience, &members, page, owners.as_deref()).await?;
+        return Ok(Json(found.map(Customer::masked)));
+    }
     Ok(Json(
         crate::routes::segments::members_page(&scope, &audience, &members, page, owners.as_deref())
             .await?,
     ))
+}
+
+/// Rows of a search read per step when it is narrowed by a filter.
+const SEARCH_STEP: u32 = 500;
+/// Steps one page of a filtered search reads at most before it answers (with a cursor
+/// to go on): a search that finds many customers the filter mostly refuses answers in
+/// parts rather than reading every one at once.
+const SEARCH_STEPS: usize = 20;
+
+/// A search narrowed by a filter: the search's pages (newest first), kept where the
+/// filter holds, until the page is full.
+async fn search_within(
+    scope: &TenantScope<'_>,
+    search: &str,
+    audience: &crate::audience::TenantAudience,
+    members: &roaring::RoaringBitmap,
+    page: PageRequest,
+    owners: Option<&[StaffId]>,
+) -> ApiResult<Page<Customer>> {
+    let mut kept = Vec::new();
+    let mut step = PageRequest {
+        limit: SEARCH_STEP,
+        ..page
+    };
+    for _ in 0..SEARCH_STEPS {
+        let found = scope.list_customers(step, Some(search), owners).await?;
+        let last_read = found.items.last().map(|c| c.id.0);
+        {
+            let index = audience.index.read().expect("not poisoned");
+            kept.extend(
+                found
+                    .items
+                    .into_iter()
+                    .filter(|c| index.contains(members, c.id.0)),
+            );
+        }
+        if kept.len() > page.limit as usize {
+            kept.truncate(page.limit as usize);
+            let next = kept.last().map(|c| c.id.0);
+            return Ok(Page::continuing_after(kept, next));
+        }
+        if found.next_cursor.is_none() {
+            return Ok(Page::continuing_after(kept, None));
+        }
+        step.after = last_read;
+    }
+    let next = step.after;
+    Ok(Page::continuing_after(kept, next))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -172,13 +220,15 @@ pub async fn list_customers(
 pub struct ExportQuery {
     /// Export only the customers this search finds (as in the list).
     pub q: Option<String>,
+    /// Export only the customers this segment definition matches (as in the list).
+    pub filter: Option<String>,
     /// Phone and email in full (needs `customers.reveal`).
     pub reveal: Option<bool>,
 }
 
-/// The customers the caller sees (all, or those `q` finds) as CSV, streamed page by
-/// page: id, name, phone, email, identities, owner, seen times, order figures and traits.
-/// Needs `customers.export`; audited, with whether it was revealed.
+/// The customers the caller sees (all, or those `q` finds and `filter` matches) as CSV,
+/// streamed page by page: id, name, phone, email, identities, owner, seen times, order
+/// figures and traits. Needs `customers.export`; audited, with whether it was revealed.
 #[utoipa::path(get, path = "/api/v1/customers/export", tag = "customers", params(ExportQuery),
     responses((status = 200, description = "CSV", content_type = "text/csv", body = String),
         (status = 403, body = ErrorBody)))]
@@ -195,11 +245,24 @@ pub async fn export_customers(
     let tenant = auth.principal.tenant_id;
     let scope = app.store.tenant(tenant);
     let owners = visible_owners(&auth, &scope).await?;
+    let filter = q.filter.as_deref().filter(|f| !f.trim().is_empty());
+    // who the filter matches is fixed now; the search's pages are read as the client reads
+    let matching = match filter {
+        Some(filter) => {
+            let condition = crate::routes::segments::condition_of(Some(filter), None)?;
+            let (members, audience) = app
+                .audiences
+                .evaluate(tenant, &condition, owners.as_deref())
+                .await?;
+            Some(std::sync::Arc::new((members, audience)))
+        }
+        None => None,
+    };
     scope
         .audit(
             auth.actor(),
             AuditRecord::new("customers.exported", "customer", "*")
-                .with_details(json!({"q": q.q, "revealed": reveal})),
+                .with_details(json!({"q": q.q, "filter": filter, "revealed": reveal})),
         )
         .await?;
     let store = app.store.clone();
@@ -209,6 +272,7 @@ pub async fn export_customers(
         let store = store.clone();
         let search = search.clone();
         let owners = owners.clone();
+        let matching = matching.clone();
         async move {
             let (page, first) = state?;
             let scope = store.tenant(tenant);
@@ -228,7 +292,18 @@ pub async fn export_customers(
             if first {
                 let _ = writer.write_record(EXPORT_HEADER);
             }
-            for customer in list.items {
+            let items: Vec<Customer> = match &matching {
+                Some(matching) => {
+                    let (members, audience) = &**matching;
+                    let index = audience.index.read().expect("not poisoned");
+                    list.items
+                        .into_iter()
+                        .filter(|c| index.contains(members, c.id.0))
+                        .collect()
+                }
+                None => list.items,
+            };
+            for customer in items {
                 let customer = if reveal { customer } else { customer.masked() };
                 let _ = writer.write_record(export_row(&customer));
             }

@@ -17,6 +17,7 @@ pub mod tags;
 pub mod tokens;
 pub mod tracking;
 pub mod units;
+pub mod views;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -31,6 +32,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(auth::change_password))
+        .routes(routes!(views::list_views, views::save_view))
+        .routes(routes!(views::delete_view))
         .routes(routes!(units::list_units, units::create_unit))
         .routes(routes!(
             units::get_unit,

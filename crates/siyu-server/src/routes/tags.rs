@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use siyu_domain::access::Permission;
 use siyu_domain::audience::{
     CustomerTag, SegmentId, Tag, TagChange, TagGroup, TagGroupId, TagId, TagOrigin, TagRule,
@@ -309,7 +309,31 @@ pub struct BulkTagging {
     #[serde(default)]
     pub remove: Vec<TagId>,
     pub reason: Option<String>,
+    /// With `segment_id` or `definition`: tag only the matching customers after this id
+    /// (in id order) — a part of a long tagging, continued from the last answer's
+    /// `next_after_id`, so that a console can show how far it has come.
+    pub after_id: Option<i64>,
+    /// With `segment_id` or `definition`: tag at most this many customers (1–50,000).
+    pub limit: Option<u32>,
 }
+
+/// What a bulk tagging did, and for one done in parts, how far it has come.
+#[derive(Serialize, ToSchema)]
+pub struct BulkTaggingResult {
+    /// Tags put on customers who did not have them.
+    pub added: u64,
+    /// Tags taken off customers who had them.
+    pub removed: u64,
+    /// How many customers the tagging names (all parts).
+    pub customers: u64,
+    /// How many of them are done, this part included.
+    pub done: u64,
+    /// Pass as `after_id` for the next part; null when none is left.
+    pub next_after_id: Option<i64>,
+}
+
+/// The most customers one part of a bulk tagging may take.
+const MAX_PART: u32 = 50_000;
 
 /// The most customers one bulk tagging may name by list.
 const MAX_LISTED: usize = 100_000;
@@ -318,12 +342,12 @@ const MAX_LISTED: usize = 100_000;
 /// matches, within the caller's data scope. Concurrent taggings of the same customers
 /// lose no tag.
 #[utoipa::path(post, path = "/api/v1/customers/bulk-tag", tag = "tags", request_body = BulkTagging,
-    responses((status = 200, body = TaggingResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = BulkTaggingResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn bulk_tag(
     State(app): State<AppState>,
     auth: Auth,
     ApiJson(body): ApiJson<BulkTagging>,
-) -> ApiResult<Json<TaggingResult>> {
+) -> ApiResult<Json<BulkTaggingResult>> {
     auth.require(Permission::TagsWrite)?;
     let tenant = auth.principal.tenant_id;
     let scope = app.store.tenant(tenant);
@@ -345,6 +369,22 @@ pub async fn bulk_tag(
             "name the customers one way: customer_ids, segment_id or definition",
         ));
     }
+    if let Some(limit) = body.limit
+        && !(1..=MAX_PART).contains(&limit)
+    {
+        return Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {MAX_PART}"),
+        ));
+    }
+    let in_parts = body.after_id.is_some() || body.limit.is_some();
+    if in_parts && body.customer_ids.is_some() {
+        return Err(ApiError::field(
+            "after_id",
+            "a tagging by list is done whole; parts are for segments and definitions",
+        ));
+    }
+    let mut progress = None;
     let customers: Vec<CustomerId> = if let Some(ids) = body.customer_ids {
         if ids.len() > MAX_LISTED {
             return Err(ApiError::field(
@@ -373,12 +413,20 @@ pub async fn bulk_tag(
             .evaluate(tenant, &condition, owners.as_deref())
             .await?;
         let index = audience.index.read().expect("not poisoned");
-        index
-            .ids(&members, usize::MAX)
-            .into_iter()
-            .map(CustomerId)
-            .collect()
+        let mut all = index.ids(&members, usize::MAX);
+        if !in_parts {
+            all.into_iter().map(CustomerId).collect()
+        } else {
+            all.sort_unstable();
+            let after = body.after_id.unwrap_or(0);
+            let start = all.partition_point(|id| *id <= after);
+            let end = (start + body.limit.unwrap_or(MAX_PART) as usize).min(all.len());
+            let next = (end < all.len()).then(|| all[end - 1]);
+            progress = Some((all.len() as u64, end as u64, next));
+            all[start..end].iter().copied().map(CustomerId).collect()
+        }
     };
+    let named = customers.len() as u64;
     let result = scope
         .change_tags(
             &customers,
@@ -389,7 +437,14 @@ pub async fn bulk_tag(
             &auth.actor(),
         )
         .await?;
-    Ok(Json(result))
+    let (customers, done, next_after_id) = progress.unwrap_or((named, named, None));
+    Ok(Json(BulkTaggingResult {
+        added: result.added,
+        removed: result.removed,
+        customers,
+        done,
+        next_after_id,
+    }))
 }
 
 #[utoipa::path(get, path = "/api/v1/tag-rules", tag = "tags", responses((status = 200, body = Vec<TagRule>)))]

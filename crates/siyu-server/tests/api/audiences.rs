@@ -654,6 +654,43 @@ async fn concurrent_bulk_tagging_loses_no_tag() {
     )
     .await
     .expect(422);
+
+    // a long tagging in parts: each part says how far it has come and where to go on
+    let parted = tag(&app, "分批").await;
+    let mut after: Option<i64> = None;
+    let mut parts = Vec::new();
+    loop {
+        let part = app
+            .post(
+                "/api/v1/customers/bulk-tag",
+                &app.admin_token,
+                json!({"definition": "trait.n >= 20", "add": [parted], "limit": 40, "after_id": after}),
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(part["customers"], 100);
+        parts.push((
+            part["added"].as_u64().unwrap(),
+            part["done"].as_u64().unwrap(),
+        ));
+        match part["next_after_id"].as_i64() {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(parts, [(40, 40), (40, 80), (20, 100)]);
+    eventually(&app, r#"tag("分批")"#, 100).await;
+    assert_eq!(count(&app, r#"tag("分批") and trait.n < 20"#).await, 0);
+    for body in [
+        json!({"definition": "trait.n >= 20", "add": [parted], "limit": 0}),
+        json!({"definition": "trait.n >= 20", "add": [parted], "limit": 50_001}),
+        json!({"customer_ids": [1], "add": [parted], "after_id": 3}),
+    ] {
+        app.post("/api/v1/customers/bulk-tag", &app.admin_token, body)
+            .await
+            .expect(422);
+    }
 }
 
 #[tokio::test]
@@ -1425,7 +1462,14 @@ async fn the_customer_list_filters_by_a_definition() {
     let mut shanghai = Vec::new();
     for n in 0..5 {
         let city = if n % 2 == 0 { "上海" } else { "杭州" };
-        let id = customer(&app, &key, &format!("f-{n}"), json!({"city": city})).await;
+        let name = format!("{}{n}", if n < 2 { "王" } else { "李" });
+        let id = customer(
+            &app,
+            &key,
+            &format!("f-{n}"),
+            json!({"city": city, "name": name}),
+        )
+        .await;
         if city == "上海" {
             shanghai.push(id);
         }
@@ -1464,15 +1508,82 @@ async fn the_customer_list_filters_by_a_definition() {
         .await
         .expect(422);
     assert_eq!(bad.code(), "invalid_definition");
-    app.get(
-        &format!(
-            "/api/v1/customers?q=f&filter={}",
-            url_escape("trait.city exists")
+
+    // a search narrowed by the filter, newest first like the search, page by page
+    let mut found = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut url = format!(
+            "/api/v1/customers?q={}&limit=1&filter={}",
+            url_escape("李"),
+            url_escape(r#"trait.city = "上海""#)
+        );
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&cursor={c}"));
+        }
+        let page = app.get(&url, &app.admin_token).await.expect(200).body;
+        for c in page["items"].as_array().unwrap() {
+            found.push(c["id"].as_i64().unwrap());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(found, vec![shanghai[2], shanghai[1]], "李2 and 李4 of 上海");
+    let page = app
+        .get(
+            &format!(
+                "/api/v1/customers?q={}&filter={}",
+                url_escape("王"),
+                url_escape(r#"trait.city = "上海""#)
+            ),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    assert_eq!(page["items"][0]["id"], shanghai[0]);
+
+    // the export takes the same filter, with or without a search
+    for (query, want) in [
+        (
+            format!("filter={}", url_escape(r#"trait.city = "上海""#)),
+            3,
         ),
-        &app.admin_token,
-    )
-    .await
-    .expect(422);
+        (
+            format!(
+                "q={}&filter={}",
+                url_escape("李"),
+                url_escape(r#"trait.city = "上海""#)
+            ),
+            2,
+        ),
+    ] {
+        let csv = app
+            .http
+            .get(app.url(&format!("/api/v1/customers/export?{query}")))
+            .bearer_auth(&app.admin_token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(csv.status(), 200);
+        let text = csv.text().await.unwrap();
+        assert_eq!(text.lines().count(), 1 + want, "{query}: {text}");
+        assert!(!text.contains("杭州"), "{text}");
+    }
+    let bad = app
+        .get(
+            &format!(
+                "/api/v1/customers/export?filter={}",
+                url_escape("trait.city =")
+            ),
+            &app.admin_token,
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad.code(), "invalid_definition");
 }
 
 fn url_escape(s: &str) -> String {

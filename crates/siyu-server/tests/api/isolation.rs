@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, create_tenant};
+use crate::helpers::{PASSWORD, TestApp, answer, create_tenant};
 
 #[tokio::test]
 async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
@@ -187,7 +187,23 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["rule"]["id"]
         .as_i64()
         .unwrap();
+    let (admin, signed_in) = app.login(&app.admin_email, PASSWORD).await;
+    signed_in.expect(200);
+    let view = answer(
+        admin
+            .put(app.url("/api/v1/me/views"))
+            .json(&json!({"list": "customers", "name": "acme view", "q": "acme"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(200)
+    .body["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
+        ("/api/v1/me/views/{id}", view),
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
         ("/api/v1/roles/{id}", role),
@@ -261,7 +277,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 49, "every method of every path that takes an id");
+    assert_eq!(walked, 50, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeSet;
 
+use serde_json::{Value, json};
+
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -101,6 +103,9 @@ async fn the_openapi_document_lists_every_endpoint() {
         "PATCH /api/v1/roles/{id}",
         "DELETE /api/v1/roles/{id}",
         "GET /api/v1/permissions",
+        "GET /api/v1/me/views",
+        "PUT /api/v1/me/views",
+        "DELETE /api/v1/me/views/{id}",
         "GET /api/v1/api-tokens",
         "POST /api/v1/api-tokens",
         "GET /api/v1/api-tokens/{id}",
@@ -312,4 +317,94 @@ async fn the_console_is_served_beside_the_api() {
     // what this server is, for programs, moved from `/` to `/api`
     let about = answer(get("/api").await.unwrap()).await.expect(200);
     assert_eq!(about.body["openapi"], "/api/openapi.json");
+}
+
+/// Saved views are each staff member's own, kept on the server: saved under a name
+/// (again: replaced), listed, deleted; nobody else sees or deletes them; tokens keep none.
+#[tokio::test]
+async fn saved_views_are_personal_and_follow_the_staff_member() {
+    let app = TestApp::spawn().await;
+    app.staff_with_role("ops@acme.example.com", "operations")
+        .await;
+    let (admin, signed_in) = app.login(&app.admin_email, PASSWORD).await;
+    signed_in.expect(200);
+    let (ops, signed_in) = app.login("ops@acme.example.com", PASSWORD).await;
+    signed_in.expect(200);
+    let put = |client: &reqwest::Client, body: Value| {
+        let request = client.put(app.url("/api/v1/me/views")).json(&body);
+        async move { answer(request.send().await.unwrap()).await }
+    };
+    let list = |client: &reqwest::Client| {
+        let request = client.get(app.url("/api/v1/me/views?list=customers"));
+        async move { answer(request.send().await.unwrap()).await }
+    };
+    let saved = put(
+        &admin,
+        json!({"list": "customers", "name": "上海金卡", "filter": "trait.city = \"上海\""}),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(saved["q"], Value::Null);
+    // the same name again replaces it
+    let replaced = put(
+        &admin,
+        json!({"list": "customers", "name": "上海金卡", "q": "王", "filter": "trait.city = \"上海\""}),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(replaced["id"], saved["id"]);
+    put(
+        &admin,
+        json!({"list": "customers", "name": "A 复购", "filter": "orders.count() >= 2"}),
+    )
+    .await
+    .expect(200);
+    let mine = list(&admin).await.expect(200).body;
+    let names: Vec<&str> = mine
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["A 复购", "上海金卡"]);
+    assert_eq!(mine[1]["q"], "王");
+    // someone else sees none of them and cannot delete them
+    assert_eq!(list(&ops).await.expect(200).body, json!([]));
+    let id = saved["id"].as_i64().unwrap();
+    let url = app.url(&format!("/api/v1/me/views/{id}"));
+    answer(ops.delete(&url).send().await.unwrap())
+        .await
+        .expect(404);
+    answer(admin.delete(&url).send().await.unwrap())
+        .await
+        .expect(204);
+    assert_eq!(list(&admin).await.body.as_array().unwrap().len(), 1);
+    // bad input
+    for (body, field) in [
+        (json!({"list": "orders", "name": "x", "q": "a"}), "list"),
+        (json!({"list": "customers", "name": " ", "q": "a"}), "name"),
+        (json!({"list": "customers", "name": "空的", "q": " "}), "q"),
+    ] {
+        let refused = put(&admin, body).await.expect(422);
+        assert_eq!(
+            refused.body["error"]["details"]["fields"][0]["field"], field,
+            "{}",
+            refused.body
+        );
+    }
+    answer(
+        admin
+            .get(app.url("/api/v1/me/views?list=orders"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(422);
+    // programs keep no views
+    app.get("/api/v1/me/views?list=customers", &app.admin_token)
+        .await
+        .expect(403);
 }
