@@ -229,6 +229,34 @@ test('everyone a filter matches is tagged at once', async () => {
   await context.close();
 });
 
+test('a tag renamed in the console carries its segments along', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.goto(base + '/tags');
+  await page.getByTestId('edit-tag-乌龙茶').click();
+  const name = page.getByTestId('edit-name');
+  await name.fill('乌龙茶爱好者');
+  await page.getByRole('dialog').getByRole('button', { name: /保\s*存/ }).click();
+  await page.locator('.ant-tag', { hasText: '乌龙茶爱好者' }).waitFor();
+  // the demo segment that named the tag now names it by its new name
+  const segments = await apiGet(page, '/api/v1/segments');
+  const oolong = segments.find((s) => s.name === '爱喝乌龙未下单');
+  assert.equal(oolong.definition, 'tag("乌龙茶爱好者") and orders.count() = 0');
+  // a store is renamed in the unit tree
+  const units = await apiGet(page, '/api/v1/units?limit=500');
+  const store = units.items.find((u) => u.kind === 'store');
+  await page.goto(base + '/units');
+  await page.getByTestId(`edit-unit-${store.id}`).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('名称').fill(store.name + '（新址）');
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  await page.getByText(store.name + '（新址）').waitFor();
+  const renamed = await apiGet(page, `/api/v1/units/${store.id}`);
+  assert.equal(renamed.name, store.name + '（新址）');
+  assert.equal(renamed.parent_id, store.parent_id, 'not moved');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('an admin makes a custom role from permissions', async () => {
   const { page, context } = await signedIn();
   await page.goto(base + '/roles');

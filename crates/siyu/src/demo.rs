@@ -301,6 +301,10 @@ async fn seed_customers(
         }
     }
     bar.finish_and_clear();
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "demo events stored"
+    );
     let ids: Vec<CustomerId> = ids
         .into_iter()
         .map(|id| id.context("every demo customer is stored"))

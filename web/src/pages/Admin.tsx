@@ -175,10 +175,30 @@ export function UnitsPage() {
   const { can } = useSession();
   const units = useApi(() => unwrap(api.GET('/api/v1/units', { params: { query: { limit: 500 } } })), []);
   const [open, setOpen] = useState(false);
+  // a unit renamed or moved (with everything beneath it) under another
+  const [editing, setEditing] = useState<Schemas['Unit'] | null>(null);
   const tree = useMemo(() => {
     type Node = { key: number; title: ReactNode; children: Node[] };
     const items = units.data?.items ?? [];
-    const nodes = new Map<number, Node>(items.map((u) => [u.id, { key: u.id, title: <span>{u.name} <Tag>{u.kind}</Tag></span>, children: [] }]));
+    const nodes = new Map<number, Node>(
+      items.map((u) => [
+        u.id,
+        {
+          key: u.id,
+          title: (
+            <span>
+              {u.name} <Tag>{u.kind}</Tag>
+              {can('units.write') && (
+                <Button size="small" type="link" onClick={() => setEditing(u)} data-testid={`edit-unit-${u.id}`}>
+                  {t('common.edit')}
+                </Button>
+              )}
+            </span>
+          ),
+          children: [],
+        },
+      ]),
+    );
     const roots: Node[] = [];
     for (const u of items) {
       const node = nodes.get(u.id)!;
@@ -187,7 +207,7 @@ export function UnitsPage() {
       else roots.push(node);
     }
     return roots;
-  }, [units.data]);
+  }, [units.data, can, t]);
   return (
     <Page
       title={t('nav.units')}
@@ -214,6 +234,32 @@ export function UnitsPage() {
           <Select options={['brand', 'subsidiary', 'store'].map((k) => ({ value: k, label: k }))} />
         </Form.Item>
       </CreateModal>
+      {editing && (
+        <CreateModal<Schemas['UpdateUnit']>
+          open
+          title={`${t('common.edit')} · ${editing.name}`}
+          onClose={() => setEditing(null)}
+          initialValues={{ name: editing.name, parent_id: editing.parent_id ?? undefined }}
+          submit={async (v) => {
+            await unwrap(
+              api.PATCH('/api/v1/units/{id}', {
+                params: { path: { id: editing.id } },
+                body: { name: v.name, parent_id: v.parent_id !== editing.parent_id ? v.parent_id : undefined },
+              }),
+            );
+            void units.reload();
+          }}
+        >
+          <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
+            <Input />
+          </Form.Item>
+          {editing.parent_id != null && (
+            <Form.Item name="parent_id" label="parent">
+              <Select options={(units.data?.items ?? []).filter((u) => u.id !== editing.id).map((u) => ({ value: u.id, label: u.name }))} />
+            </Form.Item>
+          )}
+        </CreateModal>
+      )}
     </Page>
   );
 }

@@ -17,6 +17,32 @@ export function TagsPage() {
   const [error, setError] = useState<string | null>(null);
   const [creating, setCreating] = useState<'group' | number | null>(null);
   const [form] = Form.useForm<{ name: string; colour: string }>();
+  // a group renamed, or a tag renamed, recoloured or moved to another group (segments
+  // and rules that name a renamed tag are rewritten by the server)
+  const [editing, setEditing] = useState<{ group: Schemas['TagGroup'] } | { tag: Schemas['Tag'] } | null>(null);
+  const [editForm] = Form.useForm<{ name: string; colour?: unknown; group_id?: number }>();
+
+  function edit(target: { group: Schemas['TagGroup'] } | { tag: Schemas['Tag'] }) {
+    setEditing(target);
+    editForm.setFieldsValue('tag' in target ? { name: target.tag.name, colour: target.tag.colour, group_id: target.tag.group_id } : { name: target.group.name });
+  }
+
+  async function saveEdit(values: { name: string; colour?: unknown; group_id?: number }) {
+    if (!editing) return;
+    const ok = await act(() => {
+      if ('group' in editing) {
+        return unwrap(api.PATCH('/api/v1/tag-groups/{id}', { params: { path: { id: editing.group.id } }, body: { name: values.name } }));
+      }
+      const colour = typeof values.colour === 'string' ? values.colour : (values.colour as { toHexString?: () => string } | undefined)?.toHexString?.();
+      return unwrap(
+        api.PATCH('/api/v1/tags/{id}', {
+          params: { path: { id: editing.tag.id } },
+          body: { name: values.name, colour: colour ?? null, group_id: values.group_id ?? null },
+        }),
+      );
+    });
+    if (ok) setEditing(null);
+  }
 
   async function act(run: () => Promise<unknown>) {
     setError(null);
@@ -68,6 +94,9 @@ export function TagsPage() {
                 <Button size="small" icon={<PlusOutlined />} onClick={() => setCreating(g.id)}>
                   {t('nav.tags')}
                 </Button>
+                <Button size="small" onClick={() => edit({ group: g })}>
+                  {t('common.edit')}
+                </Button>
                 <Popconfirm title={t('common.confirmDelete')} onConfirm={() => act(() => unwrap(api.DELETE('/api/v1/tag-groups/{id}', { params: { path: { id: g.id } } })))}>
                   <Button size="small" danger>
                     {t('common.delete')}
@@ -90,11 +119,16 @@ export function TagsPage() {
                 key: 'actions',
                 render: (_: unknown, tag: Schemas['Tag']) =>
                   can('tags.write') && (
-                    <Popconfirm title={t('common.confirmDelete')} onConfirm={() => act(() => unwrap(api.DELETE('/api/v1/tags/{id}', { params: { path: { id: tag.id } } })))}>
-                      <Button size="small" type="link" danger>
-                        {t('common.delete')}
+                    <Space size={0}>
+                      <Button size="small" type="link" onClick={() => edit({ tag })} data-testid={`edit-tag-${tag.name}`}>
+                        {t('common.edit')}
                       </Button>
-                    </Popconfirm>
+                      <Popconfirm title={t('common.confirmDelete')} onConfirm={() => act(() => unwrap(api.DELETE('/api/v1/tags/{id}', { params: { path: { id: tag.id } } })))}>
+                        <Button size="small" type="link" danger>
+                          {t('common.delete')}
+                        </Button>
+                      </Popconfirm>
+                    </Space>
                   ),
               },
             ]}
@@ -110,6 +144,31 @@ export function TagsPage() {
             <Form.Item name="colour" label={t('tags.color')} initialValue="#1f5eff">
               <ColorPicker />
             </Form.Item>
+          )}
+        </Form>
+      </Modal>
+      <Modal
+        open={editing !== null}
+        title={editing && 'group' in editing ? t('tags.groups') : t('nav.tags')}
+        onCancel={() => setEditing(null)}
+        onOk={() => editForm.submit()}
+        okText={t('common.save')}
+        cancelText={t('common.cancel')}
+        forceRender
+      >
+        <Form form={editForm} layout="vertical" onFinish={saveEdit}>
+          <Form.Item name="name" label={t('common.name')} rules={[{ required: true, max: 50 }]}>
+            <Input data-testid="edit-name" />
+          </Form.Item>
+          {editing && 'tag' in editing && (
+            <>
+              <Form.Item name="colour" label={t('tags.color')}>
+                <ColorPicker />
+              </Form.Item>
+              <Form.Item name="group_id" label={t('tags.groups')}>
+                <Select options={(groups.data ?? []).map((g) => ({ value: g.id, label: g.name }))} />
+              </Form.Item>
+            </>
           )}
         </Form>
       </Modal>
