@@ -129,6 +129,9 @@ impl Catalog {
             {
                 return fail("a channel code is 1 to 128 characters".into());
             }
+            Condition::ChannelCode(code) if code.trim_matches(' ') != code => {
+                return fail("a channel code has no spaces at its ends".into());
+            }
             Condition::Unit(unit) if !self.units.contains_key(unit) => {
                 return fail(format!("there is no unit {unit}"));
             }

@@ -94,17 +94,23 @@ pub struct TrackedEvent {
 /// The longest channel code (`state`) kept; WeCom's own limit is 30 characters.
 pub const MAX_CHANNEL_CODE_CHARS: usize = 128;
 
+/// The channel code (渠道活码, by its `state`) an event's properties name: the
+/// `channel_code` property, as text, without the spaces at its ends. `Channel Code
+/// Scanned` carries it, and so may `Signed Up` or any event (see docs/events.md). Blank
+/// or overlong codes are not codes.
+pub fn channel_code_of(properties: &Map<String, Value>) -> Option<&str> {
+    match properties.get("channel_code") {
+        Some(Value::String(code)) => Some(code.trim_matches(' '))
+            .filter(|c| !c.is_empty() && c.chars().count() <= MAX_CHANNEL_CODE_CHARS),
+        _ => None,
+    }
+}
+
 impl TrackedEvent {
     /// The channel code (渠道活码, by its `state`) this event says the customer came
-    /// through: its `channel_code` property, as text. `Channel Code Scanned` carries it,
-    /// and so may `Signed Up` or any event (see docs/events.md). Blank or overlong codes
-    /// are not codes.
+    /// through; see [`channel_code_of`].
     pub fn channel_code(&self) -> Option<&str> {
-        match self.properties.get("channel_code") {
-            Some(Value::String(code)) => Some(code.trim())
-                .filter(|c| !c.is_empty() && c.chars().count() <= MAX_CHANNEL_CODE_CHARS),
-            _ => None,
-        }
+        channel_code_of(&self.properties)
     }
 
     /// Reads the order of an e-commerce track event (`Order Completed`, `Order

@@ -104,6 +104,48 @@ pub(crate) async fn note_channel_codes(
     Ok(())
 }
 
+/// Recomputes the channel codes of these customers from their events (what a merge or
+/// an undone merge leaves them with), each first seen at its earliest event.
+pub(crate) async fn rebuild_channel_codes(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customers: &[CustomerId],
+) -> Result<()> {
+    for customer in customers {
+        on_tx!(tx, |c| sqlx::query(
+            "DELETE FROM customer_channel_codes WHERE tenant_id = $1 AND customer_id = $2"
+        )
+        .bind(tenant.0)
+        .bind(customer.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected());
+        let rows: Vec<(String, i64)> =
+            on_tx!(tx, |c| {
+                sqlx::query_as(
+            "SELECT properties, timestamp FROM events WHERE tenant_id = $1 AND customer_id = $2 \
+             AND properties LIKE '%\"channel_code\"%'"
+        )
+        .bind(tenant.0)
+        .bind(customer.0)
+        .fetch_all(&mut *c)
+        .await?
+            });
+        let mut codes: HashMap<(i64, i64, String), i64> = HashMap::new();
+        for (properties, at) in rows {
+            let properties = crate::ingest::parse_map(&properties);
+            if let Some(code) = siyu_domain::tracking::channel_code_of(&properties) {
+                let first = codes
+                    .entry((tenant.0, customer.0, code.to_owned()))
+                    .or_insert(at);
+                *first = (*first).min(at);
+            }
+        }
+        note_channel_codes(tx, &codes).await?;
+    }
+    Ok(())
+}
+
 fn id_list(ids: &[i64]) -> String {
     ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",")
 }

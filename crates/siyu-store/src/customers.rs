@@ -180,36 +180,9 @@ impl TenantScope<'_> {
         owners: Option<&[StaffId]>,
     ) -> Result<Page<Customer>> {
         let before = page.after.unwrap_or(i64::MAX);
-        // staff ids are integers from our own tables: inlined, one statement for both
-        let owner_filter = match owners {
-            Some([]) => return Ok(Page::from_rows(vec![], page, |c: &Customer| c.id.0)),
-            Some(ids) => format!(
-                " AND owner_staff_id IN ({})",
-                ids.iter()
-                    .map(|i| i.0.to_string())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            None => String::new(),
+        let Some((sql, pattern, exact)) = search_sql(CUSTOMER_COLUMNS, q, owners) else {
+            return Ok(Page::from_rows(vec![], page, |c: &Customer| c.id.0));
         };
-        let q = q.map(str::trim).filter(|q| !q.is_empty());
-        let pattern = q.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
-        let exact = q.map(|q| {
-            if q.contains('@') {
-                q.to_lowercase()
-            } else if let Ok(phone) = normalize_phone(q) {
-                phone
-            } else {
-                q.to_owned()
-            }
-        });
-        let sql = format!(
-            "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE tenant_id = $1 AND merged_into_id IS NULL \
-             AND erased_at IS NULL AND id < $2 AND ($3 IS NULL OR name LIKE $3 OR email = $4 OR phone = $4 OR EXISTS ( \
-               SELECT 1 FROM identities i WHERE i.tenant_id = c.tenant_id AND i.customer_id = c.id \
-               AND i.value = $4)){owner_filter} \
-             ORDER BY id DESC LIMIT $5"
-        );
         let rows: Vec<CustomerRow> = on_db!(self.store, |db| {
             sqlx::query_as(&sql)
                 .bind(self.tenant.0)
@@ -225,6 +198,31 @@ impl TenantScope<'_> {
             customers.push(self.customer_from_row(row).await?);
         }
         Ok(Page::from_rows(customers, page, |c| c.id.0))
+    }
+
+    /// The ids a search finds (as [`TenantScope::list_customers`] lists them: newest
+    /// first, below `before`), at most `limit`: for narrowing a search by a segment
+    /// filter without loading every profile it finds.
+    pub async fn search_customer_ids(
+        &self,
+        q: Option<&str>,
+        before: i64,
+        limit: i64,
+        owners: Option<&[StaffId]>,
+    ) -> Result<Vec<i64>> {
+        let Some((sql, pattern, exact)) = search_sql("id", q, owners) else {
+            return Ok(Vec::new());
+        };
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar(&sql)
+                .bind(self.tenant.0)
+                .bind(before)
+                .bind(&pattern)
+                .bind(&exact)
+                .bind(limit)
+                .fetch_all(db)
+                .await?
+        }))
     }
 
     /// A customer's timeline, newest first: events (by their time), orders (by order
@@ -641,4 +639,46 @@ impl TenantScope<'_> {
                 .await?
         }))
     }
+}
+
+/// The statement of a customer search, selecting `columns`, newest first: binds the
+/// tenant ($1), the id to list below ($2), the name pattern ($3), the exact value of an
+/// email, phone or identity ($4) and the limit ($5); with the pattern and exact value to
+/// bind. None when the caller may see no customer (an empty list of owners).
+fn search_sql(
+    columns: &str,
+    q: Option<&str>,
+    owners: Option<&[StaffId]>,
+) -> Option<(String, Option<String>, Option<String>)> {
+    // staff ids are integers from our own tables: inlined, one statement for both
+    let owner_filter = match owners {
+        Some([]) => return None,
+        Some(ids) => format!(
+            " AND owner_staff_id IN ({})",
+            ids.iter()
+                .map(|i| i.0.to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        ),
+        None => String::new(),
+    };
+    let q = q.map(str::trim).filter(|q| !q.is_empty());
+    let pattern = q.map(|q| format!("%{}%", q.replace(['%', '_'], "")));
+    let exact = q.map(|q| {
+        if q.contains('@') {
+            q.to_lowercase()
+        } else if let Ok(phone) = normalize_phone(q) {
+            phone
+        } else {
+            q.to_owned()
+        }
+    });
+    let sql = format!(
+        "SELECT {columns} FROM customers c WHERE tenant_id = $1 AND merged_into_id IS NULL \
+         AND erased_at IS NULL AND id < $2 AND ($3 IS NULL OR name LIKE $3 OR email = $4 OR phone = $4 OR EXISTS ( \
+           SELECT 1 FROM identities i WHERE i.tenant_id = c.tenant_id AND i.customer_id = c.id \
+           AND i.value = $4)){owner_filter} \
+         ORDER BY id DESC LIMIT $5"
+    );
+    Some((sql, pattern, exact))
 }

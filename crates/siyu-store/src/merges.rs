@@ -17,7 +17,7 @@ use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
 
 /// The tables whose rows follow a profile in a merge: (kind, table).
-const MOVED: [(&str, &str); 8] = [
+const MOVED: [(&str, &str); 7] = [
     ("identity", "identities"),
     ("event", "events"),
     ("order", "orders"),
@@ -25,7 +25,6 @@ const MOVED: [(&str, &str); 8] = [
     ("consent", "consent_changes"),
     ("tag", "customer_tags"),
     ("source", "customer_sources"),
-    ("channel_code", "customer_channel_codes"),
 ];
 
 /// Whether an admin has kept these two profiles apart.
@@ -131,18 +130,6 @@ pub(crate) async fn merge_into(
         .await?
         .rows_affected()
     });
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "DELETE FROM customer_channel_codes WHERE tenant_id = $2 AND customer_id = $3 AND code IN \
-             (SELECT code FROM customer_channel_codes WHERE tenant_id = $2 AND customer_id = $1)",
-        )
-        .bind(survivor.0)
-        .bind(tenant.0)
-        .bind(merged.0)
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-    });
     // what moves is written down first
     for (kind, table) in MOVED {
         let sql = format!(
@@ -178,7 +165,6 @@ pub(crate) async fn merge_into(
         "UPDATE consent_changes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_tags SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         "UPDATE customer_sources SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
-        "UPDATE customer_channel_codes SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3",
         // static segments the merged profile was in now hold the survivor (the merged
         // profile's rows stay, for an undo)
         "INSERT INTO segment_members (tenant_id, segment_id, customer_id, added_at) \
@@ -194,6 +180,15 @@ pub(crate) async fn merge_into(
          last_at = CASE WHEN customer_event_days.last_at > excluded.last_at \
          THEN customer_event_days.last_at ELSE excluded.last_at END",
         "DELETE FROM customer_event_days WHERE tenant_id = $2 AND customer_id = $3 AND $1 <> $3",
+        // channel codes likewise, each first seen at the earlier time (an undo rebuilds
+        // both profiles' codes from their events)
+        "INSERT INTO customer_channel_codes (tenant_id, customer_id, code, first_at) \
+         SELECT tenant_id, $1, code, first_at FROM customer_channel_codes \
+         WHERE tenant_id = $2 AND customer_id = $3 \
+         ON CONFLICT (tenant_id, customer_id, code) DO UPDATE SET \
+         first_at = CASE WHEN customer_channel_codes.first_at > excluded.first_at \
+         THEN excluded.first_at ELSE customer_channel_codes.first_at END",
+        "DELETE FROM customer_channel_codes WHERE tenant_id = $2 AND customer_id = $3 AND $1 <> $3",
         "UPDATE customers SET merged_into_id = $1 WHERE tenant_id = $2 AND (id = $3 OR merged_into_id = $3)",
     ] {
         on_tx!(tx, |c| {
@@ -386,6 +381,7 @@ impl TenantScope<'_> {
             now_profile.last_seen_at,
         )
         .await?;
+        crate::audiences::rebuild_channel_codes(&mut tx, tenant, &[survivor, merged]).await?;
         for customer in [survivor, merged] {
             recount_event_days(&mut tx, tenant, customer, offset_ms).await?;
             crate::orders::refresh_order_stats(&mut tx, tenant, customer).await?;

@@ -224,6 +224,8 @@ impl TenantScope<'_> {
             "DELETE FROM identities WHERE tenant_id = $1 AND (customer_id = $2 OR customer_id IN \
              (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
             "DELETE FROM customer_notes WHERE tenant_id = $1 AND customer_id = $2",
+            // a code's `state` may name a person (an invite code, a phone)
+            "DELETE FROM customer_channel_codes WHERE tenant_id = $1 AND customer_id = $2",
             "UPDATE events SET properties = '{}', context = '{}', user_id = NULL, anonymous_id = NULL \
              WHERE tenant_id = $1 AND customer_id = $2",
             "UPDATE orders SET properties = '{}' WHERE tenant_id = $1 AND customer_id = $2",

@@ -148,7 +148,7 @@ export function CustomersPage() {
         </Form>
       </Card>
       {error && <Alert type="error" showIcon title={error} role="alert" />}
-      {filter && !selected.length && can('tags.write') && (
+      {filter && !q && !selected.length && can('tags.write') && (
         <Alert
           type="info"
           title={t('customers.filterActive')}
@@ -262,6 +262,7 @@ function BulkTagModal({ open, customerIds, definition, onClose }: { open: boolea
       let added = 0;
       let removed = 0;
       let after: number | null = null;
+      let first: number | null = null;
       for (;;) {
         const part: Schemas['BulkTaggingResult'] = await unwrap(
           api.POST('/api/v1/customers/bulk-tag', {
@@ -270,7 +271,9 @@ function BulkTagModal({ open, customerIds, definition, onClose }: { open: boolea
         );
         added += part.added;
         removed += part.removed;
-        setPercent(part.customers ? Math.floor((part.done / part.customers) * 100) : 100);
+        // how far along the matches the first part found (a tagging may change who matches)
+        first ??= part.customers;
+        setPercent(first ? Math.min(100, Math.floor((1 - part.remaining / Math.max(first, part.remaining)) * 100)) : 100);
         if (part.next_after_id == null) break;
         after = part.next_after_id;
       }

@@ -208,13 +208,17 @@ pub struct ChangePassword {
 }
 
 /// Changes the signed-in staff member's own password. Every session of theirs ends,
-/// this one included: sign in again with the new password.
+/// this one included: sign in again with the new password. A wrong current password
+/// counts as a failed sign-in of that email, so a session left open cannot be used to
+/// guess the password faster than the sign-in page allows.
 #[utoipa::path(put, path = "/api/v1/me/password", tag = "auth", request_body = ChangePassword,
     responses((status = 204, description = "changed"), (status = 401, body = ErrorBody),
         (status = 403, description = "wrong current password or not a staff session", body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody),
+        (status = 429, description = "too many wrong passwords", body = ErrorBody)))]
 pub async fn change_password(
     State(app): State<AppState>,
+    client: ClientInfo,
     auth: Auth,
     ApiJson(body): ApiJson<ChangePassword>,
 ) -> ApiResult<StatusCode> {
@@ -224,6 +228,21 @@ pub async fn change_password(
     else {
         return Err(ApiError::Forbidden("API tokens have no password".into()));
     };
+    let throttle = app.config.login_throttle;
+    let attempt = app
+        .store
+        .begin_login_attempt(email, client.ip.as_deref())
+        .await?;
+    let (by_email, by_ip) = app
+        .store
+        .recent_login_failures(email, client.ip.as_deref(), throttle)
+        .await?;
+    if by_email > throttle.max_failures_per_email || by_ip > throttle.max_failures_per_ip {
+        tracing::warn!(email = %email, ip = ?client.ip, "password change throttled");
+        return Err(ApiError::TooManyAttempts {
+            retry_after_secs: (throttle.window_ms / 1000) as u64,
+        });
+    }
     let credentials = app
         .store
         .find_credentials(email)
@@ -238,6 +257,7 @@ pub async fn change_password(
     if !ok {
         return Err(ApiError::Forbidden("the current password is wrong".into()));
     }
+    app.store.forget_login_attempt(attempt).await?;
     let mut changes = StaffChanges::default();
     let new_password = body.new_password.clone();
     let changes =

@@ -5,6 +5,8 @@
 //! the audit log. Staff see the customers their data scope covers: their own, those of
 //! their unit subtree's staff, or the whole tenant.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
@@ -167,15 +169,15 @@ pub async fn list_customers(
     ))
 }
 
-/// Rows of a search read per step when it is narrowed by a filter.
-const SEARCH_STEP: u32 = 500;
+/// Ids of a search read per step when it is narrowed by a filter.
+const SEARCH_STEP: i64 = 2000;
 /// Steps one page of a filtered search reads at most before it answers (with a cursor
 /// to go on): a search that finds many customers the filter mostly refuses answers in
 /// parts rather than reading every one at once.
-const SEARCH_STEPS: usize = 20;
+const SEARCH_STEPS: usize = 25;
 
-/// A search narrowed by a filter: the search's pages (newest first), kept where the
-/// filter holds, until the page is full.
+/// A search narrowed by a filter: the ids the search finds (newest first), kept where
+/// the filter holds, until a page is full; then those profiles.
 async fn search_within(
     scope: &TenantScope<'_>,
     search: &str,
@@ -184,35 +186,62 @@ async fn search_within(
     page: PageRequest,
     owners: Option<&[StaffId]>,
 ) -> ApiResult<Page<Customer>> {
+    // one more than the page, to know whether another follows
+    let (mut kept, mut next) = matching_search_ids(
+        scope,
+        search,
+        audience,
+        members,
+        page.after.unwrap_or(i64::MAX),
+        page.limit as usize + 1,
+        owners,
+    )
+    .await?;
+    if kept.len() > page.limit as usize {
+        kept.truncate(page.limit as usize);
+        next = kept.last().copied();
+    }
+    let ids: Vec<CustomerId> = kept.iter().map(|id| CustomerId(*id)).collect();
+    let mut customers = scope.customers_by_ids(&ids).await?;
+    customers.sort_by_key(|c| std::cmp::Reverse(c.id.0));
+    Ok(Page::continuing_after(customers, next))
+}
+
+/// Up to `limit` ids a search finds below `before` that are among `members`, newest
+/// first, and the id to go on below (none when the search has no more).
+async fn matching_search_ids(
+    scope: &TenantScope<'_>,
+    search: &str,
+    audience: &crate::audience::TenantAudience,
+    members: &roaring::RoaringBitmap,
+    mut before: i64,
+    limit: usize,
+    owners: Option<&[StaffId]>,
+) -> ApiResult<(Vec<i64>, Option<i64>)> {
     let mut kept = Vec::new();
-    let mut step = PageRequest {
-        limit: SEARCH_STEP,
-        ..page
-    };
     for _ in 0..SEARCH_STEPS {
-        let found = scope.list_customers(step, Some(search), owners).await?;
-        let last_read = found.items.last().map(|c| c.id.0);
+        let found = scope
+            .search_customer_ids(Some(search), before, SEARCH_STEP, owners)
+            .await?;
+        let exhausted = (found.len() as i64) < SEARCH_STEP;
         {
             let index = audience.index.read().expect("not poisoned");
-            kept.extend(
-                found
-                    .items
-                    .into_iter()
-                    .filter(|c| index.contains(members, c.id.0)),
-            );
+            for id in &found {
+                if index.contains(members, *id) {
+                    kept.push(*id);
+                    if kept.len() == limit {
+                        // the page is full: go on below its last
+                        return Ok((kept, Some(*id)));
+                    }
+                }
+            }
         }
-        if kept.len() > page.limit as usize {
-            kept.truncate(page.limit as usize);
-            let next = kept.last().map(|c| c.id.0);
-            return Ok(Page::continuing_after(kept, next));
+        match found.last() {
+            Some(last) if !exhausted => before = *last,
+            _ => return Ok((kept, None)),
         }
-        if found.next_cursor.is_none() {
-            return Ok(Page::continuing_after(kept, None));
-        }
-        step.after = last_read;
     }
-    let next = step.after;
-    Ok(Page::continuing_after(kept, next))
+    Ok((kept, Some(before)))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -246,7 +275,7 @@ pub async fn export_customers(
     let scope = app.store.tenant(tenant);
     let owners = visible_owners(&auth, &scope).await?;
     let filter = q.filter.as_deref().filter(|f| !f.trim().is_empty());
-    // who the filter matches is fixed now; the search's pages are read as the client reads
+    // who the filter matches is fixed now; the rows are read as the client reads
     let matching = match filter {
         Some(filter) => {
             let condition = crate::routes::segments::condition_of(Some(filter), None)?;
@@ -254,7 +283,17 @@ pub async fn export_customers(
                 .audiences
                 .evaluate(tenant, &condition, owners.as_deref())
                 .await?;
-            Some(std::sync::Arc::new((members, audience)))
+            let mut ids = audience
+                .index
+                .read()
+                .expect("not poisoned")
+                .ids(&members, usize::MAX);
+            ids.sort_unstable_by_key(|id| std::cmp::Reverse(*id));
+            Some(Arc::new(Matching {
+                members,
+                audience,
+                ids,
+            }))
         }
         None => None,
     };
@@ -266,24 +305,30 @@ pub async fn export_customers(
         )
         .await?;
     let store = app.store.clone();
-    let search = q.q.clone();
-    // each step writes one page; the first also writes the header
-    let pages = futures_util::stream::unfold(Some((PageRequest::first(500), true)), move |state| {
+    let search = q.q.clone().filter(|q| !q.trim().is_empty());
+    // each step writes the customers below an id, newest first; the first also writes
+    // the header
+    let pages = futures_util::stream::unfold(Some((i64::MAX, true)), move |state| {
         let store = store.clone();
         let search = search.clone();
         let owners = owners.clone();
         let matching = matching.clone();
         async move {
-            let (page, first) = state?;
+            let (before, first) = state?;
             let scope = store.tenant(tenant);
-            let list = match scope
-                .list_customers(page, search.as_deref(), owners.as_deref())
-                .await
+            let (items, next) = match export_step(
+                &scope,
+                search.as_deref(),
+                matching.as_deref(),
+                before,
+                owners.as_deref(),
+            )
+            .await
             {
-                Ok(list) => list,
+                Ok(step) => step,
                 Err(e) => {
-                    tracing::error!(error = %e, "customer export stopped");
-                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                    tracing::error!(error = ?e, "customer export stopped");
+                    return Some((Err(std::io::Error::other("the export stopped")), None));
                 }
             };
             let mut writer = csv::WriterBuilder::new()
@@ -292,27 +337,12 @@ pub async fn export_customers(
             if first {
                 let _ = writer.write_record(EXPORT_HEADER);
             }
-            let items: Vec<Customer> = match &matching {
-                Some(matching) => {
-                    let (members, audience) = &**matching;
-                    let index = audience.index.read().expect("not poisoned");
-                    list.items
-                        .into_iter()
-                        .filter(|c| index.contains(members, c.id.0))
-                        .collect()
-                }
-                None => list.items,
-            };
             for customer in items {
                 let customer = if reveal { customer } else { customer.masked() };
                 let _ = writer.write_record(export_row(&customer));
             }
             let bytes = writer.into_inner().unwrap_or_default();
-            let next = list
-                .next_cursor
-                .and_then(|c| PageRequest::parse(Some(&c), Some(500)).ok())
-                .map(|p| (p, false));
-            Some((Ok::<_, std::io::Error>(bytes), next))
+            Some((Ok::<_, std::io::Error>(bytes), next.map(|n| (n, false))))
         }
     });
     Ok((
@@ -326,6 +356,65 @@ pub async fn export_customers(
         Body::from_stream(pages),
     )
         .into_response())
+}
+
+/// Who an export's filter matched: the members, and their ids newest first.
+struct Matching {
+    members: roaring::RoaringBitmap,
+    audience: Arc<crate::audience::TenantAudience>,
+    ids: Vec<i64>,
+}
+
+/// Customers exported per step.
+const EXPORT_STEP: usize = 500;
+
+/// One step of an export: the customers below the id `before` (newest first) that the
+/// search finds and the filter matched, and the id the next step starts below.
+async fn export_step(
+    scope: &TenantScope<'_>,
+    search: Option<&str>,
+    matching: Option<&Matching>,
+    before: i64,
+    owners: Option<&[StaffId]>,
+) -> ApiResult<(Vec<Customer>, Option<i64>)> {
+    let (ids, next) = match (matching, search) {
+        (None, _) => {
+            let page = PageRequest {
+                after: (before != i64::MAX).then_some(before),
+                after_pair: None,
+                limit: EXPORT_STEP as u32,
+            };
+            let list = scope.list_customers(page, search, owners).await?;
+            let next = list
+                .next_cursor
+                .is_some()
+                .then(|| list.items.last().map(|c| c.id.0))
+                .flatten();
+            return Ok((list.items, next));
+        }
+        (Some(m), Some(search)) => {
+            matching_search_ids(
+                scope,
+                search,
+                &m.audience,
+                &m.members,
+                before,
+                EXPORT_STEP,
+                owners,
+            )
+            .await?
+        }
+        (Some(m), None) => {
+            let start = m.ids.partition_point(|id| *id >= before);
+            let end = (start + EXPORT_STEP).min(m.ids.len());
+            let next = (end < m.ids.len()).then(|| m.ids[end - 1]);
+            (m.ids[start..end].to_vec(), next)
+        }
+    };
+    let ids: Vec<CustomerId> = ids.into_iter().map(CustomerId).collect();
+    let mut customers = scope.customers_by_ids(&ids).await?;
+    customers.sort_by_key(|c| std::cmp::Reverse(c.id.0));
+    Ok((customers, next))
 }
 
 #[utoipa::path(get, path = "/api/v1/customers/{id}", tag = "customers",

@@ -324,10 +324,11 @@ pub struct BulkTaggingResult {
     pub added: u64,
     /// Tags taken off customers who had them.
     pub removed: u64,
-    /// How many customers the tagging names (all parts).
+    /// How many customers the tagging names now (in parts: the segment or definition's
+    /// matches as this part found them; a tagging may change who matches).
     pub customers: u64,
-    /// How many of them are done, this part included.
-    pub done: u64,
+    /// How many of them come after this part (0 when done).
+    pub remaining: u64,
     /// Pass as `after_id` for the next part; null when none is left.
     pub next_after_id: Option<i64>,
 }
@@ -422,7 +423,7 @@ pub async fn bulk_tag(
             let start = all.partition_point(|id| *id <= after);
             let end = (start + body.limit.unwrap_or(MAX_PART) as usize).min(all.len());
             let next = (end < all.len()).then(|| all[end - 1]);
-            progress = Some((all.len() as u64, end as u64, next));
+            progress = Some((all.len() as u64, (all.len() - end) as u64, next));
             all[start..end].iter().copied().map(CustomerId).collect()
         }
     };
@@ -437,12 +438,12 @@ pub async fn bulk_tag(
             &auth.actor(),
         )
         .await?;
-    let (customers, done, next_after_id) = progress.unwrap_or((named, named, None));
+    let (customers, remaining, next_after_id) = progress.unwrap_or((named, 0, None));
     Ok(Json(BulkTaggingResult {
         added: result.added,
         removed: result.removed,
         customers,
-        done,
+        remaining,
         next_after_id,
     }))
 }

@@ -669,17 +669,20 @@ async fn concurrent_bulk_tagging_loses_no_tag() {
             .await
             .expect(200)
             .body;
-        assert_eq!(part["customers"], 100);
+        assert_eq!(
+            part["customers"], 100,
+            "the tag does not change who matches"
+        );
         parts.push((
             part["added"].as_u64().unwrap(),
-            part["done"].as_u64().unwrap(),
+            part["remaining"].as_u64().unwrap(),
         ));
         match part["next_after_id"].as_i64() {
             Some(next) => after = Some(next),
             None => break,
         }
     }
-    assert_eq!(parts, [(40, 40), (40, 80), (20, 100)]);
+    assert_eq!(parts, [(40, 60), (40, 20), (20, 0)]);
     eventually(&app, r#"tag("分批")"#, 100).await;
     assert_eq!(count(&app, r#"tag("分批") and trait.n < 20"#).await, 0);
     for body in [
@@ -1689,9 +1692,71 @@ async fn channel_codes_scanned_are_tested_by_segments_and_tag_rules() {
     .expect(200);
     eventually(&app, r#"tag("618海报")"#, 2).await;
 
-    // bad definitions: a blank code, a number, an unclosed call
+    // two profiles that both came through a code merge, and the merge is undone: each
+    // still came through it
+    for who in [json!({"anonymousId": "anon-5"}), json!({"userId": "u-5"})] {
+        send(
+            &app,
+            "/v1/track",
+            &key,
+            scanned(who, "Channel Code Scanned", json!("store-qr")),
+        )
+        .await
+        .expect(200);
+    }
+    eventually(&app, r#"channel_code("store-qr")"#, 2).await;
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "u-5", "anonymousId": "anon-5"}),
+    )
+    .await
+    .expect(200);
+    eventually(&app, r#"channel_code("store-qr")"#, 1).await;
+    let u5 = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=u-5",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let merge = app
+        .get(
+            &format!("/api/v1/customers/{u5}/timeline"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "merge")
+        .expect("merged")["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        &format!("/api/v1/customer-merges/{merge}/undo"),
+        &app.admin_token,
+        json!({}),
+    )
+    .await
+    .expect(200);
+    eventually(&app, r#"channel_code("store-qr")"#, 2).await;
+    // an erased customer's codes go with the rest of their personal data
+    app.delete(&format!("/api/v1/customers/{u5}"), &app.admin_token)
+        .await
+        .expect(204);
+    eventually(&app, r#"channel_code("store-qr")"#, 1).await;
+
+    // bad definitions: a blank code, spaces at its ends, a number, an unclosed call
     for (definition, says) in [
         (r#"channel_code("")"#, "1 to 128 characters"),
+        (r#"channel_code(" 618 ")"#, "no spaces at its ends"),
         ("channel_code(618)", "a channel code in quotes"),
         (r#"channel_code("618-poster""#, "column"),
     ] {

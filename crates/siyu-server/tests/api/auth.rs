@@ -254,3 +254,30 @@ async fn staff_change_their_own_password() {
         .1
         .expect(200);
 }
+
+/// Wrong current passwords count as failed sign-ins of that email: an open session
+/// cannot guess the password faster than the sign-in page allows.
+#[tokio::test]
+async fn password_changes_are_throttled_like_sign_ins() {
+    let app = TestApp::spawn_with(|c| c.login_throttle.max_failures_per_email = 3).await;
+    app.staff_with_role("me@acme.example.com", "content").await;
+    let (client, a) = app.login("me@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let change = |current: &str| {
+        let request = client
+            .put(app.url("/api/v1/me/password"))
+            .json(&json!({"current_password": current, "new_password": "brand-new-pass"}));
+        async move { answer(request.send().await.unwrap()).await }
+    };
+    for _ in 0..3 {
+        change("guess-guess").await.expect(403);
+    }
+    let throttled = change("guess-guess").await.expect(429);
+    assert_eq!(throttled.code(), "too_many_attempts");
+    // even the right password waits now, and so does signing in
+    change(PASSWORD).await.expect(429);
+    app.login("me@acme.example.com", PASSWORD)
+        .await
+        .1
+        .expect(429);
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::helpers::{PASSWORD, TestApp, answer};
+use crate::helpers::{PASSWORD, TestApp, answer, create_tenant};
 
 #[tokio::test]
 async fn health_and_readiness_answer_without_sign_in() {
@@ -370,13 +370,18 @@ async fn saved_views_are_personal_and_follow_the_staff_member() {
         .collect();
     assert_eq!(names, ["A 复购", "上海金卡"]);
     assert_eq!(mine[1]["q"], "王");
-    // someone else sees none of them and cannot delete them
-    assert_eq!(list(&ops).await.expect(200).body, json!([]));
+    // someone else, in this tenant or another, sees none of them and cannot delete them
+    let (_, rival_email, _) = create_tenant(&app.store, "rival").await;
+    let (rival, signed_in) = app.login(&rival_email, PASSWORD).await;
+    signed_in.expect(200);
     let id = saved["id"].as_i64().unwrap();
     let url = app.url(&format!("/api/v1/me/views/{id}"));
-    answer(ops.delete(&url).send().await.unwrap())
-        .await
-        .expect(404);
+    for other in [&ops, &rival] {
+        assert_eq!(list(other).await.expect(200).body, json!([]));
+        answer(other.delete(&url).send().await.unwrap())
+            .await
+            .expect(404);
+    }
     answer(admin.delete(&url).send().await.unwrap())
         .await
         .expect(204);

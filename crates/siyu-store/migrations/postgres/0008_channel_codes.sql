@@ -8,11 +8,17 @@ CREATE TABLE customer_channel_codes (
     first_at BIGINT NOT NULL,
     UNIQUE (tenant_id, customer_id, code)
 );
+-- codes lose the spaces at their ends, as ingestion does (btrim with ' ' takes only
+-- spaces); properties with a NUL escape are not cast (jsonb refuses them), and CASE keeps
+-- the cast behind the cheap tests
 INSERT INTO customer_channel_codes (tenant_id, customer_id, code, first_at)
 SELECT tenant_id, customer_id, code, MIN(timestamp) FROM (
-    SELECT tenant_id, customer_id, timestamp, btrim(properties::jsonb ->> 'channel_code') AS code
+    SELECT tenant_id, customer_id, timestamp,
+        CASE WHEN properties NOT LIKE '%\\u0000%' THEN
+            CASE WHEN jsonb_typeof(properties::jsonb -> 'channel_code') = 'string'
+            THEN btrim(properties::jsonb ->> 'channel_code', ' ') END
+        END AS code
     FROM events WHERE properties LIKE '%"channel_code"%'
-        AND jsonb_typeof(properties::jsonb -> 'channel_code') = 'string'
 ) scanned
-WHERE code <> '' AND char_length(code) <= 128
+WHERE code IS NOT NULL AND code <> '' AND char_length(code) <= 128
 GROUP BY tenant_id, customer_id, code;
