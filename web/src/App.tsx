@@ -59,10 +59,27 @@ export function App() {
   );
 }
 
+// colours chosen for WCAG AA contrast of text (4.5:1) on white and light grey; the
+// browser tests check every page with axe-core
+const THEME = {
+  token: {
+    colorPrimary: '#1d4ed8',
+    colorLink: '#1d4ed8',
+    colorInfo: '#1d4ed8',
+    colorError: '#cf1322',
+    colorSuccess: '#237804',
+    colorWarning: '#ad4e00',
+    colorTextDescription: '#666666',
+    colorTextTertiary: '#666666',
+    colorTextPlaceholder: '#737373',
+    borderRadius: 6,
+  },
+};
+
 function Themed({ children }: { children: ReactNode }) {
   const { locale } = useLocale();
   return (
-    <ConfigProvider locale={locale === 'zh' ? zhCN : enUS} theme={{ token: { colorPrimary: '#1f5eff', borderRadius: 6 } }}>
+    <ConfigProvider locale={locale === 'zh' ? zhCN : enUS} theme={THEME}>
       <AntApp>{children}</AntApp>
     </ConfigProvider>
   );

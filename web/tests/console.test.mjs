@@ -5,7 +5,8 @@
 //   SIYU_BIN=target/debug/siyu  CHROMIUM=/usr/bin/chromium  SCREENSHOTS=artifacts/screenshots
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
@@ -70,6 +71,21 @@ async function signedIn(email = 'admin@demo.siyu.local', width = 1280) {
 
 async function shot(page, name) {
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** The page's accessibility faults that axe-core finds: text contrast (WCAG AA), and
+ * fields, buttons, links and images without a name. */
+async function accessibilityFaults(page) {
+  // evaluated through the DevTools protocol: the console's CSP forbids inline scripts
+  await page.evaluate(AXE);
+  return page.evaluate(async () => {
+    const result = await window.axe.run(document, {
+      runOnly: { type: 'rule', values: ['color-contrast', 'label', 'button-name', 'link-name', 'image-alt', 'select-name'] },
+    });
+    return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ') + ' ' + (n.any[0]?.message ?? '')).join(' | ')}`);
+  });
 }
 
 /** What the API says, with the page's session. */
@@ -401,7 +417,16 @@ test('every page renders without errors, each field named, and leaves a screensh
         .map((el) => el.outerHTML.slice(0, 120)),
     );
     assert.deepEqual(unnamed, [], `${p}: fields without a name`);
+    assert.deepEqual(await accessibilityFaults(page), [], `${p}: accessibility`);
     await shot(page, p);
+  }
+  const someone = (await apiGet(page, '/api/v1/customers?limit=1')).items[0].id;
+  for (const p of ['dashboard', 'customers', `customers/${someone}`, 'segments', 'segments/new']) {
+    await page.goto(`${base}/${p}`);
+    await page.locator('main h3').first().waitFor();
+    await page.waitForLoadState('networkidle');
+    await page.waitForTimeout(600); // charts and tables settle
+    assert.deepEqual(await accessibilityFaults(page), [], `${p}: accessibility`);
   }
   assert.deepEqual(errors, []);
   await context.close();

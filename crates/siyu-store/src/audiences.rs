@@ -564,9 +564,31 @@ impl TenantScope<'_> {
         } else {
             Vec::new()
         };
+        let renamed_settings: Vec<(String, String)> = if name != current.name {
+            self.definition_settings()
+                .await?
+                .into_iter()
+                .filter(|(_, _, condition)| condition.tags().contains(&current.name.as_str()))
+                .map(|(key, value, condition)| {
+                    let renamed = rename_tag(&condition, &current.name, &name);
+                    (key, with_definition(value, &renamed))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let now = now_ms();
         on_db!(self.store, |db| {
             let mut tx = db.begin().await?;
+            for (key, value) in &renamed_settings {
+                sqlx::query("UPDATE tenant_settings SET value = $1, updated_at = $2 WHERE tenant_id = $3 AND key = $4")
+                    .bind(value)
+                    .bind(now)
+                    .bind(self.tenant.0)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             sqlx::query(
                 "UPDATE tags SET name = $1, colour = $2, group_id = $3, position = $4, updated_at = $5 \
                  WHERE tenant_id = $6 AND id = $7",
@@ -1321,8 +1343,35 @@ impl TenantScope<'_> {
                 users.push(format!("tag rule {} ({})", rule.name, rule.id.0));
             }
         }
+        for (key, _, condition) in self.definition_settings().await? {
+            if uses(&condition) {
+                users.push(format!("the {key} setting"));
+            }
+        }
         Ok(users)
     }
+
+    /// The tenant's settings that hold a segment definition (`{"definition": "…"}`, such
+    /// as who counts as a KOC), with it parsed: renames rewrite them and deletions name
+    /// them, as they do saved segments and tag rules.
+    async fn definition_settings(&self) -> Result<Vec<(String, Value, Condition)>> {
+        let rows: Vec<(String, String)> = on_db!(self.store, |db| {
+            sqlx::query_as("SELECT key, value FROM tenant_settings WHERE tenant_id = $1 ORDER BY key")
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value)| {
+                let value: Value = serde_json::from_str(&value).ok()?;
+                let condition = siyu_audience::parse(value.get("definition")?.as_str()?).ok()?;
+                Some((key, value, condition))
+            })
+            .collect())
+    }
+
+
 
     /// Rewrites every saved segment's and tag rule's definition that `change` changes
     /// (a renamed source).
@@ -1359,6 +1408,20 @@ impl TenantScope<'_> {
                         .bind(now)
                         .bind(self.tenant.0)
                         .bind(rule.id.0)
+                        .execute(db)
+                        .await?;
+                });
+            }
+        }
+        for (key, value, condition) in self.definition_settings().await? {
+            if let Some(new) = change(&condition) {
+                // its new time tells other servers to reload the settings
+                on_db!(self.store, |db| {
+                    sqlx::query("UPDATE tenant_settings SET value = $1, updated_at = $2 WHERE tenant_id = $3 AND key = $4")
+                        .bind(with_definition(value, &new))
+                        .bind(now)
+                        .bind(self.tenant.0)
+                        .bind(&key)
                         .execute(db)
                         .await?;
                 });
@@ -1605,6 +1668,12 @@ pub(crate) fn rename_source(condition: &Condition, old: &str, new: &str) -> Opti
         _ => None,
     });
     (renamed != *condition).then_some(renamed)
+}
+
+/// A definition setting's value with its definition changed, as stored.
+fn with_definition(mut value: Value, condition: &Condition) -> String {
+    value["definition"] = Value::String(condition.to_string());
+    value.to_string()
 }
 
 /// The same condition with every `tag(old)` naming `new`.

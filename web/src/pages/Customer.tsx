@@ -25,6 +25,7 @@ import {
 } from 'antd';
 import { useCallback, useEffect, useState } from 'react';
 import { useParams } from 'react-router';
+import { ColourTag } from '../components/ColourTag';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { formatMoney, formatNumber, formatTime } from '../format';
 import { useLocale } from '../i18n';
@@ -142,9 +143,9 @@ function CustomerTags({ id }: { id: number }) {
       {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 8 }} />}
       <Space wrap>
         {(tags.data ?? []).map((tag) => (
-          <Tag
+          <ColourTag
             key={tag.tag_id}
-            color={tag.colour}
+            colour={tag.colour}
             closable={can('tags.write')}
             onClose={(e) => {
               e.preventDefault();
@@ -153,7 +154,7 @@ function CustomerTags({ id }: { id: number }) {
             title={`${tag.origin} · ${tag.added_by}${tag.reason ? ' · ' + tag.reason : ''}`}
           >
             {tag.name}
-          </Tag>
+          </ColourTag>
         ))}
         {(tags.data ?? []).length === 0 && <Typography.Text type="secondary">{t('common.empty')}</Typography.Text>}
         {can('tags.write') && (

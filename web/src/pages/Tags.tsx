@@ -4,6 +4,7 @@ import { PlusOutlined } from '@ant-design/icons';
 import { Alert, App, Button, Card, Checkbox, ColorPicker, Form, Input, Modal, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
+import { ColourTag } from '../components/ColourTag';
 import { formatNumber, formatTime } from '../format';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
@@ -112,7 +113,7 @@ export function TagsPage() {
             pagination={false}
             dataSource={g.tags}
             columns={[
-              { title: t('common.name'), dataIndex: 'name', render: (n: string, tag: Schemas['Tag']) => <Tag color={tag.colour}>{n}</Tag> },
+              { title: t('common.name'), dataIndex: 'name', render: (n: string, tag: Schemas['Tag']) => <ColourTag colour={tag.colour}>{n}</ColourTag> },
               { title: t('tags.customers'), dataIndex: 'customers', align: 'right', render: (n: number) => formatNumber(locale, n) },
               {
                 title: t('common.actions'),

@@ -1775,3 +1775,48 @@ async fn channel_codes_scanned_are_tested_by_segments_and_tag_rules() {
         );
     }
 }
+
+/// Who counts as a KOC is a definition too: renaming a tag it names rewrites it, and
+/// deleting that tag is refused, naming the setting.
+#[tokio::test]
+async fn the_koc_definition_follows_a_renamed_tag() {
+    let app = TestApp::spawn().await;
+    let sharer = tag(&app, "分享达人").await;
+    let put = app
+        .http
+        .put(app.url("/api/v1/score-settings/koc"))
+        .bearer_auth(&app.admin_token)
+        .json(&json!({"definition": "tag(\"分享达人\") or performed(\"Friend Invited\", last 90d) >= 2"}))
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::answer(put).await.expect(200);
+    app.patch(
+        &format!("/api/v1/tags/{sharer}"),
+        &app.admin_token,
+        json!({"name": "种子用户"}),
+    )
+    .await
+    .expect(200);
+    let koc = app
+        .get("/api/v1/score-settings/koc", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        koc["definition"],
+        r#"tag("种子用户") or performed("Friend Invited", last 90d) >= 2"#
+    );
+    let refused = app
+        .delete(&format!("/api/v1/tags/{sharer}"), &app.admin_token)
+        .await
+        .expect(409);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the koc setting"),
+        "{}",
+        refused.body
+    );
+}
