@@ -120,9 +120,8 @@ pub(crate) async fn rebuild_channel_codes(
         .execute(&mut *c)
         .await?
         .rows_affected());
-        let rows: Vec<(String, i64)> =
-            on_tx!(tx, |c| {
-                sqlx::query_as(
+        let rows: Vec<(String, i64)> = on_tx!(tx, |c| {
+            sqlx::query_as(
             "SELECT properties, timestamp FROM events WHERE tenant_id = $1 AND customer_id = $2 \
              AND properties LIKE '%\"channel_code\"%'"
         )
@@ -130,7 +129,7 @@ pub(crate) async fn rebuild_channel_codes(
         .bind(customer.0)
         .fetch_all(&mut *c)
         .await?
-            });
+        });
         let mut codes: HashMap<(i64, i64, String), i64> = HashMap::new();
         for (properties, at) in rows {
             let properties = crate::ingest::parse_map(&properties);
@@ -1356,10 +1355,12 @@ impl TenantScope<'_> {
     /// them, as they do saved segments and tag rules.
     async fn definition_settings(&self) -> Result<Vec<(String, Value, Condition)>> {
         let rows: Vec<(String, String)> = on_db!(self.store, |db| {
-            sqlx::query_as("SELECT key, value FROM tenant_settings WHERE tenant_id = $1 ORDER BY key")
-                .bind(self.tenant.0)
-                .fetch_all(db)
-                .await?
+            sqlx::query_as(
+                "SELECT key, value FROM tenant_settings WHERE tenant_id = $1 ORDER BY key",
+            )
+            .bind(self.tenant.0)
+            .fetch_all(db)
+            .await?
         });
         Ok(rows
             .into_iter()
@@ -1370,8 +1371,6 @@ impl TenantScope<'_> {
             })
             .collect())
     }
-
-
 
     /// Rewrites every saved segment's and tag rule's definition that `change` changes
     /// (a renamed source).
