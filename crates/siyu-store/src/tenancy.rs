@@ -13,6 +13,7 @@ use siyu_domain::tenancy::{
     UnitKind, check_unit_move, check_unit_placement,
 };
 
+use crate::tx::on_tx;
 use crate::{Result, Store, StoreError, TenantScope, insert_audit, now_ms, on_db};
 
 #[derive(sqlx::FromRow)]
@@ -318,18 +319,31 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<Unit> {
         let unit = self.get_unit(id).await?;
+        // the move is checked against the tree inside the transaction that makes it,
+        // and such transactions take turns: two moves at once cannot make a cycle
+        let mut tx = self.store.begin_changing_units(self.tenant).await?;
         if let Some(parent_id) = changes.parent_id {
             if unit.parent_id.is_none() {
                 return Err(DomainError::invalid("parent_id", "the root unit cannot move").into());
             }
             let parent = self.get_unit(parent_id).await?;
             check_unit_placement(unit.kind, parent.kind)?;
-            check_unit_move(id, parent_id, &self.unit_parents().await?)?;
+            let rows: Vec<(i64, Option<i64>)> = on_tx!(&mut tx, |c| {
+                sqlx::query_as("SELECT id, parent_id FROM units WHERE tenant_id = $1")
+                    .bind(self.tenant.0)
+                    .fetch_all(&mut *c)
+                    .await?
+            });
+            let parents = rows
+                .into_iter()
+                .map(|(id, parent)| (UnitId(id), parent.map(UnitId)))
+                .collect();
+            check_unit_move(id, parent_id, &parents)?;
         }
         let name = changes.name.clone().unwrap_or(unit.name.clone());
         let parent_id = changes.parent_id.or(unit.parent_id);
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let tenant = self.tenant;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE units SET name = $1, parent_id = $2, updated_at = $3 \
                  WHERE tenant_id = $4 AND id = $5",
@@ -337,20 +351,21 @@ impl TenantScope<'_> {
             .bind(&name)
             .bind(parent_id.map(|p| p.0))
             .bind(now_ms())
-            .bind(self.tenant.0)
+            .bind(tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             insert_audit!(
-                &mut *tx,
-                self.tenant,
+                &mut *c,
+                tenant,
                 actor,
                 AuditRecord::new(action::UNIT_UPDATED, "unit", id).with_details(json!({
                     "name": name, "parent_id": parent_id.map(|p| p.0)
                 }))
-            )?;
-            tx.commit().await?;
+            )?
+            .rows_affected()
         });
+        tx.commit().await?;
         self.get_unit(id).await
     }
 

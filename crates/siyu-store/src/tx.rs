@@ -66,6 +66,27 @@ impl Store {
 /// The class of PostgreSQL advisory locks that guard a tenant's customers ("SY" in the
 /// high bytes, the tenant id in the low ones).
 const CUSTOMER_LOCK: i64 = 0x5359_0000_0000_0000;
+/// The class of PostgreSQL advisory locks that guard a tenant's unit tree ("SU").
+const UNIT_TREE_LOCK: i64 = 0x5355_0000_0000_0000;
+
+impl Store {
+    /// A transaction that will change a tenant's unit tree from what it reads of it (a
+    /// move checked against the tree as it is). Such transactions take turns per tenant,
+    /// so two moves on two servers cannot together make a cycle.
+    pub(crate) async fn begin_changing_units(&self, tenant: TenantId) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(UNIT_TREE_LOCK | tenant.0)
+                    .execute(&mut *tx)
+                    .await?;
+                Tx::Postgres(tx)
+            }
+        })
+    }
+}
 
 impl Tx {
     pub(crate) async fn commit(self) -> Result<()> {

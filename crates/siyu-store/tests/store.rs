@@ -149,6 +149,56 @@ async fn one_tenant_never_reaches_another_tenants_rows() {
     );
 }
 
+/// Two moves at once that would together make a cycle (A under B, B under A): one is
+/// refused, and the tree stays a tree.
+#[tokio::test]
+async fn two_moves_at_once_cannot_make_a_cycle() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let t = tenant(&store, "race").await;
+    let scope = store.tenant(t.id);
+    let actor = Actor::cli();
+    let root = scope.root_unit().await.unwrap();
+    for round in 0..10 {
+        let mut brands = Vec::new();
+        for name in ["a", "b"] {
+            brands.push(
+                scope
+                    .create_unit(
+                        &NewUnit::new(root.id, UnitKind::Brand, &format!("{name}{round}")).unwrap(),
+                        &actor,
+                    )
+                    .await
+                    .unwrap(),
+            );
+        }
+        let (a, b) = (brands[0].id, brands[1].id);
+        let under_b = UnitChanges::new(None, Some(b)).unwrap();
+        let under_a = UnitChanges::new(None, Some(a)).unwrap();
+        let (first, second) = tokio::join!(
+            scope.update_unit(a, &under_b, &actor),
+            scope.update_unit(b, &under_a, &actor)
+        );
+        assert_eq!(
+            first.is_ok() as u8 + second.is_ok() as u8,
+            1,
+            "round {round}: exactly one move happens"
+        );
+        // every unit still leads up to the root
+        let parents = scope.unit_parents().await.unwrap();
+        for unit in [a, b] {
+            let mut at = unit;
+            let mut steps = 0;
+            while let Some(Some(parent)) = parents.get(&at) {
+                at = *parent;
+                steps += 1;
+                assert!(steps < 10, "round {round}: a cycle");
+            }
+            assert_eq!(at, root.id);
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_unit_tree_stays_a_tree() {
     let db = TestDatabase::create().await;
