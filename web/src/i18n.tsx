@@ -141,6 +141,8 @@ const messages = {
   'dash.orders': ['订单数', 'Orders'],
   'settings.rfm': ['RFM 设置', 'RFM settings'],
   'settings.lifecycle': ['生命周期设置', 'Lifecycle settings'],
+  'settings.identity': ['识别同一人的身份类型', 'Identity kinds that name one person'],
+  'settings.identityHelp': ['一个客户每类最多一个值；值不同的两个客户不会因共用手机、设备等被合并。按顺序排优先级。', 'A customer holds at most one value of each; two customers with different values never merge over a shared phone or device. Ranked in this order.'],
   'settings.koc': ['种子用户 / KOC 设置', 'Seed users / KOC'],
   'settings.password': ['修改密码', 'Change password'],
   'settings.current': ['当前密码', 'Current password'],

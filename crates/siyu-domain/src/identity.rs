@@ -241,3 +241,88 @@ mod tests {
         assert!(IdentityKind::parse("会员").is_err());
     }
 }
+
+/// Which identity kinds name one person, per tenant (`GET|PUT /api/v1/settings/identity`).
+/// A profile holds at most one value of each such kind, and two profiles holding
+/// different values of one never merge, whatever else they share (a family phone, a
+/// shop's tablet): they are two people. Kinds are ranked: when an event's values point
+/// at different profiles, the first kind's owner wins. By default only `user_id`;
+/// WeCom-centred brands add `wechat_unionid` or `wecom_external_userid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IdentitySettings {
+    pub identifying_kinds: Vec<IdentityKind>,
+}
+
+impl Default for IdentitySettings {
+    fn default() -> Self {
+        Self {
+            identifying_kinds: vec![IdentityKind::of(IdentityKind::USER_ID)],
+        }
+    }
+}
+
+impl IdentitySettings {
+    /// The settings stored under this key.
+    pub const KEY: &'static str = "identity";
+
+    /// Checks the settings: known-good kind names, each once, at most ten, and never
+    /// `anonymous_id` (a device, which several people may share, is not a person).
+    pub fn check(self) -> Result<Self, DomainError> {
+        let mut kinds: Vec<IdentityKind> = Vec::new();
+        for kind in self.identifying_kinds {
+            let kind = IdentityKind::parse(kind.as_str()).map_err(|_| {
+                DomainError::invalid(
+                    "identifying_kinds",
+                    "an identity kind is 1 to 50 of a-z, 0-9 and _",
+                )
+            })?;
+            if kind.as_str() == IdentityKind::ANONYMOUS_ID {
+                return Err(DomainError::invalid(
+                    "identifying_kinds",
+                    "anonymous_id names a device, which several people may share, not a person",
+                ));
+            }
+            if kinds.contains(&kind) {
+                return Err(DomainError::invalid(
+                    "identifying_kinds",
+                    format!("{} is named twice", kind.as_str()),
+                ));
+            }
+            kinds.push(kind);
+        }
+        if kinds.len() > 10 {
+            return Err(DomainError::invalid(
+                "identifying_kinds",
+                "at most ten kinds",
+            ));
+        }
+        Ok(Self {
+            identifying_kinds: kinds,
+        })
+    }
+}
+
+#[cfg(test)]
+mod identity_settings_tests {
+    use super::*;
+
+    fn settings(kinds: &[&str]) -> IdentitySettings {
+        IdentitySettings {
+            identifying_kinds: kinds.iter().map(|k| IdentityKind(k.to_string())).collect(),
+        }
+    }
+
+    #[test]
+    fn identifying_kinds_are_people_not_devices_each_once() {
+        let ok = settings(&["user_id", "WeChat-UnionID"]).check().unwrap();
+        assert_eq!(ok.identifying_kinds[1].as_str(), "wechat_unionid");
+        assert!(settings(&["anonymous_id"]).check().is_err());
+        assert!(settings(&["phone", "phone"]).check().is_err());
+        assert!(settings(&["bad kind!"]).check().is_err());
+        assert!(
+            settings(&[]).check().is_ok(),
+            "no kind: any shared id merges"
+        );
+    }
+}

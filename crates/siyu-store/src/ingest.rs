@@ -6,8 +6,9 @@
 //! Identity resolution: the identities an event names (user id, anonymous id, email,
 //! phone, external ids) are looked up; none found makes a new profile; one found is the
 //! profile; several found are one person, so the profiles merge into one — except that
-//! a profile holds at most one `user_id`, so two profiles with different user ids stay
-//! apart and the event goes to the one its user id names. A merge moves identities and
+//! a profile holds at most one value of each of the tenant's identifying kinds (by
+//! default `user_id`; see `IdentitySettings`), so two profiles with different user ids
+//! stay apart and the event goes to the one its user id names. A merge moves identities and
 //! events to the survivor, keeps each trait's newest value, points the merged profile at
 //! the survivor, and is recorded in `customer_merges`.
 
@@ -16,7 +17,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use serde_json::{Map, Value};
 use siyu_domain::customer::SourceId;
 use siyu_domain::customer::{CustomerId, display_name, merge_traits};
-use siyu_domain::identity::{Identity, IdentityKind};
+use siyu_domain::identity::{Identity, IdentityKind, IdentitySettings};
 use siyu_domain::ids::TenantId;
 use siyu_domain::order::{Commerce, NewOrder};
 use siyu_domain::tracking::{EventType, PAGE_VIEWED, SCREEN_VIEWED, TrackedEvent};
@@ -70,6 +71,12 @@ impl Store {
             known: prefetch_owners(&mut tx, items, &identities).await?,
             ..Batch::default()
         };
+        for tenant in &tenants {
+            if !batch.identifying.contains_key(tenant) {
+                let kinds = identifying_kinds(&mut tx, *tenant).await?;
+                batch.identifying.insert(*tenant, kinds);
+            }
+        }
         batch.prefetch_profiles(&mut tx, items, &identities).await?;
         let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
         let mut per_source: HashMap<SourceRef, (i64, i64)> = HashMap::new();
@@ -231,13 +238,18 @@ struct IdPool {
     sqlite_last: Option<i64>,
 }
 
+/// A profile's values of its tenant's identifying kinds: (kind, value).
+type Keys = Vec<(String, String)>;
+
 /// What one group of events has learned and not yet written.
 #[derive(Default)]
 struct Batch {
     /// Owners of identities: looked up for the whole group, then kept current.
     known: HashMap<IdentityKey, CustomerId>,
-    /// The user id of each profile the group has met (`None`: it has none).
-    user_ids: HashMap<CustomerId, Option<String>>,
+    /// Each tenant's identifying kinds, in rank order.
+    identifying: HashMap<TenantId, Vec<String>>,
+    /// The values of identifying kinds of each profile the group has met, all of them.
+    keys: HashMap<CustomerId, Keys>,
     /// Profiles whose traits the group reads or changes.
     profiles: HashMap<CustomerId, Profile>,
     pool: IdPool,
@@ -311,7 +323,7 @@ impl Batch {
         customer
     }
 
-    /// Reads, in a few statements, the user ids of every profile the group's
+    /// Reads, in a few statements, the identifying values of every profile the group's
     /// identities name, and the traits of those that events with traits name.
     async fn prefetch_profiles(
         &mut self,
@@ -338,27 +350,38 @@ impl Batch {
             }
         }
         for (tenant, customers) in owners {
+            let kinds = self.kinds_of(tenant);
             let customers: Vec<CustomerId> = customers.into_iter().collect();
             for chunk in customers.chunks(CHUNK) {
+                for customer in chunk {
+                    self.keys.insert(*customer, Vec::new());
+                }
+                if kinds.is_empty() {
+                    continue;
+                }
                 let mut p = Placeholders::for_tx(tx);
                 let tenant_p = p.next();
+                let kinds_p = p.row(kinds.len());
                 let sql = format!(
-                    "SELECT customer_id, value FROM identities WHERE tenant_id = {tenant_p} \
-                     AND kind = 'user_id' AND customer_id IN {}",
+                    "SELECT customer_id, kind, value FROM identities WHERE tenant_id = {tenant_p} \
+                     AND kind IN {kinds_p} AND customer_id IN {}",
                     p.row(chunk.len())
                 );
-                let rows: Vec<(i64, String)> = on_tx!(tx, |c| {
+                let rows: Vec<(i64, String, String)> = on_tx!(tx, |c| {
                     let mut query = sqlx::query_as(&sql).bind(tenant.0);
+                    for kind in &kinds {
+                        query = query.bind(kind);
+                    }
                     for customer in chunk {
                         query = query.bind(customer.0);
                     }
                     query.fetch_all(&mut *c).await?
                 });
-                for customer in chunk {
-                    self.user_ids.insert(*customer, None);
-                }
-                for (customer, user) in rows {
-                    self.user_ids.insert(CustomerId(customer), Some(user));
+                for (customer, kind, value) in rows {
+                    self.keys
+                        .entry(CustomerId(customer))
+                        .or_default()
+                        .push((kind, value));
                 }
             }
         }
@@ -408,27 +431,42 @@ impl Batch {
         Ok(())
     }
 
-    /// The user id of a profile, from what the group knows or else the database.
-    async fn user_id_of(
+    /// A tenant's identifying kinds, in rank order.
+    fn kinds_of(&self, tenant: TenantId) -> Vec<String> {
+        self.identifying.get(&tenant).cloned().unwrap_or_default()
+    }
+
+    /// A profile's values of identifying kinds, from what the group knows or else the
+    /// database.
+    async fn keys_of(
         &mut self,
         tx: &mut Tx,
         tenant: TenantId,
         customer: CustomerId,
-    ) -> Result<Option<String>> {
-        if let Some(known) = self.user_ids.get(&customer) {
+    ) -> Result<Keys> {
+        if let Some(known) = self.keys.get(&customer) {
             return Ok(known.clone());
         }
-        let user: Option<String> = on_tx!(tx, |c| {
-            sqlx::query_scalar(
-                "SELECT value FROM identities WHERE tenant_id = $1 AND customer_id = $2 AND kind = 'user_id'",
-            )
-            .bind(tenant.0)
-            .bind(customer.0)
-            .fetch_optional(&mut *c)
-            .await?
-        });
-        self.user_ids.insert(customer, user.clone());
-        Ok(user)
+        let kinds = self.kinds_of(tenant);
+        let mut keys: Keys = Vec::new();
+        if !kinds.is_empty() {
+            let mut p = Placeholders::for_tx(tx);
+            let (tenant_p, customer_p) = (p.next(), p.next());
+            let sql = format!(
+                "SELECT kind, value FROM identities WHERE tenant_id = {tenant_p} \
+                 AND customer_id = {customer_p} AND kind IN {}",
+                p.row(kinds.len())
+            );
+            keys = on_tx!(tx, |c| {
+                let mut query = sqlx::query_as(&sql).bind(tenant.0).bind(customer.0);
+                for kind in &kinds {
+                    query = query.bind(kind);
+                }
+                query.fetch_all(&mut *c).await?
+            });
+        }
+        self.keys.insert(customer, keys.clone());
+        Ok(keys)
     }
 
     /// A new profile, inserted at the next flush.
@@ -459,7 +497,7 @@ impl Batch {
                 dirty: true,
             },
         );
-        self.user_ids.insert(id, None);
+        self.keys.insert(id, Vec::new());
         Ok(id)
     }
 
@@ -481,8 +519,14 @@ impl Batch {
             ),
             customer,
         );
-        if identity.kind.as_str() == IdentityKind::USER_ID {
-            self.user_ids.insert(customer, Some(identity.value.clone()));
+        // an identifying value joins the profile's known ones (resolution read them
+        // before linking, so they are cached)
+        let kind = identity.kind.as_str();
+        if self.kinds_of(tenant).iter().any(|k| k == kind)
+            && let Some(keys) = self.keys.get_mut(&customer)
+            && !keys.iter().any(|(k, _)| k == kind)
+        {
+            keys.push((kind.to_owned(), identity.value.clone()));
         }
     }
 
@@ -539,7 +583,7 @@ impl Batch {
     fn forget(&mut self, customers: &[CustomerId]) {
         for customer in customers {
             self.profiles.remove(customer);
-            self.user_ids.remove(customer);
+            self.keys.remove(customer);
         }
     }
 
@@ -922,8 +966,42 @@ fn owners(batch: &Batch, tenant: TenantId, identities: &[Identity]) -> Vec<(Iden
         .collect()
 }
 
+/// A tenant's identifying kinds, in rank order (`IdentitySettings`; by default
+/// `user_id`).
+async fn identifying_kinds(tx: &mut Tx, tenant: TenantId) -> Result<Vec<String>> {
+    let stored: Option<String> = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant.0)
+            .bind(IdentitySettings::KEY)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    let settings = stored
+        .and_then(|s| serde_json::from_str::<IdentitySettings>(&s).ok())
+        .unwrap_or_default();
+    Ok(settings
+        .identifying_kinds
+        .into_iter()
+        .map(|k| k.as_str().to_owned())
+        .collect())
+}
+
+/// Whether two sets of identifying values name different people: a kind both hold
+/// with different values.
+fn different_people(a: &Keys, b: &Keys) -> bool {
+    a.iter()
+        .any(|(kind, value)| b.iter().any(|(k, v)| k == kind && v != value))
+}
+
 /// Finds (or makes) the one profile this event belongs to, merging profiles it proves
 /// to be the same person, and links the event's identities to it.
+///
+/// The tenant's identifying kinds (`user_id` unless it says otherwise) keep people
+/// apart: the best-ranked identifying value the event names that has an owner picks the
+/// profile; a profile that holds a different value of a kind ranked above that (or of
+/// any identifying kind, when no such value picked it) is someone else; two profiles
+/// with different values of one kind never merge; and a profile never gets a second
+/// value of an identifying kind.
 async fn resolve_customer(
     tx: &mut Tx,
     source: SourceRef,
@@ -933,49 +1011,71 @@ async fn resolve_customer(
     items: &[IngestItem],
 ) -> Result<CustomerId> {
     let tenant = source.tenant;
+    let kinds = batch.kinds_of(tenant);
     let found = owners(batch, tenant, identities);
-    let user_owner = found
+    // the event's identifying values, with their kind's rank
+    let named: Vec<(usize, &Identity)> = kinds
         .iter()
-        .find(|(i, _)| i.kind.as_str() == IdentityKind::USER_ID)
-        .map(|(_, c)| *c);
+        .enumerate()
+        .filter_map(|(rank, kind)| {
+            identities
+                .iter()
+                .find(|i| i.kind.as_str() == kind)
+                .map(|i| (rank, i))
+        })
+        .collect();
+    let by_key = named.iter().find_map(|(rank, identity)| {
+        found
+            .iter()
+            .find(|(f, _)| f == *identity)
+            .map(|(_, owner)| (*rank, *owner))
+    });
     let mut candidates: Vec<CustomerId> = found.iter().map(|(_, c)| *c).collect();
     candidates.sort();
     candidates.dedup();
 
-    let mut created = false;
-    let mut target = match (user_owner, candidates.first()) {
-        (Some(owner), _) => owner,
-        (None, Some(first)) => *first,
-        (None, None) => {
-            created = true;
-            batch.new_customer(tx, tenant, event.timestamp).await?
-        }
+    let (mut target, chosen_rank, created) = match (by_key, candidates.first()) {
+        (Some((rank, owner)), _) => (owner, rank, false),
+        (None, Some(first)) => (*first, kinds.len(), false),
+        (None, None) => (
+            batch.new_customer(tx, tenant, event.timestamp).await?,
+            kinds.len(),
+            true,
+        ),
     };
-    // the user id this profile is (or is about to be) known by
-    let mut target_user = match user_owner {
-        Some(_) => event.user_id.clone(),
-        None if created => None,
-        None if event.user_id.is_some() || candidates.len() > 1 => {
-            batch.user_id_of(tx, tenant, target).await?
-        }
-        None => None,
+    let mut target_keys = if created {
+        Vec::new()
+    } else {
+        batch.keys_of(tx, tenant, target).await?
     };
-    if let Some(user) = &event.user_id
-        && target_user.as_deref().is_some_and(|u| u != user)
-    {
-        // another user signed in on a device we know: a person of their own
+    // the event names, above the kind that chose the profile, a value the profile holds
+    // differently: another person (say, another user signed in on a device we know)
+    let above: Keys = named
+        .iter()
+        .filter(|(rank, _)| *rank < chosen_rank)
+        .map(|(_, i)| (i.kind.as_str().to_owned(), i.value.clone()))
+        .collect();
+    if !created && different_people(&above, &target_keys) {
         target = batch.new_customer(tx, tenant, event.timestamp).await?;
-        target_user = None;
+        target_keys = Vec::new();
     }
-    if target_user.is_none() {
-        target_user = event.user_id.clone();
-    }
+    // the identifying values this event will give the profile: those nobody holds yet,
+    // of kinds the profile has no value of
+    let unowned: Keys = named
+        .iter()
+        .filter(|(_, i)| !found.iter().any(|(f, _)| f == *i))
+        .map(|(_, i)| (i.kind.as_str().to_owned(), i.value.clone()))
+        .collect();
     for other in candidates.into_iter().filter(|c| *c != target) {
-        let other_user = batch.user_id_of(tx, tenant, other).await?;
-        if let (Some(a), Some(b)) = (&target_user, &other_user)
-            && a != b
-        {
-            continue; // two people with their own user ids: never merged
+        let other_keys = batch.keys_of(tx, tenant, other).await?;
+        let mut claimed = target_keys.clone();
+        for (kind, value) in &unowned {
+            if !claimed.iter().any(|(k, _)| k == kind) {
+                claimed.push((kind.clone(), value.clone()));
+            }
+        }
+        if different_people(&claimed, &other_keys) {
+            continue; // two people with their own values: never merged
         }
         // rows the merge moves must be written first
         batch.flush(tx, items).await?;
@@ -985,19 +1085,24 @@ async fn resolve_customer(
         crate::merges::merge_into(tx, tenant, other, target, &event.message_id).await?;
         batch.merged.insert(other, target);
         batch.forget(&[other, target]);
-        if target_user.is_none() {
-            target_user = other_user;
+        for (kind, value) in other_keys {
+            if !target_keys.iter().any(|(k, _)| *k == kind) {
+                target_keys.push((kind, value));
+            }
         }
     }
-    batch.user_ids.insert(target, target_user.clone());
+    batch.keys.insert(target, target_keys.clone());
     // identities already owned stay with their owner (the target, one merged into it,
-    // or a person kept apart); only new ones are linked
+    // or a person kept apart); only new ones are linked, and never a second value of an
+    // identifying kind
     for identity in identities
         .iter()
         .filter(|i| !found.iter().any(|(f, _)| f == *i))
     {
-        if identity.kind.as_str() == IdentityKind::USER_ID
-            && target_user.as_deref().is_some_and(|u| u != identity.value)
+        let kind = identity.kind.as_str();
+        if target_keys
+            .iter()
+            .any(|(k, v)| k == kind && *v != identity.value)
         {
             continue;
         }

@@ -400,3 +400,91 @@ async fn customers_are_assigned_to_staff_in_bulk() {
             .is_err()
     );
 }
+
+/// Two WeChat users on one family phone: by default the shared phone merges them; once
+/// the tenant names `wechat_unionid` an identifying kind, they stay two people, the phone
+/// stays with the first, and a later event naming both values goes to the better-ranked
+/// kind's owner without merging.
+#[tokio::test]
+async fn identifying_kinds_keep_people_with_a_shared_phone_apart() {
+    let f = fixture().await;
+    let scope = f.store.tenant(f.source.tenant);
+    let wechat = |n: u32, unionid: &str, phone: &str| {
+        json!({"type": "identify", "anonymousId": format!("device-{unionid}-{n}"),
+               "messageId": format!("{unionid}-{n}"),
+               "traits": {"phone": phone},
+               "context": {"externalIds": [{"id": unionid, "type": "wechat_unionid", "collection": "users"}]}})
+    };
+    // by default: the phone proves one person
+    let a = customer_of(
+        f.store
+            .ingest(&[item(&f, wechat(1, "oU-a", "13800000001"))])
+            .await
+            .unwrap()[0],
+    );
+    let b = customer_of(
+        f.store
+            .ingest(&[item(&f, wechat(1, "oU-b", "13800000001"))])
+            .await
+            .unwrap()[0],
+    );
+    assert_eq!(a, b, "merged through the phone");
+
+    scope
+        .put_setting(
+            "identity",
+            &json!({"identifying_kinds": ["user_id", "wechat_unionid"]}),
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let c = customer_of(
+        f.store
+            .ingest(&[item(&f, wechat(2, "oU-c", "13800000002"))])
+            .await
+            .unwrap()[0],
+    );
+    let d = customer_of(
+        f.store
+            .ingest(&[item(&f, wechat(2, "oU-d", "13800000002"))])
+            .await
+            .unwrap()[0],
+    );
+    assert_ne!(c, d, "two unionids: two people, whatever they share");
+    let phone = scope
+        .lookup_customer(&Identity::of("phone", "13800000002").unwrap())
+        .await
+        .unwrap();
+    assert_eq!(phone.id.0, c, "the phone stays with its first holder");
+    let of = |unionid: &str| {
+        let scope = f.store.tenant(f.source.tenant);
+        let identity = Identity::of("wechat_unionid", unionid).unwrap();
+        async move { scope.lookup_customer(&identity).await.unwrap().id.0 }
+    };
+    assert_eq!(of("oU-d").await, d);
+    // user ids rank first: an event naming d's user id and c's unionid goes to d, and
+    // merges nothing
+    f.store
+        .ingest(&[item(&f, json!({"type": "identify", "userId": "member-d", "messageId": "d-login",
+            "context": {"externalIds": [{"id": "oU-d", "type": "wechat_unionid", "collection": "users"}]}}))])
+        .await
+        .unwrap();
+    let both = customer_of(f.store.ingest(&[item(&f, json!({"type": "track", "event": "x", "userId": "member-d", "messageId": "both",
+        "context": {"externalIds": [{"id": "oU-c", "type": "wechat_unionid", "collection": "users"}]}}))]).await.unwrap()[0]);
+    assert_eq!(both, d);
+    assert_eq!(of("oU-c").await, c, "c keeps its unionid");
+    assert_eq!(of("oU-d").await, d);
+    // a profile never gets a second unionid: a new one named with d's user id is not
+    // linked to d
+    f.store
+        .ingest(&[item(&f, json!({"type": "track", "event": "x", "userId": "member-d", "messageId": "third",
+            "context": {"externalIds": [{"id": "oU-e", "type": "wechat_unionid", "collection": "users"}]}}))])
+        .await
+        .unwrap();
+    assert!(matches!(
+        scope
+            .lookup_customer(&Identity::of("wechat_unionid", "oU-e").unwrap())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+}

@@ -1,7 +1,8 @@
-// Settings: one's own password, and (with settings.write) the tenant's score settings —
-// RFM windows and cut points, lifecycle rules, KOC criteria — edited as the JSON the
-// API takes, with the API's error shown beside the editor.
-import { Alert, App, Button, Card, Col, Form, Input, Row, Space, Typography } from 'antd';
+// Settings: one's own password, the identity kinds that name one person, and (with
+// settings.write) the tenant's score settings — RFM windows and cut points, lifecycle
+// rules, KOC criteria — edited as the JSON the API takes, with the API's error shown
+// beside the editor.
+import { Alert, App, Button, Card, Col, Form, Input, Row, Select, Space, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { api, errorMessage, unwrap } from '../api/client';
 import { useLocale, type MessageKey } from '../i18n';
@@ -19,6 +20,11 @@ export function SettingsPage() {
         <Col xs={24} xl={8}>
           <PasswordCard />
         </Col>
+        {can('customers.read') && (
+          <Col xs={24} xl={16}>
+            <IdentityCard editable={can('settings.write')} />
+          </Col>
+        )}
         {can('analytics.read') && (
           <>
             <Col xs={24} xl={16}>
@@ -65,6 +71,48 @@ function PasswordCard() {
           {t('common.save')}
         </Button>
       </Form>
+    </Card>
+  );
+}
+
+const KINDS = ['user_id', 'email', 'phone', 'wecom_external_userid', 'wechat_unionid', 'wechat_openid'];
+
+/** The identity kinds that name one person: profiles with different values of one of
+ * them never merge (a family phone, a shop's tablet). Ranked in the order given. */
+function IdentityCard({ editable }: { editable: boolean }) {
+  const { t } = useLocale();
+  const { message } = App.useApp();
+  const [kinds, setKinds] = useState<string[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    unwrap(api.GET('/api/v1/settings/identity'))
+      .then((s) => setKinds(s.identifying_kinds))
+      .catch((e) => setError(errorMessage(e)));
+  }, []);
+  async function save() {
+    setError(null);
+    try {
+      const saved = await unwrap(api.PUT('/api/v1/settings/identity', { body: { identifying_kinds: kinds } }));
+      setKinds(saved.identifying_kinds);
+      void message.success(t('common.saved'));
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+  return (
+    <Card size="small" title={t('settings.identity')} extra={editable && <Button size="small" type="primary" onClick={save} data-testid="save-identity">{t('common.save')}</Button>}>
+      {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 8 }} />}
+      <Typography.Paragraph type="secondary">{t('settings.identityHelp')}</Typography.Paragraph>
+      <Select
+        mode="tags"
+        aria-label={t('settings.identity')}
+        value={kinds}
+        onChange={setKinds}
+        disabled={!editable}
+        options={KINDS.map((k) => ({ value: k, label: k }))}
+        style={{ width: '100%' }}
+        data-testid="identifying-kinds"
+      />
     </Card>
   );
 }

@@ -20,7 +20,7 @@ use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus};
 use siyu_domain::customer::{
     Customer, CustomerId, EXPORT_HEADER, EventActivity, Note, TimelineEntry, export_row,
 };
-use siyu_domain::identity::{Identity, IdentityKind};
+use siyu_domain::identity::{Identity, IdentityKind, IdentitySettings};
 use siyu_domain::ids::StaffId;
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::tenancy::unit_subtree;
@@ -803,4 +803,49 @@ pub async fn undo_merge(
         survivor: scope.get_customer(survivor).await?.masked(),
         restored: scope.get_customer(restored).await?.masked(),
     }))
+}
+
+/// Which identity kinds name one person in this tenant (by default `user_id`): a
+/// profile holds at most one value of each, and profiles with different values of one
+/// never merge. Ranked: the first kind's owner wins when an event's values disagree.
+#[utoipa::path(get, path = "/api/v1/settings/identity", tag = "customers",
+    responses((status = 200, body = IdentitySettings), (status = 403, body = ErrorBody)))]
+pub async fn get_identity_settings(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<IdentitySettings>> {
+    auth.require(Permission::CustomersRead)?;
+    let stored = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .setting(IdentitySettings::KEY)
+        .await?;
+    Ok(Json(
+        stored
+            .and_then(|v| serde_json::from_value(v).ok())
+            .unwrap_or_default(),
+    ))
+}
+
+/// Sets the identifying kinds. It applies to events from now on: profiles that already
+/// hold two values of a kind keep them. Needs `settings.write`; audited.
+#[utoipa::path(put, path = "/api/v1/settings/identity", tag = "customers", request_body = IdentitySettings,
+    responses((status = 200, body = IdentitySettings), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn put_identity_settings(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<IdentitySettings>,
+) -> ApiResult<Json<IdentitySettings>> {
+    auth.require(Permission::SettingsWrite)?;
+    let settings = body.check()?;
+    app.store
+        .tenant(auth.principal.tenant_id)
+        .put_setting(
+            IdentitySettings::KEY,
+            &serde_json::to_value(&settings).expect("serializable"),
+            &auth.actor(),
+        )
+        .await?;
+    Ok(Json(settings))
 }

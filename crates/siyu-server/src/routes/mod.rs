@@ -34,6 +34,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::change_password))
         .routes(routes!(views::list_views, views::save_view))
         .routes(routes!(views::delete_view))
+        .routes(routes!(
+            customers::get_identity_settings,
+            customers::put_identity_settings
+        ))
         .routes(routes!(units::list_units, units::create_unit))
         .routes(routes!(
             units::get_unit,

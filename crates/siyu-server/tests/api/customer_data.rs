@@ -1407,3 +1407,68 @@ async fn customers_are_handed_to_staff_in_bulk() {
         .expect(200);
     assert_eq!(back.body["assigned"], 3);
 }
+
+/// The identifying kinds are read and set through the API: checked, audited, and
+/// settable only with `settings.write`.
+#[tokio::test]
+async fn identifying_kinds_are_a_tenant_setting() {
+    let app = TestApp::spawn().await;
+    let read = app
+        .get("/api/v1/settings/identity", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        read,
+        json!({"identifying_kinds": ["user_id"]}),
+        "the default"
+    );
+    let put = |token: String, body: Value| {
+        let request = app
+            .http
+            .put(app.url("/api/v1/settings/identity"))
+            .bearer_auth(token)
+            .json(&body);
+        async move { crate::helpers::answer(request.send().await.unwrap()).await }
+    };
+    let set = put(
+        app.admin_token.clone(),
+        json!({"identifying_kinds": ["user_id", "WeChat-UnionID"]}),
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(
+        set["identifying_kinds"],
+        json!(["user_id", "wechat_unionid"])
+    );
+    assert_eq!(
+        app.get("/api/v1/settings/identity", &app.admin_token)
+            .await
+            .expect(200)
+            .body,
+        set
+    );
+    for bad in [
+        json!({"identifying_kinds": ["anonymous_id"]}),
+        json!({"identifying_kinds": ["phone", "phone"]}),
+        json!({"identifying_kinds": ["kind!"]}),
+        json!({"kinds": ["phone"]}),
+    ] {
+        let refused = put(app.admin_token.clone(), bad.clone()).await;
+        assert_eq!(refused.status.as_u16(), 422, "{bad}: {}", refused.body);
+    }
+    let service = app.token_with_role("service").await;
+    put(service, json!({"identifying_kinds": ["user_id"]}))
+        .await
+        .expect(403);
+    let audit = app
+        .get(
+            "/api/v1/audit-log?action=settings.changed",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(audit["items"].as_array().unwrap().len(), 1);
+}

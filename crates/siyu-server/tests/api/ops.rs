@@ -105,6 +105,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/permissions",
         "GET /api/v1/me/views",
         "PUT /api/v1/me/views",
+        "GET /api/v1/settings/identity",
+        "PUT /api/v1/settings/identity",
         "DELETE /api/v1/me/views/{id}",
         "GET /api/v1/api-tokens",
         "POST /api/v1/api-tokens",
