@@ -522,11 +522,16 @@ impl Batch {
         // an identifying value joins the profile's known ones (resolution read them
         // before linking, so they are cached)
         let kind = identity.kind.as_str();
-        if self.kinds_of(tenant).iter().any(|k| k == kind)
-            && let Some(keys) = self.keys.get_mut(&customer)
-            && !keys.iter().any(|(k, _)| k == kind)
-        {
-            keys.push((kind.to_owned(), identity.value.clone()));
+        if self.kinds_of(tenant).iter().any(|k| k == kind) {
+            debug_assert!(
+                self.keys.contains_key(&customer),
+                "resolution reads a profile's identifying values before linking"
+            );
+            if let Some(keys) = self.keys.get_mut(&customer)
+                && !keys.iter().any(|(k, _)| k == kind)
+            {
+                keys.push((kind.to_owned(), identity.value.clone()));
+            }
         }
     }
 
@@ -976,9 +981,14 @@ async fn identifying_kinds(tx: &mut Tx, tenant: TenantId) -> Result<Vec<String>>
             .fetch_optional(&mut *c)
             .await?
     });
-    let settings = stored
-        .and_then(|s| serde_json::from_str::<IdentitySettings>(&s).ok())
-        .unwrap_or_default();
+    let settings = match stored.map(|s| serde_json::from_str::<IdentitySettings>(&s)) {
+        Some(Ok(settings)) => settings,
+        Some(Err(e)) => {
+            tracing::warn!(tenant = %tenant, error = %e, "identity settings unreadable; using user_id");
+            IdentitySettings::default()
+        }
+        None => IdentitySettings::default(),
+    };
     Ok(settings
         .identifying_kinds
         .into_iter()
@@ -1100,11 +1110,15 @@ async fn resolve_customer(
         .filter(|i| !found.iter().any(|(f, _)| f == *i))
     {
         let kind = identity.kind.as_str();
-        if target_keys
-            .iter()
-            .any(|(k, v)| k == kind && *v != identity.value)
-        {
-            continue;
+        if kinds.iter().any(|k| k == kind) {
+            if target_keys
+                .iter()
+                .any(|(k, v)| k == kind && *v != identity.value)
+            {
+                continue;
+            }
+            // a second value of this kind in the same event is not linked either
+            target_keys.push((kind.to_owned(), identity.value.clone()));
         }
         batch.link(source, target, identity);
     }

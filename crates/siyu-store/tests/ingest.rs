@@ -487,4 +487,22 @@ async fn identifying_kinds_keep_people_with_a_shared_phone_apart() {
             .await,
         Err(StoreError::NotFound(_))
     ));
+    // one event naming two values of an identifying kind links only the first
+    let two = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "first-id", "messageId": "two-ids",
+        "context": {"externalIds": [{"id": "second-id", "type": "user_id", "collection": "users"}]}}))]).await.unwrap()[0]);
+    assert_eq!(
+        scope
+            .lookup_customer(&Identity::of("user_id", "first-id").unwrap())
+            .await
+            .unwrap()
+            .id
+            .0,
+        two
+    );
+    assert!(matches!(
+        scope
+            .lookup_customer(&Identity::of("user_id", "second-id").unwrap())
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
 }
