@@ -6,7 +6,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use siyu_domain::access::PrincipalKind;
 use siyu_domain::ids::{SavedViewId, StaffId};
 use siyu_domain::view::{NewView, SavedView, check_list};
 use utoipa::{IntoParams, ToSchema};
@@ -16,12 +15,9 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 
 fn staff_of(auth: &Auth) -> ApiResult<StaffId> {
-    match &auth.principal.kind {
-        PrincipalKind::Staff { staff_id, .. } => Ok(*staff_id),
-        _ => Err(ApiError::Forbidden(
-            "saved views belong to staff members; API tokens keep none".into(),
-        )),
-    }
+    auth.principal.staff_id().ok_or_else(|| {
+        ApiError::Forbidden("saved views belong to staff members; API tokens keep none".into())
+    })
 }
 
 #[derive(Deserialize, IntoParams)]

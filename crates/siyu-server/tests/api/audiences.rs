@@ -60,6 +60,11 @@ async fn customer(app: &TestApp, key: &str, user: &str, traits: Value) -> i64 {
     )
     .await
     .expect(200);
+    customer_id(app, user).await
+}
+
+/// The id of the profile a user id names.
+async fn customer_id(app: &TestApp, user: &str) -> i64 {
     app.get(
         &format!("/api/v1/customers/lookup?kind=user_id&value={user}"),
         &app.admin_token,
@@ -739,16 +744,7 @@ async fn rfm_classes_and_stages_are_reported() {
     }
     for (n, (_, _, _, class)) in buyers.iter().enumerate() {
         eventually(&app, &format!("rfm.class = \"{class}\""), 1).await;
-        let id = app
-            .get(
-                &format!("/api/v1/customers/lookup?kind=user_id&value=r-{n}"),
-                &app.admin_token,
-            )
-            .await
-            .expect(200)
-            .body["id"]
-            .as_i64()
-            .unwrap();
+        let id = customer_id(&app, &format!("r-{n}")).await;
         let scores = app
             .get(&format!("/api/v1/customers/{id}/scores"), &app.admin_token)
             .await
@@ -929,16 +925,7 @@ async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
         send(&app, "/v1/batch", &key, json!({"batch": batch}))
             .await
             .expect(200);
-        let id = app
-            .get(
-                &format!("/api/v1/customers/lookup?kind=user_id&value={user}"),
-                &app.admin_token,
-            )
-            .await
-            .expect(200)
-            .body["id"]
-            .as_i64()
-            .unwrap();
+        let id = customer_id(&app, &user).await;
         f.id = id;
         // every event came through the test's one source
         f.sources = vec![source_id];
@@ -1412,16 +1399,7 @@ async fn imports_put_existing_tags_on_customers_once() {
                 .unwrap()
                 .contains("不存在")
         );
-        let id = app
-            .get(
-                "/api/v1/customers/lookup?kind=user_id&value=i-1",
-                &app.admin_token,
-            )
-            .await
-            .expect(200)
-            .body["id"]
-            .as_i64()
-            .unwrap();
+        let id = customer_id(&app, "i-1").await;
         let tags = app
             .get(&format!("/api/v1/customers/{id}/tags"), &app.admin_token)
             .await
@@ -1660,16 +1638,7 @@ async fn channel_codes_scanned_are_tested_by_segments_and_tag_rules() {
     .await;
     assert_eq!(count(&app, r#"channel_code("618-poster")"#).await, 1);
     assert_eq!(count(&app, r#"tag("618海报")"#).await, 1);
-    let u2 = app
-        .get(
-            "/api/v1/customers/lookup?kind=user_id&value=u-2",
-            &app.admin_token,
-        )
-        .await
-        .expect(200)
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let u2 = customer_id(&app, "u-2").await;
     let tags = app
         .get(&format!("/api/v1/customers/{u2}/tags"), &app.admin_token)
         .await
@@ -1714,16 +1683,7 @@ async fn channel_codes_scanned_are_tested_by_segments_and_tag_rules() {
     .await
     .expect(200);
     eventually(&app, r#"channel_code("store-qr")"#, 1).await;
-    let u5 = app
-        .get(
-            "/api/v1/customers/lookup?kind=user_id&value=u-5",
-            &app.admin_token,
-        )
-        .await
-        .expect(200)
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let u5 = customer_id(&app, "u-5").await;
     let merge = app
         .get(
             &format!("/api/v1/customers/{u5}/timeline"),
