@@ -8,6 +8,13 @@ export function setTenantTimeZone(zone: string) {
   tenantTimeZone = zone;
 }
 
+/** The tenant currency (from `/api/v1/me`): figures are kept and shown in it. */
+let tenantCurrency = 'CNY';
+
+export function setTenantCurrency(currency: string) {
+  tenantCurrency = currency;
+}
+
 const tag = (locale: Locale) => (locale === 'zh' ? 'zh-CN' : 'en-US');
 
 export function formatNumber(locale: Locale, n: number | null | undefined, digits = 0): string {
@@ -15,8 +22,9 @@ export function formatNumber(locale: Locale, n: number | null | undefined, digit
   return new Intl.NumberFormat(tag(locale), { maximumFractionDigits: digits, minimumFractionDigits: 0 }).format(n);
 }
 
-/** Money arrives from the API as decimal strings in yuan ("1288.00"). */
-export function formatMoney(locale: Locale, amount: string | number | null | undefined, currency = 'CNY', digits?: number): string {
+/** Money arrives from the API as decimal numbers of major units; figures are in the
+ * tenant currency, an order's amount in the order's own. */
+export function formatMoney(locale: Locale, amount: string | number | null | undefined, currency = tenantCurrency, digits?: number): string {
   if (amount === null || amount === undefined || amount === '') return '—';
   const n = typeof amount === 'number' ? amount : Number(amount);
   if (Number.isNaN(n)) return String(amount);

@@ -2,7 +2,7 @@
 // it hides what the role cannot do, and the API refuses it anyway.
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from 'react';
 import { api, unwrap, type Schemas } from './api/client';
-import { setTenantTimeZone } from './format';
+import { setTenantCurrency, setTenantTimeZone } from './format';
 
 type Me = Schemas['Me'];
 
@@ -25,7 +25,10 @@ export function SessionProvider({ children }: { children: ReactNode }) {
     try {
       const { data, response } = await api.GET('/api/v1/me');
       setMe(response.ok && data ? data : null);
-      if (response.ok && data) setTenantTimeZone(data.tenant.time_zone);
+      if (response.ok && data) {
+        setTenantTimeZone(data.tenant.time_zone);
+        setTenantCurrency(data.currency);
+      }
     } catch {
       setMe(null);
     } finally {

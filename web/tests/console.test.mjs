@@ -294,6 +294,28 @@ test('an admin makes a custom role from permissions', async () => {
   await context.close();
 });
 
+test('an exchange rate set in Settings is stored, and a currency change is refused with the reason', async () => {
+  const { page, context } = await signedIn();
+  await page.goto(base + '/settings');
+  await page.getByTestId('add-rate').click();
+  const row = page.getByTestId('rate-row').last();
+  await row.getByLabel('外币', { exact: true }).fill('usd');
+  await row.getByLabel('汇率（1 单位外币折合租户币种）').fill('7.1');
+  await page.getByTestId('save-currency').click();
+  await page.getByText('已保存').first().waitFor();
+  const settings = await apiGet(page, '/api/v1/settings/currency');
+  assert.equal(settings.currency, 'CNY');
+  assert.equal(settings.rates.USD, 7.1);
+  // the demo has orders in yuan: the tenant currency can no longer change
+  await page.getByLabel('租户币种', { exact: true }).fill('HKD');
+  await page.getByTestId('save-currency').click();
+  const refusal = page.locator('.ant-alert-error');
+  await refusal.waitFor();
+  assert.match(await refusal.textContent(), /kept in CNY/);
+  assert.equal((await apiGet(page, '/api/v1/settings/currency')).currency, 'CNY');
+  await context.close();
+});
+
 test('selected customers are handed to a store guide', async () => {
   const { page, context } = await signedIn();
   await page.goto(base + '/customers');

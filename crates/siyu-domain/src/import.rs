@@ -10,7 +10,7 @@
 //! at least one identity.
 //!
 //! Orders: `order_id`, the customer (`customer_id` or an identity column), `channel`,
-//! `status`, `currency`, `amount`, `ordered_at`, `paid_at`, `unit_id`, and one item per
+//! `status`, `currency`, `exchange_rate`, `amount`, `ordered_at`, `paid_at`, `unit_id`, and one item per
 //! row (`sku`, `item_name`, `category`, `price`, `quantity`); rows of one order follow
 //! each other and their items are joined. Other columns become order properties.
 //!
@@ -26,6 +26,7 @@ use utoipa::ToSchema;
 
 use crate::DomainError;
 use crate::consent::{ConsentChannel, ConsentStatus};
+use crate::currency::ExchangeRate;
 use crate::identity::{Identity, IdentityKind};
 use crate::order::{NewOrder, OrderItem, OrderStatus, SalesChannel, check_currency, parse_money};
 
@@ -97,6 +98,7 @@ pub enum Column {
     Channel,
     Status,
     Currency,
+    ExchangeRate,
     Amount,
     OrderedAt,
     PaidAt,
@@ -177,6 +179,7 @@ fn field_meaning(kind: ImportKind, field: &str, header: &str) -> Result<Column, 
             "channel" | "渠道" => Column::Channel,
             "status" | "状态" | "订单状态" => Column::Status,
             "currency" | "币种" => Column::Currency,
+            "exchange_rate" | "汇率" => Column::ExchangeRate,
             "amount" | "total" | "金额" | "实付金额" => Column::Amount,
             "ordered_at" | "下单时间" => Column::OrderedAt,
             "paid_at" | "支付时间" => Column::PaidAt,
@@ -429,6 +432,7 @@ impl<R: Read> ImportReader<R> {
         let mut customer = None;
         let mut order_id = None;
         let (mut channel, mut status, mut currency, mut amount) = (None, None, None, None);
+        let mut exchange_rate = None;
         let (mut ordered_at, mut paid_at, mut unit_id) = (None, None, None);
         let (mut sku, mut item_name, mut category, mut price, mut quantity) =
             (None, None, None, None, None);
@@ -468,6 +472,12 @@ impl<R: Read> ImportReader<R> {
                 Column::Currency => {
                     currency = Some(
                         check_currency("currency", cell).map_err(|e| reason_of("currency", e))?,
+                    )
+                }
+                Column::ExchangeRate => {
+                    exchange_rate = Some(
+                        ExchangeRate::parse("exchange_rate", &Value::from(cell))
+                            .map_err(|e| reason_of("exchange_rate", e))?,
                     )
                 }
                 Column::Amount => {
@@ -522,7 +532,8 @@ impl<R: Read> ImportReader<R> {
             unit_id,
             channel: channel.ok_or("channel is empty")?,
             status: status.unwrap_or(OrderStatus::Paid),
-            currency: currency.unwrap_or_else(|| "CNY".into()),
+            currency,
+            exchange_rate,
             amount: amount.unwrap_or_else(|| NewOrder::items_total(&items)),
             items,
             properties,

@@ -13,6 +13,7 @@ pub mod access;
 pub mod audience;
 pub mod audit;
 pub mod consent;
+pub mod currency;
 pub mod customer;
 pub mod error;
 pub mod identity;

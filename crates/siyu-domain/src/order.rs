@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::DomainError;
+use crate::currency::ExchangeRate;
 use crate::ids::{CustomerId, UnitId};
 
 /// An order's internal id (the brand's own order id is [`Order::order_id`]).
@@ -237,6 +238,10 @@ pub struct Order {
     pub domain_class: DomainClass,
     pub status: OrderStatus,
     pub currency: String,
+    /// Units of the tenant currency per unit of `currency`, fixed when the order was
+    /// recorded (1 for an order in the tenant currency).
+    #[schema(value_type = f64)]
+    pub exchange_rate: ExchangeRate,
     /// What was paid, in major units.
     #[serde(serialize_with = "major")]
     #[schema(value_type = f64)]
@@ -327,7 +332,11 @@ pub struct NewOrder {
     pub unit_id: Option<UnitId>,
     pub channel: SalesChannel,
     pub status: OrderStatus,
-    pub currency: String,
+    /// The tenant currency when absent.
+    pub currency: Option<String>,
+    /// The order's own rate to the tenant currency; the tenant's rate for its currency
+    /// when absent (see [`crate::currency`]).
+    pub exchange_rate: Option<ExchangeRate>,
     pub amount: i64,
     pub items: Vec<OrderItem>,
     pub properties: Map<String, Value>,
@@ -390,7 +399,9 @@ impl NewOrder {
     /// time (the order time, when none is given).
     pub fn check(mut self, now: i64) -> Result<Self, DomainError> {
         self.order_id = check_order_id("order_id", &self.order_id)?;
-        self.currency = check_currency("currency", &self.currency)?;
+        if let Some(currency) = &self.currency {
+            self.currency = Some(check_currency("currency", currency)?);
+        }
         if self.items.len() > MAX_ITEMS {
             return Err(DomainError::invalid(
                 "items",
@@ -517,7 +528,15 @@ impl NewOrder {
         };
         let mut kept = properties.clone();
         for key in [
-            "order_id", "orderId", "total", "revenue", "currency", "products", "channel", "unit_id",
+            "order_id",
+            "orderId",
+            "total",
+            "revenue",
+            "currency",
+            "exchange_rate",
+            "products",
+            "channel",
+            "unit_id",
         ] {
             kept.remove(key);
         }
@@ -526,7 +545,11 @@ impl NewOrder {
             unit_id,
             channel,
             status: OrderStatus::Paid,
-            currency: text("currency").unwrap_or_else(|| "CNY".into()),
+            currency: text("currency"),
+            exchange_rate: match properties.get("exchange_rate") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(ExchangeRate::parse("properties.exchange_rate", v)?),
+            },
             amount,
             items,
             properties: kept,
@@ -555,8 +578,12 @@ pub struct OrderInput {
     pub channel: String,
     /// `pending`, `paid` (default), `completed`, `cancelled`.
     pub status: Option<String>,
-    /// ISO 4217 code; CNY by default.
+    /// ISO 4217 code; the tenant currency (CNY unless set) by default.
     pub currency: Option<String>,
+    /// Units of the tenant currency per unit of `currency`; the tenant's rate for that
+    /// currency when absent.
+    #[schema(value_type = Option<f64>)]
+    pub exchange_rate: Option<Value>,
     /// What was paid, in major units; the items' total when absent.
     #[schema(value_type = Option<f64>)]
     pub amount: Option<Value>,
@@ -627,7 +654,11 @@ impl OrderInput {
             unit_id: self.unit_id.map(UnitId),
             channel: SalesChannel::parse("channel", &self.channel)?,
             status,
-            currency: self.currency.clone().unwrap_or_else(|| "CNY".into()),
+            currency: self.currency.clone(),
+            exchange_rate: match &self.exchange_rate {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(ExchangeRate::parse("exchange_rate", v)?),
+            },
             amount,
             items,
             properties: self.properties.clone(),
@@ -756,7 +787,7 @@ mod tests {
         .unwrap();
         assert_eq!(order.order_id, "T-1");
         assert_eq!(order.amount, 2750);
-        assert_eq!(order.currency, "CNY");
+        assert_eq!(order.currency.as_deref(), Some("CNY"));
         assert_eq!(order.channel, SalesChannel::Tmall);
         assert_eq!(order.items[1].name, "B");
         assert_eq!(order.items[1].quantity, 1);

@@ -1552,7 +1552,7 @@ impl TenantScope<'_> {
         }
         let orders: Vec<(i64, i64, i64, Option<i64>, String)> = on_db!(self.store, |db| {
             sqlx::query_as(&format!(
-                "SELECT customer_id, ordered_at, amount - refunded_amount, unit_id, channel FROM orders \
+                "SELECT customer_id, ordered_at, net_tenant_amount, unit_id, channel FROM orders \
                  WHERE tenant_id = $1 AND {range} AND status IN {}",
                 OrderStatus::COUNTING_SQL
             ))

@@ -317,6 +317,8 @@ impl TenantScope<'_> {
                     state.stored += 1;
                     customer
                 }
+                // identify calls carry no order, so nothing here is refused
+                IngestOutcome::Refused(_) => continue,
             };
             if !record.tags.is_empty() {
                 let mut ids: Vec<i64> = record.tags.iter().map(|t| tags[t]).collect();

@@ -15,6 +15,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value};
+use siyu_domain::DomainError;
+use siyu_domain::currency::CurrencySettings;
 use siyu_domain::customer::SourceId;
 use siyu_domain::customer::{CustomerId, display_name, merge_traits};
 use siyu_domain::identity::{Identity, IdentityKind, IdentitySettings};
@@ -34,11 +36,15 @@ pub struct IngestItem {
 }
 
 /// What became of an item.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IngestOutcome {
     Stored(CustomerId),
     /// Its messageId was seen from this source within the deduplication window.
     Duplicate,
+    /// Not stored, for the reason given: an `Order Completed` in a currency the tenant
+    /// has no exchange rate for. Its message id is not taken, so it can be sent again
+    /// once a rate is set.
+    Refused(String),
 }
 
 impl Store {
@@ -54,7 +60,9 @@ impl Store {
         // (an import, another server process, a hand edit)
         let tenants: Vec<_> = items.iter().map(|i| i.source.tenant).collect();
         let mut tx = self.begin_changing_customers(&tenants).await?;
-        let fresh = claim_message_ids(&mut tx, items).await?;
+        let mut batch = Batch::default();
+        let refused = batch.check_currencies(&mut tx, items).await?;
+        let fresh = claim_message_ids(&mut tx, items, &refused).await?;
         // each new event's identities, worked out once (normalising phones and emails)
         let identities: Vec<Vec<Identity>> = items
             .iter()
@@ -67,10 +75,7 @@ impl Store {
                 }
             })
             .collect();
-        let mut batch = Batch {
-            known: prefetch_owners(&mut tx, items, &identities).await?,
-            ..Batch::default()
-        };
+        batch.known = prefetch_owners(&mut tx, items, &identities).await?;
         for tenant in &tenants {
             if !batch.identifying.contains_key(tenant) {
                 let kinds = identifying_kinds(&mut tx, *tenant).await?;
@@ -179,9 +184,11 @@ impl Store {
         tx.commit().await?;
         Ok(stored
             .into_iter()
-            .map(|c| match c {
-                Some(c) => IngestOutcome::Stored(batch.survivor(c)),
-                None => IngestOutcome::Duplicate,
+            .zip(refused)
+            .map(|(c, refused)| match (c, refused) {
+                (Some(c), _) => IngestOutcome::Stored(batch.survivor(c)),
+                (None, Some(reason)) => IngestOutcome::Refused(reason),
+                (None, None) => IngestOutcome::Duplicate,
             })
             .collect())
     }
@@ -263,6 +270,8 @@ struct Batch {
     seen: HashMap<(TenantId, CustomerId), (i64, i64)>,
     /// Profiles merged during this group, and where they went.
     merged: HashMap<CustomerId, CustomerId>,
+    /// The currency settings of tenants with orders in the group.
+    currencies: HashMap<TenantId, CurrencySettings>,
 }
 
 impl IdPool {
@@ -310,6 +319,37 @@ struct CachedProfileRow {
 }
 
 impl Batch {
+    /// Says, per item, why it is refused: an order in a currency with no exchange rate
+    /// (the rest of an event's order is checked before it reaches the store).
+    async fn check_currencies(
+        &mut self,
+        tx: &mut Tx,
+        items: &[IngestItem],
+    ) -> Result<Vec<Option<String>>> {
+        let mut refused = Vec::with_capacity(items.len());
+        for item in items {
+            let Some(Commerce::Completed(order)) = &item.event.commerce else {
+                refused.push(None);
+                continue;
+            };
+            let tenant = item.source.tenant;
+            let settings = match self.currencies.entry(tenant) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(crate::orders::currency_settings(tx, tenant).await?)
+                }
+            };
+            refused.push(match crate::orders::currency_of(settings, order) {
+                Ok(_) => None,
+                Err(StoreError::Domain(DomainError::Invalid(f))) => {
+                    Some(format!("properties.{}: {}", f.field, f.message))
+                }
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(refused)
+    }
+
     fn seen(&mut self, tenant: TenantId, customer: CustomerId, at: i64) {
         let range = self.seen.entry((tenant, customer)).or_insert((at, at));
         range.0 = range.0.min(at);
@@ -625,7 +665,8 @@ impl Batch {
         let mut bought: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
         for (tenant, customer, order) in &orders {
             let customer = self.survivor(*customer);
-            if record_order(tx, *tenant, customer, order).await? {
+            let settings = self.currencies.get(tenant).cloned().unwrap_or_default();
+            if record_order(tx, *tenant, customer, order, &settings).await? {
                 bought.entry(*tenant).or_default().push(customer);
             }
         }
@@ -871,11 +912,21 @@ pub fn aggregate_name(event: &TrackedEvent) -> Option<&str> {
     }
 }
 
-/// Claims each item's message id for its source; says which items are new. A message
-/// id seen before (or twice in this group) is a duplicate.
-async fn claim_message_ids(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<bool>> {
+/// Claims each item's message id for its source, except refused items'; says which
+/// items are new. A message id seen before (or twice in this group) is a duplicate.
+async fn claim_message_ids(
+    tx: &mut Tx,
+    items: &[IngestItem],
+    refused: &[Option<String>],
+) -> Result<Vec<bool>> {
     let mut claimed: HashSet<(i64, String)> = HashSet::new();
-    for chunk in items.chunks(CHUNK) {
+    let claiming: Vec<&IngestItem> = items
+        .iter()
+        .zip(refused)
+        .filter(|(_, r)| r.is_none())
+        .map(|(item, _)| item)
+        .collect();
+    for chunk in claiming.chunks(CHUNK) {
         let mut sql =
             String::from("INSERT INTO message_ids (source_id, message_id, received_at) VALUES ");
         let mut p = Placeholders::for_tx(tx);
@@ -899,7 +950,11 @@ async fn claim_message_ids(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<bool
     // the first item with a claimed id is new; a second one in the group is not
     Ok(items
         .iter()
-        .map(|item| claimed.remove(&(item.source.source.0, item.event.message_id.clone())))
+        .zip(refused)
+        .map(|(item, refused)| {
+            refused.is_none()
+                && claimed.remove(&(item.source.source.0, item.event.message_id.clone()))
+        })
         .collect())
 }
 
@@ -1134,8 +1189,9 @@ async fn record_order(
     tenant: TenantId,
     customer: CustomerId,
     order: &NewOrder,
+    settings: &CurrencySettings,
 ) -> Result<bool> {
-    match crate::orders::upsert_order_row(tx, tenant, customer, order, "event").await {
+    match crate::orders::upsert_order_row(tx, tenant, customer, order, settings, "event").await {
         Ok(_) => Ok(true),
         Err(StoreError::Conflict(_)) => Ok(false),
         Err(StoreError::Domain(_)) if order.unit_id.is_some() => {
@@ -1145,8 +1201,15 @@ async fn record_order(
                     .properties
                     .insert("unit_id".into(), Value::from(unit.0));
             }
-            match crate::orders::upsert_order_row(tx, tenant, customer, &without_unit, "event")
-                .await
+            match crate::orders::upsert_order_row(
+                tx,
+                tenant,
+                customer,
+                &without_unit,
+                settings,
+                "event",
+            )
+            .await
             {
                 Ok(_) => Ok(true),
                 Err(StoreError::Conflict(_)) => Ok(false),

@@ -10,6 +10,7 @@
 use serde_json::{Map, Value};
 use siyu_domain::DomainError;
 use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::currency::{CurrencySettings, ExchangeRate};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::Identity;
 use siyu_domain::ids::{TenantId, UnitId};
@@ -31,6 +32,7 @@ struct OrderRow {
     channel: String,
     status: String,
     currency: String,
+    exchange_rate_micros: i64,
     amount: i64,
     refunded_amount: i64,
     items: String,
@@ -44,7 +46,7 @@ struct OrderRow {
 }
 
 pub(crate) const ORDER_COLUMNS: &str = "id, order_id, customer_id, unit_id, channel, status, \
-     currency, amount, refunded_amount, items, properties, ordered_at, paid_at, refunded_at, \
+     currency, exchange_rate_micros, amount, refunded_amount, items, properties, ordered_at, paid_at, refunded_at, \
      origin, created_at, updated_at";
 
 impl TryFrom<OrderRow> for Order {
@@ -61,6 +63,7 @@ impl TryFrom<OrderRow> for Order {
             domain_class: channel.domain_class(),
             status: OrderStatus::parse("status", &r.status).map_err(|_| corrupt("status"))?,
             currency: r.currency,
+            exchange_rate: ExchangeRate::from_micros(r.exchange_rate_micros),
             amount: r.amount,
             refunded_amount: r.refunded_amount,
             items: serde_json::from_str::<Vec<OrderItem>>(&r.items)
@@ -136,9 +139,45 @@ pub(crate) async fn upsert_order(
     order: &NewOrder,
     origin: &str,
 ) -> Result<(OrderRef, bool)> {
-    let recorded = upsert_order_row(tx, tenant, customer, order, origin).await?;
+    let settings = currency_settings(tx, tenant).await?;
+    let recorded = upsert_order_row(tx, tenant, customer, order, &settings, origin).await?;
     refresh_order_stats(tx, tenant, customer).await?;
     Ok(recorded)
+}
+
+/// A tenant's currency and exchange rates (CNY and none, unless set).
+pub(crate) async fn currency_settings(tx: &mut Tx, tenant: TenantId) -> Result<CurrencySettings> {
+    let stored: Option<String> = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2")
+            .bind(tenant.0)
+            .bind(CurrencySettings::KEY)
+            .fetch_optional(&mut *c)
+            .await?
+    });
+    match stored {
+        None => Ok(CurrencySettings::default()),
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("currency settings of tenant {tenant}: {e}"))),
+    }
+}
+
+/// The currency an order is in and its rate to the tenant currency: refused (invalid
+/// input) when its currency has no rate.
+pub(crate) fn currency_of(
+    settings: &CurrencySettings,
+    order: &NewOrder,
+) -> Result<(String, ExchangeRate)> {
+    let currency = order
+        .currency
+        .clone()
+        .unwrap_or_else(|| settings.currency.clone());
+    let field = if order.exchange_rate.is_some() {
+        "exchange_rate"
+    } else {
+        "currency"
+    };
+    let rate = settings.rate_for(field, &currency, order.exchange_rate)?;
+    Ok((currency, rate))
 }
 
 /// [`upsert_order`] without recomputing the figures (ingestion does that once per
@@ -148,8 +187,10 @@ pub(crate) async fn upsert_order_row(
     tenant: TenantId,
     customer: CustomerId,
     order: &NewOrder,
+    settings: &CurrencySettings,
     origin: &str,
 ) -> Result<(OrderRef, bool)> {
+    let (currency, rate) = currency_of(settings, order)?;
     if let Some(unit) = order.unit_id {
         let found: Option<i64> = on_tx!(tx, |c| {
             sqlx::query_scalar("SELECT id FROM units WHERE tenant_id = $1 AND id = $2")
@@ -168,8 +209,9 @@ pub(crate) async fn upsert_order_row(
     let inserted: Option<i64> = on_tx!(tx, |c| {
         sqlx::query_scalar(
             "INSERT INTO orders (tenant_id, order_id, customer_id, unit_id, channel, status, \
-             currency, amount, items, properties, ordered_at, paid_at, origin, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14) \
+             currency, amount, items, properties, ordered_at, paid_at, origin, created_at, updated_at, \
+             exchange_rate_micros, net_tenant_amount) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $15, $16) \
              ON CONFLICT (tenant_id, order_id) DO NOTHING RETURNING id",
         )
         .bind(tenant.0)
@@ -178,7 +220,7 @@ pub(crate) async fn upsert_order_row(
         .bind(order.unit_id.map(|u| u.0))
         .bind(order.channel.as_str())
         .bind(order.status.as_str())
-        .bind(&order.currency)
+        .bind(&currency)
         .bind(order.amount)
         .bind(&items)
         .bind(&properties)
@@ -186,6 +228,8 @@ pub(crate) async fn upsert_order_row(
         .bind(order.paid_at)
         .bind(origin)
         .bind(now)
+        .bind(rate.micros())
+        .bind(rate.convert(order.amount))
         .fetch_optional(&mut *c)
         .await?
     });
@@ -211,13 +255,14 @@ pub(crate) async fn upsert_order_row(
     on_tx!(tx, |c| {
         sqlx::query(
             "UPDATE orders SET unit_id = $1, channel = $2, status = $3, currency = $4, amount = $5, \
-             items = $6, properties = $7, ordered_at = $8, paid_at = $9, updated_at = $10 \
+             items = $6, properties = $7, ordered_at = $8, paid_at = $9, updated_at = $10, \
+             exchange_rate_micros = $13, net_tenant_amount = $14 \
              WHERE tenant_id = $11 AND id = $12",
         )
         .bind(order.unit_id.map(|u| u.0))
         .bind(order.channel.as_str())
         .bind(status.as_str())
-        .bind(&order.currency)
+        .bind(&currency)
         .bind(order.amount)
         .bind(&items)
         .bind(&properties)
@@ -226,6 +271,8 @@ pub(crate) async fn upsert_order_row(
         .bind(now)
         .bind(tenant.0)
         .bind(id)
+        .bind(rate.micros())
+        .bind(rate.convert(order.amount - refunded))
         .execute(&mut *c)
         .await?
         .rows_affected()
@@ -272,7 +319,8 @@ pub(crate) async fn refresh_order_stats_of(
             "UPDATE customers SET order_count = {}, order_total = {}, first_order_at = {}, \
              last_order_at = {} WHERE tenant_id = $1 AND id IN ({list})",
             of("COUNT(*)"),
-            of("COALESCE(SUM(o.amount - o.refunded_amount), 0)"),
+            // in the tenant currency: each order's amount less refunds, converted
+            of("COALESCE(SUM(o.net_tenant_amount), 0)"),
             of("MIN(o.ordered_at)"),
             of("MAX(o.ordered_at)"),
         );
@@ -290,18 +338,17 @@ pub(crate) async fn refresh_order_stats_of(
 /// Sets an order's refunded amount and status from its completed refunds and returns,
 /// then the customer's figures. Returns the order's customer.
 async fn apply_refunds(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result<CustomerId> {
-    let (customer, amount, status, refunded_at): (i64, i64, String, Option<i64>) = on_tx!(
-        tx,
-        |c| {
+    let (customer, amount, status, refunded_at, rate): (i64, i64, String, Option<i64>, i64) =
+        on_tx!(tx, |c| {
             sqlx::query_as(
-                "SELECT customer_id, amount, status, refunded_at FROM orders WHERE tenant_id = $1 AND id = $2",
+                "SELECT customer_id, amount, status, refunded_at, exchange_rate_micros FROM orders \
+                 WHERE tenant_id = $1 AND id = $2",
             )
             .bind(tenant.0)
             .bind(order.0)
             .fetch_one(&mut *c)
             .await?
-        }
-    );
+        });
     let refunded: i64 = on_tx!(tx, |c| {
         sqlx::query_scalar(
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM after_sales WHERE tenant_id = $1 AND order_ref = $2 \
@@ -322,8 +369,8 @@ async fn apply_refunds(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result
     };
     on_tx!(tx, |c| {
         sqlx::query(
-            "UPDATE orders SET refunded_amount = $1, status = $2, refunded_at = $3, updated_at = $4 \
-             WHERE tenant_id = $5 AND id = $6",
+            "UPDATE orders SET refunded_amount = $1, status = $2, refunded_at = $3, updated_at = $4, \
+             net_tenant_amount = $7 WHERE tenant_id = $5 AND id = $6",
         )
         .bind(refunded)
         .bind(new_status.as_str())
@@ -331,6 +378,7 @@ async fn apply_refunds(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result
         .bind(now_ms())
         .bind(tenant.0)
         .bind(order.0)
+        .bind(ExchangeRate::from_micros(rate).convert(amount - refunded))
         .execute(&mut *c)
         .await?
         .rows_affected()
@@ -486,6 +534,65 @@ pub struct OrderFilter {
 }
 
 impl TenantScope<'_> {
+    /// The tenant's currency and exchange rates.
+    pub async fn currency_settings(&self) -> Result<CurrencySettings> {
+        let mut tx = self.store.begin().await?;
+        let settings = currency_settings(&mut tx, self.tenant).await?;
+        tx.commit().await?;
+        Ok(settings)
+    }
+
+    /// Sets the tenant's currency and exchange rates (checked by the caller). The
+    /// currency cannot change once there are orders: their figures are kept in it.
+    /// New rates apply to orders recorded from then on. Audited.
+    pub async fn set_currency_settings(
+        &self,
+        settings: &CurrencySettings,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        let current = currency_settings(&mut tx, self.tenant).await?;
+        if current.currency != settings.currency {
+            let orders: Option<i64> = on_tx!(&mut tx, |c| {
+                sqlx::query_scalar("SELECT id FROM orders WHERE tenant_id = $1 LIMIT 1")
+                    .bind(self.tenant.0)
+                    .fetch_optional(&mut *c)
+                    .await?
+            });
+            if orders.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "the tenant's orders are kept in {}; its currency cannot change once there are orders",
+                    current.currency
+                )));
+            }
+        }
+        let value = serde_json::to_value(settings)
+            .map_err(|e| StoreError::Corrupt(format!("currency settings: {e}")))?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            )
+            .bind(self.tenant.0)
+            .bind(CurrencySettings::KEY)
+            .bind(value.to_string())
+            .bind(now_ms())
+            .execute(&mut *c)
+            .await?;
+            insert_audit!(
+                &mut *c,
+                self.tenant,
+                actor,
+                AuditRecord::new("settings.changed", "setting", 0).with_details(
+                    serde_json::json!({"key": CurrencySettings::KEY, "value": value})
+                )
+            )?
+            .rows_affected()
+        });
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Records an order for a customer (a merged profile's id leads to the survivor).
     /// Returns the order and whether it is new.
     pub async fn record_order(
@@ -510,6 +617,8 @@ impl TenantScope<'_> {
         order: &NewOrder,
         origin: &str,
     ) -> Result<(Order, bool)> {
+        // an order that will be refused makes no profile
+        currency_of(&self.currency_settings().await?, order)?;
         let customer = self.ensure_customer(identity).await?;
         self.record_order(customer, order, origin).await
     }

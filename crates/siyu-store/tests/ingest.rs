@@ -57,6 +57,7 @@ fn customer_of(outcome: IngestOutcome) -> i64 {
     match outcome {
         IngestOutcome::Stored(c) => c.0,
         IngestOutcome::Duplicate => panic!("unexpected duplicate"),
+        IngestOutcome::Refused(reason) => panic!("refused: {reason}"),
     }
 }
 
@@ -100,7 +101,8 @@ async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
                 json!({"type": "page", "name": "Home", "anonymousId": "anon-1", "messageId": "p1"}),
             )])
             .await
-            .unwrap()[0],
+            .unwrap()[0]
+            .clone(),
     );
     let user = customer_of(
         f.store
@@ -108,7 +110,7 @@ async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
                 "traits": {"name": "李娜", "email": "Li.Na@Brand.cn", "phone": "138 1234 1680", "city": "杭州"},
                 "timestamp": "2026-01-01T00:00:00Z"}))])
             .await
-            .unwrap()[0],
+            .unwrap()[0].clone(),
     );
     assert_ne!(visitor, user);
     // the visitor signs in: both ids on one event prove they are one person
@@ -117,7 +119,7 @@ async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
             .ingest(&[item(&f, json!({"type": "identify", "userId": "u-42", "anonymousId": "anon-1", "messageId": "i2",
                 "traits": {"city": "上海"}}))])
             .await
-            .unwrap()[0],
+            .unwrap()[0].clone(),
     );
     assert_eq!(merged, user, "the profile the user id names survives");
     let profile = scope
@@ -184,8 +186,8 @@ async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
 #[tokio::test]
 async fn two_user_ids_on_one_device_stay_two_people() {
     let f = fixture().await;
-    let a = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "alice", "anonymousId": "shared-ipad", "messageId": "1"}))]).await.unwrap()[0]);
-    let b = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "bob", "anonymousId": "shared-ipad", "messageId": "2"}))]).await.unwrap()[0]);
+    let a = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "alice", "anonymousId": "shared-ipad", "messageId": "1"}))]).await.unwrap()[0].clone());
+    let b = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "bob", "anonymousId": "shared-ipad", "messageId": "2"}))]).await.unwrap()[0].clone());
     assert_ne!(a, b);
     let scope = f.store.tenant(f.source.tenant);
     let bob = scope
@@ -199,7 +201,7 @@ async fn two_user_ids_on_one_device_stay_two_people() {
         .unwrap();
     assert_eq!(alice.id.0, a);
     // a later event with both user ids' devices does not merge them either
-    let again = customer_of(f.store.ingest(&[item(&f, json!({"type": "track", "event": "x", "userId": "bob", "anonymousId": "shared-ipad", "messageId": "3"}))]).await.unwrap()[0]);
+    let again = customer_of(f.store.ingest(&[item(&f, json!({"type": "track", "event": "x", "userId": "bob", "anonymousId": "shared-ipad", "messageId": "3"}))]).await.unwrap()[0].clone());
     assert_eq!(again, b);
     assert_eq!(
         scope
@@ -222,7 +224,8 @@ async fn customers_are_tenant_scoped() {
                 json!({"type": "identify", "userId": "u1", "messageId": "1"}),
             )])
             .await
-            .unwrap()[0],
+            .unwrap()[0]
+            .clone(),
     );
     let (other, _) = f
         .store
@@ -268,10 +271,10 @@ async fn a_merge_inside_one_group_keeps_every_event_on_the_survivor() {
         IngestOutcome::Duplicate,
         "the same messageId twice in one group"
     );
-    let survivor = customer_of(outcomes[4]);
+    let survivor = customer_of(outcomes[4].clone());
     for outcome in &outcomes[..5] {
         assert_eq!(
-            customer_of(*outcome),
+            customer_of(outcome.clone()),
             survivor,
             "outcomes name the survivor"
         );
@@ -420,13 +423,15 @@ async fn identifying_kinds_keep_people_with_a_shared_phone_apart() {
         f.store
             .ingest(&[item(&f, wechat(1, "oU-a", "13800000001"))])
             .await
-            .unwrap()[0],
+            .unwrap()[0]
+            .clone(),
     );
     let b = customer_of(
         f.store
             .ingest(&[item(&f, wechat(1, "oU-b", "13800000001"))])
             .await
-            .unwrap()[0],
+            .unwrap()[0]
+            .clone(),
     );
     assert_eq!(a, b, "merged through the phone");
 
@@ -442,13 +447,15 @@ async fn identifying_kinds_keep_people_with_a_shared_phone_apart() {
         f.store
             .ingest(&[item(&f, wechat(2, "oU-c", "13800000002"))])
             .await
-            .unwrap()[0],
+            .unwrap()[0]
+            .clone(),
     );
     let d = customer_of(
         f.store
             .ingest(&[item(&f, wechat(2, "oU-d", "13800000002"))])
             .await
-            .unwrap()[0],
+            .unwrap()[0]
+            .clone(),
     );
     assert_ne!(c, d, "two unionids: two people, whatever they share");
     let phone = scope
@@ -470,7 +477,7 @@ async fn identifying_kinds_keep_people_with_a_shared_phone_apart() {
         .await
         .unwrap();
     let both = customer_of(f.store.ingest(&[item(&f, json!({"type": "track", "event": "x", "userId": "member-d", "messageId": "both",
-        "context": {"externalIds": [{"id": "oU-c", "type": "wechat_unionid", "collection": "users"}]}}))]).await.unwrap()[0]);
+        "context": {"externalIds": [{"id": "oU-c", "type": "wechat_unionid", "collection": "users"}]}}))]).await.unwrap()[0].clone());
     assert_eq!(both, d);
     assert_eq!(of("oU-c").await, c, "c keeps its unionid");
     assert_eq!(of("oU-d").await, d);
@@ -489,7 +496,7 @@ async fn identifying_kinds_keep_people_with_a_shared_phone_apart() {
     ));
     // one event naming two values of an identifying kind links only the first
     let two = customer_of(f.store.ingest(&[item(&f, json!({"type": "identify", "userId": "first-id", "messageId": "two-ids",
-        "context": {"externalIds": [{"id": "second-id", "type": "user_id", "collection": "users"}]}}))]).await.unwrap()[0]);
+        "context": {"externalIds": [{"id": "second-id", "type": "user_id", "collection": "users"}]}}))]).await.unwrap()[0].clone());
     assert_eq!(
         scope
             .lookup_customer(&Identity::of("user_id", "first-id").unwrap())

@@ -122,7 +122,7 @@ export function DashboardPage() {
         <Kpi title={t('dash.added')} value={formatNumber(locale, totals.added)} testId="kpi-added" />
         <Kpi title={t('dash.lost')} value={formatNumber(locale, totals.lost)} />
         <Kpi title={t('dash.net')} value={formatNumber(locale, totals.net)} />
-        <Kpi title={t('dash.gmv')} value={formatMoney(locale, d?.sales.gmv, 'CNY', 0)} testId="kpi-gmv" />
+        <Kpi title={t('dash.gmv')} value={formatMoney(locale, d?.sales.gmv, undefined, 0)} testId="kpi-gmv" />
         <Kpi title={t('dash.privateShare')} value={formatPercent(locale, d?.sales.private_share)} />
         <Kpi title={t('dash.aov')} value={formatMoney(locale, d?.sales.average_order_value)} />
       </Row>

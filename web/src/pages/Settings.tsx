@@ -1,12 +1,15 @@
-// Settings: one's own password, the identity kinds that name one person, and (with
+// Settings: one's own password, the identity kinds that name one person, the tenant
+// currency and its exchange rates, and (with
 // settings.write) the tenant's score settings — RFM windows and cut points, lifecycle
 // rules, KOC criteria — edited as the JSON the API takes, with the API's error shown
 // beside the editor.
-import { Alert, App, Button, Card, Col, Form, Input, Row, Select, Space, Typography } from 'antd';
+import { Alert, App, Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { api, errorMessage, unwrap } from '../api/client';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
+
+type RateRow = { code: string; rate: number | null };
 
 export function SettingsPage() {
   const { t } = useLocale();
@@ -23,6 +26,11 @@ export function SettingsPage() {
         {can('customers.read') && (
           <Col xs={24} xl={16}>
             <IdentityCard editable={can('settings.write')} />
+          </Col>
+        )}
+        {can('orders.read') && (
+          <Col xs={24} xl={12}>
+            <CurrencyCard editable={can('settings.write')} />
           </Col>
         )}
         {can('analytics.read') && (
@@ -113,6 +121,68 @@ function IdentityCard({ editable }: { editable: boolean }) {
         style={{ width: '100%' }}
         data-testid="identifying-kinds"
       />
+    </Card>
+  );
+}
+
+/** The tenant currency and the rates of other currencies to it, for orders that carry
+ * none of their own. */
+function CurrencyCard({ editable }: { editable: boolean }) {
+  const { t } = useLocale();
+  const { message } = App.useApp();
+  const { refresh } = useSession();
+  const [currency, setCurrency] = useState('CNY');
+  const [rates, setRates] = useState<RateRow[]>([]);
+  const [error, setError] = useState<string | null>(null);
+  function show(s: { currency: string; rates?: Record<string, number> }) {
+    setCurrency(s.currency);
+    setRates(Object.entries(s.rates ?? {}).map(([code, rate]) => ({ code, rate })));
+  }
+  useEffect(() => {
+    unwrap(api.GET('/api/v1/settings/currency'))
+      .then(show)
+      .catch((e) => setError(errorMessage(e)));
+  }, []);
+  async function save() {
+    setError(null);
+    const body = { currency, rates: Object.fromEntries(rates.filter((r) => r.code.trim() !== '').map((r) => [r.code.trim(), r.rate ?? 0])) };
+    try {
+      const before = currency;
+      const saved = await unwrap(api.PUT('/api/v1/settings/currency', { body }));
+      show(saved);
+      void message.success(t('common.saved'));
+      if (saved.currency !== before) void refresh();
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+  const change = (i: number, row: Partial<RateRow>) => setRates((rs) => rs.map((r, n) => (n === i ? { ...r, ...row } : r)));
+  return (
+    <Card size="small" title={t('settings.currency')} extra={editable && <Button size="small" type="primary" onClick={save} data-testid="save-currency">{t('common.save')}</Button>}>
+      {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 8 }} />}
+      <Typography.Paragraph type="secondary">{t('settings.currencyHelp')}</Typography.Paragraph>
+      <Space orientation="vertical" style={{ width: '100%' }}>
+        <Space>
+          <label htmlFor="tenant-currency">{t('settings.tenantCurrency')}</label>
+          <Input id="tenant-currency" value={currency} maxLength={3} onChange={(e) => setCurrency(e.target.value.toUpperCase())} disabled={!editable} style={{ width: 90 }} />
+        </Space>
+        {rates.map((r, i) => (
+          <Space key={i} data-testid="rate-row">
+            <Input aria-label={t('settings.rateCurrency')} placeholder="USD" value={r.code} maxLength={3} onChange={(e) => change(i, { code: e.target.value.toUpperCase() })} disabled={!editable} style={{ width: 90 }} />
+            <InputNumber aria-label={t('settings.rate')} placeholder="7.1" value={r.rate} min={0} onChange={(v) => change(i, { rate: v })} disabled={!editable} style={{ width: 160 }} />
+            {editable && (
+              <Button size="small" onClick={() => setRates((rs) => rs.filter((_, n) => n !== i))}>
+                {t('settings.removeRate')}
+              </Button>
+            )}
+          </Space>
+        ))}
+        {editable && (
+          <Button size="small" onClick={() => setRates((rs) => [...rs, { code: '', rate: null }])} data-testid="add-rate">
+            {t('settings.addRate')}
+          </Button>
+        )}
+      </Space>
     </Card>
   );
 }

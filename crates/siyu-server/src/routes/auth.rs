@@ -161,6 +161,8 @@ pub struct Me {
     /// `staff` for a console session, `api_token` for a program.
     pub kind: String,
     pub tenant: Tenant,
+    /// The tenant currency, in which every figure is kept (CNY unless set).
+    pub currency: String,
     pub staff: Option<Staff>,
     pub token: Option<TokenSummary>,
     pub role: String,
@@ -188,6 +190,7 @@ pub async fn me(State(app): State<AppState>, auth: Auth) -> ApiResult<Json<Me>> 
     Ok(Json(Me {
         kind: kind.into(),
         tenant: scope.get().await?,
+        currency: scope.currency_settings().await?.currency,
         staff,
         token,
         role: auth.principal.role.clone(),

@@ -114,6 +114,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             segments::get_score_settings,
             segments::put_score_settings
         ))
+        .routes(routes!(
+            orders::get_currency_settings,
+            orders::put_currency_settings
+        ))
         .routes(routes!(orders::list_orders, orders::record_order))
         .routes(routes!(orders::get_order))
         .routes(routes!(orders::list_after_sales, orders::record_after_sale))

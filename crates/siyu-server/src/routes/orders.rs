@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use siyu_domain::access::Permission;
+use siyu_domain::currency::CurrencySettings;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::UnitId;
 use siyu_domain::order::{
@@ -250,4 +251,38 @@ pub async fn update_after_sale(
             .update_after_sale(AfterSaleId(id), status, &auth.actor())
             .await?,
     ))
+}
+
+/// The tenant currency, in which every figure is kept (CNY unless set), and the
+/// exchange rates for orders in other currencies that give none of their own.
+#[utoipa::path(get, path = "/api/v1/settings/currency", tag = "orders",
+    responses((status = 200, body = CurrencySettings), (status = 403, body = ErrorBody)))]
+pub async fn get_currency_settings(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<CurrencySettings>> {
+    auth.require(Permission::OrdersRead)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    Ok(Json(scope.currency_settings().await?))
+}
+
+/// Sets the tenant currency and exchange rates. Rates apply to orders recorded from
+/// then on; the currency cannot change once there are orders (409). Needs
+/// `settings.write`; audited.
+#[utoipa::path(put, path = "/api/v1/settings/currency", tag = "orders", request_body = CurrencySettings,
+    responses((status = 200, body = CurrencySettings), (status = 403, body = ErrorBody),
+        (status = 409, description = "the currency cannot change once there are orders", body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn put_currency_settings(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<CurrencySettings>,
+) -> ApiResult<Json<CurrencySettings>> {
+    auth.require(Permission::SettingsWrite)?;
+    let settings = body.check()?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    scope
+        .set_currency_settings(&settings, &auth.actor())
+        .await?;
+    Ok(Json(settings))
 }

@@ -161,6 +161,8 @@ async fn handle(
     let total = raw_items.len();
     let mut items = Vec::with_capacity(total);
     let mut rejected = Vec::new();
+    // each item's place in the request and its message id
+    let mut positions = Vec::with_capacity(total);
     for (index, raw) in raw_items.into_iter().enumerate() {
         match read_event(
             index,
@@ -174,7 +176,10 @@ async fn handle(
             Ok(event) => {
                 let message_id = event.message_id.clone();
                 match event.with_commerce(source.kind.sales_channel()) {
-                    Ok(event) => items.push(IngestItem { source, event }),
+                    Ok(event) => {
+                        positions.push((index, message_id));
+                        items.push(IngestItem { source, event });
+                    }
                     Err(reason) => rejected.push(Rejection {
                         index,
                         message_id: Some(message_id),
@@ -189,16 +194,7 @@ async fn handle(
         record_rejections(&app, source, rejected.len()).await;
     }
     if items.is_empty() && total > 0 {
-        let message = match rejected.first() {
-            Some(r) if total == 1 => r.reason.clone(),
-            _ => format!("all {total} events were refused"),
-        };
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_events",
-            &message,
-            json!({ "rejected": rejected }),
-        );
+        return all_refused(total, rejected);
     }
     let outcomes = match app.ingestor.submit(items).await {
         Ok(outcomes) => outcomes,
@@ -212,16 +208,50 @@ async fn handle(
         .iter()
         .filter(|o| **o == IngestOutcome::Duplicate)
         .count();
+    let mut refused_now = 0;
+    for (position, outcome) in outcomes.iter().enumerate() {
+        if let IngestOutcome::Refused(reason) = outcome {
+            let (index, message_id) = &positions[position];
+            refused_now += 1;
+            rejected.push(Rejection {
+                index: *index,
+                message_id: Some(message_id.clone()),
+                reason: reason.clone(),
+            });
+        }
+    }
+    if refused_now > 0 {
+        record_rejections(&app, source, refused_now).await;
+        rejected.sort_by_key(|r| r.index);
+    }
+    if rejected.len() == total && total > 0 {
+        return all_refused(total, rejected);
+    }
     (
         StatusCode::OK,
         Json(TrackResponse {
             success: true,
-            accepted: outcomes.len() - duplicates,
+            accepted: outcomes.len() - duplicates - refused_now,
             duplicates,
             rejected,
         }),
     )
         .into_response()
+}
+
+/// The answer when no event of a request could be stored: 400, so that SDKs do not
+/// retry what would be refused again, with every reason.
+fn all_refused(total: usize, rejected: Vec<Rejection>) -> Response {
+    let message = match rejected.first() {
+        Some(r) if total == 1 => r.reason.clone(),
+        _ => format!("all {total} events were refused"),
+    };
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "invalid_events",
+        &message,
+        json!({ "rejected": rejected }),
+    )
 }
 
 async fn record_rejections(app: &AppState, source: SourceRef, count: usize) {

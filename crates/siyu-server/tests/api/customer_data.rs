@@ -1472,3 +1472,255 @@ async fn identifying_kinds_are_a_tenant_setting() {
         .body;
     assert_eq!(audit["items"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn orders_in_other_currencies_count_in_the_tenant_currency() {
+    let app = TestApp::spawn().await;
+    let settings = app
+        .get("/api/v1/settings/currency", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(settings, json!({"currency": "CNY", "rates": {}}));
+
+    // a CNY order, and a US-dollar order that brings its own rate: $10 at 7.1 is ¥71
+    let cny = app
+        .post(
+            "/api/v1/orders",
+            &app.admin_token,
+            order("FX-1", phone("13812341680"), 100.0),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        (&cny["currency"], &cny["exchange_rate"]),
+        (&json!("CNY"), &json!(1.0))
+    );
+    let customer_id = cny["customer_id"].as_i64().unwrap();
+    let mut usd = order("FX-2", json!(null), 10.0);
+    usd["customer_id"] = json!(customer_id);
+    usd.as_object_mut().unwrap().remove("customer");
+    usd["currency"] = json!("usd");
+    usd["exchange_rate"] = json!(7.1);
+    let usd = app
+        .post("/api/v1/orders", &app.admin_token, usd)
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        (&usd["currency"], &usd["amount"]),
+        (&json!("USD"), &json!(10.0))
+    );
+    assert_eq!(usd["exchange_rate"], 7.1);
+    let figures = &customer(&app, customer_id).await["orders"];
+    assert_eq!(
+        (&figures["count"], &figures["total"]),
+        (&json!(2), &json!(171.0))
+    );
+    assert_eq!(figures["average"], 85.5);
+
+    // a Hong Kong dollar order with no rate anywhere is refused, and makes no profile
+    let mut hkd = order("FX-3", phone("13900001111"), 50.0);
+    hkd["currency"] = json!("HKD");
+    let refused = app
+        .post("/api/v1/orders", &app.admin_token, hkd.clone())
+        .await
+        .expect(422)
+        .body;
+    assert_eq!(
+        refused["error"]["details"]["fields"][0]["field"], "currency",
+        "{refused}"
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("HKD has no exchange rate to CNY"),
+        "{refused}"
+    );
+    app.get(
+        "/api/v1/customers/lookup?kind=phone&value=13900001111",
+        &app.admin_token,
+    )
+    .await
+    .expect(404);
+
+    // bad settings are refused with the field at fault
+    for (bad, field) in [
+        (json!({"currency": "CNY", "rates": {"HKD": 0}}), "rates.HKD"),
+        (json!({"currency": "CNY", "rates": {"HKD": "lots"}}), ""),
+        (json!({"currency": "CNY", "rates": {"CNY": 1}}), "rates.CNY"),
+        (json!({"currency": "元", "rates": {}}), "currency"),
+        (
+            json!({"currency": "CNY", "rates": {"HKD": 0.92}, "base": "CNY"}),
+            "",
+        ),
+    ] {
+        let answer = app
+            .put("/api/v1/settings/currency", &app.admin_token, bad.clone())
+            .await;
+        assert!(
+            [400, 422].contains(&answer.status.as_u16()),
+            "{bad} was taken: {}",
+            answer.status
+        );
+        if !field.is_empty() {
+            assert_eq!(
+                answer.body["error"]["details"]["fields"][0]["field"], field,
+                "{bad}"
+            );
+        }
+    }
+    // the currency cannot change once there are orders
+    let conflict = app
+        .put(
+            "/api/v1/settings/currency",
+            &app.admin_token,
+            json!({"currency": "HKD", "rates": {}}),
+        )
+        .await
+        .expect(409)
+        .body;
+    assert!(
+        conflict["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("CNY"),
+        "{conflict}"
+    );
+
+    // with a tenant rate the same order is taken, at that rate
+    let set = app
+        .put(
+            "/api/v1/settings/currency",
+            &app.admin_token,
+            json!({"currency": "cny", "rates": {"hkd": 0.92}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(set, json!({"currency": "CNY", "rates": {"HKD": 0.92}}));
+    let taken = app
+        .post("/api/v1/orders", &app.admin_token, hkd)
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(taken["exchange_rate"], 0.92);
+    let hk_customer = taken["customer_id"].as_i64().unwrap();
+    assert_eq!(customer(&app, hk_customer).await["orders"]["total"], 46.0);
+    let audit = app
+        .get(
+            "/api/v1/audit-log?action=settings.changed",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert!(audit.to_string().contains("HKD"), "{audit}");
+
+    // a refund of half the dollar order leaves $5, ¥35.5, in the figures
+    let refund = app
+        .post(
+            &format!("/api/v1/orders/{}/after-sales", usd["id"]),
+            &app.admin_token,
+            json!({"kind": "refund", "status": "completed", "amount": 5}),
+        )
+        .await;
+    assert_eq!(refund.status.as_u16(), 201, "{}", refund.body);
+    assert_eq!(customer(&app, customer_id).await["orders"]["total"], 135.5);
+    // segments sum in the tenant currency too
+    let preview = app
+        .post(
+            "/api/v1/segments/preview",
+            &app.admin_token,
+            json!({"definition": "orders.sum() >= 135.5", "sample": 5}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(preview["count"], 1, "{preview}");
+
+    // events: an order in a currency with no rate is refused, the rest of the batch
+    // stored; sent again once a rate is set, it is taken
+    let (_, key) = source(&app).await;
+    let jpy = json!({"type": "track", "userId": "jp-1", "event": "Order Completed", "messageId": "jp-order",
+        "properties": {"order_id": "JP-1", "total": 1000, "currency": "JPY"}});
+    let batch = json!({"batch": [
+        jpy.clone(),
+        {"type": "track", "userId": "jp-1", "event": "Product Viewed", "messageId": "jp-view"}
+    ]});
+    let answer = send(&app, "/v1/batch", &key, batch).await.expect(200).body;
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    assert_eq!(answer["rejected"][0]["index"], 0);
+    assert_eq!(answer["rejected"][0]["messageId"], "jp-order");
+    assert!(
+        answer["rejected"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("JPY has no exchange rate"),
+        "{answer}"
+    );
+    // alone, it is a 400 (an SDK would not retry it)
+    send(&app, "/v1/track", &key, jpy.clone()).await.expect(400);
+    app.put(
+        "/api/v1/settings/currency",
+        &app.admin_token,
+        json!({"currency": "CNY", "rates": {"HKD": 0.92, "JPY": 0.048}}),
+    )
+    .await
+    .expect(200);
+    let answer = send(&app, "/v1/track", &key, jpy).await.expect(200).body;
+    assert_eq!(
+        (&answer["accepted"], &answer["duplicates"]),
+        (&json!(1), &json!(0))
+    );
+    let jp = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=jp-1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(jp["orders"]["total"], 48.0);
+
+    // imports: a 汇率 column, the tenant's rate, and a row with no rate refused
+    let csv = "订单号,user_id,渠道,下单时间,金额,币种,汇率\n\
+               IM-1,im-1,tmall,2026-11-01 12:00,20,USD,7.2\n\
+               IM-2,im-1,tmall,2026-11-02 12:00,100,HKD,\n\
+               IM-3,im-1,tmall,2026-11-03 12:00,5,EUR,\n\
+               IM-4,im-1,tmall,2026-11-04 12:00,5,EUR,0\n";
+    let job = start_import(&app, "kind=orders", csv)
+        .await
+        .expect(202)
+        .body;
+    let done = finished(&app, job["id"].as_i64().unwrap()).await;
+    assert_eq!(
+        (&done["stored_rows"], &done["rejected_rows"]),
+        (&json!(2), &json!(2)),
+        "{done}"
+    );
+    // rows refused when read and when recorded are both reported, by line
+    let reason = |line: i64| {
+        done["rejects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["line"] == line)
+            .map(|r| r["reason"].as_str().unwrap().to_owned())
+            .unwrap_or_else(|| panic!("line {line} is not reported: {done}"))
+    };
+    assert!(reason(4).contains("EUR has no exchange rate"), "{done}");
+    assert!(reason(5).starts_with("exchange_rate"), "{done}");
+    let im = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=im-1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    // $20 at 7.2 and HK$100 at 0.92
+    assert_eq!(im["orders"]["total"], 236.0);
+}
