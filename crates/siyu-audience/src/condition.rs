@@ -274,9 +274,9 @@ pub struct EventTime {
 pub enum OrderMeasure {
     /// How many orders.
     Count,
-    /// Their total, in yuan.
+    /// Their total, in the tenant currency.
     Sum,
-    /// Their average, in yuan.
+    /// Their average, in the tenant currency.
     Avg,
 }
 
@@ -293,7 +293,7 @@ pub struct OrderTest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<String>,
     pub op: Cmp,
-    /// A count, or an amount in yuan with at most two decimals.
+    /// A count, or an amount in the tenant currency with at most two decimals.
     pub value: f64,
 }
 

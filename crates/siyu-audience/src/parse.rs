@@ -738,7 +738,7 @@ impl Parser {
         let token = self.peek();
         let value = self.number(match measure {
             OrderMeasure::Count => "a number of orders",
-            _ => "an amount in yuan",
+            _ => "an amount (in the tenant currency)",
         })?;
         let valid = match measure {
             OrderMeasure::Count => value.fract() == 0.0,

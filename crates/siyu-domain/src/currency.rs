@@ -30,6 +30,10 @@ pub struct ExchangeRate(i64);
 const MICROS: i64 = 1_000_000;
 /// The largest rate taken: one unit of a currency worth 100,000 of another.
 const MAX_RATE: f64 = 100_000.0;
+/// The most one order may count for in the tenant currency, in minor units: the money
+/// limit of an amount (10,000,000,000 in major units), so that sums of many orders stay
+/// far from overflowing.
+const MAX_CONVERTED: i64 = 1_000_000_000_000;
 
 impl ExchangeRate {
     /// The rate of the tenant currency to itself.
@@ -81,7 +85,7 @@ impl ExchangeRate {
     }
 
     /// An amount in minor units of the order's currency, in minor units of the tenant
-    /// currency, rounded half up.
+    /// currency, rounded to the nearest (halves away from zero).
     pub fn convert(self, minor: i64) -> i64 {
         let product = minor as i128 * self.0 as i128;
         let half = (MICROS / 2) as i128;
@@ -167,6 +171,42 @@ impl CurrencySettings {
             }
         }
         Ok(Self { currency, rates })
+    }
+
+    /// The currency and rate an order is recorded at, checked. `currency` is the order's
+    /// (the tenant currency when absent), `given` its own rate, `amount` what it was paid
+    /// (minor units of its currency). `stored` is the currency and rate it was recorded
+    /// at before, if it was: that rate stays fixed unless the order now brings its own
+    /// or is in another currency. Refused: a currency with no rate, and an order that
+    /// would count for more than the money limit in the tenant currency.
+    pub fn rate_of_order(
+        &self,
+        currency: Option<&str>,
+        given: Option<ExchangeRate>,
+        amount: i64,
+        stored: Option<(&str, ExchangeRate)>,
+    ) -> Result<(String, ExchangeRate), DomainError> {
+        let currency = currency.unwrap_or(&self.currency).to_owned();
+        let field = if given.is_some() {
+            "exchange_rate"
+        } else {
+            "currency"
+        };
+        let rate = match (given, stored) {
+            (None, Some((was, rate))) if was == currency => rate,
+            _ => self.rate_for(field, &currency, given)?,
+        };
+        if rate.convert(amount) > MAX_CONVERTED {
+            return Err(DomainError::invalid(
+                "amount",
+                format!(
+                    "is more than 10000000000 {} at the exchange rate {}",
+                    self.currency,
+                    rate.as_f64()
+                ),
+            ));
+        }
+        Ok((currency, rate))
     }
 
     /// The rate an order in `currency` is recorded at: 1 in the tenant currency, else
@@ -300,6 +340,66 @@ mod tests {
         assert_eq!(
             settings.rate_for("f", "HKD", given).unwrap().micros(),
             7_000_000
+        );
+    }
+
+    #[test]
+    fn a_recorded_orders_rate_stays_fixed_unless_it_brings_one_or_changes_currency() {
+        let settings = CurrencySettings {
+            currency: "CNY".into(),
+            rates: BTreeMap::from([("USD".into(), ExchangeRate(7_200_000))]),
+        };
+        let was = Some(("USD", ExchangeRate(7_100_000)));
+        let of = |currency: Option<&str>, given, stored| {
+            settings
+                .rate_of_order(currency, given, 1_000, stored)
+                .map(|(c, r)| (c, r.micros()))
+        };
+        // new: the tenant's rate; recorded before: the rate it had, even with no rate now
+        assert_eq!(
+            of(Some("USD"), None, None).unwrap(),
+            ("USD".into(), 7_200_000)
+        );
+        assert_eq!(
+            of(Some("USD"), None, was).unwrap(),
+            ("USD".into(), 7_100_000)
+        );
+        let without = CurrencySettings::default();
+        assert_eq!(
+            without
+                .rate_of_order(Some("USD"), None, 1_000, was)
+                .unwrap()
+                .1
+                .micros(),
+            7_100_000
+        );
+        // its own rate, or another currency, decides anew
+        let own = Some(ExchangeRate(7_000_000));
+        assert_eq!(of(Some("USD"), own, was).unwrap().1, 7_000_000);
+        assert_eq!(of(None, None, was).unwrap(), ("CNY".into(), 1_000_000));
+        assert!(of(Some("HKD"), None, was).is_err());
+    }
+
+    #[test]
+    fn an_order_may_not_count_for_more_than_the_money_limit() {
+        let settings = CurrencySettings::default();
+        let huge = Some(ExchangeRate(100_000 * MICROS));
+        let err = settings
+            .rate_of_order(Some("IDR"), huge, 1_000_000_000_000, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, DomainError::Invalid(f) if f.field == "amount"),
+            "{err:?}"
+        );
+        assert!(
+            settings
+                .rate_of_order(Some("IDR"), huge, 10_000_000, None)
+                .is_ok()
+        );
+        assert!(
+            settings
+                .rate_of_order(None, None, MAX_CONVERTED, None)
+                .is_ok()
         );
     }
 }

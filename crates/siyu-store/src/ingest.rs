@@ -326,6 +326,25 @@ impl Batch {
         tx: &mut Tx,
         items: &[IngestItem],
     ) -> Result<Vec<Option<String>>> {
+        // the currency and rate of orders recorded before, which keep their rate
+        let mut order_ids: HashMap<TenantId, Vec<&str>> = HashMap::new();
+        for item in items {
+            if let Some(Commerce::Completed(order)) = &item.event.commerce {
+                order_ids
+                    .entry(item.source.tenant)
+                    .or_default()
+                    .push(&order.order_id);
+            }
+        }
+        let mut stored = HashMap::new();
+        for (tenant, ids) in order_ids {
+            let settings = crate::orders::currency_settings(tx, tenant).await?;
+            self.currencies.insert(tenant, settings);
+            stored.insert(
+                tenant,
+                crate::orders::stored_currencies(tx, tenant, &ids).await?,
+            );
+        }
         let mut refused = Vec::with_capacity(items.len());
         for item in items {
             let Some(Commerce::Completed(order)) = &item.event.commerce else {
@@ -333,13 +352,9 @@ impl Batch {
                 continue;
             };
             let tenant = item.source.tenant;
-            let settings = match self.currencies.entry(tenant) {
-                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
-                std::collections::hash_map::Entry::Vacant(slot) => {
-                    slot.insert(crate::orders::currency_settings(tx, tenant).await?)
-                }
-            };
-            refused.push(match crate::orders::currency_of(settings, order) {
+            let settings = &self.currencies[&tenant];
+            let was = stored.get(&tenant).and_then(|s| s.get(&order.order_id));
+            refused.push(match crate::orders::currency_of(settings, order, was) {
                 Ok(_) => None,
                 Err(StoreError::Domain(DomainError::Invalid(f))) => {
                     Some(format!("properties.{}: {}", f.field, f.message))
@@ -1183,7 +1198,9 @@ async fn resolve_customer(
 /// Records one order of an `Order Completed` event; says whether the customer's
 /// figures need recomputing. The event is stored whatever becomes of its order: an
 /// order id that belongs to another customer leaves that order alone, and a unit that
-/// does not exist is dropped from the order (kept in its properties).
+/// does not exist is dropped from the order (kept in its properties). An order the rules
+/// refuse (its currency was checked before the group began, so only a rare case is
+/// left: the same order twice in one group at different rates) is left alone, logged.
 async fn record_order(
     tx: &mut Tx,
     tenant: TenantId,
@@ -1191,30 +1208,26 @@ async fn record_order(
     order: &NewOrder,
     settings: &CurrencySettings,
 ) -> Result<bool> {
-    match crate::orders::upsert_order_row(tx, tenant, customer, order, settings, "event").await {
+    let mut outcome =
+        crate::orders::upsert_order_row(tx, tenant, customer, order, settings, "event").await;
+    if matches!(outcome, Err(StoreError::Domain(_))) && order.unit_id.is_some() {
+        let mut without_unit = order.clone();
+        if let Some(unit) = without_unit.unit_id.take() {
+            without_unit
+                .properties
+                .insert("unit_id".into(), Value::from(unit.0));
+        }
+        outcome =
+            crate::orders::upsert_order_row(tx, tenant, customer, &without_unit, settings, "event")
+                .await;
+    }
+    match outcome {
         Ok(_) => Ok(true),
         Err(StoreError::Conflict(_)) => Ok(false),
-        Err(StoreError::Domain(_)) if order.unit_id.is_some() => {
-            let mut without_unit = order.clone();
-            if let Some(unit) = without_unit.unit_id.take() {
-                without_unit
-                    .properties
-                    .insert("unit_id".into(), Value::from(unit.0));
-            }
-            match crate::orders::upsert_order_row(
-                tx,
-                tenant,
-                customer,
-                &without_unit,
-                settings,
-                "event",
-            )
-            .await
-            {
-                Ok(_) => Ok(true),
-                Err(StoreError::Conflict(_)) => Ok(false),
-                Err(e) => Err(e),
-            }
+        Err(StoreError::Domain(refused)) => {
+            tracing::warn!(tenant = %tenant, order = %order.order_id, reason = %refused,
+                "an order event's order was not recorded");
+            Ok(false)
         }
         Err(e) => Err(e),
     }

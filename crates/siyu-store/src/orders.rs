@@ -7,6 +7,8 @@
 //! figures (`order_count`, `order_total`, first and last order time) are recomputed from
 //! their orders in the same transaction, so they can never drift from the orders.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 use siyu_domain::DomainError;
 use siyu_domain::audit::{Actor, AuditRecord};
@@ -20,7 +22,7 @@ use siyu_domain::order::{
 };
 use siyu_domain::page::{Page, PageRequest};
 
-use crate::tx::{Tx, on_tx};
+use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
 
 #[derive(sqlx::FromRow)]
@@ -161,23 +163,61 @@ pub(crate) async fn currency_settings(tx: &mut Tx, tenant: TenantId) -> Result<C
     }
 }
 
-/// The currency an order is in and its rate to the tenant currency: refused (invalid
-/// input) when its currency has no rate.
+/// The currency an order is in and its rate to the tenant currency, given what was
+/// recorded of it before (see `CurrencySettings::rate_of_order`): refused (invalid input)
+/// when its currency has no rate or it would count for too much.
 pub(crate) fn currency_of(
     settings: &CurrencySettings,
     order: &NewOrder,
+    stored: Option<&(String, ExchangeRate)>,
 ) -> Result<(String, ExchangeRate)> {
-    let currency = order
-        .currency
-        .clone()
-        .unwrap_or_else(|| settings.currency.clone());
-    let field = if order.exchange_rate.is_some() {
-        "exchange_rate"
-    } else {
-        "currency"
-    };
-    let rate = settings.rate_for(field, &currency, order.exchange_rate)?;
-    Ok((currency, rate))
+    Ok(settings.rate_of_order(
+        order.currency.as_deref(),
+        order.exchange_rate,
+        order.amount,
+        stored.map(|(currency, rate)| (currency.as_str(), *rate)),
+    )?)
+}
+
+/// The currency and rate each of these orders was recorded at, by order id (those
+/// recorded; one statement per few hundred).
+pub(crate) async fn stored_currencies(
+    tx: &mut Tx,
+    tenant: TenantId,
+    order_ids: &[&str],
+) -> Result<HashMap<String, (String, ExchangeRate)>> {
+    let mut found = HashMap::new();
+    for chunk in order_ids.chunks(200) {
+        let mut p = Placeholders::for_tx(tx);
+        let tenant_p = p.next();
+        let sql = format!(
+            "SELECT order_id, currency, exchange_rate_micros FROM orders \
+             WHERE tenant_id = {tenant_p} AND order_id IN {}",
+            p.row(chunk.len())
+        );
+        let rows: Vec<(String, String, i64)> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql).bind(tenant.0);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        for (order_id, currency, micros) in rows {
+            found.insert(order_id, (currency, ExchangeRate::from_micros(micros)));
+        }
+    }
+    Ok(found)
+}
+
+/// Checks, before anything is written, that an order can be recorded at a rate.
+pub(crate) async fn check_currency_of(
+    tx: &mut Tx,
+    tenant: TenantId,
+    settings: &CurrencySettings,
+    order: &NewOrder,
+) -> Result<()> {
+    let stored = stored_currencies(tx, tenant, &[order.order_id.as_str()]).await?;
+    currency_of(settings, order, stored.get(&order.order_id)).map(|_| ())
 }
 
 /// [`upsert_order`] without recomputing the figures (ingestion does that once per
@@ -190,7 +230,6 @@ pub(crate) async fn upsert_order_row(
     settings: &CurrencySettings,
     origin: &str,
 ) -> Result<(OrderRef, bool)> {
-    let (currency, rate) = currency_of(settings, order)?;
     if let Some(unit) = order.unit_id {
         let found: Option<i64> = on_tx!(tx, |c| {
             sqlx::query_scalar("SELECT id FROM units WHERE tenant_id = $1 AND id = $2")
@@ -206,6 +245,21 @@ pub(crate) async fn upsert_order_row(
     let now = now_ms();
     let items = items_json(&order.items);
     let properties = Value::Object(order.properties.clone()).to_string();
+    let existing = existing_order(tx, tenant, &order.order_id).await?;
+    if let Some(existing) = existing {
+        return update_order_row(
+            tx,
+            tenant,
+            customer,
+            order,
+            settings,
+            existing,
+            &items,
+            &properties,
+        )
+        .await;
+    }
+    let (currency, rate) = currency_of(settings, order, None)?;
     let inserted: Option<i64> = on_tx!(tx, |c| {
         sqlx::query_scalar(
             "INSERT INTO orders (tenant_id, order_id, customer_id, unit_id, channel, status, \
@@ -236,22 +290,66 @@ pub(crate) async fn upsert_order_row(
     if let Some(id) = inserted {
         return Ok((OrderRef(id), true));
     }
-    let (id, owner, refunded): (i64, i64, i64) = on_tx!(tx, |c| {
+    // recorded meanwhile by another transaction
+    let existing = existing_order(tx, tenant, &order.order_id)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt(format!("order {} vanished", order.order_id)))?;
+    update_order_row(
+        tx,
+        tenant,
+        customer,
+        order,
+        settings,
+        existing,
+        &items,
+        &properties,
+    )
+    .await
+}
+
+/// An order as recorded: id, customer, refunded amount, currency, rate.
+type ExistingOrder = (i64, i64, i64, String, i64);
+
+async fn existing_order(
+    tx: &mut Tx,
+    tenant: TenantId,
+    order_id: &str,
+) -> Result<Option<ExistingOrder>> {
+    Ok(on_tx!(tx, |c| {
         sqlx::query_as(
-            "SELECT id, customer_id, refunded_amount FROM orders WHERE tenant_id = $1 AND order_id = $2",
+            "SELECT id, customer_id, refunded_amount, currency, exchange_rate_micros FROM orders \
+             WHERE tenant_id = $1 AND order_id = $2",
         )
         .bind(tenant.0)
-        .bind(&order.order_id)
-        .fetch_one(&mut *c)
+        .bind(order_id)
+        .fetch_optional(&mut *c)
         .await?
-    });
+    }))
+}
+
+/// Updates a recorded order to what was sent again; its rate stays as recorded unless
+/// the order brings its own or changes currency.
+#[allow(clippy::too_many_arguments)]
+async fn update_order_row(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    order: &NewOrder,
+    settings: &CurrencySettings,
+    (id, owner, refunded, was_currency, was_rate): ExistingOrder,
+    items: &str,
+    properties: &str,
+) -> Result<(OrderRef, bool)> {
     if owner != customer.0 {
         return Err(StoreError::Conflict(format!(
             "order {} belongs to another customer",
             order.order_id
         )));
     }
+    let stored = (was_currency, ExchangeRate::from_micros(was_rate));
+    let (currency, rate) = currency_of(settings, order, Some(&stored))?;
     let status = status_after_refunds(order.status, order.amount, refunded);
+    let now = now_ms();
     on_tx!(tx, |c| {
         sqlx::query(
             "UPDATE orders SET unit_id = $1, channel = $2, status = $3, currency = $4, amount = $5, \
@@ -264,8 +362,8 @@ pub(crate) async fn upsert_order_row(
         .bind(status.as_str())
         .bind(&currency)
         .bind(order.amount)
-        .bind(&items)
-        .bind(&properties)
+        .bind(items)
+        .bind(properties)
         .bind(order.ordered_at)
         .bind(order.paid_at)
         .bind(now)
@@ -550,7 +648,9 @@ impl TenantScope<'_> {
         settings: &CurrencySettings,
         actor: &Actor,
     ) -> Result<()> {
-        let mut tx = self.store.begin().await?;
+        // in turn with ingestion and order recording, so no order is recorded in the
+        // old currency after the check below
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let current = currency_settings(&mut tx, self.tenant).await?;
         if current.currency != settings.currency {
             let orders: Option<i64> = on_tx!(&mut tx, |c| {
@@ -602,7 +702,8 @@ impl TenantScope<'_> {
         origin: &str,
     ) -> Result<(Order, bool)> {
         let customer = self.get_customer(customer).await?.id;
-        let mut tx = self.store.begin().await?;
+        // in turn with ingestion and currency changes, which read what it changes
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let (id, created) = upsert_order(&mut tx, self.tenant, customer, order, origin).await?;
         let order = order_row_tx(&mut tx, self.tenant, id).await?;
         tx.commit().await?;
@@ -618,7 +719,10 @@ impl TenantScope<'_> {
         origin: &str,
     ) -> Result<(Order, bool)> {
         // an order that will be refused makes no profile
-        currency_of(&self.currency_settings().await?, order)?;
+        let mut tx = self.store.begin().await?;
+        let settings = currency_settings(&mut tx, self.tenant).await?;
+        check_currency_of(&mut tx, self.tenant, &settings, order).await?;
+        tx.commit().await?;
         let customer = self.ensure_customer(identity).await?;
         self.record_order(customer, order, origin).await
     }

@@ -133,8 +133,10 @@ function CurrencyCard({ editable }: { editable: boolean }) {
   const { refresh } = useSession();
   const [currency, setCurrency] = useState('CNY');
   const [rates, setRates] = useState<RateRow[]>([]);
+  const [loaded, setLoaded] = useState(false);
   const [error, setError] = useState<string | null>(null);
   function show(s: { currency: string; rates?: Record<string, number> }) {
+    setLoaded(true);
     setCurrency(s.currency);
     setRates(Object.entries(s.rates ?? {}).map(([code, rate]) => ({ code, rate })));
   }
@@ -158,7 +160,7 @@ function CurrencyCard({ editable }: { editable: boolean }) {
   }
   const change = (i: number, row: Partial<RateRow>) => setRates((rs) => rs.map((r, n) => (n === i ? { ...r, ...row } : r)));
   return (
-    <Card size="small" title={t('settings.currency')} extra={editable && <Button size="small" type="primary" onClick={save} data-testid="save-currency">{t('common.save')}</Button>}>
+    <Card size="small" title={t('settings.currency')} extra={editable && <Button size="small" type="primary" onClick={save} disabled={!loaded} data-testid="save-currency">{t('common.save')}</Button>}>
       {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 8 }} />}
       <Typography.Paragraph type="secondary">{t('settings.currencyHelp')}</Typography.Paragraph>
       <Space orientation="vertical" style={{ width: '100%' }}>

@@ -1,7 +1,7 @@
 //! The operations dashboard (数据看板): one call for its customer and sales figures over a
 //! date range, optionally for one unit. The figures are computed by the audience index
 //! ([`siyu_audience::index::AudienceIndex::dashboard`], where the definitions are); this
-//! handler resolves the filter and turns fen into yuan and day numbers into dates.
+//! handler resolves the filter and turns minor units into major ones and day numbers into dates.
 
 use std::collections::{HashMap, HashSet};
 
@@ -103,7 +103,7 @@ pub struct BuyerRow {
     pub buyers: u64,
     pub repeat_buyers: u64,
     pub orders: u64,
-    /// In yuan.
+    /// In the tenant currency (major units).
     pub gmv: f64,
     /// repeat_buyers / buyers (0–1).
     pub repurchase_rate: f64,
@@ -113,14 +113,14 @@ pub struct BuyerRow {
 
 #[derive(Serialize, ToSchema)]
 pub struct SalesRow {
-    /// Orders net of refunds, in yuan.
+    /// Orders net of refunds, in the tenant currency.
     pub gmv: f64,
     pub orders: u64,
     pub private_gmv: f64,
     pub private_orders: u64,
     /// private_gmv / gmv (0–1).
     pub private_share: f64,
-    /// In yuan.
+    /// In the tenant currency (major units).
     pub average_order_value: f64,
     pub by_channel: Vec<ChannelSales>,
 }

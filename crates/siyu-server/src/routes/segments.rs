@@ -629,10 +629,10 @@ pub struct RfmClassFigures {
     /// Its Chinese name (重要价值 …).
     pub name: String,
     pub customers: u64,
-    /// Their net order total in the window, in yuan.
+    /// Their net order total in the window, in the tenant currency.
     pub gmv: f64,
     pub orders: u64,
-    /// GMV per order, in yuan.
+    /// GMV per order, in the tenant currency.
     pub average_order_value: f64,
 }
 
@@ -640,7 +640,7 @@ pub struct RfmClassFigures {
 pub struct RfmReport {
     #[schema(value_type = Object)]
     pub settings: Value,
-    /// The cut points in force: recency in days, frequency in orders, monetary in yuan.
+    /// The cut points in force: recency in days, frequency in orders, monetary in the tenant currency.
     #[schema(value_type = Object)]
     pub cut_points: Value,
     pub classes: Vec<RfmClassFigures>,
@@ -820,7 +820,7 @@ pub async fn stage_changes(
 pub struct ParetoReport {
     /// Customers with at least one order in the window.
     pub buyers: u64,
-    /// Their net order total, in yuan.
+    /// Their net order total, in the tenant currency.
     pub gmv: f64,
     /// The fewest buyers who bring 80% of it: the key customers.
     pub key_customers: u64,
@@ -828,7 +828,7 @@ pub struct ParetoReport {
     pub key_customer_share: f64,
     /// The share of GMV (0–1) the top 20% of buyers bring.
     pub top_fifth_gmv_share: f64,
-    /// The least a key customer spent, in yuan.
+    /// The least a key customer spent, in the tenant currency.
     pub key_threshold: f64,
 }
 

@@ -1723,4 +1723,71 @@ async fn orders_in_other_currencies_count_in_the_tenant_currency() {
         .body;
     // $20 at 7.2 and HK$100 at 0.92
     assert_eq!(im["orders"]["total"], 236.0);
+
+    // a recorded order keeps its rate: the HK$ order sent again, completed, after the
+    // tenant's rate changed and after it was removed, still counts at 0.92
+    for rates in [json!({"HKD": 0.95}), json!({})] {
+        app.put(
+            "/api/v1/settings/currency",
+            &app.admin_token,
+            json!({"currency": "CNY", "rates": rates}),
+        )
+        .await
+        .expect(200);
+        let csv = "订单号,user_id,渠道,下单时间,金额,币种,状态\n\
+                   IM-2,im-1,tmall,2026-11-02 12:00,100,HKD,completed\n";
+        let job = start_import(&app, "kind=orders", csv)
+            .await
+            .expect(202)
+            .body;
+        let done = finished(&app, job["id"].as_i64().unwrap()).await;
+        assert_eq!(done["stored_rows"], 1, "{rates}: {done}");
+        let again = app
+            .get("/api/v1/orders?channel=tmall&limit=50", &app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        let im2 = again["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["order_id"] == "IM-2")
+            .unwrap()
+            .clone();
+        assert_eq!(
+            (&im2["status"], &im2["exchange_rate"]),
+            (&json!("completed"), &json!(0.92))
+        );
+        let im = app
+            .get(
+                "/api/v1/customers/lookup?kind=user_id&value=im-1",
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(im["orders"]["total"], 236.0, "{rates}");
+    }
+    // …and the same from an event, which is not refused for want of a rate now: the
+    // order's owner (by phone) sends it again with a new total, counted at 0.92
+    let resend = json!({"type": "track", "anonymousId": "hk-device", "event": "Order Completed",
+        "context": {"traits": {"phone": "13900001111"}},
+        "properties": {"order_id": "FX-3", "total": 60, "currency": "HKD"}});
+    let answer = send(&app, "/v1/track", &key, resend).await.expect(200).body;
+    assert_eq!(answer["accepted"], 1, "{answer}");
+    assert_eq!(customer(&app, hk_customer).await["orders"]["total"], 55.2);
+
+    // an order that would count for more than the money limit is refused
+    let mut huge = order("FX-HUGE", phone("13812341680"), 10_000_000_000.0);
+    huge["currency"] = json!("IDR");
+    huge["exchange_rate"] = json!(2);
+    let refused = app
+        .post("/api/v1/orders", &app.admin_token, huge)
+        .await
+        .expect(422)
+        .body;
+    assert_eq!(
+        refused["error"]["details"]["fields"][0]["field"], "amount",
+        "{refused}"
+    );
 }
