@@ -291,6 +291,7 @@ impl TenantScope<'_> {
             .collect();
         let outcomes = self.store.ingest(&items).await?;
         let mut tagging: HashMap<Vec<i64>, Vec<CustomerId>> = HashMap::new();
+        let mut consents: Vec<(CustomerId, ConsentChange)> = Vec::new();
         for (record, outcome) in accepted.iter().zip(outcomes) {
             state.processed += 1;
             let customer = match outcome {
@@ -325,33 +326,22 @@ impl TenantScope<'_> {
                 ids.sort_unstable();
                 tagging.entry(ids).or_default().push(customer);
             }
-            if record.consents.is_empty() {
-                continue;
-            }
-            // recorded only where it changes what is in force, so importing the same
-            // file again adds nothing to the consent history
-            let in_force = self.consents(customer).await?;
             for (channel, status) in &record.consents {
-                if in_force
-                    .iter()
-                    .any(|c| c.channel == *channel && c.status == *status)
-                {
-                    continue;
-                }
-                self.record_consent(
+                consents.push((
                     customer,
-                    &ConsentChange {
+                    ConsentChange {
                         channel: *channel,
                         status: *status,
                         source: "import".into(),
                         note: Some(format!("line {}", record.line)),
                         at: None,
                     },
-                    actor,
-                )
-                .await?;
+                ));
             }
         }
+        // recorded only where it changes what is in force, so importing the same file
+        // again adds nothing to the consent history
+        self.record_consents(&consents, true, actor).await?;
         // tags already on a customer stay as they are: importing again adds nothing
         for (ids, customers) in tagging {
             let ids: Vec<TagId> = ids.into_iter().map(TagId).collect();

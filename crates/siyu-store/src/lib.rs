@@ -327,3 +327,41 @@ macro_rules! insert_audit {
     }};
 }
 pub(crate) use insert_audit;
+
+/// Inserts many audit records by one actor in a few statements (bulk changes that are
+/// audited one record per thing changed).
+pub(crate) async fn insert_audits(
+    tx: &mut tx::Tx,
+    tenant: TenantId,
+    actor: &siyu_domain::audit::Actor,
+    records: &[siyu_domain::audit::AuditRecord],
+) -> Result<()> {
+    let at = now_ms();
+    for chunk in records.chunks(50) {
+        let mut p = tx::Placeholders::for_tx(tx);
+        let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(10)).collect();
+        let sql = format!(
+            "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
+             action, target_kind, target_id, details) VALUES {}",
+            rows.join(",")
+        );
+        tx::on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for record in chunk {
+                query = query
+                    .bind(tenant.0)
+                    .bind(at)
+                    .bind(actor.kind.as_str())
+                    .bind(actor.id)
+                    .bind(&actor.label)
+                    .bind(&actor.ip)
+                    .bind(record.action)
+                    .bind(record.target_kind)
+                    .bind(&record.target_id)
+                    .bind(record.details.to_string());
+            }
+            query.execute(&mut *c).await?.rows_affected()
+        });
+    }
+    Ok(())
+}

@@ -4,13 +4,15 @@
 //! Consent is a history: each change is a row, and the newest per channel is in force,
 //! so the record of when and where a customer opted out survives later changes.
 
+use std::collections::HashMap;
+
 use serde_json::{Value, json};
 use siyu_domain::audit::{Actor, AuditRecord};
 use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus, may_contact};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::page::PageRequest;
 
-use crate::tx::on_tx;
+use crate::tx::{Placeholders, on_tx};
 use crate::{Result, StoreError, TenantScope, insert_audit, now_ms, on_db};
 
 type ConsentRow = (String, String, String, Option<String>, i64, String);
@@ -123,6 +125,96 @@ impl TenantScope<'_> {
             tx.commit().await?;
         });
         self.consents(customer.id).await
+    }
+
+    /// Records many consent changes at once, in one transaction (an import, the demo):
+    /// each customer's changes in the order given, audited one by one like
+    /// [`TenantScope::record_consent`]. With `only_changes`, a change that is already
+    /// in force is skipped, so that importing the same file again adds nothing to the
+    /// history. The customers are this tenant's live profiles. Returns how many were
+    /// recorded.
+    pub async fn record_consents(
+        &self,
+        changes: &[(CustomerId, ConsentChange)],
+        only_changes: bool,
+        actor: &Actor,
+    ) -> Result<usize> {
+        let mut tx = self.store.begin().await?;
+        let mut in_force: HashMap<(i64, String), String> = HashMap::new();
+        if only_changes {
+            let mut ids: Vec<i64> = changes.iter().map(|(c, _)| c.0).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            for chunk in ids.chunks(300) {
+                let mut p = Placeholders::for_tx(&tx);
+                let tenant_p = p.next();
+                let sql = format!(
+                    "SELECT customer_id, channel, status FROM consent_changes c \
+                     WHERE tenant_id = {tenant_p} AND customer_id IN {} AND id = (SELECT MAX(id) \
+                     FROM consent_changes d WHERE d.tenant_id = c.tenant_id \
+                     AND d.customer_id = c.customer_id AND d.channel = c.channel)",
+                    p.row(chunk.len())
+                );
+                let rows: Vec<(i64, String, String)> = on_tx!(&mut tx, |c| {
+                    let mut query = sqlx::query_as(&sql).bind(self.tenant.0);
+                    for id in chunk {
+                        query = query.bind(*id);
+                    }
+                    query.fetch_all(&mut *c).await?
+                });
+                for (customer, channel, status) in rows {
+                    in_force.insert((customer, channel), status);
+                }
+            }
+        }
+        let mut recorded = Vec::new();
+        for (customer, change) in changes {
+            let key = (customer.0, change.channel.as_str().to_owned());
+            let status = change.status.as_str();
+            if only_changes && in_force.get(&key).is_some_and(|s| s == status) {
+                continue;
+            }
+            in_force.insert(key, status.to_owned());
+            recorded.push((*customer, change));
+        }
+        let now = now_ms();
+        for chunk in recorded.chunks(100) {
+            let mut p = Placeholders::for_tx(&tx);
+            let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(8)).collect();
+            let sql = format!(
+                "INSERT INTO consent_changes (tenant_id, customer_id, channel, status, source, note, \
+                 at, actor_label) VALUES {}",
+                rows.join(",")
+            );
+            on_tx!(&mut tx, |c| {
+                let mut query = sqlx::query(&sql);
+                for (customer, change) in chunk {
+                    query = query
+                        .bind(self.tenant.0)
+                        .bind(customer.0)
+                        .bind(change.channel.as_str())
+                        .bind(change.status.as_str())
+                        .bind(&change.source)
+                        .bind(&change.note)
+                        .bind(change.at.unwrap_or(now))
+                        .bind(&actor.label);
+                }
+                query.execute(&mut *c).await?.rows_affected()
+            });
+            let audits: Vec<AuditRecord> = chunk
+                .iter()
+                .map(|(customer, change)| {
+                    AuditRecord::new("customer.consent_changed", "customer", *customer)
+                        .with_details(json!({"channel": change.channel.as_str(),
+                            "status": change.status.as_str(), "source": change.source}))
+                })
+                .collect();
+            crate::insert_audits(&mut tx, self.tenant, actor, &audits).await?;
+        }
+        let customers: Vec<CustomerId> = recorded.iter().map(|(c, _)| *c).collect();
+        crate::audiences::note_changed(&mut tx, self.tenant, &customers).await?;
+        tx.commit().await?;
+        Ok(recorded.len())
     }
 
     /// Whether a sender may contact the customer on a channel (see

@@ -327,6 +327,7 @@ async fn seed_customers(
             .assign_owner(customers, Some(*guide), &Actor::cli())
             .await?;
     }
+    let mut opt_outs = Vec::new();
     for (customer, id) in customers.iter().zip(&ids) {
         let channel = if customer.all_opt_out {
             siyu_domain::consent::ConsentChannel::All
@@ -335,20 +336,20 @@ async fn seed_customers(
         } else {
             continue;
         };
-        scope
-            .record_consent(
-                *id,
-                &siyu_store::ConsentChange {
-                    channel,
-                    status: siyu_domain::consent::ConsentStatus::OptOut,
-                    source: "短信回复TD".into(),
-                    note: None,
-                    at: None,
-                },
-                &Actor::cli(),
-            )
-            .await?;
+        opt_outs.push((
+            *id,
+            siyu_store::ConsentChange {
+                channel,
+                status: siyu_domain::consent::ConsentStatus::OptOut,
+                source: "短信回复TD".into(),
+                note: None,
+                at: None,
+            },
+        ));
     }
+    scope
+        .record_consents(&opt_outs, false, &Actor::cli())
+        .await?;
     if let Some(first) = ids.first() {
         scope
             .add_note(*first, "喜欢桂花乌龙，中秋前联系推荐礼盒", &Actor::cli())

@@ -1018,6 +1018,60 @@ async fn imports_run_in_the_background_report_refused_rows_and_are_idempotent() 
         .body;
     assert_eq!(in_force[0]["status"], "opt_out");
 
+    // many customers' consents in one file, one of them twice: every change is kept in
+    // file order, and what is already in force (c-1's opt-out) is not recorded again
+    let csv = "user_id,name,consent:sms,consent:wecom\n\
+               c-1,甲,opt_out,opt_in\n\
+               c-2,乙,opt_out,\n\
+               c-3,丙,opt_in,\n\
+               c-3,丙,opt_out,\n";
+    let job = start_import(&app, "kind=customers", csv)
+        .await
+        .expect(202)
+        .body;
+    let done = finished(&app, job["id"].as_i64().unwrap()).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(consent_changes(&app).await, 2 + 4, "{done}");
+    let consent_of = |user: &'static str| {
+        let app = &app;
+        async move {
+            let id = app
+                .get(
+                    &format!("/api/v1/customers/lookup?kind=user_id&value={user}"),
+                    &app.admin_token,
+                )
+                .await
+                .expect(200)
+                .body["id"]
+                .as_i64()
+                .unwrap();
+            app.get(&format!("/api/v1/customers/{id}/consent"), &app.admin_token)
+                .await
+                .expect(200)
+                .body
+        }
+    };
+    let c3 = consent_of("c-3").await;
+    assert_eq!(
+        (&c3[0]["channel"], &c3[0]["status"]),
+        (&json!("sms"), &json!("opt_out"))
+    );
+    assert_eq!(c3[0]["source"], "import");
+    assert_eq!(c3[0]["note"], "line 5");
+    let c1 = consent_of("c-1").await;
+    let channels: Vec<(&str, &str)> = c1
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["channel"].as_str().unwrap(),
+                c["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(channels, [("sms", "opt_out"), ("wecom", "opt_in")]);
+
     // orders by the same route
     let orders = "订单号,user_id,渠道,下单时间,金额\nO-1,u1,wecom,2026-11-01 12:00,88.8\nO-2,u1,jd,not-a-time,1\n";
     let job = start_import(&app, "kind=orders", orders)
