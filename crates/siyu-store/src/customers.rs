@@ -170,6 +170,46 @@ impl TenantScope<'_> {
             .await
     }
 
+    /// The live profiles that own these identities, looked up a few hundred at a time
+    /// (an import finding the profiles of rows it stored before). Identities no one owns
+    /// are left out.
+    pub(crate) async fn identity_owners(
+        &self,
+        identities: &[&Identity],
+    ) -> Result<HashMap<(String, String), CustomerId>> {
+        let mut by_kind: HashMap<&str, Vec<&str>> = HashMap::new();
+        for identity in identities {
+            by_kind
+                .entry(identity.kind.as_str())
+                .or_default()
+                .push(identity.value.as_str());
+        }
+        let mut owners = HashMap::new();
+        for (kind, values) in by_kind {
+            for chunk in values.chunks(300) {
+                let mut p = crate::tx::Placeholders::for_backend(self.store.backend());
+                let (tenant_p, kind_p) = (p.next(), p.next());
+                let sql = format!(
+                    "SELECT i.value, COALESCE(c.merged_into_id, i.customer_id) FROM identities i \
+                     JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id \
+                     WHERE i.tenant_id = {tenant_p} AND i.kind = {kind_p} AND i.value IN {}",
+                    p.row(chunk.len())
+                );
+                let rows: Vec<(String, i64)> = on_db!(self.store, |db| {
+                    let mut query = sqlx::query_as(&sql).bind(self.tenant.0).bind(kind);
+                    for value in chunk {
+                        query = query.bind(*value);
+                    }
+                    query.fetch_all(db).await?
+                });
+                for (value, customer) in rows {
+                    owners.insert((kind.to_owned(), value), CustomerId(customer));
+                }
+            }
+        }
+        Ok(owners)
+    }
+
     /// Live profiles, newest first; `q` searches names (contains), and emails, phones and
     /// identity values (exact, normalised).
     /// `owners` limits the list to customers those staff own (a data scope).

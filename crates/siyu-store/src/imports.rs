@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use siyu_domain::audience::{TagId, TagOrigin};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::{CustomerId, SourceKind};
-use siyu_domain::identity::IdentityKind;
+use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::import::{
     CustomerRecord, CustomerRef, ImportJob, ImportKind, ImportReader, ImportStatus,
     MAX_REPORTED_REJECTS, Record, RejectedRow,
@@ -292,6 +292,18 @@ impl TenantScope<'_> {
         let outcomes = self.store.ingest(&items).await?;
         let mut tagging: HashMap<Vec<i64>, Vec<CustomerId>> = HashMap::new();
         let mut consents: Vec<(CustomerId, ConsentChange)> = Vec::new();
+        // rows imported before whose consents and tags may not have been recorded (a
+        // crash right after the profiles were stored): their profiles, found at once
+        let again: Vec<&Identity> = accepted
+            .iter()
+            .zip(&outcomes)
+            .filter(|(record, outcome)| {
+                **outcome == IngestOutcome::Duplicate
+                    && !(record.consents.is_empty() && record.tags.is_empty())
+            })
+            .flat_map(|(record, _)| record.identities.iter())
+            .collect();
+        let owners = self.identity_owners(&again).await?;
         for (record, outcome) in accepted.iter().zip(outcomes) {
             state.processed += 1;
             let customer = match outcome {
@@ -300,15 +312,11 @@ impl TenantScope<'_> {
                     if record.consents.is_empty() && record.tags.is_empty() {
                         continue;
                     }
-                    // imported before; its consents and tags may not have been recorded
-                    // (a crash right after the profile was stored): find the profile
-                    let mut found = None;
-                    for identity in &record.identities {
-                        if let Ok(c) = self.lookup_customer(identity).await {
-                            found = Some(c.id);
-                            break;
-                        }
-                    }
+                    let found = record.identities.iter().find_map(|i| {
+                        owners
+                            .get(&(i.kind.as_str().to_owned(), i.value.clone()))
+                            .copied()
+                    });
                     match found {
                         Some(id) => id,
                         None => continue,

@@ -131,15 +131,46 @@ impl TenantScope<'_> {
     /// each customer's changes in the order given, audited one by one like
     /// [`TenantScope::record_consent`]. With `only_changes`, a change that is already
     /// in force is skipped, so that importing the same file again adds nothing to the
-    /// history. The customers are this tenant's live profiles. Returns how many were
-    /// recorded.
+    /// history. A change for a profile merged meanwhile goes to its survivor; one for a
+    /// customer this tenant does not have is dropped. Returns how many were recorded.
     pub async fn record_consents(
         &self,
         changes: &[(CustomerId, ConsentChange)],
         only_changes: bool,
         actor: &Actor,
     ) -> Result<usize> {
-        let mut tx = self.store.begin().await?;
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        // in turn with ingestion and merges: what is read below stays true until commit
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let mut ids: Vec<i64> = changes.iter().map(|(c, _)| c.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut live: HashMap<i64, i64> = HashMap::new();
+        for chunk in ids.chunks(300) {
+            let list = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            // ids are our own integers: inlined
+            let sql = format!(
+                "SELECT id, COALESCE(merged_into_id, id) FROM customers \
+                 WHERE tenant_id = $1 AND id IN ({list})"
+            );
+            let rows: Vec<(i64, i64)> = on_tx!(&mut tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_all(&mut *c)
+                    .await?
+            });
+            live.extend(rows);
+        }
+        let changes: Vec<(CustomerId, &ConsentChange)> = changes
+            .iter()
+            .filter_map(|(c, change)| live.get(&c.0).map(|l| (CustomerId(*l), change)))
+            .collect();
         let mut in_force: HashMap<(i64, String), String> = HashMap::new();
         if only_changes {
             let mut ids: Vec<i64> = changes.iter().map(|(c, _)| c.0).collect();
@@ -175,7 +206,7 @@ impl TenantScope<'_> {
                 continue;
             }
             in_force.insert(key, status.to_owned());
-            recorded.push((*customer, change));
+            recorded.push((customer, change));
         }
         let now = now_ms();
         for chunk in recorded.chunks(100) {

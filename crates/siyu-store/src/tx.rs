@@ -115,6 +115,13 @@ impl Placeholders {
         }
     }
 
+    pub(crate) fn for_backend(backend: crate::Backend) -> Self {
+        Self {
+            sqlite: matches!(backend, crate::Backend::Sqlite),
+            n: 0,
+        }
+    }
+
     pub(crate) fn next(&mut self) -> String {
         self.n += 1;
         if self.sqlite {

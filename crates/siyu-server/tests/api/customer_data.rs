@@ -1018,21 +1018,15 @@ async fn imports_run_in_the_background_report_refused_rows_and_are_idempotent() 
         .body;
     assert_eq!(in_force[0]["status"], "opt_out");
 
-    // many customers' consents in one file, one of them twice: every change is kept in
-    // file order, and what is already in force (c-1's opt-out) is not recorded again
-    let csv = "user_id,name,consent:sms,consent:wecom\n\
-               c-1,甲,opt_out,opt_in\n\
-               c-2,乙,opt_out,\n\
-               c-3,丙,opt_in,\n\
-               c-3,丙,opt_out,\n";
-    let job = start_import(&app, "kind=customers", csv)
-        .await
-        .expect(202)
-        .body;
-    let done = finished(&app, job["id"].as_i64().unwrap()).await;
-    assert_eq!(done["status"], "completed", "{done}");
-    assert_eq!(consent_changes(&app).await, 2 + 4, "{done}");
-    let consent_of = |user: &'static str| {
+    // many customers' consents in one file (more than one statement's worth), one of
+    // them twice: every change is kept in file order, what is already in force is not
+    // recorded again (c-1's opt-out, c-3's second), and the audience index follows
+    let mut csv = String::from("user_id,name,consent:sms,consent:wecom\n");
+    csv.push_str("c-1,甲,opt_out,opt_in\nc-2,乙,opt_out,\nc-3,丙,opt_out,\nc-3,丙,opt_out,\n");
+    for n in 0..350 {
+        csv.push_str(&format!("bulk-{n},客户,opt_out,\n"));
+    }
+    let history_of = |user: String| {
         let app = &app;
         async move {
             let id = app
@@ -1045,32 +1039,66 @@ async fn imports_run_in_the_background_report_refused_rows_and_are_idempotent() 
                 .body["id"]
                 .as_i64()
                 .unwrap();
-            app.get(&format!("/api/v1/customers/{id}/consent"), &app.admin_token)
+            let data = app
+                .get(&format!("/api/v1/customers/{id}/data"), &app.admin_token)
                 .await
                 .expect(200)
-                .body
+                .body;
+            data["consent"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}:{}",
+                        c["channel"].as_str().unwrap(),
+                        c["status"].as_str().unwrap()
+                    )
+                })
+                .collect::<Vec<_>>()
         }
     };
-    let c3 = consent_of("c-3").await;
-    assert_eq!(
-        (&c3[0]["channel"], &c3[0]["status"]),
-        (&json!("sms"), &json!("opt_out"))
-    );
-    assert_eq!(c3[0]["source"], "import");
-    assert_eq!(c3[0]["note"], "line 5");
-    let c1 = consent_of("c-1").await;
-    let channels: Vec<(&str, &str)> = c1
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            (
-                c["channel"].as_str().unwrap(),
-                c["status"].as_str().unwrap(),
+    for run in 0..2 {
+        let job = start_import(&app, "kind=customers", &csv)
+            .await
+            .expect(202)
+            .body;
+        let done = finished(&app, job["id"].as_i64().unwrap()).await;
+        assert_eq!(done["status"], "completed", "{done}");
+        // newest first; the earlier opt_in of c-1 is there from the runs above
+        assert_eq!(
+            history_of("c-1".into()).await,
+            ["wecom:opt_in", "sms:opt_out", "sms:opt_in"],
+            "run {run}"
+        );
+        assert_eq!(history_of("c-3".into()).await, ["sms:opt_out"], "run {run}");
+        for n in [0, 299, 300, 349] {
+            assert_eq!(
+                history_of(format!("bulk-{n}")).await,
+                ["sms:opt_out"],
+                "bulk-{n}, run {run}"
+            );
+        }
+    }
+    // everyone who opted out of SMS: 350 + c-1, c-2, c-3
+    let mut opted_out = Value::Null;
+    for _ in 0..100 {
+        opted_out = app
+            .post(
+                "/api/v1/segments/preview",
+                &app.admin_token,
+                json!({"definition": "not consent(\"sms\")"}),
             )
-        })
-        .collect();
-    assert_eq!(channels, [("sms", "opt_out"), ("wecom", "opt_in")]);
+            .await
+            .expect(200)
+            .body["count"]
+            .clone();
+        if opted_out == 353 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(opted_out, 353);
 
     // orders by the same route
     let orders = "订单号,user_id,渠道,下单时间,金额\nO-1,u1,wecom,2026-11-01 12:00,88.8\nO-2,u1,jd,not-a-time,1\n";
