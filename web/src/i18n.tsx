@@ -26,6 +26,8 @@ const messages = {
   'login.password': ['密码', 'Password'],
   'login.submit': ['登录', 'Sign in'],
   'login.expired': ['登录已过期，请重新登录', 'Your session has expired; please sign in again'],
+  'login.tenant': ['租户', 'Tenant'],
+  'login.chooseTenant': ['此邮箱在多个租户中都是员工，请选择要登录的租户', 'This email is staff of several tenants: choose one to sign in to'],
   'common.logout': ['退出登录', 'Sign out'],
   'common.search': ['搜索', 'Search'],
   'common.save': ['保存', 'Save'],

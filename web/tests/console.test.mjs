@@ -4,7 +4,7 @@
 //
 //   SIYU_BIN=target/debug/siyu  CHROMIUM=/usr/bin/chromium  SCREENSHOTS=artifacts/screenshots
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -452,6 +452,50 @@ test('every page renders without errors, each field named, and leaves a screensh
   }
   assert.deepEqual(errors, []);
   await context.close();
+});
+
+test('staff of two tenants choose which one to sign in to', async () => {
+  // a consultant who is staff of the demo brand and, with the same password, admin of an
+  // agency's tenant made with the CLI
+  const { page, context } = await signedIn();
+  const demoTenant = (await apiGet(page, '/api/v1/me')).tenant.name;
+  const root = (await apiGet(page, '/api/v1/units?limit=1')).items[0].id;
+  const made = await page.evaluate(
+    async ([unit, password]) => {
+      const r = await fetch('/api/v1/staff', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ unit_id: unit, role: 'analyst', email: 'pat@agency.example.com', name: 'Pat', password, data_scope: 'tenant' }),
+      });
+      return r.status;
+    },
+    [root, PASSWORD],
+  );
+  assert.equal(made, 201);
+  await context.close();
+  const cli = spawnSync(SIYU, ['tenant', 'create', 'agency', '--admin-email', 'pat@agency.example.com', '--admin-password', PASSWORD, '--database-url', 'sqlite://siyu-demo.db'], {
+    cwd: workdir,
+    env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'SIYU_SECRET_KEY')),
+    encoding: 'utf8',
+  });
+  assert.equal(cli.status, 0, cli.stderr);
+
+  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+  const login = await fresh.newPage();
+  await login.goto(base + '/login');
+  await login.getByLabel('邮箱').fill('pat@agency.example.com');
+  await login.getByLabel('密码').fill(PASSWORD);
+  await login.getByRole('button', { name: /登\s*录/ }).click();
+  const choice = login.getByTestId('login-tenant');
+  await choice.waitFor();
+  await choice.click();
+  const options = await login.locator('.ant-select-item-option').allTextContents();
+  assert.deepEqual([...options].sort(), ['agency', demoTenant].sort());
+  await login.locator('.ant-select-item-option', { hasText: 'agency' }).click();
+  await login.getByRole('button', { name: /登\s*录/ }).click();
+  await login.waitForURL((url) => !url.pathname.startsWith('/login'));
+  assert.equal((await apiGet(login, '/api/v1/me')).tenant.name, 'agency');
+  await fresh.close();
 });
 
 test('signing in works from the keyboard alone', async () => {

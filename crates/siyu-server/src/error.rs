@@ -43,6 +43,9 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("too many failed attempts; try again in {retry_after_secs} seconds")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// The email and password are those of staff in several tenants.
+    #[error("you are staff of several tenants: choose one ({})", .tenants.join(", "))]
+    TenantRequired { tenants: Vec<String> },
     /// A segment definition that does not parse, or names what the tenant lacks.
     #[error("{message}")]
     InvalidDefinition {
@@ -88,7 +91,7 @@ impl ApiError {
             | ApiError::InvalidWriteKey => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
-            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::Conflict(_) | ApiError::TenantRequired { .. } => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -112,6 +115,7 @@ impl ApiError {
             ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMediaType => "unsupported_media_type",
             ApiError::TooManyAttempts { .. } => "too_many_attempts",
+            ApiError::TenantRequired { .. } => "tenant_required",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal_error",
         }
@@ -127,6 +131,7 @@ impl ApiError {
             ApiError::TooManyAttempts { retry_after_secs } => {
                 json!({ "retry_after_secs": retry_after_secs })
             }
+            ApiError::TenantRequired { tenants } => json!({ "tenants": tenants }),
             // shaped like a validation error (the field is `definition`), with where
             ApiError::InvalidDefinition {
                 line,

@@ -19,6 +19,8 @@ use crate::{Result, Store, StoreError, insert_audit, now_ms, on_db};
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub tenant_id: TenantId,
+    /// The tenant's name, by which a sign-in names it when the email is staff of several.
+    pub tenant_name: String,
     pub staff_id: StaffId,
     pub email: String,
     pub password_hash: Option<String>,
@@ -46,6 +48,7 @@ impl Default for LoginThrottle {
 #[derive(sqlx::FromRow)]
 struct CredentialsRow {
     tenant_id: i64,
+    tenant_name: String,
     id: i64,
     email: String,
     password_hash: Option<String>,
@@ -88,26 +91,33 @@ struct TokenPrincipalRow {
 const TOUCH_EVERY_MS: i64 = 60 * 1000;
 
 impl Store {
-    pub async fn find_credentials(&self, email: &str) -> Result<Option<Credentials>> {
-        let row: Option<CredentialsRow> = on_db!(self, |db| {
+    /// The staff accounts with this email, one per tenant that has it (an email is
+    /// unique within a tenant only), in tenant order.
+    pub async fn find_credentials(&self, email: &str) -> Result<Vec<Credentials>> {
+        let rows: Vec<CredentialsRow> = on_db!(self, |db| {
             sqlx::query_as(
-                "SELECT tenant_id, id, email, password_hash, status FROM staff WHERE email = $1",
+                "SELECT s.tenant_id, t.name AS tenant_name, s.id, s.email, s.password_hash, s.status \
+                 FROM staff s JOIN tenants t ON t.id = s.tenant_id WHERE s.email = $1 \
+                 ORDER BY s.tenant_id",
             )
             .bind(email.trim().to_lowercase())
-            .fetch_optional(db)
+            .fetch_all(db)
             .await?
         });
-        row.map(|r| {
-            Ok(Credentials {
-                tenant_id: TenantId(r.tenant_id),
-                staff_id: StaffId(r.id),
-                email: r.email,
-                password_hash: r.password_hash,
-                status: StaffStatus::parse(&r.status)
-                    .ok_or_else(|| StoreError::Corrupt(format!("staff status {:?}", r.status)))?,
+        rows.into_iter()
+            .map(|r| {
+                Ok(Credentials {
+                    tenant_id: TenantId(r.tenant_id),
+                    tenant_name: r.tenant_name,
+                    staff_id: StaffId(r.id),
+                    email: r.email,
+                    password_hash: r.password_hash,
+                    status: StaffStatus::parse(&r.status).ok_or_else(|| {
+                        StoreError::Corrupt(format!("staff status {:?}", r.status))
+                    })?,
+                })
             })
-        })
-        .transpose()
+            .collect()
     }
 
     /// Failed logins for this email and this address within the window.

@@ -187,6 +187,35 @@ impl Store {
         Ok(())
     }
 
+    /// Applies the embedded migrations up to and including `version` only: for tests
+    /// that upgrade a database holding data from an earlier schema.
+    #[doc(hidden)]
+    pub async fn migrate_to(&self, version: i64) -> Result<()> {
+        fn upto(mut m: sqlx::migrate::Migrator, version: i64) -> sqlx::migrate::Migrator {
+            m.migrations = m
+                .migrations
+                .iter()
+                .filter(|x| x.version <= version)
+                .cloned()
+                .collect::<Vec<_>>()
+                .into();
+            m
+        }
+        match &self.pool {
+            Pool::Sqlite(pool) => {
+                upto(sqlx::migrate!("./migrations/sqlite"), version)
+                    .run(pool)
+                    .await?
+            }
+            Pool::Postgres(pool) => {
+                upto(sqlx::migrate!("./migrations/postgres"), version)
+                    .run(pool)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
     /// Checks that the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<()> {
         on_db!(self, |db| {

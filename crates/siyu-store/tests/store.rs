@@ -72,7 +72,7 @@ async fn creating_a_tenant_makes_root_unit_builtin_roles_and_admin() {
             .find_credentials("x@y.example.com")
             .await
             .unwrap()
-            .is_none()
+            .is_empty()
     );
 }
 
@@ -355,7 +355,7 @@ async fn sessions_end_on_logout_disable_and_password_change() {
         .find_credentials("ADMIN@sess.example.com")
         .await
         .unwrap()
-        .unwrap();
+        .remove(0);
     let actor = Actor::cli();
 
     let secret = store
@@ -396,7 +396,7 @@ async fn sessions_end_on_logout_disable_and_password_change() {
         .find_credentials("s@sess.example.com")
         .await
         .unwrap()
-        .unwrap();
+        .remove(0);
     let s1 = store.create_session(&s_creds, &actor, None).await.unwrap();
     let mut changes = StaffChanges::default();
     changes.set_password("password-3").unwrap();
@@ -485,7 +485,9 @@ async fn login_failures_are_counted_per_email_and_address() {
     let creds = store
         .find_credentials("admin@thr.example.com")
         .await
-        .unwrap();
+        .unwrap()
+        .into_iter()
+        .next();
     let actor = Actor {
         kind: ActorKind::Anonymous,
         id: None,
@@ -713,5 +715,69 @@ async fn migrations_apply_twice_without_harm() {
     assert_eq!(
         store.backend() == siyu_store::Backend::Postgres,
         db.is_postgres()
+    );
+}
+
+/// Migration 11 makes staff emails unique per tenant; on SQLite it rebuilds the staff
+/// table, which must keep every staff member, session and saved view.
+#[tokio::test]
+async fn upgrading_to_per_tenant_staff_emails_keeps_staff_sessions_and_views() {
+    let db = TestDatabase::create().await;
+    let options = siyu_store::StoreOptions {
+        max_connections: 2,
+        secret_key: Some(
+            siyu_domain::secret::SecretKey::from_base64(
+                &siyu_domain::secret::SecretKey::generate_base64(),
+            )
+            .unwrap(),
+        ),
+        ..siyu_store::StoreOptions::default()
+    };
+    let store = Store::connect(&db.url, options).await.unwrap();
+    store.migrate_to(10).await.unwrap();
+    let t = tenant(&store, "before").await;
+    let creds = store
+        .find_credentials("admin@before.example.com")
+        .await
+        .unwrap()
+        .remove(0);
+    let secret = store
+        .create_session(&creds, &Actor::cli(), None)
+        .await
+        .unwrap();
+    let view = siyu_domain::view::NewView::parse("customers", "上海", Some("上海"), None).unwrap();
+    store
+        .tenant(t.id)
+        .save_view(creds.staff_id, &view)
+        .await
+        .unwrap();
+    // before: one address, one tenant
+    let taken = NewTenant::new("second", "admin@before.example.com", "password-1").unwrap();
+    assert!(store.create_tenant(&taken, &Actor::cli()).await.is_err());
+
+    store.migrate().await.unwrap();
+    let principal = store.resolve_session(&secret).await.unwrap();
+    assert_eq!(
+        principal.map(|p| p.tenant_id),
+        Some(t.id),
+        "the session survived"
+    );
+    let views = store
+        .tenant(t.id)
+        .list_views(creds.staff_id, "customers")
+        .await
+        .unwrap();
+    assert_eq!(views.len(), 1, "the saved view survived");
+    // after: the same address may be staff of another tenant, and new staff get ids
+    // after the old ones
+    let (second, admin) = store.create_tenant(&taken, &Actor::cli()).await.unwrap();
+    assert!(admin.id.0 > creds.staff_id.0);
+    let both = store
+        .find_credentials("admin@before.example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        both.iter().map(|c| c.tenant_id).collect::<Vec<_>>(),
+        [t.id, second.id]
     );
 }

@@ -1,7 +1,7 @@
-import { Alert, Button, Card, Form, Input, Typography } from 'antd';
+import { Alert, Button, Card, Form, Input, Select, Typography } from 'antd';
 import { useState } from 'react';
 import { useNavigate, useSearchParams } from 'react-router';
-import { api, errorMessage, unwrap } from '../api/client';
+import { ApiError, api, errorMessage, unwrap } from '../api/client';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
 
@@ -24,9 +24,11 @@ export function LoginPage() {
   const [params] = useSearchParams();
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  // the tenants to choose from, when the email and password are staff of several
+  const [tenants, setTenants] = useState<string[] | null>(null);
   const next = params.get('next');
 
-  async function submit(values: { email: string; password: string }) {
+  async function submit(values: { email: string; password: string; tenant?: string }) {
     setBusy(true);
     setError(null);
     try {
@@ -34,7 +36,11 @@ export function LoginPage() {
       await refresh();
       navigate(safeNext(next), { replace: true });
     } catch (e) {
-      setError(errorMessage(e));
+      if (e instanceof ApiError && e.code === 'tenant_required') {
+        setTenants((e.details as { tenants?: string[] } | null)?.tenants ?? []);
+      } else {
+        setError(errorMessage(e));
+      }
     } finally {
       setBusy(false);
     }
@@ -55,6 +61,11 @@ export function LoginPage() {
           <Form.Item label={t('login.password')} name="password" rules={[{ required: true }]}>
             <Input.Password autoComplete="current-password" />
           </Form.Item>
+          {tenants && (
+            <Form.Item label={t('login.tenant')} name="tenant" rules={[{ required: true }]} extra={t('login.chooseTenant')}>
+              <Select aria-label={t('login.tenant')} options={tenants.map((name) => ({ value: name, label: name }))} data-testid="login-tenant" />
+            </Form.Item>
+          )}
           <Button type="primary" htmlType="submit" block loading={busy}>
             {t('login.submit')}
           </Button>

@@ -12,6 +12,8 @@ use siyu_domain::password;
 use siyu_domain::tenancy::{Staff, StaffChanges, StaffStatus, Tenant};
 use utoipa::ToSchema;
 
+use siyu_store::Credentials;
+
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, Auth, ClientInfo};
 use crate::{AppState, CookieSecure, SESSION_COOKIE};
@@ -20,6 +22,9 @@ use crate::{AppState, CookieSecure, SESSION_COOKIE};
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// The tenant's name: needed only when the email and password are those of staff
+    /// in several tenants (the answer is then 409 `tenant_required`, naming them).
+    pub tenant: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -44,12 +49,15 @@ fn session_cookie(app: &AppState, client: &ClientInfo, value: &str, max_age_secs
 ///
 /// A wrong email and a wrong password get the same answer. After repeated failures for an
 /// email (or from an address) the endpoint answers 429 for a while, even to the right
-/// password.
+/// password. An email is unique within a tenant only: when the password is right for
+/// staff of several tenants, the answer is 409 `tenant_required` with their names in
+/// `details.tenants`, and the sign-in is sent again with `tenant`.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", security(()),
     request_body = LoginRequest,
     responses(
         (status = 200, description = "signed in; the `siyu_session` cookie is set", body = LoginResponse),
         (status = 401, description = "wrong email or password", body = ErrorBody),
+        (status = 409, description = "staff of several tenants: name one in `tenant`", body = ErrorBody),
         (status = 429, description = "too many failed attempts", body = ErrorBody),
     ))]
 pub async fn login(
@@ -66,7 +74,18 @@ pub async fn login(
         label: email.clone(),
         ip: client.ip.clone(),
     };
-    let credentials = app.store.find_credentials(&email).await?;
+    let tenant = body
+        .tenant
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty());
+    let candidates: Vec<Credentials> = app
+        .store
+        .find_credentials(&email)
+        .await?
+        .into_iter()
+        .filter(|c| tenant.is_none_or(|t| c.tenant_name == t))
+        .collect();
 
     // count this attempt first, so that parallel guesses see each other
     let attempt = app
@@ -78,39 +97,67 @@ pub async fn login(
         .recent_login_failures(&email, client.ip.as_deref(), throttle)
         .await?;
     if by_email > throttle.max_failures_per_email || by_ip > throttle.max_failures_per_ip {
-        app.store
-            .audit_login_failure(credentials.as_ref(), &actor, true)
-            .await?;
+        for known in &candidates {
+            app.store
+                .audit_login_failure(Some(known), &actor, true)
+                .await?;
+        }
         tracing::warn!(email = %email, ip = ?client.ip, "login throttled");
         return Err(ApiError::TooManyAttempts {
             retry_after_secs: (throttle.window_ms / 1000) as u64,
         });
     }
 
-    let stored_hash = credentials
-        .as_ref()
-        .filter(|c| c.status == StaffStatus::Active)
-        .and_then(|c| c.password_hash.clone());
+    let hashes: Vec<Option<String>> = candidates
+        .iter()
+        .map(|c| {
+            (c.status == StaffStatus::Active)
+                .then(|| c.password_hash.clone())
+                .flatten()
+        })
+        .collect();
     let password_given = body.password.clone();
-    // argon2 takes tens of milliseconds of CPU: keep it off the async workers.
-    let verified = tokio::task::spawn_blocking(move || match stored_hash {
-        Some(hash) => password::verify(&password_given, &hash),
-        None => {
+    // argon2 takes tens of milliseconds of CPU: keep it off the async workers. Every
+    // candidate is checked (and one dummy with none), so the answer says nothing of
+    // which accounts exist to someone without their password.
+    let verified: Vec<bool> = tokio::task::spawn_blocking(move || {
+        if hashes.is_empty() {
             password::verify_dummy(&password_given);
-            false
         }
+        hashes
+            .iter()
+            .map(|hash| match hash {
+                Some(hash) => password::verify(&password_given, hash),
+                None => {
+                    password::verify_dummy(&password_given);
+                    false
+                }
+            })
+            .collect()
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut proven: Vec<Credentials> = candidates
+        .iter()
+        .zip(&verified)
+        .filter(|(_, ok)| **ok)
+        .map(|(c, _)| c.clone())
+        .collect();
 
-    let credentials = match credentials {
-        Some(credentials) if verified => credentials,
-        other => {
+    if proven.len() > 1 {
+        // the password proves several accounts: which one is meant is for the user to say
+        app.store.forget_login_attempt(attempt).await?;
+        return Err(ApiError::TenantRequired {
+            tenants: proven.into_iter().map(|c| c.tenant_name).collect(),
+        });
+    }
+    let Some(credentials) = proven.pop() else {
+        for known in &candidates {
             app.store
-                .audit_login_failure(other.as_ref(), &actor, false)
+                .audit_login_failure(Some(known), &actor, false)
                 .await?;
-            return Err(ApiError::InvalidCredentials);
         }
+        return Err(ApiError::InvalidCredentials);
     };
     app.store.forget_login_attempt(attempt).await?;
     let actor = Actor {
@@ -250,6 +297,8 @@ pub async fn change_password(
         .store
         .find_credentials(email)
         .await?
+        .into_iter()
+        .find(|c| c.tenant_id == auth.principal.tenant_id)
         .ok_or(ApiError::Unauthenticated)?;
     let current = body.current_password.clone();
     let hash = credentials.password_hash.clone();

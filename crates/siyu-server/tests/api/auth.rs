@@ -281,3 +281,122 @@ async fn password_changes_are_throttled_like_sign_ins() {
         .1
         .expect(429);
 }
+
+#[tokio::test]
+async fn one_email_may_be_staff_of_several_tenants_and_names_one_to_sign_in() {
+    let app = TestApp::spawn().await;
+    let (other, _, other_token) = crate::helpers::create_tenant(&app.store, "globex").await;
+    let root = |token: String| {
+        let app = &app;
+        async move { app.get("/api/v1/units", &token).await.expect(200).body["items"][0]["id"].clone() }
+    };
+    let staff =
+        |token: String, unit: serde_json::Value, email: &'static str, password: &'static str| {
+            let app = &app;
+            async move {
+                app.post(
+                    "/api/v1/staff",
+                    &token,
+                    json!({"unit_id": unit, "role": "analyst", "email": email, "name": "顾问",
+                       "password": password, "data_scope": "tenant"}),
+                )
+                .await
+            }
+        };
+    let acme_root = root(app.admin_token.clone()).await;
+    let globex_root = root(other_token.clone()).await;
+    // the same address in two tenants is no conflict; twice in one tenant it is
+    staff(
+        app.admin_token.clone(),
+        acme_root.clone(),
+        "pat@agency.example.com",
+        "acme-password-1",
+    )
+    .await
+    .expect(201);
+    staff(
+        other_token.clone(),
+        globex_root.clone(),
+        "Pat@Agency.example.com",
+        "globex-password-1",
+    )
+    .await
+    .expect(201);
+    let twice = staff(
+        other_token.clone(),
+        globex_root,
+        "pat@agency.example.com",
+        "x-password-12",
+    )
+    .await
+    .expect(409);
+    assert!(
+        twice.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("email")
+    );
+
+    // each password signs in to its own tenant
+    for (password, tenant) in [("acme-password-1", "acme"), ("globex-password-1", "globex")] {
+        let (_, answer) = app.login("pat@agency.example.com", password).await;
+        let answer = answer.expect(200);
+        assert_eq!(answer.body["tenant"]["name"], tenant);
+    }
+    let (_, wrong) = app
+        .login("pat@agency.example.com", "neither-password")
+        .await;
+    wrong.expect(401);
+
+    // one password for both: the sign-in names the tenants and waits for a choice
+    let acme_pat = app
+        .get("/api/v1/staff?limit=100", &app.admin_token)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["email"] == "pat@agency.example.com")
+        .unwrap()["id"]
+        .clone();
+    app.patch(
+        &format!("/api/v1/staff/{acme_pat}"),
+        &app.admin_token,
+        json!({"password": "globex-password-1"}),
+    )
+    .await
+    .expect(200);
+    let (_, choose) = app
+        .login("pat@agency.example.com", "globex-password-1")
+        .await;
+    let choose = choose.expect(409);
+    assert_eq!(choose.body["error"]["code"], "tenant_required");
+    assert_eq!(
+        choose.body["error"]["details"]["tenants"],
+        json!(["acme", "globex"])
+    );
+    let named = |tenant: &'static str| {
+        let app = &app;
+        async move {
+            let response = app
+                .http
+                .post(app.url("/api/v1/auth/login"))
+                .json(
+                    &json!({"email": "pat@agency.example.com", "password": "globex-password-1",
+                               "tenant": tenant}),
+                )
+                .send()
+                .await
+                .unwrap();
+            crate::helpers::answer(response).await
+        }
+    };
+    let globex = named("globex").await.expect(200);
+    assert_eq!(globex.body["tenant"]["id"], other.id.0);
+    assert_eq!(
+        named("acme").await.expect(200).body["tenant"]["name"],
+        "acme"
+    );
+    named("initech").await.expect(401);
+}
