@@ -3,6 +3,8 @@
 //! These run before a tenant is known, so they live on [`Store`]. All state is in the
 //! database (sessions, failure counts), so any number of `siyu serve` nodes agree.
 
+use std::collections::HashMap;
+
 use serde_json::json;
 use siyu_domain::access::{
     DataScope, Principal, PrincipalKind, SESSION_IDLE_MS, SESSION_MAX_AGE_MS,
@@ -130,7 +132,7 @@ impl Store {
         let since = now_ms() - throttle.window_ms;
         on_db!(self, |db| {
             let by_email: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2",
+                "SELECT COUNT(*) FROM login_failures WHERE email = $1 AND at > $2 AND staff_id IS NULL",
             )
             .bind(email.trim().to_lowercase())
             .bind(since)
@@ -139,7 +141,7 @@ impl Store {
             let by_ip: i64 = match ip {
                 Some(ip) => {
                     sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2",
+                        "SELECT COUNT(*) FROM login_failures WHERE ip = $1 AND at > $2 AND staff_id IS NULL",
                     )
                     .bind(ip)
                     .bind(since)
@@ -174,6 +176,58 @@ impl Store {
             tx.commit().await?;
             Ok(id)
         })
+    }
+
+    /// Failed passwords per staff account within the window: those counted against one
+    /// account of an email while the same password opened another (see
+    /// [`Store::count_account_failure`]).
+    pub async fn recent_account_failures(
+        &self,
+        staff: &[StaffId],
+        throttle: LoginThrottle,
+    ) -> Result<HashMap<StaffId, i64>> {
+        if staff.is_empty() {
+            return Ok(HashMap::new());
+        }
+        // ids are our own integers: inlined
+        let list = staff
+            .iter()
+            .map(|s| s.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let sql = format!(
+            "SELECT staff_id, COUNT(*) FROM login_failures WHERE staff_id IN ({list}) \
+             AND at > $1 GROUP BY staff_id"
+        );
+        let rows: Vec<(i64, i64)> = on_db!(self, |db| {
+            sqlx::query_as(&sql)
+                .bind(now_ms() - throttle.window_ms)
+                .fetch_all(db)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(s, n)| (StaffId(s), n)).collect())
+    }
+
+    /// Counts a failed password against one staff account: an email that is staff of
+    /// several tenants, where the password opened another account (or none).
+    pub async fn count_account_failure(
+        &self,
+        email: &str,
+        ip: Option<&str>,
+        staff: StaffId,
+    ) -> Result<()> {
+        on_db!(self, |db| {
+            sqlx::query(
+                "INSERT INTO login_failures (email, ip, at, staff_id) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(email.trim().to_lowercase())
+            .bind(ip)
+            .bind(now_ms())
+            .bind(staff.0)
+            .execute(db)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Takes back the attempt of a login that succeeded.

@@ -751,6 +751,25 @@ async fn upgrading_to_per_tenant_staff_emails_keeps_staff_sessions_and_views() {
         .save_view(creds.staff_id, &view)
         .await
         .unwrap();
+    // the newest staff member leaves before the upgrade: their id is not given again
+    let scope = store.tenant(t.id);
+    let root = scope.root_unit().await.unwrap();
+    let leaver = scope
+        .create_staff(
+            &siyu_domain::tenancy::NewStaff::new(
+                root.id,
+                "analyst",
+                "leaver@before.example.com",
+                "走了",
+                None,
+                DataScope::Own,
+            )
+            .unwrap(),
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    scope.delete_staff(leaver.id, &Actor::cli()).await.unwrap();
     // before: one address, one tenant
     let taken = NewTenant::new("second", "admin@before.example.com", "password-1").unwrap();
     assert!(store.create_tenant(&taken, &Actor::cli()).await.is_err());
@@ -771,7 +790,7 @@ async fn upgrading_to_per_tenant_staff_emails_keeps_staff_sessions_and_views() {
     // after: the same address may be staff of another tenant, and new staff get ids
     // after the old ones
     let (second, admin) = store.create_tenant(&taken, &Actor::cli()).await.unwrap();
-    assert!(admin.id.0 > creds.staff_id.0);
+    assert!(admin.id.0 > leaver.id.0, "{} reuses an id", admin.id.0);
     let both = store
         .find_credentials("admin@before.example.com")
         .await

@@ -54,7 +54,7 @@ export function LoginPage() {
         </Typography.Title>
         {next && !error && <Alert type="info" showIcon title={t('login.expired')} style={{ marginBottom: 16 }} />}
         {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 16 }} />}
-        <Form layout="vertical" onFinish={submit} requiredMark={false}>
+        <Form layout="vertical" onFinish={submit} requiredMark={false} onValuesChange={(changed) => 'email' in changed && setTenants(null)}>
           <Form.Item label={t('login.email')} name="email" rules={[{ required: true, type: 'email' }]}>
             <Input autoComplete="username" autoFocus />
           </Form.Item>

@@ -12,6 +12,7 @@ use siyu_domain::password;
 use siyu_domain::tenancy::{Staff, StaffChanges, StaffStatus, Tenant};
 use utoipa::ToSchema;
 
+use siyu_domain::ids::StaffId;
 use siyu_store::Credentials;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -96,13 +97,39 @@ pub async fn login(
         .store
         .recent_login_failures(&email, client.ip.as_deref(), throttle)
         .await?;
+    // With several accounts for the email and none named, the tenants' audit logs are
+    // left alone: any of them may have been made by someone else with this address, who
+    // must not learn of the owner's failed sign-ins. Operators see them in the log.
+    let audited = candidates.len() == 1 || tenant.is_some();
     if by_email > throttle.max_failures_per_email || by_ip > throttle.max_failures_per_ip {
-        for known in &candidates {
-            app.store
-                .audit_login_failure(Some(known), &actor, true)
-                .await?;
+        if audited {
+            for known in &candidates {
+                app.store
+                    .audit_login_failure(Some(known), &actor, true)
+                    .await?;
+            }
         }
         tracing::warn!(email = %email, ip = ?client.ip, "login throttled");
+        return Err(ApiError::TooManyAttempts {
+            retry_after_secs: (throttle.window_ms / 1000) as u64,
+        });
+    }
+    // an account with too many failed passwords of its own is not tried: a password that
+    // opens one account of an email cannot be used to test another's without limit
+    let staff_ids: Vec<StaffId> = candidates.iter().map(|c| c.staff_id).collect();
+    let account_failures = app
+        .store
+        .recent_account_failures(&staff_ids, throttle)
+        .await?;
+    let tried: Vec<bool> = candidates
+        .iter()
+        .map(|c| {
+            account_failures.get(&c.staff_id).copied().unwrap_or(0)
+                < throttle.max_failures_per_email
+        })
+        .collect();
+    if !candidates.is_empty() && !tried.contains(&true) {
+        tracing::warn!(email = %email, ip = ?client.ip, "login throttled for every account");
         return Err(ApiError::TooManyAttempts {
             retry_after_secs: (throttle.window_ms / 1000) as u64,
         });
@@ -110,16 +137,17 @@ pub async fn login(
 
     let hashes: Vec<Option<String>> = candidates
         .iter()
-        .map(|c| {
-            (c.status == StaffStatus::Active)
+        .zip(&tried)
+        .map(|(c, tried)| {
+            (*tried && c.status == StaffStatus::Active)
                 .then(|| c.password_hash.clone())
                 .flatten()
         })
         .collect();
     let password_given = body.password.clone();
     // argon2 takes tens of milliseconds of CPU: keep it off the async workers. Every
-    // candidate is checked (and one dummy with none), so the answer says nothing of
-    // which accounts exist to someone without their password.
+    // candidate is checked (and one dummy with none). The time still grows with the
+    // number of tenants that have the email.
     let verified: Vec<bool> = tokio::task::spawn_blocking(move || {
         if hashes.is_empty() {
             password::verify_dummy(&password_given);
@@ -143,6 +171,16 @@ pub async fn login(
         .filter(|(_, ok)| **ok)
         .map(|(c, _)| c.clone())
         .collect();
+    if candidates.len() > 1 && !proven.is_empty() {
+        // the password opened an account: each it did not open counts a failure of its own
+        for (known, ok) in candidates.iter().zip(&verified) {
+            if !ok {
+                app.store
+                    .count_account_failure(&email, client.ip.as_deref(), known.staff_id)
+                    .await?;
+            }
+        }
+    }
 
     if proven.len() > 1 {
         // the password proves several accounts: which one is meant is for the user to say
@@ -152,10 +190,15 @@ pub async fn login(
         });
     }
     let Some(credentials) = proven.pop() else {
-        for known in &candidates {
-            app.store
-                .audit_login_failure(Some(known), &actor, false)
-                .await?;
+        if audited {
+            for known in &candidates {
+                app.store
+                    .audit_login_failure(Some(known), &actor, false)
+                    .await?;
+            }
+        } else {
+            tracing::warn!(email = %email, ip = ?client.ip, accounts = candidates.len(),
+                "failed sign-in to an email that is staff of several tenants");
         }
         return Err(ApiError::InvalidCredentials);
     };

@@ -399,4 +399,76 @@ async fn one_email_may_be_staff_of_several_tenants_and_names_one_to_sign_in() {
         "acme"
     );
     named("initech").await.expect(401);
+
+    // a failed sign-in to an email of several tenants is written to neither tenant's
+    // audit log (either account may be someone else's with this address)
+    let failures = |token: String| {
+        let app = &app;
+        async move {
+            app.get("/api/v1/audit-log?action=auth.login_failed", &token)
+                .await
+                .expect(200)
+                .body["items"]
+                .as_array()
+                .unwrap()
+                .len()
+        }
+    };
+    let before = (
+        failures(app.admin_token.clone()).await,
+        failures(other_token.clone()).await,
+    );
+    let (_, wrong) = app
+        .login("pat@agency.example.com", "no-such-password")
+        .await;
+    wrong.expect(401);
+    assert_eq!(
+        (
+            failures(app.admin_token.clone()).await,
+            failures(other_token.clone()).await
+        ),
+        before
+    );
+
+    // globex's admin cannot use their own account with the address to test passwords of
+    // acme's without limit: each guess that opens globex's account and not acme's counts
+    // against acme's, and past the limit acme's account is no longer tried
+    let globex_pat = app
+        .get("/api/v1/staff?limit=100", &other_token)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["email"] == "pat@agency.example.com")
+        .unwrap()["id"]
+        .clone();
+    let set_globex_password = |password: String| {
+        let app = &app;
+        let (token, id) = (other_token.clone(), globex_pat.clone());
+        async move {
+            app.patch(
+                &format!("/api/v1/staff/{id}"),
+                &token,
+                json!({"password": password}),
+            )
+            .await
+            .expect(200);
+        }
+    };
+    for guess in 0..5 {
+        let password = format!("guess-number-{guess}");
+        set_globex_password(password.clone()).await;
+        let (_, answer) = app.login("pat@agency.example.com", &password).await;
+        assert_eq!(answer.expect(200).body["tenant"]["name"], "globex");
+    }
+    // the right guess no longer shows: acme's account is not tried
+    set_globex_password("globex-password-1".into()).await;
+    let (_, answer) = app
+        .login("pat@agency.example.com", "globex-password-1")
+        .await;
+    assert_eq!(answer.expect(200).body["tenant"]["name"], "globex");
+    // and acme's account, named, waits out the window
+    named("acme").await.expect(429);
 }

@@ -5,3 +5,7 @@
 ALTER TABLE staff DROP CONSTRAINT staff_email_key;
 ALTER TABLE staff ADD CONSTRAINT staff_tenant_email UNIQUE (tenant_id, email);
 CREATE INDEX staff_email ON staff (email);
+-- a password that fails for one account of an email while it opens another is counted
+-- against that account
+ALTER TABLE login_failures ADD COLUMN staff_id BIGINT;
+CREATE INDEX login_failures_staff ON login_failures (staff_id, at);

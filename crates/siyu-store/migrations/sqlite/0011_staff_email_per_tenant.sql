@@ -32,6 +32,10 @@ INSERT INTO staff_rebuilt (id, tenant_id, unit_id, role_id, email, name, passwor
     data_scope, status, created_at, updated_at, last_login_at)
 SELECT id, tenant_id, unit_id, role_id, email, name, password_hash,
     data_scope, status, created_at, updated_at, last_login_at FROM staff;
+-- ids keep counting on from the highest ever given (a deleted staff member's id is
+-- never reused: notes and audit records still name it)
+DELETE FROM sqlite_sequence WHERE name = 'staff_rebuilt';
+INSERT INTO sqlite_sequence (name, seq) SELECT 'staff_rebuilt', seq FROM sqlite_sequence WHERE name = 'staff';
 DROP TABLE staff;
 ALTER TABLE staff_rebuilt RENAME TO staff;
 CREATE INDEX staff_unit ON staff (tenant_id, unit_id);
@@ -41,3 +45,7 @@ INSERT INTO sessions SELECT * FROM sessions_kept;
 INSERT INTO saved_views SELECT * FROM saved_views_kept;
 DROP TABLE sessions_kept;
 DROP TABLE saved_views_kept;
+-- a password that fails for one account of an email while it opens another is counted
+-- against that account
+ALTER TABLE login_failures ADD COLUMN staff_id INTEGER;
+CREATE INDEX login_failures_staff ON login_failures (staff_id, at);
