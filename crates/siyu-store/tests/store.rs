@@ -800,3 +800,50 @@ async fn upgrading_to_per_tenant_staff_emails_keeps_staff_sessions_and_views() {
         [t.id, second.id]
     );
 }
+
+/// A tenant's first order and a change of its currency at once: either the change
+/// comes first and the order is in the new currency, or the order comes first and the
+/// change is refused. Never an order in a currency the tenant no longer keeps.
+#[tokio::test]
+async fn a_currency_change_and_a_first_order_at_once_agree() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let actor = Actor::cli();
+    for round in 0..10 {
+        let t = tenant(&store, &format!("fx{round}")).await;
+        let scope = store.tenant(t.id);
+        let customer = scope
+            .ensure_customer(
+                &siyu_domain::identity::Identity::new(
+                    siyu_domain::identity::IdentityKind::of(
+                        siyu_domain::identity::IdentityKind::USER_ID,
+                    ),
+                    "u-1",
+                )
+                .unwrap(),
+            )
+            .await
+            .unwrap();
+        let input: siyu_domain::order::OrderInput = serde_json::from_value(serde_json::json!({
+            "order_id": "first", "customer_id": customer.0, "channel": "tmall", "amount": 10,
+            "ordered_at": "2026-11-01T10:00:00+08:00"
+        }))
+        .unwrap();
+        let order = input.to_new_order(siyu_store::now_ms()).unwrap();
+        let hkd = siyu_domain::currency::CurrencySettings {
+            currency: "HKD".into(),
+            rates: Default::default(),
+        };
+        let (changed, recorded) = tokio::join!(
+            scope.set_currency_settings(&hkd, &actor),
+            scope.record_order(customer, &order, "api")
+        );
+        let (recorded, _) = recorded.unwrap();
+        match changed {
+            Ok(()) | Err(StoreError::Conflict(_)) => {}
+            Err(other) => panic!("round {round}: the change failed otherwise: {other}"),
+        }
+        let kept = scope.currency_settings().await.unwrap().currency;
+        assert_eq!(recorded.currency, kept, "round {round}");
+    }
+}
