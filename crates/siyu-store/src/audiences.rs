@@ -1277,27 +1277,9 @@ impl TenantScope<'_> {
 
     /// Sets a tenant setting. Audited.
     pub async fn put_setting(&self, key: &str, value: &Value, actor: &Actor) -> Result<()> {
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            sqlx::query(
-                "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )
-            .bind(self.tenant.0)
-            .bind(key)
-            .bind(value.to_string())
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("settings.changed", "setting", 0)
-                    .with_details(json!({"key": key, "value": value}))
-            )?;
-            tx.commit().await?;
-        });
+        let mut tx = self.store.begin().await?;
+        put_setting_tx(&mut tx, self.tenant, key, value, actor).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -2160,4 +2142,36 @@ impl TenantScope<'_> {
             .collect();
         Ok(Page::from_rows(changes, page, |c: &StageChange| c.id))
     }
+}
+
+/// Writes a tenant setting and its audit record in the caller's transaction (for a
+/// setting whose change must be checked against what the transaction reads).
+pub(crate) async fn put_setting_tx(
+    tx: &mut Tx,
+    tenant: TenantId,
+    key: &str,
+    value: &Value,
+    actor: &Actor,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .bind(value.to_string())
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?;
+        insert_audit!(
+            &mut *c,
+            tenant,
+            actor,
+            AuditRecord::new("settings.changed", "setting", 0)
+                .with_details(json!({"key": key, "value": value}))
+        )?
+        .rows_affected()
+    });
+    Ok(())
 }

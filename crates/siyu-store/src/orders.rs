@@ -668,27 +668,14 @@ impl TenantScope<'_> {
         }
         let value = serde_json::to_value(settings)
             .map_err(|e| StoreError::Corrupt(format!("currency settings: {e}")))?;
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            )
-            .bind(self.tenant.0)
-            .bind(CurrencySettings::KEY)
-            .bind(value.to_string())
-            .bind(now_ms())
-            .execute(&mut *c)
-            .await?;
-            insert_audit!(
-                &mut *c,
-                self.tenant,
-                actor,
-                AuditRecord::new("settings.changed", "setting", 0).with_details(
-                    serde_json::json!({"key": CurrencySettings::KEY, "value": value})
-                )
-            )?
-            .rows_affected()
-        });
+        crate::audiences::put_setting_tx(
+            &mut tx,
+            self.tenant,
+            CurrencySettings::KEY,
+            &value,
+            actor,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

@@ -88,42 +88,8 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<Vec<Consent>> {
         let customer = self.get_customer(id).await?;
-        let at = change.at.unwrap_or_else(now_ms);
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            sqlx::query(
-                "INSERT INTO consent_changes (tenant_id, customer_id, channel, status, source, note, at, actor_label) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(self.tenant.0)
-            .bind(customer.id.0)
-            .bind(change.channel.as_str())
-            .bind(change.status.as_str())
-            .bind(&change.source)
-            .bind(&change.note)
-            .bind(at)
-            .bind(&actor.label)
-            .execute(&mut *tx)
+        self.record_consents(&[(customer.id, change.clone())], false, actor)
             .await?;
-            sqlx::query(
-                "INSERT INTO customer_changes (tenant_id, customer_id, at) VALUES ($1, $2, $3)",
-            )
-            .bind(self.tenant.0)
-            .bind(customer.id.0)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("customer.consent_changed", "customer", customer.id).with_details(
-                    json!({"channel": change.channel.as_str(), "status": change.status.as_str(),
-                        "source": change.source})
-                )
-            )?;
-            tx.commit().await?;
-        });
         self.consents(customer.id).await
     }
 
