@@ -9,7 +9,7 @@
 //! messageId when there is none; clock skew is corrected from `sentAt`.
 
 use chrono::{DateTime, NaiveDateTime};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
@@ -33,7 +33,7 @@ pub const MAX_FUTURE_MS: i64 = 24 * 3600 * 1000;
 /// … and no older than 2000-01-01.
 pub const MIN_TIMESTAMP_MS: i64 = 946_684_800_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventType {
     Identify,
@@ -69,8 +69,11 @@ impl EventType {
     }
 }
 
-/// One checked event, ready to store.
-#[derive(Debug, Clone, PartialEq)]
+/// One checked event, ready to store. It is kept in the ingest log in its serde form
+/// until it is applied to profiles; its order is not kept there but read again from its
+/// properties ([`TrackedEvent::with_commerce`] gives the same answer every time, since it
+/// judges the order against `received_at`, not the clock).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrackedEvent {
     pub event_type: EventType,
     pub message_id: String,
@@ -88,6 +91,7 @@ pub struct TrackedEvent {
     pub timestamp: i64,
     pub received_at: i64,
     /// The order an e-commerce event carries; see [`TrackedEvent::with_commerce`].
+    #[serde(skip)]
     pub commerce: Option<Commerce>,
 }
 

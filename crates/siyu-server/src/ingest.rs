@@ -1,61 +1,136 @@
-//! The ingestor: one task per process that stores tracked events with group commit.
+//! The ingestor: two tasks per process that take tracked events in through the ingest
+//! log (see `siyu_store::ingest_log` for why there is a log).
 //!
-//! Tracking requests hand their checked events to the ingestor and wait. The ingestor
-//! takes everything waiting (up to a cap) and stores it in one transaction, then answers
-//! each request. Under load many requests share one durable commit, which is what makes
-//! ingestion fast on SQLite (one writer) and cheap on PostgreSQL; a request is answered
-//! 200 only after the commit that holds its events.
+//! - **The logger** gathers every tracking request waiting (group commit), appends all
+//!   their events to the log in one transaction, and answers each request. A request is
+//!   answered only after the commit that holds its events, so a 200 always means the
+//!   events survive a crash.
+//! - **The applier** applies the log to profiles, oldest first, in groups of up to
+//!   [`APPLY_GROUP`] events (bigger groups write each shared page once).
+//!
+//! While the log is short (fewer than `wait_below` events waiting when a request's
+//! events are logged) the answer also waits for the applier, so it says what became of
+//! each event (stored, duplicate, refused) and a read right after it sees the profile —
+//! the ordinary case. Under a burst the log grows, and answers come as soon as the events
+//! are logged (`queued` in the answer): the clients are not held to the speed of the
+//! profiles, which catch up when the burst is over.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use siyu_store::{IngestItem, IngestOutcome, Store};
-use tokio::sync::{mpsc, oneshot};
+use siyu_store::{IngestItem, IngestOutcome, LogSeq, Store};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
-/// Events stored in one transaction at most.
-const MAX_GROUP_EVENTS: usize = 10_000;
+/// Events logged in one transaction at most.
+const MAX_LOG_GROUP: usize = 20_000;
+/// Events applied in one transaction at most.
+pub const APPLY_GROUP: usize = 20_000;
+/// How long an answer waits for its events to be applied before it answers `queued`.
+const APPLY_WAIT: Duration = Duration::from_secs(10);
 /// How often message ids past the deduplication window are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// How often applied entries are deleted from the log.
+const TRIM_EVERY: Duration = Duration::from_secs(2);
 
-type Reply = oneshot::Sender<Result<Vec<IngestOutcome>, String>>;
+/// What the ingestor says of a request's events.
+#[derive(Debug)]
+pub enum Answer {
+    /// Logged and applied: what became of each, in order.
+    Applied(Vec<IngestOutcome>),
+    /// Logged; they are applied to profiles later.
+    Queued,
+}
+
+type Applied = oneshot::Receiver<Vec<IngestOutcome>>;
 
 struct Job {
     items: Vec<IngestItem>,
-    reply: Reply,
+    /// Answered once the events are logged, with a way to wait for their application
+    /// when the log is short.
+    logged: oneshot::Sender<Result<Option<Applied>, String>>,
 }
 
-/// A handle to the ingestor task; cheap to clone.
+/// A request waiting for its events to be applied.
+struct Waiter {
+    outcomes: Vec<Option<IngestOutcome>>,
+    left: usize,
+    reply: oneshot::Sender<Vec<IngestOutcome>>,
+}
+
+#[derive(Default)]
+struct Waiting {
+    /// Each waited-for entry: its waiter and its place in the waiter's request.
+    by_seq: HashMap<LogSeq, (u64, usize)>,
+    waiters: HashMap<u64, Waiter>,
+    next_id: u64,
+}
+
+struct Shared {
+    /// Events logged and not yet applied, as far as this process knows.
+    backlog: AtomicI64,
+    /// Taken by the logger from before it logs until it has registered the waiters, so
+    /// the applier never applies an entry before its waiter is known.
+    waiting: Mutex<Waiting>,
+    wake_applier: Notify,
+}
+
+/// A handle to the ingestor; cheap to clone.
 #[derive(Clone)]
 pub struct Ingestor {
     jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
 }
 
 impl Ingestor {
-    /// Starts the ingestor task on the current runtime.
-    pub fn start(store: Store, dedup_window_ms: i64) -> Self {
+    /// Starts the logger and the applier on the current runtime. Answers wait for
+    /// application while fewer than `wait_below` events wait in the log.
+    pub fn start(store: Store, dedup_window_ms: i64, wait_below: i64) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(1024);
-        tokio::spawn(run(store, rx, dedup_window_ms));
-        Self { jobs }
+        let shared = Arc::new(Shared {
+            backlog: AtomicI64::new(0),
+            waiting: Mutex::new(Waiting::default()),
+            wake_applier: Notify::new(),
+        });
+        tokio::spawn(log_loop(store.clone(), rx, shared.clone(), wait_below));
+        tokio::spawn(apply_loop(store, shared.clone(), dedup_window_ms));
+        Self { jobs, shared }
     }
 
-    /// Stores events; returns once they are committed (or the commit failed).
-    pub async fn submit(&self, items: Vec<IngestItem>) -> Result<Vec<IngestOutcome>, String> {
-        let (reply, answer) = oneshot::channel();
+    /// Takes events in; returns once they are logged (or logging failed), and, while the
+    /// log is short, once they are applied too.
+    pub async fn submit(&self, items: Vec<IngestItem>) -> Result<Answer, String> {
+        let (logged, answer) = oneshot::channel();
         self.jobs
-            .send(Job { items, reply })
+            .send(Job { items, logged })
             .await
             .map_err(|_| "the ingestor has stopped".to_owned())?;
-        answer
+        let applied = answer
             .await
-            .map_err(|_| "the ingestor dropped the request".to_owned())?
+            .map_err(|_| "the ingestor dropped the request".to_owned())??;
+        let Some(applied) = applied else {
+            return Ok(Answer::Queued);
+        };
+        match tokio::time::timeout(APPLY_WAIT, applied).await {
+            Ok(Ok(outcomes)) => Ok(Answer::Applied(outcomes)),
+            // logged all the same: applied later (or by another process)
+            Ok(Err(_)) | Err(_) => Ok(Answer::Queued),
+        }
+    }
+
+    /// Events logged and not yet applied, as this process knows.
+    pub fn backlog(&self) -> i64 {
+        self.shared.backlog.load(Ordering::Relaxed).max(0)
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Job>, dedup_window_ms: i64) {
-    let mut last_prune = tokio::time::Instant::now();
+async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, wait_below: i64) {
+    let mut last_trim = tokio::time::Instant::now();
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut count = jobs[0].items.len();
-        while count < MAX_GROUP_EVENTS {
+        while count < MAX_LOG_GROUP {
             match rx.try_recv() {
                 Ok(job) => {
                     count += job.items.len();
@@ -64,27 +139,100 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, dedup_window_ms: i64) {
                 Err(_) => break,
             }
         }
-        let mut items = Vec::with_capacity(count);
-        let mut sizes = Vec::with_capacity(jobs.len());
-        let mut replies = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            sizes.push(job.items.len());
-            items.extend(job.items);
-            replies.push(job.reply);
-        }
-        match store.ingest(&items).await {
-            Ok(outcomes) => {
-                let mut outcomes = outcomes.into_iter();
-                for (size, reply) in sizes.into_iter().zip(replies) {
-                    let _ = reply.send(Ok(outcomes.by_ref().take(size).collect()));
-                }
-            }
+        let items: Vec<IngestItem> = jobs.iter().flat_map(|j| j.items.iter().cloned()).collect();
+        let mut waiting = shared.waiting.lock().await;
+        let seqs = match store.log_events(&items).await {
+            Ok(seqs) => seqs,
             Err(err) => {
-                tracing::error!(error = %err, events = count, "storing events failed");
-                for reply in replies {
-                    let _ = reply.send(Err(err.to_string()));
+                drop(waiting);
+                tracing::error!(error = %err, events = count, "logging events failed");
+                for job in jobs {
+                    let _ = job.logged.send(Err(err.to_string()));
+                }
+                continue;
+            }
+        };
+        let before = shared.backlog.fetch_add(count as i64, Ordering::Relaxed);
+        let wait = before < wait_below;
+        let mut seqs = seqs.into_iter();
+        for job in jobs {
+            let size = job.items.len();
+            let job_seqs: Vec<LogSeq> = seqs.by_ref().take(size).collect();
+            if !wait || size == 0 {
+                let _ = job.logged.send(Ok(None));
+                continue;
+            }
+            let (reply, applied) = oneshot::channel();
+            let id = waiting.next_id;
+            waiting.next_id += 1;
+            for (position, seq) in job_seqs.into_iter().enumerate() {
+                waiting.by_seq.insert(seq, (id, position));
+            }
+            waiting.waiters.insert(
+                id,
+                Waiter {
+                    outcomes: vec![None; size],
+                    left: size,
+                    reply,
+                },
+            );
+            let _ = job.logged.send(Ok(Some(applied)));
+        }
+        if waiting.waiters.len() > 10_000 {
+            // answers that stopped waiting (their entries applied by another process)
+            forget_abandoned(&mut waiting);
+        }
+        drop(waiting);
+        shared.wake_applier.notify_one();
+        if last_trim.elapsed() > TRIM_EVERY {
+            last_trim = tokio::time::Instant::now();
+            if let Err(err) = store.trim_log().await {
+                tracing::warn!(error = %err, "deleting applied entries from the log failed");
+            }
+        }
+    }
+}
+
+fn forget_abandoned(waiting: &mut Waiting) {
+    waiting.waiters.retain(|_, w| !w.reply.is_closed());
+    let Waiting {
+        by_seq, waiters, ..
+    } = waiting;
+    by_seq.retain(|_, (id, _)| waiters.contains_key(id));
+}
+
+async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
+    // what an earlier run logged and did not apply (a crash, a stop under load)
+    match store.log_backlog().await {
+        Ok(n) => {
+            if n > 0 {
+                tracing::info!(events = n, "applying events logged before the restart");
+            }
+            shared.backlog.fetch_add(n, Ordering::Relaxed);
+        }
+        Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
+    }
+    let mut last_prune = tokio::time::Instant::now();
+    loop {
+        loop {
+            match store.apply_logged(APPLY_GROUP).await {
+                Ok(applied) if applied.is_empty() => break,
+                Ok(applied) => {
+                    shared
+                        .backlog
+                        .fetch_sub(applied.len() as i64, Ordering::Relaxed);
+                    answer_waiters(&shared, applied).await;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, "applying logged events failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
+        }
+        // nothing waits that this process can take: the count restarts from the log
+        // (on PostgreSQL other processes apply entries this one logged)
+        if let Ok(n) = store.log_backlog().await {
+            shared.backlog.store(n, Ordering::Relaxed);
         }
         if last_prune.elapsed() > PRUNE_EVERY {
             last_prune = tokio::time::Instant::now();
@@ -95,6 +243,34 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Job>, dedup_window_ms: i64) {
                 ),
                 Err(err) => tracing::warn!(error = %err, "pruning message ids failed"),
             }
+        }
+        // woken by the logger; the timer also picks up entries other processes logged
+        let _ = tokio::time::timeout(Duration::from_secs(1), shared.wake_applier.notified()).await;
+    }
+}
+
+async fn answer_waiters(shared: &Shared, applied: Vec<(LogSeq, IngestOutcome)>) {
+    let mut waiting = shared.waiting.lock().await;
+    if waiting.by_seq.is_empty() {
+        return;
+    }
+    let mut done = Vec::new();
+    for (seq, outcome) in applied {
+        let Some((id, position)) = waiting.by_seq.remove(&seq) else {
+            continue;
+        };
+        if let Some(waiter) = waiting.waiters.get_mut(&id) {
+            waiter.outcomes[position] = Some(outcome);
+            waiter.left -= 1;
+            if waiter.left == 0 {
+                done.push(id);
+            }
+        }
+    }
+    for id in done {
+        if let Some(waiter) = waiting.waiters.remove(&id) {
+            let outcomes = waiter.outcomes.into_iter().flatten().collect();
+            let _ = waiter.reply.send(outcomes);
         }
     }
 }

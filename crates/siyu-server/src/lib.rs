@@ -55,6 +55,10 @@ pub struct ServerConfig {
     pub login_throttle: LoginThrottle,
     /// How long a messageId is remembered per source to drop retried events.
     pub dedup_window_ms: i64,
+    /// Tracking answers wait for their events to be applied to profiles while fewer
+    /// than this many events wait in the ingest log; beyond it they answer once the
+    /// events are logged (`queued`). 0: never wait.
+    pub wait_for_profiles_below: i64,
 }
 
 impl Default for ServerConfig {
@@ -66,6 +70,7 @@ impl Default for ServerConfig {
             cookie_secure: CookieSecure::Auto,
             login_throttle: LoginThrottle::default(),
             dedup_window_ms: 7 * 24 * 3600 * 1000,
+            wait_for_profiles_below: 10_000,
         }
     }
 }
@@ -115,7 +120,11 @@ impl Application {
     pub async fn build(config: ServerConfig, store: Store) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let ingestor = ingest::Ingestor::start(store.clone(), config.dedup_window_ms);
+        let ingestor = ingest::Ingestor::start(
+            store.clone(),
+            config.dedup_window_ms,
+            config.wait_for_profiles_below,
+        );
         let audiences = audience::Audiences::start(store.clone())
             .await
             .map_err(std::io::Error::other)?;

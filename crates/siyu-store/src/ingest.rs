@@ -60,137 +60,9 @@ impl Store {
         // (an import, another server process, a hand edit)
         let tenants: Vec<_> = items.iter().map(|i| i.source.tenant).collect();
         let mut tx = self.begin_changing_customers(&tenants).await?;
-        let mut batch = Batch::default();
-        let refused = batch.check_currencies(&mut tx, items).await?;
-        let fresh = claim_message_ids(&mut tx, items, &refused).await?;
-        // each new event's identities, worked out once (normalising phones and emails)
-        let identities: Vec<Vec<Identity>> = items
-            .iter()
-            .zip(&fresh)
-            .map(|(item, fresh)| {
-                if *fresh {
-                    item.event.identities()
-                } else {
-                    Vec::new()
-                }
-            })
-            .collect();
-        batch.known = prefetch_owners(&mut tx, items, &identities).await?;
-        for tenant in &tenants {
-            if !batch.identifying.contains_key(tenant) {
-                let kinds = identifying_kinds(&mut tx, *tenant).await?;
-                batch.identifying.insert(*tenant, kinds);
-            }
-        }
-        batch.prefetch_profiles(&mut tx, items, &identities).await?;
-        let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
-        let mut per_source: HashMap<SourceRef, (i64, i64)> = HashMap::new();
-        for (index, item) in items.iter().enumerate() {
-            if !fresh[index] {
-                stored.push(None);
-                continue;
-            }
-            let event = &item.event;
-            let tenant = item.source.tenant;
-            let customer = resolve_customer(
-                &mut tx,
-                item.source,
-                event,
-                &identities[index],
-                &mut batch,
-                items,
-            )
-            .await?;
-            if !event.traits.is_empty() {
-                batch
-                    .update_traits(&mut tx, tenant, customer, event, &identities[index])
-                    .await?;
-            }
-            match &event.commerce {
-                Some(Commerce::Completed(order)) => {
-                    batch.orders.push((tenant, customer, order.clone()));
-                }
-                Some(Commerce::Refunded {
-                    order_id,
-                    amount,
-                    reason,
-                }) => {
-                    // the order may be one of this group's: written first
-                    batch.flush(&mut tx, items).await?;
-                    crate::orders::refund_order(
-                        &mut tx,
-                        tenant,
-                        customer,
-                        order_id,
-                        *amount,
-                        reason.as_deref(),
-                    )
-                    .await?;
-                }
-                None => {}
-            }
-            batch.seen(tenant, customer, event.timestamp);
-            batch.events.push((index, customer));
-            let counter = per_source.entry(item.source).or_insert((0, i64::MIN));
-            counter.0 += 1;
-            counter.1 = counter.1.max(event.received_at);
-            stored.push(Some(customer));
-        }
-        batch.flush(&mut tx, items).await?;
-        for (source, (received, last)) in per_source {
-            on_tx!(&mut tx, |c| {
-                sqlx::query(
-                    "UPDATE sources SET received = received + $1, \
-                     last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < $2 THEN $2 ELSE last_event_at END \
-                     WHERE tenant_id = $3 AND id = $4",
-                )
-                .bind(received)
-                .bind(last)
-                .bind(source.tenant.0)
-                .bind(source.source.0)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-            });
-        }
-        // the audience indexes follow these; each customer's sources are kept
-        let mut touched: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
-        let mut sources: HashMap<(i64, i64, i64), i64> = HashMap::new();
-        let mut codes: HashMap<(i64, i64, String), i64> = HashMap::new();
-        for (item, customer) in items.iter().zip(&stored) {
-            if let Some(c) = customer {
-                let survivor = batch.survivor(*c);
-                touched
-                    .entry(item.source.tenant)
-                    .or_default()
-                    .push(survivor);
-                let first = sources
-                    .entry((item.source.tenant.0, survivor.0, item.source.source.0))
-                    .or_insert(item.event.timestamp);
-                *first = (*first).min(item.event.timestamp);
-                if let Some(code) = item.event.channel_code() {
-                    let first = codes
-                        .entry((item.source.tenant.0, survivor.0, code.to_owned()))
-                        .or_insert(item.event.timestamp);
-                    *first = (*first).min(item.event.timestamp);
-                }
-            }
-        }
-        crate::audiences::note_sources(&mut tx, &sources).await?;
-        crate::audiences::note_channel_codes(&mut tx, &codes).await?;
-        for (tenant, customers) in touched {
-            crate::audiences::note_changed(&mut tx, tenant, &customers).await?;
-        }
+        let outcomes = ingest_in(&mut tx, items).await?;
         tx.commit().await?;
-        Ok(stored
-            .into_iter()
-            .zip(refused)
-            .map(|(c, refused)| match (c, refused) {
-                (Some(c), _) => IngestOutcome::Stored(batch.survivor(c)),
-                (None, Some(reason)) => IngestOutcome::Refused(reason),
-                (None, None) => IngestOutcome::Duplicate,
-            })
-            .collect())
+        Ok(outcomes)
     }
 
     /// Forgets message ids older than the deduplication window.
@@ -204,6 +76,144 @@ impl Store {
                 .rows_affected()
         }))
     }
+}
+
+/// Stores events inside a transaction that holds the customer lock of their tenants
+/// (see [`Store::begin_changing_customers`]); [`Store::ingest`] and the ingest log's
+/// apply both come here.
+pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<IngestOutcome>> {
+    let tenants: Vec<_> = items.iter().map(|i| i.source.tenant).collect();
+    let mut tx = tx;
+    let mut batch = Batch::default();
+    let refused = batch.check_currencies(&mut tx, items).await?;
+    let fresh = claim_message_ids(&mut tx, items, &refused).await?;
+    // each new event's identities, worked out once (normalising phones and emails)
+    let identities: Vec<Vec<Identity>> = items
+        .iter()
+        .zip(&fresh)
+        .map(|(item, fresh)| {
+            if *fresh {
+                item.event.identities()
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+    batch.known = prefetch_owners(&mut tx, items, &identities).await?;
+    for tenant in &tenants {
+        if !batch.identifying.contains_key(tenant) {
+            let kinds = identifying_kinds(&mut tx, *tenant).await?;
+            batch.identifying.insert(*tenant, kinds);
+        }
+    }
+    batch.prefetch_profiles(&mut tx, items, &identities).await?;
+    let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
+    let mut per_source: HashMap<SourceRef, (i64, i64)> = HashMap::new();
+    for (index, item) in items.iter().enumerate() {
+        if !fresh[index] {
+            stored.push(None);
+            continue;
+        }
+        let event = &item.event;
+        let tenant = item.source.tenant;
+        let customer = resolve_customer(
+            &mut tx,
+            item.source,
+            event,
+            &identities[index],
+            &mut batch,
+            items,
+        )
+        .await?;
+        if !event.traits.is_empty() {
+            batch
+                .update_traits(&mut tx, tenant, customer, event, &identities[index])
+                .await?;
+        }
+        match &event.commerce {
+            Some(Commerce::Completed(order)) => {
+                batch.orders.push((tenant, customer, order.clone()));
+            }
+            Some(Commerce::Refunded {
+                order_id,
+                amount,
+                reason,
+            }) => {
+                // the order may be one of this group's: written first
+                batch.flush(&mut tx, items).await?;
+                crate::orders::refund_order(
+                    &mut tx,
+                    tenant,
+                    customer,
+                    order_id,
+                    *amount,
+                    reason.as_deref(),
+                )
+                .await?;
+            }
+            None => {}
+        }
+        batch.seen(tenant, customer, event.timestamp);
+        batch.events.push((index, customer));
+        let counter = per_source.entry(item.source).or_insert((0, i64::MIN));
+        counter.0 += 1;
+        counter.1 = counter.1.max(event.received_at);
+        stored.push(Some(customer));
+    }
+    batch.flush(&mut tx, items).await?;
+    for (source, (received, last)) in per_source {
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                    "UPDATE sources SET received = received + $1, \
+                     last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < $2 THEN $2 ELSE last_event_at END \
+                     WHERE tenant_id = $3 AND id = $4",
+                )
+                .bind(received)
+                .bind(last)
+                .bind(source.tenant.0)
+                .bind(source.source.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+    }
+    // the audience indexes follow these; each customer's sources are kept
+    let mut touched: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
+    let mut sources: HashMap<(i64, i64, i64), i64> = HashMap::new();
+    let mut codes: HashMap<(i64, i64, String), i64> = HashMap::new();
+    for (item, customer) in items.iter().zip(&stored) {
+        if let Some(c) = customer {
+            let survivor = batch.survivor(*c);
+            touched
+                .entry(item.source.tenant)
+                .or_default()
+                .push(survivor);
+            let first = sources
+                .entry((item.source.tenant.0, survivor.0, item.source.source.0))
+                .or_insert(item.event.timestamp);
+            *first = (*first).min(item.event.timestamp);
+            if let Some(code) = item.event.channel_code() {
+                let first = codes
+                    .entry((item.source.tenant.0, survivor.0, code.to_owned()))
+                    .or_insert(item.event.timestamp);
+                *first = (*first).min(item.event.timestamp);
+            }
+        }
+    }
+    crate::audiences::note_sources(&mut tx, &sources).await?;
+    crate::audiences::note_channel_codes(&mut tx, &codes).await?;
+    for (tenant, customers) in touched {
+        crate::audiences::note_changed(&mut tx, tenant, &customers).await?;
+    }
+    Ok(stored
+        .into_iter()
+        .zip(refused)
+        .map(|(c, refused)| match (c, refused) {
+            (Some(c), _) => IngestOutcome::Stored(batch.survivor(c)),
+            (None, Some(reason)) => IngestOutcome::Refused(reason),
+            (None, None) => IngestOutcome::Duplicate,
+        })
+        .collect())
 }
 
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's limits on bound

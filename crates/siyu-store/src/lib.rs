@@ -29,6 +29,7 @@ mod customers;
 mod error;
 mod imports;
 mod ingest;
+mod ingest_log;
 mod merges;
 mod orders;
 mod privacy;
@@ -54,6 +55,7 @@ pub use auth::{Credentials, LoginThrottle};
 pub use error::{StoreError, redact_url};
 pub use imports::{IMPORT_SOURCE, ImportProgress};
 pub use ingest::{IngestItem, IngestOutcome, aggregate_name};
+pub use ingest_log::LogSeq;
 pub use orders::OrderFilter;
 pub use privacy::ConsentChange;
 pub use secrets::SecretName;
@@ -111,6 +113,8 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     pub(crate) pool: Pool,
+    /// SQLite: the ingest log's own file (see `ingest_log`); PostgreSQL keeps it in `pool`.
+    pub(crate) log: Option<SqlitePool>,
     pub(crate) secret_key: Option<SecretKey>,
 }
 
@@ -130,6 +134,7 @@ impl Store {
             url: redact_url(url),
             source,
         };
+        let mut log_pool = None;
         let pool = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)
                 .map_err(connect_error)?
@@ -140,13 +145,33 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10))
                 // checkpoints run in the background (below), not inside a commit
                 .pragma("wal_autocheckpoint", "0");
+            // the ingest log beside the file (PATH.ingest); an in-memory database keeps
+            // its log in memory, on one connection so that every use sees the same one
+            let file = connect.get_filename().to_owned();
+            let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+            let log_connect = if in_memory {
+                connect.clone().in_memory(true)
+            } else {
+                let mut name = file.into_os_string();
+                name.push(".ingest");
+                connect.clone().filename(name)
+            }
+            .foreign_keys(false);
             let pool = SqlitePoolOptions::new()
                 .max_connections(options.max_connections)
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await
                 .map_err(connect_error)?;
+            let log = SqlitePoolOptions::new()
+                .max_connections(if in_memory { 1 } else { 4 })
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(log_connect)
+                .await
+                .map_err(connect_error)?;
             tokio::spawn(checkpoint_wal(pool.clone()));
+            tokio::spawn(checkpoint_wal(log.clone()));
+            log_pool = Some(log);
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url).map_err(connect_error)?;
@@ -165,6 +190,7 @@ impl Store {
         };
         Ok(Store {
             pool,
+            log: log_pool,
             secret_key: options.secret_key,
         })
     }
@@ -184,7 +210,7 @@ impl Store {
             Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
-        Ok(())
+        self.prepare_log().await
     }
 
     /// Applies the embedded migrations up to and including `version` only: for tests
@@ -213,7 +239,7 @@ impl Store {
                     .await?
             }
         }
-        Ok(())
+        self.prepare_log().await
     }
 
     /// Checks that the database answers (for `/readyz`).

@@ -47,20 +47,30 @@ impl Store {
         Ok(match &self.pool {
             Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
             Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                let mut tenants = tenants.to_vec();
-                tenants.sort();
-                tenants.dedup();
-                for tenant in tenants {
-                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                        .bind(CUSTOMER_LOCK | tenant.0)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Tx::Postgres(tx)
+                let mut tx = Tx::Postgres(p.begin().await?);
+                lock_customers(&mut tx, tenants).await?;
+                tx
             }
         })
     }
+}
+
+/// Takes the customer locks of these tenants inside a PostgreSQL transaction begun
+/// otherwise (see [`Store::begin_changing_customers`]); on SQLite the transaction must
+/// have been begun `IMMEDIATE`, which already excludes every other writer.
+pub(crate) async fn lock_customers(tx: &mut Tx, tenants: &[TenantId]) -> Result<()> {
+    if let Tx::Postgres(tx) = tx {
+        let mut tenants = tenants.to_vec();
+        tenants.sort();
+        tenants.dedup();
+        for tenant in tenants {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(CUSTOMER_LOCK | tenant.0)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The class of PostgreSQL advisory locks that guard a tenant's customers ("SY" in the

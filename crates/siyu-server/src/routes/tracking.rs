@@ -1,8 +1,9 @@
 //! The Segment-compatible tracking API (`/v1/identify`, `/v1/track`, … `/v1/batch`), so
 //! the official Segment and RudderStack SDKs send to siyu unchanged.
 //!
-//! Answers follow what the SDKs understand: exactly 200 once the events are committed
-//! (the body lists items refused, if any); 400 for a body or batch that cannot be taken,
+//! Answers follow what the SDKs understand: exactly 200 once the events are committed to
+//! the ingest log, and while the log is short once they are on profiles too (see
+//! `crate::ingest`; the body lists items refused, if any); 400 for a body or batch that cannot be taken,
 //! which the SDKs drop without retrying; 401 for a bad write key; 503 when storing
 //! failed, which they retry with the same messageIds (deduplication keeps retries from
 //! becoming second events).
@@ -25,6 +26,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody, error_response};
+use crate::ingest::Answer;
 
 /// The answer to a tracking call.
 #[derive(Serialize, ToSchema)]
@@ -36,6 +38,10 @@ pub struct TrackResponse {
     pub duplicates: usize,
     /// Events refused, with the reason for each.
     pub rejected: Vec<Rejection>,
+    /// Of the events accepted, how many are in the ingest log and not yet on profiles
+    /// (the server answers so under a burst; they are applied shortly, and any that turn
+    /// out to be duplicates are dropped then). 0 when the answer waited for them.
+    pub queued: usize,
 }
 
 fn bad_request(code: &str, message: String) -> Response {
@@ -196,8 +202,22 @@ async fn handle(
     if items.is_empty() && total > 0 {
         return all_refused(total, rejected);
     }
+    let submitted = items.len();
     let outcomes = match app.ingestor.submit(items).await {
-        Ok(outcomes) => outcomes,
+        Ok(Answer::Applied(outcomes)) => outcomes,
+        Ok(Answer::Queued) => {
+            return (
+                StatusCode::OK,
+                Json(TrackResponse {
+                    success: true,
+                    accepted: submitted,
+                    duplicates: 0,
+                    rejected,
+                    queued: submitted,
+                }),
+            )
+                .into_response();
+        }
         Err(cause) => {
             tracing::error!(error = %cause, "tracking call not stored");
             return ApiError::Unavailable("the events could not be stored; retry".into())
@@ -208,6 +228,7 @@ async fn handle(
         .iter()
         .filter(|o| **o == IngestOutcome::Duplicate)
         .count();
+    // (the store counts the events it refuses against the source)
     let mut refused_now = 0;
     for (position, outcome) in outcomes.iter().enumerate() {
         if let IngestOutcome::Refused(reason) = outcome {
@@ -221,7 +242,6 @@ async fn handle(
         }
     }
     if refused_now > 0 {
-        record_rejections(&app, source, refused_now).await;
         rejected.sort_by_key(|r| r.index);
     }
     if rejected.len() == total && total > 0 {
@@ -234,6 +254,7 @@ async fn handle(
             accepted: outcomes.len() - duplicates - refused_now,
             duplicates,
             rejected,
+            queued: 0,
         }),
     )
         .into_response()

@@ -1,0 +1,355 @@
+//! The ingest log: where tracked events wait, durably, to be applied to profiles.
+//!
+//! # Why a log
+//! Applying an event (identity resolution, traits, the event row and its indexes,
+//! per-day counts, orders) writes a few random pages of the database; measured on SQLite
+//! that bounds a single writer to about 20,000 events a second however the work is
+//! grouped. Appending the checked event to a log costs a fraction of that. So a tracking
+//! call is answered once its events are in the log ([`Store::log_events`]), and one task
+//! applies the log to profiles in big groups ([`Store::apply_logged`]); the server waits
+//! for that too while the log is short (`siyu-server/src/ingest.rs`), so under ordinary
+//! load an answer still means the events are on the profile.
+//!
+//! # Exactly once, on either database
+//! - **SQLite** keeps the log in a database file of its own (`PATH.ingest` beside
+//!   `PATH`), so appending never waits for the main file's single writer, which an apply
+//!   holds for a whole group. The main file records the last entry applied
+//!   (`ingest_applied`) in the transaction that applies the group: a crash before that
+//!   commit applies the group again from the log; a crash after it does not. Applied
+//!   entries are deleted from the log later ([`Store::trim_log`]). Sequence numbers are
+//!   `AUTOINCREMENT`, so they never go back, and a log file that is lost or replaced
+//!   continues after the last entry applied.
+//! - **PostgreSQL** keeps the log as a table. An apply takes the oldest entries with
+//!   `FOR UPDATE SKIP LOCKED` and deletes them in the transaction that applies them, so
+//!   several server processes can apply side by side without taking an entry twice.
+//!
+//! Events are kept in their checked form ([`TrackedEvent`] as JSON); the order an
+//! e-commerce event carries is read again from its properties when it is applied.
+
+use std::collections::HashMap;
+
+use siyu_domain::customer::{SourceId, SourceKind};
+use siyu_domain::ids::TenantId;
+use siyu_domain::tracking::TrackedEvent;
+use sqlx::SqlitePool;
+
+use crate::ingest::ingest_in;
+use crate::tx::{Placeholders, Tx, lock_customers, on_tx};
+use crate::{IngestItem, IngestOutcome, Pool, Result, SourceRef, Store, StoreError};
+
+/// An entry's place in the log; later entries have larger numbers.
+pub type LogSeq = i64;
+
+/// Entries appended by one statement: three values each, well under both databases'
+/// limits on bound parameters.
+const APPEND_CHUNK: usize = 500;
+
+/// The log's schema on SQLite (its own file).
+const SQLITE_LOG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ingest_log (\
+     seq INTEGER PRIMARY KEY AUTOINCREMENT, \
+     tenant_id INTEGER NOT NULL, \
+     source_id INTEGER NOT NULL, \
+     payload TEXT NOT NULL)";
+
+/// An entry read back from the log.
+type LoggedRow = (LogSeq, i64, i64, String);
+
+impl Store {
+    /// Creates the SQLite log's table, and makes its numbering continue after the last
+    /// entry applied (a fresh or replaced log file would otherwise start again at 1, and
+    /// its entries would look applied already). Run after the migrations.
+    pub(crate) async fn prepare_log(&self) -> Result<()> {
+        let (Pool::Sqlite(main), Some(log)) = (&self.pool, &self.log) else {
+            return Ok(());
+        };
+        sqlx::query(SQLITE_LOG_SCHEMA).execute(log).await?;
+        let Some(applied) = applied_seq(main).await? else {
+            // the migrations that make `ingest_applied` have not run (an upgrade test)
+            return Ok(());
+        };
+        let mut tx = log.begin_with("BEGIN IMMEDIATE").await?;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'), 0)",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if last < applied {
+            sqlx::query("DELETE FROM sqlite_sequence WHERE name = 'ingest_log'")
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO sqlite_sequence (name, seq) VALUES ('ingest_log', $1)")
+                .bind(applied)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Appends checked events to the log in one transaction and gives each its sequence
+    /// number, in order. Once this returns they survive a crash and will be applied.
+    pub async fn log_events(&self, items: &[IngestItem]) -> Result<Vec<LogSeq>> {
+        let payloads = items
+            .iter()
+            .map(|item| serde_json::to_string(&item.event))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| StoreError::Corrupt(format!("an event cannot be logged: {e}")))?;
+        let mut tx = match (&self.pool, &self.log) {
+            (Pool::Sqlite(_), Some(log)) => Tx::Sqlite(log.begin_with("BEGIN IMMEDIATE").await?),
+            (Pool::Postgres(pool), _) => Tx::Postgres(pool.begin().await?),
+            (Pool::Sqlite(_), None) => unreachable!("a SQLite store always has its log"),
+        };
+        let mut seqs = Vec::with_capacity(items.len());
+        for (chunk, payloads) in items
+            .chunks(APPEND_CHUNK)
+            .zip(payloads.chunks(APPEND_CHUNK))
+        {
+            let mut p = Placeholders::for_tx(&tx);
+            let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(3)).collect();
+            let sql = format!(
+                "INSERT INTO ingest_log (tenant_id, source_id, payload) VALUES {} RETURNING seq",
+                rows.join(",")
+            );
+            let mut got: Vec<LogSeq> = on_tx!(&mut tx, |c| {
+                let mut query = sqlx::query_scalar(&sql);
+                for (item, payload) in chunk.iter().zip(payloads) {
+                    query = query
+                        .bind(item.source.tenant.0)
+                        .bind(item.source.source.0)
+                        .bind(payload);
+                }
+                query.fetch_all(&mut *c).await?
+            });
+            // RETURNING gives rows in no promised order; they were numbered in order
+            got.sort_unstable();
+            seqs.extend(got);
+        }
+        tx.commit().await?;
+        Ok(seqs)
+    }
+
+    /// Applies up to `limit` of the oldest entries in the log to profiles, in one
+    /// transaction, and says what became of each (as [`Store::ingest`] does). Empty when
+    /// nothing waits (or, on PostgreSQL, when every waiting entry is being applied by
+    /// another process).
+    pub async fn apply_logged(&self, limit: usize) -> Result<Vec<(LogSeq, IngestOutcome)>> {
+        match (&self.pool, &self.log) {
+            (Pool::Sqlite(main), Some(log)) => self.apply_logged_sqlite(main, log, limit).await,
+            (Pool::Postgres(pool), _) => {
+                let mut tx = Tx::Postgres(pool.begin().await?);
+                let rows: Vec<LoggedRow> = on_tx!(&mut tx, |c| {
+                    sqlx::query_as(
+                        "SELECT seq, tenant_id, source_id, payload FROM ingest_log \
+                         ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    )
+                    .bind(limit as i64)
+                    .fetch_all(&mut *c)
+                    .await?
+                });
+                if rows.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let tenants: Vec<TenantId> = rows.iter().map(|r| TenantId(r.1)).collect();
+                lock_customers(&mut tx, &tenants).await?;
+                let applied = apply_rows(&mut tx, rows).await?;
+                let seqs: Vec<LogSeq> = applied.iter().map(|(seq, _)| *seq).collect();
+                if let Tx::Postgres(t) = &mut tx {
+                    sqlx::query("DELETE FROM ingest_log WHERE seq = ANY($1)")
+                        .bind(&seqs)
+                        .execute(&mut **t)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(applied)
+            }
+            (Pool::Sqlite(_), None) => unreachable!("a SQLite store always has its log"),
+        }
+    }
+
+    async fn apply_logged_sqlite(
+        &self,
+        main: &SqlitePool,
+        log: &SqlitePool,
+        limit: usize,
+    ) -> Result<Vec<(LogSeq, IngestOutcome)>> {
+        loop {
+            let applied = applied_seq(main).await?.unwrap_or(0);
+            let rows: Vec<LoggedRow> = sqlx::query_as(
+                "SELECT seq, tenant_id, source_id, payload FROM ingest_log \
+                 WHERE seq > $1 ORDER BY seq LIMIT $2",
+            )
+            .bind(applied)
+            .bind(limit as i64)
+            .fetch_all(log)
+            .await?;
+            let Some(last) = rows.last().map(|r| r.0) else {
+                return Ok(Vec::new());
+            };
+            // BEGIN IMMEDIATE: the write lock of the main file, which is every tenant's
+            // customer lock on SQLite
+            let mut tx = Tx::Sqlite(main.begin_with("BEGIN IMMEDIATE").await?);
+            let now: i64 = on_tx!(&mut tx, |c| {
+                sqlx::query_scalar("SELECT seq FROM ingest_applied WHERE id = 1")
+                    .fetch_one(&mut *c)
+                    .await?
+            });
+            if now != applied {
+                // another store on the same file applied meanwhile: read again
+                continue;
+            }
+            let outcomes = apply_rows(&mut tx, rows).await?;
+            on_tx!(&mut tx, |c| {
+                sqlx::query("UPDATE ingest_applied SET seq = $1 WHERE id = 1")
+                    .bind(last)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected()
+            });
+            tx.commit().await?;
+            return Ok(outcomes);
+        }
+    }
+
+    /// Deletes entries already applied from the SQLite log (the space is reused by later
+    /// entries); says how many. PostgreSQL deletes them as it applies them.
+    pub async fn trim_log(&self) -> Result<u64> {
+        let (Pool::Sqlite(main), Some(log)) = (&self.pool, &self.log) else {
+            return Ok(0);
+        };
+        let applied = applied_seq(main).await?.unwrap_or(0);
+        Ok(sqlx::query("DELETE FROM ingest_log WHERE seq <= $1")
+            .bind(applied)
+            .execute(log)
+            .await?
+            .rows_affected())
+    }
+
+    /// How many entries wait in the log to be applied.
+    pub async fn log_backlog(&self) -> Result<i64> {
+        Ok(match (&self.pool, &self.log) {
+            (Pool::Sqlite(main), Some(log)) => {
+                let applied = applied_seq(main).await?.unwrap_or(0);
+                sqlx::query_scalar("SELECT count(*) FROM ingest_log WHERE seq > $1")
+                    .bind(applied)
+                    .fetch_one(log)
+                    .await?
+            }
+            (Pool::Postgres(pool), _) => {
+                sqlx::query_scalar("SELECT count(*) FROM ingest_log")
+                    .fetch_one(pool)
+                    .await?
+            }
+            (Pool::Sqlite(_), None) => unreachable!("a SQLite store always has its log"),
+        })
+    }
+}
+
+/// The last entry applied, on SQLite; `None` before migration 12.
+async fn applied_seq(main: &SqlitePool) -> Result<Option<LogSeq>> {
+    match sqlx::query_scalar("SELECT seq FROM ingest_applied WHERE id = 1")
+        .fetch_optional(main)
+        .await
+    {
+        Ok(seq) => Ok(seq),
+        Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Applies logged entries inside a transaction holding their tenants' customer locks.
+/// An entry that cannot be read back (its source gone, its payload not an event) is
+/// refused with the reason, and the rest are applied.
+async fn apply_rows(tx: &mut Tx, rows: Vec<LoggedRow>) -> Result<Vec<(LogSeq, IngestOutcome)>> {
+    let sources = source_refs(tx, &rows).await?;
+    let mut outcomes: Vec<(LogSeq, Option<IngestOutcome>)> = Vec::with_capacity(rows.len());
+    let mut items = Vec::with_capacity(rows.len());
+    for (seq, tenant, source, payload) in rows {
+        let item = match sources.get(&(tenant, source)) {
+            None => Err("its source no longer exists".to_owned()),
+            Some(source) => serde_json::from_str::<TrackedEvent>(&payload)
+                .map_err(|e| format!("the logged event cannot be read: {e}"))
+                .and_then(|event| event.with_commerce(source.kind.sales_channel()))
+                .map(|event| IngestItem {
+                    source: *source,
+                    event,
+                }),
+        };
+        match item {
+            Ok(item) => {
+                items.push(item);
+                outcomes.push((seq, None));
+            }
+            Err(reason) => {
+                tracing::error!(seq, %reason, "a logged event is not applied");
+                outcomes.push((seq, Some(IngestOutcome::Refused(reason))));
+            }
+        }
+    }
+    let stored = ingest_in(tx, &items).await?;
+    // what is refused now was answered for already: it counts against its source
+    let mut refused: HashMap<SourceRef, i64> = HashMap::new();
+    for (item, outcome) in items.iter().zip(&stored) {
+        if matches!(outcome, IngestOutcome::Refused(_)) {
+            *refused.entry(item.source).or_default() += 1;
+        }
+    }
+    for (source, count) in refused {
+        on_tx!(&mut *tx, |c| {
+            sqlx::query(
+                "UPDATE sources SET rejected = rejected + $1 WHERE tenant_id = $2 AND id = $3",
+            )
+            .bind(count)
+            .bind(source.tenant.0)
+            .bind(source.source.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+    }
+    let mut applied = stored.into_iter();
+    Ok(outcomes
+        .into_iter()
+        .map(|(seq, outcome)| {
+            let outcome = outcome
+                .or_else(|| applied.next())
+                .expect("one outcome per applied item");
+            (seq, outcome)
+        })
+        .collect())
+}
+
+/// The sources the rows came from, as [`Store::resolve_write_key`] gives them.
+async fn source_refs(tx: &mut Tx, rows: &[LoggedRow]) -> Result<HashMap<(i64, i64), SourceRef>> {
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(APPEND_CHUNK) {
+        let mut p = Placeholders::for_tx(tx);
+        let list: Vec<String> = chunk.iter().map(|_| p.next()).collect();
+        let sql = format!(
+            "SELECT s.tenant_id, s.id, s.kind, t.time_zone FROM sources s \
+             JOIN tenants t ON t.id = s.tenant_id WHERE s.id IN ({})",
+            list.join(",")
+        );
+        let got: Vec<(i64, i64, String, String)> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        for (tenant, source, kind, zone) in got {
+            found.insert(
+                (tenant, source),
+                SourceRef {
+                    tenant: TenantId(tenant),
+                    source: SourceId(source),
+                    kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
+                    time_zone: siyu_domain::time::TimeZone::of_stored(&zone),
+                },
+            );
+        }
+    }
+    Ok(found)
+}
