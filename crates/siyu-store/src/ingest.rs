@@ -83,10 +83,9 @@ impl Store {
 /// apply both come here.
 pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<IngestOutcome>> {
     let tenants: Vec<_> = items.iter().map(|i| i.source.tenant).collect();
-    let mut tx = tx;
     let mut batch = Batch::default();
-    let refused = batch.check_currencies(&mut tx, items).await?;
-    let fresh = claim_message_ids(&mut tx, items, &refused).await?;
+    let refused = batch.check_currencies(tx, items).await?;
+    let fresh = claim_message_ids(tx, items, &refused).await?;
     // each new event's identities, worked out once (normalising phones and emails)
     let identities: Vec<Vec<Identity>> = items
         .iter()
@@ -99,14 +98,14 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
             }
         })
         .collect();
-    batch.known = prefetch_owners(&mut tx, items, &identities).await?;
+    batch.known = prefetch_owners(tx, items, &identities).await?;
     for tenant in &tenants {
         if !batch.identifying.contains_key(tenant) {
-            let kinds = identifying_kinds(&mut tx, *tenant).await?;
+            let kinds = identifying_kinds(tx, *tenant).await?;
             batch.identifying.insert(*tenant, kinds);
         }
     }
-    batch.prefetch_profiles(&mut tx, items, &identities).await?;
+    batch.prefetch_profiles(tx, items, &identities).await?;
     let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
     let mut per_source: HashMap<SourceRef, (i64, i64)> = HashMap::new();
     for (index, item) in items.iter().enumerate() {
@@ -117,7 +116,7 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
         let event = &item.event;
         let tenant = item.source.tenant;
         let customer = resolve_customer(
-            &mut tx,
+            tx,
             item.source,
             event,
             &identities[index],
@@ -127,7 +126,7 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
         .await?;
         if !event.traits.is_empty() {
             batch
-                .update_traits(&mut tx, tenant, customer, event, &identities[index])
+                .update_traits(tx, tenant, customer, event, &identities[index])
                 .await?;
         }
         match &event.commerce {
@@ -140,9 +139,9 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
                 reason,
             }) => {
                 // the order may be one of this group's: written first
-                batch.flush(&mut tx, items).await?;
+                batch.flush(tx, items).await?;
                 crate::orders::refund_order(
-                    &mut tx,
+                    tx,
                     tenant,
                     customer,
                     order_id,
@@ -160,9 +159,9 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
         counter.1 = counter.1.max(event.received_at);
         stored.push(Some(customer));
     }
-    batch.flush(&mut tx, items).await?;
+    batch.flush(tx, items).await?;
     for (source, (received, last)) in per_source {
-        on_tx!(&mut tx, |c| {
+        on_tx!(tx, |c| {
             sqlx::query(
                     "UPDATE sources SET received = received + $1, \
                      last_event_at = CASE WHEN last_event_at IS NULL OR last_event_at < $2 THEN $2 ELSE last_event_at END \
@@ -200,10 +199,10 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
             }
         }
     }
-    crate::audiences::note_sources(&mut tx, &sources).await?;
-    crate::audiences::note_channel_codes(&mut tx, &codes).await?;
+    crate::audiences::note_sources(tx, &sources).await?;
+    crate::audiences::note_channel_codes(tx, &codes).await?;
     for (tenant, customers) in touched {
-        crate::audiences::note_changed(&mut tx, tenant, &customers).await?;
+        crate::audiences::note_changed(tx, tenant, &customers).await?;
     }
     Ok(stored
         .into_iter()
