@@ -89,6 +89,12 @@ def main():
 
             check("no SDK reported an error", not errors, errors)
 
+            # siyu answers once events are in its ingest log; profiles follow within moments
+            for _ in range(200):
+                if get(base, "/api/v1/sources", token)["items"][0]["received"] >= 30:
+                    break
+                time.sleep(0.05)
+
             profile = get(base, "/api/v1/customers/lookup?kind=user_id&value=sdk-user-1", token)
             check("Segment identify traits are on the profile", profile.get("name") == "李娜", profile)
             check("the email identity is normalised and masked", profile.get("email") == "l***@brand.cn", profile)

@@ -8,16 +8,16 @@
 //! - **The applier** applies the log to profiles, oldest first, in groups of up to
 //!   [`APPLY_GROUP`] events (bigger groups write each shared page once).
 //!
-//! While the log is short (fewer than `wait_below` events waiting when a request's
-//! events are logged) the answer also waits for the applier, so it says what became of
-//! each event (stored, duplicate, refused) and a read right after it sees the profile —
-//! the ordinary case. Under a burst the log grows, and answers come as soon as the events
-//! are logged (`queued` in the answer): the clients are not held to the speed of the
-//! profiles, which catch up when the burst is over.
+//! Answers come as soon as the events are logged (`queued` in the answer), as Segment's
+//! own API answers: clients are not held to the speed of the profiles, which follow
+//! within moments under ordinary load and catch up after a burst. With
+//! `wait_for_profiles` an answer also waits for the applier, so it says what became of
+//! each event (stored, duplicate) and a read right after it sees the profile; the
+//! integration tests run so, and a deployment that wants read-your-writes may too, at
+//! the cost of clients waiting for the profiles.
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use siyu_store::{IngestItem, IngestOutcome, LogSeq, Store};
@@ -48,7 +48,7 @@ type Applied = oneshot::Receiver<Vec<IngestOutcome>>;
 struct Job {
     items: Vec<IngestItem>,
     /// Answered once the events are logged, with a way to wait for their application
-    /// when the log is short.
+    /// when answers wait for profiles.
     logged: oneshot::Sender<Result<Option<Applied>, String>>,
 }
 
@@ -68,8 +68,6 @@ struct Waiting {
 }
 
 struct Shared {
-    /// Events logged and not yet applied, as far as this process knows.
-    backlog: AtomicI64,
     /// Taken by the logger from before it logs until it has registered the waiters, so
     /// the applier never applies an entry before its waiter is known.
     waiting: Mutex<Waiting>,
@@ -80,26 +78,28 @@ struct Shared {
 #[derive(Clone)]
 pub struct Ingestor {
     jobs: mpsc::Sender<Job>,
-    shared: Arc<Shared>,
 }
 
 impl Ingestor {
-    /// Starts the logger and the applier on the current runtime. Answers wait for
-    /// application while fewer than `wait_below` events wait in the log.
-    pub fn start(store: Store, dedup_window_ms: i64, wait_below: i64) -> Self {
+    /// Starts the logger and the applier on the current runtime.
+    pub fn start(store: Store, dedup_window_ms: i64, wait_for_profiles: bool) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(1024);
         let shared = Arc::new(Shared {
-            backlog: AtomicI64::new(0),
             waiting: Mutex::new(Waiting::default()),
             wake_applier: Notify::new(),
         });
-        tokio::spawn(log_loop(store.clone(), rx, shared.clone(), wait_below));
-        tokio::spawn(apply_loop(store, shared.clone(), dedup_window_ms));
-        Self { jobs, shared }
+        tokio::spawn(log_loop(
+            store.clone(),
+            rx,
+            shared.clone(),
+            wait_for_profiles,
+        ));
+        tokio::spawn(apply_loop(store, shared, dedup_window_ms));
+        Self { jobs }
     }
 
-    /// Takes events in; returns once they are logged (or logging failed), and, while the
-    /// log is short, once they are applied too.
+    /// Takes events in; returns once they are logged (or logging failed), and, when
+    /// answers wait for profiles, once they are applied too.
     pub async fn submit(&self, items: Vec<IngestItem>) -> Result<Answer, String> {
         let (logged, answer) = oneshot::channel();
         self.jobs
@@ -118,14 +118,9 @@ impl Ingestor {
             Ok(Err(_)) | Err(_) => Ok(Answer::Queued),
         }
     }
-
-    /// Events logged and not yet applied, as this process knows.
-    pub fn backlog(&self) -> i64 {
-        self.shared.backlog.load(Ordering::Relaxed).max(0)
-    }
 }
 
-async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, wait_below: i64) {
+async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, wait: bool) {
     let mut last_trim = tokio::time::Instant::now();
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
@@ -152,8 +147,6 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
                 continue;
             }
         };
-        let before = shared.backlog.fetch_add(count as i64, Ordering::Relaxed);
-        let wait = before < wait_below;
         let mut seqs = seqs.into_iter();
         for job in jobs {
             let size = job.items.len();
@@ -204,12 +197,8 @@ fn forget_abandoned(waiting: &mut Waiting) {
 async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
     // what an earlier run logged and did not apply (a crash, a stop under load)
     match store.log_backlog().await {
-        Ok(n) => {
-            if n > 0 {
-                tracing::info!(events = n, "applying events logged before the restart");
-            }
-            shared.backlog.fetch_add(n, Ordering::Relaxed);
-        }
+        Ok(0) => {}
+        Ok(n) => tracing::info!(events = n, "applying events logged before the restart"),
         Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
     }
     let mut last_prune = tokio::time::Instant::now();
@@ -217,22 +206,12 @@ async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
         loop {
             match store.apply_logged(APPLY_GROUP).await {
                 Ok(applied) if applied.is_empty() => break,
-                Ok(applied) => {
-                    shared
-                        .backlog
-                        .fetch_sub(applied.len() as i64, Ordering::Relaxed);
-                    answer_waiters(&shared, applied).await;
-                }
+                Ok(applied) => answer_waiters(&shared, applied).await,
                 Err(err) => {
                     tracing::error!(error = %err, "applying logged events failed; retrying");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
-        }
-        // nothing waits that this process can take: the count restarts from the log
-        // (on PostgreSQL other processes apply entries this one logged)
-        if let Ok(n) = store.log_backlog().await {
-            shared.backlog.store(n, Ordering::Relaxed);
         }
         if last_prune.elapsed() > PRUNE_EVERY {
             last_prune = tokio::time::Instant::now();

@@ -55,10 +55,9 @@ pub struct ServerConfig {
     pub login_throttle: LoginThrottle,
     /// How long a messageId is remembered per source to drop retried events.
     pub dedup_window_ms: i64,
-    /// Tracking answers wait for their events to be applied to profiles while fewer
-    /// than this many events wait in the ingest log; beyond it they answer once the
-    /// events are logged (`queued`). 0: never wait.
-    pub wait_for_profiles_below: i64,
+    /// Tracking answers wait for their events to be applied to profiles, rather than
+    /// answering once the events are durably logged (`queued`); see `ingest`.
+    pub wait_for_profiles: bool,
 }
 
 impl Default for ServerConfig {
@@ -70,7 +69,7 @@ impl Default for ServerConfig {
             cookie_secure: CookieSecure::Auto,
             login_throttle: LoginThrottle::default(),
             dedup_window_ms: 7 * 24 * 3600 * 1000,
-            wait_for_profiles_below: 10_000,
+            wait_for_profiles: false,
         }
     }
 }
@@ -123,7 +122,7 @@ impl Application {
         let ingestor = ingest::Ingestor::start(
             store.clone(),
             config.dedup_window_ms,
-            config.wait_for_profiles_below,
+            config.wait_for_profiles,
         );
         let audiences = audience::Audiences::start(store.clone())
             .await

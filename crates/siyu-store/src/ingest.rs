@@ -215,6 +215,72 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
         .collect())
 }
 
+/// Says, per item, why it would be refused: an order in a currency with no exchange
+/// rate to the tenant currency (neither its own nor the tenant's, nor one it was
+/// recorded with before). Also gives the currency settings of the tenants with orders.
+async fn currency_refusals(
+    tx: &mut Tx,
+    items: &[IngestItem],
+) -> Result<(HashMap<TenantId, CurrencySettings>, Vec<Option<String>>)> {
+    // the currency and rate of orders recorded before, which keep their rate
+    let mut order_ids: HashMap<TenantId, Vec<&str>> = HashMap::new();
+    for item in items {
+        if let Some(Commerce::Completed(order)) = &item.event.commerce {
+            order_ids
+                .entry(item.source.tenant)
+                .or_default()
+                .push(&order.order_id);
+        }
+    }
+    let mut currencies = HashMap::new();
+    let mut stored = HashMap::new();
+    for (tenant, ids) in order_ids {
+        let settings = crate::orders::currency_settings(tx, tenant).await?;
+        currencies.insert(tenant, settings);
+        stored.insert(
+            tenant,
+            crate::orders::stored_currencies(tx, tenant, &ids).await?,
+        );
+    }
+    let mut refused = Vec::with_capacity(items.len());
+    for item in items {
+        let Some(Commerce::Completed(order)) = &item.event.commerce else {
+            refused.push(None);
+            continue;
+        };
+        let tenant = item.source.tenant;
+        let settings = &currencies[&tenant];
+        let was = stored.get(&tenant).and_then(|s| s.get(&order.order_id));
+        refused.push(match crate::orders::currency_of(settings, order, was) {
+            Ok(_) => None,
+            Err(StoreError::Domain(DomainError::Invalid(f))) => {
+                Some(format!("properties.{}: {}", f.field, f.message))
+            }
+            Err(e) => return Err(e),
+        });
+    }
+    Ok((currencies, refused))
+}
+
+impl Store {
+    /// Says, per item, why applying it would refuse it: an order in a currency with no
+    /// exchange rate. Tracking calls ask before logging, so that such an event is
+    /// refused in the answer rather than after it (applying checks again: the rates may
+    /// change in between).
+    pub async fn currency_refusals(&self, items: &[IngestItem]) -> Result<Vec<Option<String>>> {
+        if !items
+            .iter()
+            .any(|i| matches!(i.event.commerce, Some(Commerce::Completed(_))))
+        {
+            return Ok(vec![None; items.len()]);
+        }
+        let mut tx = self.begin().await?;
+        let (_, refused) = currency_refusals(&mut tx, items).await?;
+        drop(tx);
+        Ok(refused)
+    }
+}
+
 /// Rows per multi-row statement: well under SQLite's and PostgreSQL's limits on bound
 /// parameters.
 const CHUNK: usize = 200;
@@ -335,42 +401,8 @@ impl Batch {
         tx: &mut Tx,
         items: &[IngestItem],
     ) -> Result<Vec<Option<String>>> {
-        // the currency and rate of orders recorded before, which keep their rate
-        let mut order_ids: HashMap<TenantId, Vec<&str>> = HashMap::new();
-        for item in items {
-            if let Some(Commerce::Completed(order)) = &item.event.commerce {
-                order_ids
-                    .entry(item.source.tenant)
-                    .or_default()
-                    .push(&order.order_id);
-            }
-        }
-        let mut stored = HashMap::new();
-        for (tenant, ids) in order_ids {
-            let settings = crate::orders::currency_settings(tx, tenant).await?;
-            self.currencies.insert(tenant, settings);
-            stored.insert(
-                tenant,
-                crate::orders::stored_currencies(tx, tenant, &ids).await?,
-            );
-        }
-        let mut refused = Vec::with_capacity(items.len());
-        for item in items {
-            let Some(Commerce::Completed(order)) = &item.event.commerce else {
-                refused.push(None);
-                continue;
-            };
-            let tenant = item.source.tenant;
-            let settings = &self.currencies[&tenant];
-            let was = stored.get(&tenant).and_then(|s| s.get(&order.order_id));
-            refused.push(match crate::orders::currency_of(settings, order, was) {
-                Ok(_) => None,
-                Err(StoreError::Domain(DomainError::Invalid(f))) => {
-                    Some(format!("properties.{}: {}", f.field, f.message))
-                }
-                Err(e) => return Err(e),
-            });
-        }
+        let (settings, refused) = currency_refusals(tx, items).await?;
+        self.currencies.extend(settings);
         Ok(refused)
     }
 

@@ -513,3 +513,145 @@ async fn identifying_kinds_keep_people_with_a_shared_phone_apart() {
         Err(StoreError::NotFound(_))
     ));
 }
+
+fn tracked(f: &Fixture, n: usize, prefix: &str) -> Vec<IngestItem> {
+    (0..n)
+        .map(|i| {
+            item(
+                f,
+                json!({"type": "track", "event": "Viewed", "userId": format!("log-u{}", i % 7),
+                       "messageId": format!("{prefix}-{i}")}),
+            )
+        })
+        .collect()
+}
+
+async fn stored_ids(f: &Fixture) -> std::collections::HashMap<String, i64> {
+    f.store
+        .tenant(f.source.tenant)
+        .message_id_counts(f.source.source)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[tokio::test]
+async fn the_ingest_log_is_applied_once_in_order_and_survives_reopening() {
+    let f = fixture().await;
+    let first = f.store.log_events(&tracked(&f, 30, "a")).await.unwrap();
+    let second = f.store.log_events(&tracked(&f, 20, "b")).await.unwrap();
+    assert_eq!(first.len(), 30);
+    assert!(
+        first.windows(2).all(|w| w[0] < w[1]) && first[29] < second[0],
+        "numbered in order"
+    );
+    assert_eq!(f.store.log_backlog().await.unwrap(), 50);
+    // logged is not applied: nothing is on a profile yet
+    assert!(stored_ids(&f).await.is_empty());
+
+    let applied = f.store.apply_logged(40).await.unwrap();
+    let seqs: Vec<i64> = applied.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, [&first[..], &second[..10]].concat(), "oldest first");
+    assert!(
+        applied
+            .iter()
+            .all(|(_, o)| matches!(o, IngestOutcome::Stored(_)))
+    );
+    assert_eq!(f.store.log_backlog().await.unwrap(), 10);
+
+    // a new store on the same database (a restart) finds the rest, and only the rest
+    let again = Store::connect(&f._db.url, siyu_store::StoreOptions::default())
+        .await
+        .unwrap();
+    again.migrate().await.unwrap();
+    assert_eq!(again.log_backlog().await.unwrap(), 10);
+    let rest = again.apply_logged(1000).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        second[10..].to_vec()
+    );
+    assert!(again.apply_logged(1000).await.unwrap().is_empty());
+    let ids = stored_ids(&f).await;
+    assert_eq!(ids.len(), 50);
+    assert!(ids.values().all(|c| *c == 1));
+
+    // logging the same messageIds again: applied as duplicates
+    f.store.log_events(&tracked(&f, 5, "a")).await.unwrap();
+    let dup = f.store.apply_logged(1000).await.unwrap();
+    assert_eq!(dup.len(), 5);
+    assert!(dup.iter().all(|(_, o)| *o == IngestOutcome::Duplicate));
+
+    // applied entries are deleted from the log; numbering never goes back
+    f.store.trim_log().await.unwrap();
+    let later = f.store.log_events(&tracked(&f, 1, "c")).await.unwrap();
+    assert!(later[0] > second[19]);
+    assert_eq!(f.store.apply_logged(10).await.unwrap().len(), 1);
+    assert_eq!(stored_ids(&f).await.len(), 51);
+}
+
+#[tokio::test]
+async fn a_lost_sqlite_log_file_starts_after_the_last_entry_applied() {
+    let f = fixture().await;
+    if f._db.is_postgres() {
+        return; // PostgreSQL keeps the log in the database itself
+    }
+    let seqs = f.store.log_events(&tracked(&f, 10, "x")).await.unwrap();
+    f.store.apply_logged(100).await.unwrap();
+    f.store.close().await;
+    let path = f._db.url.trim_start_matches("sqlite://").to_owned();
+    for suffix in [".ingest", ".ingest-wal", ".ingest-shm"] {
+        let _ = std::fs::remove_file(format!("{path}{suffix}"));
+    }
+    let store = Store::connect(&f._db.url, siyu_store::StoreOptions::default())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    let fresh = store.log_events(&tracked(&f, 3, "y")).await.unwrap();
+    assert!(fresh[0] > seqs[9], "{fresh:?} after {seqs:?}");
+    assert_eq!(store.apply_logged(100).await.unwrap().len(), 3);
+    let ids = store
+        .tenant(f.source.tenant)
+        .message_id_counts(f.source.source)
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 13, "the new entries were applied, not skipped");
+}
+
+#[tokio::test]
+async fn two_appliers_take_each_logged_event_once() {
+    let f = fixture().await;
+    let other = Store::connect(&f._db.url, siyu_store::StoreOptions::default())
+        .await
+        .unwrap();
+    let mut logged = Vec::new();
+    for round in 0..10 {
+        logged.extend(
+            f.store
+                .log_events(&tracked(&f, 40, &format!("r{round}")))
+                .await
+                .unwrap(),
+        );
+    }
+    let apply = |store: Store| async move {
+        let mut seen = Vec::new();
+        loop {
+            let got = store.apply_logged(25).await.unwrap();
+            if got.is_empty() {
+                return seen;
+            }
+            seen.extend(got.into_iter().map(|(s, _)| s));
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(apply(f.store.clone())),
+        tokio::spawn(apply(other.clone()))
+    );
+    let mut all: Vec<i64> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    all.sort_unstable();
+    assert_eq!(all, logged, "every entry applied, none twice");
+    assert_eq!(f.store.log_backlog().await.unwrap(), 0);
+    let ids = stored_ids(&f).await;
+    assert_eq!(ids.len(), 400);
+    assert!(ids.values().all(|c| *c == 1));
+}

@@ -22,7 +22,7 @@ const KNOWN_KEYS: &[&str] = &[
     "trust_proxy_headers",
     "cookie_secure",
     "dedup_window_secs",
-    "wait_for_profiles_below",
+    "wait_for_profiles",
     "login",
 ];
 const KNOWN_LOGIN_KEYS: &[&str] = &[
@@ -47,9 +47,9 @@ pub struct FileConfig {
     pub cookie_secure: Option<CookieSecure>,
     /// How long (seconds) a messageId is remembered per source to drop retries.
     pub dedup_window_secs: Option<i64>,
-    /// Tracking answers wait for the events to reach profiles while fewer than this
-    /// many events wait in the ingest log (0: answer once logged).
-    pub wait_for_profiles_below: Option<i64>,
+    /// Tracking answers wait for the events to reach profiles instead of answering once
+    /// they are durably logged.
+    pub wait_for_profiles: Option<bool>,
     pub login: LoginConfig,
     /// Keys of the file this version does not know, to warn about once logging runs.
     #[serde(skip)]
@@ -110,10 +110,7 @@ impl FileConfig {
                 .dedup_window_secs
                 .map(|s| s * 1000)
                 .unwrap_or(defaults.dedup_window_ms),
-            wait_for_profiles_below: self
-                .wait_for_profiles_below
-                .unwrap_or(defaults.wait_for_profiles_below)
-                .max(0),
+            wait_for_profiles: self.wait_for_profiles.unwrap_or(defaults.wait_for_profiles),
             login_throttle: LoginThrottle {
                 window_ms: self
                     .login

@@ -196,6 +196,33 @@ async fn handle(
             Err(rejection) => rejected.push(rejection),
         }
     }
+    // an order in a currency without an exchange rate is refused in the answer (and
+    // checked again when applied, in case the rates changed in between)
+    let refusals = match app.store.currency_refusals(&items).await {
+        Ok(refusals) => refusals,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    if refusals.iter().any(Option::is_some) {
+        let mut kept = Vec::with_capacity(items.len());
+        let mut kept_positions = Vec::with_capacity(items.len());
+        for ((item, (index, message_id)), refusal) in items.into_iter().zip(positions).zip(refusals)
+        {
+            match refusal {
+                Some(reason) => rejected.push(Rejection {
+                    index,
+                    message_id: Some(message_id),
+                    reason,
+                }),
+                None => {
+                    kept.push(item);
+                    kept_positions.push((index, message_id));
+                }
+            }
+        }
+        items = kept;
+        positions = kept_positions;
+        rejected.sort_by_key(|r| r.index);
+    }
     if !rejected.is_empty() {
         record_rejections(&app, source, rejected.len()).await;
     }

@@ -77,6 +77,22 @@ impl TestApp {
         }
     }
 
+    /// Waits until every tracked event the server has answered for is applied to
+    /// profiles (the ingest log is empty): tracking answers come once events are logged.
+    pub async fn applied(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            if self.store.log_backlog().await.unwrap() == 0 {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the ingest log was not applied within 30 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     /// Asks the server to stop, as SIGTERM does: no new connections, in-flight requests
     /// finish.
     pub fn begin_shutdown(&mut self) {

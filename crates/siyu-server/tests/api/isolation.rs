@@ -70,6 +70,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .await
         .unwrap();
     assert_eq!(tracked.status(), 200);
+    app.applied().await;
     let customer = app
         .get(
             "/api/v1/customers/lookup?kind=user_id&value=acme-user",
@@ -128,6 +129,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .await
         .unwrap();
     assert_eq!(tracked.status(), 200);
+    app.applied().await;
     let merge = app
         .get(
             &format!("/api/v1/customers/{customer}/timeline"),

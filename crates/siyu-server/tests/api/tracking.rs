@@ -38,7 +38,10 @@ pub(crate) async fn send(
         .send()
         .await
         .unwrap();
-    answer(response).await
+    let answer = answer(response).await;
+    // the answer comes once the events are logged; the tests read profiles next
+    app.applied().await;
+    answer
 }
 
 /// What analytics-python sends: every call as a one-item batch, explicit nulls.
@@ -252,24 +255,41 @@ async fn a_retried_batch_never_makes_second_events() {
     let (source_id, key) = source(&app).await;
     let items: Vec<Value> = (0..50).map(|i| json!({"type": "track", "userId": "u-retry", "event": "Viewed", "messageId": format!("m-{i}")})).collect();
     let body = json!({"batch": items});
+    // answered once logged: both are taken, and the retry's events are dropped as
+    // duplicates when the log is applied
     let first = send(&app, "/v1/batch", &key, body.clone())
         .await
         .expect(200);
-    assert_eq!(
+    let retry = send(&app, "/v1/batch", &key, body.clone())
+        .await
+        .expect(200);
+    for answer in [&first, &retry] {
+        assert_eq!(
+            (&answer.body["accepted"], &answer.body["queued"]),
+            (&json!(50), &json!(50)),
+            "{}",
+            answer.body
+        );
+    }
+    // answers that wait for profiles say which were duplicates
+    let waiting = TestApp::spawn_with(|c| c.wait_for_profiles = true).await;
+    let (_, waiting_key) = source(&waiting).await;
+    let counts = |a: &crate::helpers::Answer| {
         (
-            first.body["accepted"].as_u64(),
-            first.body["duplicates"].as_u64()
-        ),
-        (Some(50), Some(0))
-    );
-    let retry = send(&app, "/v1/batch", &key, body).await.expect(200);
-    assert_eq!(
-        (
-            retry.body["accepted"].as_u64(),
-            retry.body["duplicates"].as_u64()
-        ),
-        (Some(0), Some(50))
-    );
+            a.body["accepted"].as_u64(),
+            a.body["duplicates"].as_u64(),
+            a.body["queued"].as_u64(),
+        )
+    };
+    let once = send(&waiting, "/v1/batch", &waiting_key, body.clone())
+        .await
+        .expect(200);
+    assert_eq!(counts(&once), (Some(50), Some(0), Some(0)));
+    let again = send(&waiting, "/v1/batch", &waiting_key, body)
+        .await
+        .expect(200);
+    assert_eq!(counts(&again), (Some(0), Some(50), Some(0)));
+
     let profile = app
         .get(
             "/api/v1/customers/lookup?kind=user_id&value=u-retry",
@@ -316,6 +336,7 @@ async fn gzip_bodies_are_accepted() {
         .await
         .unwrap();
     answer(response).await.expect(200);
+    app.applied().await;
     let profile = app
         .get(
             "/api/v1/customers/lookup?kind=user_id&value=gz",
