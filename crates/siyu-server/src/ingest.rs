@@ -6,7 +6,11 @@
 //!   answered only after the commit that holds its events, so a 200 always means the
 //!   events survive a crash.
 //! - **The applier** applies the log to profiles, oldest first, in groups of up to
-//!   [`APPLY_GROUP`] events (bigger groups write each shared page once).
+//!   [`APPLY_GROUP`] events (bigger groups write each shared page once). It runs on a
+//!   thread of its own at a lower scheduling priority (nice 10), with database
+//!   connections of its own (whose SQLite threads inherit that priority): when the CPU
+//!   is short, answering requests comes first and the profiles fall behind, rather
+//!   than clients timing out; when it is not, the applier has it all.
 //!
 //! Answers come as soon as the events are logged (`queued` in the answer), as Segment's
 //! own API answers: clients are not held to the speed of the profiles, which follow
@@ -74,11 +78,16 @@ struct Shared {
     wake_applier: Notify,
 }
 
-/// A handle to the ingestor; cheap to clone.
+/// A handle to the ingestor; cheap to clone. When the last handle is dropped the
+/// applier finishes the group it is applying and stops.
 #[derive(Clone)]
 pub struct Ingestor {
     jobs: mpsc::Sender<Job>,
+    _stop_applier: Arc<oneshot::Sender<()>>,
 }
+
+/// The applier's niceness: below the requests (0), above idle.
+const APPLIER_NICE: i32 = 10;
 
 impl Ingestor {
     /// Starts the logger and the applier on the current runtime.
@@ -94,8 +103,17 @@ impl Ingestor {
             shared.clone(),
             wait_for_profiles,
         ));
-        tokio::spawn(apply_loop(store, shared, dedup_window_ms));
-        Self { jobs }
+        let (stop, stopped) = oneshot::channel();
+        let started = std::thread::Builder::new()
+            .name("siyu-applier".into())
+            .spawn(move || run_applier(store, shared, dedup_window_ms, stopped));
+        if let Err(err) = started {
+            tracing::error!(error = %err, "the applier thread did not start");
+        }
+        Self {
+            jobs,
+            _stop_applier: Arc::new(stop),
+        }
     }
 
     /// Takes events in; returns once they are logged (or logging failed), and, when
@@ -134,25 +152,30 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
                 Err(_) => break,
             }
         }
-        let items: Vec<IngestItem> = jobs.iter().flat_map(|j| j.items.iter().cloned()).collect();
+        // the events are moved, not copied: once logged they are read back from the log
+        let mut items: Vec<IngestItem> = Vec::with_capacity(count);
+        let mut answers = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            answers.push((job.items.len(), job.logged));
+            items.extend(job.items);
+        }
         let mut waiting = shared.waiting.lock().await;
         let seqs = match store.log_events(&items).await {
             Ok(seqs) => seqs,
             Err(err) => {
                 drop(waiting);
                 tracing::error!(error = %err, events = count, "logging events failed");
-                for job in jobs {
-                    let _ = job.logged.send(Err(err.to_string()));
+                for (_, logged) in answers {
+                    let _ = logged.send(Err(err.to_string()));
                 }
                 continue;
             }
         };
         let mut seqs = seqs.into_iter();
-        for job in jobs {
-            let size = job.items.len();
+        for (size, logged) in answers {
             let job_seqs: Vec<LogSeq> = seqs.by_ref().take(size).collect();
             if !wait || size == 0 {
-                let _ = job.logged.send(Ok(None));
+                let _ = logged.send(Ok(None));
                 continue;
             }
             let (reply, applied) = oneshot::channel();
@@ -169,7 +192,7 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
                     reply,
                 },
             );
-            let _ = job.logged.send(Ok(Some(applied)));
+            let _ = logged.send(Ok(Some(applied)));
         }
         if waiting.waiters.len() > 10_000 {
             // answers that stopped waiting (their entries applied by another process)
@@ -192,6 +215,48 @@ fn forget_abandoned(waiting: &mut Waiting) {
         by_seq, waiters, ..
     } = waiting;
     by_seq.retain(|_, (id, _)| waiters.contains_key(id));
+}
+
+/// The applier's thread: lowers its priority, opens its own connections and applies
+/// the log until told to stop.
+fn run_applier(
+    store: Store,
+    shared: Arc<Shared>,
+    dedup_window_ms: i64,
+    stopped: oneshot::Receiver<()>,
+) {
+    #[cfg(target_os = "linux")]
+    // on Linux the nice value is the calling thread's, and threads it starts inherit it
+    if let Err(err) = rustix::process::setpriority_process(None, APPLIER_NICE) {
+        tracing::warn!(error = %err, "the applier runs at the requests' priority");
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            tracing::error!(error = %err, "the applier has no runtime: events stay in the log");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let own = match store.with_own_connections().await {
+            Ok(own) => own,
+            Err(err) => {
+                tracing::warn!(error = %err, "the applier shares the requests' connections");
+                None
+            }
+        };
+        let applying = own.clone().unwrap_or(store);
+        tokio::select! {
+            () = apply_loop(applying, shared, dedup_window_ms) => {}
+            _ = stopped => {}
+        }
+        if let Some(own) = own {
+            own.close().await;
+        }
+    });
 }
 
 async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {

@@ -115,6 +115,8 @@ pub struct Store {
     pub(crate) pool: Pool,
     /// SQLite: the ingest log's own file (see `ingest_log`); PostgreSQL keeps it in `pool`.
     pub(crate) log: Option<SqlitePool>,
+    /// How it was opened, for [`Store::with_own_connections`].
+    opened: std::sync::Arc<(String, StoreOptions)>,
     pub(crate) secret_key: Option<SecretKey>,
 }
 
@@ -130,6 +132,32 @@ impl Store {
     /// Opens the database at `url` (`sqlite://PATH` or `postgres://…`), creating a SQLite
     /// file if it is missing. Does not migrate; call [`Store::migrate`].
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Store> {
+        Self::open(url, options, true).await
+    }
+
+    /// Another handle on the same database with connections of its own, made by the
+    /// calling thread (on SQLite each connection runs on a thread the caller starts, and
+    /// inherits its scheduling priority: the ingest log's applier runs so, at a lower
+    /// priority than the requests). It runs no background tasks of its own; the first
+    /// handle does. `None` for an in-memory SQLite database, which only its own
+    /// connections can see.
+    pub async fn with_own_connections(&self) -> Result<Option<Store>> {
+        if self.log.as_ref().is_some_and(|_| self.in_memory()) {
+            return Ok(None);
+        }
+        Self::open(&self.opened.0, self.opened.1.clone(), false)
+            .await
+            .map(Some)
+    }
+
+    fn in_memory(&self) -> bool {
+        SqliteConnectOptions::from_str(&self.opened.0).is_ok_and(|o| {
+            let file = o.get_filename();
+            file.as_os_str().is_empty() || file.as_os_str() == ":memory:"
+        })
+    }
+
+    async fn open(url: &str, options: StoreOptions, background: bool) -> Result<Store> {
         let connect_error = |source: sqlx::Error| StoreError::Connect {
             url: redact_url(url),
             source,
@@ -169,8 +197,10 @@ impl Store {
                 .connect_with(log_connect)
                 .await
                 .map_err(connect_error)?;
-            tokio::spawn(checkpoint_wal(pool.clone()));
-            tokio::spawn(checkpoint_wal(log.clone()));
+            if background {
+                tokio::spawn(checkpoint_wal(pool.clone()));
+                tokio::spawn(checkpoint_wal(log.clone()));
+            }
             log_pool = Some(log);
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -181,7 +211,9 @@ impl Store {
                 .connect_with(connect)
                 .await
                 .map_err(connect_error)?;
-            tokio::spawn(analyze_growing_tables(pool.clone()));
+            if background {
+                tokio::spawn(analyze_growing_tables(pool.clone()));
+            }
             Pool::Postgres(pool)
         } else {
             return Err(StoreError::UnsupportedUrl {
@@ -191,7 +223,8 @@ impl Store {
         Ok(Store {
             pool,
             log: log_pool,
-            secret_key: options.secret_key,
+            secret_key: options.secret_key.clone(),
+            opened: std::sync::Arc::new((url.to_owned(), options)),
         })
     }
 
@@ -252,7 +285,10 @@ impl Store {
 
     /// Closes the pool, waiting for connections in use to be returned.
     pub async fn close(&self) {
-        on_db!(self, |db| db.close().await)
+        on_db!(self, |db| db.close().await);
+        if let Some(log) = &self.log {
+            log.close().await;
+        }
     }
 
     /// The data of one tenant. Every query made through it is scoped to that tenant.

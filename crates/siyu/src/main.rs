@@ -21,6 +21,11 @@ use siyu_store::{Store, StoreOptions};
 
 use crate::config::{DEFAULT_DATABASE_URL, FileConfig};
 
+/// mimalloc: ingestion allocates and frees many small maps and strings per event, from
+/// several threads; glibc's allocator spent a fifth of the CPU of `bench ingest` on it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// siyu (私域): private-domain customer operations — one customer pool, tags and
 /// segments, staff and personas, mass sends and journeys, referral and loyalty.
 #[derive(Parser)]
