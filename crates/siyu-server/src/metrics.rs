@@ -1,4 +1,5 @@
-//! Prometheus metrics: request counts and latencies by route, method and status.
+//! Prometheus metrics: request counts and latencies by route, method and status, and the
+//! events waiting in the ingest log (how far profiles are behind the tracking calls).
 //!
 //! The registry belongs to the application, not to the process, so several servers in
 //! one test process each count their own requests.
@@ -11,6 +12,7 @@ use axum::response::Response;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -27,6 +29,8 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RequestLabels, Histogram>,
+    /// Set when the metrics are read.
+    pub ingest_backlog: Gauge,
 }
 
 impl Default for Metrics {
@@ -54,10 +58,17 @@ impl Metrics {
             "time to answer HTTP requests, by method, route and status",
             durations.clone(),
         );
+        let ingest_backlog = Gauge::default();
+        registry.register(
+            "siyu_ingest_log_backlog_events",
+            "tracked events answered for and not yet applied to profiles",
+            ingest_backlog.clone(),
+        );
         Self {
             registry,
             requests,
             durations,
+            ingest_backlog,
         }
     }
 

@@ -267,16 +267,39 @@ impl Store {
     /// exchange rate. Tracking calls ask before logging, so that such an event is
     /// refused in the answer rather than after it (applying checks again: the rates may
     /// change in between).
+    ///
+    /// The tenant's rates alone settle nearly every order (one read per tenant); only an
+    /// order they would refuse is looked up, since it may keep the rate it was recorded
+    /// with before.
     pub async fn currency_refusals(&self, items: &[IngestItem]) -> Result<Vec<Option<String>>> {
-        if !items
-            .iter()
-            .any(|i| matches!(i.event.commerce, Some(Commerce::Completed(_))))
-        {
-            return Ok(vec![None; items.len()]);
+        let mut settings: HashMap<TenantId, CurrencySettings> = HashMap::new();
+        let mut doubtful = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let Some(Commerce::Completed(order)) = &item.event.commerce else {
+                continue;
+            };
+            let tenant = item.source.tenant;
+            let rates = match settings.entry(tenant) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(self.tenant(tenant).currency_settings().await?)
+                }
+            };
+            if crate::orders::currency_of(rates, order, None).is_err() {
+                doubtful.push(index);
+            }
         }
+        let mut refused = vec![None; items.len()];
+        if doubtful.is_empty() {
+            return Ok(refused);
+        }
+        let subset: Vec<IngestItem> = doubtful.iter().map(|i| items[*i].clone()).collect();
         let mut tx = self.begin().await?;
-        let (_, refused) = currency_refusals(&mut tx, items).await?;
+        let (_, answers) = currency_refusals(&mut tx, &subset).await?;
         drop(tx);
+        for (index, answer) in doubtful.into_iter().zip(answers) {
+            refused[index] = answer;
+        }
         Ok(refused)
     }
 }

@@ -198,8 +198,9 @@ impl Store {
                 .await
                 .map_err(connect_error)?;
             if background {
-                tokio::spawn(checkpoint_wal(pool.clone()));
-                tokio::spawn(checkpoint_wal(log.clone()));
+                tokio::spawn(checkpoint_wal(pool.clone(), true));
+                // never a blocking checkpoint on the log: it would hold up the answers
+                tokio::spawn(checkpoint_wal(log.clone(), false));
             }
             log_pool = Some(log);
             Pool::Sqlite(pool)
@@ -317,9 +318,9 @@ impl TenantScope<'_> {
 /// commits only append to the log. SQLite would otherwise checkpoint inside whichever
 /// commit crosses 1,000 log pages, and ingestion (whose index writes touch many pages)
 /// crosses it on almost every group, stalling that commit for tens of milliseconds. A
-/// log that grows large anyway (readers holding it) is reset with a blocking checkpoint.
-/// Ends when the pool is closed.
-async fn checkpoint_wal(pool: SqlitePool) {
+/// log that grows large anyway (readers holding it) is reset with a blocking checkpoint
+/// when `may_block`. Ends when the pool is closed.
+async fn checkpoint_wal(pool: SqlitePool, may_block: bool) {
     const RESTART_PAGES: i64 = 50_000;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -332,7 +333,7 @@ async fn checkpoint_wal(pool: SqlitePool) {
                 .fetch_one(&pool)
                 .await;
         match result {
-            Ok((_, log, _)) if log > RESTART_PAGES => {
+            Ok((_, log, _)) if may_block && log > RESTART_PAGES => {
                 let _ = sqlx::query("PRAGMA wal_checkpoint(RESTART)")
                     .execute(&pool)
                     .await;

@@ -156,6 +156,10 @@ pub(crate) async fn currency_settings(tx: &mut Tx, tenant: TenantId) -> Result<C
             .fetch_optional(&mut *c)
             .await?
     });
+    parse_currency_settings(tenant, stored)
+}
+
+fn parse_currency_settings(tenant: TenantId, stored: Option<String>) -> Result<CurrencySettings> {
     match stored {
         None => Ok(CurrencySettings::default()),
         Some(text) => serde_json::from_str(&text)
@@ -634,10 +638,16 @@ pub struct OrderFilter {
 impl TenantScope<'_> {
     /// The tenant's currency and exchange rates.
     pub async fn currency_settings(&self) -> Result<CurrencySettings> {
-        let mut tx = self.store.begin().await?;
-        let settings = currency_settings(&mut tx, self.tenant).await?;
-        tx.commit().await?;
-        Ok(settings)
+        let stored: Option<String> = crate::on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(CurrencySettings::KEY)
+            .fetch_optional(db)
+            .await?
+        });
+        parse_currency_settings(self.tenant, stored)
     }
 
     /// Sets the tenant's currency and exchange rates (checked by the caller). The

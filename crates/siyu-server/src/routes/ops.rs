@@ -53,6 +53,12 @@ async fn readyz(State(app): State<AppState>) -> Result<Json<serde_json::Value>, 
 }
 
 async fn metrics(State(app): State<AppState>) -> Response {
+    match app.store.log_backlog().await {
+        Ok(waiting) => {
+            app.metrics.ingest_backlog.set(waiting);
+        }
+        Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
+    }
     (
         StatusCode::OK,
         [(

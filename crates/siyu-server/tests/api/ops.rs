@@ -60,6 +60,11 @@ async fn metrics_count_requests_by_route_and_status() {
         r#"siyu_http_requests_total{method="GET",route="/api/v1/units",status="200"} 1"#
     ));
     assert!(text.contains("siyu_http_request_duration_seconds_bucket"));
+    // how far profiles are behind the tracking calls (nothing was tracked: nothing)
+    assert!(
+        text.contains("\nsiyu_ingest_log_backlog_events 0\n"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
