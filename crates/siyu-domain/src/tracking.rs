@@ -239,6 +239,10 @@ pub fn read_event(
     if 1 + object.values().map(depth).max().unwrap_or(0) > MAX_DEPTH {
         return fail(&format!("the event nests deeper than {MAX_DEPTH} levels"));
     }
+    if object.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+        // PostgreSQL text cannot hold it, and no channel needs it
+        return fail("the event holds a NUL character (\\u0000)");
+    }
     if invalid_utf8 && serde_json::to_string(&object).is_ok_and(|s| s.contains('\u{FFFD}')) {
         return fail("the event holds bytes that are not valid UTF-8");
     }
@@ -430,6 +434,16 @@ fn serialized_size(object: &Map<String, Value>) -> usize {
     }
 }
 
+/// Whether a NUL character is in any key or string of the value.
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Object(m) => m.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        Value::Array(a) => a.iter().any(holds_nul),
+        _ => false,
+    }
+}
+
 fn depth(value: &Value) -> usize {
     match value {
         Value::Object(m) => 1 + m.values().map(depth).max().unwrap_or(0),
@@ -580,6 +594,18 @@ mod tests {
             (
                 json!({"type": "track", "event": "x", "userId": "u", "properties": {"big": "x".repeat(40_000)}}),
                 "32 KB",
+            ),
+            (
+                json!({"type": "identify", "userId": "u\u{0}1", "traits": {"name": "a"}}),
+                "NUL",
+            ),
+            (
+                json!({"type": "identify", "userId": "u", "traits": {"name": ["a", "b\u{0}"]}}),
+                "NUL",
+            ),
+            (
+                json!({"type": "track", "event": "x", "userId": "u", "properties": {"k\u{0}": 1}}),
+                "NUL",
             ),
         ];
         for (item, reason) in cases {

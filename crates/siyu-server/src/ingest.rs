@@ -16,9 +16,10 @@
 //! own API answers: clients are not held to the speed of the profiles, which follow
 //! within moments under ordinary load and catch up after a burst. With
 //! `wait_for_profiles` an answer also waits for the applier, so it says what became of
-//! each event (stored, duplicate) and a read right after it sees the profile; the
-//! integration tests run so, and a deployment that wants read-your-writes may too, at
-//! the cost of clients waiting for the profiles.
+//! each event (stored, duplicate) and a read right after it sees the profile, at the
+//! cost of clients waiting for the profiles. Waiting answers are meant for one server
+//! process: with several on one database, another may apply the events, and the answer
+//! says `queued` after 10 s.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,10 +28,18 @@ use std::time::Duration;
 use siyu_store::{IngestItem, IngestOutcome, LogSeq, Store};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
+use crate::error::ApiError;
+
 /// Events logged in one transaction at most.
 const MAX_LOG_GROUP: usize = 20_000;
-/// Events applied in one transaction at most.
-pub const APPLY_GROUP: usize = 20_000;
+/// Events applied in one transaction at most: big enough that shared pages are written
+/// once for many events, small enough that other writers of the main SQLite file wait
+/// for it well under their 10 s busy timeout even when the applier is short of CPU.
+pub const APPLY_GROUP: usize = 5_000;
+/// Entries waited for beyond which answers that stopped waiting are forgotten.
+const MAX_WAITED_ENTRIES: usize = 100_000;
+/// Failures in a row of the oldest entry alone before it is set aside.
+const SET_ASIDE_AFTER: u32 = 3;
 /// How long an answer waits for its events to be applied before it answers `queued`.
 const APPLY_WAIT: Duration = Duration::from_secs(10);
 /// How often message ids past the deduplication window are forgotten.
@@ -79,7 +88,7 @@ struct Shared {
 }
 
 /// A handle to the ingestor; cheap to clone. When the last handle is dropped the
-/// applier finishes the group it is applying and stops.
+/// applier stops (a group it was applying is rolled back, and applied by the next run).
 #[derive(Clone)]
 pub struct Ingestor {
     jobs: mpsc::Sender<Job>,
@@ -159,7 +168,13 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
             answers.push((job.items.len(), job.logged));
             items.extend(job.items);
         }
-        let mut waiting = shared.waiting.lock().await;
+        // held from before the append until the waiters are known, so the applier never
+        // applies an entry before its waiter is registered (only when answers wait)
+        let mut waiting = if wait {
+            Some(shared.waiting.lock().await)
+        } else {
+            None
+        };
         let seqs = match store.log_events(&items).await {
             Ok(seqs) => seqs,
             Err(err) => {
@@ -174,10 +189,10 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
         let mut seqs = seqs.into_iter();
         for (size, logged) in answers {
             let job_seqs: Vec<LogSeq> = seqs.by_ref().take(size).collect();
-            if !wait || size == 0 {
+            let Some(waiting) = waiting.as_mut().filter(|_| size > 0) else {
                 let _ = logged.send(Ok(None));
                 continue;
-            }
+            };
             let (reply, applied) = oneshot::channel();
             let id = waiting.next_id;
             waiting.next_id += 1;
@@ -194,9 +209,11 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
             );
             let _ = logged.send(Ok(Some(applied)));
         }
-        if waiting.waiters.len() > 10_000 {
+        if let Some(waiting) = waiting.as_mut()
+            && waiting.by_seq.len() > MAX_WAITED_ENTRIES
+        {
             // answers that stopped waiting (their entries applied by another process)
-            forget_abandoned(&mut waiting);
+            forget_abandoned(waiting);
         }
         drop(waiting);
         shared.wake_applier.notify_one();
@@ -215,6 +232,23 @@ fn forget_abandoned(waiting: &mut Waiting) {
         by_seq, waiters, ..
     } = waiting;
     by_seq.retain(|_, (id, _)| waiters.contains_key(id));
+}
+
+/// Waits until every event logged so far has been applied to profiles (or set aside),
+/// for at most `limit`: an erasure must not be followed by events tracked before it.
+pub async fn wait_until_applied(store: &Store, limit: Duration) -> Result<(), ApiError> {
+    let through = store.logged_through().await?;
+    let started = tokio::time::Instant::now();
+    while !store.applied_through(through).await? {
+        if started.elapsed() > limit {
+            return Err(ApiError::Unavailable(
+                "events tracked before this request are still being applied to profiles; retry shortly"
+                    .into(),
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
 }
 
 /// The applier's thread: lowers its priority, opens its own connections and applies
@@ -267,14 +301,39 @@ async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
         Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
     }
     let mut last_prune = tokio::time::Instant::now();
+    // a failing group is retried smaller and smaller, down to its oldest entry alone; an
+    // entry that fails alone, again and again, is set aside so the rest can go on
+    let mut limit = APPLY_GROUP;
+    let mut failures = 0;
     loop {
         loop {
-            match store.apply_logged(APPLY_GROUP).await {
+            match store.apply_logged(limit).await {
                 Ok(applied) if applied.is_empty() => break,
-                Ok(applied) => answer_waiters(&shared, applied).await,
+                Ok(applied) => {
+                    answer_waiters(&shared, applied).await;
+                    limit = (limit * 2).min(APPLY_GROUP);
+                    failures = 0;
+                }
+                Err(err) if limit > 1 => {
+                    tracing::warn!(error = %err, events = limit, "applying logged events failed; trying fewer");
+                    limit = 1;
+                }
                 Err(err) => {
-                    tracing::error!(error = %err, "applying logged events failed; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    failures += 1;
+                    if failures >= SET_ASIDE_AFTER {
+                        failures = 0;
+                        match store.set_aside_oldest_logged(&err.to_string()).await {
+                            Ok(Some(seq)) => tracing::error!(seq, error = %err,
+                                "a logged event that fails on its own is set aside in ingest_dead_letters"),
+                            Ok(None) => {}
+                            Err(e) => {
+                                tracing::error!(error = %e, "setting a logged event aside failed")
+                            }
+                        }
+                    } else {
+                        tracing::error!(error = %err, "applying a logged event failed; retrying");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
             }
         }

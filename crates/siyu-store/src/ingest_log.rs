@@ -6,9 +6,9 @@
 //! that bounds a single writer to about 20,000 events a second however the work is
 //! grouped. Appending the checked event to a log costs a fraction of that. So a tracking
 //! call is answered once its events are in the log ([`Store::log_events`]), and one task
-//! applies the log to profiles in big groups ([`Store::apply_logged`]); the server waits
-//! for that too while the log is short (`siyu-server/src/ingest.rs`), so under ordinary
-//! load an answer still means the events are on the profile.
+//! applies the log to profiles in big groups ([`Store::apply_logged`]); under ordinary
+//! load that is moments later (see `siyu-server/src/ingest.rs`, which can also make
+//! answers wait for it).
 //!
 //! # Exactly once, on either database
 //! - **SQLite** keeps the log in a database file of its own (`PATH.ingest` beside
@@ -19,9 +19,14 @@
 //!   entries are deleted from the log later ([`Store::trim_log`]). Sequence numbers are
 //!   `AUTOINCREMENT`, so they never go back, and a log file that is lost or replaced
 //!   continues after the last entry applied.
-//! - **PostgreSQL** keeps the log as a table. An apply takes the oldest entries with
-//!   `FOR UPDATE SKIP LOCKED` and deletes them in the transaction that applies them, so
-//!   several server processes can apply side by side without taking an entry twice.
+//! - **PostgreSQL** keeps the log as a table. An apply takes an advisory lock (one
+//!   applier at a time, whichever server process it is in, so events are applied in the
+//!   order they were logged: a refund never before its order), reads the oldest entries
+//!   and deletes them in the transaction that applies them.
+//!
+//! An entry that cannot be applied (it makes its group fail on its own, or cannot be
+//! read back, say after an upgrade changed the event's form) is set aside in
+//! `ingest_dead_letters` with the error, rather than blocking every entry behind it.
 //!
 //! Events are kept in their checked form ([`TrackedEvent`] as JSON); the order an
 //! e-commerce event carries is read again from its properties when it is applied.
@@ -53,6 +58,13 @@ const SQLITE_LOG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ingest_log (\
 
 /// An entry read back from the log.
 type LoggedRow = (LogSeq, i64, i64, String);
+
+/// The PostgreSQL advisory lock held by the one applier at work ("SI" for ingest).
+const APPLY_LOCK: i64 = 0x5349_0000_0000_0001;
+
+/// Entries deleted from the SQLite log per statement, so a trim after a long backlog
+/// never holds the log's writer for long.
+const TRIM_CHUNK: i64 = 50_000;
 
 impl Store {
     /// Creates the SQLite log's table, and makes its numbering continue after the last
@@ -138,9 +150,13 @@ impl Store {
             (Pool::Postgres(pool), _) => {
                 let mut tx = Tx::Postgres(pool.begin().await?);
                 let rows: Vec<LoggedRow> = on_tx!(&mut tx, |c| {
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(APPLY_LOCK)
+                        .execute(&mut *c)
+                        .await?;
                     sqlx::query_as(
                         "SELECT seq, tenant_id, source_id, payload FROM ingest_log \
-                         ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+                         ORDER BY seq LIMIT $1",
                     )
                     .bind(limit as i64)
                     .fetch_all(&mut *c)
@@ -211,17 +227,125 @@ impl Store {
     }
 
     /// Deletes entries already applied from the SQLite log (the space is reused by later
-    /// entries); says how many. PostgreSQL deletes them as it applies them.
+    /// entries), at most 50,000 at a time; says how many. PostgreSQL deletes them as it
+    /// applies them.
     pub async fn trim_log(&self) -> Result<u64> {
         let (Pool::Sqlite(main), Some(log)) = (&self.pool, &self.log) else {
             return Ok(0);
         };
         let applied = applied_seq(main).await?.unwrap_or(0);
-        Ok(sqlx::query("DELETE FROM ingest_log WHERE seq <= $1")
-            .bind(applied)
-            .execute(log)
-            .await?
-            .rows_affected())
+        Ok(sqlx::query(
+            "DELETE FROM ingest_log WHERE seq <= \
+             MIN($1, (SELECT COALESCE(MIN(seq), 0) FROM ingest_log) + $2)",
+        )
+        .bind(applied)
+        .bind(TRIM_CHUNK)
+        .execute(log)
+        .await?
+        .rows_affected())
+    }
+
+    /// Sets the oldest entry waiting in the log aside, into `ingest_dead_letters` with
+    /// `error`, so the entries behind it can be applied; says which (none when nothing
+    /// waits). The applier does this to an entry that fails on its own, again and again.
+    pub async fn set_aside_oldest_logged(&self, error: &str) -> Result<Option<LogSeq>> {
+        let now = crate::now_ms();
+        match (&self.pool, &self.log) {
+            (Pool::Sqlite(main), Some(log)) => {
+                let mut tx = main.begin_with("BEGIN IMMEDIATE").await?;
+                let applied: i64 =
+                    sqlx::query_scalar("SELECT seq FROM ingest_applied WHERE id = 1")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let row: Option<LoggedRow> = sqlx::query_as(
+                    "SELECT seq, tenant_id, source_id, payload FROM ingest_log \
+                     WHERE seq > $1 ORDER BY seq LIMIT 1",
+                )
+                .bind(applied)
+                .fetch_optional(log)
+                .await?;
+                let Some((seq, tenant, source, payload)) = row else {
+                    return Ok(None);
+                };
+                sqlx::query(
+                    "INSERT INTO ingest_dead_letters \
+                     (seq, tenant_id, source_id, payload, error, failed_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(seq)
+                .bind(tenant)
+                .bind(source)
+                .bind(&payload)
+                .bind(error)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE ingest_applied SET seq = $1 WHERE id = 1")
+                    .bind(seq)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(seq))
+            }
+            (Pool::Postgres(pool), _) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(APPLY_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                let seq: Option<LogSeq> = sqlx::query_scalar(
+                    "INSERT INTO ingest_dead_letters \
+                     (seq, tenant_id, source_id, payload, error, failed_at) \
+                     SELECT seq, tenant_id, source_id, payload, $1, $2 FROM ingest_log \
+                     ORDER BY seq LIMIT 1 RETURNING seq",
+                )
+                .bind(error)
+                .bind(now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(seq) = seq {
+                    sqlx::query("DELETE FROM ingest_log WHERE seq = $1")
+                        .bind(seq)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(seq)
+            }
+            (Pool::Sqlite(_), None) => unreachable!("a SQLite store always has its log"),
+        }
+    }
+
+    /// The last entry logged so far (0 when none ever was).
+    pub async fn logged_through(&self) -> Result<LogSeq> {
+        Ok(match (&self.pool, &self.log) {
+            (Pool::Sqlite(_), Some(log)) => sqlx::query_scalar(
+                "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'ingest_log'), 0)",
+            )
+            .fetch_one(log)
+            .await?,
+            (Pool::Postgres(pool), _) => {
+                sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) FROM ingest_log")
+                    .fetch_one(pool)
+                    .await?
+            }
+            (Pool::Sqlite(_), None) => unreachable!("a SQLite store always has its log"),
+        })
+    }
+
+    /// Whether every entry up to `seq` has been applied (or set aside).
+    pub async fn applied_through(&self, seq: LogSeq) -> Result<bool> {
+        Ok(match &self.pool {
+            Pool::Sqlite(main) => applied_seq(main).await?.unwrap_or(0) >= seq,
+            Pool::Postgres(pool) => {
+                let waiting: bool =
+                    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM ingest_log WHERE seq <= $1)")
+                        .bind(seq)
+                        .fetch_one(pool)
+                        .await?;
+                !waiting
+            }
+        })
     }
 
     /// How many entries wait in the log to be applied.
@@ -280,7 +404,24 @@ async fn apply_rows(tx: &mut Tx, rows: Vec<LoggedRow>) -> Result<Vec<(LogSeq, In
                 outcomes.push((seq, None));
             }
             Err(reason) => {
-                tracing::error!(seq, %reason, "a logged event is not applied");
+                // kept, with the reason, for someone to look at: it was answered for
+                tracing::error!(seq, %reason, "a logged event is set aside, not applied");
+                on_tx!(&mut *tx, |c| {
+                    sqlx::query(
+                        "INSERT INTO ingest_dead_letters \
+                         (seq, tenant_id, source_id, payload, error, failed_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(seq)
+                    .bind(tenant)
+                    .bind(source)
+                    .bind(&payload)
+                    .bind(&reason)
+                    .bind(crate::now_ms())
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected()
+                });
                 outcomes.push((seq, Some(IngestOutcome::Refused(reason))));
             }
         }

@@ -145,16 +145,16 @@ impl Store {
         if self.log.as_ref().is_some_and(|_| self.in_memory()) {
             return Ok(None);
         }
-        Self::open(&self.opened.0, self.opened.1.clone(), false)
-            .await
-            .map(Some)
+        // the applier needs few connections: one writes, one reads the log
+        let options = StoreOptions {
+            max_connections: 2,
+            ..self.opened.1.clone()
+        };
+        Self::open(&self.opened.0, options, false).await.map(Some)
     }
 
     fn in_memory(&self) -> bool {
-        SqliteConnectOptions::from_str(&self.opened.0).is_ok_and(|o| {
-            let file = o.get_filename();
-            file.as_os_str().is_empty() || file.as_os_str() == ":memory:"
-        })
+        sqlite_in_memory(&self.opened.0)
     }
 
     async fn open(url: &str, options: StoreOptions, background: bool) -> Result<Store> {
@@ -176,7 +176,7 @@ impl Store {
             // the ingest log beside the file (PATH.ingest); an in-memory database keeps
             // its log in memory, on one connection so that every use sees the same one
             let file = connect.get_filename().to_owned();
-            let in_memory = file.as_os_str().is_empty() || file.as_os_str() == ":memory:";
+            let in_memory = sqlite_in_memory(url);
             let log_connect = if in_memory {
                 connect.clone().in_memory(true)
             } else {
@@ -312,6 +312,12 @@ impl TenantScope<'_> {
     pub fn id(&self) -> TenantId {
         self.tenant
     }
+}
+
+/// Whether a SQLite URL names an in-memory database (`sqlite::memory:`, `mode=memory`);
+/// sqlx renames those internally, so the URL is what tells.
+fn sqlite_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// Copies SQLite's write-ahead log into the database file every half second, so that

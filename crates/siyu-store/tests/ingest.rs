@@ -600,7 +600,8 @@ async fn a_lost_sqlite_log_file_starts_after_the_last_entry_applied() {
     f.store.apply_logged(100).await.unwrap();
     f.store.close().await;
     let path = f._db.url.trim_start_matches("sqlite://").to_owned();
-    for suffix in [".ingest", ".ingest-wal", ".ingest-shm"] {
+    std::fs::remove_file(format!("{path}.ingest")).expect("the log is a file of its own");
+    for suffix in [".ingest-wal", ".ingest-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }
     let store = Store::connect(&f._db.url, siyu_store::StoreOptions::default())
@@ -643,15 +644,57 @@ async fn two_appliers_take_each_logged_event_once() {
             seen.extend(got.into_iter().map(|(s, _)| s));
         }
     };
+    // in turns: each takes up where the other stopped
+    let mut turns = Vec::new();
+    for round in 0..4 {
+        let store = if round % 2 == 0 { &f.store } else { &other };
+        let got = store.apply_logged(25).await.unwrap();
+        assert_eq!(got.len(), 25, "round {round}");
+        turns.extend(got.into_iter().map(|(s, _)| s));
+    }
+    assert_eq!(turns, logged[..100].to_vec());
+    // side by side for the rest
     let (a, b) = tokio::join!(
         tokio::spawn(apply(f.store.clone())),
         tokio::spawn(apply(other.clone()))
     );
-    let mut all: Vec<i64> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    let mut all: Vec<i64> = turns
+        .into_iter()
+        .chain(a.unwrap())
+        .chain(b.unwrap())
+        .collect();
     all.sort_unstable();
     assert_eq!(all, logged, "every entry applied, none twice");
     assert_eq!(f.store.log_backlog().await.unwrap(), 0);
     let ids = stored_ids(&f).await;
     assert_eq!(ids.len(), 400);
     assert!(ids.values().all(|c| *c == 1));
+}
+
+#[tokio::test]
+async fn an_entry_set_aside_is_kept_out_of_profiles_and_the_rest_go_on() {
+    let f = fixture().await;
+    let seqs = f.store.log_events(&tracked(&f, 3, "poison")).await.unwrap();
+    assert_eq!(f.store.logged_through().await.unwrap(), seqs[2]);
+    assert!(!f.store.applied_through(seqs[0]).await.unwrap());
+    let aside = f
+        .store
+        .set_aside_oldest_logged("it failed on its own")
+        .await
+        .unwrap();
+    assert_eq!(aside, Some(seqs[0]));
+    assert!(f.store.applied_through(seqs[0]).await.unwrap());
+    assert!(!f.store.applied_through(seqs[2]).await.unwrap());
+    let applied = f.store.apply_logged(100).await.unwrap();
+    assert_eq!(
+        applied.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        seqs[1..].to_vec()
+    );
+    assert!(f.store.applied_through(seqs[2]).await.unwrap());
+    let ids = stored_ids(&f).await;
+    assert!(!ids.contains_key("poison-0") && ids.contains_key("poison-1"));
+    assert_eq!(
+        f.store.set_aside_oldest_logged("nothing").await.unwrap(),
+        None
+    );
 }

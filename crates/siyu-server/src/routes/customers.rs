@@ -623,7 +623,8 @@ pub async fn export_customer_data(
 /// order properties), keeping anonymous figures. Audited.
 #[utoipa::path(delete, path = "/api/v1/customers/{id}", tag = "customers",
     params(("id" = i64, Path)),
-    responses((status = 204, description = "erased"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204, description = "erased"), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 503, description = "events tracked before the request are still being applied; retry", body = ErrorBody)))]
 pub async fn erase_customer(
     State(app): State<AppState>,
     auth: Auth,
@@ -632,9 +633,14 @@ pub async fn erase_customer(
     auth.require(Permission::CustomersDelete)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
     let customer = visible_customer(&auth, &scope, id).await?;
+    // events tracked before the request must not bring the person back once applied
+    crate::ingest::wait_until_applied(&app.store, ERASE_WAIT).await?;
     scope.erase_customer(customer.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// How long an erasure waits for events tracked before it to reach profiles.
+const ERASE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Changes to a profile made by staff.
 #[derive(Deserialize, utoipa::ToSchema)]

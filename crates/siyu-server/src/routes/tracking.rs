@@ -2,8 +2,7 @@
 //! the official Segment and RudderStack SDKs send to siyu unchanged.
 //!
 //! Answers follow what the SDKs understand: exactly 200 once the events are committed to
-//! the ingest log, and while the log is short once they are on profiles too (see
-//! `crate::ingest`; the body lists items refused, if any); 400 for a body or batch that cannot be taken,
+//! the ingest log (see `crate::ingest`; the body lists items refused, if any); 400 for a body or batch that cannot be taken,
 //! which the SDKs drop without retrying; 401 for a bad write key; 503 when storing
 //! failed, which they retry with the same messageIds (deduplication keeps retries from
 //! becoming second events).

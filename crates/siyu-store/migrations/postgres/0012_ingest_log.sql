@@ -9,3 +9,13 @@ CREATE TABLE ingest_log (
     source_id BIGINT NOT NULL,
     payload TEXT NOT NULL
 );
+-- logged events that could not be applied (an entry that makes its group fail on its
+-- own, or that cannot be read back), kept with the error instead of blocking the log
+CREATE TABLE ingest_dead_letters (
+    seq BIGINT PRIMARY KEY,
+    tenant_id BIGINT NOT NULL,
+    source_id BIGINT NOT NULL,
+    payload TEXT NOT NULL,
+    error TEXT NOT NULL,
+    failed_at BIGINT NOT NULL
+);

@@ -9,3 +9,13 @@ CREATE TABLE ingest_applied (
     seq INTEGER NOT NULL
 );
 INSERT INTO ingest_applied (id, seq) VALUES (1, 0);
+-- logged events that could not be applied (an entry that makes its group fail on its
+-- own, or that cannot be read back), kept with the error instead of blocking the log
+CREATE TABLE ingest_dead_letters (
+    seq INTEGER PRIMARY KEY,
+    tenant_id INTEGER NOT NULL,
+    source_id INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    error TEXT NOT NULL,
+    failed_at INTEGER NOT NULL
+);
