@@ -36,6 +36,8 @@ const MAX_LOG_GROUP: usize = 20_000;
 /// once for many events, small enough that other writers of the main SQLite file wait
 /// for it well under their 10 s busy timeout even when the applier is short of CPU.
 pub const APPLY_GROUP: usize = 5_000;
+/// How old the logger's count of the log's backlog may be.
+const BACKLOG_FRESH: Duration = Duration::from_secs(1);
 /// Entries waited for beyond which answers that stopped waiting are forgotten.
 const MAX_WAITED_ENTRIES: usize = 100_000;
 /// Failures in a row of the oldest entry alone before it is set aside.
@@ -46,6 +48,18 @@ const APPLY_WAIT: Duration = Duration::from_secs(10);
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// How often applied entries are deleted from the log.
 const TRIM_EVERY: Duration = Duration::from_secs(2);
+
+/// Why events were not taken in.
+#[derive(Debug, thiserror::Error)]
+pub enum NotTaken {
+    /// More events wait in the log than `max_ingest_backlog`: the profiles are too far
+    /// behind to take more now.
+    #[error("{0} tracked events are waiting to be applied to profiles; retry later")]
+    Behind(i64),
+    /// Logging failed (the cause is in the server's log).
+    #[error("{0}")]
+    Failed(String),
+}
 
 /// What the ingestor says of a request's events.
 #[derive(Debug)]
@@ -62,7 +76,7 @@ struct Job {
     items: Vec<IngestItem>,
     /// Answered once the events are logged, with a way to wait for their application
     /// when answers wait for profiles.
-    logged: oneshot::Sender<Result<Option<Applied>, String>>,
+    logged: oneshot::Sender<Result<Option<Applied>, NotTaken>>,
 }
 
 /// A request waiting for its events to be applied.
@@ -100,7 +114,12 @@ const APPLIER_NICE: i32 = 10;
 
 impl Ingestor {
     /// Starts the logger and the applier on the current runtime.
-    pub fn start(store: Store, dedup_window_ms: i64, wait_for_profiles: bool) -> Self {
+    pub fn start(
+        store: Store,
+        dedup_window_ms: i64,
+        wait_for_profiles: bool,
+        max_backlog: i64,
+    ) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(1024);
         let shared = Arc::new(Shared {
             waiting: Mutex::new(Waiting::default()),
@@ -111,6 +130,7 @@ impl Ingestor {
             rx,
             shared.clone(),
             wait_for_profiles,
+            max_backlog,
         ));
         let (stop, stopped) = oneshot::channel();
         let started = std::thread::Builder::new()
@@ -127,15 +147,15 @@ impl Ingestor {
 
     /// Takes events in; returns once they are logged (or logging failed), and, when
     /// answers wait for profiles, once they are applied too.
-    pub async fn submit(&self, items: Vec<IngestItem>) -> Result<Answer, String> {
+    pub async fn submit(&self, items: Vec<IngestItem>) -> Result<Answer, NotTaken> {
         let (logged, answer) = oneshot::channel();
         self.jobs
             .send(Job { items, logged })
             .await
-            .map_err(|_| "the ingestor has stopped".to_owned())?;
+            .map_err(|_| NotTaken::Failed("the ingestor has stopped".to_owned()))?;
         let applied = answer
             .await
-            .map_err(|_| "the ingestor dropped the request".to_owned())??;
+            .map_err(|_| NotTaken::Failed("the ingestor dropped the request".to_owned()))??;
         let Some(applied) = applied else {
             return Ok(Answer::Queued);
         };
@@ -147,8 +167,16 @@ impl Ingestor {
     }
 }
 
-async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>, wait: bool) {
+async fn log_loop(
+    store: Store,
+    mut rx: mpsc::Receiver<Job>,
+    shared: Arc<Shared>,
+    wait: bool,
+    max_backlog: i64,
+) {
     let mut last_trim = tokio::time::Instant::now();
+    // how many events wait in the log, read again at most once a second
+    let mut backlog: Option<(i64, tokio::time::Instant)> = None;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut count = jobs[0].items.len();
@@ -160,6 +188,22 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
                 }
                 Err(_) => break,
             }
+        }
+        if backlog.is_none_or(|(_, at)| at.elapsed() > BACKLOG_FRESH) {
+            match store.log_backlog().await {
+                Ok(n) => backlog = Some((n, tokio::time::Instant::now())),
+                Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
+            }
+        }
+        if let Some((waiting, _)) = backlog.filter(|(n, _)| *n >= max_backlog) {
+            tracing::warn!(
+                waiting,
+                "the ingest log is full: tracking calls are refused"
+            );
+            for job in jobs {
+                let _ = job.logged.send(Err(NotTaken::Behind(waiting)));
+            }
+            continue;
         }
         // the events are moved, not copied: once logged they are read back from the log
         let mut items: Vec<IngestItem> = Vec::with_capacity(count);
@@ -181,7 +225,7 @@ async fn log_loop(store: Store, mut rx: mpsc::Receiver<Job>, shared: Arc<Shared>
                 drop(waiting);
                 tracing::error!(error = %err, events = count, "logging events failed");
                 for (_, logged) in answers {
-                    let _ = logged.send(Err(err.to_string()));
+                    let _ = logged.send(Err(NotTaken::Failed(err.to_string())));
                 }
                 continue;
             }
@@ -283,9 +327,28 @@ fn run_applier(
             }
         };
         let applying = own.clone().unwrap_or(store);
-        tokio::select! {
-            () = apply_loop(applying, shared, dedup_window_ms) => {}
-            _ = stopped => {}
+        let mut stopped = stopped;
+        loop {
+            // a panic ends the task, not the applier: it starts again
+            let task = tokio::spawn(apply_loop(
+                applying.clone(),
+                shared.clone(),
+                dedup_window_ms,
+            ));
+            let abort = task.abort_handle();
+            tokio::select! {
+                joined = task => match joined {
+                    Err(err) if err.is_panic() => {
+                        tracing::error!("the applier panicked; it starts again in a second");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    _ => break,
+                },
+                _ = &mut stopped => {
+                    abort.abort();
+                    break;
+                }
+            }
         }
         if let Some(own) = own {
             own.close().await;

@@ -58,6 +58,9 @@ pub struct ServerConfig {
     /// Tracking answers wait for their events to be applied to profiles, rather than
     /// answering once the events are durably logged (`queued`); see `ingest`.
     pub wait_for_profiles: bool,
+    /// Tracking calls are answered 503 (SDKs retry) while this many events wait in the
+    /// ingest log: the profiles are too far behind, and the log must not fill the disk.
+    pub max_ingest_backlog: i64,
 }
 
 impl Default for ServerConfig {
@@ -70,6 +73,7 @@ impl Default for ServerConfig {
             login_throttle: LoginThrottle::default(),
             dedup_window_ms: 7 * 24 * 3600 * 1000,
             wait_for_profiles: false,
+            max_ingest_backlog: 5_000_000,
         }
     }
 }
@@ -123,6 +127,7 @@ impl Application {
             store.clone(),
             config.dedup_window_ms,
             config.wait_for_profiles,
+            config.max_ingest_backlog,
         );
         let audiences = audience::Audiences::start(store.clone())
             .await

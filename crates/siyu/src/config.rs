@@ -23,6 +23,7 @@ const KNOWN_KEYS: &[&str] = &[
     "cookie_secure",
     "dedup_window_secs",
     "wait_for_profiles",
+    "max_ingest_backlog",
     "login",
 ];
 const KNOWN_LOGIN_KEYS: &[&str] = &[
@@ -50,6 +51,8 @@ pub struct FileConfig {
     /// Tracking answers wait for the events to reach profiles instead of answering once
     /// they are durably logged.
     pub wait_for_profiles: Option<bool>,
+    /// Tracking calls get 503 while this many events wait to be applied.
+    pub max_ingest_backlog: Option<i64>,
     pub login: LoginConfig,
     /// Keys of the file this version does not know, to warn about once logging runs.
     #[serde(skip)]
@@ -111,6 +114,9 @@ impl FileConfig {
                 .map(|s| s * 1000)
                 .unwrap_or(defaults.dedup_window_ms),
             wait_for_profiles: self.wait_for_profiles.unwrap_or(defaults.wait_for_profiles),
+            max_ingest_backlog: self
+                .max_ingest_backlog
+                .unwrap_or(defaults.max_ingest_backlog),
             login_throttle: LoginThrottle {
                 window_ms: self
                     .login

@@ -25,7 +25,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody, error_response};
-use crate::ingest::Answer;
+use crate::ingest::{Answer, NotTaken};
 
 /// The answer to a tracking call.
 #[derive(Serialize, ToSchema)]
@@ -243,6 +243,14 @@ async fn handle(
                 }),
             )
                 .into_response();
+        }
+        Err(NotTaken::Behind(waiting)) => {
+            let mut response =
+                ApiError::Unavailable(NotTaken::Behind(waiting).to_string()).into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("10"));
+            return response;
         }
         Err(cause) => {
             tracing::error!(error = %cause, "tracking call not stored");

@@ -717,3 +717,40 @@ async fn staff_scoped_to_their_own_customers_see_only_those() {
         .body;
     assert_eq!(log["items"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_full_ingest_log_answers_503_so_sdks_retry_and_takes_nothing() {
+    let app = TestApp::spawn_with(|c| c.max_ingest_backlog = 0).await;
+    let (source_id, key) = source(&app).await;
+    let refused = app
+        .http
+        .post(app.url("/v1/track"))
+        .basic_auth(&key, Some(""))
+        .json(&json!({"userId": "u-full", "event": "Viewed", "messageId": "full-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.headers()["retry-after"], "10");
+    let refused = answer(refused).await.expect(503);
+    assert_eq!(refused.code(), "unavailable");
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("waiting to be applied"),
+        "{}",
+        refused.body
+    );
+    app.applied().await;
+    assert_eq!(
+        app.store.logged_through().await.unwrap(),
+        0,
+        "nothing logged"
+    );
+    let source = app
+        .get(&format!("/api/v1/sources/{source_id}"), &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(source["received"], 0);
+}
