@@ -1,5 +1,5 @@
-//! The ingestor: two tasks per process that take tracked events in through the ingest
-//! log (see `siyu_store::ingest_log` for why there is a log).
+//! The ingestor: a task and a thread per process that take tracked events in through
+//! the ingest log (see `siyu_store::ingest_log` for why there is a log).
 //!
 //! - **The logger** gathers every tracking request waiting (group commit), appends all
 //!   their events to the log in one transaction, and answers each request. A request is
@@ -364,8 +364,9 @@ async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
         Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
     }
     let mut last_prune = tokio::time::Instant::now();
-    // a failing group is retried smaller and smaller, down to its oldest entry alone; an
-    // entry that fails alone, again and again, is set aside so the rest can go on
+    // a group failing for its data (not a busy or unreachable database, which is waited
+    // out) is retried smaller and smaller, down to its oldest entry alone; an entry that
+    // fails alone, again and again, is set aside so the rest can go on
     let mut limit = APPLY_GROUP;
     let mut failures = 0;
     loop {
@@ -376,6 +377,10 @@ async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
                     answer_waiters(&shared, applied).await;
                     limit = (limit * 2).min(APPLY_GROUP);
                     failures = 0;
+                }
+                Err(err) if err.is_transient() => {
+                    tracing::warn!(error = %err, "applying logged events failed; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Err(err) if limit > 1 => {
                     tracing::warn!(error = %err, events = limit, "applying logged events failed; trying fewer");

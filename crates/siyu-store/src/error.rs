@@ -38,6 +38,32 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether trying again later may well succeed: the database busy or locked,
+    /// unreachable, out of connections, or a transaction picked as a deadlock or
+    /// serialization victim. Anything else is about the data or the code.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Connect { .. } => true,
+            StoreError::Database(sqlx::Error::Database(e)) => matches!(
+                e.code().as_deref(),
+                // SQLite: BUSY, LOCKED and their extended codes
+                Some("5" | "6" | "261" | "262" | "517" | "773")
+                // PostgreSQL: serialization failure, deadlock, lock not available,
+                // shutting down, too many connections
+                | Some("40001" | "40P01" | "55P03" | "57P01" | "57P03" | "53300")
+            ),
+            StoreError::Database(
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed,
+            ) => true,
+            _ => false,
+        }
+    }
+
     /// Turns a unique or foreign-key violation into the error a caller can act on.
     /// `taken` is said when a unique constraint fails, `in_use` when a foreign key does.
     pub(crate) fn from_constraint(err: sqlx::Error, taken: &str, in_use: &str) -> StoreError {
@@ -85,5 +111,17 @@ mod tests {
         );
         assert_eq!(redact_url("sqlite://siyu.db"), "sqlite://siyu.db");
         assert!(!redact_url("postgres://u:p@ss w@rd@h/db").contains("ss w"));
+    }
+
+    #[test]
+    fn only_a_busy_or_unreachable_database_is_transient() {
+        assert!(StoreError::Database(sqlx::Error::PoolTimedOut).is_transient());
+        assert!(
+            StoreError::Database(sqlx::Error::Io(std::io::ErrorKind::BrokenPipe.into()))
+                .is_transient()
+        );
+        assert!(!StoreError::Database(sqlx::Error::RowNotFound).is_transient());
+        assert!(!StoreError::Corrupt("bad".into()).is_transient());
+        assert!(!StoreError::NotFound("customer").is_transient());
     }
 }
