@@ -33,7 +33,6 @@
 
 use std::collections::HashMap;
 
-use siyu_domain::customer::{SourceId, SourceKind};
 use siyu_domain::ids::TenantId;
 use siyu_domain::tracking::TrackedEvent;
 use sqlx::SqlitePool;
@@ -249,7 +248,6 @@ impl Store {
     /// `error`, so the entries behind it can be applied; says which (none when nothing
     /// waits). The applier does this to an entry that fails on its own, again and again.
     pub async fn set_aside_oldest_logged(&self, error: &str) -> Result<Option<LogSeq>> {
-        let now = crate::now_ms();
         match (&self.pool, &self.log) {
             (Pool::Sqlite(main), Some(log)) => {
                 let mut tx = main.begin_with("BEGIN IMMEDIATE").await?;
@@ -264,26 +262,19 @@ impl Store {
                 .bind(applied)
                 .fetch_optional(log)
                 .await?;
-                let Some((seq, tenant, source, payload)) = row else {
+                let Some(row) = row else {
                     return Ok(None);
                 };
-                sqlx::query(
-                    "INSERT INTO ingest_dead_letters \
-                     (seq, tenant_id, source_id, payload, error, failed_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(seq)
-                .bind(tenant)
-                .bind(source)
-                .bind(&payload)
-                .bind(error)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE ingest_applied SET seq = $1 WHERE id = 1")
-                    .bind(seq)
-                    .execute(&mut *tx)
-                    .await?;
+                let seq = row.0;
+                let mut tx = Tx::Sqlite(tx);
+                set_aside(&mut tx, &row, error).await?;
+                on_tx!(&mut tx, |c| {
+                    sqlx::query("UPDATE ingest_applied SET seq = $1 WHERE id = 1")
+                        .bind(seq)
+                        .execute(&mut *c)
+                        .await?
+                        .rows_affected()
+                });
                 tx.commit().await?;
                 Ok(Some(seq))
             }
@@ -300,7 +291,7 @@ impl Store {
                      ORDER BY seq LIMIT 1 RETURNING seq",
                 )
                 .bind(error)
-                .bind(now)
+                .bind(crate::now_ms())
                 .fetch_optional(&mut *tx)
                 .await?;
                 if let Some(seq) = seq {
@@ -382,6 +373,29 @@ async fn applied_seq(main: &SqlitePool) -> Result<Option<LogSeq>> {
     }
 }
 
+/// Keeps a logged entry in `ingest_dead_letters` with the error that kept it from
+/// being applied.
+async fn set_aside(tx: &mut Tx, row: &LoggedRow, error: &str) -> Result<()> {
+    let (seq, tenant, source, payload) = row;
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO ingest_dead_letters \
+             (seq, tenant_id, source_id, payload, error, failed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(seq)
+        .bind(tenant)
+        .bind(source)
+        .bind(payload)
+        .bind(error)
+        .bind(crate::now_ms())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}
+
 /// Applies logged entries inside a transaction holding their tenants' customer locks.
 /// An entry that cannot be read back (its source gone, its payload not an event) is
 /// refused with the reason, and the rest are applied.
@@ -408,22 +422,7 @@ async fn apply_rows(tx: &mut Tx, rows: Vec<LoggedRow>) -> Result<Vec<(LogSeq, In
             Err(reason) => {
                 // kept, with the reason, for someone to look at: it was answered for
                 tracing::error!(seq, %reason, "a logged event is set aside, not applied");
-                on_tx!(&mut *tx, |c| {
-                    sqlx::query(
-                        "INSERT INTO ingest_dead_letters \
-                         (seq, tenant_id, source_id, payload, error, failed_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(seq)
-                    .bind(tenant)
-                    .bind(source)
-                    .bind(&payload)
-                    .bind(&reason)
-                    .bind(crate::now_ms())
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected()
-                });
+                set_aside(tx, &(seq, tenant, source, payload), &reason).await?;
                 outcomes.push((seq, Some(IngestOutcome::Refused(reason))));
             }
         }
@@ -438,15 +437,13 @@ async fn apply_rows(tx: &mut Tx, rows: Vec<LoggedRow>) -> Result<Vec<(LogSeq, In
     }
     for (source, count) in refused {
         on_tx!(&mut *tx, |c| {
-            sqlx::query(
-                "UPDATE sources SET rejected = rejected + $1 WHERE tenant_id = $2 AND id = $3",
-            )
-            .bind(count)
-            .bind(source.tenant.0)
-            .bind(source.source.0)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
+            sqlx::query(crate::sources::COUNT_REJECTED)
+                .bind(count)
+                .bind(source.tenant.0)
+                .bind(source.source.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
         });
     }
     let mut applied = stored.into_iter();
@@ -482,16 +479,8 @@ async fn source_refs(tx: &mut Tx, rows: &[LoggedRow]) -> Result<HashMap<(i64, i6
             }
             query.fetch_all(&mut *c).await?
         });
-        for (tenant, source, kind, zone) in got {
-            found.insert(
-                (tenant, source),
-                SourceRef {
-                    tenant: TenantId(tenant),
-                    source: SourceId(source),
-                    kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
-                    time_zone: siyu_domain::time::TimeZone::of_stored(&zone),
-                },
-            );
+        for row in got {
+            found.insert((row.0, row.1), SourceRef::from_row(row));
         }
     }
     Ok(found)

@@ -55,6 +55,22 @@ pub struct SourceRef {
     pub time_zone: siyu_domain::time::TimeZone,
 }
 
+/// Counts refused events against a source: `$1` events, tenant `$2`, source `$3`.
+pub(crate) const COUNT_REJECTED: &str =
+    "UPDATE sources SET rejected = rejected + $1 WHERE tenant_id = $2 AND id = $3";
+
+impl SourceRef {
+    /// From `s.tenant_id, s.id, s.kind, t.time_zone` of a source joined with its tenant.
+    pub(crate) fn from_row((tenant, source, kind, zone): (i64, i64, String, String)) -> Self {
+        SourceRef {
+            tenant: TenantId(tenant),
+            source: SourceId(source),
+            kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
+            time_zone: siyu_domain::time::TimeZone::of_stored(&zone),
+        }
+    }
+}
+
 fn new_write_key() -> String {
     token::generate(WRITE_KEY_PREFIX)
 }
@@ -71,25 +87,18 @@ impl Store {
             .fetch_optional(db)
             .await?
         });
-        Ok(row.map(|(tenant, source, kind, zone)| SourceRef {
-            tenant: TenantId(tenant),
-            source: SourceId(source),
-            kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
-            time_zone: siyu_domain::time::TimeZone::of_stored(&zone),
-        }))
+        Ok(row.map(SourceRef::from_row))
     }
 
     /// Counts refused items against a source.
     pub async fn count_rejected(&self, source: SourceRef, rejected: i64) -> Result<()> {
         on_db!(self, |db| {
-            sqlx::query(
-                "UPDATE sources SET rejected = rejected + $1 WHERE tenant_id = $2 AND id = $3",
-            )
-            .bind(rejected)
-            .bind(source.tenant.0)
-            .bind(source.source.0)
-            .execute(db)
-            .await?;
+            sqlx::query(COUNT_REJECTED)
+                .bind(rejected)
+                .bind(source.tenant.0)
+                .bind(source.source.0)
+                .execute(db)
+                .await?;
         });
         Ok(())
     }
