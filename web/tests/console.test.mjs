@@ -251,7 +251,11 @@ test('a tag renamed in the console carries its segments along', async () => {
   await page.getByTestId('edit-tag-乌龙茶').click();
   const name = page.getByTestId('edit-name');
   await name.fill('乌龙茶爱好者');
+  // the answer to the save is checked first, so a failure says what the server said
+  const saved = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes('/api/v1/tags/'));
   await page.getByRole('dialog').getByRole('button', { name: /保\s*存/ }).click();
+  const answer = await saved;
+  assert.equal(answer.status(), 200, `PATCH ${answer.url()}: ${await answer.text()}`);
   await page.locator('.ant-tag', { hasText: '乌龙茶爱好者' }).waitFor();
   // the demo segment that named the tag now names it by its new name
   const segments = await apiGet(page, '/api/v1/segments');
