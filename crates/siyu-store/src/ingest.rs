@@ -268,9 +268,9 @@ impl Store {
     /// refused in the answer rather than after it (applying checks again: the rates may
     /// change in between).
     ///
-    /// The tenant's rates alone settle nearly every order (one read per tenant); only an
-    /// order they would refuse is looked up, since it may keep the rate it was recorded
-    /// with before.
+    /// The tenant's rates alone settle nearly every order (read once per tenant and kept
+    /// a few seconds, see `recent`); only an order they would refuse is looked up, since
+    /// it may keep the rate it was recorded with before.
     pub async fn currency_refusals(&self, items: &[IngestItem]) -> Result<Vec<Option<String>>> {
         let mut settings: HashMap<TenantId, CurrencySettings> = HashMap::new();
         let mut doubtful = Vec::new();
@@ -282,7 +282,16 @@ impl Store {
             let rates = match settings.entry(tenant) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    e.insert(self.tenant(tenant).currency_settings().await?)
+                    // read again when applied, in the applying transaction
+                    let rates = match self.recent.currencies.get(&tenant) {
+                        Some(rates) => rates,
+                        None => {
+                            let rates = self.tenant(tenant).currency_settings().await?;
+                            self.recent.currencies.put(tenant, rates.clone());
+                            rates
+                        }
+                    };
+                    e.insert(rates)
                 }
             };
             if crate::orders::currency_of(rates, order, None).is_err() {

@@ -33,6 +33,7 @@ mod ingest_log;
 mod merges;
 mod orders;
 mod privacy;
+mod recent;
 mod secrets;
 mod sources;
 mod tenancy;
@@ -118,6 +119,8 @@ pub struct Store {
     /// How it was opened, for [`Store::with_own_connections`].
     opened: std::sync::Arc<(String, StoreOptions)>,
     pub(crate) secret_key: Option<SecretKey>,
+    /// Answers every tracking call needs, kept for a few seconds (see `recent`).
+    pub(crate) recent: std::sync::Arc<recent::Recent>,
 }
 
 impl std::fmt::Debug for Store {
@@ -226,6 +229,7 @@ impl Store {
             log: log_pool,
             secret_key: options.secret_key.clone(),
             opened: std::sync::Arc::new((url.to_owned(), options)),
+            recent: std::sync::Arc::default(),
         })
     }
 

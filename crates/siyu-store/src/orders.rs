@@ -687,6 +687,7 @@ impl TenantScope<'_> {
         )
         .await?;
         tx.commit().await?;
+        self.store.recent.currencies.forget(&self.tenant);
         Ok(())
     }
 

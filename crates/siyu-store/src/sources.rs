@@ -78,16 +78,24 @@ fn new_write_key() -> String {
 impl Store {
     /// The source of a write key, if the key is current.
     pub async fn resolve_write_key(&self, key: &str) -> Result<Option<SourceRef>> {
+        let hash = token::hash(key.trim());
+        if let Some(source) = self.recent.write_keys.get(&hash) {
+            return Ok(Some(source));
+        }
         let row: Option<(i64, i64, String, String)> = on_db!(self, |db| {
             sqlx::query_as(
                 "SELECT s.tenant_id, s.id, s.kind, t.time_zone FROM sources s \
                  JOIN tenants t ON t.id = s.tenant_id WHERE s.write_key_hash = $1",
             )
-            .bind(token::hash(key.trim()))
+            .bind(&hash)
             .fetch_optional(db)
             .await?
         });
-        Ok(row.map(SourceRef::from_row))
+        let source = row.map(SourceRef::from_row);
+        if let Some(source) = source {
+            self.recent.write_keys.put(hash, source);
+        }
+        Ok(source)
     }
 
     /// Counts refused items against a source.
@@ -260,6 +268,8 @@ impl TenantScope<'_> {
             )?;
             tx.commit().await?;
         });
+        // the old key stops working in this process now (in others within seconds)
+        self.store.recent.write_keys.clear();
         Ok((self.get_source(id).await?, key))
     }
 }

@@ -172,13 +172,25 @@ pub async fn ingest(
         .error_for_status()
         .context("the warm-up batch failed")?;
 
+    let admin = scope.role_by_name("admin").await?;
+    let (_, admin_token) = scope
+        .create_api_token("bench admin", &admin, None, None, &Actor::cli())
+        .await?;
+    // what the console writes while ingesting goes to a tag group of its own
+    let console_group: i64 = http
+        .post(format!("{base}/api/v1/tag-groups"))
+        .bearer_auth(&admin_token)
+        .json(&json!({"name": "bench console"}))
+        .send()
+        .await?
+        .error_for_status()?
+        .json::<serde_json::Value>()
+        .await?["id"]
+        .as_i64()
+        .context("the tag group has an id")?;
     if bench.audience {
         // a dynamic segment and a tag rule: the server builds the tenant's audience
         // index and keeps it (and them) current while the events arrive
-        let admin = scope.role_by_name("admin").await?;
-        let (_, admin_token) = scope
-            .create_api_token("bench admin", &admin, None, None, &Actor::cli())
-            .await?;
         let post = |path: &str, body: serde_json::Value| {
             http.post(format!("{base}{path}"))
                 .bearer_auth(&admin_token)
@@ -287,6 +299,46 @@ pub async fn ingest(
             latencies
         })
     };
+    // a console user saving something (a new tag) five times a second: writes to the
+    // main database wait for the applier's transaction, so this is what they wait
+    let console = {
+        let (http, base, token, stop) = (
+            http.clone(),
+            base.clone(),
+            admin_token.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            let mut i = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                let r = http
+                    .post(format!("{base}/api/v1/tags"))
+                    .bearer_auth(&token)
+                    .json(&json!({"group_id": console_group, "name": format!("bench-{i}")}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().is_success() => {
+                        latencies.push(t.elapsed().as_secs_f64() * 1000.0)
+                    }
+                    Ok(r) => {
+                        failed += 1;
+                        eprintln!("a console write answered {}", r.status());
+                    }
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("a console write failed: {e}");
+                    }
+                }
+                i += 1;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (latencies, failed)
+        })
+    };
     tokio::time::sleep(Duration::from_secs(bench.seconds)).await;
     stop.store(true, Ordering::Relaxed);
     let mut batch_ms = Vec::new();
@@ -298,8 +350,16 @@ pub async fn ingest(
     }
     let elapsed = started.elapsed().as_secs_f64();
     let mut read_ms = reader.await?;
+    let (mut write_ms, writes_failed) = console.await?;
     batch_ms.sort_by(f64::total_cmp);
     read_ms.sort_by(f64::total_cmp);
+    write_ms.sort_by(f64::total_cmp);
+    eprintln!(
+        "load done: {events} events acknowledged in {elapsed:.1} s ({:.0} events/s, batch p99 {:.1} ms); \
+         waiting for the profiles to catch up",
+        events as f64 / elapsed,
+        percentile(&batch_ms, 99.0)
+    );
     // answers come once the events are in the ingest log: how long until the last of
     // them is on its profile
     let catch_up_started = Instant::now();
@@ -409,6 +469,9 @@ pub async fn ingest(
         "batch_p99_ms": (percentile(&batch_ms, 99.0) * 10.0).round() / 10.0,
         "profile_read_p50_ms": (percentile(&read_ms, 50.0) * 10.0).round() / 10.0,
         "profile_read_p99_ms": (percentile(&read_ms, 99.0) * 10.0).round() / 10.0,
+        "console_write_p50_ms": (percentile(&write_ms, 50.0) * 10.0).round() / 10.0,
+        "console_write_max_ms": (write_ms.last().copied().unwrap_or(0.0) * 10.0).round() / 10.0,
+        "console_writes_failed": writes_failed,
         "store_only_events_per_sec": direct_per_sec.round(),
         "audience_following": bench.audience,
         "audience_catch_up_ms": audience_catch_up_ms,
@@ -428,6 +491,12 @@ pub async fn ingest(
     println!(
         "profile reads:      p50 {} ms, p99 {} ms (while ingesting)",
         figures["profile_read_p50_ms"], figures["profile_read_p99_ms"]
+    );
+    println!(
+        "console writes:     p50 {} ms, max {} ms, {} failed (while ingesting)",
+        figures["console_write_p50_ms"],
+        figures["console_write_max_ms"],
+        figures["console_writes_failed"]
     );
     println!(
         "store alone:        {} events/s (groups of 1,000, no HTTP)",

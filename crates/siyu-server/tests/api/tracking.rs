@@ -226,7 +226,10 @@ async fn bad_or_missing_write_keys_are_401() {
     send(&app, "/v1/batch", "siyu_wk_made-up", body.clone())
         .await
         .expect(401);
-    // a rotated key stops working at once
+    // a rotated key stops working at once, though the server had just resolved it
+    send(&app, "/v1/batch", &key, body.clone())
+        .await
+        .expect(200);
     let rotated = app
         .post(
             &format!("/api/v1/sources/{source_id}/rotate-key"),
@@ -753,4 +756,54 @@ async fn a_full_ingest_log_answers_503_so_sdks_retry_and_takes_nothing() {
         .expect(200)
         .body;
     assert_eq!(source["received"], 0);
+}
+
+#[tokio::test]
+async fn an_exchange_rate_taken_away_refuses_orders_in_the_answer_at_once() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let order = |id: &str| {
+        json!({"type": "track", "userId": "jp-1", "event": "Order Completed", "messageId": format!("m-{id}"),
+               "properties": {"order_id": id, "total": 1000, "currency": "JPY"}})
+    };
+    let rates = |rates: Value| {
+        let app = &app;
+        async move {
+            app.put(
+                "/api/v1/settings/currency",
+                &app.admin_token,
+                json!({"currency": "CNY", "rates": rates}),
+            )
+            .await
+            .expect(200);
+        }
+    };
+    rates(json!({"JPY": 0.048})).await;
+    // the server reads the rates for this answer and keeps them a few seconds
+    send(&app, "/v1/track", &key, order("JP-1"))
+        .await
+        .expect(200);
+    rates(json!({})).await;
+    let refused = send(&app, "/v1/track", &key, order("JP-2"))
+        .await
+        .expect(400);
+    assert!(
+        refused
+            .body
+            .to_string()
+            .contains("JPY has no exchange rate"),
+        "{}",
+        refused.body
+    );
+    // the order taken before keeps the rate it came with
+    app.applied().await;
+    let jp = app
+        .get(
+            "/api/v1/customers/lookup?kind=user_id&value=jp-1",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(jp["orders"]["total"], 48.0);
 }
