@@ -16,10 +16,10 @@
 //!   takes the gaps, and answers reach about 100,000, as with no applier at all. The
 //!   back-pressure of `max_ingest_backlog` bounds how far the profiles fall behind.
 //!   Under that full load other writers of the main SQLite file wait for the group
-//!   being applied: a console save waited 0.8–1.6 s typically and up to 9 s, at nice
-//!   10 as at 19, close to the 10 s busy timeout. Groups of 500 under load cut the
-//!   typical wait to 0.1–0.4 s but took a quarter of the answers' throughput (more
-//!   pages written and checkpointed), so groups stay at 5,000 for now.)
+//!   being applied, so groups are paced to hold the writer about [`GROUP_HOLD`] each:
+//!   a console save then waited 0.13–0.64 s typically (0.6–2.8 s with fixed groups of
+//!   5,000), though still up to 3–10 s at worst, near the 10 s busy timeout; fixed
+//!   groups of 500 under load took a quarter of the answers' throughput.)
 //!
 //! Answers come as soon as the events are logged (`queued` in the answer), as Segment's
 //! own API answers: clients are not held to the speed of the profiles, which follow
@@ -45,6 +45,11 @@ const MAX_LOG_GROUP: usize = 20_000;
 /// once for many events, small enough that other writers of the main SQLite file wait
 /// for it well under their 10 s busy timeout even when the applier is short of CPU.
 pub const APPLY_GROUP: usize = 5_000;
+/// About how long one group may take: other writers of the main SQLite file (a console
+/// save) wait that long at most for the applier.
+const GROUP_HOLD: Duration = Duration::from_millis(300);
+/// The smallest group pacing makes.
+const MIN_PACED_GROUP: usize = 250;
 
 /// How old the logger's count of the log's backlog may be.
 const BACKLOG_FRESH: Duration = Duration::from_secs(1);
@@ -378,12 +383,19 @@ async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
     // out) is retried smaller and smaller, down to its oldest entry alone; an entry that
     // fails alone, again and again, is set aside so the rest can go on
     let mut limit = APPLY_GROUP;
+    // a group's size also follows how fast groups went lately, so that one holds the
+    // main file's writer for about GROUP_HOLD: short of CPU, groups get smaller
+    let mut paced = APPLY_GROUP;
     let mut failures = 0;
     loop {
         loop {
-            match store.apply_logged(limit).await {
+            let started = tokio::time::Instant::now();
+            match store.apply_logged(limit.min(paced)).await {
                 Ok(applied) if applied.is_empty() => break,
                 Ok(applied) => {
+                    let per_sec = applied.len() as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                    paced = ((per_sec * GROUP_HOLD.as_secs_f64()) as usize)
+                        .clamp(MIN_PACED_GROUP, APPLY_GROUP);
                     answer_waiters(&shared, applied).await;
                     limit = (limit * 2).min(APPLY_GROUP);
                     failures = 0;
