@@ -12,8 +12,8 @@
 //!   is short, answering requests comes first and the profiles fall behind, rather
 //!   than clients timing out; when it is not, the applier has it all. (Measured with
 //!   `siyu bench ingest` on two cores: at nice 10 the applier still took about half the
-//!   CPU under full load, and answers reached 61,000–77,000 events/s; at nice 19 it
-//!   takes the gaps, and answers reach about 100,000, as with no applier at all. The
+//!   CPU under full load, and answers reached 61,000–89,000 events/s; at nice 19,
+//!   75,000–103,000 (a build with no applier at all: 98,000–118,000). The
 //!   back-pressure of `max_ingest_backlog` bounds how far the profiles fall behind.
 //!   Under that full load other writers of the main SQLite file wait for the group
 //!   being applied, so groups are paced to hold the writer about [`GROUP_HOLD`] each:
@@ -390,12 +390,17 @@ async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
     loop {
         loop {
             let started = tokio::time::Instant::now();
-            match store.apply_logged(limit.min(paced)).await {
+            let asked = limit.min(paced);
+            match store.apply_logged(asked).await {
                 Ok(applied) if applied.is_empty() => break,
                 Ok(applied) => {
-                    let per_sec = applied.len() as f64 / started.elapsed().as_secs_f64().max(1e-3);
-                    paced = ((per_sec * GROUP_HOLD.as_secs_f64()) as usize)
-                        .clamp(MIN_PACED_GROUP, APPLY_GROUP);
+                    // only a full group tells the pace (a few events say little)
+                    if applied.len() >= asked {
+                        let per_sec =
+                            applied.len() as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                        paced = ((per_sec * GROUP_HOLD.as_secs_f64()) as usize)
+                            .clamp(MIN_PACED_GROUP, APPLY_GROUP);
+                    }
                     answer_waiters(&shared, applied).await;
                     limit = (limit * 2).min(APPLY_GROUP);
                     failures = 0;
