@@ -15,11 +15,14 @@
 //!   CPU under full load, and answers reached 61,000–89,000 events/s; at nice 19,
 //!   75,000–103,000 (a build with no applier at all: 98,000–118,000). The
 //!   back-pressure of `max_ingest_backlog` bounds how far the profiles fall behind.
-//!   Under that full load other writers of the main SQLite file wait for the group
-//!   being applied, so groups are paced to hold the writer about [`GROUP_HOLD`] each:
-//!   a console save then waited 0.13–0.64 s typically (0.6–2.8 s with fixed groups of
-//!   5,000), though still up to 3–10 s at worst, near the 10 s busy timeout; fixed
-//!   groups of 500 under load took a quarter of the answers' throughput.)
+//!   Under that full load other writers of the main SQLite file wait for the applier,
+//!   so groups are paced to hold the writer about [`GROUP_HOLD`] each. That is not
+//!   enough: a console save still waited 0.13–5 s (p50 of a run) and up to 10 s at
+//!   worst. Most likely (not yet proven) SQLite's busy handler sleeps up to 100 ms
+//!   between tries while the applier begins its next group within milliseconds, so a
+//!   waiting writer misses gap after gap; the fix would be a fair turn for the main
+//!   file's writers in this process (to do).
+//!   On PostgreSQL, with its row locks, the same saves waited 6.5 ms p50, 35 ms max.)
 //!
 //! Answers come as soon as the events are logged (`queued` in the answer), as Segment's
 //! own API answers: clients are not held to the speed of the profiles, which follow
