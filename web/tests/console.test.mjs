@@ -251,10 +251,27 @@ test('a tag renamed in the console carries its segments along', async () => {
   await page.getByTestId('edit-tag-乌龙茶').click();
   const name = page.getByTestId('edit-name');
   await name.fill('乌龙茶爱好者');
-  // the answer to the save is checked first, so a failure says what the server said
-  const saved = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes('/api/v1/tags/'));
+  // the answer to the save is checked first, so a failure says what happened: this step
+  // timed out twice in CI (never here), with nothing in the server's log
+  const sent = [];
+  page.on('request', (r) => r.method() === 'PATCH' && sent.push(`${r.url()} at ${Date.now()}`));
+  const clicked = Date.now();
+  const saved = page.waitForResponse((r) => r.request().method() === 'PATCH' && r.url().includes('/api/v1/tags/'), {
+    timeout: 60_000,
+  });
   await page.getByRole('dialog').getByRole('button', { name: /保\s*存/ }).click();
-  const answer = await saved;
+  const answer = await saved.catch(async (e) => {
+    await shot(page, 'tag-rename-unanswered');
+    const alerts = await page.getByRole('alert').allTextContents();
+    const fieldErrors = await page.locator('.ant-form-item-explain-error').allTextContents();
+    const open = await page.getByRole('dialog').isVisible();
+    throw new Error(
+      `no answer to the save within 60 s (clicked at ${clicked}): PATCH requests ${JSON.stringify(sent)}, ` +
+        `alerts ${JSON.stringify(alerts)}, form errors ${JSON.stringify(fieldErrors)}, dialog open ${open}: ${e.message}`,
+    );
+  });
+  const waited = Date.now() - clicked;
+  if (waited > 5_000) console.warn(`the tag rename was answered after ${waited} ms`);
   assert.equal(answer.status(), 200, `PATCH ${answer.url()}: ${await answer.text()}`);
   await page.locator('.ant-tag', { hasText: '乌龙茶爱好者' }).waitFor();
   // the demo segment that named the tag now names it by its new name
