@@ -281,17 +281,9 @@ impl Store {
             let tenant = item.source.tenant;
             let rates = match settings.entry(tenant) {
                 std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                // read again when applied, in the applying transaction
                 std::collections::hash_map::Entry::Vacant(e) => {
-                    // read again when applied, in the applying transaction
-                    let rates = match self.recent.currencies.get(&tenant) {
-                        Some(rates) => rates,
-                        None => {
-                            let rates = self.tenant(tenant).currency_settings().await?;
-                            self.recent.currencies.put(tenant, rates.clone());
-                            rates
-                        }
-                    };
-                    e.insert(rates)
+                    e.insert(self.tenant(tenant).currency_settings_kept().await?)
                 }
             };
             if crate::orders::currency_of(rates, order, None).is_err() {

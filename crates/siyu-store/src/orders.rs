@@ -650,6 +650,17 @@ impl TenantScope<'_> {
         parse_currency_settings(self.tenant, stored)
     }
 
+    /// The tenant's currency and rates as read within the last few seconds (see
+    /// `recent`): for checks that are made again where it matters.
+    pub(crate) async fn currency_settings_kept(&self) -> Result<CurrencySettings> {
+        if let Some(rates) = self.store.recent.currencies.get(&self.tenant) {
+            return Ok(rates);
+        }
+        let rates = self.currency_settings().await?;
+        self.store.recent.currencies.put(self.tenant, rates.clone());
+        Ok(rates)
+    }
+
     /// Sets the tenant's currency and exchange rates (checked by the caller). The
     /// currency cannot change once there are orders: their figures are kept in it.
     /// New rates apply to orders recorded from then on. Audited.
