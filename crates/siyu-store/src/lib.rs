@@ -174,6 +174,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
+                // rows come back from a connection's thread through a channel; a deep one
+                // lets a statement run to its end without waiting for the reader
+                .row_buffer_size(ROW_BUFFER)
                 // checkpoints run in the background (below), not inside a commit
                 .pragma("wal_autocheckpoint", "0");
             // the ingest log beside the file (PATH.ingest); an in-memory database keeps
@@ -317,6 +320,10 @@ impl TenantScope<'_> {
         self.tenant
     }
 }
+
+/// Rows a SQLite connection's thread may have ready before the reader takes them
+/// (sqlx's default is 50).
+const ROW_BUFFER: usize = 4096;
 
 /// Whether a SQLite URL names an in-memory database (`sqlite::memory:`, `mode=memory`);
 /// sqlx renames those internally, so the URL is what tells.
