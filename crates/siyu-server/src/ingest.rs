@@ -16,13 +16,15 @@
 //!   75,000–103,000 (a build with no applier at all: 98,000–118,000). The
 //!   back-pressure of `max_ingest_backlog` bounds how far the profiles fall behind.
 //!   Under that full load other writers of the main SQLite file wait for the applier,
-//!   so groups are paced to hold the writer about [`GROUP_HOLD`] each. That is not
-//!   enough: a console save still waited 0.13–5 s (p50 of a run) and up to 10 s at
-//!   worst. Most likely (not yet proven) SQLite's busy handler sleeps up to 100 ms
-//!   between tries while the applier begins its next group within milliseconds, so a
-//!   waiting writer misses gap after gap; the fix would be a fair turn for the main
-//!   file's writers in this process (to do).
-//!   On PostgreSQL, with its row locks, the same saves waited 6.5 ms p50, 35 ms max.)
+//!   so groups are paced to hold the writer about [`GROUP_HOLD`] each, and **requests
+//!   that write go first**: while an API request that may write is being answered
+//!   (any method but GET, HEAD and OPTIONS; see `middleware::writes_first`), the
+//!   applier begins no new group, for at most [`YIELD_AT_MOST`] at a time. Without
+//!   that, a console save waited 0.13–5 s (p50 of a run) and up to 10 s: SQLite's busy
+//!   handler sleeps up to 100 ms between tries, and the applier began its next group
+//!   within milliseconds, so a waiting writer missed gap after gap. On PostgreSQL,
+//!   with its row locks, the same saves waited 6.5 ms p50, 35 ms max, and the applier
+//!   does not yield.)
 //!
 //! Answers come as soon as the events are logged (`queued` in the answer), as Segment's
 //! own API answers: clients are not held to the speed of the profiles, which follow
@@ -35,9 +37,10 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use siyu_store::{IngestItem, IngestOutcome, LogSeq, Store};
+use siyu_store::{Backend, IngestItem, IngestOutcome, LogSeq, Store};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
 
 use crate::error::ApiError;
@@ -53,6 +56,9 @@ pub const APPLY_GROUP: usize = 5_000;
 const GROUP_HOLD: Duration = Duration::from_millis(300);
 /// The smallest group pacing makes.
 const MIN_PACED_GROUP: usize = 250;
+/// How long the applier lets requests that write go first before a group, at most: a
+/// steady stream of them slows the profiles down but never stops them.
+const YIELD_AT_MOST: Duration = Duration::from_secs(1);
 
 /// How old the logger's count of the log's backlog may be.
 const BACKLOG_FRESH: Duration = Duration::from_secs(1);
@@ -117,6 +123,65 @@ struct Shared {
     /// the applier never applies an entry before its waiter is known.
     waiting: Mutex<Waiting>,
     wake_applier: Notify,
+    /// API requests that may write, being answered now: the applier lets them go first.
+    requests_writing: AtomicUsize,
+    /// Told when the last of them is answered.
+    writes_done: Notify,
+    /// Requests waiting for the applier to catch up (an erasure): it must not yield to
+    /// them.
+    awaiting_applier: AtomicUsize,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            waiting: Mutex::new(Waiting::default()),
+            wake_applier: Notify::new(),
+            requests_writing: AtomicUsize::new(0),
+            writes_done: Notify::new(),
+            awaiting_applier: AtomicUsize::new(0),
+        }
+    }
+
+    /// Returns once no API request that may write is being answered, or no later than
+    /// `limit`, or at once while a request waits for the applier itself.
+    async fn let_writers_go_first(&self, limit: Duration) {
+        let started = tokio::time::Instant::now();
+        while self.requests_writing.load(Ordering::Acquire) > 0
+            && self.awaiting_applier.load(Ordering::Acquire) == 0
+        {
+            let left = limit.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return;
+            }
+            // the short timeout covers a wake-up given between the check and the wait
+            let _ = tokio::time::timeout(
+                left.min(Duration::from_millis(10)),
+                self.writes_done.notified(),
+            )
+            .await;
+        }
+    }
+}
+
+/// Held while an API request that may write is answered (see [`Ingestor::writing`]).
+pub struct WritingRequest(Arc<Shared>);
+
+impl Drop for WritingRequest {
+    fn drop(&mut self) {
+        if self.0.requests_writing.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.writes_done.notify_waiters();
+        }
+    }
+}
+
+/// Held while a request waits for the applier (see [`Ingestor::wait_until_applied`]).
+struct AwaitingApplier<'a>(&'a Shared);
+
+impl Drop for AwaitingApplier<'_> {
+    fn drop(&mut self) {
+        self.0.awaiting_applier.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// A handle to the ingestor; cheap to clone. When the last handle is dropped the
@@ -124,6 +189,7 @@ struct Shared {
 #[derive(Clone)]
 pub struct Ingestor {
     jobs: mpsc::Sender<Job>,
+    shared: Arc<Shared>,
     _stop_applier: Arc<oneshot::Sender<()>>,
 }
 
@@ -139,10 +205,7 @@ impl Ingestor {
         max_backlog: i64,
     ) -> Self {
         let (jobs, rx) = mpsc::channel::<Job>(1024);
-        let shared = Arc::new(Shared {
-            waiting: Mutex::new(Waiting::default()),
-            wake_applier: Notify::new(),
-        });
+        let shared = Arc::new(Shared::new());
         tokio::spawn(log_loop(
             store.clone(),
             rx,
@@ -151,16 +214,46 @@ impl Ingestor {
             max_backlog,
         ));
         let (stop, stopped) = oneshot::channel();
+        let applier_shared = shared.clone();
         let started = std::thread::Builder::new()
             .name("siyu-applier".into())
-            .spawn(move || run_applier(store, shared, dedup_window_ms, stopped));
+            .spawn(move || run_applier(store, applier_shared, dedup_window_ms, stopped));
         if let Err(err) = started {
             tracing::error!(error = %err, "the applier thread did not start");
         }
         Self {
             jobs,
+            shared,
             _stop_applier: Arc::new(stop),
         }
+    }
+
+    /// Says that an API request that may write is being answered, until the guard is
+    /// dropped: on SQLite the applier begins no new group meanwhile (see the module
+    /// documentation).
+    pub fn writing(&self) -> WritingRequest {
+        self.shared.requests_writing.fetch_add(1, Ordering::AcqRel);
+        WritingRequest(self.shared.clone())
+    }
+
+    /// Waits until every event logged so far has been applied to profiles (or set
+    /// aside), for at most `limit`: an erasure must not be followed by events tracked
+    /// before it.
+    pub async fn wait_until_applied(&self, store: &Store, limit: Duration) -> Result<(), ApiError> {
+        self.shared.awaiting_applier.fetch_add(1, Ordering::AcqRel);
+        let _awaiting = AwaitingApplier(&self.shared);
+        let through = store.logged_through().await?;
+        let started = tokio::time::Instant::now();
+        while !store.applied_through(through).await? {
+            if started.elapsed() > limit {
+                return Err(ApiError::Unavailable(
+                    "events tracked before this request are still being applied to profiles; retry shortly"
+                        .into(),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
     }
 
     /// Takes events in; returns once they are logged (or logging failed), and, when
@@ -296,23 +389,6 @@ fn forget_abandoned(waiting: &mut Waiting) {
     by_seq.retain(|_, (id, _)| waiters.contains_key(id));
 }
 
-/// Waits until every event logged so far has been applied to profiles (or set aside),
-/// for at most `limit`: an erasure must not be followed by events tracked before it.
-pub async fn wait_until_applied(store: &Store, limit: Duration) -> Result<(), ApiError> {
-    let through = store.logged_through().await?;
-    let started = tokio::time::Instant::now();
-    while !store.applied_through(through).await? {
-        if started.elapsed() > limit {
-            return Err(ApiError::Unavailable(
-                "events tracked before this request are still being applied to profiles; retry shortly"
-                    .into(),
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Ok(())
-}
-
 /// The applier's thread: lowers its priority, opens its own connections and applies
 /// the log until told to stop.
 fn run_applier(
@@ -390,8 +466,14 @@ async fn apply_loop(store: Store, shared: Arc<Shared>, dedup_window_ms: i64) {
     // main file's writer for about GROUP_HOLD: short of CPU, groups get smaller
     let mut paced = APPLY_GROUP;
     let mut failures = 0;
+    // SQLite has one writer: requests that write go before each group (PostgreSQL's
+    // row locks let them write beside it)
+    let yields = store.backend() == Backend::Sqlite;
     loop {
         loop {
+            if yields {
+                shared.let_writers_go_first(YIELD_AT_MOST).await;
+            }
             let started = tokio::time::Instant::now();
             let asked = limit.min(paced);
             match store.apply_logged(asked).await {
@@ -473,5 +555,58 @@ async fn answer_waiters(shared: &Shared, applied: Vec<(LogSeq, IngestOutcome)>) 
             let outcomes = waiter.outcomes.into_iter().flatten().collect();
             let _ = waiter.reply.send(outcomes);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writing(shared: &Arc<Shared>) -> WritingRequest {
+        shared.requests_writing.fetch_add(1, Ordering::AcqRel);
+        WritingRequest(shared.clone())
+    }
+
+    #[tokio::test]
+    async fn the_applier_waits_for_requests_that_write_and_goes_on_once_they_are_answered() {
+        let shared = Arc::new(Shared::new());
+        let first = writing(&shared);
+        let second = writing(&shared);
+        let waiter = shared.clone();
+        let yielded =
+            tokio::spawn(async move { waiter.let_writers_go_first(Duration::from_secs(30)).await });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!yielded.is_finished(), "two requests write");
+        drop(first);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!yielded.is_finished(), "one request still writes");
+        let answered = std::time::Instant::now();
+        drop(second);
+        tokio::time::timeout(Duration::from_secs(1), yielded)
+            .await
+            .expect("the applier goes on once no request writes")
+            .unwrap();
+        assert!(answered.elapsed() < Duration::from_millis(500));
+    }
+
+    #[tokio::test]
+    async fn the_applier_yields_for_a_limited_time_and_not_to_a_request_waiting_for_it() {
+        let shared = Arc::new(Shared::new());
+        let _writes = writing(&shared);
+        let started = std::time::Instant::now();
+        shared
+            .let_writers_go_first(Duration::from_millis(200))
+            .await;
+        let waited = started.elapsed();
+        assert!(waited >= Duration::from_millis(200), "waited {waited:?}");
+        assert!(waited < Duration::from_secs(2), "waited {waited:?}");
+        // an erasure waits for the applier: yielding to it would only hold it up
+        shared.awaiting_applier.fetch_add(1, Ordering::AcqRel);
+        let awaiting = AwaitingApplier(&shared);
+        let started = std::time::Instant::now();
+        shared.let_writers_go_first(Duration::from_secs(30)).await;
+        assert!(started.elapsed() < Duration::from_millis(100));
+        drop(awaiting);
+        assert_eq!(shared.awaiting_applier.load(Ordering::Acquire), 0);
     }
 }

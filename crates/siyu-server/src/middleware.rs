@@ -1,8 +1,8 @@
 //! Middleware around every route: request ids, tracing, and JSON for every error.
 
 use axum::body::Body;
-use axum::extract::Request;
-use axum::http::{HeaderName, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
@@ -13,6 +13,7 @@ use tower_http::request_id::{
 };
 use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
 
+use crate::AppState;
 use crate::error::{ApiError, error_response};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -50,6 +51,19 @@ type RequestIdAndTrace = ServiceBuilder<
         >,
     >,
 >;
+
+/// Lets an API request that may write (any method but GET, HEAD and OPTIONS) go before
+/// the ingest applier's next group: on SQLite, one writer at a time, a console save would
+/// otherwise wait behind group after group under heavy tracking (see `crate::ingest`).
+/// Tracking calls (`/v1/…`) only append to the ingest log, which has a file of its own.
+pub async fn writes_first(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let writes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) && request.uri().path().starts_with("/api/");
+    let _turn = writes.then(|| app.ingestor.writing());
+    next.run(request).await
+}
 
 /// Gives each request an id (or keeps the caller's `X-Request-Id`), puts it in the
 /// tracing span and sends it back on the response.

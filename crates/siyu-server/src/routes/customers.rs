@@ -634,7 +634,9 @@ pub async fn erase_customer(
     let scope = app.store.tenant(auth.principal.tenant_id);
     let customer = visible_customer(&auth, &scope, id).await?;
     // events tracked before the request must not bring the person back once applied
-    crate::ingest::wait_until_applied(&app.store, ERASE_WAIT).await?;
+    app.ingestor
+        .wait_until_applied(&app.store, ERASE_WAIT)
+        .await?;
     scope.erase_customer(customer.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
