@@ -13,8 +13,9 @@
 //!   than clients timing out; when it is not, the applier has it all. (Measured with
 //!   `siyu bench ingest` on two cores: at nice 10 the applier still took about half the
 //!   CPU under full load, and answers reached 61,000–89,000 events/s; at nice 19,
-//!   75,000–103,000 (a build with no applier at all: 98,000–118,000). The
-//!   back-pressure of `max_ingest_backlog` bounds how far the profiles fall behind.
+//!   75,000–103,000 (a build with no applier at all: 98,000–118,000); with SQLite's row
+//!   buffer deepened too (`siyu_store`), 128,000–141,000. The back-pressure of
+//!   `max_ingest_backlog` bounds how far the profiles fall behind.
 //!   Under that full load other writers of the main SQLite file wait for the applier,
 //!   so groups are paced to hold the writer about [`GROUP_HOLD`] each, and **requests
 //!   that write go first**: while an API request that may write is being answered

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use serde_json::{Map, Value};
 use siyu_domain::DomainError;
-use siyu_domain::currency::CurrencySettings;
+use siyu_domain::currency::{CurrencySettings, ExchangeRate};
 use siyu_domain::customer::SourceId;
 use siyu_domain::customer::{CustomerId, display_name, merge_traits};
 use siyu_domain::identity::{Identity, IdentityKind, IdentitySettings};
@@ -218,10 +218,18 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
 /// Says, per item, why it would be refused: an order in a currency with no exchange
 /// rate to the tenant currency (neither its own nor the tenant's, nor one it was
 /// recorded with before). Also gives the currency settings of the tenants with orders.
-async fn currency_refusals(
-    tx: &mut Tx,
-    items: &[IngestItem],
-) -> Result<(HashMap<TenantId, CurrencySettings>, Vec<Option<String>>)> {
+/// The currency and rate of orders recorded before, by order id.
+type StoredCurrencies = HashMap<String, (String, ExchangeRate)>;
+
+/// What [`currency_refusals`] finds: each tenant's currency settings, the orders
+/// recorded before, and why each item would be refused.
+type CurrencyCheck = (
+    HashMap<TenantId, CurrencySettings>,
+    HashMap<TenantId, StoredCurrencies>,
+    Vec<Option<String>>,
+);
+
+async fn currency_refusals(tx: &mut Tx, items: &[IngestItem]) -> Result<CurrencyCheck> {
     // the currency and rate of orders recorded before, which keep their rate
     let mut order_ids: HashMap<TenantId, Vec<&str>> = HashMap::new();
     for item in items {
@@ -259,7 +267,7 @@ async fn currency_refusals(
             Err(e) => return Err(e),
         });
     }
-    Ok((currencies, refused))
+    Ok((currencies, stored, refused))
 }
 
 impl Store {
@@ -296,7 +304,7 @@ impl Store {
         }
         let subset: Vec<IngestItem> = doubtful.iter().map(|i| items[*i].clone()).collect();
         let mut tx = self.begin().await?;
-        let (_, answers) = currency_refusals(&mut tx, &subset).await?;
+        let (_, _, answers) = currency_refusals(&mut tx, &subset).await?;
         drop(tx);
         for (index, answer) in doubtful.into_iter().zip(answers) {
             refused[index] = answer;
@@ -371,6 +379,8 @@ struct Batch {
     merged: HashMap<CustomerId, CustomerId>,
     /// The currency settings of tenants with orders in the group.
     currencies: HashMap<TenantId, CurrencySettings>,
+    /// The orders of the group recorded before it, by tenant and order id.
+    stored_orders: HashMap<TenantId, StoredCurrencies>,
 }
 
 impl IdPool {
@@ -425,8 +435,9 @@ impl Batch {
         tx: &mut Tx,
         items: &[IngestItem],
     ) -> Result<Vec<Option<String>>> {
-        let (settings, refused) = currency_refusals(tx, items).await?;
+        let (settings, stored, refused) = currency_refusals(tx, items).await?;
         self.currencies.extend(settings);
+        self.stored_orders.extend(stored);
         Ok(refused)
     }
 
@@ -743,7 +754,40 @@ impl Batch {
         }
         let orders = std::mem::take(&mut self.orders);
         let mut bought: HashMap<TenantId, Vec<CustomerId>> = HashMap::new();
-        for (tenant, customer, order) in &orders {
+        // orders not recorded before go in many to a statement; the rest (sent again,
+        // twice in the group, naming a unit, refused) one by one, after them, in order
+        let mut first_time: HashMap<TenantId, Vec<(usize, CustomerId, &NewOrder)>> = HashMap::new();
+        let mut seen_ids: HashSet<(TenantId, &str)> = HashSet::new();
+        for (at, (tenant, customer, order)) in orders.iter().enumerate() {
+            let recorded = self
+                .stored_orders
+                .get(tenant)
+                .is_some_and(|s| s.contains_key(&order.order_id));
+            if !recorded && seen_ids.insert((*tenant, order.order_id.as_str())) {
+                first_time
+                    .entry(*tenant)
+                    .or_default()
+                    .push((at, self.survivor(*customer), order));
+            }
+        }
+        let mut done = vec![false; orders.len()];
+        for (tenant, group) in &first_time {
+            let settings = self.currencies.get(tenant).cloned().unwrap_or_default();
+            let rows: Vec<(CustomerId, &NewOrder)> =
+                group.iter().map(|(_, c, o)| (*c, *o)).collect();
+            let inserted =
+                crate::orders::insert_new_orders(tx, *tenant, &rows, &settings, "event").await?;
+            for ((at, customer, _), inserted) in group.iter().zip(inserted) {
+                if inserted {
+                    done[*at] = true;
+                    bought.entry(*tenant).or_default().push(*customer);
+                }
+            }
+        }
+        for ((tenant, customer, order), done) in orders.iter().zip(done) {
+            if done {
+                continue;
+            }
             let customer = self.survivor(*customer);
             let settings = self.currencies.get(tenant).cloned().unwrap_or_default();
             if record_order(tx, *tenant, customer, order, &settings).await? {

@@ -311,6 +311,78 @@ pub(crate) async fn upsert_order_row(
     .await
 }
 
+/// Inserts orders not recorded before, many to a statement (ingestion records the
+/// orders of a group of events so); says, per order, whether it was inserted. An order
+/// not inserted (recorded meanwhile, or refused for its currency) is for
+/// [`upsert_order_row`] to record or refuse. Orders naming a unit go there too, since
+/// the unit must be checked.
+pub(crate) async fn insert_new_orders(
+    tx: &mut Tx,
+    tenant: TenantId,
+    orders: &[(CustomerId, &NewOrder)],
+    settings: &CurrencySettings,
+    origin: &str,
+) -> Result<Vec<bool>> {
+    /// Columns bound per order.
+    const COLUMNS: usize = 16;
+    let now = now_ms();
+    let mut inserted = vec![false; orders.len()];
+    // the orders that can go in as they are, with their currency and rate
+    let ready: Vec<(usize, String, ExchangeRate)> = orders
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, order))| order.unit_id.is_none())
+        .filter_map(|(at, (_, order))| {
+            currency_of(settings, order, None)
+                .ok()
+                .map(|(currency, rate)| (at, currency, rate))
+        })
+        .collect();
+    for chunk in ready.chunks(MULTI_ROW_ORDERS) {
+        let mut p = Placeholders::for_tx(tx);
+        let rows: Vec<String> = chunk.iter().map(|_| p.row(COLUMNS)).collect();
+        let sql = format!(
+            "INSERT INTO orders (tenant_id, order_id, customer_id, channel, status, currency, \
+             amount, items, properties, ordered_at, paid_at, origin, created_at, updated_at, \
+             exchange_rate_micros, net_tenant_amount) VALUES {} \
+             ON CONFLICT (tenant_id, order_id) DO NOTHING RETURNING order_id",
+            rows.join(",")
+        );
+        let got: Vec<String> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_scalar(&sql);
+            for (at, currency, rate) in chunk {
+                let (customer, order) = orders[*at];
+                query = query
+                    .bind(tenant.0)
+                    .bind(&order.order_id)
+                    .bind(customer.0)
+                    .bind(order.channel.as_str())
+                    .bind(order.status.as_str())
+                    .bind(currency)
+                    .bind(order.amount)
+                    .bind(items_json(&order.items))
+                    .bind(Value::Object(order.properties.clone()).to_string())
+                    .bind(order.ordered_at)
+                    .bind(order.paid_at)
+                    .bind(origin)
+                    .bind(now)
+                    .bind(now)
+                    .bind(rate.micros())
+                    .bind(rate.convert(order.amount));
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        let got: std::collections::HashSet<String> = got.into_iter().collect();
+        for (at, _, _) in chunk {
+            inserted[*at] = got.contains(&orders[*at].1.order_id);
+        }
+    }
+    Ok(inserted)
+}
+
+/// Orders inserted by one multi-row statement at most.
+const MULTI_ROW_ORDERS: usize = 200;
+
 /// An order as recorded: id, customer, refunded amount, currency, rate.
 type ExistingOrder = (i64, i64, i64, String, i64);
 

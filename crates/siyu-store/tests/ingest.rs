@@ -698,3 +698,110 @@ async fn an_entry_set_aside_is_kept_out_of_profiles_and_the_rest_go_on() {
         None
     );
 }
+
+/// An `Order Completed` item, its order read as the tracking API reads it.
+fn order_item(
+    f: &Fixture,
+    user: &str,
+    message: &str,
+    order: &str,
+    total: f64,
+    currency: &str,
+) -> IngestItem {
+    let mut item = item(f, order_event(user, message, order, total, currency));
+    item.event = item
+        .event
+        .with_commerce(siyu_domain::order::SalesChannel::MiniShop)
+        .unwrap();
+    item
+}
+
+fn order_event(user: &str, message: &str, order: &str, total: f64, currency: &str) -> Value {
+    json!({"type": "track", "event": "Order Completed", "userId": user, "messageId": message,
+           "properties": {"order_id": order, "total": total, "currency": currency,
+                          "products": [{"sku": "TEA-01", "name": "桂花乌龙", "price": total, "quantity": 1}]}})
+}
+
+#[tokio::test]
+async fn orders_in_a_group_are_recorded_once_each_with_what_was_sent_last() {
+    let f = fixture().await;
+    let scope = f.store.tenant(f.source.tenant);
+    let first = f
+        .store
+        .ingest(&[order_item(&f, "u-a", "m-0", "o-1", 56.0, "CNY")])
+        .await
+        .unwrap();
+    let a = customer_of(first[0].clone());
+    // one group: new orders (more than one statement takes), an order twice, an order
+    // recorded before sent again, and one in a currency with no rate
+    let mut group = vec![
+        order_item(&f, "u-a", "m-1", "o-2", 10.0, "CNY"),
+        order_item(&f, "u-a", "m-2", "o-2", 12.0, "CNY"),
+        order_item(&f, "u-a", "m-3", "o-1", 60.0, "CNY"),
+        order_item(&f, "u-a", "m-4", "o-3", 9.0, "USD"),
+    ];
+    for n in 0..250 {
+        group.push(order_item(
+            &f,
+            "u-b",
+            &format!("m-b{n}"),
+            &format!("b-{n}"),
+            1.0,
+            "CNY",
+        ));
+    }
+    let outcomes = f.store.ingest(&group).await.unwrap();
+    assert!(
+        matches!(&outcomes[3], IngestOutcome::Refused(r) if r.contains("USD")),
+        "{:?}",
+        outcomes[3]
+    );
+    assert_eq!(customer_of(outcomes[0].clone()), a);
+    let b = customer_of(outcomes[4].clone());
+    let orders = scope
+        .list_orders(
+            &siyu_store::OrderFilter {
+                customer: None,
+                unit: None,
+                channel: None,
+                status: None,
+            },
+            PageRequest::first(500),
+        )
+        .await
+        .unwrap()
+        .items;
+    let amount = |id: &str| {
+        let found: Vec<_> = orders.iter().filter(|o| o.order_id == id).collect();
+        assert!(found.len() <= 1, "{id} recorded {} times", found.len());
+        found.first().map(|o| (o.amount, o.customer_id.0))
+    };
+    assert_eq!(amount("o-1"), Some((6000, a)));
+    assert_eq!(amount("o-2"), Some((1200, a)));
+    assert_eq!(amount("o-3"), None);
+    assert_eq!(
+        orders
+            .iter()
+            .filter(|o| o.order_id.starts_with("b-"))
+            .count(),
+        250
+    );
+    assert!(
+        orders
+            .iter()
+            .filter(|o| o.order_id.starts_with("b-"))
+            .all(|o| o.customer_id.0 == b && o.amount == 100)
+    );
+    let a_stats = scope
+        .get_customer(siyu_domain::customer::CustomerId(a))
+        .await
+        .unwrap()
+        .orders;
+    assert_eq!((a_stats.count, a_stats.total), (2, 7200));
+    let b_stats = scope
+        .get_customer(siyu_domain::customer::CustomerId(b))
+        .await
+        .unwrap()
+        .orders;
+    assert_eq!((b_stats.count, b_stats.total), (250, 25_000));
+}
