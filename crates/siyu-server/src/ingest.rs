@@ -20,7 +20,7 @@
 //!   so groups are paced to hold the writer about [`GROUP_HOLD`] each, and **requests
 //!   that write go first**: while an API request that may write is being answered
 //!   (any method but GET, HEAD and OPTIONS; see `middleware::writes_first`), the
-//!   applier begins no new group, for at most [`YIELD_AT_MOST`] at a time. Without
+//!   applier begins no new group, for at most [`YIELD_AT_MOST`] before each group. Without
 //!   that, a console save waited 0.13–5 s (p50 of a run) and up to 10 s: SQLite's busy
 //!   handler sleeps up to 100 ms between tries, and the applier began its next group
 //!   within milliseconds, so a waiting writer missed gap after gap. On PostgreSQL,
@@ -57,9 +57,12 @@ pub const APPLY_GROUP: usize = 5_000;
 const GROUP_HOLD: Duration = Duration::from_millis(300);
 /// The smallest group pacing makes.
 const MIN_PACED_GROUP: usize = 250;
-/// How long the applier lets requests that write go first before a group, at most: a
-/// steady stream of them slows the profiles down but never stops them.
-const YIELD_AT_MOST: Duration = Duration::from_secs(1);
+/// How long the applier lets requests that write go first before a group, at most:
+/// longer than SQLite's busy handler sleeps between tries (100 ms at most), so a
+/// request waiting for the writer gets it, and short beside a group ([`GROUP_HOLD`]),
+/// so that requests held open (a slow upload, a long bulk change) slow the profiles
+/// down by a part, never stop them.
+const YIELD_AT_MOST: Duration = Duration::from_millis(250);
 
 /// How old the logger's count of the log's backlog may be.
 const BACKLOG_FRESH: Duration = Duration::from_secs(1);

@@ -26,7 +26,9 @@
 //!
 //! An entry that cannot be applied (it makes its group fail on its own, or cannot be
 //! read back, say after an upgrade changed the event's form) is set aside in
-//! `ingest_dead_letters` with the error, rather than blocking every entry behind it.
+//! `ingest_dead_letters` with the error, rather than blocking every entry behind it;
+//! `siyu ingest replay` logs it again once the cause is fixed
+//! ([`Store::replay_dead_letters`]).
 //!
 //! Events are kept in their checked form ([`TrackedEvent`] as JSON); the order an
 //! e-commerce event carries is read again from its properties when it is applied.
@@ -57,6 +59,16 @@ const SQLITE_LOG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ingest_log (\
 
 /// An entry read back from the log.
 type LoggedRow = (LogSeq, i64, i64, String);
+
+/// An entry set aside: logged, never applied, for the error it failed with.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub seq: LogSeq,
+    pub tenant_id: i64,
+    pub source_id: i64,
+    pub error: String,
+    pub failed_at: i64,
+}
 
 /// The PostgreSQL advisory lock held by the one applier at work ("SI" for ingest).
 const APPLY_LOCK: i64 = 0x5349_0000_0000_0001;
@@ -95,6 +107,102 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The entries set aside (see [`Store::set_aside_oldest_logged`]), oldest first, at
+    /// most `limit`.
+    pub async fn dead_letters(&self, limit: i64) -> Result<Vec<DeadLetter>> {
+        Ok(crate::on_db!(self, |db| {
+            sqlx::query_as(
+                "SELECT seq, tenant_id, source_id, error, failed_at FROM ingest_dead_letters \
+                 ORDER BY seq LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
+    /// Puts entries set aside back at the end of the log, to be applied again once what
+    /// failed them is fixed: all of them, or those numbered in `only`. Says how many.
+    /// They are applied after everything logged before the replay. An event stored
+    /// meanwhile (its messageId seen from its source) counts as a duplicate, so a replay
+    /// repeated after a crash between its two steps on SQLite (the log is a file of its
+    /// own) stores nothing twice.
+    pub async fn replay_dead_letters(&self, only: Option<&[LogSeq]>) -> Result<u64> {
+        let backend = self.backend();
+        let filter = |p: &mut Placeholders| match only {
+            Some(seqs) => format!("WHERE seq IN {}", p.row(seqs.len().max(1))),
+            None => String::new(),
+        };
+        let bind_seqs = only.map(|s| if s.is_empty() { vec![-1] } else { s.to_vec() });
+        match (&self.pool, &self.log) {
+            (Pool::Sqlite(main), Some(log)) => {
+                let sql = format!(
+                    "SELECT seq, tenant_id, source_id, payload FROM ingest_dead_letters {} \
+                     ORDER BY seq",
+                    filter(&mut Placeholders::for_backend(backend))
+                );
+                let mut query = sqlx::query_as::<_, LoggedRow>(&sql);
+                for seq in bind_seqs.iter().flatten() {
+                    query = query.bind(seq);
+                }
+                let rows = query.fetch_all(main).await?;
+                if rows.is_empty() {
+                    return Ok(0);
+                }
+                let mut tx = log.begin_with("BEGIN IMMEDIATE").await?;
+                for chunk in rows.chunks(APPEND_CHUNK) {
+                    let mut p = Placeholders::for_backend(backend);
+                    let values: Vec<String> = chunk.iter().map(|_| p.row(3)).collect();
+                    let sql = format!(
+                        "INSERT INTO ingest_log (tenant_id, source_id, payload) VALUES {}",
+                        values.join(",")
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for (_, tenant, source, payload) in chunk {
+                        query = query.bind(tenant).bind(source).bind(payload);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                // logged again: no longer set aside
+                let mut tx = main.begin().await?;
+                for chunk in rows.chunks(APPEND_CHUNK) {
+                    let mut p = Placeholders::for_backend(backend);
+                    let sql = format!(
+                        "DELETE FROM ingest_dead_letters WHERE seq IN {}",
+                        p.row(chunk.len())
+                    );
+                    let mut query = sqlx::query(&sql);
+                    for (seq, ..) in chunk {
+                        query = query.bind(seq);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(rows.len() as u64)
+            }
+            (Pool::Postgres(pool), _) => {
+                let mut tx = pool.begin().await?;
+                let mut p = Placeholders::for_backend(backend);
+                let sql = format!(
+                    "WITH replayed AS (DELETE FROM ingest_dead_letters {} \
+                     RETURNING seq, tenant_id, source_id, payload) \
+                     INSERT INTO ingest_log (tenant_id, source_id, payload) \
+                     SELECT tenant_id, source_id, payload FROM replayed ORDER BY seq",
+                    filter(&mut p)
+                );
+                let mut query = sqlx::query(&sql);
+                for seq in bind_seqs.iter().flatten() {
+                    query = query.bind(seq);
+                }
+                let replayed = query.execute(&mut *tx).await?.rows_affected();
+                tx.commit().await?;
+                Ok(replayed)
+            }
+            (Pool::Sqlite(_), None) => unreachable!("a SQLite store always has its log"),
+        }
     }
 
     /// Appends checked events to the log in one transaction and gives each its sequence

@@ -56,7 +56,7 @@ pub use auth::{Credentials, LoginThrottle};
 pub use error::{StoreError, redact_url};
 pub use imports::{IMPORT_SOURCE, ImportProgress};
 pub use ingest::{IngestItem, IngestOutcome, aggregate_name};
-pub use ingest_log::LogSeq;
+pub use ingest_log::{DeadLetter, LogSeq};
 pub use orders::OrderFilter;
 pub use privacy::ConsentChange;
 pub use secrets::SecretName;

@@ -733,12 +733,26 @@ async fn orders_in_a_group_are_recorded_once_each_with_what_was_sent_last() {
         .unwrap();
     let a = customer_of(first[0].clone());
     // one group: new orders (more than one statement takes), an order twice, an order
-    // recorded before sent again, and one in a currency with no rate
+    // recorded before sent again, one in a currency with no rate, and an order refunded
+    // in part and then sent again (the refund writes what came before it, so the resend
+    // is recorded already though the group did not know it when it began)
+    let mut refund = item(
+        &f,
+        json!({"type": "track", "event": "Order Refunded", "userId": "u-a", "messageId": "m-6",
+               "properties": {"order_id": "o-5", "total": 5.0}}),
+    );
+    refund.event = refund
+        .event
+        .with_commerce(siyu_domain::order::SalesChannel::MiniShop)
+        .unwrap();
     let mut group = vec![
         order_item(&f, "u-a", "m-1", "o-2", 10.0, "CNY"),
         order_item(&f, "u-a", "m-2", "o-2", 12.0, "CNY"),
         order_item(&f, "u-a", "m-3", "o-1", 60.0, "CNY"),
         order_item(&f, "u-a", "m-4", "o-3", 9.0, "USD"),
+        order_item(&f, "u-a", "m-5", "o-5", 20.0, "CNY"),
+        refund,
+        order_item(&f, "u-a", "m-7", "o-5", 30.0, "CNY"),
     ];
     for n in 0..250 {
         group.push(order_item(
@@ -757,7 +771,7 @@ async fn orders_in_a_group_are_recorded_once_each_with_what_was_sent_last() {
         outcomes[3]
     );
     assert_eq!(customer_of(outcomes[0].clone()), a);
-    let b = customer_of(outcomes[4].clone());
+    let b = customer_of(outcomes[7].clone());
     let orders = scope
         .list_orders(
             &siyu_store::OrderFilter {
@@ -780,6 +794,14 @@ async fn orders_in_a_group_are_recorded_once_each_with_what_was_sent_last() {
     assert_eq!(amount("o-2"), Some((1200, a)));
     assert_eq!(amount("o-3"), None);
     assert_eq!(
+        amount("o-5"),
+        Some((3000, a)),
+        "the resend after the refund"
+    );
+    let o5 = orders.iter().find(|o| o.order_id == "o-5").unwrap();
+    assert_eq!(o5.refunded_amount, 500);
+    assert_eq!(o5.status.as_str(), "partially_refunded");
+    assert_eq!(
         orders
             .iter()
             .filter(|o| o.order_id.starts_with("b-"))
@@ -797,11 +819,54 @@ async fn orders_in_a_group_are_recorded_once_each_with_what_was_sent_last() {
         .await
         .unwrap()
         .orders;
-    assert_eq!((a_stats.count, a_stats.total), (2, 7200));
+    assert_eq!((a_stats.count, a_stats.total), (3, 7200 + 2500));
     let b_stats = scope
         .get_customer(siyu_domain::customer::CustomerId(b))
         .await
         .unwrap()
         .orders;
     assert_eq!((b_stats.count, b_stats.total), (250, 25_000));
+}
+
+#[tokio::test]
+async fn entries_set_aside_are_listed_and_replayed_once_what_failed_them_is_fixed() {
+    let f = fixture().await;
+    let seqs = f.store.log_events(&tracked(&f, 4, "aside")).await.unwrap();
+    for error in ["first failure", "second failure"] {
+        f.store.set_aside_oldest_logged(error).await.unwrap();
+    }
+    f.store.apply_logged(100).await.unwrap();
+    let aside = f.store.dead_letters(100).await.unwrap();
+    assert_eq!(
+        aside
+            .iter()
+            .map(|d| (d.seq, d.error.as_str()))
+            .collect::<Vec<_>>(),
+        [(seqs[0], "first failure"), (seqs[1], "second failure")]
+    );
+    assert!(
+        aside
+            .iter()
+            .all(|d| d.tenant_id == f.source.tenant.0 && d.source_id == f.source.source.0)
+    );
+    assert!(!stored_ids(&f).await.contains_key("aside-0"));
+    // one of them, by its number; then the rest
+    assert_eq!(
+        f.store.replay_dead_letters(Some(&[seqs[1]])).await.unwrap(),
+        1
+    );
+    assert_eq!(f.store.dead_letters(100).await.unwrap().len(), 1);
+    let applied = f.store.apply_logged(100).await.unwrap();
+    assert_eq!(applied.len(), 1);
+    assert!(applied[0].0 > seqs[3], "logged again at the end");
+    assert!(stored_ids(&f).await.contains_key("aside-1"));
+    assert_eq!(f.store.replay_dead_letters(None).await.unwrap(), 1);
+    assert!(f.store.dead_letters(100).await.unwrap().is_empty());
+    f.store.apply_logged(100).await.unwrap();
+    let ids = stored_ids(&f).await;
+    assert!(
+        (0..4).all(|i| ids.get(&format!("aside-{i}")) == Some(&1)),
+        "{ids:?}"
+    );
+    assert_eq!(f.store.replay_dead_letters(None).await.unwrap(), 0);
 }

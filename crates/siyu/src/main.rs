@@ -74,6 +74,10 @@ enum Command {
     /// Export customers to CSV
     #[command(subcommand)]
     Export(ExportCommand),
+    /// Tracked events the ingest applier set aside (they failed on their own, again and
+    /// again): list them, and replay them once the cause is fixed
+    #[command(subcommand)]
+    Ingest(IngestCommand),
     /// Measure hot paths; each prints its figures, the last line one JSON object
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -116,6 +120,23 @@ enum ImportCommand {
     Customers(ImportArgs),
     /// Orders: order_id, the customer, channel, amount, ordered_at, one item per row
     Orders(ImportArgs),
+}
+
+#[derive(Subcommand)]
+enum IngestCommand {
+    /// List the events set aside, oldest first, with the error each failed with
+    DeadLetters {
+        /// At most this many
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Put events set aside back at the end of the ingest log, to be applied again (a
+    /// running server picks them up within a second); all of them unless --seq is given
+    Replay {
+        /// The number of an event set aside (as `dead-letters` lists it); repeatable
+        #[arg(long)]
+        seq: Vec<i64>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -443,6 +464,34 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
             let store = open_store(&url, &file, None).await?;
             transfer::export_customers(&store, &tenant, q.as_deref(), output.as_deref()).await
+        }
+        Command::Ingest(command) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            match command {
+                IngestCommand::DeadLetters { limit } => {
+                    let aside = store.dead_letters(limit).await?;
+                    if aside.is_empty() {
+                        println!("no events are set aside");
+                    }
+                    for d in aside {
+                        println!(
+                            "{}\ttenant {}\tsource {}\t{}\t{}",
+                            d.seq,
+                            d.tenant_id,
+                            d.source_id,
+                            siyu_domain::time::format_rfc3339(d.failed_at),
+                            d.error
+                        );
+                    }
+                }
+                IngestCommand::Replay { seq } => {
+                    let only = (!seq.is_empty()).then_some(seq.as_slice());
+                    let replayed = store.replay_dead_letters(only).await?;
+                    println!("{replayed} events logged again, to be applied");
+                }
+            }
+            Ok(())
         }
         Command::Openapi => {
             println!(
