@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use serde::de::DeserializeOwned;
 use siyu_domain::FieldError;
 use siyu_domain::access::{Permission, PermissionSet, Principal, Role};
@@ -14,6 +14,7 @@ use siyu_domain::audit::Actor;
 use siyu_domain::page::PageRequest;
 
 use crate::error::ApiError;
+use crate::ingest::WritingRequest;
 use crate::{AppState, SESSION_COOKIE};
 
 /// A JSON body. Malformed JSON is a 400 `invalid_json`; JSON of the wrong shape is a 422
@@ -233,6 +234,9 @@ where
 pub struct Auth {
     pub principal: Principal,
     pub client: ClientInfo,
+    /// Held while a request that may write is answered: on SQLite the ingest applier
+    /// lets it go first (see `crate::ingest`).
+    _writes_first: Option<WritingRequest>,
 }
 
 impl Auth {
@@ -286,6 +290,10 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let app = AppState::from_ref(state);
         let client = ClientInfo::from_request_parts(parts, state).await?;
+        // a session is touched now and then while it is resolved, a write: every request
+        // goes before the applier while it signs in, and one that may write until answered
+        let signing_in = app.ingestor.writing();
+        let writes_first = may_write(&parts.method).then_some(signing_in);
         if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
@@ -301,7 +309,11 @@ where
                 .resolve_api_token(token)
                 .await?
                 .ok_or(ApiError::Unauthenticated)?;
-            return Ok(Auth { principal, client });
+            return Ok(Auth {
+                principal,
+                client,
+                _writes_first: writes_first,
+            });
         }
         let session = cookie_value(parts, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
         let principal = app
@@ -309,8 +321,18 @@ where
             .resolve_session(&session)
             .await?
             .ok_or(ApiError::Unauthenticated)?;
-        Ok(Auth { principal, client })
+        Ok(Auth {
+            principal,
+            client,
+            _writes_first: writes_first,
+        })
     }
+}
+
+/// Whether a signed-in request may write to the main database: any method but GET,
+/// HEAD and OPTIONS.
+fn may_write(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
 pub fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
@@ -373,5 +395,15 @@ mod tests {
             parse_json::<Order>(br#"{"id":"1","items":[]} trailing"#),
             Err(ApiError::InvalidJson(_))
         ));
+    }
+
+    #[test]
+    fn signed_in_requests_by_any_method_but_get_head_and_options_may_write() {
+        for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
+            assert!(may_write(&method), "{method}");
+        }
+        for method in [Method::GET, Method::HEAD, Method::OPTIONS] {
+            assert!(!may_write(&method), "{method}");
+        }
     }
 }

@@ -18,9 +18,10 @@
 //!   `max_ingest_backlog` bounds how far the profiles fall behind.
 //!   Under that full load other writers of the main SQLite file wait for the applier,
 //!   so groups are paced to hold the writer about [`GROUP_HOLD`] each, and **requests
-//!   that write go first**: while an API request that may write is being answered
-//!   (any method but GET, HEAD and OPTIONS; see `middleware::writes_first`), the
-//!   applier begins no new group, for at most [`YIELD_AT_MOST`] before each group. Without
+//!   that write go first**: while a signed-in API request that may write is being
+//!   answered (any method but GET, HEAD and OPTIONS; the `Auth` extractor holds a
+//!   [`WritingRequest`]), a sign-in, or a session being resolved, the applier begins
+//!   no new group, for at most [`YIELD_AT_MOST`] before each group. Without
 //!   that, a console save waited 0.13–5 s (p50 of a run) and up to 10 s: SQLite's busy
 //!   handler sleeps up to 100 ms between tries, and the applier began its next group
 //!   within milliseconds, so a waiting writer missed gap after gap; with it, 84–232 ms

@@ -105,10 +105,6 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::writes_first,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
             metrics::track,
         ))
         .layer(middleware::request_id_and_trace())

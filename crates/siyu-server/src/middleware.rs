@@ -1,8 +1,8 @@
 //! Middleware around every route: request ids, tracing, and JSON for every error.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::http::{HeaderName, Method, StatusCode, header};
+use axum::extract::Request;
+use axum::http::{HeaderName, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower::ServiceBuilder;
@@ -13,7 +13,6 @@ use tower_http::request_id::{
 };
 use tower_http::trace::{DefaultOnResponse, MakeSpan, TraceLayer};
 
-use crate::AppState;
 use crate::error::{ApiError, error_response};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -51,21 +50,6 @@ type RequestIdAndTrace = ServiceBuilder<
         >,
     >,
 >;
-
-/// Lets an API request that may write (any method but GET, HEAD and OPTIONS) go before
-/// the ingest applier's next group: on SQLite, one writer at a time, a console save would
-/// otherwise wait behind group after group under heavy tracking (see `crate::ingest`).
-/// Tracking calls (`/v1/…`) only append to the ingest log, which has a file of its own.
-pub async fn writes_first(State(app): State<AppState>, request: Request, next: Next) -> Response {
-    let _turn = may_write(request.method(), request.uri().path()).then(|| app.ingestor.writing());
-    next.run(request).await
-}
-
-/// Whether a request may write to the main database: an API call by any method but
-/// GET, HEAD and OPTIONS.
-fn may_write(method: &Method, path: &str) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) && path.starts_with("/api/")
-}
 
 /// Gives each request an id (or keeps the caller's `X-Request-Id`), puts it in the
 /// tracing span and sends it back on the response.
@@ -143,22 +127,4 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         fresh_parts.headers[header::CONTENT_TYPE].clone(),
     );
     Response::from_parts(parts, Body::new(fresh_body))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn api_calls_that_may_write_go_first_and_reads_and_tracking_calls_do_not() {
-        assert!(may_write(&Method::PATCH, "/api/v1/tags/3"));
-        assert!(may_write(&Method::POST, "/api/v1/auth/login"));
-        assert!(may_write(&Method::DELETE, "/api/v1/tags/3"));
-        assert!(!may_write(&Method::GET, "/api/v1/customers"));
-        assert!(!may_write(&Method::HEAD, "/api/v1/customers"));
-        assert!(!may_write(&Method::OPTIONS, "/api/v1/tags"));
-        // tracking calls append to the ingest log, a file of its own
-        assert!(!may_write(&Method::POST, "/v1/batch"));
-        assert!(!may_write(&Method::POST, "/login"));
-    }
 }

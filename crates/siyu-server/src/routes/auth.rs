@@ -66,6 +66,8 @@ pub async fn login(
     client: ClientInfo,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> ApiResult<impl IntoResponse> {
+    // signing in writes (attempts, the session): it goes before the ingest applier
+    let _writes_first = app.ingestor.writing();
     let throttle = app.config.login_throttle;
     let email =
         normalize_email("email", &body.email).unwrap_or_else(|_| body.email.trim().to_lowercase());
