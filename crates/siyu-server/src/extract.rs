@@ -293,8 +293,7 @@ where
         // a session is touched now and then while it is resolved, a write: every request
         // goes before the applier while it signs in, and one that may write until answered
         let signing_in = app.ingestor.writing();
-        let writes_first = may_write(&parts.method).then_some(signing_in);
-        if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
+        let principal = if let Some(auth) = parts.headers.get(header::AUTHORIZATION) {
             let token = auth
                 .to_str()
                 .ok()
@@ -304,23 +303,24 @@ where
                 })
                 .map(str::trim)
                 .ok_or(ApiError::Unauthenticated)?;
-            let principal = app
-                .store
+            app.store
                 .resolve_api_token(token)
                 .await?
-                .ok_or(ApiError::Unauthenticated)?;
-            return Ok(Auth {
-                principal,
-                client,
-                _writes_first: writes_first,
-            });
-        }
-        let session = cookie_value(parts, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
-        let principal = app
-            .store
-            .resolve_session(&session)
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+                .ok_or(ApiError::Unauthenticated)?
+        } else {
+            let session = cookie_value(parts, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+            app.store
+                .resolve_session(&session)
+                .await?
+                .ok_or(ApiError::Unauthenticated)?
+        };
+        // a read lets go of its turn here; `then_some` would drop it before resolving
+        let writes_first = if may_write(&parts.method) {
+            Some(signing_in)
+        } else {
+            drop(signing_in);
+            None
+        };
         Ok(Auth {
             principal,
             client,
