@@ -172,6 +172,13 @@ impl Shared {
 /// Held while an API request that may write is answered (see [`Ingestor::writing`]).
 pub struct WritingRequest(Arc<Shared>);
 
+impl WritingRequest {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.requests_writing.fetch_add(1, Ordering::AcqRel);
+        Self(shared.clone())
+    }
+}
+
 impl Drop for WritingRequest {
     fn drop(&mut self) {
         if self.0.requests_writing.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -182,6 +189,13 @@ impl Drop for WritingRequest {
 
 /// Held while a request waits for the applier (see [`Ingestor::wait_until_applied`]).
 struct AwaitingApplier<'a>(&'a Shared);
+
+impl<'a> AwaitingApplier<'a> {
+    fn new(shared: &'a Shared) -> Self {
+        shared.awaiting_applier.fetch_add(1, Ordering::AcqRel);
+        Self(shared)
+    }
+}
 
 impl Drop for AwaitingApplier<'_> {
     fn drop(&mut self) {
@@ -237,16 +251,14 @@ impl Ingestor {
     /// dropped: on SQLite the applier begins no new group meanwhile (see the module
     /// documentation).
     pub fn writing(&self) -> WritingRequest {
-        self.shared.requests_writing.fetch_add(1, Ordering::AcqRel);
-        WritingRequest(self.shared.clone())
+        WritingRequest::new(&self.shared)
     }
 
     /// Waits until every event logged so far has been applied to profiles (or set
     /// aside), for at most `limit`: an erasure must not be followed by events tracked
     /// before it.
     pub async fn wait_until_applied(&self, store: &Store, limit: Duration) -> Result<(), ApiError> {
-        self.shared.awaiting_applier.fetch_add(1, Ordering::AcqRel);
-        let _awaiting = AwaitingApplier(&self.shared);
+        let _awaiting = AwaitingApplier::new(&self.shared);
         let through = store.logged_through().await?;
         let started = tokio::time::Instant::now();
         while !store.applied_through(through).await? {
@@ -567,16 +579,11 @@ async fn answer_waiters(shared: &Shared, applied: Vec<(LogSeq, IngestOutcome)>) 
 mod tests {
     use super::*;
 
-    fn writing(shared: &Arc<Shared>) -> WritingRequest {
-        shared.requests_writing.fetch_add(1, Ordering::AcqRel);
-        WritingRequest(shared.clone())
-    }
-
     #[tokio::test]
     async fn the_applier_waits_for_requests_that_write_and_goes_on_once_they_are_answered() {
         let shared = Arc::new(Shared::new());
-        let first = writing(&shared);
-        let second = writing(&shared);
+        let first = WritingRequest::new(&shared);
+        let second = WritingRequest::new(&shared);
         let waiter = shared.clone();
         let yielded =
             tokio::spawn(async move { waiter.let_writers_go_first(Duration::from_secs(30)).await });
@@ -597,7 +604,7 @@ mod tests {
     #[tokio::test]
     async fn the_applier_yields_for_a_limited_time_and_not_to_a_request_waiting_for_it() {
         let shared = Arc::new(Shared::new());
-        let _writes = writing(&shared);
+        let _writes = WritingRequest::new(&shared);
         let started = std::time::Instant::now();
         shared
             .let_writers_go_first(Duration::from_millis(200))
@@ -606,8 +613,7 @@ mod tests {
         assert!(waited >= Duration::from_millis(200), "waited {waited:?}");
         assert!(waited < Duration::from_secs(2), "waited {waited:?}");
         // an erasure waits for the applier: yielding to it would only hold it up
-        shared.awaiting_applier.fetch_add(1, Ordering::AcqRel);
-        let awaiting = AwaitingApplier(&shared);
+        let awaiting = AwaitingApplier::new(&shared);
         let started = std::time::Instant::now();
         shared.let_writers_go_first(Duration::from_secs(30)).await;
         assert!(started.elapsed() < Duration::from_millis(100));

@@ -130,12 +130,15 @@ impl Store {
     /// repeated after a crash between its two steps on SQLite (the log is a file of its
     /// own) stores nothing twice.
     pub async fn replay_dead_letters(&self, only: Option<&[LogSeq]>) -> Result<u64> {
+        if only.is_some_and(<[LogSeq]>::is_empty) {
+            return Ok(0);
+        }
         let backend = self.backend();
         let filter = |p: &mut Placeholders| match only {
-            Some(seqs) => format!("WHERE seq IN {}", p.row(seqs.len().max(1))),
+            Some(seqs) => format!("WHERE seq IN {}", p.row(seqs.len())),
             None => String::new(),
         };
-        let bind_seqs = only.map(|s| if s.is_empty() { vec![-1] } else { s.to_vec() });
+        let bind_seqs = only.unwrap_or_default();
         match (&self.pool, &self.log) {
             (Pool::Sqlite(main), Some(log)) => {
                 let sql = format!(
@@ -144,27 +147,19 @@ impl Store {
                     filter(&mut Placeholders::for_backend(backend))
                 );
                 let mut query = sqlx::query_as::<_, LoggedRow>(&sql);
-                for seq in bind_seqs.iter().flatten() {
+                for seq in bind_seqs {
                     query = query.bind(seq);
                 }
                 let rows = query.fetch_all(main).await?;
                 if rows.is_empty() {
                     return Ok(0);
                 }
-                let mut tx = log.begin_with("BEGIN IMMEDIATE").await?;
-                for chunk in rows.chunks(APPEND_CHUNK) {
-                    let mut p = Placeholders::for_backend(backend);
-                    let values: Vec<String> = chunk.iter().map(|_| p.row(3)).collect();
-                    let sql = format!(
-                        "INSERT INTO ingest_log (tenant_id, source_id, payload) VALUES {}",
-                        values.join(",")
-                    );
-                    let mut query = sqlx::query(&sql);
-                    for (_, tenant, source, payload) in chunk {
-                        query = query.bind(tenant).bind(source).bind(payload);
-                    }
-                    query.execute(&mut *tx).await?;
-                }
+                let mut tx = Tx::Sqlite(log.begin_with("BEGIN IMMEDIATE").await?);
+                let entries: Vec<(i64, i64, &str)> = rows
+                    .iter()
+                    .map(|(_, tenant, source, payload)| (*tenant, *source, payload.as_str()))
+                    .collect();
+                append(&mut tx, &entries).await?;
                 tx.commit().await?;
                 // logged again: no longer set aside
                 let mut tx = main.begin().await?;
@@ -194,7 +189,7 @@ impl Store {
                     filter(&mut p)
                 );
                 let mut query = sqlx::query(&sql);
-                for seq in bind_seqs.iter().flatten() {
+                for seq in bind_seqs {
                     query = query.bind(seq);
                 }
                 let replayed = query.execute(&mut *tx).await?.rows_affected();
@@ -218,31 +213,12 @@ impl Store {
             (Pool::Postgres(pool), _) => Tx::Postgres(pool.begin().await?),
             (Pool::Sqlite(_), None) => unreachable!("a SQLite store always has its log"),
         };
-        let mut seqs = Vec::with_capacity(items.len());
-        for (chunk, payloads) in items
-            .chunks(APPEND_CHUNK)
-            .zip(payloads.chunks(APPEND_CHUNK))
-        {
-            let mut p = Placeholders::for_tx(&tx);
-            let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(3)).collect();
-            let sql = format!(
-                "INSERT INTO ingest_log (tenant_id, source_id, payload) VALUES {} RETURNING seq",
-                rows.join(",")
-            );
-            let mut got: Vec<LogSeq> = on_tx!(&mut tx, |c| {
-                let mut query = sqlx::query_scalar(&sql);
-                for (item, payload) in chunk.iter().zip(payloads) {
-                    query = query
-                        .bind(item.source.tenant.0)
-                        .bind(item.source.source.0)
-                        .bind(payload);
-                }
-                query.fetch_all(&mut *c).await?
-            });
-            // RETURNING gives rows in no promised order; they were numbered in order
-            got.sort_unstable();
-            seqs.extend(got);
-        }
+        let entries: Vec<(i64, i64, &str)> = items
+            .iter()
+            .zip(&payloads)
+            .map(|(item, payload)| (item.source.tenant.0, item.source.source.0, payload.as_str()))
+            .collect();
+        let seqs = append(&mut tx, &entries).await?;
         tx.commit().await?;
         Ok(seqs)
     }
@@ -479,6 +455,31 @@ async fn applied_seq(main: &SqlitePool) -> Result<Option<LogSeq>> {
         Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Appends entries (tenant, source, payload) to the log, many to a statement, and gives
+/// each its sequence number, in order.
+async fn append(tx: &mut Tx, entries: &[(i64, i64, &str)]) -> Result<Vec<LogSeq>> {
+    let mut seqs = Vec::with_capacity(entries.len());
+    for chunk in entries.chunks(APPEND_CHUNK) {
+        let mut p = Placeholders::for_tx(tx);
+        let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(3)).collect();
+        let sql = format!(
+            "INSERT INTO ingest_log (tenant_id, source_id, payload) VALUES {} RETURNING seq",
+            rows.join(",")
+        );
+        let mut got: Vec<LogSeq> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_scalar(&sql);
+            for (tenant, source, payload) in chunk {
+                query = query.bind(tenant).bind(source).bind(payload);
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        // RETURNING gives rows in no promised order; they were numbered in order
+        got.sort_unstable();
+        seqs.extend(got);
+    }
+    Ok(seqs)
 }
 
 /// Keeps a logged entry in `ingest_dead_letters` with the error that kept it from
