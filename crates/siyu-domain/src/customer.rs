@@ -129,7 +129,8 @@ pub struct Customer {
 
 impl Customer {
     /// Masks phone numbers and emails wherever they appear: the profile's fields, its
-    /// identities of those kinds, and traits named `phone` or `email`.
+    /// identities of those kinds, and traits that are personal by name or by shape
+    /// ([`crate::personal`]).
     pub fn masked(mut self) -> Self {
         self.email = self.email.map(|e| mask_email(&e));
         self.phone = self.phone.map(|p| mask_phone(&p));
@@ -140,15 +141,7 @@ impl Customer {
                 _ => {}
             }
         }
-        for (key, mask) in [
-            ("email", mask_email as fn(&str) -> String),
-            ("phone", mask_phone),
-        ] {
-            if let Some(Value::String(v)) = self.traits.get(key) {
-                let masked = mask(v);
-                self.traits.insert(key.into(), Value::String(masked));
-            }
-        }
+        crate::personal::mask_properties(&mut self.traits);
         self.revealed = false;
         self
     }
@@ -175,6 +168,8 @@ pub const EXPORT_HEADER: [&str; 15] = [
 
 /// A customer as one row of an export (see [`EXPORT_HEADER`]): identities as
 /// `kind:value` joined by `;`, money in major units, times in RFC 3339, traits as JSON.
+///
+/// Every cell is [`csv_safe`]: a name sent as `=HYPERLINK(…)` opens as text.
 pub fn export_row(c: &Customer) -> Vec<String> {
     let time = |t: i64| crate::time::format_rfc3339(t);
     let money = |m: i64| format!("{:.2}", crate::order::money_to_major(m));
@@ -205,6 +200,28 @@ pub fn export_row(c: &Customer) -> Vec<String> {
         c.orders.last_order_at.map(time).unwrap_or_default(),
         Value::Object(c.traits.clone()).to_string(),
     ]
+    .into_iter()
+    .map(csv_safe)
+    .collect()
+}
+
+/// Neutralises a CSV cell that a spreadsheet would run as a formula (OWASP's CSV
+/// injection advice): a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
+/// return gets a leading `'`. Plain numbers (`-12.50`) are left as they are.
+pub fn csv_safe(cell: String) -> String {
+    let risky = cell
+        .chars()
+        .next()
+        .is_some_and(|c| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r'));
+    let number = cell.parse::<f64>().is_ok_and(f64::is_finite)
+        && cell
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '.'));
+    if risky && !number {
+        format!("'{cell}")
+    } else {
+        cell
+    }
 }
 
 /// One entry of a customer's timeline.
@@ -277,6 +294,27 @@ pub enum TimelineEntry {
     Order(crate::order::Order),
     Note(Note),
     Merge(MergeRecord),
+}
+
+impl TimelineEntry {
+    /// Masks personal data in the entry: event and order properties by key and shape,
+    /// mobile numbers written in a note.
+    pub fn masked(self) -> Self {
+        match self {
+            TimelineEntry::Event(mut event) => {
+                crate::personal::mask_properties(&mut event.properties);
+                TimelineEntry::Event(event)
+            }
+            TimelineEntry::Order(order) => TimelineEntry::Order(order.masked()),
+            TimelineEntry::Note(mut note) => {
+                if let Some(masked) = crate::personal::mask_mobiles_in_text(&note.body) {
+                    note.body = masked;
+                }
+                TimelineEntry::Note(note)
+            }
+            merge @ TimelineEntry::Merge(_) => merge,
+        }
+    }
 }
 
 /// How often a customer did one thing, and when: the per-customer event counts that
@@ -452,6 +490,19 @@ mod tests {
             (list[1].total, list[1].last_90d, list[1].last_7d),
             (1, 1, 0)
         );
+    }
+
+    #[test]
+    fn csv_cells_that_would_run_as_formulas_are_neutralised() {
+        for start in ['=', '+', '-', '@', '\t', '\r'] {
+            let cell = format!("{start}HYPERLINK(\"http://x\",\"y\")");
+            assert_eq!(csv_safe(cell.clone()), format!("'{cell}"), "{start:?}");
+        }
+        for kept in ["李娜", "12.50", "-12.50", "0", "", "a=b", "{\"k\":1}"] {
+            assert_eq!(csv_safe(kept.into()), kept);
+        }
+        assert_eq!(csv_safe("-2+3".into()), "'-2+3");
+        assert_eq!(csv_safe("+8613812341680".into()), "'+8613812341680");
     }
 
     #[test]

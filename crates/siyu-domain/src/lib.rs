@@ -22,6 +22,7 @@ pub mod import;
 pub mod order;
 pub mod page;
 pub mod password;
+pub mod personal;
 pub mod secret;
 pub mod tenancy;
 pub mod time;

@@ -272,6 +272,15 @@ pub struct Order {
     pub updated_at: i64,
 }
 
+impl Order {
+    /// The order with personal data in its properties masked (`receiver_phone`, an
+    /// address's `mobile`, anything shaped like a phone or an e-mail).
+    pub fn masked(mut self) -> Self {
+        crate::personal::mask_properties(&mut self.properties);
+        self
+    }
+}
+
 /// An after-sale recorded against an order.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct AfterSale {

@@ -297,11 +297,7 @@ where
             let token = auth
                 .to_str()
                 .ok()
-                .and_then(|v| {
-                    v.strip_prefix("Bearer ")
-                        .or_else(|| v.strip_prefix("bearer "))
-                })
-                .map(str::trim)
+                .and_then(bearer_token)
                 .ok_or(ApiError::Unauthenticated)?;
             app.store
                 .resolve_api_token(token)
@@ -327,6 +323,14 @@ where
             _writes_first: writes_first,
         })
     }
+}
+
+/// The token of an `Authorization: Bearer TOKEN` header; the scheme is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
 }
 
 /// Whether a signed-in request may write to the main database: any method but GET,
@@ -395,6 +399,16 @@ mod tests {
             parse_json::<Order>(br#"{"id":"1","items":[]} trailing"#),
             Err(ApiError::InvalidJson(_))
         ));
+    }
+
+    #[test]
+    fn the_bearer_scheme_is_case_insensitive() {
+        for header in ["Bearer abc", "bearer abc", "BEARER abc", "bEaReR  abc "] {
+            assert_eq!(bearer_token(header), Some("abc"), "{header}");
+        }
+        for header in ["Basic abc", "Bearer", "Bearer ", "Bearerabc", "abc"] {
+            assert_eq!(bearer_token(header), None, "{header}");
+        }
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub fn router(state: AppState) -> Router {
             metrics::track,
         ))
         .layer(middleware::request_id_and_trace())
+        .layer(axum::middleware::map_request(
+            middleware::drop_bad_request_id,
+        ))
         .with_state(state)
 }
 

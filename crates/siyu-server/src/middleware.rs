@@ -65,6 +65,34 @@ pub fn request_id_and_trace() -> RequestIdAndTrace {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
 }
 
+/// The longest `X-Request-Id` kept from a caller.
+const MAX_REQUEST_ID: usize = 128;
+
+/// Whether a caller's request id is kept: 1 to 128 of `[A-Za-z0-9._-]`, so that what
+/// lands in logs and comes back in the answer is no injection and no flood.
+fn acceptable_request_id(id: &[u8]) -> bool {
+    !id.is_empty()
+        && id.len() <= MAX_REQUEST_ID
+        && id
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Removes an `X-Request-Id` that is too long or carries other characters; the request
+/// then gets a generated id.
+pub async fn drop_bad_request_id(mut request: Request) -> Request {
+    if request
+        .headers()
+        .get_all(REQUEST_ID)
+        .iter()
+        .any(|v| !acceptable_request_id(v.as_bytes()))
+        || request.headers().get_all(REQUEST_ID).iter().count() > 1
+    {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
 /// Answers unknown routes.
 pub async fn not_found(request: Request) -> Response {
     error_response(
@@ -127,4 +155,19 @@ pub async fn json_errors(request: Request, next: Next) -> Response {
         fresh_parts.headers[header::CONTENT_TYPE].clone(),
     );
     Response::from_parts(parts, Body::new(fresh_body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_short_and_plain() {
+        for ok in ["abc", "req-1.2_3", &"a".repeat(128)] {
+            assert!(acceptable_request_id(ok.as_bytes()), "{ok}");
+        }
+        for bad in ["", "a b", "a\nb", "<script>", "é", &"a".repeat(129)] {
+            assert!(!acceptable_request_id(bad.as_bytes()), "{bad}");
+        }
+    }
 }

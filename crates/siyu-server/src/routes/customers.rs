@@ -31,7 +31,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -112,6 +112,30 @@ pub(crate) async fn visible_customer(
     Ok(customer)
 }
 
+/// Whether to show personal data in full: only when asked (`?reveal=true`), and then
+/// only to roles with `customers.reveal`, audited against the customer with what was
+/// shown (`what`: `"timeline"`, `"order"`).
+pub(crate) async fn reveal_for(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    customer: CustomerId,
+    reveal: Option<bool>,
+    what: &str,
+) -> ApiResult<bool> {
+    if !reveal.unwrap_or(false) {
+        return Ok(false);
+    }
+    auth.require(Permission::CustomersReveal)?;
+    scope
+        .audit(
+            auth.actor(),
+            AuditRecord::new("customer.revealed", "customer", customer)
+                .with_details(json!({"fields": [what]})),
+        )
+        .await?;
+    Ok(true)
+}
+
 /// Checks the data scope, then masks or (audited) reveals.
 async fn present(
     auth: &Auth,
@@ -152,7 +176,7 @@ pub async fn list_customers(
             .await?;
         return Ok(Json(list.map(Customer::masked)));
     };
-    let condition = crate::routes::segments::condition_of(Some(filter), None)?;
+    let condition = crate::routes::segments::condition_of(&auth, Some(filter), None)?;
     let tenant = auth.principal.tenant_id;
     let (members, audience) = app
         .audiences
@@ -278,7 +302,7 @@ pub async fn export_customers(
     // who the filter matches is fixed now; the rows are read as the client reads
     let matching = match filter {
         Some(filter) => {
-            let condition = crate::routes::segments::condition_of(Some(filter), None)?;
+            let condition = crate::routes::segments::condition_of(&auth, Some(filter), None)?;
             let (members, audience) = app
                 .audiences
                 .evaluate(tenant, &condition, owners.as_deref())
@@ -452,20 +476,40 @@ pub async fn lookup_customer(
     ))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TimelineQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Items per page, 1 to 500 (default 50).
+    pub limit: Option<u32>,
+    /// Show phone numbers and e-mails in event and order properties and notes in full
+    /// (needs `customers.reveal`; audited).
+    pub reveal: Option<bool>,
+}
+
 #[utoipa::path(get, path = "/api/v1/customers/{id}/timeline", tag = "customers",
-    params(("id" = i64, Path), PageParams),
-    responses((status = 200, description = "events, orders, notes and merges, newest first", body = Page<TimelineEntry>),
+    params(("id" = i64, Path), TimelineQuery),
+    responses((status = 200, description = "events, orders, notes and merges, newest first; personal data in properties masked", body = Page<TimelineEntry>),
+        (status = 403, description = "reveal without customers.reveal", body = ErrorBody),
         (status = 404, body = ErrorBody)))]
 pub async fn customer_timeline(
     State(app): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
-    ApiQuery(q): ApiQuery<PageParams>,
+    ApiQuery(q): ApiQuery<TimelineQuery>,
 ) -> ApiResult<Json<Page<TimelineEntry>>> {
     auth.require(Permission::CustomersRead)?;
+    let page = siyu_domain::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
     let customer = visible_customer(&auth, &scope, id).await?;
-    Ok(Json(scope.customer_timeline(customer.id, q.page()?).await?))
+    let reveal = reveal_for(&auth, &scope, customer.id, q.reveal, "timeline").await?;
+    let timeline = scope.customer_timeline(customer.id, page).await?;
+    Ok(Json(if reveal {
+        timeline
+    } else {
+        timeline.map(TimelineEntry::masked)
+    }))
 }
 
 /// The customer's event counts by name: all time, the last 7, 30 and 90 days, and the

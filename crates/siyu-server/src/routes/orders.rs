@@ -22,7 +22,7 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::routes::customers::{check_visible, visible_owners};
+use crate::routes::customers::{check_visible, reveal_for, visible_owners};
 
 /// Checks that the caller's data scope covers the order's customer.
 async fn check_order_visible(auth: &Auth, scope: &TenantScope<'_>, order: &Order) -> ApiResult<()> {
@@ -75,7 +75,7 @@ pub async fn record_order(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(order)))
+    Ok((status, Json(order.masked())))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -87,9 +87,20 @@ pub struct OrderQuery {
     pub status: Option<String>,
     pub cursor: Option<String>,
     pub limit: Option<u32>,
+    /// Show phone numbers and e-mails in order properties in full (with `customer_id`;
+    /// needs `customers.reveal`; audited).
+    pub reveal: Option<bool>,
 }
 
-/// Orders, newest first.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RevealQuery {
+    /// Show phone numbers and e-mails in order properties in full (needs
+    /// `customers.reveal`; audited).
+    pub reveal: Option<bool>,
+}
+
+/// Orders, newest first, personal data in their properties masked.
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", params(OrderQuery),
     responses((status = 200, body = Page<Order>), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
@@ -130,21 +141,43 @@ pub async fn list_orders(
             .map(|s| OrderStatus::parse("status", s))
             .transpose()?,
     };
-    Ok(Json(scope.list_orders(&filter, page).await?))
+    let reveal = match customer {
+        Some(customer) => reveal_for(&auth, &scope, customer, q.reveal, "orders").await?,
+        None if q.reveal == Some(true) => {
+            return Err(ApiError::field(
+                "reveal",
+                "reveal the orders of one customer at a time: pass customer_id",
+            ));
+        }
+        None => false,
+    };
+    let orders = scope.list_orders(&filter, page).await?;
+    Ok(Json(if reveal {
+        orders
+    } else {
+        orders.map(Order::masked)
+    }))
 }
 
-#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path)),
-    responses((status = 200, body = Order), (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", params(("id" = i64, Path), RevealQuery),
+    responses((status = 200, description = "the order, personal data in its properties masked", body = Order),
+        (status = 403, description = "reveal without customers.reveal", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn get_order(
     State(app): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<RevealQuery>,
 ) -> ApiResult<Json<Order>> {
     auth.require(Permission::OrdersRead)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
     let order = scope.get_order(OrderRef(id)).await?;
     check_order_visible(&auth, &scope, &order).await?;
-    Ok(Json(order))
+    if reveal_for(&auth, &scope, order.customer_id, q.reveal, "order").await? {
+        Ok(Json(order))
+    } else {
+        Ok(Json(order.masked()))
+    }
 }
 
 /// An after-sale to record against an order.

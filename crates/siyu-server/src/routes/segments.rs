@@ -28,8 +28,61 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
 use crate::routes::customers::{visible_customer, visible_owners};
 
+/// Reads a definition given as text or as JSON (exactly one), and refuses one that tests
+/// personal data the caller may not see ([`require_reveal_for_personal`]).
+pub(crate) fn condition_of(
+    auth: &Auth,
+    text: Option<&str>,
+    json: Option<&Value>,
+) -> ApiResult<Condition> {
+    let condition = parse_condition(text, json)?;
+    require_reveal_for_personal(auth, &condition)?;
+    Ok(condition)
+}
+
+/// Refuses (403) a condition that compares a personal-data field (a phone or e-mail
+/// trait, or event property, by its name: [`siyu_domain::personal::is_personal_key`])
+/// unless the caller holds `customers.reveal`: a count that answers whether a masked
+/// phone contains `1381` gives the number back a digit at a time. `exists` stays
+/// allowed.
+pub(crate) fn require_reveal_for_personal(auth: &Auth, condition: &Condition) -> ApiResult<()> {
+    if auth.principal.can(Permission::CustomersReveal) {
+        return Ok(());
+    }
+    match personal_test(condition) {
+        None => Ok(()),
+        Some(field) => Err(ApiError::Forbidden(format!(
+            "testing {field} needs the permission {}, which your role ({}) does not have; \
+             `exists` is allowed",
+            Permission::CustomersReveal,
+            auth.principal.role
+        ))),
+    }
+}
+
+/// The first personal-data field a condition compares, as the language writes it.
+fn personal_test(condition: &Condition) -> Option<String> {
+    use siyu_audience::condition::TraitOp;
+    use siyu_domain::personal::is_personal_key;
+    match condition {
+        Condition::And(parts) | Condition::Or(parts) => parts.iter().find_map(personal_test),
+        Condition::Not(inner) => personal_test(inner),
+        Condition::Trait(test)
+            if is_personal_key(&test.key) && !matches!(test.test, TraitOp::Exists) =>
+        {
+            Some(format!("trait.{}", test.key))
+        }
+        Condition::Performed(performed) => performed
+            .filters
+            .iter()
+            .find(|f| is_personal_key(&f.property))
+            .map(|f| format!("the event property {}", f.property)),
+        _ => None,
+    }
+}
+
 /// Reads a definition given as text or as JSON (exactly one).
-pub(crate) fn condition_of(text: Option<&str>, json: Option<&Value>) -> ApiResult<Condition> {
+fn parse_condition(text: Option<&str>, json: Option<&Value>) -> ApiResult<Condition> {
     match (text, json) {
         (Some(text), None) => siyu_audience::parse(text).map_err(|e| ApiError::InvalidDefinition {
             line: Some(e.line),
@@ -124,7 +177,7 @@ pub async fn preview(
 ) -> ApiResult<Json<Preview>> {
     auth.require(Permission::SegmentsRead)?;
     let started = std::time::Instant::now();
-    let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+    let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
     let tenant = auth.principal.tenant_id;
     let scope = app.store.tenant(tenant);
     let owners = visible_owners(&auth, &scope).await?;
@@ -266,7 +319,8 @@ pub async fn create_segment(
                     "a dynamic segment has a definition, not a list",
                 ));
             }
-            let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+            let condition =
+                condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
             app.audiences
                 .catalog(tenant)
                 .await?
@@ -300,7 +354,7 @@ pub async fn create_segment(
                 }
                 (None, true) => {
                     let condition =
-                        condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+                        condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
                     let (members, audience) = app
                         .audiences
                         .evaluate(tenant, &condition, owners.as_deref())
@@ -391,7 +445,7 @@ pub async fn update_segment(
     let id = SegmentId(id);
     scope.get_segment(id).await?;
     let condition = if body.definition.is_some() || body.condition.is_some() {
-        let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+        let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
         let catalog = app.audiences.catalog(tenant).await?;
         if catalog.would_loop(id.0, &condition) {
             return Err(ApiError::InvalidDefinition {
@@ -1020,7 +1074,7 @@ pub async fn put_score_settings(
                 .ok_or_else(|| {
                     ApiError::field("definition", "give the criteria as a definition")
                 })?;
-            let condition = condition_of(Some(text), None)?;
+            let condition = condition_of(&auth, Some(text), None)?;
             app.audiences
                 .catalog(auth.principal.tenant_id)
                 .await?

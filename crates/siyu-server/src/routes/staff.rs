@@ -9,16 +9,17 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
-use siyu_domain::access::{DataScope, Permission, PrincipalKind};
+use siyu_domain::access::{DataScope, Permission};
 use siyu_domain::ids::{StaffId, UnitId};
 use siyu_domain::page::Page;
-use siyu_domain::tenancy::{NewStaff, Staff, StaffChanges, StaffStatus, unit_subtree};
+use siyu_domain::tenancy::{NewStaff, Staff, StaffChanges, StaffStatus};
 use siyu_store::TenantScope;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
+use crate::routes::units::reachable_units;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -46,30 +47,12 @@ pub struct UpdateStaff {
     pub status: Option<StaffStatus>,
 }
 
-/// The units whose staff the caller may see, or `None` for all.
-async fn visible_units(auth: &Auth, scope: &TenantScope<'_>) -> ApiResult<Option<Vec<UnitId>>> {
-    match &auth.principal.kind {
-        PrincipalKind::ApiToken { .. } => Ok(None),
-        PrincipalKind::Staff {
-            data_scope,
-            unit_id,
-            ..
-        } => match data_scope {
-            DataScope::Tenant => Ok(None),
-            DataScope::UnitSubtree => {
-                Ok(Some(unit_subtree(*unit_id, &scope.unit_parents().await?)))
-            }
-            DataScope::Own => Ok(Some(vec![])),
-        },
-    }
-}
-
 /// Whether the caller's data scope covers this staff member (themselves always).
 async fn check_visible(auth: &Auth, scope: &TenantScope<'_>, staff: &Staff) -> ApiResult<()> {
     if auth.principal.staff_id() == Some(staff.id) {
         return Ok(());
     }
-    match visible_units(auth, scope).await? {
+    match reachable_units(auth, scope).await? {
         Some(units) if !units.contains(&staff.unit_id) => Err(ApiError::NotFound("staff")),
         _ => Ok(()),
     }
@@ -101,12 +84,40 @@ async fn check_scope_grant(
             own.as_str()
         )));
     }
-    if let Some(units) = visible_units(auth, scope).await?
+    if let Some(units) = reachable_units(auth, scope).await?
         && !units.contains(&unit)
     {
         return Err(ApiError::Forbidden(
             "that unit is outside your data scope".into(),
         ));
+    }
+    Ok(())
+}
+
+/// Refuses (403) to act on a staff member whose data scope reaches wider than the
+/// caller's: a tenant-wide member placed in a unit-scoped lead's store is visible to the
+/// lead, but resetting their password would hand the lead the whole tenant.
+async fn check_reaches_no_wider(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    staff: &Staff,
+) -> ApiResult<()> {
+    let own = auth.principal.data_scope();
+    if breadth(staff.data_scope) > breadth(own) {
+        return Err(ApiError::Forbidden(format!(
+            "{} has the data scope {}, wider than your own ({})",
+            staff.email,
+            staff.data_scope.as_str(),
+            own.as_str()
+        )));
+    }
+    if let Some(units) = reachable_units(auth, scope).await?
+        && !units.contains(&staff.unit_id)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "{} is in a unit outside your data scope",
+            staff.email
+        )));
     }
     Ok(())
 }
@@ -127,7 +138,7 @@ pub async fn list_staff(
     auth.require(Permission::StaffRead)?;
     let page = q.page()?;
     let scope = app.store.tenant(auth.principal.tenant_id);
-    let units = visible_units(&auth, &scope).await?;
+    let units = reachable_units(&auth, &scope).await?;
     let mut list = scope.list_staff(page, units.as_deref()).await?;
     if units.as_deref() == Some(&[]) && page.after.is_none() {
         // scoped to their own: the list is just themselves
@@ -217,9 +228,12 @@ pub async fn update_staff(
                 .into(),
         ));
     }
-    // changing someone who holds more than you (their password, say) would let you act
-    // as them: refused
+    // changing someone who holds more, or reaches wider, than you (their password, say)
+    // would let you act as them: refused
     check_grantable(&auth, &scope, &staff.role).await?;
+    if !is_self {
+        check_reaches_no_wider(&auth, &scope, &staff).await?;
+    }
     if let Some(role) = &body.role {
         check_grantable(&auth, &scope, role).await?;
     }
@@ -276,6 +290,7 @@ pub async fn delete_staff(
         ));
     }
     check_grantable(&auth, &scope, &staff.role).await?;
+    check_reaches_no_wider(&auth, &scope, &staff).await?;
     scope.delete_staff(staff.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -406,7 +406,7 @@ pub async fn bulk_tag(
     } else {
         let condition = match (body.segment_id, body.definition) {
             (Some(id), _) => segment_condition(&scope, id).await?,
-            (_, Some(text)) => condition_of(Some(&text), None)?,
+            (_, Some(text)) => condition_of(&auth, Some(&text), None)?,
             _ => unreachable!("one was chosen"),
         };
         let (members, audience) = app
@@ -602,7 +602,7 @@ pub async fn create_tag_rule(
     // a rule tags customers across the tenant
     crate::routes::segments::require_tenant_scope(&app, &auth).await?;
     let tenant = auth.principal.tenant_id;
-    let condition = condition_of(body.definition.as_deref(), body.condition.as_ref())?;
+    let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
     check_rule(
         &app,
         tenant,
@@ -684,6 +684,7 @@ pub async fn update_tag_rule(
     let current = scope.get_tag_rule(TagRuleId(id)).await?;
     let condition = if body.definition.is_some() || body.condition.is_some() {
         Some(condition_of(
+            &auth,
             body.definition.as_deref(),
             body.condition.as_ref(),
         )?)

@@ -414,3 +414,182 @@ async fn tokens_end_with_their_creators_access_and_only_peers_revoke_them() {
     app.get("/api/v1/units", &secret).await.expect(401);
     app.get("/api/v1/me", &app.admin_token).await.expect(200);
 }
+
+/// Hardening: a member scoped to one brand's subtree acts on no unit outside it (no
+/// moving another brand under theirs to see its customers), and on no staff member who
+/// reaches wider than they do (no resetting a tenant-wide member's password to sign in
+/// as them).
+#[tokio::test]
+async fn a_unit_scoped_member_acts_only_inside_their_reach() {
+    let app = TestApp::spawn().await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let unit = |parent: i64, kind: &str, name: &str| {
+        let body = json!({"parent_id": parent, "kind": kind, "name": name});
+        let app = &app;
+        async move {
+            app.post("/api/v1/units", &app.admin_token, body)
+                .await
+                .expect(201)
+                .body["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let brand_a = unit(root.id.0, "brand", "tea").await;
+    let brand_b = unit(root.id.0, "brand", "skin").await;
+    let store_a = unit(brand_a, "store", "tea-1").await;
+    app.post(
+        "/api/v1/roles",
+        &app.admin_token,
+        json!({"name": "brand-admin", "permissions": ["staff.read", "staff.write", "units.read", "units.write"]}),
+    )
+    .await
+    .expect(201);
+    let mk = |email: &str, unit: i64, scope: &str| {
+        json!({"unit_id": unit, "role": "brand-admin", "email": email, "name": email,
+               "password": PASSWORD, "data_scope": scope})
+    };
+    app.post(
+        "/api/v1/staff",
+        &app.admin_token,
+        mk("lead@acme.example.com", brand_a, "unit_subtree"),
+    )
+    .await
+    .expect(201);
+    // a tenant-wide member who works in the lead's store, and a peer in the same store
+    let wide = app
+        .post(
+            "/api/v1/staff",
+            &app.admin_token,
+            mk("wide@acme.example.com", store_a, "tenant"),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let peer = app
+        .post(
+            "/api/v1/staff",
+            &app.admin_token,
+            mk("peer@acme.example.com", store_a, "unit_subtree"),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let (client, a) = app.login("lead@acme.example.com", PASSWORD).await;
+    a.expect(200);
+    let send = |method: reqwest::Method, path: String, body: Option<serde_json::Value>| {
+        let mut request = client.request(method, app.url(&path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move { answer(request.send().await.unwrap()).await }
+    };
+    use reqwest::Method;
+
+    // units outside the subtree: no moving, renaming, creating under or deleting
+    let moved = send(
+        Method::PATCH,
+        format!("/api/v1/units/{brand_b}"),
+        Some(json!({"parent_id": brand_a})),
+    )
+    .await
+    .expect(403);
+    assert_eq!(moved.code(), "forbidden");
+    send(
+        Method::PATCH,
+        format!("/api/v1/units/{brand_b}"),
+        Some(json!({"name": "mine now"})),
+    )
+    .await
+    .expect(403);
+    send(
+        Method::POST,
+        "/api/v1/units".into(),
+        Some(json!({"parent_id": brand_b, "kind": "store", "name": "x"})),
+    )
+    .await
+    .expect(403);
+    send(
+        Method::POST,
+        "/api/v1/units".into(),
+        Some(json!({"parent_id": root.id, "kind": "brand", "name": "x"})),
+    )
+    .await
+    .expect(403);
+    send(Method::DELETE, format!("/api/v1/units/{brand_b}"), None)
+        .await
+        .expect(403);
+    // nor moving a unit of theirs out of their subtree
+    send(
+        Method::PATCH,
+        format!("/api/v1/units/{store_a}"),
+        Some(json!({"parent_id": brand_b})),
+    )
+    .await
+    .expect(403);
+    let b = app
+        .get(&format!("/api/v1/units/{brand_b}"), &app.admin_token)
+        .await
+        .expect(200);
+    assert_eq!(b.body["parent_id"], json!(root.id), "{}", b.body);
+    assert_eq!(b.body["name"], "skin");
+    // inside it they still work
+    let new_store = send(
+        Method::POST,
+        "/api/v1/units".into(),
+        Some(json!({"parent_id": brand_a, "kind": "store", "name": "tea-2"})),
+    )
+    .await
+    .expect(201)
+    .body["id"]
+        .as_i64()
+        .unwrap();
+    send(
+        Method::PATCH,
+        format!("/api/v1/units/{new_store}"),
+        Some(json!({"name": "tea-two"})),
+    )
+    .await
+    .expect(200);
+    send(Method::DELETE, format!("/api/v1/units/{new_store}"), None)
+        .await
+        .expect(204);
+
+    // the tenant-wide member: visible, but not theirs to change, reset or delete
+    send(Method::GET, format!("/api/v1/staff/{wide}"), None)
+        .await
+        .expect(200);
+    for body in [
+        json!({"password": "a-new-secret-phrase-9"}),
+        json!({"name": "renamed"}),
+        json!({"status": "disabled"}),
+    ] {
+        send(
+            Method::PATCH,
+            format!("/api/v1/staff/{wide}"),
+            Some(body.clone()),
+        )
+        .await
+        .expect(403);
+    }
+    send(Method::DELETE, format!("/api/v1/staff/{wide}"), None)
+        .await
+        .expect(403);
+    let (_, still) = app.login("wide@acme.example.com", PASSWORD).await;
+    still.expect(200);
+    // a peer within their reach they may manage
+    send(
+        Method::PATCH,
+        format!("/api/v1/staff/{peer}"),
+        Some(json!({"name": "peer renamed"})),
+    )
+    .await
+    .expect(200);
+    send(Method::DELETE, format!("/api/v1/staff/{peer}"), None)
+        .await
+        .expect(204);
+}
