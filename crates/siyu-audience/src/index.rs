@@ -665,11 +665,14 @@ impl AudienceIndex {
     ///
     /// With `among`, only those customers are counted (a caller's data scope); their
     /// classes stay those of the whole pool or unit.
+    ///
+    /// Returns the cut points the classes were scored against: the tenant's, or the
+    /// unit's own.
     pub fn rfm_report(
         &self,
         unit: Option<&[i64]>,
         among: Option<&RoaringBitmap>,
-    ) -> HashMap<RfmClass, ClassFigures> {
+    ) -> (CutPoints, HashMap<RfmClass, ClassFigures>) {
         let mut report: HashMap<RfmClass, ClassFigures> = HashMap::new();
         let mut add = |c: u32, score: Option<RfmScore>, v: Option<RfmValues>| {
             if among.is_some_and(|among| !among.contains(c)) {
@@ -682,11 +685,12 @@ impl AudienceIndex {
                 e.orders += v.frequency as u64;
             }
         };
-        match unit {
+        let cuts = match unit {
             None => {
                 for c in &self.live {
                     add(c, self.rfm[c as usize], self.rfm_values(c, None));
                 }
+                self.cuts
             }
             Some(units) => {
                 let members: Vec<u32> = self.orders.members.iter().collect();
@@ -694,13 +698,14 @@ impl AudienceIndex {
                     .iter()
                     .map(|&c| self.rfm_values(c, Some(units)))
                     .collect();
-                let (_, scores) = rfm::score_all(&values, &self.settings.rfm);
+                let (cuts, scores) = rfm::score_all(&values, &self.settings.rfm);
                 for ((c, s), v) in members.iter().zip(scores).zip(values) {
                     add(*c, s, v);
                 }
+                cuts
             }
-        }
-        report
+        };
+        (cuts, report)
     }
 
     /// Customer ids of a set of dense numbers, at most `limit`, in dense order.

@@ -43,13 +43,45 @@ impl Default for RfmSettings {
     }
 }
 
-/// Four ascending cut points per dimension; money in fen.
+/// Four ascending cut points per dimension. Money is held in minor units (fen) and
+/// written, in the API and in the stored setting, as a decimal of major units (`99.5`
+/// is ¥99.50), like every amount of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FixedCutPoints {
     pub recency_days: [u32; 4],
     pub frequency: [u32; 4],
+    #[serde(with = "major_units")]
     pub monetary: [i64; 4],
+}
+
+/// Four amounts as decimals of major units, held in minor units.
+mod major_units {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use serde_json::Value;
+    use siyu_domain::order::{money_to_major, parse_money};
+
+    pub fn serialize<S: Serializer>(minor: &[i64; 4], s: S) -> Result<S::Ok, S::Error> {
+        minor.map(money_to_major).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<[i64; 4], D::Error> {
+        let values = <[Value; 4]>::deserialize(d)?;
+        let mut minor = [0; 4];
+        for (n, value) in values.iter().enumerate() {
+            if !value.is_number() {
+                return Err(D::Error::custom(format!(
+                    "monetary[{n}] must be a number of major units (99.5 for ¥99.50)"
+                )));
+            }
+            minor[n] = parse_money(&format!("monetary[{n}]"), value)
+                .map_err(|e| D::Error::custom(e.to_string()))?;
+        }
+        Ok(minor)
+    }
+
+    use serde::Serialize;
 }
 
 pub type CutPoints = FixedCutPoints;
@@ -181,6 +213,42 @@ mod tests {
             amount: fen,
             unit: None,
             channel: "wecom".into(),
+        }
+    }
+
+    #[test]
+    fn fixed_money_cut_points_are_major_units() {
+        let settings: RfmSettings = serde_json::from_value(serde_json::json!({
+            "fixed": {"recency_days": [7, 30, 90, 180], "frequency": [1, 2, 3, 5],
+                      "monetary": [99.5, 500, 1000, 5000]}
+        }))
+        .unwrap();
+        let fixed = settings.fixed.unwrap();
+        assert_eq!(fixed.monetary, [9_950, 50_000, 100_000, 500_000]);
+        // a ¥30 buyer scores the lowest M against thresholds from ¥99.50
+        let low = score(
+            RfmValues {
+                recency_days: 1,
+                frequency: 1,
+                monetary: 3_000,
+            },
+            &fixed,
+            3,
+        );
+        assert_eq!(low.m, 1);
+        assert_eq!(
+            serde_json::to_value(&settings).unwrap()["fixed"]["monetary"],
+            serde_json::json!([99.5, 500.0, 1000.0, 5000.0])
+        );
+        for bad in [
+            serde_json::json!([1.234, 2, 3, 4]),
+            serde_json::json!([-1, 2, 3, 4]),
+            serde_json::json!(["1", 2, 3, 4]),
+        ] {
+            let refused = serde_json::from_value::<FixedCutPoints>(serde_json::json!({
+                "recency_days": [7, 30, 90, 180], "frequency": [1, 2, 3, 5], "monetary": bad
+            }));
+            assert!(refused.is_err(), "{bad}");
         }
     }
 

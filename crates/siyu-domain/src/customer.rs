@@ -207,21 +207,24 @@ pub fn export_row(c: &Customer) -> Vec<String> {
 
 /// Neutralises a CSV cell that a spreadsheet would run as a formula (OWASP's CSV
 /// injection advice): a cell starting with `=`, `+`, `-`, `@`, a tab or a carriage
-/// return gets a leading `'`. Plain numbers (`-12.50`) are left as they are.
+/// return gets a leading `'`. Numbers and phone numbers (`-12.50`, `+8613812341680`:
+/// a sign, then only digits, dots, spaces and dashes) are left as they are, so exports
+/// import again unchanged; they call no function and name no cell.
 pub fn csv_safe(cell: String) -> String {
     let risky = cell
         .chars()
         .next()
         .is_some_and(|c| matches!(c, '=' | '+' | '-' | '@' | '\t' | '\r'));
-    let number = cell.parse::<f64>().is_ok_and(f64::is_finite)
-        && cell
-            .chars()
-            .all(|c| c.is_ascii_digit() || matches!(c, '-' | '.'));
-    if risky && !number {
-        format!("'{cell}")
-    } else {
-        cell
+    if !risky {
+        return cell;
     }
+    // the first character is ASCII here, so the rest starts at byte 1
+    let rest = &cell[1..];
+    let numeric = rest.chars().any(|c| c.is_ascii_digit())
+        && rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | ' ' | '-'));
+    if !numeric { format!("'{cell}") } else { cell }
 }
 
 /// One entry of a customer's timeline.
@@ -502,7 +505,9 @@ mod tests {
             assert_eq!(csv_safe(kept.into()), kept);
         }
         assert_eq!(csv_safe("-2+3".into()), "'-2+3");
-        assert_eq!(csv_safe("+8613812341680".into()), "'+8613812341680");
+        assert_eq!(csv_safe("+8613812341680".into()), "+8613812341680");
+        assert_eq!(csv_safe("-".into()), "'-");
+        assert_eq!(csv_safe("+1 (415) 555-0100".into()), "'+1 (415) 555-0100");
     }
 
     #[test]

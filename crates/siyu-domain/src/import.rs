@@ -598,6 +598,16 @@ impl<R: Read> ImportReader<R> {
             if row.iter().all(str::is_empty) {
                 continue;
             }
+            if let Err(reason) = check_cells(&row) {
+                let previous = self.pending.replace(Err(RejectedRow { line, reason }));
+                if let Some(previous) = previous {
+                    return Some(match previous {
+                        Ok((record, given)) => self.finish_order(record, given),
+                        Err(rejected) => Err(rejected),
+                    });
+                }
+                continue;
+            }
             let amount_given = self
                 .columns
                 .iter()
@@ -650,7 +660,8 @@ impl<R: Read> Iterator for ImportReader<R> {
                             continue;
                         }
                         return Some(
-                            self.customer(line, &row)
+                            check_cells(&row)
+                                .and_then(|()| self.customer(line, &row))
                                 .map(Record::Customer)
                                 .map_err(|reason| RejectedRow { line, reason }),
                         );
@@ -665,6 +676,32 @@ impl<R: Read> Iterator for ImportReader<R> {
             },
         }
     }
+}
+
+/// The most line breaks one cell may hold. A quoted cell may span lines (an address,
+/// a note), but one that runs on for more is a quote left open: the reader would take
+/// the rest of the file as that cell, so the row is refused saying so.
+pub const MAX_LINES_PER_CELL: usize = 20;
+
+/// Refuses a row whose cells carry what no stored text may (NUL characters, as the
+/// tracking API refuses them) or that an unbalanced quote ran on.
+fn check_cells(row: &csv::StringRecord) -> Result<(), String> {
+    for (n, cell) in row.iter().enumerate() {
+        if cell.contains('\0') {
+            return Err(format!("column {} holds a NUL character", n + 1));
+        }
+        let breaks = cell.matches('\n').count();
+        if breaks > MAX_LINES_PER_CELL {
+            return Err(format!(
+                "column {} is a quoted cell running over {} lines: a quote (\") opened on this \
+                 line is never closed, and the lines after it were read into this cell; \
+                 fix the quote and import the file again",
+                n + 1,
+                breaks + 1
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn reason(e: DomainError) -> String {
@@ -699,6 +736,44 @@ mod tests {
         ImportReader::new(kind, text.as_bytes(), &parse_mapping(map).unwrap(), NOW)
             .unwrap()
             .collect()
+    }
+
+    #[test]
+    fn an_unbalanced_quote_and_nul_characters_are_refused_rows() {
+        let mut text = String::from("user_id,name\nu-1,ok\nu-2,\"open quote\n");
+        for n in 3..1004 {
+            text.push_str(&format!("u-{n},row {n}\n"));
+        }
+        let rows = read(ImportKind::Customers, &text, "");
+        assert_eq!(rows.len(), 2, "the rest is one runaway cell");
+        assert!(rows[0].is_ok());
+        let refused = rows[1].as_ref().unwrap_err();
+        assert_eq!(refused.line, 3);
+        assert!(
+            refused.reason.contains("never closed"),
+            "{}",
+            refused.reason
+        );
+        // a cell over a few lines (an address) is fine
+        let rows = read(
+            ImportKind::Customers,
+            "user_id,address\nu-1,\"line 1\nline 2\nline 3\"\nu-2,x\n",
+            "",
+        );
+        assert!(rows.iter().all(Result::is_ok), "{rows:?}");
+        for kind in [ImportKind::Customers, ImportKind::Orders] {
+            let text = match kind {
+                ImportKind::Customers => "user_id,name\nu-1,a\0b\nu-2,fine\n",
+                ImportKind::Orders => {
+                    "order_id,user_id,channel,ordered_at,amount\nO-1,u-1,tmall,2026-11-01,1\0\nO-2,u-1,tmall,2026-11-01,2\n"
+                }
+            };
+            let rows = read(kind, text, "");
+            assert_eq!(rows.len(), 2, "{rows:?}");
+            let refused = rows[0].as_ref().unwrap_err();
+            assert!(refused.reason.contains("NUL"), "{}", refused.reason);
+            assert!(rows[1].is_ok(), "{rows:?}");
+        }
     }
 
     #[test]

@@ -37,8 +37,13 @@ const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 const GAP_PATIENCE: Duration = Duration::from_secs(30);
 /// How often every segment's size is recorded (its size over time).
 const COUNT_EVERY: Duration = Duration::from_secs(3600);
-/// How often scores are recomputed with fresh cut points.
+/// How often scores are recomputed with fresh cut points when nothing changed (stages
+/// move with time alone).
 const RESCORE_EVERY: Duration = Duration::from_secs(600);
+/// How soon after customers change RFM cut points are recomputed: quintiles move as
+/// orders arrive, and a score against stale cut points is a wrong figure. A full
+/// recompute takes under 100 ms on a million customers, so at most once this often.
+const RESCORE_AFTER_CHANGES: Duration = Duration::from_secs(2);
 
 pub const RFM_SETTINGS: &str = "rfm";
 pub const LIFECYCLE_SETTINGS: &str = "lifecycle";
@@ -54,6 +59,8 @@ pub struct TenantAudience {
     /// The tenant's time zone: its days start at midnight there.
     pub time_zone: TimeZone,
     scored_at: Mutex<(i32, Instant)>,
+    /// Customers changed since scores were last recomputed.
+    changed_since_scored: std::sync::atomic::AtomicBool,
     /// When segment sizes were last recorded (hourly).
     counted_at: Mutex<Option<Instant>>,
     /// The tenant's settings as last read (their newest change time).
@@ -187,6 +194,7 @@ impl Audiences {
                     index: RwLock::new(index),
                     time_zone,
                     scored_at: Mutex::new((day, Instant::now())),
+                    changed_since_scored: std::sync::atomic::AtomicBool::new(false),
                     counted_at: Mutex::new(None),
                     settings_version: Mutex::new(scope.settings_version().await?),
                 }))
@@ -521,19 +529,32 @@ impl Audiences {
             self.keep(tenant, audience, Some(changed)).await?;
         }
         let day = audience.today();
+        use std::sync::atomic::Ordering;
+        if !changed.is_empty() {
+            audience.changed_since_scored.store(true, Ordering::SeqCst);
+        }
         let (new_day, due) = {
             let scored = audience.scored_at.lock().expect("not poisoned");
+            let changes_waiting = audience.changed_since_scored.load(Ordering::SeqCst)
+                && scored.1.elapsed() > RESCORE_AFTER_CHANGES;
             (
                 scored.0 != day,
-                scored.0 != day || scored.1.elapsed() > RESCORE_EVERY,
+                scored.0 != day || scored.1.elapsed() > RESCORE_EVERY || changes_waiting,
             )
         };
+        let mut cuts_moved = false;
         if due {
-            audience.index.write().expect("not poisoned").recompute(day);
+            audience.changed_since_scored.store(false, Ordering::SeqCst);
+            let mut index = audience.index.write().expect("not poisoned");
+            let before = index.cut_points();
+            index.recompute(day);
+            cuts_moved = index.cut_points() != before;
+            drop(index);
             *audience.scored_at.lock().expect("not poisoned") = (day, Instant::now());
         }
-        if new_day {
-            // conditions relative to today change without any data changing
+        if new_day || cuts_moved {
+            // conditions relative to today, and RFM classes against new cut points,
+            // change without the customers' data changing
             self.keep(tenant, audience, None).await?;
         }
         let count_due = audience

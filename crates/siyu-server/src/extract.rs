@@ -15,7 +15,7 @@ use siyu_domain::page::PageRequest;
 
 use crate::error::ApiError;
 use crate::ingest::WritingRequest;
-use crate::{AppState, SESSION_COOKIE};
+use crate::{AppState, SESSION_COOKIE, ServerConfig};
 
 /// A JSON body. Malformed JSON is a 400 `invalid_json`; JSON of the wrong shape is a 422
 /// naming the field path (`items[2].price`); a body over the limit is a 413.
@@ -305,6 +305,9 @@ where
                 .ok_or(ApiError::Unauthenticated)?
         } else {
             let session = cookie_value(parts, SESSION_COOKIE).ok_or(ApiError::Unauthenticated)?;
+            if may_write(&parts.method) {
+                check_same_origin(parts, &app.config, &client)?;
+            }
             app.store
                 .resolve_session(&session)
                 .await?
@@ -323,6 +326,65 @@ where
             _writes_first: writes_first,
         })
     }
+}
+
+/// Refuses (403) a cookie-signed request that may write when the browser says it comes
+/// from another site: its `Origin` must be the configured `public_url`'s, or, with none
+/// set, the origin the request was sent to (`Host`, or a trusted proxy's
+/// `X-Forwarded-Host`, with the scheme the proxy reports);
+/// without `Origin`, `Sec-Fetch-Site` must be `same-origin` or `none`. SameSite=Lax
+/// cookies already stay home on cross-site POSTs; this also covers sibling subdomains
+/// (same site, other origin) and browsers without SameSite. Programs that send neither
+/// header (curl with a cookie) are not browsers that a page could drive.
+fn check_same_origin(
+    parts: &Parts,
+    config: &ServerConfig,
+    client: &ClientInfo,
+) -> Result<(), ApiError> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let refuse = || {
+        Err(ApiError::Forbidden(
+            "this request came from another site: changes are made from the console's own origin"
+                .into(),
+        ))
+    };
+    if let Some(origin) = header("origin") {
+        let expected = match &config.public_url {
+            Some(url) => origin_of(url),
+            None => (if config.trust_proxy_headers {
+                header("x-forwarded-host").or_else(|| header("host"))
+            } else {
+                header("host")
+            })
+            .map(|host| {
+                let scheme = if client.https { "https" } else { "http" };
+                format!("{scheme}://{}", host.to_ascii_lowercase())
+            }),
+        };
+        return match expected {
+            Some(expected) if origin.trim_end_matches('/').eq_ignore_ascii_case(&expected) => {
+                Ok(())
+            }
+            _ => refuse(),
+        };
+    }
+    match header("sec-fetch-site") {
+        None | Some("same-origin") | Some("none") => Ok(()),
+        Some(_) => refuse(),
+    }
+}
+
+/// `scheme://host[:port]` of a URL, lowercased, without a path.
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let host = rest.split('/').next()?;
+    (!host.is_empty()).then(|| {
+        format!(
+            "{}://{}",
+            scheme.to_ascii_lowercase(),
+            host.to_ascii_lowercase()
+        )
+    })
 }
 
 /// The token of an `Authorization: Bearer TOKEN` header; the scheme is

@@ -52,6 +52,10 @@ pub struct ServerConfig {
     /// Trust `X-Forwarded-For` / `X-Forwarded-Proto` (set when behind a reverse proxy).
     pub trust_proxy_headers: bool,
     pub cookie_secure: CookieSecure,
+    /// Where browsers reach the console (`https://scrm.brand.cn`, scheme, host and port);
+    /// a cookie-signed request that may change something must come from there (its
+    /// `Origin`). `None`: from the origin the request itself was sent to.
+    pub public_url: Option<String>,
     pub login_throttle: LoginThrottle,
     /// How long a messageId is remembered per source to drop retried events.
     pub dedup_window_ms: i64,
@@ -70,6 +74,7 @@ impl Default for ServerConfig {
             body_limit_bytes: 1024 * 1024,
             trust_proxy_headers: false,
             cookie_secure: CookieSecure::Auto,
+            public_url: None,
             login_throttle: LoginThrottle::default(),
             dedup_window_ms: 7 * 24 * 3600 * 1000,
             wait_for_profiles: false,
@@ -103,6 +108,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(console::fallback)
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(axum::middleware::from_fn(middleware::json_errors))
+        .layer(axum::middleware::from_fn(middleware::tracking_cors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -93,6 +93,38 @@ pub async fn drop_bad_request_id(mut request: Request) -> Request {
     request
 }
 
+/// CORS for the tracking API (`/v1/*`) only: browser SDKs post events from the brand's
+/// own sites and mini-program web views, so any origin may send (the write key, not a
+/// cookie, is what authenticates; no credentials are allowed). Preflights are answered
+/// here; `/api` sends no CORS headers, so no other site's page can read it.
+pub async fn tracking_cors(request: Request, next: Next) -> Response {
+    if !request.uri().path().starts_with("/v1/") {
+        return next.run(request).await;
+    }
+    if request.method() == axum::http::Method::OPTIONS {
+        let mut response = StatusCode::NO_CONTENT.into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".parse().unwrap());
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            "POST, OPTIONS".parse().unwrap(),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "authorization, content-type, content-encoding, x-request-id"
+                .parse()
+                .unwrap(),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, "86400".parse().unwrap());
+        return response;
+    }
+    let mut response = next.run(request).await;
+    response
+        .headers_mut()
+        .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*".parse().unwrap());
+    response
+}
+
 /// Answers unknown routes.
 pub async fn not_found(request: Request) -> Response {
     error_response(

@@ -22,7 +22,7 @@ async fn fixture() -> Fixture {
     let store = db.store().await;
     let (tenant, _) = store
         .create_tenant(
-            &NewTenant::new("shop", "a@shop.example.com", "password-1").unwrap(),
+            &NewTenant::new("shop", "a@shop.example.com", "store-pass-7a").unwrap(),
             &Actor::cli(),
         )
         .await
@@ -230,7 +230,7 @@ async fn customers_are_tenant_scoped() {
     let (other, _) = f
         .store
         .create_tenant(
-            &NewTenant::new("other", "a@other.example.com", "password-1").unwrap(),
+            &NewTenant::new("other", "a@other.example.com", "store-pass-7a").unwrap(),
             &Actor::cli(),
         )
         .await

@@ -12,7 +12,7 @@ use siyu_store::testing::TestDatabase;
 use siyu_store::{AuditFilter, LoginThrottle, SecretName, Store, StoreError};
 
 async fn tenant(store: &Store, name: &str) -> siyu_domain::tenancy::Tenant {
-    let new = NewTenant::new(name, &format!("admin@{name}.example.com"), "password-1").unwrap();
+    let new = NewTenant::new(name, &format!("admin@{name}.example.com"), "store-pass-7a").unwrap();
     store.create_tenant(&new, &Actor::cli()).await.unwrap().0
 }
 
@@ -20,7 +20,7 @@ async fn tenant(store: &Store, name: &str) -> siyu_domain::tenancy::Tenant {
 async fn creating_a_tenant_makes_root_unit_builtin_roles_and_admin() {
     let db = TestDatabase::create().await;
     let store = db.store().await;
-    let new = NewTenant::new("acme", "Boss@Acme.example.com", "password-1").unwrap();
+    let new = NewTenant::new("acme", "Boss@Acme.example.com", "store-pass-7a").unwrap();
     let (tenant, admin) = store.create_tenant(&new, &Actor::cli()).await.unwrap();
     let scope = store.tenant(tenant.id);
 
@@ -58,7 +58,7 @@ async fn creating_a_tenant_makes_root_unit_builtin_roles_and_admin() {
 
     let again = store
         .create_tenant(
-            &NewTenant::new("acme", "x@y.example.com", "password-1").unwrap(),
+            &NewTenant::new("acme", "x@y.example.com", "store-pass-7a").unwrap(),
             &Actor::cli(),
         )
         .await;
@@ -384,7 +384,7 @@ async fn sessions_end_on_logout_disable_and_password_change() {
                 "service",
                 "s@sess.example.com",
                 "s",
-                Some("password-2"),
+                Some("sess-pass-two"),
                 DataScope::Own,
             )
             .unwrap(),
@@ -399,7 +399,7 @@ async fn sessions_end_on_logout_disable_and_password_change() {
         .remove(0);
     let s1 = store.create_session(&s_creds, &actor, None).await.unwrap();
     let mut changes = StaffChanges::default();
-    changes.set_password("password-3").unwrap();
+    changes.set_password("rotated-pass-3").unwrap();
     scope
         .update_staff(staff.id, &changes, &actor)
         .await
@@ -771,7 +771,7 @@ async fn upgrading_to_per_tenant_staff_emails_keeps_staff_sessions_and_views() {
         .unwrap();
     scope.delete_staff(leaver.id, &Actor::cli()).await.unwrap();
     // before: one address, one tenant
-    let taken = NewTenant::new("second", "admin@before.example.com", "password-1").unwrap();
+    let taken = NewTenant::new("second", "admin@before.example.com", "store-pass-7a").unwrap();
     assert!(store.create_tenant(&taken, &Actor::cli()).await.is_err());
 
     store.migrate().await.unwrap();

@@ -126,7 +126,7 @@ pub async fn ingest(
             &NewTenant::new(
                 &tenant_name,
                 &format!("admin@{tenant_name}.example.com"),
-                "bench-password",
+                "bench-admin-pass-26",
             )?,
             &Actor::cli(),
         )

@@ -154,7 +154,7 @@ pub fn run(b: AudienceBench) -> anyhow::Result<()> {
     }
     rfm_runs.sort_by(f64::total_cmp);
     let rfm_ms = rfm_runs[rfm_runs.len() / 2];
-    let report = index.rfm_report(None, None);
+    let (_, report) = index.rfm_report(None, None);
     let buyers: u64 = report.values().map(|f| f.customers).sum();
     println!("full RFM recompute over {buyers} buyers: {rfm_ms:.1} ms (median of 5)");
     let started = Instant::now();

@@ -21,6 +21,7 @@ const KNOWN_KEYS: &[&str] = &[
     "body_limit_bytes",
     "trust_proxy_headers",
     "cookie_secure",
+    "public_url",
     "dedup_window_secs",
     "wait_for_profiles",
     "max_ingest_backlog",
@@ -46,6 +47,9 @@ pub struct FileConfig {
     pub body_limit_bytes: Option<usize>,
     pub trust_proxy_headers: Option<bool>,
     pub cookie_secure: Option<CookieSecure>,
+    /// Where browsers reach the console (`https://scrm.brand.cn`): signed-in requests
+    /// that change something must come from this origin.
+    pub public_url: Option<String>,
     /// How long (seconds) a messageId is remembered per source to drop retries.
     pub dedup_window_secs: Option<i64>,
     /// Tracking answers wait for the events to reach profiles instead of answering once
@@ -109,6 +113,10 @@ impl FileConfig {
                 .or(self.trust_proxy_headers)
                 .unwrap_or(defaults.trust_proxy_headers),
             cookie_secure: self.cookie_secure.unwrap_or(defaults.cookie_secure),
+            public_url: std::env::var("SIYU_PUBLIC_URL")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .or_else(|| self.public_url.clone()),
             dedup_window_ms: self
                 .dedup_window_secs
                 .map(|s| s * 1000)

@@ -732,8 +732,7 @@ pub async fn rfm_report(
     let audience = app.audiences.tenant(tenant).await?;
     let index = audience.index.read().expect("not poisoned");
     let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
-    let report = index.rfm_report(units.as_deref(), among.as_ref());
-    let cuts = index.cut_points();
+    let (cuts, report) = index.rfm_report(units.as_deref(), among.as_ref());
     let classes = RfmClass::ALL
         .iter()
         .map(|class| {
@@ -1059,11 +1058,14 @@ pub async fn put_score_settings(
         }
         LIFECYCLE_SETTINGS => {
             let s: LifecycleSettings = serde_json::from_value(body).map_err(invalid)?;
-            if s.lapsed_after_days == 0 || s.referral_window_days == 0 {
-                return Err(ApiError::field(
-                    "lapsed_after_days",
-                    "windows must be at least one day",
-                ));
+            for (field, days) in [
+                ("lapsed_after_days", s.lapsed_after_days),
+                ("referral_window_days", s.referral_window_days),
+                ("retained_after_days", s.retained_after_days),
+            ] {
+                if !(1..=3650).contains(&days) {
+                    return Err(ApiError::field(field, "must be 1 to 3650 days"));
+                }
             }
             serde_json::to_value(&s).expect("serializable")
         }

@@ -712,7 +712,7 @@ async fn rfm_classes_and_stages_are_reported() {
         .bearer_auth(&app.admin_token)
         .json(&json!({"window_days": 365, "high_from": 3,
             "fixed": {"recency_days": [30, 60, 120, 240], "frequency": [1, 2, 4, 8],
-                      "monetary": [10000, 50000, 100000, 500000]}}))
+                      "monetary": [100, 500, 1000, 5000]}}))
         .send()
         .await
         .unwrap()

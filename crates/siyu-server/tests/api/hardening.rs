@@ -301,3 +301,429 @@ async fn exported_cells_never_start_a_formula() {
         }
     }
 }
+
+#[tokio::test]
+async fn weak_passwords_are_refused_with_a_reason() {
+    let app = TestApp::spawn().await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    for (n, weak) in ["password1", "12345678", "qwertyuiop", "iloveyou1"]
+        .iter()
+        .enumerate()
+    {
+        let refused = app
+            .post(
+                "/api/v1/staff",
+                &app.admin_token,
+                json!({"unit_id": root.id, "role": "service", "email": format!("w{n}@acme.example.com"),
+                       "name": "w", "password": weak}),
+            )
+            .await
+            .expect(422);
+        let text = refused.body.to_string();
+        assert!(
+            text.contains("password") && text.contains("too weak"),
+            "{weak}: {text}"
+        );
+    }
+    app.post(
+        "/api/v1/staff",
+        &app.admin_token,
+        json!({"unit_id": root.id, "role": "service", "email": "ok@acme.example.com",
+               "name": "ok", "password": "siyu-demo-2026"}),
+    )
+    .await
+    .expect(201);
+}
+
+#[tokio::test]
+async fn the_bearer_scheme_is_case_insensitive_and_request_ids_are_plain() {
+    let app = TestApp::spawn().await;
+    for scheme in ["Bearer", "bearer", "BEARER"] {
+        let answer = crate::helpers::answer(
+            app.http
+                .get(app.url("/api/v1/units"))
+                .header("authorization", format!("{scheme} {}", app.admin_token))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        answer.expect(200);
+    }
+    let id_of = |value: String| {
+        let app = &app;
+        async move {
+            app.http
+                .get(app.url("/healthz"))
+                .header("x-request-id", value)
+                .send()
+                .await
+                .unwrap()
+                .headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    assert_eq!(id_of("trace-1.2_3".into()).await, "trace-1.2_3");
+    for bad in ["a".repeat(200), "<script>".into(), "a b".into()] {
+        let got = id_of(bad.clone()).await;
+        assert_ne!(got, bad);
+        assert!(
+            !got.is_empty()
+                && got
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_')),
+            "{got}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cookie_signed_changes_come_from_the_consoles_origin() {
+    for public_url in [None, Some("https://scrm.brand.example")] {
+        let app = TestApp::spawn_with(|c| c.public_url = public_url.map(str::to_owned)).await;
+        app.staff_with_role("ops@acme.example.com", "operations")
+            .await;
+        let (client, login) = app
+            .login("ops@acme.example.com", crate::helpers::PASSWORD)
+            .await;
+        login.expect(200);
+        let group = app
+            .post("/api/v1/tag-groups", &app.admin_token, json!({"name": "g"}))
+            .await
+            .expect(201)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        let own_origin = public_url
+            .map(str::to_owned)
+            .unwrap_or_else(|| app.base.clone());
+        let create = |n: usize, headers: Vec<(&'static str, String)>| {
+            let mut request = client
+                .post(app.url("/api/v1/tags"))
+                .json(&json!({"group_id": group, "name": format!("t{n}")}));
+            for (k, v) in headers {
+                request = request.header(k, v);
+            }
+            async move { crate::helpers::answer(request.send().await.unwrap()).await }
+        };
+        create(1, vec![("origin", "http://evil.example".into())])
+            .await
+            .expect(403);
+        create(2, vec![("sec-fetch-site", "cross-site".into())])
+            .await
+            .expect(403);
+        create(3, vec![("sec-fetch-site", "same-site".into())])
+            .await
+            .expect(403);
+        if public_url.is_some() {
+            // the address the request was sent to is not the configured origin
+            create(4, vec![("origin", app.base.clone())])
+                .await
+                .expect(403);
+        }
+        create(5, vec![("origin", own_origin.clone())])
+            .await
+            .expect(201);
+        create(6, vec![("sec-fetch-site", "same-origin".into())])
+            .await
+            .expect(201);
+        // reads are not refused, and bearer tokens are not cookies
+        let read = client
+            .get(app.url("/api/v1/tags"))
+            .header("origin", "http://evil.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), 200);
+        let token = app
+            .http
+            .post(app.url("/api/v1/tags"))
+            .bearer_auth(&app.admin_token)
+            .header("origin", "http://evil.example")
+            .json(&json!({"group_id": group, "name": "t7"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(token.status(), 201);
+        let tags = app
+            .get("/api/v1/tags", &app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        let names: Vec<&str> = tags
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.len(), 3, "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_tracking_api_answers_cors_and_the_console_api_does_not() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/v1/track"))
+        .header("origin", "https://shop.brand.example")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, authorization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let h = preflight.headers();
+    assert_eq!(h["access-control-allow-origin"], "*");
+    assert!(
+        h["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let allowed = h["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("content-type") && allowed.contains("authorization"));
+    // analytics.js sends text/plain with the write key in the body
+    let sent = app
+        .http
+        .post(app.url("/v1/track"))
+        .header("origin", "https://shop.brand.example")
+        .header("content-type", "text/plain")
+        .body(json!({"writeKey": key, "userId": "b-1", "event": "Viewed"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert_eq!(sent.headers()["access-control-allow-origin"], "*");
+    for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
+        let api = app
+            .http
+            .request(method, app.url("/api/v1/units"))
+            .bearer_auth(&app.admin_token)
+            .header("origin", "https://shop.brand.example")
+            .send()
+            .await
+            .unwrap();
+        assert!(api.headers().get("access-control-allow-origin").is_none());
+    }
+}
+
+/// Orders for a new customer `user`, each `yuan` at `unit` (or none), now.
+async fn buyer(app: &TestApp, user: &str, unit: Option<i64>, yuan: &[f64]) -> i64 {
+    let mut id = 0;
+    for (n, amount) in yuan.iter().enumerate() {
+        let mut order = json!({"order_id": format!("{user}-{n}"), "customer": {"kind": "user_id", "value": user},
+            "channel": "wecom", "amount": amount,
+            "ordered_at": siyu_domain::time::format_rfc3339(siyu_store::now_ms() - 3_600_000)});
+        if let Some(unit) = unit {
+            order["unit_id"] = json!(unit);
+        }
+        let recorded = app
+            .post("/api/v1/orders", &app.admin_token, order)
+            .await
+            .expect(201);
+        id = recorded.body["customer_id"].as_i64().unwrap();
+    }
+    id
+}
+
+fn monetary_cuts(report: &Value) -> Vec<f64> {
+    report["cut_points"]["monetary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect()
+}
+
+/// RFM figures: cut points follow new orders within seconds (not ten minutes), a
+/// unit's report shows the unit's own cut points, and fixed money thresholds are in
+/// major units like every amount of the API.
+#[tokio::test]
+async fn rfm_cut_points_are_current_per_unit_and_in_major_units() {
+    let app = TestApp::spawn().await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let mut units = Vec::new();
+    for name in ["small", "large"] {
+        units.push(
+            app.post(
+                "/api/v1/units",
+                &app.admin_token,
+                json!({"parent_id": root.id, "kind": "brand", "name": name}),
+            )
+            .await
+            .expect(201)
+            .body["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // the index is built before the orders arrive, as on a running server
+    app.get("/api/v1/rfm", &app.admin_token).await.expect(200);
+    for n in 0..5 {
+        buyer(
+            &app,
+            &format!("s{n}"),
+            Some(units[0]),
+            &[10.0 * (n + 1) as f64],
+        )
+        .await;
+        buyer(
+            &app,
+            &format!("l{n}"),
+            Some(units[1]),
+            &[1000.0 * (n + 1) as f64],
+        )
+        .await;
+    }
+    // quintiles of the ten buyers, within seconds
+    let started = std::time::Instant::now();
+    let tenant_cuts = loop {
+        let report = app
+            .get("/api/v1/rfm", &app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        let cuts = monetary_cuts(&report);
+        if cuts.iter().any(|c| *c > 0.0) {
+            break cuts;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "RFM cut points still {cuts:?} 15 s after the orders"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(tenant_cuts[3] >= 1000.0, "{tenant_cuts:?}");
+    // the small brand is scored against its own buyers (¥10–50)
+    let small = app
+        .get(
+            &format!("/api/v1/rfm?unit_id={}", units[0]),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let small_cuts = monetary_cuts(&small);
+    assert!(
+        small_cuts.iter().all(|c| *c <= 50.0) && small_cuts[3] > 0.0,
+        "unit cut points {small_cuts:?}, tenant's {tenant_cuts:?}"
+    );
+    let customers: u64 = small["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["customers"].as_u64().unwrap())
+        .sum();
+    assert_eq!(customers, 5);
+
+    // fixed thresholds in yuan, decimals allowed
+    let settings = json!({"window_days": 365, "high_from": 3,
+        "fixed": {"recency_days": [7, 30, 90, 180], "frequency": [1, 2, 3, 5],
+                  "monetary": [99.5, 500, 1000, 5000]}});
+    let saved = app
+        .put("/api/v1/score-settings/rfm", &app.admin_token, settings)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        saved["fixed"]["monetary"],
+        json!([99.5, 500.0, 1000.0, 5000.0])
+    );
+    let read = app
+        .get("/api/v1/score-settings/rfm", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        read["fixed"]["monetary"],
+        json!([99.5, 500.0, 1000.0, 5000.0])
+    );
+    let report = app
+        .get("/api/v1/rfm", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(monetary_cuts(&report), vec![99.5, 500.0, 1000.0, 5000.0]);
+    // a ¥30 buyer is below the first threshold: M = 1
+    let thirty = buyer(&app, "thirty", None, &[30.0]).await;
+    let started = std::time::Instant::now();
+    loop {
+        let scores = app
+            .get(
+                &format!("/api/v1/customers/{thirty}/scores"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body;
+        if !scores["rfm"].is_null() {
+            assert_eq!(scores["rfm"]["m"], 1, "{scores}");
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{scores}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // more than two decimals, or not a number: refused
+    for bad in [json!([1.234, 2, 3, 4]), json!(["100", 500, 1000, 5000])] {
+        app.put(
+            "/api/v1/score-settings/rfm",
+            &app.admin_token,
+            json!({"fixed": {"recency_days": [7, 30, 90, 180], "frequency": [1, 2, 3, 5], "monetary": bad}}),
+        )
+        .await
+        .expect(422);
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_windows_are_bounded() {
+    let app = TestApp::spawn().await;
+    for field in [
+        "lapsed_after_days",
+        "referral_window_days",
+        "retained_after_days",
+    ] {
+        for days in [0u64, 3651, u32::MAX as u64] {
+            let refused = app
+                .put(
+                    "/api/v1/score-settings/lifecycle",
+                    &app.admin_token,
+                    json!({ field: days }),
+                )
+                .await
+                .expect(422);
+            assert!(refused.body.to_string().contains(field), "{}", refused.body);
+        }
+    }
+    // too large for the type at all
+    app.put(
+        "/api/v1/score-settings/lifecycle",
+        &app.admin_token,
+        json!({"lapsed_after_days": 4_294_967_296u64}),
+    )
+    .await
+    .expect(422);
+    let kept = app
+        .get("/api/v1/score-settings/lifecycle", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(kept["lapsed_after_days"], 90, "{kept}");
+    app.put(
+        "/api/v1/score-settings/lifecycle",
+        &app.admin_token,
+        json!({"lapsed_after_days": 3650}),
+    )
+    .await
+    .expect(200);
+}
