@@ -883,6 +883,13 @@ impl AudienceIndex {
         set
     }
 
+    /// How many customers of `among` (a caller's data scope) have the tag.
+    pub fn tag_count_among(&self, tag: i64, among: &RoaringBitmap) -> u64 {
+        self.tags
+            .get(&tag)
+            .map_or(0, |members| members.intersection_len(among))
+    }
+
     /// Whether the customer `id` is in a set.
     pub fn contains(&self, set: &RoaringBitmap, id: i64) -> bool {
         self.dense.get(&id).is_some_and(|c| set.contains(*c))

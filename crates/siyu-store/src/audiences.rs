@@ -18,7 +18,7 @@ use siyu_domain::audience::{
     CustomerTag, Segment, SegmentEvent, SegmentId, SegmentKind, StageChange, Tag, TagChange,
     TagGroup, TagGroupId, TagId, TagOrigin, TagRule, TagRuleId, TaggingResult,
 };
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, ActorKind, AuditRecord};
 use siyu_domain::error::check_name;
 use siyu_domain::ids::{CustomerId, TenantId, UnitId};
 use siyu_domain::order::OrderStatus;
@@ -651,7 +651,29 @@ impl TenantScope<'_> {
             )));
         }
         let tenant = self.tenant;
-        let mut tx = self.store.begin().await?;
+        let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
+        // each customer's tag history says the tag was taken off, and why (the tag's
+        // name is gone with it, so the reason names it)
+        let origin = match actor.kind {
+            ActorKind::ApiToken => TagOrigin::Api,
+            _ => TagOrigin::Manual,
+        };
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "INSERT INTO customer_tag_changes (tenant_id, customer_id, tag_id, action, origin, reason, actor_label, at) \
+                 SELECT tenant_id, customer_id, tag_id, 'removed', $3, $4, $5, $6 FROM customer_tags \
+                 WHERE tenant_id = $1 AND tag_id = $2",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .bind(origin.as_str())
+            .bind(format!("the tag \"{}\" was deleted", tag.name))
+            .bind(&actor.label)
+            .bind(now_ms())
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
         let customers: Vec<i64> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar("DELETE FROM customer_tags WHERE tenant_id = $1 AND tag_id = $2 RETURNING customer_id")
                 .bind(tenant.0)
@@ -916,7 +938,10 @@ impl TenantScope<'_> {
             }
             let details = json!({"customers": customers.len(), "add": add.iter().map(|t| t.0).collect::<Vec<_>>(),
             "remove": remove.iter().map(|t| t.0).collect::<Vec<_>>(), "added": result.added,
-            "removed": result.removed, "origin": origin.as_str(), "reason": reason});
+            "removed": result.removed, "origin": origin.as_str(),
+            // the reason is free text, kept with each customer's change (which an
+            // erasure clears), not in the audit log
+            "reason_given": reason.is_some()});
             on_tx!(&mut tx, |c| {
                 insert_audit!(
                     &mut *c,

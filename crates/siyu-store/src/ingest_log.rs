@@ -35,6 +35,7 @@
 
 use std::collections::HashMap;
 
+use siyu_domain::identity::Identity;
 use siyu_domain::ids::TenantId;
 use siyu_domain::tracking::TrackedEvent;
 use sqlx::SqlitePool;
@@ -328,6 +329,60 @@ impl Store {
         .rows_affected())
     }
 
+    /// After a customer's erasure, removes what is left of them outside the tables:
+    /// applied entries still in the SQLite log file (all of them: the erasure waited
+    /// for everything logged before it), and the entries set aside that name any of
+    /// their `identities`; then, on SQLite, checkpoints both files' write-ahead logs
+    /// with TRUNCATE, so that (with `secure_delete` on) the erased bytes linger neither
+    /// in free pages nor in a `-wal` file. PostgreSQL deletes log entries as it applies
+    /// them. Says how many entries set aside were removed.
+    pub async fn purge_erased(&self, tenant: TenantId, identities: &[Identity]) -> Result<u64> {
+        if let (Pool::Sqlite(main), Some(log)) = (&self.pool, &self.log) {
+            let applied = applied_seq(main).await?.unwrap_or(0);
+            sqlx::query("DELETE FROM ingest_log WHERE seq <= $1")
+                .bind(applied)
+                .execute(log)
+                .await?;
+        }
+        let set_aside: Vec<(i64, String)> = crate::on_db!(self, |db| {
+            sqlx::query_as("SELECT seq, payload FROM ingest_dead_letters WHERE tenant_id = $1")
+                .bind(tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        let naming: Vec<i64> = set_aside
+            .into_iter()
+            .filter(|(_, payload)| names_any(payload, identities))
+            .map(|(seq, _)| seq)
+            .collect();
+        for chunk in naming.chunks(APPEND_CHUNK) {
+            let list = chunk
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            // sequence numbers are our own integers: inlined
+            let sql =
+                format!("DELETE FROM ingest_dead_letters WHERE tenant_id = $1 AND seq IN ({list})");
+            crate::on_db!(self, |db| {
+                sqlx::query(&sql).bind(tenant.0).execute(db).await?;
+            });
+        }
+        if let (Pool::Sqlite(main), Some(log)) = (&self.pool, &self.log) {
+            for pool in [main, log] {
+                // readers may hold the log back for a moment; the next erasure's or the
+                // background task's checkpoints catch up, so a busy one is logged only
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                    .execute(pool)
+                    .await
+                {
+                    tracing::warn!(error = %e, "truncating checkpoint after an erasure failed");
+                }
+            }
+        }
+        Ok(naming.len() as u64)
+    }
+
     /// Sets the oldest entry waiting in the log aside, into `ingest_dead_letters` with
     /// `error`, so the entries behind it can be applied; says which (none when nothing
     /// waits). The applier does this to an entry that fails on its own, again and again.
@@ -454,6 +509,15 @@ async fn applied_seq(main: &SqlitePool) -> Result<Option<LogSeq>> {
         Ok(seq) => Ok(seq),
         Err(sqlx::Error::Database(e)) if e.message().contains("no such table") => Ok(None),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether a logged event (its JSON) names any of these identities; one that cannot be
+/// read is searched as text for their values.
+fn names_any(payload: &str, identities: &[Identity]) -> bool {
+    match serde_json::from_str::<TrackedEvent>(payload) {
+        Ok(event) => event.identities().iter().any(|i| identities.contains(i)),
+        Err(_) => identities.iter().any(|i| payload.contains(&i.value)),
     }
 }
 

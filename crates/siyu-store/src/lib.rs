@@ -178,7 +178,10 @@ impl Store {
                 // lets a statement run to its end without waiting for the reader
                 .row_buffer_size(ROW_BUFFER)
                 // checkpoints run in the background (below), not inside a commit
-                .pragma("wal_autocheckpoint", "0");
+                .pragma("wal_autocheckpoint", "0")
+                // deleted rows are overwritten, not left in free pages: an erased
+                // customer's data is gone from the files (PIPL), not just unlinked
+                .pragma("secure_delete", "on");
             // the ingest log beside the file (PATH.ingest); an in-memory database keeps
             // its log in memory, on one connection so that every use sees the same one
             let file = connect.get_filename().to_owned();

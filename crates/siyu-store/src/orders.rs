@@ -876,7 +876,10 @@ impl TenantScope<'_> {
         reason: Option<&str>,
         actor: &Actor,
     ) -> Result<AfterSale> {
-        let mut tx = self.store.begin().await?;
+        // in turn with ingestion and orders: it changes the customer's figures from what
+        // it reads (a deferred SQLite transaction that reads first would be refused the
+        // write lock as "database is locked" under concurrency)
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let current = order_row_tx(&mut tx, self.tenant, order).await?;
         check_after_sale(&current, kind, status, amount)?;
         let id =
@@ -906,7 +909,8 @@ impl TenantScope<'_> {
         status: AfterSaleStatus,
         actor: &Actor,
     ) -> Result<AfterSale> {
-        let mut tx = self.store.begin().await?;
+        // in turn with ingestion and orders, as record_after_sale
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let current = after_sale_tx(&mut tx, self.tenant, id).await?;
         if current.status != AfterSaleStatus::Requested && current.status != status {
             return Err(StoreError::Conflict(format!(

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use siyu_domain::audit::{Actor, AuditRecord};
 use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus, may_contact};
 use siyu_domain::customer::CustomerId;
+use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::page::PageRequest;
 
 use crate::tx::{Placeholders, on_tx};
@@ -309,6 +310,26 @@ impl TenantScope<'_> {
         let id = customer.id;
         let now = now_ms();
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        // what names them, to find their events set aside outside the tables
+        let named: Vec<(String, String)> = on_tx!(&mut tx, |c| {
+            sqlx::query_as(
+                "SELECT kind, value FROM identities WHERE tenant_id = $1 AND (customer_id = $2 \
+                 OR customer_id IN (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .fetch_all(&mut *c)
+            .await?
+        });
+        let identities: Vec<Identity> = named
+            .into_iter()
+            .filter_map(|(kind, value)| {
+                Some(Identity {
+                    kind: IdentityKind::parse(&kind).ok()?,
+                    value,
+                })
+            })
+            .collect();
         for sql in [
             "DELETE FROM identities WHERE tenant_id = $1 AND (customer_id = $2 OR customer_id IN \
              (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
@@ -364,7 +385,9 @@ impl TenantScope<'_> {
             .rows_affected()
         });
         crate::audiences::note_changed(&mut tx, self.tenant, &[id]).await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.store.purge_erased(self.tenant, &identities).await?;
+        Ok(())
     }
 }
 

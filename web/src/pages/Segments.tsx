@@ -435,6 +435,8 @@ function SegmentMembers({ id }: { id: number }) {
           />
         </Card>
       </Col>
+      {/* sizes over time are the tenant's: a narrower data scope is refused them */}
+      {!counts.error && (
       <Col xs={24} xl={10}>
         <ChartCard
           title={t('common.count')}
@@ -449,6 +451,7 @@ function SegmentMembers({ id }: { id: number }) {
           ]}
         />
       </Col>
+      )}
     </Row>
   );
 }

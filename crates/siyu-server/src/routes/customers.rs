@@ -136,6 +136,24 @@ pub(crate) async fn reveal_for(
     Ok(true)
 }
 
+/// A search term or filter with the phone numbers and e-mail addresses in it masked.
+fn mask_search(text: &str) -> String {
+    use siyu_domain::personal::{looks_like_email, looks_like_phone, mask_mobiles_in_text};
+    let text = mask_mobiles_in_text(text).unwrap_or_else(|| text.to_owned());
+    text.split_inclusive(|c: char| c.is_whitespace() || c == '"')
+        .map(|word| {
+            let core = word.trim_end_matches(|c: char| c.is_whitespace() || c == '"');
+            if looks_like_email(core) {
+                word.replacen(core, &siyu_domain::identity::mask_email(core), 1)
+            } else if looks_like_phone(core) {
+                word.replacen(core, &siyu_domain::identity::mask_phone(core), 1)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect()
+}
+
 /// Checks the data scope, then masks or (audited) reveals.
 async fn present(
     auth: &Auth,
@@ -325,7 +343,10 @@ pub async fn export_customers(
         .audit(
             auth.actor(),
             AuditRecord::new("customers.exported", "customer", "*")
-                .with_details(json!({"q": q.q, "filter": filter, "revealed": reveal})),
+                // a search term may be someone's phone or e-mail: the audit log keeps it
+                // masked, so erasing that person leaves nothing of them here
+                .with_details(json!({"q": q.q.as_deref().map(mask_search),
+                    "filter": filter.as_deref().map(mask_search), "revealed": reveal})),
         )
         .await?;
     let store = app.store.clone();

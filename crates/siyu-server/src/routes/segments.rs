@@ -655,20 +655,23 @@ pub struct SegmentCount {
     pub count: i64,
 }
 
-/// A segment's size over time (recorded when it is saved or changed, and hourly).
+/// A segment's size over time (recorded when it is saved or changed, and hourly). The
+/// sizes are of the whole tenant, so only staff whose data scope is the whole tenant see
+/// them (403 for others, who see the segment's size within their scope on the segment).
 #[utoipa::path(get, path = "/api/v1/segments/{id}/counts", tag = "segments", params(("id" = i64, Path)),
-    responses((status = 200, body = Vec<SegmentCount>), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Vec<SegmentCount>),
+        (status = 403, description = "your data scope is narrower than the tenant", body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
 pub async fn segment_counts(
     State(app): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<SegmentCount>>> {
     auth.require(Permission::SegmentsRead)?;
-    let rows = app
-        .store
-        .tenant(auth.principal.tenant_id)
-        .segment_counts(SegmentId(id))
-        .await?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    scope.get_segment(SegmentId(id)).await?;
+    require_tenant_scope(&app, &auth).await?;
+    let rows = scope.segment_counts(SegmentId(id)).await?;
     Ok(Json(
         rows.into_iter()
             .map(|(at, count)| SegmentCount { at, count })

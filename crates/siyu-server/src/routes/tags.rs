@@ -12,6 +12,7 @@ use siyu_domain::audience::{
 };
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::UnitId;
+use siyu_store::TenantScope;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -19,6 +20,44 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::routes::customers::{visible_customer, visible_owners};
 use crate::routes::segments::{condition_of, segment_condition};
+use crate::routes::units::reachable_units;
+
+/// Refuses (403) a change to the tags of a group the caller does not reach: a tenant's
+/// own tags (a group of no unit) are changed only by staff whose data scope is the whole
+/// tenant, a unit's tags by staff who reach that unit. Renaming or deleting a tag
+/// changes every customer who has it, including those outside a narrower scope.
+async fn check_tag_reach(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    unit: Option<UnitId>,
+) -> ApiResult<()> {
+    match (unit, reachable_units(auth, scope).await?) {
+        (_, None) => Ok(()),
+        (Some(unit), Some(units)) if units.contains(&unit) => Ok(()),
+        (None, Some(_)) => Err(ApiError::Forbidden(
+            "the tenant's own tags are changed by staff whose data scope is the whole tenant"
+                .into(),
+        )),
+        (Some(_), Some(_)) => Err(ApiError::Forbidden(
+            "that tag group belongs to a unit outside your data scope".into(),
+        )),
+    }
+}
+
+/// Replaces tenant-wide customer counts with counts within the caller's data scope.
+async fn count_within_scope(app: &AppState, auth: &Auth, tags: &mut [&mut Tag]) -> ApiResult<()> {
+    let tenant = auth.principal.tenant_id;
+    let Some(owners) = visible_owners(auth, &app.store.tenant(tenant)).await? else {
+        return Ok(());
+    };
+    let audience = app.audiences.tenant(tenant).await?;
+    let index = audience.index.read().expect("not poisoned");
+    let among = index.owned_by(owners.iter().map(|s| s.0));
+    for tag in tags {
+        tag.customers = index.tag_count_among(tag.id.0, &among) as i64;
+    }
+    Ok(())
+}
 
 #[utoipa::path(get, path = "/api/v1/tag-groups", tag = "tags",
     responses((status = 200, body = Vec<TagGroup>)))]
@@ -27,12 +66,14 @@ pub async fn list_tag_groups(
     auth: Auth,
 ) -> ApiResult<Json<Vec<TagGroup>>> {
     auth.require(Permission::TagsRead)?;
-    Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
-            .tag_groups()
-            .await?,
-    ))
+    let mut groups = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .tag_groups()
+        .await?;
+    let mut tags: Vec<&mut Tag> = groups.iter_mut().flat_map(|g| g.tags.iter_mut()).collect();
+    count_within_scope(&app, &auth, &mut tags).await?;
+    Ok(Json(groups))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -52,9 +93,12 @@ pub async fn create_tag_group(
     ApiJson(body): ApiJson<NewTagGroup>,
 ) -> ApiResult<(StatusCode, Json<TagGroup>)> {
     auth.require(Permission::TagsWrite)?;
-    let group = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    if let Some(unit) = body.unit_id {
+        scope.get_unit(unit).await?;
+    }
+    check_tag_reach(&auth, &scope, body.unit_id).await?;
+    let group = scope
         .create_tag_group(
             &body.name,
             body.unit_id,
@@ -82,9 +126,11 @@ pub async fn update_tag_group(
     ApiJson(body): ApiJson<TagGroupChange>,
 ) -> ApiResult<Json<TagGroup>> {
     auth.require(Permission::TagsWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let group = scope.get_tag_group(TagGroupId(id)).await?;
+    check_tag_reach(&auth, &scope, group.unit_id).await?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        scope
             .update_tag_group(
                 TagGroupId(id),
                 body.name.as_deref(),
@@ -104,8 +150,10 @@ pub async fn delete_tag_group(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TagsWrite)?;
-    app.store
-        .tenant(auth.principal.tenant_id)
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let group = scope.get_tag_group(TagGroupId(id)).await?;
+    check_tag_reach(&auth, &scope, group.unit_id).await?;
+    scope
         .delete_tag_group(TagGroupId(id), &auth.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -114,9 +162,9 @@ pub async fn delete_tag_group(
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", responses((status = 200, body = Vec<Tag>)))]
 pub async fn list_tags(State(app): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Tag>>> {
     auth.require(Permission::TagsRead)?;
-    Ok(Json(
-        app.store.tenant(auth.principal.tenant_id).tags().await?,
-    ))
+    let mut tags = app.store.tenant(auth.principal.tenant_id).tags().await?;
+    count_within_scope(&app, &auth, &mut tags.iter_mut().collect::<Vec<_>>()).await?;
+    Ok(Json(tags))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -138,9 +186,10 @@ pub async fn create_tag(
     ApiJson(body): ApiJson<NewTag>,
 ) -> ApiResult<(StatusCode, Json<Tag>)> {
     auth.require(Permission::TagsWrite)?;
-    let tag = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    let group = scope.get_tag_group(body.group_id).await?;
+    check_tag_reach(&auth, &scope, group.unit_id).await?;
+    let tag = scope
         .create_tag(
             body.group_id,
             &body.name,
@@ -160,12 +209,30 @@ pub async fn get_tag(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Tag>> {
     auth.require(Permission::TagsRead)?;
-    Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
-            .get_tag(TagId(id))
-            .await?,
-    ))
+    let mut tag = app
+        .store
+        .tenant(auth.principal.tenant_id)
+        .get_tag(TagId(id))
+        .await?;
+    count_within_scope(&app, &auth, &mut [&mut tag]).await?;
+    Ok(Json(tag))
+}
+
+/// Checks that the caller reaches the tag's group (and the group it would move to).
+async fn check_tag_change(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    tag: TagId,
+    to_group: Option<TagGroupId>,
+) -> ApiResult<()> {
+    let tag = scope.get_tag(tag).await?;
+    let group = scope.get_tag_group(tag.group_id).await?;
+    check_tag_reach(auth, scope, group.unit_id).await?;
+    if let Some(to) = to_group {
+        let group = scope.get_tag_group(to).await?;
+        check_tag_reach(auth, scope, group.unit_id).await?;
+    }
+    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -189,9 +256,10 @@ pub async fn update_tag(
     ApiJson(body): ApiJson<TagChangeRequest>,
 ) -> ApiResult<Json<Tag>> {
     auth.require(Permission::TagsWrite)?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    check_tag_change(&auth, &scope, TagId(id), body.group_id).await?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        scope
             .update_tag(
                 TagId(id),
                 body.name.as_deref(),
@@ -214,10 +282,9 @@ pub async fn delete_tag(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TagsWrite)?;
-    app.store
-        .tenant(auth.principal.tenant_id)
-        .delete_tag(TagId(id), &auth.actor())
-        .await?;
+    let scope = app.store.tenant(auth.principal.tenant_id);
+    check_tag_change(&auth, &scope, TagId(id), None).await?;
+    scope.delete_tag(TagId(id), &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -727,3 +727,488 @@ async fn lifecycle_windows_are_bounded() {
     .await
     .expect(200);
 }
+
+/// After-sales change customers' figures: they take their turn with ingestion and with
+/// each other, never answering 500 ("database is locked") under concurrency.
+#[tokio::test]
+async fn after_sales_under_concurrency_and_ingestion_never_fail() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    let clients = 6;
+    let per_client = 4;
+    let mut orders = Vec::new();
+    for n in 0..clients * per_client {
+        let body = json!({"order_id": format!("C-{n}"), "customer": {"kind": "user_id", "value": format!("c-{}", n % 3)},
+            "channel": "wecom", "amount": 100.0, "ordered_at": "2026-11-01T10:00:00+08:00"});
+        orders.push(
+            app.post("/api/v1/orders", &app.admin_token, body)
+                .await
+                .expect(201)
+                .body["id"]
+                .as_i64()
+                .unwrap(),
+        );
+    }
+    // ingestion keeps the applier writing throughout
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (http, url, key, stop) = (
+            app.http.clone(),
+            app.url("/v1/batch"),
+            key.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut round = 0;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let batch: Vec<Value> = (0..200)
+                    .map(|i| {
+                        json!({"type": "track", "userId": format!("c-{}", i % 3), "event": "Viewed",
+                        "messageId": format!("m-{round}-{i}")})
+                    })
+                    .collect();
+                let r = http
+                    .post(&url)
+                    .basic_auth(&key, Some(""))
+                    .json(&json!({"batch": batch}))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                round += 1;
+            }
+        })
+    };
+    let mut tasks = Vec::new();
+    for chunk in orders.chunks(per_client) {
+        let (http, base, token, chunk) = (
+            app.http.clone(),
+            app.base.clone(),
+            app.admin_token.clone(),
+            chunk.to_vec(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for order in chunk {
+                let made = http
+                    .post(format!("{base}/api/v1/orders/{order}/after-sales"))
+                    .bearer_auth(&token)
+                    .json(&json!({"kind": "refund", "amount": 40.0}))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(made.status().as_u16());
+                let id = made.json::<Value>().await.unwrap()["id"]
+                    .as_i64()
+                    .unwrap_or(0);
+                let done = http
+                    .patch(format!("{base}/api/v1/after-sales/{id}"))
+                    .bearer_auth(&token)
+                    .json(&json!({"status": "completed"}))
+                    .send()
+                    .await
+                    .unwrap();
+                statuses.push(done.status().as_u16());
+            }
+            statuses
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.extend(task.await.unwrap());
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    load.await.unwrap();
+    assert!(
+        statuses.iter().all(|s| *s == 201 || *s == 200),
+        "after-sale answers: {statuses:?}"
+    );
+    app.applied().await;
+    // every refund counted once: 24 orders of 100 less 40 each
+    let mut total = 0.0;
+    for n in 0..3 {
+        let c = app
+            .get(
+                &format!("/api/v1/customers/lookup?kind=user_id&value=c-{n}"),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body;
+        total += c["orders"]["total"].as_f64().unwrap();
+    }
+    assert_eq!(total, (clients * per_client) as f64 * 60.0);
+}
+
+/// Tags belong to the tenant or to a unit: only staff who reach them change them, the
+/// counts a member sees are within their scope, a deleted tag leaves its trace in every
+/// customer's history, and segment size history (tenant-wide) is for tenant-wide staff.
+#[tokio::test]
+async fn tags_are_changed_and_counted_within_the_callers_reach() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token.clone();
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let id_of = |a: crate::helpers::Answer| a.body["id"].as_i64().unwrap();
+    let brand_a = id_of(
+        app.post(
+            "/api/v1/units",
+            &admin,
+            json!({"parent_id": root.id, "kind": "brand", "name": "a"}),
+        )
+        .await
+        .expect(201),
+    );
+    let brand_b = id_of(
+        app.post(
+            "/api/v1/units",
+            &admin,
+            json!({"parent_id": root.id, "kind": "brand", "name": "b"}),
+        )
+        .await
+        .expect(201),
+    );
+    let g0 = id_of(
+        app.post("/api/v1/tag-groups", &admin, json!({"name": "tenant"}))
+            .await
+            .expect(201),
+    );
+    let ga = id_of(
+        app.post(
+            "/api/v1/tag-groups",
+            &admin,
+            json!({"name": "a", "unit_id": brand_a}),
+        )
+        .await
+        .expect(201),
+    );
+    let gb = id_of(
+        app.post(
+            "/api/v1/tag-groups",
+            &admin,
+            json!({"name": "b", "unit_id": brand_b}),
+        )
+        .await
+        .expect(201),
+    );
+    let t0 = id_of(
+        app.post(
+            "/api/v1/tags",
+            &admin,
+            json!({"group_id": g0, "name": "VIP"}),
+        )
+        .await
+        .expect(201),
+    );
+    let ta = id_of(
+        app.post(
+            "/api/v1/tags",
+            &admin,
+            json!({"group_id": ga, "name": "A-tag"}),
+        )
+        .await
+        .expect(201),
+    );
+    let tb = id_of(
+        app.post(
+            "/api/v1/tags",
+            &admin,
+            json!({"group_id": gb, "name": "B-tag"}),
+        )
+        .await
+        .expect(201),
+    );
+    let staff = |email: &str, unit: i64, role: &str, scope: &str| {
+        let body = json!({"unit_id": unit, "role": role, "email": email, "name": email,
+                          "password": crate::helpers::PASSWORD, "data_scope": scope});
+        let app = &app;
+        async move {
+            app.post("/api/v1/staff", &app.admin_token, body)
+                .await
+                .expect(201)
+                .body["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let lead = staff(
+        "lead@acme.example.com",
+        brand_a,
+        "operations",
+        "unit_subtree",
+    )
+    .await;
+    let guide = staff("guide@acme.example.com", brand_a, "service", "own").await;
+    // three customers with VIP: one the guide's (in brand A), two nobody's
+    let (_, key) = source(&app).await;
+    let mut customers = Vec::new();
+    for n in 0..3 {
+        send(
+            &app,
+            "/v1/identify",
+            &key,
+            json!({"userId": format!("t-{n}")}),
+        )
+        .await
+        .expect(200);
+        let id = app
+            .get(
+                &format!("/api/v1/customers/lookup?kind=user_id&value=t-{n}"),
+                &admin,
+            )
+            .await
+            .expect(200)
+            .body["id"]
+            .as_i64()
+            .unwrap();
+        app.post(
+            &format!("/api/v1/customers/{id}/tags"),
+            &admin,
+            json!({"add": [t0]}),
+        )
+        .await
+        .expect(200);
+        customers.push(id);
+    }
+    app.patch(
+        &format!("/api/v1/customers/{}", customers[0]),
+        &admin,
+        json!({"owner_staff_id": guide}),
+    )
+    .await
+    .expect(200);
+    let segment = id_of(
+        app.post(
+            "/api/v1/segments",
+            &admin,
+            json!({"name": "vip", "kind": "dynamic", "definition": "tag(\"VIP\")"}),
+        )
+        .await
+        .expect(201),
+    );
+
+    let (lead_client, a) = app
+        .login("lead@acme.example.com", crate::helpers::PASSWORD)
+        .await;
+    a.expect(200);
+    let (guide_client, a) = app
+        .login("guide@acme.example.com", crate::helpers::PASSWORD)
+        .await;
+    a.expect(200);
+    let call =
+        |client: &reqwest::Client, method: reqwest::Method, path: String, body: Option<Value>| {
+            let mut request = client.request(method, app.url(&path));
+            if let Some(body) = body {
+                request = request.json(&body);
+            }
+            async move { crate::helpers::answer(request.send().await.unwrap()).await }
+        };
+    use reqwest::Method;
+    // the store guide (own customers) changes no tag definition
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/api/v1/tags/{t0}"),
+            Some(json!({"name": "gone"})),
+        ),
+        (Method::DELETE, format!("/api/v1/tags/{t0}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/tags/{ta}"),
+            Some(json!({"name": "gone"})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tags".into(),
+            Some(json!({"group_id": g0, "name": "new"})),
+        ),
+        (Method::DELETE, format!("/api/v1/tag-groups/{ga}"), None),
+    ] {
+        call(&guide_client, method, path, body).await.expect(403);
+    }
+    // the brand lead changes brand A's tags, not the tenant's or brand B's
+    call(
+        &lead_client,
+        Method::PATCH,
+        format!("/api/v1/tags/{ta}"),
+        Some(json!({"name": "A-renamed"})),
+    )
+    .await
+    .expect(200);
+    call(
+        &lead_client,
+        Method::POST,
+        "/api/v1/tags".into(),
+        Some(json!({"group_id": ga, "name": "A-new"})),
+    )
+    .await
+    .expect(201);
+    for (method, path, body) in [
+        (
+            Method::PATCH,
+            format!("/api/v1/tags/{t0}"),
+            Some(json!({"name": "gone"})),
+        ),
+        (Method::DELETE, format!("/api/v1/tags/{t0}"), None),
+        (
+            Method::PATCH,
+            format!("/api/v1/tags/{tb}"),
+            Some(json!({"colour": "#000000"})),
+        ),
+        (
+            Method::PATCH,
+            format!("/api/v1/tags/{ta}"),
+            Some(json!({"group_id": gb})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tag-groups".into(),
+            Some(json!({"name": "x", "unit_id": brand_b})),
+        ),
+        (
+            Method::POST,
+            "/api/v1/tag-groups".into(),
+            Some(json!({"name": "x"})),
+        ),
+    ] {
+        call(&lead_client, method, path, body).await.expect(403);
+    }
+    // counts within scope: the lead sees one VIP customer (the guide's), the admin three
+    let count_of = |tags: &Value| {
+        tags.as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["id"] == t0)
+            .unwrap()["customers"]
+            .as_i64()
+            .unwrap()
+    };
+    let started = std::time::Instant::now();
+    loop {
+        let lead_tags = call(&lead_client, Method::GET, "/api/v1/tags".into(), None)
+            .await
+            .expect(200)
+            .body;
+        if count_of(&lead_tags) == 1 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 10, "{lead_tags}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let guide_tag = call(
+        &guide_client,
+        Method::GET,
+        format!("/api/v1/tags/{t0}"),
+        None,
+    )
+    .await
+    .expect(200)
+    .body;
+    assert_eq!(guide_tag["customers"], 1, "{guide_tag}");
+    let groups = call(&lead_client, Method::GET, "/api/v1/tag-groups".into(), None)
+        .await
+        .expect(200)
+        .body;
+    let in_group = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["tags"].as_array().unwrap().iter())
+        .find(|t| t["id"] == t0)
+        .unwrap()
+        .clone();
+    assert_eq!(in_group["customers"], 1, "{groups}");
+    assert_eq!(
+        count_of(&app.get("/api/v1/tags", &admin).await.expect(200).body),
+        3
+    );
+    // segment sizes over time are the tenant's
+    call(
+        &lead_client,
+        Method::GET,
+        format!("/api/v1/segments/{segment}/counts"),
+        None,
+    )
+    .await
+    .expect(403);
+    app.get(&format!("/api/v1/segments/{segment}/counts"), &admin)
+        .await
+        .expect(200);
+    // deleting a tag records its removal in each customer's history
+    app.delete(&format!("/api/v1/segments/{segment}"), &admin)
+        .await
+        .expect(204);
+    app.delete(&format!("/api/v1/tags/{t0}"), &admin)
+        .await
+        .expect(204);
+    for id in customers {
+        let history = app
+            .get(&format!("/api/v1/customers/{id}/tag-history"), &admin)
+            .await
+            .expect(200)
+            .body;
+        let removed = history
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["action"] == "removed")
+            .unwrap_or_else(|| panic!("{history}"));
+        assert!(
+            removed["reason"].as_str().unwrap().contains("VIP"),
+            "{removed}"
+        );
+        assert_eq!(removed["tag_id"], t0);
+    }
+    let _ = lead;
+}
+
+#[tokio::test]
+async fn the_audit_log_keeps_no_search_term_or_reason_in_full() {
+    let app = TestApp::spawn().await;
+    let id = customer_with_personal_data(&app).await;
+    let response = app
+        .http
+        .get(app.url("/api/v1/customers/export?q=13812341680"))
+        .bearer_auth(&app.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    let group = app
+        .post("/api/v1/tag-groups", &app.admin_token, json!({"name": "g"}))
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let tag = app
+        .post(
+            "/api/v1/tags",
+            &app.admin_token,
+            json!({"group_id": group, "name": "called"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(
+        "/api/v1/customers/bulk-tag",
+        &app.admin_token,
+        json!({"customer_ids": [id], "add": [tag], "reason": "李娜 asked on 13812341680"}),
+    )
+    .await
+    .expect(200);
+    let audit = app
+        .get("/api/v1/audit-log?limit=500", &app.admin_token)
+        .await
+        .expect(200)
+        .body
+        .to_string();
+    assert!(!audit.contains("13812341680"), "{audit}");
+    assert!(!audit.contains("李娜 asked"), "{audit}");
+    assert!(
+        audit.contains("138****1680"),
+        "the masked term is kept: {audit}"
+    );
+}
