@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use siyu_domain::time::TimeZone;
+
 use crate::condition::{Cmp, TimeTest, TraitOp};
 
 pub const DAY_MS: i64 = 86_400_000;
@@ -87,13 +89,26 @@ pub fn as_text(v: &Value) -> String {
     }
 }
 
-/// A trait value read as a day: an RFC 3339 time or a `YYYY-MM-DD` date (its date part
-/// is used), or a number of milliseconds since the epoch.
-pub fn as_day(v: &Value) -> Option<i32> {
+/// A trait value read as a day of the tenant (`zone`): an instant (an RFC 3339 time
+/// with its offset, or milliseconds since the epoch) falls on the local day it is in
+/// that zone, so `…T17:00:00Z`, `…T01:00:00+08:00` and the same instant in milliseconds
+/// are one day on a Shanghai tenant; a date (`YYYY-MM-DD`) or a local time written
+/// without an offset (`2026-11-01 10:00`) is that date as the tenant names it.
+pub fn as_day(v: &Value, zone: TimeZone) -> Option<i32> {
     match v {
-        Value::Number(n) => n.as_i64().map(day_of),
+        Value::Number(n) => n.as_i64().map(|ms| zone.day_of(ms) as i32),
         Value::String(s) => {
+            let s = s.trim();
+            if has_offset(s)
+                && let Some(ms) = siyu_domain::tracking::parse_time(s)
+            {
+                return Some(zone.day_of(ms) as i32);
+            }
             let date = s.get(..10)?;
+            // what follows a date is a time of day, or nothing
+            if s.len() > 10 && !matches!(s.as_bytes()[10], b'T' | b't' | b' ') {
+                return None;
+            }
             let mut parts = date.split('-');
             let y: i32 = parts.next()?.parse().ok()?;
             let m: u32 = parts.next()?.parse().ok()?;
@@ -105,6 +120,15 @@ pub fn as_day(v: &Value) -> Option<i32> {
         }
         _ => None,
     }
+}
+
+/// Whether a written time carries its offset from UTC (`Z`, `+08:00`, `-0500`) after
+/// the time of day.
+fn has_offset(s: &str) -> bool {
+    let Some(time) = s.get(11..) else {
+        return false;
+    };
+    time.ends_with(['Z', 'z']) || time.contains(['+', '-'])
 }
 
 /// The day number (days since 1970-01-01) of a date.
@@ -133,7 +157,7 @@ fn values_equal(trait_value: &Value, wanted: &Value) -> bool {
 
 /// Whether a present (non-null) trait value passes a test. A customer without the
 /// trait passes no test of it: `trait.city != "北京"` does not hold for one with no city.
-pub fn trait_matches(value: &Value, test: &TraitOp, today: i32) -> bool {
+pub fn trait_matches(value: &Value, test: &TraitOp, today: i32, zone: TimeZone) -> bool {
     if value.is_null() {
         return false;
     }
@@ -152,7 +176,7 @@ pub fn trait_matches(value: &Value, test: &TraitOp, today: i32) -> bool {
         TraitOp::Contains(needle) => as_text(value)
             .to_lowercase()
             .contains(&needle.to_lowercase()),
-        TraitOp::Time(t) => as_day(value).is_some_and(|day| time_matches(*t, day, today)),
+        TraitOp::Time(t) => as_day(value, zone).is_some_and(|day| time_matches(*t, day, today)),
     }
 }
 
@@ -176,13 +200,51 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2026, 11, 24), day_of(1_795_478_400_000));
         assert_eq!(
-            as_day(&json!("2026-11-24T08:00:00+08:00")),
+            as_day(&json!("2026-11-24T08:00:00+08:00"), TimeZone::UTC),
             Some(days_from_civil(2026, 11, 24))
         );
-        assert_eq!(as_day(&json!("yesterday")), None);
+        assert_eq!(as_day(&json!("yesterday"), TimeZone::UTC), None);
         for day in [-1000, 0, 59, 60, 20_000, 20_781] {
-            assert_eq!(as_day(&json!(format_day(day))), Some(day));
+            assert_eq!(as_day(&json!(format_day(day)), TimeZone::UTC), Some(day));
         }
+    }
+
+    #[test]
+    fn one_instant_is_one_day_of_the_tenant_however_it_is_written() {
+        let shanghai = TimeZone::parse("time_zone", "Asia/Shanghai").unwrap();
+        let day = days_from_civil(2026, 11, 2);
+        // 2026-11-01T17:00Z is 01:00 on 2 November in Shanghai
+        let ms = 1_793_552_400_000;
+        assert_eq!(
+            siyu_domain::time::format_rfc3339(ms),
+            "2026-11-01T17:00:00.000Z"
+        );
+        for written in [
+            json!("2026-11-01T17:00:00Z"),
+            json!("2026-11-02T01:00:00+08:00"),
+            json!("2026-11-01T12:00:00-05:00"),
+            json!(ms),
+            json!("2026-11-02"),
+            json!("2026-11-02 01:00"),
+            json!("2026-11-02T01:00:00"),
+        ] {
+            assert_eq!(as_day(&written, shanghai), Some(day), "{written}");
+        }
+        // the same instant is still 1 November in UTC
+        assert_eq!(
+            as_day(&json!("2026-11-01T17:00:00Z"), TimeZone::UTC),
+            Some(day - 1)
+        );
+        assert_eq!(as_day(&json!("2026-11-02x"), shanghai), None);
+        // within the last 1 day on 2 November, Shanghai time, whichever way it was sent
+        let within = TraitOp::Time(TimeTest::Within(1));
+        assert!(trait_matches(
+            &json!("2026-11-01T17:00:00Z"),
+            &within,
+            day,
+            shanghai
+        ));
+        assert!(trait_matches(&json!(ms), &within, day, shanghai));
     }
 
     #[test]
@@ -206,26 +268,37 @@ mod tests {
             op: Cmp::Ge,
             value: v,
         };
-        assert!(trait_matches(&json!("30"), &ge(json!(9)), 0));
-        assert!(trait_matches(&json!("30"), &ge(json!("9")), 0));
-        assert!(trait_matches(&json!("b"), &ge(json!("a")), 0));
-        assert!(!trait_matches(&json!("b"), &ge(json!(1)), 0));
+        assert!(trait_matches(&json!("30"), &ge(json!(9)), 0, TimeZone::UTC));
+        assert!(trait_matches(
+            &json!("30"),
+            &ge(json!("9")),
+            0,
+            TimeZone::UTC
+        ));
+        assert!(trait_matches(
+            &json!("b"),
+            &ge(json!("a")),
+            0,
+            TimeZone::UTC
+        ));
+        assert!(!trait_matches(&json!("b"), &ge(json!(1)), 0, TimeZone::UTC));
         let eq = TraitOp::Compare {
             op: Cmp::Eq,
             value: json!(true),
         };
-        assert!(trait_matches(&json!(true), &eq, 0));
-        assert!(trait_matches(&json!("true"), &eq, 0));
+        assert!(trait_matches(&json!(true), &eq, 0, TimeZone::UTC));
+        assert!(trait_matches(&json!("true"), &eq, 0, TimeZone::UTC));
         let ne = TraitOp::Compare {
             op: Cmp::Ne,
             value: json!("北京"),
         };
-        assert!(trait_matches(&json!("上海"), &ne, 0));
-        assert!(!trait_matches(&Value::Null, &ne, 0));
+        assert!(trait_matches(&json!("上海"), &ne, 0, TimeZone::UTC));
+        assert!(!trait_matches(&Value::Null, &ne, 0, TimeZone::UTC));
         assert!(trait_matches(
             &json!("Li Lei"),
             &TraitOp::Contains("li".into()),
-            0
+            0,
+            TimeZone::UTC
         ));
     }
 

@@ -981,7 +981,7 @@ impl AudienceIndex {
                         column
                             .values
                             .iter()
-                            .map(|v| trait_matches(v, &t.test, today)),
+                            .map(|v| trait_matches(v, &t.test, today, input.zone)),
                     )
                     .collect();
                 let test = |c: u32| {

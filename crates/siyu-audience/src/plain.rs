@@ -19,7 +19,11 @@ pub type FilteredCounts = HashMap<String, HashMap<i64, u32>>;
 
 /// What an evaluation needs besides the customers.
 pub struct EvalInput<'a> {
+    /// The tenant's day (in its time zone) that windows end on.
     pub today: i32,
+    /// The tenant's time zone: a trait holding an instant is tested on the local day
+    /// it falls on.
+    pub zone: siyu_domain::time::TimeZone,
     pub catalog: &'a Catalog,
     pub filtered: &'a FilteredCounts,
 }
@@ -93,7 +97,7 @@ fn matches_at(
         Condition::Trait(t) => facts
             .traits
             .get(&t.key)
-            .is_some_and(|v| trait_matches(v, &t.test, today)),
+            .is_some_and(|v| trait_matches(v, &t.test, today, input.zone)),
         Condition::Performed(p) => {
             let count = if p.filters.is_empty() {
                 let start = p.within_days.map_or(i32::MIN, |d| window_start(today, d));

@@ -114,6 +114,7 @@ fn the_index_agrees_with_the_plain_evaluation() {
                 let filtered = filtered_counts(&mut rng, &catalog, &condition, &all);
                 let input = EvalInput {
                     today,
+                    zone: siyu_domain::time::TimeZone::UTC,
                     catalog: &catalog,
                     filtered: &filtered,
                 };
@@ -159,6 +160,7 @@ fn a_segment_of_customers_who_bought_much_is_found() {
     let filtered = FilteredCounts::new();
     let input = EvalInput {
         today,
+        zone: siyu_domain::time::TimeZone::UTC,
         catalog: &catalog,
         filtered: &filtered,
     };

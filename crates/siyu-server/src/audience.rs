@@ -233,6 +233,7 @@ impl Audiences {
         let index = audience.index.read().expect("not poisoned");
         let input = EvalInput {
             today: day,
+            zone: audience.time_zone,
             catalog,
             filtered: &filtered,
         };
@@ -639,6 +640,7 @@ impl Audiences {
             let index = audience.index.read().expect("not poisoned");
             let input = EvalInput {
                 today: day,
+                zone: audience.time_zone,
                 catalog: &catalog,
                 filtered: &filtered,
             };

@@ -297,6 +297,16 @@ pub struct NewSegment {
     pub members: Vec<CustomerId>,
 }
 
+/// Which part of a larger tagging a transaction is, for its audit entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TaggingPart {
+    /// 1-based.
+    pub number: usize,
+    pub of: usize,
+    /// Customers in the whole tagging.
+    pub customers: usize,
+}
+
 impl TenantScope<'_> {
     // --- tag groups and tags ---
 
@@ -830,12 +840,75 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<TaggingResult> {
         let reason = siyu_domain::audience::check_reason(reason)?;
+        self.check_tags_known(add, remove).await?;
+        let tenant = self.tenant;
+        let mut result = TaggingResult {
+            added: 0,
+            removed: 0,
+        };
+        // many customers are tagged in transactions of a few thousand, so one big
+        // tagging never holds the writers up for long (each part is whole, with its own
+        // audit entry; tagging again finishes what an interrupted one began). Reads then
+        // writes: each takes the writer's turn first (SQLite would refuse a transaction
+        // whose reads another writer made stale).
+        let parts: Vec<&[CustomerId]> = if customers.is_empty() {
+            vec![&[]]
+        } else {
+            customers.chunks(TAGGING_BATCH).collect()
+        };
+        let count = parts.len();
+        for (n, part) in parts.into_iter().enumerate() {
+            let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
+            let done = self
+                .change_tags_in(
+                    &mut tx,
+                    part,
+                    add,
+                    remove,
+                    origin,
+                    reason.as_deref(),
+                    actor,
+                    Some(TaggingPart {
+                        number: n + 1,
+                        of: count,
+                        customers: customers.len(),
+                    }),
+                )
+                .await?;
+            tx.commit().await?;
+            result.added += done.added;
+            result.removed += done.removed;
+        }
+        Ok(result)
+    }
+
+    /// Refuses tags this tenant does not have.
+    pub(crate) async fn check_tags_known(&self, add: &[TagId], remove: &[TagId]) -> Result<()> {
         let known = self.tag_catalog().await?;
         for tag in add.iter().chain(remove) {
             if !known.values().any(|id| *id == tag.0) {
                 return Err(StoreError::NotFound("tag"));
             }
         }
+        Ok(())
+    }
+
+    /// Adds and removes tags on these customers inside a transaction that holds the
+    /// tenant's customer lock, each change recorded, with one audit entry (naming the
+    /// part of a larger tagging it is). The tags must be the tenant's
+    /// ([`TenantScope::check_tags_known`]) and the reason checked.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn change_tags_in(
+        &self,
+        tx: &mut Tx,
+        customers: &[CustomerId],
+        add: &[TagId],
+        remove: &[TagId],
+        origin: TagOrigin,
+        reason: Option<&str>,
+        actor: &Actor,
+        part: Option<TaggingPart>,
+    ) -> Result<TaggingResult> {
         let tenant = self.tenant;
         let now = now_ms();
         let mut result = TaggingResult {
@@ -843,122 +916,88 @@ impl TenantScope<'_> {
             removed: 0,
         };
         let mut touched: Vec<CustomerId> = Vec::new();
-        // many customers are tagged in transactions of a few thousand, so one big
-        // tagging never holds the writers up for long (each part is whole; tagging
-        // again finishes what an interrupted one began). Reads then writes: each takes
-        // the writer's turn first (SQLite would refuse a transaction whose reads
-        // another writer made stale).
-        let batches: Vec<&[CustomerId]> = if customers.is_empty() {
-            vec![&[]]
-        } else {
-            customers.chunks(TAGGING_BATCH).collect()
-        };
-        let last = batches.len() - 1;
-        for (n, batch) in batches.into_iter().enumerate() {
-            let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
-            for chunk in batch.chunks(500) {
-                let ids: Vec<i64> = chunk.iter().map(|c| c.0).collect();
-                let live: Vec<i64> = on_tx!(&mut tx, |c| {
-                    sqlx::query_scalar(&format!(
-                    "SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id IS NULL AND id IN ({})",
-                    id_list(&ids)
-                ))
-                .bind(tenant.0)
-                .fetch_all(&mut *c)
-                .await?
-                });
-                if live.is_empty() {
-                    continue;
-                }
-                for tag in add {
-                    let values: Vec<String> = live
-                        .iter()
-                        .map(|id| format!("({}, {id}, {}, $1, $2, $3, {now})", tenant.0, tag.0))
-                        .collect();
-                    let sql = format!(
-                        "INSERT INTO customer_tags (tenant_id, customer_id, tag_id, origin, reason, added_by, added_at) \
-                     VALUES {} ON CONFLICT (tenant_id, customer_id, tag_id) DO NOTHING RETURNING customer_id",
-                        values.join(",")
-                    );
-                    let added: Vec<i64> = on_tx!(&mut tx, |c| {
-                        sqlx::query_scalar(&sql)
-                            .bind(origin.as_str())
-                            .bind(&reason)
-                            .bind(&actor.label)
-                            .fetch_all(&mut *c)
-                            .await?
-                    });
-                    result.added += added.len() as u64;
-                    self.log_tag_changes(
-                        &mut tx,
-                        &added,
-                        *tag,
-                        "added",
-                        origin,
-                        reason.as_deref(),
-                        actor,
-                        now,
-                    )
-                    .await?;
-                    touched.extend(added.into_iter().map(CustomerId));
-                }
-                for tag in remove {
-                    let sql = format!(
-                        "DELETE FROM customer_tags WHERE tenant_id = $1 AND tag_id = $2 AND customer_id IN ({}) \
-                     RETURNING customer_id",
-                        id_list(&live)
-                    );
-                    let removed: Vec<i64> = on_tx!(&mut tx, |c| {
-                        sqlx::query_scalar(&sql)
-                            .bind(tenant.0)
-                            .bind(tag.0)
-                            .fetch_all(&mut *c)
-                            .await?
-                    });
-                    result.removed += removed.len() as u64;
-                    self.log_tag_changes(
-                        &mut tx,
-                        &removed,
-                        *tag,
-                        "removed",
-                        origin,
-                        reason.as_deref(),
-                        actor,
-                        now,
-                    )
-                    .await?;
-                    touched.extend(removed.into_iter().map(CustomerId));
-                }
-            }
-            if n < last {
-                note_changed(&mut tx, tenant, &touched).await?;
-                touched.clear();
-                tx.commit().await?;
+        for chunk in customers.chunks(500) {
+            let ids: Vec<i64> = chunk.iter().map(|c| c.0).collect();
+            let live: Vec<i64> = on_tx!(tx, |c| {
+                sqlx::query_scalar(&format!(
+                "SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id IS NULL AND id IN ({})",
+                id_list(&ids)
+            ))
+            .bind(tenant.0)
+            .fetch_all(&mut *c)
+            .await?
+            });
+            if live.is_empty() {
                 continue;
             }
-            let details = json!({"customers": customers.len(), "add": add.iter().map(|t| t.0).collect::<Vec<_>>(),
+            for tag in add {
+                let values: Vec<String> = live
+                    .iter()
+                    .map(|id| format!("({}, {id}, {}, $1, $2, $3, {now})", tenant.0, tag.0))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO customer_tags (tenant_id, customer_id, tag_id, origin, reason, added_by, added_at) \
+                 VALUES {} ON CONFLICT (tenant_id, customer_id, tag_id) DO NOTHING RETURNING customer_id",
+                    values.join(",")
+                );
+                let added: Vec<i64> = on_tx!(tx, |c| {
+                    sqlx::query_scalar(&sql)
+                        .bind(origin.as_str())
+                        .bind(&reason)
+                        .bind(&actor.label)
+                        .fetch_all(&mut *c)
+                        .await?
+                });
+                result.added += added.len() as u64;
+                self.log_tag_changes(tx, &added, *tag, "added", origin, reason, actor, now)
+                    .await?;
+                touched.extend(added.into_iter().map(CustomerId));
+            }
+            for tag in remove {
+                let sql = format!(
+                    "DELETE FROM customer_tags WHERE tenant_id = $1 AND tag_id = $2 AND customer_id IN ({}) \
+                 RETURNING customer_id",
+                    id_list(&live)
+                );
+                let removed: Vec<i64> = on_tx!(tx, |c| {
+                    sqlx::query_scalar(&sql)
+                        .bind(tenant.0)
+                        .bind(tag.0)
+                        .fetch_all(&mut *c)
+                        .await?
+                });
+                result.removed += removed.len() as u64;
+                self.log_tag_changes(tx, &removed, *tag, "removed", origin, reason, actor, now)
+                    .await?;
+                touched.extend(removed.into_iter().map(CustomerId));
+            }
+        }
+        let mut details = json!({"customers": customers.len(), "add": add.iter().map(|t| t.0).collect::<Vec<_>>(),
             "remove": remove.iter().map(|t| t.0).collect::<Vec<_>>(), "added": result.added,
             "removed": result.removed, "origin": origin.as_str(),
             // the reason is free text, kept with each customer's change (which an
             // erasure clears), not in the audit log
             "reason_given": reason.is_some()});
-            on_tx!(&mut tx, |c| {
-                insert_audit!(
-                    &mut *c,
-                    tenant,
-                    actor,
-                    AuditRecord::new(
-                        "customers.tagged",
-                        "tag",
-                        add.first().or(remove.first()).map_or(0, |t| t.0)
-                    )
-                    .with_details(details.clone())
-                )?
-                .rows_affected()
-            });
-            note_changed(&mut tx, tenant, &touched).await?;
-            tx.commit().await?;
+        if let Some(part) = part.filter(|p| p.of > 1) {
+            details["part"] = json!(part.number);
+            details["parts"] = json!(part.of);
+            details["customers_in_all"] = json!(part.customers);
         }
+        on_tx!(tx, |c| {
+            insert_audit!(
+                &mut *c,
+                tenant,
+                actor,
+                AuditRecord::new(
+                    "customers.tagged",
+                    "tag",
+                    add.first().or(remove.first()).map_or(0, |t| t.0)
+                )
+                .with_details(details.clone())
+            )?
+            .rows_affected()
+        });
+        note_changed(tx, tenant, &touched).await?;
         Ok(result)
     }
 
@@ -1655,6 +1694,8 @@ impl TenantScope<'_> {
                                 value: f.value.clone(),
                             },
                             today,
+                            // property filters compare; they hold no day test
+                            siyu_domain::time::TimeZone::UTC,
                         )
                     })
                 });

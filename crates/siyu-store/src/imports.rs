@@ -289,7 +289,10 @@ impl TenantScope<'_> {
                 event: identify_of(record, now),
             })
             .collect();
-        let outcomes = self.store.ingest(&items).await?;
+        // each row whole: its profile and identities, its consents and its tags commit
+        // together (a crash between them would leave an opted-out customer contactable)
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let outcomes = crate::ingest::ingest_in(&mut tx, &items).await?;
         let mut tagging: HashMap<Vec<i64>, Vec<CustomerId>> = HashMap::new();
         let mut consents: Vec<(CustomerId, ConsentChange)> = Vec::new();
         // rows imported before whose consents and tags may not have been recorded (a
@@ -349,20 +352,24 @@ impl TenantScope<'_> {
         }
         // recorded only where it changes what is in force, so importing the same file
         // again adds nothing to the consent history
-        self.record_consents(&consents, true, actor).await?;
+        self.record_consents_in(&mut tx, &consents, true, actor)
+            .await?;
         // tags already on a customer stay as they are: importing again adds nothing
         for (ids, customers) in tagging {
             let ids: Vec<TagId> = ids.into_iter().map(TagId).collect();
-            self.change_tags(
+            self.change_tags_in(
+                &mut tx,
                 &customers,
                 &ids,
                 &[],
                 TagOrigin::Import,
                 Some("import"),
                 actor,
+                None,
             )
             .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 

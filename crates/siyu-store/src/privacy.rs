@@ -13,7 +13,7 @@ use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::page::PageRequest;
 
-use crate::tx::{Placeholders, on_tx};
+use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, StoreError, TenantScope, insert_audit, now_ms, on_db};
 
 type ConsentRow = (String, String, String, Option<String>, i64, String);
@@ -111,6 +111,25 @@ impl TenantScope<'_> {
         }
         // in turn with ingestion and merges: what is read below stays true until commit
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let recorded = self
+            .record_consents_in(&mut tx, changes, only_changes, actor)
+            .await?;
+        tx.commit().await?;
+        Ok(recorded)
+    }
+
+    /// [`TenantScope::record_consents`] inside a transaction that holds the tenant's
+    /// customer lock (an import records a row's profile, consents and tags together).
+    pub(crate) async fn record_consents_in(
+        &self,
+        tx: &mut Tx,
+        changes: &[(CustomerId, ConsentChange)],
+        only_changes: bool,
+        actor: &Actor,
+    ) -> Result<usize> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
         let mut ids: Vec<i64> = changes.iter().map(|(c, _)| c.0).collect();
         ids.sort_unstable();
         ids.dedup();
@@ -126,7 +145,7 @@ impl TenantScope<'_> {
                 "SELECT id, COALESCE(merged_into_id, id) FROM customers \
                  WHERE tenant_id = $1 AND id IN ({list})"
             );
-            let rows: Vec<(i64, i64)> = on_tx!(&mut tx, |c| {
+            let rows: Vec<(i64, i64)> = on_tx!(tx, |c| {
                 sqlx::query_as(&sql)
                     .bind(self.tenant.0)
                     .fetch_all(&mut *c)
@@ -144,7 +163,7 @@ impl TenantScope<'_> {
             ids.sort_unstable();
             ids.dedup();
             for chunk in ids.chunks(300) {
-                let mut p = Placeholders::for_tx(&tx);
+                let mut p = Placeholders::for_tx(tx);
                 let tenant_p = p.next();
                 let sql = format!(
                     "SELECT customer_id, channel, status FROM consent_changes c \
@@ -153,7 +172,7 @@ impl TenantScope<'_> {
                      AND d.customer_id = c.customer_id AND d.channel = c.channel)",
                     p.row(chunk.len())
                 );
-                let rows: Vec<(i64, String, String)> = on_tx!(&mut tx, |c| {
+                let rows: Vec<(i64, String, String)> = on_tx!(tx, |c| {
                     let mut query = sqlx::query_as(&sql).bind(self.tenant.0);
                     for id in chunk {
                         query = query.bind(*id);
@@ -177,14 +196,14 @@ impl TenantScope<'_> {
         }
         let now = now_ms();
         for chunk in recorded.chunks(100) {
-            let mut p = Placeholders::for_tx(&tx);
+            let mut p = Placeholders::for_tx(tx);
             let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(8)).collect();
             let sql = format!(
                 "INSERT INTO consent_changes (tenant_id, customer_id, channel, status, source, note, \
                  at, actor_label) VALUES {}",
                 rows.join(",")
             );
-            on_tx!(&mut tx, |c| {
+            on_tx!(tx, |c| {
                 let mut query = sqlx::query(&sql);
                 for (customer, change) in chunk {
                     query = query
@@ -207,11 +226,10 @@ impl TenantScope<'_> {
                             "status": change.status.as_str(), "source": change.source}))
                 })
                 .collect();
-            crate::insert_audits(&mut tx, self.tenant, actor, &audits).await?;
+            crate::insert_audits(tx, self.tenant, actor, &audits).await?;
         }
         let customers: Vec<CustomerId> = recorded.iter().map(|(c, _)| *c).collect();
-        crate::audiences::note_changed(&mut tx, self.tenant, &customers).await?;
-        tx.commit().await?;
+        crate::audiences::note_changed(tx, self.tenant, &customers).await?;
         Ok(recorded.len())
     }
 

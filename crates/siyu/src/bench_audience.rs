@@ -93,6 +93,7 @@ pub fn run(b: AudienceBench) -> anyhow::Result<()> {
     let filtered = FilteredCounts::new();
     let input = EvalInput {
         today,
+        zone: siyu_domain::time::TimeZone::UTC,
         catalog: &catalog,
         filtered: &filtered,
     };

@@ -978,3 +978,100 @@ async fn import_and_export_files_idempotently_with_a_report_of_refused_rows() {
     .await;
     assert!(!out.status.success());
 }
+
+/// Customers of a tenant stored without the sms opt-out every row of the import file
+/// carries: a row stored in part.
+async fn customers_missing_their_opt_out(url: &str) -> (i64, i64) {
+    let count = "SELECT COUNT(*) FROM customers c WHERE c.merged_into_id IS NULL";
+    let missing = "SELECT COUNT(*) FROM customers c WHERE c.merged_into_id IS NULL AND NOT EXISTS \
+                   (SELECT 1 FROM consent_changes k WHERE k.tenant_id = c.tenant_id \
+                   AND k.customer_id = c.id AND k.channel = 'sms' AND k.status = 'opt_out')";
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let all: i64 = sqlx::query_scalar(count).fetch_one(&pool).await.unwrap();
+        let bad: i64 = sqlx::query_scalar(missing).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        (all, bad)
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let all: i64 = sqlx::query_scalar(count).fetch_one(&pool).await.unwrap();
+        let bad: i64 = sqlx::query_scalar(missing).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        (all, bad)
+    }
+}
+
+/// An import killed mid-file leaves every row it stored whole: no customer without the
+/// opt-out of their row (an opted-out customer made contactable), however often it is
+/// killed and run again, and the last run finishes the file.
+#[tokio::test]
+async fn an_import_killed_mid_file_stores_each_row_whole() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    let dir = tempfile::tempdir().unwrap();
+    ok(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "import-boss-26",
+        "--database-url",
+        url,
+    ])
+    .await;
+    let rows = 30_000;
+    let mut csv = String::from("user_id,name,consent:sms\n");
+    for n in 0..rows {
+        csv.push_str(&format!("u-{n},客户{n},opt_out\n"));
+    }
+    let file = dir.path().join("customers.csv");
+    std::fs::write(&file, csv).unwrap();
+    let file = file.display().to_string();
+    let args = [
+        "import",
+        "customers",
+        file.as_str(),
+        "--tenant",
+        "acme",
+        "--database-url",
+        url,
+    ];
+    let mut kills = 0;
+    for round in 0..4 {
+        let mut child = Command::new(SIYU)
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        // wait until this run has stored more rows, then kill it mid-file
+        let (before, _) = customers_missing_their_opt_out(url).await;
+        let started = std::time::Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(20 + 37 * round)).await;
+            let (now, _) = customers_missing_their_opt_out(url).await;
+            if now > before || started.elapsed() > Duration::from_secs(30) {
+                break;
+            }
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.start_kill().unwrap(); // SIGKILL
+            kills += 1;
+        }
+        child.wait().await.unwrap();
+        let (stored, missing) = customers_missing_their_opt_out(url).await;
+        assert_eq!(
+            missing, 0,
+            "round {round}: {missing} of {stored} customers stored without their row's opt-out"
+        );
+    }
+    assert!(kills >= 2, "the import finished before it could be killed");
+    // a last run finishes the file
+    ok(&args).await;
+    let (stored, missing) = customers_missing_their_opt_out(url).await;
+    assert_eq!((stored, missing), (rows as i64, 0));
+}

@@ -1035,6 +1035,7 @@ async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
         }
         let input = EvalInput {
             today,
+            zone: siyu_domain::time::TimeZone::UTC,
             catalog: &catalog,
             filtered: &filtered,
         };

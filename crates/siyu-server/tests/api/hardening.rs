@@ -1212,3 +1212,73 @@ async fn the_audit_log_keeps_no_search_term_or_reason_in_full() {
         "the masked term is kept: {audit}"
     );
 }
+
+/// A time in a trait is an instant, tested on the tenant's day: the same instant sent as
+/// UTC, with an offset, or in milliseconds gives one answer on a Shanghai tenant.
+#[tokio::test]
+async fn trait_times_are_tested_on_the_tenants_days() {
+    use siyu_domain::audit::Actor;
+    use siyu_domain::tenancy::NewTenant;
+    use siyu_domain::time::TimeZone;
+
+    let app = TestApp::spawn().await;
+    let shanghai = TimeZone::parse("time_zone", "Asia/Shanghai").unwrap();
+    let new = NewTenant::new("shanghai", "admin@sh.example.com", crate::helpers::PASSWORD)
+        .unwrap()
+        .in_time_zone(shanghai);
+    let (tenant, _) = app.store.create_tenant(&new, &Actor::cli()).await.unwrap();
+    let scope = app.store.tenant(tenant.id);
+    let role = scope.role_by_name("admin").await.unwrap();
+    let (_, token) = scope
+        .create_api_token("admin", &role, None, None, &Actor::cli())
+        .await
+        .unwrap();
+    let key = app
+        .post(
+            "/api/v1/sources",
+            &token,
+            json!({"name": "app", "kind": "app"}),
+        )
+        .await
+        .expect(201)
+        .body["write_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // 00:30 today in Shanghai: still yesterday in UTC
+    let now = siyu_store::now_ms();
+    let local_midnight = (now + 8 * 3_600_000).div_euclid(86_400_000) * 86_400_000 - 8 * 3_600_000;
+    let instant = local_midnight + 30 * 60_000;
+    let utc = siyu_domain::time::format_rfc3339(instant);
+    let offset = {
+        let local = siyu_domain::time::format_rfc3339(instant + 8 * 3_600_000);
+        format!("{}+08:00", &local[..19])
+    };
+    for (n, value) in [json!(utc), json!(offset), json!(instant)]
+        .into_iter()
+        .enumerate()
+    {
+        send(
+            &app,
+            "/v1/identify",
+            &key,
+            json!({"userId": format!("d-{n}"), "traits": {"visited_store_at": value}}),
+        )
+        .await
+        .expect(200);
+    }
+    let count = |definition: &str| {
+        let (app, token) = (&app, token.clone());
+        let body = json!({"definition": definition});
+        async move {
+            app.post("/api/v1/segments/preview", &token, body)
+                .await
+                .expect(200)
+                .body["count"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    assert_eq!(count("trait.visited_store_at within last 1d").await, 3);
+    assert_eq!(count("trait.visited_store_at before 1d ago").await, 0);
+}

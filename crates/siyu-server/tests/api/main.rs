@@ -13,4 +13,5 @@ mod helpers;
 mod isolation;
 mod ops;
 mod rbac;
+mod scope_walk;
 mod tracking;
