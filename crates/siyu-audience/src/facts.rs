@@ -113,10 +113,10 @@ pub fn as_day(v: &Value, zone: TimeZone) -> Option<i32> {
             let y: i32 = parts.next()?.parse().ok()?;
             let m: u32 = parts.next()?.parse().ok()?;
             let d: u32 = parts.next()?.parse().ok()?;
-            if !(1..=12).contains(&m) || !(1..=31).contains(&d) || parts.next().is_some() {
+            if parts.next().is_some() {
                 return None;
             }
-            Some(days_from_civil(y, m, d))
+            date_day(y, m, d)
         }
         _ => None,
     }
@@ -131,9 +131,16 @@ fn has_offset(s: &str) -> bool {
     time.ends_with(['Z', 'z']) || time.contains(['+', '-'])
 }
 
-/// The day number (days since 1970-01-01) of a date.
+/// The day number (days since 1970-01-01) of a date, or `None` for one that does not
+/// exist.
+pub fn date_day(y: i32, m: u32, d: u32) -> Option<i32> {
+    siyu_domain::time::days_from_civil(i64::from(y), m, d).map(|day| day as i32)
+}
+
+/// The day number of a date the code itself made (the first of a month, a test's
+/// fixture): it must exist.
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> i32 {
-    siyu_domain::time::days_from_civil(i64::from(y), m, d) as i32
+    date_day(y, m, d).expect("a date that exists")
 }
 
 /// The (year, month, day) of a day number.
@@ -204,6 +211,11 @@ mod tests {
             Some(days_from_civil(2026, 11, 24))
         );
         assert_eq!(as_day(&json!("yesterday"), TimeZone::UTC), None);
+        assert_eq!(as_day(&json!("2026-02-30"), TimeZone::UTC), None);
+        assert_eq!(
+            as_day(&json!("2024-02-29"), TimeZone::UTC),
+            date_day(2024, 2, 29)
+        );
         for day in [-1000, 0, 59, 60, 20_000, 20_781] {
             assert_eq!(as_day(&json!(format_day(day)), TimeZone::UTC), Some(day));
         }

@@ -124,48 +124,28 @@ impl IdentityInput {
     }
 }
 
-/// Normalises a phone number to E.164. Numbers without a country code are Chinese
-/// (+86); a leading `00` is the international prefix; a leading `0` is the domestic
-/// trunk prefix (021-… → +8621…).
+/// Normalises a phone number to E.164 with libphonenumber's metadata (the
+/// `phonenumber` crate): a number without a country code is read as a Chinese one
+/// (mobile `138…`, or a landline with its trunk prefix, `021-…`); `+` or `00` names the
+/// country (`+852 2123 4567`, a Hong Kong number of 8 digits). A number that is not valid
+/// for its country is refused.
 pub fn normalize_phone(raw: &str) -> Result<String, DomainError> {
     let invalid = || DomainError::invalid("phone", "must be a phone number");
     let trimmed = raw.trim();
-    let (plus, rest) = match trimmed.strip_prefix('+') {
-        Some(rest) => (true, rest),
-        None => (false, trimmed),
-    };
-    let mut digits = String::with_capacity(rest.len());
-    for c in rest.chars() {
-        match c {
-            '0'..='9' => digits.push(c),
-            ' ' | '-' | '(' | ')' | '.' => {}
-            _ => return Err(invalid()),
-        }
-    }
-    let international = if plus {
-        digits
-    } else if let Some(rest) = digits.strip_prefix("00") {
-        rest.to_owned()
-    } else if digits.len() == 13 && digits.starts_with("86") && digits[2..].starts_with('1') {
-        digits
-    } else if let Some(rest) = digits.strip_prefix('0') {
-        format!("86{rest}")
-    } else {
-        format!("86{digits}")
-    };
-    if !(8..=15).contains(&international.len()) || international.starts_with('0') {
+    if trimmed.is_empty()
+        || trimmed.len() > 32
+        || !trimmed
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))
+    {
         return Err(invalid());
     }
-    if let Some(national) = international.strip_prefix("86")
-        && national.starts_with('1')
-        && national.len() != 11
-    {
-        return Err(DomainError::invalid(
-            "phone",
-            "a Chinese mobile number has 11 digits",
-        ));
+    let number =
+        phonenumber::parse(Some(phonenumber::country::Id::CN), trimmed).map_err(|_| invalid())?;
+    if !phonenumber::is_valid(&number) {
+        return Err(invalid());
     }
-    Ok(format!("+{international}"))
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// Masks a phone for display: `+8613812341680` → `138****1680`.
@@ -205,6 +185,10 @@ mod tests {
             ("008613812341680", "+8613812341680"),
             ("021-6234 5678", "+862162345678"),
             ("+1 (415) 555-0100", "+14155550100"),
+            // Hong Kong's 8-digit numbers, written with the country code
+            ("+852 2123 4567", "+85221234567"),
+            ("00852 9123 4567", "+85291234567"),
+            ("+44 20 7946 0958", "+442079460958"),
         ] {
             assert_eq!(normalize_phone(raw).unwrap(), want, "{raw}");
         }
@@ -215,6 +199,10 @@ mod tests {
             "+86 138123416801",
             "138-1234-168x",
             "+0123456789",
+            // a Hong Kong number without its country code is no Chinese number
+            "2123 4567",
+            "+852 2123 456",
+            "12345678901",
         ] {
             assert!(normalize_phone(bad).is_err(), "{bad}");
         }

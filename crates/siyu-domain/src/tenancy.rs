@@ -19,7 +19,8 @@ pub const NAME_MAX: usize = 100;
 pub struct Tenant {
     pub id: TenantId,
     pub name: String,
-    /// The time zone its days start in (`Asia/Shanghai`; see `siyu_domain::time::TIME_ZONES`).
+    /// The time zone its days start in (an IANA name, `Asia/Shanghai`; see
+    /// `siyu_domain::time::TimeZone`).
     pub time_zone: String,
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]

@@ -943,7 +943,7 @@ impl TenantScope<'_> {
                 let added: Vec<i64> = on_tx!(tx, |c| {
                     sqlx::query_scalar(&sql)
                         .bind(origin.as_str())
-                        .bind(&reason)
+                        .bind(reason)
                         .bind(&actor.label)
                         .fetch_all(&mut *c)
                         .await?
@@ -1525,14 +1525,14 @@ impl TenantScope<'_> {
     ) -> Result<Vec<CustomerFacts>> {
         // the audience layer counts days from midnight in the tenant's zone: its times
         // are shifted into that zone (event days are stored in it already)
-        let local = self.time_zone().await?.offset_ms;
+        let zone = self.time_zone().await?;
         let mut facts: Vec<CustomerFacts> = rows
             .into_iter()
             .map(|(id, traits, owner, first_seen_at)| CustomerFacts {
                 id,
                 traits: serde_json::from_str(&traits).unwrap_or_default(),
                 owner,
-                first_seen_at: first_seen_at + local,
+                first_seen_at: zone.local_ms(first_seen_at),
                 ..Default::default()
             })
             .collect();
@@ -1609,7 +1609,7 @@ impl TenantScope<'_> {
         for (c, at_ms, amount, unit, channel) in orders {
             if let Some(&i) = at.get(&c) {
                 facts[i].orders.push(OrderFact {
-                    at: at_ms + local,
+                    at: zone.local_ms(at_ms),
                     amount,
                     unit,
                     channel,
@@ -1656,8 +1656,10 @@ impl TenantScope<'_> {
             .within_days
             .unwrap_or(siyu_audience::condition::MAX_FILTERED_WINDOW_DAYS);
         // the window's first local midnight, as a UTC time
-        let since = window_start(today, days) as i64 * siyu_audience::facts::DAY_MS
-            - self.time_zone().await?.offset_ms;
+        let since = self
+            .time_zone()
+            .await?
+            .start_of_day(i64::from(window_start(today, days)));
         // views are counted under these names but stored as page and screen calls
         let (filter, value) = match p.event.as_str() {
             siyu_domain::tracking::PAGE_VIEWED => ("type = $2", "page"),

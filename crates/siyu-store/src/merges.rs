@@ -216,13 +216,13 @@ pub(crate) async fn merge_into(
     .await
 }
 
-/// Rebuilds a profile's per-day event counts from its events (days in the tenant's
-/// time zone, `offset_ms` from UTC).
+/// Rebuilds a profile's per-day event counts from its events, days in the tenant's time
+/// zone (worked out here, not in SQL: a zone with daylight saving has no one offset).
 async fn recount_event_days(
     tx: &mut Tx,
     tenant: TenantId,
     customer: CustomerId,
-    offset_ms: i64,
+    zone: siyu_domain::time::TimeZone,
 ) -> Result<()> {
     on_tx!(tx, |c| {
         sqlx::query("DELETE FROM customer_event_days WHERE tenant_id = $1 AND customer_id = $2")
@@ -232,24 +232,47 @@ async fn recount_event_days(
             .await?
             .rows_affected()
     });
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
-             SELECT tenant_id, customer_id, n, local / 86400000, COUNT(*), MAX(timestamp) FROM ( \
-               SELECT e.tenant_id, e.customer_id, e.timestamp, e.timestamp + $3 AS local, \
-                 CASE e.type WHEN 'track' THEN e.name \
-                 WHEN 'page' THEN 'Page Viewed' ELSE 'Screen Viewed' END AS n \
-               FROM events e WHERE e.tenant_id = $1 AND e.customer_id = $2 \
-                 AND e.type IN ('track', 'page', 'screen') \
-             ) AS e GROUP BY tenant_id, customer_id, n, local / 86400000",
+    let events: Vec<(String, i64)> = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT CASE type WHEN 'track' THEN name WHEN 'page' THEN 'Page Viewed' \
+             ELSE 'Screen Viewed' END, timestamp FROM events \
+             WHERE tenant_id = $1 AND customer_id = $2 AND type IN ('track', 'page', 'screen')",
         )
         .bind(tenant.0)
         .bind(customer.0)
-        .bind(offset_ms)
-        .execute(&mut *c)
+        .fetch_all(&mut *c)
         .await?
-        .rows_affected()
     });
+    // (name, day) → (count, last time)
+    let mut days: std::collections::BTreeMap<(String, i64), (i64, i64)> = Default::default();
+    for (name, at) in events {
+        let entry = days.entry((name, zone.day_of(at))).or_insert((0, at));
+        entry.0 += 1;
+        entry.1 = entry.1.max(at);
+    }
+    let rows: Vec<((String, i64), (i64, i64))> = days.into_iter().collect();
+    for chunk in rows.chunks(200) {
+        let mut p = crate::tx::Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(6)).collect();
+        let sql = format!(
+            "INSERT INTO customer_event_days (tenant_id, customer_id, name, day, count, last_at) \
+             VALUES {}",
+            values.join(",")
+        );
+        on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for ((name, day), (count, last)) in chunk {
+                query = query
+                    .bind(tenant.0)
+                    .bind(customer.0)
+                    .bind(name)
+                    .bind(*day)
+                    .bind(*count)
+                    .bind(*last);
+            }
+            query.execute(&mut *c).await?.rows_affected()
+        });
+    }
     Ok(())
 }
 
@@ -258,7 +281,7 @@ impl TenantScope<'_> {
     /// profile brought back. A merge undone already, or whose survivor has since been
     /// merged or erased, cannot be undone (undo the later merge first). Audited.
     pub async fn undo_merge(&self, merge: i64, actor: &Actor) -> Result<(CustomerId, CustomerId)> {
-        let offset_ms = self.time_zone().await?.offset_ms;
+        let zone = self.time_zone().await?;
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let tenant = self.tenant;
         type MergeRow = (i64, i64, i64, Option<String>, Option<String>, Option<i64>);
@@ -383,7 +406,7 @@ impl TenantScope<'_> {
         .await?;
         crate::audiences::rebuild_channel_codes(&mut tx, tenant, &[survivor, merged]).await?;
         for customer in [survivor, merged] {
-            recount_event_days(&mut tx, tenant, customer, offset_ms).await?;
+            recount_event_days(&mut tx, tenant, customer, zone).await?;
             crate::orders::refresh_order_stats(&mut tx, tenant, customer).await?;
         }
         let now = now_ms();

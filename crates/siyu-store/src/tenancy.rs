@@ -115,7 +115,7 @@ impl Store {
             )
             .bind(&new.name)
             .bind(now)
-            .bind(new.time_zone.name)
+            .bind(new.time_zone.name())
             .fetch_one(&mut *tx)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a tenant with this name exists", ""))?;

@@ -166,8 +166,8 @@ enum TenantCommand {
         /// The admin's password (or set SIYU_ADMIN_PASSWORD, which stays out of `ps`)
         #[arg(long, env = "SIYU_ADMIN_PASSWORD", hide_env_values = true)]
         admin_password: String,
-        /// The time zone the tenant's days start in (fixed once made): Asia/Shanghai,
-        /// Asia/Hong_Kong, Asia/Taipei, Asia/Singapore, Asia/Tokyo, UTC, …
+        /// The time zone the tenant's days start in (fixed once made): an IANA zone,
+        /// such as Asia/Shanghai, Asia/Hong_Kong, Europe/Berlin, America/Los_Angeles, UTC
         #[arg(long, default_value = "Asia/Shanghai")]
         time_zone: String,
     },

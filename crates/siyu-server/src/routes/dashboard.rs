@@ -8,7 +8,7 @@ use std::collections::{HashMap, HashSet};
 use axum::Json;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use siyu_audience::facts::{civil_from_days, days_from_civil, format_day};
+use siyu_audience::facts::{date_day, format_day};
 use siyu_audience::index::{BuyerFigures, DashboardQuery, Period};
 use siyu_domain::access::Permission;
 use siyu_domain::ids::UnitId;
@@ -316,9 +316,6 @@ fn parse_date(field: &str, s: &str) -> ApiResult<i32> {
         (Ok(y), Ok(m), Ok(d)) if (1970..=9999).contains(&y) && (1..=12).contains(&m) => (y, m, d),
         _ => return Err(bad()),
     };
-    let day = days_from_civil(y, m, d);
-    if civil_from_days(day) != (y, m, d) {
-        return Err(bad()); // 2026-02-30
-    }
-    Ok(day)
+    // 2026-02-30 is no date
+    date_day(y, m, d).ok_or_else(bad)
 }
