@@ -92,7 +92,12 @@ const OPERATION_IDS: &str = include_str!("../operation-ids.txt");
 /// Error responses that depend on what one handler does with its input rather than on
 /// the shared machinery, found by reading the handler (or by the fuzzer, `tests/fuzz/`):
 /// operation id, status, why. [`complete`] adds them where the annotation lacks them.
-const HANDLER_ERRORS: &[(&str, u16, &str)] = &[];
+const HANDLER_ERRORS: &[(&str, u16, &str)] = &[
+    ("list_orders", 404, "no such customer or unit (`customer_id`, `unit_id`)"),
+    ("create_tag_group", 404, "no such unit (`unit_id`)"),
+    ("create_tag", 404, "no such tag group (`group_id`)"),
+    ("update_source", 409, "a source with this name exists"),
+];
 
 /// Completes the document assembled from the handlers' annotations: operation ids from
 /// [`OPERATION_IDS`], the error responses every operation can give, and parameter
