@@ -93,7 +93,11 @@ const OPERATION_IDS: &str = include_str!("../operation-ids.txt");
 /// the shared machinery, found by reading the handler (or by the fuzzer, `tests/fuzz/`):
 /// operation id, status, why. [`complete`] adds them where the annotation lacks them.
 const HANDLER_ERRORS: &[(&str, u16, &str)] = &[
-    ("list_orders", 404, "no such customer or unit (`customer_id`, `unit_id`)"),
+    (
+        "list_orders",
+        404,
+        "no such customer or unit (`customer_id`, `unit_id`)",
+    ),
     ("create_tag_group", 404, "no such unit (`unit_id`)"),
     ("create_tag", 404, "no such tag group (`group_id`)"),
     ("update_source", 409, "a source with this name exists"),
@@ -203,10 +207,16 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Operation) {
     }
     if body.is_some() {
         // the router's body limit (`body_limit_bytes`), or the endpoint's own
-        errors.push((413, "the body is larger than the server takes (`payload_too_large`)"));
+        errors.push((
+            413,
+            "the body is larger than the server takes (`payload_too_large`)",
+        ));
     }
     if json_body {
-        errors.push((415, "the body is not sent as `Content-Type: application/json` (`unsupported_media_type`)"));
+        errors.push((
+            415,
+            "the body is not sent as `Content-Type: application/json` (`unsupported_media_type`)",
+        ));
     }
     if in_path || in_query || json_body {
         errors.push((422, "a parameter or a field of the body is not valid; `details.fields` names each (`validation_failed`)"));
@@ -274,7 +284,10 @@ mod tests {
         let mut operations = BTreeMap::new();
         for (path, item) in derived.paths.paths.iter_mut() {
             for (method, operation) in operations_mut(item) {
-                let id = operation.operation_id.clone().expect("utoipa names every operation");
+                let id = operation
+                    .operation_id
+                    .clone()
+                    .expect("utoipa names every operation");
                 operations.insert((method.to_owned(), path.clone()), id);
             }
         }
@@ -297,13 +310,17 @@ mod tests {
                 .collect();
             if lines != std::fs::read_to_string(path).unwrap_or_default() {
                 std::fs::write(path, lines).unwrap();
-                panic!(
-                    "operation-ids.txt was updated; run the tests again (it is compiled in)"
-                );
+                panic!("operation-ids.txt was updated; run the tests again (it is compiled in)");
             }
         }
-        let new: Vec<_> = operations.keys().filter(|k| !frozen.contains_key(*k)).collect();
-        let gone: Vec<_> = frozen.keys().filter(|k| !operations.contains_key(*k)).collect();
+        let new: Vec<_> = operations
+            .keys()
+            .filter(|k| !frozen.contains_key(*k))
+            .collect();
+        let gone: Vec<_> = frozen
+            .keys()
+            .filter(|k| !operations.contains_key(*k))
+            .collect();
         assert!(
             new.is_empty() && gone.is_empty(),
             "operation-ids.txt does not list the API's operations (new: {new:?}; gone: {gone:?}); \
@@ -339,7 +356,10 @@ mod tests {
             })
             .collect();
         for (id, status, _) in HANDLER_ERRORS {
-            assert!(ids.iter().any(|known| known == id), "{id} ({status}) is no operation");
+            assert!(
+                ids.iter().any(|known| known == id),
+                "{id} ({status}) is no operation"
+            );
         }
     }
 
@@ -358,7 +378,9 @@ mod tests {
         // a JSON body, a path id, signed in
         assert_eq!(
             statuses("patch", "/api/v1/tags/{id}"),
-            ["200", "400", "401", "403", "404", "409", "413", "415", "422"]
+            [
+                "200", "400", "401", "403", "404", "409", "413", "415", "422"
+            ]
         );
         // a read with paging: no body, so no 400, 413 or 415
         assert_eq!(

@@ -346,7 +346,7 @@ pub async fn export_customers(
                 // a search term may be someone's phone or e-mail: the audit log keeps it
                 // masked, so erasing that person leaves nothing of them here
                 .with_details(json!({"q": q.q.as_deref().map(mask_search),
-                    "filter": filter.as_deref().map(mask_search), "revealed": reveal})),
+                    "filter": filter.map(mask_search), "revealed": reveal})),
         )
         .await?;
     let store = app.store.clone();
