@@ -195,7 +195,7 @@ fn add_error_responses(method: &str, path: &str, operation: &mut Operation) {
     match caller {
         Caller::Signed => {
             errors.push((401, "not signed in: no valid `Authorization: Bearer` token or session cookie (`unauthenticated`)"));
-            if method != "GET" || !OPEN_TO_EVERY_CALLER.contains(&(method, path)) {
+            if !OPEN_TO_EVERY_CALLER.contains(&(method, path)) {
                 errors.push((403, "your role lacks the permission, what you name is outside your data scope, or a change signed by the session cookie came from another site (`forbidden`)"));
             }
         }
