@@ -95,13 +95,13 @@ pub struct AppState {
 
 /// The OpenAPI document of every route, as `/api/openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    routes::api_router().split_for_parts().1
+    openapi::complete(routes::api_router().split_for_parts().1)
 }
 
 /// The whole router: API, operations endpoints and the middleware around them.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
-    let openapi = Arc::new(openapi);
+    let openapi = Arc::new(openapi::complete(openapi));
     Router::new()
         .merge(api)
         .merge(routes::ops::router(openapi))
