@@ -108,10 +108,12 @@ impl TenantScope<'_> {
                 row.last_order_at,
             ),
             erased_at: row.erased_at,
+            groups: None,
         })
     }
 
-    /// A customer by id. The id of a profile that was merged leads to the survivor.
+    /// A customer by id, with their groups. The id of a profile that was merged leads to
+    /// the survivor.
     pub async fn get_customer(&self, id: CustomerId) -> Result<Customer> {
         let mut id = id;
         for _ in 0..16 {
@@ -121,7 +123,11 @@ impl TenantScope<'_> {
                 .ok_or(StoreError::NotFound("customer"))?;
             match row.merged_into_id {
                 Some(survivor) => id = CustomerId(survivor),
-                None => return self.customer_from_row(row).await,
+                None => {
+                    let mut customer = self.customer_from_row(row).await?;
+                    customer.groups = Some(self.customer_groups(customer.id).await?);
+                    return Ok(customer);
+                }
             }
         }
         Err(StoreError::Corrupt(format!(
