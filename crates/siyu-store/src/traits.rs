@@ -266,51 +266,62 @@ impl ApplyTraits {
         }
         let mut out = Self::default();
         for (tenant, names) in names {
-            let limits = limits_in(tx, tenant).await?;
-            let rows: Vec<(String, i64)> = on_tx!(tx, |c| {
-                sqlx::query_as(
-                    "SELECT scope, COUNT(*) FROM trait_names WHERE tenant_id = $1 GROUP BY scope",
-                )
-                .bind(tenant.0)
-                .fetch_all(&mut *c)
-                .await?
-            });
-            let counts = rows
-                .into_iter()
-                .filter_map(|(s, n)| TraitScope::parse(&s).map(|s| (s, n as usize)))
-                .collect();
             let names: Vec<&str> = names.into_iter().collect();
-            let mut known = HashSet::new();
-            for chunk in names.chunks(CHUNK) {
-                let mut p = Placeholders::for_tx(tx);
-                let tenant_p = p.next();
-                let sql = format!(
-                    "SELECT scope, name FROM trait_names WHERE tenant_id = {tenant_p} AND name IN {}",
-                    p.row(chunk.len())
-                );
-                let rows: Vec<(String, String)> = on_tx!(tx, |c| {
-                    let mut query = sqlx::query_as(&sql).bind(tenant.0);
-                    for name in chunk {
-                        query = query.bind(*name);
-                    }
-                    query.fetch_all(&mut *c).await?
-                });
-                known.extend(
-                    rows.into_iter()
-                        .filter_map(|(s, n)| TraitScope::parse(&s).map(|s| (s, n))),
-                );
-            }
-            out.tenants.insert(
-                tenant,
-                TenantTraits {
-                    limits,
-                    known,
-                    counts,
-                    new: Vec::new(),
-                },
-            );
+            out.load_tenant(tx, tenant, &names).await?;
         }
         Ok(out)
+    }
+
+    /// Reads a tenant's limits, its name counts, and which of `names` it knows.
+    pub(crate) async fn load_tenant(
+        &mut self,
+        tx: &mut Tx,
+        tenant: TenantId,
+        names: &[&str],
+    ) -> Result<()> {
+        let limits = limits_in(tx, tenant).await?;
+        let rows: Vec<(String, i64)> = on_tx!(tx, |c| {
+            sqlx::query_as(
+                "SELECT scope, COUNT(*) FROM trait_names WHERE tenant_id = $1 GROUP BY scope",
+            )
+            .bind(tenant.0)
+            .fetch_all(&mut *c)
+            .await?
+        });
+        let counts = rows
+            .into_iter()
+            .filter_map(|(s, n)| TraitScope::parse(&s).map(|s| (s, n as usize)))
+            .collect();
+        let mut known = HashSet::new();
+        for chunk in names.chunks(CHUNK) {
+            let mut p = Placeholders::for_tx(tx);
+            let tenant_p = p.next();
+            let sql = format!(
+                "SELECT scope, name FROM trait_names WHERE tenant_id = {tenant_p} AND name IN {}",
+                p.row(chunk.len())
+            );
+            let rows: Vec<(String, String)> = on_tx!(tx, |c| {
+                let mut query = sqlx::query_as(&sql).bind(tenant.0);
+                for name in chunk {
+                    query = query.bind(*name);
+                }
+                query.fetch_all(&mut *c).await?
+            });
+            known.extend(
+                rows.into_iter()
+                    .filter_map(|(s, n)| TraitScope::parse(&s).map(|s| (s, n))),
+            );
+        }
+        self.tenants.insert(
+            tenant,
+            TenantTraits {
+                limits,
+                known,
+                counts,
+                new: Vec::new(),
+            },
+        );
+        Ok(())
     }
 
     /// What may be applied of `incoming` to a profile or membership that holds

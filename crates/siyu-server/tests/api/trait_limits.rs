@@ -294,3 +294,43 @@ async fn an_import_row_with_too_many_columns_is_refused_with_the_reason() {
     .await
     .expect(404);
 }
+
+#[tokio::test]
+async fn staff_edits_keep_to_the_limits_too() {
+    let app = TestApp::spawn().await;
+    let (_, key) = source(&app).await;
+    set_limits(&app, 3, 4, 100).await;
+    send(
+        &app,
+        "/v1/identify",
+        &key,
+        json!({"userId": "u1", "traits": {"a": 1, "b": 2}}),
+    )
+    .await
+    .expect(200);
+    let id = profile(&app, "u1").await["id"].as_i64().unwrap();
+    let path = format!("/api/v1/customers/{id}");
+    let refused = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"traits": {"c": 3, "d": 4, "e": 5}}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        refused.body["error"]["details"]["fields"][0]["field"],
+        "traits"
+    );
+    // a removal makes room
+    let done = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"traits": {"a": null, "c": 3, "d": 4}}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(done["traits"], json!({"b": 2, "c": 3, "d": 4}));
+}
