@@ -1,10 +1,11 @@
 //! Merging profiles that turn out to be one person, and undoing a merge that was wrong.
 //!
 //! A merge moves the merged profile's identities, events, orders, notes, consent, tags and
-//! group memberships to the survivor, keeps each trait's newest value, and points the merged profile at the
-//! survivor. It records what it moved (`customer_merge_moves`) and both profiles as
-//! they were, so an admin can undo it: the rows go back, the merged profile comes back
-//! as it was, and the survivor keeps the traits it had plus any set after the merge.
+//! group memberships to the survivor, keeps each trait's newest value, and points the
+//! merged profile at the survivor. It records what it moved (`customer_merge_moves`) and
+//! both profiles as they were, so an admin can undo it: the rows go back, the merged
+//! profile comes back as it was, and the survivor keeps the traits it had plus any set
+//! after the merge. A group both belonged to stays one membership of the survivor's.
 //! An undone pair is kept apart: events naming both never merge them again.
 
 use serde_json::{Map, Value, json};

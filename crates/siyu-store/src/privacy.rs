@@ -300,9 +300,9 @@ impl TenantScope<'_> {
     }
 
     /// Erases a customer's personal data on request: identities, traits, name, phone and
-    /// email, notes, group memberships, event properties and context, order properties. What stays is
-    /// anonymous: the profile id, event names and times, order amounts and items, event
-    /// counts, consent records. Later events naming the same person make a new profile.
+    /// email, notes, group memberships, event properties and context, order properties.
+    /// What stays is anonymous: the profile id, event names and times, order amounts and
+    /// items, event counts, consent records. Later events naming the same person make a new profile.
     /// Audited; erasing twice changes nothing more.
     pub async fn erase_customer(&self, id: CustomerId, actor: &Actor) -> Result<()> {
         let customer = self.get_customer(id).await?;
