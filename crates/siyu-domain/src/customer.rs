@@ -556,6 +556,7 @@ mod tests {
             revealed: true,
             orders: Default::default(),
             erased_at: None,
+            groups: None,
         }
         .masked();
         let text = serde_json::to_string(&c).unwrap();
