@@ -333,9 +333,17 @@ impl ApplyTraits {
         current: &Map<String, Value>,
         incoming: &Map<String, Value>,
     ) -> Admitted {
-        let Some(t) = self.tenants.get_mut(&tenant) else {
-            // not loaded: the items carried no traits of this tenant
+        if incoming.is_empty() {
             return Admitted::default();
+        }
+        let Some(t) = self.tenants.get_mut(&tenant) else {
+            // every caller loads the tenants whose traits it applies; should one not,
+            // its traits are kept rather than lost
+            debug_assert!(false, "trait names of tenant {tenant} not loaded");
+            return Admitted {
+                traits: incoming.clone(),
+                ..Admitted::default()
+            };
         };
         let known = &t.known;
         let admitted = admit(

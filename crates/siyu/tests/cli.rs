@@ -1191,8 +1191,8 @@ async fn made_up_trait_names_do_not_grow_the_server() {
     let grown = resident_bytes(pid).saturating_sub(before);
     assert!(grown < 60 << 20, "the server grew by {} MB", grown >> 20);
     eprintln!(
-        "resident memory {:.1} MB before the attack, grew by {:.1} MB ({taken} calls taken, {rejected} refused)",
+        "resident memory {:.1} MB before the attack, changed by {:+.1} MB ({taken} calls taken, {rejected} refused)",
         before as f64 / 1048576.0,
-        grown as f64 / 1048576.0
+        (resident_bytes(pid) as f64 - before as f64) / 1048576.0
     );
 }
