@@ -5,8 +5,9 @@
 //! customers are compressed bitmaps (`roaring`) over those numbers: who has each tag,
 //! who each staff member owns, who opted out of each channel, who bought in each unit,
 //! who is in each lifecycle stage and RFM class. Everything else is a column indexed by
-//! the dense number: each trait as codes into a dictionary of its distinct values, and
-//! per-day event counts (one column per event name) and orders as compressed rows.
+//! the dense number: each trait as codes into a dictionary of its distinct values (kept
+//! sparse while few customers have it: a rare trait costs memory in proportion to them,
+//! see `TraitColumn`), and per-day event counts (one column per event name) and orders as compressed rows.
 //!
 //! A condition is evaluated against a set of candidates, narrowing as it goes: the
 //! parts of an `and` run cheapest first (bitmap look-ups before column scans), each on
@@ -145,13 +146,128 @@ struct OrderRow {
     channel: u16,
 }
 
-/// One trait: a code per customer (0 when absent) into a dictionary of its values.
+/// One trait: a code per customer who has it, into a dictionary of its values.
+///
+/// Stored sparsely while few customers have it, so that a rare trait (and a tenant has
+/// many: one campaign's answers, one store's loyalty number) costs memory in proportion
+/// to the customers who have it, not to the tenant's size; dense once common, where a
+/// code per customer is both smaller and faster to test.
 #[derive(Debug, Default)]
 struct TraitColumn {
-    codes: Vec<u32>,
+    codes: Codes,
     /// `values[code - 1]`
     values: Vec<Value>,
     by_text: HashMap<String, u32>,
+}
+
+#[derive(Debug)]
+enum Codes {
+    /// (customer, code) pairs, ascending by customer; codes are never 0.
+    Sparse(Vec<(u32, u32)>),
+    /// A code per customer (0 when absent; customers past the end have none), and how
+    /// many are not 0.
+    Dense { codes: Vec<u32>, present: usize },
+}
+
+impl Default for Codes {
+    fn default() -> Self {
+        Codes::Sparse(Vec::new())
+    }
+}
+
+impl Codes {
+    /// Whether `present` of `customers` having the trait is better kept dense: a pair
+    /// costs 8 bytes, a dense slot 4, so dense from half of the customers. Back to
+    /// sparse only below an eighth, so that a column near the line does not flip back
+    /// and forth.
+    fn dense_for(present: usize, customers: usize, dense_now: bool) -> bool {
+        if dense_now {
+            present * 8 >= customers
+        } else {
+            present * 2 > customers
+        }
+    }
+
+    fn get(&self, c: u32) -> u32 {
+        match self {
+            Codes::Sparse(pairs) => pairs
+                .binary_search_by_key(&c, |p| p.0)
+                .map_or(0, |i| pairs[i].1),
+            Codes::Dense { codes, .. } => codes.get(c as usize).copied().unwrap_or(0),
+        }
+    }
+
+    fn present(&self) -> usize {
+        match self {
+            Codes::Sparse(pairs) => pairs.len(),
+            Codes::Dense { present, .. } => *present,
+        }
+    }
+
+    fn set(&mut self, c: u32, code: u32) {
+        match self {
+            Codes::Sparse(pairs) => match pairs.binary_search_by_key(&c, |p| p.0) {
+                Ok(i) if code == 0 => {
+                    pairs.remove(i);
+                }
+                Ok(i) => pairs[i].1 = code,
+                Err(_) if code == 0 => {}
+                Err(i) => pairs.insert(i, (c, code)),
+            },
+            Codes::Dense { codes, present } => {
+                let c = c as usize;
+                if c >= codes.len() {
+                    if code == 0 {
+                        return;
+                    }
+                    codes.resize(c + 1, 0);
+                }
+                match (codes[c], code) {
+                    (0, 0) => {}
+                    (0, _) => *present += 1,
+                    (_, 0) => *present -= 1,
+                    _ => {}
+                }
+                codes[c] = code;
+            }
+        }
+    }
+
+    /// Switches to the better layout for `customers` customers, if it is not the one.
+    fn fit(&mut self, customers: usize) {
+        let dense_now = matches!(self, Codes::Dense { .. });
+        let present = self.present();
+        if Self::dense_for(present, customers, dense_now) == dense_now {
+            return;
+        }
+        *self = match std::mem::take(self) {
+            Codes::Sparse(pairs) => {
+                let mut codes = vec![0; customers];
+                for (c, code) in pairs {
+                    codes[c as usize] = code;
+                }
+                Codes::Dense { codes, present }
+            }
+            Codes::Dense { codes, .. } => {
+                let mut pairs = Vec::with_capacity(present);
+                pairs.extend(
+                    codes
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, code)| **code != 0)
+                        .map(|(c, code)| (c as u32, *code)),
+                );
+                Codes::Sparse(pairs)
+            }
+        };
+    }
+
+    fn memory_bytes(&self) -> usize {
+        match self {
+            Codes::Sparse(pairs) => pairs.capacity() * 8,
+            Codes::Dense { codes, .. } => codes.capacity() * 4,
+        }
+    }
 }
 
 impl TraitColumn {
@@ -169,16 +285,47 @@ impl TraitColumn {
         code
     }
 
-    fn set(&mut self, c: u32, value: Option<&Value>) {
+    /// Sets customer `c`'s value (of `customers` in the index).
+    fn set(&mut self, c: u32, value: Option<&Value>, customers: usize) {
         let code = value.map_or(0, |v| self.code_of(v));
-        let c = c as usize;
-        if c >= self.codes.len() {
-            if code == 0 {
-                return;
-            }
-            self.codes.resize(c + 1, 0);
+        if code == 0 && self.codes.get(c) == 0 {
+            return;
         }
-        self.codes[c] = code;
+        self.codes.set(c, code);
+        self.codes.fit(customers);
+    }
+
+    /// The customers among `candidates` whose value passes `wanted` (by code).
+    fn matching(&self, candidates: &RoaringBitmap, wanted: &[bool]) -> RoaringBitmap {
+        match &self.codes {
+            Codes::Dense { codes, .. } => {
+                RoaringBitmap::from_sorted_iter(candidates.iter().filter(|&c| {
+                    codes
+                        .get(c as usize)
+                        .is_some_and(|&code| wanted[code as usize])
+                }))
+                .expect("ascending")
+            }
+            // few candidates: look each up; else walk the pairs once
+            Codes::Sparse(pairs) if candidates.len() * 16 < pairs.len() as u64 => {
+                RoaringBitmap::from_sorted_iter(
+                    candidates
+                        .iter()
+                        .filter(|&c| wanted[self.codes.get(c) as usize]),
+                )
+                .expect("ascending")
+            }
+            Codes::Sparse(pairs) => {
+                RoaringBitmap::from_sorted_iter(
+                    pairs
+                        .iter()
+                        .filter(|(_, code)| wanted[*code as usize])
+                        .map(|(c, _)| *c),
+                )
+                .expect("ascending")
+                    & candidates
+            }
+        }
     }
 }
 
@@ -259,7 +406,7 @@ impl IndexBuilder {
             ix.traits
                 .entry(key.clone())
                 .or_default()
-                .set(c, Some(value));
+                .set(c, Some(value), c as usize + 1);
         }
         let mut by_name: HashMap<&str, Vec<DayCount>> = HashMap::new();
         for e in &facts.events {
@@ -295,6 +442,10 @@ impl IndexBuilder {
             .map(|(name, b)| (name, b.finish(n)))
             .collect();
         ix.orders = self.orders.finish(n);
+        // each column laid out for the final count (decided as customers came)
+        for column in ix.traits.values_mut() {
+            column.codes.fit(n as usize);
+        }
         ix.unit_buyers.remove(&0);
         ix.recompute(ix.today);
         ix
@@ -462,15 +613,16 @@ impl AudienceIndex {
         self.live.insert(c);
         self.clear_sets(c);
         self.set_sets(c, facts);
+        let customers = self.ids.len();
         for (key, column) in self.traits.iter_mut() {
-            column.set(c, facts.traits.get(key));
+            column.set(c, facts.traits.get(key), customers);
         }
         for (key, value) in &facts.traits {
             if !self.traits.contains_key(key) {
                 self.traits
                     .entry(key.clone())
                     .or_default()
-                    .set(c, Some(value));
+                    .set(c, Some(value), customers);
             }
         }
         let mut by_name: HashMap<&str, Vec<DayCount>> = HashMap::new();
@@ -984,13 +1136,7 @@ impl AudienceIndex {
                             .map(|v| trait_matches(v, &t.test, today, input.zone)),
                     )
                     .collect();
-                let test = |c: u32| {
-                    column
-                        .codes
-                        .get(c as usize)
-                        .is_some_and(|&code| wanted[code as usize])
-                };
-                self.filter(candidates, test)
+                column.matching(candidates, &wanted)
             }
             Condition::Performed(p) if p.filters.is_empty() => {
                 let rows = self.events.get(&p.event);
@@ -1250,7 +1396,7 @@ impl AudienceIndex {
                 .traits
                 .values()
                 .map(|t| {
-                    t.codes.capacity() * 4
+                    t.codes.memory_bytes()
                         + t.values
                             .iter()
                             .map(|v| v.to_string().len() * 2 + 32)
@@ -1426,6 +1572,74 @@ mod tests {
                 .collect(),
             ..Default::default()
         }
+    }
+
+    fn with_traits(id: i64, traits: &[(&str, Value)]) -> CustomerFacts {
+        CustomerFacts {
+            id,
+            traits: traits
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn is_dense(ix: &AudienceIndex, key: &str) -> bool {
+        matches!(ix.traits[key].codes, Codes::Dense { .. })
+    }
+
+    /// A trait few customers have costs memory by them, not by the tenant's size; one
+    /// most have is kept dense, and a column moves between the two as customers change.
+    #[test]
+    fn trait_columns_are_sparse_while_rare_and_dense_when_common() {
+        let n = 10_000;
+        let mut b = IndexBuilder::new(ScoreSettings::default(), 20_010);
+        for id in 0..n {
+            let mut traits = vec![("city", serde_json::json!(["上海", "北京"][id as usize % 2]))];
+            if id % 1000 == 0 {
+                traits.push(("rare", serde_json::json!(id)));
+            }
+            b.add(&with_traits(id, &traits));
+        }
+        let mut ix = b.finish();
+        assert!(is_dense(&ix, "city"));
+        assert!(!is_dense(&ix, "rare"));
+        // a thousand new names on ten customers each: about 1,000 × 10 pairs, where
+        // dense columns would take 1,000 × 10,000 codes (40 MB)
+        let before = ix.memory_bytes();
+        for id in 0..10 {
+            let many: Vec<(String, Value)> = (0..1000)
+                .map(|k| (format!("k{k}"), serde_json::json!(k)))
+                .collect();
+            let mut facts = with_traits(id, &[("city", serde_json::json!("上海"))]);
+            facts.traits.extend(many);
+            ix.upsert(&facts);
+        }
+        let grown = ix.memory_bytes() - before;
+        assert!(grown < 1000 * 200, "grew {grown} bytes");
+        assert!(!is_dense(&ix, "k0"));
+        // most customers take the rare trait: dense; most leave it again: sparse
+        for id in 0..n / 2 + 1 {
+            ix.upsert(&with_traits(
+                id,
+                &[
+                    ("city", serde_json::json!("上海")),
+                    ("rare", serde_json::json!(1)),
+                ],
+            ));
+        }
+        assert!(is_dense(&ix, "rare"));
+        // 0 to 5,000, and 6,000, 7,000, 8,000 and 9,000 from before
+        assert_eq!(ix.traits["rare"].codes.present(), 5_005);
+        for id in 0..n / 2 {
+            ix.upsert(&with_traits(id, &[("city", serde_json::json!("上海"))]));
+        }
+        assert!(!is_dense(&ix, "rare"));
+        let rare = &ix.traits["rare"];
+        assert_eq!(rare.values[rare.codes.get(5_000) as usize - 1], 1);
+        assert_eq!(rare.values[rare.codes.get(9_000) as usize - 1], 9_000);
+        assert_eq!(rare.codes.get(3), 0);
     }
 
     /// Ten buyers: one spends 700, one 100, eight 25 each (total 1,000): the first two

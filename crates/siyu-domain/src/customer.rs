@@ -76,6 +76,9 @@ pub struct Source {
     pub received: i64,
     /// Events refused (invalid items).
     pub rejected: i64,
+    /// Trait names of stored events dropped because a profile, a group membership or
+    /// the tenant had no room for them (see `settings/traits`).
+    pub traits_dropped: i64,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_event_at: Option<i64>,
@@ -125,6 +128,26 @@ pub struct Customer {
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub erased_at: Option<i64>,
+    /// The groups the customer belongs to (`group` calls), on a profile read by id or
+    /// identity; lists leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<GroupMembership>>,
+}
+
+/// A customer's membership of a group (a Segment `group` call: a company, a household).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct GroupMembership {
+    /// The `groupId` the calls named.
+    pub group_id: String,
+    /// The group's traits as last sent with this customer (each its newest value).
+    #[schema(value_type = Object)]
+    pub traits: Map<String, Value>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub joined_at: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub last_seen_at: i64,
 }
 
 impl Customer {
@@ -142,6 +165,9 @@ impl Customer {
             }
         }
         crate::personal::mask_properties(&mut self.traits);
+        for group in self.groups.iter_mut().flatten() {
+            crate::personal::mask_properties(&mut group.traits);
+        }
         self.revealed = false;
         self
     }
@@ -530,6 +556,7 @@ mod tests {
             revealed: true,
             orders: Default::default(),
             erased_at: None,
+            groups: None,
         }
         .masked();
         let text = serde_json::to_string(&c).unwrap();

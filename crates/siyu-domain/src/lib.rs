@@ -28,6 +28,7 @@ pub mod tenancy;
 pub mod time;
 pub mod token;
 pub mod tracking;
+pub mod traits;
 pub mod view;
 
 pub use error::{DomainError, FieldError};

@@ -110,7 +110,26 @@ pub fn channel_code_of(properties: &Map<String, Value>) -> Option<&str> {
     }
 }
 
+/// The property of a group call's event that holds its `groupId` (its traits are under
+/// `traits`).
+pub const GROUP_ID: &str = "group_id";
+
 impl TrackedEvent {
+    /// The group a `group` call names and the group's traits it carries (kept in its
+    /// properties as `{"group_id": …, "traits": {…}}`).
+    pub fn group(&self) -> Option<(&str, &Map<String, Value>)> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        if self.event_type != EventType::Group {
+            return None;
+        }
+        let id = self.group_id.as_deref()?;
+        let traits = match self.properties.get("traits") {
+            Some(Value::Object(t)) => t,
+            _ => EMPTY.get_or_init(Map::new),
+        };
+        Some((id, traits))
+    }
+
     /// The channel code (渠道活码, by its `state`) this event says the customer came
     /// through; see [`channel_code_of`].
     pub fn channel_code(&self) -> Option<&str> {
@@ -194,7 +213,21 @@ pub struct Rejection {
     pub index: usize,
     #[serde(rename = "messageId")]
     pub message_id: Option<String>,
+    pub code: RejectionCode,
     pub reason: String,
+}
+
+/// What kind of refusal an item got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectionCode {
+    /// The item does not follow the tracking spec (type, ids, sizes, times …).
+    InvalidEvent,
+    /// The order it carries cannot be taken (invalid, or a currency without a rate).
+    InvalidOrder,
+    /// It brings more trait names than the tenant's limits allow
+    /// ([`crate::traits::TraitLimits`]).
+    TooManyTraits,
 }
 
 /// What the batch as a whole carries into each item.
@@ -219,6 +252,7 @@ pub fn read_event(
     let reject = |message_id: Option<String>, reason: String| Rejection {
         index,
         message_id,
+        code: RejectionCode::InvalidEvent,
         reason,
     };
     let Value::Object(mut object) = item else {
@@ -326,14 +360,29 @@ pub fn read_event(
         None => Map::new(),
         Some(_) => return fail("properties must be an object"),
     };
+    let mut properties = properties;
     let mut traits = match context.get("traits") {
         Some(Value::Object(t)) => t.clone(),
         _ => Map::new(),
     };
-    match object.remove("traits") {
-        Some(Value::Object(t)) => traits.extend(t),
-        None => {}
-        Some(_) => return fail("traits must be an object"),
+    match (object.remove("traits"), event_type) {
+        // a group call's traits are the group's: kept on the event (and the customer's
+        // membership), never on the profile
+        (Some(Value::Object(mut t)), EventType::Group) => {
+            t.retain(|_, v| !v.is_null());
+            properties.insert("traits".into(), Value::Object(t));
+        }
+        (Some(Value::Object(t)), _) => traits.extend(t),
+        (None, _) => {}
+        (Some(_), _) => return fail("traits must be an object"),
+    }
+    if event_type == EventType::Group {
+        if let Some(group_id) = &group_id {
+            properties.insert(GROUP_ID.into(), Value::String(group_id.clone()));
+        }
+        properties
+            .entry("traits")
+            .or_insert_with(|| Value::Object(Map::new()));
     }
     traits.retain(|_, v| !v.is_null());
 
@@ -508,6 +557,34 @@ mod tests {
                 ("user_id".to_owned(), "u1".to_owned()),
                 ("email".to_owned(), "a@b.cn".to_owned())
             ]
+        );
+    }
+
+    #[test]
+    fn a_group_call_keeps_its_group_on_the_event_and_off_the_profile() {
+        let e = read(
+            json!({"type": "group", "userId": "u1", "groupId": 42,
+                   "traits": {"name": "Acme", "plan": "pro", "gone": null},
+                   "context": {"traits": {"email": "a@b.cn"}}}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(e.properties.clone()),
+            json!({"group_id": "42", "traits": {"name": "Acme", "plan": "pro"}})
+        );
+        // the user's own traits still come from context.traits
+        assert_eq!(Value::Object(e.traits.clone()), json!({"email": "a@b.cn"}));
+        let (id, traits) = e.group().unwrap();
+        assert_eq!((id, traits.len()), ("42", 2));
+        let bare = read(
+            json!({"type": "group", "userId": "u1", "groupId": "g"}),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(bare.properties),
+            json!({"group_id": "g", "traits": {}})
         );
     }
 

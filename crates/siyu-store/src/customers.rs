@@ -13,6 +13,9 @@ use siyu_domain::ids::StaffId;
 use siyu_domain::order::OrderStats;
 use siyu_domain::page::{Page, PageRequest};
 
+use siyu_domain::DomainError;
+use siyu_domain::traits::TraitScope;
+
 use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope, on_db};
 
@@ -108,10 +111,12 @@ impl TenantScope<'_> {
                 row.last_order_at,
             ),
             erased_at: row.erased_at,
+            groups: None,
         })
     }
 
-    /// A customer by id. The id of a profile that was merged leads to the survivor.
+    /// A customer by id, with their groups. The id of a profile that was merged leads to
+    /// the survivor.
     pub async fn get_customer(&self, id: CustomerId) -> Result<Customer> {
         let mut id = id;
         for _ in 0..16 {
@@ -121,7 +126,11 @@ impl TenantScope<'_> {
                 .ok_or(StoreError::NotFound("customer"))?;
             match row.merged_into_id {
                 Some(survivor) => id = CustomerId(survivor),
-                None => return self.customer_from_row(row).await,
+                None => {
+                    let mut customer = self.customer_from_row(row).await?;
+                    customer.groups = Some(self.customer_groups(customer.id).await?);
+                    return Ok(customer);
+                }
             }
         }
         Err(StoreError::Corrupt(format!(
@@ -505,13 +514,34 @@ impl TenantScope<'_> {
         let mut current: Map<String, Value> = serde_json::from_str(&row.0).unwrap_or_default();
         let mut times: Map<String, Value> = serde_json::from_str(&row.1).unwrap_or_default();
         if let Some(traits) = traits {
-            for (key, value) in traits {
-                if value.is_null() {
-                    current.remove(key);
-                } else {
-                    current.insert(key.clone(), value.clone());
-                }
+            for key in traits.iter().filter(|(_, v)| v.is_null()).map(|(k, _)| k) {
+                current.remove(key);
                 times.insert(key.clone(), Value::from(now));
+            }
+            // the tenant's trait limits hold for staff too: refused whole, not trimmed
+            let set: Map<String, Value> = traits
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let mut names = crate::traits::ApplyTraits::default();
+            let keys: Vec<&str> = set.keys().map(String::as_str).collect();
+            names.load_tenant(&mut tx, tenant, &keys).await?;
+            let admitted = names.admit(tenant, TraitScope::Customer, &current, &set);
+            if admitted.dropped > 0 {
+                return Err(StoreError::Domain(DomainError::invalid(
+                    "traits",
+                    format!(
+                        "{} of these traits do not fit the tenant's trait limits (settings/traits: \
+                         new names per change, names per profile, distinct names)",
+                        admitted.dropped
+                    ),
+                )));
+            }
+            names.flush(&mut tx).await?;
+            for (key, value) in set {
+                times.insert(key.clone(), Value::from(now));
+                current.insert(key, value);
             }
         }
         let name = siyu_domain::customer::display_name(&current);

@@ -25,6 +25,7 @@ use crate::ingest::{IngestItem, IngestOutcome};
 use crate::privacy::ConsentChange;
 use crate::sources::SourceRef;
 use crate::{Result, StoreError, TenantScope, now_ms, on_db};
+use siyu_domain::traits::TOO_MANY_TRAITS;
 
 /// The name of the source customer imports are recorded under.
 pub const IMPORT_SOURCE: &str = "CSV import";
@@ -289,6 +290,24 @@ impl TenantScope<'_> {
                 event: identify_of(record, now),
             })
             .collect();
+        // a row with more new trait names than the tenant's limits allow is refused
+        // whole, like a tracked event (see `traits`)
+        let refusals = self.store.trait_refusals(&items).await?;
+        let (accepted, items): (Vec<&CustomerRecord>, Vec<IngestItem>) = accepted
+            .into_iter()
+            .zip(items)
+            .zip(refusals)
+            .filter_map(|((record, item), refusal)| match refusal {
+                Some(reason) => {
+                    state.reject(RejectedRow {
+                        line: record.line,
+                        reason: format!("{TOO_MANY_TRAITS}: {reason}"),
+                    });
+                    None
+                }
+                None => Some((record, item)),
+            })
+            .unzip();
         // each row whole: its profile and identities, its consents and its tags commit
         // together (a crash between them would leave an opted-out customer contactable)
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;

@@ -23,8 +23,10 @@ use siyu_domain::identity::{Identity, IdentityKind, IdentitySettings};
 use siyu_domain::ids::TenantId;
 use siyu_domain::order::{Commerce, NewOrder};
 use siyu_domain::tracking::{EventType, PAGE_VIEWED, SCREEN_VIEWED, TrackedEvent};
+use siyu_domain::traits::TraitScope;
 
 use crate::sources::SourceRef;
+use crate::traits::{ApplyTraits, GroupCall, apply_group_calls};
 use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, Store, StoreError, now_ms};
 
@@ -106,6 +108,7 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
         }
     }
     batch.prefetch_profiles(tx, items, &identities).await?;
+    batch.names = crate::traits::ApplyTraits::load(tx, items).await?;
     let mut stored: Vec<Option<CustomerId>> = Vec::with_capacity(items.len());
     let mut per_source: HashMap<SourceRef, (i64, i64)> = HashMap::new();
     for (index, item) in items.iter().enumerate() {
@@ -126,8 +129,17 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
         .await?;
         if !event.traits.is_empty() {
             batch
-                .update_traits(tx, tenant, customer, event, &identities[index])
+                .update_traits(tx, item.source, customer, event, &identities[index])
                 .await?;
+        }
+        if let Some((group_id, traits)) = event.group() {
+            batch.groups.push(GroupCall {
+                source: item.source,
+                customer,
+                group_id: group_id.to_owned(),
+                traits: traits.clone(),
+                at: event.timestamp,
+            });
         }
         match &event.commerce {
             Some(Commerce::Completed(order)) => {
@@ -160,6 +172,19 @@ pub(crate) async fn ingest_in(tx: &mut Tx, items: &[IngestItem]) -> Result<Vec<I
         stored.push(Some(customer));
     }
     batch.flush(tx, items).await?;
+    for (source, dropped) in std::mem::take(&mut batch.dropped) {
+        on_tx!(tx, |c| {
+            sqlx::query(
+                "UPDATE sources SET traits_dropped = traits_dropped + $1 WHERE tenant_id = $2 AND id = $3",
+            )
+            .bind(dropped)
+            .bind(source.tenant.0)
+            .bind(source.source.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+    }
     for (source, (received, last)) in per_source {
         on_tx!(tx, |c| {
             sqlx::query(
@@ -381,6 +406,12 @@ struct Batch {
     currencies: HashMap<TenantId, CurrencySettings>,
     /// The orders of the group recorded before it, by tenant and order id.
     stored_orders: HashMap<TenantId, StoredCurrencies>,
+    /// The trait names of the group's tenants, and the limits they are admitted under.
+    names: ApplyTraits,
+    /// Group calls to record on memberships.
+    groups: Vec<GroupCall>,
+    /// Trait names dropped for want of room, per source.
+    dropped: HashMap<SourceRef, i64>,
 }
 
 impl IdPool {
@@ -671,11 +702,12 @@ impl Batch {
     async fn update_traits(
         &mut self,
         tx: &mut Tx,
-        tenant: TenantId,
+        source: SourceRef,
         customer: CustomerId,
         event: &TrackedEvent,
         identities: &[Identity],
     ) -> Result<()> {
+        let tenant = source.tenant;
         if !self.profiles.contains_key(&customer) {
             self.load_profiles(tx, tenant, &[customer]).await?;
         }
@@ -696,10 +728,20 @@ impl Batch {
             .profiles
             .get_mut(&customer)
             .ok_or(StoreError::NotFound("customer"))?;
+        // the profile and tenant limits: names without room are dropped, the rest kept
+        let admitted =
+            self.names
+                .admit(tenant, TraitScope::Customer, &profile.traits, &event.traits);
+        if admitted.dropped > 0 {
+            tracing::warn!(tenant = %tenant, source = %source.source, customer = %customer,
+                message_id = %event.message_id, dropped = admitted.dropped,
+                "trait names over the limits dropped");
+            *self.dropped.entry(source).or_default() += admitted.dropped as i64;
+        }
         if merge_traits(
             &mut profile.traits,
             &mut profile.times,
-            &event.traits,
+            &admitted.traits,
             event.timestamp,
         ) {
             profile.dirty = true;
@@ -728,6 +770,20 @@ impl Batch {
     /// of the group).
     async fn flush(&mut self, tx: &mut Tx, items: &[IngestItem]) -> Result<()> {
         self.write_profiles(tx).await?;
+        let mut groups = std::mem::take(&mut self.groups);
+        for call in &mut groups {
+            call.customer = self.survivor(call.customer);
+        }
+        let dropped = apply_group_calls(tx, &groups, &mut self.names).await?;
+        for (call, dropped) in groups.iter().zip(dropped) {
+            if dropped > 0 {
+                tracing::warn!(tenant = %call.source.tenant, source = %call.source.source,
+                    customer = %call.customer, group = %call.group_id, dropped,
+                    "group trait names over the limits dropped");
+                *self.dropped.entry(call.source).or_default() += dropped as i64;
+            }
+        }
+        self.names.flush(tx).await?;
         let identities = std::mem::take(&mut self.identities);
         for chunk in identities.chunks(CHUNK) {
             let mut sql = String::from(

@@ -39,6 +39,7 @@ mod sources;
 mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod traits;
 mod tx;
 mod views;
 

@@ -1,10 +1,11 @@
 //! Merging profiles that turn out to be one person, and undoing a merge that was wrong.
 //!
-//! A merge moves the merged profile's identities, events, orders, notes, consent and tags to
-//! the survivor, keeps each trait's newest value, and points the merged profile at the
-//! survivor. It records what it moved (`customer_merge_moves`) and both profiles as
-//! they were, so an admin can undo it: the rows go back, the merged profile comes back
-//! as it was, and the survivor keeps the traits it had plus any set after the merge.
+//! A merge moves the merged profile's identities, events, orders, notes, consent, tags and
+//! group memberships to the survivor, keeps each trait's newest value, and points the
+//! merged profile at the survivor. It records what it moved (`customer_merge_moves`) and
+//! both profiles as they were, so an admin can undo it: the rows go back, the merged
+//! profile comes back as it was, and the survivor keeps the traits it had plus any set
+//! after the merge. A group both belonged to stays one membership of the survivor's.
 //! An undone pair is kept apart: events naming both never merge them again.
 
 use serde_json::{Map, Value, json};
@@ -130,6 +131,7 @@ pub(crate) async fn merge_into(
         .await?
         .rows_affected()
     });
+    crate::traits::merge_memberships(tx, tenant, merge_id, merged, survivor).await?;
     // what moves is written down first
     for (kind, table) in MOVED {
         let sql = format!(
@@ -328,7 +330,9 @@ impl TenantScope<'_> {
                 "customer {survivor} was erased"
             )));
         }
-        for (kind, table) in MOVED {
+        // group memberships moved (those both belonged to stayed put; see
+        // `traits::merge_memberships`)
+        for (kind, table) in MOVED.into_iter().chain([("group", "customer_groups")]) {
             let sql = format!(
                 "UPDATE {table} SET customer_id = $1 WHERE tenant_id = $2 AND customer_id = $3 \
                  AND id IN (SELECT row_id FROM customer_merge_moves WHERE merge_id = $4 AND kind = '{kind}')"

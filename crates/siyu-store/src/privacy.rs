@@ -319,9 +319,9 @@ impl TenantScope<'_> {
     }
 
     /// Erases a customer's personal data on request: identities, traits, name, phone and
-    /// email, notes, event properties and context, order properties. What stays is
-    /// anonymous: the profile id, event names and times, order amounts and items, event
-    /// counts, consent records. Later events naming the same person make a new profile.
+    /// email, notes, group memberships, event properties and context, order properties.
+    /// What stays is anonymous: the profile id, event names and times, order amounts and
+    /// items, event counts, consent records. Later events naming the same person make a new profile.
     /// Audited; erasing twice changes nothing more.
     pub async fn erase_customer(&self, id: CustomerId, actor: &Actor) -> Result<()> {
         let customer = self.get_customer(id).await?;
@@ -352,6 +352,9 @@ impl TenantScope<'_> {
             "DELETE FROM identities WHERE tenant_id = $1 AND (customer_id = $2 OR customer_id IN \
              (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
             "DELETE FROM customer_notes WHERE tenant_id = $1 AND customer_id = $2",
+            // a group's id and traits may name a person (a household, a family name)
+            "DELETE FROM customer_groups WHERE tenant_id = $1 AND (customer_id = $2 OR customer_id IN \
+             (SELECT id FROM customers WHERE tenant_id = $1 AND merged_into_id = $2))",
             // a code's `state` may name a person (an invite code, a phone)
             "DELETE FROM customer_channel_codes WHERE tenant_id = $1 AND customer_id = $2",
             "UPDATE events SET properties = '{}', context = '{}', user_id = NULL, anonymous_id = NULL \

@@ -1,5 +1,6 @@
 //! Answers that every tracking call needs and that change rarely, kept in memory for a
-//! few seconds: which source a write key belongs to, and a tenant's exchange rates.
+//! few seconds: which source a write key belongs to, a tenant's exchange rates, and
+//! the trait names a tenant uses (whose freshness `traits` explains).
 //!
 //! # Why
 //! At a thousand tracking calls a second each of these was a database read of its own,
@@ -19,13 +20,14 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use siyu_domain::currency::CurrencySettings;
 use siyu_domain::ids::TenantId;
 
 use crate::SourceRef;
+use crate::traits::KnownTraits;
 
 /// How long an answer is used before it is read again.
 pub(crate) const FRESH_FOR: Duration = Duration::from_secs(5);
@@ -40,6 +42,9 @@ pub(crate) struct Recent {
     pub write_keys: Kept<String, SourceRef>,
     /// Each tenant's currency and exchange rates.
     pub currencies: Kept<TenantId, CurrencySettings>,
+    /// Each tenant's trait names and limits, with the names this process accepted
+    /// since (see `traits`).
+    pub trait_names: Kept<TenantId, Arc<Mutex<KnownTraits>>>,
 }
 
 /// Answers by key, each used for [`FRESH_FOR`] after it was read.

@@ -19,6 +19,7 @@ struct SourceRow {
     write_key_prefix: String,
     received: i64,
     rejected: i64,
+    traits_dropped: i64,
     last_event_at: Option<i64>,
     created_at: i64,
     updated_at: i64,
@@ -35,6 +36,7 @@ impl TryFrom<SourceRow> for Source {
             write_key_prefix: r.write_key_prefix,
             received: r.received,
             rejected: r.rejected,
+            traits_dropped: r.traits_dropped,
             last_event_at: r.last_event_at,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -42,7 +44,7 @@ impl TryFrom<SourceRow> for Source {
     }
 }
 
-const SOURCE_COLUMNS: &str = "id, name, kind, write_key_prefix, received, rejected, \
+const SOURCE_COLUMNS: &str = "id, name, kind, write_key_prefix, received, rejected, traits_dropped, \
      last_event_at, created_at, updated_at";
 
 /// The source a write key belongs to.

@@ -847,3 +847,57 @@ async fn a_currency_change_and_a_first_order_at_once_agree() {
         assert_eq!(recorded.currency, kept, "round {round}");
     }
 }
+
+/// Runs one statement on the test database directly (what no store method would do).
+async fn execute_raw(db: &TestDatabase, sql: &str) {
+    if db.is_postgres() {
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
+        sqlx::query(sql).execute(&pool).await.unwrap();
+        pool.close().await;
+    }
+}
+
+/// Migration 13 counts the trait names profiles already hold, per tenant, so the trait
+/// limits start from what a tenant uses.
+#[tokio::test]
+async fn upgrading_to_trait_limits_counts_the_names_in_use() {
+    let db = TestDatabase::create().await;
+    let options = siyu_store::StoreOptions {
+        max_connections: 2,
+        ..siyu_store::StoreOptions::default()
+    };
+    let store = Store::connect(&db.url, options).await.unwrap();
+    store.migrate_to(12).await.unwrap();
+    let a = tenant(&store, "first").await;
+    let b = tenant(&store, "second").await;
+    for (t, user) in [(a.id, "u1"), (a.id, "u2"), (b.id, "u3")] {
+        let identity = siyu_domain::identity::Identity::new(
+            siyu_domain::identity::IdentityKind::of("user_id"),
+            user,
+        )
+        .unwrap();
+        store.tenant(t).ensure_customer(&identity).await.unwrap();
+    }
+    execute_raw(
+        &db,
+        &format!(
+            "UPDATE customers SET traits = CASE WHEN tenant_id = {} \
+             THEN '{{\"city\": \"上海\", \"vip\": true}}' ELSE '{{\"city\": \"北京\"}}' END",
+            a.id.0
+        ),
+    )
+    .await;
+    store.migrate().await.unwrap();
+    assert_eq!(
+        store.tenant(a.id).trait_name_counts().await.unwrap(),
+        (2, 0)
+    );
+    assert_eq!(
+        store.tenant(b.id).trait_name_counts().await.unwrap(),
+        (1, 0)
+    );
+}

@@ -1075,3 +1075,221 @@ async fn an_import_killed_mid_file_stores_each_row_whole() {
     let (stored, missing) = customers_missing_their_opt_out(url).await;
     assert_eq!((stored, missing), (rows as i64, 0));
 }
+
+/// The process's resident memory, in bytes (Linux).
+fn resident_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status");
+    kb * 1024
+}
+
+/// A tenant of 20,000 customers is sent 6,000 made-up trait names (identify calls with
+/// hundreds of new keys each and a CSV row with a thousand columns): the trait limits
+/// refuse most in the answers, and what is taken costs the audience index memory by the
+/// few customers that have it. The server's resident memory grows by well under 60 MB
+/// (each name as a dense column would take 80 KB: 480 MB for all of them).
+#[tokio::test]
+async fn made_up_trait_names_do_not_grow_the_server() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    ok(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        url,
+    ])
+    .await;
+    let key = last_line(
+        &siyu(&[
+            "source",
+            "create",
+            "--tenant",
+            "acme",
+            "--name",
+            "web",
+            "--kind",
+            "website",
+            "--database-url",
+            url,
+        ])
+        .await,
+    );
+    let token = last_line(
+        &siyu(&[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "admin",
+            "--database-url",
+            url,
+        ])
+        .await,
+    );
+    let port = free_port();
+    let server = Command::new(SIYU)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["--database-url", url])
+        .env("RUST_LOG", "error")
+        .env_remove("SIYU_SECRET_KEY")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = server.id().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_healthy(&base).await;
+    let http = reqwest::Client::new();
+    let track = async |body: serde_json::Value| -> serde_json::Value {
+        let r = http
+            .post(format!("{base}/v1/batch"))
+            .basic_auth(&key, Some(""))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(status == 200 || status == 400, "{status}: {body}");
+        body
+    };
+    let preview = async |definition: &str| -> u64 {
+        let r = http
+            .post(format!("{base}/api/v1/segments/preview"))
+            .bearer_auth(&token)
+            .json(&json!({"definition": definition, "sample": 0}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().await.unwrap()["count"]
+            .as_u64()
+            .unwrap()
+    };
+    let waits_for = async |definition: &str, count: u64| {
+        for _ in 0..600 {
+            if preview(definition).await == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{definition} never counted {count}");
+    };
+
+    // 20,000 customers with a few common traits, on the index
+    const CUSTOMERS: usize = 20_000;
+    const CITIES: [&str; 3] = ["上海", "北京", "杭州"];
+    for chunk in 0..CUSTOMERS / 500 {
+        let items: Vec<_> = (chunk * 500..(chunk + 1) * 500)
+            .map(|n| {
+                json!({"type": "identify", "userId": format!("u{n}"),
+                            "traits": {"name": format!("客户{n}"), "city": CITIES[n % 3],
+                                       "tier": n % 5, "member_since": "2025-03-01"}})
+            })
+            .collect();
+        assert_eq!(track(json!({"batch": items})).await["accepted"], 500);
+    }
+    let store = db.store().await;
+    all_applied(&store).await;
+    waits_for("trait.tier >= 0", CUSTOMERS as u64).await;
+    let before = resident_bytes(pid);
+
+    // the attack: 6,000 names the tenant has never seen
+    let mut rejected = 0;
+    let mut taken = 0;
+    let mut attempted = 0;
+    let mut call = |customer: usize, names: std::ops::Range<usize>| {
+        attempted += names.len();
+        let traits: serde_json::Map<_, _> = names.map(|k| (format!("x{k:05}"), json!(k))).collect();
+        json!({"batch": [{"type": "identify", "userId": format!("u{customer}"), "traits": traits}]})
+    };
+    let mut bodies = Vec::new();
+    // ten calls of 300 new names each: over the per-event limit
+    for i in 0..10 {
+        bodies.push(call(i, i * 300..(i + 1) * 300));
+    }
+    // twenty-five calls of 80: under it, until the tenant has no more room
+    for i in 0..25 {
+        bodies.push(call(100 + i, 3_000 + i * 80..3_000 + (i + 1) * 80));
+    }
+    assert_eq!(attempted, 5_000);
+    for body in bodies {
+        let answer = track(body).await;
+        let codes: Vec<_> = match answer["rejected"].as_array() {
+            Some(r) => r.iter().map(|r| r["code"].clone()).collect(),
+            None => answer["error"]["details"]["rejected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["code"].clone())
+                .collect(),
+        };
+        assert!(codes.iter().all(|c| c == "too_many_traits"), "{answer}");
+        rejected += codes.len();
+        taken += answer["accepted"].as_u64().unwrap_or(0);
+    }
+    assert!(rejected >= 11, "{rejected} refused, {taken} taken");
+    assert!(taken > 0 && taken < 25, "{taken} taken");
+    // and one CSV row of a thousand columns
+    let header: Vec<String> = (5_000..6_000).map(|k| format!("x{k:05}")).collect();
+    let row: Vec<String> = (5_000..6_000).map(|k| k.to_string()).collect();
+    let csv = format!("user_id,{}\nu200,{}\n", header.join(","), row.join(","));
+    let job: serde_json::Value = http
+        .post(format!("{base}/api/v1/imports?kind=customers"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = job["id"].as_i64().expect("an import job");
+    let done = loop {
+        let job: serde_json::Value = http
+            .get(format!("{base}/api/v1/imports/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if job["status"] != "running" {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["rejected_rows"], 1, "{done}");
+    assert!(
+        done["rejects"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("too_many_traits"),
+        "{done}"
+    );
+
+    // what was taken is applied and on the index: the last call taken's first name
+    all_applied(&store).await;
+    let last_taken = 3_000 + (taken as usize - 1) * 80;
+    waits_for(&format!("trait.x{last_taken:05} >= 0"), 1).await;
+    let grown = resident_bytes(pid).saturating_sub(before);
+    assert!(grown < 60 << 20, "the server grew by {} MB", grown >> 20);
+    eprintln!(
+        "resident memory {:.1} MB before the attack, changed by {:+.1} MB ({taken} calls taken, {rejected} refused)",
+        before as f64 / 1048576.0,
+        (resident_bytes(pid) as f64 - before as f64) / 1048576.0
+    );
+}

@@ -25,6 +25,7 @@ use siyu_domain::ids::StaffId;
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::tenancy::unit_subtree;
 use siyu_domain::tracking::parse_time;
+use siyu_domain::traits::TraitLimits;
 use siyu_store::ConsentChange;
 use siyu_store::TenantScope;
 use utoipa::IntoParams;
@@ -708,6 +709,46 @@ pub async fn erase_customer(
 
 /// How long an erasure waits for events tracked before it to reach profiles.
 const ERASE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The tenant's limits on trait names: how many new names one tracked event or import
+/// row may bring (more is refused with `too_many_traits`), how many one profile or group
+/// membership may hold (surplus new names are dropped where traits are applied, and
+/// counted in the source's `traits_dropped`), and how many distinct names the tenant may
+/// use (the same again for group traits).
+#[utoipa::path(get, path = "/api/v1/settings/traits", tag = "customers",
+    responses((status = 200, body = TraitLimits), (status = 403, body = ErrorBody)))]
+pub async fn get_trait_limits(
+    State(app): State<AppState>,
+    auth: Auth,
+) -> ApiResult<Json<TraitLimits>> {
+    auth.require(Permission::CustomersRead)?;
+    Ok(Json(
+        app.store
+            .tenant(auth.principal.tenant_id)
+            .trait_limits()
+            .await?,
+    ))
+}
+
+/// Sets the trait limits (each at least 1; at most 1,000 new names per event, 5,000 per
+/// profile, 20,000 distinct). They apply to events answered from then on; traits kept
+/// already stay. Needs `settings.write`; audited.
+#[utoipa::path(put, path = "/api/v1/settings/traits", tag = "customers", request_body = TraitLimits,
+    responses((status = 200, body = TraitLimits), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn put_trait_limits(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<TraitLimits>,
+) -> ApiResult<Json<TraitLimits>> {
+    auth.require(Permission::SettingsWrite)?;
+    let limits = body.check()?;
+    app.store
+        .tenant(auth.principal.tenant_id)
+        .set_trait_limits(&limits, &auth.actor())
+        .await?;
+    Ok(Json(limits))
+}
 
 /// Changes to a profile made by staff.
 #[derive(Deserialize, utoipa::ToSchema)]

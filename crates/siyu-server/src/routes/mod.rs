@@ -38,6 +38,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             customers::get_identity_settings,
             customers::put_identity_settings
         ))
+        .routes(routes!(
+            customers::get_trait_limits,
+            customers::put_trait_limits
+        ))
         .routes(routes!(units::list_units, units::create_unit))
         .routes(routes!(
             units::get_unit,

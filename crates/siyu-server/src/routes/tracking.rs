@@ -18,7 +18,8 @@ use base64::Engine;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 use siyu_domain::tracking::{
-    BatchDefaults, EventType, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Rejection, parse_time, read_event,
+    BatchDefaults, EventType, MAX_BATCH_BYTES, MAX_BATCH_EVENTS, Rejection, RejectionCode,
+    parse_time, read_event,
 };
 use siyu_store::{IngestItem, IngestOutcome, SourceRef, now_ms};
 use utoipa::ToSchema;
@@ -188,6 +189,7 @@ async fn handle(
                     Err(reason) => rejected.push(Rejection {
                         index,
                         message_id: Some(message_id),
+                        code: RejectionCode::InvalidOrder,
                         reason,
                     }),
                 }
@@ -201,27 +203,26 @@ async fn handle(
         Ok(refusals) => refusals,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    if refusals.iter().any(Option::is_some) {
-        let mut kept = Vec::with_capacity(items.len());
-        let mut kept_positions = Vec::with_capacity(items.len());
-        for ((item, (index, message_id)), refusal) in items.into_iter().zip(positions).zip(refusals)
-        {
-            match refusal {
-                Some(reason) => rejected.push(Rejection {
-                    index,
-                    message_id: Some(message_id),
-                    reason,
-                }),
-                None => {
-                    kept.push(item);
-                    kept_positions.push((index, message_id));
-                }
-            }
-        }
-        items = kept;
-        positions = kept_positions;
-        rejected.sort_by_key(|r| r.index);
-    }
+    (items, positions) = set_aside(
+        items,
+        positions,
+        refusals,
+        RejectionCode::InvalidOrder,
+        &mut rejected,
+    );
+    // so is one with more new trait names than the tenant's limits allow (asked last:
+    // the items it takes count their new names as used)
+    let refusals = match app.store.trait_refusals(&items).await {
+        Ok(refusals) => refusals,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    (items, positions) = set_aside(
+        items,
+        positions,
+        refusals,
+        RejectionCode::TooManyTraits,
+        &mut rejected,
+    );
     if !rejected.is_empty() {
         record_rejections(&app, source, rejected.len()).await;
     }
@@ -271,6 +272,7 @@ async fn handle(
             rejected.push(Rejection {
                 index: *index,
                 message_id: Some(message_id.clone()),
+                code: RejectionCode::InvalidOrder,
                 reason: reason.clone(),
             });
         }
@@ -292,6 +294,38 @@ async fn handle(
         }),
     )
         .into_response()
+}
+
+/// Takes the refused items out (with their places), adding them to `rejected` with the
+/// reason. A refused item's messageId stays free for a resend.
+fn set_aside(
+    items: Vec<IngestItem>,
+    positions: Vec<(usize, String)>,
+    refusals: Vec<Option<String>>,
+    code: RejectionCode,
+    rejected: &mut Vec<Rejection>,
+) -> (Vec<IngestItem>, Vec<(usize, String)>) {
+    if refusals.iter().all(Option::is_none) {
+        return (items, positions);
+    }
+    let mut kept = Vec::with_capacity(items.len());
+    let mut kept_positions = Vec::with_capacity(items.len());
+    for ((item, (index, message_id)), refusal) in items.into_iter().zip(positions).zip(refusals) {
+        match refusal {
+            Some(reason) => rejected.push(Rejection {
+                index,
+                message_id: Some(message_id),
+                code,
+                reason,
+            }),
+            None => {
+                kept.push(item);
+                kept_positions.push((index, message_id));
+            }
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+    (kept, kept_positions)
 }
 
 /// The answer when no event of a request could be stored: 400, so that SDKs do not

@@ -112,6 +112,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "PUT /api/v1/me/views",
         "GET /api/v1/settings/identity",
         "PUT /api/v1/settings/identity",
+        "GET /api/v1/settings/traits",
+        "PUT /api/v1/settings/traits",
         "GET /api/v1/settings/currency",
         "PUT /api/v1/settings/currency",
         "DELETE /api/v1/me/views/{id}",
