@@ -148,6 +148,24 @@ pub fn mask_mobiles_in_text(text: &str) -> Option<String> {
     changed.then_some(out)
 }
 
+/// Free text (a search term, a filter) with the phone numbers and e-mail addresses in
+/// it masked, word by word (a word ends at a space or a quote).
+pub fn mask_personal_in_text(text: &str) -> String {
+    let text = mask_mobiles_in_text(text).unwrap_or_else(|| text.to_owned());
+    text.split_inclusive(|c: char| c.is_whitespace() || c == '"')
+        .map(|word| {
+            let core = word.trim_end_matches(|c: char| c.is_whitespace() || c == '"');
+            if looks_like_email(core) {
+                word.replacen(core, &mask_email(core), 1)
+            } else if looks_like_phone(core) {
+                word.replacen(core, &mask_phone(core), 1)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect()
+}
+
 /// Masks every personal value in a map of properties or traits, at any depth (a
 /// `receiver` object with a `phone`, a list of `contacts`).
 pub fn mask_properties(properties: &mut Map<String, Value>) {
@@ -236,6 +254,14 @@ mod tests {
         ] {
             assert!(!looks_like_email(not), "{not}");
         }
+    }
+
+    #[test]
+    fn free_text_is_masked_word_by_word() {
+        assert_eq!(
+            mask_personal_in_text(r#"trait.email = "lina@brand.cn" or 13812341680 李娜"#),
+            r#"trait.email = "l***@brand.cn" or 138****1680 李娜"#
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use siyu_domain::customer::{
 use siyu_domain::identity::{Identity, IdentityKind, IdentitySettings};
 use siyu_domain::ids::StaffId;
 use siyu_domain::page::{Page, PageRequest};
+use siyu_domain::personal::mask_personal_in_text;
 use siyu_domain::tenancy::unit_subtree;
 use siyu_domain::tracking::parse_time;
 use siyu_domain::traits::TraitLimits;
@@ -115,13 +116,13 @@ pub(crate) async fn visible_customer(
 
 /// Whether to show personal data in full: only when asked (`?reveal=true`), and then
 /// only to roles with `customers.reveal`, audited against the customer with what was
-/// shown (`what`: `"timeline"`, `"order"`).
+/// shown (`fields`: `["phone", "email"]`, `["timeline"]`, `["order"]`).
 pub(crate) async fn reveal_for(
     auth: &Auth,
     scope: &TenantScope<'_>,
     customer: CustomerId,
     reveal: Option<bool>,
-    what: &str,
+    fields: &[&str],
 ) -> ApiResult<bool> {
     if !reveal.unwrap_or(false) {
         return Ok(false);
@@ -131,28 +132,10 @@ pub(crate) async fn reveal_for(
         .audit(
             auth.actor(),
             AuditRecord::new("customer.revealed", "customer", customer)
-                .with_details(json!({"fields": [what]})),
+                .with_details(json!({"fields": fields})),
         )
         .await?;
     Ok(true)
-}
-
-/// A search term or filter with the phone numbers and e-mail addresses in it masked.
-fn mask_search(text: &str) -> String {
-    use siyu_domain::personal::{looks_like_email, looks_like_phone, mask_mobiles_in_text};
-    let text = mask_mobiles_in_text(text).unwrap_or_else(|| text.to_owned());
-    text.split_inclusive(|c: char| c.is_whitespace() || c == '"')
-        .map(|word| {
-            let core = word.trim_end_matches(|c: char| c.is_whitespace() || c == '"');
-            if looks_like_email(core) {
-                word.replacen(core, &siyu_domain::identity::mask_email(core), 1)
-            } else if looks_like_phone(core) {
-                word.replacen(core, &siyu_domain::identity::mask_phone(core), 1)
-            } else {
-                word.to_owned()
-            }
-        })
-        .collect()
 }
 
 /// Checks the data scope, then masks or (audited) reveals.
@@ -163,18 +146,11 @@ async fn present(
     reveal: bool,
 ) -> ApiResult<Customer> {
     check_visible(auth, scope, &customer).await?;
-    if !reveal {
-        return Ok(customer.masked());
+    if reveal_for(auth, scope, customer.id, Some(reveal), &["phone", "email"]).await? {
+        Ok(customer)
+    } else {
+        Ok(customer.masked())
     }
-    auth.require(Permission::CustomersReveal)?;
-    scope
-        .audit(
-            auth.actor(),
-            AuditRecord::new("customer.revealed", "customer", customer.id)
-                .with_details(json!({"fields": ["phone", "email"]})),
-        )
-        .await?;
-    Ok(customer)
 }
 
 #[utoipa::path(get, path = "/api/v1/customers", tag = "customers", params(ListQuery),
@@ -346,8 +322,8 @@ pub async fn export_customers(
             AuditRecord::new("customers.exported", "customer", "*")
                 // a search term may be someone's phone or e-mail: the audit log keeps it
                 // masked, so erasing that person leaves nothing of them here
-                .with_details(json!({"q": q.q.as_deref().map(mask_search),
-                    "filter": filter.map(mask_search), "revealed": reveal})),
+                .with_details(json!({"q": q.q.as_deref().map(mask_personal_in_text),
+                    "filter": filter.map(mask_personal_in_text), "revealed": reveal})),
         )
         .await?;
     let store = app.store.clone();
@@ -525,7 +501,7 @@ pub async fn customer_timeline(
     let page = siyu_domain::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
     let customer = visible_customer(&auth, &scope, id).await?;
-    let reveal = reveal_for(&auth, &scope, customer.id, q.reveal, "timeline").await?;
+    let reveal = reveal_for(&auth, &scope, customer.id, q.reveal, &["timeline"]).await?;
     let timeline = scope.customer_timeline(customer.id, page).await?;
     Ok(Json(if reveal {
         timeline

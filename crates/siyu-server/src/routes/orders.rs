@@ -142,7 +142,7 @@ pub async fn list_orders(
             .transpose()?,
     };
     let reveal = match customer {
-        Some(customer) => reveal_for(&auth, &scope, customer, q.reveal, "orders").await?,
+        Some(customer) => reveal_for(&auth, &scope, customer, q.reveal, &["orders"]).await?,
         None if q.reveal == Some(true) => {
             return Err(ApiError::field(
                 "reveal",
@@ -173,7 +173,7 @@ pub async fn get_order(
     let scope = app.store.tenant(auth.principal.tenant_id);
     let order = scope.get_order(OrderRef(id)).await?;
     check_order_visible(&auth, &scope, &order).await?;
-    if reveal_for(&auth, &scope, order.customer_id, q.reveal, "order").await? {
+    if reveal_for(&auth, &scope, order.customer_id, q.reveal, &["order"]).await? {
         Ok(Json(order))
     } else {
         Ok(Json(order.masked()))

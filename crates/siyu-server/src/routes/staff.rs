@@ -67,6 +67,32 @@ fn breadth(scope: DataScope) -> u8 {
     }
 }
 
+/// How a data scope at a unit would reach beyond the caller's own, if it would.
+enum Wider {
+    /// A broader data scope than the caller's.
+    Scope { own: DataScope },
+    /// A unit outside the caller's reach.
+    Unit,
+}
+
+/// Whether a data scope at a unit (a staff member's, or one about to be given) reaches
+/// beyond the caller's.
+async fn reaches_wider(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    unit: UnitId,
+    data_scope: DataScope,
+) -> ApiResult<Option<Wider>> {
+    let own = auth.principal.data_scope();
+    if breadth(data_scope) > breadth(own) {
+        return Ok(Some(Wider::Scope { own }));
+    }
+    Ok(match reachable_units(auth, scope).await? {
+        Some(units) if !units.contains(&unit) => Some(Wider::Unit),
+        _ => None,
+    })
+}
+
 /// Refuses to place staff in a unit outside the caller's own scope, or to give them a
 /// wider data scope than the caller has: either would let the caller see, through the
 /// staff member they made, what they may not see themselves.
@@ -76,22 +102,17 @@ async fn check_scope_grant(
     unit: UnitId,
     data_scope: DataScope,
 ) -> ApiResult<()> {
-    let own = auth.principal.data_scope();
-    if breadth(data_scope) > breadth(own) {
-        return Err(ApiError::Forbidden(format!(
+    match reaches_wider(auth, scope, unit, data_scope).await? {
+        None => Ok(()),
+        Some(Wider::Scope { own }) => Err(ApiError::Forbidden(format!(
             "you cannot give the data scope {}, which is wider than your own ({})",
             data_scope.as_str(),
             own.as_str()
-        )));
-    }
-    if let Some(units) = reachable_units(auth, scope).await?
-        && !units.contains(&unit)
-    {
-        return Err(ApiError::Forbidden(
+        ))),
+        Some(Wider::Unit) => Err(ApiError::Forbidden(
             "that unit is outside your data scope".into(),
-        ));
+        )),
     }
-    Ok(())
 }
 
 /// Refuses (403) to act on a staff member whose data scope reaches wider than the
@@ -102,24 +123,19 @@ async fn check_reaches_no_wider(
     scope: &TenantScope<'_>,
     staff: &Staff,
 ) -> ApiResult<()> {
-    let own = auth.principal.data_scope();
-    if breadth(staff.data_scope) > breadth(own) {
-        return Err(ApiError::Forbidden(format!(
+    match reaches_wider(auth, scope, staff.unit_id, staff.data_scope).await? {
+        None => Ok(()),
+        Some(Wider::Scope { own }) => Err(ApiError::Forbidden(format!(
             "{} has the data scope {}, wider than your own ({})",
             staff.email,
             staff.data_scope.as_str(),
             own.as_str()
-        )));
-    }
-    if let Some(units) = reachable_units(auth, scope).await?
-        && !units.contains(&staff.unit_id)
-    {
-        return Err(ApiError::Forbidden(format!(
+        ))),
+        Some(Wider::Unit) => Err(ApiError::Forbidden(format!(
             "{} is in a unit outside your data scope",
             staff.email
-        )));
+        ))),
     }
-    Ok(())
 }
 
 /// Refuses to hand out a role with permissions the caller lacks, or to act on a staff
