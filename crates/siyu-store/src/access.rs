@@ -7,7 +7,9 @@ use siyu_domain::ids::{ApiTokenId, RoleId, StaffId};
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::{DomainError, token};
 
-use crate::{Result, StoreError, TenantScope, insert_audit, now_ms, on_db};
+use crate::audit::insert_audit;
+use crate::db::{now_ms, on_db};
+use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
 struct RoleRow {

@@ -1,10 +1,13 @@
 //! Reading and writing the audit log.
 
 use siyu_domain::audit::{Actor, ActorKind, AuditEntry, AuditRecord};
-use siyu_domain::ids::AuditEntryId;
+use siyu_domain::ids::{AuditEntryId, TenantId};
+
+use crate::db::now_ms;
 use siyu_domain::page::{Page, PageRequest};
 
-use crate::{Result, StoreError, TenantScope, insert_audit, on_db};
+use crate::db::on_db;
+use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
 struct AuditRow {
@@ -95,4 +98,68 @@ impl TenantScope<'_> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(entries, page, |e| e.id.0))
     }
+}
+
+/// Records an audit entry on a transaction (or any executor) of either driver.
+macro_rules! insert_audit {
+    ($exec:expr, $tenant:expr, $actor:expr, $record:expr) => {{
+        let actor: &siyu_domain::audit::Actor = $actor;
+        let record: siyu_domain::audit::AuditRecord = $record;
+        sqlx::query(
+            "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
+             action, target_kind, target_id, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind($tenant.0)
+        .bind($crate::db::now_ms())
+        .bind(actor.kind.as_str())
+        .bind(actor.id)
+        .bind(&actor.label)
+        .bind(&actor.ip)
+        .bind(record.action)
+        .bind(record.target_kind)
+        .bind(&record.target_id)
+        .bind(record.details.to_string())
+        .execute($exec)
+        .await
+    }};
+}
+pub(crate) use insert_audit;
+
+/// Inserts many audit records by one actor in a few statements (bulk changes that are
+/// audited one record per thing changed).
+pub(crate) async fn insert_audits(
+    tx: &mut crate::tx::Tx,
+    tenant: TenantId,
+    actor: &siyu_domain::audit::Actor,
+    records: &[siyu_domain::audit::AuditRecord],
+) -> Result<()> {
+    let at = now_ms();
+    for chunk in records.chunks(50) {
+        let mut p = crate::tx::Placeholders::for_tx(tx);
+        let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(10)).collect();
+        let sql = format!(
+            "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
+             action, target_kind, target_id, details) VALUES {}",
+            rows.join(",")
+        );
+        crate::tx::on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for record in chunk {
+                query = query
+                    .bind(tenant.0)
+                    .bind(at)
+                    .bind(actor.kind.as_str())
+                    .bind(actor.id)
+                    .bind(&actor.label)
+                    .bind(&actor.ip)
+                    .bind(record.action)
+                    .bind(record.target_kind)
+                    .bind(&record.target_id)
+                    .bind(record.details.to_string());
+            }
+            query.execute(&mut *c).await?.rows_affected()
+        });
+    }
+    Ok(())
 }

@@ -15,7 +15,9 @@ use siyu_domain::tenancy::StaffStatus;
 use siyu_domain::token;
 
 use crate::access::role_permissions;
-use crate::{Result, Store, StoreError, insert_audit, now_ms, on_db};
+use crate::audit::insert_audit;
+use crate::db::{now_ms, on_db};
+use crate::{Result, Store, StoreError};
 
 /// What a login checks a password against.
 #[derive(Debug, Clone)]

@@ -16,8 +16,9 @@ use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::DomainError;
 use siyu_domain::traits::TraitScope;
 
+use crate::db::on_db;
 use crate::tx::on_tx;
-use crate::{Result, StoreError, TenantScope, on_db};
+use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
 struct CustomerRow {
@@ -573,7 +574,7 @@ impl TenantScope<'_> {
             .bind(customer.id.0)
             .execute(&mut *c)
             .await?;
-            crate::insert_audit!(
+            crate::audit::insert_audit!(
                 &mut *c,
                 tenant,
                 actor,
@@ -582,7 +583,7 @@ impl TenantScope<'_> {
             )?
             .rows_affected()
         });
-        crate::audiences::note_changed(&mut tx, tenant, &[customer.id]).await?;
+        crate::feed::note_changed(&mut tx, tenant, &[customer.id]).await?;
         tx.commit().await?;
         self.get_customer(customer.id).await
     }
@@ -627,7 +628,7 @@ impl TenantScope<'_> {
                     .fetch_all(&mut *c)
                     .await?;
                 if !ids.is_empty() {
-                    crate::insert_audit!(
+                    crate::audit::insert_audit!(
                         &mut *c,
                         tenant,
                         actor,
@@ -642,7 +643,7 @@ impl TenantScope<'_> {
                 ids
             });
             let moved: Vec<CustomerId> = ids.iter().map(|id| CustomerId(*id)).collect();
-            crate::audiences::note_changed(&mut tx, tenant, &moved).await?;
+            crate::feed::note_changed(&mut tx, tenant, &moved).await?;
             tx.commit().await?;
             changed += moved.len() as u64;
         }

@@ -21,10 +21,11 @@ use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::tracking::{EventType, TrackedEvent};
 use std::collections::HashMap;
 
-use crate::ingest::{IngestItem, IngestOutcome};
+use crate::db::{now_ms, on_db};
 use crate::privacy::ConsentChange;
 use crate::sources::SourceRef;
-use crate::{Result, StoreError, TenantScope, now_ms, on_db};
+use crate::tracked::{IngestItem, IngestOutcome};
+use crate::{Result, StoreError, TenantScope};
 use siyu_domain::traits::TOO_MANY_TRAITS;
 
 /// The name of the source customer imports are recorded under.

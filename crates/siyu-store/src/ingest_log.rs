@@ -40,9 +40,10 @@ use siyu_domain::ids::TenantId;
 use siyu_domain::tracking::TrackedEvent;
 use sqlx::SqlitePool;
 
+use crate::db::Pool;
 use crate::ingest::ingest_in;
 use crate::tx::{Placeholders, Tx, lock_customers, on_tx};
-use crate::{IngestItem, IngestOutcome, Pool, Result, SourceRef, Store, StoreError};
+use crate::{IngestItem, IngestOutcome, Result, SourceRef, Store, StoreError};
 
 /// An entry's place in the log; later entries have larger numbers.
 pub type LogSeq = i64;

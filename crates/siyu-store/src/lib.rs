@@ -22,23 +22,34 @@
 //! entry in the same transaction as the change: there is no change without its entry.
 
 mod access;
-mod audiences;
 mod audit;
 mod auth;
 mod customers;
+mod db;
+mod definitions;
 mod error;
+mod facts;
+mod feed;
 mod imports;
 mod ingest;
 mod ingest_log;
+mod lifecycle;
 mod merges;
 mod orders;
 mod privacy;
+mod profiles;
 mod recent;
 mod secrets;
+mod segments;
+mod settings;
 mod sources;
+mod tag_rules;
+mod tagging;
+mod tags;
 mod tenancy;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tracked;
 mod traits;
 mod tx;
 mod views;
@@ -51,19 +62,24 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use audiences::{CustomerChange, NewSegment, NewTagRule};
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
+pub use db::now_ms;
+pub(crate) use db::{Pool, on_db};
 pub use error::{StoreError, redact_url};
+pub use feed::CustomerChange;
 pub use imports::{IMPORT_SOURCE, ImportProgress};
-pub use ingest::{IngestItem, IngestOutcome, aggregate_name};
+pub use ingest::aggregate_name;
 pub use ingest_log::{DeadLetter, LogSeq};
 pub use orders::OrderFilter;
 pub use privacy::ConsentChange;
 pub use secrets::SecretName;
+pub use segments::NewSegment;
 use siyu_domain::ids::TenantId;
 use siyu_domain::secret::SecretKey;
 pub use sources::SourceRef;
+pub use tag_rules::NewTagRule;
+pub use tracked::{IngestItem, IngestOutcome};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -73,24 +89,6 @@ pub enum Backend {
     Sqlite,
     Postgres,
 }
-
-#[derive(Clone)]
-pub(crate) enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Runs the same code on whichever pool the store has. `$db` is bound to the concrete
-/// pool, so `sqlx::query(...).fetch_one($db)` and `$db.begin()` compile for each driver.
-macro_rules! on_db {
-    ($store:expr, |$db:ident| $body:expr) => {
-        match &$store.pool {
-            $crate::Pool::Sqlite($db) => $body,
-            $crate::Pool::Postgres($db) => $body,
-        }
-    };
-}
-pub(crate) use on_db;
 
 /// Options for opening a store.
 #[derive(Debug, Clone)]
@@ -408,76 +406,4 @@ async fn analyze_growing_tables(pool: PgPool) {
             Err(e) => tracing::warn!(error = %e, "cannot read table statistics"),
         }
     }
-}
-
-/// The current time in milliseconds since the Unix epoch, the unit of every stored time.
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
-/// Records an audit entry on a transaction (or any executor) of either driver.
-macro_rules! insert_audit {
-    ($exec:expr, $tenant:expr, $actor:expr, $record:expr) => {{
-        let actor: &siyu_domain::audit::Actor = $actor;
-        let record: siyu_domain::audit::AuditRecord = $record;
-        sqlx::query(
-            "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
-             action, target_kind, target_id, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind($tenant.0)
-        .bind($crate::now_ms())
-        .bind(actor.kind.as_str())
-        .bind(actor.id)
-        .bind(&actor.label)
-        .bind(&actor.ip)
-        .bind(record.action)
-        .bind(record.target_kind)
-        .bind(&record.target_id)
-        .bind(record.details.to_string())
-        .execute($exec)
-        .await
-    }};
-}
-pub(crate) use insert_audit;
-
-/// Inserts many audit records by one actor in a few statements (bulk changes that are
-/// audited one record per thing changed).
-pub(crate) async fn insert_audits(
-    tx: &mut tx::Tx,
-    tenant: TenantId,
-    actor: &siyu_domain::audit::Actor,
-    records: &[siyu_domain::audit::AuditRecord],
-) -> Result<()> {
-    let at = now_ms();
-    for chunk in records.chunks(50) {
-        let mut p = tx::Placeholders::for_tx(tx);
-        let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(10)).collect();
-        let sql = format!(
-            "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
-             action, target_kind, target_id, details) VALUES {}",
-            rows.join(",")
-        );
-        tx::on_tx!(tx, |c| {
-            let mut query = sqlx::query(&sql);
-            for record in chunk {
-                query = query
-                    .bind(tenant.0)
-                    .bind(at)
-                    .bind(actor.kind.as_str())
-                    .bind(actor.id)
-                    .bind(&actor.label)
-                    .bind(&actor.ip)
-                    .bind(record.action)
-                    .bind(record.target_kind)
-                    .bind(&record.target_id)
-                    .bind(record.details.to_string());
-            }
-            query.execute(&mut *c).await?.rows_affected()
-        });
-    }
-    Ok(())
 }

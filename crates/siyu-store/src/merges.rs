@@ -13,9 +13,12 @@ use siyu_domain::audit::{Actor, AuditRecord};
 use siyu_domain::customer::{CustomerId, merge_traits};
 use siyu_domain::ids::TenantId;
 
-use crate::ingest::{load_profile, parse_map, save_profile};
+use crate::audit::insert_audit;
+use crate::db::now_ms;
+use crate::db::parse_map;
+use crate::profiles::{load_profile, save_profile};
 use crate::tx::{Tx, on_tx};
-use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
+use crate::{Result, StoreError, TenantScope};
 
 /// The tables whose rows follow a profile in a merge: (kind, table).
 const MOVED: [(&str, &str); 7] = [
@@ -204,7 +207,7 @@ pub(crate) async fn merge_into(
         });
     }
     crate::orders::move_orders(tx, tenant, merged, survivor).await?;
-    crate::audiences::note_changed(tx, tenant, &[merged, survivor]).await?;
+    crate::feed::note_changed(tx, tenant, &[merged, survivor]).await?;
     let seen = |v: &Value, k: &str| v.get(k).and_then(Value::as_i64).unwrap_or(0);
     save_profile(
         tx,
@@ -408,7 +411,7 @@ impl TenantScope<'_> {
             now_profile.last_seen_at,
         )
         .await?;
-        crate::audiences::rebuild_channel_codes(&mut tx, tenant, &[survivor, merged]).await?;
+        crate::feed::rebuild_channel_codes(&mut tx, tenant, &[survivor, merged]).await?;
         for customer in [survivor, merged] {
             recount_event_days(&mut tx, tenant, customer, zone).await?;
             crate::orders::refresh_order_stats(&mut tx, tenant, customer).await?;
@@ -449,7 +452,7 @@ impl TenantScope<'_> {
             )?
             .rows_affected()
         });
-        crate::audiences::note_changed(&mut tx, tenant, &[survivor, merged]).await?;
+        crate::feed::note_changed(&mut tx, tenant, &[survivor, merged]).await?;
         tx.commit().await?;
         Ok((survivor, merged))
     }

@@ -13,8 +13,10 @@ use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::page::PageRequest;
 
+use crate::audit::insert_audit;
+use crate::db::{now_ms, on_db};
 use crate::tx::{Placeholders, Tx, on_tx};
-use crate::{Result, StoreError, TenantScope, insert_audit, now_ms, on_db};
+use crate::{Result, StoreError, TenantScope};
 
 type ConsentRow = (String, String, String, Option<String>, i64, String);
 /// id, type, name, properties, context, timestamp, received_at, source, message id
@@ -226,10 +228,10 @@ impl TenantScope<'_> {
                             "status": change.status.as_str(), "source": change.source}))
                 })
                 .collect();
-            crate::insert_audits(tx, self.tenant, actor, &audits).await?;
+            crate::audit::insert_audits(tx, self.tenant, actor, &audits).await?;
         }
         let customers: Vec<CustomerId> = recorded.iter().map(|(c, _)| *c).collect();
-        crate::audiences::note_changed(tx, self.tenant, &customers).await?;
+        crate::feed::note_changed(tx, self.tenant, &customers).await?;
         Ok(recorded.len())
     }
 
@@ -405,7 +407,7 @@ impl TenantScope<'_> {
             )?
             .rows_affected()
         });
-        crate::audiences::note_changed(&mut tx, self.tenant, &[id]).await?;
+        crate::feed::note_changed(&mut tx, self.tenant, &[id]).await?;
         tx.commit().await?;
         self.store.purge_erased(self.tenant, &identities).await?;
         Ok(())

@@ -7,7 +7,9 @@ use serde_json::json;
 use siyu_domain::DomainError;
 use siyu_domain::audit::{Actor, AuditRecord, action};
 
-use crate::{Result, StoreError, TenantScope, insert_audit, now_ms, on_db};
+use crate::audit::insert_audit;
+use crate::db::{now_ms, on_db};
+use crate::{Result, StoreError, TenantScope};
 
 /// The name of a stored secret, such as `wecom.corp_secret`.
 #[derive(Debug, Clone, PartialEq, Eq)]

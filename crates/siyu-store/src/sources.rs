@@ -9,7 +9,9 @@ use siyu_domain::ids::TenantId;
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::token;
 
-use crate::{Result, Store, StoreError, TenantScope, insert_audit, now_ms, on_db};
+use crate::audit::insert_audit;
+use crate::db::{now_ms, on_db};
+use crate::{Result, Store, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
 struct SourceRow {
@@ -239,7 +241,7 @@ impl TenantScope<'_> {
         });
         if old != name {
             // segments and tag rules name sources: they follow the new name
-            self.rewrite_definitions(|c| crate::audiences::rename_source(c, &old, name))
+            self.rewrite_definitions(|c| crate::definitions::rename_source(c, &old, name))
                 .await?;
         }
         self.get_source(id).await

@@ -13,8 +13,10 @@ use siyu_domain::tenancy::{
     UnitKind, check_unit_move, check_unit_placement,
 };
 
+use crate::audit::insert_audit;
+use crate::db::{now_ms, on_db};
 use crate::tx::on_tx;
-use crate::{Result, Store, StoreError, TenantScope, insert_audit, now_ms, on_db};
+use crate::{Result, Store, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
 struct TenantRow {

@@ -33,9 +33,11 @@ use siyu_domain::customer::{CustomerId, GroupMembership, merge_traits};
 use siyu_domain::ids::TenantId;
 use siyu_domain::traits::{Admitted, TraitLimits, TraitScope, admit};
 
-use crate::ingest::{IngestItem, parse_map};
+use crate::db::parse_map;
+use crate::db::{now_ms, on_db};
+use crate::tracked::IngestItem;
 use crate::tx::{Placeholders, Tx, on_tx};
-use crate::{Result, Store, StoreError, TenantScope, now_ms, on_db};
+use crate::{Result, Store, StoreError, TenantScope};
 
 /// Rows per multi-row statement.
 const CHUNK: usize = 200;

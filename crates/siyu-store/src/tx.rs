@@ -4,7 +4,8 @@
 use siyu_domain::ids::TenantId;
 use sqlx::{Postgres, Sqlite};
 
-use crate::{Pool, Result, Store};
+use crate::db::Pool;
+use crate::{Result, Store};
 
 /// An open transaction on either database.
 pub(crate) enum Tx {

@@ -4,7 +4,8 @@
 use siyu_domain::ids::{SavedViewId, StaffId};
 use siyu_domain::view::{MAX_VIEWS_PER_LIST, NewView, SavedView};
 
-use crate::{Result, StoreError, TenantScope, now_ms, on_db};
+use crate::db::{now_ms, on_db};
+use crate::{Result, StoreError, TenantScope};
 
 type ViewRow = (i64, String, String, Option<String>, Option<String>, i64);
 

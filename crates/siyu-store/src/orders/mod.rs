@@ -7,23 +7,26 @@
 //! figures (`order_count`, `order_total`, first and last order time) are recomputed from
 //! their orders in the same transaction, so they can never drift from the orders.
 
-use std::collections::HashMap;
-
 use serde_json::{Map, Value};
 use siyu_domain::DomainError;
-use siyu_domain::audit::{Actor, AuditRecord};
 use siyu_domain::currency::{CurrencySettings, ExchangeRate};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::Identity;
 use siyu_domain::ids::{TenantId, UnitId};
 use siyu_domain::order::{
-    AfterSale, AfterSaleId, AfterSaleKind, AfterSaleStatus, NewOrder, Order, OrderItem, OrderRef,
-    OrderStatus, SalesChannel, status_after_refunds,
+    NewOrder, Order, OrderItem, OrderRef, OrderStatus, SalesChannel, status_after_refunds,
 };
 use siyu_domain::page::{Page, PageRequest};
 
+use crate::db::now_ms;
 use crate::tx::{Placeholders, Tx, on_tx};
-use crate::{Result, StoreError, TenantScope, insert_audit, now_ms};
+use crate::{Result, StoreError, TenantScope};
+
+mod after_sales;
+mod currency;
+
+pub(crate) use after_sales::refund_order;
+pub(crate) use currency::{check_currency_of, currency_of, currency_settings, stored_currencies};
 
 #[derive(sqlx::FromRow)]
 struct OrderRow {
@@ -83,41 +86,8 @@ impl TryFrom<OrderRow> for Order {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct AfterSaleRow {
-    id: i64,
-    order_ref: i64,
-    kind: String,
-    status: String,
-    amount: i64,
-    reason: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-}
-
-const AFTER_SALE_COLUMNS: &str =
-    "id, order_ref, kind, status, amount, reason, created_at, updated_at";
-
-impl TryFrom<AfterSaleRow> for AfterSale {
-    type Error = StoreError;
-
-    fn try_from(r: AfterSaleRow) -> Result<AfterSale> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("after-sale {}: {what}", r.id));
-        Ok(AfterSale {
-            id: AfterSaleId(r.id),
-            order: OrderRef(r.order_ref),
-            kind: AfterSaleKind::parse("kind", &r.kind).map_err(|_| corrupt("kind"))?,
-            status: AfterSaleStatus::parse("status", &r.status).map_err(|_| corrupt("status"))?,
-            amount: r.amount,
-            reason: r.reason,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        })
-    }
-}
-
 /// Item JSON as stored: prices in minor units (the API shows major units).
-fn items_json(items: &[OrderItem]) -> String {
+pub(super) fn items_json(items: &[OrderItem]) -> String {
     Value::Array(
         items
             .iter()
@@ -145,83 +115,6 @@ pub(crate) async fn upsert_order(
     let recorded = upsert_order_row(tx, tenant, customer, order, &settings, origin).await?;
     refresh_order_stats(tx, tenant, customer).await?;
     Ok(recorded)
-}
-
-/// A tenant's currency and exchange rates (CNY and none, unless set).
-pub(crate) async fn currency_settings(tx: &mut Tx, tenant: TenantId) -> Result<CurrencySettings> {
-    let stored: Option<String> = on_tx!(tx, |c| {
-        sqlx::query_scalar("SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2")
-            .bind(tenant.0)
-            .bind(CurrencySettings::KEY)
-            .fetch_optional(&mut *c)
-            .await?
-    });
-    parse_currency_settings(tenant, stored)
-}
-
-fn parse_currency_settings(tenant: TenantId, stored: Option<String>) -> Result<CurrencySettings> {
-    match stored {
-        None => Ok(CurrencySettings::default()),
-        Some(text) => serde_json::from_str(&text)
-            .map_err(|e| StoreError::Corrupt(format!("currency settings of tenant {tenant}: {e}"))),
-    }
-}
-
-/// The currency an order is in and its rate to the tenant currency, given what was
-/// recorded of it before (see `CurrencySettings::rate_of_order`): refused (invalid input)
-/// when its currency has no rate or it would count for too much.
-pub(crate) fn currency_of(
-    settings: &CurrencySettings,
-    order: &NewOrder,
-    stored: Option<&(String, ExchangeRate)>,
-) -> Result<(String, ExchangeRate)> {
-    Ok(settings.rate_of_order(
-        order.currency.as_deref(),
-        order.exchange_rate,
-        order.amount,
-        stored.map(|(currency, rate)| (currency.as_str(), *rate)),
-    )?)
-}
-
-/// The currency and rate each of these orders was recorded at, by order id (those
-/// recorded; one statement per few hundred).
-pub(crate) async fn stored_currencies(
-    tx: &mut Tx,
-    tenant: TenantId,
-    order_ids: &[&str],
-) -> Result<HashMap<String, (String, ExchangeRate)>> {
-    let mut found = HashMap::new();
-    for chunk in order_ids.chunks(200) {
-        let mut p = Placeholders::for_tx(tx);
-        let tenant_p = p.next();
-        let sql = format!(
-            "SELECT order_id, currency, exchange_rate_micros FROM orders \
-             WHERE tenant_id = {tenant_p} AND order_id IN {}",
-            p.row(chunk.len())
-        );
-        let rows: Vec<(String, String, i64)> = on_tx!(tx, |c| {
-            let mut query = sqlx::query_as(&sql).bind(tenant.0);
-            for id in chunk {
-                query = query.bind(*id);
-            }
-            query.fetch_all(&mut *c).await?
-        });
-        for (order_id, currency, micros) in rows {
-            found.insert(order_id, (currency, ExchangeRate::from_micros(micros)));
-        }
-    }
-    Ok(found)
-}
-
-/// Checks, before anything is written, that an order can be recorded at a rate.
-pub(crate) async fn check_currency_of(
-    tx: &mut Tx,
-    tenant: TenantId,
-    settings: &CurrencySettings,
-    order: &NewOrder,
-) -> Result<()> {
-    let stored = stored_currencies(tx, tenant, &[order.order_id.as_str()]).await?;
-    currency_of(settings, order, stored.get(&order.order_id)).map(|_| ())
 }
 
 /// [`upsert_order`] without recomputing the figures (ingestion does that once per
@@ -474,7 +367,7 @@ pub(crate) async fn refresh_order_stats_of(
     customers.sort();
     customers.dedup();
     // every order change passes here: the audience indexes follow it
-    crate::audiences::note_changed(tx, tenant, &customers).await?;
+    crate::feed::note_changed(tx, tenant, &customers).await?;
     let counting = OrderStatus::COUNTING_SQL;
     let of = |what: &str| {
         format!(
@@ -509,59 +402,7 @@ pub(crate) async fn refresh_order_stats_of(
     Ok(())
 }
 
-/// Sets an order's refunded amount and status from its completed refunds and returns,
-/// then the customer's figures. Returns the order's customer.
-async fn apply_refunds(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result<CustomerId> {
-    let (customer, amount, status, refunded_at, rate): (i64, i64, String, Option<i64>, i64) =
-        on_tx!(tx, |c| {
-            sqlx::query_as(
-                "SELECT customer_id, amount, status, refunded_at, exchange_rate_micros FROM orders \
-                 WHERE tenant_id = $1 AND id = $2",
-            )
-            .bind(tenant.0)
-            .bind(order.0)
-            .fetch_one(&mut *c)
-            .await?
-        });
-    let refunded: i64 = on_tx!(tx, |c| {
-        sqlx::query_scalar(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM after_sales WHERE tenant_id = $1 AND order_ref = $2 \
-             AND status = 'completed' AND kind IN ('refund', 'return')",
-        )
-        .bind(tenant.0)
-        .bind(order.0)
-        .fetch_one(&mut *c)
-        .await?
-    });
-    let status = OrderStatus::parse("status", &status)
-        .map_err(|_| StoreError::Corrupt(format!("order {order}: status")))?;
-    let new_status = status_after_refunds(status, amount, refunded);
-    let refunded_at = if refunded > 0 {
-        Some(refunded_at.unwrap_or_else(now_ms))
-    } else {
-        None
-    };
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "UPDATE orders SET refunded_amount = $1, status = $2, refunded_at = $3, updated_at = $4, \
-             net_tenant_amount = $7 WHERE tenant_id = $5 AND id = $6",
-        )
-        .bind(refunded)
-        .bind(new_status.as_str())
-        .bind(refunded_at)
-        .bind(now_ms())
-        .bind(tenant.0)
-        .bind(order.0)
-        .bind(ExchangeRate::from_micros(rate).convert(amount - refunded))
-        .execute(&mut *c)
-        .await?
-        .rows_affected()
-    });
-    refresh_order_stats(tx, tenant, CustomerId(customer)).await?;
-    Ok(CustomerId(customer))
-}
-
-async fn order_row_tx(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result<Order> {
+pub(super) async fn order_row_tx(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result<Order> {
     let sql = format!("SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id = $2");
     let row: Option<OrderRow> = on_tx!(tx, |c| {
         sqlx::query_as(&sql)
@@ -571,111 +412,6 @@ async fn order_row_tx(tx: &mut Tx, tenant: TenantId, order: OrderRef) -> Result<
             .await?
     });
     row.ok_or(StoreError::NotFound("order"))?.try_into()
-}
-
-/// Checks an after-sale against its order: an exchange returns no money; money returned
-/// never exceeds what was paid less what was refunded already.
-fn check_after_sale(
-    order: &Order,
-    kind: AfterSaleKind,
-    status: AfterSaleStatus,
-    amount: i64,
-) -> Result<()> {
-    if kind == AfterSaleKind::Exchange && amount != 0 {
-        return Err(DomainError::invalid("amount", "an exchange returns no money; use 0").into());
-    }
-    if amount > 0 && !order.status.counts() {
-        return Err(DomainError::invalid(
-            "amount",
-            format!(
-                "the order is {}: there is no payment to return",
-                order.status.as_str()
-            ),
-        )
-        .into());
-    }
-    if status == AfterSaleStatus::Completed && amount > order.amount - order.refunded_amount {
-        return Err(DomainError::invalid(
-            "amount",
-            format!(
-                "is more than the {:.2} left to refund",
-                (order.amount - order.refunded_amount) as f64 / 100.0
-            ),
-        )
-        .into());
-    }
-    Ok(())
-}
-
-async fn insert_after_sale(
-    tx: &mut Tx,
-    tenant: TenantId,
-    order: OrderRef,
-    kind: AfterSaleKind,
-    status: AfterSaleStatus,
-    amount: i64,
-    reason: Option<&str>,
-) -> Result<AfterSaleId> {
-    let now = now_ms();
-    let id: i64 = on_tx!(tx, |c| {
-        sqlx::query_scalar(
-            "INSERT INTO after_sales (tenant_id, order_ref, kind, status, amount, reason, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
-        )
-        .bind(tenant.0)
-        .bind(order.0)
-        .bind(kind.as_str())
-        .bind(status.as_str())
-        .bind(amount)
-        .bind(reason)
-        .bind(now)
-        .fetch_one(&mut *c)
-        .await?
-    });
-    Ok(AfterSaleId(id))
-}
-
-/// An `Order Refunded` event of `customer`: a completed refund of `amount` (all that is
-/// left when absent) on their order with this order id. An unknown order, another
-/// customer's order (a tracking source may not touch it), an unpaid one, or one fully
-/// refunded already, changes nothing.
-pub(crate) async fn refund_order(
-    tx: &mut Tx,
-    tenant: TenantId,
-    customer: CustomerId,
-    order_id: &str,
-    amount: Option<i64>,
-    reason: Option<&str>,
-) -> Result<()> {
-    let found: Option<i64> = on_tx!(tx, |c| {
-        sqlx::query_scalar("SELECT id FROM orders WHERE tenant_id = $1 AND order_id = $2")
-            .bind(tenant.0)
-            .bind(order_id)
-            .fetch_optional(&mut *c)
-            .await?
-    });
-    let Some(id) = found else { return Ok(()) };
-    let order = order_row_tx(tx, tenant, OrderRef(id)).await?;
-    if order.customer_id != customer || !order.status.counts() {
-        return Ok(());
-    }
-    let left = order.amount - order.refunded_amount;
-    let amount = amount.unwrap_or(left).min(left);
-    if amount <= 0 {
-        return Ok(());
-    }
-    insert_after_sale(
-        tx,
-        tenant,
-        order.id,
-        AfterSaleKind::Refund,
-        AfterSaleStatus::Completed,
-        amount,
-        reason,
-    )
-    .await?;
-    apply_refunds(tx, tenant, order.id).await?;
-    Ok(())
 }
 
 /// Moves a merged profile's orders to the survivor and recomputes its figures.
@@ -708,72 +444,6 @@ pub struct OrderFilter {
 }
 
 impl TenantScope<'_> {
-    /// The tenant's currency and exchange rates.
-    pub async fn currency_settings(&self) -> Result<CurrencySettings> {
-        let stored: Option<String> = crate::on_db!(self.store, |db| {
-            sqlx::query_scalar(
-                "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
-            )
-            .bind(self.tenant.0)
-            .bind(CurrencySettings::KEY)
-            .fetch_optional(db)
-            .await?
-        });
-        parse_currency_settings(self.tenant, stored)
-    }
-
-    /// The tenant's currency and rates as read within the last few seconds (see
-    /// `recent`): for checks that are made again where it matters.
-    pub(crate) async fn currency_settings_kept(&self) -> Result<CurrencySettings> {
-        if let Some(rates) = self.store.recent.currencies.get(&self.tenant) {
-            return Ok(rates);
-        }
-        let rates = self.currency_settings().await?;
-        self.store.recent.currencies.put(self.tenant, rates.clone());
-        Ok(rates)
-    }
-
-    /// Sets the tenant's currency and exchange rates (checked by the caller). The
-    /// currency cannot change once there are orders: their figures are kept in it.
-    /// New rates apply to orders recorded from then on. Audited.
-    pub async fn set_currency_settings(
-        &self,
-        settings: &CurrencySettings,
-        actor: &Actor,
-    ) -> Result<()> {
-        // in turn with ingestion and order recording, so no order is recorded in the
-        // old currency after the check below
-        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
-        let current = currency_settings(&mut tx, self.tenant).await?;
-        if current.currency != settings.currency {
-            let orders: Option<i64> = on_tx!(&mut tx, |c| {
-                sqlx::query_scalar("SELECT id FROM orders WHERE tenant_id = $1 LIMIT 1")
-                    .bind(self.tenant.0)
-                    .fetch_optional(&mut *c)
-                    .await?
-            });
-            if orders.is_some() {
-                return Err(StoreError::Conflict(format!(
-                    "the tenant's orders are kept in {}; its currency cannot change once there are orders",
-                    current.currency
-                )));
-            }
-        }
-        let value = serde_json::to_value(settings)
-            .map_err(|e| StoreError::Corrupt(format!("currency settings: {e}")))?;
-        crate::audiences::put_setting_tx(
-            &mut tx,
-            self.tenant,
-            CurrencySettings::KEY,
-            &value,
-            actor,
-        )
-        .await?;
-        tx.commit().await?;
-        self.store.recent.currencies.forget(&self.tenant);
-        Ok(())
-    }
-
     /// Records an order for a customer (a merged profile's id leads to the survivor).
     /// Returns the order and whether it is new.
     pub async fn record_order(
@@ -863,126 +533,4 @@ impl TenantScope<'_> {
             .collect::<Result<Vec<_>>>()?;
         Ok(Page::from_rows(orders, page, |o| o.id.0))
     }
-
-    /// Records an after-sale against an order; a completed refund or return changes the
-    /// order's refunded amount and status and the customer's figures. Audited.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn record_after_sale(
-        &self,
-        order: OrderRef,
-        kind: AfterSaleKind,
-        status: AfterSaleStatus,
-        amount: i64,
-        reason: Option<&str>,
-        actor: &Actor,
-    ) -> Result<AfterSale> {
-        // in turn with ingestion and orders: it changes the customer's figures from what
-        // it reads (a deferred SQLite transaction that reads first would be refused the
-        // write lock as "database is locked" under concurrency)
-        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
-        let current = order_row_tx(&mut tx, self.tenant, order).await?;
-        check_after_sale(&current, kind, status, amount)?;
-        let id =
-            insert_after_sale(&mut tx, self.tenant, order, kind, status, amount, reason).await?;
-        apply_refunds(&mut tx, self.tenant, order).await?;
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                self.tenant,
-                actor,
-                AuditRecord::new("after_sale.recorded", "order", order).with_details(
-                    serde_json::json!({"after_sale": id.0, "kind": kind.as_str(),
-                        "status": status.as_str(), "amount": amount})
-                )
-            )?
-            .rows_affected()
-        });
-        let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
-        tx.commit().await?;
-        Ok(after_sale)
-    }
-
-    /// Moves an after-sale on (requested → completed or rejected). Audited.
-    pub async fn update_after_sale(
-        &self,
-        id: AfterSaleId,
-        status: AfterSaleStatus,
-        actor: &Actor,
-    ) -> Result<AfterSale> {
-        // in turn with ingestion and orders, as record_after_sale
-        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
-        let current = after_sale_tx(&mut tx, self.tenant, id).await?;
-        if current.status != AfterSaleStatus::Requested && current.status != status {
-            return Err(StoreError::Conflict(format!(
-                "the after-sale is {} already",
-                current.status.as_str()
-            )));
-        }
-        let order = order_row_tx(&mut tx, self.tenant, current.order).await?;
-        if current.status != status {
-            check_after_sale(&order, current.kind, status, current.amount)?;
-        }
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "UPDATE after_sales SET status = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
-            )
-            .bind(status.as_str())
-            .bind(now_ms())
-            .bind(self.tenant.0)
-            .bind(id.0)
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        apply_refunds(&mut tx, self.tenant, current.order).await?;
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                self.tenant,
-                actor,
-                AuditRecord::new("after_sale.updated", "order", current.order).with_details(
-                    serde_json::json!({"after_sale": id.0, "status": status.as_str()})
-                )
-            )?
-            .rows_affected()
-        });
-        let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
-        tx.commit().await?;
-        Ok(after_sale)
-    }
-
-    pub async fn get_after_sale(&self, id: AfterSaleId) -> Result<AfterSale> {
-        let mut tx = self.store.begin().await?;
-        let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
-        tx.commit().await?;
-        Ok(after_sale)
-    }
-
-    pub async fn list_after_sales(&self, order: OrderRef) -> Result<Vec<AfterSale>> {
-        self.get_order(order).await?;
-        let sql = format!(
-            "SELECT {AFTER_SALE_COLUMNS} FROM after_sales WHERE tenant_id = $1 AND order_ref = $2 ORDER BY id"
-        );
-        let rows: Vec<AfterSaleRow> = crate::on_db!(self.store, |db| {
-            sqlx::query_as(&sql)
-                .bind(self.tenant.0)
-                .bind(order.0)
-                .fetch_all(db)
-                .await?
-        });
-        rows.into_iter().map(AfterSale::try_from).collect()
-    }
-}
-
-async fn after_sale_tx(tx: &mut Tx, tenant: TenantId, id: AfterSaleId) -> Result<AfterSale> {
-    let sql =
-        format!("SELECT {AFTER_SALE_COLUMNS} FROM after_sales WHERE tenant_id = $1 AND id = $2");
-    let row: Option<AfterSaleRow> = on_tx!(tx, |c| {
-        sqlx::query_as(&sql)
-            .bind(tenant.0)
-            .bind(id.0)
-            .fetch_optional(&mut *c)
-            .await?
-    });
-    row.ok_or(StoreError::NotFound("after-sale"))?.try_into()
 }

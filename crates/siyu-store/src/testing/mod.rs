@@ -111,3 +111,5 @@ impl Drop for TestDatabase {
         .join();
     }
 }
+
+pub mod module_graph;

@@ -1,0 +1,179 @@
+//! Profiles as ingestion, merges and imports write them: making a customer, loading and
+//! saving a profile's traits and seen-times with the contact columns derived from them.
+
+use serde_json::{Map, Value};
+use siyu_domain::customer::{CustomerId, display_name};
+use siyu_domain::identity::{Identity, IdentityKind};
+use siyu_domain::ids::TenantId;
+
+use crate::db::now_ms;
+use crate::tx::{Tx, on_tx};
+use crate::{Result, StoreError};
+
+impl crate::TenantScope<'_> {
+    /// The customer an identity names; a new profile with only that identity when there
+    /// is none (an order or an import for someone not seen before).
+    pub async fn ensure_customer(&self, identity: &Identity) -> Result<CustomerId> {
+        for _ in 0..3 {
+            let owner: Option<i64> = crate::on_db!(self.store, |db| {
+                sqlx::query_scalar(
+                    "SELECT customer_id FROM identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+                )
+                .bind(self.tenant.0)
+                .bind(identity.kind.as_str())
+                .bind(&identity.value)
+                .fetch_optional(db)
+                .await?
+            });
+            if let Some(owner) = owner {
+                return Ok(self.get_customer(CustomerId(owner)).await?.id);
+            }
+            let mut tx = self.store.begin().await?;
+            let customer = create_customer(&mut tx, self.tenant, now_ms()).await?;
+            let linked = on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "INSERT INTO identities (tenant_id, customer_id, kind, value, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, kind, value) DO NOTHING",
+                )
+                .bind(self.tenant.0)
+                .bind(customer.0)
+                .bind(identity.kind.as_str())
+                .bind(&identity.value)
+                .bind(now_ms())
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            });
+            if linked == 1 {
+                let column = match identity.kind.as_str() {
+                    IdentityKind::EMAIL => Some("email"),
+                    IdentityKind::PHONE => Some("phone"),
+                    _ => None,
+                };
+                if let Some(column) = column {
+                    let sql = format!(
+                        "UPDATE customers SET {column} = $1 WHERE tenant_id = $2 AND id = $3"
+                    );
+                    on_tx!(&mut tx, |c| {
+                        sqlx::query(&sql)
+                            .bind(&identity.value)
+                            .bind(self.tenant.0)
+                            .bind(customer.0)
+                            .execute(&mut *c)
+                            .await?
+                            .rows_affected()
+                    });
+                }
+                crate::feed::note_changed(&mut tx, self.tenant, &[customer]).await?;
+                tx.commit().await?;
+                return Ok(customer);
+            }
+            // linked to someone else meanwhile: drop the new profile and look again
+        }
+        Err(StoreError::Conflict(
+            "the identity keeps changing owner; try again".into(),
+        ))
+    }
+}
+
+pub(crate) async fn create_customer(
+    tx: &mut Tx,
+    tenant: TenantId,
+    seen_at: i64,
+) -> Result<CustomerId> {
+    let now = now_ms();
+    let id: i64 = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "INSERT INTO customers (tenant_id, traits, trait_times, first_seen_at, last_seen_at, \
+             created_at, updated_at) VALUES ($1, '{}', '{}', $2, $2, $3, $3) RETURNING id",
+        )
+        .bind(tenant.0)
+        .bind(seen_at)
+        .bind(now)
+        .fetch_one(&mut *c)
+        .await?
+    });
+    Ok(CustomerId(id))
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ProfileRow {
+    pub(crate) traits: String,
+    pub(crate) trait_times: String,
+    pub(crate) first_seen_at: i64,
+    pub(crate) last_seen_at: i64,
+}
+
+pub(crate) async fn load_profile(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+) -> Result<ProfileRow> {
+    let row: Option<ProfileRow> = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT traits, trait_times, first_seen_at, last_seen_at FROM customers \
+             WHERE tenant_id = $1 AND id = $2",
+        )
+        .bind(tenant.0)
+        .bind(customer.0)
+        .fetch_optional(&mut *c)
+        .await?
+    });
+    row.ok_or(StoreError::NotFound("customer"))
+}
+
+pub(crate) async fn save_profile(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    traits: &Map<String, Value>,
+    times: &Map<String, Value>,
+    first_seen: i64,
+    last_seen: i64,
+) -> Result<()> {
+    let identities: Vec<(String, String)> = on_tx!(tx, |c| {
+        sqlx::query_as(
+            "SELECT kind, value FROM identities WHERE tenant_id = $1 AND customer_id = $2 \
+             AND kind IN ('email', 'phone') ORDER BY id",
+        )
+        .bind(tenant.0)
+        .bind(customer.0)
+        .fetch_all(&mut *c)
+        .await?
+    });
+    let pick = |kind: &str| {
+        identities
+            .iter()
+            .find(|(k, _)| k == kind)
+            .map(|(_, v)| v.clone())
+    };
+    let email = pick("email").or_else(|| {
+        traits
+            .get("email")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
+    let phone = pick("phone");
+    let name = display_name(traits);
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE customers SET traits = $1, trait_times = $2, first_seen_at = $3, \
+             last_seen_at = $4, name = $5, email = $6, phone = $7, updated_at = $8 \
+             WHERE tenant_id = $9 AND id = $10",
+        )
+        .bind(Value::Object(traits.clone()).to_string())
+        .bind(Value::Object(times.clone()).to_string())
+        .bind(first_seen)
+        .bind(last_seen)
+        .bind(&name)
+        .bind(&email)
+        .bind(&phone)
+        .bind(now_ms())
+        .bind(tenant.0)
+        .bind(customer.0)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    Ok(())
+}

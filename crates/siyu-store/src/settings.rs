@@ -1,0 +1,86 @@
+//! Tenant settings: JSON values by key, versioned so servers notice a change made
+//! through another one. Each change is audited.
+
+use serde_json::{Value, json};
+use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::ids::TenantId;
+
+use crate::audit::insert_audit;
+use crate::db::{now_ms, on_db};
+use crate::tx::{Tx, on_tx};
+use crate::{Result, StoreError, TenantScope};
+
+impl TenantScope<'_> {
+    // --- settings ---
+
+    /// A tenant setting (JSON), if set.
+    pub async fn setting(&self, key: &str) -> Result<Option<Value>> {
+        let value: Option<String> = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT value FROM tenant_settings WHERE tenant_id = $1 AND key = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(key)
+            .fetch_optional(db)
+            .await?
+        });
+        value
+            .map(|v| {
+                serde_json::from_str(&v)
+                    .map_err(|e| StoreError::Corrupt(format!("setting {key}: {e}")))
+            })
+            .transpose()
+    }
+
+    /// When the tenant's settings last changed (0 if never): servers compare it to
+    /// notice a change made through another one.
+    pub async fn settings_version(&self) -> Result<i64> {
+        let at: Option<i64> = on_db!(self.store, |db| {
+            sqlx::query_scalar("SELECT MAX(updated_at) FROM tenant_settings WHERE tenant_id = $1")
+                .bind(self.tenant.0)
+                .fetch_one(db)
+                .await?
+        });
+        Ok(at.unwrap_or(0))
+    }
+
+    /// Sets a tenant setting. Audited.
+    pub async fn put_setting(&self, key: &str, value: &Value, actor: &Actor) -> Result<()> {
+        let mut tx = self.store.begin().await?;
+        put_setting_tx(&mut tx, self.tenant, key, value, actor).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Writes a tenant setting and its audit record in the caller's transaction (for a
+/// setting whose change must be checked against what the transaction reads).
+pub(crate) async fn put_setting_tx(
+    tx: &mut Tx,
+    tenant: TenantId,
+    key: &str,
+    value: &Value,
+    actor: &Actor,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(tenant.0)
+        .bind(key)
+        .bind(value.to_string())
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?;
+        insert_audit!(
+            &mut *c,
+            tenant,
+            actor,
+            AuditRecord::new("settings.changed", "setting", 0)
+                .with_details(json!({"key": key, "value": value}))
+        )?
+        .rows_affected()
+    });
+    Ok(())
+}
