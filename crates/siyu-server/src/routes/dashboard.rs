@@ -18,7 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Auth};
-use crate::routes::customers::visible_owners;
+use crate::routes::customer_scope::visible_owners;
 
 /// The longest range one call may cover.
 const MAX_DAYS: i32 = 731;

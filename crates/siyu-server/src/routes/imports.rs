@@ -47,7 +47,7 @@ pub async fn start_import(
 ) -> ApiResult<(StatusCode, Json<ImportJob>)> {
     auth.require(Permission::CustomersImport)?;
     let scope = app.store.tenant(auth.principal.tenant_id);
-    if crate::routes::customers::visible_owners(&auth, &scope)
+    if crate::routes::customer_scope::visible_owners(&auth, &scope)
         .await?
         .is_some()
     {

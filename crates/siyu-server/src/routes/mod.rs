@@ -1,18 +1,29 @@
-//! The API's routes. Each module is one resource; a new resource adds a module and one
-//! line to [`api_router`], and its handlers' `#[utoipa::path]` annotations put it in the
-//! OpenAPI document.
+//! The API's routes. Each module is one resource (or one concern of a large one); a new
+//! resource adds a module and one line to [`api_router`], and its handlers'
+//! `#[utoipa::path]` annotations put it in the OpenAPI document. Helpers that several
+//! route modules share live in modules of their own that import no route module:
+//! [`customer_scope`] (the caller's data scope over customers) and [`conditions`]
+//! (segment definitions as requests give them).
 
 pub mod audit;
 pub mod auth;
+pub(crate) mod conditions;
+pub mod customer_export;
+pub mod customer_records;
+pub(crate) mod customer_scope;
+pub mod customer_settings;
 pub mod customers;
 pub mod dashboard;
 pub mod imports;
 pub mod ops;
 pub mod orders;
+pub mod reports;
 pub mod roles;
+pub mod scores;
 pub mod segments;
 pub mod sources;
 pub mod staff;
+pub mod tag_rules;
 pub mod tags;
 pub mod tokens;
 pub mod tracking;
@@ -35,12 +46,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(views::list_views, views::save_view))
         .routes(routes!(views::delete_view))
         .routes(routes!(
-            customers::get_identity_settings,
-            customers::put_identity_settings
+            customer_settings::get_identity_settings,
+            customer_settings::put_identity_settings
         ))
         .routes(routes!(
-            customers::get_trait_limits,
-            customers::put_trait_limits
+            customer_settings::get_trait_limits,
+            customer_settings::put_trait_limits
         ))
         .routes(routes!(units::list_units, units::create_unit))
         .routes(routes!(
@@ -69,7 +80,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sources::rotate_key))
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::lookup_customer))
-        .routes(routes!(customers::export_customers))
+        .routes(routes!(customer_export::export_customers))
         .routes(routes!(customers::assign_customers))
         .routes(routes!(imports::list_imports, imports::start_import))
         .routes(routes!(imports::get_import))
@@ -78,11 +89,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             customers::update_customer,
             customers::erase_customer
         ))
-        .routes(routes!(customers::customer_timeline))
-        .routes(routes!(customers::customer_activity))
-        .routes(routes!(customers::list_notes, customers::add_note))
-        .routes(routes!(customers::get_consent, customers::record_consent))
-        .routes(routes!(customers::export_customer_data))
+        .routes(routes!(customer_records::customer_timeline))
+        .routes(routes!(customer_records::customer_activity))
+        .routes(routes!(
+            customer_records::list_notes,
+            customer_records::add_note
+        ))
+        .routes(routes!(
+            customer_records::get_consent,
+            customer_records::record_consent
+        ))
+        .routes(routes!(customer_export::export_customer_data))
         .routes(routes!(customers::undo_merge))
         .routes(routes!(tags::list_tag_groups, tags::create_tag_group))
         .routes(routes!(tags::update_tag_group, tags::delete_tag_group))
@@ -91,11 +108,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tags::customer_tags, tags::change_customer_tags))
         .routes(routes!(tags::tag_history))
         .routes(routes!(tags::bulk_tag))
-        .routes(routes!(tags::list_tag_rules, tags::create_tag_rule))
         .routes(routes!(
-            tags::get_tag_rule,
-            tags::update_tag_rule,
-            tags::delete_tag_rule
+            tag_rules::list_tag_rules,
+            tag_rules::create_tag_rule
+        ))
+        .routes(routes!(
+            tag_rules::get_tag_rule,
+            tag_rules::update_tag_rule,
+            tag_rules::delete_tag_rule
         ))
         .routes(routes!(segments::segment_events))
         .routes(routes!(segments::preview))
@@ -108,15 +128,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(segments::segment_members))
         .routes(routes!(segments::export_segment))
         .routes(routes!(segments::segment_counts))
-        .routes(routes!(segments::rfm_report))
-        .routes(routes!(segments::lifecycle_report))
-        .routes(routes!(segments::stage_changes))
-        .routes(routes!(segments::pareto_report))
+        .routes(routes!(reports::rfm_report))
+        .routes(routes!(reports::lifecycle_report))
+        .routes(routes!(reports::stage_changes))
+        .routes(routes!(reports::pareto_report))
         .routes(routes!(dashboard::dashboard))
-        .routes(routes!(segments::customer_scores))
+        .routes(routes!(scores::customer_scores))
         .routes(routes!(
-            segments::get_score_settings,
-            segments::put_score_settings
+            scores::get_score_settings,
+            scores::put_score_settings
         ))
         .routes(routes!(
             orders::get_currency_settings,

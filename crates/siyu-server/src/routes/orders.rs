@@ -22,7 +22,7 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::routes::customers::{check_visible, reveal_for, visible_owners};
+use crate::routes::customer_scope::{check_visible, reveal_for, visible_owners};
 
 /// Checks that the caller's data scope covers the order's customer.
 async fn check_order_visible(auth: &Auth, scope: &TenantScope<'_>, order: &Order) -> ApiResult<()> {
