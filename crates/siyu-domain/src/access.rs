@@ -548,3 +548,53 @@ impl Principal {
         }
     }
 }
+
+/// The customers a principal may see and change: what their data scope comes to once
+/// the unit tree and the staff in it are known. The store carries one in every tenant
+/// scope and applies it to every read and write of customers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reach {
+    /// Every customer of the tenant (tenant-wide staff, API tokens, the system).
+    Tenant,
+    /// Only customers owned by these staff (their own, or their unit subtree's).
+    Owners(Vec<crate::ids::StaffId>),
+}
+
+impl Reach {
+    /// Whether a customer with this owner is within reach (an unowned customer is only
+    /// within a tenant-wide reach).
+    pub fn covers(&self, owner: Option<crate::ids::StaffId>) -> bool {
+        match self {
+            Reach::Tenant => true,
+            Reach::Owners(owners) => owner.is_some_and(|o| owners.contains(&o)),
+        }
+    }
+
+    /// The owners it is limited to; `None` for the whole tenant.
+    pub fn owners(&self) -> Option<&[crate::ids::StaffId]> {
+        match self {
+            Reach::Tenant => None,
+            Reach::Owners(owners) => Some(owners),
+        }
+    }
+
+    pub fn is_tenant_wide(&self) -> bool {
+        matches!(self, Reach::Tenant)
+    }
+}
+
+#[cfg(test)]
+mod reach_tests {
+    use super::Reach;
+    use crate::ids::StaffId;
+
+    #[test]
+    fn an_owner_list_covers_only_its_owners_and_never_the_unowned() {
+        let reach = Reach::Owners(vec![StaffId(3), StaffId(5)]);
+        assert!(reach.covers(Some(StaffId(5))));
+        assert!(!reach.covers(Some(StaffId(4))));
+        assert!(!reach.covers(None));
+        assert!(Reach::Tenant.covers(None));
+        assert_eq!(Reach::Owners(vec![]).owners(), Some(&[][..]));
+    }
+}

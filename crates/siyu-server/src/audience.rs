@@ -24,9 +24,9 @@ use siyu_audience::rfm::RfmSettings;
 use siyu_domain::audience::{SegmentId, TagOrigin, TagRule, TaggingResult};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::CustomerId;
-use siyu_domain::ids::{StaffId, TenantId};
+use siyu_domain::ids::TenantId;
 use siyu_domain::time::TimeZone;
-use siyu_store::{Store, StoreError};
+use siyu_store::{Store, StoreError, TenantScope};
 use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
@@ -65,6 +65,18 @@ pub struct TenantAudience {
     counted_at: Mutex<Option<Instant>>,
     /// The tenant's settings as last read (their newest change time).
     settings_version: Mutex<i64>,
+}
+
+impl TenantAudience {
+    /// The customers within the scope's reach, as a set of the index; `None` when it
+    /// reaches the whole tenant. Every count, sample and report of a request is taken
+    /// among these.
+    pub fn among(&self, scope: &TenantScope<'_>, index: &AudienceIndex) -> Option<RoaringBitmap> {
+        scope
+            .reach()
+            .owners()
+            .map(|owners| index.owned_by(owners.iter().map(|s| s.0)))
+    }
 }
 
 #[derive(Default)]
@@ -613,14 +625,13 @@ impl Audiences {
         )
     }
 
-    /// The customers who match a condition, limited to those `owners` own when the
-    /// caller's data scope covers only some customers.
+    /// The customers who match a condition, within the scope's reach.
     pub async fn evaluate(
         &self,
-        tenant: TenantId,
+        scope: &TenantScope<'_>,
         condition: &Condition,
-        owners: Option<&[StaffId]>,
     ) -> Result<(RoaringBitmap, Arc<TenantAudience>), ApiError> {
+        let tenant = scope.id();
         let catalog = self.catalog(tenant).await?;
         catalog.check(condition).map_err(definition_error)?;
         let audience = self.tenant(tenant).await?;
@@ -647,8 +658,8 @@ impl Audiences {
             let mut members = index
                 .evaluate(condition, &input)
                 .map_err(|e| ApiError::field("definition", e.to_string()))?;
-            if let Some(owners) = owners {
-                members &= index.owned_by(owners.iter().map(|s| s.0));
+            if let Some(among) = audience.among(scope, &index) {
+                members &= among;
             }
             members
         };

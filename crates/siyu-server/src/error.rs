@@ -187,6 +187,7 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
             StoreError::NotFound(what) => ApiError::NotFound(what),
+            StoreError::OutOfReach(message) => ApiError::Forbidden(message),
             StoreError::AlreadyExists(message) | StoreError::Conflict(message) => {
                 ApiError::Conflict(message)
             }

@@ -240,6 +240,15 @@ pub struct Auth {
 }
 
 impl Auth {
+    /// The caller's tenant, limited to the customers their data scope reaches (own
+    /// customers, their unit subtree's, or all): how a handler reaches the store. Every
+    /// read, list, count and change of customers through it stays within that reach
+    /// without the handler doing anything; `TenantScope::whole_tenant` is the visible
+    /// step for the few things a narrower principal may do over the whole tenant.
+    pub async fn scope<'s>(&self, store: &'s siyu_store::Store) -> Result<siyu_store::TenantScope<'s>, ApiError> {
+        Ok(store.scope_for(&self.principal).await?)
+    }
+
     /// Refuses with 403 unless the principal holds `permission`.
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if self.principal.can(permission) {

@@ -117,7 +117,7 @@ impl TenantScope<'_> {
     }
 
     /// A customer by id, with their groups. The id of a profile that was merged leads to
-    /// the survivor.
+    /// the survivor. A customer outside the scope's reach is not found.
     pub async fn get_customer(&self, id: CustomerId) -> Result<Customer> {
         let mut id = id;
         for _ in 0..16 {
@@ -127,6 +127,9 @@ impl TenantScope<'_> {
                 .ok_or(StoreError::NotFound("customer"))?;
             match row.merged_into_id {
                 Some(survivor) => id = CustomerId(survivor),
+                None if !self.reaches(row.owner_staff_id.map(StaffId)) => {
+                    return Err(StoreError::NotFound("customer"));
+                }
                 None => {
                     let mut customer = self.customer_from_row(row).await?;
                     customer.groups = Some(self.customer_groups(customer.id).await?);
@@ -139,7 +142,8 @@ impl TenantScope<'_> {
         )))
     }
 
-    /// Live customers by id, in the order given; unknown or merged ids are left out.
+    /// Live customers by id, in the order given; unknown or merged ids, and customers
+    /// outside the scope's reach, are left out.
     pub async fn customers_by_ids(&self, ids: &[CustomerId]) -> Result<Vec<Customer>> {
         let mut by_id = HashMap::new();
         for chunk in ids.chunks(500) {
@@ -150,7 +154,8 @@ impl TenantScope<'_> {
                 .join(",");
             let sql = format!(
                 "SELECT {CUSTOMER_COLUMNS} FROM customers c WHERE tenant_id = $1 AND merged_into_id IS NULL \
-                 AND id IN ({list})"
+                 AND id IN ({list}){}",
+                self.owner_clause("owner_staff_id")
             );
             let rows: Vec<CustomerRow> = on_db!(self.store, |db| {
                 sqlx::query_as(&sql)
@@ -222,15 +227,10 @@ impl TenantScope<'_> {
 
     /// Live profiles, newest first; `q` searches names (contains), and emails, phones and
     /// identity values (exact, normalised).
-    /// `owners` limits the list to customers those staff own (a data scope).
-    pub async fn list_customers(
-        &self,
-        page: PageRequest,
-        q: Option<&str>,
-        owners: Option<&[StaffId]>,
-    ) -> Result<Page<Customer>> {
+    /// Only customers within the scope's reach.
+    pub async fn list_customers(&self, page: PageRequest, q: Option<&str>) -> Result<Page<Customer>> {
         let before = page.after.unwrap_or(i64::MAX);
-        let Some((sql, pattern, exact)) = search_sql(CUSTOMER_COLUMNS, q, owners) else {
+        let Some((sql, pattern, exact)) = search_sql(CUSTOMER_COLUMNS, q, self.reach.owners()) else {
             return Ok(Page::from_rows(vec![], page, |c: &Customer| c.id.0));
         };
         let rows: Vec<CustomerRow> = on_db!(self.store, |db| {
@@ -258,9 +258,8 @@ impl TenantScope<'_> {
         q: Option<&str>,
         before: i64,
         limit: i64,
-        owners: Option<&[StaffId]>,
     ) -> Result<Vec<i64>> {
-        let Some((sql, pattern, exact)) = search_sql("id", q, owners) else {
+        let Some((sql, pattern, exact)) = search_sql("id", q, self.reach.owners()) else {
             return Ok(Vec::new());
         };
         Ok(on_db!(self.store, |db| {
@@ -496,6 +495,7 @@ impl TenantScope<'_> {
     ) -> Result<Customer> {
         let customer = self.get_customer(id).await?;
         if let Some(Some(staff)) = owner {
+            self.check_owner_within_reach(Some(staff))?;
             self.get_staff(staff).await?;
         }
         let now = crate::now_ms();
@@ -590,16 +590,19 @@ impl TenantScope<'_> {
 
     /// Hands customers to a staff member (分配客户), or takes them from whoever has them
     /// (`None`), in parts of 1,000 per transaction; one audit entry per part. Ids that
-    /// are not this tenant's customers are skipped. Says how many changed.
+    /// are not this tenant's customers, or not within the scope's reach, are skipped; a
+    /// staff member outside the reach is refused. Says how many changed.
     pub async fn assign_owner(
         &self,
         customers: &[CustomerId],
         owner: Option<StaffId>,
         actor: &siyu_domain::audit::Actor,
     ) -> Result<u64> {
+        self.check_owner_within_reach(owner)?;
         if let Some(staff) = owner {
             self.get_staff(staff).await?;
         }
+        let customers = &self.reachable(customers).await?;
         let tenant = self.tenant;
         let mut changed = 0;
         for part in customers.chunks(1000) {

@@ -14,6 +14,10 @@ pub enum StoreError {
     /// Other rows still refer to the object, or a rule of the data forbids the change.
     #[error("{0}")]
     Conflict(String),
+    /// The change would reach past the customers the scope may reach (handing customers
+    /// to staff outside it, undoing a merge that brings back someone outside it).
+    #[error("{0}")]
+    OutOfReach(String),
     #[error(transparent)]
     Domain(#[from] DomainError),
     #[error("cannot open the database at {url}: {source}")]

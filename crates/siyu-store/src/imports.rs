@@ -401,6 +401,8 @@ impl TenantScope<'_> {
         total_rows: i64,
         actor: &Actor,
     ) -> Result<ImportJob> {
+        // rows name any customer, or make new ones: only for a tenant-wide reach
+        self.check_tenant_wide("importing")?;
         let now = now_ms();
         let id: i64 = on_db!(self.store, |db| {
             sqlx::query_scalar(

@@ -38,6 +38,7 @@ mod merges;
 mod orders;
 mod privacy;
 mod profiles;
+mod reach;
 mod recent;
 mod secrets;
 mod segments;
@@ -75,6 +76,7 @@ pub use orders::OrderFilter;
 pub use privacy::ConsentChange;
 pub use secrets::SecretName;
 pub use segments::NewSegment;
+use siyu_domain::access::Reach;
 use siyu_domain::ids::TenantId;
 use siyu_domain::secret::SecretKey;
 pub use sources::SourceRef;
@@ -301,25 +303,39 @@ impl Store {
         }
     }
 
-    /// The data of one tenant. Every query made through it is scoped to that tenant.
+    /// The whole of one tenant's data, every customer included: for work done by the
+    /// system (ingestion, the audience index, imports, the CLI) and for tenant data that
+    /// is not about customers. Every query made through it is scoped to that tenant.
+    /// A request acts through [`Store::scope_for`] instead, which also limits customers
+    /// to the principal's reach; taking this wider view in a request is a visible step.
     pub fn tenant(&self, tenant: TenantId) -> TenantScope<'_> {
         TenantScope {
             store: self,
             tenant,
+            reach: Reach::Tenant,
         }
     }
 }
 
-/// Access to one tenant's data; see the crate documentation.
-#[derive(Debug, Clone, Copy)]
+/// Access to one tenant's data; see the crate documentation. It carries the reach of
+/// whoever acts through it (the whole tenant, or the customers of some owners), and
+/// every read and write of customers made through it stays within that reach: a
+/// customer outside it is not found, lists and counts leave it out, changes refuse it.
+#[derive(Debug, Clone)]
 pub struct TenantScope<'s> {
     pub(crate) store: &'s Store,
     pub(crate) tenant: TenantId,
+    pub(crate) reach: Reach,
 }
 
 impl TenantScope<'_> {
     pub fn id(&self) -> TenantId {
         self.tenant
+    }
+
+    /// The customers this scope may see and change.
+    pub fn reach(&self) -> &Reach {
+        &self.reach
     }
 }
 

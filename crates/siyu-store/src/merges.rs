@@ -286,6 +286,8 @@ impl TenantScope<'_> {
     /// profile brought back. A merge undone already, or whose survivor has since been
     /// merged or erased, cannot be undone (undo the later merge first). Audited.
     pub async fn undo_merge(&self, merge: i64, actor: &Actor) -> Result<(CustomerId, CustomerId)> {
+        // both profiles come back: one may lie outside a narrower reach
+        self.check_tenant_wide("undoing a merge")?;
         let zone = self.time_zone().await?;
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let tenant = self.tenant;

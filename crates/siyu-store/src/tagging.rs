@@ -105,7 +105,8 @@ impl TenantScope<'_> {
     /// Adds and removes tags on customers, each change recorded with who, when, how and
     /// why. Adding a tag a customer has, or removing one they lack, changes nothing, so
     /// concurrent taggings of the same customers lose nothing and count nothing twice.
-    /// Customers that do not exist (or were merged) are skipped.
+    /// Customers that do not exist (or were merged), or are outside the scope's reach,
+    /// are skipped.
     #[allow(clippy::too_many_arguments)]
     pub async fn change_tags(
         &self,
@@ -118,6 +119,7 @@ impl TenantScope<'_> {
     ) -> Result<TaggingResult> {
         let reason = siyu_domain::audience::check_reason(reason)?;
         self.check_tags_known(add, remove).await?;
+        let customers = &self.reachable(customers).await?;
         let tenant = self.tenant;
         let mut result = TaggingResult {
             added: 0,

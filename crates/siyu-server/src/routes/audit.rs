@@ -39,8 +39,7 @@ pub async fn list_audit_log(
         target_id: q.target_id,
     };
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .list_audit(page, &filter)
             .await?,
     ))

@@ -265,7 +265,7 @@ pub struct Me {
 #[utoipa::path(get, path = "/api/v1/me", tag = "auth",
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn me(State(app): State<AppState>, auth: Auth) -> ApiResult<Json<Me>> {
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let (kind, staff, token) = match &auth.principal.kind {
         PrincipalKind::Staff { staff_id, .. } => {
             ("staff", Some(scope.get_staff(*staff_id).await?), None)
@@ -361,8 +361,8 @@ pub async fn change_password(
         tokio::task::spawn_blocking(move || changes.set_password(&new_password).map(|()| changes))
             .await
             .map_err(|e| ApiError::Internal(e.to_string()))??;
-    app.store
-        .tenant(auth.principal.tenant_id)
+    auth.scope(&app.store)
+        .await?
         .update_staff(*staff_id, &changes, &auth.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -121,7 +121,6 @@ pub(crate) async fn members_page(
     audience: &crate::audience::TenantAudience,
     members: &roaring::RoaringBitmap,
     page: siyu_domain::page::PageRequest,
-    owners: Option<&[siyu_domain::ids::StaffId]>,
 ) -> ApiResult<Page<Customer>> {
     let ids: Vec<i64> = {
         let index = audience.index.read().expect("not poisoned");
@@ -136,7 +135,6 @@ pub(crate) async fn members_page(
         .customers_by_ids(&shown)
         .await?
         .into_iter()
-        .filter(|c| owners.is_none_or(|o| c.owner_staff_id.is_some_and(|s| o.contains(&s))))
         .map(Customer::masked)
         .collect();
     Ok(Page::from_ids(customers, &ids, page))

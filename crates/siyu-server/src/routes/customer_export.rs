@@ -14,7 +14,6 @@ use serde_json::json;
 use siyu_domain::access::Permission;
 use siyu_domain::audit::AuditRecord;
 use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
-use siyu_domain::ids::StaffId;
 use siyu_domain::page::PageRequest;
 use siyu_domain::personal::mask_personal_in_text;
 use siyu_store::TenantScope;
@@ -24,7 +23,6 @@ use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, Auth};
 use crate::routes::conditions::condition_of;
-use crate::routes::customer_scope::{visible_customer, visible_owners};
 use crate::routes::customers::matching_search_ids;
 
 #[derive(Deserialize, IntoParams)]
@@ -54,18 +52,13 @@ pub async fn export_customers(
     if reveal {
         auth.require(Permission::CustomersReveal)?;
     }
-    let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
-    let owners = visible_owners(&auth, &scope).await?;
+    let scope = auth.scope(&app.store).await?;
     let filter = q.filter.as_deref().filter(|f| !f.trim().is_empty());
     // who the filter matches is fixed now; the rows are read as the client reads
     let matching = match filter {
         Some(filter) => {
             let condition = condition_of(&auth, Some(filter), None)?;
-            let (members, audience) = app
-                .audiences
-                .evaluate(tenant, &condition, owners.as_deref())
-                .await?;
+            let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
             let mut ids = audience
                 .index
                 .read()
@@ -91,26 +84,25 @@ pub async fn export_customers(
         )
         .await?;
     let store = app.store.clone();
+    let principal = auth.principal.clone();
     let search = q.q.clone().filter(|q| !q.trim().is_empty());
     // each step writes the customers below an id, newest first; the first also writes
     // the header
     let pages = futures_util::stream::unfold(Some((i64::MAX, true)), move |state| {
         let store = store.clone();
         let search = search.clone();
-        let owners = owners.clone();
+        let principal = principal.clone();
         let matching = matching.clone();
         async move {
             let (before, first) = state?;
-            let scope = store.tenant(tenant);
-            let (items, next) = match export_step(
-                &scope,
-                search.as_deref(),
-                matching.as_deref(),
-                before,
-                owners.as_deref(),
-            )
-            .await
-            {
+            // each step reads through the caller's own scope again
+            let step = match store.scope_for(&principal).await {
+                Ok(scope) => {
+                    export_step(&scope, search.as_deref(), matching.as_deref(), before).await
+                }
+                Err(e) => Err(e.into()),
+            };
+            let (items, next) = match step {
                 Ok(step) => step,
                 Err(e) => {
                     tracing::error!(error = ?e, "customer export stopped");
@@ -161,7 +153,6 @@ async fn export_step(
     search: Option<&str>,
     matching: Option<&Matching>,
     before: i64,
-    owners: Option<&[StaffId]>,
 ) -> ApiResult<(Vec<Customer>, Option<i64>)> {
     let (ids, next) = match (matching, search) {
         (None, _) => {
@@ -170,7 +161,7 @@ async fn export_step(
                 after_pair: None,
                 limit: EXPORT_STEP as u32,
             };
-            let list = scope.list_customers(page, search, owners).await?;
+            let list = scope.list_customers(page, search).await?;
             let next = list
                 .next_cursor
                 .is_some()
@@ -186,7 +177,6 @@ async fn export_step(
                 &m.members,
                 before,
                 EXPORT_STEP,
-                owners,
             )
             .await?
         }
@@ -217,8 +207,8 @@ pub async fn export_customer_data(
 ) -> ApiResult<Json<serde_json::Value>> {
     auth.require(Permission::CustomersExport)?;
     auth.require(Permission::CustomersReveal)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(
         scope
             .export_customer_data(customer.id, &auth.actor())

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use siyu_domain::access::Permission;
 use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus};
-use siyu_domain::customer::{EventActivity, Note, TimelineEntry};
+use siyu_domain::customer::{CustomerId, EventActivity, Note, TimelineEntry};
 use siyu_domain::page::Page;
 use siyu_domain::tracking::parse_time;
 use siyu_store::ConsentChange;
@@ -16,7 +16,7 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::routes::customer_scope::{reveal_for, visible_customer};
+use crate::routes::customer_scope::reveal_for;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -43,8 +43,8 @@ pub async fn customer_timeline(
 ) -> ApiResult<Json<Page<TimelineEntry>>> {
     auth.require(Permission::CustomersRead)?;
     let page = siyu_domain::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     let reveal = reveal_for(&auth, &scope, customer.id, q.reveal, &["timeline"]).await?;
     let timeline = scope.customer_timeline(customer.id, page).await?;
     Ok(Json(if reveal {
@@ -65,8 +65,8 @@ pub async fn customer_activity(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<EventActivity>>> {
     auth.require(Permission::CustomersRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(scope.customer_activity(customer.id).await?))
 }
 
@@ -79,8 +79,8 @@ pub async fn list_notes(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Note>>> {
     auth.require(Permission::CustomersRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(scope.customer_notes(customer.id).await?))
 }
 
@@ -101,8 +101,8 @@ pub async fn add_note(
     ApiJson(body): ApiJson<NewNote>,
 ) -> ApiResult<(StatusCode, Json<Note>)> {
     auth.require(Permission::CustomersWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     let note = scope
         .add_note(customer.id, &body.body, &auth.actor())
         .await?;
@@ -120,8 +120,8 @@ pub async fn get_consent(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<Consent>>> {
     auth.require(Permission::CustomersRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(scope.consents(customer.id).await?))
 }
 
@@ -173,8 +173,8 @@ pub async fn record_consent(
         note: body.note.clone(),
         at,
     };
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(
         scope
             .record_consent(customer.id, &change, &auth.actor())

@@ -24,8 +24,7 @@ pub async fn get_trait_limits(
 ) -> ApiResult<Json<TraitLimits>> {
     auth.require(Permission::CustomersRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .trait_limits()
             .await?,
     ))
@@ -44,8 +43,7 @@ pub async fn put_trait_limits(
 ) -> ApiResult<Json<TraitLimits>> {
     auth.require(Permission::SettingsWrite)?;
     let limits = body.check()?;
-    app.store
-        .tenant(auth.principal.tenant_id)
+    auth.scope(&app.store).await?
         .set_trait_limits(&limits, &auth.actor())
         .await?;
     Ok(Json(limits))
@@ -61,9 +59,7 @@ pub async fn get_identity_settings(
     auth: Auth,
 ) -> ApiResult<Json<IdentitySettings>> {
     auth.require(Permission::CustomersRead)?;
-    let stored = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let stored = auth.scope(&app.store).await?
         .setting(IdentitySettings::KEY)
         .await?;
     Ok(Json(
@@ -85,8 +81,7 @@ pub async fn put_identity_settings(
 ) -> ApiResult<Json<IdentitySettings>> {
     auth.require(Permission::SettingsWrite)?;
     let settings = body.check()?;
-    app.store
-        .tenant(auth.principal.tenant_id)
+    auth.scope(&app.store).await?
         .put_setting(
             IdentitySettings::KEY,
             &serde_json::to_value(&settings).expect("serializable"),

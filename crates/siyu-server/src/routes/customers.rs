@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::routes::conditions::{condition_of, members_page};
-use crate::routes::customer_scope::{check_visible, reveal_for, visible_customer, visible_owners};
+use crate::routes::customer_scope::reveal_for;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -63,7 +63,6 @@ async fn present(
     customer: Customer,
     reveal: bool,
 ) -> ApiResult<Customer> {
-    check_visible(auth, scope, &customer).await?;
     if reveal_for(auth, scope, customer.id, Some(reveal), &["phone", "email"]).await? {
         Ok(customer)
     } else {
@@ -81,28 +80,18 @@ pub async fn list_customers(
 ) -> ApiResult<Json<Page<Customer>>> {
     auth.require(Permission::CustomersRead)?;
     let page = PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let owners = visible_owners(&auth, &scope).await?;
+    let scope = auth.scope(&app.store).await?;
     let Some(filter) = q.filter.as_deref().filter(|f| !f.trim().is_empty()) else {
-        let list = scope
-            .list_customers(page, q.q.as_deref(), owners.as_deref())
-            .await?;
+        let list = scope.list_customers(page, q.q.as_deref()).await?;
         return Ok(Json(list.map(Customer::masked)));
     };
     let condition = condition_of(&auth, Some(filter), None)?;
-    let tenant = auth.principal.tenant_id;
-    let (members, audience) = app
-        .audiences
-        .evaluate(tenant, &condition, owners.as_deref())
-        .await?;
+    let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
     if let Some(search) = q.q.as_deref().filter(|q| !q.trim().is_empty()) {
-        let found =
-            search_within(&scope, search, &audience, &members, page, owners.as_deref()).await?;
+        let found = search_within(&scope, search, &audience, &members, page).await?;
         return Ok(Json(found.map(Customer::masked)));
     }
-    Ok(Json(
-        members_page(&scope, &audience, &members, page, owners.as_deref()).await?,
-    ))
+    Ok(Json(members_page(&scope, &audience, &members, page).await?))
 }
 
 /// Ids of a search read per step when it is narrowed by a filter.
@@ -120,7 +109,6 @@ async fn search_within(
     audience: &crate::audience::TenantAudience,
     members: &roaring::RoaringBitmap,
     page: PageRequest,
-    owners: Option<&[StaffId]>,
 ) -> ApiResult<Page<Customer>> {
     // one more than the page, to know whether another follows
     let (mut kept, mut next) = matching_search_ids(
@@ -130,7 +118,6 @@ async fn search_within(
         members,
         page.after.unwrap_or(i64::MAX),
         page.limit as usize + 1,
-        owners,
     )
     .await?;
     if kept.len() > page.limit as usize {
@@ -152,12 +139,11 @@ pub(crate) async fn matching_search_ids(
     members: &roaring::RoaringBitmap,
     mut before: i64,
     limit: usize,
-    owners: Option<&[StaffId]>,
 ) -> ApiResult<(Vec<i64>, Option<i64>)> {
     let mut kept = Vec::new();
     for _ in 0..SEARCH_STEPS {
         let found = scope
-            .search_customer_ids(Some(search), before, SEARCH_STEP, owners)
+            .search_customer_ids(Some(search), before, SEARCH_STEP)
             .await?;
         let exhausted = (found.len() as i64) < SEARCH_STEP;
         {
@@ -192,7 +178,7 @@ pub async fn get_customer(
     ApiQuery(q): ApiQuery<RevealQuery>,
 ) -> ApiResult<Json<Customer>> {
     auth.require(Permission::CustomersRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(
         present(&auth, &scope, customer, q.reveal.unwrap_or(false)).await?,
@@ -208,7 +194,7 @@ pub async fn lookup_customer(
 ) -> ApiResult<Json<Customer>> {
     auth.require(Permission::CustomersRead)?;
     let identity = Identity::new(IdentityKind::parse(&q.kind)?, &q.value)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let customer = scope.lookup_customer(&identity).await?;
     Ok(Json(
         present(&auth, &scope, customer, q.reveal.unwrap_or(false)).await?,
@@ -227,8 +213,8 @@ pub async fn erase_customer(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::CustomersDelete)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     // events tracked before the request must not bring the person back once applied
     app.ingestor
         .wait_until_applied(&app.store, ERASE_WAIT)
@@ -272,7 +258,7 @@ pub async fn update_customer(
     ApiJson(body): ApiJson<UpdateCustomer>,
 ) -> ApiResult<Json<Customer>> {
     auth.require(Permission::CustomersWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let customer = scope.get_customer(CustomerId(id)).await?;
     present(&auth, &scope, customer.clone(), false).await?;
     if let Some(traits) = &body.traits {
@@ -288,14 +274,6 @@ pub async fn update_customer(
                 "a trait name is 1 to 100 characters",
             ));
         }
-    }
-    if let Some(Some(owner)) = body.owner_staff_id
-        && let Some(owners) = visible_owners(&auth, &scope).await?
-        && !owners.contains(&StaffId(owner))
-    {
-        return Err(ApiError::Forbidden(
-            "that staff member is outside your data scope".into(),
-        ));
     }
     let updated = scope
         .update_customer(
@@ -344,29 +322,8 @@ pub async fn assign_customers(
             "name 1 to 100,000 customers",
         ));
     }
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let mut ids: Vec<CustomerId> = body.customer_ids.iter().map(|id| CustomerId(*id)).collect();
-    if let Some(owners) = visible_owners(&auth, &scope).await? {
-        if let Some(owner) = body.owner_staff_id
-            && !owners.contains(&StaffId(owner))
-        {
-            return Err(ApiError::Forbidden(
-                "that staff member is outside your data scope".into(),
-            ));
-        }
-        let mut visible = Vec::with_capacity(ids.len());
-        for part in ids.chunks(1000) {
-            visible.extend(
-                scope
-                    .customers_by_ids(part)
-                    .await?
-                    .into_iter()
-                    .filter(|c| c.owner_staff_id.is_some_and(|o| owners.contains(&o)))
-                    .map(|c| c.id),
-            );
-        }
-        ids = visible;
-    }
+    let scope = auth.scope(&app.store).await?;
+    let ids: Vec<CustomerId> = body.customer_ids.iter().map(|id| CustomerId(*id)).collect();
     let assigned = scope
         .assign_owner(&ids, body.owner_staff_id.map(StaffId), &auth.actor())
         .await?;
@@ -395,13 +352,7 @@ pub async fn undo_merge(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<UndoneMerge>> {
     auth.require(Permission::CustomersMerge)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    if visible_owners(&auth, &scope).await?.is_some() {
-        // both profiles come back: one may lie outside the caller's data scope
-        return Err(ApiError::Forbidden(
-            "undoing a merge needs a data scope over all customers".into(),
-        ));
-    }
+    let scope = auth.scope(&app.store).await?;
     let (survivor, restored) = scope.undo_merge(id, &auth.actor()).await?;
     Ok(Json(UndoneMerge {
         survivor: scope.get_customer(survivor).await?.masked(),

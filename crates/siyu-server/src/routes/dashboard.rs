@@ -18,7 +18,6 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Auth};
-use crate::routes::customer_scope::visible_owners;
 
 /// The longest range one call may cover.
 const MAX_DAYS: i32 = 731;
@@ -143,7 +142,7 @@ pub async fn dashboard(
 ) -> ApiResult<Json<DashboardReport>> {
     auth.require(Permission::AnalyticsRead)?;
     let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
+    let scope = auth.scope(&app.store).await?;
     let audience = app.audiences.tenant(tenant).await?;
     let to = match &q.to {
         Some(s) => parse_date("to", s)?,
@@ -184,7 +183,6 @@ pub async fn dashboard(
         }
         None => None,
     };
-    let owners = visible_owners(&auth, &scope).await?;
     let mut source_channels = HashMap::new();
     let mut private_sources = HashSet::new();
     for (id, name, kind) in scope.source_kinds().await? {
@@ -207,8 +205,7 @@ pub async fn dashboard(
             set |= index.owned_by(staff.iter().map(|s| s.0));
             customers = Some(set);
         }
-        if let Some(owners) = &owners {
-            let visible = index.owned_by(owners.iter().map(|s| s.0));
+        if let Some(visible) = audience.among(&scope, &index) {
             customers = Some(match customers {
                 Some(set) => set & visible,
                 None => visible,

@@ -16,21 +16,13 @@ use siyu_domain::order::{
     OrderStatus, SalesChannel, parse_money,
 };
 use siyu_domain::page::Page;
-use siyu_store::{OrderFilter, TenantScope, now_ms};
+use siyu_store::{OrderFilter, now_ms};
 use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::routes::customer_scope::{check_visible, reveal_for, visible_owners};
-
-/// Checks that the caller's data scope covers the order's customer.
-async fn check_order_visible(auth: &Auth, scope: &TenantScope<'_>, order: &Order) -> ApiResult<()> {
-    let customer = scope.get_customer(order.customer_id).await?;
-    check_visible(auth, scope, &customer)
-        .await
-        .map_err(|_| ApiError::NotFound("order"))
-}
+use crate::routes::customer_scope::{reveal_for};
 
 /// Records an order, or updates the one with the same order id.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderInput,
@@ -46,21 +38,14 @@ pub async fn record_order(
 ) -> ApiResult<(StatusCode, Json<Order>)> {
     auth.require(Permission::OrdersWrite)?;
     let order = body.to_new_order(now_ms())?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let (order, created) = match (&body.customer_id, &body.customer) {
         (Some(id), None) => {
             let customer = scope.get_customer(CustomerId(*id)).await?;
-            check_visible(&auth, &scope, &customer).await?;
             scope.record_order(customer.id, &order, "api").await?
         }
         (None, Some(identity)) => {
             let identity = identity.to_identity("customer")?;
-            if visible_owners(&auth, &scope).await?.is_some() {
-                // it may name, or make, a customer outside the caller's data scope
-                return Err(ApiError::Forbidden(
-                    "your data scope covers some customers only: pass customer_id".into(),
-                ));
-            }
             scope.record_order_for(&identity, &order, "api").await?
         }
         _ => {
@@ -111,21 +96,10 @@ pub async fn list_orders(
 ) -> ApiResult<Json<Page<Order>>> {
     auth.require(Permission::OrdersRead)?;
     let page = siyu_domain::page::PageRequest::parse(q.cursor.as_deref(), q.limit)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let customer = match q.customer_id {
-        Some(id) => {
-            let customer = scope.get_customer(CustomerId(id)).await?;
-            check_visible(&auth, &scope, &customer).await?;
-            Some(customer.id)
-        }
-        None => {
-            if visible_owners(&auth, &scope).await?.is_some() {
-                return Err(ApiError::Forbidden(
-                    "your data scope covers some customers only: pass customer_id".into(),
-                ));
-            }
-            None
-        }
+        Some(id) => Some(scope.get_customer(CustomerId(id)).await?.id),
+        None => None,
     };
     let filter = OrderFilter {
         customer,
@@ -170,9 +144,8 @@ pub async fn get_order(
     ApiQuery(q): ApiQuery<RevealQuery>,
 ) -> ApiResult<Json<Order>> {
     auth.require(Permission::OrdersRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let order = scope.get_order(OrderRef(id)).await?;
-    check_order_visible(&auth, &scope, &order).await?;
     if reveal_for(&auth, &scope, order.customer_id, q.reveal, &["order"]).await? {
         Ok(Json(order))
     } else {
@@ -223,9 +196,8 @@ pub async fn record_after_sale(
     {
         return Err(ApiError::field("reason", "at most 500 characters"));
     }
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let order = scope.get_order(OrderRef(id)).await?;
-    check_order_visible(&auth, &scope, &order).await?;
     let after_sale = scope
         .record_after_sale(
             order.id,
@@ -248,9 +220,8 @@ pub async fn list_after_sales(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<AfterSale>>> {
     auth.require(Permission::OrdersRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let order = scope.get_order(OrderRef(id)).await?;
-    check_order_visible(&auth, &scope, &order).await?;
     Ok(Json(scope.list_after_sales(order.id).await?))
 }
 
@@ -275,10 +246,7 @@ pub async fn update_after_sale(
 ) -> ApiResult<Json<AfterSale>> {
     auth.require(Permission::OrdersWrite)?;
     let status = AfterSaleStatus::parse("status", &body.status)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let after_sale = scope.get_after_sale(AfterSaleId(id)).await?;
-    let order = scope.get_order(after_sale.order).await?;
-    check_order_visible(&auth, &scope, &order).await?;
+    let scope = auth.scope(&app.store).await?;
     Ok(Json(
         scope
             .update_after_sale(AfterSaleId(id), status, &auth.actor())
@@ -295,7 +263,7 @@ pub async fn get_currency_settings(
     auth: Auth,
 ) -> ApiResult<Json<CurrencySettings>> {
     auth.require(Permission::OrdersRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     Ok(Json(scope.currency_settings().await?))
 }
 
@@ -313,7 +281,7 @@ pub async fn put_currency_settings(
 ) -> ApiResult<Json<CurrencySettings>> {
     auth.require(Permission::SettingsWrite)?;
     let settings = body.check()?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     scope
         .set_currency_settings(&settings, &auth.actor())
         .await?;

@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Auth, PageParams};
-use crate::routes::customer_scope::{require_tenant_scope, visible_owners};
+use crate::routes::customer_scope::{require_tenant_scope};
 
 #[derive(Serialize, ToSchema)]
 pub struct RfmClassFigures {
@@ -62,8 +62,7 @@ pub async fn rfm_report(
     let tenant = auth.principal.tenant_id;
     let units = match q.unit_id {
         Some(unit) => Some(
-            app.store
-                .tenant(tenant)
+            auth.scope(&app.store).await?
                 .unit_catalog()
                 .await?
                 .remove(&unit)
@@ -71,10 +70,10 @@ pub async fn rfm_report(
         ),
         None => None,
     };
-    let owners = visible_owners(&auth, &app.store.tenant(tenant)).await?;
+    let scope = auth.scope(&app.store).await?;
     let audience = app.audiences.tenant(tenant).await?;
     let index = audience.index.read().expect("not poisoned");
-    let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
+    let among = audience.among(&scope, &index);
     let (cuts, report) = index.rfm_report(units.as_deref(), among.as_ref());
     let classes = RfmClass::ALL
         .iter()
@@ -151,10 +150,10 @@ pub async fn lifecycle_report(
         "week" => true,
         _ => return Err(ApiError::field("cohort", "must be month or week")),
     };
-    let owners = visible_owners(&auth, &app.store.tenant(auth.principal.tenant_id)).await?;
+    let scope = auth.scope(&app.store).await?;
     let audience = app.audiences.tenant(auth.principal.tenant_id).await?;
     let index = audience.index.read().expect("not poisoned");
-    let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
+    let among = audience.among(&scope, &index);
     // a cohort is named by its first day: the first of the month, or the Monday
     let period = if by_week { Period::Week } else { Period::Month };
     let cohorts = index.stage_cohorts(
@@ -203,10 +202,10 @@ pub async fn stage_changes(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Page<StageChange>>> {
     auth.require(Permission::AnalyticsRead)?;
-    require_tenant_scope(&app, &auth).await?;
+    let scope = auth.scope(&app.store).await?;
+    require_tenant_scope(&scope)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .stage_changes(params.page()?)
             .await?,
     ))
@@ -249,8 +248,7 @@ pub async fn pareto_report(
     let tenant = auth.principal.tenant_id;
     let units = match q.unit_id {
         Some(unit) => Some(
-            app.store
-                .tenant(tenant)
+            auth.scope(&app.store).await?
                 .unit_catalog()
                 .await?
                 .remove(&unit)
@@ -263,11 +261,11 @@ pub async fn pareto_report(
         d if d > 3650 => return Err(ApiError::field("days", "at most 3650")),
         d => Some(d),
     };
-    let owners = visible_owners(&auth, &app.store.tenant(tenant)).await?;
+    let scope = auth.scope(&app.store).await?;
     let audience = app.audiences.tenant(tenant).await?;
     let p = {
         let index = audience.index.read().expect("not poisoned");
-        let among = owners.map(|o| index.owned_by(o.iter().map(|s| s.0)));
+        let among = audience.among(&scope, &index);
         index.pareto(units.as_deref(), days, among.as_ref())
     };
     Ok(Json(ParetoReport {

@@ -56,8 +56,7 @@ pub async fn list_roles(
 ) -> ApiResult<Json<Page<Role>>> {
     auth.require(Permission::RolesRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .list_roles(q.page()?)
             .await?,
     ))
@@ -76,9 +75,7 @@ pub async fn create_role(
     let description = check_description(body.description.as_deref())?.unwrap_or_default();
     let permissions = PermissionSet::parse_names("permissions", &body.permissions)?;
     auth.require_all(&permissions)?;
-    let role = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let role = auth.scope(&app.store).await?
         .create_role(&name, &description, &permissions, &auth.actor())
         .await?;
     Ok((StatusCode::CREATED, Json(role)))
@@ -93,8 +90,7 @@ pub async fn get_role(
 ) -> ApiResult<Json<Role>> {
     auth.require(Permission::RolesRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .get_role(RoleId(id))
             .await?,
     ))
@@ -113,7 +109,7 @@ pub async fn update_role(
     ApiJson(body): ApiJson<UpdateRole>,
 ) -> ApiResult<Json<Role>> {
     auth.require(Permission::RolesWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let role = scope.get_role(RoleId(id)).await?;
     let description = check_description(body.description.as_deref())?;
     let permissions = body
@@ -152,7 +148,7 @@ pub async fn delete_role(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::RolesWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let role = scope.get_role(RoleId(id)).await?;
     if !role.builtin {
         auth.require_all(&role.permissions)?;

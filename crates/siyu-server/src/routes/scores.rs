@@ -9,6 +9,7 @@ use siyu_audience::condition::LifecycleStage;
 use siyu_audience::lifecycle::LifecycleSettings;
 use siyu_audience::rfm::RfmSettings;
 use siyu_domain::access::Permission;
+use siyu_domain::customer::CustomerId;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -16,7 +17,6 @@ use crate::audience::{KOC_SETTINGS, LIFECYCLE_SETTINGS, RFM_SETTINGS, definition
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::routes::conditions::condition_of;
-use crate::routes::customer_scope::visible_customer;
 
 #[derive(Serialize, ToSchema)]
 pub struct CustomerScores {
@@ -43,13 +43,13 @@ pub async fn customer_scores(
 ) -> ApiResult<Json<CustomerScores>> {
     auth.require(Permission::CustomersRead)?;
     let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     let units = scope.unit_catalog().await?;
     let koc = app.audiences.koc_condition(tenant).await?;
     let koc = app
         .audiences
-        .evaluate(tenant, &koc, None)
+        .evaluate(&scope, &koc)
         .await
         .map(|(members, audience)| {
             let index = audience.index.read().expect("not poisoned");
@@ -168,8 +168,7 @@ pub async fn put_score_settings(
         _ => return Err(ApiError::NotFound("settings")),
     };
     let tenant = auth.principal.tenant_id;
-    app.store
-        .tenant(tenant)
+    auth.scope(&app.store).await?
         .put_setting(&key, &value, &auth.actor())
         .await?;
     app.audiences.rescore(tenant).await?;

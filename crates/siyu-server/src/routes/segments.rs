@@ -15,7 +15,7 @@ use siyu_domain::audience::{Segment, SegmentEvent, SegmentId, SegmentKind};
 use siyu_domain::audit::AuditRecord;
 use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
 use siyu_domain::page::Page;
-use siyu_store::NewSegment;
+use siyu_store::{NewSegment, TenantScope};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
@@ -23,7 +23,7 @@ use crate::audience::definition_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
 use crate::routes::conditions::{condition_of, members_page, segment_condition};
-use crate::routes::customer_scope::{require_tenant_scope, visible_owners};
+use crate::routes::customer_scope::{require_tenant_scope};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -65,12 +65,11 @@ pub async fn preview(
     auth.require(Permission::SegmentsRead)?;
     let started = std::time::Instant::now();
     let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
-    let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
-    let owners = visible_owners(&auth, &scope).await?;
+    let _tenant = auth.principal.tenant_id;
+    let scope = auth.scope(&app.store).await?;
     let (members, audience) = app
         .audiences
-        .evaluate(tenant, &condition, owners.as_deref())
+        .evaluate(&scope, &condition)
         .await?;
     let sample_ids = {
         let index = audience.index.read().expect("not poisoned");
@@ -105,11 +104,11 @@ pub struct SegmentView {
 }
 
 async fn view(app: &AppState, auth: &Auth, segment: Segment) -> ApiResult<SegmentView> {
-    let tenant = auth.principal.tenant_id;
-    let owners = visible_owners(auth, &app.store.tenant(tenant)).await?;
+    let _tenant = auth.principal.tenant_id;
+    let scope = auth.scope(&app.store).await?;
     match app
         .audiences
-        .evaluate(tenant, &Condition::Segment(segment.id.0), owners.as_deref())
+        .evaluate(&scope, &Condition::Segment(segment.id.0))
         .await
     {
         Ok((members, _)) => Ok(SegmentView {
@@ -129,18 +128,15 @@ async fn view(app: &AppState, auth: &Auth, segment: Segment) -> ApiResult<Segmen
 }
 
 /// The segment's size over the whole tenant, for its size over time.
-async fn record_count(
-    app: &AppState,
-    tenant: siyu_domain::ids::TenantId,
-    id: SegmentId,
-) -> ApiResult<()> {
+async fn record_count(app: &AppState, scope: &TenantScope<'_>, id: SegmentId) -> ApiResult<()> {
+    // the size over time is the segment's, whoever saved it: counted tenant-wide
+    let whole = scope.whole_tenant();
     if let Ok((members, _)) = app
         .audiences
-        .evaluate(tenant, &Condition::Segment(id.0), None)
+        .evaluate(&whole, &Condition::Segment(id.0))
         .await
     {
-        app.store
-            .tenant(tenant)
+        whole
             .record_segment_count(id, members.len())
             .await?;
     }
@@ -154,9 +150,7 @@ pub async fn list_segments(
     auth: Auth,
 ) -> ApiResult<Json<Vec<SegmentView>>> {
     auth.require(Permission::SegmentsRead)?;
-    let segments = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let segments = auth.scope(&app.store).await?
         .segments()
         .await?;
     let mut views = Vec::with_capacity(segments.len());
@@ -190,14 +184,13 @@ pub async fn create_segment(
 ) -> ApiResult<(StatusCode, Json<SegmentView>)> {
     auth.require(Permission::SegmentsWrite)?;
     let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
+    let scope = auth.scope(&app.store).await?;
     let kind = SegmentKind::parse("kind", body.kind.as_deref().unwrap_or("dynamic"))?;
     if let Some(d) = &body.description
         && d.chars().count() > 500
     {
         return Err(ApiError::field("description", "at most 500 characters"));
     }
-    let owners = visible_owners(&auth, &scope).await?;
     let new = match kind {
         SegmentKind::Dynamic => {
             if body.customer_ids.is_some() {
@@ -229,22 +222,14 @@ pub async fn create_segment(
             ) {
                 (Some(ids), false) => {
                     let found = scope.customers_by_ids(ids).await?;
-                    found
-                        .into_iter()
-                        .filter(|c| {
-                            owners
-                                .as_ref()
-                                .is_none_or(|o| c.owner_staff_id.is_some_and(|s| o.contains(&s)))
-                        })
-                        .map(|c| c.id)
-                        .collect()
+                    found.into_iter().map(|c| c.id).collect()
                 }
                 (None, true) => {
                     let condition =
                         condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
                     let (members, audience) = app
                         .audiences
-                        .evaluate(tenant, &condition, owners.as_deref())
+                        .evaluate(&scope, &condition)
                         .await?;
                     let index = audience.index.read().expect("not poisoned");
                     index
@@ -284,9 +269,7 @@ pub async fn get_segment(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SegmentView>> {
     auth.require(Permission::SegmentsRead)?;
-    let segment = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let segment = auth.scope(&app.store).await?
         .get_segment(SegmentId(id))
         .await?;
     Ok(Json(view(&app, &auth, segment).await?))
@@ -328,7 +311,7 @@ pub async fn update_segment(
 ) -> ApiResult<Json<SegmentView>> {
     auth.require(Permission::SegmentsWrite)?;
     let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
+    let scope = auth.scope(&app.store).await?;
     let id = SegmentId(id);
     scope.get_segment(id).await?;
     let condition = if body.definition.is_some() || body.condition.is_some() {
@@ -366,7 +349,7 @@ pub async fn update_segment(
         app.audiences.sync_segment(tenant, id, condition).await?;
     }
     let view = view(&app, &auth, segment).await?;
-    record_count(&app, tenant, id).await?;
+    record_count(&app, &scope, id).await?;
     Ok(Json(view))
 }
 
@@ -379,8 +362,7 @@ pub async fn delete_segment(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::SegmentsWrite)?;
-    app.store
-        .tenant(auth.principal.tenant_id)
+    auth.scope(&app.store).await?
         .delete_segment(SegmentId(id), &auth.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -398,16 +380,15 @@ pub async fn segment_members(
 ) -> ApiResult<Json<Page<Customer>>> {
     auth.require(Permission::SegmentsRead)?;
     let page = params.page()?;
-    let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
+    let _tenant = auth.principal.tenant_id;
+    let scope = auth.scope(&app.store).await?;
     let condition = segment_condition(&scope, SegmentId(id)).await?;
-    let owners = visible_owners(&auth, &scope).await?;
     let (members, audience) = app
         .audiences
-        .evaluate(tenant, &condition, owners.as_deref())
+        .evaluate(&scope, &condition)
         .await?;
     Ok(Json(
-        members_page(&scope, &audience, &members, page, owners.as_deref()).await?,
+        members_page(&scope, &audience, &members, page).await?,
     ))
 }
 
@@ -435,13 +416,11 @@ pub async fn export_segment(
     if reveal {
         auth.require(Permission::CustomersReveal)?;
     }
-    let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
+    let scope = auth.scope(&app.store).await?;
     let segment = scope.get_segment(SegmentId(id)).await?;
-    let owners = visible_owners(&auth, &scope).await?;
     let (members, audience) = app
         .audiences
-        .evaluate(tenant, &Condition::Segment(id), owners.as_deref())
+        .evaluate(&scope, &Condition::Segment(id))
         .await?;
     let ids: Vec<CustomerId> = {
         let index = audience.index.read().expect("not poisoned");
@@ -469,14 +448,17 @@ pub async fn export_segment(
         let _ = writer.write_record(EXPORT_HEADER);
         writer.into_inner().unwrap_or_default()
     };
+    let principal = auth.principal.clone();
     let rows = futures_util::stream::iter(chunks).then(move |chunk| {
         let store = store.clone();
+        let principal = principal.clone();
         async move {
-            let customers = store
-                .tenant(tenant)
-                .customers_by_ids(&chunk)
-                .await
-                .map_err(|e| {
+            // each part is read through the caller's own scope again
+            let customers = match store.scope_for(&principal).await {
+                Ok(scope) => scope.customers_by_ids(&chunk).await,
+                Err(e) => Err(e),
+            }
+            .map_err(|e| {
                     tracing::error!(error = %e, "segment export stopped");
                     std::io::Error::other(e.to_string())
                 })?;
@@ -526,9 +508,10 @@ pub async fn segment_counts(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<SegmentCount>>> {
     auth.require(Permission::SegmentsRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     scope.get_segment(SegmentId(id)).await?;
-    require_tenant_scope(&app, &auth).await?;
+    let scope = auth.scope(&app.store).await?;
+    require_tenant_scope(&scope)?;
     let rows = scope.segment_counts(SegmentId(id)).await?;
     Ok(Json(
         rows.into_iter()
@@ -549,10 +532,10 @@ pub async fn segment_events(
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> ApiResult<Json<Page<SegmentEvent>>> {
     auth.require(Permission::SegmentsRead)?;
-    require_tenant_scope(&app, &auth).await?;
+    let scope = auth.scope(&app.store).await?;
+    require_tenant_scope(&scope)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .segment_events(SegmentId(id), params.page()?)
             .await?,
     ))

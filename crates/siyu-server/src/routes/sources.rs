@@ -44,8 +44,7 @@ pub async fn list_sources(
 ) -> ApiResult<Json<Page<Source>>> {
     auth.require(Permission::SourcesRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .list_sources(q.page()?)
             .await?,
     ))
@@ -61,9 +60,7 @@ pub async fn create_source(
 ) -> ApiResult<(StatusCode, Json<SourceWithKey>)> {
     auth.require(Permission::SourcesWrite)?;
     let name = check_source_name(&body.name)?;
-    let (source, write_key) = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let (source, write_key) = auth.scope(&app.store).await?
         .create_source(&name, body.kind.unwrap_or(SourceKind::Other), &auth.actor())
         .await?;
     Ok((
@@ -81,8 +78,7 @@ pub async fn get_source(
 ) -> ApiResult<Json<Source>> {
     auth.require(Permission::SourcesRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .get_source(SourceId(id))
             .await?,
     ))
@@ -98,7 +94,7 @@ pub async fn update_source(
     ApiJson(body): ApiJson<UpdateSource>,
 ) -> ApiResult<Json<Source>> {
     auth.require(Permission::SourcesWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let source = match body.name {
         Some(name) => {
             scope
@@ -119,9 +115,7 @@ pub async fn rotate_key(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SourceWithKey>> {
     auth.require(Permission::SourcesWrite)?;
-    let (source, write_key) = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let (source, write_key) = auth.scope(&app.store).await?
         .rotate_write_key(SourceId(id), &auth.actor())
         .await?;
     Ok(Json(SourceWithKey { source, write_key }))

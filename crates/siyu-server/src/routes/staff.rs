@@ -153,7 +153,7 @@ pub async fn list_staff(
 ) -> ApiResult<Json<Page<Staff>>> {
     auth.require(Permission::StaffRead)?;
     let page = q.page()?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let units = reachable_units(&auth, &scope).await?;
     let mut list = scope.list_staff(page, units.as_deref()).await?;
     if units.as_deref() == Some(&[]) && page.after.is_none() {
@@ -176,7 +176,7 @@ pub async fn create_staff(
     ApiJson(body): ApiJson<CreateStaff>,
 ) -> ApiResult<(StatusCode, Json<Staff>)> {
     auth.require(Permission::StaffWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     scope.get_unit(body.unit_id).await?;
     check_grantable(&auth, &scope, &body.role).await?;
     let data_scope = body.data_scope.unwrap_or(DataScope::UnitSubtree);
@@ -205,7 +205,7 @@ pub async fn get_staff(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Staff>> {
     auth.require(Permission::StaffRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let staff = scope.get_staff(StaffId(id)).await?;
     check_visible(&auth, &scope, &staff).await?;
     Ok(Json(staff))
@@ -224,7 +224,7 @@ pub async fn update_staff(
     ApiJson(body): ApiJson<UpdateStaff>,
 ) -> ApiResult<Json<Staff>> {
     auth.require(Permission::StaffWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let staff = scope.get_staff(StaffId(id)).await?;
     check_visible(&auth, &scope, &staff).await?;
     let is_self = auth.principal.staff_id() == Some(staff.id);
@@ -297,7 +297,7 @@ pub async fn delete_staff(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::StaffWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let staff = scope.get_staff(StaffId(id)).await?;
     check_visible(&auth, &scope, &staff).await?;
     if auth.principal.staff_id() == Some(staff.id) {

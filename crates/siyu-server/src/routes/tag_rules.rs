@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use serde::Deserialize;
 use siyu_domain::access::Permission;
 use siyu_domain::audience::{TagId, TagRule, TagRuleId, TaggingResult};
+use siyu_store::TenantScope;
 use utoipa::ToSchema;
 
 use crate::AppState;
@@ -23,8 +24,7 @@ pub async fn list_tag_rules(
 ) -> ApiResult<Json<Vec<TagRule>>> {
     auth.require(Permission::TagsRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .tag_rules()
             .await?,
     ))
@@ -86,14 +86,14 @@ fn tested_tags(
 /// of rules that change what each other test: either would flip tags back and forth.
 async fn check_rule(
     app: &AppState,
-    tenant: siyu_domain::ids::TenantId,
+    scope: &TenantScope<'_>,
     rule: Option<TagRuleId>,
     name: &str,
     condition: &siyu_audience::Condition,
     add: &[TagId],
     remove: &[TagId],
 ) -> ApiResult<()> {
-    let catalog = app.audiences.catalog(tenant).await?;
+    let catalog = app.audiences.catalog(scope.id()).await?;
     catalog
         .check(condition)
         .map_err(crate::audience::definition_error)?;
@@ -105,7 +105,7 @@ async fn check_rule(
     }
     // every enabled rule, with this one as it will be: (name, changes, tests)
     let mut rules: Vec<(String, Vec<i64>, Vec<i64>)> = Vec::new();
-    for other in app.store.tenant(tenant).tag_rules().await? {
+    for other in scope.tag_rules().await? {
         if Some(other.id) == rule || !other.enabled {
             continue;
         }
@@ -168,12 +168,13 @@ pub async fn create_tag_rule(
 ) -> ApiResult<(StatusCode, Json<SavedTagRule>)> {
     auth.require(Permission::TagsWrite)?;
     // a rule tags customers across the tenant
-    require_tenant_scope(&app, &auth).await?;
+    let scope = auth.scope(&app.store).await?;
+    require_tenant_scope(&scope)?;
     let tenant = auth.principal.tenant_id;
     let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
     check_rule(
         &app,
-        tenant,
+        &scope,
         None,
         &body.name,
         &condition,
@@ -181,9 +182,7 @@ pub async fn create_tag_rule(
         &body.remove,
     )
     .await?;
-    let rule = app
-        .store
-        .tenant(tenant)
+    let rule = auth.scope(&app.store).await?
         .create_tag_rule(
             &siyu_store::NewTagRule {
                 name: body.name,
@@ -215,8 +214,7 @@ pub async fn get_tag_rule(
 ) -> ApiResult<Json<TagRule>> {
     auth.require(Permission::TagsRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .get_tag_rule(TagRuleId(id))
             .await?,
     ))
@@ -246,9 +244,10 @@ pub async fn update_tag_rule(
 ) -> ApiResult<Json<SavedTagRule>> {
     auth.require(Permission::TagsWrite)?;
     // a rule tags customers across the tenant
-    require_tenant_scope(&app, &auth).await?;
+    let scope = auth.scope(&app.store).await?;
+    require_tenant_scope(&scope)?;
     let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
+    let scope = auth.scope(&app.store).await?;
     let current = scope.get_tag_rule(TagRuleId(id)).await?;
     let condition = if body.definition.is_some() || body.condition.is_some() {
         Some(condition_of(
@@ -269,7 +268,7 @@ pub async fn update_tag_rule(
     let name = body.name.clone().unwrap_or(current.name.clone());
     check_rule(
         &app,
-        tenant,
+        &scope,
         Some(current.id),
         &name,
         &effective,
@@ -309,9 +308,9 @@ pub async fn delete_tag_rule(
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TagsWrite)?;
     // a rule tags customers across the tenant
-    require_tenant_scope(&app, &auth).await?;
-    app.store
-        .tenant(auth.principal.tenant_id)
+    let scope = auth.scope(&app.store).await?;
+    require_tenant_scope(&scope)?;
+    auth.scope(&app.store).await?
         .delete_tag_rule(TagRuleId(id), &auth.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)

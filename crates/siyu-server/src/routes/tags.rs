@@ -19,7 +19,6 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::routes::conditions::{condition_of, segment_condition};
-use crate::routes::customer_scope::{visible_customer, visible_owners};
 use crate::routes::units::reachable_units;
 
 /// Refuses (403) a change to the tags of a group the caller does not reach: a tenant's
@@ -46,13 +45,13 @@ async fn check_tag_reach(
 
 /// Replaces tenant-wide customer counts with counts within the caller's data scope.
 async fn count_within_scope(app: &AppState, auth: &Auth, tags: &mut [&mut Tag]) -> ApiResult<()> {
-    let tenant = auth.principal.tenant_id;
-    let Some(owners) = visible_owners(auth, &app.store.tenant(tenant)).await? else {
+    let scope = auth.scope(&app.store).await?;
+    if scope.reach().is_tenant_wide() {
         return Ok(());
-    };
-    let audience = app.audiences.tenant(tenant).await?;
+    }
+    let audience = app.audiences.tenant(scope.id()).await?;
     let index = audience.index.read().expect("not poisoned");
-    let among = index.owned_by(owners.iter().map(|s| s.0));
+    let among = audience.among(&scope, &index).unwrap_or_default();
     for tag in tags {
         tag.customers = index.tag_count_among(tag.id.0, &among) as i64;
     }
@@ -66,9 +65,7 @@ pub async fn list_tag_groups(
     auth: Auth,
 ) -> ApiResult<Json<Vec<TagGroup>>> {
     auth.require(Permission::TagsRead)?;
-    let mut groups = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let mut groups = auth.scope(&app.store).await?
         .tag_groups()
         .await?;
     let mut tags: Vec<&mut Tag> = groups.iter_mut().flat_map(|g| g.tags.iter_mut()).collect();
@@ -93,7 +90,7 @@ pub async fn create_tag_group(
     ApiJson(body): ApiJson<NewTagGroup>,
 ) -> ApiResult<(StatusCode, Json<TagGroup>)> {
     auth.require(Permission::TagsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     if let Some(unit) = body.unit_id {
         scope.get_unit(unit).await?;
     }
@@ -126,7 +123,7 @@ pub async fn update_tag_group(
     ApiJson(body): ApiJson<TagGroupChange>,
 ) -> ApiResult<Json<TagGroup>> {
     auth.require(Permission::TagsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let group = scope.get_tag_group(TagGroupId(id)).await?;
     check_tag_reach(&auth, &scope, group.unit_id).await?;
     Ok(Json(
@@ -150,7 +147,7 @@ pub async fn delete_tag_group(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TagsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let group = scope.get_tag_group(TagGroupId(id)).await?;
     check_tag_reach(&auth, &scope, group.unit_id).await?;
     scope
@@ -162,7 +159,7 @@ pub async fn delete_tag_group(
 #[utoipa::path(get, path = "/api/v1/tags", tag = "tags", responses((status = 200, body = Vec<Tag>)))]
 pub async fn list_tags(State(app): State<AppState>, auth: Auth) -> ApiResult<Json<Vec<Tag>>> {
     auth.require(Permission::TagsRead)?;
-    let mut tags = app.store.tenant(auth.principal.tenant_id).tags().await?;
+    let mut tags = auth.scope(&app.store).await?.tags().await?;
     count_within_scope(&app, &auth, &mut tags.iter_mut().collect::<Vec<_>>()).await?;
     Ok(Json(tags))
 }
@@ -186,7 +183,7 @@ pub async fn create_tag(
     ApiJson(body): ApiJson<NewTag>,
 ) -> ApiResult<(StatusCode, Json<Tag>)> {
     auth.require(Permission::TagsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let group = scope.get_tag_group(body.group_id).await?;
     check_tag_reach(&auth, &scope, group.unit_id).await?;
     let tag = scope
@@ -209,9 +206,7 @@ pub async fn get_tag(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Tag>> {
     auth.require(Permission::TagsRead)?;
-    let mut tag = app
-        .store
-        .tenant(auth.principal.tenant_id)
+    let mut tag = auth.scope(&app.store).await?
         .get_tag(TagId(id))
         .await?;
     count_within_scope(&app, &auth, &mut [&mut tag]).await?;
@@ -256,7 +251,7 @@ pub async fn update_tag(
     ApiJson(body): ApiJson<TagChangeRequest>,
 ) -> ApiResult<Json<Tag>> {
     auth.require(Permission::TagsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     check_tag_change(&auth, &scope, TagId(id), body.group_id).await?;
     Ok(Json(
         scope
@@ -282,7 +277,7 @@ pub async fn delete_tag(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TagsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     check_tag_change(&auth, &scope, TagId(id), None).await?;
     scope.delete_tag(TagId(id), &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -296,8 +291,8 @@ pub async fn customer_tags(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<CustomerTag>>> {
     auth.require(Permission::TagsRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(scope.customer_tags(customer.id).await?))
 }
 
@@ -323,8 +318,8 @@ pub async fn change_customer_tags(
     ApiJson(body): ApiJson<CustomerTagChange>,
 ) -> ApiResult<Json<Vec<CustomerTag>>> {
     auth.require(Permission::TagsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     if body.add.is_empty() && body.remove.is_empty() {
         return Err(ApiError::field("add", "name tags to add or remove"));
     }
@@ -357,8 +352,8 @@ pub async fn tag_history(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Vec<TagChange>>> {
     auth.require(Permission::TagsRead)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
-    let customer = visible_customer(&auth, &scope, id).await?;
+    let scope = auth.scope(&app.store).await?;
+    let customer = scope.get_customer(CustomerId(id)).await?;
     Ok(Json(scope.tag_history(customer.id).await?))
 }
 
@@ -417,12 +412,11 @@ pub async fn bulk_tag(
     ApiJson(body): ApiJson<BulkTagging>,
 ) -> ApiResult<Json<BulkTaggingResult>> {
     auth.require(Permission::TagsWrite)?;
-    let tenant = auth.principal.tenant_id;
-    let scope = app.store.tenant(tenant);
+    let _tenant = auth.principal.tenant_id;
+    let scope = auth.scope(&app.store).await?;
     if body.add.is_empty() && body.remove.is_empty() {
         return Err(ApiError::field("add", "name tags to add or remove"));
     }
-    let owners = visible_owners(&auth, &scope).await?;
     let chosen = [
         body.customer_ids.is_some(),
         body.segment_id.is_some(),
@@ -460,16 +454,8 @@ pub async fn bulk_tag(
                 format!("at most {MAX_LISTED} customers; tag a segment for more"),
             ));
         }
-        match &owners {
-            None => ids,
-            Some(owners) => scope
-                .customers_by_ids(&ids)
-                .await?
-                .into_iter()
-                .filter(|c| c.owner_staff_id.is_some_and(|o| owners.contains(&o)))
-                .map(|c| c.id)
-                .collect(),
-        }
+        // those the caller can reach (the store skips the others anyway)
+        scope.reachable(&ids).await?
     } else {
         let condition = match (body.segment_id, body.definition) {
             (Some(id), _) => segment_condition(&scope, id).await?,
@@ -478,7 +464,7 @@ pub async fn bulk_tag(
         };
         let (members, audience) = app
             .audiences
-            .evaluate(tenant, &condition, owners.as_deref())
+            .evaluate(&scope, &condition)
             .await?;
         let index = audience.index.read().expect("not poisoned");
         let mut all = index.ids(&members, usize::MAX);

@@ -41,8 +41,7 @@ pub async fn list_tokens(
 ) -> ApiResult<Json<Page<ApiToken>>> {
     auth.require(Permission::TokensRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .list_api_tokens(q.page()?)
             .await?,
     ))
@@ -74,7 +73,7 @@ pub async fn create_token(
         Some(days) => Some(siyu_store::now_ms() + i64::from(days) * 24 * 3600 * 1000),
         None => None,
     };
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let role = scope.role_by_name(&body.role).await?;
     auth.require_role_within(&role)?;
     let (token, secret) = scope
@@ -98,8 +97,7 @@ pub async fn get_token(
 ) -> ApiResult<Json<ApiToken>> {
     auth.require(Permission::TokensRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .get_api_token(ApiTokenId(id))
             .await?,
     ))
@@ -114,7 +112,7 @@ pub async fn revoke_token(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::TokensWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     let token = scope.get_api_token(ApiTokenId(id)).await?;
     auth.require_role_within(&scope.get_role(token.role_id).await?)?;
     scope.revoke_api_token(token.id, &auth.actor()).await?;

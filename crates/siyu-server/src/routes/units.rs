@@ -78,8 +78,7 @@ pub async fn list_units(
     auth.require(Permission::UnitsRead)?;
     let page = q.page()?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .list_units(page)
             .await?,
     ))
@@ -97,7 +96,7 @@ pub async fn create_unit(
 ) -> ApiResult<(StatusCode, Json<Unit>)> {
     auth.require(Permission::UnitsWrite)?;
     let new = NewUnit::new(body.parent_id, body.kind, &body.name)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     scope.get_unit(body.parent_id).await?;
     check_reach(&auth, &scope, body.parent_id).await?;
     let unit = scope.create_unit(&new, &auth.actor()).await?;
@@ -113,8 +112,7 @@ pub async fn get_unit(
 ) -> ApiResult<Json<Unit>> {
     auth.require(Permission::UnitsRead)?;
     Ok(Json(
-        app.store
-            .tenant(auth.principal.tenant_id)
+        auth.scope(&app.store).await?
             .get_unit(UnitId(id))
             .await?,
     ))
@@ -133,7 +131,7 @@ pub async fn update_unit(
 ) -> ApiResult<Json<Unit>> {
     auth.require(Permission::UnitsWrite)?;
     let changes = UnitChanges::new(body.name.as_deref(), body.parent_id)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     scope.get_unit(UnitId(id)).await?;
     check_reach(&auth, &scope, UnitId(id)).await?;
     if let Some(parent) = body.parent_id {
@@ -158,7 +156,7 @@ pub async fn delete_unit(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::UnitsWrite)?;
-    let scope = app.store.tenant(auth.principal.tenant_id);
+    let scope = auth.scope(&app.store).await?;
     scope.get_unit(UnitId(id)).await?;
     check_reach(&auth, &scope, UnitId(id)).await?;
     scope.delete_unit(UnitId(id), &auth.actor()).await?;

@@ -227,6 +227,7 @@ impl TenantScope<'_> {
         // in turn with ingestion and orders: it changes the customer's figures from what
         // it reads (a deferred SQLite transaction that reads first would be refused the
         // write lock as "database is locked" under concurrency)
+        self.get_order(order).await?;
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let current = order_row_tx(&mut tx, self.tenant, order).await?;
         check_after_sale(&current, kind, status, amount)?;
@@ -257,6 +258,7 @@ impl TenantScope<'_> {
         status: AfterSaleStatus,
         actor: &Actor,
     ) -> Result<AfterSale> {
+        self.get_after_sale(id).await?;
         // in turn with ingestion and orders, as record_after_sale
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let current = after_sale_tx(&mut tx, self.tenant, id).await?;
@@ -299,10 +301,17 @@ impl TenantScope<'_> {
         Ok(after_sale)
     }
 
+    /// An after-sale; one whose order's customer is outside the scope's reach is not
+    /// found.
     pub async fn get_after_sale(&self, id: AfterSaleId) -> Result<AfterSale> {
         let mut tx = self.store.begin().await?;
         let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
+        let order = order_row_tx(&mut tx, self.tenant, after_sale.order).await?;
         tx.commit().await?;
+        match self.check_order_reach(&order).await {
+            Err(StoreError::NotFound(_)) => Err(StoreError::NotFound("after-sale")),
+            other => other,
+        }?;
         Ok(after_sale)
     }
 

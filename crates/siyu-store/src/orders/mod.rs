@@ -469,6 +469,8 @@ impl TenantScope<'_> {
         order: &NewOrder,
         origin: &str,
     ) -> Result<(Order, bool)> {
+        // it may name, or make, a customer outside a narrower reach
+        self.check_tenant_wide("recording an order for an identity (pass the customer's id)")?;
         // an order that will be refused makes no profile
         let mut tx = self.store.begin().await?;
         let settings = currency_settings(&mut tx, self.tenant).await?;
@@ -495,25 +497,40 @@ impl TenantScope<'_> {
         rows.into_iter().map(Order::try_from).collect()
     }
 
+    /// An order; one whose customer is outside the scope's reach is not found.
     pub async fn get_order(&self, id: OrderRef) -> Result<Order> {
         let mut tx = self.store.begin().await?;
         let order = order_row_tx(&mut tx, self.tenant, id).await?;
         tx.commit().await?;
+        self.check_order_reach(&order).await?;
         Ok(order)
     }
 
-    /// Orders, newest first (by internal id), filtered.
+    /// `NotFound("order")` when the order's customer is outside the scope's reach.
+    pub(crate) async fn check_order_reach(&self, order: &Order) -> Result<()> {
+        match self.check_reach(&[order.customer_id]).await {
+            Err(StoreError::NotFound(_)) => Err(StoreError::NotFound("order")),
+            other => other,
+        }
+    }
+
+    /// Orders, newest first (by internal id), filtered; only those of customers within
+    /// the scope's reach.
     pub async fn list_orders(
         &self,
         filter: &OrderFilter,
         page: PageRequest,
     ) -> Result<Page<Order>> {
+        if filter.customer.is_none() {
+            self.check_tenant_wide("listing every order (pass a customer's id)")?;
+        }
         let before = page.after.unwrap_or(i64::MAX);
         let sql = format!(
             "SELECT {ORDER_COLUMNS} FROM orders WHERE tenant_id = $1 AND id < $2 \
              AND ($3 IS NULL OR customer_id = $3) AND ($4 IS NULL OR unit_id = $4) \
-             AND ($5 IS NULL OR channel = $5) AND ($6 IS NULL OR status = $6) \
-             ORDER BY id DESC LIMIT $7"
+             AND ($5 IS NULL OR channel = $5) AND ($6 IS NULL OR status = $6){} \
+             ORDER BY id DESC LIMIT $7",
+            self.within_reach("customer_id")
         );
         let rows: Vec<OrderRow> = crate::on_db!(self.store, |db| {
             sqlx::query_as(&sql)

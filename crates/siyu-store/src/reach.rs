@@ -1,0 +1,158 @@
+//! Data scope as a type: a request's [`TenantScope`] is made from its principal and
+//! limited to the customers the principal may reach (own customers, those of the
+//! unit subtree's staff, or the whole tenant), so that no handler has to remember to
+//! restrict a list, a read or a change itself. Store methods over customers narrow
+//! their SQL with [`TenantScope::owner_clause`] or check one customer with
+//! [`TenantScope::check_reach`].
+
+use siyu_domain::access::{DataScope, Principal, PrincipalKind, Reach};
+use siyu_domain::customer::CustomerId;
+use siyu_domain::ids::StaffId;
+use siyu_domain::tenancy::unit_subtree;
+
+use crate::db::{id_list, on_db};
+use crate::{Result, Store, StoreError, TenantScope};
+
+impl Store {
+    /// The principal's tenant, limited to the customers their data scope reaches (an
+    /// API token reaches the whole tenant).
+    pub async fn scope_for(&self, principal: &Principal) -> Result<TenantScope<'_>> {
+        let whole = self.tenant(principal.tenant_id);
+        let reach = match &principal.kind {
+            PrincipalKind::ApiToken { .. } => Reach::Tenant,
+            PrincipalKind::Staff {
+                staff_id,
+                unit_id,
+                data_scope,
+                ..
+            } => match data_scope {
+                DataScope::Tenant => Reach::Tenant,
+                DataScope::Own => Reach::Owners(vec![*staff_id]),
+                DataScope::UnitSubtree => {
+                    let units = unit_subtree(*unit_id, &whole.unit_parents().await?);
+                    Reach::Owners(whole.staff_ids_in_units(&units).await?)
+                }
+            },
+        };
+        Ok(TenantScope { reach, ..whole })
+    }
+}
+
+impl TenantScope<'_> {
+    /// The same tenant with its whole reach: for a step a narrower principal is allowed
+    /// to take on the whole tenant (a count of everyone, say) — a visible widening.
+    pub fn whole_tenant(&self) -> Self {
+        TenantScope {
+            store: self.store,
+            tenant: self.tenant,
+            reach: Reach::Tenant,
+        }
+    }
+
+    /// An SQL condition (starting with ` AND`) that keeps only customers within reach,
+    /// on the owner column given (`owner_staff_id`, `c.owner_staff_id`); empty for the
+    /// whole tenant. Staff ids are numbers, so they are written into the statement.
+    pub(crate) fn owner_clause(&self, column: &str) -> String {
+        match &self.reach {
+            Reach::Tenant => String::new(),
+            Reach::Owners(owners) if owners.is_empty() => " AND 1 = 0".to_owned(),
+            Reach::Owners(owners) => {
+                let ids: Vec<i64> = owners.iter().map(|s| s.0).collect();
+                format!(" AND {column} IN ({})", id_list(&ids))
+            }
+        }
+    }
+
+    /// An SQL condition (starting with ` AND`) that keeps only rows whose customer (the
+    /// column given, `customer_id`) is within reach; empty for the whole tenant.
+    pub(crate) fn within_reach(&self, customer_column: &str) -> String {
+        if self.reach.is_tenant_wide() {
+            return String::new();
+        }
+        format!(
+            " AND {customer_column} IN (SELECT id FROM customers WHERE tenant_id = {}{})",
+            self.tenant.0,
+            self.owner_clause("owner_staff_id")
+        )
+    }
+
+    /// Whether these customers are all within reach; `NotFound("customer")` otherwise
+    /// (a customer out of reach is not the caller's to know of).
+    pub(crate) async fn check_reach(&self, customers: &[CustomerId]) -> Result<()> {
+        if self.reach.is_tenant_wide() || customers.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(500) {
+            let sql = format!(
+                "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id IN ({}){}",
+                id_list(chunk),
+                self.owner_clause("owner_staff_id")
+            );
+            let found: i64 = on_db!(self.store, |db| {
+                sqlx::query_scalar(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_one(db)
+                    .await?
+            });
+            if found != chunk.len() as i64 {
+                return Err(StoreError::NotFound("customer"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The customers of `ids` within reach, in the order given (all of them, unchecked,
+    /// for the whole tenant): a bulk change skips the others as it skips unknown ids.
+    pub async fn reachable(&self, ids: &[CustomerId]) -> Result<Vec<CustomerId>> {
+        if self.reach.is_tenant_wide() {
+            return Ok(ids.to_vec());
+        }
+        let mut within = std::collections::HashSet::new();
+        for chunk in ids.chunks(500) {
+            let list: Vec<i64> = chunk.iter().map(|c| c.0).collect();
+            let sql = format!(
+                "SELECT id FROM customers WHERE tenant_id = $1 AND id IN ({}){}",
+                id_list(&list),
+                self.owner_clause("owner_staff_id")
+            );
+            let found: Vec<i64> = on_db!(self.store, |db| {
+                sqlx::query_scalar(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_all(db)
+                    .await?
+            });
+            within.extend(found);
+        }
+        Ok(ids.iter().copied().filter(|c| within.contains(&c.0)).collect())
+    }
+
+    /// `OutOfReach` unless a staff member could own customers within reach (handing a
+    /// customer to someone outside it would put the customer out of the scope).
+    pub(crate) fn check_owner_within_reach(&self, staff: Option<StaffId>) -> Result<()> {
+        match staff {
+            Some(staff) if !self.reach.covers(Some(staff)) => Err(StoreError::OutOfReach(
+                "that staff member is outside your data scope".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `OutOfReach` unless the scope reaches the whole tenant (`what` needs it).
+    pub(crate) fn check_tenant_wide(&self, what: &str) -> Result<()> {
+        if self.reach.is_tenant_wide() {
+            Ok(())
+        } else {
+            Err(StoreError::OutOfReach(format!(
+                "{what} needs a data scope over all customers"
+            )))
+        }
+    }
+
+    /// Whether a customer with this owner is within reach.
+    pub fn reaches(&self, owner: Option<StaffId>) -> bool {
+        self.reach.covers(owner)
+    }
+}
