@@ -13,5 +13,8 @@ mod migrations;
 mod orders;
 mod privacy;
 mod secrets;
+mod segments;
+mod settings;
+mod tag_rules;
 mod tags;
 mod tenancy;
