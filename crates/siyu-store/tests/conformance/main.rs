@@ -1,0 +1,20 @@
+//! The store's conformance suite, one module per concern. It runs on SQLite by default
+//! and on PostgreSQL when SIYU_TEST_DATABASE_URL names a server (`.ci/run` does both):
+//! one suite, every backend. One test binary, so the suite links once.
+
+mod support;
+
+mod access;
+mod auth;
+mod customers;
+mod identity;
+mod ingest;
+mod migrations;
+mod orders;
+mod privacy;
+mod secrets;
+mod segments;
+mod settings;
+mod tag_rules;
+mod tags;
+mod tenancy;
