@@ -245,7 +245,10 @@ impl Auth {
     /// read, list, count and change of customers through it stays within that reach
     /// without the handler doing anything; `TenantScope::whole_tenant` is the visible
     /// step for the few things a narrower principal may do over the whole tenant.
-    pub async fn scope<'s>(&self, store: &'s siyu_store::Store) -> Result<siyu_store::TenantScope<'s>, ApiError> {
+    pub async fn scope<'s>(
+        &self,
+        store: &'s siyu_store::Store,
+    ) -> Result<siyu_store::TenantScope<'s>, ApiError> {
         Ok(store.scope_for(&self.principal).await?)
     }
 

@@ -19,6 +19,8 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 mod routes;
+#[cfg(test)]
+mod structure_tests;
 
 use std::future::Future;
 use std::net::SocketAddr;

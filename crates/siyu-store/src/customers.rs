@@ -228,9 +228,14 @@ impl TenantScope<'_> {
     /// Live profiles, newest first; `q` searches names (contains), and emails, phones and
     /// identity values (exact, normalised).
     /// Only customers within the scope's reach.
-    pub async fn list_customers(&self, page: PageRequest, q: Option<&str>) -> Result<Page<Customer>> {
+    pub async fn list_customers(
+        &self,
+        page: PageRequest,
+        q: Option<&str>,
+    ) -> Result<Page<Customer>> {
         let before = page.after.unwrap_or(i64::MAX);
-        let Some((sql, pattern, exact)) = search_sql(CUSTOMER_COLUMNS, q, self.reach.owners()) else {
+        let Some((sql, pattern, exact)) = search_sql(CUSTOMER_COLUMNS, q, self.reach.owners())
+        else {
             return Ok(Page::from_rows(vec![], page, |c: &Customer| c.id.0));
         };
         let rows: Vec<CustomerRow> = on_db!(self.store, |db| {

@@ -126,7 +126,11 @@ impl TenantScope<'_> {
             });
             within.extend(found);
         }
-        Ok(ids.iter().copied().filter(|c| within.contains(&c.0)).collect())
+        Ok(ids
+            .iter()
+            .copied()
+            .filter(|c| within.contains(&c.0))
+            .collect())
     }
 
     /// `OutOfReach` unless a staff member could own customers within reach (handing a

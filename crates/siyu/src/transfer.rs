@@ -118,7 +118,7 @@ pub async fn export_customers(
     let mut page = PageRequest::first(500);
     let mut count = 0u64;
     loop {
-        let list = scope.list_customers(page, q, None).await?;
+        let list = scope.list_customers(page, q).await?;
         for customer in &list.items {
             writer.write_record(export_row(customer))?;
             count += 1;

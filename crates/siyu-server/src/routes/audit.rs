@@ -39,7 +39,8 @@ pub async fn list_audit_log(
         target_id: q.target_id,
     };
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .list_audit(page, &filter)
             .await?,
     ))

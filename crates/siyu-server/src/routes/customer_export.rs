@@ -170,15 +170,7 @@ async fn export_step(
             return Ok((list.items, next));
         }
         (Some(m), Some(search)) => {
-            matching_search_ids(
-                scope,
-                search,
-                &m.audience,
-                &m.members,
-                before,
-                EXPORT_STEP,
-            )
-            .await?
+            matching_search_ids(scope, search, &m.audience, &m.members, before, EXPORT_STEP).await?
         }
         (Some(m), None) => {
             let start = m.ids.partition_point(|id| *id >= before);

@@ -23,11 +23,7 @@ pub async fn get_trait_limits(
     auth: Auth,
 ) -> ApiResult<Json<TraitLimits>> {
     auth.require(Permission::CustomersRead)?;
-    Ok(Json(
-        auth.scope(&app.store).await?
-            .trait_limits()
-            .await?,
-    ))
+    Ok(Json(auth.scope(&app.store).await?.trait_limits().await?))
 }
 
 /// Sets the trait limits (each at least 1; at most 1,000 new names per event, 5,000 per
@@ -43,7 +39,8 @@ pub async fn put_trait_limits(
 ) -> ApiResult<Json<TraitLimits>> {
     auth.require(Permission::SettingsWrite)?;
     let limits = body.check()?;
-    auth.scope(&app.store).await?
+    auth.scope(&app.store)
+        .await?
         .set_trait_limits(&limits, &auth.actor())
         .await?;
     Ok(Json(limits))
@@ -59,7 +56,9 @@ pub async fn get_identity_settings(
     auth: Auth,
 ) -> ApiResult<Json<IdentitySettings>> {
     auth.require(Permission::CustomersRead)?;
-    let stored = auth.scope(&app.store).await?
+    let stored = auth
+        .scope(&app.store)
+        .await?
         .setting(IdentitySettings::KEY)
         .await?;
     Ok(Json(
@@ -81,7 +80,8 @@ pub async fn put_identity_settings(
 ) -> ApiResult<Json<IdentitySettings>> {
     auth.require(Permission::SettingsWrite)?;
     let settings = body.check()?;
-    auth.scope(&app.store).await?
+    auth.scope(&app.store)
+        .await?
         .put_setting(
             IdentitySettings::KEY,
             &serde_json::to_value(&settings).expect("serializable"),

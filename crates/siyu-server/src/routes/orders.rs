@@ -22,7 +22,7 @@ use utoipa::IntoParams;
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::routes::customer_scope::{reveal_for};
+use crate::routes::customer_scope::reveal_for;
 
 /// Records an order, or updates the one with the same order id.
 #[utoipa::path(post, path = "/api/v1/orders", tag = "orders", request_body = OrderInput,

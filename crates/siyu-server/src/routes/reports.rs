@@ -17,7 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiQuery, Auth, PageParams};
-use crate::routes::customer_scope::{require_tenant_scope};
+use crate::routes::customer_scope::require_tenant_scope;
 
 #[derive(Serialize, ToSchema)]
 pub struct RfmClassFigures {
@@ -62,7 +62,8 @@ pub async fn rfm_report(
     let tenant = auth.principal.tenant_id;
     let units = match q.unit_id {
         Some(unit) => Some(
-            auth.scope(&app.store).await?
+            auth.scope(&app.store)
+                .await?
                 .unit_catalog()
                 .await?
                 .remove(&unit)
@@ -205,7 +206,8 @@ pub async fn stage_changes(
     let scope = auth.scope(&app.store).await?;
     require_tenant_scope(&scope)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .stage_changes(params.page()?)
             .await?,
     ))
@@ -248,7 +250,8 @@ pub async fn pareto_report(
     let tenant = auth.principal.tenant_id;
     let units = match q.unit_id {
         Some(unit) => Some(
-            auth.scope(&app.store).await?
+            auth.scope(&app.store)
+                .await?
                 .unit_catalog()
                 .await?
                 .remove(&unit)

@@ -56,9 +56,7 @@ pub async fn list_roles(
 ) -> ApiResult<Json<Page<Role>>> {
     auth.require(Permission::RolesRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
-            .list_roles(q.page()?)
-            .await?,
+        auth.scope(&app.store).await?.list_roles(q.page()?).await?,
     ))
 }
 
@@ -75,7 +73,9 @@ pub async fn create_role(
     let description = check_description(body.description.as_deref())?.unwrap_or_default();
     let permissions = PermissionSet::parse_names("permissions", &body.permissions)?;
     auth.require_all(&permissions)?;
-    let role = auth.scope(&app.store).await?
+    let role = auth
+        .scope(&app.store)
+        .await?
         .create_role(&name, &description, &permissions, &auth.actor())
         .await?;
     Ok((StatusCode::CREATED, Json(role)))
@@ -90,9 +90,7 @@ pub async fn get_role(
 ) -> ApiResult<Json<Role>> {
     auth.require(Permission::RolesRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
-            .get_role(RoleId(id))
-            .await?,
+        auth.scope(&app.store).await?.get_role(RoleId(id)).await?,
     ))
 }
 

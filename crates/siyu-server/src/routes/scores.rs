@@ -168,7 +168,8 @@ pub async fn put_score_settings(
         _ => return Err(ApiError::NotFound("settings")),
     };
     let tenant = auth.principal.tenant_id;
-    auth.scope(&app.store).await?
+    auth.scope(&app.store)
+        .await?
         .put_setting(&key, &value, &auth.actor())
         .await?;
     app.audiences.rescore(tenant).await?;

@@ -23,7 +23,7 @@ use crate::audience::definition_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
 use crate::routes::conditions::{condition_of, members_page, segment_condition};
-use crate::routes::customer_scope::{require_tenant_scope};
+use crate::routes::customer_scope::require_tenant_scope;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -67,10 +67,7 @@ pub async fn preview(
     let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
     let _tenant = auth.principal.tenant_id;
     let scope = auth.scope(&app.store).await?;
-    let (members, audience) = app
-        .audiences
-        .evaluate(&scope, &condition)
-        .await?;
+    let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
     let sample_ids = {
         let index = audience.index.read().expect("not poisoned");
         index.ids(&members, body.sample.unwrap_or(10).min(50))
@@ -136,9 +133,7 @@ async fn record_count(app: &AppState, scope: &TenantScope<'_>, id: SegmentId) ->
         .evaluate(&whole, &Condition::Segment(id.0))
         .await
     {
-        whole
-            .record_segment_count(id, members.len())
-            .await?;
+        whole.record_segment_count(id, members.len()).await?;
     }
     Ok(())
 }
@@ -150,9 +145,7 @@ pub async fn list_segments(
     auth: Auth,
 ) -> ApiResult<Json<Vec<SegmentView>>> {
     auth.require(Permission::SegmentsRead)?;
-    let segments = auth.scope(&app.store).await?
-        .segments()
-        .await?;
+    let segments = auth.scope(&app.store).await?.segments().await?;
     let mut views = Vec::with_capacity(segments.len());
     for s in segments {
         views.push(view(&app, &auth, s).await?);
@@ -227,10 +220,7 @@ pub async fn create_segment(
                 (None, true) => {
                     let condition =
                         condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
-                    let (members, audience) = app
-                        .audiences
-                        .evaluate(&scope, &condition)
-                        .await?;
+                    let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
                     let index = audience.index.read().expect("not poisoned");
                     index
                         .ids(&members, usize::MAX)
@@ -269,7 +259,9 @@ pub async fn get_segment(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SegmentView>> {
     auth.require(Permission::SegmentsRead)?;
-    let segment = auth.scope(&app.store).await?
+    let segment = auth
+        .scope(&app.store)
+        .await?
         .get_segment(SegmentId(id))
         .await?;
     Ok(Json(view(&app, &auth, segment).await?))
@@ -362,7 +354,8 @@ pub async fn delete_segment(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<StatusCode> {
     auth.require(Permission::SegmentsWrite)?;
-    auth.scope(&app.store).await?
+    auth.scope(&app.store)
+        .await?
         .delete_segment(SegmentId(id), &auth.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -383,13 +376,8 @@ pub async fn segment_members(
     let _tenant = auth.principal.tenant_id;
     let scope = auth.scope(&app.store).await?;
     let condition = segment_condition(&scope, SegmentId(id)).await?;
-    let (members, audience) = app
-        .audiences
-        .evaluate(&scope, &condition)
-        .await?;
-    Ok(Json(
-        members_page(&scope, &audience, &members, page).await?,
-    ))
+    let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
+    Ok(Json(members_page(&scope, &audience, &members, page).await?))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -459,9 +447,9 @@ pub async fn export_segment(
                 Err(e) => Err(e),
             }
             .map_err(|e| {
-                    tracing::error!(error = %e, "segment export stopped");
-                    std::io::Error::other(e.to_string())
-                })?;
+                tracing::error!(error = %e, "segment export stopped");
+                std::io::Error::other(e.to_string())
+            })?;
             let mut writer = csv::WriterBuilder::new()
                 .has_headers(false)
                 .from_writer(Vec::new());
@@ -535,7 +523,8 @@ pub async fn segment_events(
     let scope = auth.scope(&app.store).await?;
     require_tenant_scope(&scope)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .segment_events(SegmentId(id), params.page()?)
             .await?,
     ))

@@ -44,7 +44,8 @@ pub async fn list_sources(
 ) -> ApiResult<Json<Page<Source>>> {
     auth.require(Permission::SourcesRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .list_sources(q.page()?)
             .await?,
     ))
@@ -60,7 +61,9 @@ pub async fn create_source(
 ) -> ApiResult<(StatusCode, Json<SourceWithKey>)> {
     auth.require(Permission::SourcesWrite)?;
     let name = check_source_name(&body.name)?;
-    let (source, write_key) = auth.scope(&app.store).await?
+    let (source, write_key) = auth
+        .scope(&app.store)
+        .await?
         .create_source(&name, body.kind.unwrap_or(SourceKind::Other), &auth.actor())
         .await?;
     Ok((
@@ -78,7 +81,8 @@ pub async fn get_source(
 ) -> ApiResult<Json<Source>> {
     auth.require(Permission::SourcesRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .get_source(SourceId(id))
             .await?,
     ))
@@ -115,7 +119,9 @@ pub async fn rotate_key(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SourceWithKey>> {
     auth.require(Permission::SourcesWrite)?;
-    let (source, write_key) = auth.scope(&app.store).await?
+    let (source, write_key) = auth
+        .scope(&app.store)
+        .await?
         .rotate_write_key(SourceId(id), &auth.actor())
         .await?;
     Ok(Json(SourceWithKey { source, write_key }))

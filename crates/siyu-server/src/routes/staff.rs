@@ -48,7 +48,7 @@ pub struct UpdateStaff {
 }
 
 /// Whether the caller's data scope covers this staff member (themselves always).
-async fn check_visible(auth: &Auth, scope: &TenantScope<'_>, staff: &Staff) -> ApiResult<()> {
+async fn check_staff_reach(auth: &Auth, scope: &TenantScope<'_>, staff: &Staff) -> ApiResult<()> {
     if auth.principal.staff_id() == Some(staff.id) {
         return Ok(());
     }
@@ -207,7 +207,7 @@ pub async fn get_staff(
     auth.require(Permission::StaffRead)?;
     let scope = auth.scope(&app.store).await?;
     let staff = scope.get_staff(StaffId(id)).await?;
-    check_visible(&auth, &scope, &staff).await?;
+    check_staff_reach(&auth, &scope, &staff).await?;
     Ok(Json(staff))
 }
 
@@ -226,7 +226,7 @@ pub async fn update_staff(
     auth.require(Permission::StaffWrite)?;
     let scope = auth.scope(&app.store).await?;
     let staff = scope.get_staff(StaffId(id)).await?;
-    check_visible(&auth, &scope, &staff).await?;
+    check_staff_reach(&auth, &scope, &staff).await?;
     let is_self = auth.principal.staff_id() == Some(staff.id);
     if is_self
         && (body.status == Some(StaffStatus::Disabled)
@@ -299,7 +299,7 @@ pub async fn delete_staff(
     auth.require(Permission::StaffWrite)?;
     let scope = auth.scope(&app.store).await?;
     let staff = scope.get_staff(StaffId(id)).await?;
-    check_visible(&auth, &scope, &staff).await?;
+    check_staff_reach(&auth, &scope, &staff).await?;
     if auth.principal.staff_id() == Some(staff.id) {
         return Err(ApiError::Forbidden(
             "you cannot delete your own account".into(),

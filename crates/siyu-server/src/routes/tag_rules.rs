@@ -23,11 +23,7 @@ pub async fn list_tag_rules(
     auth: Auth,
 ) -> ApiResult<Json<Vec<TagRule>>> {
     auth.require(Permission::TagsRead)?;
-    Ok(Json(
-        auth.scope(&app.store).await?
-            .tag_rules()
-            .await?,
-    ))
+    Ok(Json(auth.scope(&app.store).await?.tag_rules().await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -182,7 +178,9 @@ pub async fn create_tag_rule(
         &body.remove,
     )
     .await?;
-    let rule = auth.scope(&app.store).await?
+    let rule = auth
+        .scope(&app.store)
+        .await?
         .create_tag_rule(
             &siyu_store::NewTagRule {
                 name: body.name,
@@ -214,7 +212,8 @@ pub async fn get_tag_rule(
 ) -> ApiResult<Json<TagRule>> {
     auth.require(Permission::TagsRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .get_tag_rule(TagRuleId(id))
             .await?,
     ))
@@ -310,7 +309,8 @@ pub async fn delete_tag_rule(
     // a rule tags customers across the tenant
     let scope = auth.scope(&app.store).await?;
     require_tenant_scope(&scope)?;
-    auth.scope(&app.store).await?
+    auth.scope(&app.store)
+        .await?
         .delete_tag_rule(TagRuleId(id), &auth.actor())
         .await?;
     Ok(StatusCode::NO_CONTENT)

@@ -65,9 +65,7 @@ pub async fn list_tag_groups(
     auth: Auth,
 ) -> ApiResult<Json<Vec<TagGroup>>> {
     auth.require(Permission::TagsRead)?;
-    let mut groups = auth.scope(&app.store).await?
-        .tag_groups()
-        .await?;
+    let mut groups = auth.scope(&app.store).await?.tag_groups().await?;
     let mut tags: Vec<&mut Tag> = groups.iter_mut().flat_map(|g| g.tags.iter_mut()).collect();
     count_within_scope(&app, &auth, &mut tags).await?;
     Ok(Json(groups))
@@ -206,9 +204,7 @@ pub async fn get_tag(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Tag>> {
     auth.require(Permission::TagsRead)?;
-    let mut tag = auth.scope(&app.store).await?
-        .get_tag(TagId(id))
-        .await?;
+    let mut tag = auth.scope(&app.store).await?.get_tag(TagId(id)).await?;
     count_within_scope(&app, &auth, &mut [&mut tag]).await?;
     Ok(Json(tag))
 }
@@ -462,10 +458,7 @@ pub async fn bulk_tag(
             (_, Some(text)) => condition_of(&auth, Some(&text), None)?,
             _ => unreachable!("one was chosen"),
         };
-        let (members, audience) = app
-            .audiences
-            .evaluate(&scope, &condition)
-            .await?;
+        let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
         let index = audience.index.read().expect("not poisoned");
         let mut all = index.ids(&members, usize::MAX);
         if !in_parts {

@@ -41,7 +41,8 @@ pub async fn list_tokens(
 ) -> ApiResult<Json<Page<ApiToken>>> {
     auth.require(Permission::TokensRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .list_api_tokens(q.page()?)
             .await?,
     ))
@@ -97,7 +98,8 @@ pub async fn get_token(
 ) -> ApiResult<Json<ApiToken>> {
     auth.require(Permission::TokensRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .get_api_token(ApiTokenId(id))
             .await?,
     ))

@@ -77,11 +77,7 @@ pub async fn list_units(
 ) -> ApiResult<Json<Page<Unit>>> {
     auth.require(Permission::UnitsRead)?;
     let page = q.page()?;
-    Ok(Json(
-        auth.scope(&app.store).await?
-            .list_units(page)
-            .await?,
-    ))
+    Ok(Json(auth.scope(&app.store).await?.list_units(page).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/units", tag = "units", request_body = CreateUnit,
@@ -112,9 +108,7 @@ pub async fn get_unit(
 ) -> ApiResult<Json<Unit>> {
     auth.require(Permission::UnitsRead)?;
     Ok(Json(
-        auth.scope(&app.store).await?
-            .get_unit(UnitId(id))
-            .await?,
+        auth.scope(&app.store).await?.get_unit(UnitId(id)).await?,
     ))
 }
 

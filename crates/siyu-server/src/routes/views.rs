@@ -39,7 +39,8 @@ pub async fn list_views(
     let staff = staff_of(&auth)?;
     check_list(&q.list)?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .list_views(staff, &q.list)
             .await?,
     ))
@@ -74,7 +75,8 @@ pub async fn save_view(
         body.filter.as_deref(),
     )?;
     Ok(Json(
-        auth.scope(&app.store).await?
+        auth.scope(&app.store)
+            .await?
             .save_view(staff, &view)
             .await?,
     ))
@@ -89,7 +91,8 @@ pub async fn delete_view(
 ) -> ApiResult<StatusCode> {
     // a token keeps no views: none of its has this id
     let staff = staff_of(&auth).map_err(|_| ApiError::NotFound("view"))?;
-    auth.scope(&app.store).await?
+    auth.scope(&app.store)
+        .await?
         .delete_view(staff, SavedViewId(id))
         .await?;
     Ok(StatusCode::NO_CONTENT)

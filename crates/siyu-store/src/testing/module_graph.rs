@@ -21,9 +21,16 @@ pub struct ModuleGraph {
 }
 
 impl ModuleGraph {
-    /// Reads the modules in `dir`. `root` is the file that re-exports items (`lib.rs`,
-    /// `mod.rs`), if any: its `pub use name::…` lines map re-exported names to modules.
+    /// Reads the modules in `dir`, a crate's `src`. `root` is the file that re-exports
+    /// items (`lib.rs`), if any: its `pub use name::…` lines map re-exported names to
+    /// modules.
     pub fn read(dir: &Path, root: Option<&str>) -> ModuleGraph {
+        Self::read_folder(dir, root, "crate")
+    }
+
+    /// Reads the modules of a folder that is itself a module: `path` is how code names
+    /// it (`crate::routes`); `root` is its `mod.rs`.
+    pub fn read_folder(dir: &Path, root: Option<&str>, path: &str) -> ModuleGraph {
         let mut modules: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
         for entry in std::fs::read_dir(dir).expect("readable folder") {
             let path = entry.expect("entry").path();
@@ -64,7 +71,7 @@ impl ModuleGraph {
                 let text = std::fs::read_to_string(file).expect("source");
                 graph.files.push((file.clone(), text.lines().count()));
                 let nested = file.parent() != Some(dir);
-                for (prefix, mention) in mentions(&strip_comments(&text)) {
+                for (prefix, mention) in mentions(&strip_comments(&text), path) {
                     // `super::` inside the module's own folder stays inside it
                     if prefix == "super" && nested && file.file_name().unwrap() != "mod.rs" {
                         continue;
@@ -190,10 +197,10 @@ fn strip_comments(text: &str) -> String {
     out
 }
 
-/// Every (`crate` | `super`, first name) mentioned, with the items of `use …::{…}` groups.
-fn mentions(text: &str) -> Vec<(String, String)> {
+/// Every (`path` | `super`, first name) mentioned, with the items of `use …::{…}` groups.
+fn mentions(text: &str, path: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    for prefix in ["crate", "super"] {
+    for prefix in [path, "super"] {
         let needle = format!("{prefix}::");
         let mut rest = text;
         while let Some(at) = rest.find(&needle) {
@@ -277,7 +284,7 @@ mod tests {
     fn groups_and_paths_are_read_as_imports() {
         let text = "use crate::{a::B, c, d::{e, f}};\nfn x() { crate::g::h(); super::i::j(); }\n\
                     // crate::k::l in a comment\nmacro_rules! m { () => { $crate::n::o } }";
-        let names: Vec<String> = mentions(&strip_comments(text))
+        let names: Vec<String> = mentions(&strip_comments(text), "crate")
             .into_iter()
             .map(|(_, n)| n)
             .collect();

@@ -82,20 +82,20 @@ async fn identify_links_an_anonymous_visitor_to_the_user_and_merges_profiles() {
         .unwrap();
     assert_eq!(by_phone.id.0, user);
     let listed = scope
-        .list_customers(PageRequest::first(10), None, None)
+        .list_customers(PageRequest::first(10), None)
         .await
         .unwrap();
     assert_eq!(listed.items.len(), 1, "merged profiles leave the list");
     for q in ["李", "13812341680", "li.na@brand.cn", "u-42"] {
         let found = scope
-            .list_customers(PageRequest::first(10), Some(q), None)
+            .list_customers(PageRequest::first(10), Some(q))
             .await
             .unwrap();
         assert_eq!(found.items.len(), 1, "search {q}");
     }
     assert!(
         scope
-            .list_customers(PageRequest::first(10), Some("王"), None)
+            .list_customers(PageRequest::first(10), Some("王"))
             .await
             .unwrap()
             .items
@@ -125,7 +125,7 @@ async fn two_user_ids_on_one_device_stay_two_people() {
     assert_eq!(again, b);
     assert_eq!(
         scope
-            .list_customers(PageRequest::first(10), None, None)
+            .list_customers(PageRequest::first(10), None)
             .await
             .unwrap()
             .items
@@ -184,7 +184,7 @@ async fn a_merge_inside_one_group_keeps_every_event_on_the_survivor() {
     assert_eq!(events, 5);
     assert_eq!(
         scope
-            .list_customers(PageRequest::first(10), None, None)
+            .list_customers(PageRequest::first(10), None)
             .await
             .unwrap()
             .items
