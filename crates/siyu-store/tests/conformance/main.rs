@@ -12,6 +12,7 @@ mod ingest;
 mod migrations;
 mod orders;
 mod privacy;
+mod reach;
 mod secrets;
 mod segments;
 mod settings;
