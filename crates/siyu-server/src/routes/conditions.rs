@@ -123,7 +123,7 @@ pub(crate) async fn members_page(
     page: siyu_domain::page::PageRequest,
 ) -> ApiResult<Page<Customer>> {
     let ids: Vec<i64> = {
-        let index = audience.index.read().expect("not poisoned");
+        let index = audience.read(scope);
         index.ids_after(members, page.after_id(), page.fetch_limit() as usize)
     };
     let shown: Vec<CustomerId> = ids

@@ -59,11 +59,7 @@ pub async fn export_customers(
         Some(filter) => {
             let condition = condition_of(&auth, Some(filter), None)?;
             let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
-            let mut ids = audience
-                .index
-                .read()
-                .expect("not poisoned")
-                .ids(&members, usize::MAX);
+            let mut ids = audience.read(&scope).ids(&members, usize::MAX);
             ids.sort_unstable_by_key(|id| std::cmp::Reverse(*id));
             Some(Arc::new(Matching {
                 members,

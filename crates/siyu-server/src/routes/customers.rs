@@ -147,7 +147,7 @@ pub(crate) async fn matching_search_ids(
             .await?;
         let exhausted = (found.len() as i64) < SEARCH_STEP;
         {
-            let index = audience.index.read().expect("not poisoned");
+            let index = audience.read(scope);
             for id in &found {
                 if index.contains(members, *id) {
                     kept.push(*id);

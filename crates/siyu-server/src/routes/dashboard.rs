@@ -198,19 +198,14 @@ pub async fn dashboard(
         .collect();
 
     let dash = {
-        let index = audience.index.read().expect("not poisoned");
-        let mut customers = None;
-        if let (Some(units), Some(staff)) = (&units, &unit_staff) {
-            let mut set = index.buyers_of_units(units);
-            set |= index.owned_by(staff.iter().map(|s| s.0));
-            customers = Some(set);
-        }
-        if let Some(visible) = audience.among(&scope, &index) {
-            customers = Some(match customers {
-                Some(set) => set & visible,
-                None => visible,
-            });
-        }
+        let index = audience.read(&scope);
+        let customers = match (&units, &unit_staff) {
+            (Some(units), Some(staff)) => {
+                let staff: Vec<i64> = staff.iter().map(|s| s.0).collect();
+                Some(index.of_units(units, &staff))
+            }
+            _ => None,
+        };
         index.dashboard(&DashboardQuery {
             from,
             to,

@@ -73,9 +73,8 @@ pub async fn rfm_report(
     };
     let scope = auth.scope(&app.store).await?;
     let audience = app.audiences.tenant(tenant).await?;
-    let index = audience.index.read().expect("not poisoned");
-    let among = audience.among(&scope, &index);
-    let (cuts, report) = index.rfm_report(units.as_deref(), among.as_ref());
+    let index = audience.read(&scope);
+    let (cuts, report) = index.rfm_report(units.as_deref());
     let classes = RfmClass::ALL
         .iter()
         .map(|class| {
@@ -153,14 +152,10 @@ pub async fn lifecycle_report(
     };
     let scope = auth.scope(&app.store).await?;
     let audience = app.audiences.tenant(auth.principal.tenant_id).await?;
-    let index = audience.index.read().expect("not poisoned");
-    let among = audience.among(&scope, &index);
+    let index = audience.read(&scope);
     // a cohort is named by its first day: the first of the month, or the Monday
     let period = if by_week { Period::Week } else { Period::Month };
-    let cohorts = index.stage_cohorts(
-        |day| period_start(period, period_of(period, day)),
-        among.as_ref(),
-    );
+    let cohorts = index.stage_cohorts(|day| period_start(period, period_of(period, day)));
     let mut totals = std::collections::HashMap::new();
     let cohorts = cohorts
         .into_iter()
@@ -267,9 +262,8 @@ pub async fn pareto_report(
     let scope = auth.scope(&app.store).await?;
     let audience = app.audiences.tenant(tenant).await?;
     let p = {
-        let index = audience.index.read().expect("not poisoned");
-        let among = audience.among(&scope, &index);
-        index.pareto(units.as_deref(), days, among.as_ref())
+        let index = audience.read(&scope);
+        index.pareto(units.as_deref(), days)
     };
     Ok(Json(ParetoReport {
         buyers: p.buyers,

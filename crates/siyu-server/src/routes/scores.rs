@@ -52,13 +52,13 @@ pub async fn customer_scores(
         .evaluate(&scope, &koc)
         .await
         .map(|(members, audience)| {
-            let index = audience.index.read().expect("not poisoned");
+            let index = audience.read(&scope);
             index.set_of([customer.id.0]).is_subset(&members)
                 && !index.set_of([customer.id.0]).is_empty()
         })
         .unwrap_or(false);
     let audience = app.audiences.tenant(tenant).await?;
-    let index = audience.index.read().expect("not poisoned");
+    let index = audience.read(&scope);
     let (rfm, stage) = index
         .scores_of(customer.id.0)
         .unwrap_or((None, LifecycleStage::Acquired));
@@ -94,8 +94,9 @@ pub async fn get_score_settings(
             .await?;
         return Ok(Json(json!({"definition": condition.to_string()})));
     }
-    let audience = app.audiences.tenant(auth.principal.tenant_id).await?;
-    let index = audience.index.read().expect("not poisoned");
+    let scope = auth.scope(&app.store).await?;
+    let audience = app.audiences.tenant(scope.id()).await?;
+    let index = audience.read(&scope);
     let settings = index.settings();
     Ok(Json(match key.as_str() {
         RFM_SETTINGS => serde_json::to_value(&settings.rfm).expect("serializable"),

@@ -69,7 +69,7 @@ pub async fn preview(
     let scope = auth.scope(&app.store).await?;
     let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
     let sample_ids = {
-        let index = audience.index.read().expect("not poisoned");
+        let index = audience.read(&scope);
         index.ids(&members, body.sample.unwrap_or(10).min(50))
     };
     let took_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -221,7 +221,7 @@ pub async fn create_segment(
                     let condition =
                         condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
                     let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
-                    let index = audience.index.read().expect("not poisoned");
+                    let index = audience.read(&scope);
                     index
                         .ids(&members, usize::MAX)
                         .into_iter()
@@ -411,7 +411,7 @@ pub async fn export_segment(
         .evaluate(&scope, &Condition::Segment(id))
         .await?;
     let ids: Vec<CustomerId> = {
-        let index = audience.index.read().expect("not poisoned");
+        let index = audience.read(&scope);
         index
             .ids(&members, usize::MAX)
             .into_iter()

@@ -47,13 +47,16 @@ async fn check_tag_reach(
 async fn count_within_scope(app: &AppState, auth: &Auth, tags: &mut [&mut Tag]) -> ApiResult<()> {
     let scope = auth.scope(&app.store).await?;
     if scope.reach().is_tenant_wide() {
+        // the store's counts are the whole tenant's already (and the index is not
+        // built only for this)
         return Ok(());
     }
     let audience = app.audiences.tenant(scope.id()).await?;
-    let index = audience.index.read().expect("not poisoned");
-    let among = audience.among(&scope, &index).unwrap_or_default();
+    let index = audience.read(&scope);
     for tag in tags {
-        tag.customers = index.tag_count_among(tag.id.0, &among) as i64;
+        if let Some(count) = index.tag_count(tag.id.0) {
+            tag.customers = count as i64;
+        }
     }
     Ok(())
 }
@@ -459,7 +462,7 @@ pub async fn bulk_tag(
             _ => unreachable!("one was chosen"),
         };
         let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
-        let index = audience.index.read().expect("not poisoned");
+        let index = audience.read(&scope);
         let mut all = index.ids(&members, usize::MAX);
         if !in_parts {
             all.into_iter().map(CustomerId).collect()

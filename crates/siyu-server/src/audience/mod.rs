@@ -31,6 +31,9 @@ use tokio::sync::OnceCell;
 
 use crate::error::ApiError;
 
+mod scoped;
+pub use scoped::ScopedIndex;
+
 /// How often the change log is read.
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 /// How long a missing sequence number is asked for again.
@@ -55,7 +58,8 @@ pub const DEFAULT_KOC: &str = r#"performed("Content Shared", last 90d) >= 3 or p
 
 /// One tenant's index.
 pub struct TenantAudience {
-    pub index: RwLock<AudienceIndex>,
+    /// Read by routes only through [`TenantAudience::read`], limited to a scope.
+    index: RwLock<AudienceIndex>,
     /// The tenant's time zone: its days start at midnight there.
     pub time_zone: TimeZone,
     scored_at: Mutex<(i32, Instant)>,
@@ -65,18 +69,6 @@ pub struct TenantAudience {
     counted_at: Mutex<Option<Instant>>,
     /// The tenant's settings as last read (their newest change time).
     settings_version: Mutex<i64>,
-}
-
-impl TenantAudience {
-    /// The customers within the scope's reach, as a set of the index; `None` when it
-    /// reaches the whole tenant. Every count, sample and report of a request is taken
-    /// among these.
-    pub fn among(&self, scope: &TenantScope<'_>, index: &AudienceIndex) -> Option<RoaringBitmap> {
-        scope
-            .reach()
-            .owners()
-            .map(|owners| index.owned_by(owners.iter().map(|s| s.0)))
-    }
 }
 
 #[derive(Default)]
@@ -658,8 +650,8 @@ impl Audiences {
             let mut members = index
                 .evaluate(condition, &input)
                 .map_err(|e| ApiError::field("definition", e.to_string()))?;
-            if let Some(among) = audience.among(scope, &index) {
-                members &= among;
+            if let Some(owners) = scope.reach().owners() {
+                members &= index.owned_by(owners.iter().map(|s| s.0));
             }
             members
         };
