@@ -18,24 +18,26 @@ use crate::db::{now_ms, on_db};
 use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
-type SegmentRow = (
-    i64,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    i64,
-    i64,
-);
+#[derive(sqlx::FromRow)]
+struct SegmentRow {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    kind: String,
+    /// A dynamic segment's condition as JSON; none for a static one.
+    definition: Option<String>,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn segment_of(row: SegmentRow) -> Result<Segment> {
-    let kind = SegmentKind::parse("kind", &row.3)
-        .map_err(|_| StoreError::Corrupt(format!("segment {}: kind", row.0)))?;
-    let (definition, condition) = match row.4 {
+    let kind = SegmentKind::parse("kind", &row.kind)
+        .map_err(|_| StoreError::Corrupt(format!("segment {}: kind", row.id)))?;
+    let (definition, condition) = match row.definition {
         Some(json) => {
             let condition: Condition = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.0)))?;
+                .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.id)))?;
             (
                 Some(condition.to_string()),
                 Some(serde_json::to_value(&condition).expect("serializable")),
@@ -44,16 +46,25 @@ fn segment_of(row: SegmentRow) -> Result<Segment> {
         None => (None, None),
     };
     Ok(Segment {
-        id: SegmentId(row.0),
-        name: row.1,
-        description: row.2,
+        id: SegmentId(row.id),
+        name: row.name,
+        description: row.description,
         kind,
         definition,
         condition,
-        created_by: row.5,
-        created_at: row.6,
-        updated_at: row.7,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
+}
+
+#[derive(sqlx::FromRow)]
+struct SegmentEventRow {
+    id: i64,
+    customer_id: i64,
+    /// `entered` or `exited`.
+    action: String,
+    at: i64,
 }
 
 const SEGMENT_SELECT: &str = "SELECT id, name, description, kind, definition, created_by, created_at, updated_at \
@@ -109,13 +120,13 @@ impl TenantScope<'_> {
         let mut catalog = HashMap::new();
         let mut statics = Vec::new();
         for row in self.segment_rows().await? {
-            match row.4 {
+            match row.definition {
                 Some(json) => {
                     let condition: Condition = serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.0)))?;
-                    catalog.insert(row.0, SavedSegment::Dynamic(condition));
+                        .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.id)))?;
+                    catalog.insert(row.id, SavedSegment::Dynamic(condition));
                 }
-                None => statics.push(row.0),
+                None => statics.push(row.id),
             }
         }
         if !statics.is_empty() {
@@ -453,7 +464,7 @@ impl TenantScope<'_> {
         page: PageRequest,
     ) -> Result<Page<SegmentEvent>> {
         self.get_segment(segment).await?;
-        let rows: Vec<(i64, i64, String, i64)> = on_db!(self.store, |db| {
+        let rows: Vec<SegmentEventRow> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT id, customer_id, action, at FROM segment_events WHERE tenant_id = $1 AND segment_id = $2 \
                  AND id > $3 ORDER BY id LIMIT $4",
@@ -467,12 +478,12 @@ impl TenantScope<'_> {
         });
         let events = rows
             .into_iter()
-            .map(|(id, customer, action, at)| SegmentEvent {
-                id,
+            .map(|r| SegmentEvent {
+                id: r.id,
                 segment_id: segment,
-                customer_id: CustomerId(customer),
-                action,
-                at,
+                customer_id: CustomerId(r.customer_id),
+                action: r.action,
+                at: r.at,
             })
             .collect();
         Ok(Page::from_rows(events, page, |e: &SegmentEvent| e.id))

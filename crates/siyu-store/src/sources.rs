@@ -63,14 +63,22 @@ pub struct SourceRef {
 pub(crate) const COUNT_REJECTED: &str =
     "UPDATE sources SET rejected = rejected + $1 WHERE tenant_id = $2 AND id = $3";
 
+/// A source joined with its tenant: `s.tenant_id, s.id AS source_id, s.kind, t.time_zone`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SourceRefRow {
+    pub(crate) tenant_id: i64,
+    pub(crate) source_id: i64,
+    kind: String,
+    time_zone: String,
+}
+
 impl SourceRef {
-    /// From `s.tenant_id, s.id, s.kind, t.time_zone` of a source joined with its tenant.
-    pub(crate) fn from_row((tenant, source, kind, zone): (i64, i64, String, String)) -> Self {
+    pub(crate) fn from_row(row: SourceRefRow) -> Self {
         SourceRef {
-            tenant: TenantId(tenant),
-            source: SourceId(source),
-            kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
-            time_zone: siyu_domain::time::TimeZone::of_stored(&zone),
+            tenant: TenantId(row.tenant_id),
+            source: SourceId(row.source_id),
+            kind: SourceKind::parse(&row.kind).unwrap_or(SourceKind::Other),
+            time_zone: siyu_domain::time::TimeZone::of_stored(&row.time_zone),
         }
     }
 }
@@ -86,9 +94,9 @@ impl Store {
         if let Some(source) = self.recent.write_keys.get(&hash) {
             return Ok(Some(source));
         }
-        let row: Option<(i64, i64, String, String)> = on_db!(self, |db| {
+        let row: Option<SourceRefRow> = on_db!(self, |db| {
             sqlx::query_as(
-                "SELECT s.tenant_id, s.id, s.kind, t.time_zone FROM sources s \
+                "SELECT s.tenant_id, s.id AS source_id, s.kind, t.time_zone FROM sources s \
                  JOIN tenants t ON t.id = s.tenant_id WHERE s.write_key_hash = $1",
             )
             .bind(&hash)
@@ -182,7 +190,13 @@ impl TenantScope<'_> {
     /// Every source's id, name and kind, for reports that group customers by where they
     /// came from.
     pub async fn source_kinds(&self) -> Result<Vec<(i64, String, SourceKind)>> {
-        let rows: Vec<(i64, String, String)> = on_db!(self.store, |db| {
+        #[derive(sqlx::FromRow)]
+        struct SourceKindRow {
+            id: i64,
+            name: String,
+            kind: String,
+        }
+        let rows: Vec<SourceKindRow> = on_db!(self.store, |db| {
             sqlx::query_as("SELECT id, name, kind FROM sources WHERE tenant_id = $1 ORDER BY id")
                 .bind(self.tenant.0)
                 .fetch_all(db)
@@ -190,9 +204,9 @@ impl TenantScope<'_> {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, name, kind)| {
-                let kind = SourceKind::parse(&kind).unwrap_or(SourceKind::Other);
-                (id, name, kind)
+            .map(|r| {
+                let kind = SourceKind::parse(&r.kind).unwrap_or(SourceKind::Other);
+                (r.id, r.name, kind)
             })
             .collect())
     }

@@ -11,24 +11,39 @@ use crate::audit::insert_audit;
 use crate::db::{now_ms, on_db};
 use crate::{Result, StoreError, TenantScope};
 
-type TagRuleRow = (i64, String, String, String, String, i64, String, i64, i64);
+#[derive(sqlx::FromRow)]
+struct TagRuleRow {
+    id: i64,
+    name: String,
+    /// The condition as JSON.
+    condition: String,
+    /// Tag ids as a JSON list.
+    add_tags: String,
+    remove_tags: String,
+    enabled: i64,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn tag_rule_of(row: TagRuleRow) -> Result<TagRule> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("tag rule {}: {what}", row.0));
-    let condition: Condition = serde_json::from_str(&row.2).map_err(|_| corrupt("condition"))?;
-    let add: Vec<TagId> = serde_json::from_str(&row.3).map_err(|_| corrupt("add_tags"))?;
-    let remove: Vec<TagId> = serde_json::from_str(&row.4).map_err(|_| corrupt("remove_tags"))?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("tag rule {}: {what}", row.id));
+    let condition: Condition =
+        serde_json::from_str(&row.condition).map_err(|_| corrupt("condition"))?;
+    let add: Vec<TagId> = serde_json::from_str(&row.add_tags).map_err(|_| corrupt("add_tags"))?;
+    let remove: Vec<TagId> =
+        serde_json::from_str(&row.remove_tags).map_err(|_| corrupt("remove_tags"))?;
     Ok(TagRule {
-        id: TagRuleId(row.0),
-        name: row.1,
+        id: TagRuleId(row.id),
+        name: row.name,
         definition: condition.to_string(),
         condition: serde_json::to_value(&condition).expect("serializable"),
         add,
         remove,
-        enabled: row.5 != 0,
-        created_by: row.6,
-        created_at: row.7,
-        updated_at: row.8,
+        enabled: row.enabled != 0,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }
 

@@ -16,27 +16,44 @@ use crate::feed::note_changed;
 use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
-type TagRow = (i64, i64, String, String, i64, i64);
+#[derive(sqlx::FromRow)]
+struct TagRow {
+    id: i64,
+    group_id: i64,
+    name: String,
+    colour: String,
+    position: i64,
+    /// Customers who have the tag.
+    customers: i64,
+}
 
 fn tag_of(row: TagRow) -> Tag {
     Tag {
-        id: TagId(row.0),
-        group_id: TagGroupId(row.1),
-        name: row.2,
-        colour: row.3,
-        position: row.4,
-        customers: row.5,
+        id: TagId(row.id),
+        group_id: TagGroupId(row.group_id),
+        name: row.name,
+        colour: row.colour,
+        position: row.position,
+        customers: row.customers,
     }
 }
 
 const TAG_SELECT: &str = "SELECT t.id, t.group_id, t.name, t.colour, t.position, \
      (SELECT COUNT(*) FROM customer_tags ct WHERE ct.tenant_id = t.tenant_id AND ct.tag_id = t.id) \
-     FROM tags t WHERE t.tenant_id = $1";
+     AS customers FROM tags t WHERE t.tenant_id = $1";
+
+#[derive(sqlx::FromRow)]
+struct TagGroupRow {
+    id: i64,
+    name: String,
+    unit_id: Option<i64>,
+    position: i64,
+}
 
 impl TenantScope<'_> {
     /// Every tag group with its tags, in their order.
     pub async fn tag_groups(&self) -> Result<Vec<TagGroup>> {
-        let groups: Vec<(i64, String, Option<i64>, i64)> = on_db!(self.store, |db| {
+        let groups: Vec<TagGroupRow> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT id, name, unit_id, position FROM tag_groups WHERE tenant_id = $1 ORDER BY position, id",
             )
@@ -47,14 +64,14 @@ impl TenantScope<'_> {
         let tags = self.tags().await?;
         Ok(groups
             .into_iter()
-            .map(|(id, name, unit, position)| TagGroup {
-                id: TagGroupId(id),
-                name,
-                unit_id: unit.map(UnitId),
-                position,
+            .map(|g| TagGroup {
+                id: TagGroupId(g.id),
+                name: g.name,
+                unit_id: g.unit_id.map(UnitId),
+                position: g.position,
                 tags: tags
                     .iter()
-                    .filter(|t| t.group_id.0 == id)
+                    .filter(|t| t.group_id.0 == g.id)
                     .cloned()
                     .collect(),
             })

@@ -7,16 +7,24 @@ use siyu_domain::view::{MAX_VIEWS_PER_LIST, NewView, SavedView};
 use crate::db::{now_ms, on_db};
 use crate::{Result, StoreError, TenantScope};
 
-type ViewRow = (i64, String, String, Option<String>, Option<String>, i64);
+#[derive(sqlx::FromRow)]
+struct ViewRow {
+    id: i64,
+    list: String,
+    name: String,
+    q: Option<String>,
+    filter: Option<String>,
+    updated_at: i64,
+}
 
-fn view_of((id, list, name, q, filter, updated_at): ViewRow) -> SavedView {
+fn view_of(row: ViewRow) -> SavedView {
     SavedView {
-        id: SavedViewId(id),
-        list,
-        name,
-        q,
-        filter,
-        updated_at,
+        id: SavedViewId(row.id),
+        list: row.list,
+        name: row.name,
+        q: row.q,
+        filter: row.filter,
+        updated_at: row.updated_at,
     }
 }
 
