@@ -13,7 +13,7 @@ use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::page::PageRequest;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
@@ -264,7 +264,7 @@ impl TenantScope<'_> {
                             "status": change.status.as_str(), "source": change.source}))
                 })
                 .collect();
-            crate::audit::insert_audits(tx, self.tenant, actor, &audits).await?;
+            audit::insert_audits(tx, self.tenant, actor, &audits).await?;
         }
         let customers: Vec<CustomerId> = recorded.iter().map(|(c, _)| *c).collect();
         crate::feed::note_changed(tx, self.tenant, &customers).await?;
@@ -432,15 +432,13 @@ impl TenantScope<'_> {
             .await?
             .rows_affected()
         });
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                self.tenant,
-                actor,
-                AuditRecord::new("customer.erased", "customer", id)
-            )?
-            .rows_affected()
-        });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new("customer.erased", "customer", id),
+        )
+        .await?;
         crate::feed::note_changed(&mut tx, self.tenant, &[id]).await?;
         tx.commit().await?;
         self.store.purge_erased(self.tenant, &identities).await?;

@@ -12,7 +12,7 @@ use siyu_domain::error::check_name;
 use siyu_domain::ids::CustomerId;
 use siyu_domain::page::{Page, PageRequest};
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::id_list;
 use crate::db::{now_ms, on_db};
 use crate::tx::on_tx;
@@ -206,17 +206,15 @@ impl TenantScope<'_> {
                 .await?
                 .rows_affected());
         }
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new("segment.created", "segment", id).with_details(
-                    json!({"name": name, "kind": kind.as_str(), "members": members.len()})
-                )
-            )?
-            .rows_affected()
-        });
+        audit::record(
+            &mut tx,
+            tenant,
+            actor,
+            AuditRecord::new("segment.created", "segment", id).with_details(
+                json!({"name": name, "kind": kind.as_str(), "members": members.len()}),
+            ),
+        )
+        .await?;
         tx.commit().await?;
         self.get_segment(SegmentId(id)).await
     }
@@ -248,8 +246,8 @@ impl TenantScope<'_> {
             Some(c) => Some(serde_json::to_string(c).expect("serializable")),
             None => current.condition.as_ref().map(|c| c.to_string()),
         };
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE segments SET name = $1, description = $2, definition = $3, updated_at = $4 \
                  WHERE tenant_id = $5 AND id = $6",
@@ -260,18 +258,19 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a segment of that name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("segment.updated", "segment", id.0)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new("segment.updated", "segment", id.0)
+                .with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_segment(id).await
     }
 
@@ -287,8 +286,8 @@ impl TenantScope<'_> {
                 users.join(", ")
             )));
         }
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             for sql in [
                 "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2",
                 "DELETE FROM segment_counts WHERE tenant_id = $1 AND segment_id = $2",
@@ -298,18 +297,19 @@ impl TenantScope<'_> {
                 sqlx::query(sql)
                     .bind(self.tenant.0)
                     .bind(id.0)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
             }
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("segment.deleted", "segment", id.0)
-                    .with_details(json!({"name": segment.name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new("segment.deleted", "segment", id.0)
+                .with_details(json!({"name": segment.name})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

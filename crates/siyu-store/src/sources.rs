@@ -9,8 +9,9 @@ use siyu_domain::ids::TenantId;
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::token;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, Store, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
@@ -134,9 +135,9 @@ impl TenantScope<'_> {
     ) -> Result<(Source, String)> {
         let key = new_write_key();
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO sources (tenant_id, name, kind, write_key_hash, write_key_prefix, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
             )
@@ -146,19 +147,19 @@ impl TenantScope<'_> {
             .bind(token::hash(&key))
             .bind(token::display_prefix_of(&key, WRITE_KEY_PREFIX))
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("source.created", "source", id)
-                    .with_details(json!({"name": name, "kind": kind.as_str()}))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new("source.created", "source", id)
+                .with_details(json!({"name": name, "kind": kind.as_str()})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok((self.get_source(SourceId(id)).await?, key))
     }
 
@@ -232,8 +233,8 @@ impl TenantScope<'_> {
 
     pub async fn rename_source(&self, id: SourceId, name: &str, actor: &Actor) -> Result<Source> {
         let old = self.get_source(id).await?.name;
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE sources SET name = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
             )
@@ -241,18 +242,18 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("source.updated", "source", id)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new("source.updated", "source", id).with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         if old != name {
             // segments and tag rules name sources: they follow the new name
             self.rewrite_definitions(|c| crate::definitions::rename_source(c, &old, name))
@@ -265,8 +266,8 @@ impl TenantScope<'_> {
     pub async fn rotate_write_key(&self, id: SourceId, actor: &Actor) -> Result<(Source, String)> {
         self.get_source(id).await?;
         let key = new_write_key();
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE sources SET write_key_hash = $1, write_key_prefix = $2, updated_at = $3 \
                  WHERE tenant_id = $4 AND id = $5",
@@ -276,16 +277,17 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("source.write_key_rotated", "source", id)
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new("source.write_key_rotated", "source", id),
+        )
+        .await?;
+        tx.commit().await?;
         // the old key stops working in this process now (in others within seconds)
         self.store.recent.write_keys.clear();
         Ok((self.get_source(id).await?, key))

@@ -6,7 +6,7 @@ use siyu_domain::audience::{CustomerTag, TagChange, TagId, TagOrigin, TaggingRes
 use siyu_domain::audit::{Actor, AuditRecord};
 use siyu_domain::ids::CustomerId;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::id_list;
 use crate::db::{now_ms, on_db};
 use crate::feed::note_changed;
@@ -272,20 +272,18 @@ impl TenantScope<'_> {
             details["parts"] = json!(part.of);
             details["customers_in_all"] = json!(part.customers);
         }
-        on_tx!(tx, |c| {
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new(
-                    "customers.tagged",
-                    "tag",
-                    add.first().or(remove.first()).map_or(0, |t| t.0)
-                )
-                .with_details(details.clone())
-            )?
-            .rows_affected()
-        });
+        audit::record(
+            tx,
+            tenant,
+            actor,
+            AuditRecord::new(
+                "customers.tagged",
+                "tag",
+                add.first().or(remove.first()).map_or(0, |t| t.0),
+            )
+            .with_details(details),
+        )
+        .await?;
         note_changed(tx, tenant, &touched).await?;
         Ok(result)
     }
