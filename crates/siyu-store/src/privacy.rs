@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus, may_contact};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::{Identity, IdentityKind};
@@ -259,7 +259,7 @@ impl TenantScope<'_> {
             let audits: Vec<AuditRecord> = chunk
                 .iter()
                 .map(|(customer, change)| {
-                    AuditRecord::new("customer.consent_changed", "customer", *customer)
+                    AuditRecord::new(action::CUSTOMER_CONSENT_CHANGED, "customer", *customer)
                         .with_details(json!({"channel": change.channel.as_str(),
                             "status": change.status.as_str(), "source": change.source}))
                 })
@@ -346,7 +346,7 @@ impl TenantScope<'_> {
         });
         self.audit(
             actor.clone(),
-            AuditRecord::new("customer.data_exported", "customer", id).with_details(
+            AuditRecord::new(action::CUSTOMER_DATA_EXPORTED, "customer", id).with_details(
                 json!({"events": events_len(&document), "orders": orders_len(&document)}),
             ),
         )
@@ -436,7 +436,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("customer.erased", "customer", id),
+            AuditRecord::new(action::CUSTOMER_ERASED, "customer", id),
         )
         .await?;
         crate::feed::note_changed(&mut tx, self.tenant, &[id]).await?;

@@ -7,7 +7,7 @@ use serde_json::json;
 use siyu_audience::Condition;
 use siyu_audience::catalog::SavedSegment;
 use siyu_domain::audience::{Segment, SegmentEvent, SegmentId, SegmentKind};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::error::check_name;
 use siyu_domain::ids::CustomerId;
 use siyu_domain::page::{Page, PageRequest};
@@ -210,7 +210,7 @@ impl TenantScope<'_> {
             &mut tx,
             tenant,
             actor,
-            AuditRecord::new("segment.created", "segment", id).with_details(
+            AuditRecord::new(action::SEGMENT_CREATED, "segment", id).with_details(
                 json!({"name": name, "kind": kind.as_str(), "members": members.len()}),
             ),
         )
@@ -266,7 +266,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("segment.updated", "segment", id.0)
+            AuditRecord::new(action::SEGMENT_UPDATED, "segment", id.0)
                 .with_details(json!({"name": name})),
         )
         .await?;
@@ -305,7 +305,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("segment.deleted", "segment", id.0)
+            AuditRecord::new(action::SEGMENT_DELETED, "segment", id.0)
                 .with_details(json!({"name": segment.name})),
         )
         .await?;

@@ -2,7 +2,7 @@
 //! through another one. Each change is audited.
 
 use serde_json::{Value, json};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::TenantId;
 
 use crate::audit;
@@ -78,7 +78,7 @@ pub(crate) async fn put_setting_tx(
         tx,
         tenant,
         actor,
-        AuditRecord::new("settings.changed", "setting", 0)
+        AuditRecord::new(action::SETTINGS_CHANGED, "setting", 0)
             .with_details(json!({"key": key, "value": value})),
     )
     .await

@@ -3,7 +3,7 @@
 //! and can be rotated.
 
 use serde_json::json;
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::customer::{Source, SourceId, SourceKind, WRITE_KEY_PREFIX};
 use siyu_domain::ids::TenantId;
 use siyu_domain::page::{Page, PageRequest};
@@ -155,7 +155,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("source.created", "source", id)
+            AuditRecord::new(action::SOURCE_CREATED, "source", id)
                 .with_details(json!({"name": name, "kind": kind.as_str()})),
         )
         .await?;
@@ -250,7 +250,8 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("source.updated", "source", id).with_details(json!({"name": name})),
+            AuditRecord::new(action::SOURCE_UPDATED, "source", id)
+                .with_details(json!({"name": name})),
         )
         .await?;
         tx.commit().await?;
@@ -284,7 +285,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("source.write_key_rotated", "source", id),
+            AuditRecord::new(action::SOURCE_WRITE_KEY_ROTATED, "source", id),
         )
         .await?;
         tx.commit().await?;

@@ -4,7 +4,7 @@ use serde_json::json;
 use siyu_audience::Condition;
 use siyu_domain::DomainError;
 use siyu_domain::audience::{TagId, TagRule, TagRuleId};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::error::check_name;
 
 use crate::audit;
@@ -133,7 +133,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag_rule.created", "tag_rule", id)
+            AuditRecord::new(action::TAG_RULE_CREATED, "tag_rule", id)
                 .with_details(json!({"name": name})),
         )
         .await?;
@@ -189,7 +189,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag_rule.updated", "tag_rule", id.0)
+            AuditRecord::new(action::TAG_RULE_UPDATED, "tag_rule", id.0)
                 .with_details(json!({"name": name})),
         )
         .await?;
@@ -211,7 +211,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag_rule.deleted", "tag_rule", id.0)
+            AuditRecord::new(action::TAG_RULE_DELETED, "tag_rule", id.0)
                 .with_details(json!({"name": rule.name})),
         )
         .await?;

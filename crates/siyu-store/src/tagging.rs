@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use siyu_domain::audience::{CustomerTag, TagChange, TagId, TagOrigin, TaggingResult};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::CustomerId;
 
 use crate::audit;
@@ -277,7 +277,7 @@ impl TenantScope<'_> {
             tenant,
             actor,
             AuditRecord::new(
-                "customers.tagged",
+                action::CUSTOMERS_TAGGED,
                 "tag",
                 add.first().or(remove.first()).map_or(0, |t| t.0),
             )

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use serde_json::json;
 use siyu_audience::Condition;
 use siyu_domain::audience::{Tag, TagGroup, TagGroupId, TagId, TagOrigin};
-use siyu_domain::audit::{Actor, ActorKind, AuditRecord};
+use siyu_domain::audit::{Actor, ActorKind, AuditRecord, action};
 use siyu_domain::error::check_name;
 use siyu_domain::ids::{CustomerId, UnitId};
 
@@ -141,7 +141,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag_group.created", "tag_group", id)
+            AuditRecord::new(action::TAG_GROUP_CREATED, "tag_group", id)
                 .with_details(json!({"name": name})),
         )
         .await?;
@@ -178,7 +178,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag_group.updated", "tag_group", id.0)
+            AuditRecord::new(action::TAG_GROUP_UPDATED, "tag_group", id.0)
                 .with_details(json!({"name": name})),
         )
         .await?;
@@ -207,7 +207,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag_group.deleted", "tag_group", id.0)
+            AuditRecord::new(action::TAG_GROUP_DELETED, "tag_group", id.0)
                 .with_details(json!({"name": group.name})),
         )
         .await?;
@@ -247,7 +247,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag.created", "tag", id).with_details(json!({"name": name})),
+            AuditRecord::new(action::TAG_CREATED, "tag", id).with_details(json!({"name": name})),
         )
         .await?;
         tx.commit().await?;
@@ -377,7 +377,7 @@ impl TenantScope<'_> {
             &mut tx,
             self.tenant,
             actor,
-            AuditRecord::new("tag.updated", "tag", id.0).with_details(
+            AuditRecord::new(action::TAG_UPDATED, "tag", id.0).with_details(
                 json!({"name": name, "was": current.name, "segments_rewritten": renamed.len()}),
             ),
         )
@@ -445,7 +445,7 @@ impl TenantScope<'_> {
             &mut tx,
             tenant,
             actor,
-            AuditRecord::new("tag.deleted", "tag", id.0)
+            AuditRecord::new(action::TAG_DELETED, "tag", id.0)
                 .with_details(json!({"name": tag.name, "customers": customers.len()})),
         )
         .await?;

@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use siyu_domain::access::{DataScope, Permission, PrincipalKind};
-use siyu_domain::audit::AuditRecord;
+use siyu_domain::audit::{AuditRecord, action};
 use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus};
 use siyu_domain::customer::{
     Customer, CustomerId, EXPORT_HEADER, EventActivity, Note, TimelineEntry, export_row,
@@ -131,7 +131,7 @@ pub(crate) async fn reveal_for(
     scope
         .audit(
             auth.actor(),
-            AuditRecord::new("customer.revealed", "customer", customer)
+            AuditRecord::new(action::CUSTOMER_REVEALED, "customer", customer)
                 .with_details(json!({"fields": fields})),
         )
         .await?;
@@ -319,7 +319,7 @@ pub async fn export_customers(
     scope
         .audit(
             auth.actor(),
-            AuditRecord::new("customers.exported", "customer", "*")
+            AuditRecord::new(action::CUSTOMERS_EXPORTED, "customer", "*")
                 // a search term may be someone's phone or e-mail: the audit log keeps it
                 // masked, so erasing that person leaves nothing of them here
                 .with_details(json!({"q": q.q.as_deref().map(mask_personal_in_text),
