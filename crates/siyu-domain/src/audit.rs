@@ -8,11 +8,21 @@ use utoipa::ToSchema;
 
 use crate::ids::AuditEntryId;
 
+/// Every audited action, grouped by concern. The strings are stored in the audit log,
+/// filtered on and shown, so they never change; add a constant rather than writing a
+/// literal where an action is recorded.
 pub mod action {
+    // --- signing in ---
+    /// A staff member signed in with their password.
     pub const LOGIN_SUCCEEDED: &str = "auth.login_succeeded";
+    /// A sign-in to a staff member's account was refused: a wrong password.
     pub const LOGIN_FAILED: &str = "auth.login_failed";
+    /// A sign-in to a staff member's account was refused: too many failures.
     pub const LOGIN_THROTTLED: &str = "auth.login_throttled";
+    /// A staff member ended their session.
     pub const LOGOUT: &str = "auth.logout";
+
+    // --- tenants, units and staff ---
     pub const TENANT_CREATED: &str = "tenant.created";
     pub const UNIT_CREATED: &str = "unit.created";
     pub const UNIT_UPDATED: &str = "unit.updated";
@@ -22,6 +32,8 @@ pub mod action {
     pub const STAFF_ROLE_CHANGED: &str = "staff.role_changed";
     pub const STAFF_PASSWORD_CHANGED: &str = "staff.password_changed";
     pub const STAFF_DELETED: &str = "staff.deleted";
+
+    // --- roles, API tokens and stored secrets ---
     pub const ROLE_CREATED: &str = "role.created";
     pub const ROLE_UPDATED: &str = "role.updated";
     pub const ROLE_DELETED: &str = "role.deleted";
@@ -29,6 +41,62 @@ pub mod action {
     pub const TOKEN_REVOKED: &str = "token.revoked";
     pub const SECRET_STORED: &str = "secret.stored";
     pub const SECRET_DELETED: &str = "secret.deleted";
+
+    // --- tenant settings and sources ---
+    /// A tenant setting was set (the key is in the details).
+    pub const SETTINGS_CHANGED: &str = "settings.changed";
+    pub const SOURCE_CREATED: &str = "source.created";
+    /// A source was renamed.
+    pub const SOURCE_UPDATED: &str = "source.updated";
+    /// A source's write key was replaced; the old one stopped working.
+    pub const SOURCE_WRITE_KEY_ROTATED: &str = "source.write_key_rotated";
+
+    // --- the tag catalog, tagging and tag rules ---
+    pub const TAG_GROUP_CREATED: &str = "tag_group.created";
+    pub const TAG_GROUP_UPDATED: &str = "tag_group.updated";
+    pub const TAG_GROUP_DELETED: &str = "tag_group.deleted";
+    pub const TAG_CREATED: &str = "tag.created";
+    pub const TAG_UPDATED: &str = "tag.updated";
+    /// A tag was deleted, and taken off every customer who had it.
+    pub const TAG_DELETED: &str = "tag.deleted";
+    /// Tags were added to or removed from customers (one entry per part of a large
+    /// tagging).
+    pub const CUSTOMERS_TAGGED: &str = "customers.tagged";
+    pub const TAG_RULE_CREATED: &str = "tag_rule.created";
+    pub const TAG_RULE_UPDATED: &str = "tag_rule.updated";
+    pub const TAG_RULE_DELETED: &str = "tag_rule.deleted";
+
+    // --- segments ---
+    pub const SEGMENT_CREATED: &str = "segment.created";
+    pub const SEGMENT_UPDATED: &str = "segment.updated";
+    pub const SEGMENT_DELETED: &str = "segment.deleted";
+    /// A segment's members were exported.
+    pub const SEGMENT_EXPORTED: &str = "segment.exported";
+
+    // --- customers ---
+    /// A customer's profile was edited by hand.
+    pub const CUSTOMER_UPDATED: &str = "customer.updated";
+    /// Customers were handed to a staff member, or taken from whoever had them.
+    pub const CUSTOMER_ASSIGNED: &str = "customer.assigned";
+    /// A customer's masked personal data was shown unmasked.
+    pub const CUSTOMER_REVEALED: &str = "customer.revealed";
+    /// A merge of two profiles was undone.
+    pub const CUSTOMER_MERGE_UNDONE: &str = "customer.merge_undone";
+    /// Customers were exported (the console's list, or `siyu export`).
+    pub const CUSTOMERS_EXPORTED: &str = "customers.exported";
+    /// Customers were imported from a file (`siyu import`).
+    pub const IMPORT_COMPLETED: &str = "import.completed";
+
+    // --- personal data (PIPL) ---
+    pub const CUSTOMER_CONSENT_CHANGED: &str = "customer.consent_changed";
+    /// Everything held about a customer was exported (a data-subject access request).
+    pub const CUSTOMER_DATA_EXPORTED: &str = "customer.data_exported";
+    /// A customer's personal data was erased on request.
+    pub const CUSTOMER_ERASED: &str = "customer.erased";
+
+    // --- orders ---
+    pub const AFTER_SALE_RECORDED: &str = "after_sale.recorded";
+    pub const AFTER_SALE_UPDATED: &str = "after_sale.updated";
 }
 
 /// Who acted.

@@ -7,8 +7,9 @@ use siyu_domain::ids::{ApiTokenId, RoleId, StaffId};
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::{DomainError, token};
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
@@ -138,9 +139,9 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<Role> {
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO roles (tenant_id, name, description, builtin, permissions, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
             )
@@ -150,19 +151,19 @@ impl TenantScope<'_> {
             .bind(false)
             .bind(permissions.to_stored())
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "a role with this name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::ROLE_CREATED, "role", id)
-                    .with_details(json!({"name": name, "permissions": permissions}))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "a role with this name exists", ""))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::ROLE_CREATED, "role", id)
+                .with_details(json!({"name": name, "permissions": permissions})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_role(RoleId(id)).await
     }
 
@@ -181,8 +182,8 @@ impl TenantScope<'_> {
         }
         let description = description.unwrap_or(&role.description);
         let permissions = permissions.unwrap_or(&role.permissions);
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE roles SET description = $1, permissions = $2, updated_at = $3 \
                  WHERE tenant_id = $4 AND id = $5",
@@ -192,18 +193,19 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::ROLE_UPDATED, "role", id).with_details(json!({
-                    "name": role.name, "from": role.permissions, "to": permissions
-                }))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::ROLE_UPDATED, "role", id).with_details(json!({
+                "name": role.name, "from": role.permissions, "to": permissions
+            })),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_role(id).await
     }
 
@@ -214,12 +216,12 @@ impl TenantScope<'_> {
                 "built-in roles cannot be deleted".into(),
             ));
         }
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query("DELETE FROM roles WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
                 .map_err(|e| {
                     StoreError::from_constraint(
@@ -228,15 +230,16 @@ impl TenantScope<'_> {
                         "staff or API tokens still have this role; give them another first",
                     )
                 })?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::ROLE_DELETED, "role", id)
-                    .with_details(json!({"name": role.name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::ROLE_DELETED, "role", id)
+                .with_details(json!({"name": role.name})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -254,9 +257,9 @@ impl TenantScope<'_> {
     ) -> Result<(ApiToken, String)> {
         let secret = token::generate_api_token();
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO api_tokens (tenant_id, role_id, name, token_hash, display_prefix, \
                  created_by_staff_id, created_at, expires_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -269,20 +272,20 @@ impl TenantScope<'_> {
             .bind(created_by.map(|s| s.0))
             .bind(now)
             .bind(expires_at)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "token exists", "role not found"))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::TOKEN_CREATED, "api_token", id).with_details(json!({
-                    "name": name, "role": role.name, "expires_at": expires_at
-                }))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "token exists", "role not found"))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TOKEN_CREATED, "api_token", id).with_details(json!({
+                "name": name, "role": role.name, "expires_at": expires_at
+            })),
+        )
+        .await?;
+        tx.commit().await?;
         Ok((self.get_api_token(ApiTokenId(id)).await?, secret))
     }
 
@@ -321,8 +324,8 @@ impl TenantScope<'_> {
     pub async fn revoke_api_token(&self, id: ApiTokenId, actor: &Actor) -> Result<ApiToken> {
         let token = self.get_api_token(id).await?;
         if token.revoked_at.is_none() {
-            on_db!(self.store, |db| {
-                let mut tx = db.begin().await?;
+            let mut tx = self.store.begin().await?;
+            on_tx!(&mut tx, |c| {
                 sqlx::query(
                     "UPDATE api_tokens SET revoked_at = $1 \
                      WHERE tenant_id = $2 AND id = $3 AND revoked_at IS NULL",
@@ -330,17 +333,18 @@ impl TenantScope<'_> {
                 .bind(now_ms())
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
-                insert_audit!(
-                    &mut *tx,
-                    self.tenant,
-                    actor,
-                    AuditRecord::new(action::TOKEN_REVOKED, "api_token", id)
-                        .with_details(json!({"name": token.name}))
-                )?;
-                tx.commit().await?;
             });
+            audit::record(
+                &mut tx,
+                self.tenant,
+                actor,
+                AuditRecord::new(action::TOKEN_REVOKED, "api_token", id)
+                    .with_details(json!({"name": token.name})),
+            )
+            .await?;
+            tx.commit().await?;
         }
         self.get_api_token(id).await
     }

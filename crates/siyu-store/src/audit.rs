@@ -2,11 +2,10 @@
 
 use siyu_domain::audit::{Actor, ActorKind, AuditEntry, AuditRecord};
 use siyu_domain::ids::{AuditEntryId, TenantId};
-
-use crate::db::now_ms;
 use siyu_domain::page::{Page, PageRequest};
 
-use crate::db::on_db;
+use crate::db::{now_ms, on_db};
+use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
@@ -54,12 +53,12 @@ pub struct AuditFilter {
 }
 
 impl TenantScope<'_> {
-    /// Records an action outside any other change (an export, a reveal).
+    /// Records an action outside any other change (an export, a reveal), in a
+    /// transaction of its own.
     pub async fn audit(&self, actor: Actor, record: AuditRecord) -> Result<()> {
-        on_db!(self.store, |db| {
-            insert_audit!(db, self.tenant, &actor, record)?;
-        });
-        Ok(())
+        let mut tx = self.store.begin().await?;
+        crate::audit::record(&mut tx, self.tenant, &actor, record).await?;
+        tx.commit().await
     }
 
     /// The audit log, newest first.
@@ -100,50 +99,57 @@ impl TenantScope<'_> {
     }
 }
 
-/// Records an audit entry on a transaction (or any executor) of either driver.
-macro_rules! insert_audit {
-    ($exec:expr, $tenant:expr, $actor:expr, $record:expr) => {{
-        let actor: &siyu_domain::audit::Actor = $actor;
-        let record: siyu_domain::audit::AuditRecord = $record;
-        sqlx::query(
-            "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
-             action, target_kind, target_id, details) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind($tenant.0)
-        .bind($crate::db::now_ms())
-        .bind(actor.kind.as_str())
-        .bind(actor.id)
-        .bind(&actor.label)
-        .bind(&actor.ip)
-        .bind(record.action)
-        .bind(record.target_kind)
-        .bind(&record.target_id)
-        .bind(record.details.to_string())
-        .execute($exec)
-        .await
-    }};
-}
-pub(crate) use insert_audit;
+/// The statement that writes one audit entry.
+pub(crate) const INSERT_AUDIT: &str = "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, \
+     actor_label, ip, action, target_kind, target_id, details) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
 
-/// Inserts many audit records by one actor in a few statements (bulk changes that are
-/// audited one record per thing changed).
-pub(crate) async fn insert_audits(
-    tx: &mut crate::tx::Tx,
+/// Records an audit entry in the transaction that makes the change it is about, so
+/// there is no change without its entry (nor an entry without its change).
+pub(crate) async fn record(
+    tx: &mut Tx,
     tenant: TenantId,
-    actor: &siyu_domain::audit::Actor,
-    records: &[siyu_domain::audit::AuditRecord],
+    actor: &Actor,
+    record: AuditRecord,
+) -> Result<()> {
+    let at = now_ms();
+    on_tx!(tx, |c| {
+        sqlx::query(INSERT_AUDIT)
+            .bind(tenant.0)
+            .bind(at)
+            .bind(actor.kind.as_str())
+            .bind(actor.id)
+            .bind(&actor.label)
+            .bind(&actor.ip)
+            .bind(record.action)
+            .bind(record.target_kind)
+            .bind(&record.target_id)
+            .bind(record.details.to_string())
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+    });
+    Ok(())
+}
+
+/// Records many audit entries by one actor in a few statements, in the transaction of
+/// the change (bulk changes that are audited one entry per thing changed).
+pub(crate) async fn insert_audits(
+    tx: &mut Tx,
+    tenant: TenantId,
+    actor: &Actor,
+    records: &[AuditRecord],
 ) -> Result<()> {
     let at = now_ms();
     for chunk in records.chunks(50) {
-        let mut p = crate::tx::Placeholders::for_tx(tx);
+        let mut p = Placeholders::for_tx(tx);
         let rows: Vec<String> = (0..chunk.len()).map(|_| p.row(10)).collect();
         let sql = format!(
             "INSERT INTO audit_log (tenant_id, at, actor_kind, actor_id, actor_label, ip, \
              action, target_kind, target_id, details) VALUES {}",
             rows.join(",")
         );
-        crate::tx::on_tx!(tx, |c| {
+        on_tx!(tx, |c| {
             let mut query = sqlx::query(&sql);
             for record in chunk {
                 query = query

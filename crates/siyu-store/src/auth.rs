@@ -15,8 +15,9 @@ use siyu_domain::tenancy::StaffStatus;
 use siyu_domain::token;
 
 use crate::access::role_permissions;
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, Store, StoreError};
 
 /// What a login checks a password against.
@@ -161,23 +162,24 @@ impl Store {
     /// back with [`Store::forget_login_attempt`]. Prunes attempts older than a day.
     pub async fn begin_login_attempt(&self, email: &str, ip: Option<&str>) -> Result<i64> {
         let now = now_ms();
-        on_db!(self, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO login_failures (email, ip, at) VALUES ($1, $2, $3) RETURNING id",
             )
             .bind(email.trim().to_lowercase())
             .bind(ip)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await?;
             sqlx::query("DELETE FROM login_failures WHERE at < $1")
                 .bind(now - 24 * 3600 * 1000)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
-            tx.commit().await?;
-            Ok(id)
-        })
+            id
+        });
+        tx.commit().await?;
+        Ok(id)
     }
 
     /// Failed passwords per staff account within the window: those counted against one
@@ -257,16 +259,16 @@ impl Store {
         } else {
             action::LOGIN_FAILED
         };
-        on_db!(self, |db| {
-            insert_audit!(
-                db,
-                known.tenant_id,
-                actor,
-                AuditRecord::new(action, "staff", known.staff_id)
-                    .with_details(json!({"email": known.email}))
-            )?;
-        });
-        Ok(())
+        let mut tx = self.begin().await?;
+        audit::record(
+            &mut tx,
+            known.tenant_id,
+            actor,
+            AuditRecord::new(action, "staff", known.staff_id)
+                .with_details(json!({"email": known.email})),
+        )
+        .await?;
+        tx.commit().await
     }
 
     /// Opens a console session for a staff member who proved their password; returns
@@ -280,8 +282,8 @@ impl Store {
         let secret = token::generate_session_id();
         let now = now_ms();
         let user_agent = user_agent.map(|ua| ua.chars().take(300).collect::<String>());
-        on_db!(self, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "INSERT INTO sessions (tenant_id, staff_id, token_hash, ip, user_agent, \
                  created_at, last_seen_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7)",
@@ -293,13 +295,13 @@ impl Store {
             .bind(&user_agent)
             .bind(now)
             .bind(now + SESSION_MAX_AGE_MS)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             sqlx::query("UPDATE staff SET last_login_at = $1 WHERE tenant_id = $2 AND id = $3")
                 .bind(now)
                 .bind(who.tenant_id.0)
                 .bind(who.staff_id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
             sqlx::query(
                 "DELETE FROM sessions WHERE tenant_id = $1 AND staff_id = $2 AND expires_at < $3",
@@ -307,16 +309,17 @@ impl Store {
             .bind(who.tenant_id.0)
             .bind(who.staff_id.0)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            insert_audit!(
-                &mut *tx,
-                who.tenant_id,
-                actor,
-                AuditRecord::new(action::LOGIN_SUCCEEDED, "staff", who.staff_id)
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            who.tenant_id,
+            actor,
+            AuditRecord::new(action::LOGIN_SUCCEEDED, "staff", who.staff_id),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(secret)
     }
 
@@ -381,21 +384,22 @@ impl Store {
         else {
             return Ok(());
         };
-        on_db!(self, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND id = $2")
                 .bind(principal.tenant_id.0)
                 .bind(session_id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
-            insert_audit!(
-                &mut *tx,
-                principal.tenant_id,
-                actor,
-                AuditRecord::new(action::LOGOUT, "staff", staff_id)
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            principal.tenant_id,
+            actor,
+            AuditRecord::new(action::LOGOUT, "staff", staff_id),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

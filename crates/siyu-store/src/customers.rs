@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
-use siyu_domain::audit::Actor;
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::customer::{
     Customer, CustomerId, EventActivity, MergeRecord, Note, SourceId, TimelineEntry, TimelineEvent,
     check_note, summarize_activity,
@@ -55,6 +55,28 @@ struct EventRow {
     message_id: String,
     timestamp: i64,
     received_at: i64,
+}
+
+/// A merge into a profile, as its timeline shows it.
+#[derive(sqlx::FromRow)]
+struct MergeRow {
+    id: i64,
+    survivor_id: i64,
+    merged_id: i64,
+    message_id: Option<String>,
+    reason: String,
+    at: i64,
+    undone_at: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct NoteRow {
+    id: i64,
+    customer_id: i64,
+    author_staff_id: Option<i64>,
+    author_label: String,
+    body: String,
+    created_at: i64,
 }
 
 impl TenantScope<'_> {
@@ -366,24 +388,23 @@ impl TenantScope<'_> {
                  WHERE tenant_id = $1 AND id IN ({})",
                 in_list(&merge_ids)
             );
-            type MergeRow = (i64, i64, i64, Option<String>, String, i64, Option<i64>);
             let rows: Vec<MergeRow> = on_db!(self.store, |db| {
                 sqlx::query_as(&sql)
                     .bind(self.tenant.0)
                     .fetch_all(db)
                     .await?
             });
-            for (id, survivor, merged, message_id, reason, at, undone_at) in rows {
+            for row in rows {
                 entries.insert(
-                    id * 4,
+                    row.id * 4,
                     TimelineEntry::Merge(MergeRecord {
-                        id,
-                        survivor_id: CustomerId(survivor),
-                        merged_id: CustomerId(merged),
-                        message_id,
-                        reason,
-                        at,
-                        undone_at,
+                        id: row.id,
+                        survivor_id: CustomerId(row.survivor_id),
+                        merged_id: CustomerId(row.merged_id),
+                        message_id: row.message_id,
+                        reason: row.reason,
+                        at: row.at,
+                        undone_at: row.undone_at,
                     }),
                 );
             }
@@ -408,7 +429,7 @@ impl TenantScope<'_> {
     }
 
     async fn fetch_notes(&self, sql: &str, customer: Option<CustomerId>) -> Result<Vec<Note>> {
-        let rows: Vec<(i64, i64, Option<i64>, String, String, i64)> = on_db!(self.store, |db| {
+        let rows: Vec<NoteRow> = on_db!(self.store, |db| {
             let mut query = sqlx::query_as(sql).bind(self.tenant.0);
             if let Some(c) = customer {
                 query = query.bind(c.0);
@@ -417,13 +438,13 @@ impl TenantScope<'_> {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, customer, staff, author, body, created_at)| Note {
-                id,
-                customer_id: CustomerId(customer),
-                author_staff_id: staff.map(StaffId),
-                author,
-                body,
-                created_at,
+            .map(|row| Note {
+                id: row.id,
+                customer_id: CustomerId(row.customer_id),
+                author_staff_id: row.author_staff_id.map(StaffId),
+                author: row.author_label,
+                body: row.body,
+                created_at: row.created_at,
             })
             .collect())
     }
@@ -578,16 +599,17 @@ impl TenantScope<'_> {
             .bind(tenant.0)
             .bind(customer.id.0)
             .execute(&mut *c)
-            .await?;
-            crate::audit::insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                siyu_domain::audit::AuditRecord::new("customer.updated", "customer", customer.id)
-                    .with_details(Value::Object(details.clone()))
-            )?
+            .await?
             .rows_affected()
         });
+        crate::audit::record(
+            &mut tx,
+            tenant,
+            actor,
+            AuditRecord::new(action::CUSTOMER_UPDATED, "customer", customer.id)
+                .with_details(Value::Object(details)),
+        )
+        .await?;
         crate::feed::note_changed(&mut tx, tenant, &[customer.id]).await?;
         tx.commit().await?;
         self.get_customer(customer.id).await
@@ -628,28 +650,28 @@ impl TenantScope<'_> {
             let owner_id = owner.map(|s| s.0);
             let mut tx = self.store.begin_changing_customers(&[tenant]).await?;
             let ids: Vec<i64> = on_tx!(&mut tx, |c| {
-                let ids: Vec<i64> = sqlx::query_scalar(&sql)
+                sqlx::query_scalar(&sql)
                     .bind(owner_id)
                     .bind(crate::now_ms())
                     .bind(tenant.0)
                     .bind(owner_id)
                     .fetch_all(&mut *c)
-                    .await?;
-                if !ids.is_empty() {
-                    crate::audit::insert_audit!(
-                        &mut *c,
-                        tenant,
-                        actor,
-                        siyu_domain::audit::AuditRecord::new(
-                            "customer.assigned",
-                            "staff",
-                            owner_id.map_or("none".to_string(), |s| s.to_string())
-                        )
-                        .with_details(serde_json::json!({"customers": ids}))
-                    )?;
-                }
-                ids
+                    .await?
             });
+            if !ids.is_empty() {
+                crate::audit::record(
+                    &mut tx,
+                    tenant,
+                    actor,
+                    AuditRecord::new(
+                        action::CUSTOMER_ASSIGNED,
+                        "staff",
+                        owner_id.map_or("none".to_string(), |s| s.to_string()),
+                    )
+                    .with_details(serde_json::json!({"customers": ids})),
+                )
+                .await?;
+            }
             let moved: Vec<CustomerId> = ids.iter().map(|id| CustomerId(*id)).collect();
             crate::feed::note_changed(&mut tx, tenant, &moved).await?;
             tx.commit().await?;

@@ -13,7 +13,8 @@ pub(crate) enum Pool {
 }
 
 /// Runs the same code on whichever pool the store has. `$db` is bound to the concrete
-/// pool, so `sqlx::query(...).fetch_one($db)` and `$db.begin()` compile for each driver.
+/// pool, so `sqlx::query(...).fetch_one($db)` compiles for each driver. Statements that
+/// belong together run in a transaction instead: `Store::begin` and `on_tx!` (`tx`).
 macro_rules! on_db {
     ($store:expr, |$db:ident| $body:expr) => {
         match &$store.pool {

@@ -12,13 +12,53 @@ use crate::db::id_list;
 use crate::db::on_db;
 use crate::{Result, TenantScope};
 
+/// A live customer, as far as the audience index reads the profile.
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    id: i64,
+    traits: String,
+    owner_staff_id: Option<i64>,
+    first_seen_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventDayRow {
+    customer_id: i64,
+    name: String,
+    day: i64,
+    count: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct OrderFactRow {
+    customer_id: i64,
+    ordered_at: i64,
+    net_tenant_amount: i64,
+    unit_id: Option<i64>,
+    channel: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct ConsentFactRow {
+    customer_id: i64,
+    channel: String,
+    status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct EventPropertiesRow {
+    id: i64,
+    customer_id: i64,
+    properties: String,
+}
+
 impl TenantScope<'_> {
     // --- what the audience index reads ---
 
     /// Live customers with ids above `after`, at most `limit`, in id order, with all the
     /// audience index reads of them.
     pub async fn audience_facts(&self, after: i64, limit: i64) -> Result<Vec<CustomerFacts>> {
-        let rows: Vec<(i64, String, Option<i64>, i64)> = on_db!(self.store, |db| {
+        let rows: Vec<FactsRow> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT id, traits, owner_staff_id, first_seen_at FROM customers \
                  WHERE tenant_id = $1 AND merged_into_id IS NULL AND id > $2 ORDER BY id LIMIT $3",
@@ -29,7 +69,7 @@ impl TenantScope<'_> {
             .fetch_all(db)
             .await?
         });
-        let (Some(first), Some(last)) = (rows.first().map(|r| r.0), rows.last().map(|r| r.0))
+        let (Some(first), Some(last)) = (rows.first().map(|r| r.id), rows.last().map(|r| r.id))
         else {
             return Ok(Vec::new());
         };
@@ -43,7 +83,7 @@ impl TenantScope<'_> {
             return Ok(Vec::new());
         }
         let list = id_list(ids);
-        let rows: Vec<(i64, String, Option<i64>, i64)> = on_db!(self.store, |db| {
+        let rows: Vec<FactsRow> = on_db!(self.store, |db| {
             sqlx::query_as(&format!(
                 "SELECT id, traits, owner_staff_id, first_seen_at FROM customers \
                  WHERE tenant_id = $1 AND merged_into_id IS NULL AND id IN ({list}) ORDER BY id"
@@ -56,21 +96,17 @@ impl TenantScope<'_> {
         self.facts_of_rows(rows, &range).await
     }
 
-    async fn facts_of_rows(
-        &self,
-        rows: Vec<(i64, String, Option<i64>, i64)>,
-        range: &str,
-    ) -> Result<Vec<CustomerFacts>> {
+    async fn facts_of_rows(&self, rows: Vec<FactsRow>, range: &str) -> Result<Vec<CustomerFacts>> {
         // the audience layer counts days from midnight in the tenant's zone: its times
         // are shifted into that zone (event days are stored in it already)
         let zone = self.time_zone().await?;
         let mut facts: Vec<CustomerFacts> = rows
             .into_iter()
-            .map(|(id, traits, owner, first_seen_at)| CustomerFacts {
-                id,
-                traits: serde_json::from_str(&traits).unwrap_or_default(),
-                owner,
-                first_seen_at: zone.local_ms(first_seen_at),
+            .map(|r| CustomerFacts {
+                id: r.id,
+                traits: serde_json::from_str(&r.traits).unwrap_or_default(),
+                owner: r.owner_staff_id,
+                first_seen_at: zone.local_ms(r.first_seen_at),
                 ..Default::default()
             })
             .collect();
@@ -117,7 +153,7 @@ impl TenantScope<'_> {
                 facts[i].channel_codes.push(code);
             }
         }
-        let days: Vec<(i64, String, i64, i64)> = on_db!(self.store, |db| {
+        let days: Vec<EventDayRow> = on_db!(self.store, |db| {
             sqlx::query_as(&format!(
                 "SELECT customer_id, name, day, count FROM customer_event_days WHERE tenant_id = $1 AND {range}"
             ))
@@ -125,16 +161,16 @@ impl TenantScope<'_> {
             .fetch_all(db)
             .await?
         });
-        for (c, name, day, count) in days {
-            if let Some(&i) = at.get(&c) {
+        for d in days {
+            if let Some(&i) = at.get(&d.customer_id) {
                 facts[i].events.push(EventDay {
-                    name,
-                    day: day as i32,
-                    count: count.clamp(0, u32::MAX as i64) as u32,
+                    name: d.name,
+                    day: d.day as i32,
+                    count: d.count.clamp(0, u32::MAX as i64) as u32,
                 });
             }
         }
-        let orders: Vec<(i64, i64, i64, Option<i64>, String)> = on_db!(self.store, |db| {
+        let orders: Vec<OrderFactRow> = on_db!(self.store, |db| {
             sqlx::query_as(&format!(
                 "SELECT customer_id, ordered_at, net_tenant_amount, unit_id, channel FROM orders \
                  WHERE tenant_id = $1 AND {range} AND status IN {}",
@@ -144,17 +180,17 @@ impl TenantScope<'_> {
             .fetch_all(db)
             .await?
         });
-        for (c, at_ms, amount, unit, channel) in orders {
-            if let Some(&i) = at.get(&c) {
+        for o in orders {
+            if let Some(&i) = at.get(&o.customer_id) {
                 facts[i].orders.push(OrderFact {
-                    at: zone.local_ms(at_ms),
-                    amount,
-                    unit,
-                    channel,
+                    at: zone.local_ms(o.ordered_at),
+                    amount: o.net_tenant_amount,
+                    unit: o.unit_id,
+                    channel: o.channel,
                 });
             }
         }
-        let consents: Vec<(i64, String, String)> = on_db!(self.store, |db| {
+        let consents: Vec<ConsentFactRow> = on_db!(self.store, |db| {
             sqlx::query_as(&format!(
                 "SELECT customer_id, channel, status FROM consent_changes WHERE tenant_id = $1 AND {range} ORDER BY id"
             ))
@@ -163,8 +199,8 @@ impl TenantScope<'_> {
             .await?
         });
         let mut newest: HashMap<(i64, String), String> = HashMap::new();
-        for (c, channel, status) in consents {
-            newest.insert((c, channel), status);
+        for r in consents {
+            newest.insert((r.customer_id, r.channel), r.status);
         }
         for ((c, channel), status) in newest {
             if status == "opt_out"
@@ -211,7 +247,7 @@ impl TenantScope<'_> {
         let mut counts: HashMap<i64, u32> = HashMap::new();
         let mut after = 0i64;
         loop {
-            let rows: Vec<(i64, i64, String)> = on_db!(self.store, |db| {
+            let rows: Vec<EventPropertiesRow> = on_db!(self.store, |db| {
                 sqlx::query_as(&sql)
                     .bind(self.tenant.0)
                     .bind(value)
@@ -221,10 +257,10 @@ impl TenantScope<'_> {
                     .await?
             });
             let Some(last) = rows.last() else { break };
-            after = last.0;
-            for (_, customer, properties) in rows {
+            after = last.id;
+            for row in rows {
                 let properties: serde_json::Map<String, Value> =
-                    serde_json::from_str(&properties).unwrap_or_default();
+                    serde_json::from_str(&row.properties).unwrap_or_default();
                 let all = p.filters.iter().all(|f| {
                     properties.get(&f.property).is_some_and(|v| {
                         trait_matches(
@@ -240,7 +276,7 @@ impl TenantScope<'_> {
                     })
                 });
                 if all {
-                    *counts.entry(customer).or_default() += 1;
+                    *counts.entry(row.customer_id).or_default() += 1;
                 }
             }
         }

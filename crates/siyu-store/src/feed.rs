@@ -156,7 +156,13 @@ impl Store {
         let sql = format!(
             "SELECT seq, tenant_id, customer_id FROM customer_changes WHERE seq > $1{extra} ORDER BY seq LIMIT $2"
         );
-        let rows: Vec<(i64, i64, i64)> = on_db!(self, |db| {
+        #[derive(sqlx::FromRow)]
+        struct ChangeRow {
+            seq: i64,
+            tenant_id: i64,
+            customer_id: i64,
+        }
+        let rows: Vec<ChangeRow> = on_db!(self, |db| {
             sqlx::query_as(&sql)
                 .bind(after)
                 .bind(limit)
@@ -165,10 +171,10 @@ impl Store {
         });
         Ok(rows
             .into_iter()
-            .map(|(seq, t, c)| CustomerChange {
-                seq,
-                tenant: TenantId(t),
-                customer: CustomerId(c),
+            .map(|r| CustomerChange {
+                seq: r.seq,
+                tenant: TenantId(r.tenant_id),
+                customer: CustomerId(r.customer_id),
             })
             .collect())
     }

@@ -42,6 +42,7 @@ use sqlx::SqlitePool;
 
 use crate::db::Pool;
 use crate::ingest::ingest_in;
+use crate::sources::SourceRefRow;
 use crate::tx::{Placeholders, Tx, lock_customers, on_tx};
 use crate::{IngestItem, IngestOutcome, Result, SourceRef, Store, StoreError};
 
@@ -60,7 +61,14 @@ const SQLITE_LOG_SCHEMA: &str = "CREATE TABLE IF NOT EXISTS ingest_log (\
      payload TEXT NOT NULL)";
 
 /// An entry read back from the log.
-type LoggedRow = (LogSeq, i64, i64, String);
+#[derive(sqlx::FromRow)]
+struct LoggedRow {
+    seq: LogSeq,
+    tenant_id: i64,
+    source_id: i64,
+    /// The checked event as JSON.
+    payload: String,
+}
 
 /// An entry set aside: logged, never applied, for the error it failed with.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -159,7 +167,7 @@ impl Store {
                 let mut tx = Tx::Sqlite(log.begin_with("BEGIN IMMEDIATE").await?);
                 let entries: Vec<(i64, i64, &str)> = rows
                     .iter()
-                    .map(|(_, tenant, source, payload)| (*tenant, *source, payload.as_str()))
+                    .map(|r| (r.tenant_id, r.source_id, r.payload.as_str()))
                     .collect();
                 append(&mut tx, &entries).await?;
                 tx.commit().await?;
@@ -172,8 +180,8 @@ impl Store {
                         p.row(chunk.len())
                     );
                     let mut query = sqlx::query(&sql);
-                    for (seq, ..) in chunk {
-                        query = query.bind(seq);
+                    for row in chunk {
+                        query = query.bind(row.seq);
                     }
                     query.execute(&mut *tx).await?;
                 }
@@ -250,7 +258,7 @@ impl Store {
                 if rows.is_empty() {
                     return Ok(Vec::new());
                 }
-                let tenants: Vec<TenantId> = rows.iter().map(|r| TenantId(r.1)).collect();
+                let tenants: Vec<TenantId> = rows.iter().map(|r| TenantId(r.tenant_id)).collect();
                 lock_customers(&mut tx, &tenants).await?;
                 let applied = apply_rows(&mut tx, rows).await?;
                 let seqs: Vec<LogSeq> = applied.iter().map(|(seq, _)| *seq).collect();
@@ -283,7 +291,7 @@ impl Store {
             .bind(limit as i64)
             .fetch_all(log)
             .await?;
-            let Some(last) = rows.last().map(|r| r.0) else {
+            let Some(last) = rows.last().map(|r| r.seq) else {
                 return Ok(Vec::new());
             };
             // BEGIN IMMEDIATE: the write lock of the main file, which is every tenant's
@@ -405,7 +413,7 @@ impl Store {
                 let Some(row) = row else {
                     return Ok(None);
                 };
-                let seq = row.0;
+                let seq = row.seq;
                 let mut tx = Tx::Sqlite(tx);
                 set_aside(&mut tx, &row, error).await?;
                 on_tx!(&mut tx, |c| {
@@ -550,17 +558,16 @@ async fn append(tx: &mut Tx, entries: &[(i64, i64, &str)]) -> Result<Vec<LogSeq>
 /// Keeps a logged entry in `ingest_dead_letters` with the error that kept it from
 /// being applied.
 async fn set_aside(tx: &mut Tx, row: &LoggedRow, error: &str) -> Result<()> {
-    let (seq, tenant, source, payload) = row;
     on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO ingest_dead_letters \
              (seq, tenant_id, source_id, payload, error, failed_at) \
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
-        .bind(seq)
-        .bind(tenant)
-        .bind(source)
-        .bind(payload)
+        .bind(row.seq)
+        .bind(row.tenant_id)
+        .bind(row.source_id)
+        .bind(&row.payload)
         .bind(error)
         .bind(crate::now_ms())
         .execute(&mut *c)
@@ -577,10 +584,11 @@ async fn apply_rows(tx: &mut Tx, rows: Vec<LoggedRow>) -> Result<Vec<(LogSeq, In
     let sources = source_refs(tx, &rows).await?;
     let mut outcomes: Vec<(LogSeq, Option<IngestOutcome>)> = Vec::with_capacity(rows.len());
     let mut items = Vec::with_capacity(rows.len());
-    for (seq, tenant, source, payload) in rows {
-        let item = match sources.get(&(tenant, source)) {
+    for row in rows {
+        let seq = row.seq;
+        let item = match sources.get(&(row.tenant_id, row.source_id)) {
             None => Err("its source no longer exists".to_owned()),
-            Some(source) => serde_json::from_str::<TrackedEvent>(&payload)
+            Some(source) => serde_json::from_str::<TrackedEvent>(&row.payload)
                 .map_err(|e| format!("the logged event cannot be read: {e}"))
                 .and_then(|event| event.with_commerce(source.kind.sales_channel()))
                 .map(|event| IngestItem {
@@ -596,7 +604,7 @@ async fn apply_rows(tx: &mut Tx, rows: Vec<LoggedRow>) -> Result<Vec<(LogSeq, In
             Err(reason) => {
                 // kept, with the reason, for someone to look at: it was answered for
                 tracing::error!(seq, %reason, "a logged event is set aside, not applied");
-                set_aside(tx, &(seq, tenant, source, payload), &reason).await?;
+                set_aside(tx, &row, &reason).await?;
                 outcomes.push((seq, Some(IngestOutcome::Refused(reason))));
             }
         }
@@ -634,7 +642,7 @@ async fn apply_rows(tx: &mut Tx, rows: Vec<LoggedRow>) -> Result<Vec<(LogSeq, In
 
 /// The sources the rows came from, as [`Store::resolve_write_key`] gives them.
 async fn source_refs(tx: &mut Tx, rows: &[LoggedRow]) -> Result<HashMap<(i64, i64), SourceRef>> {
-    let mut ids: Vec<i64> = rows.iter().map(|r| r.2).collect();
+    let mut ids: Vec<i64> = rows.iter().map(|r| r.source_id).collect();
     ids.sort_unstable();
     ids.dedup();
     let mut found = HashMap::new();
@@ -642,11 +650,11 @@ async fn source_refs(tx: &mut Tx, rows: &[LoggedRow]) -> Result<HashMap<(i64, i6
         let mut p = Placeholders::for_tx(tx);
         let list: Vec<String> = chunk.iter().map(|_| p.next()).collect();
         let sql = format!(
-            "SELECT s.tenant_id, s.id, s.kind, t.time_zone FROM sources s \
+            "SELECT s.tenant_id, s.id AS source_id, s.kind, t.time_zone FROM sources s \
              JOIN tenants t ON t.id = s.tenant_id WHERE s.id IN ({})",
             list.join(",")
         );
-        let got: Vec<(i64, i64, String, String)> = on_tx!(tx, |c| {
+        let got: Vec<SourceRefRow> = on_tx!(tx, |c| {
             let mut query = sqlx::query_as(&sql);
             for id in chunk {
                 query = query.bind(id);
@@ -654,7 +662,7 @@ async fn source_refs(tx: &mut Tx, rows: &[LoggedRow]) -> Result<HashMap<(i64, i6
             query.fetch_all(&mut *c).await?
         });
         for row in got {
-            found.insert((row.0, row.1), SourceRef::from_row(row));
+            found.insert((row.tenant_id, row.source_id), SourceRef::from_row(row));
         }
     }
     Ok(found)

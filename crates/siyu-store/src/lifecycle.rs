@@ -127,7 +127,15 @@ impl TenantScope<'_> {
 
     /// Lifecycle stage changes, oldest first, after the change id `after`.
     pub async fn stage_changes(&self, page: PageRequest) -> Result<Page<StageChange>> {
-        let rows: Vec<(i64, i64, String, String, i64)> = on_db!(self.store, |db| {
+        #[derive(sqlx::FromRow)]
+        struct StageChangeRow {
+            id: i64,
+            customer_id: i64,
+            from_stage: String,
+            to_stage: String,
+            at: i64,
+        }
+        let rows: Vec<StageChangeRow> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT id, customer_id, from_stage, to_stage, at FROM stage_events WHERE tenant_id = $1 \
                  AND id > $2 ORDER BY id LIMIT $3",
@@ -140,12 +148,12 @@ impl TenantScope<'_> {
         });
         let changes = rows
             .into_iter()
-            .map(|(id, customer, from, to, at)| StageChange {
-                id,
-                customer_id: CustomerId(customer),
-                from,
-                to,
-                at,
+            .map(|r| StageChange {
+                id: r.id,
+                customer_id: CustomerId(r.customer_id),
+                from: r.from_stage,
+                to: r.to_stage,
+                at: r.at,
             })
             .collect();
         Ok(Page::from_rows(changes, page, |c: &StageChange| c.id))

@@ -9,11 +9,10 @@
 //! An undone pair is kept apart: events naming both never merge them again.
 
 use serde_json::{Map, Value, json};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::customer::{CustomerId, merge_traits};
 use siyu_domain::ids::TenantId;
 
-use crate::audit::insert_audit;
 use crate::db::now_ms;
 use crate::db::parse_map;
 use crate::profiles::{load_profile, save_profile};
@@ -281,6 +280,17 @@ async fn recount_event_days(
     Ok(())
 }
 
+/// A merge as recorded, with both profiles as they were before it (for its undo).
+#[derive(sqlx::FromRow)]
+struct MergeSnapshotRow {
+    survivor_id: i64,
+    merged_id: i64,
+    at: i64,
+    merged_profile: Option<String>,
+    survivor_profile: Option<String>,
+    undone_at: Option<i64>,
+}
+
 impl TenantScope<'_> {
     /// Undoes a merge: see the module documentation. Returns the survivor and the
     /// profile brought back. A merge undone already, or whose survivor has since been
@@ -291,8 +301,7 @@ impl TenantScope<'_> {
         let zone = self.time_zone().await?;
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let tenant = self.tenant;
-        type MergeRow = (i64, i64, i64, Option<String>, Option<String>, Option<i64>);
-        let row: Option<MergeRow> = on_tx!(&mut tx, |c| {
+        let row: Option<MergeSnapshotRow> = on_tx!(&mut tx, |c| {
             sqlx::query_as(
                 "SELECT survivor_id, merged_id, at, merged_profile, survivor_profile, undone_at \
                  FROM customer_merges WHERE tenant_id = $1 AND id = $2",
@@ -302,10 +311,16 @@ impl TenantScope<'_> {
             .fetch_optional(&mut *c)
             .await?
         });
-        let (survivor, merged, at, merged_profile, survivor_profile, undone) =
-            row.ok_or(StoreError::NotFound("merge"))?;
-        let (survivor, merged) = (CustomerId(survivor), CustomerId(merged));
-        if undone.is_some() {
+        let MergeSnapshotRow {
+            survivor_id,
+            merged_id,
+            at,
+            merged_profile,
+            survivor_profile,
+            undone_at,
+        } = row.ok_or(StoreError::NotFound("merge"))?;
+        let (survivor, merged) = (CustomerId(survivor_id), CustomerId(merged_id));
+        if undone_at.is_some() {
             return Err(StoreError::Conflict("this merge was undone already".into()));
         }
         let (Some(merged_profile), Some(survivor_profile)) = (merged_profile, survivor_profile)
@@ -444,16 +459,14 @@ impl TenantScope<'_> {
             .await?
             .rows_affected()
         });
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new("customer.merge_undone", "customer", survivor)
-                    .with_details(json!({"merge": merge, "restored": merged.0}))
-            )?
-            .rows_affected()
-        });
+        crate::audit::record(
+            &mut tx,
+            tenant,
+            actor,
+            AuditRecord::new(action::CUSTOMER_MERGE_UNDONE, "customer", survivor)
+                .with_details(json!({"merge": merge, "restored": merged.0})),
+        )
+        .await?;
         crate::feed::note_changed(&mut tx, tenant, &[survivor, merged]).await?;
         tx.commit().await?;
         Ok((survivor, merged))

@@ -7,23 +7,59 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::consent::{Consent, ConsentChannel, ConsentStatus, may_contact};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::page::PageRequest;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
-type ConsentRow = (String, String, String, Option<String>, i64, String);
-/// id, type, name, properties, context, timestamp, received_at, source, message id
-type EventExportRow = (i64, String, String, String, String, i64, i64, i64, String);
+#[derive(sqlx::FromRow)]
+struct ConsentRow {
+    channel: String,
+    status: String,
+    source: String,
+    note: Option<String>,
+    at: i64,
+    actor_label: String,
+}
+
+/// A customer's event as a data export gives it.
+#[derive(sqlx::FromRow)]
+struct EventExportRow {
+    id: i64,
+    /// The event's `type` (track, page, screen, identify…).
+    kind: String,
+    name: String,
+    properties: String,
+    context: String,
+    timestamp: i64,
+    received_at: i64,
+    source_id: i64,
+    message_id: String,
+}
+
+/// The consent in force for a customer on a channel.
+#[derive(sqlx::FromRow)]
+struct InForceRow {
+    customer_id: i64,
+    channel: String,
+    status: String,
+}
 
 fn consent_from_row(row: ConsentRow) -> Result<Consent> {
-    let (channel, status, source, note, at, recorded_by) = row;
+    let ConsentRow {
+        channel,
+        status,
+        source,
+        note,
+        at,
+        actor_label,
+    } = row;
     Ok(Consent {
         channel: ConsentChannel::parse("channel", &channel)
             .map_err(|_| StoreError::Corrupt(format!("consent channel {channel}")))?,
@@ -32,7 +68,7 @@ fn consent_from_row(row: ConsentRow) -> Result<Consent> {
         source,
         note,
         at,
-        recorded_by,
+        recorded_by: actor_label,
     })
 }
 
@@ -174,15 +210,15 @@ impl TenantScope<'_> {
                      AND d.customer_id = c.customer_id AND d.channel = c.channel)",
                     p.row(chunk.len())
                 );
-                let rows: Vec<(i64, String, String)> = on_tx!(tx, |c| {
+                let rows: Vec<InForceRow> = on_tx!(tx, |c| {
                     let mut query = sqlx::query_as(&sql).bind(self.tenant.0);
                     for id in chunk {
                         query = query.bind(*id);
                     }
                     query.fetch_all(&mut *c).await?
                 });
-                for (customer, channel, status) in rows {
-                    in_force.insert((customer, channel), status);
+                for row in rows {
+                    in_force.insert((row.customer_id, row.channel), row.status);
                 }
             }
         }
@@ -223,12 +259,12 @@ impl TenantScope<'_> {
             let audits: Vec<AuditRecord> = chunk
                 .iter()
                 .map(|(customer, change)| {
-                    AuditRecord::new("customer.consent_changed", "customer", *customer)
+                    AuditRecord::new(action::CUSTOMER_CONSENT_CHANGED, "customer", *customer)
                         .with_details(json!({"channel": change.channel.as_str(),
                             "status": change.status.as_str(), "source": change.source}))
                 })
                 .collect();
-            crate::audit::insert_audits(tx, self.tenant, actor, &audits).await?;
+            audit::insert_audits(tx, self.tenant, actor, &audits).await?;
         }
         let customers: Vec<CustomerId> = recorded.iter().map(|(c, _)| *c).collect();
         crate::feed::note_changed(tx, self.tenant, &customers).await?;
@@ -251,7 +287,7 @@ impl TenantScope<'_> {
         loop {
             let rows: Vec<EventExportRow> = on_db!(self.store, |db| {
                 sqlx::query_as(
-                        "SELECT id, type, name, properties, context, timestamp, received_at, \
+                        "SELECT id, type AS kind, name, properties, context, timestamp, received_at, \
                          source_id, message_id FROM events WHERE tenant_id = $1 AND customer_id = $2 \
                          AND id < $3 ORDER BY id DESC LIMIT 1000",
                     )
@@ -262,17 +298,15 @@ impl TenantScope<'_> {
                     .await?
             });
             let Some(last) = rows.last() else { break };
-            after = last.0;
-            for (id, kind, name, properties, context, timestamp, received_at, source, message) in
-                rows
-            {
+            after = last.id;
+            for e in rows {
                 events.push(json!({
-                    "id": id, "type": kind, "name": name,
-                    "properties": serde_json::from_str::<Value>(&properties).unwrap_or(Value::Null),
-                    "context": serde_json::from_str::<Value>(&context).unwrap_or(Value::Null),
-                    "timestamp": siyu_domain::time::format_rfc3339(timestamp),
-                    "received_at": siyu_domain::time::format_rfc3339(received_at),
-                    "source_id": source, "message_id": message,
+                    "id": e.id, "type": e.kind, "name": e.name,
+                    "properties": serde_json::from_str::<Value>(&e.properties).unwrap_or(Value::Null),
+                    "context": serde_json::from_str::<Value>(&e.context).unwrap_or(Value::Null),
+                    "timestamp": siyu_domain::time::format_rfc3339(e.timestamp),
+                    "received_at": siyu_domain::time::format_rfc3339(e.received_at),
+                    "source_id": e.source_id, "message_id": e.message_id,
                 }));
             }
         }
@@ -312,7 +346,7 @@ impl TenantScope<'_> {
         });
         self.audit(
             actor.clone(),
-            AuditRecord::new("customer.data_exported", "customer", id).with_details(
+            AuditRecord::new(action::CUSTOMER_DATA_EXPORTED, "customer", id).with_details(
                 json!({"events": events_len(&document), "orders": orders_len(&document)}),
             ),
         )
@@ -398,15 +432,13 @@ impl TenantScope<'_> {
             .await?
             .rows_affected()
         });
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                self.tenant,
-                actor,
-                AuditRecord::new("customer.erased", "customer", id)
-            )?
-            .rows_affected()
-        });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::CUSTOMER_ERASED, "customer", id),
+        )
+        .await?;
         crate::feed::note_changed(&mut tx, self.tenant, &[id]).await?;
         tx.commit().await?;
         self.store.purge_erased(self.tenant, &identities).await?;

@@ -7,8 +7,9 @@ use serde_json::json;
 use siyu_domain::DomainError;
 use siyu_domain::audit::{Actor, AuditRecord, action};
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
 /// The name of a stored secret, such as `wecom.corp_secret`.
@@ -51,8 +52,8 @@ impl TenantScope<'_> {
             .ok_or(StoreError::NoSecretKey)?;
         let sealed = key.seal(value, &self.secret_context(name));
         let now = now_ms();
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "INSERT INTO tenant_secrets (tenant_id, name, sealed, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $4) \
@@ -62,17 +63,18 @@ impl TenantScope<'_> {
             .bind(name.as_str())
             .bind(&sealed)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::SECRET_STORED, "secret", name.as_str())
-                    .with_details(json!({"bytes": value.len()}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::SECRET_STORED, "secret", name.as_str())
+                .with_details(json!({"bytes": value.len()})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -111,24 +113,26 @@ impl TenantScope<'_> {
     }
 
     pub async fn delete_secret(&self, name: &SecretName, actor: &Actor) -> Result<()> {
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let done = sqlx::query("DELETE FROM tenant_secrets WHERE tenant_id = $1 AND name = $2")
+        let mut tx = self.store.begin().await?;
+        let deleted = on_tx!(&mut tx, |c| {
+            sqlx::query("DELETE FROM tenant_secrets WHERE tenant_id = $1 AND name = $2")
                 .bind(self.tenant.0)
                 .bind(name.as_str())
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::NotFound("secret"));
-            }
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::SECRET_DELETED, "secret", name.as_str())
-            )?;
-            tx.commit().await?;
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
         });
+        if deleted == 0 {
+            return Err(StoreError::NotFound("secret"));
+        }
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::SECRET_DELETED, "secret", name.as_str()),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 

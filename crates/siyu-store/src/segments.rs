@@ -7,35 +7,37 @@ use serde_json::json;
 use siyu_audience::Condition;
 use siyu_audience::catalog::SavedSegment;
 use siyu_domain::audience::{Segment, SegmentEvent, SegmentId, SegmentKind};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::error::check_name;
 use siyu_domain::ids::CustomerId;
 use siyu_domain::page::{Page, PageRequest};
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::id_list;
 use crate::db::{now_ms, on_db};
 use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
-type SegmentRow = (
-    i64,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    String,
-    i64,
-    i64,
-);
+#[derive(sqlx::FromRow)]
+struct SegmentRow {
+    id: i64,
+    name: String,
+    description: Option<String>,
+    kind: String,
+    /// A dynamic segment's condition as JSON; none for a static one.
+    definition: Option<String>,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn segment_of(row: SegmentRow) -> Result<Segment> {
-    let kind = SegmentKind::parse("kind", &row.3)
-        .map_err(|_| StoreError::Corrupt(format!("segment {}: kind", row.0)))?;
-    let (definition, condition) = match row.4 {
+    let kind = SegmentKind::parse("kind", &row.kind)
+        .map_err(|_| StoreError::Corrupt(format!("segment {}: kind", row.id)))?;
+    let (definition, condition) = match row.definition {
         Some(json) => {
             let condition: Condition = serde_json::from_str(&json)
-                .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.0)))?;
+                .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.id)))?;
             (
                 Some(condition.to_string()),
                 Some(serde_json::to_value(&condition).expect("serializable")),
@@ -44,16 +46,25 @@ fn segment_of(row: SegmentRow) -> Result<Segment> {
         None => (None, None),
     };
     Ok(Segment {
-        id: SegmentId(row.0),
-        name: row.1,
-        description: row.2,
+        id: SegmentId(row.id),
+        name: row.name,
+        description: row.description,
         kind,
         definition,
         condition,
-        created_by: row.5,
-        created_at: row.6,
-        updated_at: row.7,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
+}
+
+#[derive(sqlx::FromRow)]
+struct SegmentEventRow {
+    id: i64,
+    customer_id: i64,
+    /// `entered` or `exited`.
+    action: String,
+    at: i64,
 }
 
 const SEGMENT_SELECT: &str = "SELECT id, name, description, kind, definition, created_by, created_at, updated_at \
@@ -109,13 +120,13 @@ impl TenantScope<'_> {
         let mut catalog = HashMap::new();
         let mut statics = Vec::new();
         for row in self.segment_rows().await? {
-            match row.4 {
+            match row.definition {
                 Some(json) => {
                     let condition: Condition = serde_json::from_str(&json)
-                        .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.0)))?;
-                    catalog.insert(row.0, SavedSegment::Dynamic(condition));
+                        .map_err(|e| StoreError::Corrupt(format!("segment {}: {e}", row.id)))?;
+                    catalog.insert(row.id, SavedSegment::Dynamic(condition));
                 }
-                None => statics.push(row.0),
+                None => statics.push(row.id),
             }
         }
         if !statics.is_empty() {
@@ -195,17 +206,15 @@ impl TenantScope<'_> {
                 .await?
                 .rows_affected());
         }
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new("segment.created", "segment", id).with_details(
-                    json!({"name": name, "kind": kind.as_str(), "members": members.len()})
-                )
-            )?
-            .rows_affected()
-        });
+        audit::record(
+            &mut tx,
+            tenant,
+            actor,
+            AuditRecord::new(action::SEGMENT_CREATED, "segment", id).with_details(
+                json!({"name": name, "kind": kind.as_str(), "members": members.len()}),
+            ),
+        )
+        .await?;
         tx.commit().await?;
         self.get_segment(SegmentId(id)).await
     }
@@ -237,8 +246,8 @@ impl TenantScope<'_> {
             Some(c) => Some(serde_json::to_string(c).expect("serializable")),
             None => current.condition.as_ref().map(|c| c.to_string()),
         };
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE segments SET name = $1, description = $2, definition = $3, updated_at = $4 \
                  WHERE tenant_id = $5 AND id = $6",
@@ -249,18 +258,19 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a segment of that name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("segment.updated", "segment", id.0)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::SEGMENT_UPDATED, "segment", id.0)
+                .with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_segment(id).await
     }
 
@@ -276,8 +286,8 @@ impl TenantScope<'_> {
                 users.join(", ")
             )));
         }
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             for sql in [
                 "DELETE FROM segment_members WHERE tenant_id = $1 AND segment_id = $2",
                 "DELETE FROM segment_counts WHERE tenant_id = $1 AND segment_id = $2",
@@ -287,18 +297,19 @@ impl TenantScope<'_> {
                 sqlx::query(sql)
                     .bind(self.tenant.0)
                     .bind(id.0)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
             }
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("segment.deleted", "segment", id.0)
-                    .with_details(json!({"name": segment.name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::SEGMENT_DELETED, "segment", id.0)
+                .with_details(json!({"name": segment.name})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -453,7 +464,7 @@ impl TenantScope<'_> {
         page: PageRequest,
     ) -> Result<Page<SegmentEvent>> {
         self.get_segment(segment).await?;
-        let rows: Vec<(i64, i64, String, i64)> = on_db!(self.store, |db| {
+        let rows: Vec<SegmentEventRow> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT id, customer_id, action, at FROM segment_events WHERE tenant_id = $1 AND segment_id = $2 \
                  AND id > $3 ORDER BY id LIMIT $4",
@@ -467,12 +478,12 @@ impl TenantScope<'_> {
         });
         let events = rows
             .into_iter()
-            .map(|(id, customer, action, at)| SegmentEvent {
-                id,
+            .map(|r| SegmentEvent {
+                id: r.id,
                 segment_id: segment,
-                customer_id: CustomerId(customer),
-                action,
-                at,
+                customer_id: CustomerId(r.customer_id),
+                action: r.action,
+                at: r.at,
             })
             .collect();
         Ok(Page::from_rows(events, page, |e: &SegmentEvent| e.id))

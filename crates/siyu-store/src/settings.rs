@@ -2,10 +2,10 @@
 //! through another one. Each change is audited.
 
 use serde_json::{Value, json};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::TenantId;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
@@ -73,14 +73,13 @@ pub(crate) async fn put_setting_tx(
         .bind(now_ms())
         .execute(&mut *c)
         .await?;
-        insert_audit!(
-            &mut *c,
-            tenant,
-            actor,
-            AuditRecord::new("settings.changed", "setting", 0)
-                .with_details(json!({"key": key, "value": value}))
-        )?
-        .rows_affected()
     });
-    Ok(())
+    audit::record(
+        tx,
+        tenant,
+        actor,
+        AuditRecord::new(action::SETTINGS_CHANGED, "setting", 0)
+            .with_details(json!({"key": key, "value": value})),
+    )
+    .await
 }

@@ -3,14 +3,15 @@
 //! and can be rotated.
 
 use serde_json::json;
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::customer::{Source, SourceId, SourceKind, WRITE_KEY_PREFIX};
 use siyu_domain::ids::TenantId;
 use siyu_domain::page::{Page, PageRequest};
 use siyu_domain::token;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, Store, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
@@ -63,14 +64,22 @@ pub struct SourceRef {
 pub(crate) const COUNT_REJECTED: &str =
     "UPDATE sources SET rejected = rejected + $1 WHERE tenant_id = $2 AND id = $3";
 
+/// A source joined with its tenant: `s.tenant_id, s.id AS source_id, s.kind, t.time_zone`.
+#[derive(sqlx::FromRow)]
+pub(crate) struct SourceRefRow {
+    pub(crate) tenant_id: i64,
+    pub(crate) source_id: i64,
+    kind: String,
+    time_zone: String,
+}
+
 impl SourceRef {
-    /// From `s.tenant_id, s.id, s.kind, t.time_zone` of a source joined with its tenant.
-    pub(crate) fn from_row((tenant, source, kind, zone): (i64, i64, String, String)) -> Self {
+    pub(crate) fn from_row(row: SourceRefRow) -> Self {
         SourceRef {
-            tenant: TenantId(tenant),
-            source: SourceId(source),
-            kind: SourceKind::parse(&kind).unwrap_or(SourceKind::Other),
-            time_zone: siyu_domain::time::TimeZone::of_stored(&zone),
+            tenant: TenantId(row.tenant_id),
+            source: SourceId(row.source_id),
+            kind: SourceKind::parse(&row.kind).unwrap_or(SourceKind::Other),
+            time_zone: siyu_domain::time::TimeZone::of_stored(&row.time_zone),
         }
     }
 }
@@ -86,9 +95,9 @@ impl Store {
         if let Some(source) = self.recent.write_keys.get(&hash) {
             return Ok(Some(source));
         }
-        let row: Option<(i64, i64, String, String)> = on_db!(self, |db| {
+        let row: Option<SourceRefRow> = on_db!(self, |db| {
             sqlx::query_as(
-                "SELECT s.tenant_id, s.id, s.kind, t.time_zone FROM sources s \
+                "SELECT s.tenant_id, s.id AS source_id, s.kind, t.time_zone FROM sources s \
                  JOIN tenants t ON t.id = s.tenant_id WHERE s.write_key_hash = $1",
             )
             .bind(&hash)
@@ -126,9 +135,9 @@ impl TenantScope<'_> {
     ) -> Result<(Source, String)> {
         let key = new_write_key();
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO sources (tenant_id, name, kind, write_key_hash, write_key_prefix, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
             )
@@ -138,19 +147,19 @@ impl TenantScope<'_> {
             .bind(token::hash(&key))
             .bind(token::display_prefix_of(&key, WRITE_KEY_PREFIX))
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("source.created", "source", id)
-                    .with_details(json!({"name": name, "kind": kind.as_str()}))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::SOURCE_CREATED, "source", id)
+                .with_details(json!({"name": name, "kind": kind.as_str()})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok((self.get_source(SourceId(id)).await?, key))
     }
 
@@ -182,7 +191,13 @@ impl TenantScope<'_> {
     /// Every source's id, name and kind, for reports that group customers by where they
     /// came from.
     pub async fn source_kinds(&self) -> Result<Vec<(i64, String, SourceKind)>> {
-        let rows: Vec<(i64, String, String)> = on_db!(self.store, |db| {
+        #[derive(sqlx::FromRow)]
+        struct SourceKindRow {
+            id: i64,
+            name: String,
+            kind: String,
+        }
+        let rows: Vec<SourceKindRow> = on_db!(self.store, |db| {
             sqlx::query_as("SELECT id, name, kind FROM sources WHERE tenant_id = $1 ORDER BY id")
                 .bind(self.tenant.0)
                 .fetch_all(db)
@@ -190,9 +205,9 @@ impl TenantScope<'_> {
         });
         Ok(rows
             .into_iter()
-            .map(|(id, name, kind)| {
-                let kind = SourceKind::parse(&kind).unwrap_or(SourceKind::Other);
-                (id, name, kind)
+            .map(|r| {
+                let kind = SourceKind::parse(&r.kind).unwrap_or(SourceKind::Other);
+                (r.id, r.name, kind)
             })
             .collect())
     }
@@ -218,8 +233,8 @@ impl TenantScope<'_> {
 
     pub async fn rename_source(&self, id: SourceId, name: &str, actor: &Actor) -> Result<Source> {
         let old = self.get_source(id).await?.name;
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE sources SET name = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
             )
@@ -227,18 +242,19 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a source with this name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("source.updated", "source", id)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::SOURCE_UPDATED, "source", id)
+                .with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         if old != name {
             // segments and tag rules name sources: they follow the new name
             self.rewrite_definitions(|c| crate::definitions::rename_source(c, &old, name))
@@ -251,8 +267,8 @@ impl TenantScope<'_> {
     pub async fn rotate_write_key(&self, id: SourceId, actor: &Actor) -> Result<(Source, String)> {
         self.get_source(id).await?;
         let key = new_write_key();
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE sources SET write_key_hash = $1, write_key_prefix = $2, updated_at = $3 \
                  WHERE tenant_id = $4 AND id = $5",
@@ -262,16 +278,17 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("source.write_key_rotated", "source", id)
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::SOURCE_WRITE_KEY_ROTATED, "source", id),
+        )
+        .await?;
+        tx.commit().await?;
         // the old key stops working in this process now (in others within seconds)
         self.store.recent.write_keys.clear();
         Ok((self.get_source(id).await?, key))

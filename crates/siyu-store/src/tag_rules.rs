@@ -4,31 +4,47 @@ use serde_json::json;
 use siyu_audience::Condition;
 use siyu_domain::DomainError;
 use siyu_domain::audience::{TagId, TagRule, TagRuleId};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::error::check_name;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
-type TagRuleRow = (i64, String, String, String, String, i64, String, i64, i64);
+#[derive(sqlx::FromRow)]
+struct TagRuleRow {
+    id: i64,
+    name: String,
+    /// The condition as JSON.
+    condition: String,
+    /// Tag ids as a JSON list.
+    add_tags: String,
+    remove_tags: String,
+    enabled: i64,
+    created_by: String,
+    created_at: i64,
+    updated_at: i64,
+}
 
 fn tag_rule_of(row: TagRuleRow) -> Result<TagRule> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("tag rule {}: {what}", row.0));
-    let condition: Condition = serde_json::from_str(&row.2).map_err(|_| corrupt("condition"))?;
-    let add: Vec<TagId> = serde_json::from_str(&row.3).map_err(|_| corrupt("add_tags"))?;
-    let remove: Vec<TagId> = serde_json::from_str(&row.4).map_err(|_| corrupt("remove_tags"))?;
+    let corrupt = |what: &str| StoreError::Corrupt(format!("tag rule {}: {what}", row.id));
+    let condition: Condition =
+        serde_json::from_str(&row.condition).map_err(|_| corrupt("condition"))?;
+    let add: Vec<TagId> = serde_json::from_str(&row.add_tags).map_err(|_| corrupt("add_tags"))?;
+    let remove: Vec<TagId> =
+        serde_json::from_str(&row.remove_tags).map_err(|_| corrupt("remove_tags"))?;
     Ok(TagRule {
-        id: TagRuleId(row.0),
-        name: row.1,
+        id: TagRuleId(row.id),
+        name: row.name,
         definition: condition.to_string(),
         condition: serde_json::to_value(&condition).expect("serializable"),
         add,
         remove,
-        enabled: row.5 != 0,
-        created_by: row.6,
-        created_at: row.7,
-        updated_at: row.8,
+        enabled: row.enabled != 0,
+        created_by: row.created_by,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
     })
 }
 
@@ -95,9 +111,9 @@ impl TenantScope<'_> {
         let name = check_name("name", &new.name, 80)?;
         self.check_rule_tags(&new.add, &new.remove).await?;
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO tag_rules (tenant_id, name, condition, add_tags, remove_tags, enabled, created_by, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
             )
@@ -109,19 +125,19 @@ impl TenantScope<'_> {
             .bind(i64::from(new.enabled))
             .bind(&actor.label)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "a tag rule of that name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag_rule.created", "tag_rule", id)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "a tag rule of that name exists", ""))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_RULE_CREATED, "tag_rule", id)
+                .with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_tag_rule(TagRuleId(id)).await
     }
 
@@ -151,8 +167,8 @@ impl TenantScope<'_> {
             Some(c) => serde_json::to_string(c).expect("serializable"),
             None => current.condition.to_string(),
         };
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE tag_rules SET name = $1, condition = $2, add_tags = $3, remove_tags = $4, enabled = $5, \
                  updated_at = $6 WHERE tenant_id = $7 AND id = $8",
@@ -165,39 +181,41 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a tag rule of that name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag_rule.updated", "tag_rule", id.0)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_RULE_UPDATED, "tag_rule", id.0)
+                .with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_tag_rule(id).await
     }
 
     pub async fn delete_tag_rule(&self, id: TagRuleId, actor: &Actor) -> Result<()> {
         let rule = self.get_tag_rule(id).await?;
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query("DELETE FROM tag_rules WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag_rule.deleted", "tag_rule", id.0)
-                    .with_details(json!({"name": rule.name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_RULE_DELETED, "tag_rule", id.0)
+                .with_details(json!({"name": rule.name})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -3,10 +3,10 @@
 
 use serde_json::json;
 use siyu_domain::audience::{CustomerTag, TagChange, TagId, TagOrigin, TaggingResult};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::CustomerId;
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::id_list;
 use crate::db::{now_ms, on_db};
 use crate::feed::note_changed;
@@ -16,17 +16,29 @@ use crate::{Result, StoreError, TenantScope};
 /// Customers tagged per transaction in a bulk tagging.
 const TAGGING_BATCH: usize = 5000;
 
-type CustomerTagRow = (i64, String, String, String, Option<String>, String, i64);
-type TagChangeRow = (
-    i64,
-    i64,
-    Option<String>,
-    String,
-    String,
-    Option<String>,
-    String,
-    i64,
-);
+#[derive(sqlx::FromRow)]
+struct CustomerTagRow {
+    tag_id: i64,
+    name: String,
+    colour: String,
+    origin: String,
+    reason: Option<String>,
+    added_by: String,
+    added_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct TagChangeRow {
+    customer_id: i64,
+    tag_id: i64,
+    /// The tag's name; none when the tag was deleted since.
+    tag: Option<String>,
+    action: String,
+    origin: String,
+    reason: Option<String>,
+    actor_label: String,
+    at: i64,
+}
 
 /// Which part of a larger tagging a transaction is, for its audit entry.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +58,7 @@ impl TenantScope<'_> {
         let customer = self.get_customer(id).await?;
         let rows: Vec<CustomerTagRow> = on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT t.id, t.name, t.colour, ct.origin, ct.reason, ct.added_by, ct.added_at \
+                "SELECT t.id AS tag_id, t.name, t.colour, ct.origin, ct.reason, ct.added_by, ct.added_at \
                  FROM customer_tags ct JOIN tags t ON t.tenant_id = ct.tenant_id AND t.id = ct.tag_id \
                  WHERE ct.tenant_id = $1 AND ct.customer_id = $2 ORDER BY t.position, t.id",
             )
@@ -58,14 +70,14 @@ impl TenantScope<'_> {
         rows.into_iter()
             .map(|r| {
                 Ok(CustomerTag {
-                    tag_id: TagId(r.0),
-                    name: r.1,
-                    colour: r.2,
-                    origin: TagOrigin::parse("origin", &r.3)
+                    tag_id: TagId(r.tag_id),
+                    name: r.name,
+                    colour: r.colour,
+                    origin: TagOrigin::parse("origin", &r.origin)
                         .map_err(|_| StoreError::Corrupt("customer tag origin".into()))?,
-                    reason: r.4,
-                    added_by: r.5,
-                    added_at: r.6,
+                    reason: r.reason,
+                    added_by: r.added_by,
+                    added_at: r.added_at,
                 })
             })
             .collect()
@@ -76,7 +88,7 @@ impl TenantScope<'_> {
         let customer = self.get_customer(id).await?;
         let rows: Vec<TagChangeRow> = on_db!(self.store, |db| {
             sqlx::query_as(
-                    "SELECT c.customer_id, c.tag_id, t.name, c.action, c.origin, c.reason, c.actor_label, c.at \
+                    "SELECT c.customer_id, c.tag_id, t.name AS tag, c.action, c.origin, c.reason, c.actor_label, c.at \
                      FROM customer_tag_changes c LEFT JOIN tags t ON t.tenant_id = c.tenant_id AND t.id = c.tag_id \
                      WHERE c.tenant_id = $1 AND c.customer_id = $2 ORDER BY c.id DESC LIMIT 500",
                 )
@@ -88,15 +100,15 @@ impl TenantScope<'_> {
         rows.into_iter()
             .map(|r| {
                 Ok(TagChange {
-                    customer_id: CustomerId(r.0),
-                    tag_id: TagId(r.1),
-                    tag: r.2.unwrap_or_else(|| "(deleted)".into()),
-                    action: r.3,
-                    origin: TagOrigin::parse("origin", &r.4)
+                    customer_id: CustomerId(r.customer_id),
+                    tag_id: TagId(r.tag_id),
+                    tag: r.tag.unwrap_or_else(|| "(deleted)".into()),
+                    action: r.action,
+                    origin: TagOrigin::parse("origin", &r.origin)
                         .map_err(|_| StoreError::Corrupt("tag change origin".into()))?,
-                    reason: r.5,
-                    actor: r.6,
-                    at: r.7,
+                    reason: r.reason,
+                    actor: r.actor_label,
+                    at: r.at,
                 })
             })
             .collect()
@@ -262,20 +274,18 @@ impl TenantScope<'_> {
             details["parts"] = json!(part.of);
             details["customers_in_all"] = json!(part.customers);
         }
-        on_tx!(tx, |c| {
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new(
-                    "customers.tagged",
-                    "tag",
-                    add.first().or(remove.first()).map_or(0, |t| t.0)
-                )
-                .with_details(details.clone())
-            )?
-            .rows_affected()
-        });
+        audit::record(
+            tx,
+            tenant,
+            actor,
+            AuditRecord::new(
+                action::CUSTOMERS_TAGGED,
+                "tag",
+                add.first().or(remove.first()).map_or(0, |t| t.0),
+            )
+            .with_details(details),
+        )
+        .await?;
         note_changed(tx, tenant, &touched).await?;
         Ok(result)
     }

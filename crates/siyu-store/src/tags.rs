@@ -5,38 +5,55 @@ use std::collections::HashMap;
 use serde_json::json;
 use siyu_audience::Condition;
 use siyu_domain::audience::{Tag, TagGroup, TagGroupId, TagId, TagOrigin};
-use siyu_domain::audit::{Actor, ActorKind, AuditRecord};
+use siyu_domain::audit::{Actor, ActorKind, AuditRecord, action};
 use siyu_domain::error::check_name;
 use siyu_domain::ids::{CustomerId, UnitId};
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::definitions::{rename_tag, with_definition};
 use crate::feed::note_changed;
 use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
-type TagRow = (i64, i64, String, String, i64, i64);
+#[derive(sqlx::FromRow)]
+struct TagRow {
+    id: i64,
+    group_id: i64,
+    name: String,
+    colour: String,
+    position: i64,
+    /// Customers who have the tag.
+    customers: i64,
+}
 
 fn tag_of(row: TagRow) -> Tag {
     Tag {
-        id: TagId(row.0),
-        group_id: TagGroupId(row.1),
-        name: row.2,
-        colour: row.3,
-        position: row.4,
-        customers: row.5,
+        id: TagId(row.id),
+        group_id: TagGroupId(row.group_id),
+        name: row.name,
+        colour: row.colour,
+        position: row.position,
+        customers: row.customers,
     }
 }
 
 const TAG_SELECT: &str = "SELECT t.id, t.group_id, t.name, t.colour, t.position, \
      (SELECT COUNT(*) FROM customer_tags ct WHERE ct.tenant_id = t.tenant_id AND ct.tag_id = t.id) \
-     FROM tags t WHERE t.tenant_id = $1";
+     AS customers FROM tags t WHERE t.tenant_id = $1";
+
+#[derive(sqlx::FromRow)]
+struct TagGroupRow {
+    id: i64,
+    name: String,
+    unit_id: Option<i64>,
+    position: i64,
+}
 
 impl TenantScope<'_> {
     /// Every tag group with its tags, in their order.
     pub async fn tag_groups(&self) -> Result<Vec<TagGroup>> {
-        let groups: Vec<(i64, String, Option<i64>, i64)> = on_db!(self.store, |db| {
+        let groups: Vec<TagGroupRow> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT id, name, unit_id, position FROM tag_groups WHERE tenant_id = $1 ORDER BY position, id",
             )
@@ -47,14 +64,14 @@ impl TenantScope<'_> {
         let tags = self.tags().await?;
         Ok(groups
             .into_iter()
-            .map(|(id, name, unit, position)| TagGroup {
-                id: TagGroupId(id),
-                name,
-                unit_id: unit.map(UnitId),
-                position,
+            .map(|g| TagGroup {
+                id: TagGroupId(g.id),
+                name: g.name,
+                unit_id: g.unit_id.map(UnitId),
+                position: g.position,
                 tags: tags
                     .iter()
-                    .filter(|t| t.group_id.0 == id)
+                    .filter(|t| t.group_id.0 == g.id)
                     .cloned()
                     .collect(),
             })
@@ -105,9 +122,9 @@ impl TenantScope<'_> {
             self.get_unit(unit).await?;
         }
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO tag_groups (tenant_id, unit_id, name, position, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
             )
@@ -116,19 +133,19 @@ impl TenantScope<'_> {
             .bind(&name)
             .bind(position)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "a tag group of that name exists", "no such unit"))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag_group.created", "tag_group", id)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "a tag group of that name exists", "no such unit"))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_GROUP_CREATED, "tag_group", id)
+                .with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_tag_group(TagGroupId(id)).await
     }
 
@@ -145,26 +162,27 @@ impl TenantScope<'_> {
             None => current.name,
         };
         let position = position.unwrap_or(current.position);
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query("UPDATE tag_groups SET name = $1, position = $2, updated_at = $3 WHERE tenant_id = $4 AND id = $5")
                 .bind(&name)
                 .bind(position)
                 .bind(now_ms())
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
                 .map_err(|e| StoreError::from_constraint(e, "a tag group of that name exists", ""))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag_group.updated", "tag_group", id.0)
-                    .with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_GROUP_UPDATED, "tag_group", id.0)
+                .with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_tag_group(id).await
     }
 
@@ -177,22 +195,23 @@ impl TenantScope<'_> {
                 group.tags.len()
             )));
         }
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query("DELETE FROM tag_groups WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag_group.deleted", "tag_group", id.0)
-                    .with_details(json!({"name": group.name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_GROUP_DELETED, "tag_group", id.0)
+                .with_details(json!({"name": group.name})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -208,9 +227,9 @@ impl TenantScope<'_> {
         let colour = siyu_domain::audience::check_colour("colour", colour)?;
         self.get_tag_group(group).await?;
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO tags (tenant_id, group_id, name, colour, position, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING id",
             )
@@ -220,18 +239,18 @@ impl TenantScope<'_> {
             .bind(&colour)
             .bind(position)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "a tag of that name exists", "no such tag group"))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag.created", "tag", id).with_details(json!({"name": name}))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "a tag of that name exists", "no such tag group"))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_CREATED, "tag", id).with_details(json!({"name": name})),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_tag(TagId(id)).await
     }
 
@@ -310,15 +329,15 @@ impl TenantScope<'_> {
             Vec::new()
         };
         let now = now_ms();
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             for (key, value) in &renamed_settings {
                 sqlx::query("UPDATE tenant_settings SET value = $1, updated_at = $2 WHERE tenant_id = $3 AND key = $4")
                     .bind(value)
                     .bind(now)
                     .bind(self.tenant.0)
                     .bind(key)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
             }
             sqlx::query(
@@ -332,7 +351,7 @@ impl TenantScope<'_> {
             .bind(now)
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a tag of that name exists", ""))?;
             for (rule, condition) in &renamed_rules {
@@ -341,7 +360,7 @@ impl TenantScope<'_> {
                     .bind(now)
                     .bind(self.tenant.0)
                     .bind(rule)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
             }
             for (segment, definition) in &renamed {
@@ -350,19 +369,20 @@ impl TenantScope<'_> {
                     .bind(now)
                     .bind(self.tenant.0)
                     .bind(segment)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
             }
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new("tag.updated", "tag", id.0).with_details(
-                    json!({"name": name, "was": current.name, "segments_rewritten": renamed.len()})
-                )
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::TAG_UPDATED, "tag", id.0).with_details(
+                json!({"name": name, "was": current.name, "segments_rewritten": renamed.len()}),
+            ),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_tag(id).await
     }
 
@@ -420,15 +440,15 @@ impl TenantScope<'_> {
                 .bind(id.0)
                 .execute(&mut *c)
                 .await?;
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new("tag.deleted", "tag", id.0)
-                    .with_details(json!({"name": tag.name, "customers": customers.len()}))
-            )?
-            .rows_affected()
         });
+        audit::record(
+            &mut tx,
+            tenant,
+            actor,
+            AuditRecord::new(action::TAG_DELETED, "tag", id.0)
+                .with_details(json!({"name": tag.name, "customers": customers.len()})),
+        )
+        .await?;
         let customers: Vec<CustomerId> = customers.into_iter().map(CustomerId).collect();
         note_changed(&mut tx, tenant, &customers).await?;
         tx.commit().await

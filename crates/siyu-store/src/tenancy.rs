@@ -13,7 +13,7 @@ use siyu_domain::tenancy::{
     UnitKind, check_unit_move, check_unit_placement,
 };
 
-use crate::audit::insert_audit;
+use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::tx::on_tx;
 use crate::{Result, Store, StoreError, TenantScope};
@@ -110,15 +110,15 @@ impl Store {
     /// built-in roles, and its first administrator, in one transaction.
     pub async fn create_tenant(&self, new: &NewTenant, actor: &Actor) -> Result<(Tenant, Staff)> {
         let now = now_ms();
-        let tenant_id = on_db!(self, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.begin().await?;
+        let (tenant_id, staff_id): (i64, i64) = on_tx!(&mut tx, |c| {
             let tenant_id: i64 = sqlx::query_scalar(
                 "INSERT INTO tenants (name, created_at, time_zone) VALUES ($1, $2, $3) RETURNING id",
             )
             .bind(&new.name)
             .bind(now)
             .bind(new.time_zone.name())
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, "a tenant with this name exists", ""))?;
             let root_id: i64 = sqlx::query_scalar(
@@ -128,7 +128,7 @@ impl Store {
             .bind(tenant_id)
             .bind(&new.name)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await?;
             let mut admin_role_id = 0;
             for role in BuiltinRole::ALL {
@@ -141,7 +141,7 @@ impl Store {
                 .bind(role.description())
                 .bind(true)
                 .bind(now)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut *c)
                 .await?;
                 if role == BuiltinRole::Admin {
                     admin_role_id = id;
@@ -159,22 +159,23 @@ impl Store {
             .bind(&new.admin_name)
             .bind(&new.admin_password_hash)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
             .map_err(|e| {
                 StoreError::from_constraint(e, "a staff member with this email exists", "")
             })?;
-            insert_audit!(
-                &mut *tx,
-                TenantId(tenant_id),
-                actor,
-                AuditRecord::new(action::TENANT_CREATED, "tenant", tenant_id).with_details(
-                    json!({"name": new.name, "admin_email": new.admin_email, "admin_staff_id": staff_id})
-                )
-            )?;
-            tx.commit().await?;
-            tenant_id
+            (tenant_id, staff_id)
         });
+        audit::record(
+            &mut tx,
+            TenantId(tenant_id),
+            actor,
+            AuditRecord::new(action::TENANT_CREATED, "tenant", tenant_id).with_details(
+                json!({"name": new.name, "admin_email": new.admin_email, "admin_staff_id": staff_id})
+            )
+        )
+        .await?;
+        tx.commit().await?;
         let scope = self.tenant(TenantId(tenant_id));
         let tenant = scope.get().await?;
         let admin = scope
@@ -286,9 +287,9 @@ impl TenantScope<'_> {
         let parent = self.get_unit(new.parent_id).await?;
         check_unit_placement(new.kind, parent.kind)?;
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO units (tenant_id, parent_id, kind, name, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $5) RETURNING id",
             )
@@ -297,20 +298,20 @@ impl TenantScope<'_> {
             .bind(new.kind.as_str())
             .bind(&new.name)
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
-            .map_err(|e| StoreError::from_constraint(e, "unit exists", "parent unit not found"))?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::UNIT_CREATED, "unit", id).with_details(json!({
-                    "name": new.name, "kind": new.kind.as_str(), "parent_id": new.parent_id.0
-                }))
-            )?;
-            tx.commit().await?;
-            id
+            .map_err(|e| StoreError::from_constraint(e, "unit exists", "parent unit not found"))?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::UNIT_CREATED, "unit", id).with_details(json!({
+                "name": new.name, "kind": new.kind.as_str(), "parent_id": new.parent_id.0
+            })),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_unit(UnitId(id)).await
     }
 
@@ -357,16 +358,16 @@ impl TenantScope<'_> {
             .bind(id.0)
             .execute(&mut *c)
             .await?;
-            insert_audit!(
-                &mut *c,
-                tenant,
-                actor,
-                AuditRecord::new(action::UNIT_UPDATED, "unit", id).with_details(json!({
-                    "name": name, "parent_id": parent_id.map(|p| p.0)
-                }))
-            )?
-            .rows_affected()
         });
+        audit::record(
+            &mut tx,
+            tenant,
+            actor,
+            AuditRecord::new(action::UNIT_UPDATED, "unit", id).with_details(json!({
+                "name": name, "parent_id": parent_id.map(|p| p.0)
+            })),
+        )
+        .await?;
         tx.commit().await?;
         self.get_unit(id).await
     }
@@ -386,12 +387,12 @@ impl TenantScope<'_> {
                 users.join(", ")
             )));
         }
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query("DELETE FROM units WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
                 .map_err(|e| {
                     StoreError::from_constraint(
@@ -400,15 +401,16 @@ impl TenantScope<'_> {
                         "the unit still has units or staff below it; move or remove them first",
                     )
                 })?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::UNIT_DELETED, "unit", id)
-                    .with_details(json!({"name": unit.name}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::UNIT_DELETED, "unit", id)
+                .with_details(json!({"name": unit.name})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -482,9 +484,9 @@ impl TenantScope<'_> {
         self.get_unit(new.unit_id).await?;
         let role = self.role_by_name(&new.role).await?;
         let now = now_ms();
-        let id: i64 = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
-            let id: i64 = sqlx::query_scalar(
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
                 "INSERT INTO staff (tenant_id, unit_id, role_id, email, name, password_hash, \
                  data_scope, status, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', $8, $8) RETURNING id",
@@ -497,7 +499,7 @@ impl TenantScope<'_> {
             .bind(&new.password_hash)
             .bind(new.data_scope.as_str())
             .bind(now)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await
             .map_err(|e| {
                 StoreError::from_constraint(
@@ -505,19 +507,19 @@ impl TenantScope<'_> {
                     "a staff member with this email exists",
                     "unit or role not found",
                 )
-            })?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::STAFF_CREATED, "staff", id).with_details(json!({
-                    "email": new.email, "role": role.name, "unit_id": new.unit_id.0,
-                    "data_scope": new.data_scope.as_str()
-                }))
-            )?;
-            tx.commit().await?;
-            id
+            })?
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::STAFF_CREATED, "staff", id).with_details(json!({
+                "email": new.email, "role": role.name, "unit_id": new.unit_id.0,
+                "data_scope": new.data_scope.as_str()
+            })),
+        )
+        .await?;
+        tx.commit().await?;
         self.get_staff(StaffId(id)).await
     }
 
@@ -543,8 +545,21 @@ impl TenantScope<'_> {
         let end_sessions = changes.password_hash.is_some()
             || changes.status == Some(StaffStatus::Disabled)
             || role_changed;
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut changed = serde_json::Map::new();
+        if let Some(u) = changes.unit_id {
+            changed.insert("unit_id".into(), json!(u.0));
+        }
+        if let Some(n) = &changes.name {
+            changed.insert("name".into(), json!(n));
+        }
+        if let Some(d) = changes.data_scope {
+            changed.insert("data_scope".into(), json!(d.as_str()));
+        }
+        if let Some(s) = changes.status {
+            changed.insert("status".into(), json!(s.as_str()));
+        }
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE staff SET unit_id = $1, role_id = $2, name = $3, \
                  password_hash = COALESCE($4, password_hash), data_scope = $5, status = $6, \
@@ -559,13 +574,13 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             if end_sessions {
                 sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND staff_id = $2")
                     .bind(self.tenant.0)
                     .bind(id.0)
-                    .execute(&mut *tx)
+                    .execute(&mut *c)
                     .await?;
             }
             if revoke_tokens {
@@ -577,55 +592,45 @@ impl TenantScope<'_> {
                 .bind(now_ms())
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await?;
             }
-            let mut changed = serde_json::Map::new();
-            if let Some(u) = changes.unit_id {
-                changed.insert("unit_id".into(), json!(u.0));
-            }
-            if let Some(n) = &changes.name {
-                changed.insert("name".into(), json!(n));
-            }
-            if let Some(d) = changes.data_scope {
-                changed.insert("data_scope".into(), json!(d.as_str()));
-            }
-            if let Some(s) = changes.status {
-                changed.insert("status".into(), json!(s.as_str()));
-            }
-            insert_audit!(
-                &mut *tx,
+        });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::STAFF_UPDATED, "staff", id)
+                .with_details(serde_json::Value::Object(changed)),
+        )
+        .await?;
+        if let Some(role) = role.as_ref().filter(|_| role_changed) {
+            audit::record(
+                &mut tx,
                 self.tenant,
                 actor,
-                AuditRecord::new(action::STAFF_UPDATED, "staff", id)
-                    .with_details(serde_json::Value::Object(changed))
-            )?;
-            if let Some(role) = role.as_ref().filter(|_| role_changed) {
-                insert_audit!(
-                    &mut *tx,
-                    self.tenant,
-                    actor,
-                    AuditRecord::new(action::STAFF_ROLE_CHANGED, "staff", id)
-                        .with_details(json!({"from": before.role, "to": role.name}))
-                )?;
-            }
-            if changes.password_hash.is_some() {
-                insert_audit!(
-                    &mut *tx,
-                    self.tenant,
-                    actor,
-                    AuditRecord::new(action::STAFF_PASSWORD_CHANGED, "staff", id)
-                )?;
-            }
-            tx.commit().await?;
-        });
+                AuditRecord::new(action::STAFF_ROLE_CHANGED, "staff", id)
+                    .with_details(json!({"from": before.role, "to": role.name})),
+            )
+            .await?;
+        }
+        if changes.password_hash.is_some() {
+            audit::record(
+                &mut tx,
+                self.tenant,
+                actor,
+                AuditRecord::new(action::STAFF_PASSWORD_CHANGED, "staff", id),
+            )
+            .await?;
+        }
+        tx.commit().await?;
         self.get_staff(id).await
     }
 
     pub async fn delete_staff(&self, id: StaffId, actor: &Actor) -> Result<()> {
         let staff = self.get_staff(id).await?;
-        on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE api_tokens SET created_by_staff_id = NULL, \
                  revoked_at = COALESCE(revoked_at, $1) \
@@ -634,7 +639,7 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             // their customers lose their owner; the audience indexes follow
             sqlx::query(
@@ -644,7 +649,7 @@ impl TenantScope<'_> {
             .bind(self.tenant.0)
             .bind(id.0)
             .bind(now_ms())
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             sqlx::query(
                 "UPDATE customers SET owner_staff_id = NULL \
@@ -652,25 +657,26 @@ impl TenantScope<'_> {
             )
             .bind(self.tenant.0)
             .bind(id.0)
-            .execute(&mut *tx)
+            .execute(&mut *c)
             .await?;
             sqlx::query("DELETE FROM staff WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant.0)
                 .bind(id.0)
-                .execute(&mut *tx)
+                .execute(&mut *c)
                 .await
                 .map_err(|e| {
                     StoreError::from_constraint(e, "", "the staff member is still referenced")
                 })?;
-            insert_audit!(
-                &mut *tx,
-                self.tenant,
-                actor,
-                AuditRecord::new(action::STAFF_DELETED, "staff", id)
-                    .with_details(json!({"email": staff.email}))
-            )?;
-            tx.commit().await?;
         });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::STAFF_DELETED, "staff", id)
+                .with_details(json!({"email": staff.email})),
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

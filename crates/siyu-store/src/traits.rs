@@ -403,6 +403,14 @@ struct MembershipRow {
     last_seen_at: i64,
 }
 
+/// A membership with its row id.
+#[derive(sqlx::FromRow)]
+struct StoredMembership {
+    id: i64,
+    #[sqlx(flatten)]
+    membership: MembershipRow,
+}
+
 /// A group call to apply: the group, the traits it sent, when.
 pub(crate) struct GroupCall {
     pub source: crate::SourceRef,
@@ -554,7 +562,7 @@ async fn memberships_in(
     tenant: TenantId,
     customer: CustomerId,
 ) -> Result<Vec<(i64, MembershipRow)>> {
-    let rows: Vec<(i64, String, String, String, i64, i64)> = on_tx!(tx, |c| {
+    let rows: Vec<StoredMembership> = on_tx!(tx, |c| {
         sqlx::query_as(
                 "SELECT id, group_id, traits, trait_times, joined_at, last_seen_at FROM customer_groups \
                  WHERE tenant_id = $1 AND customer_id = $2",
@@ -564,23 +572,7 @@ async fn memberships_in(
             .fetch_all(&mut *c)
             .await?
     });
-    Ok(rows
-        .into_iter()
-        .map(
-            |(id, group_id, traits, trait_times, joined_at, last_seen_at)| {
-                (
-                    id,
-                    MembershipRow {
-                        group_id,
-                        traits,
-                        trait_times,
-                        joined_at,
-                        last_seen_at,
-                    },
-                )
-            },
-        )
-        .collect())
+    Ok(rows.into_iter().map(|m| (m.id, m.membership)).collect())
 }
 
 impl TenantScope<'_> {

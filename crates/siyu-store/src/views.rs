@@ -5,18 +5,27 @@ use siyu_domain::ids::{SavedViewId, StaffId};
 use siyu_domain::view::{MAX_VIEWS_PER_LIST, NewView, SavedView};
 
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
-type ViewRow = (i64, String, String, Option<String>, Option<String>, i64);
+#[derive(sqlx::FromRow)]
+struct ViewRow {
+    id: i64,
+    list: String,
+    name: String,
+    q: Option<String>,
+    filter: Option<String>,
+    updated_at: i64,
+}
 
-fn view_of((id, list, name, q, filter, updated_at): ViewRow) -> SavedView {
+fn view_of(row: ViewRow) -> SavedView {
     SavedView {
-        id: SavedViewId(id),
-        list,
-        name,
-        q,
-        filter,
-        updated_at,
+        id: SavedViewId(row.id),
+        list: row.list,
+        name: row.name,
+        q: row.q,
+        filter: row.filter,
+        updated_at: row.updated_at,
     }
 }
 
@@ -40,8 +49,8 @@ impl TenantScope<'_> {
     /// Saves a view under its name, replacing the staff member's view of that name.
     pub async fn save_view(&self, staff: StaffId, view: &NewView) -> Result<SavedView> {
         let now = now_ms();
-        let row: ViewRow = on_db!(self.store, |db| {
-            let mut tx = db.begin().await?;
+        let mut tx = self.store.begin().await?;
+        let row: ViewRow = on_tx!(&mut tx, |c| {
             let kept: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM saved_views WHERE tenant_id = $1 AND staff_id = $2 \
                  AND list = $3 AND name <> $4",
@@ -50,14 +59,14 @@ impl TenantScope<'_> {
             .bind(staff.0)
             .bind(&view.list)
             .bind(&view.name)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut *c)
             .await?;
             if kept >= MAX_VIEWS_PER_LIST {
                 return Err(StoreError::Conflict(format!(
                     "you keep {MAX_VIEWS_PER_LIST} views of this list already: delete one first"
                 )));
             }
-            let row: ViewRow = sqlx::query_as(
+            sqlx::query_as(
                 "INSERT INTO saved_views (tenant_id, staff_id, list, name, q, filter, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) \
                  ON CONFLICT (tenant_id, staff_id, list, name) \
@@ -71,11 +80,10 @@ impl TenantScope<'_> {
             .bind(&view.q)
             .bind(&view.filter)
             .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
-            tx.commit().await?;
-            row
+            .fetch_one(&mut *c)
+            .await?
         });
+        tx.commit().await?;
         Ok(view_of(row))
     }
 

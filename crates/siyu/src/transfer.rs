@@ -6,7 +6,7 @@ use std::io::{BufReader, IsTerminal, Write};
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::customer::{EXPORT_HEADER, export_row};
 use siyu_domain::import::{ImportKind, ImportReader, count_rows, parse_mapping};
 use siyu_domain::page::PageRequest;
@@ -54,7 +54,7 @@ pub async fn import(
     scope
         .audit(
             actor,
-            AuditRecord::new("import.completed", "import", kind.as_str()).with_details(
+            AuditRecord::new(action::IMPORT_COMPLETED, "import", kind.as_str()).with_details(
                 serde_json::json!({"file": path.display().to_string(), "rows": progress.processed,
                     "stored": progress.stored, "unchanged": progress.unchanged,
                     "rejected": progress.rejected}),
@@ -132,7 +132,7 @@ pub async fn export_customers(
     scope
         .audit(
             Actor::cli(),
-            AuditRecord::new("customers.exported", "customer", "*")
+            AuditRecord::new(action::CUSTOMERS_EXPORTED, "customer", "*")
                 .with_details(serde_json::json!({"q": q, "rows": count, "revealed": true})),
         )
         .await?;

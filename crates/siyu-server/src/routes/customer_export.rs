@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use siyu_domain::access::Permission;
-use siyu_domain::audit::AuditRecord;
+use siyu_domain::audit::{AuditRecord, action};
 use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
 use siyu_domain::page::PageRequest;
 use siyu_domain::personal::mask_personal_in_text;
@@ -72,7 +72,7 @@ pub async fn export_customers(
     scope
         .audit(
             auth.actor(),
-            AuditRecord::new("customers.exported", "customer", "*")
+            AuditRecord::new(action::CUSTOMERS_EXPORTED, "customer", "*")
                 // a search term may be someone's phone or e-mail: the audit log keeps it
                 // masked, so erasing that person leaves nothing of them here
                 .with_details(json!({"q": q.q.as_deref().map(mask_personal_in_text),

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use siyu_domain::access::Permission;
-use siyu_domain::audit::AuditRecord;
+use siyu_domain::audit::{AuditRecord, action};
 use siyu_domain::customer::CustomerId;
 use siyu_store::TenantScope;
 
@@ -27,7 +27,7 @@ pub(crate) async fn reveal_for(
     scope
         .audit(
             auth.actor(),
-            AuditRecord::new("customer.revealed", "customer", customer)
+            AuditRecord::new(action::CUSTOMER_REVEALED, "customer", customer)
                 .with_details(json!({"fields": fields})),
         )
         .await?;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use siyu_audience::Condition;
 use siyu_domain::access::Permission;
 use siyu_domain::audience::{Segment, SegmentEvent, SegmentId, SegmentKind};
-use siyu_domain::audit::AuditRecord;
+use siyu_domain::audit::{AuditRecord, action};
 use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
 use siyu_domain::page::Page;
 use siyu_store::{NewSegment, TenantScope};
@@ -421,7 +421,7 @@ pub async fn export_segment(
     scope
         .audit(
             auth.actor(),
-            AuditRecord::new("segment.exported", "segment", id).with_details(
+            AuditRecord::new(action::SEGMENT_EXPORTED, "segment", id).with_details(
                 json!({"name": segment.name, "customers": ids.len(), "revealed": reveal}),
             ),
         )

@@ -144,6 +144,14 @@ pub(super) struct CachedProfileRow {
     pub(super) phone: Option<String>,
 }
 
+/// An identity of an identifying kind, with its owner.
+#[derive(sqlx::FromRow)]
+struct KeyRow {
+    customer_id: i64,
+    kind: String,
+    value: String,
+}
+
 impl Batch {
     /// Says, per item, why it is refused: an order in a currency with no exchange rate
     /// (the rest of an event's order is checked before it reaches the store).
@@ -215,7 +223,7 @@ impl Batch {
                      AND kind IN {kinds_p} AND customer_id IN {}",
                     p.row(chunk.len())
                 );
-                let rows: Vec<(i64, String, String)> = on_tx!(tx, |c| {
+                let rows: Vec<KeyRow> = on_tx!(tx, |c| {
                     let mut query = sqlx::query_as(&sql).bind(tenant.0);
                     for kind in &kinds {
                         query = query.bind(kind);
@@ -225,11 +233,11 @@ impl Batch {
                     }
                     query.fetch_all(&mut *c).await?
                 });
-                for (customer, kind, value) in rows {
+                for r in rows {
                     self.keys
-                        .entry(CustomerId(customer))
+                        .entry(CustomerId(r.customer_id))
                         .or_default()
-                        .push((kind, value));
+                        .push((r.kind, r.value));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! refunded amount and status and the customer's figures.
 
 use siyu_domain::DomainError;
-use siyu_domain::audit::{Actor, AuditRecord};
+use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::currency::ExchangeRate;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::TenantId;
@@ -12,7 +12,6 @@ use siyu_domain::order::{
 };
 
 use super::{order_row_tx, refresh_order_stats};
-use crate::audit::insert_audit;
 use crate::db::now_ms;
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
@@ -234,18 +233,16 @@ impl TenantScope<'_> {
         let id =
             insert_after_sale(&mut tx, self.tenant, order, kind, status, amount, reason).await?;
         apply_refunds(&mut tx, self.tenant, order).await?;
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                self.tenant,
-                actor,
-                AuditRecord::new("after_sale.recorded", "order", order).with_details(
-                    serde_json::json!({"after_sale": id.0, "kind": kind.as_str(),
-                        "status": status.as_str(), "amount": amount})
-                )
-            )?
-            .rows_affected()
-        });
+        crate::audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::AFTER_SALE_RECORDED, "order", order).with_details(
+                serde_json::json!({"after_sale": id.0, "kind": kind.as_str(),
+                    "status": status.as_str(), "amount": amount}),
+            ),
+        )
+        .await?;
         let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
         tx.commit().await?;
         Ok(after_sale)
@@ -285,17 +282,14 @@ impl TenantScope<'_> {
             .rows_affected()
         });
         apply_refunds(&mut tx, self.tenant, current.order).await?;
-        on_tx!(&mut tx, |c| {
-            insert_audit!(
-                &mut *c,
-                self.tenant,
-                actor,
-                AuditRecord::new("after_sale.updated", "order", current.order).with_details(
-                    serde_json::json!({"after_sale": id.0, "status": status.as_str()})
-                )
-            )?
-            .rows_affected()
-        });
+        crate::audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::AFTER_SALE_UPDATED, "order", current.order)
+                .with_details(serde_json::json!({"after_sale": id.0, "status": status.as_str()})),
+        )
+        .await?;
         let after_sale = after_sale_tx(&mut tx, self.tenant, id).await?;
         tx.commit().await?;
         Ok(after_sale)

@@ -46,6 +46,13 @@ pub(crate) fn currency_of(
     )?)
 }
 
+#[derive(sqlx::FromRow)]
+struct StoredCurrencyRow {
+    order_id: String,
+    currency: String,
+    exchange_rate_micros: i64,
+}
+
 /// The currency and rate each of these orders was recorded at, by order id (those
 /// recorded; one statement per few hundred).
 pub(crate) async fn stored_currencies(
@@ -62,15 +69,16 @@ pub(crate) async fn stored_currencies(
              WHERE tenant_id = {tenant_p} AND order_id IN {}",
             p.row(chunk.len())
         );
-        let rows: Vec<(String, String, i64)> = on_tx!(tx, |c| {
+        let rows: Vec<StoredCurrencyRow> = on_tx!(tx, |c| {
             let mut query = sqlx::query_as(&sql).bind(tenant.0);
             for id in chunk {
                 query = query.bind(*id);
             }
             query.fetch_all(&mut *c).await?
         });
-        for (order_id, currency, micros) in rows {
-            found.insert(order_id, (currency, ExchangeRate::from_micros(micros)));
+        for r in rows {
+            let rate = ExchangeRate::from_micros(r.exchange_rate_micros);
+            found.insert(r.order_id, (r.currency, rate));
         }
     }
     Ok(found)

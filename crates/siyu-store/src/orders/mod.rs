@@ -276,8 +276,15 @@ pub(crate) async fn insert_new_orders(
 /// Orders inserted by one multi-row statement at most.
 const MULTI_ROW_ORDERS: usize = 200;
 
-/// An order as recorded: id, customer, refunded amount, currency, rate.
-type ExistingOrder = (i64, i64, i64, String, i64);
+/// An order as recorded, as far as recording it again needs.
+#[derive(sqlx::FromRow)]
+struct ExistingOrder {
+    id: i64,
+    customer_id: i64,
+    refunded_amount: i64,
+    currency: String,
+    exchange_rate_micros: i64,
+}
 
 async fn existing_order(
     tx: &mut Tx,
@@ -305,10 +312,17 @@ async fn update_order_row(
     customer: CustomerId,
     order: &NewOrder,
     settings: &CurrencySettings,
-    (id, owner, refunded, was_currency, was_rate): ExistingOrder,
+    existing: ExistingOrder,
     items: &str,
     properties: &str,
 ) -> Result<(OrderRef, bool)> {
+    let ExistingOrder {
+        id,
+        customer_id: owner,
+        refunded_amount: refunded,
+        currency: was_currency,
+        exchange_rate_micros: was_rate,
+    } = existing;
     if owner != customer.0 {
         return Err(StoreError::Conflict(format!(
             "order {} belongs to another customer",
