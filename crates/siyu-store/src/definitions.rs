@@ -9,6 +9,7 @@ use siyu_audience::Condition;
 use siyu_domain::audience::TagRule;
 
 use crate::db::{now_ms, on_db};
+use crate::tx::on_tx;
 use crate::{Result, TenantScope};
 
 /// A dynamic segment's stored definition.
@@ -182,21 +183,33 @@ impl TenantScope<'_> {
                 });
             }
         }
-        for (key, value, condition) in self.definition_settings().await? {
-            if let Some(new) = change(&condition) {
-                // its new time tells other servers to reload the settings
-                on_db!(self.store, |db| {
-                    sqlx::query("UPDATE tenant_settings SET value = $1, updated_at = $2 WHERE tenant_id = $3 AND key = $4")
-                        .bind(with_definition(value, &new))
-                        .bind(now)
-                        .bind(self.tenant.0)
-                        .bind(&key)
-                        .execute(db)
-                        .await?;
-                });
-            }
+        let changed: Vec<(String, String)> = self
+            .definition_settings()
+            .await?
+            .into_iter()
+            .filter_map(|(key, value, condition)| {
+                change(&condition).map(|new| (key, with_definition(value, &new)))
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        // their new version tells other servers to reload the settings
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let version = crate::settings::next_version(&mut tx, self.tenant).await?;
+        for (key, value) in &changed {
+            on_tx!(&mut tx, |c| {
+                sqlx::query("UPDATE tenant_settings SET value = $1, updated_at = $2 WHERE tenant_id = $3 AND key = $4")
+                    .bind(value)
+                    .bind(version)
+                    .bind(self.tenant.0)
+                    .bind(key)
+                    .execute(&mut *c)
+                    .await?
+                    .rows_affected()
+            });
+        }
+        tx.commit().await
     }
 }
 

@@ -46,11 +46,28 @@ impl TenantScope<'_> {
 
     /// Sets a tenant setting. Audited.
     pub async fn put_setting(&self, key: &str, value: &Value, actor: &Actor) -> Result<()> {
-        let mut tx = self.store.begin().await?;
+        // in turn with the tenant's other changes, so that its version moves on once
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         put_setting_tx(&mut tx, self.tenant, key, value, actor).await?;
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// The time a settings change is recorded with: now, or just after the tenant's newest
+/// change, whichever is later. The tenant's settings version (the newest time) so moves
+/// on with every change, however close together two changes come (one millisecond) and
+/// however far apart the clocks of the servers that make them. Writers call it in a
+/// transaction that has the tenant's turn (`Store::begin_changing_customers`), so two
+/// changes never take the same time.
+pub(crate) async fn next_version(tx: &mut Tx, tenant: TenantId) -> Result<i64> {
+    let newest: Option<i64> = on_tx!(tx, |c| {
+        sqlx::query_scalar("SELECT MAX(updated_at) FROM tenant_settings WHERE tenant_id = $1")
+            .bind(tenant.0)
+            .fetch_one(&mut *c)
+            .await?
+    });
+    Ok(now_ms().max(newest.unwrap_or(0) + 1))
 }
 
 /// Writes a tenant setting and its audit record in the caller's transaction (for a
@@ -62,6 +79,7 @@ pub(crate) async fn put_setting_tx(
     value: &Value,
     actor: &Actor,
 ) -> Result<()> {
+    let version = next_version(tx, tenant).await?;
     on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO tenant_settings (tenant_id, key, value, updated_at) VALUES ($1, $2, $3, $4) \
@@ -70,7 +88,7 @@ pub(crate) async fn put_setting_tx(
         .bind(tenant.0)
         .bind(key)
         .bind(value.to_string())
-        .bind(now_ms())
+        .bind(version)
         .execute(&mut *c)
         .await?;
     });

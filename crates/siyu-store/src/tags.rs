@@ -329,12 +329,22 @@ impl TenantScope<'_> {
             Vec::new()
         };
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
+        let mut tx = if renamed_settings.is_empty() {
+            self.store.begin().await?
+        } else {
+            // rewritten settings move the tenant's settings version on, in turn
+            self.store.begin_changing_customers(&[self.tenant]).await?
+        };
+        let version = if renamed_settings.is_empty() {
+            now
+        } else {
+            crate::settings::next_version(&mut tx, self.tenant).await?
+        };
         on_tx!(&mut tx, |c| {
             for (key, value) in &renamed_settings {
                 sqlx::query("UPDATE tenant_settings SET value = $1, updated_at = $2 WHERE tenant_id = $3 AND key = $4")
                     .bind(value)
-                    .bind(now)
+                    .bind(version)
                     .bind(self.tenant.0)
                     .bind(key)
                     .execute(&mut *c)

@@ -118,8 +118,6 @@ async fn a_rewritten_definition_setting_moves_the_version_on() {
 /// Two changes one right after the other are two versions: a server that read the
 /// version between them must see the second.
 #[tokio::test]
-#[ignore = "store bug: settings_version is MAX(updated_at) in milliseconds, so a change \
-            in the millisecond the version was read leaves it unchanged"]
 async fn back_to_back_changes_are_two_versions() {
     let db = TestDatabase::create().await;
     let store = db.store().await;
