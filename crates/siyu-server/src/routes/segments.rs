@@ -65,7 +65,6 @@ pub async fn preview(
     auth.require(Permission::SegmentsRead)?;
     let started = std::time::Instant::now();
     let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
-    let _tenant = auth.principal.tenant_id;
     let scope = auth.scope(&app.store).await?;
     let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
     let sample_ids = {
@@ -100,12 +99,10 @@ pub struct SegmentView {
     pub problem: Option<String>,
 }
 
-async fn view(app: &AppState, auth: &Auth, segment: Segment) -> ApiResult<SegmentView> {
-    let _tenant = auth.principal.tenant_id;
-    let scope = auth.scope(&app.store).await?;
+async fn view(app: &AppState, scope: &TenantScope<'_>, segment: Segment) -> ApiResult<SegmentView> {
     match app
         .audiences
-        .evaluate(&scope, &Condition::Segment(segment.id.0))
+        .evaluate(scope, &Condition::Segment(segment.id.0))
         .await
     {
         Ok((members, _)) => Ok(SegmentView {
@@ -145,10 +142,11 @@ pub async fn list_segments(
     auth: Auth,
 ) -> ApiResult<Json<Vec<SegmentView>>> {
     auth.require(Permission::SegmentsRead)?;
-    let segments = auth.scope(&app.store).await?.segments().await?;
+    let scope = auth.scope(&app.store).await?;
+    let segments = scope.segments().await?;
     let mut views = Vec::with_capacity(segments.len());
     for s in segments {
-        views.push(view(&app, &auth, s).await?);
+        views.push(view(&app, &scope, s).await?);
     }
     Ok(Json(views))
 }
@@ -244,7 +242,7 @@ pub async fn create_segment(
         }
     };
     let segment = scope.create_segment(&new, &auth.actor()).await?;
-    let view = view(&app, &auth, segment).await?;
+    let view = view(&app, &scope, segment).await?;
     scope
         .record_segment_count(view.segment.id, view.count)
         .await?;
@@ -259,12 +257,9 @@ pub async fn get_segment(
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<SegmentView>> {
     auth.require(Permission::SegmentsRead)?;
-    let segment = auth
-        .scope(&app.store)
-        .await?
-        .get_segment(SegmentId(id))
-        .await?;
-    Ok(Json(view(&app, &auth, segment).await?))
+    let scope = auth.scope(&app.store).await?;
+    let segment = scope.get_segment(SegmentId(id)).await?;
+    Ok(Json(view(&app, &scope, segment).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -340,7 +335,7 @@ pub async fn update_segment(
         // who came in and who left with the new definition
         app.audiences.sync_segment(tenant, id, condition).await?;
     }
-    let view = view(&app, &auth, segment).await?;
+    let view = view(&app, &scope, segment).await?;
     record_count(&app, &scope, id).await?;
     Ok(Json(view))
 }
@@ -373,7 +368,6 @@ pub async fn segment_members(
 ) -> ApiResult<Json<Page<Customer>>> {
     auth.require(Permission::SegmentsRead)?;
     let page = params.page()?;
-    let _tenant = auth.principal.tenant_id;
     let scope = auth.scope(&app.store).await?;
     let condition = segment_condition(&scope, SegmentId(id)).await?;
     let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;

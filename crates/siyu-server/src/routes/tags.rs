@@ -411,7 +411,6 @@ pub async fn bulk_tag(
     ApiJson(body): ApiJson<BulkTagging>,
 ) -> ApiResult<Json<BulkTaggingResult>> {
     auth.require(Permission::TagsWrite)?;
-    let _tenant = auth.principal.tenant_id;
     let scope = auth.scope(&app.store).await?;
     if body.add.is_empty() && body.remove.is_empty() {
         return Err(ApiError::field("add", "name tags to add or remove"));
