@@ -23,6 +23,7 @@ pub mod order;
 pub mod page;
 pub mod password;
 pub mod personal;
+pub mod schedule;
 pub mod secret;
 pub mod tenancy;
 pub mod time;

@@ -65,6 +65,11 @@ impl TimeZone {
         Self::parse("time_zone", name).unwrap_or(Self::UTC)
     }
 
+    /// The zone as `chrono-tz` has it (for computing wall-clock times in it).
+    pub fn tz(self) -> Tz {
+        self.0
+    }
+
     /// Its IANA name.
     pub fn name(self) -> &'static str {
         self.0.name()
