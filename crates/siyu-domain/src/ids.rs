@@ -55,4 +55,6 @@ id_type!(
     TagRuleId,
     /// A staff member's saved view of a list.
     SavedViewId,
+    /// A durable background job.
+    JobId,
 );

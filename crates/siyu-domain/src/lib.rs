@@ -19,6 +19,7 @@ pub mod error;
 pub mod identity;
 pub mod ids;
 pub mod import;
+pub mod jobs;
 pub mod order;
 pub mod page;
 pub mod password;

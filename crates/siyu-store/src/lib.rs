@@ -33,6 +33,7 @@ mod feed;
 mod imports;
 mod ingest;
 mod ingest_log;
+mod jobs;
 mod lifecycle;
 mod merges;
 mod orders;
@@ -72,6 +73,7 @@ pub use feed::CustomerChange;
 pub use imports::{IMPORT_SOURCE, ImportProgress};
 pub use ingest::aggregate_name;
 pub use ingest_log::{DeadLetter, LogSeq};
+pub use jobs::{ClaimedJob, JobFilter, NewJob};
 pub use orders::OrderFilter;
 pub use privacy::ConsentChange;
 pub use secrets::SecretName;
@@ -122,6 +124,8 @@ pub struct Store {
     pub(crate) secret_key: Option<SecretKey>,
     /// Answers every tracking call needs, kept for a few seconds (see `recent`).
     pub(crate) recent: std::sync::Arc<recent::Recent>,
+    /// The tenant whose jobs were claimed last, where the next claim starts (see `jobs`).
+    pub(crate) jobs_turn: std::sync::Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl std::fmt::Debug for Store {
@@ -237,6 +241,7 @@ impl Store {
             secret_key: options.secret_key.clone(),
             opened: std::sync::Arc::new((url.to_owned(), options)),
             recent: std::sync::Arc::default(),
+            jobs_turn: std::sync::Arc::default(),
         })
     }
 

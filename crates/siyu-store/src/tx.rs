@@ -38,6 +38,17 @@ impl Store {
         })
     }
 
+    /// A transaction that reads what it is about to change and must not be overtaken
+    /// (claiming jobs): on SQLite it takes the write lock at once (`BEGIN IMMEDIATE`), so
+    /// it never fails half-way upgrading a read to a write; on PostgreSQL it is a plain
+    /// transaction, whose statements lock the rows they take.
+    pub(crate) async fn begin_writing(&self) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
     /// A transaction that will change the customers of these tenants from what it reads
     /// of them (ingestion caches profiles; an erasure or an undo rewrites them). Such
     /// transactions take turns per tenant, so none writes back what another changed

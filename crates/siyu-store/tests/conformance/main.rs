@@ -9,6 +9,7 @@ mod auth;
 mod customers;
 mod identity;
 mod ingest;
+mod jobs;
 mod migrations;
 mod orders;
 mod privacy;

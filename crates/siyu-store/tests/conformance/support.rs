@@ -6,7 +6,7 @@ use siyu_domain::DomainError;
 use siyu_domain::audit::{Actor, ActorKind, AuditEntry};
 use siyu_domain::customer::SourceKind;
 use siyu_domain::identity::{Identity, IdentityKind};
-use siyu_domain::ids::CustomerId;
+use siyu_domain::ids::{CustomerId, JobId};
 use siyu_domain::page::PageRequest;
 use siyu_domain::tenancy::NewTenant;
 use siyu_domain::tracking::{BatchDefaults, read_event};
@@ -111,5 +111,23 @@ pub fn invalid_field(result: Result<impl std::fmt::Debug, StoreError>) -> String
     match result {
         Err(StoreError::Domain(DomainError::Invalid(e))) => e.field,
         other => panic!("expected an invalid field, got {other:?}"),
+    }
+}
+
+/// Claims jobs of these kinds until none is left, answering every claimed job's id in
+/// the order claimed (each marked done as it comes).
+pub async fn drain_jobs(store: &Store, kinds: &[&str], batch: usize) -> Vec<JobId> {
+    let mut all = Vec::new();
+    loop {
+        let claimed = store
+            .claim_jobs("drain", kinds, batch, 30_000)
+            .await
+            .unwrap();
+        if claimed.is_empty() {
+            return all;
+        }
+        let ids: Vec<JobId> = claimed.iter().map(|j| j.id).collect();
+        store.complete_jobs(&ids).await.unwrap();
+        all.extend(ids);
     }
 }

@@ -1,0 +1,373 @@
+//! The durable job queue: background work (imports, backfills, sends) that must survive
+//! a crash and run once across several servers.
+//!
+//! # Why the queue lives in our own database
+//! A job is enqueued in the caller's own transaction ([`enqueue_in`]), so it exists if
+//! and only if the change that asked for it committed: no import row without its job,
+//! no job for a change that rolled back. That needs the queue in the same database and
+//! the same sqlx transaction as the change, on both databases. graphile-worker (and its
+//! Rust port) is PostgreSQL-only; apalis's SQLite and PostgreSQL backends enqueue
+//! through connections of their own, not inside our sqlx transactions. So the queue is
+//! a table (`jobs`, migration 14) and the statements here.
+//!
+//! # A job's life
+//! `waiting` (due at `run_at`) → `running` (claimed by a worker under a lease that its
+//! heartbeats extend) → `done`; a failed try goes back to `waiting` after a backoff
+//! (`siyu_domain::jobs::backoff_ms`) until its last attempt, then `dead` with its last
+//! error. A job whose worker died (its lease ran out) is claimed again. A waiting job
+//! can be cancelled; a dead or cancelled one retried by hand. While a job with a unique
+//! key is waiting or running, enqueueing the key again makes no second job.
+//!
+//! # Exactly once
+//! A worker may die after a job's effect and before its completion, so a job can run
+//! again. Its effect happens exactly once only where the effect commits in the same
+//! transaction as the completion ([`claim::complete_job_in`]); an effect outside the database
+//! (a call to WeCom, an e-mail) is at least once, and its handler records its intent
+//! first and is idempotent or reconciles.
+//!
+//! Claiming, completing and failing are in `claim`.
+
+mod claim;
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use siyu_domain::ids::{JobId, TenantId};
+use siyu_domain::jobs::{Job, JobProgress, JobState};
+use siyu_domain::page::{Page, PageRequest};
+
+use crate::db::{now_ms, on_db};
+use crate::tx::{Placeholders, Tx, on_tx};
+use crate::{Result, Store, StoreError, TenantScope};
+
+pub use claim::ClaimedJob;
+
+/// A job to enqueue: what it does (`kind`), its input, and how it is run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewJob {
+    pub kind: String,
+    /// `None` for a job of the system.
+    pub tenant: Option<TenantId>,
+    pub payload: Value,
+    /// Higher runs first within a tenant's turn (default 0).
+    pub priority: i32,
+    /// When it is due (default: now).
+    pub run_at: Option<i64>,
+    /// While a job of this kind with this key is waiting or running, no second is made.
+    pub unique_key: Option<String>,
+    /// Tries before the job is dead (default [`NewJob::DEFAULT_MAX_ATTEMPTS`], at least 1).
+    pub max_attempts: u32,
+}
+
+impl NewJob {
+    pub const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+    /// A system job of this kind, due now, priority 0.
+    pub fn new(kind: impl Into<String>, payload: Value) -> Self {
+        Self {
+            kind: kind.into(),
+            tenant: None,
+            payload,
+            priority: 0,
+            run_at: None,
+            unique_key: None,
+            max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+        }
+    }
+
+    pub fn for_tenant(mut self, tenant: TenantId) -> Self {
+        self.tenant = Some(tenant);
+        self
+    }
+
+    pub fn with_priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
+        self
+    }
+
+    /// Due at this time (milliseconds since the epoch), not before.
+    pub fn run_at(mut self, at: i64) -> Self {
+        self.run_at = Some(at);
+        self
+    }
+
+    pub fn unique_key(mut self, key: impl Into<String>) -> Self {
+        self.unique_key = Some(key.into());
+        self
+    }
+
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+}
+
+/// Jobs per multi-row insert (8 values each: well within either database's limit).
+const ENQUEUE_CHUNK: usize = 1_000;
+
+/// Enqueues jobs in the caller's transaction: they exist if and only if it commits.
+/// Answers each job's id in order, or `None` for a job not made because a job of its
+/// kind with its unique key is waiting or running (or came earlier in `jobs`).
+pub(crate) async fn enqueue_in(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>> {
+    let now = now_ms();
+    let mut ids = Vec::with_capacity(jobs.len());
+    for chunk in jobs.chunks(ENQUEUE_CHUNK) {
+        if let Some(job) = chunk.iter().find(|j| j.kind.trim().is_empty()) {
+            return Err(StoreError::Conflict(format!(
+                "a job needs a kind ({:?})",
+                job.kind
+            )));
+        }
+        let mut p = Placeholders::for_tx(tx);
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                let [tenant, kind, payload, priority, run_at, attempts, key] =
+                    std::array::from_fn(|_| p.next());
+                format!(
+                    "({tenant},{kind},{payload},{priority},'waiting',{run_at},{attempts},{key},{now},{now})"
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO jobs (tenant_id, kind, payload, priority, state, run_at, max_attempts, \
+             unique_key, created_at, updated_at) VALUES {} \
+             ON CONFLICT (kind, unique_key) \
+             WHERE unique_key IS NOT NULL AND state IN ('waiting', 'running') DO NOTHING \
+             RETURNING id, kind, unique_key",
+            rows.join(",")
+        );
+        let made: Vec<(i64, String, Option<String>)> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql);
+            for job in chunk {
+                query = query
+                    .bind(job.tenant.map(|t| t.0))
+                    .bind(&job.kind)
+                    .bind(job.payload.to_string())
+                    .bind(job.priority)
+                    .bind(job.run_at.unwrap_or(now))
+                    .bind(i32::try_from(job.max_attempts.max(1)).unwrap_or(i32::MAX))
+                    .bind(&job.unique_key);
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        // jobs without a key are all made, their ids given in the order of the rows
+        let mut plain: Vec<i64> = Vec::new();
+        let mut keyed: HashMap<(String, String), i64> = HashMap::new();
+        for (id, kind, key) in made {
+            match key {
+                Some(key) => {
+                    keyed.insert((kind, key), id);
+                }
+                None => plain.push(id),
+            }
+        }
+        plain.sort_unstable();
+        let mut plain = plain.into_iter();
+        for job in chunk {
+            ids.push(match &job.unique_key {
+                None => plain.next().map(JobId),
+                Some(key) => keyed.remove(&(job.kind.clone(), key.clone())).map(JobId),
+            });
+        }
+    }
+    Ok(ids)
+}
+
+impl Store {
+    /// Enqueues jobs (of the system or of any tenant) in a transaction of their own;
+    /// see [`enqueue_in`] for the answer. Work asked for by a change is enqueued in the
+    /// change's transaction instead.
+    pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>> {
+        let mut tx = self.begin().await?;
+        let ids = enqueue_in(&mut tx, jobs).await?;
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Enqueues in a transaction that then commits or rolls back: for tests that show a
+    /// job exists only if its transaction committed.
+    #[doc(hidden)]
+    pub async fn enqueue_then(&self, jobs: &[NewJob], commit: bool) -> Result<Vec<Option<JobId>>> {
+        let mut tx = self.begin().await?;
+        let ids = enqueue_in(&mut tx, jobs).await?;
+        if commit {
+            tx.commit().await?;
+        }
+        Ok(ids)
+    }
+}
+
+/// What the jobs list is filtered by.
+#[derive(Debug, Clone, Default)]
+pub struct JobFilter {
+    pub state: Option<JobState>,
+    pub kind: Option<String>,
+}
+
+/// The columns of a job, as [`JobRow`] reads them.
+const JOB_COLUMNS: &str = "id, tenant_id, kind, payload, priority, state, run_at, attempts, \
+     max_attempts, last_error, unique_key, progress_done, progress_total, progress_message, \
+     created_at, updated_at, finished_at";
+
+#[derive(sqlx::FromRow)]
+struct JobRow {
+    id: i64,
+    tenant_id: Option<i64>,
+    kind: String,
+    payload: String,
+    priority: i32,
+    state: String,
+    run_at: i64,
+    attempts: i32,
+    max_attempts: i32,
+    last_error: Option<String>,
+    unique_key: Option<String>,
+    progress_done: i64,
+    progress_total: Option<i64>,
+    progress_message: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+    fn try_from(r: JobRow) -> Result<Self> {
+        Ok(Job {
+            id: JobId(r.id),
+            tenant: r.tenant_id.map(TenantId),
+            state: JobState::parse(&r.state)
+                .ok_or_else(|| StoreError::Corrupt(format!("job state {:?}", r.state)))?,
+            // a payload this version cannot read still shows, as its text
+            payload: serde_json::from_str(&r.payload).unwrap_or(Value::String(r.payload)),
+            kind: r.kind,
+            priority: r.priority,
+            run_at: r.run_at,
+            attempts: u32::try_from(r.attempts).unwrap_or(0),
+            max_attempts: u32::try_from(r.max_attempts).unwrap_or(0),
+            last_error: r.last_error,
+            unique_key: r.unique_key,
+            progress: JobProgress {
+                done: r.progress_done,
+                total: r.progress_total,
+                message: r.progress_message,
+            },
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+impl TenantScope<'_> {
+    /// Enqueues jobs of this tenant (whatever tenant they name) in a transaction of
+    /// their own; see [`Store::enqueue`].
+    pub async fn enqueue(&self, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>> {
+        let jobs: Vec<NewJob> = jobs
+            .iter()
+            .map(|j| j.clone().for_tenant(self.tenant))
+            .collect();
+        self.store.enqueue(&jobs).await
+    }
+
+    /// One of the tenant's jobs; another tenant's is not found.
+    pub async fn get_job(&self, id: JobId) -> Result<Job> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant_id = $2");
+        let row: Option<JobRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(id.0)
+                .bind(self.tenant.0)
+                .fetch_optional(db)
+                .await?
+        });
+        row.ok_or(StoreError::NotFound("job"))?.try_into()
+    }
+
+    /// The tenant's jobs, newest first.
+    pub async fn list_jobs(&self, page: PageRequest, filter: &JobFilter) -> Result<Page<Job>> {
+        let before = page.after.unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND id < $2 \
+             AND ($3 IS NULL OR state = $3) AND ($4 IS NULL OR kind = $4) \
+             ORDER BY id DESC LIMIT $5"
+        );
+        let rows: Vec<JobRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(before)
+                .bind(filter.state.map(JobState::as_str))
+                .bind(&filter.kind)
+                .bind(page.fetch_limit())
+                .fetch_all(db)
+                .await?
+        });
+        let jobs = rows
+            .into_iter()
+            .map(Job::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(jobs, page, |j| j.id.0))
+    }
+
+    /// Cancels a waiting job of the tenant. A job that is running or finished cannot be
+    /// cancelled (a conflict); another tenant's is not found.
+    pub async fn cancel_job(&self, id: JobId) -> Result<Job> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 \
+             WHERE id = $2 AND tenant_id = $3 AND state = 'waiting' RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(now)
+                .bind(id.0)
+                .bind(self.tenant.0)
+                .fetch_optional(db)
+                .await?
+        });
+        match row {
+            Some(row) => row.try_into(),
+            None => Err(self.refusal(id).await?),
+        }
+    }
+
+    /// Makes a dead or cancelled job of the tenant wait again, with its attempts
+    /// counted from none. A running, waiting or done one is a conflict (so is one whose
+    /// unique key another live job holds); another tenant's is not found.
+    pub async fn retry_job(&self, id: JobId) -> Result<Job> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE jobs SET state = 'waiting', attempts = 0, run_at = $1, lease_until = NULL, \
+             worker = NULL, finished_at = NULL, updated_at = $1 \
+             WHERE id = $2 AND tenant_id = $3 AND state IN ('dead', 'cancelled') \
+             RETURNING {JOB_COLUMNS}"
+        );
+        let row: Option<JobRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(now)
+                .bind(id.0)
+                .bind(self.tenant.0)
+                .fetch_optional(db)
+                .await
+                .map_err(|e| match StoreError::from_constraint(e, "", "") {
+                    StoreError::AlreadyExists(_) => {
+                        StoreError::Conflict("a job with the same key is waiting or running".into())
+                    }
+                    other => other,
+                })?
+        });
+        match row {
+            Some(row) => row.try_into(),
+            None => Err(self.refusal(id).await?),
+        }
+    }
+
+    /// Why a change to a job in some state was refused: not found, or its state.
+    async fn refusal(&self, id: JobId) -> Result<StoreError> {
+        let job = self.get_job(id).await?;
+        Ok(StoreError::Conflict(format!(
+            "the job is {}",
+            job.state.as_str()
+        )))
+    }
+}

@@ -1,0 +1,441 @@
+//! The durable job queue: enqueued in the caller's transaction, deduplicated by unique
+//! key, claimed by priority and time, never twice at once, again after a lease runs
+//! out, retried with backoff until dead, cancelled and retried by hand within the
+//! tenant, and fair between tenants.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+use siyu_domain::ids::JobId;
+use siyu_domain::jobs::JobState;
+use siyu_domain::page::PageRequest;
+use siyu_store::testing::TestDatabase;
+use siyu_store::{JobFilter, NewJob, StoreError};
+
+use crate::support::{drain_jobs, tenant};
+
+#[tokio::test]
+async fn a_job_exists_only_if_its_transaction_committed() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let scope = store.tenant(tenant(&store, "tx").await.id);
+    let job = NewJob::new("noop", json!({"n": 1})).for_tenant(scope.id());
+
+    let rolled_back = store
+        .enqueue_then(std::slice::from_ref(&job), false)
+        .await
+        .unwrap();
+    let id = rolled_back[0].expect("made inside the transaction");
+    assert!(matches!(
+        scope.get_job(id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .claim_jobs("w", &["noop"], 10, 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let committed = store.enqueue_then(&[job], true).await.unwrap();
+    let made = scope.get_job(committed[0].unwrap()).await.unwrap();
+    assert_eq!(made.state, JobState::Waiting);
+    assert_eq!(made.payload, json!({"n": 1}));
+    assert_eq!(
+        (made.attempts, made.max_attempts),
+        (0, NewJob::DEFAULT_MAX_ATTEMPTS)
+    );
+    let listed = scope
+        .list_jobs(PageRequest::first(10), &JobFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items, vec![made]);
+}
+
+#[tokio::test]
+async fn a_unique_key_makes_one_job_while_it_is_waiting_or_running() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let keyed = || NewJob::new("sync", json!({})).unique_key("account-7");
+    let other_kind = NewJob::new("other", json!({})).unique_key("account-7");
+
+    let first = store
+        .enqueue(&[keyed(), NewJob::new("sync", json!({})), keyed(), other_kind])
+        .await
+        .unwrap();
+    assert!(first[0].is_some() && first[1].is_some() && first[3].is_some());
+    assert_eq!(
+        first[2], None,
+        "the same key twice in one batch makes one job"
+    );
+    assert_eq!(
+        store.enqueue(&[keyed()]).await.unwrap(),
+        vec![None],
+        "waiting"
+    );
+
+    let claimed = store.claim_jobs("w", &["sync"], 10, 30_000).await.unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(
+        store.enqueue(&[keyed()]).await.unwrap(),
+        vec![None],
+        "running"
+    );
+
+    store.complete_jobs(&[first[0].unwrap()]).await.unwrap();
+    let again = store.enqueue(&[keyed()]).await.unwrap();
+    assert!(again[0].is_some(), "after it is done the key is free");
+    assert_ne!(again[0], first[0]);
+}
+
+#[tokio::test]
+async fn claims_take_due_jobs_by_priority_then_age() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let scope = store.tenant(tenant(&store, "prio").await.id);
+    let now = siyu_store::now_ms();
+    let ids = scope
+        .enqueue(&[
+            NewJob::new("k", json!(1)),
+            NewJob::new("k", json!(2)).with_priority(5),
+            NewJob::new("k", json!(3))
+                .with_priority(5)
+                .run_at(now + 3_600_000),
+            NewJob::new("k", json!(4)),
+            NewJob::new("elsewhere", json!(5)).with_priority(9),
+        ])
+        .await
+        .unwrap();
+    let ids: Vec<JobId> = ids.into_iter().map(Option::unwrap).collect();
+
+    let first = store.claim_jobs("w", &["k"], 1, 30_000).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].id, ids[1], "the highest priority first");
+    assert_eq!((first[0].attempts, first[0].payload.as_str()), (1, "2"));
+    assert!(first[0].lease_until >= now + 30_000);
+    let rest = store.claim_jobs("w", &["k"], 10, 30_000).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [ids[0], ids[3]],
+        "then the oldest; the one due in an hour and other kinds stay"
+    );
+    let job = scope.get_job(ids[0]).await.unwrap();
+    assert_eq!((job.state, job.attempts), (JobState::Running, 1));
+    assert!(
+        store
+            .claim_jobs("w", &["k"], 10, 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    assert_eq!(
+        store
+            .complete_jobs(&[ids[0], ids[1], ids[2]])
+            .await
+            .unwrap(),
+        2
+    );
+    let done = scope.get_job(ids[0]).await.unwrap();
+    assert_eq!(done.state, JobState::Done);
+    assert!(done.finished_at.is_some());
+    assert_eq!(
+        scope.get_job(ids[2]).await.unwrap().state,
+        JobState::Waiting
+    );
+}
+
+#[tokio::test]
+async fn two_claimers_never_take_the_same_job() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let jobs: Vec<NewJob> = (0..1_000).map(|i| NewJob::new("race", json!(i))).collect();
+    let made: HashSet<JobId> = store
+        .enqueue(&jobs)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    assert_eq!(made.len(), 1_000);
+
+    let claimer = |name: &'static str| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let claimed = store.claim_jobs(name, &["race"], 7, 30_000).await.unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.iter().map(|j| j.id));
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let (a, b) = (claimer("a"), claimer("b"));
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    let mut seen = HashSet::new();
+    for id in a.iter().chain(&b) {
+        assert!(seen.insert(*id), "job {id} claimed twice");
+    }
+    assert_eq!(seen, made, "every job claimed once");
+}
+
+#[tokio::test]
+async fn a_job_whose_lease_ran_out_is_claimed_again() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let id = store
+        .enqueue(&[NewJob::new("lease", json!({}))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    let first = store.claim_jobs("dies", &["lease"], 5, 50).await.unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(
+        store
+            .claim_jobs("lives", &["lease"], 5, 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+    let again = store
+        .claim_jobs("lives", &["lease"], 5, 30_000)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].id, again[0].attempts), (id, 2));
+    // the dead worker's heartbeat no longer holds it; the new one's does
+    assert!(
+        store
+            .heartbeat("dies", &[id], 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.heartbeat("lives", &[id], 60_000).await.unwrap(), [id]);
+    store
+        .set_progress(id, 3, Some(10), Some("三成"))
+        .await
+        .unwrap();
+    assert_eq!(store.complete_jobs(&[id]).await.unwrap(), 1);
+    assert!(matches!(
+        store.set_progress(id, 4, Some(10), None).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn a_failing_job_backs_off_and_dies_with_its_last_error() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let scope = store.tenant(tenant(&store, "fail").await.id);
+    let id = scope
+        .enqueue(&[NewJob::new("flaky", json!({})).max_attempts(2)])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    let claimed = store.claim_jobs("w", &["flaky"], 5, 30_000).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let before = siyu_store::now_ms();
+    assert_eq!(
+        store.fail_job(id, "timeout").await.unwrap(),
+        JobState::Waiting
+    );
+    let waiting = scope.get_job(id).await.unwrap();
+    assert_eq!(waiting.last_error.as_deref(), Some("timeout"));
+    assert!(
+        waiting.run_at >= before + 800 && waiting.run_at <= before + 1_300,
+        "about a second later: {}",
+        waiting.run_at - before
+    );
+    assert!(
+        store
+            .claim_jobs("w", &["flaky"], 5, 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(matches!(
+        store.fail_job(id, "again").await,
+        Err(StoreError::NotFound(_))
+    ));
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_300)).await;
+    let second = store.claim_jobs("w", &["flaky"], 5, 30_000).await.unwrap();
+    assert_eq!(second[0].attempts, 2);
+    assert_eq!(
+        store.fail_job(id, "still down").await.unwrap(),
+        JobState::Dead
+    );
+    let dead = scope.get_job(id).await.unwrap();
+    assert_eq!(dead.state, JobState::Dead);
+    assert_eq!(dead.last_error.as_deref(), Some("still down"));
+    assert!(dead.finished_at.is_some());
+    assert!(
+        store
+            .claim_jobs("w", &["flaky"], 5, 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // retried by hand, it runs again from its first attempt
+    let retried = scope.retry_job(id).await.unwrap();
+    assert_eq!((retried.state, retried.attempts), (JobState::Waiting, 0));
+    assert_eq!(
+        store.claim_jobs("w", &["flaky"], 5, 30_000).await.unwrap()[0].attempts,
+        1
+    );
+}
+
+#[tokio::test]
+async fn cancel_and_retry_keep_to_their_states_and_their_tenant() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let scope = store.tenant(tenant(&store, "mine").await.id);
+    let other = store.tenant(tenant(&store, "theirs").await.id);
+    let ids: Vec<JobId> = scope
+        .enqueue(&[
+            NewJob::new("a", json!(1)),
+            NewJob::new("b", json!(2)).unique_key("k"),
+        ])
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    let conflict = |r: Result<_, StoreError>, text: &str| match r {
+        Err(StoreError::Conflict(m)) => assert!(m.contains(text), "{m}"),
+        other => panic!("expected a conflict about {text}, got {other:?}"),
+    };
+
+    // another tenant's job is not there for them
+    for id in &ids {
+        assert!(matches!(
+            other.get_job(*id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            other.cancel_job(*id).await,
+            Err(StoreError::NotFound(_))
+        ));
+        assert!(matches!(
+            other.retry_job(*id).await,
+            Err(StoreError::NotFound(_))
+        ));
+    }
+    let listed = other
+        .list_jobs(PageRequest::first(10), &JobFilter::default())
+        .await
+        .unwrap();
+    assert!(listed.items.is_empty());
+
+    conflict(scope.retry_job(ids[0]).await, "waiting");
+    let cancelled = scope.cancel_job(ids[0]).await.unwrap();
+    assert_eq!(cancelled.state, JobState::Cancelled);
+    conflict(scope.cancel_job(ids[0]).await, "cancelled");
+    assert!(
+        store
+            .claim_jobs("w", &["a"], 5, 30_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let running = store.claim_jobs("w", &["b"], 5, 30_000).await.unwrap();
+    assert_eq!(running[0].id, ids[1]);
+    conflict(scope.retry_job(ids[1]).await, "the job is running");
+    conflict(scope.cancel_job(ids[1]).await, "running");
+    store.complete_jobs(&[ids[1]]).await.unwrap();
+    conflict(scope.cancel_job(ids[1]).await, "done");
+    conflict(scope.retry_job(ids[1]).await, "done");
+
+    // a retried job whose key another live job took is a conflict
+    let newer = scope
+        .enqueue(&[NewJob::new("b", json!(3)).unique_key("k")])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    scope.cancel_job(newer).await.unwrap();
+    let newest = scope
+        .enqueue(&[NewJob::new("b", json!(4)).unique_key("k")])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    conflict(scope.retry_job(newer).await, "same key");
+    scope.cancel_job(newest).await.unwrap();
+    assert_eq!(
+        scope.retry_job(newer).await.unwrap().state,
+        JobState::Waiting
+    );
+
+    let retried = scope.retry_job(ids[0]).await.unwrap();
+    assert_eq!(retried.state, JobState::Waiting);
+    let waiting = scope
+        .list_jobs(
+            PageRequest::first(10),
+            &JobFilter {
+                state: Some(JobState::Waiting),
+                kind: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        waiting.items.iter().map(|j| j.id).collect::<Vec<_>>(),
+        [newer, ids[0]],
+        "newest first"
+    );
+}
+
+#[tokio::test]
+async fn a_busy_tenant_does_not_hold_up_another() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let busy = tenant(&store, "busy").await.id;
+    let small = tenant(&store, "small").await.id;
+    let many: Vec<NewJob> = (0..5_000)
+        .map(|i| NewJob::new("send", json!(i)).for_tenant(busy))
+        .collect();
+    store.enqueue(&many).await.unwrap();
+    let few: HashSet<JobId> = store
+        .tenant(small)
+        .enqueue(
+            &(0..10)
+                .map(|i| NewJob::new("send", json!(i)))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+
+    let claimed = store.claim_jobs("w", &["send"], 100, 30_000).await.unwrap();
+    assert_eq!(claimed.len(), 100);
+    let theirs: HashSet<JobId> = claimed
+        .iter()
+        .filter(|j| j.tenant == Some(small))
+        .map(|j| j.id)
+        .collect();
+    assert_eq!(
+        theirs, few,
+        "all of the small tenant's in the first claim of 100"
+    );
+
+    // one at a time, turns alternate between the tenants
+    store
+        .tenant(small)
+        .enqueue(&[NewJob::new("send", json!("late"))])
+        .await
+        .unwrap();
+    let one = store.claim_jobs("w", &["send"], 1, 30_000).await.unwrap();
+    let two = store.claim_jobs("w", &["send"], 1, 30_000).await.unwrap();
+    let tenants: HashSet<_> = one.iter().chain(&two).map(|j| j.tenant).collect();
+    assert_eq!(tenants.len(), 2, "each tenant had a turn");
+    assert_eq!(drain_jobs(&store, &["send"], 500).await.len(), 5_011 - 102);
+}
