@@ -73,7 +73,7 @@ pub use feed::CustomerChange;
 pub use imports::{IMPORT_SOURCE, ImportProgress};
 pub use ingest::aggregate_name;
 pub use ingest_log::{DeadLetter, LogSeq};
-pub use jobs::{ClaimedJob, JobFilter, NewJob};
+pub use jobs::{ClaimedJob, JOBS_CHANNEL, JobFilter, NewJob};
 pub use orders::OrderFilter;
 pub use privacy::ConsentChange;
 pub use secrets::SecretName;
@@ -126,6 +126,9 @@ pub struct Store {
     pub(crate) recent: std::sync::Arc<recent::Recent>,
     /// The tenant whose jobs were claimed last, where the next claim starts (see `jobs`).
     pub(crate) jobs_turn: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    /// Bumped when jobs were enqueued in this process (see `jobs::wake`): job runners
+    /// waiting on it claim at once instead of at their next poll.
+    pub(crate) jobs_wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -242,6 +245,7 @@ impl Store {
             opened: std::sync::Arc::new((url.to_owned(), options)),
             recent: std::sync::Arc::default(),
             jobs_turn: std::sync::Arc::default(),
+            jobs_wake: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
         })
     }
 

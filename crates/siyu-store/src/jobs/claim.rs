@@ -247,6 +247,57 @@ impl Store {
         Ok(state)
     }
 
+    /// Makes a running job dead at once with this error, whatever attempts it has left:
+    /// a try that can never succeed (its payload does not read). Answers whether it was
+    /// running.
+    pub async fn kill_job(&self, id: JobId, error: &str) -> Result<bool> {
+        let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
+        let now = now_ms();
+        let changed = on_db!(self, |db| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'dead', finished_at = $1, last_error = $2, \
+                 lease_until = NULL, worker = NULL, updated_at = $1 \
+                 WHERE id = $3 AND state = 'running'",
+            )
+            .bind(now)
+            .bind(&error)
+            .bind(id.0)
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
+    }
+
+    /// Hands running jobs of `worker` back to the queue, due now (a runner shutting down
+    /// with jobs it could not finish). The interrupted try still counts, so a job that
+    /// never finishes in time ends dead rather than coming back forever. Answers how
+    /// many were handed back.
+    pub async fn release_jobs(&self, worker: &str, ids: &[JobId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let ids: Vec<i64> = ids.iter().map(|id| id.0).collect();
+        let sql = format!(
+            "UPDATE jobs SET state = 'waiting', run_at = $1, lease_until = NULL, worker = NULL, \
+             updated_at = $1 WHERE id IN ({}) AND state = 'running' AND worker = $2",
+            id_list(&ids)
+        );
+        let released = on_db!(self, |db| {
+            sqlx::query(&sql)
+                .bind(now)
+                .bind(worker)
+                .execute(db)
+                .await?
+                .rows_affected()
+        });
+        if released > 0 {
+            self.notify_jobs();
+        }
+        Ok(released)
+    }
+
     /// Extends the leases of these jobs while `worker` runs them; answers the ones it
     /// still holds (a job missing was taken again, its lease having run out, or
     /// cancelled: the worker should stop it).

@@ -28,6 +28,7 @@
 //! Claiming, completing and failing are in `claim`.
 
 mod claim;
+mod wake;
 
 use std::collections::HashMap;
 
@@ -41,6 +42,7 @@ use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, Store, StoreError, TenantScope};
 
 pub use claim::ClaimedJob;
+pub use wake::JOBS_CHANNEL;
 
 /// A job to enqueue: what it does (`kind`), its input, and how it is run.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +108,9 @@ impl NewJob {
 const ENQUEUE_CHUNK: usize = 1_000;
 
 /// Enqueues jobs in the caller's transaction: they exist if and only if it commits.
-/// Answers each job's id in order, or `None` for a job not made because a job of its
+/// On PostgreSQL the transaction notifies `siyu_jobs` (delivered at commit, to runners on
+/// every node); in this process the caller wakes runners with [`Store::notify_jobs`]
+/// after its commit. Answers each job's id in order, or `None` for a job not made because a job of its
 /// kind with its unique key is waiting or running (or came earlier in `jobs`).
 pub(crate) async fn enqueue_in(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<Option<JobId>>> {
     let now = now_ms();
@@ -163,6 +167,18 @@ pub(crate) async fn enqueue_in(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<Optio
             }
         }
         plain.sort_unstable();
+        if let Tx::Postgres(t) = tx {
+            let mut kinds: Vec<&str> = chunk.iter().map(|j| j.kind.as_str()).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            for kind in kinds {
+                sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(wake::JOBS_CHANNEL)
+                    .bind(kind)
+                    .execute(&mut **t)
+                    .await?;
+            }
+        }
         let mut plain = plain.into_iter();
         for job in chunk {
             ids.push(match &job.unique_key {
@@ -182,6 +198,7 @@ impl Store {
         let mut tx = self.begin().await?;
         let ids = enqueue_in(&mut tx, jobs).await?;
         tx.commit().await?;
+        self.notify_jobs();
         Ok(ids)
     }
 
@@ -193,6 +210,7 @@ impl Store {
         let ids = enqueue_in(&mut tx, jobs).await?;
         if commit {
             tx.commit().await?;
+            self.notify_jobs();
         }
         Ok(ids)
     }
@@ -357,7 +375,10 @@ impl TenantScope<'_> {
                 })?
         });
         match row {
-            Some(row) => row.try_into(),
+            Some(row) => {
+                self.store.notify_jobs();
+                row.try_into()
+            }
             None => Err(self.refusal(id).await?),
         }
     }
