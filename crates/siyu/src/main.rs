@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_audience;
+mod bench_jobs;
 mod config;
 mod demo;
 mod demo_data;
@@ -217,6 +218,21 @@ enum BenchCommand {
         /// ingesting, and report how soon it caught up
         #[arg(long)]
         audience: bool,
+    },
+    /// Enqueue no-op jobs in batches, run them from a full queue with a job runner of
+    /// default settings, and time how soon an idle runner picks up a job. Uses a
+    /// temporary SQLite database unless --database-url is given. The last line is one
+    /// JSON object.
+    Jobs {
+        /// No-op jobs to enqueue (in batches of 1,000) and then run
+        #[arg(long, default_value_t = 100_000)]
+        jobs: usize,
+        /// Jobs enqueued one at a time into an idle runner, for the pickup latency
+        #[arg(long, default_value_t = 500)]
+        pickups: usize,
+        /// How many of those a second
+        #[arg(long, default_value_t = 50)]
+        pickup_rate: u32,
     },
     /// Build the audience index of a synthetic tenant and time segment previews, a full
     /// RFM recompute, and the index's memory. The last line is one JSON object.
@@ -523,6 +539,18 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 audience,
             };
             bench::ingest(database_url, &file, run).await
+        }
+        Command::Bench(BenchCommand::Jobs {
+            jobs,
+            pickups,
+            pickup_rate,
+        }) => {
+            let run = bench_jobs::JobsBench {
+                jobs,
+                pickups,
+                pickup_rate: pickup_rate.clamp(1, 1_000),
+            };
+            bench_jobs::run(database_url, &file, run).await
         }
         Command::Bench(BenchCommand::Audience {
             customers,
