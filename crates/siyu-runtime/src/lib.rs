@@ -370,6 +370,11 @@ impl State {
             let handler = self.runner.handlers[kind].clone();
             for job in claimed {
                 let id = job.id;
+                // claimed again after its lease lapsed here: the old run stops
+                if let Some((abort, _)) = self.running.get(&id) {
+                    abort.abort();
+                    self.forget(id);
+                }
                 let ctx = JobContext {
                     job,
                     store: self.runner.store.clone(),
@@ -393,7 +398,7 @@ impl State {
                 if error.is_cancelled() {
                     // aborted here: its lease was lost, or the runner is stopping
                     if let Some(id) = self.tasks.remove(&task) {
-                        self.forget(id);
+                        self.forget_task(id, task);
                     }
                     return;
                 }
@@ -413,8 +418,8 @@ impl State {
         let Some(id) = self.tasks.remove(&task) else {
             return;
         };
-        if !self.forget(id) {
-            return; // lost its lease meanwhile: another worker has it
+        if !self.forget_task(id, task) {
+            return; // lost its lease meanwhile: another worker (or another run) has it
         }
         let store = &self.runner.store;
         let reported = match outcome {
@@ -434,6 +439,14 @@ impl State {
         if let Err(error) = reported {
             // its lease will lapse and it runs again
             tracing::warn!(job = id.0, %error, "could not record a job's failure");
+        }
+    }
+
+    /// Removes a job from the running ones if this task runs it; answers whether it did.
+    fn forget_task(&mut self, id: JobId, task: tokio::task::Id) -> bool {
+        match self.running.get(&id) {
+            Some((abort, _)) if abort.id() == task => self.forget(id),
+            _ => false,
         }
     }
 

@@ -256,3 +256,47 @@ async fn shutdown_returns_and_hands_back_unfinished_jobs() {
     assert_eq!(job.state, JobState::Waiting, "re-queued, due now");
     assert!(job.run_at <= siyu_store::now_ms());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_lease_is_lost_is_stopped_here() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    struct SetOnDrop(Arc<std::sync::atomic::AtomicBool>);
+    impl Drop for SetOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+    let flag = stopped.clone();
+    let runner = Runner::new(store.clone(), "w5")
+        .lease(300)
+        .shutdown_timeout(Duration::from_millis(100))
+        .handler(handler_fn("long", move |_ctx| {
+            let guard = SetOnDrop(flag.clone());
+            async move {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                drop(guard);
+                Ok(())
+            }
+        }))
+        .start();
+    let id = store
+        .enqueue(&[NewJob::new("long", json!({}))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        !stopped.load(std::sync::atomic::Ordering::SeqCst),
+        "heartbeats keep it"
+    );
+    // the job is taken from this worker (as when its lease ran out): the heartbeat no
+    // longer lists it, or this runner claims it afresh; either way the old run stops
+    assert_eq!(store.release_jobs("w5", &[id]).await.unwrap(), 1);
+    eventually(Duration::from_secs(2), async || {
+        stopped.load(std::sync::atomic::Ordering::SeqCst)
+    })
+    .await;
+    runner.shutdown().await;
+}
