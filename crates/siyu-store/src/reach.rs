@@ -79,29 +79,12 @@ impl TenantScope<'_> {
     /// Whether these customers are all within reach; `NotFound("customer")` otherwise
     /// (a customer out of reach is not the caller's to know of).
     pub(crate) async fn check_reach(&self, customers: &[CustomerId]) -> Result<()> {
-        if self.reach.is_tenant_wide() || customers.is_empty() {
-            return Ok(());
+        let reached = self.reachable(customers).await?;
+        if reached.len() == customers.len() {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("customer"))
         }
-        let mut ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        for chunk in ids.chunks(500) {
-            let sql = format!(
-                "SELECT COUNT(*) FROM customers WHERE tenant_id = $1 AND id IN ({}){}",
-                id_list(chunk),
-                self.owner_clause("owner_staff_id")
-            );
-            let found: i64 = on_db!(self.store, |db| {
-                sqlx::query_scalar(&sql)
-                    .bind(self.tenant.0)
-                    .fetch_one(db)
-                    .await?
-            });
-            if found != chunk.len() as i64 {
-                return Err(StoreError::NotFound("customer"));
-            }
-        }
-        Ok(())
     }
 
     /// The customers of `ids` within reach, in the order given (all of them, unchecked,
@@ -145,7 +128,7 @@ impl TenantScope<'_> {
     }
 
     /// `OutOfReach` unless the scope reaches the whole tenant (`what` needs it).
-    pub(crate) fn check_tenant_wide(&self, what: &str) -> Result<()> {
+    pub fn check_tenant_wide(&self, what: &str) -> Result<()> {
         if self.reach.is_tenant_wide() {
             Ok(())
         } else {

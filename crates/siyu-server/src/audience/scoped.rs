@@ -39,11 +39,6 @@ impl TenantAudience {
 }
 
 impl ScopedIndex<'_> {
-    /// Whether the scope reaches only some customers.
-    pub fn is_limited(&self) -> bool {
-        self.among.is_some()
-    }
-
     // --- ids out of sets the caller got from an evaluation (within reach already) ---
 
     pub fn ids(&self, members: &RoaringBitmap, limit: usize) -> Vec<i64> {

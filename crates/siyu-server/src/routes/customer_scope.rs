@@ -7,7 +7,7 @@ use siyu_domain::audit::{AuditRecord, action};
 use siyu_domain::customer::CustomerId;
 use siyu_store::TenantScope;
 
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::Auth;
 
 /// Whether to show personal data in full: only when asked (`?reveal=true`), and then
@@ -37,10 +37,5 @@ pub(crate) async fn reveal_for(
 /// Lists of customer ids across the tenant (entries, stage changes) and tenant-wide
 /// rules need a data scope over all customers.
 pub(crate) fn require_tenant_scope(scope: &TenantScope<'_>) -> ApiResult<()> {
-    if !scope.reach().is_tenant_wide() {
-        return Err(ApiError::Forbidden(
-            "this needs a data scope over all customers".into(),
-        ));
-    }
-    Ok(())
+    Ok(scope.check_tenant_wide("this")?)
 }
