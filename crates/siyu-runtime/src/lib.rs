@@ -6,8 +6,12 @@
 //! of its own: `siyu-server` knows HTTP only, and the binary starts a [`Runner`] beside
 //! it (or alone, on a worker node).
 
+pub mod audience;
+pub mod ingest;
+pub mod node;
 pub mod runner;
 
+pub use node::{Node, NodeConfig, Role};
 pub use runner::{
     BoxFuture, DEFAULT_BATCH, DEFAULT_CONCURRENCY, DEFAULT_LEASE_MS, JobContext, JobError,
     JobHandler, POLL, Runner, RunnerHandle, handler_fn,
@@ -21,6 +25,7 @@ use siyu_store::Store;
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    pub audiences: audience::Audiences,
 }
 
 /// A handler of every kind of job this version runs; a worker node registers them all.

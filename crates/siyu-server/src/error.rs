@@ -9,7 +9,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
+use siyu_audience::catalog::DefinitionError;
 use siyu_domain::{DomainError, FieldError};
+use siyu_runtime::audience::AudienceError;
 use siyu_store::StoreError;
 use utoipa::ToSchema;
 
@@ -179,6 +181,26 @@ impl From<DomainError> for ApiError {
         match err {
             DomainError::Invalid(field) => ApiError::Validation(vec![field]),
             DomainError::Conflict(message) => ApiError::Conflict(message),
+        }
+    }
+}
+
+/// A definition the tenant cannot use, as the API reports it.
+pub fn definition_error(e: DefinitionError) -> ApiError {
+    ApiError::InvalidDefinition {
+        line: None,
+        column: None,
+        part: Some(e.part),
+        message: e.message,
+    }
+}
+
+impl From<AudienceError> for ApiError {
+    fn from(e: AudienceError) -> Self {
+        match e {
+            AudienceError::Store(e) => e.into(),
+            AudienceError::Definition(e) => definition_error(e),
+            AudienceError::Evaluation(message) => ApiError::field("definition", message),
         }
     }
 }

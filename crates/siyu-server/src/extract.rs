@@ -14,8 +14,8 @@ use siyu_domain::audit::Actor;
 use siyu_domain::page::PageRequest;
 
 use crate::error::ApiError;
-use crate::ingest::WritingRequest;
 use crate::{AppState, SESSION_COOKIE, ServerConfig};
+use siyu_runtime::ingest::WritingRequest;
 
 /// A JSON body. Malformed JSON is a 400 `invalid_json`; JSON of the wrong shape is a 422
 /// naming the field path (`items[2].price`); a body over the limit is a 413.

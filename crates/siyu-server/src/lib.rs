@@ -7,14 +7,16 @@
 //! one process (sessions and login throttling live in the database), so any number of
 //! `siyu serve` nodes can run against one PostgreSQL.
 //!
+//! Background work (the ingest applier, the audience follower and recorders, jobs) is
+//! not here: the server is given a started [`siyu_runtime::Node`] and reaches its
+//! handles. On a `worker` node it serves health and metrics only.
+//!
 //! [`Application::build`] binds its own listener and reports its address, so tests start
 //! the real application on port 0.
 
-pub mod audience;
 mod console;
 pub mod error;
 pub mod extract;
-pub mod ingest;
 mod metrics;
 mod middleware;
 pub mod openapi;
@@ -28,6 +30,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use siyu_runtime::Node;
+use siyu_runtime::audience::Audiences;
+use siyu_runtime::ingest::Ingestor;
 use siyu_store::{LoginThrottle, Store};
 use tokio::net::TcpListener;
 
@@ -59,14 +64,6 @@ pub struct ServerConfig {
     /// `Origin`). `None`: from the origin the request itself was sent to.
     pub public_url: Option<String>,
     pub login_throttle: LoginThrottle,
-    /// How long a messageId is remembered per source to drop retried events.
-    pub dedup_window_ms: i64,
-    /// Tracking answers wait for their events to be applied to profiles, rather than
-    /// answering once the events are durably logged (`queued`); see `ingest`.
-    pub wait_for_profiles: bool,
-    /// Tracking calls are answered 503 (SDKs retry) while this many events wait in the
-    /// ingest log: the profiles are too far behind, and the log must not fill the disk.
-    pub max_ingest_backlog: i64,
 }
 
 impl Default for ServerConfig {
@@ -78,9 +75,6 @@ impl Default for ServerConfig {
             cookie_secure: CookieSecure::Auto,
             public_url: None,
             login_throttle: LoginThrottle::default(),
-            dedup_window_ms: 7 * 24 * 3600 * 1000,
-            wait_for_profiles: false,
-            max_ingest_backlog: 5_000_000,
         }
     }
 }
@@ -91,8 +85,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
-    pub ingestor: ingest::Ingestor,
-    pub audiences: audience::Audiences,
+    pub ingestor: Ingestor,
+    pub audiences: Audiences,
 }
 
 /// The OpenAPI document of every route, as `/api/openapi.json` serves it.
@@ -100,14 +94,20 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     openapi::complete(routes::api_router().split_for_parts().1)
 }
 
-/// The whole router: API, operations endpoints and the middleware around them.
-pub fn router(state: AppState) -> Router {
+/// The whole router: API, operations endpoints and the middleware around them; with
+/// `serves_api` false (a worker node), the operations endpoints only.
+pub fn router(state: AppState, serves_api: bool) -> Router {
     let (api, openapi) = routes::api_router().split_for_parts();
     let openapi = Arc::new(openapi::complete(openapi));
-    Router::new()
-        .merge(api)
-        .merge(routes::ops::router(openapi))
-        .fallback(console::fallback)
+    let routes = if serves_api {
+        Router::new()
+            .merge(api)
+            .merge(routes::ops::router(openapi))
+            .fallback(console::fallback)
+    } else {
+        Router::new().merge(routes::ops::router(openapi))
+    };
+    routes
         .layer(DefaultBodyLimit::max(state.config.body_limit_bytes))
         .layer(axum::middleware::from_fn(middleware::json_errors))
         .layer(axum::middleware::from_fn(middleware::tracking_cors))
@@ -130,29 +130,21 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listen address (port 0 picks a free port) and builds the router.
-    pub async fn build(config: ServerConfig, store: Store) -> std::io::Result<Self> {
+    /// Binds the listen address (port 0 picks a free port) and builds the router over
+    /// a started node.
+    pub async fn build(config: ServerConfig, node: &Node) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let ingestor = ingest::Ingestor::start(
-            store.clone(),
-            config.dedup_window_ms,
-            config.wait_for_profiles,
-            config.max_ingest_backlog,
-        );
-        let audiences = audience::Audiences::start(store.clone())
-            .await
-            .map_err(std::io::Error::other)?;
         let state = AppState {
-            audiences,
-            store,
+            audiences: node.audiences.clone(),
+            store: node.store.clone(),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
-            ingestor,
+            ingestor: node.ingestor.clone(),
         };
         Ok(Self {
             listener,
-            router: router(state),
+            router: router(state, node.config.role.serves_api()),
             local_addr,
         })
     }

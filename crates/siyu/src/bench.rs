@@ -144,7 +144,9 @@ pub async fn ingest(
         listen: "127.0.0.1:0".into(),
         ..file.server_config(None)
     };
-    let app = Application::build(config, store.clone()).await?;
+    let node =
+        siyu_runtime::Node::start(store.clone(), file.node_config(siyu_runtime::Role::All)).await?;
+    let app = Application::build(config, &node).await?;
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
 

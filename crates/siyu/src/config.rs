@@ -6,6 +6,8 @@ use std::path::Path;
 
 use anyhow::Context;
 use serde::Deserialize;
+use siyu_runtime::ingest::IngestConfig;
+use siyu_runtime::{NodeConfig, Role};
 use siyu_server::{CookieSecure, ServerConfig};
 use siyu_store::LoginThrottle;
 
@@ -117,14 +119,6 @@ impl FileConfig {
                 .ok()
                 .filter(|v| !v.is_empty())
                 .or_else(|| self.public_url.clone()),
-            dedup_window_ms: self
-                .dedup_window_secs
-                .map(|s| s * 1000)
-                .unwrap_or(defaults.dedup_window_ms),
-            wait_for_profiles: self.wait_for_profiles.unwrap_or(defaults.wait_for_profiles),
-            max_ingest_backlog: self
-                .max_ingest_backlog
-                .unwrap_or(defaults.max_ingest_backlog),
             login_throttle: LoginThrottle {
                 window_ms: self
                     .login
@@ -140,6 +134,23 @@ impl FileConfig {
                     .max_failures_per_ip
                     .unwrap_or(throttle_defaults.max_failures_per_ip),
             },
+        }
+    }
+
+    /// The node's settings for a role: how tracked events are taken in.
+    pub fn node_config(&self, role: Role) -> NodeConfig {
+        let defaults = IngestConfig::default();
+        NodeConfig {
+            role,
+            ingest: IngestConfig {
+                dedup_window_ms: self
+                    .dedup_window_secs
+                    .map(|s| s * 1000)
+                    .unwrap_or(defaults.dedup_window_ms),
+                wait_for_profiles: self.wait_for_profiles.unwrap_or(defaults.wait_for_profiles),
+                max_backlog: self.max_ingest_backlog.unwrap_or(defaults.max_backlog),
+            },
+            ..NodeConfig::default()
         }
     }
 

@@ -68,7 +68,8 @@ pub async fn run(
         );
         println!("http://{addr}/");
     });
-    crate::serve(store, config, Some(banner)).await
+    let node = file.node_config(siyu_runtime::Role::All);
+    crate::serve(store, config, node, Some(banner)).await
 }
 
 /// The demo's secret key lives beside a SQLite demo database (mode 0600), so restarts

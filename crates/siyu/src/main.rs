@@ -18,6 +18,7 @@ use siyu_domain::audit::Actor;
 use siyu_domain::import::ImportKind;
 use siyu_domain::secret::SecretKey;
 use siyu_domain::tenancy::NewTenant;
+use siyu_runtime::{Node, NodeConfig, Role};
 use siyu_store::{Store, StoreOptions};
 
 use crate::config::{DEFAULT_DATABASE_URL, FileConfig};
@@ -51,11 +52,16 @@ struct GlobalArgs {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the HTTP server (migrates the database first)
+    /// Run the HTTP server and the background work (migrates the database first)
     Serve {
         /// Address to listen on [env: SIYU_LISTEN] [default: 127.0.0.1:8080]
         #[arg(long, env = "SIYU_LISTEN")]
         listen: Option<String>,
+        /// What this node does: `api` (the API and console; background work is left to
+        /// worker nodes), `worker` (background work: ingest, audiences, jobs; HTTP
+        /// serves health and metrics only) or `all`
+        #[arg(long, env = "SIYU_ROLE", default_value = "all", value_parser = parse_role)]
+        role: Role,
     },
     /// Apply the database migrations and exit
     Migrate,
@@ -353,14 +359,20 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
         .clone()
         .or_else(|| file.database_url.clone());
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve { listen, role } => {
             let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
             let secret_key = file.secret_key();
             if secret_key.is_none() {
                 tracing::warn!("no SIYU_SECRET_KEY is set: storing connector secrets is disabled");
             }
             let store = open_store(&url, &file, secret_key).await?;
-            serve(store, file.server_config(listen), None).await
+            serve(
+                store,
+                file.server_config(listen),
+                file.node_config(role),
+                None,
+            )
+            .await
         }
         Command::Migrate => {
             let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
@@ -574,21 +586,30 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
 pub(crate) async fn serve(
     store: Store,
     config: siyu_server::ServerConfig,
+    node: NodeConfig,
     banner: Option<Box<dyn FnOnce(std::net::SocketAddr) + Send>>,
 ) -> anyhow::Result<()> {
     let listen = config.listen.clone();
-    let app = siyu_server::Application::build(config, store.clone())
+    let role = node.role;
+    let node = Node::start(store.clone(), node).await?;
+    let app = siyu_server::Application::build(config, &node)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = app.local_addr();
-    tracing::info!(address = %addr, backend = ?store.backend(), "siyu is serving");
+    tracing::info!(address = %addr, backend = ?store.backend(), role = role.as_str(), "siyu is serving");
     if let Some(banner) = banner {
         banner(addr);
     }
     app.run_until(shutdown_signal()).await?;
-    tracing::info!("in-flight requests finished; closing the database");
+    tracing::info!("in-flight requests finished; handing back background work");
+    node.shutdown().await;
+    tracing::info!("closing the database");
     store.close().await;
     Ok(())
+}
+
+fn parse_role(text: &str) -> Result<Role, String> {
+    Role::parse(text).ok_or_else(|| format!("{text:?} is not a role: api, worker or all"))
 }
 
 async fn shutdown_signal() {

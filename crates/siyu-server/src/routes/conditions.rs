@@ -118,7 +118,7 @@ pub(crate) async fn segment_condition(
 /// customer is checked against the caller's data scope again as read.
 pub(crate) async fn members_page(
     scope: &TenantScope<'_>,
-    audience: &crate::audience::TenantAudience,
+    audience: &siyu_runtime::audience::TenantAudience,
     members: &roaring::RoaringBitmap,
     page: siyu_domain::page::PageRequest,
 ) -> ApiResult<Page<Customer>> {

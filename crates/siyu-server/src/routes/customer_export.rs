@@ -135,7 +135,7 @@ pub async fn export_customers(
 /// Who an export's filter matched: the members, and their ids newest first.
 struct Matching {
     members: roaring::RoaringBitmap,
-    audience: Arc<crate::audience::TenantAudience>,
+    audience: Arc<siyu_runtime::audience::TenantAudience>,
     ids: Vec<i64>,
 }
 

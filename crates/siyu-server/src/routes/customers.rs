@@ -106,7 +106,7 @@ const SEARCH_STEPS: usize = 25;
 async fn search_within(
     scope: &TenantScope<'_>,
     search: &str,
-    audience: &crate::audience::TenantAudience,
+    audience: &siyu_runtime::audience::TenantAudience,
     members: &roaring::RoaringBitmap,
     page: PageRequest,
 ) -> ApiResult<Page<Customer>> {
@@ -135,7 +135,7 @@ async fn search_within(
 pub(crate) async fn matching_search_ids(
     scope: &TenantScope<'_>,
     search: &str,
-    audience: &crate::audience::TenantAudience,
+    audience: &siyu_runtime::audience::TenantAudience,
     members: &roaring::RoaringBitmap,
     mut before: i64,
     limit: usize,
@@ -216,9 +216,16 @@ pub async fn erase_customer(
     let scope = auth.scope(&app.store).await?;
     let customer = scope.get_customer(CustomerId(id)).await?;
     // events tracked before the request must not bring the person back once applied
-    app.ingestor
+    if !app
+        .ingestor
         .wait_until_applied(&app.store, ERASE_WAIT)
-        .await?;
+        .await?
+    {
+        return Err(ApiError::Unavailable(
+            "events tracked before this request are still being applied to profiles; retry shortly"
+                .into(),
+        ));
+    }
     scope.erase_customer(customer.id, &auth.actor()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -13,10 +13,10 @@ use siyu_domain::customer::CustomerId;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::audience::{KOC_SETTINGS, LIFECYCLE_SETTINGS, RFM_SETTINGS, definition_error};
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, definition_error};
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::routes::conditions::condition_of;
+use siyu_runtime::audience::{KOC_SETTINGS, LIFECYCLE_SETTINGS, RFM_SETTINGS};
 
 #[derive(Serialize, ToSchema)]
 pub struct CustomerScores {

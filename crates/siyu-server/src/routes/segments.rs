@@ -19,11 +19,12 @@ use siyu_store::{NewSegment, TenantScope};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::audience::definition_error;
+use crate::error::definition_error;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
 use crate::routes::conditions::{condition_of, members_page, segment_condition};
 use crate::routes::customer_scope::require_tenant_scope;
+use siyu_runtime::audience::AudienceError;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -112,12 +113,12 @@ async fn view(app: &AppState, scope: &TenantScope<'_>, segment: Segment) -> ApiR
         }),
         // a definition that names what no longer exists (a deleted unit): the segment
         // is still listed, with why it cannot be counted
-        Err(ApiError::InvalidDefinition { message, .. }) => Ok(SegmentView {
+        Err(AudienceError::Definition(e)) => Ok(SegmentView {
             segment,
             count: 0,
-            problem: Some(message),
+            problem: Some(e.message),
         }),
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -92,7 +92,7 @@ async fn check_rule(
     let catalog = app.audiences.catalog(scope.id()).await?;
     catalog
         .check(condition)
-        .map_err(crate::audience::definition_error)?;
+        .map_err(crate::error::definition_error)?;
     if let Some(both) = add.iter().find(|t| remove.contains(t)) {
         return Err(ApiError::field(
             "remove",

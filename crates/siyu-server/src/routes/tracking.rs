@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody, error_response};
-use crate::ingest::{Answer, NotTaken};
+use siyu_runtime::ingest::{Answer, NotTaken};
 
 /// The answer to a tracking call.
 #[derive(Serialize, ToSchema)]

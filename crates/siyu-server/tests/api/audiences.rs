@@ -1067,12 +1067,15 @@ async fn the_index_agrees_with_a_plain_evaluation_of_the_stored_data() {
 async fn every_server_on_one_database_answers_the_same_count() {
     let app = TestApp::spawn().await;
     let (_, key) = source(&app).await;
+    let second_node = siyu_runtime::Node::start(app.store.clone(), Default::default())
+        .await
+        .unwrap();
     let second = siyu_server::Application::build(
         siyu_server::ServerConfig {
             listen: "127.0.0.1:0".into(),
             ..Default::default()
         },
-        app.store.clone(),
+        &second_node,
     )
     .await
     .unwrap();

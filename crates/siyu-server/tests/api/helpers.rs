@@ -4,6 +4,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use siyu_domain::audit::Actor;
 use siyu_domain::tenancy::{NewTenant, Tenant};
+use siyu_runtime::{Node, NodeConfig};
 use siyu_server::{Application, ServerConfig};
 use siyu_store::Store;
 use siyu_store::testing::TestDatabase;
@@ -18,6 +19,9 @@ pub struct TestApp {
     /// An admin API token of `tenant`.
     pub admin_token: String,
     pub http: reqwest::Client,
+    /// The node's background work (ingest applier, audiences, jobs): held, so it runs
+    /// as long as the app.
+    _node: Node,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     _db: TestDatabase,
@@ -48,6 +52,18 @@ impl TestApp {
     }
 
     pub async fn spawn_with(configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
+        Self::spawn_configured(configure, |_| {}).await
+    }
+
+    /// With the node's settings (ingest, role) changed.
+    pub async fn spawn_with_node(configure: impl FnOnce(&mut NodeConfig)) -> TestApp {
+        Self::spawn_configured(|_| {}, configure).await
+    }
+
+    pub async fn spawn_configured(
+        configure: impl FnOnce(&mut ServerConfig),
+        configure_node: impl FnOnce(&mut NodeConfig),
+    ) -> TestApp {
         let db = TestDatabase::create().await;
         let store = db.store().await;
         let mut config = ServerConfig {
@@ -55,7 +71,12 @@ impl TestApp {
             ..ServerConfig::default()
         };
         configure(&mut config);
-        let app = Application::build(config, store.clone())
+        let mut node_config = NodeConfig::default();
+        configure_node(&mut node_config);
+        let node = Node::start(store.clone(), node_config)
+            .await
+            .expect("the node starts");
+        let app = Application::build(config, &node)
             .await
             .expect("server binds");
         let base = format!("http://{}", app.local_addr());
@@ -71,6 +92,7 @@ impl TestApp {
             admin_email,
             admin_token,
             http: reqwest::Client::new(),
+            _node: node,
             shutdown: Some(shutdown),
             server,
             _db: db,

@@ -424,3 +424,57 @@ async fn saved_views_are_personal_and_follow_the_staff_member() {
         .await
         .expect(403);
 }
+
+/// `--role api` logs tracked events and leaves them to a worker node, which applies
+/// them; a worker node's HTTP answers health and metrics, not the API.
+#[tokio::test]
+async fn an_api_node_leaves_background_work_to_a_worker_node() {
+    let app = TestApp::spawn_with_node(|n| n.role = siyu_runtime::Role::Api).await;
+    let (_, key) = crate::tracking::source(&app).await;
+    let logged = app
+        .http
+        .post(app.url("/v1/track"))
+        .basic_auth(&key, Some(""))
+        .json(&json!({"userId": "u-roles", "event": "Viewed", "messageId": "m-roles"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        app.store.log_backlog().await.unwrap(),
+        1,
+        "an API node applies nothing"
+    );
+    let worker = siyu_runtime::Node::start(
+        app.store.clone(),
+        siyu_runtime::NodeConfig {
+            role: siyu_runtime::Role::Worker,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.applied().await;
+    let http = siyu_server::Application::build(
+        siyu_server::ServerConfig {
+            listen: "127.0.0.1:0".into(),
+            ..Default::default()
+        },
+        &worker,
+    )
+    .await
+    .unwrap();
+    let base = format!("http://{}", http.local_addr());
+    tokio::spawn(http.run_until(std::future::pending()));
+    let get = |path: &'static str| {
+        let http = app.http.clone();
+        let url = format!("{base}{path}");
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(get("/healthz").await, 200);
+    assert_eq!(get("/metrics").await, 200);
+    assert_eq!(get("/api/v1/customers").await, 404);
+    assert_eq!(get("/").await, 404, "no console on a worker node");
+    worker.shutdown().await;
+}

@@ -275,7 +275,7 @@ async fn a_retried_batch_never_makes_second_events() {
         );
     }
     // answers that wait for profiles say which were duplicates
-    let waiting = TestApp::spawn_with(|c| c.wait_for_profiles = true).await;
+    let waiting = TestApp::spawn_with_node(|n| n.ingest.wait_for_profiles = true).await;
     let (_, waiting_key) = source(&waiting).await;
     let counts = |a: &crate::helpers::Answer| {
         (
@@ -723,7 +723,7 @@ async fn staff_scoped_to_their_own_customers_see_only_those() {
 
 #[tokio::test]
 async fn a_full_ingest_log_answers_503_so_sdks_retry_and_takes_nothing() {
-    let app = TestApp::spawn_with(|c| c.max_ingest_backlog = 0).await;
+    let app = TestApp::spawn_with_node(|n| n.ingest.max_backlog = 0).await;
     let (source_id, key) = source(&app).await;
     let refused = app
         .http

@@ -14,6 +14,7 @@ mod migrations;
 mod orders;
 mod privacy;
 mod reach;
+mod recording;
 mod secrets;
 mod segments;
 mod settings;

@@ -1,14 +1,17 @@
-//! Each server process keeps an audience index per tenant in memory and keeps it
-//! following the database.
+//! Each node keeps an audience index per tenant in memory and keeps it following the
+//! database.
 //!
 //! A tenant's index is built on first use from the store. A background task follows
 //! `customer_changes` (written in the same transaction as every change a segment can
 //! test) every half second and replaces the changed customers' entries, so every
-//! process on one database answers the same counts within about a second of a change.
+//! node on one database answers the same counts within about a second of a change.
 //! Sequence numbers seen missing are asked for again for a while: on PostgreSQL a
-//! transaction can commit after one that took a later number. Scores (RFM, lifecycle)
-//! are recomputed when the day changes and every ten minutes, since new orders move the
-//! quintiles.
+//! transaction can commit after one that took a later number. Scores (RFM cut points,
+//! lifecycle stages) are recomputed in the index when the day changes, every ten
+//! minutes, and soon after customers change, since new orders move the quintiles.
+//!
+//! What is recorded once for everyone (segment entries and exits, tag-rule actions,
+//! stages, sizes over time) is not done by every node: see [`recorder`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -16,21 +19,17 @@ use std::time::{Duration, Instant};
 
 use roaring::RoaringBitmap;
 use siyu_audience::Condition;
-use siyu_audience::catalog::{Catalog, DefinitionError, SavedSegment};
+use siyu_audience::catalog::{Catalog, DefinitionError};
 use siyu_audience::index::{AudienceIndex, IndexBuilder, ScoreSettings};
 use siyu_audience::lifecycle::LifecycleSettings;
 use siyu_audience::plain::{EvalInput, FilteredCounts};
 use siyu_audience::rfm::RfmSettings;
-use siyu_domain::audience::{SegmentId, TagOrigin, TagRule, TaggingResult};
-use siyu_domain::audit::Actor;
-use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::TenantId;
 use siyu_domain::time::TimeZone;
 use siyu_store::{Store, StoreError, TenantScope};
 use tokio::sync::OnceCell;
 
-use crate::error::ApiError;
-
+pub mod recorder;
 mod scoped;
 pub use scoped::ScopedIndex;
 
@@ -38,8 +37,6 @@ pub use scoped::ScopedIndex;
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
 /// How long a missing sequence number is asked for again.
 const GAP_PATIENCE: Duration = Duration::from_secs(30);
-/// How often every segment's size is recorded (its size over time).
-const COUNT_EVERY: Duration = Duration::from_secs(3600);
 /// How often scores are recomputed with fresh cut points when nothing changed (stages
 /// move with time alone).
 const RESCORE_EVERY: Duration = Duration::from_secs(600);
@@ -65,17 +62,13 @@ pub struct TenantAudience {
     scored_at: Mutex<(i32, Instant)>,
     /// Customers changed since scores were last recomputed.
     changed_since_scored: std::sync::atomic::AtomicBool,
-    /// When segment sizes were last recorded (hourly).
-    counted_at: Mutex<Option<Instant>>,
-    /// The tenant's settings as last read (their newest change time).
+    /// The tenant's settings as last read (their version).
     settings_version: Mutex<i64>,
 }
 
 #[derive(Default)]
 struct Slot {
     ready: OnceCell<Arc<TenantAudience>>,
-    /// Whether the first full pass of segments and rules has started.
-    kept: std::sync::atomic::AtomicBool,
     /// Customers changed while the index was being built: applied once it is.
     pending: Mutex<Vec<i64>>,
 }
@@ -85,11 +78,26 @@ struct Follower {
     gaps: HashMap<i64, Instant>,
 }
 
+impl Follower {
+    /// Every change up to this sequence number has been seen (those still missing
+    /// are past it).
+    fn seen_through(&self) -> i64 {
+        self.gaps
+            .keys()
+            .min()
+            .map_or(self.cursor, |first_missing| first_missing - 1)
+    }
+}
+
+/// The indexes of a node, and the task that keeps them following the database.
 #[derive(Clone)]
 pub struct Audiences {
     store: Store,
     slots: Arc<Mutex<HashMap<TenantId, Arc<Slot>>>>,
     follower: Arc<tokio::sync::Mutex<Follower>>,
+    /// Set on a node that records (a worker node): its name, under which it holds
+    /// recorders' leases.
+    recorder: Option<Arc<str>>,
 }
 
 /// Today's number in a time zone.
@@ -102,21 +110,34 @@ impl TenantAudience {
     pub fn today(&self) -> i32 {
         local_day(self.time_zone)
     }
-}
 
-/// A definition the tenant cannot use, as the API reports it.
-pub fn definition_error(e: DefinitionError) -> ApiError {
-    ApiError::InvalidDefinition {
-        line: None,
-        column: None,
-        part: Some(e.part),
-        message: e.message,
+    /// Recomputes scores (RFM cut points, stages) for today.
+    fn recompute(&self) {
+        let day = self.today();
+        self.changed_since_scored
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.index.write().expect("not poisoned").recompute(day);
+        *self.scored_at.lock().expect("not poisoned") = (day, Instant::now());
     }
 }
 
+/// Why a condition could not be evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum AudienceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// It names what the tenant does not have (a tag, a unit, a segment).
+    #[error(transparent)]
+    Definition(#[from] DefinitionError),
+    /// The index cannot evaluate it.
+    #[error("{0}")]
+    Evaluation(String),
+}
+
 impl Audiences {
-    /// Starts following changes from now; indexes are built on first use.
-    pub async fn start(store: Store) -> Result<Self, StoreError> {
+    /// Starts following changes from now; indexes are built on first use. With
+    /// `recorder` (a worker node's name), the node also records (see [`recorder`]).
+    pub async fn start(store: Store, recorder: Option<String>) -> Result<Self, StoreError> {
         let cursor = store.last_customer_change().await?;
         let audiences = Self {
             store,
@@ -125,6 +146,7 @@ impl Audiences {
                 cursor,
                 gaps: HashMap::new(),
             })),
+            recorder: recorder.map(Arc::from),
         };
         let follower = audiences.clone();
         tokio::spawn(async move {
@@ -135,6 +157,9 @@ impl Audiences {
                 tick.tick().await;
                 if let Err(e) = follower.follow().await {
                     tracing::warn!(error = %e, "following customer changes failed; retrying");
+                }
+                if let Err(e) = follower.record().await {
+                    tracing::warn!(error = %e, "recording audiences failed; retrying");
                 }
                 if pruned.elapsed() > Duration::from_secs(3600) {
                     pruned = Instant::now();
@@ -161,8 +186,32 @@ impl Audiences {
         Ok(ScoreSettings { rfm, lifecycle })
     }
 
-    /// The tenant's index, built now if this process has none yet.
+    /// The tenant's index, built now if this node has none yet, and current: changes
+    /// committed before the call are in it (a read after a write sees the write).
     pub async fn tenant(&self, tenant: TenantId) -> Result<Arc<TenantAudience>, StoreError> {
+        let audience = self.built(tenant).await?;
+        self.catch_up().await?;
+        // scores against cut points from before the changes would be wrong figures
+        if audience
+            .changed_since_scored
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            audience.recompute();
+        }
+        Ok(audience)
+    }
+
+    /// Follows now if changes were committed that the follower has not read.
+    async fn catch_up(&self) -> Result<(), StoreError> {
+        let last = self.store.last_customer_change().await?;
+        if last > self.follower.lock().await.cursor {
+            self.follow().await?;
+        }
+        Ok(())
+    }
+
+    /// The tenant's index, built now if this node has none yet.
+    async fn built(&self, tenant: TenantId) -> Result<Arc<TenantAudience>, StoreError> {
         let slot = self
             .slots
             .lock()
@@ -199,22 +248,19 @@ impl Audiences {
                     time_zone,
                     scored_at: Mutex::new((day, Instant::now())),
                     changed_since_scored: std::sync::atomic::AtomicBool::new(false),
-                    counted_at: Mutex::new(None),
                     settings_version: Mutex::new(scope.settings_version().await?),
                 }))
             })
             .await?
             .clone();
-        // what changed while it was built, and a first full pass of segments and tag
-        // rules (catching up what changed while no server ran), are the follower's:
-        // one task does all keeping, so passes never race each other
+        // what changed while it was built is the follower's to apply
         Ok(audience)
     }
 
     /// The customers among `among` (all when `None`) who match a condition now; `None`
     /// for a condition that no longer evaluates (it names a renamed source or a deleted
     /// unit): nothing is decided from it.
-    async fn matches_among(
+    pub(crate) async fn matches_among(
         &self,
         tenant: TenantId,
         audience: &TenantAudience,
@@ -256,133 +302,6 @@ impl Audiences {
         }
     }
 
-    /// Keeps tag rules applied and dynamic segments' memberships (with their entry and
-    /// exit events) in line with the data, for these customers (all when `None`).
-    /// Rules go first: the tags they add can move customers into segments (the next
-    /// pass sees those, as the tagging is itself a change).
-    pub async fn keep(
-        &self,
-        tenant: TenantId,
-        audience: &TenantAudience,
-        changed: Option<&[i64]>,
-    ) -> Result<(), StoreError> {
-        let scope = self.store.tenant(tenant);
-        let rules: Vec<TagRule> = scope
-            .tag_rules()
-            .await?
-            .into_iter()
-            .filter(|r| r.enabled)
-            .collect();
-        let catalog = self.catalog(tenant).await?;
-        let mut segments: Vec<(i64, Condition)> = catalog
-            .segments
-            .iter()
-            .filter_map(|(id, s)| match s {
-                SavedSegment::Dynamic(c) => Some((*id, c.clone())),
-                SavedSegment::Static(_) => None,
-            })
-            .collect();
-        segments.sort_by_key(|(id, _)| *id);
-        for rule in &rules {
-            self.apply_rule_among(tenant, audience, &catalog, rule, changed)
-                .await?;
-        }
-        for (id, condition) in &segments {
-            // a segment that no longer evaluates keeps its recorded members
-            if let Some(members) = self
-                .matches_among(tenant, audience, &catalog, condition, changed)
-                .await?
-            {
-                scope
-                    .sync_memberships(SegmentId(*id), changed, &members)
-                    .await?;
-            }
-        }
-        let stages = {
-            let index = audience.index.read().expect("not poisoned");
-            match changed {
-                Some(ids) => index.stages_of(ids),
-                None => index.all_stages(),
-            }
-        };
-        let stages: Vec<(i64, &str)> = stages.iter().map(|(id, s)| (*id, s.code())).collect();
-        scope.sync_stages(&stages, changed).await?;
-        Ok(())
-    }
-
-    async fn apply_rule_among(
-        &self,
-        tenant: TenantId,
-        audience: &TenantAudience,
-        catalog: &Catalog,
-        rule: &TagRule,
-        among: Option<&[i64]>,
-    ) -> Result<TaggingResult, StoreError> {
-        let Ok(condition) = serde_json::from_value::<Condition>(rule.condition.clone()) else {
-            return Ok(TaggingResult {
-                added: 0,
-                removed: 0,
-            });
-        };
-        let ids = self
-            .matches_among(tenant, audience, catalog, &condition, among)
-            .await?
-            .unwrap_or_default();
-        if ids.is_empty() {
-            return Ok(TaggingResult {
-                added: 0,
-                removed: 0,
-            });
-        }
-        let customers: Vec<CustomerId> = ids.into_iter().map(CustomerId).collect();
-        self.store
-            .tenant(tenant)
-            .change_tags(
-                &customers,
-                &rule.add,
-                &rule.remove,
-                TagOrigin::Rule,
-                Some(&format!("tag rule {}", rule.name)),
-                &Actor::system(format!("tag rule {}", rule.id.0)),
-            )
-            .await
-    }
-
-    /// Records the size of every saved segment now.
-    async fn record_counts(
-        &self,
-        tenant: TenantId,
-        audience: &TenantAudience,
-    ) -> Result<(), StoreError> {
-        let catalog = self.catalog(tenant).await?;
-        let mut ids: Vec<i64> = catalog.segments.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if let Some(members) = self
-                .matches_among(tenant, audience, &catalog, &Condition::Segment(id), None)
-                .await?
-            {
-                self.store
-                    .tenant(tenant)
-                    .record_segment_count(SegmentId(id), members.len() as u64)
-                    .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Applies a tag rule to every customer it matches now (when it is saved).
-    pub async fn apply_rule(
-        &self,
-        tenant: TenantId,
-        rule: &TagRule,
-    ) -> Result<TaggingResult, StoreError> {
-        let audience = self.tenant(tenant).await?;
-        let catalog = self.catalog(tenant).await?;
-        self.apply_rule_among(tenant, &audience, &catalog, rule, None)
-            .await
-    }
-
     /// Everyone (whatever the caller's data scope) who matches a condition now.
     pub async fn members_now(
         &self,
@@ -395,22 +314,6 @@ impl Audiences {
             .matches_among(tenant, &audience, &catalog, condition, None)
             .await?
             .unwrap_or_default())
-    }
-
-    /// Brings a dynamic segment's recorded members in line with a new definition: who
-    /// came in and who left get their events.
-    pub async fn sync_segment(
-        &self,
-        tenant: TenantId,
-        segment: SegmentId,
-        condition: &Condition,
-    ) -> Result<(), StoreError> {
-        let members = self.members_now(tenant, condition).await?;
-        self.store
-            .tenant(tenant)
-            .sync_memberships(segment, None, &members)
-            .await?;
-        Ok(())
     }
 
     async fn apply(
@@ -491,7 +394,7 @@ impl Audiences {
                 }
             };
             let Some(audience) = ready else { continue };
-            if let Err(e) = self.keep_tenant(tenant, &slot, &audience, &changed).await {
+            if let Err(e) = self.maintain(tenant, &audience, &changed).await {
                 // kept for the next pass: a failure loses no change
                 tracing::warn!(tenant = tenant.0, error = %e, "following customer changes failed; will retry");
                 slot.pending.lock().expect("not poisoned").extend(changed);
@@ -500,15 +403,14 @@ impl Audiences {
         Ok(())
     }
 
-    /// One follower pass over one tenant's index.
-    async fn keep_tenant(
+    /// One follower pass over one tenant's index: settings changed (through any node)
+    /// are picked up, changed customers replaced, scores recomputed when due.
+    async fn maintain(
         &self,
         tenant: TenantId,
-        slot: &Slot,
         audience: &TenantAudience,
         changed: &[i64],
     ) -> Result<(), StoreError> {
-        // settings changed through another server (or this one) are picked up
         let version = self.store.tenant(tenant).settings_version().await?;
         let reload = {
             let mut known = audience.settings_version.lock().expect("not poisoned");
@@ -527,51 +429,30 @@ impl Audiences {
         if !changed.is_empty() {
             self.apply(tenant, audience, changed).await?;
         }
-        let first_pass = !slot.kept.swap(true, std::sync::atomic::Ordering::SeqCst);
-        if first_pass || reload {
-            self.keep(tenant, audience, None).await?;
-        } else if !changed.is_empty() {
-            self.keep(tenant, audience, Some(changed)).await?;
-        }
         let day = audience.today();
         use std::sync::atomic::Ordering;
         if !changed.is_empty() {
             audience.changed_since_scored.store(true, Ordering::SeqCst);
         }
-        let (new_day, due) = {
+        let due = {
             let scored = audience.scored_at.lock().expect("not poisoned");
             let changes_waiting = audience.changed_since_scored.load(Ordering::SeqCst)
                 && scored.1.elapsed() > RESCORE_AFTER_CHANGES;
-            (
-                scored.0 != day,
-                scored.0 != day || scored.1.elapsed() > RESCORE_EVERY || changes_waiting,
-            )
+            scored.0 != day || scored.1.elapsed() > RESCORE_EVERY || changes_waiting
         };
-        let mut cuts_moved = false;
         if due {
-            audience.changed_since_scored.store(false, Ordering::SeqCst);
-            let mut index = audience.index.write().expect("not poisoned");
-            let before = index.cut_points();
-            index.recompute(day);
-            cuts_moved = index.cut_points() != before;
-            drop(index);
-            *audience.scored_at.lock().expect("not poisoned") = (day, Instant::now());
-        }
-        if new_day || cuts_moved {
-            // conditions relative to today, and RFM classes against new cut points,
-            // change without the customers' data changing
-            self.keep(tenant, audience, None).await?;
-        }
-        let count_due = audience
-            .counted_at
-            .lock()
-            .expect("not poisoned")
-            .is_none_or(|at| at.elapsed() > COUNT_EVERY);
-        if count_due {
-            *audience.counted_at.lock().expect("not poisoned") = Some(Instant::now());
-            self.record_counts(tenant, audience).await?;
+            audience.recompute();
         }
         Ok(())
+    }
+
+    /// Whether changes to a tenant's customers wait to be applied to this node's index.
+    fn has_pending(&self, tenant: TenantId) -> bool {
+        self.slots
+            .lock()
+            .expect("not poisoned")
+            .get(&tenant)
+            .is_some_and(|slot| !slot.pending.lock().expect("not poisoned").is_empty())
     }
 
     /// Applies a tenant's changed score settings to this process's index now (every
@@ -622,10 +503,10 @@ impl Audiences {
         &self,
         scope: &TenantScope<'_>,
         condition: &Condition,
-    ) -> Result<(RoaringBitmap, Arc<TenantAudience>), ApiError> {
+    ) -> Result<(RoaringBitmap, Arc<TenantAudience>), AudienceError> {
         let tenant = scope.id();
         let catalog = self.catalog(tenant).await?;
-        catalog.check(condition).map_err(definition_error)?;
+        catalog.check(condition)?;
         let audience = self.tenant(tenant).await?;
         let day = audience.today();
         let mut filtered = FilteredCounts::new();
@@ -649,7 +530,7 @@ impl Audiences {
             };
             let mut members = index
                 .evaluate(condition, &input)
-                .map_err(|e| ApiError::field("definition", e.to_string()))?;
+                .map_err(|e| AudienceError::Evaluation(e.to_string()))?;
             if let Some(owners) = scope.reach().owners() {
                 members &= index.owned_by(owners.iter().map(|s| s.0));
             }

@@ -1,11 +1,12 @@
-//! The ingestor: a task and a thread per process that take tracked events in through
+//! The ingestor: a task and a thread per node that take tracked events in through
 //! the ingest log (see `siyu_store::ingest_log` for why there is a log).
 //!
 //! - **The logger** gathers every tracking request waiting (group commit), appends all
 //!   their events to the log in one transaction, and answers each request. A request is
 //!   answered only after the commit that holds its events, so a 200 always means the
 //!   events survive a crash.
-//! - **The applier** applies the log to profiles, oldest first, in groups of up to
+//! - **The applier** (on nodes that work, not on `--role api` ones) applies the log to
+//!   profiles, oldest first, in groups of up to
 //!   [`APPLY_GROUP`] events (bigger groups write each shared page once). It runs on a
 //!   thread of its own at the lowest scheduling priority (nice 19), with database
 //!   connections of its own (whose SQLite threads inherit that priority): when the CPU
@@ -42,10 +43,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use siyu_store::{Backend, IngestItem, IngestOutcome, LogSeq, Store};
+use siyu_store::{Backend, IngestItem, IngestOutcome, LogSeq, Store, StoreError};
 use tokio::sync::{Mutex, Notify, mpsc, oneshot};
-
-use crate::error::ApiError;
 
 /// Events logged in one transaction at most.
 const MAX_LOG_GROUP: usize = 20_000;
@@ -203,6 +202,29 @@ impl Drop for AwaitingApplier<'_> {
     }
 }
 
+/// How tracked events are taken in.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestConfig {
+    /// How long a messageId is remembered per source to drop retried events.
+    pub dedup_window_ms: i64,
+    /// Tracking answers wait for their events to be applied to profiles, rather than
+    /// answering once the events are durably logged (`queued`).
+    pub wait_for_profiles: bool,
+    /// Tracking calls are answered 503 (SDKs retry) while this many events wait in the
+    /// ingest log: the profiles are too far behind, and the log must not fill the disk.
+    pub max_backlog: i64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            dedup_window_ms: 7 * 24 * 3600 * 1000,
+            wait_for_profiles: false,
+            max_backlog: 5_000_000,
+        }
+    }
+}
+
 /// A handle to the ingestor; cheap to clone. When the last handle is dropped the
 /// applier stops (a group it was applying is rolled back, and applied by the next run).
 #[derive(Clone)]
@@ -216,13 +238,14 @@ pub struct Ingestor {
 const APPLIER_NICE: i32 = 19;
 
 impl Ingestor {
-    /// Starts the logger and the applier on the current runtime.
-    pub fn start(
-        store: Store,
-        dedup_window_ms: i64,
-        wait_for_profiles: bool,
-        max_backlog: i64,
-    ) -> Self {
+    /// Starts the logger on the current runtime, and the applier when `apply` (a node
+    /// that works; an API-only node logs events for the workers to apply).
+    pub fn start(store: Store, config: &IngestConfig, apply: bool) -> Self {
+        let IngestConfig {
+            dedup_window_ms,
+            wait_for_profiles,
+            max_backlog,
+        } = *config;
         let (jobs, rx) = mpsc::channel::<Job>(1024);
         let shared = Arc::new(Shared::new());
         tokio::spawn(log_loop(
@@ -233,12 +256,14 @@ impl Ingestor {
             max_backlog,
         ));
         let (stop, stopped) = oneshot::channel();
-        let applier_shared = shared.clone();
-        let started = std::thread::Builder::new()
-            .name("siyu-applier".into())
-            .spawn(move || run_applier(store, applier_shared, dedup_window_ms, stopped));
-        if let Err(err) = started {
-            tracing::error!(error = %err, "the applier thread did not start");
+        if apply {
+            let applier_shared = shared.clone();
+            let started = std::thread::Builder::new()
+                .name("siyu-applier".into())
+                .spawn(move || run_applier(store, applier_shared, dedup_window_ms, stopped));
+            if let Err(err) = started {
+                tracing::error!(error = %err, "the applier thread did not start");
+            }
         }
         Self {
             jobs,
@@ -257,20 +282,22 @@ impl Ingestor {
     /// Waits until every event logged so far has been applied to profiles (or set
     /// aside), for at most `limit`: an erasure must not be followed by events tracked
     /// before it.
-    pub async fn wait_until_applied(&self, store: &Store, limit: Duration) -> Result<(), ApiError> {
+    /// Answers whether they were.
+    pub async fn wait_until_applied(
+        &self,
+        store: &Store,
+        limit: Duration,
+    ) -> Result<bool, StoreError> {
         let _awaiting = AwaitingApplier::new(&self.shared);
         let through = store.logged_through().await?;
         let started = tokio::time::Instant::now();
         while !store.applied_through(through).await? {
             if started.elapsed() > limit {
-                return Err(ApiError::Unavailable(
-                    "events tracked before this request are still being applied to profiles; retry shortly"
-                        .into(),
-                ));
+                return Ok(false);
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Takes events in; returns once they are logged (or logging failed), and, when
