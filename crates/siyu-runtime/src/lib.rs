@@ -6,8 +6,10 @@
 //! of its own: `siyu-server` knows HTTP only, and the binary starts a [`Runner`] beside
 //! it (or alone, on a worker node).
 
+pub mod metrics;
 pub mod runner;
 
+pub use metrics::{JobMetrics, KindFigures, RUN_SECONDS_BUCKETS, RunOutcome};
 pub use runner::{
     BoxFuture, DEFAULT_BATCH, DEFAULT_CONCURRENCY, DEFAULT_LEASE_MS, JobContext, JobError,
     JobHandler, POLL, Runner, RunnerHandle, handler_fn,
