@@ -28,6 +28,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use siyu_runtime::JobMetrics;
 use siyu_store::{LoginThrottle, Store};
 use tokio::net::TcpListener;
 
@@ -91,6 +92,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// What the job runner started beside this server counts (shown in `/metrics`).
+    pub job_metrics: Arc<JobMetrics>,
     pub ingestor: ingest::Ingestor,
     pub audiences: audience::Audiences,
 }
@@ -127,6 +130,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     local_addr: SocketAddr,
+    job_metrics: Arc<JobMetrics>,
 }
 
 impl Application {
@@ -143,22 +147,31 @@ impl Application {
         let audiences = audience::Audiences::start(store.clone())
             .await
             .map_err(std::io::Error::other)?;
+        let job_metrics = Arc::new(JobMetrics::new());
         let state = AppState {
             audiences,
             store,
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new(job_metrics.clone())),
+            job_metrics: job_metrics.clone(),
             ingestor,
         };
         Ok(Self {
             listener,
             router: router(state),
             local_addr,
+            job_metrics,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The job figures `/metrics` shows: hand them to the job runner started beside this
+    /// server (`Runner::metrics`), so that its runs are counted there.
+    pub fn job_metrics(&self) -> Arc<JobMetrics> {
+        self.job_metrics.clone()
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.

@@ -18,6 +18,8 @@ pub struct TestApp {
     /// An admin API token of `tenant`.
     pub admin_token: String,
     pub http: reqwest::Client,
+    /// What `/metrics` shows of job runs: hand it to a runner (`Runner::metrics`).
+    pub job_metrics: std::sync::Arc<siyu_runtime::JobMetrics>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     _db: TestDatabase,
@@ -59,6 +61,7 @@ impl TestApp {
             .await
             .expect("server binds");
         let base = format!("http://{}", app.local_addr());
+        let job_metrics = app.job_metrics();
         let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(app.run_until(async move {
             let _ = stop.await;
@@ -71,6 +74,7 @@ impl TestApp {
             admin_email,
             admin_token,
             http: reqwest::Client::new(),
+            job_metrics,
             shutdown: Some(shutdown),
             server,
             _db: db,
