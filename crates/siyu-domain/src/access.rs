@@ -89,6 +89,8 @@ permissions! {
     PointsRead => "points.read": "see points ledgers",
     PointsWrite => "points.write": "adjust points and manage rewards",
     AnalyticsRead => "analytics.read": "read dashboards and reports",
+    JobsRead => "jobs.read": "see background jobs (imports, backfills, sends) and their progress",
+    JobsManage => "jobs.manage": "cancel waiting background jobs and retry failed ones (audited)",
 }
 
 impl fmt::Display for Permission {
@@ -247,6 +249,8 @@ impl BuiltinRole {
                 CampaignsWrite,
                 PointsRead,
                 AnalyticsRead,
+                JobsRead,
+                JobsManage,
             ],
             BuiltinRole::Service => &[
                 CustomersRead,
@@ -440,6 +444,27 @@ mod tests {
                 assert!(!p.contains(admin_only), "{} has {admin_only}", role.name());
             }
         }
+    }
+
+    #[test]
+    fn only_admin_and_operations_see_and_manage_jobs() {
+        for role in BuiltinRole::ALL {
+            let p = role.permissions();
+            let expected = matches!(role, BuiltinRole::Admin | BuiltinRole::Operations);
+            assert_eq!(
+                p.contains(Permission::JobsRead),
+                expected,
+                "{}",
+                role.name()
+            );
+            assert_eq!(
+                p.contains(Permission::JobsManage),
+                expected,
+                "{}",
+                role.name()
+            );
+        }
+        assert_eq!("jobs.manage".parse(), Ok(Permission::JobsManage));
     }
 
     #[test]

@@ -94,6 +94,14 @@ pub mod action {
     /// A customer's personal data was erased on request.
     pub const CUSTOMER_ERASED: &str = "customer.erased";
 
+    // --- background jobs ---
+    /// A waiting job was cancelled by hand.
+    pub const JOB_CANCELLED: &str = "job.cancelled";
+    /// A dead or cancelled job was made to wait again by hand.
+    pub const JOB_RETRIED: &str = "job.retried";
+    /// A job was enqueued by hand (`siyu jobs enqueue`).
+    pub const JOB_ENQUEUED: &str = "job.enqueued";
+
     // --- orders ---
     pub const AFTER_SALE_RECORDED: &str = "after_sale.recorded";
     pub const AFTER_SALE_UPDATED: &str = "after_sale.updated";

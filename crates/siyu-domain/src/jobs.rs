@@ -2,14 +2,14 @@
 //! progress, and how long a failed one waits before it is tried again. The queue itself
 //! lives in the store (`siyu-store/src/jobs.rs`).
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::ids::{JobId, TenantId};
+use crate::ids::{JobId, StaffId, TenantId};
 
 /// Where a job is in its life. `waiting` and `running` are live; `done`, `dead` and
 /// `cancelled` are finished (a dead or cancelled job can be retried by hand).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum JobState {
     /// Due at its `run_at`, or waiting for a worker.
@@ -71,6 +71,10 @@ pub struct Job {
     pub tenant: Option<TenantId>,
     /// What the job does (`import.csv`, `tags.backfill` …): the handler that runs it.
     pub kind: String,
+    /// The staff member whose action made the job; `None` for one the system, an API
+    /// token or the command line made. Staff whose data scope is not the whole tenant
+    /// see only the jobs of staff within it.
+    pub created_by_staff_id: Option<StaffId>,
     /// The handler's input, as JSON.
     pub payload: serde_json::Value,
     /// Higher runs first (within a tenant's turn).

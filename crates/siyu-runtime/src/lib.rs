@@ -8,9 +8,11 @@
 
 pub mod audience;
 pub mod ingest;
+pub mod metrics;
 pub mod node;
 pub mod runner;
 
+pub use metrics::{JobMetrics, KindFigures, RUN_SECONDS_BUCKETS, RunOutcome};
 pub use node::{Node, NodeConfig, Role};
 pub use runner::{
     BoxFuture, DEFAULT_BATCH, DEFAULT_CONCURRENCY, DEFAULT_LEASE_MS, JobContext, JobError,

@@ -5,13 +5,14 @@
 //! the ingest log to profiles, records audiences (see [`crate::audience::recorder`])
 //! and runs jobs; an API node ([`Role::Api`]) leaves those to the workers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use siyu_store::{Store, StoreError};
 
 use crate::audience::Audiences;
 use crate::ingest::{IngestConfig, Ingestor};
-use crate::{RunnerHandle, Services};
+use crate::{JobMetrics, RunnerHandle, Services};
 
 /// What a node does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -99,6 +100,8 @@ pub struct Node {
     pub config: NodeConfig,
     pub ingestor: Ingestor,
     pub audiences: Audiences,
+    /// What the node's job runner counts of its runs (`/metrics` shows them).
+    pub job_metrics: Arc<JobMetrics>,
     runner: Option<RunnerHandle>,
 }
 
@@ -108,6 +111,7 @@ impl Node {
         let works = config.role.works();
         let ingestor = Ingestor::start(store.clone(), &config.ingest, works);
         let audiences = Audiences::start(store.clone(), works.then(|| config.name.clone())).await?;
+        let job_metrics = Arc::new(JobMetrics::new());
         let runner = works.then(|| {
             let services = Services {
                 store: store.clone(),
@@ -115,6 +119,7 @@ impl Node {
             };
             crate::Runner::new(store.clone(), config.name.clone())
                 .handlers(crate::job_handlers(&services))
+                .metrics(job_metrics.clone())
                 .shutdown_timeout(config.shutdown_timeout)
                 .start()
         });
@@ -124,6 +129,7 @@ impl Node {
             config,
             ingestor,
             audiences,
+            job_metrics,
             runner,
         })
     }

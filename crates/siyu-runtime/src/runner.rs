@@ -10,7 +10,8 @@
 //! caught (its task's `JoinError`) and fails its job with the panic's message; the
 //! runner carries on. While jobs run, the runner heartbeats every lease/3; a job the
 //! heartbeat no longer lists (its lease ran out and another worker took it, or it was
-//! cancelled) is aborted here.
+//! cancelled) is aborted here. Every finished run is counted in the runner's
+//! [`JobMetrics`] (`Runner::metrics`): its kind, whether it failed, how long it took.
 //!
 //! # Waking up
 //! An idle runner waits on the store's wake-up channel: [`Store::enqueue`] bumps it after
@@ -30,13 +31,15 @@ use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use siyu_domain::ids::JobId;
 use siyu_store::{ClaimedJob, Store, StoreError};
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinError, JoinSet};
+
+use crate::metrics::{JobMetrics, RunOutcome};
 
 /// A boxed future, as handlers answer.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -164,6 +167,7 @@ pub struct Runner {
     lease_ms: i64,
     poll: Duration,
     shutdown_timeout: Duration,
+    metrics: Arc<JobMetrics>,
 }
 
 impl Runner {
@@ -179,6 +183,7 @@ impl Runner {
             lease_ms: DEFAULT_LEASE_MS,
             poll: POLL,
             shutdown_timeout: Duration::from_secs(30),
+            metrics: Arc::new(JobMetrics::new()),
         }
     }
 
@@ -216,6 +221,13 @@ impl Runner {
     /// How often an idle runner looks for jobs without being woken (default 1 s).
     pub fn poll(mut self, every: Duration) -> Self {
         self.poll = every;
+        self
+    }
+
+    /// Counts every finished run here (runs, failures, time per kind), for `/metrics`;
+    /// by default in figures of the runner's own that nobody reads.
+    pub fn metrics(mut self, metrics: Arc<JobMetrics>) -> Self {
+        self.metrics = metrics;
         self
     }
 
@@ -321,7 +333,8 @@ struct State {
     runner: Runner,
     wakeups: watch::Receiver<u64>,
     jobs: JoinSet<Result<(), JobError>>,
-    running: HashMap<JobId, (AbortHandle, &'static str)>,
+    /// Each running job's task, kind and when it started.
+    running: HashMap<JobId, (AbortHandle, &'static str, Instant)>,
     tasks: HashMap<tokio::task::Id, JobId>,
     running_per_kind: HashMap<&'static str, usize>,
     /// Kinds whose last claim found fewer jobs than asked: not claimed again until a
@@ -380,7 +393,7 @@ impl State {
             for job in claimed {
                 let id = job.id;
                 // claimed again after its lease lapsed here: the old run stops
-                if let Some((abort, _)) = self.running.get(&id) {
+                if let Some((abort, ..)) = self.running.get(&id) {
                     abort.abort();
                     self.forget(id);
                 }
@@ -390,7 +403,7 @@ impl State {
                 };
                 let abort = self.jobs.spawn(handler.run(ctx));
                 self.tasks.insert(abort.id(), id);
-                self.running.insert(id, (abort, kind));
+                self.running.insert(id, (abort, kind, Instant::now()));
                 *self.running_per_kind.entry(kind).or_default() += 1;
             }
         }
@@ -427,9 +440,15 @@ impl State {
         let Some(id) = self.tasks.remove(&task) else {
             return;
         };
-        if !self.forget_task(id, task) {
+        let Some((kind, started)) = self.forget_task(id, task) else {
             return; // lost its lease meanwhile: another worker (or another run) has it
-        }
+        };
+        let ran = if outcome.is_ok() {
+            RunOutcome::Succeeded
+        } else {
+            RunOutcome::Failed
+        };
+        self.runner.metrics.record(kind, ran, started.elapsed());
         let store = &self.runner.store;
         let reported = match outcome {
             Ok(()) => {
@@ -451,23 +470,23 @@ impl State {
         }
     }
 
-    /// Removes a job from the running ones if this task runs it; answers whether it did.
-    fn forget_task(&mut self, id: JobId, task: tokio::task::Id) -> bool {
+    /// Removes a job from the running ones if this task runs it; answers its kind and
+    /// when it started if it did.
+    fn forget_task(&mut self, id: JobId, task: tokio::task::Id) -> Option<(&'static str, Instant)> {
         match self.running.get(&id) {
-            Some((abort, _)) if abort.id() == task => self.forget(id),
-            _ => false,
+            Some((abort, ..)) if abort.id() == task => self.forget(id),
+            _ => None,
         }
     }
 
-    /// Removes a job from the running ones; answers whether it was there.
-    fn forget(&mut self, id: JobId) -> bool {
-        let Some((_, kind)) = self.running.remove(&id) else {
-            return false;
-        };
+    /// Removes a job from the running ones; answers its kind and when it started if it
+    /// was there.
+    fn forget(&mut self, id: JobId) -> Option<(&'static str, Instant)> {
+        let (_, kind, started) = self.running.remove(&id)?;
         if let Some(n) = self.running_per_kind.get_mut(kind) {
             *n = n.saturating_sub(1);
         }
-        true
+        Some((kind, started))
     }
 
     async fn flush(&mut self) {
@@ -500,7 +519,7 @@ impl State {
         };
         for id in ids {
             if !held.contains(&id) {
-                if let Some((abort, _)) = self.running.get(&id) {
+                if let Some((abort, ..)) = self.running.get(&id) {
                     tracing::warn!(job = id.0, "lost a job's lease; stopping it here");
                     abort.abort();
                 }

@@ -9,7 +9,7 @@ use siyu_domain::audit::Actor;
 use siyu_domain::ids::{JobId, TenantId};
 use siyu_domain::jobs::JobState;
 use siyu_domain::tenancy::NewTenant;
-use siyu_runtime::{JobError, Runner, handler_fn};
+use siyu_runtime::{JobError, JobMetrics, Runner, handler_fn};
 use siyu_store::testing::TestDatabase;
 use siyu_store::{NewJob, Store};
 
@@ -77,6 +77,7 @@ async fn a_thousand_jobs_run_exactly_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_retry_then_die_panics_are_caught_and_bad_payloads_die_at_once() {
+    let metrics = Arc::new(JobMetrics::new());
     let db = TestDatabase::create().await;
     let store = db.store().await;
     let tenant = tenant(&store).await;
@@ -88,6 +89,7 @@ async fn failures_retry_then_die_panics_are_caught_and_bad_payloads_die_at_once(
         n: u64,
     }
     let runner = Runner::new(store.clone(), "w2")
+        .metrics(metrics.clone())
         .handler(handler_fn("fail", |_ctx| async {
             Err(JobError::retry("no luck"))
         }))
@@ -151,6 +153,24 @@ async fn failures_retry_then_die_panics_are_caught_and_bad_payloads_die_at_once(
         (2, Some("no luck"))
     );
     runner.shutdown().await;
+
+    // every finished run was counted under its kind: runs, failures (an error to retry
+    // after, a panic, a payload that does not read), and its time
+    let figures: Vec<(String, u64, u64, u64)> = metrics
+        .snapshot()
+        .into_iter()
+        .map(|(kind, f)| (kind, f.runs, f.failures, f.buckets.iter().sum()))
+        .collect();
+    let row = |kind: &str, runs, failures| (kind.to_owned(), runs, failures, runs);
+    assert_eq!(
+        figures,
+        [
+            row("fail", 2, 2),
+            row("ok", 20, 0),
+            row("panic", 1, 1),
+            row("typed", 1, 1)
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

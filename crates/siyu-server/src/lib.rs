@@ -30,9 +30,9 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use siyu_runtime::Node;
 use siyu_runtime::audience::Audiences;
 use siyu_runtime::ingest::Ingestor;
+use siyu_runtime::{JobMetrics, Node};
 use siyu_store::{LoginThrottle, Store};
 use tokio::net::TcpListener;
 
@@ -85,6 +85,8 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
+    /// What the node's job runner counts (shown in `/metrics`).
+    pub job_metrics: Arc<JobMetrics>,
     pub ingestor: Ingestor,
     pub audiences: Audiences,
 }
@@ -139,7 +141,8 @@ impl Application {
             audiences: node.audiences.clone(),
             store: node.store.clone(),
             config: Arc::new(config),
-            metrics: Arc::new(Metrics::new()),
+            metrics: Arc::new(Metrics::new(node.job_metrics.clone())),
+            job_metrics: node.job_metrics.clone(),
             ingestor: node.ingestor.clone(),
         };
         Ok(Self {
@@ -152,6 +155,7 @@ impl Application {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
+
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn run_until(

@@ -1,20 +1,29 @@
-//! Prometheus metrics: request counts and latencies by route, method and status, and the
-//! events waiting in the ingest log (how far profiles are behind the tracking calls).
+//! Prometheus metrics: request counts and latencies by route, method and status, the
+//! events waiting in the ingest log (how far profiles are behind the tracking calls),
+//! the job queue's backlog per kind, and the runs of the job runner this process starts
+//! (its [`JobMetrics`], read at each scrape).
 //!
 //! The registry belongs to the application, not to the process, so several servers in
 //! one test process each count their own requests.
 
+use std::collections::BTreeSet;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use siyu_runtime::{JobMetrics, RUN_SECONDS_BUCKETS};
+use siyu_store::JobQueueStat;
 
 use crate::AppState;
 
@@ -25,22 +34,28 @@ struct RequestLabels {
     status: u16,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    kind: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
     durations: Family<RequestLabels, Histogram>,
     /// Set when the metrics are read.
     pub ingest_backlog: Gauge,
-}
-
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
-    }
+    /// Set when the metrics are read, per kind: due waiting jobs, and how long the one
+    /// due longest has waited.
+    jobs_waiting: Family<KindLabels, Gauge>,
+    jobs_oldest_waiting: Family<KindLabels, Gauge<f64, AtomicU64>>,
+    /// Kinds shown so far: a kind whose backlog is gone shows 0, not nothing.
+    job_kinds: Mutex<BTreeSet<String>>,
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// The metrics of an application whose job runner counts its runs in `jobs`.
+    pub fn new(jobs: Arc<JobMetrics>) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         let durations = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
@@ -64,11 +79,42 @@ impl Metrics {
             "tracked events answered for and not yet applied to profiles",
             ingest_backlog.clone(),
         );
+        let jobs_waiting = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "siyu_jobs_waiting",
+            "jobs waiting whose time has come, by kind (all tenants)",
+            jobs_waiting.clone(),
+        );
+        let jobs_oldest_waiting = Family::<KindLabels, Gauge<f64, AtomicU64>>::default();
+        registry.register(
+            "siyu_jobs_oldest_waiting_seconds",
+            "how long the waiting job due longest has waited since it fell due, by kind",
+            jobs_oldest_waiting.clone(),
+        );
+        registry.register_collector(Box::new(JobRuns(jobs)));
         Self {
             registry,
             requests,
             durations,
             ingest_backlog,
+            jobs_waiting,
+            jobs_oldest_waiting,
+            job_kinds: Mutex::default(),
+        }
+    }
+
+    /// Sets the job queue's gauges from its backlog read at `now` (milliseconds).
+    pub fn set_job_queue(&self, stats: &[JobQueueStat], now: i64) {
+        let mut kinds = self.job_kinds.lock().unwrap_or_else(|e| e.into_inner());
+        kinds.extend(stats.iter().map(|s| s.kind.clone()));
+        for kind in kinds.iter() {
+            let stat = stats.iter().find(|s| &s.kind == kind);
+            let labels = KindLabels { kind: kind.clone() };
+            self.jobs_waiting
+                .get_or_create(&labels)
+                .set(stat.map_or(0, |s| s.waiting));
+            let waited = stat.map_or(0.0, |s| (now - s.oldest_due_at).max(0) as f64 / 1000.0);
+            self.jobs_oldest_waiting.get_or_create(&labels).set(waited);
         }
     }
 
@@ -104,4 +150,50 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// The job runner's figures, encoded at each scrape: `siyu_jobs_runs_total` and
+/// `siyu_jobs_failures_total` by kind, and the histogram `siyu_job_run_seconds`.
+#[derive(Debug)]
+struct JobRuns(Arc<JobMetrics>);
+
+impl Collector for JobRuns {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let kinds = self.0.snapshot();
+        let runs: Vec<(&String, u64)> = kinds.iter().map(|(k, f)| (k, f.runs)).collect();
+        let failures: Vec<(&String, u64)> = kinds.iter().map(|(k, f)| (k, f.failures)).collect();
+        for (name, help, counts) in [
+            ("siyu_jobs_runs", "job runs finished here, by kind", runs),
+            (
+                "siyu_jobs_failures",
+                "job runs that failed here (an error, a panic), by kind",
+                failures,
+            ),
+        ] {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (kind, count) in counts {
+                let labels = KindLabels { kind: kind.clone() };
+                ConstCounter::new(count).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "siyu_job_run_seconds",
+            "how long job runs took, by kind",
+            None,
+            MetricType::Histogram,
+        )?;
+        for (kind, figures) in &kinds {
+            let labels = KindLabels { kind: kind.clone() };
+            let buckets: Vec<(f64, u64)> = RUN_SECONDS_BUCKETS
+                .iter()
+                .copied()
+                .chain([f64::MAX])
+                .zip(figures.buckets.iter().copied())
+                .collect();
+            family
+                .encode_family(&labels)?
+                .encode_histogram::<NoLabelSet>(figures.seconds, figures.runs, &buckets, None)?;
+        }
+        Ok(())
+    }
 }

@@ -7,6 +7,7 @@ mod bench_jobs;
 mod config;
 mod demo;
 mod demo_data;
+mod jobs_cli;
 mod transfer;
 
 use std::path::PathBuf;
@@ -85,6 +86,10 @@ enum Command {
     /// again): list them, and replay them once the cause is fixed
     #[command(subcommand)]
     Ingest(IngestCommand),
+    /// Background jobs of every tenant and the system: list and show them, retry dead
+    /// or cancelled ones, cancel waiting ones, enqueue one by hand
+    #[command(subcommand)]
+    Jobs(jobs_cli::JobsCommand),
     /// Measure hot paths; each prints its figures, the last line one JSON object
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -520,6 +525,11 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Jobs(command) => {
+            let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let store = open_store(&url, &file, None).await?;
+            jobs_cli::run(&store, command).await
         }
         Command::Openapi => {
             println!(

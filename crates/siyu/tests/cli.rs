@@ -63,7 +63,7 @@ fn terminate(child: &Child) {
 
 #[tokio::test]
 async fn every_command_has_help() {
-    let commands: [&[&str]; 12] = [
+    let commands: [&[&str]; 15] = [
         &[],
         &["serve"],
         &["migrate"],
@@ -76,6 +76,9 @@ async fn every_command_has_help() {
         &["source"],
         &["source", "create"],
         &["source", "rotate-key"],
+        &["jobs"],
+        &["jobs", "list"],
+        &["jobs", "enqueue"],
     ];
     for command in commands {
         let mut args = command.to_vec();
@@ -1291,5 +1294,133 @@ async fn made_up_trait_names_do_not_grow_the_server() {
         "resident memory {:.1} MB before the attack, changed by {:+.1} MB ({taken} calls taken, {rejected} refused)",
         before as f64 / 1048576.0,
         (resident_bytes(pid) as f64 - before as f64) / 1048576.0
+    );
+}
+
+#[tokio::test]
+async fn jobs_are_listed_shown_cancelled_retried_and_enqueued_by_hand() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    ok(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        url,
+    ])
+    .await;
+    let enqueued = ok(&[
+        "jobs",
+        "enqueue",
+        "--tenant",
+        "acme",
+        "--kind",
+        "tags.backfill",
+        "--payload",
+        r#"{"all": true}"#,
+        "--database-url",
+        url,
+    ])
+    .await;
+    let job: i64 = enqueued
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .expect("the id last");
+    let system: i64 = ok(&["jobs", "enqueue", "--kind", "sweep", "--database-url", url])
+        .await
+        .lines()
+        .last()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // newest first, the system's too, one tab-separated line each
+    let listed = ok(&["jobs", "list", "--database-url", url]).await;
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].starts_with(&format!("{system}\t(system)\tsweep\twaiting\t0/5\t")),
+        "{listed}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{job}\tacme\ttags.backfill\twaiting\t0/5\t")),
+        "{listed}"
+    );
+    let acme = ok(&["jobs", "list", "--tenant", "acme", "--database-url", url]).await;
+    assert_eq!(acme.lines().count(), 1, "{acme}");
+    let none = ok(&["jobs", "list", "--status", "dead", "--database-url", url]).await;
+    assert_eq!(none.trim(), "no jobs");
+    let bad = siyu(&["jobs", "list", "--status", "queued", "--database-url", url]).await;
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("unknown state \"queued\""));
+
+    let shown: serde_json::Value =
+        serde_json::from_str(&ok(&["jobs", "show", &job.to_string(), "--database-url", url]).await)
+            .unwrap();
+    assert_eq!(shown["state"], "waiting");
+    assert_eq!(shown["payload"], json!({"all": true}));
+
+    // a waiting job is not retried; cancelled, it is
+    let refused = siyu(&["jobs", "retry", &job.to_string(), "--database-url", url]).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("the job is waiting"));
+    ok(&["jobs", "cancel", &job.to_string(), "--database-url", url]).await;
+    let cancelled = ok(&[
+        "jobs",
+        "list",
+        "--status",
+        "cancelled",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(cancelled.starts_with(&format!("{job}\t")), "{cancelled}");
+    let retried = ok(&["jobs", "retry", &job.to_string(), "--database-url", url]).await;
+    assert!(retried.contains("waiting again"), "{retried}");
+    let missing = siyu(&["jobs", "show", "999999", "--database-url", url]).await;
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("job not found"));
+    let bad_kind = siyu(&[
+        "jobs",
+        "enqueue",
+        "--kind",
+        "Bad Kind",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(!bad_kind.status.success());
+
+    // what the operator did to the tenant's job is in its audit log
+    let store = db.store().await;
+    let tenant = store.find_tenant_by_name("acme").await.unwrap().unwrap();
+    let log = store
+        .tenant(tenant.id)
+        .list_audit(
+            siyu_domain::page::PageRequest::first(10),
+            &siyu_store::AuditFilter {
+                action: Some("job.".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = log
+        .items
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.label.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("job.retried", "cli"),
+            ("job.cancelled", "cli"),
+            ("job.enqueued", "cli")
+        ]
     );
 }

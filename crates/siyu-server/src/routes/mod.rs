@@ -15,6 +15,7 @@ pub mod customer_settings;
 pub mod customers;
 pub mod dashboard;
 pub mod imports;
+pub mod jobs;
 pub mod ops;
 pub mod orders;
 pub mod reports;
@@ -84,6 +85,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::assign_customers))
         .routes(routes!(imports::list_imports, imports::start_import))
         .routes(routes!(imports::get_import))
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
+        .routes(routes!(jobs::cancel_job))
+        .routes(routes!(jobs::retry_job))
         .routes(routes!(
             customers::get_customer,
             customers::update_customer,

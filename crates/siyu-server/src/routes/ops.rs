@@ -59,6 +59,10 @@ async fn metrics(State(app): State<AppState>) -> Response {
         }
         Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
     }
+    match app.store.job_queue_stats().await {
+        Ok(stats) => app.metrics.set_job_queue(&stats, siyu_store::now_ms()),
+        Err(err) => tracing::warn!(error = %err, "reading the job queue's backlog failed"),
+    }
     (
         StatusCode::OK,
         [(

@@ -22,6 +22,8 @@ pub struct TestApp {
     /// The node's background work (ingest applier, audiences, jobs): held, so it runs
     /// as long as the app.
     _node: Node,
+    /// What `/metrics` shows of job runs: hand it to a runner (`Runner::metrics`).
+    pub job_metrics: std::sync::Arc<siyu_runtime::JobMetrics>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     _db: TestDatabase,
@@ -92,6 +94,7 @@ impl TestApp {
             admin_email,
             admin_token,
             http: reqwest::Client::new(),
+            job_metrics: node.job_metrics.clone(),
             _node: node,
             shutdown: Some(shutdown),
             server,

@@ -204,6 +204,14 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
     .body["id"]
         .as_i64()
         .unwrap();
+    let job = app
+        .store
+        .tenant(app.tenant.id)
+        .enqueue(&[siyu_store::NewJob::new("export", json!({"of": "acme"}))])
+        .await
+        .unwrap()[0]
+        .unwrap()
+        .0;
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/me/views/{id}", view),
         ("/api/v1/units/{id}", brand),
@@ -222,6 +230,9 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/orders/{id}/after-sales", order),
         ("/api/v1/after-sales/{id}", after_sale),
         ("/api/v1/imports/{id}", import),
+        ("/api/v1/jobs/{id}", job),
+        ("/api/v1/jobs/{id}/cancel", job),
+        ("/api/v1/jobs/{id}/retry", job),
         ("/api/v1/customer-merges/{id}/undo", merge),
         ("/api/v1/tag-groups/{id}", group),
         ("/api/v1/tags/{id}", tag),
@@ -279,7 +290,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 50, "every method of every path that takes an id");
+    assert_eq!(walked, 53, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -12,6 +12,7 @@ mod groups;
 mod hardening;
 mod helpers;
 mod isolation;
+mod jobs;
 mod ops;
 mod rbac;
 mod scope_walk;

@@ -25,23 +25,24 @@
 //! (a call to WeCom, an e-mail) is at least once, and its handler records its intent
 //! first and is idempotent or reconciles.
 //!
-//! Claiming, completing and failing are in `claim`.
+//! Claiming, completing and failing are in `claim`; reading, cancelling and retrying
+//! by hand (within a scope's reach, or any job for the operator) in `manage`.
 
 mod claim;
+mod manage;
 mod wake;
 
 use std::collections::HashMap;
 
 use serde_json::Value;
-use siyu_domain::ids::{JobId, TenantId};
-use siyu_domain::jobs::{Job, JobProgress, JobState};
-use siyu_domain::page::{Page, PageRequest};
+use siyu_domain::ids::{JobId, StaffId, TenantId};
 
-use crate::db::{now_ms, on_db};
+use crate::db::now_ms;
 use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, Store, StoreError, TenantScope};
 
 pub use claim::ClaimedJob;
+pub use manage::{JobFilter, JobQueueStat};
 pub use wake::JOBS_CHANNEL;
 
 /// A job to enqueue: what it does (`kind`), its input, and how it is run.
@@ -59,6 +60,9 @@ pub struct NewJob {
     pub unique_key: Option<String>,
     /// Tries before the job is dead (default [`NewJob::DEFAULT_MAX_ATTEMPTS`], at least 1).
     pub max_attempts: u32,
+    /// The staff member whose action asks for the job (`None`: the system, an API token,
+    /// the command line); staff limited to some owners see only their staff's jobs.
+    pub created_by: Option<StaffId>,
 }
 
 impl NewJob {
@@ -74,6 +78,7 @@ impl NewJob {
             run_at: None,
             unique_key: None,
             max_attempts: Self::DEFAULT_MAX_ATTEMPTS,
+            created_by: None,
         }
     }
 
@@ -102,6 +107,12 @@ impl NewJob {
         self.max_attempts = attempts;
         self
     }
+
+    /// Made by this staff member's action (a principal's `staff_id()`).
+    pub fn created_by(mut self, staff: StaffId) -> Self {
+        self.created_by = Some(staff);
+        self
+    }
 }
 
 /// Jobs per multi-row insert (8 values each: well within either database's limit).
@@ -126,16 +137,16 @@ pub(crate) async fn enqueue_in(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<Optio
         let rows: Vec<String> = chunk
             .iter()
             .map(|_| {
-                let [tenant, kind, payload, priority, run_at, attempts, key] =
+                let [tenant, kind, payload, priority, run_at, attempts, key, by] =
                     std::array::from_fn(|_| p.next());
                 format!(
-                    "({tenant},{kind},{payload},{priority},'waiting',{run_at},{attempts},{key},{now},{now})"
+                    "({tenant},{kind},{payload},{priority},'waiting',{run_at},{attempts},{key},{by},{now},{now})"
                 )
             })
             .collect();
         let sql = format!(
             "INSERT INTO jobs (tenant_id, kind, payload, priority, state, run_at, max_attempts, \
-             unique_key, created_at, updated_at) VALUES {} \
+             unique_key, created_by_staff_id, created_at, updated_at) VALUES {} \
              ON CONFLICT (kind, unique_key) \
              WHERE unique_key IS NOT NULL AND state IN ('waiting', 'running') DO NOTHING \
              RETURNING id, kind, unique_key",
@@ -151,7 +162,8 @@ pub(crate) async fn enqueue_in(tx: &mut Tx, jobs: &[NewJob]) -> Result<Vec<Optio
                     .bind(job.priority)
                     .bind(job.run_at.unwrap_or(now))
                     .bind(i32::try_from(job.max_attempts.max(1)).unwrap_or(i32::MAX))
-                    .bind(&job.unique_key);
+                    .bind(&job.unique_key)
+                    .bind(job.created_by.map(|s| s.0));
             }
             query.fetch_all(&mut *c).await?
         });
@@ -216,68 +228,6 @@ impl Store {
     }
 }
 
-/// What the jobs list is filtered by.
-#[derive(Debug, Clone, Default)]
-pub struct JobFilter {
-    pub state: Option<JobState>,
-    pub kind: Option<String>,
-}
-
-/// The columns of a job, as [`JobRow`] reads them.
-const JOB_COLUMNS: &str = "id, tenant_id, kind, payload, priority, state, run_at, attempts, \
-     max_attempts, last_error, unique_key, progress_done, progress_total, progress_message, \
-     created_at, updated_at, finished_at";
-
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    id: i64,
-    tenant_id: Option<i64>,
-    kind: String,
-    payload: String,
-    priority: i32,
-    state: String,
-    run_at: i64,
-    attempts: i32,
-    max_attempts: i32,
-    last_error: Option<String>,
-    unique_key: Option<String>,
-    progress_done: i64,
-    progress_total: Option<i64>,
-    progress_message: Option<String>,
-    created_at: i64,
-    updated_at: i64,
-    finished_at: Option<i64>,
-}
-
-impl TryFrom<JobRow> for Job {
-    type Error = StoreError;
-    fn try_from(r: JobRow) -> Result<Self> {
-        Ok(Job {
-            id: JobId(r.id),
-            tenant: r.tenant_id.map(TenantId),
-            state: JobState::parse(&r.state)
-                .ok_or_else(|| StoreError::Corrupt(format!("job state {:?}", r.state)))?,
-            // a payload this version cannot read still shows, as its text
-            payload: serde_json::from_str(&r.payload).unwrap_or(Value::String(r.payload)),
-            kind: r.kind,
-            priority: r.priority,
-            run_at: r.run_at,
-            attempts: u32::try_from(r.attempts).unwrap_or(0),
-            max_attempts: u32::try_from(r.max_attempts).unwrap_or(0),
-            last_error: r.last_error,
-            unique_key: r.unique_key,
-            progress: JobProgress {
-                done: r.progress_done,
-                total: r.progress_total,
-                message: r.progress_message,
-            },
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-            finished_at: r.finished_at,
-        })
-    }
-}
-
 impl TenantScope<'_> {
     /// Enqueues jobs of this tenant (whatever tenant they name) in a transaction of
     /// their own; see [`Store::enqueue`].
@@ -287,108 +237,5 @@ impl TenantScope<'_> {
             .map(|j| j.clone().for_tenant(self.tenant))
             .collect();
         self.store.enqueue(&jobs).await
-    }
-
-    /// One of the tenant's jobs; another tenant's is not found.
-    pub async fn get_job(&self, id: JobId) -> Result<Job> {
-        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 AND tenant_id = $2");
-        let row: Option<JobRow> = on_db!(self.store, |db| {
-            sqlx::query_as(&sql)
-                .bind(id.0)
-                .bind(self.tenant.0)
-                .fetch_optional(db)
-                .await?
-        });
-        row.ok_or(StoreError::NotFound("job"))?.try_into()
-    }
-
-    /// The tenant's jobs, newest first.
-    pub async fn list_jobs(&self, page: PageRequest, filter: &JobFilter) -> Result<Page<Job>> {
-        let before = page.after.unwrap_or(i64::MAX);
-        let sql = format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE tenant_id = $1 AND id < $2 \
-             AND ($3 IS NULL OR state = $3) AND ($4 IS NULL OR kind = $4) \
-             ORDER BY id DESC LIMIT $5"
-        );
-        let rows: Vec<JobRow> = on_db!(self.store, |db| {
-            sqlx::query_as(&sql)
-                .bind(self.tenant.0)
-                .bind(before)
-                .bind(filter.state.map(JobState::as_str))
-                .bind(&filter.kind)
-                .bind(page.fetch_limit())
-                .fetch_all(db)
-                .await?
-        });
-        let jobs = rows
-            .into_iter()
-            .map(Job::try_from)
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page::from_rows(jobs, page, |j| j.id.0))
-    }
-
-    /// Cancels a waiting job of the tenant. A job that is running or finished cannot be
-    /// cancelled (a conflict); another tenant's is not found.
-    pub async fn cancel_job(&self, id: JobId) -> Result<Job> {
-        let now = now_ms();
-        let sql = format!(
-            "UPDATE jobs SET state = 'cancelled', finished_at = $1, updated_at = $1 \
-             WHERE id = $2 AND tenant_id = $3 AND state = 'waiting' RETURNING {JOB_COLUMNS}"
-        );
-        let row: Option<JobRow> = on_db!(self.store, |db| {
-            sqlx::query_as(&sql)
-                .bind(now)
-                .bind(id.0)
-                .bind(self.tenant.0)
-                .fetch_optional(db)
-                .await?
-        });
-        match row {
-            Some(row) => row.try_into(),
-            None => Err(self.refusal(id).await?),
-        }
-    }
-
-    /// Makes a dead or cancelled job of the tenant wait again, with its attempts
-    /// counted from none. A running, waiting or done one is a conflict (so is one whose
-    /// unique key another live job holds); another tenant's is not found.
-    pub async fn retry_job(&self, id: JobId) -> Result<Job> {
-        let now = now_ms();
-        let sql = format!(
-            "UPDATE jobs SET state = 'waiting', attempts = 0, run_at = $1, lease_until = NULL, \
-             worker = NULL, finished_at = NULL, updated_at = $1 \
-             WHERE id = $2 AND tenant_id = $3 AND state IN ('dead', 'cancelled') \
-             RETURNING {JOB_COLUMNS}"
-        );
-        let row: Option<JobRow> = on_db!(self.store, |db| {
-            sqlx::query_as(&sql)
-                .bind(now)
-                .bind(id.0)
-                .bind(self.tenant.0)
-                .fetch_optional(db)
-                .await
-                .map_err(|e| match StoreError::from_constraint(e, "", "") {
-                    StoreError::AlreadyExists(_) => {
-                        StoreError::Conflict("a job with the same key is waiting or running".into())
-                    }
-                    other => other,
-                })?
-        });
-        match row {
-            Some(row) => {
-                self.store.notify_jobs();
-                row.try_into()
-            }
-            None => Err(self.refusal(id).await?),
-        }
-    }
-
-    /// Why a change to a job in some state was refused: not found, or its state.
-    async fn refusal(&self, id: JobId) -> Result<StoreError> {
-        let job = self.get_job(id).await?;
-        Ok(StoreError::Conflict(format!(
-            "the job is {}",
-            job.state.as_str()
-        )))
     }
 }

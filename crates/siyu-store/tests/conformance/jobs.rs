@@ -1,18 +1,22 @@
 //! The durable job queue: enqueued in the caller's transaction, deduplicated by unique
 //! key, claimed by priority and time, never twice at once, again after a lease runs
 //! out, retried with backoff until dead, cancelled and retried by hand within the
-//! tenant, and fair between tenants.
+//! tenant and its reach (audited), and fair between tenants; the operator reaches every
+//! job; the backlog per kind for the metrics.
 
 use std::collections::HashSet;
 
 use serde_json::json;
-use siyu_domain::ids::JobId;
-use siyu_domain::jobs::JobState;
-use siyu_domain::page::PageRequest;
+use siyu_domain::access::{DataScope, PermissionSet, Principal, PrincipalKind};
+use siyu_domain::audit::Actor;
+use siyu_domain::ids::{JobId, RoleId, SessionId, StaffId, TenantId, UnitId};
+use siyu_domain::jobs::{Job, JobState};
+use siyu_domain::page::{Page, PageRequest};
+use siyu_domain::tenancy::NewStaff;
 use siyu_store::testing::TestDatabase;
-use siyu_store::{JobFilter, NewJob, StoreError};
+use siyu_store::{JobFilter, NewJob, StoreError, TenantScope};
 
-use crate::support::{drain_jobs, tenant};
+use crate::support::{self, drain_jobs, tenant};
 
 #[tokio::test]
 async fn a_job_exists_only_if_its_transaction_committed() {
@@ -284,7 +288,7 @@ async fn a_failing_job_backs_off_and_dies_with_its_last_error() {
     );
 
     // retried by hand, it runs again from its first attempt
-    let retried = scope.retry_job(id).await.unwrap();
+    let retried = scope.retry_job(id, &Actor::cli()).await.unwrap();
     assert_eq!((retried.state, retried.attempts), (JobState::Waiting, 0));
     assert_eq!(
         store.claim_jobs("w", &["flaky"], 5, 30_000).await.unwrap()[0].attempts,
@@ -320,11 +324,11 @@ async fn cancel_and_retry_keep_to_their_states_and_their_tenant() {
             Err(StoreError::NotFound(_))
         ));
         assert!(matches!(
-            other.cancel_job(*id).await,
+            other.cancel_job(*id, &Actor::cli()).await,
             Err(StoreError::NotFound(_))
         ));
         assert!(matches!(
-            other.retry_job(*id).await,
+            other.retry_job(*id, &Actor::cli()).await,
             Err(StoreError::NotFound(_))
         ));
     }
@@ -334,10 +338,10 @@ async fn cancel_and_retry_keep_to_their_states_and_their_tenant() {
         .unwrap();
     assert!(listed.items.is_empty());
 
-    conflict(scope.retry_job(ids[0]).await, "waiting");
-    let cancelled = scope.cancel_job(ids[0]).await.unwrap();
+    conflict(scope.retry_job(ids[0], &Actor::cli()).await, "waiting");
+    let cancelled = scope.cancel_job(ids[0], &Actor::cli()).await.unwrap();
     assert_eq!(cancelled.state, JobState::Cancelled);
-    conflict(scope.cancel_job(ids[0]).await, "cancelled");
+    conflict(scope.cancel_job(ids[0], &Actor::cli()).await, "cancelled");
     assert!(
         store
             .claim_jobs("w", &["a"], 5, 30_000)
@@ -348,11 +352,14 @@ async fn cancel_and_retry_keep_to_their_states_and_their_tenant() {
 
     let running = store.claim_jobs("w", &["b"], 5, 30_000).await.unwrap();
     assert_eq!(running[0].id, ids[1]);
-    conflict(scope.retry_job(ids[1]).await, "the job is running");
-    conflict(scope.cancel_job(ids[1]).await, "running");
+    conflict(
+        scope.retry_job(ids[1], &Actor::cli()).await,
+        "the job is running",
+    );
+    conflict(scope.cancel_job(ids[1], &Actor::cli()).await, "running");
     store.complete_jobs(&[ids[1]]).await.unwrap();
-    conflict(scope.cancel_job(ids[1]).await, "done");
-    conflict(scope.retry_job(ids[1]).await, "done");
+    conflict(scope.cancel_job(ids[1], &Actor::cli()).await, "done");
+    conflict(scope.retry_job(ids[1], &Actor::cli()).await, "done");
 
     // a retried job whose key another live job took is a conflict
     let newer = scope
@@ -360,20 +367,20 @@ async fn cancel_and_retry_keep_to_their_states_and_their_tenant() {
         .await
         .unwrap()[0]
         .unwrap();
-    scope.cancel_job(newer).await.unwrap();
+    scope.cancel_job(newer, &Actor::cli()).await.unwrap();
     let newest = scope
         .enqueue(&[NewJob::new("b", json!(4)).unique_key("k")])
         .await
         .unwrap()[0]
         .unwrap();
-    conflict(scope.retry_job(newer).await, "same key");
-    scope.cancel_job(newest).await.unwrap();
+    conflict(scope.retry_job(newer, &Actor::cli()).await, "same key");
+    scope.cancel_job(newest, &Actor::cli()).await.unwrap();
     assert_eq!(
-        scope.retry_job(newer).await.unwrap().state,
+        scope.retry_job(newer, &Actor::cli()).await.unwrap().state,
         JobState::Waiting
     );
 
-    let retried = scope.retry_job(ids[0]).await.unwrap();
+    let retried = scope.retry_job(ids[0], &Actor::cli()).await.unwrap();
     assert_eq!(retried.state, JobState::Waiting);
     let waiting = scope
         .list_jobs(
@@ -438,4 +445,257 @@ async fn a_busy_tenant_does_not_hold_up_another() {
     let tenants: HashSet<_> = one.iter().chain(&two).map(|j| j.tenant).collect();
     assert_eq!(tenants.len(), 2, "each tenant had a turn");
     assert_eq!(drain_jobs(&store, &["send"], 500).await.len(), 5_011 - 102);
+}
+
+fn principal(tenant: TenantId, staff: StaffId, unit: UnitId, data_scope: DataScope) -> Principal {
+    Principal {
+        tenant_id: tenant,
+        kind: PrincipalKind::Staff {
+            staff_id: staff,
+            email: format!("{}@scoped.example.com", staff.0),
+            unit_id: unit,
+            data_scope,
+            session_id: SessionId(1),
+        },
+        role_id: RoleId(1),
+        role: "operations".into(),
+        permissions: PermissionSet::all(),
+    }
+}
+
+async fn add_staff(scope: &TenantScope<'_>, unit: UnitId, name: &str) -> StaffId {
+    let new = NewStaff::new(
+        unit,
+        "operations",
+        &format!("{name}@scoped.example.com"),
+        name,
+        None,
+        DataScope::Own,
+    )
+    .unwrap();
+    scope.create_staff(&new, &Actor::cli()).await.unwrap().id
+}
+
+fn ids_of(page: Page<Job>) -> Vec<JobId> {
+    page.items.into_iter().map(|j| j.id).collect()
+}
+
+#[tokio::test]
+async fn staff_limited_to_some_owners_see_and_steer_only_their_staffs_jobs() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let t = tenant(&store, "scoped").await.id;
+    let whole = store.tenant(t);
+    let root = whole.root_unit().await.unwrap().id;
+    let ann = add_staff(&whole, root, "ann").await;
+    let bob = add_staff(&whole, root, "bob").await;
+    let made = whole
+        .enqueue(&[
+            NewJob::new("export", json!(1)).created_by(ann),
+            NewJob::new("export", json!(2)).created_by(bob),
+            NewJob::new("export", json!(3)),
+        ])
+        .await
+        .unwrap();
+    let [a, b, unowned] = [made[0].unwrap(), made[1].unwrap(), made[2].unwrap()];
+    let all = PageRequest::first(50);
+
+    let own = store
+        .scope_for(&principal(t, ann, root, DataScope::Own))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(own.list_jobs(all, &JobFilter::default()).await.unwrap()),
+        [a]
+    );
+    assert_eq!(own.get_job(a).await.unwrap().created_by_staff_id, Some(ann));
+    let by = support::staff("ann@scoped.example.com");
+    for out_of_reach in [b, unowned] {
+        assert!(matches!(
+            own.get_job(out_of_reach).await,
+            Err(StoreError::NotFound("job"))
+        ));
+        assert!(matches!(
+            own.cancel_job(out_of_reach, &by).await,
+            Err(StoreError::NotFound("job"))
+        ));
+        // a job out of reach is not found even in a state that could not change anyway
+        whole.cancel_job(out_of_reach, &Actor::cli()).await.unwrap();
+        assert!(matches!(
+            own.retry_job(out_of_reach, &by).await,
+            Err(StoreError::NotFound("job"))
+        ));
+        assert_eq!(
+            whole.get_job(out_of_reach).await.unwrap().state,
+            JobState::Cancelled,
+            "untouched by the refused retry"
+        );
+    }
+    assert_eq!(
+        own.cancel_job(a, &by).await.unwrap().state,
+        JobState::Cancelled
+    );
+    assert_eq!(
+        own.retry_job(a, &by).await.unwrap().state,
+        JobState::Waiting
+    );
+
+    // a scope over the whole tenant sees every job, whoever made it
+    let wide = store
+        .scope_for(&principal(t, bob, root, DataScope::Tenant))
+        .await
+        .unwrap();
+    assert_eq!(
+        ids_of(wide.list_jobs(all, &JobFilter::default()).await.unwrap()),
+        [unowned, b, a]
+    );
+
+    // each change is in the tenant's audit log, by whoever made it
+    let entries = support::audit(&whole, "job.").await;
+    let summary: Vec<(String, String, String)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.action.clone(),
+                e.target_id.clone().unwrap(),
+                e.actor.label.clone(),
+            )
+        })
+        .collect();
+    let row = |action: &str, id: JobId, who: &str| (action.into(), id.0.to_string(), who.into());
+    assert_eq!(
+        summary,
+        [
+            row("job.retried", a, "ann@scoped.example.com"),
+            row("job.cancelled", a, "ann@scoped.example.com"),
+            row("job.cancelled", unowned, "cli"),
+            row("job.cancelled", b, "cli"),
+        ]
+    );
+    assert_eq!(entries[0].details["kind"], "export");
+}
+
+#[tokio::test]
+async fn the_operator_reaches_every_job_and_changes_are_audited_in_its_tenant() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let t = tenant(&store, "one").await.id;
+    let scope = store.tenant(t);
+    let cli = Actor::cli();
+    let job = scope
+        .enqueue(&[NewJob::new("sync", json!({}))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    let system = store
+        .enqueue(&[NewJob::new("sweep", json!({}))])
+        .await
+        .unwrap()[0]
+        .unwrap();
+
+    assert_eq!(store.get_any_job(job).await.unwrap().tenant, Some(t));
+    assert_eq!(store.get_any_job(system).await.unwrap().tenant, None);
+    assert!(matches!(
+        store.get_any_job(JobId(system.0 + 100)).await,
+        Err(StoreError::NotFound("job"))
+    ));
+    let page = PageRequest::first(10);
+    assert_eq!(
+        ids_of(
+            store
+                .list_any_jobs(page, &JobFilter::default())
+                .await
+                .unwrap()
+        ),
+        [system, job]
+    );
+    let sweeps = JobFilter {
+        state: None,
+        kind: Some("sweep".into()),
+    };
+    assert_eq!(
+        ids_of(store.list_any_jobs(page, &sweeps).await.unwrap()),
+        [system]
+    );
+
+    assert_eq!(
+        store.cancel_any_job(job, &cli).await.unwrap().state,
+        JobState::Cancelled
+    );
+    assert!(matches!(
+        store.cancel_any_job(job, &cli).await,
+        Err(StoreError::Conflict(m)) if m.contains("cancelled")
+    ));
+    store.cancel_any_job(system, &cli).await.unwrap();
+    assert_eq!(
+        store.retry_any_job(system, &cli).await.unwrap().state,
+        JobState::Waiting
+    );
+    let cancelled = support::audit(&scope, "job.cancelled").await;
+    assert_eq!(cancelled.len(), 1, "the system's job has no tenant's log");
+    assert_eq!(cancelled[0].target_id, Some(job.0.to_string()));
+    assert_eq!(cancelled[0].actor.kind, siyu_domain::audit::ActorKind::Cli);
+
+    // a job enqueued by hand is audited once; one its key keeps out is not made
+    let keyed = NewJob::new("reindex", json!({"all": true}))
+        .for_tenant(t)
+        .unique_key("reindex");
+    let made = store.enqueue_by_hand(&keyed, &cli).await.unwrap();
+    assert!(made.is_some());
+    assert_eq!(store.enqueue_by_hand(&keyed, &cli).await.unwrap(), None);
+    let enqueued = support::audit(&scope, "job.enqueued").await;
+    assert_eq!(enqueued.len(), 1);
+    assert_eq!(enqueued[0].target_id, made.map(|id| id.0.to_string()));
+    assert_eq!(enqueued[0].details["payload"], json!({"all": true}));
+}
+
+#[tokio::test]
+async fn the_backlog_counts_due_waiting_jobs_by_kind() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let t = tenant(&store, "backlog").await.id;
+    let now = siyu_store::now_ms();
+    // running and finished jobs are not waiting
+    store
+        .enqueue(&[NewJob::new("sync", json!({}))])
+        .await
+        .unwrap();
+    store
+        .enqueue(&[NewJob::new("sent", json!({}))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_jobs("w", &["sync"], 5, 30_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let sent = store.claim_jobs("w", &["sent"], 5, 30_000).await.unwrap();
+    store.complete_jobs(&[sent[0].id]).await.unwrap();
+    assert!(store.job_queue_stats().await.unwrap().is_empty());
+
+    store
+        .enqueue(&[
+            NewJob::new("mail", json!({}))
+                .for_tenant(t)
+                .run_at(now - 5_000),
+            NewJob::new("mail", json!({})).run_at(now - 1_000),
+            // not due yet: scheduled, not waiting behind others
+            NewJob::new("mail", json!({})).run_at(now + 3_600_000),
+            NewJob::new("sync", json!({})).for_tenant(t),
+        ])
+        .await
+        .unwrap();
+    let stats = store.job_queue_stats().await.unwrap();
+    assert_eq!(
+        stats
+            .iter()
+            .map(|s| (s.kind.as_str(), s.waiting))
+            .collect::<Vec<_>>(),
+        [("mail", 2), ("sync", 1)]
+    );
+    assert_eq!(stats[0].oldest_due_at, now - 5_000);
+    assert!(stats[1].oldest_due_at >= now);
 }
