@@ -12,6 +12,7 @@ import { CustomerPage } from './pages/Customer';
 import { CustomersPage } from './pages/Customers';
 import { DashboardPage } from './pages/Dashboard';
 import { ImportsPage } from './pages/Imports';
+import { JobsPage } from './pages/Jobs';
 import { LoginPage } from './pages/Login';
 import { RolesPage, StaffPage, TokensPage, UnitsPage } from './pages/Admin';
 import { SegmentPage, SegmentsPage } from './pages/Segments';
@@ -36,6 +37,7 @@ const router = createBrowserRouter([
       { path: '/tag-rules', element: <Guard permission="tags.read"><TagRulesPage /></Guard> },
       { path: '/sources', element: <Guard permission="sources.read"><SourcesPage /></Guard> },
       { path: '/imports', element: <Guard permission="customers.import"><ImportsPage /></Guard> },
+      { path: '/jobs', element: <Guard permission="jobs.read"><JobsPage /></Guard> },
       { path: '/staff', element: <Guard permission="staff.read"><StaffPage /></Guard> },
       { path: '/units', element: <Guard permission="units.read"><UnitsPage /></Guard> },
       { path: '/roles', element: <Guard permission="roles.read"><RolesPage /></Guard> },

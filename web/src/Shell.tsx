@@ -8,6 +8,7 @@ import {
   DashboardOutlined,
   DatabaseOutlined,
   KeyOutlined,
+  ScheduleOutlined,
   SafetyOutlined,
   SettingOutlined,
   TagsOutlined,
@@ -40,6 +41,7 @@ const groups: { label: MessageKey | null; entries: Entry[] }[] = [
     entries: [
       { path: '/sources', label: 'nav.sources', icon: <DatabaseOutlined />, permission: 'sources.read' },
       { path: '/imports', label: 'nav.imports', icon: <CloudUploadOutlined />, permission: 'customers.import' },
+      { path: '/jobs', label: 'nav.jobs', icon: <ScheduleOutlined />, permission: 'jobs.read' },
     ],
   },
   {

@@ -446,9 +446,75 @@ test('a wrong password reads as a message, and unsaved work warns before leaving
   await signed.close();
 });
 
+/** Runs `siyu` on the demo's database; answers its stdout (it must succeed). */
+function cli(...args) {
+  const run = spawnSync(SIYU, [...args, '--database-url', 'sqlite://siyu-demo.db'], {
+    cwd: workdir,
+    env: Object.fromEntries(Object.entries({ ...process.env, RUST_LOG: 'warn' }).filter(([k]) => k !== 'SIYU_SECRET_KEY')),
+    encoding: 'utf8',
+  });
+  assert.equal(run.status, 0, `siyu ${args.join(' ')}: ${run.stderr}`);
+  return run.stdout;
+}
+
+test('a background job shows live on the Jobs page, and is cancelled and retried there', async () => {
+  const { page, context, errors } = await signedIn();
+  const tenant = (await apiGet(page, '/api/v1/me')).tenant.name;
+  // a job of a kind nothing runs, enqueued by hand as an operator would: it waits
+  const id = Number(cli('jobs', 'enqueue', '--tenant', tenant, '--kind', 'browser.noop', '--payload', '{"from":"the browser test"}').trim().split('\n').pop());
+  assert.ok(id > 0);
+  await page.getByRole('menuitem', { name: '后台任务' }).click();
+  await page.waitForURL((url) => url.pathname === '/jobs');
+  const state = page.getByTestId(`job-state-${id}`);
+  await state.and(page.locator('[data-state=waiting]')).waitFor();
+  assert.match(await state.textContent(), /等待中/);
+  assert.deepEqual(await accessibilityFaults(page), [], 'jobs: accessibility');
+  await shot(page, 'jobs-waiting');
+
+  // cancelled from the page, after a confirmation, and audited
+  await page.getByTestId(`cancel-job-${id}`).click();
+  await page.locator('.ant-popconfirm').getByRole('button', { name: /确\s*定/ }).click();
+  await state.and(page.locator('[data-state=cancelled]')).waitFor();
+  assert.equal((await apiGet(page, `/api/v1/jobs/${id}`)).state, 'cancelled');
+  const audit = await apiGet(page, `/api/v1/audit-log?action=job.cancelled&target_id=${id}`);
+  assert.equal(audit.items.length, 1, JSON.stringify(audit));
+  assert.equal(audit.items[0].actor.label, 'admin@demo.siyu.local');
+
+  // retried: waiting again, its tries counted from none
+  await page.getByTestId(`retry-job-${id}`).click();
+  await state.and(page.locator('[data-state=waiting]')).waitFor();
+  assert.equal((await apiGet(page, `/api/v1/jobs/${id}`)).attempts, 0);
+
+  // while a job waits the page follows it: a change made elsewhere shows without a reload
+  cli('jobs', 'cancel', String(id));
+  await state.and(page.locator('[data-state=cancelled]')).waitFor({ timeout: 10_000 });
+
+  // filters: by state, and by kind
+  await page.getByTestId('jobs-state').click();
+  await page.locator('.ant-select-item-option', { hasText: '已完成' }).click();
+  await page.waitForFunction((job) => !document.querySelector(`[data-testid=job-state-${job}]`), id);
+  await page.getByTestId('jobs-state').click();
+  await page.locator('.ant-select-item-option', { hasText: '已取消' }).click();
+  await state.waitFor();
+  await page.getByTestId('jobs-kind').fill('browser.noop');
+  await page.getByTestId('jobs-kind').press('Enter');
+  await page.waitForFunction(() => document.querySelectorAll('tbody tr.ant-table-row').length === 1);
+  await page.keyboard.press('Escape'); // close the state's option list
+  await shot(page, 'jobs-filtered');
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // a service agent has no Jobs page
+  const agent = await signedIn('service@demo.siyu.local');
+  assert.equal(await agent.page.getByRole('menuitem', { name: '后台任务' }).count(), 0);
+  await agent.page.goto(base + '/jobs');
+  await agent.page.getByTestId('forbidden').waitFor();
+  await agent.context.close();
+});
+
 test('every page renders without errors, each field named, and leaves a screenshot', async () => {
   const { page, context, errors } = await signedIn('admin@demo.siyu.local', 1440);
-  for (const p of ['tags', 'tag-rules', 'sources', 'imports', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
+  for (const p of ['tags', 'tag-rules', 'sources', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
     await page.goto(`${base}/${p}`);
     await page.locator('main h3').first().waitFor();
     await page.waitForLoadState('networkidle');
