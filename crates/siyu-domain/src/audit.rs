@@ -144,8 +144,9 @@ impl ActorKind {
     }
 }
 
-/// The actor of an audited action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// The actor of an audited action (kept in the payload of a job it asked for, so the
+/// job acts as them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Actor {
     pub kind: ActorKind,
     /// The staff or token id; null for the CLI and anonymous callers.

@@ -166,3 +166,11 @@ mod tests {
         assert!(JobState::Dead.is_finished() && !JobState::Running.is_finished());
     }
 }
+
+/// The kinds of job siyu runs (their handlers are in `siyu-runtime`, one module each).
+pub mod kind {
+    /// Tags (or untags) every customer a condition matches, within the asker's reach.
+    pub const BULK_TAGGING: &str = "tags.bulk";
+    /// Applies a saved tag rule to every customer it matches now.
+    pub const TAG_RULE_BACKFILL: &str = "tags.rule_backfill";
+}

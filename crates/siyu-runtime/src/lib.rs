@@ -11,6 +11,7 @@ pub mod ingest;
 pub mod metrics;
 pub mod node;
 pub mod runner;
+pub mod tagging;
 
 pub use metrics::{JobMetrics, KindFigures, RUN_SECONDS_BUCKETS, RunOutcome};
 pub use node::{Node, NodeConfig, Role};
@@ -34,6 +35,8 @@ pub struct Services {
 /// A new kind of job gets a module of its own here (its payload, its handler, its
 /// tests) and a line below.
 pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
-    let _ = services;
-    Vec::new()
+    vec![
+        Arc::new(tagging::bulk_tagging(services)),
+        Arc::new(tagging::rule_backfill(services)),
+    ]
 }

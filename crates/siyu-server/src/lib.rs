@@ -156,7 +156,6 @@ impl Application {
         self.local_addr
     }
 
-
     /// Serves until `shutdown` completes, then lets in-flight requests finish.
     pub async fn run_until(
         self,

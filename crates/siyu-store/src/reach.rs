@@ -7,8 +7,8 @@
 
 use siyu_domain::access::{DataScope, Principal, PrincipalKind, Reach};
 use siyu_domain::customer::CustomerId;
-use siyu_domain::ids::StaffId;
-use siyu_domain::tenancy::unit_subtree;
+use siyu_domain::ids::{StaffId, TenantId, UnitId};
+use siyu_domain::tenancy::{StaffStatus, unit_subtree};
 
 use crate::db::{id_list, on_db};
 use crate::{Result, Store, StoreError, TenantScope};
@@ -33,6 +33,50 @@ impl Store {
                     Reach::Owners(whole.staff_ids_in_units(&units).await?)
                 }
             },
+        };
+        Ok(TenantScope { reach, ..whole })
+    }
+
+    /// The scope a staff member has now, for work done later on their behalf (a job
+    /// they asked for): their current data scope, or a conflict when they are no longer
+    /// active (what they asked for is not done with a reach they lost).
+    pub async fn scope_of_staff(
+        &self,
+        tenant: TenantId,
+        staff: StaffId,
+    ) -> Result<TenantScope<'_>> {
+        #[derive(sqlx::FromRow)]
+        struct StaffReachRow {
+            unit_id: i64,
+            data_scope: String,
+            status: String,
+        }
+        let row: Option<StaffReachRow> = on_db!(self, |db| {
+            sqlx::query_as(
+                "SELECT unit_id, data_scope, status FROM staff WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(staff.0)
+            .fetch_optional(db)
+            .await?
+        });
+        let row = row.ok_or(StoreError::NotFound("staff"))?;
+        if row.status != StaffStatus::Active.as_str() {
+            return Err(StoreError::Conflict(format!(
+                "staff member {} is no longer active",
+                staff.0
+            )));
+        }
+        let data_scope = DataScope::parse(&row.data_scope)
+            .ok_or_else(|| StoreError::Corrupt(format!("data scope {:?}", row.data_scope)))?;
+        let whole = self.tenant(tenant);
+        let reach = match data_scope {
+            DataScope::Tenant => Reach::Tenant,
+            DataScope::Own => Reach::Owners(vec![staff]),
+            DataScope::UnitSubtree => {
+                let units = unit_subtree(UnitId(row.unit_id), &whole.unit_parents().await?);
+                Reach::Owners(whole.staff_ids_in_units(&units).await?)
+            }
         };
         Ok(TenantScope { reach, ..whole })
     }

@@ -4,12 +4,15 @@ use serde_json::json;
 use siyu_audience::Condition;
 use siyu_domain::DomainError;
 use siyu_domain::audience::{TagId, TagRule, TagRuleId};
-use siyu_domain::audit::{Actor, AuditRecord, action};
+use siyu_domain::audit::{Actor, ActorKind, AuditRecord, action};
 use siyu_domain::error::check_name;
+use siyu_domain::ids::{JobId, StaffId};
+use siyu_domain::jobs::kind;
 
 use crate::audit;
 use crate::db::{now_ms, on_db};
-use crate::tx::on_tx;
+use crate::jobs::{NewJob, enqueue_in};
+use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
@@ -106,8 +109,14 @@ impl TenantScope<'_> {
         Ok(())
     }
 
-    /// Saves a tag rule; its condition must already be checked against the tenant.
-    pub async fn create_tag_rule(&self, new: &NewTagRule, actor: &Actor) -> Result<TagRule> {
+    /// Saves a tag rule; its condition must already be checked against the tenant. An
+    /// enabled rule's backfill (applying it to everyone it matches now) is enqueued in
+    /// the same transaction; its job comes back with the rule.
+    pub async fn create_tag_rule(
+        &self,
+        new: &NewTagRule,
+        actor: &Actor,
+    ) -> Result<(TagRule, Option<JobId>)> {
         let name = check_name("name", &new.name, 80)?;
         self.check_rule_tags(&new.add, &new.remove).await?;
         let now = now_ms();
@@ -137,11 +146,34 @@ impl TenantScope<'_> {
                 .with_details(json!({"name": name})),
         )
         .await?;
+        let backfill = if new.enabled {
+            self.enqueue_backfill(&mut tx, TagRuleId(id), actor).await?
+        } else {
+            None
+        };
         tx.commit().await?;
-        self.get_tag_rule(TagRuleId(id)).await
+        self.store.notify_jobs();
+        Ok((self.get_tag_rule(TagRuleId(id)).await?, backfill))
     }
 
-    /// Changes a tag rule (each part optional).
+    /// The job that applies a rule to everyone it matches now.
+    async fn enqueue_backfill(
+        &self,
+        tx: &mut Tx,
+        rule: TagRuleId,
+        actor: &Actor,
+    ) -> Result<Option<JobId>> {
+        let job = NewJob::new(kind::TAG_RULE_BACKFILL, json!({"rule_id": rule.0}))
+            .for_tenant(self.tenant);
+        let job = match (actor.kind, actor.id) {
+            (ActorKind::Staff, Some(staff)) => job.created_by(StaffId(staff)),
+            _ => job,
+        };
+        Ok(enqueue_in(tx, &[job]).await?.into_iter().next().flatten())
+    }
+
+    /// Changes a tag rule (each part optional). A rule enabled after the change gets a
+    /// backfill, enqueued in the same transaction, whose job comes back with the rule.
     #[allow(clippy::too_many_arguments)]
     pub async fn update_tag_rule(
         &self,
@@ -152,7 +184,7 @@ impl TenantScope<'_> {
         remove: Option<&[TagId]>,
         enabled: Option<bool>,
         actor: &Actor,
-    ) -> Result<TagRule> {
+    ) -> Result<(TagRule, Option<JobId>)> {
         let current = self.get_tag_rule(id).await?;
         let name = match name {
             Some(n) => check_name("name", n, 80)?,
@@ -193,8 +225,14 @@ impl TenantScope<'_> {
                 .with_details(json!({"name": name})),
         )
         .await?;
+        let backfill = if enabled.unwrap_or(current.enabled) {
+            self.enqueue_backfill(&mut tx, id, actor).await?
+        } else {
+            None
+        };
         tx.commit().await?;
-        self.get_tag_rule(id).await
+        self.store.notify_jobs();
+        Ok((self.get_tag_rule(id).await?, backfill))
     }
 
     pub async fn delete_tag_rule(&self, id: TagRuleId, actor: &Actor) -> Result<()> {

@@ -174,7 +174,7 @@ impl TenantScope<'_> {
     }
 
     /// Refuses tags this tenant does not have.
-    pub(crate) async fn check_tags_known(&self, add: &[TagId], remove: &[TagId]) -> Result<()> {
+    pub async fn check_tags_known(&self, add: &[TagId], remove: &[TagId]) -> Result<()> {
         let known = self.tag_catalog().await?;
         for tag in add.iter().chain(remove) {
             if !known.values().any(|id| *id == tag.0) {

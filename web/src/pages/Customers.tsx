@@ -251,33 +251,35 @@ function BulkTagModal({ open, customerIds, definition, onClose }: { open: boolea
   const [busy, setBusy] = useState(false);
   const [percent, setPercent] = useState(0);
 
-  // a definition's matches are tagged in parts, so the bar shows how far it has come
-  // (each part is stored as it finishes; tagging again finishes an interrupted one)
+  // a definition's matches are tagged by a job on the server; the bar follows its
+  // progress (customers done of all) until it finishes
   async function submit(values: { add?: number[]; remove?: number[]; reason?: string }) {
     setBusy(true);
     setError(null);
     setPercent(0);
     const change = { add: values.add ?? [], remove: values.remove ?? [], reason: values.reason || null };
     try {
-      let added = 0;
-      let removed = 0;
-      let after: number | null = null;
-      let first: number | null = null;
-      for (;;) {
-        const part: Schemas['BulkTaggingResult'] = await unwrap(
-          api.POST('/api/v1/customers/bulk-tag', {
-            body: definition ? { ...change, definition, after_id: after, limit: 2000 } : { ...change, customer_ids: customerIds },
-          }),
-        );
-        added += part.added;
-        removed += part.removed;
-        // how far along the matches the first part found (a tagging may change who matches)
-        first ??= part.customers;
-        setPercent(first ? Math.min(100, Math.floor((1 - part.remaining / Math.max(first, part.remaining)) * 100)) : 100);
-        if (part.next_after_id == null) break;
-        after = part.next_after_id;
+      let summary: string;
+      if (definition) {
+        const queued = (await unwrap(api.POST('/api/v1/customers/bulk-tag', { body: { ...change, definition } }))) as Schemas['JobQueued'];
+        for (;;) {
+          const job: Schemas['Job'] = await unwrap(api.GET('/api/v1/jobs/{id}', { params: { path: { id: queued.job_id } } }));
+          const total = job.progress.total ?? 0;
+          setPercent(total > 0 ? Math.min(100, Math.floor((job.progress.done / total) * 100)) : 0);
+          if (job.state === 'done') {
+            summary = job.progress.message ?? '';
+            break;
+          }
+          if (job.state === 'dead' || job.state === 'cancelled') {
+            throw new Error(job.last_error ?? job.state);
+          }
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+      } else {
+        const done = (await unwrap(api.POST('/api/v1/customers/bulk-tag', { body: { ...change, customer_ids: customerIds } }))) as Schemas['BulkTaggingResult'];
+        summary = `+${done.added} / −${done.removed}`;
       }
-      void message.success(`+${added} / −${removed}`);
+      void message.success(summary);
       form.resetFields();
       onClose(true);
     } catch (e) {

@@ -238,18 +238,6 @@ impl Audiences {
         Ok(())
     }
 
-    /// Applies a tag rule to every customer it matches now (when it is saved).
-    pub async fn apply_rule(
-        &self,
-        tenant: TenantId,
-        rule: &TagRule,
-    ) -> Result<TaggingResult, StoreError> {
-        let audience = self.tenant(tenant).await?;
-        let catalog = self.catalog(tenant).await?;
-        self.apply_rule_among(tenant, &audience, &catalog, rule, None)
-            .await
-    }
-
     /// Brings a dynamic segment's recorded members in line with a new definition: who
     /// came in and who left get their events.
     pub async fn sync_segment(

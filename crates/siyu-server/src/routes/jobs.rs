@@ -15,7 +15,7 @@ use siyu_store::JobFilter;
 use utoipa::IntoParams;
 
 use crate::AppState;
-use crate::error::{ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, ApiQuery, Auth};
 
 #[derive(Deserialize, IntoParams)]
@@ -50,16 +50,28 @@ pub async fn list_jobs(
     Ok(Json(scope.list_jobs(page, &filter).await?))
 }
 
+/// One job. Without `jobs.read`, staff may still follow the jobs their own actions made
+/// (a bulk tagging they started), as the console's progress bars do.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
-    responses((status = 200, body = Job), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = Job), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn get_job(
     State(app): State<AppState>,
     auth: Auth,
     ApiPath(id): ApiPath<i64>,
 ) -> ApiResult<Json<Job>> {
-    auth.require(Permission::JobsRead)?;
     let scope = auth.scope(&app.store).await?;
-    Ok(Json(scope.get_job(JobId(id)).await?))
+    if auth.principal.can(Permission::JobsRead) {
+        return Ok(Json(scope.get_job(JobId(id)).await?));
+    }
+    let job = scope.get_job(JobId(id)).await;
+    match (job, auth.principal.staff_id()) {
+        (Ok(job), Some(me)) if job.created_by_staff_id == Some(me) => Ok(Json(job)),
+        _ => Err(ApiError::Forbidden(format!(
+            "your role ({}) does not have the permission {}, and the job is not one you started",
+            auth.principal.role,
+            Permission::JobsRead
+        ))),
+    }
 }
 
 /// Cancels a waiting job: it will not run (audited).

@@ -7,7 +7,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use siyu_domain::access::Permission;
-use siyu_domain::audience::{TagId, TagRule, TagRuleId, TaggingResult};
+use siyu_domain::audience::{TagId, TagRule, TagRuleId};
+use siyu_domain::ids::JobId;
 use siyu_store::TenantScope;
 use utoipa::ToSchema;
 
@@ -48,8 +49,9 @@ pub struct NewTagRuleRequest {
 #[derive(serde::Serialize, ToSchema)]
 pub struct SavedTagRule {
     pub rule: TagRule,
-    /// What applying it to every customer it matches now did.
-    pub applied: TaggingResult,
+    /// The job applying an enabled rule to every customer it matches now (its progress
+    /// says what it added and removed); null for a disabled rule.
+    pub job_id: Option<JobId>,
 }
 
 /// The tags a condition tests, directly or through the saved segments it uses.
@@ -166,7 +168,6 @@ pub async fn create_tag_rule(
     // a rule tags customers across the tenant
     let scope = auth.scope(&app.store).await?;
     require_tenant_scope(&scope)?;
-    let tenant = auth.principal.tenant_id;
     let condition = condition_of(&auth, body.definition.as_deref(), body.condition.as_ref())?;
     check_rule(
         &app,
@@ -178,7 +179,7 @@ pub async fn create_tag_rule(
         &body.remove,
     )
     .await?;
-    let rule = auth
+    let (rule, job_id) = auth
         .scope(&app.store)
         .await?
         .create_tag_rule(
@@ -192,15 +193,7 @@ pub async fn create_tag_rule(
             &auth.actor(),
         )
         .await?;
-    let applied = if rule.enabled {
-        app.audiences.apply_rule(tenant, &rule).await?
-    } else {
-        TaggingResult {
-            added: 0,
-            removed: 0,
-        }
-    };
-    Ok((StatusCode::CREATED, Json(SavedTagRule { rule, applied })))
+    Ok((StatusCode::CREATED, Json(SavedTagRule { rule, job_id })))
 }
 
 #[utoipa::path(get, path = "/api/v1/tag-rules/{id}", tag = "tags", params(("id" = i64, Path)),
@@ -245,7 +238,6 @@ pub async fn update_tag_rule(
     // a rule tags customers across the tenant
     let scope = auth.scope(&app.store).await?;
     require_tenant_scope(&scope)?;
-    let tenant = auth.principal.tenant_id;
     let scope = auth.scope(&app.store).await?;
     let current = scope.get_tag_rule(TagRuleId(id)).await?;
     let condition = if body.definition.is_some() || body.condition.is_some() {
@@ -275,7 +267,7 @@ pub async fn update_tag_rule(
         &remove,
     )
     .await?;
-    let rule = scope
+    let (rule, job_id) = scope
         .update_tag_rule(
             TagRuleId(id),
             body.name.as_deref(),
@@ -286,15 +278,7 @@ pub async fn update_tag_rule(
             &auth.actor(),
         )
         .await?;
-    let applied = if rule.enabled {
-        app.audiences.apply_rule(tenant, &rule).await?
-    } else {
-        TaggingResult {
-            added: 0,
-            removed: 0,
-        }
-    };
-    Ok(Json(SavedTagRule { rule, applied }))
+    Ok(Json(SavedTagRule { rule, job_id }))
 }
 
 /// Deletes a tag rule; the tags it put on customers stay.

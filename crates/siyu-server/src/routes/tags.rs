@@ -5,18 +5,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use siyu_domain::access::Permission;
 use siyu_domain::audience::{
     CustomerTag, SegmentId, Tag, TagChange, TagGroup, TagGroupId, TagId, TagOrigin,
 };
 use siyu_domain::customer::CustomerId;
-use siyu_domain::ids::UnitId;
-use siyu_store::TenantScope;
+use siyu_domain::ids::{JobId, UnitId};
+use siyu_domain::jobs::kind;
+use siyu_store::{NewJob, TenantScope};
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::error::{ApiError, ApiResult, ErrorBody, definition_error};
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::routes::conditions::{condition_of, segment_condition};
 use crate::routes::units::reachable_units;
@@ -400,16 +402,25 @@ const MAX_PART: u32 = 50_000;
 /// The most customers one bulk tagging may name by list.
 const MAX_LISTED: usize = 100_000;
 
+/// A background job was made; `GET /api/v1/jobs/{id}` follows it.
+#[derive(Serialize, ToSchema)]
+pub struct JobQueued {
+    pub job_id: JobId,
+}
+
 /// Tags many customers at once: a list, a saved segment's members or a definition's
 /// matches, within the caller's data scope. Concurrent taggings of the same customers
-/// lose no tag.
+/// lose no tag. A segment or definition without `limit` or `after_id` is tagged by a
+/// job (202 with its id; its progress counts customers done of all, and says what was
+/// added and removed); with them, one part now (200), as by a list.
 #[utoipa::path(post, path = "/api/v1/customers/bulk-tag", tag = "tags", request_body = BulkTagging,
-    responses((status = 200, body = BulkTaggingResult), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = BulkTaggingResult), (status = 202, description = "a job tags them", body = JobQueued),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn bulk_tag(
     State(app): State<AppState>,
     auth: Auth,
     ApiJson(body): ApiJson<BulkTagging>,
-) -> ApiResult<Json<BulkTaggingResult>> {
+) -> ApiResult<Response> {
     auth.require(Permission::TagsWrite)?;
     let scope = auth.scope(&app.store).await?;
     if body.add.is_empty() && body.remove.is_empty() {
@@ -460,12 +471,45 @@ pub async fn bulk_tag(
             (_, Some(text)) => condition_of(&auth, Some(&text), None)?,
             _ => unreachable!("one was chosen"),
         };
+        if !in_parts {
+            // checked now, so a bad request is a 422 and not a dead job
+            app.audiences
+                .catalog(scope.id())
+                .await?
+                .check(&condition)
+                .map_err(definition_error)?;
+            siyu_domain::audience::check_reason(body.reason.as_deref())?;
+            scope.check_tags_known(&body.add, &body.remove).await?;
+            let actor = auth.actor();
+            let job = NewJob::new(
+                kind::BULK_TAGGING,
+                serde_json::to_value(siyu_runtime::tagging::BulkTagging {
+                    condition,
+                    add: body.add,
+                    remove: body.remove,
+                    reason: body.reason,
+                    origin: origin_of(&auth),
+                    actor,
+                })
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+            );
+            let job = match auth.principal.staff_id() {
+                Some(staff) => job.created_by(staff),
+                None => job,
+            };
+            let job_id = scope
+                .enqueue(&[job])
+                .await?
+                .into_iter()
+                .flatten()
+                .next()
+                .ok_or_else(|| ApiError::Internal("the job was not made".into()))?;
+            return Ok((StatusCode::ACCEPTED, Json(JobQueued { job_id })).into_response());
+        }
         let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
         let index = audience.read(&scope);
         let mut all = index.ids(&members, usize::MAX);
-        if !in_parts {
-            all.into_iter().map(CustomerId).collect()
-        } else {
+        {
             all.sort_unstable();
             let after = body.after_id.unwrap_or(0);
             let start = all.partition_point(|id| *id <= after);
@@ -493,5 +537,6 @@ pub async fn bulk_tag(
         customers,
         remaining,
         next_after_id,
-    }))
+    })
+    .into_response())
 }

@@ -629,29 +629,59 @@ async fn concurrent_bulk_tagging_loses_no_tag() {
             json!({"definition": "trait.n >= 40", "add": [t]}),
         ]
     });
+    // without `limit`, each is a job (202); they run at once, on the node's runner
     let answers = futures_util::future::join_all(
         calls.map(|body| app.post("/api/v1/customers/bulk-tag", &app.admin_token, body)),
     )
     .await;
-    let added: u64 = answers
-        .into_iter()
-        .map(|a| a.expect(200).body["added"].as_u64().unwrap())
-        .sum();
+    let mut added = 0;
+    for answer in answers {
+        let job = app.job_finished(&answer.expect(202).body["job_id"]).await;
+        assert_eq!(job["state"], "done", "{job}");
+        assert_eq!(job["kind"], "tags.bulk");
+        let message = job["progress"]["message"].as_str().unwrap().to_owned();
+        let (a, _) = message
+            .strip_prefix("added ")
+            .and_then(|m| m.split_once(", removed "))
+            .unwrap_or_else(|| panic!("{message}"));
+        added += a.parse::<u64>().unwrap();
+    }
     assert_eq!(added, 3 * 120, "each tag lands once on each customer");
     for name in ["甲", "乙", "丙"] {
         eventually(&app, &format!("tag(\"{name}\")"), 120).await;
     }
     // by list, and removal by segment
-    let removed = app
+    let removing = app
         .post(
             "/api/v1/customers/bulk-tag",
             &app.admin_token,
             json!({"definition": "trait.n < 10", "remove": [tags[0]]}),
         )
         .await
-        .expect(200)
+        .expect(202)
         .body;
-    assert_eq!(removed["removed"], 10);
+    let removed = app.job_finished(&removing["job_id"]).await;
+    assert_eq!(removed["progress"]["message"], "added 0, removed 10");
+    assert_eq!(
+        (&removed["progress"]["done"], &removed["progress"]["total"]),
+        (&json!(10), &json!(10))
+    );
+    // what a job would refuse is refused before one is made
+    for body in [
+        json!({"definition": "tag(\"没有这个\")", "add": [tags[0]]}),
+        json!({"definition": "trait.n < 10", "add": [999_999]}),
+        json!({"segment_id": 999_999, "add": [tags[0]]}),
+    ] {
+        let refused = app
+            .post("/api/v1/customers/bulk-tag", &app.admin_token, body.clone())
+            .await;
+        assert!(
+            [404, 422].contains(&refused.status.as_u16()),
+            "{body}: {} {}",
+            refused.status,
+            refused.body
+        );
+    }
     app.post(
         "/api/v1/customers/bulk-tag",
         &app.admin_token,
@@ -1152,10 +1182,13 @@ async fn tag_rules_tag_existing_and_arriving_customers() {
         .await
         .expect(201)
         .body;
+    let backfill = app.job_finished(&saved["job_id"]).await;
+    assert_eq!(backfill["state"], "done", "{backfill}");
     assert_eq!(
-        saved["applied"]["added"], 1,
-        "applied at once to who matches now"
+        backfill["progress"]["message"], "added 1, removed 0",
+        "applied by a job to who matches now"
     );
+    assert_eq!(backfill["progress"]["total"], 1);
     assert_eq!(saved["rule"]["definition"], r#"trait.city = "上海""#);
     // a customer who arrives later is tagged within seconds
     let later = customer(&app, &key, "sh-2", json!({"city": "上海"})).await;
@@ -1623,7 +1656,8 @@ async fn channel_codes_scanned_are_tested_by_segments_and_tag_rules() {
         .await
         .expect(201)
         .body;
-    assert_eq!(saved["applied"]["added"], 1);
+    let backfill = app.job_finished(&saved["job_id"]).await;
+    assert_eq!(backfill["progress"]["message"], "added 1, removed 0");
 
     // the anonymous scanner signs in as u-2: one profile with both codes and the tag
     send(

@@ -118,6 +118,28 @@ impl TestApp {
         }
     }
 
+    /// Waits (up to 30 s) until a job is finished (done, dead or cancelled) and answers
+    /// it as `GET /api/v1/jobs/{id}` shows it.
+    pub async fn job_finished(&self, id: &Value) -> Value {
+        let id = id.as_i64().unwrap_or_else(|| panic!("a job id: {id}"));
+        let started = std::time::Instant::now();
+        loop {
+            let job = self
+                .get(&format!("/api/v1/jobs/{id}"), &self.admin_token)
+                .await
+                .expect(200)
+                .body;
+            if ["done", "dead", "cancelled"].contains(&job["state"].as_str().unwrap_or("")) {
+                return job;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "job {id} did not finish: {job}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Asks the server to stop, as SIGTERM does: no new connections, in-flight requests
     /// finish.
     pub fn begin_shutdown(&mut self) {

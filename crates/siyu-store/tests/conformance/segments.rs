@@ -311,7 +311,8 @@ async fn a_segment_another_definition_uses_is_not_deleted() {
             &actor,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
 
     let refused = scope.delete_segment(base.id, &actor).await;
     let Err(StoreError::Conflict(message)) = refused else {

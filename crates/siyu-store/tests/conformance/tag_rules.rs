@@ -52,13 +52,20 @@ async fn tag_rules_are_saved_changed_switched_off_and_deleted_with_audit() {
     let actor = staff("growth@rules.example.com");
     let (local, away) = two_tags(&scope).await;
 
-    let shanghai = scope
+    let (shanghai, backfill) = scope
         .create_tag_rule(
             &rule(" 上海 ", r#"trait.city = "上海""#, &[local], &[away]),
             &actor,
         )
         .await
         .unwrap();
+    // an enabled rule is applied to everyone it matches by a job made with it
+    let job = scope
+        .get_job(backfill.expect("a backfill job"))
+        .await
+        .unwrap();
+    assert_eq!(job.kind, siyu_domain::jobs::kind::TAG_RULE_BACKFILL);
+    assert_eq!(job.payload["rule_id"], shanghai.id.0);
     assert_eq!(shanghai.name, "上海");
     assert_eq!(shanghai.definition, r#"trait.city = "上海""#);
     assert_eq!(shanghai.condition["trait"]["key"], "city");
@@ -71,8 +78,9 @@ async fn tag_rules_are_saved_changed_switched_off_and_deleted_with_audit() {
     assert_eq!(scope.get_tag_rule(shanghai.id).await.unwrap(), shanghai);
     let mut off = rule("外地", r#"trait.city != "上海""#, &[away], &[]);
     off.enabled = false;
-    let elsewhere = scope.create_tag_rule(&off, &actor).await.unwrap();
+    let (elsewhere, none) = scope.create_tag_rule(&off, &actor).await.unwrap();
     assert!(!elsewhere.enabled);
+    assert_eq!(none, None, "a disabled rule has nothing to apply");
     assert_eq!(
         scope
             .tag_rules()
@@ -89,7 +97,8 @@ async fn tag_rules_are_saved_changed_switched_off_and_deleted_with_audit() {
     let switched = scope
         .update_tag_rule(shanghai.id, None, None, None, None, Some(false), &actor)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert!(!switched.enabled);
     assert_eq!(switched.name, "上海");
     assert_eq!(switched.definition, shanghai.definition);
@@ -111,7 +120,8 @@ async fn tag_rules_are_saved_changed_switched_off_and_deleted_with_audit() {
             &actor,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert_eq!(changed.name, "上海会员");
     assert_eq!(
         changed.definition,
@@ -206,11 +216,13 @@ async fn a_tag_rule_changes_only_tags_the_tenant_has_under_a_unique_name() {
     let saved = scope
         .create_tag_rule(&rule("去掉", definition, &[], &[away]), &actor)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     let second = scope
         .create_tag_rule(&rule("加上", definition, &[local], &[]), &actor)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     assert!(matches!(
         scope
             .create_tag_rule(&rule("去掉", definition, &[local], &[]), &actor)
@@ -269,14 +281,15 @@ async fn a_tag_a_rule_adds_or_removes_is_not_deleted() {
     let (local, away) = two_tags(&scope).await;
     let mut adds = rule("上海", r#"trait.city = "上海""#, &[local], &[]);
     adds.enabled = false;
-    let adds = scope.create_tag_rule(&adds, &actor).await.unwrap();
+    let adds = scope.create_tag_rule(&adds, &actor).await.unwrap().0;
     let removes = scope
         .create_tag_rule(
             &rule("不在外地", r#"trait.city = "上海""#, &[], &[away]),
             &actor,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
 
     for (tag, rule) in [(local, &adds), (away, &removes)] {
         let refused = scope.delete_tag(tag, &actor).await;
@@ -292,7 +305,8 @@ async fn a_tag_a_rule_adds_or_removes_is_not_deleted() {
     scope
         .update_tag_rule(adds.id, None, None, Some(&[away]), None, None, &actor)
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     scope.delete_tag_rule(removes.id, &actor).await.unwrap();
     scope.delete_tag(local, &actor).await.unwrap();
     assert!(matches!(

@@ -628,7 +628,8 @@ async fn a_tag_in_use_is_kept_and_its_new_name_reaches_every_definition() {
             &actor,
         )
         .await
-        .unwrap();
+        .unwrap()
+        .0;
     scope
         .put_setting(
             "koc",
