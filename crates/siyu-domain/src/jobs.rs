@@ -169,6 +169,8 @@ mod tests {
 
 /// The kinds of job siyu runs (their handlers are in `siyu-runtime`, one module each).
 pub mod kind {
+    /// Records that it ran, once (a check of the queue end to end).
+    pub const PROBE: &str = "system.probe";
     /// Tags (or untags) every customer a condition matches, within the asker's reach.
     pub const BULK_TAGGING: &str = "tags.bulk";
     /// Applies a saved tag rule to every customer it matches now.

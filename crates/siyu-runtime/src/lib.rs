@@ -10,6 +10,7 @@ pub mod audience;
 pub mod ingest;
 pub mod metrics;
 pub mod node;
+pub mod probe;
 pub mod runner;
 pub mod tagging;
 
@@ -36,6 +37,7 @@ pub struct Services {
 /// tests) and a line below.
 pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
     vec![
+        Arc::new(probe::handler()),
         Arc::new(tagging::bulk_tagging(services)),
         Arc::new(tagging::rule_backfill(services)),
     ]

@@ -65,6 +65,9 @@ pub struct NodeConfig {
     pub name: String,
     /// How long a stopping node waits for its running jobs before handing them back.
     pub shutdown_timeout: Duration,
+    /// How long a claimed job is held without a heartbeat: a node that dies holds its
+    /// jobs this long before others take them (at most 30 s).
+    pub job_lease_ms: i64,
 }
 
 impl Default for NodeConfig {
@@ -74,6 +77,7 @@ impl Default for NodeConfig {
             ingest: IngestConfig::default(),
             name: default_name(),
             shutdown_timeout: Duration::from_secs(20),
+            job_lease_ms: crate::DEFAULT_LEASE_MS,
         }
     }
 }
@@ -121,6 +125,7 @@ impl Node {
                 .handlers(crate::job_handlers(&services))
                 .metrics(job_metrics.clone())
                 .shutdown_timeout(config.shutdown_timeout)
+                .lease(config.job_lease_ms.min(crate::DEFAULT_LEASE_MS))
                 .start()
         });
         tracing::info!(role = config.role.as_str(), name = %config.name, "node started");

@@ -84,6 +84,8 @@ impl From<StoreError> for JobError {
 pub struct JobContext {
     pub job: ClaimedJob,
     pub store: Store,
+    /// The worker running it, whose lease holds it.
+    pub worker: Arc<str>,
 }
 
 impl JobContext {
@@ -160,7 +162,7 @@ pub const POLL: Duration = Duration::from_secs(1);
 /// A job runner, configured; [`Runner::start`] starts it.
 pub struct Runner {
     store: Store,
-    worker: String,
+    worker: Arc<str>,
     handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
     concurrency: HashMap<&'static str, usize>,
     batch: usize,
@@ -176,7 +178,7 @@ impl Runner {
     pub fn new(store: Store, worker: impl Into<String>) -> Self {
         Self {
             store,
-            worker: worker.into(),
+            worker: Arc::from(worker.into()),
             handlers: HashMap::new(),
             concurrency: HashMap::new(),
             batch: DEFAULT_BATCH,
@@ -400,6 +402,7 @@ impl State {
                 let ctx = JobContext {
                     job,
                     store: self.runner.store.clone(),
+                    worker: self.runner.worker.clone(),
                 };
                 let abort = self.jobs.spawn(handler.run(ctx));
                 self.tasks.insert(abort.id(), id);
@@ -457,11 +460,17 @@ impl State {
             }
             Err(JobError::Retry(error)) => {
                 tracing::info!(job = id.0, %error, "job failed");
-                store.fail_job(id, &error).await.map(|_| ())
+                store
+                    .fail_job(&self.runner.worker, id, &error)
+                    .await
+                    .map(|_| ())
             }
             Err(JobError::Permanent(error)) => {
                 tracing::warn!(job = id.0, %error, "job failed for good");
-                store.kill_job(id, &error).await.map(|_| ())
+                store
+                    .kill_job(&self.runner.worker, id, &error)
+                    .await
+                    .map(|_| ())
             }
         };
         if let Err(error) = reported {
@@ -494,7 +503,12 @@ impl State {
             return;
         }
         let done = std::mem::take(&mut self.done);
-        if let Err(error) = self.runner.store.complete_jobs(&done).await {
+        if let Err(error) = self
+            .runner
+            .store
+            .complete_jobs(&self.runner.worker, &done)
+            .await
+        {
             // their leases will lapse and they run again
             tracing::warn!(%error, jobs = done.len(), "could not complete jobs");
         }

@@ -320,3 +320,86 @@ async fn a_job_whose_lease_is_lost_is_stopped_here() {
     .await;
     runner.shutdown().await;
 }
+
+/// Fairness between tenants, as the issue defines it: while tenant A has 100,000 jobs
+/// waiting, the 10 that tenant B enqueues (same kind, same priority) all start within a
+/// second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_with_ten_jobs_is_not_stuck_behind_one_with_a_hundred_thousand() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let a = tenant(&store).await;
+    let (b, _) = store
+        .create_tenant(
+            &NewTenant::new("other", "admin@other.example.com", "jobs-admin-pass-26").unwrap(),
+            &Actor::cli(),
+        )
+        .await
+        .unwrap();
+    let b = b.id;
+    for _ in 0..100 {
+        let jobs: Vec<NewJob> = (0..1_000)
+            .map(|_| NewJob::new("work", json!({})).for_tenant(a))
+            .collect();
+        store.enqueue(&jobs).await.unwrap();
+    }
+    let started: Arc<Mutex<Vec<(TenantId, Instant)>>> = Arc::default();
+    let seen = started.clone();
+    let runner = Runner::new(store.clone(), "fair")
+        .handler(handler_fn("work", move |ctx| {
+            let seen = seen.clone();
+            async move {
+                seen.lock()
+                    .unwrap()
+                    .push((ctx.job.tenant.unwrap(), Instant::now()));
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(())
+            }
+        }))
+        .start();
+    // the runner is busy with A's backlog
+    eventually(Duration::from_secs(30), async || {
+        started.lock().unwrap().len() >= 500
+    })
+    .await;
+    let enqueued = Instant::now();
+    let jobs: Vec<NewJob> = (0..10)
+        .map(|_| NewJob::new("work", json!({})).for_tenant(b))
+        .collect();
+    store.enqueue(&jobs).await.unwrap();
+    eventually(Duration::from_secs(10), async || {
+        started
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(t, _)| *t == b)
+            .count()
+            == 10
+    })
+    .await;
+    let last_of_b = started
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t == b)
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap();
+    let waited = last_of_b - enqueued;
+    let a_started = started
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, _)| *t == a)
+        .count();
+    runner.shutdown().await;
+    assert!(
+        waited <= Duration::from_secs(1),
+        "B's 10 jobs all started {waited:?} after they were enqueued"
+    );
+    assert!(
+        a_started < 90_000,
+        "A still had a backlog ({a_started} started)"
+    );
+    println!("B's last job started {waited:?} after enqueueing, with A's backlog waiting");
+}

@@ -27,6 +27,7 @@ const KNOWN_KEYS: &[&str] = &[
     "dedup_window_secs",
     "wait_for_profiles",
     "max_ingest_backlog",
+    "job_lease_secs",
     "login",
 ];
 const KNOWN_LOGIN_KEYS: &[&str] = &[
@@ -59,6 +60,9 @@ pub struct FileConfig {
     pub wait_for_profiles: Option<bool>,
     /// Tracking calls get 503 while this many events wait to be applied.
     pub max_ingest_backlog: Option<i64>,
+    /// How long a node that dies holds the jobs it was running before others take
+    /// them (seconds, 1–30; heartbeats renew it every third of it).
+    pub job_lease_secs: Option<i64>,
     pub login: LoginConfig,
     /// Keys of the file this version does not know, to warn about once logging runs.
     #[serde(skip)]
@@ -150,6 +154,9 @@ impl FileConfig {
                 wait_for_profiles: self.wait_for_profiles.unwrap_or(defaults.wait_for_profiles),
                 max_backlog: self.max_ingest_backlog.unwrap_or(defaults.max_backlog),
             },
+            job_lease_ms: self
+                .job_lease_secs
+                .map_or(siyu_runtime::DEFAULT_LEASE_MS, |s| s.clamp(1, 30) * 1000),
             ..NodeConfig::default()
         }
     }

@@ -42,7 +42,7 @@ async fn three_jobs(app: &TestApp) -> (i64, i64, i64) {
         .await
         .unwrap();
     app.store
-        .fail_job(JobId(dead), "smtp refused")
+        .fail_job("w", JobId(dead), "smtp refused")
         .await
         .unwrap();
     (waiting, running, dead)

@@ -184,20 +184,23 @@ impl Store {
             .collect())
     }
 
-    /// Marks running jobs done, in few statements; answers how many were running.
-    pub async fn complete_jobs(&self, ids: &[JobId]) -> Result<u64> {
+    /// Marks running jobs of `worker` done, in few statements; answers how many were
+    /// still its (a job whose lease ran out and another worker took is not completed by
+    /// the first).
+    pub async fn complete_jobs(&self, worker: &str, ids: &[JobId]) -> Result<u64> {
         let now = now_ms();
         let mut done = 0;
         for chunk in ids.chunks(COMPLETE_CHUNK) {
             let ids: Vec<i64> = chunk.iter().map(|id| id.0).collect();
             let sql = format!(
                 "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = $1, \
-                 updated_at = $1 WHERE id IN ({}) AND state = 'running'",
+                 updated_at = $1 WHERE id IN ({}) AND state = 'running' AND worker = $2",
                 id_list(&ids)
             );
             done += on_db!(self, |db| {
                 sqlx::query(&sql)
                     .bind(now)
+                    .bind(worker)
                     .execute(db)
                     .await?
                     .rows_affected()
@@ -206,16 +209,19 @@ impl Store {
         Ok(done)
     }
 
-    /// Records a failed try of a running job: it waits again after a backoff while it
-    /// has attempts left, else it is dead; either way with this error. Answers which.
-    pub async fn fail_job(&self, id: JobId, error: &str) -> Result<JobState> {
+    /// Records a failed try of a running job of `worker`: it waits again after a backoff
+    /// while it has attempts left, else it is dead; either way with this error. Answers
+    /// which; not found when the job is no longer the worker's.
+    pub async fn fail_job(&self, worker: &str, id: JobId, error: &str) -> Result<JobState> {
         let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
         let mut tx = self.begin_writing().await?;
         let tries: Option<(i32, i32)> = on_tx!(&mut tx, |c| {
             sqlx::query_as(
-                "SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND state = 'running'",
+                "SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND state = 'running' \
+                 AND worker = $2",
             )
             .bind(id.0)
+            .bind(worker)
             .fetch_optional(&mut *c)
             .await?
         });
@@ -249,19 +255,20 @@ impl Store {
 
     /// Makes a running job dead at once with this error, whatever attempts it has left:
     /// a try that can never succeed (its payload does not read). Answers whether it was
-    /// running.
-    pub async fn kill_job(&self, id: JobId, error: &str) -> Result<bool> {
+    /// running and the worker's.
+    pub async fn kill_job(&self, worker: &str, id: JobId, error: &str) -> Result<bool> {
         let error: String = error.chars().take(MAX_ERROR_CHARS).collect();
         let now = now_ms();
         let changed = on_db!(self, |db| {
             sqlx::query(
                 "UPDATE jobs SET state = 'dead', finished_at = $1, last_error = $2, \
                  lease_until = NULL, worker = NULL, updated_at = $1 \
-                 WHERE id = $3 AND state = 'running'",
+                 WHERE id = $3 AND state = 'running' AND worker = $4",
             )
             .bind(now)
             .bind(&error)
             .bind(id.0)
+            .bind(worker)
             .execute(db)
             .await?
             .rows_affected()

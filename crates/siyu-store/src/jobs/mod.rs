@@ -30,6 +30,7 @@
 
 mod claim;
 mod manage;
+mod probe;
 mod wake;
 
 use std::collections::HashMap;
@@ -43,6 +44,7 @@ use crate::{Result, Store, StoreError, TenantScope};
 
 pub use claim::ClaimedJob;
 pub use manage::{JobFilter, JobQueueStat};
+pub use probe::ProbeRun;
 pub use wake::JOBS_CHANNEL;
 
 /// A job to enqueue: what it does (`kind`), its input, and how it is run.

@@ -87,7 +87,10 @@ async fn a_unique_key_makes_one_job_while_it_is_waiting_or_running() {
         "running"
     );
 
-    store.complete_jobs(&[first[0].unwrap()]).await.unwrap();
+    store
+        .complete_jobs("w", &[first[0].unwrap()])
+        .await
+        .unwrap();
     let again = store.enqueue(&[keyed()]).await.unwrap();
     assert!(again[0].is_some(), "after it is done the key is free");
     assert_ne!(again[0], first[0]);
@@ -136,7 +139,7 @@ async fn claims_take_due_jobs_by_priority_then_age() {
 
     assert_eq!(
         store
-            .complete_jobs(&[ids[0], ids[1], ids[2]])
+            .complete_jobs("w", &[ids[0], ids[1], ids[2]])
             .await
             .unwrap(),
         2
@@ -221,11 +224,18 @@ async fn a_job_whose_lease_ran_out_is_claimed_again() {
             .is_empty()
     );
     assert_eq!(store.heartbeat("lives", &[id], 60_000).await.unwrap(), [id]);
+    // nor does it complete, fail or kill what is no longer its own
+    assert_eq!(store.complete_jobs("dies", &[id]).await.unwrap(), 0);
+    assert!(matches!(
+        store.fail_job("dies", id, "late").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(!store.kill_job("dies", id, "late").await.unwrap());
     store
         .set_progress(id, 3, Some(10), Some("三成"))
         .await
         .unwrap();
-    assert_eq!(store.complete_jobs(&[id]).await.unwrap(), 1);
+    assert_eq!(store.complete_jobs("lives", &[id]).await.unwrap(), 1);
     assert!(matches!(
         store.set_progress(id, 4, Some(10), None).await,
         Err(StoreError::NotFound(_))
@@ -246,7 +256,7 @@ async fn a_failing_job_backs_off_and_dies_with_its_last_error() {
     assert_eq!(claimed.len(), 1);
     let before = siyu_store::now_ms();
     assert_eq!(
-        store.fail_job(id, "timeout").await.unwrap(),
+        store.fail_job("w", id, "timeout").await.unwrap(),
         JobState::Waiting
     );
     let waiting = scope.get_job(id).await.unwrap();
@@ -264,7 +274,7 @@ async fn a_failing_job_backs_off_and_dies_with_its_last_error() {
             .is_empty()
     );
     assert!(matches!(
-        store.fail_job(id, "again").await,
+        store.fail_job("w", id, "again").await,
         Err(StoreError::NotFound(_))
     ));
 
@@ -272,7 +282,7 @@ async fn a_failing_job_backs_off_and_dies_with_its_last_error() {
     let second = store.claim_jobs("w", &["flaky"], 5, 30_000).await.unwrap();
     assert_eq!(second[0].attempts, 2);
     assert_eq!(
-        store.fail_job(id, "still down").await.unwrap(),
+        store.fail_job("w", id, "still down").await.unwrap(),
         JobState::Dead
     );
     let dead = scope.get_job(id).await.unwrap();
@@ -357,7 +367,7 @@ async fn cancel_and_retry_keep_to_their_states_and_their_tenant() {
         "the job is running",
     );
     conflict(scope.cancel_job(ids[1], &Actor::cli()).await, "running");
-    store.complete_jobs(&[ids[1]]).await.unwrap();
+    store.complete_jobs("w", &[ids[1]]).await.unwrap();
     conflict(scope.cancel_job(ids[1], &Actor::cli()).await, "done");
     conflict(scope.retry_job(ids[1], &Actor::cli()).await, "done");
 
@@ -673,7 +683,7 @@ async fn the_backlog_counts_due_waiting_jobs_by_kind() {
         1
     );
     let sent = store.claim_jobs("w", &["sent"], 5, 30_000).await.unwrap();
-    store.complete_jobs(&[sent[0].id]).await.unwrap();
+    store.complete_jobs("w", &[sent[0].id]).await.unwrap();
     assert!(store.job_queue_stats().await.unwrap().is_empty());
 
     store

@@ -127,7 +127,7 @@ pub async fn drain_jobs(store: &Store, kinds: &[&str], batch: usize) -> Vec<JobI
             return all;
         }
         let ids: Vec<JobId> = claimed.iter().map(|j| j.id).collect();
-        store.complete_jobs(&ids).await.unwrap();
+        store.complete_jobs("drain", &ids).await.unwrap();
         all.extend(ids);
     }
 }
