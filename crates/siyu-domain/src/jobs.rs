@@ -171,6 +171,8 @@ mod tests {
 pub mod kind {
     /// Records that it ran, once (a check of the queue end to end).
     pub const PROBE: &str = "system.probe";
+    /// Forgets what is kept only for a while (hourly).
+    pub const MAINTENANCE: &str = "system.maintenance";
     /// Tags (or untags) every customer a condition matches, within the asker's reach.
     pub const BULK_TAGGING: &str = "tags.bulk";
     /// Applies a saved tag rule to every customer it matches now.

@@ -8,6 +8,7 @@
 
 pub mod audience;
 pub mod ingest;
+pub mod maintenance;
 pub mod metrics;
 pub mod node;
 pub mod probe;
@@ -38,6 +39,7 @@ pub struct Services {
 pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
     vec![
         Arc::new(probe::handler()),
+        Arc::new(maintenance::handler()),
         Arc::new(tagging::bulk_tagging(services)),
         Arc::new(tagging::rule_backfill(services)),
     ]

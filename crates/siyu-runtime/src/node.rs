@@ -107,6 +107,8 @@ pub struct Node {
     /// What the node's job runner counts of its runs (`/metrics` shows them).
     pub job_metrics: Arc<JobMetrics>,
     runner: Option<RunnerHandle>,
+    /// Enqueues due recurring jobs, on nodes that work.
+    scheduler: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Node {
@@ -128,6 +130,12 @@ impl Node {
                 .lease(config.job_lease_ms.min(crate::DEFAULT_LEASE_MS))
                 .start()
         });
+        let scheduler = if works {
+            crate::maintenance::schedule(&store).await?;
+            Some(tokio::spawn(enqueue_due_schedules(store.clone())))
+        } else {
+            None
+        };
         tracing::info!(role = config.role.as_str(), name = %config.name, "node started");
         Ok(Node {
             store,
@@ -136,15 +144,40 @@ impl Node {
             audiences,
             job_metrics,
             runner,
+            scheduler,
         })
     }
 
     /// Stops the node's background work: running jobs finish or are handed back, and
     /// recorders are given up, so other nodes take over at once.
     pub async fn shutdown(mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.abort();
+        }
         if let Some(runner) = self.runner.take() {
             runner.shutdown().await;
         }
         self.audiences.release_recorders().await;
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(scheduler) = self.scheduler.take() {
+            scheduler.abort();
+        }
+    }
+}
+
+/// Every second, enqueues the recurring jobs that are due (each run once across nodes:
+/// see `siyu_store`'s `jobs::schedules`).
+async fn enqueue_due_schedules(store: Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(error) = store.enqueue_due_schedules(siyu_store::now_ms()).await {
+            tracing::warn!(%error, "enqueueing recurring jobs failed; retrying");
+        }
     }
 }

@@ -74,7 +74,9 @@ pub use feed::CustomerChange;
 pub use imports::{IMPORT_SOURCE, ImportProgress};
 pub use ingest::aggregate_name;
 pub use ingest_log::{DeadLetter, LogSeq};
-pub use jobs::{ClaimedJob, JOBS_CHANNEL, JobFilter, JobQueueStat, NewJob, ProbeRun};
+pub use jobs::{
+    ClaimedJob, JOBS_CHANNEL, JobFilter, JobQueueStat, NewJob, NewSchedule, ProbeRun, ScheduleRow,
+};
 pub use orders::OrderFilter;
 pub use privacy::ConsentChange;
 pub use recording::RecorderState;

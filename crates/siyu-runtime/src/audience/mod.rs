@@ -152,7 +152,6 @@ impl Audiences {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(FOLLOW_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            let mut pruned = Instant::now();
             loop {
                 tick.tick().await;
                 if let Err(e) = follower.follow().await {
@@ -160,13 +159,6 @@ impl Audiences {
                 }
                 if let Err(e) = follower.record().await {
                     tracing::warn!(error = %e, "recording audiences failed; retrying");
-                }
-                if pruned.elapsed() > Duration::from_secs(3600) {
-                    pruned = Instant::now();
-                    let _ = follower
-                        .store
-                        .prune_customer_changes(24 * 3600 * 1000)
-                        .await;
                 }
             }
         });

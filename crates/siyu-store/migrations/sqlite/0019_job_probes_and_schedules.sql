@@ -22,3 +22,5 @@ CREATE TABLE job_schedules (
 );
 CREATE UNIQUE INDEX job_schedules_name ON job_schedules (COALESCE(tenant_id, 0), name);
 CREATE INDEX job_schedules_due ON job_schedules (next_run_at) WHERE enabled = 1;
+-- finished jobs, for forgetting them after a while (the maintenance job)
+CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;

@@ -31,6 +31,7 @@
 mod claim;
 mod manage;
 mod probe;
+mod schedules;
 mod wake;
 
 use std::collections::HashMap;
@@ -45,6 +46,7 @@ use crate::{Result, Store, StoreError, TenantScope};
 pub use claim::ClaimedJob;
 pub use manage::{JobFilter, JobQueueStat};
 pub use probe::ProbeRun;
+pub use schedules::{NewSchedule, ScheduleRow};
 pub use wake::JOBS_CHANNEL;
 
 /// A job to enqueue: what it does (`kind`), its input, and how it is run.

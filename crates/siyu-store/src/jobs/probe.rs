@@ -52,6 +52,28 @@ impl Store {
         Ok(true)
     }
 
+    /// Forgets finished jobs: done and cancelled ones finished before `finished_before`,
+    /// dead ones before `dead_before` (kept longer, for a person to look at), and probe
+    /// runs as old. Answers how many jobs went.
+    pub async fn prune_jobs(&self, finished_before: i64, dead_before: i64) -> Result<u64> {
+        Ok(on_db!(self, |db| {
+            let jobs = sqlx::query(
+                "DELETE FROM jobs WHERE (state IN ('done', 'cancelled') AND finished_at < $1) \
+                 OR (state = 'dead' AND finished_at < $2)",
+            )
+            .bind(finished_before)
+            .bind(dead_before)
+            .execute(db)
+            .await?
+            .rows_affected();
+            sqlx::query("DELETE FROM job_probes WHERE ran_at < $1")
+                .bind(finished_before)
+                .execute(db)
+                .await?;
+            jobs
+        }))
+    }
+
     /// Every probe run recorded, by job.
     pub async fn probe_runs(&self) -> Result<Vec<ProbeRun>> {
         Ok(on_db!(self, |db| {

@@ -15,6 +15,7 @@ mod orders;
 mod privacy;
 mod reach;
 mod recording;
+mod schedules;
 mod secrets;
 mod segments;
 mod settings;
