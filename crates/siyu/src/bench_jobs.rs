@@ -1,7 +1,8 @@
 //! `siyu bench jobs`: the durable job queue and its runner on a real database. Enqueue
 //! rate (no-op jobs in batches of 1,000), run rate (the same jobs run from a full queue
 //! by a runner with default settings), and pickup latency (jobs enqueued one at a time
-//! into an idle runner). The last line is one JSON object.
+//! into an idle runner; on PostgreSQL enqueued on one node, a store, and run on a second).
+//! The last line is one JSON object.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -93,11 +94,17 @@ pub async fn run(
         ran.load(Ordering::Relaxed)
     );
 
-    // 3. pickup latency into an idle runner
+    // 3. pickup latency into an idle runner; on PostgreSQL the runner is a second node
+    // (a store of its own, woken only by the database's notifications), as when one
+    // node enqueues and another runs
+    let runs_on = match store.backend() {
+        siyu_store::Backend::Postgres => crate::open_store(&url, file, None).await?,
+        siyu_store::Backend::Sqlite => store.clone(),
+    };
     let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; bench.pickups]));
     let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
     let (sent_at, measured) = (sent.clone(), latencies.clone());
-    let runner = Runner::new(store.clone(), format!("bench-pickup-{stamp}"))
+    let runner = Runner::new(runs_on.clone(), format!("bench-pickup-{stamp}"))
         .handler(handler_fn(ping, move |ctx| {
             let now = Instant::now();
             let (sent_at, measured) = (sent_at.clone(), measured.clone());
@@ -128,6 +135,9 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     runner.shutdown().await;
+    if store.backend() == siyu_store::Backend::Postgres {
+        runs_on.close().await;
+    }
     let mut sorted = latencies.lock().unwrap().clone();
     sorted.sort_by(f64::total_cmp);
     let (p50, p99) = (percentile(&sorted, 50.0), percentile(&sorted, 99.0));
