@@ -105,6 +105,7 @@ const messages = {
   'tagRules.add': ['添加标签', 'Adds'],
   'tagRules.remove': ['移除标签', 'Removes'],
   'tagRules.enabled': ['启用', 'Enabled'],
+  'tagRules.backfill': ['规则「{name}」正在应用到现有客户', 'Applying rule “{name}” to existing customers'],
   'sources.writeKey': ['Write Key', 'Write key'],
   'sources.kind': ['类型', 'Kind'],
   'sources.received': ['已接收', 'Received'],

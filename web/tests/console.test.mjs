@@ -245,6 +245,40 @@ test('everyone a filter matches is tagged at once', async () => {
   await context.close();
 });
 
+test('a tag rule saved in the console is applied to existing customers by a job it follows', async () => {
+  const { page, context, errors } = await signedIn();
+  const count = (definition) =>
+    page.evaluate(async (d) => {
+      const r = await fetch('/api/v1/segments/preview', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ definition: d }),
+      });
+      return (await r.json()).count;
+    }, definition);
+  const matching = await count('trait.city = "苏州"');
+  assert.ok(matching > 0);
+  await page.goto(base + '/tag-rules');
+  await page.getByRole('button', { name: /新\s*建/ }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('名称').fill('苏州客户礼盒');
+  await dialog.getByLabel('条件').fill('trait.city = "苏州"');
+  await dialog.getByLabel('添加标签').click();
+  await page.keyboard.type('礼盒');
+  await page.locator('.ant-select-item-option', { hasText: '礼盒' }).click();
+  await page.keyboard.press('Escape'); // the list closes; the dialog stays
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  const backfill = page.getByTestId('rule-backfill');
+  await backfill.waitFor();
+  // the bar follows the job to its end: everyone who matched, counted
+  await backfill.locator('.ant-progress-status-success').waitFor({ timeout: 20_000 });
+  assert.match(await backfill.innerText(), new RegExp(`${matching.toLocaleString('zh-CN')} / ${matching.toLocaleString('zh-CN')}`));
+  assert.equal(await count('trait.city = "苏州" and not tag("礼盒")'), 0);
+  await shot(page, 'tag-rule-backfilled');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a tag renamed in the console carries its segments along', async () => {
   const { page, context, errors } = await signedIn();
   await page.goto(base + '/tags');

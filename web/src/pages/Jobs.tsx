@@ -2,7 +2,8 @@
 // bar, tries and the last error, filtered by kind and state. While any job shown waits or
 // runs the list is read again every two seconds, so progress moves live. Those with
 // jobs.manage cancel a waiting job or retry a dead or cancelled one.
-import { Alert, Button, Form, Input, Popconfirm, Progress, Select, Space, Table, Tag, Typography } from 'antd';
+import { Alert, Button, Form, Input, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
+import { JobProgressCell } from '../components/JobProgress';
 import { useEffect, useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { formatNumber, formatTime } from '../format';
@@ -160,24 +161,5 @@ export function JobsPage() {
         </Typography.Text>
       )}
     </Space>
-  );
-}
-
-/** How far a job got: a bar when its total is known, the count otherwise, and its line. */
-function JobProgressCell({ job }: { job: Job }) {
-  const { locale } = useLocale();
-  const { done, total, message } = job.progress;
-  const finished = job.state === 'done';
-  const percent = total ? Math.min(100, Math.floor((done / total) * 100)) : finished ? 100 : 0;
-  const status = job.state === 'dead' ? 'exception' : finished ? 'success' : job.state === 'running' ? 'active' : 'normal';
-  return (
-    <div data-testid={`job-progress-${job.id}`}>
-      <Progress percent={percent} size="small" status={status} aria-label={`${percent}%`} format={() => (total ? `${formatNumber(locale, done)} / ${formatNumber(locale, total)}` : done > 0 ? formatNumber(locale, done) : `${percent}%`)} />
-      {message && (
-        <Typography.Text type="secondary" style={{ fontSize: 12 }} ellipsis={{ tooltip: message }}>
-          {message}
-        </Typography.Text>
-      )}
-    </div>
   );
 }

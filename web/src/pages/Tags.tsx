@@ -5,6 +5,7 @@ import { Alert, App, Button, Card, Checkbox, ColorPicker, Form, Input, Modal, Po
 import { useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { ColourTag } from '../components/ColourTag';
+import { FollowJob } from '../components/JobProgress';
 import { formatNumber, formatTime } from '../format';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
@@ -185,12 +186,15 @@ export function TagRulesPage() {
   const [open, setOpen] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [form] = Form.useForm<{ name: string; definition: string; add: number[]; remove: number[]; enabled: boolean }>();
+  // the job applying a rule just saved to the customers it matches now
+  const [backfill, setBackfill] = useState<{ rule: string; job: number } | null>(null);
   const tagName = (id: number) => tags.data?.find((x) => x.id === id)?.name ?? `#${id}`;
 
   async function create(values: { name: string; definition: string; add?: number[]; remove?: number[]; enabled: boolean }) {
     setError(null);
     try {
-      await unwrap(api.POST('/api/v1/tag-rules', { body: { ...values, add: values.add ?? [], remove: values.remove ?? [] } }));
+      const saved = await unwrap(api.POST('/api/v1/tag-rules', { body: { ...values, add: values.add ?? [], remove: values.remove ?? [] } }));
+      if (saved.job_id != null) setBackfill({ rule: saved.rule.name, job: saved.job_id });
       setOpen(false);
       form.resetFields();
       void rules.reload();
@@ -201,7 +205,8 @@ export function TagRulesPage() {
 
   async function toggle(rule: Schemas['TagRule']) {
     try {
-      await unwrap(api.PATCH('/api/v1/tag-rules/{id}', { params: { path: { id: rule.id } }, body: { enabled: !rule.enabled } }));
+      const saved = await unwrap(api.PATCH('/api/v1/tag-rules/{id}', { params: { path: { id: rule.id } }, body: { enabled: !rule.enabled } }));
+      if (saved.job_id != null) setBackfill({ rule: saved.rule.name, job: saved.job_id });
       void rules.reload();
     } catch (e) {
       setError(errorMessage(e));
@@ -221,6 +226,11 @@ export function TagRulesPage() {
         )}
       </Space>
       {(error || rules.error) && !open && <Alert type="error" showIcon title={error ?? rules.error} role="alert" />}
+      {backfill && (
+        <Card size="small" title={t('tagRules.backfill', { name: backfill.rule })} data-testid="rule-backfill">
+          <FollowJob key={backfill.job} id={backfill.job} />
+        </Card>
+      )}
       <Table
         rowKey="id"
         loading={rules.loading}
