@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod auth;
 mod customers;
+mod files;
 mod identity;
 mod ingest;
 mod jobs;
