@@ -137,7 +137,7 @@ impl ActorKind {
 }
 
 /// The actor of an audited action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Actor {
     pub kind: ActorKind,
     /// The staff or token id; null for the CLI and anonymous callers.

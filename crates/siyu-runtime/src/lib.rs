@@ -6,6 +6,7 @@
 //! of its own: `siyu-server` knows HTTP only, and the binary starts a [`Runner`] beside
 //! it (or alone, on a worker node).
 
+pub mod imports;
 pub mod runner;
 
 pub use runner::{
@@ -27,6 +28,10 @@ pub struct Services {
 /// A new kind of job gets a module of its own here (its payload, its handler, its
 /// tests) and a line below.
 pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
+    // the store comes with each job's context; kinds that need more take it from here
     let _ = services;
-    Vec::new()
+    vec![
+        // CSV imports (`POST /api/v1/imports`), a part per transaction, exactly once
+        Arc::new(imports::handler()),
+    ]
 }

@@ -72,7 +72,7 @@ pub(crate) use db::{Pool, on_db};
 pub use error::{StoreError, redact_url};
 pub use feed::CustomerChange;
 pub use files::FileInfo;
-pub use imports::{IMPORT_SOURCE, ImportProgress};
+pub use imports::{IMPORT_SOURCE, ImportPart, ImportProgress, ImportRun};
 pub use ingest::aggregate_name;
 pub use ingest_log::{DeadLetter, LogSeq};
 pub use jobs::{ClaimedJob, JOBS_CHANNEL, JobFilter, NewJob};

@@ -20,6 +20,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
+    // --- test-only job runner (imports are jobs). `siyu serve` starts the runner beside
+    // the Application; until the Application starts it itself, tests start one here.
+    _runner: siyu_runtime::RunnerHandle,
+    // ---
     _db: TestDatabase,
 }
 
@@ -64,6 +68,14 @@ impl TestApp {
             let _ = stop.await;
         }));
         let (tenant, admin_email, admin_token) = create_tenant(&store, "acme").await;
+        // --- test-only job runner (see the field): every kind of job, polling often
+        let runner = siyu_runtime::Runner::new(store.clone(), "test-app")
+            .handlers(siyu_runtime::job_handlers(&siyu_runtime::Services {
+                store: store.clone(),
+            }))
+            .poll(std::time::Duration::from_millis(100))
+            .start();
+        // ---
         TestApp {
             base,
             store,
@@ -73,6 +85,7 @@ impl TestApp {
             http: reqwest::Client::new(),
             shutdown: Some(shutdown),
             server,
+            _runner: runner,
             _db: db,
         }
     }

@@ -15,3 +15,15 @@ CREATE TABLE files (
     created_at INTEGER NOT NULL,
     UNIQUE (tenant_id, id)
 );
+
+-- an import is a durable job (src/imports.rs): its file, its mapping, its job, and how
+-- many records of the file are settled (stored, unchanged or refused), written in the
+-- transaction of each part. file_id is cleared when the file is deleted at the end.
+ALTER TABLE imports ADD COLUMN file_id INTEGER;
+ALTER TABLE imports ADD COLUMN job_id INTEGER;
+ALTER TABLE imports ADD COLUMN mapping TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE imports ADD COLUMN items_read INTEGER NOT NULL DEFAULT 0;
+
+-- imports of the versions before, which ran in their server's process: one still
+-- running now was cut off by its process and will not go on
+UPDATE imports SET status = 'interrupted' WHERE status = 'running';

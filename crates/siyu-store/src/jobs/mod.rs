@@ -42,6 +42,7 @@ use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, Store, StoreError, TenantScope};
 
 pub use claim::ClaimedJob;
+pub(crate) use claim::{complete_job_in, set_progress_in};
 pub use wake::JOBS_CHANNEL;
 
 /// A job to enqueue: what it does (`kind`), its input, and how it is run.

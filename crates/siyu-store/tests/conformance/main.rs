@@ -9,6 +9,7 @@ mod auth;
 mod customers;
 mod files;
 mod identity;
+mod imports;
 mod ingest;
 mod jobs;
 mod migrations;
