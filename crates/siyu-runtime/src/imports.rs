@@ -16,6 +16,10 @@
 //! job; a database error is tried again with backoff, and on the job's last attempt it
 //! marks the import failed too, so an import always ends `completed` or `failed`.
 
+use std::future::Future;
+use std::io::Cursor;
+use std::sync::Arc;
+
 use siyu_domain::import::{IMPORT_JOB_KIND, ImportJobPayload, ImportStatus};
 use siyu_store::{ImportPart, StoreError, TenantScope};
 
@@ -39,11 +43,23 @@ async fn run(ctx: JobContext) -> Result<(), JobError> {
         if last {
             // the job will not run again: the import ends here (unless this worker no
             // longer holds the job, in which case another one goes on with it)
-            if let Err(e) = scope
-                .fail_import(payload.import_id, &ctx.job, &error.to_string())
-                .await
-            {
-                tracing::warn!(import = payload.import_id, error = %e, "cannot record that an import failed");
+            let (store, job, id, message) = (
+                ctx.store.clone(),
+                ctx.job.clone(),
+                payload.import_id,
+                error.to_string(),
+            );
+            let failed = uncancelled(async move {
+                store
+                    .tenant(tenant)
+                    .fail_import(id, &job, &message)
+                    .await
+                    .map_err(JobError::from)
+            })
+            .await
+            .and_then(|recorded| recorded);
+            if let Err(e) = failed {
+                tracing::warn!(import = id, error = %e, "cannot record that an import failed");
             }
         }
     }
@@ -55,7 +71,7 @@ async fn import(
     scope: &TenantScope<'_>,
     payload: &ImportJobPayload,
 ) -> Result<(), JobError> {
-    let mut run = scope.import_run(payload.import_id).await.map_err(failure)?;
+    let run = scope.import_run(payload.import_id).await.map_err(failure)?;
     match run.status {
         ImportStatus::Queued | ImportStatus::Running => {}
         // its last part completed this job too
@@ -72,18 +88,31 @@ async fn import(
         .file
         .ok_or_else(|| JobError::permanent(format!("the file of import {} is gone", run.id)))?;
     let (_, bytes) = scope.get_file(file).await.map_err(failure)?;
-    let mut rows = run.reader(&bytes[..]).map_err(JobError::permanent)?;
     if run.status == ImportStatus::Queued {
         tracing::info!(import = run.id, rows = run.total_rows, "import started");
     } else {
         tracing::info!(import = run.id, from = run.items_read, "import continues");
     }
-    loop {
-        match scope
-            .import_part(&mut run, &mut rows, &ctx.job, &payload.actor)
+    // skipping what is settled reads the file up to there: off the async workers
+    let bytes: Arc<[u8]> = bytes.into();
+    let (mut run, mut rows) =
+        tokio::task::spawn_blocking(move || run.reader(Cursor::new(bytes)).map(|rows| (run, rows)))
             .await
-            .map_err(failure)?
-        {
+            .map_err(JobError::retry)?
+            .map_err(JobError::permanent)?;
+    loop {
+        let (store, job, actor) = (ctx.store.clone(), ctx.job.clone(), payload.actor.clone());
+        let tenant = scope.id();
+        let (back, back_rows, part) = uncancelled(async move {
+            let part = store
+                .tenant(tenant)
+                .import_part(&mut run, &mut rows, &job, &actor)
+                .await;
+            (run, rows, part)
+        })
+        .await?;
+        (run, rows) = (back, back_rows);
+        match part.map_err(failure)? {
             ImportPart::Stored => {}
             ImportPart::Completed => {
                 tracing::info!(
@@ -102,6 +131,20 @@ async fn import(
             }
         }
     }
+}
+
+/// Runs a transaction of the import on a task of its own and waits for it. The runner
+/// aborts a handler whose job's lease was lost, or that outlives a shutdown; the part in
+/// flight then finishes (or is refused by its fences) on its own instead of being cut
+/// off mid-statement: a SQLite transaction dropped while its `BEGIN IMMEDIATE` is being
+/// answered can leave its pooled connection inside the transaction (sqlx cannot roll
+/// back what it was not yet told began), holding the database's write lock for good.
+async fn uncancelled<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, JobError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| JobError::retry(format!("a part of the import stopped: {e}")))
 }
 
 /// A store error as a job's failure: one about the data (missing, corrupt, refused) will
