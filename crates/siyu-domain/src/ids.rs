@@ -57,4 +57,6 @@ id_type!(
     SavedViewId,
     /// A durable background job.
     JobId,
+    /// A stored file (an import's upload).
+    FileId,
 );

@@ -25,9 +25,11 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use crate::DomainError;
+use crate::audit::Actor;
 use crate::consent::{ConsentChannel, ConsentStatus};
 use crate::currency::ExchangeRate;
 use crate::identity::{Identity, IdentityKind};
+use crate::ids::JobId;
 use crate::order::{NewOrder, OrderItem, OrderStatus, SalesChannel, check_currency, parse_money};
 
 crate::order::string_enum!(
@@ -46,10 +48,15 @@ pub struct RejectedRow {
 }
 
 crate::order::string_enum!(
-    /// Where an import stands. `interrupted`: its process stopped before the end (the
-    /// rows stored stay stored; importing the file again stores the rest, and rows
-    /// already stored change nothing).
+    /// Where an import stands: `queued` (its job waits for a worker), `running` (parts
+    /// of it are stored), then `completed` or `failed` (with `error`). An import always
+    /// reaches one of those two: a node that dies mid-file leaves its job to another,
+    /// which continues where the last stored part ended. `interrupted` is only on
+    /// imports made before imports were jobs, cut off by their process (the rows stored
+    /// stay stored; importing the file again stores the rest, and rows already stored
+    /// change nothing).
     ImportStatus {
+        Queued => "queued",
         Running => "running",
         Completed => "completed",
         Failed => "failed",
@@ -57,8 +64,27 @@ crate::order::string_enum!(
     }
 );
 
+impl ImportStatus {
+    /// Whether the import has ended (it will store no more rows).
+    pub fn is_finished(self) -> bool {
+        !matches!(self, ImportStatus::Queued | ImportStatus::Running)
+    }
+}
+
 /// The most refused rows an import keeps for its report.
 pub const MAX_REPORTED_REJECTS: usize = 1000;
+
+/// The kind of the durable job that runs an import (its handler is in `siyu-runtime`).
+pub const IMPORT_JOB_KIND: &str = crate::jobs::kind::IMPORT;
+
+/// What an import's job is given: the import (whose row names its file, mapping and
+/// how far it got), and who started it, whom the audit entries it writes (consents,
+/// tags) name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportJobPayload {
+    pub import_id: i64,
+    pub actor: Actor,
+}
 
 /// An import and its progress.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -66,6 +92,8 @@ pub struct ImportJob {
     pub id: i64,
     pub kind: ImportKind,
     pub status: ImportStatus,
+    /// The durable job that runs it; none for imports made before imports were jobs.
+    pub job_id: Option<JobId>,
     pub file_name: String,
     pub total_rows: i64,
     pub processed_rows: i64,
@@ -715,6 +743,104 @@ fn reason_of(field: &str, e: DomainError) -> String {
     format!("{field}: {}", reason(e))
 }
 
+/// Checks a whole file before anything is made of it: it must be UTF-8 text, and CSV
+/// whose quotes close (a quoted cell may span lines, up to [`MAX_LINES_PER_CELL`]).
+/// Answers how many data rows it holds (for progress). The error names what is wrong
+/// and on which line. (The reader itself is lenient, as spreadsheets are: rows may have
+/// more or fewer cells than the header, since it reads with `flexible`; such rows are
+/// read, or refused one by one with their reasons.)
+pub fn check_file(bytes: &[u8]) -> Result<u64, DomainError> {
+    let line_at = |at: usize| 1 + bytes[..at].iter().filter(|b| **b == b'\n').count();
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let at = e.valid_up_to();
+        return Err(DomainError::invalid(
+            "file",
+            format!(
+                "the file is not UTF-8 text: line {} holds bytes that are not UTF-8 (byte {} \
+                 of the file); save it as \"CSV UTF-8\" (Excel: CSV UTF-8 (逗号分隔)) and \
+                 send it again",
+                line_at(at),
+                at + 1
+            ),
+        ));
+    }
+    check_quotes(bytes)?;
+    let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(bytes);
+    let mut row = csv::StringRecord::new();
+    let mut rows = 0;
+    loop {
+        match csv.read_record(&mut row) {
+            Ok(true) => rows += 1,
+            Ok(false) => return Ok(rows),
+            Err(e) => {
+                let line = e.position().map_or(0, |p| p.line());
+                return Err(DomainError::invalid(
+                    "file",
+                    format!("line {line}: the file cannot be read as CSV: {e}"),
+                ));
+            }
+        }
+    }
+}
+
+/// Follows the quotes of a file as the CSV reader does (a cell that starts with `"`
+/// runs to the next `"` not doubled; a quote inside an unquoted cell is a character):
+/// a quote still open at the end of the file, or a quoted cell running over more than
+/// [`MAX_LINES_PER_CELL`] lines, is a quote left open, which would swallow the rows
+/// after it.
+fn check_quotes(bytes: &[u8]) -> Result<(), DomainError> {
+    #[derive(PartialEq)]
+    enum At {
+        CellStart,
+        Plain,
+        Quoted,
+        QuoteInQuoted,
+    }
+    let ends_cell = |b: u8| matches!(b, b',' | b'\n' | b'\r');
+    let never_closed = |line: u64, why: &str| {
+        DomainError::invalid(
+            "file",
+            format!(
+                "line {line}: a quote (\") opened on this line is never closed{why}; close it \
+                 (a quote inside a quoted cell is written twice: \"\") and send the file again"
+            ),
+        )
+    };
+    let (mut at, mut line, mut opened, mut breaks) = (At::CellStart, 1u64, 0u64, 0usize);
+    for &b in bytes {
+        at = match at {
+            At::CellStart if b == b'"' => {
+                opened = line;
+                breaks = 0;
+                At::Quoted
+            }
+            At::CellStart | At::Plain if ends_cell(b) => At::CellStart,
+            At::CellStart | At::Plain => At::Plain,
+            At::Quoted if b == b'"' => At::QuoteInQuoted,
+            At::Quoted => At::Quoted,
+            At::QuoteInQuoted if b == b'"' => At::Quoted,
+            At::QuoteInQuoted if ends_cell(b) => At::CellStart,
+            At::QuoteInQuoted => At::Plain,
+        };
+        if b == b'\n' {
+            line += 1;
+            if at == At::Quoted {
+                breaks += 1;
+                if breaks > MAX_LINES_PER_CELL {
+                    return Err(never_closed(
+                        opened,
+                        &format!(" (its cell runs over more than {MAX_LINES_PER_CELL} lines)"),
+                    ));
+                }
+            }
+        }
+    }
+    if at == At::Quoted {
+        return Err(never_closed(opened, " (the file ends inside it)"));
+    }
+    Ok(())
+}
+
 /// How many data rows a file holds (for a progress bar), counted without checking them.
 pub fn count_rows(reader: impl Read) -> u64 {
     let mut csv = csv::ReaderBuilder::new().flexible(true).from_reader(reader);
@@ -850,6 +976,47 @@ mod tests {
             panic!("{rows:?}")
         };
         assert_eq!((t4.order.amount, t4.order.items.len()), (0, 0));
+    }
+
+    #[test]
+    fn a_whole_file_is_checked_for_utf8_and_open_quotes_before_import() {
+        let ok = "user_id,name,address\nu-1,甲,\"上海\n浦东\"\nu-2,\"say \"\"hi\"\"\",x\nu-3\n";
+        assert_eq!(
+            check_file(ok.as_bytes()).unwrap(),
+            3,
+            "rows of any width are read"
+        );
+        assert_eq!(check_file(b"user_id\n").unwrap(), 0);
+        assert_eq!(check_file(b"").unwrap(), 0);
+        let message = |e: DomainError| match e {
+            DomainError::Invalid(f) => {
+                assert_eq!(f.field, "file");
+                f.message
+            }
+            other => panic!("{other:?}"),
+        };
+        // GBK, as Excel saves a Chinese sheet by default
+        let mut gbk = b"user_id,name\nu-1,ok\nu-2,".to_vec();
+        gbk.extend_from_slice(&[0xc0, 0xee, 0xc4, 0xc8]);
+        gbk.extend_from_slice(b"\n");
+        let e = message(check_file(&gbk).unwrap_err());
+        assert!(e.contains("not UTF-8") && e.contains("line 3"), "{e}");
+        // a quote left open at the end of the file
+        let e = message(check_file(b"user_id,name\nu-1,ok\nu-2,\"open\nu-3,x\n").unwrap_err());
+        assert!(e.contains("line 3") && e.contains("never closed"), "{e}");
+        // and one that runs on over many lines, even if a later quote closes it
+        let mut text = String::from("user_id,name\nu-1,\"open\n");
+        for n in 0..30 {
+            text.push_str(&format!("u-{n},x\n"));
+        }
+        text.push_str("u-99,\"closed\"\n");
+        let e = message(check_file(text.as_bytes()).unwrap_err());
+        assert!(
+            e.contains("line 2") && e.contains("more than 20 lines"),
+            "{e}"
+        );
+        // a quote inside an unquoted cell is a character
+        assert_eq!(check_file(b"user_id,note\nu-1,5\" screen\n").unwrap(), 1);
     }
 
     #[test]

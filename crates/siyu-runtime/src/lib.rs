@@ -7,6 +7,7 @@
 //! it (or alone, on a worker node).
 
 pub mod audience;
+pub mod imports;
 pub mod ingest;
 pub mod maintenance;
 pub mod metrics;
@@ -40,6 +41,8 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
     vec![
         Arc::new(probe::handler()),
         Arc::new(maintenance::handler()),
+        // CSV imports (`POST /api/v1/imports`), a part per transaction, exactly once
+        Arc::new(imports::handler()),
         Arc::new(tagging::bulk_tagging(services)),
         Arc::new(tagging::rule_backfill(services)),
     ]

@@ -37,8 +37,6 @@ fn route_modules_form_no_circle_and_stay_short() {
 const WHOLE_TENANT: &[(&str, &str)] = &[
     // signing in: no principal yet
     ("auth.rs", "store.tenant(credentials.tenant_id)"),
-    // the import runs after `create_import` checked the caller reaches every customer
-    ("imports.rs", "store.tenant(tenant)"),
 ];
 
 #[test]

@@ -34,6 +34,14 @@ pub enum StoreError {
     NoSecretKey,
     #[error(transparent)]
     Secret(#[from] SecretError),
+    /// Reading or writing the bytes of a stored file on disk failed (SQLite's files
+    /// directory; see `files`).
+    #[error("cannot use the stored file {path}: {source}")]
+    Files {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A stored value that the schema should have made impossible.
     #[error("stored data is not valid: {0}")]
     Corrupt(String),

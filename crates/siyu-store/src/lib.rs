@@ -30,6 +30,7 @@ mod definitions;
 mod error;
 mod facts;
 mod feed;
+mod files;
 mod imports;
 mod ingest;
 mod ingest_log;
@@ -71,7 +72,8 @@ pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
 pub use error::{StoreError, redact_url};
 pub use feed::CustomerChange;
-pub use imports::{IMPORT_SOURCE, ImportProgress};
+pub use files::FileInfo;
+pub use imports::{IMPORT_SOURCE, ImportPart, ImportProgress, ImportRun};
 pub use ingest::aggregate_name;
 pub use ingest_log::{DeadLetter, LogSeq};
 pub use jobs::{
@@ -133,6 +135,9 @@ pub struct Store {
     /// Bumped when jobs were enqueued in this process (see `jobs::wake`): job runners
     /// waiting on it claim at once instead of at their next poll.
     pub(crate) jobs_wake: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// SQLite on disk: where the bytes of stored files are (`PATH.files/`, see `files`);
+    /// PostgreSQL and an in-memory database keep them in their rows.
+    pub(crate) files_dir: Option<std::sync::Arc<std::path::PathBuf>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -178,6 +183,7 @@ impl Store {
             source,
         };
         let mut log_pool = None;
+        let mut files_dir = None;
         let pool = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)
                 .map_err(connect_error)?
@@ -201,6 +207,10 @@ impl Store {
             let log_connect = if in_memory {
                 connect.clone().in_memory(true)
             } else {
+                // stored files beside it too (PATH.files/)
+                let mut files = file.clone().into_os_string();
+                files.push(".files");
+                files_dir = Some(std::sync::Arc::new(std::path::PathBuf::from(files)));
                 let mut name = file.into_os_string();
                 name.push(".ingest");
                 connect.clone().filename(name)
@@ -250,6 +260,7 @@ impl Store {
             recent: std::sync::Arc::default(),
             jobs_turn: std::sync::Arc::default(),
             jobs_wake: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            files_dir,
         })
     }
 
@@ -268,7 +279,12 @@ impl Store {
             Pool::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
             Pool::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
         }
-        self.prepare_log().await
+        self.prepare_log().await?;
+        // bytes of stored files left without their row by a crash (SQLite's directory)
+        if let Err(error) = self.sweep_files().await {
+            tracing::warn!(%error, "cannot sweep the files directory");
+        }
+        Ok(())
     }
 
     /// Applies the embedded migrations up to and including `version` only: for tests

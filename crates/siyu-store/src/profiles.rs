@@ -30,40 +30,7 @@ impl crate::TenantScope<'_> {
             }
             let mut tx = self.store.begin().await?;
             let customer = create_customer(&mut tx, self.tenant, now_ms()).await?;
-            let linked = on_tx!(&mut tx, |c| {
-                sqlx::query(
-                    "INSERT INTO identities (tenant_id, customer_id, kind, value, created_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, kind, value) DO NOTHING",
-                )
-                .bind(self.tenant.0)
-                .bind(customer.0)
-                .bind(identity.kind.as_str())
-                .bind(&identity.value)
-                .bind(now_ms())
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-            });
-            if linked == 1 {
-                let column = match identity.kind.as_str() {
-                    IdentityKind::EMAIL => Some("email"),
-                    IdentityKind::PHONE => Some("phone"),
-                    _ => None,
-                };
-                if let Some(column) = column {
-                    let sql = format!(
-                        "UPDATE customers SET {column} = $1 WHERE tenant_id = $2 AND id = $3"
-                    );
-                    on_tx!(&mut tx, |c| {
-                        sqlx::query(&sql)
-                            .bind(&identity.value)
-                            .bind(self.tenant.0)
-                            .bind(customer.0)
-                            .execute(&mut *c)
-                            .await?
-                            .rows_affected()
-                    });
-                }
+            if link_identity(&mut tx, self.tenant, customer, identity).await? {
                 crate::feed::note_changed(&mut tx, self.tenant, &[customer]).await?;
                 tx.commit().await?;
                 return Ok(customer);
@@ -74,6 +41,122 @@ impl crate::TenantScope<'_> {
             "the identity keeps changing owner; try again".into(),
         ))
     }
+}
+
+/// The live customer an id leads to in `tx` (a merged profile's id leads to its
+/// survivor); not found when there is none.
+pub(crate) async fn live_customer_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: CustomerId,
+) -> Result<CustomerId> {
+    let mut id = id;
+    for _ in 0..16 {
+        let merged: Option<Option<i64>> = on_tx!(tx, |c| {
+            sqlx::query_scalar(
+                "SELECT merged_into_id FROM customers WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        match merged.ok_or(StoreError::NotFound("customer"))? {
+            Some(survivor) => id = CustomerId(survivor),
+            None => return Ok(id),
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "customer {id} merges in a loop"
+    )))
+}
+
+/// The customer an identity names, in `tx`; a new profile with only that identity when
+/// there is none (an imported order for someone not seen before). The caller's
+/// transaction holds the tenant's customer lock (`begin_changing_customers`).
+pub(crate) async fn ensure_customer_in(
+    tx: &mut Tx,
+    tenant: TenantId,
+    identity: &Identity,
+) -> Result<CustomerId> {
+    for _ in 0..3 {
+        let owner: Option<i64> = on_tx!(tx, |c| {
+            sqlx::query_scalar(
+                "SELECT customer_id FROM identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+            )
+            .bind(tenant.0)
+            .bind(identity.kind.as_str())
+            .bind(&identity.value)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        if let Some(owner) = owner {
+            return live_customer_in(tx, tenant, CustomerId(owner)).await;
+        }
+        let customer = create_customer(tx, tenant, now_ms()).await?;
+        if link_identity(tx, tenant, customer, identity).await? {
+            crate::feed::note_changed(tx, tenant, &[customer]).await?;
+            return Ok(customer);
+        }
+        // linked to someone else meanwhile (by a writer outside the customer lock): the
+        // new profile goes, and the identity's owner is looked up again
+        on_tx!(tx, |c| {
+            sqlx::query("DELETE FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.0)
+                .bind(customer.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+    }
+    Err(StoreError::Conflict(
+        "the identity keeps changing owner; try again".into(),
+    ))
+}
+
+/// Gives a new profile its first identity (and the contact column it fills); answers
+/// false when the identity is someone else's already.
+async fn link_identity(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+    identity: &Identity,
+) -> Result<bool> {
+    let linked = on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO identities (tenant_id, customer_id, kind, value, created_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, kind, value) DO NOTHING",
+        )
+        .bind(tenant.0)
+        .bind(customer.0)
+        .bind(identity.kind.as_str())
+        .bind(&identity.value)
+        .bind(now_ms())
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    if linked != 1 {
+        return Ok(false);
+    }
+    let column = match identity.kind.as_str() {
+        IdentityKind::EMAIL => Some("email"),
+        IdentityKind::PHONE => Some("phone"),
+        _ => None,
+    };
+    if let Some(column) = column {
+        let sql = format!("UPDATE customers SET {column} = $1 WHERE tenant_id = $2 AND id = $3");
+        on_tx!(tx, |c| {
+            sqlx::query(&sql)
+                .bind(&identity.value)
+                .bind(tenant.0)
+                .bind(customer.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+        });
+    }
+    Ok(true)
 }
 
 pub(crate) async fn create_customer(

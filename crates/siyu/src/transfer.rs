@@ -47,7 +47,7 @@ pub async fn import(
     };
     let actor = Actor::cli();
     let result = scope
-        .run_import(reader, &actor, None, |p| bar.set_position(p.processed))
+        .run_import(reader, &actor, |p| bar.set_position(p.processed))
         .await;
     bar.finish_and_clear();
     let progress = result?;

@@ -1244,45 +1244,32 @@ async fn made_up_trait_names_do_not_grow_the_server() {
     }
     assert!(rejected >= 11, "{rejected} refused, {taken} taken");
     assert!(taken > 0 && taken < 25, "{taken} taken");
-    // and one CSV row of a thousand columns
+    // and one CSV row of a thousand columns, imported beside the server
     let header: Vec<String> = (5_000..6_000).map(|k| format!("x{k:05}")).collect();
     let row: Vec<String> = (5_000..6_000).map(|k| k.to_string()).collect();
-    let csv = format!("user_id,{}\nu200,{}\n", header.join(","), row.join(","));
-    let job: serde_json::Value = http
-        .post(format!("{base}/api/v1/imports?kind=customers"))
-        .bearer_auth(&token)
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = job["id"].as_i64().expect("an import job");
-    let done = loop {
-        let job: serde_json::Value = http
-            .get(format!("{base}/api/v1/imports/{id}"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if job["status"] != "running" {
-            break job;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert_eq!(done["rejected_rows"], 1, "{done}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("wide.csv");
+    std::fs::write(
+        &file,
+        format!("user_id,{}\nu200,{}\n", header.join(","), row.join(",")),
+    )
+    .unwrap();
+    let imported = siyu(&[
+        "import",
+        "customers",
+        &file.display().to_string(),
+        "--tenant",
+        "acme",
+        "--database-url",
+        url,
+    ])
+    .await;
+    let stderr = String::from_utf8_lossy(&imported.stderr);
     assert!(
-        done["rejects"][0]["reason"]
-            .as_str()
-            .unwrap()
-            .starts_with("too_many_traits"),
-        "{done}"
+        !imported.status.success(),
+        "its one row is refused: {stderr}"
     );
+    assert!(stderr.contains("line 2: too_many_traits"), "{stderr}");
 
     // what was taken is applied and on the index: the last call taken's first name
     all_applied(&store).await;
@@ -1294,6 +1281,166 @@ async fn made_up_trait_names_do_not_grow_the_server() {
         "resident memory {:.1} MB before the attack, changed by {:+.1} MB ({taken} calls taken, {rejected} refused)",
         before as f64 / 1048576.0,
         (resident_bytes(pid) as f64 - before as f64) / 1048576.0
+    );
+}
+
+/// Orders in the database, and how many distinct order ids they have (SQL, either
+/// database).
+async fn orders_and_distinct_ids(url: &str) -> (i64, i64) {
+    let sql = "SELECT COUNT(*), COUNT(DISTINCT order_id) FROM orders";
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let counts: (i64, i64) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        counts
+    } else {
+        let pool = sqlx::SqlitePool::connect(url).await.unwrap();
+        let counts: (i64, i64) = sqlx::query_as(sql).fetch_one(&pool).await.unwrap();
+        pool.close().await;
+        counts
+    }
+}
+
+/// A `siyu serve` killed with SIGKILL halfway through an import started through the API:
+/// after a restart (its runner takes the job once the dead process's lease runs out)
+/// the import completes, and every row is stored exactly once.
+#[tokio::test]
+async fn an_api_import_survives_sigkill_of_its_server_and_stores_every_row_once() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    ok(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "import-boss-26",
+        "--database-url",
+        url,
+    ])
+    .await;
+    let token = last_line(
+        &siyu(&[
+            "token",
+            "create",
+            "--tenant",
+            "acme",
+            "--role",
+            "admin",
+            "--database-url",
+            url,
+        ])
+        .await,
+    );
+    let serve = |port: u16| {
+        Command::new(SIYU)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database-url", url])
+            .env("RUST_LOG", "warn")
+            .env_remove("SIYU_SECRET_KEY")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    };
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut server = serve(port);
+    wait_healthy(&base).await;
+    let http = reqwest::Client::new();
+
+    // 60,000 orders (120 parts), under 64 MB
+    const ROWS: usize = 60_000;
+    let mut csv = String::from("order_id,user_id,channel,ordered_at,sku,price,quantity\n");
+    for i in 0..ROWS {
+        csv.push_str(&format!(
+            "K-{i:06},u-{},tmall,2026-06-18 20:00,S{},{}.00,1\n",
+            i % 1_000,
+            i % 7,
+            i % 90 + 1
+        ));
+    }
+    let job: serde_json::Value = http
+        .post(format!("{base}/api/v1/imports?kind=orders"))
+        .bearer_auth(&token)
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["status"], "queued", "{job}");
+    let id = job["id"].as_i64().expect("an import");
+    let get = async |base: &str| -> serde_json::Value {
+        http.get(format!("{base}/api/v1/imports/{id}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    };
+
+    // SIGKILL once some parts are stored
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = get(&base).await;
+        let done = now["processed_rows"].as_i64().unwrap_or(0);
+        assert!(
+            now["status"] != "completed",
+            "finished before the kill: {now}"
+        );
+        if done >= 5_000 {
+            break;
+        }
+        assert!(std::time::Instant::now() < until, "no part stored: {now}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.start_kill().unwrap(); // SIGKILL
+    server.wait().await.unwrap();
+    let (stored, distinct) = orders_and_distinct_ids(url).await;
+    assert_eq!(stored, distinct, "no order twice, even mid-import");
+    assert!(
+        (stored as usize) < ROWS,
+        "killed halfway ({stored} of {ROWS} orders stored)"
+    );
+
+    // restarted, the import goes on where it stopped and completes
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _server = serve(port);
+    wait_healthy(&base).await;
+    let until = std::time::Instant::now() + Duration::from_secs(180);
+    let done = loop {
+        let now = get(&base).await;
+        assert!(
+            now["status"] == "queued" || now["status"] == "running" || now["status"] == "completed",
+            "{now}"
+        );
+        if now["status"] == "completed" {
+            break now;
+        }
+        assert!(std::time::Instant::now() < until, "not completed: {now}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        (
+            &done["processed_rows"],
+            &done["stored_rows"],
+            &done["rejected_rows"]
+        ),
+        (&json!(ROWS), &json!(ROWS), &json!(0)),
+        "every row counted once: {done}"
+    );
+    assert_eq!(
+        orders_and_distinct_ids(url).await,
+        (ROWS as i64, ROWS as i64),
+        "every order stored, once"
     );
 }
 

@@ -1,5 +1,6 @@
 // CSV imports of customers and orders: upload, then a progress bar that follows the job
-// until it is done, and the rejected rows with their line numbers and reasons.
+// (queued, then running) until it is completed or failed, and the rejected rows with
+// their line numbers and reasons.
 import { UploadOutlined } from '@ant-design/icons';
 import { Alert, Button, Card, Form, Input, Progress, Select, Space, Table, Tag, Typography, Upload } from 'antd';
 import { useEffect, useState } from 'react';
@@ -18,7 +19,7 @@ export function ImportsPage() {
   const [file, setFile] = useState<File | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const running = (jobs.data?.items ?? []).some((j) => j.status === 'running');
+  const running = (jobs.data?.items ?? []).some((j) => j.status === 'queued' || j.status === 'running');
 
   useEffect(() => {
     if (!running) return;

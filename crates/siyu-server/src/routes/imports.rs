@@ -1,6 +1,10 @@
-//! Imports through the API: the CSV file is the request body; the import runs in the
-//! background and `GET /api/v1/imports/{id}` reports its progress and refused rows.
-//! A file whose header cannot make records is refused at once (422) and starts nothing.
+//! Imports through the API: the CSV file is the request body. The whole file is checked
+//! first (UTF-8, CSV whose quotes close, a header that makes records; 422 naming the
+//! problem and its line, and nothing made); then the file, the import and the durable job
+//! that runs it are made in one transaction (`TenantScope::create_import`), and the job
+//! runs on whichever node's runner takes it (`siyu-runtime`'s `imports`).
+//! `GET /api/v1/imports/{id}` reports its progress and refused rows: `queued`, `running`,
+//! then `completed` or `failed`.
 
 use axum::Json;
 use axum::body::Body;
@@ -8,9 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use siyu_domain::access::Permission;
-use siyu_domain::import::{
-    ImportJob, ImportKind, ImportReader, ImportStatus, count_rows, parse_mapping,
-};
+use siyu_domain::import::{ImportJob, ImportKind, parse_mapping};
 use siyu_domain::page::Page;
 use utoipa::IntoParams;
 
@@ -32,13 +34,16 @@ pub struct ImportQuery {
     pub map: Option<String>,
 }
 
-/// Starts an import of the CSV file sent as the body (`Content-Type: text/csv`, at most
-/// 64 MB). Answers 202 with the import, whose progress `GET /api/v1/imports/{id}` shows.
+/// Starts an import of the CSV file sent as the body (`Content-Type: text/csv`, UTF-8, at
+/// most 64 MB). Answers 202 with the import (`queued`), whose progress
+/// `GET /api/v1/imports/{id}` shows; it runs as a durable job, so a server that stops
+/// mid-file leaves the rest to the next (no row stored twice, none skipped).
 #[utoipa::path(post, path = "/api/v1/imports", tag = "imports", params(ImportQuery),
     request_body(content = String, content_type = "text/csv"),
-    responses((status = 202, description = "the import has started", body = ImportJob),
+    responses((status = 202, description = "the import is queued", body = ImportJob),
         (status = 413, body = ErrorBody),
-        (status = 422, description = "the header cannot make records", body = ErrorBody)))]
+        (status = 422, description = "the file is not UTF-8 CSV (the message names the line), \
+            or its header cannot make records", body = ErrorBody)))]
 pub async fn start_import(
     State(app): State<AppState>,
     auth: Auth,
@@ -58,50 +63,10 @@ pub async fn start_import(
     let bytes = axum::body::to_bytes(body, MAX_IMPORT_BYTES)
         .await
         .map_err(|_| ApiError::PayloadTooLarge(MAX_IMPORT_BYTES))?;
-    // checked now, so a bad header is a 422 and not a failed import
-    ImportReader::new(kind, &bytes[..], &mapping, siyu_store::now_ms())?;
-    let total = count_rows(&bytes[..]) as i64;
-    let actor = auth.actor();
-    let job = scope.create_import(kind, &file_name, total, &actor).await?;
-    let id = job.id;
-    let store = app.store.clone();
-    let tenant = auth.principal.tenant_id;
-    tokio::spawn(async move {
-        // the import runs as the system, over the whole tenant (create_import made sure
-        // the caller reaches all of it)
-        let scope = store.tenant(tenant);
-        let outcome = match ImportReader::new(kind, &bytes[..], &mapping, siyu_store::now_ms()) {
-            Ok(reader) => scope.run_import(reader, &actor, Some(id), |_| {}).await,
-            Err(e) => Err(e.into()),
-        };
-        let result = match outcome {
-            Ok(progress) => {
-                scope
-                    .update_import(id, &progress, ImportStatus::Completed, None)
-                    .await
-            }
-            Err(e) => {
-                tracing::error!(import = id, error = %e, "import failed");
-                let progress = match scope.get_import(id).await {
-                    Ok(job) => siyu_store::ImportProgress {
-                        processed: job.processed_rows as u64,
-                        stored: job.stored_rows as u64,
-                        unchanged: 0,
-                        rejected: job.rejected_rows as u64,
-                        rejects: job.rejects,
-                    },
-                    Err(_) => Default::default(),
-                };
-                scope
-                    .update_import(id, &progress, ImportStatus::Failed, Some(&e.to_string()))
-                    .await
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(import = id, error = %e, "cannot record the end of an import");
-        }
-    });
-    Ok((StatusCode::ACCEPTED, Json(job)))
+    let import = scope
+        .create_import(kind, &file_name, &mapping, bytes.to_vec(), &auth.actor())
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(import)))
 }
 
 #[utoipa::path(get, path = "/api/v1/imports/{id}", tag = "imports", params(("id" = i64, Path)),

@@ -11,6 +11,7 @@ mod errors;
 mod groups;
 mod hardening;
 mod helpers;
+mod imports;
 mod isolation;
 mod jobs;
 mod ops;

@@ -50,6 +50,9 @@ pub struct ClaimedJob {
     pub max_attempts: u32,
     /// Until when the worker holds it, unless a heartbeat extends it.
     pub lease_until: i64,
+    /// The worker that claimed it: a handler whose effect commits with the job's
+    /// completion checks in that transaction that the job is still this worker's.
+    pub worker: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -180,6 +183,7 @@ impl Store {
                 attempts: u32::try_from(r.attempts).unwrap_or(0),
                 max_attempts: u32::try_from(r.max_attempts).unwrap_or(0),
                 lease_until: r.lease_until.unwrap_or(now),
+                worker: worker.to_owned(),
             })
             .collect())
     }
@@ -397,19 +401,49 @@ async fn due_tenants(
     Ok(tenants)
 }
 
-/// Marks a running job done in the caller's transaction: a handler whose effect is in
-/// the database completes in the transaction of the effect, so the effect happens
-/// exactly once (a try that dies before committing leaves neither).
-#[allow(dead_code)] // the job runner (the next step of issue 18) completes with it
-pub(crate) async fn complete_job_in(tx: &mut Tx, id: JobId) -> Result<bool> {
+/// Marks a running job done in the caller's transaction, if `worker` still holds it: a
+/// handler whose effect is in the database completes in the transaction of the effect,
+/// so the effect happens exactly once (a try that dies before committing leaves neither,
+/// and a worker whose lease ran out and whose job another worker took cannot complete
+/// it). Answers whether it did; the caller rolls back when it did not.
+pub(crate) async fn complete_job_in(tx: &mut Tx, id: JobId, worker: &str) -> Result<bool> {
     let now = now_ms();
     let changed = on_tx!(tx, |c| {
         sqlx::query(
             "UPDATE jobs SET state = 'done', lease_until = NULL, finished_at = $1, \
-             updated_at = $1 WHERE id = $2 AND state = 'running'",
+             updated_at = $1 WHERE id = $2 AND state = 'running' AND worker = $3",
         )
         .bind(now)
         .bind(id.0)
+        .bind(worker)
+        .execute(&mut *c)
+        .await?
+        .rows_affected()
+    });
+    Ok(changed == 1)
+}
+
+/// Records how far a running job got in the caller's transaction, if `worker` still
+/// holds it (the progress then moves with the work it counts). Answers whether it did.
+/// Being the first write to the job's row, it also keeps the job's row locked until
+/// the transaction ends (PostgreSQL), so no other worker claims it meanwhile.
+pub(crate) async fn set_progress_in(
+    tx: &mut Tx,
+    id: JobId,
+    worker: &str,
+    done: i64,
+    total: Option<i64>,
+) -> Result<bool> {
+    let changed = on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE jobs SET progress_done = $1, progress_total = $2, updated_at = $3 \
+             WHERE id = $4 AND state = 'running' AND worker = $5",
+        )
+        .bind(done)
+        .bind(total)
+        .bind(now_ms())
+        .bind(id.0)
+        .bind(worker)
         .execute(&mut *c)
         .await?
         .rows_affected()

@@ -44,6 +44,7 @@ use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, Store, StoreError, TenantScope};
 
 pub use claim::ClaimedJob;
+pub(crate) use claim::{complete_job_in, set_progress_in};
 pub use manage::{JobFilter, JobQueueStat};
 pub use probe::ProbeRun;
 pub use schedules::{NewSchedule, ScheduleRow};
