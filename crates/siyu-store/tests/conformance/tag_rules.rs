@@ -305,8 +305,7 @@ async fn a_tag_a_rule_adds_or_removes_is_not_deleted() {
     scope
         .update_tag_rule(adds.id, None, None, Some(&[away]), None, None, &actor)
         .await
-        .unwrap()
-        .0;
+        .unwrap();
     scope.delete_tag_rule(removes.id, &actor).await.unwrap();
     scope.delete_tag(local, &actor).await.unwrap();
     assert!(matches!(
