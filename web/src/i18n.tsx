@@ -64,6 +64,8 @@ const messages = {
   'customers.owner': ['归属员工', 'Owner'],
   'customers.bulkTag': ['批量打标签', 'Tag selected'],
   'customers.selected': ['已选 {n} 位客户', '{n} customers selected'],
+  'customers.exportBackground': ['后台导出', 'Export in the background'],
+  'customers.exportDownload': ['下载导出文件', 'Download the export'],
   'customers.identities': ['身份标识', 'Identities'],
   'customers.traits': ['属性', 'Traits'],
   'customers.tags': ['标签', 'Tags'],

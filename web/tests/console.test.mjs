@@ -279,6 +279,31 @@ test('a tag rule saved in the console is applied to existing customers by a job 
   await context.close();
 });
 
+test('a large export runs as a job, and its file is downloaded when done', async () => {
+  const { page, context, errors } = await signedIn();
+  const definition = 'trait.city = "宁波"';
+  const matching = await page.evaluate(async (d) => {
+    const r = await fetch('/api/v1/segments/preview', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ definition: d }),
+    });
+    return (await r.json()).count;
+  }, definition);
+  await page.goto(base + '/customers?filter=' + encodeURIComponent(definition));
+  await page.getByTestId('export-background').click();
+  const link = page.getByTestId('export-download');
+  await link.waitFor({ timeout: 30_000 });
+  const href = await link.getAttribute('href');
+  const csv = await page.evaluate(async (h) => (await fetch(h)).text(), href);
+  const lines = csv.trim().split('\n');
+  assert.equal(lines.length, matching + 1);
+  assert.ok(lines[0].startsWith('id,'));
+  await shot(page, 'customers-exported');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a tag renamed in the console carries its segments along', async () => {
   const { page, context, errors } = await signedIn();
   await page.goto(base + '/tags');

@@ -173,6 +173,8 @@ pub mod kind {
     pub const PROBE: &str = "system.probe";
     /// Forgets what is kept only for a while (hourly).
     pub const MAINTENANCE: &str = "system.maintenance";
+    /// Customers as CSV, to a file every node serves.
+    pub const CUSTOMER_EXPORT: &str = "customers.export";
     /// A CSV import, in parts (`POST /api/v1/imports`).
     pub const IMPORT: &str = "import";
     /// Tags (or untags) every customer a condition matches, within the asker's reach.

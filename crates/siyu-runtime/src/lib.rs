@@ -6,7 +6,9 @@
 //! of its own: `siyu-server` knows HTTP only, and the binary starts a [`Runner`] beside
 //! it (or alone, on a worker node).
 
+pub mod acting;
 pub mod audience;
+pub mod exports;
 pub mod imports;
 pub mod ingest;
 pub mod maintenance;
@@ -43,6 +45,7 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(maintenance::handler()),
         // CSV imports (`POST /api/v1/imports`), a part per transaction, exactly once
         Arc::new(imports::handler()),
+        Arc::new(exports::handler(services)),
         Arc::new(tagging::bulk_tagging(services)),
         Arc::new(tagging::rule_backfill(services)),
     ]

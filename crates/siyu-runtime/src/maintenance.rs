@@ -1,6 +1,7 @@
 //! The hourly maintenance job ([`kind::MAINTENANCE`], a system schedule every worker
 //! node saves at start): forgets what is kept only for a while. Customer changes older
-//! than a day (every follower has read them long before), finished jobs after
+//! than a day (every follower has read them long before), export files after a week,
+//! finished jobs after
 //! [`KEEP_FINISHED_DAYS`] days and dead ones after [`KEEP_DEAD_DAYS`] (a person may still
 //! want to look at why one died). Idempotent: running it twice forgets nothing more.
 
@@ -22,6 +23,10 @@ pub fn handler() -> impl JobHandler {
     handler_fn(kind::MAINTENANCE, |ctx| async move {
         let now = siyu_store::now_ms();
         let changes = ctx.store.prune_customer_changes(DAY_MS).await?;
+        let exports = ctx
+            .store
+            .prune_exports(now - siyu_store::KEEP_EXPORTS_MS)
+            .await?;
         let jobs = ctx
             .store
             .prune_jobs(
@@ -33,7 +38,7 @@ pub fn handler() -> impl JobHandler {
             1,
             Some(1),
             Some(&format!(
-                "forgot {changes} customer changes and {jobs} finished jobs"
+                "forgot {changes} customer changes, {exports} exports and {jobs} finished jobs"
             )),
         )
         .await?;

@@ -22,6 +22,7 @@ use siyu_domain::ids::{StaffId, TenantId};
 use siyu_domain::jobs::kind;
 use siyu_store::{Store, StoreError, TenantScope};
 
+use crate::acting::scope_of;
 use crate::audience::{AudienceError, Audiences};
 use crate::{JobContext, JobError, JobHandler, Services, handler_fn};
 
@@ -115,33 +116,14 @@ pub fn rule_backfill(services: &Services) -> impl JobHandler {
     })
 }
 
-fn tenant_of(ctx: &JobContext) -> Result<TenantId, JobError> {
+pub(crate) fn tenant_of(ctx: &JobContext) -> Result<TenantId, JobError> {
     ctx.job
         .tenant
         .ok_or_else(|| JobError::permanent("a tagging job belongs to a tenant"))
 }
 
-/// The scope the actor has now: a staff member's current data scope, else the tenant.
-async fn scope_of<'s>(
-    store: &'s Store,
-    tenant: TenantId,
-    actor: &Actor,
-) -> Result<TenantScope<'s>, JobError> {
-    match (actor.kind, actor.id) {
-        (ActorKind::Staff, Some(staff)) => match store.scope_of_staff(tenant, StaffId(staff)).await
-        {
-            Ok(scope) => Ok(scope),
-            Err(e @ (StoreError::NotFound(_) | StoreError::Conflict(_))) => {
-                Err(JobError::permanent(e))
-            }
-            Err(e) => Err(e.into()),
-        },
-        _ => Ok(store.tenant(tenant)),
-    }
-}
-
 /// Who matches now, within the scope's reach, in order.
-async fn matching(
+pub(crate) async fn matching(
     audiences: &Audiences,
     scope: &TenantScope<'_>,
     condition: &Condition,

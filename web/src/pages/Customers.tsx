@@ -6,6 +6,7 @@ import { Alert, App, Button, Card, Dropdown, Form, Input, Modal, Progress, Selec
 import { useEffect, useState } from 'react';
 import { Link, useSearchParams } from 'react-router';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
+import { FollowJob } from '../components/JobProgress';
 import { formatMoney, formatTime } from '../format';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
@@ -87,6 +88,17 @@ export function CustomersPage() {
     }
   }
 
+  // a large export: a job writes the file; the link appears once it is done
+  const [exportJob, setExportJob] = useState<{ id: number; done: boolean } | null>(null);
+  async function exportInBackground() {
+    try {
+      const queued = await unwrap(api.POST('/api/v1/customers/exports', { body: { filter: filter || null } }));
+      setExportJob({ id: queued.job_id, done: false });
+    } catch (e) {
+      void message.error(errorMessage(e));
+    }
+  }
+
   const exportQuery = new URLSearchParams();
   if (q) exportQuery.set('q', q);
   if (filter) exportQuery.set('filter', filter);
@@ -96,6 +108,16 @@ export function CustomersPage() {
       <Typography.Title level={3} style={{ margin: 0 }}>
         {t('nav.customers')}
       </Typography.Title>
+      {exportJob && (
+        <Card size="small" title={t('customers.exportBackground')} data-testid="export-job">
+          <FollowJob key={exportJob.id} id={exportJob.id} onFinished={(job) => setExportJob({ id: exportJob.id, done: job.state === 'done' })} />
+          {exportJob.done && (
+            <a href={`/api/v1/customers/exports/${exportJob.id}/file`} download data-testid="export-download">
+              {t('customers.exportDownload')}
+            </a>
+          )}
+        </Card>
+      )}
       <Card size="small">
         <Form layout="inline" onFinish={search} key={q + '|' + filter} initialValues={{ q, filter }} style={{ rowGap: 8 }}>
           <Form.Item name="q" label={t('common.search')}>
@@ -111,6 +133,11 @@ export function CustomersPage() {
             <a href={`/api/v1/customers/export${exportQuery.size ? `?${exportQuery}` : ''}`} download style={{ marginLeft: 8 }}>
               <Button>{t('segments.export')}</Button>
             </a>
+          )}
+          {can('customers.export') && !q && (
+            <Button onClick={exportInBackground} data-testid="export-background" style={{ marginLeft: 8 }}>
+              {t('customers.exportBackground')}
+            </Button>
           )}
           {isStaff && (
             <Dropdown

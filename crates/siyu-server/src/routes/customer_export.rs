@@ -7,21 +7,24 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
 use siyu_domain::access::Permission;
 use siyu_domain::audit::{AuditRecord, action};
 use siyu_domain::customer::{Customer, CustomerId, EXPORT_HEADER, export_row};
+use siyu_domain::ids::JobId;
+use siyu_domain::jobs::kind;
 use siyu_domain::page::PageRequest;
 use siyu_domain::personal::mask_personal_in_text;
-use siyu_store::TenantScope;
-use utoipa::IntoParams;
+use siyu_store::{NewJob, TenantScope};
+use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{ApiPath, ApiQuery, Auth};
+use crate::error::{ApiError, ApiResult, ErrorBody, definition_error};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
+use crate::routes::jobs::JobQueued;
 use crate::routes::conditions::condition_of;
 use crate::routes::customers::matching_search_ids;
 
@@ -128,6 +131,106 @@ pub async fn export_customers(
             ),
         ],
         Body::from_stream(pages),
+    )
+        .into_response())
+}
+
+/// What a large export takes.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Only the customers this segment definition matches; everyone the caller sees
+    /// when absent.
+    pub filter: Option<String>,
+    /// Phone and email in full (needs `customers.reveal`).
+    pub reveal: Option<bool>,
+}
+
+/// Exports customers in the background: a job writes the CSV of `GET
+/// /api/v1/customers/export` (all the caller sees, or a definition's matches) to a file
+/// any node serves, and `GET /api/v1/customers/exports/{job_id}/file` downloads it once
+/// the job is done. Needs `customers.export`; audited when asked, with whether it is
+/// revealed.
+#[utoipa::path(post, path = "/api/v1/customers/exports", tag = "customers", request_body = ExportRequest,
+    responses((status = 202, description = "a job writes the file", body = JobQueued),
+        (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn start_export(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<ExportRequest>,
+) -> ApiResult<(StatusCode, Json<JobQueued>)> {
+    auth.require(Permission::CustomersExport)?;
+    let reveal = body.reveal.unwrap_or(false);
+    if reveal {
+        auth.require(Permission::CustomersReveal)?;
+    }
+    let scope = auth.scope(&app.store).await?;
+    let filter = body.filter.as_deref().filter(|f| !f.trim().is_empty());
+    let condition = match filter {
+        Some(text) => {
+            let condition = condition_of(&auth, Some(text), None)?;
+            // checked now, so a bad definition is a 422 and not a dead job
+            app.audiences
+                .catalog(scope.id())
+                .await?
+                .check(&condition)
+                .map_err(definition_error)?;
+            Some(condition)
+        }
+        None => None,
+    };
+    let payload = serde_json::to_value(siyu_runtime::exports::CustomerExport {
+        condition,
+        reveal,
+        actor: auth.actor(),
+    })
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let job = NewJob::new(kind::CUSTOMER_EXPORT, payload);
+    let job = match auth.principal.staff_id() {
+        Some(staff) => job.created_by(staff),
+        None => job,
+    };
+    let job_id = scope
+        .enqueue(&[job])
+        .await?
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| ApiError::Internal("the job was not made".into()))?;
+    scope
+        .audit(
+            auth.actor(),
+            AuditRecord::new(action::CUSTOMERS_EXPORTED, "customer", "*").with_details(
+                json!({"filter": filter.map(mask_personal_in_text), "revealed": reveal,
+                    "job_id": job_id}),
+            ),
+        )
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(JobQueued { job_id })))
+}
+
+/// The CSV an export job wrote, once it is done (404 before, and after a week).
+#[utoipa::path(get, path = "/api/v1/customers/exports/{job_id}/file", tag = "customers",
+    params(("job_id" = i64, Path)),
+    responses((status = 200, description = "CSV", content_type = "text/csv", body = String),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn export_file(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(job_id): ApiPath<i64>,
+) -> ApiResult<Response> {
+    auth.require(Permission::CustomersExport)?;
+    let scope = auth.scope(&app.store).await?;
+    let (file, bytes) = scope.export_file(JobId(job_id)).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}\"", file.name),
+            ),
+        ],
+        bytes,
     )
         .into_response())
 }

@@ -50,6 +50,12 @@ pub async fn list_jobs(
     Ok(Json(scope.list_jobs(page, &filter).await?))
 }
 
+/// A background job was made; `GET /api/v1/jobs/{id}` follows it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct JobQueued {
+    pub job_id: JobId,
+}
+
 /// One job. Without `jobs.read`, staff may still follow the jobs their own actions made
 /// (a bulk tagging they started), as the console's progress bars do.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),

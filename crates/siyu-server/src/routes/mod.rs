@@ -82,6 +82,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(customers::list_customers))
         .routes(routes!(customers::lookup_customer))
         .routes(routes!(customer_export::export_customers))
+        .routes(routes!(customer_export::start_export))
+        .routes(routes!(customer_export::export_file))
         .routes(routes!(customers::assign_customers))
         .routes(routes!(imports::list_imports, imports::start_import))
         .routes(routes!(imports::get_import))

@@ -12,7 +12,7 @@ use siyu_domain::audience::{
     CustomerTag, SegmentId, Tag, TagChange, TagGroup, TagGroupId, TagId, TagOrigin,
 };
 use siyu_domain::customer::CustomerId;
-use siyu_domain::ids::{JobId, UnitId};
+use siyu_domain::ids::UnitId;
 use siyu_domain::jobs::kind;
 use siyu_store::{NewJob, TenantScope};
 use utoipa::ToSchema;
@@ -21,6 +21,7 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody, definition_error};
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::routes::conditions::{condition_of, segment_condition};
+use crate::routes::jobs::JobQueued;
 use crate::routes::units::reachable_units;
 
 /// Refuses (403) a change to the tags of a group the caller does not reach: a tenant's
@@ -401,12 +402,6 @@ const MAX_PART: u32 = 50_000;
 
 /// The most customers one bulk tagging may name by list.
 const MAX_LISTED: usize = 100_000;
-
-/// A background job was made; `GET /api/v1/jobs/{id}` follows it.
-#[derive(Serialize, ToSchema)]
-pub struct JobQueued {
-    pub job_id: JobId,
-}
 
 /// Tags many customers at once: a list, a saved segment's members or a definition's
 /// matches, within the caller's data scope. Concurrent taggings of the same customers

@@ -8,6 +8,7 @@ mod crud;
 pub(crate) mod customer_data;
 mod dashboard;
 mod errors;
+mod exports;
 mod groups;
 mod hardening;
 mod helpers;

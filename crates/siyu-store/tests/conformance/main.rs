@@ -7,6 +7,7 @@ mod support;
 mod access;
 mod auth;
 mod customers;
+mod exports;
 mod files;
 mod identity;
 mod imports;
