@@ -25,4 +25,3 @@ pub(crate) async fn scope_of<'s>(
         _ => Ok(store.tenant(tenant)),
     }
 }
-

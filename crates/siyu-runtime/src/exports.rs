@@ -81,7 +81,10 @@ pub fn handler(services: &Services) -> impl JobHandler {
                 .finish_export(ctx.job.id, &ctx.worker, &name, "text/csv", bytes, rows)
                 .await?;
             if !stored {
-                tracing::warn!(job = ctx.job.id.0, "an export job was no longer this worker's");
+                tracing::warn!(
+                    job = ctx.job.id.0,
+                    "an export job was no longer this worker's"
+                );
             }
             Ok(())
         }

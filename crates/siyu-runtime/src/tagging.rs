@@ -16,11 +16,11 @@
 use serde::{Deserialize, Serialize};
 use siyu_audience::Condition;
 use siyu_domain::audience::{TagId, TagOrigin, TagRuleId, TaggingResult};
-use siyu_domain::audit::{Actor, ActorKind};
+use siyu_domain::audit::Actor;
 use siyu_domain::customer::CustomerId;
-use siyu_domain::ids::{StaffId, TenantId};
+use siyu_domain::ids::TenantId;
 use siyu_domain::jobs::kind;
-use siyu_store::{Store, StoreError, TenantScope};
+use siyu_store::{StoreError, TenantScope};
 
 use crate::acting::scope_of;
 use crate::audience::{AudienceError, Audiences};

@@ -24,9 +24,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody, definition_error};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::routes::jobs::JobQueued;
 use crate::routes::conditions::condition_of;
 use crate::routes::customers::matching_search_ids;
+use crate::routes::jobs::JobQueued;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

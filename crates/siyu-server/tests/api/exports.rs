@@ -54,7 +54,10 @@ async fn an_export_job_writes_the_matches_to_a_file_that_is_downloaded_once_done
     assert_eq!(lines.len(), 1 + 4, "{csv}");
     assert!(lines[0].starts_with("id,"), "{csv}");
     assert!(lines[1..].iter().all(|l| l.contains("上海")), "{csv}");
-    assert!(!csv.contains("13812340000"), "masked unless revealed: {csv}");
+    assert!(
+        !csv.contains("13812340000"),
+        "masked unless revealed: {csv}"
+    );
     // everyone, revealed
     let all = app
         .post(
@@ -71,7 +74,10 @@ async fn an_export_job_writes_the_matches_to_a_file_that_is_downloaded_once_done
     assert!(csv.contains("13812340000"), "{csv}");
     // audited when asked
     let audit = app
-        .get("/api/v1/audit-log?action=customers.exported", &app.admin_token)
+        .get(
+            "/api/v1/audit-log?action=customers.exported",
+            &app.admin_token,
+        )
         .await
         .expect(200)
         .body;
@@ -108,11 +114,18 @@ async fn an_export_job_writes_the_matches_to_a_file_that_is_downloaded_once_done
     .expect(422);
     let analyst = app.token_with_role("analyst").await;
     let refused = app
-        .post("/api/v1/customers/exports", &analyst, json!({"reveal": true}))
+        .post(
+            "/api/v1/customers/exports",
+            &analyst,
+            json!({"reveal": true}),
+        )
         .await;
     assert_eq!(refused.status.as_u16(), 403, "{}", refused.body);
     // another tenant's export is not found; a job without a file yet is not found
     let (_, _, rival) = create_tenant(&app.store, "rival").await;
     assert_eq!(download(&app, &all["job_id"], &rival).await.0, 404);
-    assert_eq!(download(&app, &json!(999_999), &app.admin_token).await.0, 404);
+    assert_eq!(
+        download(&app, &json!(999_999), &app.admin_token).await.0,
+        404
+    );
 }

@@ -168,6 +168,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "POST /api/v1/customers/{id}/tags",
         "GET /api/v1/customers/{id}/tag-history",
         "POST /api/v1/customers/bulk-tag",
+        "POST /api/v1/customers/exports",
+        "GET /api/v1/customers/exports/{job_id}/file",
         "GET /api/v1/tag-rules",
         "POST /api/v1/tag-rules",
         "GET /api/v1/tag-rules/{id}",

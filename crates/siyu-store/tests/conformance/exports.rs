@@ -62,8 +62,17 @@ async fn an_export_file_is_stored_with_its_jobs_completion_by_the_worker_holding
         Err(StoreError::NotFound(_))
     ));
     // forgotten after its time, file and all
-    assert_eq!(store.prune_exports(siyu_store::now_ms() - 60_000).await.unwrap(), 0);
-    assert_eq!(store.prune_exports(siyu_store::now_ms() + 1).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .prune_exports(siyu_store::now_ms() - 60_000)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store.prune_exports(siyu_store::now_ms() + 1).await.unwrap(),
+        1
+    );
     assert!(matches!(
         scope.export_file(id).await,
         Err(StoreError::NotFound(_))
