@@ -50,3 +50,13 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(tagging::rule_backfill(services)),
     ]
 }
+
+/// Kinds of job that run fewer at once on a node than the default: each holds the
+/// database's writer for a part at a time or reads many customers, and requests come
+/// first.
+pub const KIND_CONCURRENCY: [(&str, usize); 4] = [
+    (siyu_domain::jobs::kind::IMPORT, 2),
+    (siyu_domain::jobs::kind::CUSTOMER_EXPORT, 2),
+    (siyu_domain::jobs::kind::BULK_TAGGING, 4),
+    (siyu_domain::jobs::kind::TAG_RULE_BACKFILL, 4),
+];

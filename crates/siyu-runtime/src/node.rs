@@ -123,8 +123,11 @@ impl Node {
                 store: store.clone(),
                 audiences: audiences.clone(),
             };
-            crate::Runner::new(store.clone(), config.name.clone())
-                .handlers(crate::job_handlers(&services))
+            let runner = crate::Runner::new(store.clone(), config.name.clone())
+                .handlers(crate::job_handlers(&services));
+            crate::KIND_CONCURRENCY
+                .iter()
+                .fold(runner, |runner, (kind, n)| runner.concurrency(kind, *n))
                 .metrics(job_metrics.clone())
                 .shutdown_timeout(config.shutdown_timeout)
                 .lease(config.job_lease_ms.min(crate::DEFAULT_LEASE_MS))
