@@ -18,15 +18,15 @@ use siyu_domain::ids::JobId;
 use siyu_domain::jobs::kind;
 use siyu_domain::page::PageRequest;
 use siyu_domain::personal::mask_personal_in_text;
-use siyu_store::{NewJob, TenantScope};
+use siyu_store::TenantScope;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
-use crate::error::{ApiError, ApiResult, ErrorBody, definition_error};
+use crate::error::{ApiResult, ErrorBody, definition_error};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
 use crate::routes::conditions::condition_of;
 use crate::routes::customers::matching_search_ids;
-use crate::routes::jobs::JobQueued;
+use crate::routes::jobs::{JobQueued, enqueue_asked};
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -179,24 +179,12 @@ pub async fn start_export(
         }
         None => None,
     };
-    let payload = serde_json::to_value(siyu_runtime::exports::CustomerExport {
+    let job = siyu_runtime::exports::CustomerExport {
         condition,
         reveal,
         actor: auth.actor(),
-    })
-    .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let job = NewJob::new(kind::CUSTOMER_EXPORT, payload);
-    let job = match auth.principal.staff_id() {
-        Some(staff) => job.created_by(staff),
-        None => job,
     };
-    let job_id = scope
-        .enqueue(&[job])
-        .await?
-        .into_iter()
-        .flatten()
-        .next()
-        .ok_or_else(|| ApiError::Internal("the job was not made".into()))?;
+    let job_id = enqueue_asked(&auth, &scope, kind::CUSTOMER_EXPORT, job).await?;
     scope
         .audit(
             auth.actor(),

@@ -11,7 +11,7 @@ use siyu_domain::access::Permission;
 use siyu_domain::ids::JobId;
 use siyu_domain::jobs::{Job, JobState};
 use siyu_domain::page::{Page, PageRequest};
-use siyu_store::JobFilter;
+use siyu_store::{JobFilter, NewJob, TenantScope};
 use utoipa::IntoParams;
 
 use crate::AppState;
@@ -54,6 +54,30 @@ pub async fn list_jobs(
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct JobQueued {
     pub job_id: JobId,
+}
+
+/// Enqueues a job of the caller's tenant asked for by this request: its payload the
+/// kind's (serialized here), its creator the signed-in staff member (whose job it is to
+/// follow), and answers its id.
+pub async fn enqueue_asked(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    kind: &str,
+    payload: impl serde::Serialize,
+) -> ApiResult<JobId> {
+    let payload = serde_json::to_value(payload).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let job = NewJob::new(kind, payload);
+    let job = match auth.principal.staff_id() {
+        Some(staff) => job.created_by(staff),
+        None => job,
+    };
+    scope
+        .enqueue(&[job])
+        .await?
+        .into_iter()
+        .flatten()
+        .next()
+        .ok_or_else(|| ApiError::Internal("the job was not made".into()))
 }
 
 /// One job. Without `jobs.read`, staff may still follow the jobs their own actions made

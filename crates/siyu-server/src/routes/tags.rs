@@ -14,14 +14,14 @@ use siyu_domain::audience::{
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::UnitId;
 use siyu_domain::jobs::kind;
-use siyu_store::{NewJob, TenantScope};
+use siyu_store::TenantScope;
 use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody, definition_error};
 use crate::extract::{ApiJson, ApiPath, Auth};
 use crate::routes::conditions::{condition_of, segment_condition};
-use crate::routes::jobs::JobQueued;
+use crate::routes::jobs::{JobQueued, enqueue_asked};
 use crate::routes::units::reachable_units;
 
 /// Refuses (403) a change to the tags of a group the caller does not reach: a tenant's
@@ -476,29 +476,15 @@ pub async fn bulk_tag(
             siyu_domain::audience::check_reason(body.reason.as_deref())?;
             scope.check_tags_known(&body.add, &body.remove).await?;
             let actor = auth.actor();
-            let job = NewJob::new(
-                kind::BULK_TAGGING,
-                serde_json::to_value(siyu_runtime::tagging::BulkTagging {
-                    condition,
-                    add: body.add,
-                    remove: body.remove,
-                    reason: body.reason,
-                    origin: origin_of(&auth),
-                    actor,
-                })
-                .map_err(|e| ApiError::Internal(e.to_string()))?,
-            );
-            let job = match auth.principal.staff_id() {
-                Some(staff) => job.created_by(staff),
-                None => job,
+            let job = siyu_runtime::tagging::BulkTagging {
+                condition,
+                add: body.add,
+                remove: body.remove,
+                reason: body.reason,
+                origin: origin_of(&auth),
+                actor,
             };
-            let job_id = scope
-                .enqueue(&[job])
-                .await?
-                .into_iter()
-                .flatten()
-                .next()
-                .ok_or_else(|| ApiError::Internal("the job was not made".into()))?;
+            let job_id = enqueue_asked(&auth, &scope, kind::BULK_TAGGING, job).await?;
             return Ok((StatusCode::ACCEPTED, Json(JobQueued { job_id })).into_response());
         }
         let (members, audience) = app.audiences.evaluate(&scope, &condition).await?;
