@@ -249,6 +249,30 @@ impl Audiences {
         Ok(audience)
     }
 
+    /// The per-customer counts of the filtered `performed(…)` leaves of a condition (the
+    /// index keeps unfiltered counts only), among some customers or all.
+    async fn filtered_counts(
+        &self,
+        tenant: TenantId,
+        catalog: &Catalog,
+        condition: &Condition,
+        day: i32,
+        among: Option<&[i64]>,
+    ) -> Result<FilteredCounts, StoreError> {
+        let mut filtered = FilteredCounts::new();
+        for leaf in catalog.filtered_events(condition) {
+            if let Condition::Performed(p) = &leaf {
+                let counts = self
+                    .store
+                    .tenant(tenant)
+                    .filtered_event_counts(p, day, among)
+                    .await?;
+                filtered.insert(leaf.to_string(), counts);
+            }
+        }
+        Ok(filtered)
+    }
+
     /// The customers among `among` (all when `None`) who match a condition now; `None`
     /// for a condition that no longer evaluates (it names a renamed source or a deleted
     /// unit): nothing is decided from it.
@@ -261,17 +285,9 @@ impl Audiences {
         among: Option<&[i64]>,
     ) -> Result<Option<Vec<i64>>, StoreError> {
         let day = audience.today();
-        let mut filtered = FilteredCounts::new();
-        for leaf in catalog.filtered_events(condition) {
-            if let Condition::Performed(p) = &leaf {
-                let counts = self
-                    .store
-                    .tenant(tenant)
-                    .filtered_event_counts(p, day, among)
-                    .await?;
-                filtered.insert(leaf.to_string(), counts);
-            }
-        }
+        let filtered = self
+            .filtered_counts(tenant, catalog, condition, day, among)
+            .await?;
         let index = audience.index.read().expect("not poisoned");
         let input = EvalInput {
             today: day,
@@ -501,17 +517,9 @@ impl Audiences {
         catalog.check(condition)?;
         let audience = self.tenant(tenant).await?;
         let day = audience.today();
-        let mut filtered = FilteredCounts::new();
-        for leaf in catalog.filtered_events(condition) {
-            if let Condition::Performed(p) = &leaf {
-                let counts = self
-                    .store
-                    .tenant(tenant)
-                    .filtered_event_counts(p, day, None)
-                    .await?;
-                filtered.insert(leaf.to_string(), counts);
-            }
-        }
+        let filtered = self
+            .filtered_counts(tenant, &catalog, condition, day, None)
+            .await?;
         let members = {
             let index = audience.index.read().expect("not poisoned");
             let input = EvalInput {
