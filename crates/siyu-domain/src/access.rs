@@ -91,6 +91,7 @@ permissions! {
     AnalyticsRead => "analytics.read": "read dashboards and reports",
     JobsRead => "jobs.read": "see background jobs (imports, backfills, sends) and their progress",
     JobsManage => "jobs.manage": "cancel waiting background jobs and retry failed ones (audited)",
+    ConnectorsRead => "connectors.read": "see channel connectors (WeCom), their health and syncs",
 }
 
 impl fmt::Display for Permission {
@@ -251,6 +252,7 @@ impl BuiltinRole {
                 AnalyticsRead,
                 JobsRead,
                 JobsManage,
+                ConnectorsRead,
             ],
             BuiltinRole::Service => &[
                 CustomersRead,

@@ -102,6 +102,13 @@ pub mod action {
     /// A job was enqueued by hand (`siyu jobs enqueue`).
     pub const JOB_ENQUEUED: &str = "job.enqueued";
 
+    // --- connectors ---
+    pub const CONNECTOR_CREATED: &str = "connector.created";
+    pub const CONNECTOR_UPDATED: &str = "connector.updated";
+    pub const CONNECTOR_DELETED: &str = "connector.deleted";
+    /// A sync of a connector's staff or customers was asked for.
+    pub const CONNECTOR_SYNC_ASKED: &str = "connector.sync_asked";
+
     // --- orders ---
     pub const AFTER_SALE_RECORDED: &str = "after_sale.recorded";
     pub const AFTER_SALE_UPDATED: &str = "after_sale.updated";

@@ -59,4 +59,6 @@ id_type!(
     JobId,
     /// A stored file (an import's upload).
     FileId,
+    /// A connector account: a tenant's account on a channel (a WeCom corp's app).
+    ConnectorId,
 );

@@ -12,6 +12,7 @@
 pub mod access;
 pub mod audience;
 pub mod audit;
+pub mod connector;
 pub mod consent;
 pub mod currency;
 pub mod customer;

@@ -173,7 +173,9 @@ impl StaffStatus {
 pub struct Staff {
     pub id: StaffId,
     pub unit_id: UnitId,
-    pub email: String,
+    /// None for a member synced from WeCom whom no admin has invited yet: they cannot
+    /// sign in until given an email and a password.
+    pub email: Option<String>,
     pub name: String,
     pub role_id: RoleId,
     pub role: String,
@@ -345,9 +347,17 @@ pub struct StaffChanges {
     pub password_hash: Option<String>,
     pub data_scope: Option<DataScope>,
     pub status: Option<StaffStatus>,
+    /// A new sign-in email (normalised); giving one to a member synced from WeCom, with
+    /// a password, is how an admin invites them.
+    pub email: Option<String>,
 }
 
 impl StaffChanges {
+    pub fn set_email(&mut self, email: &str) -> Result<(), DomainError> {
+        self.email = Some(crate::error::normalize_email("email", email)?);
+        Ok(())
+    }
+
     pub fn set_name(&mut self, name: &str) -> Result<(), DomainError> {
         self.name = Some(crate::error::check_name("name", name, NAME_MAX)?);
         Ok(())

@@ -214,7 +214,8 @@ impl From<StoreError> for ApiError {
                 ApiError::Conflict(message)
             }
             StoreError::Domain(err) => err.into(),
-            StoreError::NoSecretKey => ApiError::Unavailable(err.to_string()),
+            // a setting the operator must make: 409 with the setting named in the message
+            StoreError::NoSecretKey => ApiError::Conflict(err.to_string()),
             other => ApiError::Internal(other.to_string()),
         }
     }

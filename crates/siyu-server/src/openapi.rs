@@ -41,6 +41,7 @@ use utoipa::{Modify, OpenApi};
         (name = "customers", description = "customer profiles: identities, traits, timeline, notes, consent, data-subject requests"),
         (name = "orders", description = "orders and after-sales (refunds, returns, exchanges)"),
         (name = "imports", description = "CSV imports of customers and orders, with progress"),
+        (name = "connectors", description = "channel connectors (WeCom): accounts, health, callbacks"),
         (name = "jobs", description = "background jobs: their state, progress and last error; cancel and retry"),
         (name = "reports", description = "the operations dashboard's figures"),
         (name = "tracking", description = "the Segment-compatible tracking API (HTTP Basic: the write key as user name)"),

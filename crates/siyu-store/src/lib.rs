@@ -24,6 +24,7 @@
 mod access;
 mod audit;
 mod auth;
+mod connectors;
 mod customers;
 mod db;
 mod definitions;
@@ -69,6 +70,10 @@ use sqlx::sqlite::{
 
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
+pub use connectors::{
+    ApiPause, CallBudget, CallLimits, ConnectorSecrets, KEEP_CALLBACK_KEYS_MS, NewConnectorSend,
+    StoredToken,
+};
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
 pub use error::{StoreError, redact_url};

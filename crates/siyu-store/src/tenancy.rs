@@ -70,7 +70,7 @@ pub(crate) struct StaffRow {
     unit_id: i64,
     role_id: i64,
     role: String,
-    email: String,
+    email: Option<String>,
     name: String,
     data_scope: String,
     status: String,
@@ -543,6 +543,7 @@ impl TenantScope<'_> {
         let role_changed = role.as_ref().is_some_and(|r| r.id != before.role_id);
         let revoke_tokens = changes.status == Some(StaffStatus::Disabled) || role_changed;
         let end_sessions = changes.password_hash.is_some()
+            || changes.email.is_some()
             || changes.status == Some(StaffStatus::Disabled)
             || role_changed;
         let mut changed = serde_json::Map::new();
@@ -558,12 +559,15 @@ impl TenantScope<'_> {
         if let Some(s) = changes.status {
             changed.insert("status".into(), json!(s.as_str()));
         }
+        if let Some(e) = &changes.email {
+            changed.insert("email".into(), json!(e));
+        }
         let mut tx = self.store.begin().await?;
         on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE staff SET unit_id = $1, role_id = $2, name = $3, \
                  password_hash = COALESCE($4, password_hash), data_scope = $5, status = $6, \
-                 updated_at = $7 WHERE tenant_id = $8 AND id = $9",
+                 updated_at = $7, email = COALESCE($10, email) WHERE tenant_id = $8 AND id = $9",
             )
             .bind(changes.unit_id.unwrap_or(before.unit_id).0)
             .bind(role.as_ref().map(|r| r.id).unwrap_or(before.role_id).0)
@@ -574,8 +578,12 @@ impl TenantScope<'_> {
             .bind(now_ms())
             .bind(self.tenant.0)
             .bind(id.0)
+            .bind(&changes.email)
             .execute(&mut *c)
-            .await?;
+            .await
+            .map_err(|e| {
+                StoreError::from_constraint(e, "a staff member with this email exists", "")
+            })?;
             if end_sessions {
                 sqlx::query("DELETE FROM sessions WHERE tenant_id = $1 AND staff_id = $2")
                     .bind(self.tenant.0)

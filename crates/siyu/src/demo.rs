@@ -4,14 +4,11 @@
 //! ([`crate::demo_data`]), tags, tag rules and segments — and later runs reuse it. Later
 //! capabilities add their demo data here.
 
-use std::path::PathBuf;
-
 use anyhow::Context;
 use siyu_domain::access::DataScope;
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::StaffId;
-use siyu_domain::secret::SecretKey;
 use siyu_domain::tenancy::{NewStaff, NewTenant, NewUnit, UnitKind};
 use siyu_store::Store;
 
@@ -43,7 +40,10 @@ pub async fn run(
     let url = database_url.unwrap_or_else(|| DEMO_DATABASE_URL.to_owned());
     let secret_key = match file.secret_key() {
         Some(key) => key,
-        None => load_or_create_key(&url)?,
+        // beside a SQLite demo database (restarts open what earlier runs sealed)
+        None => crate::key_file::load_or_create(
+            &crate::key_file::beside(&url).unwrap_or_else(|| "siyu-demo.key".into()),
+        )?,
     };
     let store = crate::open_store(&url, file, Some(secret_key)).await?;
     let created = seed(&store, options).await?;
@@ -70,28 +70,6 @@ pub async fn run(
     });
     let node = file.node_config(siyu_runtime::Role::All);
     crate::serve(store, config, node, Some(banner)).await
-}
-
-/// The demo's secret key lives beside a SQLite demo database (mode 0600), so restarts
-/// can open the secrets earlier runs sealed.
-fn load_or_create_key(url: &str) -> anyhow::Result<String> {
-    let path = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .map(|p| PathBuf::from(format!("{}.key", p.split('?').next().unwrap_or(p))))
-        .unwrap_or_else(|| PathBuf::from("siyu-demo.key"));
-    if let Ok(key) = std::fs::read_to_string(&path) {
-        return Ok(key.trim().to_owned());
-    }
-    let key = SecretKey::generate_base64();
-    std::fs::write(&path, format!("{key}\n"))
-        .with_context(|| format!("cannot write the demo secret key to {}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    }
-    Ok(key)
 }
 
 /// Creates the demo tenant unless it exists; says whether it did.

@@ -8,6 +8,7 @@ mod config;
 mod demo;
 mod demo_data;
 mod jobs_cli;
+mod key_file;
 mod transfer;
 
 use std::path::PathBuf;
@@ -366,10 +367,17 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, role } => {
             let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
-            let secret_key = file.secret_key();
-            if secret_key.is_none() {
-                tracing::warn!("no SIYU_SECRET_KEY is set: storing connector secrets is disabled");
-            }
+            let secret_key = match (file.secret_key(), key_file::beside(&url)) {
+                (Some(key), _) => Some(key),
+                (None, Some(path)) => Some(key_file::load_or_create(&path)?),
+                (None, None) => {
+                    tracing::warn!(
+                        "no SIYU_SECRET_KEY is set: connectors (whose secrets are sealed with \
+                         it) cannot be created"
+                    );
+                    None
+                }
+            };
             let store = open_store(&url, &file, secret_key).await?;
             serve(
                 store,
@@ -395,10 +403,10 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
             let store = open_store(&url, &file, None).await?;
             let zone = siyu_domain::time::TimeZone::parse("--time-zone", &time_zone)?;
             let new = NewTenant::new(&name, &admin_email, &admin_password)?.in_time_zone(zone);
-            let (tenant, admin) = store.create_tenant(&new, &Actor::cli()).await?;
+            let (tenant, _admin) = store.create_tenant(&new, &Actor::cli()).await?;
             println!(
                 "created tenant {:?} with root unit {:?} and admin {}",
-                tenant.name, tenant.name, admin.email
+                tenant.name, tenant.name, new.admin_email
             );
             println!("{}", tenant.id);
             Ok(())

@@ -1571,3 +1571,102 @@ async fn jobs_are_listed_shown_cancelled_retried_and_enqueued_by_hand() {
         ]
     );
 }
+
+/// `siyu serve` without SIYU_SECRET_KEY: on SQLite it makes a key file beside the
+/// database (mode 0600) and reuses it after a restart, so connectors work on the
+/// embedded default; on PostgreSQL creating a connector is refused naming the setting.
+#[tokio::test]
+async fn connectors_are_sealed_with_a_key_beside_sqlite_or_refused_on_postgres_without_one() {
+    let db = TestDatabase::create().await;
+    let url = db.url.as_str();
+    siyu(&["migrate", "--database-url", url]).await;
+    let out = siyu(&[
+        "tenant",
+        "create",
+        "acme",
+        "--admin-email",
+        "boss@acme.example.com",
+        "--admin-password",
+        "password-123",
+        "--database-url",
+        url,
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = siyu(&[
+        "token",
+        "create",
+        "--tenant",
+        "acme",
+        "--role",
+        "admin",
+        "--name",
+        "t",
+        "--database-url",
+        url,
+    ])
+    .await;
+    let token = last_line(&out);
+    let connector = json!({"kind": "wecom", "name": "w", "config": {
+        "corp_id": "ww1436e0e65a779aee", "secret": "s", "token": "t",
+        "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"}});
+    let serve = || {
+        let base = format!("127.0.0.1:{}", free_port());
+        let child = Command::new(SIYU)
+            .args(["serve", "--listen", &base, "--database-url", url])
+            .env_remove("SIYU_SECRET_KEY")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        (child, format!("http://{base}"))
+    };
+    let http = reqwest::Client::new();
+    let (child, base) = serve();
+    wait_healthy(&base).await;
+    let answer = http
+        .post(format!("{base}/api/v1/connectors"))
+        .bearer_auth(&token)
+        .json(&connector)
+        .send()
+        .await
+        .unwrap();
+    let status = answer.status().as_u16();
+    let body: serde_json::Value = answer.json().await.unwrap();
+    terminate(&child);
+    if db.is_postgres() {
+        assert_eq!(status, 409, "{body}");
+        assert!(body.to_string().contains("SIYU_SECRET_KEY"), "{body}");
+        return;
+    }
+    assert_eq!(status, 201, "{body}");
+    let path = url.strip_prefix("sqlite://").unwrap();
+    let key_path = format!("{}.key", path.split('?').next().unwrap());
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let key = std::fs::read_to_string(&key_path).unwrap();
+    // a restart reuses the key: the connector's secrets still open (a change that keeps
+    // the secret must open it)
+    let (child, base) = serve();
+    wait_healthy(&base).await;
+    let id = body["id"].as_i64().unwrap();
+    let changed = http
+        .patch(format!("{base}/api/v1/connectors/{id}"))
+        .bearer_auth(&token)
+        .json(&json!({"name": "renamed"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), 200, "{}", changed.text().await.unwrap());
+    terminate(&child);
+    assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+}

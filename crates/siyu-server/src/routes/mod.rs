@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub(crate) mod conditions;
+pub mod connectors;
 pub mod customer_export;
 pub mod customer_records;
 pub(crate) mod customer_scope;
@@ -76,6 +77,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list_tokens, tokens::create_token))
         .routes(routes!(tokens::get_token, tokens::revoke_token))
         .routes(routes!(audit::list_audit_log))
+        .routes(routes!(
+            connectors::list_connectors,
+            connectors::create_connector
+        ))
+        .routes(routes!(
+            connectors::get_connector,
+            connectors::update_connector,
+            connectors::delete_connector
+        ))
         .routes(routes!(sources::list_sources, sources::create_source))
         .routes(routes!(sources::get_source, sources::update_source))
         .routes(routes!(sources::rotate_key))

@@ -45,6 +45,8 @@ pub struct UpdateStaff {
     pub password: Option<String>,
     pub data_scope: Option<DataScope>,
     pub status: Option<StaffStatus>,
+    /// A sign-in email: with a password, how an admin invites a member synced from WeCom.
+    pub email: Option<String>,
 }
 
 /// Whether the caller's data scope covers this staff member (themselves always).
@@ -127,13 +129,13 @@ async fn check_reaches_no_wider(
         None => Ok(()),
         Some(Wider::Scope { own }) => Err(ApiError::Forbidden(format!(
             "{} has the data scope {}, wider than your own ({})",
-            staff.email,
+            staff.email.as_deref().unwrap_or(&staff.name),
             staff.data_scope.as_str(),
             own.as_str()
         ))),
         Some(Wider::Unit) => Err(ApiError::Forbidden(format!(
             "{} is in a unit outside your data scope",
-            staff.email
+            staff.email.as_deref().unwrap_or(&staff.name)
         ))),
     }
 }
@@ -244,6 +246,11 @@ pub async fn update_staff(
                 .into(),
         ));
     }
+    if is_self && body.email.is_some() {
+        return Err(ApiError::Forbidden(
+            "another administrator changes your sign-in email".into(),
+        ));
+    }
     // changing someone who holds more, or reaches wider, than you (their password, say)
     // would let you act as them: refused
     check_grantable(&auth, &scope, &staff.role).await?;
@@ -274,6 +281,9 @@ pub async fn update_staff(
     };
     if let Some(name) = &body.name {
         changes.set_name(name)?;
+    }
+    if let Some(email) = &body.email {
+        changes.set_email(email)?;
     }
     if let Some(password) = body.password.clone() {
         changes =

@@ -4,6 +4,7 @@
 
 mod audiences;
 mod auth;
+mod connectors;
 mod crud;
 pub(crate) mod customer_data;
 mod dashboard;

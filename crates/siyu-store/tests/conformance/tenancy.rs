@@ -22,7 +22,7 @@ async fn creating_a_tenant_makes_root_unit_builtin_roles_and_admin() {
         (root.kind, root.parent_id, root.name.as_str()),
         (UnitKind::Group, None, "acme")
     );
-    assert_eq!(admin.email, "boss@acme.example.com");
+    assert_eq!(admin.email.as_deref(), Some("boss@acme.example.com"));
     assert_eq!(admin.role, "admin");
     assert_eq!(admin.data_scope, DataScope::Tenant);
     assert_eq!(admin.unit_id, root.id);

@@ -1,0 +1,488 @@
+//! Connector accounts: a tenant's account on a channel siyu reaches customers and staff
+//! through (a WeCom corp's self-built app now; e-mail, SMS and webhooks later). What an
+//! admin configures splits in two: settings that may be shown (the corp id, the API's
+//! base URL, the default welcome) and secrets (the app secret, the callback token and
+//! EncodingAESKey), which the store seals and no answer ever carries.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use crate::DomainError;
+use crate::access::DataScope;
+use crate::error::check_name;
+use crate::ids::{ConnectorId, CustomerId, JobId, StaffId};
+use crate::order::string_enum;
+
+string_enum!(
+    /// The channel a connector reaches.
+    ConnectorKind {
+        Wecom => "wecom",
+    }
+);
+
+/// Where WeCom's API is unless a connector says otherwise; siyu appends `/cgi-bin/…`.
+pub const WECOM_API_BASE_URL: &str = "https://qyapi.weixin.qq.com";
+/// WeCom's limit on a welcome message's text (send_welcome_msg), in bytes.
+pub const WECOM_TEXT_MAX_BYTES: usize = 4000;
+
+/// A WeCom connector's settings that may be shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct WecomSettings {
+    /// The corp's id (企业ID), `ww…`: callbacks must name it.
+    pub corp_id: String,
+    /// The self-built app's AgentId, needed to send app messages to staff.
+    pub agent_id: Option<i64>,
+    /// WeCom's API, `https://qyapi.weixin.qq.com` unless pointed elsewhere (a proxy, a
+    /// stand-in in tests).
+    pub api_base_url: String,
+    /// The default welcome message for customers who add a member.
+    pub welcome: Option<String>,
+    /// The role given to members synced from WeCom (a role's name; `service` unless set).
+    pub member_role: String,
+    /// The data scope given to synced members (`own` unless set).
+    pub member_scope: DataScope,
+}
+
+/// A WeCom connector's secrets. Never shown; sealed at rest.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WecomSecrets {
+    /// The app's Secret: with the corp id it fetches access tokens.
+    pub secret: String,
+    /// The callback Token: signs callbacks.
+    pub token: String,
+    /// The callback EncodingAESKey: 43 characters, encrypts callbacks.
+    pub encoding_aes_key: String,
+}
+
+impl std::fmt::Debug for WecomSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WecomSecrets(…)")
+    }
+}
+
+/// A connector's configuration, checked: what the store keeps in the clear and what it
+/// seals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConnectorConfig {
+    pub kind: ConnectorKind,
+    pub name: String,
+    /// The settings as JSON, for the store (its `config` column).
+    pub settings: Value,
+    /// The secrets as JSON bytes, for the store to seal.
+    pub secrets: Vec<u8>,
+}
+
+impl ConnectorConfig {
+    /// Checks a new connector: `config` holds its settings and secrets together, as an
+    /// admin sends them.
+    pub fn new(kind: &str, name: &str, config: &Value) -> Result<Self, DomainError> {
+        let kind = ConnectorKind::parse("kind", kind)?;
+        let name = check_name("name", name, 100)?;
+        let ConnectorKind::Wecom = kind;
+        let (settings, secrets) = wecom_config(config, None)?;
+        Ok(Self::of(kind, name, &settings, &secrets))
+    }
+
+    /// Checks a change: fields of `config` left out keep their value (a secret too, so
+    /// an admin can change the welcome without sending the secret again).
+    pub fn changed(
+        kind: ConnectorKind,
+        name: &str,
+        settings: &Value,
+        secrets: &[u8],
+        new_name: Option<&str>,
+        config: Option<&Value>,
+    ) -> Result<Self, DomainError> {
+        let name = check_name("name", new_name.unwrap_or(name), 100)?;
+        let ConnectorKind::Wecom = kind;
+        let old = WecomConnector::read(settings, secrets).map_err(|e| {
+            DomainError::Conflict(format!("the stored configuration is broken: {e}"))
+        })?;
+        let empty = Value::Object(Map::new());
+        let (settings, secrets) = wecom_config(
+            config.unwrap_or(&empty),
+            Some((&old.settings, &old.secrets)),
+        )?;
+        Ok(Self::of(kind, name, &settings, &secrets))
+    }
+
+    fn of(
+        kind: ConnectorKind,
+        name: String,
+        settings: &WecomSettings,
+        secrets: &WecomSecrets,
+    ) -> Self {
+        Self {
+            kind,
+            name,
+            settings: serde_json::to_value(settings).expect("settings serialize"),
+            secrets: serde_json::to_vec(secrets).expect("secrets serialize"),
+        }
+    }
+}
+
+/// A WeCom connector's settings and secrets, read back from the store.
+#[derive(Debug, Clone)]
+pub struct WecomConnector {
+    pub settings: WecomSettings,
+    pub secrets: WecomSecrets,
+}
+
+impl WecomConnector {
+    pub fn read(settings: &Value, secrets: &[u8]) -> Result<Self, String> {
+        Ok(Self {
+            settings: serde_json::from_value(settings.clone()).map_err(|e| e.to_string())?,
+            secrets: serde_json::from_slice(secrets).map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// Reads a WeCom `config` over the previous values (when changing).
+fn wecom_config(
+    config: &Value,
+    previous: Option<(&WecomSettings, &WecomSecrets)>,
+) -> Result<(WecomSettings, WecomSecrets), DomainError> {
+    let Some(fields) = config.as_object() else {
+        return Err(DomainError::invalid("config", "must be an object"));
+    };
+    const KNOWN: [&str; 9] = [
+        "corp_id",
+        "secret",
+        "token",
+        "encoding_aes_key",
+        "agent_id",
+        "api_base_url",
+        "welcome",
+        "member_role",
+        "member_scope",
+    ];
+    if let Some(unknown) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
+        return Err(DomainError::invalid(
+            format!("config.{unknown}"),
+            format!("is not a WeCom setting (known: {})", KNOWN.join(", ")),
+        ));
+    }
+    let text = |key: &str, old: Option<&str>| -> Result<String, DomainError> {
+        match fields.get(key) {
+            Some(Value::String(s)) => Ok(s.trim().to_owned()),
+            Some(_) => Err(DomainError::invalid(
+                format!("config.{key}"),
+                "must be a string",
+            )),
+            None => old
+                .map(str::to_owned)
+                .ok_or_else(|| DomainError::invalid(format!("config.{key}"), "is required")),
+        }
+    };
+    let corp_id = text("corp_id", previous.map(|p| p.0.corp_id.as_str()))?;
+    check_token_like("config.corp_id", &corp_id, 64)?;
+    let secret = text("secret", previous.map(|p| p.1.secret.as_str()))?;
+    if secret.is_empty() || secret.len() > 256 || !secret.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(DomainError::invalid(
+            "config.secret",
+            "must be the app's Secret: 1 to 256 visible ASCII characters",
+        ));
+    }
+    let token = text("token", previous.map(|p| p.1.token.as_str()))?;
+    check_token_like("config.token", &token, 32)?;
+    let encoding_aes_key = text(
+        "encoding_aes_key",
+        previous.map(|p| p.1.encoding_aes_key.as_str()),
+    )?;
+    if encoding_aes_key.len() != 43
+        || !encoding_aes_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/')
+    {
+        return Err(DomainError::invalid(
+            "config.encoding_aes_key",
+            "must be the callback's EncodingAESKey: 43 letters and digits",
+        ));
+    }
+    let agent_id = match fields.get("agent_id") {
+        None => previous.and_then(|p| p.0.agent_id),
+        Some(Value::Null) => None,
+        Some(v) => Some(v.as_i64().filter(|n| *n > 0).ok_or_else(|| {
+            DomainError::invalid(
+                "config.agent_id",
+                "must be the app's AgentId, a positive integer",
+            )
+        })?),
+    };
+    let api_base_url = match fields.get("api_base_url") {
+        None | Some(Value::Null) => previous
+            .map(|p| p.0.api_base_url.clone())
+            .unwrap_or_else(|| WECOM_API_BASE_URL.to_owned()),
+        Some(Value::String(s)) => check_base_url(s)?,
+        Some(_) => {
+            return Err(DomainError::invalid(
+                "config.api_base_url",
+                "must be a string",
+            ));
+        }
+    };
+    let welcome = match fields.get("welcome") {
+        None => previous.and_then(|p| p.0.welcome.clone()),
+        Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => None,
+        Some(Value::String(s)) => {
+            if s.len() > WECOM_TEXT_MAX_BYTES {
+                return Err(DomainError::invalid(
+                    "config.welcome",
+                    format!("must be at most {WECOM_TEXT_MAX_BYTES} bytes (WeCom's limit)"),
+                ));
+            }
+            Some(s.clone())
+        }
+        Some(_) => return Err(DomainError::invalid("config.welcome", "must be a string")),
+    };
+    let member_role = match fields.get("member_role") {
+        None | Some(Value::Null) => previous
+            .map(|p| p.0.member_role.clone())
+            .unwrap_or_else(|| "service".to_owned()),
+        Some(Value::String(s)) => check_name("config.member_role", s, 100)?,
+        Some(_) => {
+            return Err(DomainError::invalid(
+                "config.member_role",
+                "must be a role's name",
+            ));
+        }
+    };
+    let member_scope = match fields.get("member_scope") {
+        None | Some(Value::Null) => previous.map(|p| p.0.member_scope).unwrap_or(DataScope::Own),
+        Some(v) => serde_json::from_value(v.clone()).map_err(|_| {
+            DomainError::invalid("config.member_scope", "must be own, unit_subtree or tenant")
+        })?,
+    };
+    Ok((
+        WecomSettings {
+            corp_id,
+            agent_id,
+            api_base_url,
+            welcome,
+            member_role,
+            member_scope,
+        },
+        WecomSecrets {
+            secret,
+            token,
+            encoding_aes_key,
+        },
+    ))
+}
+
+fn check_token_like(field: &str, value: &str, max: usize) -> Result<(), DomainError> {
+    if value.is_empty() || value.len() > max || !value.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be 1 to {max} letters and digits"),
+        ));
+    }
+    Ok(())
+}
+
+/// An API base URL: http or https, a host, no query; kept without a trailing `/`.
+fn check_base_url(value: &str) -> Result<String, DomainError> {
+    let value = value.trim().trim_end_matches('/');
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"));
+    let valid = rest.is_some_and(|r| {
+        let host = r.split('/').next().unwrap_or("");
+        !host.is_empty()
+            && !r.contains(['?', '#', ' '])
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'))
+    });
+    if valid {
+        Ok(value.to_owned())
+    } else {
+        Err(DomainError::invalid(
+            "config.api_base_url",
+            "must be an http(s) URL such as https://qyapi.weixin.qq.com",
+        ))
+    }
+}
+
+/// What the last calls through a connector said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ConnectorHealth {
+    /// False after a configuration error (a revoked secret, a wrong corp id, an app not
+    /// allowed to call an API) until a call succeeds again.
+    pub healthy: bool,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_success_at: Option<i64>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub last_error_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A connector account as shown (never its secrets).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Connector {
+    pub id: ConnectorId,
+    pub kind: ConnectorKind,
+    pub name: String,
+    /// The settings that may be shown (for WeCom: corp_id, agent_id, api_base_url,
+    /// welcome, member_role, member_scope).
+    #[schema(value_type = Object)]
+    pub config: Value,
+    pub health: ConnectorHealth,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
+}
+
+/// Where a sync of a connector stands.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SyncState {
+    /// `staff` or `customers`.
+    pub what: String,
+    pub job_id: Option<JobId>,
+    /// Where the sync goes on from (opaque to all but its handler).
+    #[schema(value_type = Object)]
+    pub checkpoint: Value,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub started_at: Option<i64>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub finished_at: Option<i64>,
+    /// Items stored so far (members, or follow relations).
+    pub items: i64,
+}
+
+/// How a send to one recipient went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SendStatus {
+    Sent,
+    /// The channel refused it (an expired welcome code, an invalid receiver).
+    Failed,
+    /// siyu did not send: the customer opted out of the channel.
+    Refused,
+    /// siyu did not send: the recipient's limit on the channel was reached.
+    Dropped,
+}
+
+impl SendStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendStatus::Sent => "sent",
+            SendStatus::Failed => "failed",
+            SendStatus::Refused => "refused",
+            SendStatus::Dropped => "dropped",
+        }
+    }
+}
+
+/// A recorded send.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ConnectorSend {
+    pub id: i64,
+    pub connector_id: Option<ConnectorId>,
+    pub kind: String,
+    pub customer_id: Option<CustomerId>,
+    pub staff_id: Option<StaffId>,
+    pub recipient: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub job_id: Option<JobId>,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn full() -> Value {
+        json!({
+            "corp_id": "ww1436e0e65a779aee",
+            "secret": "s3cr3t-Value_1",
+            "token": "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo",
+            "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+        })
+    }
+
+    #[test]
+    fn a_wecom_config_takes_defaults_and_keeps_secrets_apart() {
+        let c = ConnectorConfig::new("wecom", " 企业微信 ", &full()).unwrap();
+        assert_eq!(c.name, "企业微信");
+        assert_eq!(c.settings["api_base_url"], WECOM_API_BASE_URL);
+        assert_eq!(c.settings["member_role"], "service");
+        assert_eq!(c.settings["member_scope"], "own");
+        assert!(c.settings.get("secret").is_none());
+        assert!(!c.settings.to_string().contains("s3cr3t"));
+        let read = WecomConnector::read(&c.settings, &c.secrets).unwrap();
+        assert_eq!(read.secrets.secret, "s3cr3t-Value_1");
+        assert!(!format!("{read:?}").contains("s3cr3t"));
+    }
+
+    #[test]
+    fn bad_configs_name_their_field() {
+        let field = |patch: Value| {
+            let mut config = full();
+            for (k, v) in patch.as_object().unwrap() {
+                if v.is_null() {
+                    config.as_object_mut().unwrap().remove(k);
+                } else {
+                    config[k] = v.clone();
+                }
+            }
+            match ConnectorConfig::new("wecom", "w", &config) {
+                Err(DomainError::Invalid(e)) => e.field,
+                other => panic!("{other:?}"),
+            }
+        };
+        assert_eq!(field(json!({"secret": null})), "config.secret");
+        assert_eq!(field(json!({"corp_id": "ww 1"})), "config.corp_id");
+        assert_eq!(
+            field(json!({"encoding_aes_key": "short"})),
+            "config.encoding_aes_key"
+        );
+        assert_eq!(field(json!({"token": "a-b"})), "config.token");
+        assert_eq!(field(json!({"agent_id": "x"})), "config.agent_id");
+        assert_eq!(
+            field(json!({"api_base_url": "ftp://x"})),
+            "config.api_base_url"
+        );
+        assert_eq!(
+            field(json!({"welcome": "欢".repeat(1400)})),
+            "config.welcome"
+        );
+        assert_eq!(field(json!({"member_scope": "all"})), "config.member_scope");
+        assert_eq!(field(json!({"sekret": "x"})), "config.sekret");
+        assert!(matches!(
+            ConnectorConfig::new("email", "w", &full()),
+            Err(DomainError::Invalid(e)) if e.field == "kind"
+        ));
+    }
+
+    #[test]
+    fn a_change_keeps_what_it_leaves_out() {
+        let c = ConnectorConfig::new("wecom", "w", &full()).unwrap();
+        let changed = ConnectorConfig::changed(
+            c.kind,
+            &c.name,
+            &c.settings,
+            &c.secrets,
+            None,
+            Some(&json!({"welcome": "你好", "api_base_url": "http://127.0.0.1:9/"})),
+        )
+        .unwrap();
+        let read = WecomConnector::read(&changed.settings, &changed.secrets).unwrap();
+        assert_eq!(read.settings.welcome.as_deref(), Some("你好"));
+        assert_eq!(read.settings.api_base_url, "http://127.0.0.1:9");
+        assert_eq!(read.secrets.secret, "s3cr3t-Value_1");
+    }
+}
