@@ -33,6 +33,7 @@
 
 pub mod corp;
 
+mod auth;
 mod callbacks;
 mod contacts;
 mod generate;
@@ -57,6 +58,6 @@ pub use transfers::Transfer;
 pub use ways::{ContactWay, WelcomeMessage};
 
 /// Every path the stand-in serves, under `/cgi-bin/`.
-pub fn served_paths() -> &'static [&'static str] {
-    server::PATHS
+pub fn served_paths() -> Vec<&'static str> {
+    server::ROUTES.iter().map(|(path, _)| *path).collect()
 }

@@ -18,6 +18,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State as AxState};
 use serde_json::{Map, Value, json};
 
+use crate::auth::Token;
 use crate::corp::Corp;
 use crate::groups::JoinWay;
 use crate::messages::{AppMessage, AppSends};
@@ -171,13 +172,6 @@ pub(crate) const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 pub(crate) struct Callback {
     pub url: String,
     pub crypto: siyu_connect::wecom::crypto::CallbackCrypto,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct Token {
-    pub secret: String,
-    pub expires_ms: u64,
-    pub revoked: bool,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -371,131 +365,86 @@ impl Shared {
     }
 }
 
+/// Every API the stand-in serves: its path under `/cgi-bin/` and its function.
+pub(crate) const ROUTES: &[(&str, Api)] = {
+    use crate::{auth, contacts, groups, messages, staff, tags, transfers, ways};
+    &[
+        ("gettoken", auth::gettoken),
+        ("user/get", staff::user_get),
+        ("user/list_id", staff::user_list_id),
+        ("user/simplelist", staff::user_simplelist),
+        ("department/list", staff::department_list),
+        ("department/simplelist", staff::department_simplelist),
+        (
+            "externalcontact/get_follow_user_list",
+            contacts::get_follow_user_list,
+        ),
+        ("externalcontact/list", contacts::list),
+        ("externalcontact/get", contacts::get),
+        (
+            "externalcontact/batch/get_by_user",
+            contacts::batch_get_by_user,
+        ),
+        ("externalcontact/remark", contacts::remark),
+        ("externalcontact/get_corp_tag_list", tags::get_corp_tag_list),
+        ("externalcontact/add_corp_tag", tags::add_corp_tag),
+        ("externalcontact/edit_corp_tag", tags::edit_corp_tag),
+        ("externalcontact/del_corp_tag", tags::del_corp_tag),
+        ("externalcontact/mark_tag", tags::mark_tag),
+        ("externalcontact/send_welcome_msg", ways::send_welcome_msg),
+        ("externalcontact/add_contact_way", ways::add_contact_way),
+        ("externalcontact/get_contact_way", ways::get_contact_way),
+        (
+            "externalcontact/update_contact_way",
+            ways::update_contact_way,
+        ),
+        ("externalcontact/del_contact_way", ways::del_contact_way),
+        ("externalcontact/list_contact_way", ways::list_contact_way),
+        (
+            "externalcontact/transfer_customer",
+            transfers::transfer_customer,
+        ),
+        (
+            "externalcontact/transfer_result",
+            transfers::transfer_result,
+        ),
+        (
+            "externalcontact/resigned/transfer_customer",
+            transfers::resigned_transfer_customer,
+        ),
+        (
+            "externalcontact/resigned/transfer_result",
+            transfers::resigned_transfer_result,
+        ),
+        (
+            "externalcontact/get_unassigned_list",
+            transfers::get_unassigned_list,
+        ),
+        ("externalcontact/groupchat/list", groups::list),
+        ("externalcontact/groupchat/get", groups::get),
+        (
+            "externalcontact/groupchat/add_join_way",
+            groups::add_join_way,
+        ),
+        (
+            "externalcontact/groupchat/get_join_way",
+            groups::get_join_way,
+        ),
+        (
+            "externalcontact/groupchat/update_join_way",
+            groups::update_join_way,
+        ),
+        (
+            "externalcontact/groupchat/del_join_way",
+            groups::del_join_way,
+        ),
+        ("message/send", messages::send),
+    ]
+};
+
 /// `/cgi-bin/` path → API.
 fn api(path: &str) -> Option<Api> {
-    use crate::{contacts, groups, messages, staff, tags, transfers, ways};
-    Some(match path {
-        "gettoken" => gettoken,
-        "user/get" => staff::user_get,
-        "user/list_id" => staff::user_list_id,
-        "user/simplelist" => staff::user_simplelist,
-        "department/list" => staff::department_list,
-        "department/simplelist" => staff::department_simplelist,
-        "externalcontact/get_follow_user_list" => contacts::get_follow_user_list,
-        "externalcontact/list" => contacts::list,
-        "externalcontact/get" => contacts::get,
-        "externalcontact/batch/get_by_user" => contacts::batch_get_by_user,
-        "externalcontact/remark" => contacts::remark,
-        "externalcontact/get_corp_tag_list" => tags::get_corp_tag_list,
-        "externalcontact/add_corp_tag" => tags::add_corp_tag,
-        "externalcontact/edit_corp_tag" => tags::edit_corp_tag,
-        "externalcontact/del_corp_tag" => tags::del_corp_tag,
-        "externalcontact/mark_tag" => tags::mark_tag,
-        "externalcontact/send_welcome_msg" => ways::send_welcome_msg,
-        "externalcontact/add_contact_way" => ways::add_contact_way,
-        "externalcontact/get_contact_way" => ways::get_contact_way,
-        "externalcontact/update_contact_way" => ways::update_contact_way,
-        "externalcontact/del_contact_way" => ways::del_contact_way,
-        "externalcontact/list_contact_way" => ways::list_contact_way,
-        "externalcontact/transfer_customer" => transfers::transfer_customer,
-        "externalcontact/transfer_result" => transfers::transfer_result,
-        "externalcontact/resigned/transfer_customer" => transfers::resigned_transfer_customer,
-        "externalcontact/resigned/transfer_result" => transfers::resigned_transfer_result,
-        "externalcontact/get_unassigned_list" => transfers::get_unassigned_list,
-        "externalcontact/groupchat/list" => groups::list,
-        "externalcontact/groupchat/get" => groups::get,
-        "externalcontact/groupchat/add_join_way" => groups::add_join_way,
-        "externalcontact/groupchat/get_join_way" => groups::get_join_way,
-        "externalcontact/groupchat/update_join_way" => groups::update_join_way,
-        "externalcontact/groupchat/del_join_way" => groups::del_join_way,
-        "message/send" => messages::send,
-        _ => return None,
-    })
-}
-
-/// Every path the stand-in serves (under `/cgi-bin/`).
-pub(crate) const PATHS: &[&str] = &[
-    "gettoken",
-    "user/get",
-    "user/list_id",
-    "user/simplelist",
-    "department/list",
-    "department/simplelist",
-    "externalcontact/get_follow_user_list",
-    "externalcontact/list",
-    "externalcontact/get",
-    "externalcontact/batch/get_by_user",
-    "externalcontact/remark",
-    "externalcontact/get_corp_tag_list",
-    "externalcontact/add_corp_tag",
-    "externalcontact/edit_corp_tag",
-    "externalcontact/del_corp_tag",
-    "externalcontact/mark_tag",
-    "externalcontact/send_welcome_msg",
-    "externalcontact/add_contact_way",
-    "externalcontact/get_contact_way",
-    "externalcontact/update_contact_way",
-    "externalcontact/del_contact_way",
-    "externalcontact/list_contact_way",
-    "externalcontact/transfer_customer",
-    "externalcontact/transfer_result",
-    "externalcontact/resigned/transfer_customer",
-    "externalcontact/resigned/transfer_result",
-    "externalcontact/get_unassigned_list",
-    "externalcontact/groupchat/list",
-    "externalcontact/groupchat/get",
-    "externalcontact/groupchat/add_join_way",
-    "externalcontact/groupchat/get_join_way",
-    "externalcontact/groupchat/update_join_way",
-    "externalcontact/groupchat/del_join_way",
-    "message/send",
-];
-
-/// `GET gettoken?corpid&corpsecret`: the same token while it is valid.
-fn gettoken(state: &mut State, req: &Req) -> ApiResult {
-    let corpid = req.q("corpid").filter(|s| !s.is_empty());
-    let secret = req.q("corpsecret").filter(|s| !s.is_empty());
-    let corpid = corpid.ok_or_else(|| ApiError::code(41002))?;
-    let secret = secret.ok_or_else(|| ApiError::code(41004))?;
-    if corpid != state.corp.corp_id {
-        return Err(ApiError::code(40013));
-    }
-    if !state.corp.secrets.iter().any(|s| s == secret) {
-        return Err(ApiError::new(
-            40001,
-            "invalid credential, access_token is invalid or not latest",
-        ));
-    }
-    let rt = &mut state.rt;
-    let now_ms = req.now_ms;
-    if let Some(token) = rt.current.get(secret)
-        && let Some(t) = rt
-            .tokens
-            .get(token)
-            .filter(|t| !t.revoked && now_ms < t.expires_ms)
-    {
-        let mut out = Obj::new();
-        out.insert("access_token".into(), json!(token));
-        out.insert(
-            "expires_in".into(),
-            json!((t.expires_ms - now_ms).div_ceil(1000)),
-        );
-        return Ok(out);
-    }
-    let token = random_string(96, ALNUM);
-    rt.tokens.insert(
-        token.clone(),
-        Token {
-            secret: secret.to_owned(),
-            expires_ms: now_ms + rt.token_ttl * 1000,
-            revoked: false,
-        },
-    );
-    rt.current.insert(secret.to_owned(), token.clone());
-    let mut out = Obj::new();
-    out.insert("access_token".into(), json!(token));
-    out.insert("expires_in".into(), json!(rt.token_ttl));
-    Ok(out)
+    ROUTES.iter().find(|(p, _)| *p == path).map(|(_, api)| *api)
 }
 
 /// Decrements the path's in-flight count however the request ends.
