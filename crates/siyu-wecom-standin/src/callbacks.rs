@@ -580,4 +580,43 @@ impl Standin {
         );
         self.push_raw(&xml).await
     }
+
+    /// Pushes what WeCom pushes for the transfers completed so far (once each):
+    /// `del_external_contact` with Source `DELETE_BY_TRANSFER` for the handover, then
+    /// `add_external_contact` for the takeover unless they already had the customer.
+    /// Transfers complete when the clock passes their takeover time, without a push:
+    /// call this after `advance_clock`.
+    pub async fn push_transfer_callbacks(&self) -> Vec<Result<u16, StandinError>> {
+        let done = std::mem::take(&mut self.shared.lock().rt.transfer_events);
+        let mut delivered = Vec::new();
+        for (t, already_friends) in done {
+            let ext = t.external_userid.as_str();
+            let fields = [
+                ("UserID", t.handover_userid.as_str()),
+                ("ExternalUserID", ext),
+                ("Source", "DELETE_BY_TRANSFER"),
+            ];
+            let xml = self.event_now(
+                "change_external_contact",
+                "del_external_contact",
+                &fields,
+                "",
+            );
+            delivered.push(self.push_raw(&xml).await);
+            if !already_friends {
+                let fields = [
+                    ("UserID", t.takeover_userid.as_str()),
+                    ("ExternalUserID", ext),
+                ];
+                let xml = self.event_now(
+                    "change_external_contact",
+                    "add_external_contact",
+                    &fields,
+                    "",
+                );
+                delivered.push(self.push_raw(&xml).await);
+            }
+        }
+        delivered
+    }
 }

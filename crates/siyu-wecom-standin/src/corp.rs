@@ -280,18 +280,20 @@ impl Corp {
             .unwrap_or_default()
     }
 
-    // ---- crate-internal mutations, shared by the builder, the APIs and the arrangements
+    // ---- in-place changes (for `Standin::with_corp`), shared by the builder, the APIs
+    // and the arrangements
 
-    pub(crate) fn insert_member(&mut self, member: Member) {
+    pub fn insert_member(&mut self, member: Member) {
         self.members.insert(member.userid.clone(), member);
     }
 
-    pub(crate) fn insert_contact(&mut self, contact: ExternalContact) {
+    pub fn insert_contact(&mut self, contact: ExternalContact) {
         self.contacts
             .insert(contact.external_userid.clone(), contact);
     }
 
-    pub(crate) fn insert_follow(&mut self, userid: &str, external_userid: &str, info: FollowInfo) {
+    /// `userid` follows `external_userid` (the relation is replaced when it exists).
+    pub fn insert_follow(&mut self, userid: &str, external_userid: &str, info: FollowInfo) {
         let previous = self
             .relations
             .entry(userid.to_owned())
@@ -305,11 +307,8 @@ impl Corp {
         }
     }
 
-    pub(crate) fn remove_follow(
-        &mut self,
-        userid: &str,
-        external_userid: &str,
-    ) -> Option<FollowInfo> {
+    /// Ends the relation; its last state.
+    pub fn remove_follow(&mut self, userid: &str, external_userid: &str) -> Option<FollowInfo> {
         let info = self.relations.get_mut(userid)?.remove(external_userid)?;
         if let Some(followers) = self.followers.get_mut(external_userid) {
             followers.retain(|u| u != userid);

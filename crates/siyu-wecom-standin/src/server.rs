@@ -210,6 +210,9 @@ pub(crate) struct Runtime {
     pub contact_ways: BTreeMap<String, ContactWay>,
     pub join_ways: BTreeMap<String, JoinWay>,
     pub transfers: Vec<Transfer>,
+    /// Completed transfers whose callbacks are not pushed yet (and whether the takeover
+    /// already had the customer).
+    pub transfer_events: Vec<(Transfer, bool)>,
     /// userid → when the member left (unix seconds).
     pub dimission: HashMap<String, u64>,
     pub callback: Option<Callback>,
@@ -242,6 +245,7 @@ impl Default for Runtime {
             contact_ways: BTreeMap::new(),
             join_ways: BTreeMap::new(),
             transfers: Vec::new(),
+            transfer_events: Vec::new(),
             dimission: HashMap::new(),
             callback: None,
             pushed: Vec::new(),

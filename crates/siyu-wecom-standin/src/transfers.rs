@@ -34,14 +34,15 @@ pub struct Transfer {
     pub transfer_success_msg: String,
 }
 
-/// Completes every waiting transfer whose takeover time has come.
+/// Completes every waiting transfer whose takeover time has come, and queues the
+/// callbacks WeCom pushes for it (see `Standin::push_transfer_callbacks`).
 pub(crate) fn settle(state: &mut State, now: u64) {
     if !state.rt.transfers.iter().any(|t| t.status == 2) {
         return;
     }
     let corp = &mut state.corp;
-    for t in state
-        .rt
+    let rt = &mut state.rt;
+    for t in rt
         .transfers
         .iter_mut()
         .filter(|t| t.status == 2 && t.takeover_time <= now)
@@ -54,16 +55,19 @@ pub(crate) fn settle(state: &mut State, now: u64) {
             t.status = 4;
             continue;
         }
-        if let Some(mut info) = corp.remove_follow(&t.handover_userid, &t.external_userid)
-            && corp
-                .relation(&t.takeover_userid, &t.external_userid)
-                .is_none()
-        {
+        t.status = 1;
+        let Some(mut info) = corp.remove_follow(&t.handover_userid, &t.external_userid) else {
+            continue;
+        };
+        let already_friends = corp
+            .relation(&t.takeover_userid, &t.external_userid)
+            .is_some();
+        if !already_friends {
             info.createtime = t.takeover_time;
             info.oper_userid = t.takeover_userid.clone();
             corp.insert_follow(&t.takeover_userid, &t.external_userid, info);
         }
-        t.status = 1;
+        rt.transfer_events.push((t.clone(), already_friends));
     }
 }
 

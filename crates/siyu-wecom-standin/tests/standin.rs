@@ -811,3 +811,40 @@ async fn full_sync_of_the_benchmark_corp() {
     );
     assert_eq!(pairs.len(), expected);
 }
+
+#[tokio::test]
+async fn completed_transfers_push_their_callbacks() {
+    let standin = Standin::start(small_corp()).unwrap();
+    standin.set_token_ttl(3 * 86_400);
+    let (url, received) = receiver().await;
+    standin
+        .set_callback(&url, "t", "kWxPEV2UEDyxWpmPdKC3F4dgPDmOvfKX1HGnEUDS1aR")
+        .unwrap();
+    let client = Client::new(&standin);
+    let token = client.token().await;
+    let body = json!({"handover_userid": "alice", "takeover_userid": "bob",
+                      "external_userid": ["wmtest00001", "wmtest00008"]});
+    let v = client
+        .post("externalcontact/transfer_customer", &token, body)
+        .await;
+    assert_eq!(code(&v), 0, "{v}");
+    assert!(
+        standin.push_transfer_callbacks().await.is_empty(),
+        "nothing done yet"
+    );
+    standin.advance_clock(Duration::from_secs(86_400));
+    // wmtest00001 was bob's already: no add for it
+    let delivered = standin.push_transfer_callbacks().await;
+    assert_eq!(delivered, vec![Ok(200), Ok(200), Ok(200)]);
+    let pushed: Vec<String> = standin.pushed().into_iter().map(|p| p.plaintext).collect();
+    assert_eq!(
+        pushed
+            .iter()
+            .filter(|p| p.contains("DELETE_BY_TRANSFER"))
+            .count(),
+        2
+    );
+    assert!(pushed[2].contains("add_external_contact") && pushed[2].contains("wmtest00008"));
+    assert_eq!(received.lock().unwrap().len(), 3);
+    assert_eq!(standin.with_corp(|c| c.customers_of("alice").len()), 8);
+}
