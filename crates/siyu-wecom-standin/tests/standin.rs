@@ -848,3 +848,77 @@ async fn completed_transfers_push_their_callbacks() {
     assert_eq!(received.lock().unwrap().len(), 3);
     assert_eq!(standin.with_corp(|c| c.customers_of("alice").len()), 8);
 }
+
+#[tokio::test]
+async fn staff_customers_and_group_chats_read_as_wecom_shapes_them() {
+    let corp = small_corp().add_group_chat(siyu_wecom_standin::GroupChat {
+        chat_id: "wrchat1".into(),
+        name: "会员群".into(),
+        owner: "alice".into(),
+        create_time: 1_700_000_000,
+        member_list: vec![siyu_wecom_standin::ChatMember {
+            userid: "wmtest00001".into(),
+            type_: 2,
+            join_scene: 3,
+            state: Some("qr_a".into()),
+            name: "客户1".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let standin = Standin::start(corp).unwrap();
+    let client = Client::new(&standin);
+    let token = client.token().await;
+    let get = |q: String| {
+        let (client, path) = (&client, format!("{q}&access_token={token}"));
+        async move { client.get(&path).await }
+    };
+    assert_eq!(
+        code(&get("user/get?userid=carol".into()).await),
+        60111,
+        "carol left"
+    );
+    let v = get("user/simplelist?department_id=1&fetch_child=1".into()).await;
+    assert_eq!(v["userlist"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        code(&get("user/simplelist?department_id=99".into()).await),
+        60123
+    );
+    let v = get("department/list?id=1".into()).await;
+    assert_eq!(v["department"].as_array().unwrap().len(), 2);
+    let v = get("externalcontact/get_follow_user_list?x=1".into()).await;
+    assert_eq!(v["follow_user"], json!(["alice", "bob"]));
+    let v = get("externalcontact/list?userid=bob".into()).await;
+    assert_eq!(v["external_userid"].as_array().unwrap().len(), 3);
+    standin.with_corp(|c| {
+        c.insert_member(Member::new("dave", "戴夫", 2));
+    });
+    assert_eq!(
+        code(&get("externalcontact/list?userid=dave".into()).await),
+        84061
+    );
+    assert_eq!(
+        code(&get("externalcontact/get?external_userid=wmnobody".into()).await),
+        40096
+    );
+
+    let list = |body: Value| client.post("externalcontact/groupchat/list", &token, body);
+    assert_eq!(code(&list(json!({})).await), 40058, "limit is required");
+    let v = list(json!({"limit": 10, "owner_filter": {"userid_list": ["alice"]}})).await;
+    assert_eq!(
+        v["group_chat_list"],
+        json!([{"chat_id": "wrchat1", "status": 0}])
+    );
+    let v = client
+        .post(
+            "externalcontact/groupchat/get",
+            &token,
+            json!({"chat_id": "wrchat1", "need_name": 1}),
+        )
+        .await;
+    let member = &v["group_chat"]["member_list"][0];
+    assert_eq!(
+        (member["state"].as_str(), member["name"].as_str()),
+        (Some("qr_a"), Some("客户1"))
+    );
+}
