@@ -11,7 +11,7 @@
 
 use siyu_connect::wecom::crypto::{CallbackCrypto, CryptoError};
 
-use crate::corp::{ChatMember, ExternalContact, FollowInfo, GroupChat};
+use crate::corp::{ExternalContact, FollowInfo};
 use crate::server::{ALNUM, Callback, random_string};
 use crate::ways::WelcomeCode;
 use crate::{Standin, tags};
@@ -214,7 +214,7 @@ impl Standin {
         Ok(ok && body.trim() == echo)
     }
 
-    fn event_now(
+    pub(crate) fn event_now(
         &self,
         event: &str,
         change_type: &str,
@@ -462,123 +462,6 @@ impl Standin {
             }
         };
         self.push_tag_event(id, tag_type, "delete").await
-    }
-
-    /// A member creates a customer group: `change_external_chat` create.
-    pub async fn chat_created(&self, chat: GroupChat) -> Result<u16, StandinError> {
-        let chat_id = chat.chat_id.clone();
-        self.shared.lock().corp.chats.insert(chat_id.clone(), chat);
-        let xml = self.event_now(
-            "change_external_chat",
-            "create",
-            &[("ChatId", &chat_id)],
-            "",
-        );
-        self.push_raw(&xml).await
-    }
-
-    fn change_members(
-        &self,
-        chat_id: &str,
-        change: impl FnOnce(&mut GroupChat) -> Vec<String>,
-    ) -> Result<(Vec<String>, String, String), StandinError> {
-        let mut st = self.shared.lock();
-        let chat = st
-            .corp
-            .chats
-            .get_mut(chat_id)
-            .filter(|c| !c.dismissed)
-            .ok_or_else(|| not_found(format!("no group chat {chat_id}")))?;
-        let changed = change(chat);
-        let last = std::mem::replace(
-            &mut chat.member_version,
-            random_string(32, b"0123456789abcdef"),
-        );
-        Ok((changed, last, chat.member_version.clone()))
-    }
-
-    async fn push_member_change(
-        &self,
-        chat_id: &str,
-        detail: &str,
-        scene: (&str, String),
-        (changed, last, current): (Vec<String>, String, String),
-    ) -> Result<u16, StandinError> {
-        let items: String = changed
-            .iter()
-            .map(|u| format!("<Item>{}</Item>", cdata(u)))
-            .collect();
-        let raw = format!(
-            "<{0}>{1}</{0}><MemChangeCnt>{2}</MemChangeCnt><MemChangeList>{items}</MemChangeList>\
-             <LastMemVer>{3}</LastMemVer><CurMemVer>{4}</CurMemVer>",
-            scene.0,
-            scene.1,
-            changed.len(),
-            cdata(&last),
-            cdata(&current)
-        );
-        let fields = [("ChatId", chat_id), ("UpdateDetail", detail)];
-        let xml = self.event_now("change_external_chat", "update", &fields, &raw);
-        self.push_raw(&xml).await
-    }
-
-    /// People join a group: `change_external_chat` update `add_member`.
-    pub async fn chat_members_join(
-        &self,
-        chat_id: &str,
-        members: Vec<ChatMember>,
-    ) -> Result<u16, StandinError> {
-        let scene = members
-            .first()
-            .map_or(0, |m| if m.join_scene == 3 { 3 } else { 0 });
-        let change = self.change_members(chat_id, |chat| {
-            let ids = members.iter().map(|m| m.userid.clone()).collect();
-            chat.member_list.extend(members);
-            ids
-        })?;
-        self.push_member_change(
-            chat_id,
-            "add_member",
-            ("JoinScene", scene.to_string()),
-            change,
-        )
-        .await
-    }
-
-    /// People leave a group (by themselves): `change_external_chat` update `del_member`.
-    pub async fn chat_members_quit(
-        &self,
-        chat_id: &str,
-        userids: &[&str],
-    ) -> Result<u16, StandinError> {
-        let change = self.change_members(chat_id, |chat| {
-            chat.member_list
-                .retain(|m| !userids.contains(&m.userid.as_str()));
-            userids.iter().map(|s| s.to_string()).collect()
-        })?;
-        self.push_member_change(chat_id, "del_member", ("QuitScene", "0".into()), change)
-            .await
-    }
-
-    /// The owner dismisses a group: `change_external_chat` dismiss.
-    pub async fn chat_dismissed(&self, chat_id: &str) -> Result<u16, StandinError> {
-        {
-            let mut st = self.shared.lock();
-            let chat = st
-                .corp
-                .chats
-                .get_mut(chat_id)
-                .filter(|c| !c.dismissed)
-                .ok_or_else(|| not_found(format!("no group chat {chat_id}")))?;
-            chat.dismissed = true;
-        }
-        let xml = self.event_now(
-            "change_external_chat",
-            "dismiss",
-            &[("ChatId", chat_id)],
-            "",
-        );
-        self.push_raw(&xml).await
     }
 
     /// Pushes what WeCom pushes for the transfers completed so far (once each):
