@@ -1,4 +1,10 @@
 //! WeCom (企业微信): see `../shared/WECOM.md` for the paths, shapes, limits and error
 //! codes this module follows, each with the WeCom document it comes from.
 
+pub mod api;
+pub mod client;
 pub mod crypto;
+pub mod error;
+
+pub use client::{KeptToken, Observed, WecomApp, WecomClient, WecomHost, http_client};
+pub use error::WecomError;

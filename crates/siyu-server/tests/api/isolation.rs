@@ -212,8 +212,22 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .unwrap()[0]
         .unwrap()
         .0;
+    let connector = app
+        .post(
+            "/api/v1/connectors",
+            &app.admin_token,
+            json!({"kind": "wecom", "name": "w", "config": {
+                "corp_id": "ww1", "secret": "s", "token": "t",
+                "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/me/views/{id}", view),
+        ("/api/v1/connectors/{id}", connector),
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
         ("/api/v1/roles/{id}", role),
@@ -260,6 +274,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/customers/{id}/tags", json!({"add": [tag]})),
         ("/api/v1/segments/{id}", json!({"name": "z"})),
         ("/api/v1/tag-rules/{id}", json!({"enabled": false})),
+        ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
     ]);
 
     let doc = app
@@ -290,7 +305,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 53, "every method of every path that takes an id");
+    assert_eq!(walked, 56, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

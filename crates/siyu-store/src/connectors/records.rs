@@ -1,13 +1,11 @@
 //! What a connector's work leaves to read later: sync checkpoints (a sync cut off goes
 //! on from its last stored page) and sends, one record per recipient.
 
-use serde_json::Value;
 use siyu_domain::connector::{ConnectorSend, SendStatus, SyncState};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{ConnectorId, JobId, StaffId};
 
 use crate::db::{now_ms, on_db};
-use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
@@ -167,33 +165,4 @@ impl TenantScope<'_> {
             })
             .collect())
     }
-}
-
-/// Saves a sync's checkpoint in the transaction that stored its page; `finished`
-/// marks the end of the run.
-pub(crate) async fn save_sync_checkpoint_in(
-    tx: &mut Tx,
-    id: ConnectorId,
-    what: &str,
-    checkpoint: &Value,
-    items_added: i64,
-    finished: bool,
-) -> Result<()> {
-    let now = now_ms();
-    on_tx!(tx, |c| {
-        sqlx::query(
-            "UPDATE connector_syncs SET checkpoint = $1, items = items + $2, \
-             finished_at = CASE WHEN $3 THEN $4 ELSE NULL END \
-             WHERE connector_id = $5 AND what = $6",
-        )
-        .bind(checkpoint.to_string())
-        .bind(items_added)
-        .bind(finished)
-        .bind(now)
-        .bind(id.0)
-        .bind(what)
-        .execute(&mut *c)
-        .await?;
-    });
-    Ok(())
 }

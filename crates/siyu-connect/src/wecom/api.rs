@@ -1,0 +1,292 @@
+//! WeCom's API shapes siyu reads and sends (WECOM.md "External contact", "Staff
+//! sync", "Welcome message"), as typed calls on [`WecomClient`]. Fields WeCom may leave
+//! out default, so an answer with fewer fields still reads.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::client::{WecomClient, WecomHost};
+use super::error::WecomError;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Department {
+    pub id: i64,
+    pub name: String,
+    pub parentid: i64,
+    pub order: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Member {
+    pub userid: String,
+    pub name: String,
+    pub department: Vec<i64>,
+    pub main_department: Option<i64>,
+    pub position: String,
+    /// 1 active, 2 disabled, 4 not activated, 5 left.
+    pub status: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct DeptUser {
+    pub userid: String,
+    pub department: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ExternalContact {
+    pub external_userid: String,
+    pub name: String,
+    pub position: String,
+    pub avatar: String,
+    pub corp_name: String,
+    pub corp_full_name: String,
+    /// 1 WeChat, 2 WeCom.
+    #[serde(rename = "type")]
+    pub contact_type: i64,
+    /// 0 unknown, 1 male, 2 female.
+    pub gender: i64,
+    pub unionid: Option<String>,
+}
+
+/// A follow relation as `batch/get_by_user` gives it (corp tag ids only).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct FollowInfo {
+    pub userid: String,
+    pub remark: String,
+    pub description: String,
+    pub createtime: i64,
+    pub tag_id: Vec<String>,
+    pub remark_corp_name: String,
+    pub remark_mobiles: Vec<String>,
+    pub oper_userid: String,
+    pub add_way: i64,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ContactWithFollow {
+    pub external_contact: ExternalContact,
+    pub follow_info: FollowInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ContactsPage {
+    pub external_contact_list: Vec<ContactWithFollow>,
+    /// Empty when done.
+    pub next_cursor: String,
+}
+
+/// A tag on a follow relation as `get` gives it: corp (1, with its id), personal (2,
+/// no id), rule group (3).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default)]
+pub struct FollowTag {
+    pub group_name: String,
+    pub tag_name: String,
+    pub tag_id: Option<String>,
+    #[serde(rename = "type")]
+    pub tag_type: i64,
+}
+
+/// A follow relation as `get` gives it (with every tag).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct FollowUser {
+    pub userid: String,
+    pub remark: String,
+    pub description: String,
+    pub createtime: i64,
+    pub tags: Vec<FollowTag>,
+    pub oper_userid: String,
+    pub add_way: i64,
+    pub state: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ContactDetail {
+    pub external_contact: ExternalContact,
+    pub follow_user: Vec<FollowUser>,
+    pub next_cursor: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CorpTag {
+    pub id: String,
+    pub name: String,
+    pub create_time: i64,
+    pub order: i64,
+    pub deleted: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct CorpTagGroup {
+    pub group_id: String,
+    pub group_name: String,
+    pub create_time: i64,
+    pub order: i64,
+    pub deleted: bool,
+    pub tag: Vec<CorpTag>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Departments {
+    department: Vec<Department>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct DeptUsers {
+    dept_user: Vec<DeptUser>,
+    next_cursor: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FollowUsers {
+    follow_user: Vec<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TagGroups {
+    tag_group: Vec<CorpTagGroup>,
+}
+
+#[derive(Deserialize)]
+struct Nothing {}
+
+/// `batch/get_by_user` takes at most this many members per call.
+pub const MEMBERS_PER_BATCH: usize = 100;
+/// …and answers at most this many relations per page.
+pub const CONTACTS_PER_PAGE: u32 = 100;
+
+impl<H: WecomHost> WecomClient<H> {
+    /// Every department (`department/list`).
+    pub async fn departments(&self) -> Result<Vec<Department>, WecomError> {
+        Ok(self
+            .get::<Departments>("department/list", &[])
+            .await?
+            .department)
+    }
+
+    /// Every member's userid with a department (`user/list_id`, paged by cursor).
+    pub async fn member_ids(&self) -> Result<Vec<DeptUser>, WecomError> {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: DeptUsers = self
+                .post("user/list_id", &json!({"cursor": cursor, "limit": 10_000}))
+                .await?;
+            all.extend(page.dept_user);
+            if page.next_cursor.is_empty() {
+                return Ok(all);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+
+    /// One member (`user/get`); `None` when WeCom knows no such userid (60111: also a
+    /// member who left).
+    pub async fn member(&self, userid: &str) -> Result<Option<Member>, WecomError> {
+        match self.get("user/get", &[("userid", userid)]).await {
+            Ok(member) => Ok(Some(member)),
+            Err(WecomError::Call { errcode: 60111, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The members with customer contact enabled (`get_follow_user_list`).
+    pub async fn follow_users(&self) -> Result<Vec<String>, WecomError> {
+        Ok(self
+            .get::<FollowUsers>("externalcontact/get_follow_user_list", &[])
+            .await?
+            .follow_user)
+    }
+
+    /// One page of the members' external contacts (`batch/get_by_user`): one item per
+    /// (customer, member) pair, corp tag ids only.
+    pub async fn contacts_page(
+        &self,
+        userids: &[String],
+        cursor: &str,
+    ) -> Result<ContactsPage, WecomError> {
+        self.post(
+            "externalcontact/batch/get_by_user",
+            &json!({"userid_list": userids, "cursor": cursor, "limit": CONTACTS_PER_PAGE}),
+        )
+        .await
+    }
+
+    /// One customer with every follow relation and tag, personal ones included (`get`,
+    /// follow_user paged at 500).
+    pub async fn contact(&self, external_userid: &str) -> Result<ContactDetail, WecomError> {
+        let mut detail: ContactDetail = self
+            .get(
+                "externalcontact/get",
+                &[("external_userid", external_userid)],
+            )
+            .await?;
+        while !detail.next_cursor.is_empty() {
+            let next: ContactDetail = self
+                .get(
+                    "externalcontact/get",
+                    &[
+                        ("external_userid", external_userid),
+                        ("cursor", detail.next_cursor.as_str()),
+                    ],
+                )
+                .await?;
+            detail.follow_user.extend(next.follow_user);
+            detail.next_cursor = next.next_cursor;
+        }
+        Ok(detail)
+    }
+
+    /// Every corp tag group with its tags (`get_corp_tag_list`).
+    pub async fn corp_tags(&self) -> Result<Vec<CorpTagGroup>, WecomError> {
+        Ok(self
+            .post::<_, TagGroups>("externalcontact/get_corp_tag_list", &json!({}))
+            .await?
+            .tag_group)
+    }
+
+    /// Marks and unmarks corp tags of a member's customer (`mark_tag`; no callback
+    /// follows).
+    pub async fn mark_tags(
+        &self,
+        userid: &str,
+        external_userid: &str,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<(), WecomError> {
+        self.post::<_, Nothing>(
+            "externalcontact/mark_tag",
+            &json!({"userid": userid, "external_userid": external_userid,
+                    "add_tag": add, "remove_tag": remove}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Answers a WelcomeCode (`send_welcome_msg`; once, within 20 s of the add).
+    pub async fn send_welcome(&self, welcome_code: &str, text: &str) -> Result<(), WecomError> {
+        self.post::<_, Nothing>(
+            "externalcontact/send_welcome_msg",
+            &json!({"welcome_code": welcome_code, "text": {"content": text}}),
+        )
+        .await
+        .map(|_| ())
+    }
+}
