@@ -63,7 +63,7 @@ impl std::fmt::Debug for WecomSecrets {
 
 /// A connector's configuration, checked: what the store keeps in the clear and what it
 /// seals.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub struct ConnectorConfig {
     pub kind: ConnectorKind,
     pub name: String,
@@ -71,6 +71,16 @@ pub struct ConnectorConfig {
     pub settings: Value,
     /// The secrets as JSON bytes, for the store to seal.
     pub secrets: Vec<u8>,
+}
+
+impl std::fmt::Debug for ConnectorConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorConfig")
+            .field("kind", &self.kind)
+            .field("name", &self.name)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ConnectorConfig {
@@ -222,6 +232,21 @@ fn wecom_config(
             ));
         }
     };
+    // the kept secret is sent only where it was given for: pointing the connector at
+    // another corp or another server takes every secret again (else a changed URL would
+    // carry the kept secret to whoever runs that server)
+    if let Some((old, _)) = previous {
+        let moved = corp_id != old.corp_id || api_base_url != old.api_base_url;
+        if let Some(missing) = ["secret", "token", "encoding_aes_key"]
+            .into_iter()
+            .find(|key| moved && !fields.contains_key(*key))
+        {
+            return Err(DomainError::invalid(
+                format!("config.{missing}"),
+                "must be given again when corp_id or api_base_url changes",
+            ));
+        }
+    }
     let welcome = match fields.get("welcome") {
         None => previous.and_then(|p| p.0.welcome.clone()),
         Some(Value::Null) => None,
@@ -477,12 +502,42 @@ mod tests {
             &c.settings,
             &c.secrets,
             None,
-            Some(&json!({"welcome": "你好", "api_base_url": "http://127.0.0.1:9/"})),
+            Some(&json!({"welcome": "你好"})),
         )
         .unwrap();
         let read = WecomConnector::read(&changed.settings, &changed.secrets).unwrap();
         assert_eq!(read.settings.welcome.as_deref(), Some("你好"));
-        assert_eq!(read.settings.api_base_url, "http://127.0.0.1:9");
         assert_eq!(read.secrets.secret, "s3cr3t-Value_1");
+        assert!(!format!("{changed:?}").contains("s3cr3t"));
+
+        // another server or corp takes every secret again: the kept one goes nowhere else
+        let change = |config: Value| {
+            ConnectorConfig::changed(
+                c.kind,
+                &c.name,
+                &c.settings,
+                &c.secrets,
+                None,
+                Some(&config),
+            )
+        };
+        for moved in [
+            json!({"api_base_url": "http://attacker.example/"}),
+            json!({"corp_id": "wwother"}),
+            json!({"api_base_url": "http://127.0.0.1:9", "secret": "new"}),
+        ] {
+            assert!(
+                matches!(change(moved.clone()), Err(DomainError::Invalid(e)) if e.message.contains("again")),
+                "{moved}"
+            );
+        }
+        let moved = change(json!({
+            "api_base_url": "http://127.0.0.1:9/", "secret": "new", "token": "t",
+            "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"
+        }))
+        .unwrap();
+        assert_eq!(moved.settings["api_base_url"], "http://127.0.0.1:9");
+        // the same URL again is no move
+        change(json!({"api_base_url": "https://qyapi.weixin.qq.com/"})).unwrap();
     }
 }

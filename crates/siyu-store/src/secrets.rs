@@ -38,6 +38,20 @@ impl SecretName {
     }
 }
 
+impl crate::Store {
+    /// Whether anything is sealed with the secret key (a connector's secrets, a stored
+    /// secret): a server must not start with a new key over them.
+    pub async fn holds_sealed_secrets(&self) -> Result<bool> {
+        Ok(on_db!(self, |db| {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM connectors) OR EXISTS (SELECT 1 FROM tenant_secrets)",
+            )
+            .fetch_one(db)
+            .await?
+        }))
+    }
+}
+
 impl TenantScope<'_> {
     fn secret_context(&self, name: &SecretName) -> String {
         format!("siyu:tenant:{}:secret:{}", self.tenant.0, name.0)

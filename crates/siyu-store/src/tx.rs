@@ -88,10 +88,33 @@ pub(crate) async fn lock_customers(tx: &mut Tx, tenants: &[TenantId]) -> Result<
 /// The class of PostgreSQL advisory locks that guard a tenant's customers ("SY" in the
 /// high bytes, the tenant id in the low ones).
 const CUSTOMER_LOCK: i64 = 0x5359_0000_0000_0000;
+/// The class of PostgreSQL advisory locks that guard a connector's call counts ("SC").
+const CONNECTOR_CALLS_LOCK: i64 = 0x5343_0000_0000_0000;
 /// The class of PostgreSQL advisory locks that guard a tenant's unit tree ("SU").
 const UNIT_TREE_LOCK: i64 = 0x5355_0000_0000_0000;
 
 impl Store {
+    /// A transaction that counts calls through a connector from what it reads of the
+    /// counts (every node's calls against one limit): on SQLite the write lock at once,
+    /// on PostgreSQL the connector's advisory lock, so two nodes cannot both take the
+    /// last of a window.
+    pub(crate) async fn begin_connector_calls(
+        &self,
+        connector: siyu_domain::ids::ConnectorId,
+    ) -> Result<Tx> {
+        Ok(match &self.pool {
+            Pool::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(CONNECTOR_CALLS_LOCK | connector.0)
+                    .execute(&mut *tx)
+                    .await?;
+                Tx::Postgres(tx)
+            }
+        })
+    }
+
     /// A transaction that will change a tenant's unit tree from what it reads of it (a
     /// move checked against the tree as it is). Such transactions take turns per tenant,
     /// so two moves on two servers cannot together make a cycle.

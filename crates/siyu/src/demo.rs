@@ -41,9 +41,12 @@ pub async fn run(
     let secret_key = match file.secret_key() {
         Some(key) => key,
         // beside a SQLite demo database (restarts open what earlier runs sealed)
-        None => crate::key_file::load_or_create(
-            &crate::key_file::beside(&url).unwrap_or_else(|| "siyu-demo.key".into()),
-        )?,
+        None => {
+            crate::key_file::load_or_create(
+                &crate::key_file::beside(&url).unwrap_or_else(|| "siyu-demo.key".into()),
+            )?
+            .key
+        }
     };
     let store = crate::open_store(&url, file, Some(secret_key)).await?;
     let created = seed(&store, options).await?;

@@ -5,7 +5,7 @@
 //! one is refused naming the setting.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use siyu_domain::secret::SecretKey;
@@ -23,29 +23,64 @@ pub fn beside(url: &str) -> Option<PathBuf> {
     Some(PathBuf::from(format!("{path}.key")))
 }
 
-/// Reads the key in `path`, or makes one there (readable by its owner only from the
-/// start: the file is created with mode 0600, never widened and narrowed after).
-pub fn load_or_create(path: &PathBuf) -> anyhow::Result<String> {
-    if let Ok(key) = std::fs::read_to_string(path) {
-        let key = key.trim().to_owned();
-        SecretKey::from_base64(&key)
-            .with_context(|| format!("the secret key in {} is not valid", path.display()))?;
-        return Ok(key);
+/// A key read from its file, or made now.
+pub struct LoadedKey {
+    pub key: String,
+    /// Made by this call: the database must not hold secrets sealed with another.
+    pub created: bool,
+}
+
+/// Reads the key in `path`, or makes one there: written whole to a file readable by
+/// its owner only from the start (mode 0600), then linked into place, so a crash leaves
+/// no half-written key and two servers starting together end up with the same one.
+pub fn load_or_create(path: &Path) -> anyhow::Result<LoadedKey> {
+    if let Some(key) = read(path)? {
+        return Ok(LoadedKey {
+            key,
+            created: false,
+        });
     }
     let key = SecretKey::generate_base64();
+    let staged = path.with_extension(format!("key.{}.tmp", std::process::id()));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
     let mut file = options
-        .open(path)
-        .with_context(|| format!("cannot write a secret key to {}", path.display()))?;
+        .open(&staged)
+        .with_context(|| format!("cannot write a secret key to {}", staged.display()))?;
     file.write_all(format!("{key}\n").as_bytes())?;
     file.sync_all()?;
-    Ok(key)
+    drop(file);
+    let linked = std::fs::hard_link(&staged, path);
+    let _ = std::fs::remove_file(&staged);
+    match linked {
+        Ok(()) => Ok(LoadedKey { key, created: true }),
+        // another process made it first: theirs is the key
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(LoadedKey {
+            key: read(path)?.context("the secret key file is empty")?,
+            created: false,
+        }),
+        Err(e) => {
+            Err(e).with_context(|| format!("cannot write a secret key to {}", path.display()))
+        }
+    }
+}
+
+fn read(path: &Path) -> anyhow::Result<Option<String>> {
+    match std::fs::read_to_string(path) {
+        Ok(key) => {
+            let key = key.trim().to_owned();
+            SecretKey::from_base64(&key)
+                .with_context(|| format!("the secret key in {} is not valid", path.display()))?;
+            Ok(Some(key))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
 }
 
 #[cfg(test)]
@@ -68,7 +103,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("siyu.db.key");
         let made = load_or_create(&path).unwrap();
-        assert_eq!(load_or_create(&path).unwrap(), made);
+        assert!(made.created);
+        let again = load_or_create(&path).unwrap();
+        assert_eq!((again.key, again.created), (made.key, false));
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no staged file left"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -367,9 +367,16 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve { listen, role } => {
             let url = database_url.unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned());
+            let mut made_key = None;
             let secret_key = match (file.secret_key(), key_file::beside(&url)) {
                 (Some(key), _) => Some(key),
-                (None, Some(path)) => Some(key_file::load_or_create(&path)?),
+                (None, Some(path)) => {
+                    let loaded = key_file::load_or_create(&path)?;
+                    if loaded.created {
+                        made_key = Some(path);
+                    }
+                    Some(loaded.key)
+                }
                 (None, None) => {
                     tracing::warn!(
                         "no SIYU_SECRET_KEY is set: connectors (whose secrets are sealed with \
@@ -379,6 +386,17 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 }
             };
             let store = open_store(&url, &file, secret_key).await?;
+            if let Some(path) = made_key
+                && store.holds_sealed_secrets().await?
+            {
+                // a new key cannot open what an old one sealed: the old file went missing
+                let _ = std::fs::remove_file(&path);
+                anyhow::bail!(
+                    "{} is missing but this database holds secrets sealed with it: put the \
+                     key file back, or set SIYU_SECRET_KEY to the key",
+                    path.display()
+                );
+            }
             serve(
                 store,
                 file.server_config(listen),

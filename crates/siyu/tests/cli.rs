@@ -1669,4 +1669,16 @@ async fn connectors_are_sealed_with_a_key_beside_sqlite_or_refused_on_postgres_w
     assert_eq!(changed.status(), 200, "{}", changed.text().await.unwrap());
     terminate(&child);
     assert_eq!(std::fs::read_to_string(&key_path).unwrap(), key);
+
+    // the key file lost: a new key would open none of the sealed secrets, so the server
+    // refuses to start and says why (and makes no file)
+    std::fs::remove_file(&key_path).unwrap();
+    let out = siyu(&["serve", "--listen", "127.0.0.1:0", "--database-url", url]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("is missing") && stderr.contains("SIYU_SECRET_KEY"),
+        "{stderr}"
+    );
+    assert!(std::fs::metadata(&key_path).is_err());
 }

@@ -24,11 +24,19 @@ use serde_json::Value;
 use super::error::{WecomError, errcode, is_configuration_error};
 
 /// A kept access token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct KeptToken {
     pub token: String,
     /// Names this token when dropping it (another node may have kept a newer one).
     pub fetched_at: i64,
+}
+
+impl std::fmt::Debug for KeptToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeptToken")
+            .field("fetched_at", &self.fetched_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// How a call went, for the host's records.
@@ -279,7 +287,13 @@ impl<H: WecomHost> WecomClient<H> {
             .json()
             .await
             .map_err(|e| WecomError::Transient(format!("{api}: not JSON: {}", without_url(&e))))?;
-        let code = value.get("errcode").and_then(Value::as_i64).unwrap_or(0);
+        // every WeCom answer carries errcode (0 when it went through): one without it is
+        // not WeCom's (a proxy's page, a captive portal)
+        let Some(code) = value.get("errcode").and_then(Value::as_i64) else {
+            return Err(WecomError::Transient(format!(
+                "{api}: an answer without errcode"
+            )));
+        };
         let message = value
             .get("errmsg")
             .and_then(Value::as_str)

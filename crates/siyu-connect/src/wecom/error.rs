@@ -64,7 +64,9 @@ impl WecomError {
     }
 }
 
-/// Whether an errcode says the connector's configuration is wrong.
+/// Whether an errcode says the connector's configuration is wrong. Not 60011 (no
+/// privilege): that is about one member or department outside the app's range, not the
+/// whole connector.
 pub fn is_configuration_error(code: i64) -> bool {
     matches!(
         code,
@@ -72,7 +74,6 @@ pub fn is_configuration_error(code: i64) -> bool {
             | errcode::INVALID_CORPID
             | errcode::API_NOT_ALLOWED
             | errcode::IP_NOT_ALLOWED
-            | errcode::NO_PRIVILEGE
             | 41002
             | 41004
     )

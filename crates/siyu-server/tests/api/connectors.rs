@@ -64,14 +64,26 @@ async fn a_wecom_connector_is_created_shown_without_secrets_changed_and_deleted(
         .patch(
             &format!("/api/v1/connectors/{id}"),
             token,
-            json!({"name": "WeCom", "config": {"welcome": "欢迎光临", "api_base_url": "http://127.0.0.1:9/"}}),
+            json!({"name": "WeCom", "config": {"welcome": "欢迎光临"}}),
         )
         .await
         .expect(200)
         .body;
     assert_eq!(changed["name"], "WeCom");
     assert_eq!(changed["config"]["welcome"], "欢迎光临");
-    assert_eq!(changed["config"]["api_base_url"], "http://127.0.0.1:9");
+    // pointing it elsewhere takes the secrets again: the kept one is sent nowhere else
+    let moved = app
+        .patch(
+            &format!("/api/v1/connectors/{id}"),
+            token,
+            json!({"config": {"api_base_url": "http://attacker.example"}}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        moved.body["error"]["details"]["fields"][0]["field"],
+        "config.secret"
+    );
     let opened = scope.connector_secrets(ConnectorId(id)).await.unwrap();
     let secrets: Value = serde_json::from_slice(&opened.secrets).unwrap();
     assert_eq!(secrets["secret"], "app-secret-CLEAR-42");

@@ -42,7 +42,7 @@ const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 3_600_000;
 
 /// A stored access token, opened.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct StoredToken {
     pub token: String,
     pub expires_at: i64,
@@ -50,8 +50,18 @@ pub struct StoredToken {
     pub fetched_at: i64,
 }
 
+impl std::fmt::Debug for StoredToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredToken")
+            .field("expires_at", &self.expires_at)
+            .field("fetched_at", &self.fetched_at)
+            .finish_non_exhaustive()
+    }
+}
+
 impl TenantScope<'_> {
-    async fn check_connector(&self, id: ConnectorId) -> Result<()> {
+    /// The connector is this tenant's (every statement below names it by id alone).
+    pub(super) async fn check_connector(&self, id: ConnectorId) -> Result<()> {
         let found: Option<i64> = on_db!(self.store, |db| {
             sqlx::query_scalar("SELECT id FROM connectors WHERE tenant_id = $1 AND id = $2")
                 .bind(self.tenant.0)
@@ -140,6 +150,7 @@ impl TenantScope<'_> {
     /// Forgets the token fetched at `fetched_at` (the channel called it invalid); a
     /// newer one another node fetched meanwhile stays.
     pub async fn drop_connector_token(&self, id: ConnectorId, fetched_at: i64) -> Result<()> {
+        self.check_connector(id).await?;
         on_db!(self.store, |db| {
             sqlx::query("DELETE FROM connector_tokens WHERE connector_id = $1 AND fetched_at = $2")
                 .bind(id.0)
@@ -159,10 +170,11 @@ impl TenantScope<'_> {
         wanted: i64,
         limits: CallLimits,
     ) -> Result<CallBudget> {
+        self.check_connector(id).await?;
         let now = now_ms();
         let minute = now - now.rem_euclid(MINUTE_MS);
         let hour = now - now.rem_euclid(HOUR_MS);
-        let mut tx = self.store.begin_writing().await?;
+        let mut tx = self.store.begin_connector_calls(id).await?;
         let budget = on_tx!(&mut tx, |c| {
             let pause: Option<(i64, i64, String)> = sqlx::query_as(
                 "SELECT until, strikes, reason FROM connector_api_pauses \
@@ -207,6 +219,16 @@ impl TenantScope<'_> {
                 let calls = wanted
                     .min(limits.per_minute - in_minute)
                     .min(limits.per_hour - in_hour);
+                // windows before the last hour count nothing any more
+                sqlx::query(
+                    "DELETE FROM connector_call_windows WHERE connector_id = $1 AND api = $2 \
+                     AND window_start < $3",
+                )
+                .bind(id.0)
+                .bind(api)
+                .bind(hour - HOUR_MS)
+                .execute(&mut *c)
+                .await?;
                 if calls <= 0 {
                     let at = if in_hour >= limits.per_hour {
                         hour + HOUR_MS
@@ -250,8 +272,9 @@ impl TenantScope<'_> {
         api: &str,
         reason: &str,
     ) -> Result<ApiPause> {
+        self.check_connector(id).await?;
         let now = now_ms();
-        let mut tx = self.store.begin_writing().await?;
+        let mut tx = self.store.begin_connector_calls(id).await?;
         let pause = on_tx!(&mut tx, |c| {
             let strikes: i64 = sqlx::query_scalar(
                 "SELECT strikes FROM connector_api_pauses WHERE connector_id = $1 AND api = $2",
@@ -288,6 +311,7 @@ impl TenantScope<'_> {
 
     /// A call of `api` went through after a pause: the back-off starts over.
     pub async fn clear_connector_api_pause(&self, id: ConnectorId, api: &str) -> Result<()> {
+        self.check_connector(id).await?;
         on_db!(self.store, |db| {
             sqlx::query("DELETE FROM connector_api_pauses WHERE connector_id = $1 AND api = $2")
                 .bind(id.0)

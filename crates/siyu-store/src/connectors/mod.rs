@@ -62,11 +62,19 @@ fn connector_of(row: ConnectorRow) -> Result<Connector> {
 }
 
 /// A connector with its secrets opened, for the runtime to work with.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConnectorSecrets {
     pub connector: Connector,
     /// The secrets as the domain sealed them (JSON bytes).
     pub secrets: Vec<u8>,
+}
+
+impl std::fmt::Debug for ConnectorSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectorSecrets")
+            .field("connector", &self.connector)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TenantScope<'_> {

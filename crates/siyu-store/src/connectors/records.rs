@@ -85,6 +85,7 @@ impl TenantScope<'_> {
         what: &str,
         job: JobId,
     ) -> Result<SyncState> {
+        self.check_connector(id).await?;
         let now = now_ms();
         on_db!(self.store, |db| {
             sqlx::query(
@@ -108,6 +109,7 @@ impl TenantScope<'_> {
 
     /// Records a send to one recipient.
     pub async fn record_connector_send(&self, send: &NewConnectorSend) -> Result<i64> {
+        self.check_connector(send.connector).await?;
         Ok(on_db!(self.store, |db| {
             sqlx::query_scalar(
                 "INSERT INTO connector_sends (tenant_id, connector_id, kind, customer_id, \
