@@ -62,14 +62,7 @@ impl std::fmt::Debug for StoredToken {
 impl TenantScope<'_> {
     /// The connector is this tenant's (every statement below names it by id alone).
     pub(super) async fn check_connector(&self, id: ConnectorId) -> Result<()> {
-        let found: Option<i64> = on_db!(self.store, |db| {
-            sqlx::query_scalar("SELECT id FROM connectors WHERE tenant_id = $1 AND id = $2")
-                .bind(self.tenant.0)
-                .bind(id.0)
-                .fetch_optional(db)
-                .await?
-        });
-        found.map(|_| ()).ok_or(StoreError::NotFound("connector"))
+        self.get_connector(id).await.map(|_| ())
     }
 
     fn token_context(&self, id: ConnectorId) -> String {
