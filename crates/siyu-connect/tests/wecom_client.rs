@@ -21,6 +21,7 @@ struct MemoryHost {
 }
 
 impl WecomHost for &MemoryHost {
+    type Permit = ();
     async fn token(&self) -> Result<Option<KeptToken>, WecomError> {
         Ok(self.token.lock().unwrap().clone())
     }

@@ -19,6 +19,7 @@ string_enum!(
         Import => "import",
         ChannelCode => "channel_code",
         Api => "api",
+        Wecom => "wecom",
     }
 );
 

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use crate::DomainError;
 use crate::access::DataScope;
 use crate::error::check_name;
-use crate::ids::{ConnectorId, CustomerId, JobId, StaffId};
+use crate::ids::{ConnectorId, CustomerId, JobId, StaffId, UnitId};
 use crate::order::string_enum;
 
 string_enum!(
@@ -540,4 +540,81 @@ mod tests {
         // the same URL again is no move
         change(json!({"api_base_url": "https://qyapi.weixin.qq.com/"})).unwrap();
     }
+}
+
+/// A WeCom department as siyu keeps it, with the unit an admin mapped it to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WecomDepartment {
+    pub department_id: i64,
+    pub name: String,
+    /// 0 for the root.
+    pub parent_id: i64,
+    /// The unit its members join; `null`: its nearest mapped ancestor's, else the root.
+    pub unit_id: Option<UnitId>,
+}
+
+/// What a WeCom sync covers (`POST /api/v1/connectors/{id}/sync`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncScope {
+    /// Staff, then corp tags, then customers.
+    #[default]
+    All,
+    /// Departments and members.
+    Staff,
+    /// Corp tags and external contacts with their follow relations.
+    Customers,
+}
+
+impl SyncScope {
+    pub fn staff(self) -> bool {
+        matches!(self, SyncScope::All | SyncScope::Staff)
+    }
+
+    pub fn customers(self) -> bool {
+        matches!(self, SyncScope::All | SyncScope::Customers)
+    }
+}
+
+/// The payload of a `wecom.sync` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WecomSyncPayload {
+    pub connector_id: ConnectorId,
+    #[serde(default)]
+    pub scope: SyncScope,
+}
+
+/// The `what` of the customer sync's checkpoint row.
+pub const CUSTOMER_SYNC: &str = "customers";
+
+/// Where a customer sync stands: the members it reads (fixed when it starts), the
+/// batch of them being read and WeCom's cursor in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CustomerSyncCheckpoint {
+    pub members: Vec<String>,
+    pub batch: usize,
+    pub cursor: String,
+    /// Set once the member list is fixed.
+    pub started: bool,
+}
+
+/// What siyu holds of a WeCom corp, for the Channels page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WecomCounts {
+    /// Members synced and still in the corp.
+    pub members: i64,
+    /// Members who left the corp.
+    pub members_left: i64,
+    pub departments: i64,
+    /// External contacts linked to profiles.
+    pub contacts: i64,
+    /// Profiles those contacts are linked to (fewer when a unionid joined two).
+    pub customers: i64,
+    /// Live follow relations (member × customer).
+    pub relations: i64,
+    /// Relations that ended (deleted by either side).
+    pub relations_ended: i64,
+    /// WeCom corp tags mirrored by siyu tags.
+    pub mirrored_tags: i64,
 }

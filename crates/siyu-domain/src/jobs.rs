@@ -181,4 +181,7 @@ pub mod kind {
     pub const BULK_TAGGING: &str = "tags.bulk";
     /// Applies a saved tag rule to every customer it matches now.
     pub const TAG_RULE_BACKFILL: &str = "tags.rule_backfill";
+    /// Syncs a WeCom corp's staff, corp tags and customers (`POST
+    /// /api/v1/connectors/{id}/sync`), resuming from its checkpoint.
+    pub const WECOM_SYNC: &str = "wecom.sync";
 }

@@ -17,6 +17,7 @@ pub mod node;
 pub mod probe;
 pub mod runner;
 pub mod tagging;
+pub mod wecom;
 
 pub use metrics::{JobMetrics, KindFigures, RUN_SECONDS_BUCKETS, RunOutcome};
 pub use node::{Node, NodeConfig, Role};
@@ -34,6 +35,8 @@ use siyu_store::Store;
 pub struct Services {
     pub store: Store,
     pub audiences: audience::Audiences,
+    /// The node's WeCom call budgets, concurrency and kept tokens.
+    pub wecom: wecom::WecomCalls,
 }
 
 /// A handler of every kind of job this version runs; a worker node registers them all.
@@ -48,15 +51,18 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(exports::handler(services)),
         Arc::new(tagging::bulk_tagging(services)),
         Arc::new(tagging::rule_backfill(services)),
+        // a WeCom corp's staff, corp tags and customers, resumable page by page
+        Arc::new(wecom::sync::handler(services)),
     ]
 }
 
 /// Kinds of job that run fewer at once on a node than the default: each holds the
 /// database's writer for a part at a time or reads many customers, and requests come
 /// first.
-pub const KIND_CONCURRENCY: [(&str, usize); 4] = [
+pub const KIND_CONCURRENCY: [(&str, usize); 5] = [
     (siyu_domain::jobs::kind::IMPORT, 2),
     (siyu_domain::jobs::kind::CUSTOMER_EXPORT, 2),
     (siyu_domain::jobs::kind::BULK_TAGGING, 4),
     (siyu_domain::jobs::kind::TAG_RULE_BACKFILL, 4),
+    (siyu_domain::jobs::kind::WECOM_SYNC, 2),
 ];

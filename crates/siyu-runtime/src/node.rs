@@ -122,6 +122,7 @@ impl Node {
             let services = Services {
                 store: store.clone(),
                 audiences: audiences.clone(),
+                wecom: crate::wecom::WecomCalls::new(),
             };
             let runner = crate::Runner::new(store.clone(), config.name.clone())
                 .handlers(crate::job_handlers(&services));

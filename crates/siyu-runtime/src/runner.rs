@@ -51,6 +51,9 @@ pub enum JobError {
     Retry(String),
     /// Never try again: the job is dead at once.
     Permanent(String),
+    /// Not yet: wait until `at` (ms) and try again, the try not counted (a channel's
+    /// rate limit paused the work; waiting is no failure).
+    Later { at: i64, reason: String },
 }
 
 impl JobError {
@@ -67,6 +70,7 @@ impl std::fmt::Display for JobError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             JobError::Retry(e) | JobError::Permanent(e) => f.write_str(e),
+            JobError::Later { reason, .. } => f.write_str(reason),
         }
     }
 }
@@ -469,6 +473,13 @@ impl State {
                 tracing::warn!(job = id.0, %error, "job failed for good");
                 store
                     .kill_job(&self.runner.worker, id, &error)
+                    .await
+                    .map(|_| ())
+            }
+            Err(JobError::Later { at, reason }) => {
+                tracing::info!(job = id.0, %reason, at, "job postponed");
+                store
+                    .postpone_job(&self.runner.worker, id, at, &reason)
                     .await
                     .map(|_| ())
             }

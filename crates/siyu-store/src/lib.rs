@@ -71,8 +71,11 @@ use sqlx::sqlite::{
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{
-    ApiPause, CallBudget, CallLimits, ConnectorSecrets, KEEP_CALLBACK_KEYS_MS, NewConnectorSend,
-    StoredToken,
+    ApiPause, CONTACT_ADDED, CallBudget, CallLimits, ConnectorSecrets, ContactsStored,
+    KEEP_CALLBACK_KEYS_MS, MemberSynced, NewConnectorSend, StoredToken, SyncAsked, SyncFinished,
+    SyncPosition, TagsMirrored, WECOM_SOURCE, WECOM_TAG_COLOUR, WecomContactRecord, WecomContext,
+    WecomDepartmentRecord, WecomFollowRecord, WecomMemberRecord, WecomMemberRow,
+    WecomTagGroupRecord, WecomTagRecord,
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};

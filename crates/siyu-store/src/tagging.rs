@@ -290,6 +290,85 @@ impl TenantScope<'_> {
         Ok(result)
     }
 
+    /// Puts tags on customers, pair by pair, inside a transaction that holds the
+    /// tenant's customer lock: for a mirror that brings many customers each with their
+    /// own tags (WeCom's corp tags), in one statement for the pairs, one for their
+    /// history and one audit entry, where [`TenantScope::change_tags_in`] takes a few
+    /// per tag. Customers must be live and tags the tenant's; pairs already on stay.
+    pub(crate) async fn add_tag_pairs_in(
+        &self,
+        tx: &mut Tx,
+        pairs: &[(CustomerId, TagId)],
+        origin: TagOrigin,
+        reason: Option<&str>,
+        actor: &Actor,
+    ) -> Result<u64> {
+        let tenant = self.tenant;
+        let now = now_ms();
+        let mut added: Vec<(i64, i64)> = Vec::new();
+        for chunk in pairs.chunks(500) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|(c, t)| format!("({}, {}, {}, $1, $2, $3, {now})", tenant.0, c.0, t.0))
+                .collect();
+            let sql = format!(
+                "INSERT INTO customer_tags (tenant_id, customer_id, tag_id, origin, reason, added_by, added_at) \
+                 VALUES {} ON CONFLICT (tenant_id, customer_id, tag_id) DO NOTHING \
+                 RETURNING customer_id, tag_id",
+                values.join(",")
+            );
+            let rows: Vec<(i64, i64)> = on_tx!(tx, |c| {
+                sqlx::query_as(&sql)
+                    .bind(origin.as_str())
+                    .bind(reason)
+                    .bind(&actor.label)
+                    .fetch_all(&mut *c)
+                    .await?
+            });
+            added.extend(rows);
+        }
+        if added.is_empty() {
+            return Ok(0);
+        }
+        for chunk in added.chunks(500) {
+            let values: Vec<String> = chunk
+                .iter()
+                .map(|(c, t)| format!("({}, {c}, {t}, 'added', $1, $2, $3, {now})", tenant.0))
+                .collect();
+            let sql = format!(
+                "INSERT INTO customer_tag_changes (tenant_id, customer_id, tag_id, action, origin, reason, actor_label, at) \
+                 VALUES {}",
+                values.join(",")
+            );
+            on_tx!(tx, |c| {
+                sqlx::query(&sql)
+                    .bind(origin.as_str())
+                    .bind(reason)
+                    .bind(&actor.label)
+                    .execute(&mut *c)
+                    .await?;
+            });
+        }
+        let mut tags: Vec<i64> = added.iter().map(|(_, t)| *t).collect();
+        tags.sort_unstable();
+        tags.dedup();
+        let mut touched: Vec<CustomerId> = added.iter().map(|(c, _)| CustomerId(*c)).collect();
+        touched.sort_unstable_by_key(|c| c.0);
+        touched.dedup();
+        audit::record(
+            tx,
+            tenant,
+            actor,
+            AuditRecord::new(action::CUSTOMERS_TAGGED, "tag", tags[0]).with_details(json!({
+                "customers": touched.len(), "add": tags, "remove": [], "added": added.len(),
+                "removed": 0, "origin": origin.as_str(), "reason_given": reason.is_some()
+            })),
+        )
+        .await?;
+        note_changed(tx, tenant, &touched).await?;
+        Ok(added.len() as u64)
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn log_tag_changes(
         &self,

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_audience;
 mod bench_jobs;
+mod bench_wecom;
 mod config;
 mod demo;
 mod demo_data;
@@ -245,6 +246,16 @@ enum BenchCommand {
         /// How many of those a second
         #[arg(long, default_value_t = 50)]
         pickup_rate: u32,
+    },
+    /// Sync the stand-in's benchmark corp (100,000 external contacts across 50 members)
+    /// into a fresh store as the wecom.sync job; prints the time, the calls made and
+    /// contacts/s. Uses a temporary SQLite database unless --database-url is given. The
+    /// last line is one JSON object.
+    WecomSync {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 50)]
+        members: usize,
     },
     /// Build the audience index of a synthetic tenant and time segment previews, a full
     /// RFM recompute, and the index's memory. The last line is one JSON object.
@@ -599,6 +610,13 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 pickup_rate: pickup_rate.clamp(1, 1_000),
             };
             bench_jobs::run(database_url, &file, run).await
+        }
+        Command::Bench(BenchCommand::WecomSync { contacts, members }) => {
+            let run = bench_wecom::WecomSyncBench {
+                contacts: contacts.max(1),
+                members: members.clamp(1, 10_000),
+            };
+            bench_wecom::run(database_url, &file, run).await
         }
         Command::Bench(BenchCommand::Audience {
             customers,

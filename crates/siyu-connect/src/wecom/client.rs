@@ -54,6 +54,8 @@ pub enum Observed {
 /// What the client needs from where it runs: the shared token, the call budget and
 /// the records. The runtime implements it over the store; tests over memory.
 pub trait WecomHost: Send + Sync {
+    /// Held while a call is in flight (the host's concurrency limit); dropped after.
+    type Permit: Send;
     /// The kept token, if any and not expired.
     fn token(&self) -> impl Future<Output = Result<Option<KeptToken>, WecomError>> + Send;
     /// Keeps a fetched token for `expires_in` seconds.
@@ -65,8 +67,9 @@ pub trait WecomHost: Send + Sync {
     /// Forgets a token WeCom called invalid.
     fn drop_token(&self, token: &KeptToken) -> impl Future<Output = Result<(), WecomError>> + Send;
     /// Waits until a call of `api` may be made, or says it may not now
-    /// ([`WecomError::RateLimited`] while the API is paused).
-    fn permit(&self, api: &str) -> impl Future<Output = Result<(), WecomError>> + Send;
+    /// ([`WecomError::RateLimited`] while the API is paused); the permit is held while
+    /// the call is in flight.
+    fn permit(&self, api: &str) -> impl Future<Output = Result<Self::Permit, WecomError>> + Send;
     /// WeCom refused a call of `api` as too frequent: pause it; answers until when.
     fn rate_limited(&self, api: &str) -> impl Future<Output = Result<i64, WecomError>> + Send;
     /// How a call went.
@@ -155,8 +158,9 @@ impl<H: WecomHost> WecomClient<H> {
                 Some(token) => token,
                 None => self.fetch_token().await?,
             };
-            self.host.permit(api).await?;
+            let permit = self.host.permit(api).await?;
             let answer = self.send(api, &method, Some(&token.token)).await;
+            drop(permit);
             let (code, message, value) = match answer {
                 Ok(answered) => answered,
                 Err(e) => {
@@ -185,6 +189,10 @@ impl<H: WecomHost> WecomClient<H> {
                     tokio::time::sleep(Duration::from_millis(200 << busy)).await;
                 }
                 errcode::CONCURRENCY_LIMIT if busy < BUSY_RETRIES => {
+                    // the host hears it to lower its concurrency
+                    self.host
+                        .observe(api, failed(Some(code), &message, false))
+                        .await;
                     busy += 1;
                     tokio::time::sleep(Duration::from_millis(100 << busy)).await;
                 }
@@ -226,12 +234,14 @@ impl<H: WecomHost> WecomClient<H> {
         const API: &str = "gettoken";
         let mut busy = 0;
         loop {
-            self.host.permit(API).await?;
+            let permit = self.host.permit(API).await?;
             let query = [
                 ("corpid", self.app.corp_id.as_str()),
                 ("corpsecret", self.app.secret.as_str()),
             ];
-            let (code, message, value) = self.send(API, &Method::Get(&query), None).await?;
+            let answer = self.send(API, &Method::Get(&query), None).await;
+            drop(permit);
+            let (code, message, value) = answer?;
             match code {
                 0 => {
                     let token = value

@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod auth;
 pub(crate) mod conditions;
+pub mod connector_sync;
 pub mod connectors;
 pub mod customer_export;
 pub mod customer_records;
@@ -86,6 +87,12 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             connectors::update_connector,
             connectors::delete_connector
         ))
+        .routes(routes!(
+            connector_sync::ask_sync,
+            connector_sync::sync_overview
+        ))
+        .routes(routes!(connector_sync::list_departments))
+        .routes(routes!(connector_sync::map_department))
         .routes(routes!(sources::list_sources, sources::create_source))
         .routes(routes!(sources::get_source, sources::update_source))
         .routes(routes!(sources::rotate_key))

@@ -1,7 +1,9 @@
 //! Connector accounts (a tenant's account on a channel: a WeCom corp's app) and what
 //! calls through them leave behind: the shared access token, the calls counted against
 //! the channel's limits, paused APIs and health (`calls.rs`), callbacks taken once
-//! (`callbacks.rs`), sync checkpoints and sends (`records.rs`).
+//! (`callbacks.rs`), sync checkpoints and sends (`records.rs`); and WeCom's corp
+//! mirrored: departments and members onto units and staff (`wecom_staff.rs`), external
+//! contacts onto customers (`wecom_customers.rs`), corp tags onto tags (`wecom_tags.rs`).
 //!
 //! A connector's secrets are sealed with the server's secret key, the tenant and the
 //! connector bound in (a sealed value moved to another row does not open), and opened
@@ -10,6 +12,9 @@
 mod callbacks;
 mod calls;
 mod records;
+mod wecom_customers;
+mod wecom_staff;
+mod wecom_tags;
 
 use serde_json::json;
 use siyu_domain::audit::{Actor, AuditRecord, action};
@@ -23,7 +28,15 @@ use crate::{Result, StoreError, TenantScope};
 
 pub use callbacks::KEEP_CALLBACK_KEYS_MS;
 pub use calls::{ApiPause, CallBudget, CallLimits, StoredToken};
-pub use records::NewConnectorSend;
+pub use records::{NewConnectorSend, SyncAsked};
+pub use wecom_customers::{
+    CONTACT_ADDED, ContactsStored, SyncPosition, WECOM_SOURCE, WecomContactRecord, WecomContext,
+    WecomFollowRecord,
+};
+pub use wecom_staff::{MemberSynced, WecomDepartmentRecord, WecomMemberRecord, WecomMemberRow};
+pub use wecom_tags::{
+    SyncFinished, TagsMirrored, WECOM_TAG_COLOUR, WecomTagGroupRecord, WecomTagRecord,
+};
 
 #[derive(sqlx::FromRow)]
 struct ConnectorRow {

@@ -5,7 +5,13 @@ use siyu_domain::connector::{ConnectorSend, SendStatus, SyncState};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{ConnectorId, JobId, StaffId};
 
+use serde_json::Value;
+use siyu_domain::audit::{Actor, AuditRecord, action};
+
+use crate::audit;
 use crate::db::{now_ms, on_db};
+use crate::jobs::{NewJob, enqueue_in};
+use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
 #[derive(sqlx::FromRow)]
@@ -59,7 +65,77 @@ pub struct NewConnectorSend {
     pub job: Option<JobId>,
 }
 
+/// A sync asked for: its job, and whether it was made now (or one was already waiting
+/// or running, which the asker follows instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncAsked {
+    pub job: JobId,
+    pub created: bool,
+}
+
 impl TenantScope<'_> {
+    /// Enqueues a sync of the connector (`kind`, `payload`), audited, unless one is
+    /// waiting or running already: a connector syncs one at a time.
+    pub async fn ask_connector_sync(
+        &self,
+        id: ConnectorId,
+        kind: &str,
+        payload: Value,
+        created_by: Option<StaffId>,
+        actor: &Actor,
+    ) -> Result<SyncAsked> {
+        self.check_connector(id).await?;
+        let key = format!("connector:{}", id.0);
+        let mut job = NewJob::new(kind, payload.clone())
+            .for_tenant(self.tenant)
+            .unique_key(key.clone());
+        if let Some(staff) = created_by {
+            job = job.created_by(staff);
+        }
+        let mut tx = self.store.begin().await?;
+        let made = enqueue_in(&mut tx, &[job]).await?.pop().flatten();
+        let asked = match made {
+            Some(job) => {
+                audit::record(
+                    &mut tx,
+                    self.tenant,
+                    actor,
+                    AuditRecord::new(action::CONNECTOR_SYNC_ASKED, "connector", id.0)
+                        .with_details(serde_json::json!({"job_id": job.0, "payload": payload})),
+                )
+                .await?;
+                SyncAsked { job, created: true }
+            }
+            None => {
+                let live: Option<i64> = on_tx!(&mut tx, |c| {
+                    sqlx::query_scalar(
+                        "SELECT id FROM jobs WHERE tenant_id = $1 AND kind = $2 AND unique_key = $3 \
+                         AND state IN ('waiting', 'running') ORDER BY id DESC LIMIT 1",
+                    )
+                    .bind(self.tenant.0)
+                    .bind(kind)
+                    .bind(&key)
+                    .fetch_optional(&mut *c)
+                    .await?
+                });
+                let job = live.ok_or_else(|| {
+                    StoreError::Conflict(
+                        "a sync of this connector has just ended: ask again".into(),
+                    )
+                })?;
+                SyncAsked {
+                    job: JobId(job),
+                    created: false,
+                }
+            }
+        };
+        tx.commit().await?;
+        if asked.created {
+            self.store.notify_jobs();
+        }
+        Ok(asked)
+    }
+
     /// Where a sync stands, if one ever ran.
     pub async fn connector_sync(&self, id: ConnectorId, what: &str) -> Result<Option<SyncState>> {
         let row: Option<SyncRow> = on_db!(self.store, |db| {

@@ -257,6 +257,38 @@ impl Store {
         Ok(state)
     }
 
+    /// Puts a running job back to wait until `run_at` without counting the try: the
+    /// job could not work yet (a channel's rate limit paused it), which is no failure.
+    /// `reason` is kept as its last error, so the console says why it waits. Answers
+    /// whether it was running and the worker's.
+    pub async fn postpone_job(
+        &self,
+        worker: &str,
+        id: JobId,
+        run_at: i64,
+        reason: &str,
+    ) -> Result<bool> {
+        let reason: String = reason.chars().take(MAX_ERROR_CHARS).collect();
+        let now = now_ms();
+        let changed = on_db!(self, |db| {
+            sqlx::query(
+                "UPDATE jobs SET state = 'waiting', run_at = $1, last_error = $2, \
+                 attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+                 lease_until = NULL, worker = NULL, updated_at = $3 \
+                 WHERE id = $4 AND state = 'running' AND worker = $5",
+            )
+            .bind(run_at.max(now))
+            .bind(&reason)
+            .bind(now)
+            .bind(id.0)
+            .bind(worker)
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
+    }
+
     /// Makes a running job dead at once with this error, whatever attempts it has left:
     /// a try that can never succeed (its payload does not read). Answers whether it was
     /// running and the worker's.
