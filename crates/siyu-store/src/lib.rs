@@ -71,8 +71,8 @@ use sqlx::sqlite::{
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{
-    ApiPause, CallBudget, CallLimits, ConnectorSecrets, KEEP_CALLBACK_KEYS_MS, NewConnectorSend,
-    StoredToken,
+    ApiPause, CallBudget, CallLimits, CallbackConnector, ConnectorSecrets, KEEP_CALLBACK_KEYS_MS,
+    NewConnectorSend, StoredToken,
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
