@@ -181,4 +181,7 @@ pub mod kind {
     pub const BULK_TAGGING: &str = "tags.bulk";
     /// Applies a saved tag rule to every customer it matches now.
     pub const TAG_RULE_BACKFILL: &str = "tags.rule_backfill";
+    /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload
+    /// `{"connector_id", "event"}`, the event as `siyu_connect::wecom::callback` reads it.
+    pub const WECOM_CALLBACK: &str = "wecom.callback";
 }

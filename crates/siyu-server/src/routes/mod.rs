@@ -31,6 +31,7 @@ pub mod tokens;
 pub mod tracking;
 pub mod units;
 pub mod views;
+pub mod wecom_callbacks;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -85,6 +86,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             connectors::get_connector,
             connectors::update_connector,
             connectors::delete_connector
+        ))
+        // WeCom calls it: signed with the connector's token, no session or API token
+        .routes(routes!(
+            wecom_callbacks::verify_wecom_url,
+            wecom_callbacks::receive_wecom_event
         ))
         .routes(routes!(sources::list_sources, sources::create_source))
         .routes(routes!(sources::get_source, sources::update_source))

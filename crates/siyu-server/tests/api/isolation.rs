@@ -287,6 +287,11 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         if !path.contains("{id}") {
             continue; // {key}: the caller's own tenant's settings
         }
+        if path.starts_with("/callbacks/") {
+            // called by the channel, not by a tenant: the signature is the credential
+            // (tests/api/wecom_callbacks.rs)
+            continue;
+        }
         let id = *ids
             .get(path.as_str())
             .unwrap_or_else(|| panic!("no object of acme to try {path} with"));

@@ -127,6 +127,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/connectors/{id}",
         "PATCH /api/v1/connectors/{id}",
         "DELETE /api/v1/connectors/{id}",
+        "GET /callbacks/wecom/{id}",
+        "POST /callbacks/wecom/{id}",
         "GET /api/v1/sources",
         "POST /api/v1/sources",
         "GET /api/v1/sources/{id}",
