@@ -1,8 +1,9 @@
 //! Serves the embedded web console ([`siyu_console`]) for every GET that is not the API.
 //!
 //! The console is a single-page app: a path it owns (`/customers/42`) gets `index.html`,
-//! and the app routes in the browser. Paths under `/api/` and `/v1/` never fall through to
-//! the console, so a mistyped API call still gets the JSON 404 a program expects.
+//! and the app routes in the browser. Paths under `/api/`, `/v1/` and `/callbacks/` never
+//! fall through to the console, so a mistyped API call still gets the JSON 404 a program
+//! expects.
 
 use axum::extract::Request;
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -15,7 +16,10 @@ use crate::middleware;
 pub async fn fallback(request: Request) -> Response {
     let path = request.uri().path();
     let is_read = request.method() == Method::GET || request.method() == Method::HEAD;
-    let is_api = ["/api/", "/v1/"].iter().any(|p| path.starts_with(p)) || path == "/api";
+    let is_api = ["/api/", "/v1/", "/callbacks/"]
+        .iter()
+        .any(|p| path.starts_with(p))
+        || path == "/api";
     if !is_read || is_api {
         return middleware::not_found(request).await;
     }

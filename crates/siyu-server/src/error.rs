@@ -33,6 +33,9 @@ pub enum ApiError {
         "send a valid write key: HTTP Basic with the key as the user name, or `writeKey` in the body"
     )]
     InvalidWriteKey,
+    /// A channel's callback whose signature does not match the connector's token.
+    #[error("the signature does not match this connector's token")]
+    InvalidSignature,
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -90,7 +93,8 @@ impl ApiError {
             }
             ApiError::Unauthenticated
             | ApiError::InvalidCredentials
-            | ApiError::InvalidWriteKey => StatusCode::UNAUTHORIZED,
+            | ApiError::InvalidWriteKey
+            | ApiError::InvalidSignature => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) | ApiError::TenantRequired { .. } => StatusCode::CONFLICT,
@@ -111,6 +115,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::InvalidCredentials => "invalid_credentials",
             ApiError::InvalidWriteKey => "invalid_write_key",
+            ApiError::InvalidSignature => "invalid_signature",
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",

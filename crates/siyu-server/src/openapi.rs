@@ -401,6 +401,15 @@ mod tests {
             statuses("post", "/v1/batch"),
             ["200", "400", "401", "413", "503"]
         );
+        // WeCom's callbacks: signed, not signed in; their XML body is read by the handler
+        assert_eq!(
+            statuses("post", "/callbacks/wecom/{id}"),
+            ["200", "400", "401", "404", "413", "422"]
+        );
+        assert_eq!(
+            statuses("get", "/callbacks/wecom/{id}"),
+            ["200", "400", "401", "404", "422"]
+        );
         let limit = &doc["paths"]["/api/v1/units"]["get"]["parameters"][1];
         assert_eq!(limit["name"], "limit");
         assert_eq!(limit["schema"]["minimum"], 1);

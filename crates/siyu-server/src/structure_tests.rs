@@ -37,6 +37,8 @@ fn route_modules_form_no_circle_and_stay_short() {
 const WHOLE_TENANT: &[(&str, &str)] = &[
     // signing in: no principal yet
     ("auth.rs", "store.tenant(credentials.tenant_id)"),
+    // WeCom's callbacks: no principal; the connector named in the URL gives the tenant
+    ("wecom_callbacks.rs", "store.tenant(connector.tenant)"),
 ];
 
 #[test]

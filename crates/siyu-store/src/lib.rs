@@ -71,10 +71,10 @@ use sqlx::sqlite::{
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{
-    ApiPause, CONTACT_ADDED, CallBudget, CallLimits, ConnectorSecrets, ContactsStored,
-    KEEP_CALLBACK_KEYS_MS, MemberSynced, NewConnectorSend, StoredToken, SyncAsked, SyncFinished,
-    SyncPosition, TagsMirrored, WECOM_SOURCE, WECOM_TAG_COLOUR, WecomContactRecord, WecomContext,
-    WecomDepartmentRecord, WecomFollowRecord, WecomMemberRecord, WecomMemberRow,
+    ApiPause, CONTACT_ADDED, CallBudget, CallLimits, CallbackConnector, ConnectorSecrets,
+    ContactsStored, KEEP_CALLBACK_KEYS_MS, MemberSynced, NewConnectorSend, StoredToken, SyncAsked,
+    SyncFinished, SyncPosition, TagsMirrored, WECOM_SOURCE, WECOM_TAG_COLOUR, WecomContactRecord,
+    WecomContext, WecomDepartmentRecord, WecomFollowRecord, WecomMemberRecord, WecomMemberRow,
     WecomTagGroupRecord, WecomTagRecord,
 };
 pub use db::now_ms;

@@ -2,6 +2,7 @@
 //! codes this module follows, each with the WeCom document it comes from.
 
 pub mod api;
+pub mod callback;
 pub mod client;
 pub mod crypto;
 pub mod error;

@@ -32,6 +32,7 @@ pub mod tokens;
 pub mod tracking;
 pub mod units;
 pub mod views;
+pub mod wecom_callbacks;
 
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -93,6 +94,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(connector_sync::list_departments))
         .routes(routes!(connector_sync::map_department))
+        // WeCom calls it: signed with the connector's token, no session or API token
+        .routes(routes!(
+            wecom_callbacks::verify_wecom_url,
+            wecom_callbacks::receive_wecom_event
+        ))
         .routes(routes!(sources::list_sources, sources::create_source))
         .routes(routes!(sources::get_source, sources::update_source))
         .routes(routes!(sources::rotate_key))

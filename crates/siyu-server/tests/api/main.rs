@@ -21,3 +21,4 @@ mod rbac;
 mod scope_walk;
 mod tracking;
 mod trait_limits;
+mod wecom_callbacks;

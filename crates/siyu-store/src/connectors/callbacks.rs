@@ -1,8 +1,13 @@
 //! Callbacks taken once. A channel repeats a callback it thinks unanswered (WeCom: 5 s,
 //! up to 3 tries), so each is keyed by what it says; the first is recorded with the job
 //! that will process it, in one transaction, and a repeat finds the key and makes none.
+//!
+//! A callback arrives before any tenant is known (its URL names only the connector), so
+//! [`Store::connector_for_callback`] finds the connector's tenant first; everything
+//! after it goes through that tenant's scope.
 
-use siyu_domain::ids::{ConnectorId, JobId};
+use siyu_domain::connector::ConnectorKind;
+use siyu_domain::ids::{ConnectorId, JobId, TenantId};
 
 use crate::db::{now_ms, on_db};
 use crate::jobs::{NewJob, enqueue_in};
@@ -12,6 +17,19 @@ use crate::{Result, Store, StoreError, TenantScope};
 /// How long a callback's key is kept to recognise a repeat: far past the channel's
 /// retries.
 pub const KEEP_CALLBACK_KEYS_MS: i64 = 24 * 3_600_000;
+
+/// The connector a callback URL names: whose it is and of what kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallbackConnector {
+    pub tenant: TenantId,
+    pub kind: ConnectorKind,
+}
+
+#[derive(sqlx::FromRow)]
+struct CallbackConnectorRow {
+    tenant_id: i64,
+    kind: String,
+}
 
 impl TenantScope<'_> {
     /// Takes a callback: the job that processes it is enqueued unless a callback with
@@ -23,7 +41,9 @@ impl TenantScope<'_> {
         job: NewJob,
     ) -> Result<Option<JobId>> {
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
+        // it reads (the connector) before it writes: on SQLite a deferred transaction
+        // would be refused the write lock when another writer committed meanwhile
+        let mut tx = self.store.begin_writing().await?;
         let taken = on_tx!(&mut tx, |c| {
             let known: Option<i64> =
                 sqlx::query_scalar("SELECT id FROM connectors WHERE tenant_id = $1 AND id = $2")
@@ -64,11 +84,37 @@ impl TenantScope<'_> {
             });
         }
         tx.commit().await?;
+        if job.is_some() {
+            self.store.notify_jobs();
+        }
         Ok(job)
     }
 }
 
 impl Store {
+    /// The tenant and kind of the connector a callback URL names, in any tenant (`None`
+    /// when there is none): what a callback, which carries no credentials but its
+    /// signature, needs to find the secrets to check that signature with.
+    pub async fn connector_for_callback(
+        &self,
+        id: ConnectorId,
+    ) -> Result<Option<CallbackConnector>> {
+        let row: Option<CallbackConnectorRow> = on_db!(self, |db| {
+            sqlx::query_as("SELECT tenant_id, kind FROM connectors WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(db)
+                .await?
+        });
+        row.map(|row| {
+            Ok(CallbackConnector {
+                tenant: TenantId(row.tenant_id),
+                kind: ConnectorKind::parse("kind", &row.kind)
+                    .map_err(|e| StoreError::Corrupt(format!("connector {}: {e}", id.0)))?,
+            })
+        })
+        .transpose()
+    }
+
     /// Forgets callback keys received before `before` (ms).
     pub async fn prune_connector_callbacks(&self, before: i64) -> Result<u64> {
         Ok(on_db!(self, |db| {

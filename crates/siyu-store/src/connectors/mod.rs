@@ -7,7 +7,8 @@
 //!
 //! A connector's secrets are sealed with the server's secret key, the tenant and the
 //! connector bound in (a sealed value moved to another row does not open), and opened
-//! only by [`TenantScope::connector_secrets`], which the runtime calls to work.
+//! only by [`TenantScope::connector_secrets`], which the runtime calls to work and the
+//! callback route to check a callback's signature.
 
 mod callbacks;
 mod calls;
@@ -26,7 +27,7 @@ use crate::db::{now_ms, on_db};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
-pub use callbacks::KEEP_CALLBACK_KEYS_MS;
+pub use callbacks::{CallbackConnector, KEEP_CALLBACK_KEYS_MS};
 pub use calls::{ApiPause, CallBudget, CallLimits, StoredToken};
 pub use records::{NewConnectorSend, SyncAsked};
 pub use wecom_customers::{
@@ -179,7 +180,8 @@ impl TenantScope<'_> {
             .ok_or(StoreError::NotFound("connector"))
     }
 
-    /// A connector with its secrets opened: only for the runtime's work, never shown.
+    /// A connector with its secrets opened: only for the runtime's work and checking
+    /// callbacks, never shown.
     pub async fn connector_secrets(&self, id: ConnectorId) -> Result<ConnectorSecrets> {
         let key = self
             .store

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use siyu_domain::audit::Actor;
-use siyu_domain::connector::ConnectorConfig;
+use siyu_domain::connector::{ConnectorConfig, ConnectorKind};
 use siyu_domain::ids::ConnectorId;
 use siyu_store::testing::TestDatabase;
 use siyu_store::{CallBudget, CallLimits, NewJob, StoreError};
@@ -175,4 +175,52 @@ async fn a_callback_is_taken_once_with_its_job() {
             .await,
         Err(StoreError::NotFound("connector"))
     ));
+    // a callback's URL names only the connector: its tenant is found across tenants
+    let found = store.connector_for_callback(id).await.unwrap().unwrap();
+    assert_eq!(found.tenant, a.id);
+    assert_eq!(found.kind, ConnectorKind::Wecom);
+    assert_eq!(
+        store
+            .connector_for_callback(ConnectorId(id.0 + 99))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+/// WeCom sends several events at once (and again when slow to answer): callbacks taken
+/// side by side each commit, none refused a lock.
+#[tokio::test]
+async fn callbacks_taken_side_by_side_all_commit() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let a = tenant(&store, "cbc").await;
+    let id = store
+        .tenant(a.id)
+        .create_connector(&wecom(), &Actor::cli())
+        .await
+        .unwrap()
+        .id;
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .tenant(a.id)
+                    .accept_connector_callback(
+                        id,
+                        &format!("key-{}", i % 8),
+                        NewJob::new("wecom.callback", json!({"n": i})).for_tenant(a.id),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let mut made = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap().is_some() {
+            made += 1;
+        }
+    }
+    assert_eq!(made, 8, "one job per key");
 }

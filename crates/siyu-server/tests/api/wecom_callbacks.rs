@@ -1,0 +1,280 @@
+//! WeCom's callback URL, called as WeCom calls it: by the stand-in (a customer adds a
+//! member, the URL check) and by hand for what WeCom would never send. Each event is
+//! taken once as a `wecom.callback` job however often it comes; what does not check out
+//! (signature, corp, body) is refused and leaves no job.
+
+use serde_json::{Value, json};
+use siyu_connect::wecom::crypto::CallbackCrypto;
+use siyu_wecom_standin::{Corp, ExternalContact, Member, Standin, event_xml};
+
+use crate::helpers::TestApp;
+
+const CORP: &str = "ww1436e0e65a779aee";
+const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+const KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+
+/// A WeCom connector for the stand-in's corp (set A of the published vectors), and the
+/// stand-in calling its callback URL.
+async fn connector(app: &TestApp) -> (i64, Standin) {
+    let standin = Standin::start(
+        Corp::new(CORP)
+            .add_secret("app-secret")
+            .add_department(1, "总部", 0)
+            .add_member(Member::new("zhangsan", "张三", 1)),
+    )
+    .unwrap();
+    let id = app
+        .post(
+            "/api/v1/connectors",
+            &app.admin_token,
+            json!({"kind": "wecom", "name": "企业微信", "config": {
+                "corp_id": CORP, "secret": "app-secret", "token": TOKEN,
+                "encoding_aes_key": KEY, "api_base_url": standin.base_url(),
+            }}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    standin
+        .set_callback(&app.url(&format!("/callbacks/wecom/{id}")), TOKEN, KEY)
+        .unwrap();
+    (id, standin)
+}
+
+/// The tenant's `wecom.callback` jobs, oldest first.
+async fn callback_jobs(app: &TestApp) -> Vec<Value> {
+    let mut jobs = app
+        .get("/api/v1/jobs?kind=wecom.callback", &app.admin_token)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    jobs.reverse();
+    jobs
+}
+
+/// Sends a callback as WeCom does: the query, and the body as XML. Answers the status
+/// and the body as text.
+async fn send(app: &TestApp, id: i64, query: &str, body: Option<String>) -> (u16, String) {
+    let url = app.url(&format!("/callbacks/wecom/{id}?{query}"));
+    let request = match body {
+        Some(body) => app
+            .http
+            .post(url)
+            .header("content-type", "text/xml; charset=utf-8")
+            .body(body),
+        None => app.http.get(url),
+    };
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_url_check_answers_the_echo_and_a_bad_signature_is_refused() {
+    let app = TestApp::spawn().await;
+    let (id, standin) = connector(&app).await;
+    assert!(standin.verify_callback_url().await.unwrap());
+
+    // the published sample, its `+` encoded as WeCom encodes it, and left raw
+    let echostr =
+        "fsi1xnbH4yQh0+PJxcOdhhK6TDXkjMyhEPA7xB2TGz6b+g7xyAbEkRxN/3cNXW9qdqjnoVzEtpbhnFyq6SVHyA==";
+    let encoded: String = form_urlencoded::byte_serialize(echostr.as_bytes()).collect();
+    let signed = "msg_signature=012bc692d0a58dd4b10f8dfe5c4ac00ae211ebeb\
+                  &timestamp=1476416373&nonce=47744683";
+    for echostr in [encoded.as_str(), echostr] {
+        let (status, body) = send(&app, id, &format!("{signed}&echostr={echostr}"), None).await;
+        assert_eq!((status, body.as_str()), (200, "1288432023552776189"));
+    }
+
+    let forged = format!(
+        "msg_signature=012bc692d0a58dd4b10f8dfe5c4ac00ae211ebec\
+         &timestamp=1476416373&nonce=47744683&echostr={encoded}"
+    );
+    let (status, body) = send(&app, id, &forged, None).await;
+    assert_eq!(status, 401, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_signature");
+    let (status, _) = send(&app, id, signed, None).await;
+    assert_eq!(status, 422, "no echostr");
+    let (status, _) = send(&app, id + 1, &format!("{signed}&echostr={encoded}"), None).await;
+    assert_eq!(status, 404, "no such connector");
+    assert!(callback_jobs(&app).await.is_empty());
+}
+
+#[tokio::test]
+async fn an_added_customer_is_taken_once_as_a_job() {
+    let app = TestApp::spawn().await;
+    let (id, standin) = connector(&app).await;
+    let added = standin
+        .customer_adds(
+            "zhangsan",
+            ExternalContact::wechat("wmEXT0001", "李娜"),
+            Some("spring".into()),
+            true,
+        )
+        .await;
+    assert_eq!(added.delivered, Ok(200));
+    let jobs = callback_jobs(&app).await;
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    let payload = &jobs[0]["payload"];
+    assert_eq!(payload["connector_id"], id);
+    let event = &payload["event"];
+    assert_eq!(event["Event"], "change_external_contact");
+    assert_eq!(event["ChangeType"], "add_external_contact");
+    assert_eq!(event["UserID"], "zhangsan");
+    assert_eq!(event["ExternalUserID"], "wmEXT0001");
+    assert_eq!(event["State"], "spring");
+    assert_eq!(event["WelcomeCode"].as_str(), added.welcome_code.as_deref());
+    assert!(event["CreateTime"].as_i64().unwrap() > 1_600_000_000);
+
+    // WeCom sends it again (no answer within 5 s): answered, and no second job
+    let plaintext = standin.pushed()[0].plaintext.clone();
+    assert_eq!(standin.push_raw(&plaintext).await, Ok(200));
+    let (query, body) = standin.encrypted_callback(&plaintext).unwrap();
+    assert_eq!(
+        send(&app, id, &query, Some(body)).await,
+        (200, "success".into())
+    );
+    assert_eq!(callback_jobs(&app).await.len(), 1);
+
+    // another event is another job; the answer is the plain `success`
+    let deleted = standin.build_event_xml(
+        "change_external_contact",
+        "del_follow_user",
+        &[("UserID", "zhangsan"), ("ExternalUserID", "wmEXT0001")],
+    );
+    let (query, body) = standin.encrypted_callback(&deleted).unwrap();
+    assert_eq!(
+        send(&app, id, &query, Some(body)).await,
+        (200, "success".into())
+    );
+    let jobs = callback_jobs(&app).await;
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[1]["payload"]["event"]["ChangeType"], "del_follow_user");
+}
+
+#[tokio::test]
+async fn callbacks_that_do_not_check_out_are_refused_and_make_no_job() {
+    let app = TestApp::spawn().await;
+    let (id, standin) = connector(&app).await;
+    let event = event_xml(
+        CORP,
+        1_700_000_000,
+        "change_external_contact",
+        "add_external_contact",
+        &[("UserID", "zhangsan"), ("ExternalUserID", "wmEXT0001")],
+    );
+    let (query, body) = standin.encrypted_callback(&event).unwrap();
+
+    // a signature that is not the connector's
+    let forged = query.replacen("msg_signature=", "msg_signature=0", 1);
+    let (status, answer) = send(&app, id, &forged, Some(body.clone())).await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.contains("invalid_signature"), "{answer}");
+    let (status, _) = send(
+        &app,
+        id,
+        &query.replace("nonce=", "nonce=1"),
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(status, 401, "the nonce is signed");
+
+    // signed with the connector's token, encrypted for another corp
+    let other = CallbackCrypto::new(TOKEN, KEY, "ww-another-corp").unwrap();
+    let encrypted = other.encrypt(&event);
+    let signature = other.signature("1700000000", "42", &encrypted);
+    let (status, answer) = send(
+        &app,
+        id,
+        &format!("msg_signature={signature}&timestamp=1700000000&nonce=42"),
+        Some(format!(
+            "<xml><Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        )),
+    )
+    .await;
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("ww-another-corp"), "{answer}");
+
+    // bodies that are not XML with an <Encrypt>, and a message that is not an event
+    let text_message = standin
+        .encrypted_callback("<xml><MsgType>text</MsgType><Content>你好</Content></xml>")
+        .unwrap();
+    for (query, body) in [
+        (query.clone(), "<xml><Encrypt>".to_owned()),
+        (query.clone(), "{\"Encrypt\": \"x\"}".to_owned()),
+        (
+            query.clone(),
+            "<xml><ToUserName>ww</ToUserName></xml>".to_owned(),
+        ),
+        (query.clone(), String::new()),
+        text_message,
+    ] {
+        let (status, answer) = send(&app, id, &query, Some(body.clone())).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+    }
+
+    // unsigned, or for no connector
+    let (status, _) = send(&app, id, "timestamp=1&nonce=2", Some(body.clone())).await;
+    assert_eq!(status, 422);
+    let (status, _) = send(&app, id + 1, &query, Some(body.clone())).await;
+    assert_eq!(status, 404);
+    let (status, _) = send(&app, 999_999, &query, Some(body.clone())).await;
+    assert_eq!(status, 404);
+    assert!(callback_jobs(&app).await.is_empty());
+
+    // and the untouched callback is taken
+    assert_eq!(
+        send(&app, id, &query, Some(body)).await,
+        (200, "success".into())
+    );
+    assert_eq!(callback_jobs(&app).await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_connector_of_another_tenant_answers_with_its_own_secrets_only() {
+    let app = TestApp::spawn().await;
+    let (id, standin) = connector(&app).await;
+    // another tenant's connector with other secrets: the stand-in's signature is not its
+    let (_, _, other_token) = crate::helpers::create_tenant(&app.store, "globex").await;
+    let theirs = app
+        .post(
+            "/api/v1/connectors",
+            &other_token,
+            json!({"kind": "wecom", "name": "企业微信", "config": {
+                "corp_id": CORP, "secret": "s", "token": "anotherToken42",
+                "encoding_aes_key": KEY,
+            }}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let event = standin.build_event_xml(
+        "change_external_tag",
+        "create",
+        &[("Id", "etTAG1"), ("TagType", "tag")],
+    );
+    let (query, body) = standin.encrypted_callback(&event).unwrap();
+    let (status, _) = send(&app, theirs, &query, Some(body.clone())).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        send(&app, id, &query, Some(body)).await,
+        (200, "success".into())
+    );
+    let other_jobs = app
+        .get("/api/v1/jobs?kind=wecom.callback", &other_token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(other_jobs["items"].as_array().unwrap().len(), 0);
+    let jobs = callback_jobs(&app).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0]["payload"]["event"]["Id"], "etTAG1");
+}
