@@ -53,6 +53,8 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(tagging::rule_backfill(services)),
         // a WeCom corp's staff, corp tags and customers, resumable page by page
         Arc::new(wecom::sync::handler(services)),
+        // one WeCom callback event each: adds (with the welcome), edits, deletions, tags
+        Arc::new(wecom::callbacks::handler(services)),
     ]
 }
 

@@ -165,6 +165,21 @@ pub struct CallbackEvent {
 const MAX_KEY_LEN: usize = 256;
 
 impl CallbackEvent {
+    /// Whether processing the event reads WeCom's current state again (an edit of a
+    /// relation, a corp tag changed): processing it twice is harmless, and two such
+    /// events alike within one second (a member adding a tag, then taking it off) must
+    /// both be processed, or the second change would be lost behind the first's key.
+    /// These are not keyed: a repeat costs one more read.
+    pub fn reads_state_again(&self) -> bool {
+        matches!(
+            (self.event.as_deref(), self.change_type.as_deref()),
+            (
+                Some("change_external_contact"),
+                Some("edit_external_contact")
+            ) | (Some("change_external_tag"), _)
+        )
+    }
+
     /// What makes two deliveries the same event, so that a repeat makes no second job.
     ///
     /// WeCom sends an event it thinks unanswered again (after 5 s, up to 3 tries), each

@@ -339,11 +339,12 @@ fn contact_record(item: &ContactWithFollow) -> WecomContactRecord {
             add_way: f.add_way,
             state: f.state.clone(),
             oper_userid: f.oper_userid.clone(),
+            personal_tags: None,
         },
     }
 }
 
-fn tag_records(groups: &[CorpTagGroup]) -> Vec<WecomTagGroupRecord> {
+pub fn tag_records(groups: &[CorpTagGroup]) -> Vec<WecomTagGroupRecord> {
     groups
         .iter()
         .filter(|g| !g.deleted)

@@ -119,7 +119,14 @@ pub async fn receive_wecom_event(
         kind::WECOM_CALLBACK,
         json!({"connector_id": id.0, "event": event}),
     )
-    .for_tenant(scope.id());
+    .for_tenant(scope.id())
+    // a welcome code lasts 20 s: its add goes before other work
+    .with_priority(if event.welcome_code.is_some() { 10 } else { 0 });
+    if event.reads_state_again() {
+        // processed again, it reads WeCom again: never dropped as a repeat
+        scope.enqueue(&[job]).await?;
+        return Ok("success");
+    }
     let taken = scope.accept_connector_callback(id, &key, job).await?;
     if taken.is_none() {
         tracing::debug!(connector = id.0, key = %key, "wecom callback repeated");

@@ -22,3 +22,4 @@ mod scope_walk;
 mod tracking;
 mod trait_limits;
 mod wecom_callbacks;
+mod wecom_flow;

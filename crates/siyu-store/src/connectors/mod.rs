@@ -14,6 +14,7 @@ mod callbacks;
 mod calls;
 mod records;
 mod wecom_customers;
+mod wecom_events;
 mod wecom_staff;
 mod wecom_tags;
 

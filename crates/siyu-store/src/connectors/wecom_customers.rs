@@ -70,6 +70,9 @@ pub struct WecomFollowRecord {
     pub add_way: i64,
     pub state: String,
     pub oper_userid: String,
+    /// The member's personal tags (type 2), when read (`get` has them, the sync's
+    /// `batch/get_by_user` does not): `None` keeps those stored.
+    pub personal_tags: Option<Vec<String>>,
 }
 
 impl WecomContactRecord {
@@ -567,16 +570,19 @@ async fn upsert_follows(
     let rows: Vec<_> = rows.into_values().collect();
     for chunk in rows.chunks(200) {
         let mut p = Placeholders::for_tx(tx);
-        let values: Vec<String> = chunk.iter().map(|_| p.row(13)).collect();
+        let values: Vec<String> = chunk.iter().map(|_| p.row(15)).collect();
         let sql = format!(
             "INSERT INTO wecom_follows (connector_id, tenant_id, external_userid, userid, \
              customer_id, remark, description, add_way, state, oper_userid, added_at, tag_ids, \
-             synced_at) VALUES {} ON CONFLICT (connector_id, external_userid, userid) DO UPDATE \
+             synced_at, personal_tags, personal_tags_at) VALUES {} \
+             ON CONFLICT (connector_id, external_userid, userid) DO UPDATE \
              SET customer_id = excluded.customer_id, remark = excluded.remark, \
              description = excluded.description, add_way = excluded.add_way, \
              state = excluded.state, oper_userid = excluded.oper_userid, \
              added_at = excluded.added_at, tag_ids = excluded.tag_ids, \
-             synced_at = excluded.synced_at, deleted_at = NULL",
+             synced_at = excluded.synced_at, deleted_at = NULL, \
+             personal_tags = COALESCE(excluded.personal_tags, wecom_follows.personal_tags), \
+             personal_tags_at = COALESCE(excluded.personal_tags_at, wecom_follows.personal_tags_at)",
             values.join(",")
         );
         on_tx!(tx, |c| {
@@ -596,7 +602,13 @@ async fn upsert_follows(
                     .bind(&f.oper_userid)
                     .bind(f.added_at)
                     .bind(Value::from(f.tag_ids.clone()).to_string())
-                    .bind(now);
+                    .bind(now)
+                    .bind(
+                        f.personal_tags
+                            .as_ref()
+                            .map(|t| Value::from(t.clone()).to_string()),
+                    )
+                    .bind(f.personal_tags.as_ref().map(|_| now));
             }
             query.execute(&mut *c).await?;
         });

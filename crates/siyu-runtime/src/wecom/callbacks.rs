@@ -1,0 +1,351 @@
+//! The `wecom.callback` job: one event WeCom sent to `/callbacks/wecom/{id}`, taken
+//! once (the intake keys each by what it says), processed here.
+//!
+//! - `add_external_contact` / `add_half_external_contact`: the contact is read with
+//!   `get` (every relation, corp and personal tags) and stored like a sync page, so the
+//!   customer is made or linked (by external userid or unionid), the relation's
+//!   `Contact Added` event carries the member, add way and `state` (as `channel_code`),
+//!   a customer without an owner gets the member, and the corp tags go on. Then the
+//!   `WelcomeCode`, if any, is answered once: the connector's `welcome`, else a built-in
+//!   greeting, unless the customer opted out of WeCom (recorded `refused`, not sent).
+//!   The send is recorded with this job, so a try after a crash finds it and does not
+//!   send again; 41050/41051 (the code used or expired) are recorded, not retried.
+//! - `edit_external_contact`: the contact is read again (a member changed remarks or
+//!   tags), relations and mirrored tags follow.
+//! - `del_follow_user` (the customer deleted the member) and `del_external_contact`
+//!   (the member deleted the customer): the relation ends and `Contact Deleted` says by
+//!   whom; with `Source=DELETE_BY_TRANSFER` it is a transfer to another member,
+//!   recorded as `Contact Transferred`, never as a deletion.
+//! - `transfer_fail`: `Contact Transfer Failed` with WeCom's reason.
+//! - `change_external_tag`: corp tags mirrored again.
+//! - `change_external_chat` and anything else: logged (customer groups come later).
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use siyu_connect::wecom::api::ContactDetail;
+use siyu_connect::wecom::callback::CallbackEvent;
+use siyu_connect::wecom::{WecomClient, WecomError};
+use siyu_domain::audit::Actor;
+use siyu_domain::connector::{SendStatus, WecomConnector};
+use siyu_domain::consent::ConsentChannel;
+use siyu_domain::customer::CustomerId;
+use siyu_domain::ids::{ConnectorId, TenantId};
+use siyu_store::{NewConnectorSend, TenantScope, WecomContactRecord, WecomFollowRecord};
+
+use super::host::StoreHost;
+use super::sync::{client_for, job_error, tag_records};
+use crate::Services;
+use crate::runner::{JobContext, JobError, JobHandler, handler_fn};
+
+/// The greeting sent when neither the member nor the connector has a welcome.
+pub const BUILT_IN_WELCOME: &str = "您好，很高兴认识您！有任何问题随时联系我。";
+/// The kind of a welcome send in `connector_sends`.
+pub const WELCOME_SEND: &str = "welcome";
+
+#[derive(Deserialize)]
+struct Payload {
+    connector_id: ConnectorId,
+    event: CallbackEvent,
+}
+
+/// The callback job's handler.
+pub fn handler(services: &Services) -> impl JobHandler {
+    let services = services.clone();
+    handler_fn(siyu_domain::jobs::kind::WECOM_CALLBACK, move |ctx| {
+        let services = services.clone();
+        async move { run(&services, ctx).await }
+    })
+}
+
+async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
+    let payload: Payload = ctx.payload()?;
+    let tenant = ctx.job.tenant.ok_or_else(|| {
+        JobError::permanent("a WeCom callback belongs to a tenant; this one to none")
+    })?;
+    let event = &payload.event;
+    let id = payload.connector_id;
+    let what = (
+        event.event.as_deref().unwrap_or(""),
+        event.change_type.as_deref().unwrap_or(""),
+    );
+    let work = Work {
+        services,
+        ctx: &ctx,
+        tenant,
+        id,
+        event,
+        actor: Actor::system(format!("WeCom connector {}", id.0)),
+    };
+    match what {
+        ("change_external_contact", "add_external_contact" | "add_half_external_contact") => {
+            work.contact_added().await
+        }
+        ("change_external_contact", "edit_external_contact") => {
+            work.read_contact_again().await.map(|_| ())
+        }
+        ("change_external_contact", "del_external_contact") => {
+            if event.source.as_deref() == Some("DELETE_BY_TRANSFER") {
+                work.relation_ended("Contact Transferred", None).await
+            } else {
+                work.relation_ended("Contact Deleted", Some("member")).await
+            }
+        }
+        ("change_external_contact", "del_follow_user") => {
+            work.relation_ended("Contact Deleted", Some("customer"))
+                .await
+        }
+        ("change_external_contact", "transfer_fail") => work.transfer_failed().await,
+        ("change_external_tag", _) => work.mirror_tags().await,
+        (name, change) => {
+            tracing::info!(
+                connector = id.0,
+                event = name,
+                change,
+                "a WeCom event siyu does not act on yet"
+            );
+            Ok(())
+        }
+    }
+}
+
+struct Work<'a> {
+    services: &'a Services,
+    ctx: &'a JobContext,
+    tenant: TenantId,
+    id: ConnectorId,
+    event: &'a CallbackEvent,
+    actor: Actor,
+}
+
+impl Work<'_> {
+    fn scope(&self) -> TenantScope<'_> {
+        self.services.store.tenant(self.tenant)
+    }
+
+    fn external_userid(&self) -> Result<&str, JobError> {
+        self.event
+            .external_user_id
+            .as_deref()
+            .filter(|e| !e.is_empty())
+            .ok_or_else(|| JobError::permanent("the event names no ExternalUserID"))
+    }
+
+    /// When the event happened (ms), WeCom's CreateTime.
+    fn at(&self) -> i64 {
+        self.event
+            .create_time
+            .map_or_else(siyu_store::now_ms, |t| t.saturating_mul(1_000))
+    }
+
+    async fn client(&self) -> Result<(WecomClient<StoreHost>, WecomConnector), JobError> {
+        client_for(self.services, self.tenant, self.id).await
+    }
+
+    /// Reads the contact with `get` and stores it; answers its profile.
+    async fn read_contact_again(&self) -> Result<Option<CustomerId>, JobError> {
+        let external = self.external_userid()?;
+        let (client, _) = self.client().await?;
+        let detail = match client.contact(external).await {
+            Ok(detail) => detail,
+            // 84061: no relation any more (deleted before this ran): nothing to read
+            Err(WecomError::Call { errcode, .. }) if errcode == 84061 => {
+                return Ok(self.scope().wecom_customer(self.id, external).await?);
+            }
+            Err(e) => return Err(job_error(e)),
+        };
+        let records = contact_records(&detail);
+        let scope = self.scope();
+        let context = scope.wecom_context(self.id, &self.actor).await?;
+        Ok(scope
+            .store_wecom_contact(self.id, &context, external, &records, &self.actor)
+            .await?)
+    }
+
+    async fn contact_added(&self) -> Result<(), JobError> {
+        let customer = self.read_contact_again().await?;
+        let Some(code) = self.event.welcome_code.as_deref().filter(|c| !c.is_empty()) else {
+            return Ok(());
+        };
+        self.welcome(customer, code).await
+    }
+
+    /// Answers a WelcomeCode once (see the module's documentation).
+    async fn welcome(&self, customer: Option<CustomerId>, code: &str) -> Result<(), JobError> {
+        let external = self.external_userid()?;
+        let scope = self.scope();
+        let earlier = scope
+            .connector_sends_to(self.id, WELCOME_SEND, external)
+            .await?;
+        if earlier.iter().any(|s| s.job_id == Some(self.ctx.id())) {
+            return Ok(()); // an earlier try of this job answered it
+        }
+        let member = self.event.user_id.clone().unwrap_or_default();
+        let staff = scope
+            .wecom_members(self.id)
+            .await?
+            .into_iter()
+            .find(|m| m.userid == member)
+            .map(|m| siyu_domain::ids::StaffId(m.staff_id));
+        let mut send = NewConnectorSend {
+            connector: self.id,
+            kind: WELCOME_SEND.into(),
+            customer,
+            staff,
+            recipient: external.to_owned(),
+            status: SendStatus::Sent,
+            detail: None,
+            job: Some(self.ctx.id()),
+        };
+        let allowed = match customer {
+            Some(c) => scope.may_contact(c, ConsentChannel::Wecom).await?,
+            None => true,
+        };
+        if !allowed {
+            send.status = SendStatus::Refused;
+            send.detail = Some("the customer opted out of WeCom".into());
+            scope.record_connector_send(&send).await?;
+            return Ok(());
+        }
+        let (client, wecom) = self.client().await?;
+        let text = wecom
+            .settings
+            .welcome
+            .as_deref()
+            .map(str::trim)
+            .filter(|w| !w.is_empty())
+            .unwrap_or(BUILT_IN_WELCOME);
+        match client.send_welcome(code, text).await {
+            Ok(()) => {}
+            // the code was used or its 20 s ran out: trying again cannot help
+            Err(WecomError::Call {
+                errcode, message, ..
+            }) => {
+                send.status = SendStatus::Failed;
+                send.detail = Some(format!("{errcode} {message}"));
+            }
+            Err(e) => return Err(job_error(e)),
+        }
+        scope.record_connector_send(&send).await?;
+        Ok(())
+    }
+
+    async fn relation_ended(&self, name: &str, by: Option<&str>) -> Result<(), JobError> {
+        let external = self.external_userid()?;
+        let member = self.event.user_id.clone().unwrap_or_default();
+        let scope = self.scope();
+        let at = self.at();
+        let customer = scope
+            .end_wecom_relation(self.id, external, &member, at)
+            .await?;
+        if customer.is_none() {
+            // a contact siyu never had: nothing on a profile to say it ended
+            return Ok(());
+        }
+        let mut properties = Map::new();
+        properties.insert("member".into(), json!(member));
+        if let Some(by) = by {
+            properties.insert("by".into(), json!(by));
+        }
+        properties.insert("connector_id".into(), json!(self.id.0));
+        let context = scope.wecom_context(self.id, &self.actor).await?;
+        let message_id = format!(
+            "wecom-{}-{}-{}-{}-{}",
+            self.event.change_type.as_deref().unwrap_or("change"),
+            self.id.0,
+            external,
+            member,
+            self.event.create_time.unwrap_or(0)
+        );
+        scope
+            .record_wecom_event(&context, external, name, properties, at, message_id)
+            .await?;
+        if let Some(customer) = scope.wecom_customer(self.id, external).await? {
+            scope
+                .match_wecom_tags(self.id, customer, &self.actor)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn transfer_failed(&self) -> Result<(), JobError> {
+        let external = self.external_userid()?;
+        let scope = self.scope();
+        if scope.wecom_customer(self.id, external).await?.is_none() {
+            return Ok(());
+        }
+        let member = self.event.user_id.clone().unwrap_or_default();
+        let mut properties = Map::new();
+        properties.insert("member".into(), json!(member));
+        properties.insert(
+            "reason".into(),
+            Value::from(self.event.fail_reason.clone().unwrap_or_default()),
+        );
+        let context = scope.wecom_context(self.id, &self.actor).await?;
+        let message_id = format!(
+            "wecom-transfer_fail-{}-{external}-{member}-{}",
+            self.id.0,
+            self.event.create_time.unwrap_or(0)
+        );
+        scope
+            .record_wecom_event(
+                &context,
+                external,
+                "Contact Transfer Failed",
+                properties,
+                self.at(),
+                message_id,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn mirror_tags(&self) -> Result<(), JobError> {
+        let (client, _) = self.client().await?;
+        let groups = client.corp_tags().await.map_err(job_error)?;
+        self.scope()
+            .mirror_wecom_tags(self.id, &tag_records(&groups), &self.actor)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A contact as `get` gives it, one record per relation, with corp tag ids and
+/// personal tag names apart.
+pub fn contact_records(detail: &ContactDetail) -> Vec<WecomContactRecord> {
+    let c = &detail.external_contact;
+    detail
+        .follow_user
+        .iter()
+        .map(|f| WecomContactRecord {
+            external_userid: c.external_userid.clone(),
+            unionid: c.unionid.clone().filter(|u| !u.is_empty()),
+            name: c.name.clone(),
+            avatar: c.avatar.clone(),
+            gender: c.gender,
+            contact_type: c.contact_type,
+            corp_name: c.corp_name.clone(),
+            follow: WecomFollowRecord {
+                userid: f.userid.clone(),
+                remark: f.remark.clone(),
+                description: f.description.clone(),
+                added_at: f.createtime.saturating_mul(1_000),
+                tag_ids: f
+                    .tags
+                    .iter()
+                    .filter(|t| t.tag_type == 1)
+                    .filter_map(|t| t.tag_id.clone())
+                    .collect(),
+                add_way: f.add_way,
+                state: f.state.clone(),
+                oper_userid: f.oper_userid.clone(),
+                personal_tags: Some(
+                    f.tags
+                        .iter()
+                        .filter(|t| t.tag_type == 2)
+                        .map(|t| t.tag_name.clone())
+                        .collect(),
+                ),
+            },
+        })
+        .collect()
+}

@@ -1,0 +1,327 @@
+//! WeCom end to end: the stand-in pushes encrypted callbacks to a real server, whose
+//! job runner processes them against the stand-in's API. A customer who adds a member
+//! through a channel code is made, attributed (`channel_code`), owned by the member and
+//! welcomed exactly once, a repeated callback included; an opted-out customer is never
+//! welcomed; a used welcome code is recorded, not retried; a member's tag edit and the
+//! customer's deletion reach the profile.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use siyu_domain::audience::TagOrigin;
+use siyu_domain::customer::{CustomerId, TimelineEntry};
+use siyu_domain::page::PageRequest;
+use siyu_wecom_standin::{Corp, ExternalContact, GenerateSpec, Standin};
+
+use crate::helpers::TestApp;
+
+const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+const WELCOME: &str = "欢迎来到思域茶饮！";
+
+/// The app, the stand-in pushing to it, and a synced connector.
+async fn connected() -> (TestApp, Standin, i64) {
+    let standin = Standin::start(Corp::generate(&GenerateSpec {
+        members: 2,
+        contacts: 10,
+        tag_groups: 1,
+        tags_per_group: 3,
+        tagged_share: 0.0,
+        seed: 5,
+    }))
+    .unwrap();
+    let app = TestApp::spawn().await;
+    let id = app
+        .post(
+            "/api/v1/connectors",
+            &app.admin_token,
+            json!({"kind": "wecom", "name": "企业微信", "config": {
+                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
+                "secret": siyu_wecom_standin::GENERATED_SECRET,
+                "token": TOKEN, "encoding_aes_key": AES_KEY,
+                "api_base_url": standin.base_url(), "welcome": WELCOME}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let sync = app
+        .post(
+            &format!("/api/v1/connectors/{id}/sync"),
+            &app.admin_token,
+            json!({}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
+    standin
+        .set_callback(&app.url(&format!("/callbacks/wecom/{id}")), TOKEN, AES_KEY)
+        .unwrap();
+    (app, standin, id)
+}
+
+/// Waits until every callback job has finished, and answers them.
+async fn callbacks_done(app: &TestApp) -> Vec<Value> {
+    let started = Instant::now();
+    loop {
+        let jobs = app
+            .get(
+                "/api/v1/jobs?kind=wecom.callback&limit=100",
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if jobs
+            .iter()
+            .all(|j| ["done", "dead", "cancelled"].contains(&j["state"].as_str().unwrap()))
+        {
+            return jobs;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "callbacks still running: {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn customer_of(app: &TestApp, external: &str) -> Value {
+    app.get(
+        &format!("/api/v1/customers/lookup?kind=wecom_external_userid&value={external}"),
+        &app.admin_token,
+    )
+    .await
+    .expect(200)
+    .body
+}
+
+/// The customer's events of this name, newest first.
+async fn events(app: &TestApp, customer: i64, name: &str) -> Vec<Value> {
+    let scope = app.store.tenant(app.tenant.id);
+    let timeline = scope
+        .customer_timeline(CustomerId(customer), PageRequest::first(100))
+        .await
+        .unwrap();
+    timeline
+        .items
+        .into_iter()
+        .filter_map(|entry| match entry {
+            TimelineEntry::Event(e) if e.name == name => Some(Value::Object(e.properties)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_through_a_channel_code_makes_attributes_owns_and_welcomes_once() {
+    let (app, standin, id) = connected().await;
+    let member = "member001";
+    let added = standin
+        .customer_adds(
+            member,
+            ExternalContact::wechat("wmNEWcustomer01", "新客户"),
+            Some("douyin-live-01".into()),
+            true,
+        )
+        .await;
+    assert_eq!(added.delivered, Ok(200));
+    let code = added.welcome_code.unwrap();
+    callbacks_done(&app).await;
+    // WeCom repeats the callback (it did not hear the answer): processed once
+    let plaintext = standin.pushed().last().unwrap().plaintext.clone();
+    assert_eq!(standin.push_raw(&plaintext).await, Ok(200));
+    let jobs = callbacks_done(&app).await;
+    assert_eq!(jobs.len(), 1, "one job for the callback and its repeat");
+    assert_eq!(jobs[0]["state"], "done", "{jobs:?}");
+
+    let welcomes = standin.welcome_messages();
+    assert_eq!(welcomes.len(), 1, "{welcomes:?}");
+    assert_eq!(welcomes[0].welcome_code, code);
+    assert_eq!(welcomes[0].text, WELCOME);
+
+    let customer = customer_of(&app, "wmNEWcustomer01").await;
+    let staff = app
+        .store
+        .tenant(app.tenant.id)
+        .wecom_members(siyu_domain::ids::ConnectorId(id))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.userid == member)
+        .unwrap()
+        .staff_id;
+    assert_eq!(customer["owner_staff_id"], staff, "{customer}");
+    let customer_id = customer["id"].as_i64().unwrap();
+    let added = events(&app, customer_id, "Contact Added").await;
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert_eq!(added[0]["member"], member);
+    assert_eq!(added[0]["state"], "douyin-live-01");
+    assert_eq!(added[0]["channel_code"], "douyin-live-01");
+    assert_eq!(added[0]["add_way"], 1);
+    // the send is on record
+    let sends = app
+        .store
+        .tenant(app.tenant.id)
+        .connector_sends_to(
+            siyu_domain::ids::ConnectorId(id),
+            "welcome",
+            "wmNEWcustomer01",
+        )
+        .await
+        .unwrap();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].status, "sent");
+
+    // the segment language sees the channel code
+    let preview = {
+        let started = Instant::now();
+        loop {
+            let body = app
+                .post(
+                    "/api/v1/segments/preview",
+                    &app.admin_token,
+                    json!({"definition": "channel_code(\"douyin-live-01\")"}),
+                )
+                .await
+                .expect(200)
+                .body;
+            if body["count"] == 1 || started.elapsed() > Duration::from_secs(10) {
+                break body;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    assert_eq!(preview["count"], 1, "{preview}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_opted_out_customer_is_never_welcomed_and_a_used_code_is_recorded_not_retried() {
+    let (app, standin, id) = connected().await;
+    let first = standin
+        .customer_adds(
+            "member001",
+            ExternalContact::wechat("wmOPTOUT000001", "不打扰"),
+            None,
+            false,
+        )
+        .await;
+    assert_eq!(first.delivered, Ok(200));
+    callbacks_done(&app).await;
+    let customer = customer_of(&app, "wmOPTOUT000001").await["id"].clone();
+    app.post(
+        &format!("/api/v1/customers/{customer}/consent"),
+        &app.admin_token,
+        json!({"channel": "wecom", "status": "opt_out"}),
+    )
+    .await
+    .expect(200);
+    // they add a second member: WeCom offers a welcome code, siyu does not use it
+    let again = standin
+        .customer_adds(
+            "member002",
+            ExternalContact::wechat("wmOPTOUT000001", "不打扰"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(again.delivered, Ok(200));
+    callbacks_done(&app).await;
+    assert!(
+        standin.welcome_messages().is_empty(),
+        "an opted-out customer was welcomed"
+    );
+    let scope = app.store.tenant(app.tenant.id);
+    let connector = siyu_domain::ids::ConnectorId(id);
+    let sends = scope
+        .connector_sends_to(connector, "welcome", "wmOPTOUT000001")
+        .await
+        .unwrap();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].status, "refused");
+
+    // a code WeCom calls used (41051): recorded as failed, the job not tried again
+    standin.inject("externalcontact/send_welcome_msg", 41051, 1);
+    let used = standin
+        .customer_adds(
+            "member001",
+            ExternalContact::wechat("wmUSEDCODE0001", "晚到"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(used.delivered, Ok(200));
+    let jobs = callbacks_done(&app).await;
+    assert!(jobs.iter().all(|j| j["state"] == "done"), "{jobs:?}");
+    assert!(jobs.iter().all(|j| j["attempts"] == 1), "{jobs:?}");
+    let sends = scope
+        .connector_sends_to(connector, "welcome", "wmUSEDCODE0001")
+        .await
+        .unwrap();
+    assert_eq!(sends.len(), 1);
+    assert_eq!(sends[0].status, "failed");
+    assert!(sends[0].detail.as_deref().unwrap().starts_with("41051"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_edits_and_deletions_in_wecom_reach_the_profile() {
+    let (app, standin, id) = connected().await;
+    standin
+        .customer_adds(
+            "member001",
+            ExternalContact::wechat("wmTAGGED000001", "标签客户"),
+            None,
+            false,
+        )
+        .await
+        .delivered
+        .unwrap();
+    callbacks_done(&app).await;
+    let tag = standin.with_corp(|c| c.tag_ids()[0].clone());
+    assert_eq!(
+        standin
+            .member_edits_tags("member001", "wmTAGGED000001", &[&tag], &[])
+            .await,
+        Ok(200)
+    );
+    callbacks_done(&app).await;
+    let scope = app.store.tenant(app.tenant.id);
+    let connector = siyu_domain::ids::ConnectorId(id);
+    let mirrored = scope.wecom_tag_map(connector).await.unwrap()[&tag];
+    let customer = CustomerId(
+        customer_of(&app, "wmTAGGED000001").await["id"]
+            .as_i64()
+            .unwrap(),
+    );
+    let tags = scope.customer_tags(customer).await.unwrap();
+    assert_eq!(tags.len(), 1, "{tags:?}");
+    assert_eq!(
+        (tags[0].tag_id, tags[0].origin),
+        (mirrored, TagOrigin::Wecom)
+    );
+    // the member takes it off again
+    standin
+        .member_edits_tags("member001", "wmTAGGED000001", &[], &[&tag])
+        .await
+        .unwrap();
+    callbacks_done(&app).await;
+    assert!(scope.customer_tags(customer).await.unwrap().is_empty());
+
+    // the customer deletes the member: the relation ends, the profile says by whom
+    standin
+        .customer_deletes_member("member001", "wmTAGGED000001")
+        .await
+        .unwrap();
+    callbacks_done(&app).await;
+    let deleted = events(&app, customer.0, "Contact Deleted").await;
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["by"], "customer");
+    assert_eq!(deleted[0]["member"], "member001");
+    let counts = scope.wecom_counts(connector).await.unwrap();
+    assert_eq!(counts.relations_ended, 1);
+}

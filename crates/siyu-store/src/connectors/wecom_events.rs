@@ -1,0 +1,237 @@
+//! What WeCom's callbacks change, one contact at a time: a contact read again after an
+//! add or an edit (its relations, corp and personal tags; relations WeCom no longer
+//! lists ended; mirrored tags made to match), a relation ended by either side, and the
+//! events that say so on the profile (`Contact Deleted`, `Contact Transferred`),
+//! through ingestion like every event.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value, json};
+use siyu_domain::audience::{TagId, TagOrigin};
+use siyu_domain::audit::Actor;
+use siyu_domain::customer::CustomerId;
+use siyu_domain::identity::IdentityKind;
+use siyu_domain::ids::ConnectorId;
+use siyu_domain::tracking::{EventType, TrackedEvent};
+
+use super::wecom_customers::{WecomContactRecord, WecomContext};
+use crate::db::{now_ms, on_db};
+use crate::tracked::{IngestItem, IngestOutcome};
+use crate::{Result, StoreError, TenantScope};
+
+impl TenantScope<'_> {
+    /// The profile an external contact is linked to, if any.
+    pub async fn wecom_customer(
+        &self,
+        id: ConnectorId,
+        external_userid: &str,
+    ) -> Result<Option<CustomerId>> {
+        self.check_connector(id).await?;
+        let found: Option<i64> = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT COALESCE(c.merged_into_id, w.customer_id) FROM wecom_contacts w \
+                 JOIN customers c ON c.tenant_id = w.tenant_id AND c.id = w.customer_id \
+                 WHERE w.connector_id = $1 AND w.external_userid = $2",
+            )
+            .bind(id.0)
+            .bind(external_userid)
+            .fetch_optional(db)
+            .await?
+        });
+        Ok(found.map(CustomerId))
+    }
+
+    /// Stores a contact as WeCom answered it (`get`: every relation, `records` one per
+    /// member): like a sync page, then the relations siyu had that WeCom no longer
+    /// lists are ended and the customer's mirrored tags made to match their relations.
+    /// Answers the profile.
+    pub async fn store_wecom_contact(
+        &self,
+        id: ConnectorId,
+        context: &WecomContext,
+        external_userid: &str,
+        records: &[WecomContactRecord],
+        actor: &Actor,
+    ) -> Result<Option<CustomerId>> {
+        self.store_wecom_contacts(id, context, records, None, actor)
+            .await?;
+        let listed: Vec<&str> = records.iter().map(|r| r.follow.userid.as_str()).collect();
+        let known: Vec<String> = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT userid FROM wecom_follows WHERE connector_id = $1 \
+                 AND external_userid = $2 AND deleted_at IS NULL",
+            )
+            .bind(id.0)
+            .bind(external_userid)
+            .fetch_all(db)
+            .await?
+        });
+        let now = now_ms();
+        for gone in known.iter().filter(|u| !listed.contains(&u.as_str())) {
+            self.end_wecom_relation(id, external_userid, gone, now)
+                .await?;
+        }
+        let customer = self.wecom_customer(id, external_userid).await?;
+        if let Some(customer) = customer {
+            self.match_wecom_tags(id, customer, actor).await?;
+        }
+        Ok(customer)
+    }
+
+    /// Ends a relation (either side deleted it); answers the profile when siyu had it.
+    pub async fn end_wecom_relation(
+        &self,
+        id: ConnectorId,
+        external_userid: &str,
+        userid: &str,
+        at: i64,
+    ) -> Result<Option<CustomerId>> {
+        self.check_connector(id).await?;
+        on_db!(self.store, |db| {
+            sqlx::query(
+                "UPDATE wecom_follows SET deleted_at = $1 WHERE connector_id = $2 \
+                 AND external_userid = $3 AND userid = $4 AND deleted_at IS NULL",
+            )
+            .bind(at)
+            .bind(id.0)
+            .bind(external_userid)
+            .bind(userid)
+            .execute(db)
+            .await?;
+        });
+        self.wecom_customer(id, external_userid).await
+    }
+
+    /// Makes a customer's mirrored tags (those WeCom put on) match the corp tags of
+    /// their live relations: a tag no relation carries comes off, one a relation
+    /// carries goes on. Answers how many changed.
+    pub async fn match_wecom_tags(
+        &self,
+        id: ConnectorId,
+        customer: CustomerId,
+        actor: &Actor,
+    ) -> Result<u64> {
+        let map = self.wecom_tag_map(id).await?;
+        if map.is_empty() {
+            return Ok(0);
+        }
+        let carried: Vec<String> = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT f.tag_ids FROM wecom_follows f \
+                 JOIN customers c ON c.tenant_id = f.tenant_id AND c.id = f.customer_id \
+                 WHERE f.connector_id = $1 AND f.deleted_at IS NULL \
+                 AND COALESCE(c.merged_into_id, f.customer_id) = $2",
+            )
+            .bind(id.0)
+            .bind(customer.0)
+            .fetch_all(db)
+            .await?
+        });
+        let mut wanted: HashSet<TagId> = HashSet::new();
+        for tag_ids in carried {
+            let ids: Vec<String> = serde_json::from_str(&tag_ids)
+                .map_err(|e| StoreError::Corrupt(format!("a follow's tag ids: {e}")))?;
+            wanted.extend(ids.iter().filter_map(|t| map.get(t)).copied());
+        }
+        let mirrored: HashSet<TagId> = map.values().copied().collect();
+        let on: Vec<(i64, String)> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT tag_id, origin FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.0)
+            .fetch_all(db)
+            .await?
+        });
+        let has: HashSet<TagId> = on.iter().map(|(t, _)| TagId(*t)).collect();
+        let off: Vec<TagId> = on
+            .iter()
+            .filter(|(t, origin)| {
+                origin == TagOrigin::Wecom.as_str()
+                    && mirrored.contains(&TagId(*t))
+                    && !wanted.contains(&TagId(*t))
+            })
+            .map(|(t, _)| TagId(*t))
+            .collect();
+        let put: Vec<(CustomerId, TagId)> = wanted
+            .iter()
+            .filter(|t| !has.contains(t))
+            .map(|t| (customer, *t))
+            .collect();
+        if off.is_empty() && put.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let mut changed = 0;
+        if !off.is_empty() {
+            changed += self
+                .change_tags_in(
+                    &mut tx,
+                    &[customer],
+                    &[],
+                    &off,
+                    TagOrigin::Wecom,
+                    Some("WeCom corp tag removed"),
+                    actor,
+                    None,
+                )
+                .await?
+                .removed;
+        }
+        if !put.is_empty() {
+            changed += self
+                .add_tag_pairs_in(
+                    &mut tx,
+                    &put,
+                    TagOrigin::Wecom,
+                    Some("WeCom corp tag"),
+                    actor,
+                )
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// Records an event WeCom told of on the contact's profile (through ingestion, from
+    /// the tenant's WeCom source), `message_id` making a repeat a duplicate. Answers
+    /// the profile it was stored on (`None` for a repeat).
+    pub async fn record_wecom_event(
+        &self,
+        context: &WecomContext,
+        external_userid: &str,
+        name: &str,
+        properties: Map<String, Value>,
+        at: i64,
+        message_id: String,
+    ) -> Result<Option<CustomerId>> {
+        let mut external = Map::new();
+        external.insert(
+            "externalIds".into(),
+            json!([{"id": external_userid, "type": IdentityKind::WECOM_EXTERNAL_USERID}]),
+        );
+        let item = IngestItem {
+            source: context.source,
+            event: TrackedEvent {
+                event_type: EventType::Track,
+                message_id,
+                user_id: None,
+                anonymous_id: None,
+                name: name.to_owned(),
+                properties,
+                traits: Map::new(),
+                context: external,
+                group_id: None,
+                previous_id: None,
+                timestamp: at,
+                received_at: now_ms(),
+                commerce: None,
+            },
+        };
+        let outcome = self.store.ingest(&[item]).await?;
+        Ok(match outcome.first() {
+            Some(IngestOutcome::Stored(customer)) => Some(*customer),
+            _ => None,
+        })
+    }
+}
