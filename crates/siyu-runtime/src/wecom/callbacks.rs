@@ -148,7 +148,7 @@ impl Work<'_> {
         let detail = match client.contact(external).await {
             Ok(detail) => detail,
             // 84061: no relation any more (deleted before this ran): nothing to read
-            Err(WecomError::Call { errcode, .. }) if errcode == 84061 => {
+            Err(WecomError::Call { errcode: 84061, .. }) => {
                 return Ok(self.scope().wecom_customer(self.id, external).await?);
             }
             Err(e) => return Err(job_error(e)),
