@@ -184,6 +184,8 @@ pub mod kind {
     /// Syncs a WeCom corp's staff, corp tags and customers (`POST
     /// /api/v1/connectors/{id}/sync`), resuming from its checkpoint.
     pub const WECOM_SYNC: &str = "wecom.sync";
+    /// Marks on WeCom the mirrored corp tags changed in siyu (its outbox, per connector).
+    pub const WECOM_MARK_TAGS: &str = "wecom.mark_tags";
     /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload
     /// `{"connector_id", "event"}`, the event as `siyu_connect::wecom::callback` reads it.
     pub const WECOM_CALLBACK: &str = "wecom.callback";

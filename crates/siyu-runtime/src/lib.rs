@@ -55,16 +55,20 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(wecom::sync::handler(services)),
         // one WeCom callback event each: adds (with the welcome), edits, deletions, tags
         Arc::new(wecom::callbacks::handler(services)),
+        // mirrored corp tags changed in siyu, marked on WeCom
+        Arc::new(wecom::marks::handler(services)),
     ]
 }
 
 /// Kinds of job that run fewer at once on a node than the default: each holds the
 /// database's writer for a part at a time or reads many customers, and requests come
 /// first.
-pub const KIND_CONCURRENCY: [(&str, usize); 5] = [
+pub const KIND_CONCURRENCY: [(&str, usize); 6] = [
     (siyu_domain::jobs::kind::IMPORT, 2),
     (siyu_domain::jobs::kind::CUSTOMER_EXPORT, 2),
     (siyu_domain::jobs::kind::BULK_TAGGING, 4),
     (siyu_domain::jobs::kind::TAG_RULE_BACKFILL, 4),
     (siyu_domain::jobs::kind::WECOM_SYNC, 2),
+    // one drains a connector's marks; more would mark the same ones twice
+    (siyu_domain::jobs::kind::WECOM_MARK_TAGS, 1),
 ];

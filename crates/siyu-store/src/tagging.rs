@@ -7,6 +7,7 @@ use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::CustomerId;
 
 use crate::audit;
+use crate::connectors::queue_wecom_marks_in;
 use crate::db::id_list;
 use crate::db::{now_ms, on_db};
 use crate::feed::note_changed;
@@ -242,6 +243,10 @@ impl TenantScope<'_> {
                 result.added += added.len() as u64;
                 self.log_tag_changes(tx, &added, *tag, "added", origin, reason, actor, now)
                     .await?;
+                if origin != TagOrigin::Wecom {
+                    // a mirrored WeCom corp tag goes to WeCom too
+                    queue_wecom_marks_in(tx, tenant, *tag, &added, "add").await?;
+                }
                 touched.extend(added.into_iter().map(CustomerId));
             }
             for tag in remove {
@@ -260,6 +265,9 @@ impl TenantScope<'_> {
                 result.removed += removed.len() as u64;
                 self.log_tag_changes(tx, &removed, *tag, "removed", origin, reason, actor, now)
                     .await?;
+                if origin != TagOrigin::Wecom {
+                    queue_wecom_marks_in(tx, tenant, *tag, &removed, "remove").await?;
+                }
                 touched.extend(removed.into_iter().map(CustomerId));
             }
         }

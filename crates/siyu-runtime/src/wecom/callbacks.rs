@@ -30,7 +30,9 @@ use siyu_domain::connector::{SendStatus, WecomConnector};
 use siyu_domain::consent::ConsentChannel;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{ConnectorId, TenantId};
-use siyu_store::{NewConnectorSend, TenantScope, WecomContactRecord, WecomFollowRecord};
+use siyu_store::{
+    ContactRead, NewConnectorSend, TenantScope, WecomContactRecord, WecomFollowRecord,
+};
 
 use super::host::StoreHost;
 use super::sync::{client_for, job_error, tag_records};
@@ -39,6 +41,8 @@ use crate::runner::{JobContext, JobError, JobHandler, handler_fn};
 
 /// The greeting sent when neither the member nor the connector has a welcome.
 pub const BUILT_IN_WELCOME: &str = "您好，很高兴认识您！有任何问题随时联系我。";
+/// Reads of a contact before giving up the try (each made stale by a tag marked meanwhile).
+const READS: usize = 5;
 /// The kind of a welcome send in `connector_sends`.
 pub const WELCOME_SEND: &str = "welcome";
 
@@ -141,24 +145,35 @@ impl Work<'_> {
         client_for(self.services, self.tenant, self.id).await
     }
 
-    /// Reads the contact with `get` and stores it; answers its profile.
+    /// Reads the contact with `get` and stores it; answers its profile. A read that a
+    /// tag marked meanwhile made stale is read again.
     async fn read_contact_again(&self) -> Result<Option<CustomerId>, JobError> {
         let external = self.external_userid()?;
         let (client, _) = self.client().await?;
-        let detail = match client.contact(external).await {
-            Ok(detail) => detail,
-            // 84061: no relation any more (deleted before this ran): nothing to read
-            Err(WecomError::Call { errcode: 84061, .. }) => {
-                return Ok(self.scope().wecom_customer(self.id, external).await?);
-            }
-            Err(e) => return Err(job_error(e)),
-        };
-        let records = contact_records(&detail);
         let scope = self.scope();
         let context = scope.wecom_context(self.id, &self.actor).await?;
-        Ok(scope
-            .store_wecom_contact(self.id, &context, external, &records, &self.actor)
-            .await?)
+        for _ in 0..READS {
+            let read_at = siyu_store::now_ms();
+            let detail = match client.contact(external).await {
+                Ok(detail) => detail,
+                // 84061: no relation any more (deleted before this ran): nothing to read
+                Err(WecomError::Call { errcode: 84061, .. }) => {
+                    return Ok(scope.wecom_customer(self.id, external).await?);
+                }
+                Err(e) => return Err(job_error(e)),
+            };
+            let records = contact_records(&detail);
+            match scope
+                .store_wecom_contact(self.id, &context, external, &records, read_at, &self.actor)
+                .await?
+            {
+                ContactRead::Stored(customer) => return Ok(customer),
+                ContactRead::Stale => continue,
+            }
+        }
+        Err(JobError::retry(format!(
+            "{external}: tags were marked on it during each of {READS} reads"
+        )))
     }
 
     async fn contact_added(&self) -> Result<(), JobError> {

@@ -3,6 +3,7 @@
 
 pub mod callbacks;
 pub mod host;
+pub mod marks;
 pub mod sync;
 
 pub use host::{StoreHost, WecomCalls};

@@ -251,6 +251,7 @@ async fn sync_customers(
         .map(<[String]>::to_vec)
         .collect();
     while checkpoint.batch < batches.len() {
+        let read_at = siyu_store::now_ms();
         let page = client
             .contacts_page(&batches[checkpoint.batch], &checkpoint.cursor)
             .await
@@ -260,13 +261,14 @@ async fn sync_customers(
             .iter()
             .map(contact_record)
             .collect();
+        let mut next = checkpoint.clone();
         if page.next_cursor.is_empty() {
-            checkpoint.batch += 1;
-            checkpoint.cursor.clear();
+            next.batch += 1;
+            next.cursor.clear();
         } else {
-            checkpoint.cursor = page.next_cursor;
+            next.cursor = page.next_cursor;
         }
-        let next = serde_json::to_value(&checkpoint).map_err(JobError::permanent)?;
+        let position = serde_json::to_value(&next).map_err(JobError::permanent)?;
         let stored = scope
             .store_wecom_contacts(
                 id,
@@ -275,11 +277,17 @@ async fn sync_customers(
                 Some(SyncPosition {
                     what: CUSTOMER_SYNC,
                     job: ctx.id(),
-                    checkpoint: &next,
+                    checkpoint: &position,
                 }),
+                Some(read_at),
                 actor,
             )
             .await?;
+        if stored.stale {
+            // a tag was marked on one of its relations since it was read: again
+            continue;
+        }
+        checkpoint = next;
         report.relations += stored.relations;
         report.identified += stored.identified;
         report.added += stored.added;
@@ -313,6 +321,7 @@ async fn save(
                 job: ctx.id(),
                 checkpoint: &value,
             }),
+            None,
             actor,
         )
         .await?;

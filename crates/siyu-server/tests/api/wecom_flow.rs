@@ -325,3 +325,135 @@ async fn tag_edits_and_deletions_in_wecom_reach_the_profile() {
     let counts = scope.wecom_counts(connector).await.unwrap();
     assert_eq!(counts.relations_ended, 1);
 }
+
+/// Waits until every job of the tenant has finished.
+async fn all_jobs_done(app: &TestApp) {
+    let started = Instant::now();
+    loop {
+        let jobs = app
+            .get("/api/v1/jobs?limit=200", &app.admin_token)
+            .await
+            .expect(200)
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let live: Vec<&Value> = jobs
+            .iter()
+            .filter(|j| ["waiting", "running"].contains(&j["state"].as_str().unwrap()))
+            .collect();
+        if live.is_empty() {
+            assert!(
+                jobs.iter().all(|j| j["state"] == "done"),
+                "a job did not succeed: {jobs:?}"
+            );
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "jobs still live: {live:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corp_tags_changed_on_both_sides_at_once_end_the_same_on_both() {
+    let (app, standin, id) = connected().await;
+    let ext = "wmRACE00000001";
+    for member in ["member001", "member002"] {
+        standin
+            .customer_adds(member, ExternalContact::wechat(ext, "两边改"), None, false)
+            .await
+            .delivered
+            .unwrap();
+        all_jobs_done(&app).await;
+    }
+    let scope = app.store.tenant(app.tenant.id);
+    let connector = siyu_domain::ids::ConnectorId(id);
+    let map = scope.wecom_tag_map(connector).await.unwrap();
+    let (a, b) = standin.with_corp(|c| (c.tag_ids()[0].clone(), c.tag_ids()[1].clone()));
+    let (siyu_a, siyu_b) = (map[&a], map[&b]);
+    let customer = CustomerId(customer_of(&app, ext).await["id"].as_i64().unwrap());
+    let tags_url = format!("/api/v1/customers/{}/tags", customer.0);
+    let siyu_tags = || async {
+        let mut tags: Vec<i64> = scope
+            .customer_tags(customer)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.tag_id.0)
+            .collect();
+        tags.sort();
+        tags
+    };
+    let wecom_tags = |member: &str| {
+        let mut tags = standin.follow_relation(member, ext).unwrap().tag_ids;
+        tags.sort();
+        tags
+    };
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    for round in 0..3u64 {
+        // siyu puts A on while the member puts B on in WeCom
+        let (siyu, wecom) = tokio::join!(
+            app.post(&tags_url, &app.admin_token, json!({"add": [siyu_a]})),
+            async {
+                tokio::time::sleep(Duration::from_millis(round * 7)).await;
+                standin
+                    .member_edits_tags("member001", ext, &[&b], &[])
+                    .await
+            }
+        );
+        siyu.expect(200);
+        assert_eq!(wecom, Ok(200));
+        all_jobs_done(&app).await;
+        let mut both = vec![siyu_a.0, siyu_b.0];
+        both.sort();
+        assert_eq!(siyu_tags().await, both, "round {round}: siyu has both");
+        assert_eq!(
+            wecom_tags("member001"),
+            sorted(vec![a.clone(), b.clone()]),
+            "round {round}: the member's relation has both"
+        );
+        assert_eq!(
+            wecom_tags("member002"),
+            vec![a.clone()],
+            "round {round}: siyu's tag is on every relation"
+        );
+        // siyu takes A off while the member takes B off
+        let (siyu, wecom) = tokio::join!(
+            app.post(&tags_url, &app.admin_token, json!({"remove": [siyu_a]})),
+            async {
+                tokio::time::sleep(Duration::from_millis(round * 5)).await;
+                standin
+                    .member_edits_tags("member001", ext, &[], &[&b])
+                    .await
+            }
+        );
+        siyu.expect(200);
+        assert_eq!(wecom, Ok(200));
+        all_jobs_done(&app).await;
+        assert_eq!(
+            siyu_tags().await,
+            Vec::<i64>::new(),
+            "round {round}: none left"
+        );
+        assert!(wecom_tags("member001").is_empty(), "round {round}");
+        assert!(wecom_tags("member002").is_empty(), "round {round}");
+    }
+    // a full sync afterwards changes nothing
+    let sync = app
+        .post(
+            &format!("/api/v1/connectors/{id}/sync"),
+            &app.admin_token,
+            json!({"scope": "customers"}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
+    assert_eq!(siyu_tags().await, Vec::<i64>::new());
+}

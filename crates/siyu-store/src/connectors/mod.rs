@@ -15,6 +15,8 @@ mod calls;
 mod records;
 mod wecom_customers;
 mod wecom_events;
+mod wecom_marks;
+pub use wecom_events::ContactRead;
 mod wecom_staff;
 mod wecom_tags;
 
@@ -35,6 +37,8 @@ pub use wecom_customers::{
     CONTACT_ADDED, ContactsStored, SyncPosition, WECOM_SOURCE, WecomContactRecord, WecomContext,
     WecomFollowRecord,
 };
+pub(crate) use wecom_marks::queue_wecom_marks_in;
+pub use wecom_marks::{WecomMark, WecomRelation};
 pub use wecom_staff::{MemberSynced, WecomDepartmentRecord, WecomMemberRecord, WecomMemberRow};
 pub use wecom_tags::{
     SyncFinished, TagsMirrored, WECOM_TAG_COLOUR, WecomTagGroupRecord, WecomTagRecord,

@@ -143,6 +143,9 @@ pub struct ContactsStored {
     pub identified: u64,
     /// Relations new to siyu (a `Contact Added` each).
     pub added: u64,
+    /// Nothing was stored: siyu marked a tag on one of these relations after the page
+    /// was read from WeCom, so the page may lack it. Read it again.
+    pub stale: bool,
 }
 
 /// The context a page is stored with: the tenant's WeCom source, members by userid,
@@ -209,6 +212,7 @@ impl TenantScope<'_> {
         context: &WecomContext,
         page: &[WecomContactRecord],
         position: Option<SyncPosition<'_>>,
+        read_at: Option<i64>,
         actor: &Actor,
     ) -> Result<ContactsStored> {
         self.check_connector(id).await?;
@@ -228,6 +232,14 @@ impl TenantScope<'_> {
             .iter()
             .map(|c| c.external_userid.as_str())
             .collect();
+        if let Some(read_at) = read_at
+            && marked_since(&mut tx, id, &external, read_at).await?
+        {
+            return Ok(ContactsStored {
+                stale: true,
+                ..ContactsStored::default()
+            });
+        }
         let known = known_contacts(&mut tx, id, &external).await?;
         let relations = known_relations(&mut tx, id, &external).await?;
         // the events: an identify for each contact new or changed, a Contact Added for
@@ -383,6 +395,20 @@ impl TenantScope<'_> {
         pairs.sort_unstable_by_key(|(c, t)| (c.0, t.0));
         pairs.dedup();
         if !pairs.is_empty() {
+            // a tag taken off in siyu and not yet off in WeCom stays off
+            let mut ids: Vec<i64> = pairs.iter().map(|(c, _)| c.0).collect();
+            ids.dedup();
+            let waiting = super::wecom_marks::waiting_marks_in(&mut tx, id, &ids).await?;
+            if !waiting.is_empty() {
+                let wecom = super::wecom_marks::by_siyu_tag(&context.tags);
+                pairs.retain(|(c, t)| {
+                    !wecom
+                        .get(t)
+                        .is_some_and(|w| waiting.contains(&(c.0, w.clone())))
+                });
+            }
+        }
+        if !pairs.is_empty() {
             self.add_tag_pairs_in(
                 &mut tx,
                 &pairs,
@@ -455,6 +481,35 @@ fn contact_added(id: ConnectorId, contact: &WecomContactRecord, now: i64) -> Tra
         received_at: now,
         commerce: None,
     }
+}
+
+/// Whether siyu marked a tag on a relation of these contacts at or after `read_at`.
+async fn marked_since(
+    tx: &mut Tx,
+    id: ConnectorId,
+    external: &[&str],
+    read_at: i64,
+) -> Result<bool> {
+    for chunk in external.chunks(300) {
+        let mut p = Placeholders::for_tx(tx);
+        let (connector, at) = (p.next(), p.next());
+        let sql = format!(
+            "SELECT COUNT(*) FROM wecom_follows WHERE connector_id = {connector} \
+             AND marked_at >= {at} AND external_userid IN {}",
+            p.row(chunk.len())
+        );
+        let marked: i64 = on_tx!(tx, |c| {
+            let mut query = sqlx::query_scalar(&sql).bind(id.0).bind(read_at);
+            for e in chunk {
+                query = query.bind(*e);
+            }
+            query.fetch_one(&mut *c).await?
+        });
+        if marked > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// The contacts of `external` already linked: their (live) profile and fingerprint.

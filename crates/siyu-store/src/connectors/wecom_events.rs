@@ -15,9 +15,20 @@ use siyu_domain::ids::ConnectorId;
 use siyu_domain::tracking::{EventType, TrackedEvent};
 
 use super::wecom_customers::{WecomContactRecord, WecomContext};
+use super::wecom_marks::waiting_marks_in;
 use crate::db::{now_ms, on_db};
 use crate::tracked::{IngestItem, IngestOutcome};
+use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
+
+/// What storing a contact read from WeCom did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactRead {
+    /// Stored; the profile it is linked to (none when WeCom listed no relation).
+    Stored(Option<CustomerId>),
+    /// Not stored: a tag was marked on it after it was read.
+    Stale,
+}
 
 impl TenantScope<'_> {
     /// The profile an external contact is linked to, if any.
@@ -41,20 +52,26 @@ impl TenantScope<'_> {
         Ok(found.map(CustomerId))
     }
 
-    /// Stores a contact as WeCom answered it (`get`: every relation, `records` one per
-    /// member): like a sync page, then the relations siyu had that WeCom no longer
-    /// lists are ended and the customer's mirrored tags made to match their relations.
-    /// Answers the profile.
+    /// Stores a contact as WeCom answered it (`get`, asked at `read_at`: every
+    /// relation, `records` one per member): like a sync page, then the relations siyu
+    /// had that WeCom no longer lists are ended and the customer's mirrored tags made
+    /// to match their relations. Answers the profile, or [`ContactRead::Stale`] when
+    /// siyu marked a tag on a relation since `read_at` (read it again).
     pub async fn store_wecom_contact(
         &self,
         id: ConnectorId,
         context: &WecomContext,
         external_userid: &str,
         records: &[WecomContactRecord],
+        read_at: i64,
         actor: &Actor,
-    ) -> Result<Option<CustomerId>> {
-        self.store_wecom_contacts(id, context, records, None, actor)
+    ) -> Result<ContactRead> {
+        let stored = self
+            .store_wecom_contacts(id, context, records, None, Some(read_at), actor)
             .await?;
+        if stored.stale {
+            return Ok(ContactRead::Stale);
+        }
         let listed: Vec<&str> = records.iter().map(|r| r.follow.userid.as_str()).collect();
         let known: Vec<String> = on_db!(self.store, |db| {
             sqlx::query_scalar(
@@ -75,7 +92,7 @@ impl TenantScope<'_> {
         if let Some(customer) = customer {
             self.match_wecom_tags(id, customer, actor).await?;
         }
-        Ok(customer)
+        Ok(ContactRead::Stored(customer))
     }
 
     /// Ends a relation (either side deleted it); answers the profile when siyu had it.
@@ -102,9 +119,12 @@ impl TenantScope<'_> {
         self.wecom_customer(id, external_userid).await
     }
 
-    /// Makes a customer's mirrored tags (those WeCom put on) match the corp tags of
-    /// their live relations: a tag no relation carries comes off, one a relation
-    /// carries goes on. Answers how many changed.
+    /// Makes a customer's mirrored tags match the corp tags of their live relations: a
+    /// mirrored tag no relation carries comes off, one a relation carries goes on,
+    /// except where a change made in siyu waits to be marked on WeCom (it is newer than
+    /// what WeCom said). A customer with no live relation keeps their tags. Read and
+    /// written in one transaction, so a change queued meanwhile is seen. Answers how
+    /// many changed.
     pub async fn match_wecom_tags(
         &self,
         id: ConnectorId,
@@ -115,7 +135,8 @@ impl TenantScope<'_> {
         if map.is_empty() {
             return Ok(0);
         }
-        let carried: Vec<String> = on_db!(self.store, |db| {
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let carried: Vec<String> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
                 "SELECT f.tag_ids FROM wecom_follows f \
                  JOIN customers c ON c.tenant_id = f.tenant_id AND c.id = f.customer_id \
@@ -124,44 +145,46 @@ impl TenantScope<'_> {
             )
             .bind(id.0)
             .bind(customer.0)
-            .fetch_all(db)
+            .fetch_all(&mut *c)
             .await?
         });
+        if carried.is_empty() {
+            return Ok(0);
+        }
         let mut wanted: HashSet<TagId> = HashSet::new();
         for tag_ids in carried {
             let ids: Vec<String> = serde_json::from_str(&tag_ids)
                 .map_err(|e| StoreError::Corrupt(format!("a follow's tag ids: {e}")))?;
             wanted.extend(ids.iter().filter_map(|t| map.get(t)).copied());
         }
+        let waiting: HashSet<TagId> = waiting_marks_in(&mut tx, id, &[customer.0])
+            .await?
+            .into_iter()
+            .filter_map(|(_, w)| map.get(&w).copied())
+            .collect();
         let mirrored: HashSet<TagId> = map.values().copied().collect();
-        let on: Vec<(i64, String)> = on_db!(self.store, |db| {
-            sqlx::query_as(
-                "SELECT tag_id, origin FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2",
+        let has: HashSet<TagId> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT tag_id FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2",
             )
             .bind(self.tenant.0)
             .bind(customer.0)
-            .fetch_all(db)
+            .fetch_all(&mut *c)
             .await?
-        });
-        let has: HashSet<TagId> = on.iter().map(|(t, _)| TagId(*t)).collect();
-        let off: Vec<TagId> = on
+        })
+        .into_iter()
+        .map(TagId)
+        .collect();
+        let off: Vec<TagId> = has
             .iter()
-            .filter(|(t, origin)| {
-                origin == TagOrigin::Wecom.as_str()
-                    && mirrored.contains(&TagId(*t))
-                    && !wanted.contains(&TagId(*t))
-            })
-            .map(|(t, _)| TagId(*t))
+            .filter(|t| mirrored.contains(t) && !wanted.contains(t) && !waiting.contains(t))
+            .copied()
             .collect();
         let put: Vec<(CustomerId, TagId)> = wanted
             .iter()
-            .filter(|t| !has.contains(t))
+            .filter(|t| !has.contains(t) && !waiting.contains(t))
             .map(|t| (customer, *t))
             .collect();
-        if off.is_empty() && put.is_empty() {
-            return Ok(0);
-        }
-        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let mut changed = 0;
         if !off.is_empty() {
             changed += self

@@ -285,7 +285,9 @@ impl TenantScope<'_> {
         })
     }
 
-    /// Takes mirrored tags WeCom put on off customers no live relation carries them for.
+    /// Takes mirrored tags off customers with live relations none of which carries
+    /// them, except where a change made in siyu waits to be marked on WeCom (checked
+    /// in each part's transaction).
     async fn reconcile_wecom_tags(&self, id: ConnectorId, actor: &Actor) -> Result<u64> {
         let map = self.wecom_tag_map(id).await?;
         if map.is_empty() {
@@ -293,15 +295,18 @@ impl TenantScope<'_> {
         }
         let follows: Vec<(i64, String)> = on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT customer_id, tag_ids FROM wecom_follows \
-                 WHERE connector_id = $1 AND deleted_at IS NULL",
+                "SELECT COALESCE(c.merged_into_id, f.customer_id), f.tag_ids FROM wecom_follows f \
+                 JOIN customers c ON c.tenant_id = f.tenant_id AND c.id = f.customer_id \
+                 WHERE f.connector_id = $1 AND f.deleted_at IS NULL",
             )
             .bind(id.0)
             .fetch_all(db)
             .await?
         });
+        let mut related: HashSet<i64> = HashSet::new();
         let mut carried: HashSet<(i64, i64)> = HashSet::new();
         for (customer, tag_ids) in follows {
+            related.insert(customer);
             let ids: Vec<String> = serde_json::from_str(&tag_ids)
                 .map_err(|e| StoreError::Corrupt(format!("a follow's tag ids: {e}")))?;
             for tag in ids.iter().filter_map(|t| map.get(t)) {
@@ -311,34 +316,36 @@ impl TenantScope<'_> {
         let mirrored: Vec<i64> = map.values().map(|t| t.0).collect();
         let on: Vec<(i64, i64)> = on_db!(self.store, |db| {
             sqlx::query_as(&format!(
-                "SELECT COALESCE(c.merged_into_id, t.customer_id), t.tag_id FROM customer_tags t \
-                 JOIN customers c ON c.tenant_id = t.tenant_id AND c.id = t.customer_id \
-                 WHERE t.tenant_id = $1 AND t.origin = $2 AND t.tag_id IN ({})",
-                mirrored
-                    .iter()
-                    .map(i64::to_string)
-                    .collect::<Vec<_>>()
-                    .join(",")
+                "SELECT customer_id, tag_id FROM customer_tags \
+                 WHERE tenant_id = $1 AND tag_id IN ({})",
+                crate::db::id_list(&mirrored)
             ))
             .bind(self.tenant.0)
-            .bind(TagOrigin::Wecom.as_str())
             .fetch_all(db)
             .await?
         });
-        let mut off: HashMap<i64, Vec<CustomerId>> = HashMap::new();
+        let mut off: HashMap<i64, Vec<i64>> = HashMap::new();
         for (customer, tag) in on {
-            if !carried.contains(&(customer, tag)) {
-                off.entry(tag).or_default().push(CustomerId(customer));
+            if related.contains(&customer) && !carried.contains(&(customer, tag)) {
+                off.entry(tag).or_default().push(customer);
             }
         }
+        let wecom_ids = super::wecom_marks::by_siyu_tag(&map);
         let mut removed = 0;
         for (tag, customers) in off {
             for chunk in customers.chunks(500) {
                 let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+                let waiting = super::wecom_marks::waiting_marks_in(&mut tx, id, chunk).await?;
+                let wecom = wecom_ids.get(&TagId(tag));
+                let chunk: Vec<CustomerId> = chunk
+                    .iter()
+                    .filter(|c| !wecom.is_some_and(|w| waiting.contains(&(**c, w.clone()))))
+                    .map(|c| CustomerId(*c))
+                    .collect();
                 let result = self
                     .change_tags_in(
                         &mut tx,
-                        chunk,
+                        &chunk,
                         &[],
                         &[TagId(tag)],
                         TagOrigin::Wecom,
