@@ -617,4 +617,27 @@ pub struct WecomCounts {
     pub relations_ended: i64,
     /// WeCom corp tags mirrored by siyu tags.
     pub mirrored_tags: i64,
+    /// Customer group chats not dismissed.
+    pub group_chats: i64,
+    /// Customers in those chats.
+    pub chat_customers: i64,
+}
+
+/// A customer group chat (客户群) of a WeCom corp, as siyu keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WecomGroupChat {
+    pub chat_id: String,
+    pub name: String,
+    /// The owner's WeCom userid.
+    pub owner_userid: String,
+    /// Staff and customers in it now.
+    pub members: i64,
+    /// Customers in it now.
+    pub customers: i64,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: i64,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub dismissed_at: Option<i64>,
 }

@@ -127,7 +127,19 @@ async fn assert_mirrors(scope: &TenantScope<'_>, id: ConnectorId, standin: &Stan
         }
         (members, corp.contact_count(), relations, expected)
     });
+    let (chats, chat_customers) = standin.with_corp(|corp| {
+        let customers: BTreeSet<String> = corp
+            .chats()
+            .flat_map(|c| c.member_list.iter())
+            .filter(|m| m.type_ == 2)
+            .map(|m| m.userid.clone())
+            .collect();
+        (corp.chats().count(), customers.len())
+    });
     let counts = scope.wecom_counts(id).await.unwrap();
+    assert!(chats > 0, "the corp has group chats");
+    assert_eq!(counts.group_chats as usize, chats, "{counts:?}");
+    assert_eq!(counts.chat_customers as usize, chat_customers, "{counts:?}");
     assert_eq!(counts.members as usize, members.len(), "{counts:?}");
     assert_eq!(counts.contacts as usize, contacts, "{counts:?}");
     assert_eq!(counts.customers as usize, contacts, "{counts:?}");
@@ -159,7 +171,21 @@ async fn assert_mirrors(scope: &TenantScope<'_>, id: ConnectorId, standin: &Stan
         .filter(|m| m.starts_with("wecom-added-"))
         .count();
     assert_eq!(added, relations);
-    assert_eq!(messages.len() - added, contacts);
+    let joined = messages
+        .keys()
+        .filter(|m| m.starts_with("wecom-chat-joined-"))
+        .count();
+    let memberships = standin.with_corp(|corp| {
+        corp.chats()
+            .flat_map(|c| c.member_list.iter())
+            .filter(|m| m.type_ == 2)
+            .count()
+    });
+    assert_eq!(
+        joined, memberships,
+        "a Group Chat Joined per customer in a chat"
+    );
+    assert_eq!(messages.len() - added - joined, contacts);
     // the corp tags, on the right customers, owned by a member
     let tag_map = scope.wecom_tag_map(id).await.unwrap();
     let names: HashMap<_, _> = tag_map.iter().map(|(w, t)| (*t, w.clone())).collect();

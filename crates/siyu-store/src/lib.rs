@@ -71,12 +71,12 @@ use sqlx::sqlite::{
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{
-    ApiPause, CONTACT_ADDED, CallBudget, CallLimits, CallbackConnector, ConnectorSecrets,
-    ContactRead, ContactsStored, KEEP_CALLBACK_KEYS_MS, MemberSynced, NewConnectorSend,
-    StoredToken, SyncAsked, SyncFinished, SyncPosition, TagsMirrored, WECOM_SOURCE,
-    WECOM_TAG_COLOUR, WecomContactRecord, WecomContext, WecomDepartmentRecord, WecomFollowRecord,
-    WecomMark, WecomMemberRecord, WecomMemberRow, WecomRelation, WecomTagGroupRecord,
-    WecomTagRecord,
+    ApiPause, CONTACT_ADDED, CallBudget, CallLimits, CallbackConnector, ChatStored,
+    ConnectorSecrets, ContactRead, ContactsStored, KEEP_CALLBACK_KEYS_MS, MemberSynced,
+    NewConnectorSend, StoredToken, SyncAsked, SyncFinished, SyncPosition, TagsMirrored,
+    WECOM_SOURCE, WECOM_TAG_COLOUR, WecomChatMemberRecord, WecomChatRecord, WecomContactRecord,
+    WecomContext, WecomDepartmentRecord, WecomFollowRecord, WecomMark, WecomMemberRecord,
+    WecomMemberRow, WecomRelation, WecomTagGroupRecord, WecomTagRecord,
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};

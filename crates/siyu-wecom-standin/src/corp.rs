@@ -255,6 +255,11 @@ impl Corp {
         self.members.values()
     }
 
+    /// The customer group chats not dismissed.
+    pub fn chats(&self) -> impl Iterator<Item = &GroupChat> {
+        self.chats.values().filter(|c| !c.dismissed)
+    }
+
     pub fn contact(&self, external_userid: &str) -> Option<&ExternalContact> {
         self.contacts.get(external_userid)
     }

@@ -290,3 +290,104 @@ impl<H: WecomHost> WecomClient<H> {
         .map(|_| ())
     }
 }
+
+/// A chat as `groupchat/list` names it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ChatRef {
+    pub chat_id: String,
+    /// 0 normal, 1 owner left, 2 inheriting, 3 inherited.
+    pub status: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatList {
+    group_chat_list: Vec<ChatRef>,
+    next_cursor: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Invitor {
+    pub userid: String,
+}
+
+/// A member of a customer group chat: staff (type 1) or a customer (type 2).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ChatMemberInfo {
+    pub userid: String,
+    #[serde(rename = "type")]
+    pub member_type: i64,
+    pub unionid: Option<String>,
+    pub join_time: i64,
+    /// 1 invited, 2 link, 3 QR code.
+    pub join_scene: i64,
+    pub invitor: Option<Invitor>,
+    pub group_nickname: String,
+    pub name: String,
+    pub state: Option<String>,
+}
+
+/// A customer group chat (`groupchat/get`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct GroupChatInfo {
+    pub chat_id: String,
+    pub name: String,
+    pub owner: String,
+    pub create_time: i64,
+    pub notice: String,
+    pub member_list: Vec<ChatMemberInfo>,
+    pub member_version: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChatAnswer {
+    group_chat: GroupChatInfo,
+}
+
+/// `groupchat/list` takes at most this many owners per call…
+pub const OWNERS_PER_CHAT_LIST: usize = 100;
+/// …and answers at most this many chats per page.
+pub const CHATS_PER_PAGE: u32 = 1_000;
+
+impl<H: WecomHost> WecomClient<H> {
+    /// The customer group chats these members own (`groupchat/list`, every page).
+    pub async fn group_chats(&self, owners: &[String]) -> Result<Vec<ChatRef>, WecomError> {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: ChatList = self
+                .post(
+                    "externalcontact/groupchat/list",
+                    &json!({"status_filter": 0, "owner_filter": {"userid_list": owners},
+                            "cursor": cursor, "limit": CHATS_PER_PAGE}),
+                )
+                .await?;
+            all.extend(page.group_chat_list);
+            if page.next_cursor.is_empty() {
+                return Ok(all);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+
+    /// One chat with its members (`groupchat/get`, names included); `None` when WeCom
+    /// knows no such chat (40050: dismissed).
+    pub async fn group_chat(&self, chat_id: &str) -> Result<Option<GroupChatInfo>, WecomError> {
+        match self
+            .post::<_, ChatAnswer>(
+                "externalcontact/groupchat/get",
+                &json!({"chat_id": chat_id, "need_name": 1}),
+            )
+            .await
+        {
+            Ok(answer) => Ok(Some(answer.group_chat)),
+            Err(WecomError::Call { errcode: 40050, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}

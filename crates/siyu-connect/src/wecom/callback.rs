@@ -166,7 +166,7 @@ const MAX_KEY_LEN: usize = 256;
 
 impl CallbackEvent {
     /// Whether processing the event reads WeCom's current state again (an edit of a
-    /// relation, a corp tag changed): processing it twice is harmless, and two such
+    /// relation, a corp tag changed, a chat's members): processing it twice is harmless, and two such
     /// events alike within one second (a member adding a tag, then taking it off) must
     /// both be processed, or the second change would be lost behind the first's key.
     /// These are not keyed: a repeat costs one more read.

@@ -18,7 +18,9 @@
 //!   recorded as `Contact Transferred`, never as a deletion.
 //! - `transfer_fail`: `Contact Transfer Failed` with WeCom's reason.
 //! - `change_external_tag`: corp tags mirrored again.
-//! - `change_external_chat` and anything else: logged (customer groups come later).
+//! - `change_external_chat`: the chat read again and stored (members who joined or
+//!   left recorded on their profiles), or dismissed.
+//! - anything else: logged.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -100,6 +102,7 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
         }
         ("change_external_contact", "transfer_fail") => work.transfer_failed().await,
         ("change_external_tag", _) => work.mirror_tags().await,
+        ("change_external_chat", change) => work.chat_changed(change).await,
         (name, change) => {
             tracing::info!(
                 connector = id.0,
@@ -311,6 +314,24 @@ impl Work<'_> {
                 message_id,
             )
             .await?;
+        Ok(())
+    }
+
+    async fn chat_changed(&self, change: &str) -> Result<(), JobError> {
+        let chat_id = self
+            .event
+            .chat_id
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| JobError::permanent("the event names no ChatId"))?;
+        let scope = self.scope();
+        if change == "dismiss" {
+            scope.dismiss_wecom_chat(self.id, chat_id).await?;
+            return Ok(());
+        }
+        let (client, _) = self.client().await?;
+        let context = scope.wecom_context(self.id, &self.actor).await?;
+        super::chats::read_chat(&client, &scope, self.id, &context, chat_id).await?;
         Ok(())
     }
 

@@ -2,6 +2,7 @@
 //! a corp's staff and customers and process its callbacks.
 
 pub mod callbacks;
+pub mod chats;
 pub mod host;
 pub mod marks;
 pub mod sync;

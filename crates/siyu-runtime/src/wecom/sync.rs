@@ -46,6 +46,7 @@ pub struct SyncReport {
     pub identified: u64,
     pub added: u64,
     pub ended: u64,
+    pub chats: u64,
 }
 
 async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
@@ -62,6 +63,7 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
         identified = report.identified,
         added = report.added,
         ended = report.ended,
+        chats = report.chats,
         "WeCom sync finished"
     );
     Ok(())
@@ -135,7 +137,11 @@ pub async fn sync(
             .mirror_wecom_tags(id, &tag_records(&groups), &actor)
             .await?;
         report.tags = mirrored.tags;
-        sync_customers(&client, ctx, &scope, id, &actor, &mut report).await?;
+        let members = sync_customers(&client, ctx, &scope, id, &actor, &mut report).await?;
+        // the chats of the same members, once their customers are linked
+        let context = scope.wecom_context(id, &actor).await?;
+        let chats = super::chats::sync_chats(&client, &scope, id, &context, &members).await?;
+        report.chats = chats.chats;
     }
     Ok(report)
 }
@@ -217,7 +223,7 @@ async fn sync_customers(
     id: ConnectorId,
     actor: &Actor,
     report: &mut SyncReport,
-) -> Result<(), JobError> {
+) -> Result<Vec<String>, JobError> {
     let state = scope
         .begin_connector_sync(id, CUSTOMER_SYNC, ctx.id())
         .await?;
@@ -299,7 +305,7 @@ async fn sync_customers(
         .finish_wecom_customer_sync(id, CUSTOMER_SYNC, ctx.id(), started_at, actor)
         .await?;
     report.ended = finished.ended;
-    Ok(())
+    Ok(checkpoint.members)
 }
 
 async fn save(

@@ -1,7 +1,7 @@
 //! A connector's sync and what it brought: asking for a sync (a `wecom.sync` job, one
 //! at a time per connector), where it stands (progress, counts, paused APIs) for the
 //! Channels page, and the mapping of WeCom departments onto units that staff sync
-//! follows.
+//! follows, and the customer group chats it keeps.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use siyu_domain::access::Permission;
 use siyu_domain::connector::{
     CUSTOMER_SYNC, ConnectorKind, SyncScope, SyncState, WecomCounts, WecomDepartment,
-    WecomSyncPayload,
+    WecomGroupChat, WecomSyncPayload,
 };
 use siyu_domain::ids::{ConnectorId, JobId, UnitId};
 use siyu_domain::jobs::{Job, kind};
@@ -188,4 +188,20 @@ pub async fn map_department(
             .map_wecom_department(ConnectorId(id), department, body.unit_id, &auth.actor())
             .await?,
     ))
+}
+
+/// The corp's customer group chats siyu keeps (synced, and current through WeCom's
+/// callbacks), newest first, with how many staff and customers are in each now.
+#[utoipa::path(get, path = "/api/v1/connectors/{id}/group-chats", tag = "connectors",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Vec<WecomGroupChat>), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn list_group_chats(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Vec<WecomGroupChat>>> {
+    auth.require(Permission::ConnectorsRead)?;
+    let scope = auth.scope(&app.store).await?;
+    Ok(Json(scope.wecom_group_chats(ConnectorId(id)).await?))
 }

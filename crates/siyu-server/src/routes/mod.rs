@@ -94,6 +94,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(connector_sync::list_departments))
         .routes(routes!(connector_sync::map_department))
+        .routes(routes!(connector_sync::list_group_chats))
         // WeCom calls it: signed with the connector's token, no session or API token
         .routes(routes!(
             wecom_callbacks::verify_wecom_url,

@@ -230,6 +230,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/connectors/{id}", connector),
         ("/api/v1/connectors/{id}/sync", connector),
         ("/api/v1/connectors/{id}/departments", connector),
+        ("/api/v1/connectors/{id}/group-chats", connector),
         (
             "/api/v1/connectors/{id}/departments/{department_id}",
             connector,
@@ -322,7 +323,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 60, "every method of every path that takes an id");
+    assert_eq!(walked, 61, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -457,3 +457,91 @@ async fn corp_tags_changed_on_both_sides_at_once_end_the_same_on_both() {
     assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
     assert_eq!(siyu_tags().await, Vec::<i64>::new());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_chats_follow_joins_leaves_and_dismissal() {
+    use siyu_wecom_standin::ChatMember;
+    let (app, standin, id) = connected().await;
+    let chats = app
+        .get(
+            &format!("/api/v1/connectors/{id}/group-chats"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let chat = chats[0].clone();
+    let chat_id = chat["chat_id"].as_str().unwrap().to_owned();
+    let customers_before = chat["customers"].as_i64().unwrap();
+    assert!(customers_before > 0, "{chats}");
+
+    // a customer joins by the group's QR code, carrying the join way's state
+    standin
+        .customer_adds(
+            "member001",
+            ExternalContact::wechat("wmCHATJOIN0001", "进群"),
+            None,
+            false,
+        )
+        .await
+        .delivered
+        .unwrap();
+    all_jobs_done(&app).await;
+    let join_time = standin
+        .now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert_eq!(
+        standin
+            .chat_members_join(
+                &chat_id,
+                vec![ChatMember {
+                    userid: "wmCHATJOIN0001".into(),
+                    type_: 2,
+                    join_time,
+                    join_scene: 3,
+                    state: Some("group-code-7".into()),
+                    ..ChatMember::default()
+                }],
+            )
+            .await,
+        Ok(200)
+    );
+    all_jobs_done(&app).await;
+    let customer = customer_of(&app, "wmCHATJOIN0001").await["id"]
+        .as_i64()
+        .unwrap();
+    let joined = events(&app, customer, "Group Chat Joined").await;
+    assert_eq!(joined.len(), 1, "{joined:?}");
+    assert_eq!(joined[0]["chat_id"], chat_id.as_str());
+    assert_eq!(joined[0]["state"], "group-code-7");
+    assert_eq!(joined[0]["join_scene"], 3);
+    let chat_now = |chats: Value| {
+        chats
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["chat_id"] == chat_id.as_str())
+            .unwrap()
+            .clone()
+    };
+    let url = format!("/api/v1/connectors/{id}/group-chats");
+    let after = chat_now(app.get(&url, &app.admin_token).await.expect(200).body);
+    assert_eq!(after["customers"].as_i64().unwrap(), customers_before + 1);
+
+    // they leave; then the owner dismisses the chat
+    standin
+        .chat_members_quit(&chat_id, &["wmCHATJOIN0001"])
+        .await
+        .unwrap();
+    all_jobs_done(&app).await;
+    assert_eq!(events(&app, customer, "Group Chat Left").await.len(), 1);
+    let after = chat_now(app.get(&url, &app.admin_token).await.expect(200).body);
+    assert_eq!(after["customers"].as_i64().unwrap(), customers_before);
+    standin.chat_dismissed(&chat_id).await.unwrap();
+    all_jobs_done(&app).await;
+    let after = chat_now(app.get(&url, &app.admin_token).await.expect(200).body);
+    assert!(after["dismissed_at"].is_string(), "{after}");
+    assert_eq!(after["members"], 0);
+}

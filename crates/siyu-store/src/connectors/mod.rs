@@ -13,9 +13,11 @@
 mod callbacks;
 mod calls;
 mod records;
+mod wecom_chats;
 mod wecom_customers;
 mod wecom_events;
 mod wecom_marks;
+pub use wecom_chats::{ChatStored, WecomChatMemberRecord, WecomChatRecord};
 pub use wecom_events::ContactRead;
 mod wecom_staff;
 mod wecom_tags;

@@ -571,7 +571,7 @@ async fn known_relations(
 
 /// The live profiles owning these external userids, read inside the transaction
 /// (which may have just made them).
-async fn owners_in(
+pub(super) async fn owners_in(
     tx: &mut Tx,
     tenant: siyu_domain::ids::TenantId,
     external: &[&str],
@@ -675,7 +675,7 @@ impl TenantScope<'_> {
     /// What siyu holds of the corp (see [`WecomCounts`]).
     pub async fn wecom_counts(&self, id: ConnectorId) -> Result<WecomCounts> {
         self.check_connector(id).await?;
-        type Row = (i64, i64, i64, i64, i64, i64, i64, i64);
+        type Row = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
         let row: Row = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT \
@@ -688,7 +688,12 @@ impl TenantScope<'_> {
                   WHERE w.connector_id = $1), \
                  (SELECT COUNT(*) FROM wecom_follows WHERE connector_id = $1 AND deleted_at IS NULL), \
                  (SELECT COUNT(*) FROM wecom_follows WHERE connector_id = $1 AND deleted_at IS NOT NULL), \
-                 (SELECT COUNT(*) FROM wecom_tags WHERE connector_id = $1)",
+                 (SELECT COUNT(*) FROM wecom_tags WHERE connector_id = $1), \
+                 (SELECT COUNT(*) FROM wecom_group_chats WHERE connector_id = $1 AND dismissed_at IS NULL), \
+                 (SELECT COUNT(DISTINCT m.member_id) FROM wecom_chat_members m \
+                  JOIN wecom_group_chats g ON g.connector_id = m.connector_id AND g.chat_id = m.chat_id \
+                  WHERE m.connector_id = $1 AND m.member_type = 2 AND m.quit_at IS NULL \
+                  AND g.dismissed_at IS NULL)",
             )
             .bind(id.0)
             .fetch_one(db)
@@ -703,6 +708,8 @@ impl TenantScope<'_> {
             relations,
             relations_ended,
             mirrored_tags,
+            group_chats,
+            chat_customers,
         ) = row;
         Ok(WecomCounts {
             members,
@@ -713,6 +720,8 @@ impl TenantScope<'_> {
             relations,
             relations_ended,
             mirrored_tags,
+            group_chats,
+            chat_customers,
         })
     }
 }
