@@ -641,3 +641,35 @@ pub struct WecomGroupChat {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub dismissed_at: Option<i64>,
 }
+
+/// The longest app message text WeCom takes (bytes).
+pub const APP_MESSAGE_MAX_BYTES: usize = 2_048;
+
+/// A member an app message goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppMessageRecipient {
+    pub userid: String,
+    pub staff_id: Option<StaffId>,
+}
+
+/// The payload of a `wecom.app_message` job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppMessagePayload {
+    pub connector_id: ConnectorId,
+    pub recipients: Vec<AppMessageRecipient>,
+    pub text: String,
+}
+
+/// Checks an app message's text: 1 to 2,048 bytes, not blank.
+pub fn check_app_message(text: &str) -> Result<(), DomainError> {
+    if text.trim().is_empty() {
+        return Err(DomainError::invalid("text", "must not be empty"));
+    }
+    if text.len() > APP_MESSAGE_MAX_BYTES {
+        return Err(DomainError::invalid(
+            "text",
+            format!("must be at most {APP_MESSAGE_MAX_BYTES} bytes (WeCom's limit)"),
+        ));
+    }
+    Ok(())
+}

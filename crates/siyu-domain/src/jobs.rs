@@ -186,6 +186,8 @@ pub mod kind {
     pub const WECOM_SYNC: &str = "wecom.sync";
     /// Marks on WeCom the mirrored corp tags changed in siyu (its outbox, per connector).
     pub const WECOM_MARK_TAGS: &str = "wecom.mark_tags";
+    /// App messages to members (`message/send`), within WeCom's per-member limits.
+    pub const WECOM_APP_MESSAGE: &str = "wecom.app_message";
     /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload
     /// `{"connector_id", "event"}`, the event as `siyu_connect::wecom::callback` reads it.
     pub const WECOM_CALLBACK: &str = "wecom.callback";

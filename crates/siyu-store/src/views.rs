@@ -49,7 +49,9 @@ impl TenantScope<'_> {
     /// Saves a view under its name, replacing the staff member's view of that name.
     pub async fn save_view(&self, staff: StaffId, view: &NewView) -> Result<SavedView> {
         let now = now_ms();
-        let mut tx = self.store.begin().await?;
+        // it counts, then writes: on SQLite a deferred transaction whose read another
+        // writer overtakes cannot become a writer (SQLITE_BUSY), so it takes the lock first
+        let mut tx = self.store.begin_writing().await?;
         let row: ViewRow = on_tx!(&mut tx, |c| {
             let kept: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM saved_views WHERE tenant_id = $1 AND staff_id = $2 \

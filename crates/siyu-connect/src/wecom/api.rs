@@ -391,3 +391,42 @@ impl<H: WecomHost> WecomClient<H> {
         }
     }
 }
+
+/// What `message/send` answered: the receivers WeCom refused (`|`-separated).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct AppMessageSent {
+    pub invaliduser: String,
+    pub msgid: String,
+}
+
+impl AppMessageSent {
+    /// Whether WeCom refused this receiver.
+    pub fn refused(&self, userid: &str) -> bool {
+        self.invaliduser
+            .split('|')
+            .any(|u| u.eq_ignore_ascii_case(userid))
+    }
+}
+
+/// How long WeCom drops a repeat of the same message to the same member (its duplicate
+/// check): a try repeated after a crash between the call and its record sends nothing.
+pub const APP_MESSAGE_DUPLICATE_CHECK_S: i64 = 1_800;
+
+impl<H: WecomHost> WecomClient<H> {
+    /// A text from the app to one member (`message/send`), with WeCom's duplicate check.
+    pub async fn send_app_text(
+        &self,
+        agent_id: i64,
+        userid: &str,
+        text: &str,
+    ) -> Result<AppMessageSent, WecomError> {
+        self.post(
+            "message/send",
+            &json!({"touser": userid, "msgtype": "text", "agentid": agent_id,
+                    "text": {"content": text}, "enable_duplicate_check": 1,
+                    "duplicate_check_interval": APP_MESSAGE_DUPLICATE_CHECK_S}),
+        )
+        .await
+    }
+}

@@ -1,6 +1,7 @@
 //! WeCom's work on a node: the [`host`] every call goes through, and the jobs that sync
 //! a corp's staff and customers and process its callbacks.
 
+pub mod app_messages;
 pub mod callbacks;
 pub mod chats;
 pub mod host;

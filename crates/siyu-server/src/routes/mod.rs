@@ -5,6 +5,7 @@
 //! [`customer_scope`] (the caller's data scope over customers) and [`conditions`]
 //! (segment definitions as requests give them).
 
+pub mod app_messages;
 pub mod audit;
 pub mod auth;
 pub(crate) mod conditions;
@@ -95,6 +96,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connector_sync::list_departments))
         .routes(routes!(connector_sync::map_department))
         .routes(routes!(connector_sync::list_group_chats))
+        .routes(routes!(app_messages::send_app_message))
         // WeCom calls it: signed with the connector's token, no session or API token
         .routes(routes!(
             wecom_callbacks::verify_wecom_url,

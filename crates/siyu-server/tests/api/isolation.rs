@@ -231,6 +231,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/connectors/{id}/sync", connector),
         ("/api/v1/connectors/{id}/departments", connector),
         ("/api/v1/connectors/{id}/group-chats", connector),
+        ("/api/v1/connectors/{id}/app-messages", connector),
         (
             "/api/v1/connectors/{id}/departments/{department_id}",
             connector,
@@ -286,6 +287,10 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             "/api/v1/connectors/{id}/departments/{department_id}",
             json!({"unit_id": null}),
         ),
+        (
+            "/api/v1/connectors/{id}/app-messages",
+            json!({"staff_ids": [staff], "text": "x"}),
+        ),
     ]);
 
     let doc = app
@@ -323,7 +328,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 61, "every method of every path that takes an id");
+    assert_eq!(walked, 62, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

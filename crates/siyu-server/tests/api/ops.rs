@@ -132,6 +132,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/connectors/{id}/departments",
         "PATCH /api/v1/connectors/{id}/departments/{department_id}",
         "GET /api/v1/connectors/{id}/group-chats",
+        "POST /api/v1/connectors/{id}/app-messages",
         "GET /callbacks/wecom/{id}",
         "POST /callbacks/wecom/{id}",
         "GET /api/v1/sources",

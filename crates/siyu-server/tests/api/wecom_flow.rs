@@ -39,7 +39,8 @@ async fn connected() -> (TestApp, Standin, i64) {
                 "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
                 "secret": siyu_wecom_standin::GENERATED_SECRET,
                 "token": TOKEN, "encoding_aes_key": AES_KEY,
-                "api_base_url": standin.base_url(), "welcome": WELCOME}}),
+                "api_base_url": standin.base_url(), "welcome": WELCOME,
+                "agent_id": 1000002}}),
         )
         .await
         .expect(201)
@@ -544,4 +545,140 @@ async fn group_chats_follow_joins_leaves_and_dismissal() {
     let after = chat_now(app.get(&url, &app.admin_token).await.expect(200).body);
     assert!(after["dismissed_at"].is_string(), "{after}");
     assert_eq!(after["members"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_messages_reach_members_within_wecoms_limits_and_bad_ones_are_refused() {
+    let (app, standin, id) = connected().await;
+    let token = &app.admin_token;
+    let scope = app.store.tenant(app.tenant.id);
+    let members = scope
+        .wecom_members(siyu_domain::ids::ConnectorId(id))
+        .await
+        .unwrap();
+    let (first, second) = (members[0].staff_id, members[1].staff_id);
+    let url = format!("/api/v1/connectors/{id}/app-messages");
+    let sent = app
+        .post(
+            &url,
+            token,
+            json!({"staff_ids": [first, second, first], "text": "今天 3 位客户待回访"}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(app.job_finished(&sent["job_id"]).await["state"], "done");
+    let delivered = standin.app_messages();
+    assert_eq!(delivered.len(), 2, "one each: {delivered:?}");
+    assert!(delivered.iter().all(|m| m.content == "今天 3 位客户待回访"));
+
+    // many to one member: siyu keeps under WeCom's 30 a minute, nothing is dropped
+    let mut jobs = Vec::new();
+    for n in 0..18 {
+        let job = app
+            .post(
+                &url,
+                token,
+                json!({"staff_ids": [second], "text": format!("提醒 {n}")}),
+            )
+            .await
+            .expect(202)
+            .body["job_id"]
+            .clone();
+        jobs.push(job);
+    }
+    let started = Instant::now();
+    let (done, waiting) = loop {
+        let mut done = 0;
+        let mut waiting = 0;
+        for job in &jobs {
+            let job = app
+                .get(&format!("/api/v1/jobs/{job}"), token)
+                .await
+                .expect(200)
+                .body;
+            match job["state"].as_str().unwrap() {
+                "done" => done += 1,
+                "waiting"
+                    if job["last_error"]
+                        .as_str()
+                        .is_some_and(|e| e.contains("wait")) =>
+                {
+                    waiting += 1
+                }
+                _ => {}
+            }
+        }
+        if done + waiting == jobs.len() {
+            break (done, waiting);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{done} done, {waiting} waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(standin.app_messages_dropped(), 0, "WeCom dropped none");
+    // the member had one already: 15 in siyu's minute (more only if a minute began)
+    assert!(done >= 14, "{done} sent");
+    assert!(done <= 18 && done + waiting == 18);
+    let to_second = standin
+        .app_messages()
+        .iter()
+        .filter(|m| m.userid == members[1].userid)
+        .count();
+    assert_eq!(to_second, 1 + done);
+
+    // bad input
+    app.post(&url, token, json!({"staff_ids": [first], "text": "  "}))
+        .await
+        .expect(422);
+    app.post(
+        &url,
+        token,
+        json!({"staff_ids": [first], "text": "长".repeat(700)}),
+    )
+    .await
+    .expect(422);
+    app.post(&url, token, json!({"staff_ids": [], "text": "x"}))
+        .await
+        .expect(422);
+    let not_member = app
+        .post(&url, token, json!({"staff_ids": [987654], "text": "x"}))
+        .await
+        .expect(422)
+        .body;
+    assert!(not_member.to_string().contains("staff_ids"), "{not_member}");
+    app.post(
+        "/api/v1/connectors/987654/app-messages",
+        token,
+        json!({"staff_ids": [first], "text": "x"}),
+    )
+    .await
+    .expect(404);
+    let service = app.token_with_role("service").await;
+    app.post(&url, &service, json!({"staff_ids": [first], "text": "x"}))
+        .await
+        .expect(403);
+    let no_agent = app
+        .post(
+            "/api/v1/connectors",
+            token,
+            json!({"kind": "wecom", "name": "没有应用", "config": {
+                "corp_id": "ww2", "secret": "s", "token": "t", "encoding_aes_key": AES_KEY}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    let refused = app
+        .post(
+            &format!("/api/v1/connectors/{no_agent}/app-messages"),
+            token,
+            json!({"staff_ids": [first], "text": "x"}),
+        )
+        .await
+        .expect(422)
+        .body;
+    assert!(refused.to_string().contains("agent_id"), "{refused}");
 }

@@ -207,6 +207,25 @@ impl TenantScope<'_> {
         }))
     }
 
+    /// The recipients a job has recorded sends to (a try after a crash skips them).
+    pub async fn connector_recipients_of_job(
+        &self,
+        id: ConnectorId,
+        job: JobId,
+    ) -> Result<Vec<String>> {
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT recipient FROM connector_sends WHERE tenant_id = $1 \
+                 AND connector_id = $2 AND job_id = $3",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(job.0)
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
     /// The sends of a connector of one kind to one recipient, newest first.
     pub async fn connector_sends_to(
         &self,
