@@ -1,8 +1,10 @@
 //! `siyu demo`: a ready-to-try siyu on the embedded store. The first run creates a demo
 //! tenant — a group with two brands and their stores, staff in every built-in role and
 //! store guides, 50,000 customers with a year of behaviour and orders
-//! ([`crate::demo_data`]), tags, tag rules and segments — and later runs reuse it. Later
-//! capabilities add their demo data here.
+//! ([`crate::demo_data`]), tags, tag rules and segments — and later runs reuse it. A
+//! WeCom stand-in runs in the same process as the demo's corp (members, customers, corp
+//! tags, group chats), connected and synced, and pushes its callbacks to the server.
+//! Later capabilities add their demo data here.
 
 use anyhow::Context;
 use siyu_domain::access::DataScope;
@@ -50,8 +52,20 @@ pub async fn run(
     };
     let store = crate::open_store(&url, file, Some(secret_key)).await?;
     let created = seed(&store, options).await?;
+    // WeCom, in this process: the demo tenant's corp with members, customers, corp tags
+    // and group chats, synced into siyu, and pushing its callbacks to this server
+    let standin = std::sync::Arc::new(
+        siyu_wecom_standin::Standin::start(siyu_wecom_standin::Corp::generate(&DEMO_CORP))
+            .context("cannot start the demo's WeCom stand-in")?,
+    );
+    let connector = demo_connector(&store, &standin.base_url()).await?;
     let config = file.server_config(listen);
+    let pushing = standin.clone();
     let banner = Box::new(move |addr: std::net::SocketAddr| {
+        let callback = format!("http://{addr}/callbacks/wecom/{}", connector.0);
+        if let Err(e) = pushing.set_callback(&callback, DEMO_WECOM_TOKEN, DEMO_WECOM_AES_KEY) {
+            tracing::warn!(error = %e, "the demo's WeCom stand-in cannot push callbacks");
+        }
         println!(
             "siyu demo ({}) on {}",
             if created {
@@ -69,10 +83,90 @@ pub async fn run(
         println!(
             "  other staff:     content@, growth@, analyst@, guide01@ … guide20@demo.siyu.local (same password)"
         );
+        println!(
+            "  WeCom:           a stand-in corp at {} (connector {}, synced on first run)",
+            pushing.base_url(),
+            connector.0
+        );
         println!("http://{addr}/");
     });
     let node = file.node_config(siyu_runtime::Role::All);
-    crate::serve(store, config, node, Some(banner)).await
+    let served = crate::serve(store, config, node, Some(banner)).await;
+    drop(standin);
+    served
+}
+
+/// The demo's WeCom corp: a dozen members with 600 customers, three corp tag groups,
+/// and the group chats the generator makes.
+const DEMO_CORP: siyu_wecom_standin::GenerateSpec = siyu_wecom_standin::GenerateSpec {
+    members: 12,
+    contacts: 600,
+    tag_groups: 3,
+    tags_per_group: 4,
+    tagged_share: 0.6,
+    seed: 2026,
+};
+const DEMO_CONNECTOR: &str = "演示企业微信";
+const DEMO_WECOM_TOKEN: &str = "siyuDemoCallbackToken2026";
+const DEMO_WECOM_AES_KEY: &str = "c2l5dURlbW9FbmNvZGluZ0FFU0tleUZvclRoZVN0YW4";
+
+/// The demo tenant's WeCom connector, pointed at the stand-in (its port changes from
+/// run to run); made, and its first sync asked for, on the first run.
+async fn demo_connector(
+    store: &Store,
+    api_base_url: &str,
+) -> anyhow::Result<siyu_domain::ids::ConnectorId> {
+    let tenant = store
+        .find_tenant_by_name(DEMO_TENANT)
+        .await?
+        .context("the demo tenant is missing")?;
+    let scope = store.tenant(tenant.id);
+    let actor = Actor::cli();
+    let config = serde_json::json!({
+        "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
+        "secret": siyu_wecom_standin::GENERATED_SECRET,
+        "token": DEMO_WECOM_TOKEN,
+        "encoding_aes_key": DEMO_WECOM_AES_KEY,
+        "api_base_url": api_base_url,
+        "agent_id": 1000002,
+        "welcome": "您好，我是露米茶饮的专属顾问，很高兴认识您！",
+    });
+    let existing = scope
+        .list_connectors()
+        .await?
+        .into_iter()
+        .find(|c| c.name == DEMO_CONNECTOR);
+    if let Some(connector) = existing {
+        let stored = scope.connector_secrets(connector.id).await?;
+        let changed = siyu_domain::connector::ConnectorConfig::changed(
+            stored.connector.kind,
+            &stored.connector.name,
+            &stored.connector.config,
+            &stored.secrets,
+            None,
+            Some(&config),
+        )?;
+        scope
+            .update_connector(connector.id, &changed, &actor)
+            .await?;
+        return Ok(connector.id);
+    }
+    let new = siyu_domain::connector::ConnectorConfig::new("wecom", DEMO_CONNECTOR, &config)?;
+    let connector = scope.create_connector(&new, &actor).await?;
+    let payload = serde_json::to_value(siyu_domain::connector::WecomSyncPayload {
+        connector_id: connector.id,
+        scope: siyu_domain::connector::SyncScope::All,
+    })?;
+    scope
+        .ask_connector_sync(
+            connector.id,
+            siyu_domain::jobs::kind::WECOM_SYNC,
+            payload,
+            None,
+            &actor,
+        )
+        .await?;
+    Ok(connector.id)
 }
 
 /// Creates the demo tenant unless it exists; says whether it did.

@@ -499,6 +499,40 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
             .await
             .unwrap();
         assert!(staff["items"].as_array().unwrap().len() >= 20, "{staff}");
+        // the demo's WeCom corp (a stand-in in the demo's process) is connected and
+        // synced: its members are staff, its customers profiles
+        let connectors: serde_json::Value = http
+            .get(format!("{base}/api/v1/connectors"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let connector = connectors[0]["id"].as_i64().expect("a demo connector");
+        let mut overview = serde_json::Value::Null;
+        for _ in 0..300 {
+            overview = http
+                .get(format!("{base}/api/v1/connectors/{connector}/sync"))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if overview["customers"]["finished_at"].is_string() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        assert!(
+            overview["customers"]["finished_at"].is_string(),
+            "{overview}"
+        );
+        assert_eq!(overview["counts"]["members"], 12, "{overview}");
+        let wecom_customers = overview["counts"]["contacts"].as_u64().unwrap() as usize;
+        assert_eq!(wecom_customers, 600, "{overview}");
+        assert!(overview["counts"]["group_chats"].as_i64().unwrap() > 0);
         let mut customers = Vec::new();
         let mut cursor = String::new();
         loop {
@@ -516,6 +550,13 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
                 None => break,
             }
         }
+        assert_eq!(
+            customers.len(),
+            300 + wecom_customers,
+            "demo customers and WeCom's, created once"
+        );
+        // WeCom's customers have no phone: the demo's own are checked below
+        customers.retain(|c| c["phone"].is_string());
         assert_eq!(customers.len(), 300, "demo customers, created once");
         assert!(
             customers
