@@ -673,3 +673,34 @@ pub fn check_app_message(text: &str) -> Result<(), DomainError> {
     }
     Ok(())
 }
+
+/// A customer's follow relation with a member, as the profile shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WecomRelationView {
+    pub connector_id: ConnectorId,
+    pub external_userid: String,
+    /// The member's WeCom userid, and the staff member it is in siyu.
+    pub member: String,
+    pub staff_id: Option<StaffId>,
+    pub member_name: Option<String>,
+    /// The member's remark and description of the customer (mobile numbers masked).
+    pub remark: String,
+    pub description: String,
+    /// How the member added them (WeCom's add_way) and the channel code's `state`.
+    pub add_way: i64,
+    pub state: String,
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub added_at: i64,
+    /// The corp tags on the relation, by their siyu names.
+    pub corp_tags: Vec<String>,
+    /// The member's personal tags, when read (`null`: not yet; a profile opened asks).
+    pub personal_tags: Option<Vec<String>>,
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub personal_tags_at: Option<i64>,
+    /// When the relation ended (deleted by either side).
+    #[serde(serialize_with = "crate::time::rfc3339_opt")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub deleted_at: Option<i64>,
+}

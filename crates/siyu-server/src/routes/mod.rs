@@ -15,6 +15,7 @@ pub mod customer_export;
 pub mod customer_records;
 pub(crate) mod customer_scope;
 pub mod customer_settings;
+pub mod customer_wecom;
 pub mod customers;
 pub mod dashboard;
 pub mod imports;
@@ -97,6 +98,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connector_sync::map_department))
         .routes(routes!(connector_sync::list_group_chats))
         .routes(routes!(app_messages::send_app_message))
+        .routes(routes!(customer_wecom::customer_wecom_relations))
         // WeCom calls it: signed with the connector's token, no session or API token
         .routes(routes!(
             wecom_callbacks::verify_wecom_url,

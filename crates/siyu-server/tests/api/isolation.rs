@@ -248,6 +248,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/customers/{id}/notes", customer),
         ("/api/v1/customers/{id}/consent", customer),
         ("/api/v1/customers/{id}/data", customer),
+        ("/api/v1/customers/{id}/wecom", customer),
         ("/api/v1/orders/{id}", order),
         ("/api/v1/orders/{id}/after-sales", order),
         ("/api/v1/after-sales/{id}", after_sale),
@@ -328,7 +329,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 62, "every method of every path that takes an id");
+    assert_eq!(walked, 63, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -133,6 +133,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "PATCH /api/v1/connectors/{id}/departments/{department_id}",
         "GET /api/v1/connectors/{id}/group-chats",
         "POST /api/v1/connectors/{id}/app-messages",
+        "GET /api/v1/customers/{id}/wecom",
         "GET /callbacks/wecom/{id}",
         "POST /callbacks/wecom/{id}",
         "GET /api/v1/sources",

@@ -303,7 +303,7 @@ async fn walk(w: &World, email: &str) {
         }
     }
     assert_eq!(
-        walked, 19,
+        walked, 20,
         "{email}: every method of every path of a customer's"
     );
 

@@ -682,3 +682,60 @@ async fn app_messages_reach_members_within_wecoms_limits_and_bad_ones_are_refuse
         .body;
     assert!(refused.to_string().contains("agent_id"), "{refused}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_shows_its_wecom_relations_and_reads_personal_tags_lazily() {
+    let (app, standin, _) = connected().await;
+    let ext = standin.with_corp(|c| {
+        let ext = c.customers_of("member001")[0].clone();
+        let mut info = c.relation("member001", &ext).unwrap().clone();
+        info.personal_tags = vec!["爱喝绿茶".into()];
+        info.remark = "王姐 13812345678".into();
+        c.insert_follow("member001", &ext, info);
+        ext
+    });
+    let customer = customer_of(&app, &ext).await["id"].as_i64().unwrap();
+    let url = format!("/api/v1/customers/{customer}/wecom");
+    let first = app.get(&url, &app.admin_token).await.expect(200).body;
+    let relation = first
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["member"] == "member001")
+        .unwrap_or_else(|| panic!("{first}"))
+        .clone();
+    assert!(
+        relation["personal_tags"].is_null(),
+        "the sync reads none: {relation}"
+    );
+    assert!(relation["member_name"].is_string());
+    all_jobs_done(&app).await;
+    let again = app.get(&url, &app.admin_token).await.expect(200).body;
+    let relation = again
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["member"] == "member001")
+        .unwrap()
+        .clone();
+    assert_eq!(relation["personal_tags"], json!(["爱喝绿茶"]), "{relation}");
+    let remark = relation["remark"].as_str().unwrap();
+    assert!(
+        !remark.contains("13812345678"),
+        "a mobile in a remark is masked: {remark}"
+    );
+    // read once a day: opening it again asks for nothing
+    app.get(&url, &app.admin_token).await.expect(200);
+    let reads = app
+        .get(
+            "/api/v1/jobs?kind=wecom.callback&limit=100",
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(reads, 1, "one read for the opening");
+}

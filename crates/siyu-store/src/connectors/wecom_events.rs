@@ -4,7 +4,7 @@
 //! events that say so on the profile (`Contact Deleted`, `Contact Transferred`),
 //! through ingestion like every event.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value, json};
 use siyu_domain::audience::{TagId, TagOrigin};
@@ -256,5 +256,96 @@ impl TenantScope<'_> {
             Some(IngestOutcome::Stored(customer)) => Some(*customer),
             _ => None,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct RelationRow {
+    connector_id: i64,
+    external_userid: String,
+    userid: String,
+    staff_id: Option<i64>,
+    member_name: Option<String>,
+    remark: String,
+    description: String,
+    add_way: i64,
+    state: String,
+    added_at: i64,
+    tag_ids: String,
+    personal_tags: Option<String>,
+    personal_tags_at: Option<i64>,
+    deleted_at: Option<i64>,
+}
+
+impl TenantScope<'_> {
+    /// A customer's follow relations on every connector (their merged profiles'
+    /// included), live first. The caller checks the customer is within reach.
+    pub async fn wecom_relations_for_customer(
+        &self,
+        customer: CustomerId,
+    ) -> Result<Vec<siyu_domain::connector::WecomRelationView>> {
+        let rows: Vec<RelationRow> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT f.connector_id, f.external_userid, f.userid, m.staff_id, m.name AS member_name, \
+                 f.remark, f.description, f.add_way, f.state, f.added_at, f.tag_ids, \
+                 f.personal_tags, f.personal_tags_at, f.deleted_at FROM wecom_follows f \
+                 JOIN customers c ON c.tenant_id = f.tenant_id AND c.id = f.customer_id \
+                 LEFT JOIN wecom_members m ON m.connector_id = f.connector_id AND m.userid = f.userid \
+                 WHERE f.tenant_id = $1 AND (f.customer_id = $2 OR c.merged_into_id = $2) \
+                 ORDER BY f.deleted_at IS NOT NULL, f.added_at",
+            )
+            .bind(self.tenant.0)
+            .bind(customer.0)
+            .fetch_all(db)
+            .await?
+        });
+        let names: HashMap<i64, String> = self
+            .tags()
+            .await?
+            .into_iter()
+            .map(|t| (t.id.0, t.name))
+            .collect();
+        let mut maps: HashMap<i64, HashMap<String, TagId>> = HashMap::new();
+        let mut views = Vec::with_capacity(rows.len());
+        for row in rows {
+            let map = match maps.entry(row.connector_id) {
+                std::collections::hash_map::Entry::Occupied(known) => known.into_mut(),
+                std::collections::hash_map::Entry::Vacant(new) => {
+                    new.insert(self.wecom_tag_map(ConnectorId(row.connector_id)).await?)
+                }
+            };
+            let ids: Vec<String> = serde_json::from_str(&row.tag_ids)
+                .map_err(|e| StoreError::Corrupt(format!("a follow's tag ids: {e}")))?;
+            let corp_tags = ids
+                .iter()
+                .filter_map(|t| map.get(t))
+                .filter_map(|t| names.get(&t.0).cloned())
+                .collect();
+            let personal_tags = row
+                .personal_tags
+                .as_deref()
+                .map(serde_json::from_str::<Vec<String>>)
+                .transpose()
+                .map_err(|e| StoreError::Corrupt(format!("a follow's personal tags: {e}")))?;
+            let masked =
+                |text: String| siyu_domain::personal::mask_mobiles_in_text(&text).unwrap_or(text);
+            views.push(siyu_domain::connector::WecomRelationView {
+                connector_id: ConnectorId(row.connector_id),
+                external_userid: row.external_userid,
+                member: row.userid,
+                staff_id: row.staff_id.map(siyu_domain::ids::StaffId),
+                member_name: row.member_name,
+                remark: masked(row.remark),
+                description: masked(row.description),
+                add_way: row.add_way,
+                state: row.state,
+                added_at: row.added_at,
+                corp_tags,
+                personal_tags,
+                personal_tags_at: row.personal_tags_at,
+                deleted_at: row.deleted_at,
+            });
+        }
+        Ok(views)
     }
 }
