@@ -55,6 +55,10 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(wecom::sync::handler(services)),
         // one WeCom callback event each: adds (with the welcome), edits, deletions, tags
         Arc::new(wecom::callbacks::handler(services)),
+        // customers transferred between WeCom members: asked 100 a call, then followed
+        // until WeCom's takeover (24 h) or a refusal
+        Arc::new(wecom::transfers::asking(services)),
+        Arc::new(wecom::transfers::following(services)),
     ]
 }
 

@@ -73,9 +73,9 @@ pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{
     ApiPause, CONTACT_ADDED, CallBudget, CallLimits, CallbackConnector, ConnectorSecrets,
     ContactsStored, KEEP_CALLBACK_KEYS_MS, MemberSynced, NewConnectorSend, StoredToken, SyncAsked,
-    SyncFinished, SyncPosition, TagsMirrored, WECOM_SOURCE, WECOM_TAG_COLOUR, WecomContactRecord,
-    WecomContext, WecomDepartmentRecord, WecomFollowRecord, WecomMemberRecord, WecomMemberRow,
-    WecomTagGroupRecord, WecomTagRecord,
+    SyncFinished, SyncPosition, TagsMirrored, TransferOutcome, TransfersAsked, WECOM_SOURCE,
+    WECOM_TAG_COLOUR, WecomContactRecord, WecomContext, WecomDepartmentRecord, WecomFollowRecord,
+    WecomMemberRecord, WecomMemberRow, WecomTagGroupRecord, WecomTagRecord,
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};

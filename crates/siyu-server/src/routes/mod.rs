@@ -9,6 +9,7 @@ pub mod audit;
 pub mod auth;
 pub(crate) mod conditions;
 pub mod connector_sync;
+pub mod connector_transfers;
 pub mod connectors;
 pub mod customer_export;
 pub mod customer_records;
@@ -94,6 +95,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(connector_sync::list_departments))
         .routes(routes!(connector_sync::map_department))
+        .routes(routes!(
+            connector_transfers::ask_transfers,
+            connector_transfers::list_transfers
+        ))
+        .routes(routes!(connector_transfers::list_resigned_customers))
         // WeCom calls it: signed with the connector's token, no session or API token
         .routes(routes!(
             wecom_callbacks::verify_wecom_url,
