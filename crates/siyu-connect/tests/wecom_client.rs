@@ -207,3 +207,44 @@ async fn an_unreachable_wecom_is_transient_and_names_no_secret() {
     assert!(matches!(error, WecomError::Transient(_)), "{error}");
     assert!(!error.to_string().contains("never-in-errors"), "{error}");
 }
+
+#[tokio::test]
+async fn transfers_start_wait_a_day_and_a_member_who_left_leaves_customers_unassigned() {
+    let standin = Standin::start(corp()).unwrap();
+    let host = MemoryHost::default();
+    let wecom = client(&standin, &host, siyu_wecom_standin::GENERATED_SECRET);
+    let members = wecom.follow_users().await.unwrap();
+    let (a, b, c) = (&members[0], &members[1], &members[2]);
+    let theirs: Vec<String> = standin
+        .with_corp(|corp| corp.customers_of(a))
+        .into_iter()
+        .filter(|e| standin.follow_relation(b, e).is_none())
+        .take(2)
+        .collect();
+    let mut asked = theirs.clone();
+    asked.push("wmNOBODY".into());
+    let started = wecom
+        .transfer_customers(false, a, b, &asked, Some("您好，我是新的顾问"))
+        .await
+        .unwrap();
+    let codes: Vec<i64> = started.iter().map(|s| s.errcode).collect();
+    assert_eq!(codes, [0, 0, 40096]);
+    let waiting = wecom.transfer_results(false, a, b).await.unwrap();
+    assert_eq!(waiting.len(), 2);
+    assert!(waiting.iter().all(|t| t.status == 2 && t.takeover_time > 0));
+    standin.advance_clock(std::time::Duration::from_secs(86_401));
+    let done = wecom.transfer_results(false, a, b).await.unwrap();
+    assert!(done.iter().all(|t| t.status == 1), "{done:?}");
+    assert!(standin.follow_relation(b, &theirs[0]).is_some());
+
+    assert!(standin.member_leaves(c));
+    let unassigned = wecom.unassigned_contacts().await.unwrap();
+    let expected = standin.with_corp(|corp| corp.customers_of(c)).len();
+    assert_eq!(unassigned.len(), expected);
+    assert!(unassigned.iter().all(|u| &u.handover_userid == c));
+    let refused = wecom
+        .transfer_customers(true, a, b, &theirs, None)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.errcode(), Some(40097), "{refused}");
+}

@@ -108,6 +108,8 @@ pub mod action {
     pub const CONNECTOR_DELETED: &str = "connector.deleted";
     /// A sync of a connector's staff or customers was asked for.
     pub const CONNECTOR_SYNC_ASKED: &str = "connector.sync_asked";
+    /// WeCom was asked (through a job) to transfer customers from one member to another.
+    pub const CONNECTOR_TRANSFER_ASKED: &str = "connector.transfer_asked";
 
     // --- orders ---
     pub const AFTER_SALE_RECORDED: &str = "after_sale.recorded";

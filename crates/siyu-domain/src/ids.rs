@@ -61,4 +61,6 @@ id_type!(
     FileId,
     /// A connector account: a tenant's account on a channel (a WeCom corp's app).
     ConnectorId,
+    /// A customer's transfer from one WeCom member to another (客户继承).
+    TransferId,
 );

@@ -191,4 +191,12 @@ pub mod kind {
     /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload
     /// `{"connector_id", "event"}`, the event as `siyu_connect::wecom::callback` reads it.
     pub const WECOM_CALLBACK: &str = "wecom.callback";
+    /// Asks WeCom to transfer the customers recorded with the job (`POST
+    /// /api/v1/connectors/{id}/transfers`), 100 a call: payload
+    /// `siyu_domain::transfer::TransferPayload`.
+    pub const WECOM_TRANSFER: &str = "wecom.transfer";
+    /// Follows the transfers a `wecom.transfer` job started until each is over
+    /// (`transfer_result`), then moves their owners: payload
+    /// `siyu_domain::transfer::TransferResultPayload`.
+    pub const WECOM_TRANSFER_RESULT: &str = "wecom.transfer_result";
 }

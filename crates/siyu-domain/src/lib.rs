@@ -32,6 +32,7 @@ pub mod time;
 pub mod token;
 pub mod tracking;
 pub mod traits;
+pub mod transfer;
 pub mod view;
 
 pub use error::{DomainError, FieldError};

@@ -59,6 +59,10 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(wecom::marks::handler(services)),
         // texts from the app to members, within WeCom's per-member limits
         Arc::new(wecom::app_messages::handler(services)),
+        // customers transferred between WeCom members: asked 100 a call, then followed
+        // until WeCom's takeover (24 h) or a refusal
+        Arc::new(wecom::transfers::asking(services)),
+        Arc::new(wecom::transfers::following(services)),
     ]
 }
 

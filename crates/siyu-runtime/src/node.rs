@@ -68,6 +68,8 @@ pub struct NodeConfig {
     /// How long a claimed job is held without a heartbeat: a node that dies holds its
     /// jobs this long before others take them (at most 30 s).
     pub job_lease_ms: i64,
+    /// How often a waiting WeCom transfer's result is read (an hour; tests: less).
+    pub wecom_transfer_poll: Duration,
 }
 
 impl Default for NodeConfig {
@@ -78,6 +80,7 @@ impl Default for NodeConfig {
             name: default_name(),
             shutdown_timeout: Duration::from_secs(20),
             job_lease_ms: crate::DEFAULT_LEASE_MS,
+            wecom_transfer_poll: crate::wecom::TRANSFER_POLL,
         }
     }
 }
@@ -122,7 +125,8 @@ impl Node {
             let services = Services {
                 store: store.clone(),
                 audiences: audiences.clone(),
-                wecom: crate::wecom::WecomCalls::new(),
+                wecom: crate::wecom::WecomCalls::new()
+                    .with_transfer_poll(config.wecom_transfer_poll),
             };
             let runner = crate::Runner::new(store.clone(), config.name.clone())
                 .handlers(crate::job_handlers(&services));

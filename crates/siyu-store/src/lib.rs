@@ -74,9 +74,10 @@ pub use connectors::{
     ApiPause, CONTACT_ADDED, CallBudget, CallLimits, CallbackConnector, ChatStored,
     ConnectorSecrets, ContactRead, ContactsStored, KEEP_CALLBACK_KEYS_MS, MemberSynced,
     NewConnectorSend, StoredToken, SyncAsked, SyncFinished, SyncPosition, TagsMirrored,
-    WECOM_SOURCE, WECOM_TAG_COLOUR, WecomChatMemberRecord, WecomChatRecord, WecomContactRecord,
-    WecomContext, WecomDepartmentRecord, WecomFollowRecord, WecomMark, WecomMemberRecord,
-    WecomMemberRow, WecomRelation, WecomTagGroupRecord, WecomTagRecord,
+    TransferOutcome, TransfersAsked, WECOM_SOURCE, WECOM_TAG_COLOUR, WecomChatMemberRecord,
+    WecomChatRecord, WecomContactRecord, WecomContext, WecomDepartmentRecord, WecomFollowRecord,
+    WecomMark, WecomMemberRecord, WecomMemberRow, WecomRelation, WecomTagGroupRecord,
+    WecomTagRecord,
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};

@@ -28,6 +28,7 @@ const KNOWN_KEYS: &[&str] = &[
     "wait_for_profiles",
     "max_ingest_backlog",
     "job_lease_secs",
+    "wecom_transfer_poll_secs",
     "login",
 ];
 const KNOWN_LOGIN_KEYS: &[&str] = &[
@@ -63,6 +64,9 @@ pub struct FileConfig {
     /// How long a node that dies holds the jobs it was running before others take
     /// them (seconds, 1–30; heartbeats renew it every third of it).
     pub job_lease_secs: Option<i64>,
+    /// How often a waiting WeCom customer transfer's result is read (seconds, 1 to a
+    /// day; an hour unless set).
+    pub wecom_transfer_poll_secs: Option<u64>,
     pub login: LoginConfig,
     /// Keys of the file this version does not know, to warn about once logging runs.
     #[serde(skip)]
@@ -157,6 +161,11 @@ impl FileConfig {
             job_lease_ms: self
                 .job_lease_secs
                 .map_or(siyu_runtime::DEFAULT_LEASE_MS, |s| s.clamp(1, 30) * 1000),
+            wecom_transfer_poll: self
+                .wecom_transfer_poll_secs
+                .map_or(siyu_runtime::wecom::TRANSFER_POLL, |s| {
+                    std::time::Duration::from_secs(s.clamp(1, 86_400))
+                }),
             ..NodeConfig::default()
         }
     }

@@ -1,5 +1,5 @@
 //! WeCom's API shapes siyu reads and sends (WECOM.md "External contact", "Staff
-//! sync", "Welcome message"), as typed calls on [`WecomClient`]. Fields WeCom may leave
+//! sync", "Welcome message", "Transfers"), as typed calls on [`WecomClient`]. Fields WeCom may leave
 //! out default, so an answer with fewer fields still reads.
 
 use serde::{Deserialize, Serialize};
@@ -164,8 +164,61 @@ struct TagGroups {
     tag_group: Vec<CorpTagGroup>,
 }
 
+/// One customer's answer to `transfer_customer`: 0 started, else why not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct TransferStarted {
+    pub external_userid: String,
+    pub errcode: i64,
+}
+
+/// One customer's transfer as `transfer_result` gives it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct TransferState {
+    pub external_userid: String,
+    /// 1 done, 2 waiting, 3 refused by the customer, 4 takeover at its limit.
+    pub status: i64,
+    /// Unix seconds: when the takeover happens (0 once refused).
+    pub takeover_time: i64,
+}
+
+/// A customer of a member who left, not assigned yet (`get_unassigned_list`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct UnassignedContact {
+    pub handover_userid: String,
+    pub external_userid: String,
+    /// Unix seconds.
+    pub dimission_time: i64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TransferAnswer {
+    customer: Vec<TransferStarted>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TransferResults {
+    customer: Vec<TransferState>,
+    next_cursor: String,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct UnassignedPage {
+    info: Vec<UnassignedContact>,
+    is_last: bool,
+    next_cursor: String,
+}
+
 #[derive(Deserialize)]
 struct Nothing {}
+
+/// `transfer_customer` (in office or resigned) takes at most this many customers a call.
+pub const CUSTOMERS_PER_TRANSFER: usize = 100;
 
 /// `batch/get_by_user` takes at most this many members per call.
 pub const MEMBERS_PER_BATCH: usize = 100;
@@ -288,6 +341,83 @@ impl<H: WecomHost> WecomClient<H> {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Starts transferring customers from one member to another
+    /// (`transfer_customer`, or `resigned/transfer_customer` for a member who left): at
+    /// most [`CUSTOMERS_PER_TRANSFER`]; an errcode per customer (0: started, the
+    /// takeover 24 h later).
+    pub async fn transfer_customers(
+        &self,
+        resigned: bool,
+        handover_userid: &str,
+        takeover_userid: &str,
+        external_userids: &[String],
+        message: Option<&str>,
+    ) -> Result<Vec<TransferStarted>, WecomError> {
+        let api = if resigned {
+            "externalcontact/resigned/transfer_customer"
+        } else {
+            "externalcontact/transfer_customer"
+        };
+        let mut body = json!({"handover_userid": handover_userid,
+                              "takeover_userid": takeover_userid,
+                              "external_userid": external_userids});
+        if let Some(message) = message {
+            body["transfer_success_msg"] = json!(message);
+        }
+        Ok(self.post::<_, TransferAnswer>(api, &body).await?.customer)
+    }
+
+    /// Every transfer between two members and where it stands (`transfer_result` or
+    /// `resigned/transfer_result`, paged by cursor).
+    pub async fn transfer_results(
+        &self,
+        resigned: bool,
+        handover_userid: &str,
+        takeover_userid: &str,
+    ) -> Result<Vec<TransferState>, WecomError> {
+        let api = if resigned {
+            "externalcontact/resigned/transfer_result"
+        } else {
+            "externalcontact/transfer_result"
+        };
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: TransferResults = self
+                .post(
+                    api,
+                    &json!({"handover_userid": handover_userid,
+                            "takeover_userid": takeover_userid, "cursor": cursor}),
+                )
+                .await?;
+            all.extend(page.customer);
+            if page.next_cursor.is_empty() {
+                return Ok(all);
+            }
+            cursor = page.next_cursor;
+        }
+    }
+
+    /// Every customer of members who left that is not assigned yet
+    /// (`get_unassigned_list`, 1,000 a page).
+    pub async fn unassigned_contacts(&self) -> Result<Vec<UnassignedContact>, WecomError> {
+        let mut all = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let page: UnassignedPage = self
+                .post(
+                    "externalcontact/get_unassigned_list",
+                    &json!({"page_size": 1000, "cursor": cursor}),
+                )
+                .await?;
+            all.extend(page.info);
+            if page.is_last || page.next_cursor.is_empty() {
+                return Ok(all);
+            }
+            cursor = page.next_cursor;
+        }
     }
 }
 

@@ -45,11 +45,17 @@ const TOKEN_MARGIN_S: i64 = 300;
 /// call with `RateLimited`.
 const LONGEST_WAIT_MS: i64 = 65_000;
 
-/// What a node keeps in memory for its WeCom calls, shared by every job it runs.
+/// What a node keeps in memory for its WeCom calls, shared by every job it runs, and
+/// how often its jobs look at WeCom for what it does in its own time (transfers).
 #[derive(Clone, Default)]
 pub struct WecomCalls {
     inner: Arc<Inner>,
+    transfer_poll: Option<Duration>,
 }
+
+/// How often a transfer's result is read while it waits, by default: WeCom takes over
+/// 24 h after the start, and a customer may refuse at any time before.
+pub const TRANSFER_POLL: Duration = Duration::from_secs(3600);
 
 #[derive(Default)]
 struct Inner {
@@ -87,6 +93,17 @@ impl std::fmt::Debug for WecomCalls {
 impl WecomCalls {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Reads transfers' results this often while they wait (tests: a moment).
+    pub fn with_transfer_poll(mut self, every: Duration) -> Self {
+        self.transfer_poll = Some(every);
+        self
+    }
+
+    /// How often a waiting transfer's result is read ([`TRANSFER_POLL`] unless set).
+    pub fn transfer_poll(&self) -> Duration {
+        self.transfer_poll.unwrap_or(TRANSFER_POLL)
     }
 
     /// The host of one connector of a tenant.

@@ -1,5 +1,6 @@
 //! WeCom's work on a node: the [`host`] every call goes through, and the jobs that sync
-//! a corp's staff and customers and process its callbacks.
+//! a corp's staff and customers, process its callbacks and transfer customers between
+//! members.
 
 pub mod app_messages;
 pub mod callbacks;
@@ -7,5 +8,6 @@ pub mod chats;
 pub mod host;
 pub mod marks;
 pub mod sync;
+pub mod transfers;
 
-pub use host::{StoreHost, WecomCalls};
+pub use host::{StoreHost, TRANSFER_POLL, WecomCalls};

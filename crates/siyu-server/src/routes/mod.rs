@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub(crate) mod conditions;
 pub mod connector_sync;
+pub mod connector_transfers;
 pub mod connectors;
 pub mod customer_export;
 pub mod customer_records;
@@ -99,6 +100,11 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connector_sync::list_group_chats))
         .routes(routes!(app_messages::send_app_message))
         .routes(routes!(customer_wecom::customer_wecom_relations))
+        .routes(routes!(
+            connector_transfers::ask_transfers,
+            connector_transfers::list_transfers
+        ))
+        .routes(routes!(connector_transfers::list_resigned_customers))
         // WeCom calls it: signed with the connector's token, no session or API token
         .routes(routes!(
             wecom_callbacks::verify_wecom_url,

@@ -232,6 +232,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/connectors/{id}/departments", connector),
         ("/api/v1/connectors/{id}/group-chats", connector),
         ("/api/v1/connectors/{id}/app-messages", connector),
+        ("/api/v1/connectors/{id}/transfers", connector),
+        ("/api/v1/connectors/{id}/resigned", connector),
         (
             "/api/v1/connectors/{id}/departments/{department_id}",
             connector,
@@ -285,6 +287,11 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/tag-rules/{id}", json!({"enabled": false})),
         ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
         (
+            "/api/v1/connectors/{id}/transfers",
+            json!({"kind": "in_office", "handover_userid": "a", "takeover_userid": "b",
+                   "external_userids": ["wmX"]}),
+        ),
+        (
             "/api/v1/connectors/{id}/departments/{department_id}",
             json!({"unit_id": null}),
         ),
@@ -329,7 +336,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 63, "every method of every path that takes an id");
+    assert_eq!(walked, 66, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

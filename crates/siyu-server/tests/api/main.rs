@@ -23,3 +23,4 @@ mod tracking;
 mod trait_limits;
 mod wecom_callbacks;
 mod wecom_flow;
+mod wecom_transfers;

@@ -3,7 +3,9 @@
 //! the channel's limits, paused APIs and health (`calls.rs`), callbacks taken once
 //! (`callbacks.rs`), sync checkpoints and sends (`records.rs`); and WeCom's corp
 //! mirrored: departments and members onto units and staff (`wecom_staff.rs`), external
-//! contacts onto customers (`wecom_customers.rs`), corp tags onto tags (`wecom_tags.rs`).
+//! contacts onto customers (`wecom_customers.rs`), corp tags onto tags (`wecom_tags.rs`);
+//! customers transferred between members, followed to their end (`wecom_transfers.rs`,
+//! `wecom_transfer_state.rs`).
 //!
 //! A connector's secrets are sealed with the server's secret key, the tenant and the
 //! connector bound in (a sealed value moved to another row does not open), and opened
@@ -21,6 +23,8 @@ pub use wecom_chats::{ChatStored, WecomChatMemberRecord, WecomChatRecord};
 pub use wecom_events::ContactRead;
 mod wecom_staff;
 mod wecom_tags;
+mod wecom_transfer_state;
+mod wecom_transfers;
 
 use serde_json::json;
 use siyu_domain::audit::{Actor, AuditRecord, action};
@@ -45,6 +49,8 @@ pub use wecom_staff::{MemberSynced, WecomDepartmentRecord, WecomMemberRecord, We
 pub use wecom_tags::{
     SyncFinished, TagsMirrored, WECOM_TAG_COLOUR, WecomTagGroupRecord, WecomTagRecord,
 };
+pub use wecom_transfer_state::TransferOutcome;
+pub use wecom_transfers::TransfersAsked;
 
 #[derive(sqlx::FromRow)]
 struct ConnectorRow {

@@ -234,7 +234,8 @@ impl TenantScope<'_> {
     }
 
     /// Ends a full customer sync run by `job` that started at `started_at`: relations
-    /// it did not see are ended, mirrored tags no live relation carries are taken off
+    /// it did not see are ended (but those of members who left, which WeCom keeps until
+    /// they are assigned), mirrored tags no live relation carries are taken off
     /// (only those WeCom put on: a tag an operator put on stays), and the sync is
     /// marked finished.
     pub async fn finish_wecom_customer_sync(
@@ -247,10 +248,13 @@ impl TenantScope<'_> {
     ) -> Result<SyncFinished> {
         self.check_connector(id).await?;
         let now = now_ms();
+        // members who left are not read (WeCom lists active members only), yet their
+        // customers stay theirs until a resigned transfer assigns them
         let ended = on_db!(self.store, |db| {
             sqlx::query(
                 "UPDATE wecom_follows SET deleted_at = $1 WHERE connector_id = $2 \
-                 AND deleted_at IS NULL AND synced_at < $3",
+                 AND deleted_at IS NULL AND synced_at < $3 AND userid NOT IN \
+                 (SELECT userid FROM wecom_members WHERE connector_id = $2 AND left_at IS NOT NULL)",
             )
             .bind(now)
             .bind(id.0)

@@ -26,3 +26,4 @@ mod settings;
 mod tag_rules;
 mod tags;
 mod tenancy;
+mod wecom_transfers;
