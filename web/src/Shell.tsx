@@ -16,6 +16,7 @@ import {
   ThunderboltOutlined,
   UserOutlined,
   UsergroupAddOutlined,
+  WechatWorkOutlined,
 } from '@ant-design/icons';
 import { Button, Dropdown, Layout, Menu, Space, Typography } from 'antd';
 import type { ItemType } from 'antd/es/menu/interface';
@@ -40,6 +41,7 @@ const groups: { label: MessageKey | null; entries: Entry[] }[] = [
     label: 'nav.data',
     entries: [
       { path: '/sources', label: 'nav.sources', icon: <DatabaseOutlined />, permission: 'sources.read' },
+      { path: '/channels', label: 'nav.channels', icon: <WechatWorkOutlined />, permission: 'connectors.read' },
       { path: '/imports', label: 'nav.imports', icon: <CloudUploadOutlined />, permission: 'customers.import' },
       { path: '/jobs', label: 'nav.jobs', icon: <ScheduleOutlined />, permission: 'jobs.read' },
     ],

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -571,9 +572,222 @@ test('a background job shows live on the Jobs page, and is cancelled and retried
   await agent.context.close();
 });
 
+test('an admin adds a WeCom channel in Channels: field errors, its callback URL, no secret shown, a rename', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.getByRole('menuitem', { name: '渠道' }).click();
+  await page.waitForURL((url) => url.pathname === '/channels');
+  const before = (await apiGet(page, '/api/v1/connectors')).map((c) => c.id);
+  const SECRET = 'app-secret-never-shown-7Qx';
+  const TOKEN = 'tokenNeverShown42';
+  const AES_KEY = 'abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG';
+  assert.equal(AES_KEY.length, 43);
+  await page.getByTestId('new-connector').click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('名称').fill('品牌企业微信');
+  await dialog.getByLabel('企业 ID（CorpID）').fill('ww0123456789abcdef');
+  await dialog.getByLabel('应用 Secret').fill(SECRET);
+  await dialog.getByLabel('回调 Token').fill(TOKEN);
+  await dialog.getByLabel('回调 EncodingAESKey').fill('too-short');
+  // a closed port: the sync below cannot reach "WeCom"
+  await dialog.getByLabel('企业微信 API 地址').fill('http://127.0.0.1:9');
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  // the API's 422 names config.encoding_aes_key: its message shows under that field
+  const keyField = dialog.locator('.ant-form-item').filter({ has: page.getByLabel('回调 EncodingAESKey') });
+  await keyField.locator('.ant-form-item-explain-error').filter({ hasText: 'EncodingAESKey: 43' }).waitFor();
+  assert.equal(await dialog.locator('.ant-form-item-explain-error').count(), 1, 'only the key is wrong');
+  await shot(page, 'channel-form-error');
+  assert.equal((await apiGet(page, '/api/v1/connectors')).length, before.length, 'nothing was made');
+  await dialog.getByLabel('回调 EncodingAESKey').fill(AES_KEY);
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  await dialog.waitFor({ state: 'hidden' });
+
+  const made = (await apiGet(page, '/api/v1/connectors')).find((c) => !before.includes(c.id));
+  assert.equal(made.name, '品牌企业微信');
+  const card = page.getByTestId(`connector-${made.id}`);
+  await card.getByTestId('connector-name').filter({ hasText: '品牌企业微信' }).waitFor();
+  // the callback URL to paste into WeCom's admin: this server's address and the path
+  const callback = await card.getByTestId(`callback-url-${made.id}`).textContent();
+  assert.ok(callback.includes('/callbacks/wecom/'), callback);
+  assert.equal(callback, base + made.callback_path);
+  assert.equal(await card.getByTestId(`connector-health-${made.id}`).getAttribute('data-health'), 'unknown');
+  // secrets go in and never come out: not in the page, not in the API's answer
+  for (const html of [await page.content(), JSON.stringify(await apiGet(page, '/api/v1/connectors'))]) {
+    for (const secret of [SECRET, TOKEN, AES_KEY]) assert.ok(!html.includes(secret), `a secret is shown: ${secret}`);
+  }
+  assert.deepEqual(await accessibilityFaults(page), [], 'channels: accessibility');
+  await shot(page, 'channels');
+
+  // renamed; the secrets, left empty ("leave empty to keep"), keep their values
+  await page.getByTestId(`edit-connector-${made.id}`).click();
+  await dialog.getByText('留空则保持不变').first().waitFor();
+  assert.equal(await dialog.getByLabel('应用 Secret').inputValue(), '');
+  await dialog.getByLabel('名称').fill('品牌企业微信（总部）');
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  await card.getByTestId('connector-name').filter({ hasText: '品牌企业微信（总部）' }).waitFor();
+  const renamed = await apiGet(page, `/api/v1/connectors/${made.id}`);
+  assert.equal(renamed.name, '品牌企业微信（总部）');
+  assert.equal(renamed.config.corp_id, 'ww0123456789abcdef');
+  assert.equal(renamed.config.api_base_url, 'http://127.0.0.1:9');
+  assert.ok(!(await page.content()).includes(SECRET));
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // a role without connectors.read has no Channels page
+  const agent = await signedIn('service@demo.siyu.local');
+  await agent.page.getByRole('menuitem', { name: '客户' }).waitFor();
+  assert.equal(await agent.page.getByRole('menuitem', { name: '渠道' }).count(), 0);
+  await agent.page.goto(base + '/channels');
+  await agent.page.getByTestId('forbidden').waitFor();
+  await agent.context.close();
+});
+
+test('a sync that cannot reach WeCom shows its error and retry in Channels, and the channel is deleted', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.goto(base + '/channels');
+  // the channel of the test before, or one made here (nothing listens on port 9)
+  const made =
+    (await apiGet(page, '/api/v1/connectors')).find((c) => c.config.api_base_url === 'http://127.0.0.1:9') ??
+    (await page.evaluate(async () => {
+      const config = { corp_id: 'ww0123456789abcdef', secret: 's', token: 't', encoding_aes_key: 'k'.repeat(43), api_base_url: 'http://127.0.0.1:9' };
+      const r = await fetch('/api/v1/connectors', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'wecom', name: '不通的企业微信', config }) });
+      return r.json();
+    }));
+  await page.reload();
+  const card = page.getByTestId(`connector-${made.id}`);
+  await card.getByTestId(`sync-all-${made.id}`).click();
+  // the job is followed: it failed its first try (nothing listens on port 9) and waits
+  // to be tried again, with WeCom's error shown
+  const job = card.locator('[data-testid^=sync-job-]');
+  await job.and(page.locator('[data-state=waiting]')).waitFor();
+  const jobId = Number((await job.getAttribute('data-testid')).split('-').pop());
+  // asked again while that one waits (five tries, the last some 15 s after the first):
+  // the page follows the same job
+  await card.getByTestId(`sync-staff-${made.id}`).click();
+  await page.getByText('已有同步在进行，正在显示它的进度').waitFor();
+  assert.equal(await card.locator(`[data-testid=sync-job-${jobId}]`).count(), 1);
+  await card.getByTestId('sync-error').filter({ hasText: 'could not be reached' }).waitFor();
+  await card.getByTestId('sync-retry').waitFor();
+  await card.getByText(/第 \d+ \/ \d+ 次尝试/).waitFor();
+  const stored = await apiGet(page, `/api/v1/jobs/${jobId}`);
+  assert.equal(stored.kind, 'wecom.sync');
+  assert.equal(stored.payload.connector_id, made.id);
+  assert.match(stored.last_error, /could not be reached/);
+  // the connector's health keeps the error too
+  await card.getByTestId(`connector-health-${made.id}`).and(page.locator('[data-health=warning]')).waitFor();
+  await card.getByTestId(`connector-error-${made.id}`).filter({ hasText: 'gettoken' }).waitFor();
+  await shot(page, 'channels-sync-retrying');
+  // after a reload the sync job is still shown (found among the jobs)
+  await page.reload();
+  await card.locator(`[data-testid=sync-job-${jobId}]`).waitFor();
+
+  // deleted after a confirmation: its sync ends at its next try, if it had not ended yet
+  await card.getByTestId(`delete-connector-${made.id}`).click();
+  await page.locator('.ant-popconfirm').getByRole('button', { name: /确\s*定/ }).click();
+  await card.waitFor({ state: 'detached' });
+  assert.ok(!(await apiGet(page, '/api/v1/connectors')).some((c) => c.id === made.id));
+  await page.waitForFunction(
+    async (id) => {
+      const job = await (await fetch(`/api/v1/jobs/${id}`)).json();
+      return job.state === 'dead' && /was deleted|could not be reached/.test(job.last_error);
+    },
+    jobId,
+    { polling: 500, timeout: 30_000 },
+  );
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+/** A few of WeCom's staff APIs, answered from memory: enough for a staff sync. */
+async function wecomStandin() {
+  const departments = [
+    { id: 1, name: '品牌总部', parentid: 0, order: 1 },
+    { id: 2, name: '华东大区', parentid: 1, order: 1 },
+    { id: 3, name: '上海门店', parentid: 2, order: 1 },
+  ];
+  const members = { zhangsan: { name: '张三', department: 3 }, lisi: { name: '李四', department: 2 } };
+  const server = http.createServer((req, res) => {
+    req.resume();
+    const url = new URL(req.url, 'http://wecom');
+    const answer = (body) => {
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ errcode: 0, errmsg: 'ok', ...body }));
+    };
+    switch (url.pathname) {
+      case '/cgi-bin/gettoken':
+        return answer({ access_token: 'standin-token', expires_in: 7200 });
+      case '/cgi-bin/department/list':
+        return answer({ department: departments });
+      case '/cgi-bin/user/list_id':
+        return answer({ dept_user: Object.entries(members).map(([userid, m]) => ({ userid, department: m.department })), next_cursor: '' });
+      case '/cgi-bin/user/get': {
+        const userid = url.searchParams.get('userid');
+        const m = members[userid];
+        if (!m) return answer({ errcode: 60111, errmsg: 'userid not found' });
+        return answer({ userid, name: m.name, department: [m.department], main_department: m.department, status: 1 });
+      }
+      default:
+        return answer({ errcode: 48002, errmsg: `api forbidden: ${url.pathname}` });
+    }
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  server.unref(); // never what keeps the tests' process alive
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    close: () => {
+      server.closeAllConnections();
+      server.close();
+    },
+  };
+}
+
+test('a staff sync in Channels shows its counts, and a WeCom department is mapped onto a unit', async (t) => {
+  const wecom = await wecomStandin();
+  t.after(() => wecom.close());
+  const { page, context, errors } = await signedIn();
+  const made = await page.evaluate(async (api_base_url) => {
+    const config = { corp_id: 'wwstandin', secret: 'standin-secret', token: 'token1', encoding_aes_key: 'k'.repeat(43), api_base_url };
+    const r = await fetch('/api/v1/connectors', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'wecom', name: '企业微信（桩）', config }) });
+    return r.json();
+  }, wecom.url);
+  await page.goto(base + '/channels');
+  const card = page.getByTestId(`connector-${made.id}`);
+  await card.getByTestId(`sync-staff-${made.id}`).click();
+  await card.locator('[data-testid^=sync-job-][data-state=done]').waitFor();
+  await card.getByTestId(`connector-health-${made.id}`).and(page.locator('[data-health=ok]')).waitFor();
+  await card.getByTestId('count-members').filter({ hasText: /^2$/ }).waitFor();
+  await card.getByTestId('count-departments').filter({ hasText: /^3$/ }).waitFor();
+
+  // the departments as a tree; an unmapped one follows its parent's unit, else the root
+  await card.getByRole('tab', { name: '部门映射' }).click();
+  await card.getByText('上海门店').waitFor();
+  assert.deepEqual(await accessibilityFaults(page), [], 'channels with departments: accessibility');
+  const units = (await apiGet(page, '/api/v1/units?limit=500')).items;
+  const root = units.find((u) => u.parent_id == null);
+  const store = units.find((u) => u.kind === 'store');
+  assert.match(await card.getByTestId('department-unit-3').textContent(), new RegExp(`沿用上级：${root.name}`));
+  await card.getByTestId('department-unit-2').click();
+  await page.keyboard.type(store.name);
+  await page.locator('.ant-select-item-option', { hasText: store.name }).first().click();
+  await page.locator('.ant-select-dropdown').first().waitFor({ state: 'hidden' });
+  await page.waitForFunction(
+    async ([id, unit]) => (await (await fetch(`/api/v1/connectors/${id}/departments`)).json()).find((d) => d.department_id === 2)?.unit_id === unit,
+    [made.id, store.id],
+    { polling: 200, timeout: 20_000 },
+  );
+  // its child follows it now
+  assert.match(await card.getByTestId('department-unit-3').textContent(), new RegExp(`沿用上级：${store.name}`));
+  await shot(page, 'channels-departments');
+
+  const status = await page.evaluate(async (id) => (await fetch(`/api/v1/connectors/${id}`, { method: 'DELETE' })).status, made.id);
+  assert.equal(status, 204);
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('every page renders without errors, each field named, and leaves a screenshot', async () => {
   const { page, context, errors } = await signedIn('admin@demo.siyu.local', 1440);
-  for (const p of ['tags', 'tag-rules', 'sources', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
+  for (const p of ['tags', 'tag-rules', 'sources', 'channels', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
     await page.goto(`${base}/${p}`);
     await page.locator('main h3').first().waitFor();
     await page.waitForLoadState('networkidle');

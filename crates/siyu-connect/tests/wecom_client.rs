@@ -206,6 +206,17 @@ async fn an_unreachable_wecom_is_transient_and_names_no_secret() {
     let error = wecom.departments().await.unwrap_err();
     assert!(matches!(error, WecomError::Transient(_)), "{error}");
     assert!(!error.to_string().contains("never-in-errors"), "{error}");
+    // the host hears of it (the connector's health keeps the error), as not a
+    // configuration error, without the secret
+    let observed = host.observed.lock().unwrap();
+    assert!(
+        matches!(
+            observed.as_slice(),
+            [Observed::Failed { errcode: None, configuration: false, message }]
+                if message.contains("gettoken") && !message.contains("never-in-errors")
+        ),
+        "{observed:?}"
+    );
 }
 
 #[tokio::test]

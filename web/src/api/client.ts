@@ -17,10 +17,17 @@ export class ApiError extends Error {
     super(message);
   }
 
-  /** The field a validation error names, for showing the message next to it. */
+  /** The fields a validation error names (`details.fields`), for showing each message
+   * next to its field. */
+  get fields(): { field: string; message: string }[] {
+    const d = this.details as { fields?: unknown } | null;
+    if (!d || !Array.isArray(d.fields)) return [];
+    return d.fields.filter((f): f is { field: string; message: string } => !!f && typeof f.field === 'string' && typeof f.message === 'string');
+  }
+
+  /** The first field a validation error names. */
   get field(): string | undefined {
-    const d = this.details as { field?: string } | null;
-    return d && typeof d.field === 'string' ? d.field : undefined;
+    return this.fields[0]?.field;
   }
 }
 

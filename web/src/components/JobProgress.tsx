@@ -1,11 +1,38 @@
-// A job's progress, as the Jobs page lists it and as pages that started a job follow it.
-import { Progress, Typography } from 'antd';
+// A job's state and progress, as the Jobs page lists them and as pages that started a
+// job follow it.
+import { Progress, Tag, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { api, unwrap, type Schemas } from '../api/client';
 import { formatNumber } from '../format';
-import { useLocale } from '../i18n';
+import { useLocale, type MessageKey } from '../i18n';
 
 type Job = Schemas['Job'];
+type JobState = Schemas['JobState'];
+
+// text and background of each state's tag, at WCAG AA contrast
+const STATE_COLOURS: Record<JobState, [string, string]> = {
+  waiting: ['#ad4e00', '#fff7e6'],
+  running: ['#1d4ed8', '#eff6ff'],
+  done: ['#237804', '#f6ffed'],
+  dead: ['#cf1322', '#fff1f0'],
+  cancelled: ['#525252', '#f5f5f5'],
+};
+
+/** Whether a job may still change (it waits or runs). */
+export function jobLive(job: Job | null | undefined): boolean {
+  return !!job && (job.state === 'waiting' || job.state === 'running');
+}
+
+/** A job's state as a coloured tag. */
+export function JobStateTag({ job }: { job: Job }) {
+  const { t } = useLocale();
+  const s = job.state;
+  return (
+    <Tag data-testid={`job-state-${job.id}`} data-state={s} style={{ color: STATE_COLOURS[s][0], background: STATE_COLOURS[s][1], borderColor: STATE_COLOURS[s][0] }}>
+      {t(`jobs.state.${s}` as MessageKey)}
+    </Tag>
+  );
+}
 
 /** How far a job got: a bar when its total is known, the count otherwise, and its line. */
 export function JobProgressCell({ job }: { job: Job }) {

@@ -2,8 +2,8 @@
 // bar, tries and the last error, filtered by kind and state. While any job shown waits or
 // runs the list is read again every two seconds, so progress moves live. Those with
 // jobs.manage cancel a waiting job or retry a dead or cancelled one.
-import { Alert, Button, Form, Input, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
-import { JobProgressCell } from '../components/JobProgress';
+import { Alert, Button, Form, Input, Popconfirm, Select, Space, Table, Typography } from 'antd';
+import { JobProgressCell, JobStateTag, jobLive } from '../components/JobProgress';
 import { useEffect, useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { formatNumber, formatTime } from '../format';
@@ -15,15 +15,6 @@ type Job = Schemas['Job'];
 type JobState = Schemas['JobState'];
 
 const STATES: JobState[] = ['waiting', 'running', 'done', 'dead', 'cancelled'];
-
-// text and background of each state's tag, at WCAG AA contrast
-const STATE_COLOURS: Record<JobState, [string, string]> = {
-  waiting: ['#ad4e00', '#fff7e6'],
-  running: ['#1d4ed8', '#eff6ff'],
-  done: ['#237804', '#f6ffed'],
-  dead: ['#cf1322', '#fff1f0'],
-  cancelled: ['#525252', '#f5f5f5'],
-};
 
 const POLL_MS = 2000;
 const PAGE = 50;
@@ -40,7 +31,7 @@ export function JobsPage() {
     [filters, limit],
   );
   const items = jobs.data?.items ?? [];
-  const live = items.some((j) => j.state === 'waiting' || j.state === 'running');
+  const live = items.some(jobLive);
 
   useEffect(() => {
     if (!live) return;
@@ -99,11 +90,7 @@ export function JobsPage() {
             title: t('jobs.state'),
             dataIndex: 'state',
             width: 96,
-            render: (s: JobState, j) => (
-              <Tag data-testid={`job-state-${j.id}`} data-state={s} style={{ color: STATE_COLOURS[s][0], background: STATE_COLOURS[s][1], borderColor: STATE_COLOURS[s][0] }}>
-                {stateName(s)}
-              </Tag>
-            ),
+            render: (_: JobState, j) => <JobStateTag job={j} />,
           },
           { title: t('jobs.progress'), key: 'progress', width: 200, render: (_: unknown, j) => <JobProgressCell job={j} /> },
           { title: t('jobs.attempts'), key: 'attempts', width: 80, align: 'right', render: (_: unknown, j) => `${j.attempts} / ${j.max_attempts}` },

@@ -241,7 +241,17 @@ impl<H: WecomHost> WecomClient<H> {
             ];
             let answer = self.send(API, &Method::Get(&query), None).await;
             drop(permit);
-            let (code, message, value) = answer?;
+            // an unreachable WeCom is recorded as any call's is: the connector's health
+            // shows why nothing works before the first token
+            let (code, message, value) = match answer {
+                Ok(answered) => answered,
+                Err(e) => {
+                    self.host
+                        .observe(API, failed(None, &e.to_string(), false))
+                        .await;
+                    return Err(e);
+                }
+            };
             match code {
                 0 => {
                     let token = value
