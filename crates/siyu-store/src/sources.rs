@@ -294,3 +294,34 @@ impl TenantScope<'_> {
         Ok((self.get_source(id).await?, key))
     }
 }
+
+impl TenantScope<'_> {
+    /// The tenant's server source of this name (siyu's own: `CSV import`, `WeCom`), made
+    /// the first time it is needed; two made at once end as one.
+    pub(crate) async fn server_source(&self, name: &str, actor: &Actor) -> Result<SourceRef> {
+        for _ in 0..2 {
+            let found: Option<i64> = on_db!(self.store, |db| {
+                sqlx::query_scalar("SELECT id FROM sources WHERE tenant_id = $1 AND name = $2")
+                    .bind(self.tenant.0)
+                    .bind(name)
+                    .fetch_optional(db)
+                    .await?
+            });
+            if let Some(id) = found {
+                return Ok(SourceRef {
+                    tenant: self.tenant,
+                    source: SourceId(id),
+                    kind: SourceKind::Server,
+                    time_zone: self.time_zone().await?,
+                });
+            }
+            match self.create_source(name, SourceKind::Server, actor).await {
+                Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StoreError::Conflict(format!(
+            "cannot make the {name} source"
+        )))
+    }
+}

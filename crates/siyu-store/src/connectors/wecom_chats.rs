@@ -130,7 +130,7 @@ impl TenantScope<'_> {
             }
             properties.insert("connector_id".into(), json!(id.0));
             let at = if m.join_time > 0 { m.join_time } else { now };
-            items.push(chat_event(
+            items.push(wecom_event(
                 context,
                 &m.member_id,
                 "Group Chat Joined",
@@ -147,7 +147,7 @@ impl TenantScope<'_> {
             properties.insert("chat_id".into(), json!(chat.chat_id));
             properties.insert("chat_name".into(), json!(chat.name));
             properties.insert("connector_id".into(), json!(id.0));
-            items.push(chat_event(
+            items.push(wecom_event(
                 context,
                 &m.member_id,
                 "Group Chat Left",
@@ -285,7 +285,9 @@ impl TenantScope<'_> {
     }
 }
 
-fn chat_event(
+/// A track event WeCom told of, on the profile its external userid names (through
+/// ingestion, from the tenant's WeCom source).
+pub(super) fn wecom_event(
     context: &WecomContext,
     external_userid: &str,
     name: &str,

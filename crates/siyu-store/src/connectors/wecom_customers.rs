@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use siyu_domain::audience::{TagId, TagOrigin};
 use siyu_domain::audit::Actor;
 use siyu_domain::connector::WecomCounts;
-use siyu_domain::customer::{CustomerId, SourceKind};
+use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::IdentityKind;
 use siyu_domain::ids::{ConnectorId, JobId, StaffId};
 use siyu_domain::tracking::{EventType, TrackedEvent};
@@ -160,31 +160,7 @@ pub struct WecomContext {
 impl TenantScope<'_> {
     /// The tenant's `WeCom` source, made the first time.
     pub async fn wecom_source(&self, actor: &Actor) -> Result<SourceRef> {
-        for _ in 0..2 {
-            let found: Option<i64> = on_db!(self.store, |db| {
-                sqlx::query_scalar("SELECT id FROM sources WHERE tenant_id = $1 AND name = $2")
-                    .bind(self.tenant.0)
-                    .bind(WECOM_SOURCE)
-                    .fetch_optional(db)
-                    .await?
-            });
-            if let Some(id) = found {
-                return Ok(SourceRef {
-                    tenant: self.tenant,
-                    source: siyu_domain::customer::SourceId(id),
-                    kind: SourceKind::Server,
-                    time_zone: self.time_zone().await?,
-                });
-            }
-            match self
-                .create_source(WECOM_SOURCE, SourceKind::Server, actor)
-                .await
-            {
-                Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict("cannot make the WeCom source".into()))
+        self.server_source(WECOM_SOURCE, actor).await
     }
 
     /// What a page is stored with (see [`WecomContext`]).

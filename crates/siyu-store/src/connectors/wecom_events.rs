@@ -6,18 +6,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use siyu_domain::audience::{TagId, TagOrigin};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::CustomerId;
-use siyu_domain::identity::IdentityKind;
 use siyu_domain::ids::ConnectorId;
-use siyu_domain::tracking::{EventType, TrackedEvent};
 
+use super::wecom_chats::wecom_event;
 use super::wecom_customers::{WecomContactRecord, WecomContext};
 use super::wecom_marks::waiting_marks_in;
 use crate::db::{now_ms, on_db};
-use crate::tracked::{IngestItem, IngestOutcome};
+use crate::tracked::IngestOutcome;
 use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
@@ -228,29 +227,7 @@ impl TenantScope<'_> {
         at: i64,
         message_id: String,
     ) -> Result<Option<CustomerId>> {
-        let mut external = Map::new();
-        external.insert(
-            "externalIds".into(),
-            json!([{"id": external_userid, "type": IdentityKind::WECOM_EXTERNAL_USERID}]),
-        );
-        let item = IngestItem {
-            source: context.source,
-            event: TrackedEvent {
-                event_type: EventType::Track,
-                message_id,
-                user_id: None,
-                anonymous_id: None,
-                name: name.to_owned(),
-                properties,
-                traits: Map::new(),
-                context: external,
-                group_id: None,
-                previous_id: None,
-                timestamp: at,
-                received_at: now_ms(),
-                commerce: None,
-            },
-        };
+        let item = wecom_event(context, external_userid, name, properties, at, message_id);
         let outcome = self.store.ingest(&[item]).await?;
         Ok(match outcome.first() {
             Some(IngestOutcome::Stored(customer)) => Some(*customer),

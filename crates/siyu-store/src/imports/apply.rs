@@ -13,7 +13,7 @@ use std::iter::Peekable;
 use serde_json::{Map, Value, json};
 use siyu_domain::audience::{TagId, TagOrigin};
 use siyu_domain::audit::Actor;
-use siyu_domain::customer::{CustomerId, SourceKind};
+use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::{Identity, IdentityKind};
 use siyu_domain::import::{
     CustomerRecord, CustomerRef, ImportReader, OrderRecord, Record, RejectedRow,
@@ -22,7 +22,7 @@ use siyu_domain::tracking::{EventType, TrackedEvent};
 use siyu_domain::traits::TOO_MANY_TRAITS;
 
 use super::{IMPORT_SOURCE, ImportProgress, PART};
-use crate::db::{now_ms, on_db};
+use crate::db::now_ms;
 use crate::orders::{
     check_currency_of, currency_settings, refresh_order_stats_of, upsert_order_row,
 };
@@ -101,31 +101,7 @@ fn identify_of(record: &CustomerRecord, received_at: i64) -> TrackedEvent {
 impl TenantScope<'_> {
     /// The tenant's `CSV import` source, made the first time.
     async fn import_source(&self, actor: &Actor) -> Result<SourceRef> {
-        for _ in 0..2 {
-            let found: Option<i64> = on_db!(self.store, |db| {
-                sqlx::query_scalar("SELECT id FROM sources WHERE tenant_id = $1 AND name = $2")
-                    .bind(self.tenant.0)
-                    .bind(IMPORT_SOURCE)
-                    .fetch_optional(db)
-                    .await?
-            });
-            if let Some(id) = found {
-                return Ok(SourceRef {
-                    tenant: self.tenant,
-                    source: siyu_domain::customer::SourceId(id),
-                    kind: SourceKind::Server,
-                    time_zone: self.time_zone().await?,
-                });
-            }
-            match self
-                .create_source(IMPORT_SOURCE, SourceKind::Server, actor)
-                .await
-            {
-                Ok(_) | Err(StoreError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Err(StoreError::Conflict("cannot make the import source".into()))
+        self.server_source(IMPORT_SOURCE, actor).await
     }
 
     /// What can be decided about a part before its transaction: customer rows naming a
