@@ -72,12 +72,12 @@ pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{
     ApiPause, CONTACT_ADDED, CallBudget, CallLimits, CallbackConnector, ChatStored,
-    ConnectorSecrets, ContactRead, ContactsStored, KEEP_CALLBACK_KEYS_MS, MemberSynced,
-    NewConnectorSend, StoredToken, SyncAsked, SyncFinished, SyncPosition, TagsMirrored,
-    TransferOutcome, TransfersAsked, WECOM_SOURCE, WECOM_TAG_COLOUR, WecomChatMemberRecord,
-    WecomChatRecord, WecomContactRecord, WecomContext, WecomDepartmentRecord, WecomFollowRecord,
-    WecomMark, WecomMemberRecord, WecomMemberRow, WecomRelation, WecomTagGroupRecord,
-    WecomTagRecord,
+    ConnectorSecrets, ContactRead, ContactsStored, DepartmentUnits, KEEP_CALLBACK_KEYS_MS,
+    MemberSynced, NewConnectorSend, StoredToken, SyncAsked, SyncFinished, SyncPosition,
+    TagsMirrored, TransferOutcome, TransfersAsked, WECOM_SOURCE, WECOM_TAG_COLOUR,
+    WecomChatMemberRecord, WecomChatRecord, WecomContactRecord, WecomContext,
+    WecomDepartmentRecord, WecomFollowRecord, WecomMark, WecomMemberRecord, WecomMemberRow,
+    WecomRelation, WecomTagGroupRecord, WecomTagRecord,
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};

@@ -199,10 +199,8 @@ impl Work<'_> {
         }
         let member = self.event.user_id.clone().unwrap_or_default();
         let staff = scope
-            .wecom_members(self.id)
+            .wecom_member(self.id, &member)
             .await?
-            .into_iter()
-            .find(|m| m.userid == member)
             .map(|m| siyu_domain::ids::StaffId(m.staff_id));
         let mut send = NewConnectorSend {
             connector: self.id,

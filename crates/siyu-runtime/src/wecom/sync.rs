@@ -173,6 +173,7 @@ async fn sync_staff(
         .collect();
     userids.sort();
     userids.dedup();
+    let units = scope.wecom_department_units(id).await?;
     let role = &wecom.settings.member_role;
     let data_scope = wecom.settings.member_scope;
     let mut listed = std::collections::HashSet::new();
@@ -190,7 +191,7 @@ async fn sync_staff(
             main_department: main,
             status: member.status,
         };
-        let unit = scope.wecom_unit_for(id, main).await?;
+        let unit = units.unit_for(main);
         let synced = scope
             .sync_wecom_member(id, &record, unit, role, data_scope, actor)
             .await

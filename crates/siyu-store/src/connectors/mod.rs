@@ -45,7 +45,9 @@ pub use wecom_customers::{
 };
 pub(crate) use wecom_marks::queue_wecom_marks_in;
 pub use wecom_marks::{WecomMark, WecomRelation};
-pub use wecom_staff::{MemberSynced, WecomDepartmentRecord, WecomMemberRecord, WecomMemberRow};
+pub use wecom_staff::{
+    DepartmentUnits, MemberSynced, WecomDepartmentRecord, WecomMemberRecord, WecomMemberRow,
+};
 pub use wecom_tags::{
     SyncFinished, TagsMirrored, WECOM_TAG_COLOUR, WecomTagGroupRecord, WecomTagRecord,
 };

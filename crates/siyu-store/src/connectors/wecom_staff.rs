@@ -30,6 +30,32 @@ pub struct WecomDepartmentRecord {
     pub parent_id: i64,
 }
 
+/// The unit each department's members join (see [`DepartmentUnits::unit_for`]).
+#[derive(Debug, Clone)]
+pub struct DepartmentUnits {
+    departments: HashMap<i64, WecomDepartment>,
+    root: UnitId,
+}
+
+impl DepartmentUnits {
+    /// The unit a member of `department` joins: the nearest mapped department's (the
+    /// department itself or an ancestor), else the root unit.
+    pub fn unit_for(&self, department: Option<i64>) -> UnitId {
+        let mut at = department;
+        // a cycle cannot come from WeCom, but a bound costs nothing
+        for _ in 0..64 {
+            let Some(d) = at.and_then(|a| self.departments.get(&a)) else {
+                break;
+            };
+            if let Some(unit) = d.unit_id {
+                return unit;
+            }
+            at = Some(d.parent_id);
+        }
+        self.root
+    }
+}
+
 /// A member as WeCom gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WecomMemberRecord {
@@ -180,27 +206,36 @@ impl TenantScope<'_> {
             .ok_or(StoreError::NotFound("department"))
     }
 
-    /// The unit a member of `department` joins: the nearest mapped department's (the
-    /// department itself or an ancestor), else the root unit.
-    pub async fn wecom_unit_for(&self, id: ConnectorId, department: Option<i64>) -> Result<UnitId> {
-        let departments: HashMap<i64, WecomDepartment> = self
-            .wecom_departments(id)
+    /// Where each department's members go, read once for a whole staff sync.
+    pub async fn wecom_department_units(&self, id: ConnectorId) -> Result<DepartmentUnits> {
+        Ok(DepartmentUnits {
+            departments: self
+                .wecom_departments(id)
+                .await?
+                .into_iter()
+                .map(|d| (d.department_id, d))
+                .collect(),
+            root: self.root_unit().await?.id,
+        })
+    }
+
+    /// One member synced so far (or who left).
+    pub async fn wecom_member(
+        &self,
+        id: ConnectorId,
+        userid: &str,
+    ) -> Result<Option<WecomMemberRow>> {
+        self.check_connector(id).await?;
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT userid, staff_id, name, main_department, status, left_at \
+                 FROM wecom_members WHERE connector_id = $1 AND userid = $2",
+            )
+            .bind(id.0)
+            .bind(userid)
+            .fetch_optional(db)
             .await?
-            .into_iter()
-            .map(|d| (d.department_id, d))
-            .collect();
-        let mut at = department;
-        // a cycle cannot come from WeCom, but a bound costs nothing
-        for _ in 0..64 {
-            let Some(d) = at.and_then(|a| departments.get(&a)) else {
-                break;
-            };
-            if let Some(unit) = d.unit_id {
-                return Ok(unit);
-            }
-            at = Some(d.parent_id);
-        }
-        Ok(self.root_unit().await?.id)
+        }))
     }
 
     /// The members synced so far (and those who left).
@@ -231,12 +266,7 @@ impl TenantScope<'_> {
         scope: DataScope,
         actor: &Actor,
     ) -> Result<MemberSynced> {
-        self.check_connector(id).await?;
-        let known = self
-            .wecom_members(id)
-            .await?
-            .into_iter()
-            .find(|m| m.userid == member.userid);
+        let known = self.wecom_member(id, &member.userid).await?;
         let now = now_ms();
         let Some(known) = known else {
             if !member.is_active() {
@@ -342,12 +372,7 @@ impl TenantScope<'_> {
         userid: &str,
         actor: &Actor,
     ) -> Result<Option<StaffId>> {
-        let Some(known) = self
-            .wecom_members(id)
-            .await?
-            .into_iter()
-            .find(|m| m.userid == userid)
-        else {
+        let Some(known) = self.wecom_member(id, userid).await? else {
             return Ok(None);
         };
         let staff = StaffId(known.staff_id);
