@@ -249,18 +249,7 @@ fn wecom_config(
     }
     let welcome = match fields.get("welcome") {
         None => previous.and_then(|p| p.0.welcome.clone()),
-        Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => None,
-        Some(Value::String(s)) => {
-            if s.len() > WECOM_TEXT_MAX_BYTES {
-                return Err(DomainError::invalid(
-                    "config.welcome",
-                    format!("must be at most {WECOM_TEXT_MAX_BYTES} bytes (WeCom's limit)"),
-                ));
-            }
-            Some(s.clone())
-        }
-        Some(_) => return Err(DomainError::invalid("config.welcome", "must be a string")),
+        Some(value) => read_welcome("config.welcome", value)?,
     };
     let member_role = match fields.get("member_role") {
         None | Some(Value::Null) => previous
@@ -551,6 +540,36 @@ pub struct WecomDepartment {
     pub parent_id: i64,
     /// The unit its members join; `null`: its nearest mapped ancestor's, else the root.
     pub unit_id: Option<UnitId>,
+}
+
+/// A welcome message as given: a string within WeCom's limit, or `null` or blank for
+/// none (the next in line answers: the connector's, then the built-in greeting).
+pub fn read_welcome(field: &str, value: &Value) -> Result<Option<String>, DomainError> {
+    match value {
+        Value::Null => Ok(None),
+        Value::String(s) if s.trim().is_empty() => Ok(None),
+        Value::String(s) if s.len() > WECOM_TEXT_MAX_BYTES => Err(DomainError::invalid(
+            field,
+            format!("must be at most {WECOM_TEXT_MAX_BYTES} bytes (WeCom's limit)"),
+        )),
+        Value::String(s) => Ok(Some(s.clone())),
+        _ => Err(DomainError::invalid(field, "must be a string or null")),
+    }
+}
+
+/// A WeCom member as siyu keeps them: the staff member they are, and the welcome
+/// message sent when a customer adds them (`null`: the connector's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct WecomMember {
+    pub userid: String,
+    pub staff_id: StaffId,
+    pub name: String,
+    pub main_department: Option<i64>,
+    /// WeCom's: 1 active, 2 disabled, 4 not activated, 5 left.
+    pub status: i64,
+    /// When siyu saw them leave WeCom (ms).
+    pub left_at: Option<i64>,
+    pub welcome: Option<String>,
 }
 
 /// What a WeCom sync covers (`POST /api/v1/connectors/{id}/sync`).

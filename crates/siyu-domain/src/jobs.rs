@@ -186,6 +186,9 @@ pub mod kind {
     pub const WECOM_SYNC: &str = "wecom.sync";
     /// Marks on WeCom the mirrored corp tags changed in siyu (its outbox, per connector).
     pub const WECOM_MARK_TAGS: &str = "wecom.mark_tags";
+    /// Reads with `get` the personal tags of a connector's contacts that have none read
+    /// or old ones, paced well under WeCom's limits: payload `{"connector_id"}`.
+    pub const WECOM_PERSONAL_TAGS: &str = "wecom.personal_tags";
     /// App messages to members (`message/send`), within WeCom's per-member limits.
     pub const WECOM_APP_MESSAGE: &str = "wecom.app_message";
     /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload

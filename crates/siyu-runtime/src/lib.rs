@@ -57,6 +57,8 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(wecom::callbacks::handler(services)),
         // mirrored corp tags changed in siyu, marked on WeCom
         Arc::new(wecom::marks::handler(services)),
+        // personal tags read in the background, paced under WeCom's limits
+        Arc::new(wecom::personal_tags::handler(services)),
         // texts from the app to members, within WeCom's per-member limits
         Arc::new(wecom::app_messages::handler(services)),
         // customers transferred between WeCom members: asked 100 a call, then followed

@@ -406,3 +406,168 @@ async fn a_deleted_connector_ends_its_waiting_sync_with_a_clear_error() {
     assert_eq!(standin.calls("gettoken"), 0, "nothing was called");
     handle.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_connector_ends_its_waiting_callbacks_with_a_clear_error() {
+    use siyu_connect::wecom::callback::CallbackEvent;
+    let standin = Standin::start(corp(50)).unwrap();
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let tenant = tenant(&store).await;
+    let scope = store.tenant(tenant);
+    let id = connector(&scope, &standin).await;
+    let member = standin.with_corp(|c| c.members().next().unwrap().userid.clone());
+    let external = standin.with_corp(|c| c.customers_of(&member)[0].clone());
+    // one event that would call WeCom (an add with a welcome code), one that would
+    // touch only the store (the customer deleted the member)
+    let events = [
+        ("add_external_contact", Some("welcome-code-1")),
+        ("del_follow_user", None),
+    ];
+    let mut jobs = Vec::new();
+    for (change, welcome) in events {
+        let event = CallbackEvent {
+            event: Some("change_external_contact".into()),
+            change_type: Some(change.into()),
+            user_id: Some(member.clone()),
+            external_user_id: Some(external.clone()),
+            welcome_code: welcome.map(str::to_owned),
+            ..CallbackEvent::default()
+        };
+        let job = NewJob::new(
+            siyu_domain::jobs::kind::WECOM_CALLBACK,
+            json!({"connector_id": id.0, "event": event}),
+        )
+        .for_tenant(tenant);
+        jobs.push(scope.enqueue(&[job]).await.unwrap()[0].unwrap());
+    }
+    scope.delete_connector(id, &Actor::cli()).await.unwrap();
+    let services = services(&store).await;
+    let handle = Runner::new(store.clone(), "w1")
+        .handler(siyu_runtime::wecom::callbacks::handler(&services))
+        .poll(Duration::from_millis(50))
+        .start();
+    for job in jobs {
+        let done = finished(&scope, job).await;
+        assert_eq!(done.state, JobState::Dead, "{done:?}");
+        assert_eq!(done.attempts, 1, "ended at once, not tried again: {done:?}");
+        assert!(
+            done.last_error.unwrap_or_default().contains("was deleted"),
+            "the job says why"
+        );
+    }
+    assert_eq!(standin.calls("gettoken"), 0, "nothing was called");
+    assert_eq!(standin.calls("externalcontact/send_welcome_msg"), 0);
+    handle.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_personal_tags_sweep_reads_every_contact_once_in_paced_turns() {
+    use siyu_runtime::wecom::personal_tags;
+    use siyu_store::JobFilter;
+    // 250 contacts: three turns of 100
+    let standin = Standin::start(corp(250)).unwrap();
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let tenant = tenant(&store).await;
+    let scope = store.tenant(tenant);
+    let id = connector(&scope, &standin).await;
+    let services = services(&store).await;
+    let syncing = runner(&services, "w1", 30_000);
+    let job = enqueue_sync(&store, tenant, id).await;
+    assert_eq!(finished(&scope, job).await.state, JobState::Done);
+    syncing.shutdown().await;
+    // the sync asked for the sweep
+    let filter = JobFilter {
+        state: None,
+        kind: Some(siyu_domain::jobs::kind::WECOM_PERSONAL_TAGS.into()),
+    };
+    let sweeps = scope
+        .list_jobs(siyu_domain::page::PageRequest::first(10), &filter)
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(sweeps.len(), 1, "one sweep asked for: {sweeps:?}");
+    // meanwhile one customer deleted every member they had
+    let (gone, gone_members) = standin.with_corp(|corp| {
+        let ext = corp.customers_of(&corp.members().next().unwrap().userid)[0].clone();
+        let members: Vec<String> = corp.members().map(|m| m.userid.clone()).collect();
+        let mut removed = Vec::new();
+        for m in members {
+            if corp.remove_follow(&m, &ext).is_some() {
+                removed.push(m);
+            }
+        }
+        (ext, removed)
+    });
+    assert!(!gone_members.is_empty());
+    let gets_before = standin.calls("externalcontact/get");
+    let sweeping = Runner::new(store.clone(), "w2")
+        .handler(personal_tags::paced(&services, Duration::from_millis(100)))
+        .poll(Duration::from_millis(50))
+        .start();
+    let done = finished(&scope, sweeps[0].id).await;
+    assert_eq!(done.state, JobState::Done, "{done:?}");
+    assert_eq!(
+        done.attempts, 1,
+        "waiting between turns is not a try: {done:?}"
+    );
+    sweeping.shutdown().await;
+    assert_eq!(
+        standin.calls("externalcontact/get") - gets_before,
+        250,
+        "every contact read once"
+    );
+    // every live relation holds the member's personal tags as WeCom has them
+    let contacts: Vec<String> = standin.with_corp(|corp| {
+        let mut all: BTreeSet<String> = BTreeSet::new();
+        for m in corp.members() {
+            all.extend(corp.customers_of(&m.userid));
+        }
+        all.into_iter().collect()
+    });
+    let mut tagged = 0;
+    for ext in &contacts {
+        let customer = scope.wecom_customer(id, ext).await.unwrap().unwrap();
+        for relation in scope.wecom_relations_for_customer(customer).await.unwrap() {
+            if relation.deleted_at.is_some() {
+                continue;
+            }
+            let mut expected = standin.with_corp(|corp| {
+                corp.relation(&relation.member, ext)
+                    .map(|f| f.personal_tags.clone())
+                    .unwrap_or_default()
+            });
+            expected.sort();
+            let mut got = relation.personal_tags.clone().expect("read");
+            got.sort();
+            assert_eq!(got, expected, "{ext} of {}", relation.member);
+            tagged += usize::from(!got.is_empty());
+        }
+    }
+    assert!(tagged > 0, "some relations carry personal tags");
+    // the one nobody has any more: their relations ended
+    let customer = scope.wecom_customer(id, &gone).await.unwrap().unwrap();
+    let relations = scope.wecom_relations_for_customer(customer).await.unwrap();
+    assert!(
+        relations.iter().all(|r| r.deleted_at.is_some()),
+        "{relations:?}"
+    );
+    // a second sweep finds nothing to read
+    let again = scope
+        .enqueue(&[personal_tags::sweep_job(tenant, id)])
+        .await
+        .unwrap()[0]
+        .unwrap();
+    let sweeping = Runner::new(store.clone(), "w3")
+        .handler(personal_tags::paced(&services, Duration::from_millis(100)))
+        .poll(Duration::from_millis(50))
+        .start();
+    assert_eq!(finished(&scope, again).await.state, JobState::Done);
+    sweeping.shutdown().await;
+    assert_eq!(
+        standin.calls("externalcontact/get") - gets_before,
+        250,
+        "nothing read twice within the week"
+    );
+}

@@ -6,8 +6,8 @@
 //!   customer is made or linked (by external userid or unionid), the relation's
 //!   `Contact Added` event carries the member, add way and `state` (as `channel_code`),
 //!   a customer without an owner gets the member, and the corp tags go on. Then the
-//!   `WelcomeCode`, if any, is answered once: the connector's `welcome`, else a built-in
-//!   greeting, unless the customer opted out of WeCom (recorded `refused`, not sent).
+//!   `WelcomeCode`, if any, is answered once: the member's welcome, else the connector's
+//!   `welcome`, else a built-in greeting, unless the customer opted out of WeCom (recorded `refused`, not sent).
 //!   The send is recorded with this job, so a try after a crash finds it and does not
 //!   send again; 41050/41051 (the code used or expired) are recorded, not retried.
 //! - `edit_external_contact`: the contact is read again (a member changed remarks or
@@ -24,7 +24,6 @@
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use siyu_connect::wecom::api::ContactDetail;
 use siyu_connect::wecom::callback::CallbackEvent;
 use siyu_connect::wecom::{WecomClient, WecomError};
 use siyu_domain::audit::Actor;
@@ -32,10 +31,9 @@ use siyu_domain::connector::{SendStatus, WecomConnector};
 use siyu_domain::consent::ConsentChannel;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{ConnectorId, TenantId};
-use siyu_store::{
-    ContactRead, NewConnectorSend, TenantScope, WecomContactRecord, WecomFollowRecord,
-};
+use siyu_store::{NewConnectorSend, TenantScope};
 
+use super::contacts::{ContactReading, read_contact};
 use super::host::StoreHost;
 use super::sync::{client_for, job_error, tag_records};
 use crate::Services;
@@ -43,8 +41,6 @@ use crate::runner::{JobContext, JobError, JobHandler, handler_fn};
 
 /// The greeting sent when neither the member nor the connector has a welcome.
 pub const BUILT_IN_WELCOME: &str = "您好，很高兴认识您！有任何问题随时联系我。";
-/// Reads of a contact before giving up the try (each made stale by a tag marked meanwhile).
-const READS: usize = 5;
 /// The kind of a welcome send in `connector_sends`.
 pub const WELCOME_SEND: &str = "welcome";
 
@@ -70,6 +66,8 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
     })?;
     let event = &payload.event;
     let id = payload.connector_id;
+    // first of all: a connector deleted while this waited ends the job, nothing done
+    let (client, wecom) = client_for(services, tenant, id).await?;
     let what = (
         event.event.as_deref().unwrap_or(""),
         event.change_type.as_deref().unwrap_or(""),
@@ -80,6 +78,8 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
         tenant,
         id,
         event,
+        client,
+        wecom,
         actor: Actor::system(format!("WeCom connector {}", id.0)),
     };
     match what {
@@ -121,6 +121,8 @@ struct Work<'a> {
     tenant: TenantId,
     id: ConnectorId,
     event: &'a CallbackEvent,
+    client: WecomClient<StoreHost>,
+    wecom: WecomConnector,
     actor: Actor,
 }
 
@@ -144,39 +146,26 @@ impl Work<'_> {
             .map_or_else(siyu_store::now_ms, |t| t.saturating_mul(1_000))
     }
 
-    async fn client(&self) -> Result<(WecomClient<StoreHost>, WecomConnector), JobError> {
-        client_for(self.services, self.tenant, self.id).await
-    }
-
-    /// Reads the contact with `get` and stores it; answers its profile. A read that a
-    /// tag marked meanwhile made stale is read again.
+    /// Reads the contact with `get` and stores it; answers its profile. A contact
+    /// WeCom no longer relates to anyone (deleted before this ran) is left to the
+    /// deletion's own event.
     async fn read_contact_again(&self) -> Result<Option<CustomerId>, JobError> {
         let external = self.external_userid()?;
-        let (client, _) = self.client().await?;
         let scope = self.scope();
         let context = scope.wecom_context(self.id, &self.actor).await?;
-        for _ in 0..READS {
-            let read_at = siyu_store::now_ms();
-            let detail = match client.contact(external).await {
-                Ok(detail) => detail,
-                // 84061: no relation any more (deleted before this ran): nothing to read
-                Err(WecomError::Call { errcode: 84061, .. }) => {
-                    return Ok(scope.wecom_customer(self.id, external).await?);
-                }
-                Err(e) => return Err(job_error(e)),
-            };
-            let records = contact_records(&detail);
-            match scope
-                .store_wecom_contact(self.id, &context, external, &records, read_at, &self.actor)
-                .await?
-            {
-                ContactRead::Stored(customer) => return Ok(customer),
-                ContactRead::Stale => continue,
-            }
+        match read_contact(
+            &self.client,
+            &scope,
+            self.id,
+            &context,
+            external,
+            &self.actor,
+        )
+        .await?
+        {
+            ContactReading::Stored(customer) => Ok(customer),
+            ContactReading::Gone => Ok(scope.wecom_customer(self.id, external).await?),
         }
-        Err(JobError::retry(format!(
-            "{external}: tags were marked on it during each of {READS} reads"
-        )))
     }
 
     async fn contact_added(&self) -> Result<(), JobError> {
@@ -198,9 +187,9 @@ impl Work<'_> {
             return Ok(()); // an earlier try of this job answered it
         }
         let member = self.event.user_id.clone().unwrap_or_default();
-        let staff = scope
-            .wecom_member(self.id, &member)
-            .await?
+        let member = scope.wecom_member(self.id, &member).await?;
+        let staff = member
+            .as_ref()
             .map(|m| siyu_domain::ids::StaffId(m.staff_id));
         let mut send = NewConnectorSend {
             connector: self.id,
@@ -222,15 +211,11 @@ impl Work<'_> {
             scope.record_connector_send(&send).await?;
             return Ok(());
         }
-        let (client, wecom) = self.client().await?;
-        let text = wecom
-            .settings
-            .welcome
-            .as_deref()
-            .map(str::trim)
-            .filter(|w| !w.is_empty())
-            .unwrap_or(BUILT_IN_WELCOME);
-        match client.send_welcome(code, text).await {
+        let text = welcome_text(
+            member.as_ref().and_then(|m| m.welcome.as_deref()),
+            self.wecom.settings.welcome.as_deref(),
+        );
+        match self.client.send_welcome(code, text).await {
             Ok(()) => {}
             // the code was used or its 20 s ran out: trying again cannot help
             Err(WecomError::Call {
@@ -327,15 +312,13 @@ impl Work<'_> {
             scope.dismiss_wecom_chat(self.id, chat_id).await?;
             return Ok(());
         }
-        let (client, _) = self.client().await?;
         let context = scope.wecom_context(self.id, &self.actor).await?;
-        super::chats::read_chat(&client, &scope, self.id, &context, chat_id).await?;
+        super::chats::read_chat(&self.client, &scope, self.id, &context, chat_id).await?;
         Ok(())
     }
 
     async fn mirror_tags(&self) -> Result<(), JobError> {
-        let (client, _) = self.client().await?;
-        let groups = client.corp_tags().await.map_err(job_error)?;
+        let groups = self.client.corp_tags().await.map_err(job_error)?;
         self.scope()
             .mirror_wecom_tags(self.id, &tag_records(&groups), &self.actor)
             .await?;
@@ -343,43 +326,31 @@ impl Work<'_> {
     }
 }
 
-/// A contact as `get` gives it, one record per relation, with corp tag ids and
-/// personal tag names apart.
-pub fn contact_records(detail: &ContactDetail) -> Vec<WecomContactRecord> {
-    let c = &detail.external_contact;
-    detail
-        .follow_user
-        .iter()
-        .map(|f| WecomContactRecord {
-            external_userid: c.external_userid.clone(),
-            unionid: c.unionid.clone().filter(|u| !u.is_empty()),
-            name: c.name.clone(),
-            avatar: c.avatar.clone(),
-            gender: c.gender,
-            contact_type: c.contact_type,
-            corp_name: c.corp_name.clone(),
-            follow: WecomFollowRecord {
-                userid: f.userid.clone(),
-                remark: f.remark.clone(),
-                description: f.description.clone(),
-                added_at: f.createtime.saturating_mul(1_000),
-                tag_ids: f
-                    .tags
-                    .iter()
-                    .filter(|t| t.tag_type == 1)
-                    .filter_map(|t| t.tag_id.clone())
-                    .collect(),
-                add_way: f.add_way,
-                state: f.state.clone(),
-                oper_userid: f.oper_userid.clone(),
-                personal_tags: Some(
-                    f.tags
-                        .iter()
-                        .filter(|t| t.tag_type == 2)
-                        .map(|t| t.tag_name.clone())
-                        .collect(),
-                ),
-            },
-        })
-        .collect()
+/// The welcome a customer who added a member is sent: the member's, else the
+/// connector's, else the built-in greeting (a blank one counts as none).
+pub fn welcome_text<'a>(member: Option<&'a str>, connector: Option<&'a str>) -> &'a str {
+    [member, connector]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|w| !w.is_empty())
+        .unwrap_or(BUILT_IN_WELCOME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_members_welcome_comes_before_the_connectors_and_the_built_in_one() {
+        assert_eq!(welcome_text(Some("我是小王"), Some("欢迎")), "我是小王");
+        assert_eq!(welcome_text(None, Some("欢迎")), "欢迎");
+        assert_eq!(
+            welcome_text(Some("  "), Some("欢迎")),
+            "欢迎",
+            "blank is none"
+        );
+        assert_eq!(welcome_text(None, None), BUILT_IN_WELCOME);
+        assert_eq!(welcome_text(Some(""), Some(" ")), BUILT_IN_WELCOME);
+    }
 }

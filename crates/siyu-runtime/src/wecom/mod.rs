@@ -5,8 +5,10 @@
 pub mod app_messages;
 pub mod callbacks;
 pub mod chats;
+pub mod contacts;
 pub mod host;
 pub mod marks;
+pub mod personal_tags;
 pub mod sync;
 pub mod transfers;
 

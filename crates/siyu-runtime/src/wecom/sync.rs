@@ -56,6 +56,11 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
         .tenant
         .ok_or_else(|| JobError::permanent("a WeCom sync belongs to a tenant; this one to none"))?;
     let report = sync(services, &ctx, tenant, &payload).await?;
+    if payload.scope.customers() {
+        // the personal tags the sync could not bring, read in the background
+        let sweep = super::personal_tags::sweep_job(tenant, payload.connector_id);
+        services.store.tenant(tenant).enqueue(&[sweep]).await?;
+    }
     tracing::info!(
         connector = payload.connector_id.0,
         members = report.members,

@@ -33,7 +33,7 @@ use siyu_domain::transfer::{
 };
 use siyu_store::{NewJob, TenantScope, TransferOutcome};
 
-use super::callbacks::contact_records;
+use super::contacts::contact_records;
 use super::sync::{client_for, job_error};
 use crate::Services;
 use crate::runner::{JobContext, JobError, JobHandler, handler_fn};

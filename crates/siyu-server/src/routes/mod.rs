@@ -9,6 +9,7 @@ pub mod app_messages;
 pub mod audit;
 pub mod auth;
 pub(crate) mod conditions;
+pub mod connector_members;
 pub mod connector_sync;
 pub mod connector_transfers;
 pub mod connectors;
@@ -98,6 +99,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(connector_sync::list_departments))
         .routes(routes!(connector_sync::map_department))
         .routes(routes!(connector_sync::list_group_chats))
+        .routes(routes!(connector_members::list_members))
+        .routes(routes!(connector_members::update_member))
         .routes(routes!(app_messages::send_app_message))
         .routes(routes!(customer_wecom::customer_wecom_relations))
         .routes(routes!(

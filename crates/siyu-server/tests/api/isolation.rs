@@ -231,6 +231,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/connectors/{id}/sync", connector),
         ("/api/v1/connectors/{id}/departments", connector),
         ("/api/v1/connectors/{id}/group-chats", connector),
+        ("/api/v1/connectors/{id}/members", connector),
+        ("/api/v1/connectors/{id}/members/{userid}", connector),
         ("/api/v1/connectors/{id}/app-messages", connector),
         ("/api/v1/connectors/{id}/transfers", connector),
         ("/api/v1/connectors/{id}/resigned", connector),
@@ -299,6 +301,10 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             "/api/v1/connectors/{id}/app-messages",
             json!({"staff_ids": [staff], "text": "x"}),
         ),
+        (
+            "/api/v1/connectors/{id}/members/{userid}",
+            json!({"welcome": "x"}),
+        ),
     ]);
 
     let doc = app
@@ -325,7 +331,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
                 .then(|| bodies.get(path.as_str()).cloned().unwrap_or(json!({})));
             let url = path
                 .replace("{id}", &id.to_string())
-                .replace("{department_id}", "1");
+                .replace("{department_id}", "1")
+                .replace("{userid}", "member001");
             let a = app.call(method.clone(), &url, &other_token, body).await;
             assert_eq!(
                 a.status, 404,
@@ -336,7 +343,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 66, "every method of every path that takes an id");
+    assert_eq!(walked, 68, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

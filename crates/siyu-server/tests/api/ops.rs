@@ -132,6 +132,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "GET /api/v1/connectors/{id}/departments",
         "PATCH /api/v1/connectors/{id}/departments/{department_id}",
         "GET /api/v1/connectors/{id}/group-chats",
+        "GET /api/v1/connectors/{id}/members",
+        "PATCH /api/v1/connectors/{id}/members/{userid}",
         "POST /api/v1/connectors/{id}/app-messages",
         "GET /api/v1/customers/{id}/wecom",
         "POST /api/v1/connectors/{id}/transfers",

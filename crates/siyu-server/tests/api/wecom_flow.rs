@@ -739,3 +739,153 @@ async fn a_profile_shows_its_wecom_relations_and_reads_personal_tags_lazily() {
         .len();
     assert_eq!(reads, 1, "one read for the opening");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_members_own_welcome_comes_before_the_connectors() {
+    let (app, standin, id) = connected().await;
+    let members = app
+        .get(
+            &format!("/api/v1/connectors/{id}/members"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let members = members.as_array().unwrap();
+    assert_eq!(members.len(), 2, "{members:?}");
+    assert!(members.iter().all(|m| m["welcome"].is_null()));
+    let own = "我是小王，您的专属顾问，有事随时找我～";
+    let set = app
+        .patch(
+            &format!("/api/v1/connectors/{id}/members/member001"),
+            &app.admin_token,
+            json!({"welcome": own}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(set["welcome"], own);
+    assert_eq!(set["userid"], "member001");
+
+    // bad input: refused, nothing changed
+    let path = format!("/api/v1/connectors/{id}/members/member001");
+    let too_long = app
+        .patch(
+            &path,
+            &app.admin_token,
+            json!({"welcome": "欢".repeat(1400)}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        too_long.body["error"]["details"]["fields"][0]["field"], "welcome",
+        "{}",
+        too_long.body
+    );
+    app.patch(&path, &app.admin_token, json!({"welcome": 5}))
+        .await
+        .expect(422);
+    app.patch(&path, &app.admin_token, json!({}))
+        .await
+        .expect(422);
+    app.patch(
+        &path,
+        &app.admin_token,
+        json!({"welcome": "x", "name": "y"}),
+    )
+    .await
+    .expect(422);
+    app.patch(
+        &format!("/api/v1/connectors/{id}/members/nobody"),
+        &app.admin_token,
+        json!({"welcome": "x"}),
+    )
+    .await
+    .expect(404);
+    // a member signed in may set their own welcome, not another's
+    let member002 = app
+        .store
+        .tenant(app.tenant.id)
+        .wecom_members(siyu_domain::ids::ConnectorId(id))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| m.userid == "member002")
+        .unwrap()
+        .staff_id;
+    app.patch(
+        &format!("/api/v1/staff/{member002}"),
+        &app.admin_token,
+        json!({"email": "member002@acme.example.com", "password": crate::helpers::PASSWORD}),
+    )
+    .await
+    .expect(200);
+    let (client, signed_in) = app
+        .login("member002@acme.example.com", crate::helpers::PASSWORD)
+        .await;
+    signed_in.expect(200);
+    let as_member = |userid: &str, welcome: Value| {
+        client
+            .patch(app.url(&format!("/api/v1/connectors/{id}/members/{userid}")))
+            .json(&json!({ "welcome": welcome }))
+            .send()
+    };
+    let refused =
+        crate::helpers::answer(as_member("member001", json!("抢来的欢迎语")).await.unwrap())
+            .await
+            .expect(403);
+    assert!(
+        refused.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("own"),
+        "{}",
+        refused.body
+    );
+    crate::helpers::answer(as_member("member002", json!("我是二号")).await.unwrap())
+        .await
+        .expect(200);
+
+    // customers who add member001 get member001's welcome; member002's get theirs
+    for (member, external, text) in [
+        ("member001", "wmOWNWELCOME001", own),
+        ("member002", "wmOWNWELCOME002", "我是二号"),
+    ] {
+        let added = standin
+            .customer_adds(
+                member,
+                ExternalContact::wechat(external, "新客户"),
+                None,
+                true,
+            )
+            .await;
+        assert_eq!(added.delivered, Ok(200));
+        callbacks_done(&app).await;
+        let sent = standin
+            .welcome_messages()
+            .into_iter()
+            .find(|w| Some(&w.welcome_code) == added.welcome_code.as_ref())
+            .expect("welcomed");
+        assert_eq!(sent.text, text);
+    }
+    // cleared: the connector's again
+    app.patch(&path, &app.admin_token, json!({"welcome": null}))
+        .await
+        .expect(200);
+    let added = standin
+        .customer_adds(
+            "member001",
+            ExternalContact::wechat("wmOWNWELCOME003", "新客户"),
+            None,
+            true,
+        )
+        .await;
+    assert_eq!(added.delivered, Ok(200));
+    callbacks_done(&app).await;
+    let sent = standin
+        .welcome_messages()
+        .into_iter()
+        .find(|w| Some(&w.welcome_code) == added.welcome_code.as_ref())
+        .expect("welcomed");
+    assert_eq!(sent.text, WELCOME);
+}

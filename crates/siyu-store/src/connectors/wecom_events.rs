@@ -94,6 +94,38 @@ impl TenantScope<'_> {
         Ok(ContactRead::Stored(customer))
     }
 
+    /// The next `limit` contacts (by external userid) with a live relation whose
+    /// personal tags were never read with `get`, or read before `read_before`: what the
+    /// background sweep reads next. Answers them and how many such contacts there are.
+    pub async fn wecom_contacts_to_read(
+        &self,
+        id: ConnectorId,
+        read_before: i64,
+        limit: i64,
+    ) -> Result<(Vec<String>, i64)> {
+        self.check_connector(id).await?;
+        const UNREAD: &str = "FROM wecom_follows WHERE connector_id = $1 \
+             AND deleted_at IS NULL AND (personal_tags_at IS NULL OR personal_tags_at < $2)";
+        let next: Vec<String> = on_db!(self.store, |db| {
+            sqlx::query_scalar(&format!(
+                "SELECT DISTINCT external_userid {UNREAD} ORDER BY external_userid LIMIT $3"
+            ))
+            .bind(id.0)
+            .bind(read_before)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        });
+        let left: i64 = on_db!(self.store, |db| {
+            sqlx::query_scalar(&format!("SELECT COUNT(DISTINCT external_userid) {UNREAD}"))
+                .bind(id.0)
+                .bind(read_before)
+                .fetch_one(db)
+                .await?
+        });
+        Ok((next, left))
+    }
+
     /// Ends a relation (either side deleted it); answers the profile when siyu had it.
     pub async fn end_wecom_relation(
         &self,

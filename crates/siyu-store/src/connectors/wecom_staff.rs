@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use serde_json::json;
 use siyu_domain::access::DataScope;
 use siyu_domain::audit::{Actor, AuditRecord, action};
-use siyu_domain::connector::WecomDepartment;
+use siyu_domain::connector::{WecomDepartment, WecomMember};
 use siyu_domain::ids::{ConnectorId, StaffId, UnitId};
 
 use crate::audit;
@@ -82,6 +82,21 @@ pub struct WecomMemberRow {
     pub main_department: Option<i64>,
     pub status: i64,
     pub left_at: Option<i64>,
+    pub welcome: Option<String>,
+}
+
+impl From<WecomMemberRow> for WecomMember {
+    fn from(row: WecomMemberRow) -> Self {
+        WecomMember {
+            userid: row.userid,
+            staff_id: StaffId(row.staff_id),
+            name: row.name,
+            main_department: row.main_department,
+            status: row.status,
+            left_at: row.left_at,
+            welcome: row.welcome,
+        }
+    }
 }
 
 /// What syncing one member did.
@@ -228,7 +243,7 @@ impl TenantScope<'_> {
         self.check_connector(id).await?;
         Ok(on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT userid, staff_id, name, main_department, status, left_at \
+                "SELECT userid, staff_id, name, main_department, status, left_at, welcome \
                  FROM wecom_members WHERE connector_id = $1 AND userid = $2",
             )
             .bind(id.0)
@@ -243,13 +258,53 @@ impl TenantScope<'_> {
         self.check_connector(id).await?;
         Ok(on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT userid, staff_id, name, main_department, status, left_at \
+                "SELECT userid, staff_id, name, main_department, status, left_at, welcome \
                  FROM wecom_members WHERE connector_id = $1 ORDER BY userid",
             )
             .bind(id.0)
             .fetch_all(db)
             .await?
         }))
+    }
+
+    /// Sets the welcome message a customer who adds the member is sent (`None`: the
+    /// connector's).
+    pub async fn set_wecom_member_welcome(
+        &self,
+        id: ConnectorId,
+        userid: &str,
+        welcome: Option<&str>,
+        actor: &Actor,
+    ) -> Result<WecomMember> {
+        self.check_connector(id).await?;
+        let mut tx = self.store.begin().await?;
+        let changed = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE wecom_members SET welcome = $1 WHERE connector_id = $2 AND userid = $3",
+            )
+            .bind(welcome)
+            .bind(id.0)
+            .bind(userid)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound("member"));
+        }
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::CONNECTOR_UPDATED, "connector", id.0)
+                .with_details(json!({"member": userid, "welcome": welcome.is_some()})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.wecom_member(id, userid)
+            .await?
+            .map(WecomMember::from)
+            .ok_or(StoreError::NotFound("member"))
     }
 
     /// Brings one member into siyu: a new one becomes staff (no email, no password) of

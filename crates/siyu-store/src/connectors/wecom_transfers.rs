@@ -250,7 +250,7 @@ impl TenantScope<'_> {
         };
         let row: Option<WecomMemberRow> = on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT userid, staff_id, name, main_department, status, left_at \
+                "SELECT userid, staff_id, name, main_department, status, left_at, welcome \
                  FROM wecom_members WHERE connector_id = $1 AND tenant_id = $2 \
                  AND (userid = $3 OR staff_id = $4)",
             )
