@@ -161,6 +161,46 @@ async fn a_revoked_secret_is_a_configuration_error_without_retries() {
 }
 
 #[tokio::test]
+async fn a_wrong_corp_id_and_an_api_the_app_may_not_call_are_configuration_errors() {
+    let standin = Standin::start(corp()).unwrap();
+    // 40013: the corp id is not the corp's
+    let host = MemoryHost::default();
+    let wrong = WecomClient::new(
+        http_client(),
+        WecomApp {
+            api_base_url: standin.base_url(),
+            corp_id: "wwnotthiscorp0001".into(),
+            secret: siyu_wecom_standin::GENERATED_SECRET.into(),
+        },
+        &host,
+    );
+    let error = wrong.departments().await.unwrap_err();
+    assert!(error.is_configuration(), "{error}");
+    assert_eq!(error.errcode(), Some(40013));
+    assert_eq!(standin.calls("gettoken"), 1, "not tried again");
+    // 48002: the app's secret lacks the permission for the API (customer contact)
+    let host = MemoryHost::default();
+    let wecom = client(&standin, &host, siyu_wecom_standin::GENERATED_SECRET);
+    standin.inject("externalcontact/get_follow_user_list", 48002, 1);
+    let error = wecom.follow_users().await.unwrap_err();
+    assert!(error.is_configuration(), "{error}");
+    assert_eq!(error.errcode(), Some(48002));
+    assert_eq!(
+        standin.calls("externalcontact/get_follow_user_list"),
+        1,
+        "not tried again"
+    );
+    assert!(host.observed.lock().unwrap().iter().any(|o| matches!(
+        o,
+        Observed::Failed {
+            errcode: Some(48002),
+            configuration: true,
+            ..
+        }
+    )));
+}
+
+#[tokio::test]
 async fn a_frequency_limit_pauses_the_api_and_busy_is_retried() {
     let standin = Standin::start(corp()).unwrap();
     let host = MemoryHost::default();
