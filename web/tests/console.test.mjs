@@ -229,6 +229,8 @@ test('everyone a filter matches is tagged at once', async () => {
   await page.getByTestId('bulk-add').click();
   await page.keyboard.type('礼盒');
   await page.locator('.ant-select-item-option', { hasText: '礼盒' }).click();
+  // the option list stays open after a pick (a multiple select) and may cover the button
+  await page.keyboard.press('Escape');
   await page.getByRole('button', { name: /保\s*存/ }).click();
   await page.waitForFunction(
     async (want) => {

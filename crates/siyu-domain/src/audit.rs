@@ -102,6 +102,14 @@ pub mod action {
     /// A job was enqueued by hand (`siyu jobs enqueue`).
     pub const JOB_ENQUEUED: &str = "job.enqueued";
 
+    // --- acquisition ---
+    pub const CHANNEL_ACCOUNT_CREATED: &str = "channel_account.created";
+    pub const CHANNEL_ACCOUNT_UPDATED: &str = "channel_account.updated";
+    pub const CHANNEL_ACCOUNT_DELETED: &str = "channel_account.deleted";
+    pub const CHANNEL_CODE_CREATED: &str = "channel_code.created";
+    pub const CHANNEL_CODE_UPDATED: &str = "channel_code.updated";
+    pub const CHANNEL_CODE_DELETED: &str = "channel_code.deleted";
+
     // --- connectors ---
     pub const CONNECTOR_CREATED: &str = "connector.created";
     pub const CONNECTOR_UPDATED: &str = "connector.updated";

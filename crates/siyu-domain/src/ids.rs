@@ -57,6 +57,10 @@ id_type!(
     SavedViewId,
     /// A durable background job.
     JobId,
+    /// A brand's account on a platform (a Douyin account, a Tmall store).
+    ChannelAccountId,
+    /// A channel code (渠道活码): a QR code carrying a `state`.
+    ChannelCodeId,
     /// A stored file (an import's upload).
     FileId,
     /// A connector account: a tenant's account on a channel (a WeCom corp's app).

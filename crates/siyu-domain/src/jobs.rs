@@ -189,6 +189,10 @@ pub mod kind {
     /// Reads with `get` the personal tags of a connector's contacts that have none read
     /// or old ones, paced well under WeCom's limits: payload `{"connector_id"}`.
     pub const WECOM_PERSONAL_TAGS: &str = "wecom.personal_tags";
+    /// Makes, changes or deletes a channel code's WeCom contact way to match the code
+    /// (`add_contact_way`, `update_contact_way`, `del_contact_way`): payload
+    /// `{"code_id"}`, one waiting per code.
+    pub const WECOM_CONTACT_WAY: &str = "wecom.contact_way";
     /// App messages to members (`message/send`), within WeCom's per-member limits.
     pub const WECOM_APP_MESSAGE: &str = "wecom.app_message";
     /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload

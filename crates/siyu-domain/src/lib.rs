@@ -10,6 +10,7 @@
 //! shape of the API; that is a description of data, not a dependency on HTTP.
 
 pub mod access;
+pub mod acquisition;
 pub mod audience;
 pub mod audit;
 pub mod connector;
@@ -24,6 +25,7 @@ pub mod jobs;
 pub mod order;
 pub mod page;
 pub mod password;
+pub mod patch;
 pub mod personal;
 pub mod schedule;
 pub mod secret;

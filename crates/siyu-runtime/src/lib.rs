@@ -57,6 +57,8 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(wecom::callbacks::handler(services)),
         // mirrored corp tags changed in siyu, marked on WeCom
         Arc::new(wecom::marks::handler(services)),
+        // channel codes' contact ways made, changed and deleted with them
+        Arc::new(wecom::contact_ways::handler(services)),
         // personal tags read in the background, paced under WeCom's limits
         Arc::new(wecom::personal_tags::handler(services)),
         // texts from the app to members, within WeCom's per-member limits

@@ -22,6 +22,7 @@
 //! entry in the same transaction as the change: there is no change without its entry.
 
 mod access;
+mod acquisition;
 mod audit;
 mod auth;
 mod connectors;
@@ -68,6 +69,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+pub use acquisition::ContactWayUpdate;
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{

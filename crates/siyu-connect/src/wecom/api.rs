@@ -217,6 +217,26 @@ struct UnassignedPage {
 #[derive(Deserialize)]
 struct Nothing {}
 
+/// A 「联系我」 contact way siyu makes for a channel code: a single-member QR code
+/// (siyu routes by changing its member) carrying the code's `state`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContactWaySpec {
+    /// At most 30 characters.
+    pub remark: String,
+    pub skip_verify: bool,
+    pub state: String,
+    /// The member it routes to.
+    pub userid: String,
+}
+
+/// What `add_contact_way` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ContactWayMade {
+    pub config_id: String,
+    #[serde(default)]
+    pub qr_code: Option<String>,
+}
+
 /// `transfer_customer` (in office or resigned) takes at most this many customers a call.
 pub const CUSTOMERS_PER_TRANSFER: usize = 100;
 
@@ -328,6 +348,44 @@ impl<H: WecomHost> WecomClient<H> {
             "externalcontact/mark_tag",
             &json!({"userid": userid, "external_userid": external_userid,
                     "add_tag": add, "remove_tag": remove}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Makes a single-member QR contact way (`add_contact_way`, type 1, scene 2).
+    pub async fn add_contact_way(
+        &self,
+        way: &ContactWaySpec,
+    ) -> Result<ContactWayMade, WecomError> {
+        self.post(
+            "externalcontact/add_contact_way",
+            &json!({"type": 1, "scene": 2, "remark": way.remark, "skip_verify": way.skip_verify,
+                    "state": way.state, "user": [way.userid]}),
+        )
+        .await
+    }
+
+    /// Changes a contact way (`update_contact_way`; the member list is replaced).
+    pub async fn update_contact_way(
+        &self,
+        config_id: &str,
+        way: &ContactWaySpec,
+    ) -> Result<(), WecomError> {
+        self.post::<_, Nothing>(
+            "externalcontact/update_contact_way",
+            &json!({"config_id": config_id, "remark": way.remark,
+                    "skip_verify": way.skip_verify, "state": way.state, "user": [way.userid]}),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Deletes a contact way (`del_contact_way`).
+    pub async fn del_contact_way(&self, config_id: &str) -> Result<(), WecomError> {
+        self.post::<_, Nothing>(
+            "externalcontact/del_contact_way",
+            &json!({"config_id": config_id}),
         )
         .await
         .map(|_| ())

@@ -5,6 +5,7 @@
 pub mod app_messages;
 pub mod callbacks;
 pub mod chats;
+pub mod contact_ways;
 pub mod contacts;
 pub mod host;
 pub mod marks;

@@ -5,6 +5,7 @@
 //! [`customer_scope`] (the caller's data scope over customers) and [`conditions`]
 //! (segment definitions as requests give them).
 
+pub mod acquisition;
 pub mod app_messages;
 pub mod audit;
 pub mod auth;
@@ -112,6 +113,24 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(
             wecom_callbacks::verify_wecom_url,
             wecom_callbacks::receive_wecom_event
+        ))
+        .routes(routes!(
+            acquisition::accounts::list_channel_accounts,
+            acquisition::accounts::create_channel_account
+        ))
+        .routes(routes!(
+            acquisition::accounts::get_channel_account,
+            acquisition::accounts::update_channel_account,
+            acquisition::accounts::delete_channel_account
+        ))
+        .routes(routes!(
+            acquisition::codes::list_channel_codes,
+            acquisition::codes::create_channel_code
+        ))
+        .routes(routes!(
+            acquisition::codes::get_channel_code,
+            acquisition::codes::update_channel_code,
+            acquisition::codes::delete_channel_code
         ))
         .routes(routes!(sources::list_sources, sources::create_source))
         .routes(routes!(sources::get_source, sources::update_source))

@@ -225,6 +225,28 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let account = app
+        .post(
+            "/api/v1/channel-accounts",
+            &app.admin_token,
+            json!({"platform": "douyin", "name": "acme 抖音号"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let code = app
+        .post(
+            "/api/v1/channel-codes",
+            &app.admin_token,
+            json!({"name": "acme 码", "state": "acme-1", "account_id": account}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/me/views/{id}", view),
         ("/api/v1/connectors/{id}", connector),
@@ -240,6 +262,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             "/api/v1/connectors/{id}/departments/{department_id}",
             connector,
         ),
+        ("/api/v1/channel-accounts/{id}", account),
+        ("/api/v1/channel-codes/{id}", code),
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
         ("/api/v1/roles/{id}", role),
@@ -288,6 +312,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/segments/{id}", json!({"name": "z"})),
         ("/api/v1/tag-rules/{id}", json!({"enabled": false})),
         ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
+        ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
+        ("/api/v1/channel-codes/{id}", json!({"name": "theirs"})),
         (
             "/api/v1/connectors/{id}/transfers",
             json!({"kind": "in_office", "handover_userid": "a", "takeover_userid": "b",
@@ -343,7 +369,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 68, "every method of every path that takes an id");
+    assert_eq!(walked, 74, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

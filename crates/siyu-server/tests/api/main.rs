@@ -2,6 +2,7 @@
 //! database per test, SQLite by default and PostgreSQL when SIYU_TEST_DATABASE_URL is
 //! set. One test binary with modules keeps the build fast.
 
+mod acquisition;
 mod audiences;
 mod auth;
 mod connectors;

@@ -253,6 +253,20 @@ impl TenantScope<'_> {
         }))
     }
 
+    /// The WeCom userid of a staff member in the connector's corp, if they are a member.
+    pub async fn wecom_userid_of(&self, id: ConnectorId, staff: StaffId) -> Result<Option<String>> {
+        self.check_connector(id).await?;
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT userid FROM wecom_members WHERE connector_id = $1 AND staff_id = $2",
+            )
+            .bind(id.0)
+            .bind(staff.0)
+            .fetch_optional(db)
+            .await?
+        }))
+    }
+
     /// The members synced so far (and those who left).
     pub async fn wecom_members(&self, id: ConnectorId) -> Result<Vec<WecomMemberRow>> {
         self.check_connector(id).await?;

@@ -1,0 +1,582 @@
+//! Acquisition's API: channel accounts and channel codes (rules at save time, the
+//! caller's data scope), and a WeCom code's contact way made, changed and deleted with
+//! it against the WeCom stand-in.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use siyu_wecom_standin::{Corp, GenerateSpec, Standin};
+
+use crate::helpers::{PASSWORD, TestApp, answer};
+
+fn field(body: &Value) -> &str {
+    body["error"]["details"]["fields"][0]["field"]
+        .as_str()
+        .unwrap_or("")
+}
+
+#[tokio::test]
+async fn channel_accounts_are_kept_per_platform_and_bad_ones_refused() {
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    let douyin = app
+        .post(
+            "/api/v1/channel-accounts",
+            token,
+            json!({"platform": "douyin", "name": "品牌官方旗舰号", "handle": "brand_official"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(
+        douyin["domain_class"], "public",
+        "the platform's usual class"
+    );
+    assert_eq!(douyin["handle"], "brand_official");
+    let oa = app
+        .post(
+            "/api/v1/channel-accounts",
+            token,
+            json!({"platform": "official_account", "name": "品牌服务号"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(oa["domain_class"], "hybrid");
+    // the same name on the same platform: taken; on another platform: fine
+    app.post(
+        "/api/v1/channel-accounts",
+        token,
+        json!({"platform": "douyin", "name": "品牌官方旗舰号"}),
+    )
+    .await
+    .expect(409);
+    app.post(
+        "/api/v1/channel-accounts",
+        token,
+        json!({"platform": "xiaohongshu", "name": "品牌官方旗舰号"}),
+    )
+    .await
+    .expect(201);
+    // bad input
+    let bad = app
+        .post(
+            "/api/v1/channel-accounts",
+            token,
+            json!({"platform": "myspace", "name": "x"}),
+        )
+        .await
+        .expect(422);
+    assert!(bad.body.to_string().contains("platform"), "{}", bad.body);
+    let bad = app
+        .post(
+            "/api/v1/channel-accounts",
+            token,
+            json!({"platform": "douyin", "name": "  "}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(field(&bad.body), "name");
+    app.post(
+        "/api/v1/channel-accounts",
+        token,
+        json!({"platform": "douyin", "name": "y", "owner_staff_id": 999_999}),
+    )
+    .await
+    .expect(404);
+    let id = douyin["id"].as_i64().unwrap();
+    let changed = app
+        .patch(
+            &format!("/api/v1/channel-accounts/{id}"),
+            token,
+            json!({"name": "品牌抖音号", "domain_class": "hybrid"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(changed["name"], "品牌抖音号");
+    assert_eq!(changed["domain_class"], "hybrid");
+    assert_eq!(changed["platform"], "douyin", "left out: kept");
+    let list = app
+        .get("/api/v1/channel-accounts", token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list["items"].as_array().unwrap().len(), 3);
+    // an account a code names is kept
+    app.post(
+        "/api/v1/channel-codes",
+        token,
+        json!({"name": "抖音直播间", "state": "dy-live", "account_id": id}),
+    )
+    .await
+    .expect(201);
+    app.delete(&format!("/api/v1/channel-accounts/{id}"), token)
+        .await
+        .expect(409);
+    let oa_id = oa["id"].as_i64().unwrap();
+    app.delete(&format!("/api/v1/channel-accounts/{oa_id}"), token)
+        .await
+        .expect(204);
+    app.get(&format!("/api/v1/channel-accounts/{oa_id}"), token)
+        .await
+        .expect(404);
+}
+
+#[tokio::test]
+async fn channel_codes_need_a_name_and_a_good_state_and_keep_their_history() {
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    let code = app
+        .post(
+            "/api/v1/channel-codes",
+            token,
+            json!({"name": "小红书笔记", "state": "xhs_note-01"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(code["skip_verify"], true);
+    assert_eq!(code["routing"]["mode"], "round_robin");
+    assert!(code["contact_way"].is_null(), "no WeCom: no contact way");
+    // a state that breaks the rule is refused at save time
+    for state in ["", "抖音", "has space", "a/b", &"x".repeat(31)] {
+        let bad = app
+            .post(
+                "/api/v1/channel-codes",
+                token,
+                json!({"name": "x", "state": state}),
+            )
+            .await
+            .expect(422);
+        assert_eq!(field(&bad.body), "state", "{state:?}: {}", bad.body);
+    }
+    // a live code's state is taken
+    app.post(
+        "/api/v1/channel-codes",
+        token,
+        json!({"name": "again", "state": "xhs_note-01"}),
+    )
+    .await
+    .expect(409);
+    // other bad input, each named
+    let group = app
+        .post("/api/v1/tag-groups", token, json!({"name": "来源"}))
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    let tag = app
+        .post(
+            "/api/v1/tags",
+            token,
+            json!({"name": "小红书来源", "group_id": group}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    let cases = [
+        (
+            json!({"name": "x", "state": "a1", "welcome": "{name}你好"}),
+            "welcome",
+        ),
+        (
+            json!({"name": "x", "state": "a1", "members": [{"staff_id": 1, "weight": 0}]}),
+            "members[0].weight",
+        ),
+        (
+            json!({"name": "x", "state": "a1", "members": [{"staff_id": 1, "role": "backup"}]}),
+            "members",
+        ),
+        (
+            json!({"name": "x", "state": "a1", "members": [{"staff_id": 999999}]}),
+            "members[0].staff_id",
+        ),
+        (
+            json!({"name": "x", "state": "a1", "routing": {"working_hours": {"start": "9am", "end": "18:00"}}}),
+            "routing.working_hours.start",
+        ),
+    ];
+    for (body, expected) in cases {
+        let bad = app
+            .post("/api/v1/channel-codes", token, body.clone())
+            .await
+            .expect(422);
+        assert_eq!(field(&bad.body), expected, "{body}: {}", bad.body);
+    }
+    app.post(
+        "/api/v1/channel-codes",
+        token,
+        json!({"name": "x", "state": "a1", "tag_ids": [999999]}),
+    )
+    .await
+    .expect(404);
+    app.post(
+        "/api/v1/channel-codes",
+        token,
+        json!({"name": "x", "state": "a1", "surprise": true}),
+    )
+    .await
+    .expect(422);
+
+    // a change: fields left out stay, the welcome may be cleared with null
+    let id = code["id"].as_i64().unwrap();
+    let changed = app
+        .patch(
+            &format!("/api/v1/channel-codes/{id}"),
+            token,
+            json!({"tag_ids": [tag], "welcome": "{customer}您好，我是{member}"}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(changed["tag_ids"], json!([tag]));
+    assert_eq!(changed["state"], "xhs_note-01");
+    let cleared = app
+        .patch(
+            &format!("/api/v1/channel-codes/{id}"),
+            token,
+            json!({"welcome": null}),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert!(cleared["welcome"].is_null());
+    assert_eq!(cleared["tag_ids"], json!([tag]), "left out: kept");
+
+    // deleted: gone from the API, its state free again
+    app.delete(&format!("/api/v1/channel-codes/{id}"), token)
+        .await
+        .expect(204);
+    app.get(&format!("/api/v1/channel-codes/{id}"), token)
+        .await
+        .expect(404);
+    app.post(
+        "/api/v1/channel-codes",
+        token,
+        json!({"name": "小红书笔记 二期", "state": "xhs_note-01"}),
+    )
+    .await
+    .expect(201);
+    let list = app
+        .get("/api/v1/channel-codes", token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1);
+}
+
+/// Signs in a new staff member with this role and data scope; answers their client
+/// and id.
+async fn signed_in(app: &TestApp, email: &str, role: &str, scope: &str) -> (reqwest::Client, i64) {
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let id = app
+        .post(
+            "/api/v1/staff",
+            &app.admin_token,
+            json!({"unit_id": root.id, "role": role, "email": email, "name": email,
+                   "password": PASSWORD, "data_scope": scope}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let (client, login) = app.login(email, PASSWORD).await;
+    login.expect(200);
+    (client, id)
+}
+
+#[tokio::test]
+async fn a_code_is_seen_and_changed_only_within_the_callers_reach() {
+    let app = TestApp::spawn().await;
+    let (growth, growth_id) = signed_in(&app, "growth@acme.example.com", "growth", "own").await;
+    let (_, other_id) = signed_in(&app, "other@acme.example.com", "service", "own").await;
+    // the admin's code routing to someone else: not the growth member's to see
+    let theirs = app
+        .post(
+            "/api/v1/channel-codes",
+            &app.admin_token,
+            json!({"name": "门店A", "state": "store-a", "members": [{"staff_id": other_id}]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut request = growth.request(method, app.url(&path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send()
+    };
+    let mine = answer(
+        call(
+            reqwest::Method::POST,
+            "/api/v1/channel-codes".into(),
+            Some(
+                json!({"name": "我的码", "state": "mine-1", "members": [{"staff_id": growth_id}]}),
+            ),
+        )
+        .await
+        .unwrap(),
+    )
+    .await
+    .expect(201)
+    .body;
+    let list = answer(
+        call(reqwest::Method::GET, "/api/v1/channel-codes".into(), None)
+            .await
+            .unwrap(),
+    )
+    .await
+    .expect(200)
+    .body;
+    let ids: Vec<i64> = list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![mine["id"].as_i64().unwrap()]);
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        answer(
+            call(method, format!("/api/v1/channel-codes/{theirs}"), None)
+                .await
+                .unwrap(),
+        )
+        .await
+        .expect(404);
+    }
+    // writes as strict as reads: no routing to staff out of reach
+    let refused = answer(
+        call(
+            reqwest::Method::POST,
+            "/api/v1/channel-codes".into(),
+            Some(json!({"name": "抢", "state": "grab-1", "members": [{"staff_id": other_id}]})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let mine_id = mine["id"].as_i64().unwrap();
+    let refused = answer(
+        call(
+            reqwest::Method::PATCH,
+            format!("/api/v1/channel-codes/{mine_id}"),
+            Some(json!({"members": [{"staff_id": growth_id}, {"staff_id": other_id}]})),
+        )
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    // the service role has no campaigns.read
+    let service = app.token_with_role("service").await;
+    app.get("/api/v1/channel-codes", &service).await.expect(403);
+}
+
+/// Waits until the code's contact way job has finished.
+async fn way_settled(app: &TestApp) {
+    let started = Instant::now();
+    loop {
+        let jobs = app
+            .get(
+                "/api/v1/jobs?kind=wecom.contact_way&limit=100",
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if jobs
+            .iter()
+            .all(|j| ["done", "dead", "cancelled"].contains(&j["state"].as_str().unwrap()))
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "contact way jobs still running: {jobs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
+    let standin = Standin::start(Corp::generate(&GenerateSpec {
+        members: 3,
+        contacts: 5,
+        tag_groups: 1,
+        tags_per_group: 2,
+        tagged_share: 0.0,
+        seed: 9,
+    }))
+    .unwrap();
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    let connector = app
+        .post(
+            "/api/v1/connectors",
+            token,
+            json!({"kind": "wecom", "name": "企业微信", "config": {
+                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
+                "secret": siyu_wecom_standin::GENERATED_SECRET,
+                "token": "tok", "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
+                "api_base_url": standin.base_url()}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let sync = app
+        .post(
+            &format!("/api/v1/connectors/{connector}/sync"),
+            token,
+            json!({"scope": "staff"}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
+    let members = app
+        .get(&format!("/api/v1/connectors/{connector}/members"), token)
+        .await
+        .expect(200)
+        .body;
+    let staff_of = |userid: &str| {
+        members
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["userid"] == userid)
+            .unwrap()["staff_id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (first, second) = (staff_of("member001"), staff_of("member002"));
+    // someone who is not in the corp cannot be routed to
+    let outsider = app
+        .staff_with_role("outsider@acme.example.com", "service")
+        .await;
+    let bad = app
+        .post(
+            "/api/v1/channel-codes",
+            token,
+            json!({"name": "x", "state": "wx-1", "connector_id": connector,
+                   "members": [{"staff_id": outsider}]}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(field(&bad.body), "members[0].staff_id", "{}", bad.body);
+    let bad = app
+        .post(
+            "/api/v1/channel-codes",
+            token,
+            json!({"name": "x", "state": "wx-1", "connector_id": connector}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(field(&bad.body), "members");
+
+    let code = app
+        .post(
+            "/api/v1/channel-codes",
+            token,
+            json!({"name": "抖音直播间引流码（十二月大促专用超长备注名）", "state": "dy-live-12",
+                   "connector_id": connector, "skip_verify": false,
+                   "members": [{"staff_id": first}, {"staff_id": second}]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = code["id"].as_i64().unwrap();
+    way_settled(&app).await;
+    let ways = standin.contact_ways();
+    assert_eq!(ways.len(), 1, "{ways:?}");
+    let way = &ways[0];
+    assert_eq!(way.state, "dy-live-12");
+    assert_eq!(
+        way.user,
+        vec!["member001".to_owned()],
+        "one member: siyu routes"
+    );
+    assert!(!way.skip_verify);
+    assert!(way.remark.chars().count() <= 30);
+    let code = app
+        .get(&format!("/api/v1/channel-codes/{id}"), token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(code["contact_way"]["config_id"], way.config_id);
+    assert_eq!(code["contact_way"]["qr_code_url"], way.qr_code);
+    assert_eq!(code["contact_way"]["current_staff_id"], first);
+    assert!(code["contact_way"]["error"].is_null());
+
+    // the first member taken off: the way routes to the second
+    app.patch(
+        &format!("/api/v1/channel-codes/{id}"),
+        token,
+        json!({"members": [{"staff_id": second}], "state": "dy-live-12b"}),
+    )
+    .await
+    .expect(200);
+    way_settled(&app).await;
+    let ways = standin.contact_ways();
+    assert_eq!(ways.len(), 1, "changed, not made again");
+    assert_eq!(ways[0].user, vec!["member002".to_owned()]);
+    assert_eq!(ways[0].state, "dy-live-12b");
+    // WeCom refuses a change: shown on the code, kept for the next try
+    standin.inject("externalcontact/update_contact_way", 40003, 1);
+    app.patch(
+        &format!("/api/v1/channel-codes/{id}"),
+        token,
+        json!({"name": "改个名"}),
+    )
+    .await
+    .expect(200);
+    let started = Instant::now();
+    let shown = loop {
+        let code = app
+            .get(&format!("/api/v1/channel-codes/{id}"), token)
+            .await
+            .expect(200)
+            .body;
+        if !code["contact_way"]["error"].is_null() {
+            break code;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{code}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        shown["contact_way"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("40003"),
+        "{shown}"
+    );
+    assert_eq!(shown["contact_way"]["config_id"], ways[0].config_id, "kept");
+
+    // the try after goes through and clears it
+    way_settled(&app).await;
+    let code = app
+        .get(&format!("/api/v1/channel-codes/{id}"), token)
+        .await
+        .expect(200)
+        .body;
+    assert!(code["contact_way"]["error"].is_null(), "{code}");
+    assert_eq!(standin.contact_ways()[0].remark, "改个名");
+    // deleted with the code
+    app.delete(&format!("/api/v1/channel-codes/{id}"), token)
+        .await
+        .expect(204);
+    way_settled(&app).await;
+    assert!(standin.contact_ways().is_empty(), "the way was deleted");
+}

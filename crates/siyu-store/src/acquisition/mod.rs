@@ -1,0 +1,11 @@
+//! Acquisition's tables: the brand's channel accounts and its channel codes (with the
+//! members they route to and the tags they put on), each code's WeCom contact way as
+//! WeCom last took it. Accounts are the tenant's reference data (everyone who may see
+//! codes sees them); a code is within a principal's reach when it routes to one of the
+//! staff they reach or one of them made it, and a change may route only to staff within
+//! reach.
+
+mod accounts;
+mod codes;
+
+pub use codes::ContactWayUpdate;
