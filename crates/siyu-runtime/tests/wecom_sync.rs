@@ -482,12 +482,23 @@ async fn the_personal_tags_sweep_reads_every_contact_once_in_paced_turns() {
         state: None,
         kind: Some(siyu_domain::jobs::kind::WECOM_PERSONAL_TAGS.into()),
     };
-    let sweeps = scope
+    let asked = scope
         .list_jobs(siyu_domain::page::PageRequest::first(10), &filter)
         .await
         .unwrap()
         .items;
-    assert_eq!(sweeps.len(), 1, "one sweep asked for: {sweeps:?}");
+    assert_eq!(asked.len(), 1, "one sweep asked for: {asked:?}");
+    assert!(
+        asked[0].run_at >= siyu_store::now_ms() + 50_000,
+        "a minute after the sync: {asked:?}"
+    );
+    // not to wait the minute here: that one cancelled, one asked for now
+    scope.cancel_job(asked[0].id, &Actor::cli()).await.unwrap();
+    let sweep = scope
+        .enqueue(&[personal_tags::sweep_job(tenant, id, Duration::ZERO)])
+        .await
+        .unwrap()[0]
+        .unwrap();
     // meanwhile one customer deleted every member they had
     let (gone, gone_members) = standin.with_corp(|corp| {
         let ext = corp.customers_of(&corp.members().next().unwrap().userid)[0].clone();
@@ -506,7 +517,7 @@ async fn the_personal_tags_sweep_reads_every_contact_once_in_paced_turns() {
         .handler(personal_tags::paced(&services, Duration::from_millis(100)))
         .poll(Duration::from_millis(50))
         .start();
-    let done = finished(&scope, sweeps[0].id).await;
+    let done = finished(&scope, sweep).await;
     assert_eq!(done.state, JobState::Done, "{done:?}");
     assert_eq!(
         done.attempts, 1,
@@ -555,7 +566,7 @@ async fn the_personal_tags_sweep_reads_every_contact_once_in_paced_turns() {
     );
     // a second sweep finds nothing to read
     let again = scope
-        .enqueue(&[personal_tags::sweep_job(tenant, id)])
+        .enqueue(&[personal_tags::sweep_job(tenant, id, Duration::ZERO)])
         .await
         .unwrap()[0]
         .unwrap();

@@ -6,7 +6,8 @@
 //!   customer is made or linked (by external userid or unionid), the relation's
 //!   `Contact Added` event carries the member, add way and `state` (as `channel_code`),
 //!   a customer without an owner gets the member, and the corp tags go on. Then the
-//!   `WelcomeCode`, if any, is answered once: the member's welcome, else the connector's
+//!   `WelcomeCode`, if any, is answered once: the welcome of the channel code whose
+//!   `state` it carries (names filled in), else the member's, else the connector's
 //!   `welcome`, else a built-in greeting, unless the customer opted out of WeCom (recorded `refused`, not sent).
 //!   The send is recorded with this job, so a try after a crash finds it and does not
 //!   send again; 41050/41051 (the code used or expired) are recorded, not retried.
@@ -26,6 +27,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use siyu_connect::wecom::callback::CallbackEvent;
 use siyu_connect::wecom::{WecomClient, WecomError};
+use siyu_domain::acquisition::render_welcome;
 use siyu_domain::audit::Actor;
 use siyu_domain::connector::{SendStatus, WecomConnector};
 use siyu_domain::consent::ConsentChannel;
@@ -211,8 +213,11 @@ impl Work<'_> {
             scope.record_connector_send(&send).await?;
             return Ok(());
         }
+        let by_code = self.code_welcome(customer, member.as_ref()).await?;
         let text = welcome_text(
-            member.as_ref().and_then(|m| m.welcome.as_deref()),
+            by_code
+                .as_deref()
+                .or(member.as_ref().and_then(|m| m.welcome.as_deref())),
             self.wecom.settings.welcome.as_deref(),
         );
         match self.client.send_welcome(code, text).await {
@@ -228,6 +233,40 @@ impl Work<'_> {
         }
         scope.record_connector_send(&send).await?;
         Ok(())
+    }
+
+    /// The welcome of the live channel code the add came through, with the customer's
+    /// and the member's names in; none when it has none.
+    async fn code_welcome(
+        &self,
+        customer: Option<CustomerId>,
+        member: Option<&siyu_store::WecomMemberRow>,
+    ) -> Result<Option<String>, JobError> {
+        let Some(state) = self.event.state.as_deref().filter(|s| !s.is_empty()) else {
+            return Ok(None);
+        };
+        let scope = self.scope();
+        let Some(template) = scope
+            .channel_code_by_state(state)
+            .await?
+            .filter(|c| c.connector_id == Some(self.id))
+            .and_then(|c| c.welcome)
+        else {
+            return Ok(None);
+        };
+        let customer_name = match customer {
+            Some(c) => scope
+                .get_customer(c)
+                .await?
+                .traits
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("")
+                .to_owned(),
+            None => String::new(),
+        };
+        let member_name = member.map(|m| m.name.as_str()).unwrap_or("");
+        Ok(Some(render_welcome(&template, &customer_name, member_name)))
     }
 
     async fn relation_ended(&self, name: &str, by: Option<&str>) -> Result<(), JobError> {

@@ -1,6 +1,6 @@
 //! The `wecom.personal_tags` job: the personal tags (type 2) of a connector's contacts,
-//! read in the background. `batch/get_by_user` carries corp tags only, so after a
-//! customer sync this job reads, with `get`, every contact whose personal tags were
+//! read in the background. `batch/get_by_user` carries corp tags only, so a minute after
+//! a customer sync this job reads, with `get`, every contact whose personal tags were
 //! never read or were read more than a week ago, [`BATCH`] contacts a turn and one turn
 //! every [`PACE`]: 500 reads a minute, a tenth of WeCom's per-API minute limit, leaving
 //! the rest to callbacks and profiles opened (which read at once). Between turns the job
@@ -46,15 +46,20 @@ pub fn paced(services: &Services, pace: Duration) -> impl JobHandler {
     })
 }
 
-/// Asks for a sweep of the connector's contacts (one waits or runs at a time), after
-/// the jobs that answer customers.
-pub fn sweep_job(tenant: TenantId, id: ConnectorId) -> NewJob {
+/// How long after a sync its sweep starts: the sync has just used WeCom's limits hard,
+/// and callbacks and profiles opened go first.
+pub const AFTER_SYNC: Duration = Duration::from_secs(60);
+
+/// Asks for a sweep of the connector's contacts `after` from now (one waits or runs at
+/// a time), after the jobs that answer customers.
+pub fn sweep_job(tenant: TenantId, id: ConnectorId, after: Duration) -> NewJob {
     NewJob::new(
         siyu_domain::jobs::kind::WECOM_PERSONAL_TAGS,
         serde_json::json!({ "connector_id": id.0 }),
     )
     .for_tenant(tenant)
     .with_priority(-1)
+    .run_at(siyu_store::now_ms() + after.as_millis() as i64)
     .unique_key(format!("personal_tags:{}", id.0))
 }
 

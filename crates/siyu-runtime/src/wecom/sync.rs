@@ -58,7 +58,11 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
     let report = sync(services, &ctx, tenant, &payload).await?;
     if payload.scope.customers() {
         // the personal tags the sync could not bring, read in the background
-        let sweep = super::personal_tags::sweep_job(tenant, payload.connector_id);
+        let sweep = super::personal_tags::sweep_job(
+            tenant,
+            payload.connector_id,
+            super::personal_tags::AFTER_SYNC,
+        );
         services.store.tenant(tenant).enqueue(&[sweep]).await?;
     }
     tracing::info!(

@@ -580,3 +580,217 @@ async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
     way_settled(&app).await;
     assert!(standin.contact_ways().is_empty(), "the way was deleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_through_a_code_is_tagged_owned_welcomed_with_its_text_and_attributed() {
+    const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+    const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+    let standin = Standin::start(Corp::generate(&GenerateSpec {
+        members: 2,
+        contacts: 4,
+        tag_groups: 1,
+        tags_per_group: 2,
+        tagged_share: 0.0,
+        seed: 11,
+    }))
+    .unwrap();
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    let connector = app
+        .post(
+            "/api/v1/connectors",
+            token,
+            json!({"kind": "wecom", "name": "企业微信", "config": {
+                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
+                "secret": siyu_wecom_standin::GENERATED_SECRET,
+                "token": TOKEN, "encoding_aes_key": AES_KEY,
+                "api_base_url": standin.base_url(), "welcome": "连接器欢迎语"}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let sync = app
+        .post(
+            &format!("/api/v1/connectors/{connector}/sync"),
+            token,
+            json!({"scope": "staff"}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
+    standin
+        .set_callback(
+            &app.url(&format!("/callbacks/wecom/{connector}")),
+            TOKEN,
+            AES_KEY,
+        )
+        .unwrap();
+    let member = app
+        .store
+        .tenant(app.tenant.id)
+        .wecom_member(siyu_domain::ids::ConnectorId(connector), "member001")
+        .await
+        .unwrap()
+        .unwrap();
+    let group = app
+        .post("/api/v1/tag-groups", token, json!({"name": "来源"}))
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    let tag = app
+        .post(
+            "/api/v1/tags",
+            token,
+            json!({"name": "抖音直播", "group_id": group}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let account = app
+        .post(
+            "/api/v1/channel-accounts",
+            token,
+            json!({"platform": "douyin", "name": "品牌抖音号"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let code = app
+        .post(
+            "/api/v1/channel-codes",
+            token,
+            json!({"name": "抖音直播间", "state": "dy-live-01", "account_id": account,
+                   "connector_id": connector, "tag_ids": [tag],
+                   "welcome": "{customer}您好，我是{member}，直播间的福利请查收～",
+                   "members": [{"staff_id": member.staff_id}]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let code_id = code["id"].as_i64().unwrap();
+
+    let added = standin
+        .customer_adds(
+            "member001",
+            siyu_wecom_standin::ExternalContact::wechat("wmCODEADD000001", "李小姐"),
+            Some("dy-live-01".into()),
+            true,
+        )
+        .await;
+    assert_eq!(added.delivered, Ok(200));
+    // and one through a state no code has: kept, attributed to no code
+    let unknown = standin
+        .customer_adds(
+            "member002",
+            siyu_wecom_standin::ExternalContact::wechat("wmCODEADD000002", "王先生"),
+            Some("gone-code".into()),
+            true,
+        )
+        .await;
+    assert_eq!(unknown.delivered, Ok(200));
+    let started = Instant::now();
+    loop {
+        let jobs = app
+            .get("/api/v1/jobs?kind=wecom.callback&limit=100", token)
+            .await
+            .expect(200)
+            .body["items"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if jobs.len() == 2 && jobs.iter().all(|j| j["state"] == "done") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{jobs:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let customer = app
+        .get(
+            "/api/v1/customers/lookup?kind=wecom_external_userid&value=wmCODEADD000001",
+            token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(customer["owner_staff_id"], member.staff_id);
+    let customer_id = customer["id"].as_i64().unwrap();
+    let tags = app
+        .get(&format!("/api/v1/customers/{customer_id}/tags"), token)
+        .await
+        .expect(200)
+        .body;
+    let tagged: Vec<&Value> = tags
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["tag_id"] == tag)
+        .collect();
+    assert_eq!(tagged.len(), 1, "{tags}");
+    assert_eq!(tagged[0]["origin"], "channel_code");
+    // the code's welcome, names in, once
+    let welcomes = standin.welcome_messages();
+    let to_her: Vec<_> = welcomes
+        .iter()
+        .filter(|w| Some(&w.welcome_code) == added.welcome_code.as_ref())
+        .collect();
+    assert_eq!(to_her.len(), 1, "{welcomes:?}");
+    assert_eq!(
+        to_her[0].text,
+        format!("李小姐您好，我是{}，直播间的福利请查收～", member.name)
+    );
+    let to_him = welcomes
+        .iter()
+        .find(|w| Some(&w.welcome_code) == unknown.welcome_code.as_ref())
+        .unwrap();
+    assert_eq!(to_him.text, "连接器欢迎语", "no code: the connector's");
+    // the Contact Added events
+    let scope = app.store.tenant(app.tenant.id);
+    let added_events = |customer: i64| {
+        let scope = &scope;
+        async move {
+            scope
+                .customer_timeline(
+                    siyu_domain::customer::CustomerId(customer),
+                    siyu_domain::page::PageRequest::first(50),
+                )
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .filter_map(|entry| match entry {
+                    siyu_domain::customer::TimelineEntry::Event(e) if e.name == "Contact Added" => {
+                        Some(Value::Object(e.properties))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<Value>>()
+        }
+    };
+    let hers = added_events(customer_id).await;
+    assert_eq!(hers.len(), 1, "{hers:?}");
+    assert_eq!(hers[0]["channel_code"], "dy-live-01");
+    assert_eq!(hers[0]["channel_code_id"], code_id);
+    assert_eq!(hers[0]["channel_code_name"], "抖音直播间");
+    let him = app
+        .get(
+            "/api/v1/customers/lookup?kind=wecom_external_userid&value=wmCODEADD000002",
+            token,
+        )
+        .await
+        .expect(200)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let his = added_events(him).await;
+    assert_eq!(his.len(), 1);
+    assert_eq!(his[0]["channel_code"], "gone-code");
+    assert!(his[0].get("channel_code_id").is_none(), "{his:?}");
+}

@@ -327,7 +327,8 @@ async fn tag_edits_and_deletions_in_wecom_reach_the_profile() {
     assert_eq!(counts.relations_ended, 1);
 }
 
-/// Waits until every job of the tenant has finished.
+/// Waits until every job of the tenant has finished, but the personal tags sweep a sync
+/// asks for a minute later (background reading, not part of what a test waits for).
 async fn all_jobs_done(app: &TestApp) {
     let started = Instant::now();
     loop {
@@ -338,7 +339,10 @@ async fn all_jobs_done(app: &TestApp) {
             .body["items"]
             .as_array()
             .unwrap()
-            .clone();
+            .iter()
+            .filter(|j| j["kind"] != "wecom.personal_tags")
+            .cloned()
+            .collect::<Vec<Value>>();
         let live: Vec<&Value> = jobs
             .iter()
             .filter(|j| ["waiting", "running"].contains(&j["state"].as_str().unwrap()))

@@ -71,6 +71,71 @@ pub enum ContactWayUpdate {
     Failed(String),
 }
 
+/// A live code as an add through it needs it: to name it on the `Contact Added` event
+/// and put its tags on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CodeRef {
+    pub id: ChannelCodeId,
+    pub name: String,
+    pub tag_ids: Vec<TagId>,
+}
+
+/// The tenant's live codes of these states, by state, read in the caller's transaction.
+pub(crate) async fn live_codes_by_state_in(
+    tx: &mut Tx,
+    tenant: siyu_domain::ids::TenantId,
+    states: &[&str],
+) -> Result<HashMap<String, CodeRef>> {
+    let mut found = HashMap::new();
+    for chunk in states.chunks(200) {
+        #[derive(sqlx::FromRow)]
+        struct StateRow {
+            id: i64,
+            name: String,
+            state: String,
+        }
+        let mut p = crate::tx::Placeholders::for_tx(tx);
+        let tenant_p = p.next();
+        let list: Vec<String> = chunk.iter().map(|_| p.next()).collect();
+        let sql = format!(
+            "SELECT id, name, state FROM channel_codes WHERE tenant_id = {tenant_p}              AND deleted_at IS NULL AND state IN ({})",
+            list.join(",")
+        );
+        let rows: Vec<StateRow> = on_tx!(tx, |c| {
+            let mut q = sqlx::query_as(&sql).bind(tenant.0);
+            for state in chunk {
+                q = q.bind(*state);
+            }
+            q.fetch_all(&mut *c).await?
+        });
+        if rows.is_empty() {
+            continue;
+        }
+        let ids = id_list(&rows.iter().map(|r| r.id).collect::<Vec<_>>());
+        let tag_sql =
+            format!("SELECT code_id, tag_id FROM channel_code_tags WHERE code_id IN ({ids})");
+        let tags: Vec<TagRow> = on_tx!(tx, |c| {
+            sqlx::query_as(&tag_sql).fetch_all(&mut *c).await?
+        });
+        for r in rows {
+            let tag_ids = tags
+                .iter()
+                .filter(|t| t.code_id == r.id)
+                .map(|t| TagId(t.tag_id))
+                .collect();
+            found.insert(
+                r.state,
+                CodeRef {
+                    id: ChannelCodeId(r.id),
+                    name: r.name,
+                    tag_ids,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
 impl TenantScope<'_> {
     /// ` AND (…)` keeping codes within reach: made by, or routing to, staff it reaches.
     fn code_reach_clause(&self) -> String {

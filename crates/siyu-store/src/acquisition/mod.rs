@@ -9,3 +9,4 @@ mod accounts;
 mod codes;
 
 pub use codes::ContactWayUpdate;
+pub(crate) use codes::{CodeRef, live_codes_by_state_in};

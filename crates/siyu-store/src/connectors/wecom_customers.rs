@@ -218,6 +218,26 @@ impl TenantScope<'_> {
         }
         let known = known_contacts(&mut tx, id, &external).await?;
         let relations = known_relations(&mut tx, id, &external).await?;
+        // the channel codes the new relations came through, by their state
+        let states: Vec<&str> = {
+            let mut states: Vec<&str> = page
+                .iter()
+                .filter(|c| {
+                    !c.follow.state.is_empty()
+                        && !relations
+                            .contains(&(c.external_userid.clone(), c.follow.userid.clone()))
+                })
+                .map(|c| c.follow.state.as_str())
+                .collect();
+            states.sort_unstable();
+            states.dedup();
+            states
+        };
+        let codes = if states.is_empty() {
+            HashMap::new()
+        } else {
+            crate::acquisition::live_codes_by_state_in(&mut tx, self.tenant, &states).await?
+        };
         // the events: an identify for each contact new or changed, a Contact Added for
         // each relation new to siyu
         let mut items = Vec::new();
@@ -263,7 +283,7 @@ impl TenantScope<'_> {
             }
             items.push(IngestItem {
                 source: context.source,
-                event: contact_added(id, contact, now),
+                event: contact_added(id, contact, codes.get(&contact.follow.state), now),
             });
         }
         stored.identified = identified.len() as u64;
@@ -394,6 +414,34 @@ impl TenantScope<'_> {
             )
             .await?;
         }
+        // the tags of the channel codes new relations came through
+        let mut code_pairs: Vec<(CustomerId, TagId)> = Vec::new();
+        for contact in page {
+            let key = (
+                contact.external_userid.as_str(),
+                contact.follow.userid.as_str(),
+            );
+            let (Some(code), Some(customer), true) = (
+                codes.get(&contact.follow.state),
+                customers.get(key.0),
+                added_relations.contains(&key),
+            ) else {
+                continue;
+            };
+            code_pairs.extend(code.tag_ids.iter().map(|t| (*customer, *t)));
+        }
+        code_pairs.sort_unstable_by_key(|(c, t)| (c.0, t.0));
+        code_pairs.dedup();
+        if !code_pairs.is_empty() {
+            self.add_tag_pairs_in(
+                &mut tx,
+                &code_pairs,
+                TagOrigin::ChannelCode,
+                Some("channel code"),
+                actor,
+            )
+            .await?;
+        }
         if let Some(position) = position {
             let checkpoint = position.checkpoint.to_string();
             let moved = on_tx!(&mut tx, |c| {
@@ -423,8 +471,15 @@ impl TenantScope<'_> {
     }
 }
 
-/// The `Contact Added` event of a relation, at WeCom's add time.
-fn contact_added(id: ConnectorId, contact: &WecomContactRecord, now: i64) -> TrackedEvent {
+/// The `Contact Added` event of a relation, at WeCom's add time; the live channel code
+/// of its state, if any, named (a state no live code has stays as `channel_code` alone:
+/// an unknown code's add, kept all the same).
+fn contact_added(
+    id: ConnectorId,
+    contact: &WecomContactRecord,
+    code: Option<&crate::acquisition::CodeRef>,
+    now: i64,
+) -> TrackedEvent {
     let follow = &contact.follow;
     let mut properties = Map::new();
     properties.insert("member".into(), json!(follow.userid));
@@ -432,6 +487,10 @@ fn contact_added(id: ConnectorId, contact: &WecomContactRecord, now: i64) -> Tra
     properties.insert("state".into(), json!(follow.state));
     if !follow.state.is_empty() {
         properties.insert("channel_code".into(), json!(follow.state));
+    }
+    if let Some(code) = code {
+        properties.insert("channel_code_id".into(), json!(code.id.0));
+        properties.insert("channel_code_name".into(), json!(code.name));
     }
     properties.insert("connector_id".into(), json!(id.0));
     let at = if follow.added_at > 0 {
