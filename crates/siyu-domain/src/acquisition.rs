@@ -10,6 +10,8 @@
 //! every primary is full or out of hours), tags who comes and welcomes them with its own
 //! text, in which `{customer}` and `{member}` stand for the two names.
 
+pub mod routing;
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -348,8 +350,9 @@ pub struct ContactWay {
     pub config_id: Option<String>,
     /// WeCom's QR image URL.
     pub qr_code_url: Option<String>,
-    /// The member the way routes to now.
+    /// The member the way routes to now, and why them.
     pub current_staff_id: Option<StaffId>,
+    pub current_route: Option<routing::RouteReason>,
     /// When WeCom last took a change.
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]

@@ -41,11 +41,29 @@ const WHOLE_TENANT: &[(&str, &str)] = &[
     ("wecom_callbacks.rs", "store.tenant(connector.tenant)"),
 ];
 
+/// Every `.rs` file under `dir`, folders of a capability (`routes/acquisition/`) included.
+fn rust_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
 #[test]
 fn handlers_never_apply_a_data_scope_by_hand() {
     let mut found = Vec::new();
-    for entry in std::fs::read_dir(routes()).unwrap() {
-        let path = entry.unwrap().path();
+    let files = rust_files(&routes());
+    assert!(
+        files.iter().any(|f| f.ends_with("acquisition/codes.rs")),
+        "route folders are read"
+    );
+    for path in files {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(&path).unwrap();
         // statements split over lines read as one

@@ -1,7 +1,8 @@
 //! The `wecom.contact_way` job: a channel code's WeCom contact way brought in line with
 //! the code. A code made gets a single-member QR way carrying its `state` (siyu routes
 //! by changing that member, since WeCom picks at random among the members of a
-//! multi-member way); a code changed gets its way changed; a code deleted gets its way
+//! multi-member way); after each add through it, and when it is changed, the way gets
+//! the member its routing chooses next (`siyu_domain::acquisition::routing`); a code deleted gets its way
 //! deleted (WeCom's config_id is the only handle: the API's ways are not shown in the
 //! WeCom admin). One job waits per code; a change made while it runs is seen when it
 //! looks again before finishing. What WeCom said stays on the code (`contact_way`): its
@@ -10,8 +11,9 @@
 use serde::Deserialize;
 use siyu_connect::wecom::WecomError;
 use siyu_connect::wecom::api::ContactWaySpec;
-use siyu_domain::acquisition::{ChannelCode, CodeMemberRole};
-use siyu_domain::ids::{ChannelCodeId, StaffId};
+use siyu_domain::acquisition::ChannelCode;
+use siyu_domain::acquisition::routing::{LocalTime, Route, RouteInput, route};
+use siyu_domain::ids::ChannelCodeId;
 use siyu_store::{ContactWayUpdate, StoreError, TenantScope};
 
 use super::sync::{client_for, job_error};
@@ -69,12 +71,22 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
             }
             return Ok(());
         }
-        let Some(staff) = member_now(&code) else {
+        let Some(chosen) = next_member(&scope, &code).await? else {
             return Err(JobError::permanent(format!(
-                "channel code {} has no primary member to route to",
+                "channel code {} has no member to route to",
                 code.id.0
             )));
         };
+        let staff = chosen.staff_id;
+        if let Some(way) = &code.contact_way
+            && way.config_id.is_some()
+            && way.error.is_none()
+            && way.current_staff_id == Some(staff)
+            && way.current_route == Some(chosen.reason)
+            && way.synced_at.is_some_and(|at| at >= code.updated_at)
+        {
+            return Ok(()); // WeCom has it as it should be
+        }
         let Some(userid) = scope.wecom_userid_of(connector, staff).await? else {
             let error = format!("staff member {} is not a member of the WeCom corp", staff.0);
             scope
@@ -112,6 +124,7 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
                             config_id,
                             qr_code_url,
                             current_staff_id: Some(staff),
+                            route: Some(chosen.reason),
                         },
                     )
                     .await?;
@@ -133,20 +146,25 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
     )))
 }
 
-/// The member the way routes to: the one it routes to now while they are still a
-/// primary member, else the first primary member.
-fn member_now(code: &ChannelCode) -> Option<StaffId> {
-    let primaries: Vec<StaffId> = code
-        .members
-        .iter()
-        .filter(|m| m.role == CodeMemberRole::Primary)
-        .map(|m| m.staff_id)
-        .collect();
-    code.contact_way
-        .as_ref()
-        .and_then(|w| w.current_staff_id)
-        .filter(|s| primaries.contains(s))
-        .or_else(|| primaries.first().copied())
+/// The member the way should hold now, by the code's routing: its members' adds today
+/// (in the tenant's time zone) against their capacities, its working hours, and who the
+/// latest add went to.
+async fn next_member(
+    scope: &TenantScope<'_>,
+    code: &ChannelCode,
+) -> Result<Option<Route>, JobError> {
+    let zone = scope.time_zone().await?;
+    let now = siyu_store::now_ms();
+    let today = zone.start_of_day(zone.day_of(now));
+    let adds_today = scope.channel_code_adds_since(code.id, today).await?;
+    let last = scope.channel_code_last_add(code.id).await?;
+    Ok(route(&RouteInput {
+        members: &code.members,
+        routing: &code.routing,
+        last,
+        adds_today: &adds_today,
+        now: LocalTime::at(zone, now),
+    }))
 }
 
 /// Whether the code was changed (or deleted) after `seen` was read.

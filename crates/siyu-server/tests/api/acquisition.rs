@@ -794,3 +794,193 @@ async fn an_add_through_a_code_is_tagged_owned_welcomed_with_its_text_and_attrib
     assert_eq!(his[0]["channel_code"], "gone-code");
     assert!(his[0].get("channel_code_id").is_none(), "{his:?}");
 }
+
+/// Waits until no callback or contact way job is live.
+async fn wecom_settled(app: &TestApp) {
+    let started = Instant::now();
+    loop {
+        let mut live = Vec::new();
+        for kind in ["wecom.callback", "wecom.contact_way"] {
+            let jobs = app
+                .get(
+                    &format!("/api/v1/jobs?kind={kind}&limit=200"),
+                    &app.admin_token,
+                )
+                .await
+                .expect(200)
+                .body["items"]
+                .as_array()
+                .unwrap()
+                .clone();
+            live.extend(
+                jobs.into_iter()
+                    .filter(|j| ["waiting", "running"].contains(&j["state"].as_str().unwrap())),
+            );
+        }
+        if live.is_empty() {
+            return;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "{live:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_routes_adds_in_turn_and_to_backups_when_its_members_are_full() {
+    const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+    const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+    let standin = Standin::start(Corp::generate(&GenerateSpec {
+        members: 4,
+        contacts: 4,
+        tag_groups: 1,
+        tags_per_group: 1,
+        tagged_share: 0.0,
+        seed: 13,
+    }))
+    .unwrap();
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    let connector = app
+        .post(
+            "/api/v1/connectors",
+            token,
+            json!({"kind": "wecom", "name": "企业微信", "config": {
+                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
+                "secret": siyu_wecom_standin::GENERATED_SECRET,
+                "token": TOKEN, "encoding_aes_key": AES_KEY,
+                "api_base_url": standin.base_url()}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let sync = app
+        .post(
+            &format!("/api/v1/connectors/{connector}/sync"),
+            token,
+            json!({"scope": "staff"}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
+    standin
+        .set_callback(
+            &app.url(&format!("/callbacks/wecom/{connector}")),
+            TOKEN,
+            AES_KEY,
+        )
+        .unwrap();
+    let scope = app.store.tenant(app.tenant.id);
+    let mut staff = std::collections::HashMap::new();
+    for m in scope
+        .wecom_members(siyu_domain::ids::ConnectorId(connector))
+        .await
+        .unwrap()
+    {
+        staff.insert(m.userid.clone(), m.staff_id);
+    }
+    let userid_of = |staff_id: i64| {
+        staff
+            .iter()
+            .find(|(_, s)| **s == staff_id)
+            .map(|(u, _)| u.clone())
+            .unwrap()
+    };
+
+    /// Customers add whoever the code's way holds, one after another; answers the
+    /// members they added, in order.
+    async fn adds_through(
+        app: &TestApp,
+        standin: &Standin,
+        state: &str,
+        customers: usize,
+        prefix: &str,
+    ) -> Vec<String> {
+        let mut went = Vec::new();
+        for n in 0..customers {
+            wecom_settled(app).await;
+            let way = standin
+                .contact_ways()
+                .into_iter()
+                .find(|w| w.state == state)
+                .expect("the code's way");
+            let member = way.user[0].clone();
+            let added = standin
+                .customer_adds(
+                    &member,
+                    siyu_wecom_standin::ExternalContact::wechat(&format!("{prefix}{n:04}"), "客户"),
+                    Some(state.into()),
+                    false,
+                )
+                .await;
+            assert_eq!(added.delivered, Ok(200));
+            went.push(member);
+        }
+        wecom_settled(app).await;
+        went
+    }
+
+    // round-robin over three members
+    let members = ["member001", "member002", "member003"];
+    app.post(
+        "/api/v1/channel-codes",
+        token,
+        json!({"name": "轮流", "state": "rr-1", "connector_id": connector,
+               "members": members.iter().map(|m| json!({"staff_id": staff[*m]})).collect::<Vec<_>>()}),
+    )
+    .await
+    .expect(201);
+    let went = adds_through(&app, &standin, "rr-1", 5, "wmRR").await;
+    assert_eq!(
+        went,
+        vec![
+            "member001",
+            "member002",
+            "member003",
+            "member001",
+            "member002"
+        ]
+    );
+    // each customer owned by the member they added
+    for (n, member) in went.iter().enumerate() {
+        let customer = app
+            .get(
+                &format!("/api/v1/customers/lookup?kind=wecom_external_userid&value=wmRR{n:04}"),
+                token,
+            )
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(customer["owner_staff_id"], staff[member], "{customer}");
+    }
+
+    // capacity: one add a day for the primary, then the backup, said so on the code
+    let code = app
+        .post(
+            "/api/v1/channel-codes",
+            token,
+            json!({"name": "限量", "state": "cap-1", "connector_id": connector,
+                   "members": [
+                       {"staff_id": staff["member004"], "daily_capacity": 1},
+                       {"staff_id": staff["member003"], "role": "backup"}]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let went = adds_through(&app, &standin, "cap-1", 3, "wmCAP").await;
+    assert_eq!(went, vec!["member004", "member003", "member003"]);
+    let shown = app
+        .get(&format!("/api/v1/channel-codes/{code}"), token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(shown["contact_way"]["current_route"], "backup", "{shown}");
+    assert_eq!(
+        userid_of(shown["contact_way"]["current_staff_id"].as_i64().unwrap()),
+        "member003"
+    );
+}

@@ -36,6 +36,7 @@ CREATE TABLE channel_codes (
     config_id TEXT,
     qr_code_url TEXT,
     current_staff_id INTEGER,
+    current_route TEXT,
     way_synced_at INTEGER,
     way_error TEXT,
     created_at INTEGER NOT NULL,
@@ -68,3 +69,21 @@ CREATE TABLE channel_code_tags (
     tag_id INTEGER NOT NULL REFERENCES tags (id) ON DELETE CASCADE,
     PRIMARY KEY (code_id, tag_id)
 );
+
+-- every add through a code: who came (the contact, their profile), to which member,
+-- why that member (primary, backup, after_hours, overflow), when; one per relation.
+-- Routing counts a member's adds today here; reports count a code's adds
+CREATE TABLE channel_code_adds (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant_id INTEGER NOT NULL REFERENCES tenants (id),
+    code_id INTEGER NOT NULL REFERENCES channel_codes (id),
+    external_userid TEXT NOT NULL,
+    userid TEXT NOT NULL,
+    staff_id INTEGER,
+    customer_id INTEGER NOT NULL,
+    route TEXT,
+    added_at INTEGER NOT NULL,
+    UNIQUE (code_id, external_userid, userid)
+);
+CREATE INDEX channel_code_adds_code_time ON channel_code_adds (code_id, added_at);
+CREATE INDEX channel_code_adds_tenant_time ON channel_code_adds (tenant_id, added_at);

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 use siyu_domain::DomainError;
+use siyu_domain::acquisition::routing::RouteReason;
 use siyu_domain::acquisition::{
     ChannelCode, ChannelCodeSpec, CodeMember, CodeMemberRole, ContactWay, Routing,
 };
@@ -21,7 +22,7 @@ use crate::{Result, StoreError, TenantScope};
 
 const CODE_COLUMNS: &str = "c.id, c.name, c.state, c.account_id, c.connector_id, c.unit_id, \
      c.welcome, c.skip_verify, c.routing, c.config_id, c.qr_code_url, c.current_staff_id, \
-     c.way_synced_at, c.way_error, c.created_at, c.updated_at";
+     c.current_route, c.way_synced_at, c.way_error, c.created_at, c.updated_at";
 
 #[derive(sqlx::FromRow)]
 struct CodeRow {
@@ -37,6 +38,7 @@ struct CodeRow {
     config_id: Option<String>,
     qr_code_url: Option<String>,
     current_staff_id: Option<i64>,
+    current_route: Option<String>,
     way_synced_at: Option<i64>,
     way_error: Option<String>,
     created_at: i64,
@@ -66,6 +68,7 @@ pub enum ContactWayUpdate {
         config_id: String,
         qr_code_url: Option<String>,
         current_staff_id: Option<StaffId>,
+        route: Option<RouteReason>,
     },
     /// WeCom refused it (kept until a change goes through).
     Failed(String),
@@ -78,6 +81,10 @@ pub(crate) struct CodeRef {
     pub id: ChannelCodeId,
     pub name: String,
     pub tag_ids: Vec<TagId>,
+    /// The connector whose contact way it is.
+    pub connector_id: Option<ConnectorId>,
+    /// Why the way holds the member it holds (what an add to them is recorded as).
+    pub route: Option<String>,
 }
 
 /// The tenant's live codes of these states, by state, read in the caller's transaction.
@@ -93,13 +100,15 @@ pub(crate) async fn live_codes_by_state_in(
             id: i64,
             name: String,
             state: String,
+            connector_id: Option<i64>,
+            current_route: Option<String>,
         }
         let mut p = crate::tx::Placeholders::for_tx(tx);
         let tenant_p = p.next();
-        let list: Vec<String> = chunk.iter().map(|_| p.next()).collect();
         let sql = format!(
-            "SELECT id, name, state FROM channel_codes WHERE tenant_id = {tenant_p}              AND deleted_at IS NULL AND state IN ({})",
-            list.join(",")
+            "SELECT id, name, state, connector_id, current_route FROM channel_codes \
+             WHERE tenant_id = {tenant_p} AND deleted_at IS NULL AND state IN {}",
+            p.row(chunk.len())
         );
         let rows: Vec<StateRow> = on_tx!(tx, |c| {
             let mut q = sqlx::query_as(&sql).bind(tenant.0);
@@ -129,11 +138,24 @@ pub(crate) async fn live_codes_by_state_in(
                     id: ChannelCodeId(r.id),
                     name: r.name,
                     tag_ids,
+                    connector_id: r.connector_id.map(ConnectorId),
+                    route: r.current_route,
                 },
             );
         }
     }
     Ok(found)
+}
+
+/// The job that brings a code's WeCom contact way in line with the code, its routing
+/// included (one waits per code; a change while it runs is seen by its next look).
+pub(crate) fn contact_way_job(tenant: siyu_domain::ids::TenantId, id: ChannelCodeId) -> NewJob {
+    NewJob::new(
+        siyu_domain::jobs::kind::WECOM_CONTACT_WAY,
+        json!({ "code_id": id.0 }),
+    )
+    .for_tenant(tenant)
+    .unique_key(format!("contact_way:{}", id.0))
 }
 
 impl TenantScope<'_> {
@@ -397,6 +419,7 @@ impl TenantScope<'_> {
                         config_id: r.config_id,
                         qr_code_url: r.qr_code_url,
                         current_staff_id: r.current_staff_id.map(StaffId),
+                        current_route: r.current_route.as_deref().and_then(RouteReason::parse),
                         synced_at: r.way_synced_at,
                         error: r.way_error,
                     });
@@ -513,15 +536,8 @@ impl TenantScope<'_> {
         Ok(before)
     }
 
-    /// The job that brings a code's WeCom contact way in line with the code (one
-    /// waits per code; a change while it runs is seen by its next look).
     fn contact_way_job(&self, id: ChannelCodeId) -> NewJob {
-        NewJob::new(
-            siyu_domain::jobs::kind::WECOM_CONTACT_WAY,
-            json!({ "code_id": id.0 }),
-        )
-        .for_tenant(self.tenant)
-        .unique_key(format!("contact_way:{}", id.0))
+        contact_way_job(self.tenant, id)
     }
 
     /// A code, deleted or not, whoever's it is, and when it was deleted: what the
@@ -531,7 +547,8 @@ impl TenantScope<'_> {
         id: ChannelCodeId,
     ) -> Result<(ChannelCode, Option<i64>)> {
         let sql = format!(
-            "SELECT {CODE_COLUMNS}, c.deleted_at FROM channel_codes c              WHERE c.tenant_id = $1 AND c.id = $2"
+            "SELECT {CODE_COLUMNS}, c.deleted_at FROM channel_codes c \
+             WHERE c.tenant_id = $1 AND c.id = $2"
         );
         #[derive(sqlx::FromRow)]
         struct Deleted {
@@ -551,6 +568,55 @@ impl TenantScope<'_> {
         Ok((codes.remove(0), found.deleted_at))
     }
 
+    /// A code's adds since `since` (ms), per member: what routing's capacities count.
+    pub async fn channel_code_adds_since(
+        &self,
+        id: ChannelCodeId,
+        since: i64,
+    ) -> Result<HashMap<StaffId, u32>> {
+        #[derive(sqlx::FromRow)]
+        struct AddsRow {
+            staff_id: i64,
+            adds: i64,
+        }
+        let rows: Vec<AddsRow> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT staff_id, COUNT(*) AS adds FROM channel_code_adds \
+                 WHERE tenant_id = $1 AND code_id = $2 AND added_at >= $3 \
+                 AND staff_id IS NOT NULL GROUP BY staff_id",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(since)
+            .fetch_all(db)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                (
+                    StaffId(r.staff_id),
+                    u32::try_from(r.adds).unwrap_or(u32::MAX),
+                )
+            })
+            .collect())
+    }
+
+    /// The member the code's latest add went to.
+    pub async fn channel_code_last_add(&self, id: ChannelCodeId) -> Result<Option<StaffId>> {
+        let last: Option<Option<i64>> = on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT staff_id FROM channel_code_adds WHERE tenant_id = $1 AND code_id = $2 \
+                 ORDER BY added_at DESC, id DESC LIMIT 1",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .fetch_optional(db)
+            .await?
+        });
+        Ok(last.flatten().map(StaffId))
+    }
+
     /// Records what WeCom said of a code's contact way (deleted codes included: a
     /// deletion's answer comes after).
     pub async fn record_contact_way(
@@ -565,15 +631,18 @@ impl TenantScope<'_> {
                     config_id,
                     qr_code_url,
                     current_staff_id,
+                    route,
                 } => {
                     sqlx::query(
                         "UPDATE channel_codes SET config_id = $1, \
                          qr_code_url = COALESCE($2, qr_code_url), current_staff_id = $3, \
-                         way_synced_at = $4, way_error = NULL WHERE tenant_id = $5 AND id = $6",
+                         current_route = $4, way_synced_at = $5, way_error = NULL \
+                         WHERE tenant_id = $6 AND id = $7",
                     )
                     .bind(config_id)
                     .bind(qr_code_url.as_deref())
                     .bind(current_staff_id.map(|s| s.0))
+                    .bind(route.map(RouteReason::as_str))
                     .bind(now)
                     .bind(self.tenant.0)
                     .bind(id.0)

@@ -6,7 +6,9 @@
 //! reach.
 
 mod accounts;
+mod adds;
 mod codes;
 
+pub(crate) use adds::CodeAdd;
 pub use codes::ContactWayUpdate;
 pub(crate) use codes::{CodeRef, live_codes_by_state_in};

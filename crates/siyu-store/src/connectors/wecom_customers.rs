@@ -414,34 +414,34 @@ impl TenantScope<'_> {
             )
             .await?;
         }
-        // the tags of the channel codes new relations came through
-        let mut code_pairs: Vec<(CustomerId, TagId)> = Vec::new();
+        // adds through channel codes: tagged, recorded, their ways moved on
+        let mut code_adds = Vec::new();
         for contact in page {
             let key = (
                 contact.external_userid.as_str(),
                 contact.follow.userid.as_str(),
             );
-            let (Some(code), Some(customer), true) = (
+            if let (Some(code), Some(customer), true) = (
                 codes.get(&contact.follow.state),
                 customers.get(key.0),
                 added_relations.contains(&key),
-            ) else {
-                continue;
-            };
-            code_pairs.extend(code.tag_ids.iter().map(|t| (*customer, *t)));
+            ) {
+                code_adds.push(crate::acquisition::CodeAdd {
+                    code,
+                    customer: *customer,
+                    external_userid: key.0,
+                    userid: key.1,
+                    added_at: if contact.follow.added_at > 0 {
+                        contact.follow.added_at
+                    } else {
+                        now
+                    },
+                });
+            }
         }
-        code_pairs.sort_unstable_by_key(|(c, t)| (c.0, t.0));
-        code_pairs.dedup();
-        if !code_pairs.is_empty() {
-            self.add_tag_pairs_in(
-                &mut tx,
-                &code_pairs,
-                TagOrigin::ChannelCode,
-                Some("channel code"),
-                actor,
-            )
+        let ways_moved = self
+            .record_code_adds_in(&mut tx, id, &code_adds, actor)
             .await?;
-        }
         if let Some(position) = position {
             let checkpoint = position.checkpoint.to_string();
             let moved = on_tx!(&mut tx, |c| {
@@ -467,6 +467,9 @@ impl TenantScope<'_> {
             }
         }
         tx.commit().await?;
+        if ways_moved {
+            self.store.notify_jobs();
+        }
         Ok(stored)
     }
 }
