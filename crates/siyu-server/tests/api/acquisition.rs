@@ -2,6 +2,7 @@
 //! caller's data scope), and a WeCom code's contact way made, changed and deleted with
 //! it against the WeCom stand-in.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -379,6 +380,70 @@ async fn a_code_is_seen_and_changed_only_within_the_callers_reach() {
     app.get("/api/v1/channel-codes", &service).await.expect(403);
 }
 
+const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
+const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
+
+/// A WeCom corp of `members` members (`member001`…) in the stand-in, pushing its
+/// callbacks to a new app whose connector (with this default welcome) has synced its
+/// staff; and the members' staff ids by userid.
+async fn wecom_corp(
+    members: usize,
+    welcome: Option<&str>,
+) -> (TestApp, Standin, i64, HashMap<String, i64>) {
+    let standin = Standin::start(Corp::generate(&GenerateSpec {
+        members,
+        contacts: 4,
+        tag_groups: 1,
+        tags_per_group: 1,
+        tagged_share: 0.0,
+        seed: 13,
+    }))
+    .unwrap();
+    let app = TestApp::spawn().await;
+    let connector = app
+        .post(
+            "/api/v1/connectors",
+            &app.admin_token,
+            json!({"kind": "wecom", "name": "企业微信", "config": {
+                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
+                "secret": siyu_wecom_standin::GENERATED_SECRET,
+                "token": TOKEN, "encoding_aes_key": AES_KEY,
+                "api_base_url": standin.base_url(), "welcome": welcome}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let sync = app
+        .post(
+            &format!("/api/v1/connectors/{connector}/sync"),
+            &app.admin_token,
+            json!({"scope": "staff"}),
+        )
+        .await
+        .expect(202)
+        .body;
+    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
+    standin
+        .set_callback(
+            &app.url(&format!("/callbacks/wecom/{connector}")),
+            TOKEN,
+            AES_KEY,
+        )
+        .unwrap();
+    let staff = app
+        .store
+        .tenant(app.tenant.id)
+        .wecom_members(siyu_domain::ids::ConnectorId(connector))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| (m.userid, m.staff_id))
+        .collect();
+    (app, standin, connector, staff)
+}
+
 /// Waits until the code's contact way job has finished.
 async fn way_settled(app: &TestApp) {
     let started = Instant::now();
@@ -410,58 +475,9 @@ async fn way_settled(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
-    let standin = Standin::start(Corp::generate(&GenerateSpec {
-        members: 3,
-        contacts: 5,
-        tag_groups: 1,
-        tags_per_group: 2,
-        tagged_share: 0.0,
-        seed: 9,
-    }))
-    .unwrap();
-    let app = TestApp::spawn().await;
+    let (app, standin, connector, staff) = wecom_corp(3, None).await;
     let token = &app.admin_token;
-    let connector = app
-        .post(
-            "/api/v1/connectors",
-            token,
-            json!({"kind": "wecom", "name": "企业微信", "config": {
-                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
-                "secret": siyu_wecom_standin::GENERATED_SECRET,
-                "token": "tok", "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt",
-                "api_base_url": standin.base_url()}}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
-    let sync = app
-        .post(
-            &format!("/api/v1/connectors/{connector}/sync"),
-            token,
-            json!({"scope": "staff"}),
-        )
-        .await
-        .expect(202)
-        .body;
-    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
-    let members = app
-        .get(&format!("/api/v1/connectors/{connector}/members"), token)
-        .await
-        .expect(200)
-        .body;
-    let staff_of = |userid: &str| {
-        members
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["userid"] == userid)
-            .unwrap()["staff_id"]
-            .as_i64()
-            .unwrap()
-    };
-    let (first, second) = (staff_of("member001"), staff_of("member002"));
+    let (first, second) = (staff["member001"], staff["member002"]);
     // someone who is not in the corp cannot be routed to
     let outsider = app
         .staff_with_role("outsider@acme.example.com", "service")
@@ -583,51 +599,8 @@ async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_add_through_a_code_is_tagged_owned_welcomed_with_its_text_and_attributed() {
-    const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
-    const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
-    let standin = Standin::start(Corp::generate(&GenerateSpec {
-        members: 2,
-        contacts: 4,
-        tag_groups: 1,
-        tags_per_group: 2,
-        tagged_share: 0.0,
-        seed: 11,
-    }))
-    .unwrap();
-    let app = TestApp::spawn().await;
+    let (app, standin, connector, _) = wecom_corp(2, Some("连接器欢迎语")).await;
     let token = &app.admin_token;
-    let connector = app
-        .post(
-            "/api/v1/connectors",
-            token,
-            json!({"kind": "wecom", "name": "企业微信", "config": {
-                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
-                "secret": siyu_wecom_standin::GENERATED_SECRET,
-                "token": TOKEN, "encoding_aes_key": AES_KEY,
-                "api_base_url": standin.base_url(), "welcome": "连接器欢迎语"}}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
-    let sync = app
-        .post(
-            &format!("/api/v1/connectors/{connector}/sync"),
-            token,
-            json!({"scope": "staff"}),
-        )
-        .await
-        .expect(202)
-        .body;
-    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
-    standin
-        .set_callback(
-            &app.url(&format!("/callbacks/wecom/{connector}")),
-            TOKEN,
-            AES_KEY,
-        )
-        .unwrap();
     let member = app
         .store
         .tenant(app.tenant.id)
@@ -827,60 +800,8 @@ async fn wecom_settled(app: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_routes_adds_in_turn_and_to_backups_when_its_members_are_full() {
-    const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
-    const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
-    let standin = Standin::start(Corp::generate(&GenerateSpec {
-        members: 4,
-        contacts: 4,
-        tag_groups: 1,
-        tags_per_group: 1,
-        tagged_share: 0.0,
-        seed: 13,
-    }))
-    .unwrap();
-    let app = TestApp::spawn().await;
+    let (app, standin, connector, staff) = wecom_corp(4, None).await;
     let token = &app.admin_token;
-    let connector = app
-        .post(
-            "/api/v1/connectors",
-            token,
-            json!({"kind": "wecom", "name": "企业微信", "config": {
-                "corp_id": siyu_wecom_standin::GENERATED_CORP_ID,
-                "secret": siyu_wecom_standin::GENERATED_SECRET,
-                "token": TOKEN, "encoding_aes_key": AES_KEY,
-                "api_base_url": standin.base_url()}}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
-    let sync = app
-        .post(
-            &format!("/api/v1/connectors/{connector}/sync"),
-            token,
-            json!({"scope": "staff"}),
-        )
-        .await
-        .expect(202)
-        .body;
-    assert_eq!(app.job_finished(&sync["job_id"]).await["state"], "done");
-    standin
-        .set_callback(
-            &app.url(&format!("/callbacks/wecom/{connector}")),
-            TOKEN,
-            AES_KEY,
-        )
-        .unwrap();
-    let scope = app.store.tenant(app.tenant.id);
-    let mut staff = std::collections::HashMap::new();
-    for m in scope
-        .wecom_members(siyu_domain::ids::ConnectorId(connector))
-        .await
-        .unwrap()
-    {
-        staff.insert(m.userid.clone(), m.staff_id);
-    }
     let userid_of = |staff_id: i64| {
         staff
             .iter()
