@@ -78,13 +78,22 @@ async fn channel_accounts_are_kept_per_platform_and_bad_ones_refused() {
         .await
         .expect(422);
     assert_eq!(field(&bad.body), "name");
-    app.post(
-        "/api/v1/channel-accounts",
-        token,
-        json!({"platform": "douyin", "name": "y", "owner_staff_id": 999_999}),
-    )
-    .await
-    .expect(404);
+    for (body, named) in [
+        (
+            json!({"platform": "douyin", "name": "y", "owner_staff_id": 999_999}),
+            "owner_staff_id",
+        ),
+        (
+            json!({"platform": "douyin", "name": "y", "unit_id": 999_999}),
+            "unit_id",
+        ),
+    ] {
+        let bad = app
+            .post("/api/v1/channel-accounts", token, body)
+            .await
+            .expect(422);
+        assert_eq!(field(&bad.body), named, "{}", bad.body);
+    }
     let id = douyin["id"].as_i64().unwrap();
     let changed = app
         .patch(
@@ -206,13 +215,32 @@ async fn channel_codes_need_a_name_and_a_good_state_and_keep_their_history() {
             .expect(422);
         assert_eq!(field(&bad.body), expected, "{body}: {}", bad.body);
     }
-    app.post(
-        "/api/v1/channel-codes",
-        token,
-        json!({"name": "x", "state": "a1", "tag_ids": [999999]}),
-    )
-    .await
-    .expect(404);
+    // what a body names and the tenant lacks: 422 naming the field
+    for (body, named) in [
+        (
+            json!({"name": "x", "state": "a1", "tag_ids": [tag, 999999]}),
+            "tag_ids[1]",
+        ),
+        (
+            json!({"name": "x", "state": "a1", "account_id": 999999}),
+            "account_id",
+        ),
+        (
+            json!({"name": "x", "state": "a1", "unit_id": 999999}),
+            "unit_id",
+        ),
+        (
+            json!({"name": "x", "state": "a1", "connector_id": 999999,
+                   "members": [{"staff_id": 1}]}),
+            "connector_id",
+        ),
+    ] {
+        let bad = app
+            .post("/api/v1/channel-codes", token, body.clone())
+            .await
+            .expect(422);
+        assert_eq!(field(&bad.body), named, "{body}: {}", bad.body);
+    }
     app.post(
         "/api/v1/channel-codes",
         token,

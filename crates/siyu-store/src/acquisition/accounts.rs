@@ -1,6 +1,7 @@
 //! Channel accounts: a brand's accounts on the platforms it acquires from.
 
 use serde_json::json;
+use siyu_domain::DomainError;
 use siyu_domain::acquisition::{ChannelAccount, ChannelAccountSpec, DomainClass, Platform};
 use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::{ChannelAccountId, StaffId, UnitId};
@@ -44,14 +45,27 @@ impl TryFrom<AccountRow> for ChannelAccount {
     }
 }
 
+/// An object a body names that does not exist, as a 422 naming the field (the body is
+/// wrong, not the path).
+pub(super) fn named(error: StoreError, field: &str, message: &str) -> StoreError {
+    match error {
+        StoreError::NotFound(_) => StoreError::Domain(DomainError::invalid(field, message)),
+        e => e,
+    }
+}
+
 impl TenantScope<'_> {
     /// Whether the account's unit and owner exist, the owner within reach.
     async fn check_account_spec(&self, spec: &ChannelAccountSpec) -> Result<()> {
         if let Some(unit) = spec.unit_id {
-            self.get_unit(unit).await?;
+            self.get_unit(unit)
+                .await
+                .map_err(|e| named(e, "unit_id", "no such unit"))?;
         }
         if let Some(owner) = spec.owner_staff_id {
-            self.get_staff(owner).await?;
+            self.get_staff(owner)
+                .await
+                .map_err(|e| named(e, "owner_staff_id", "no such staff member"))?;
             self.check_owner_within_reach(Some(owner))?;
         }
         Ok(())

@@ -14,6 +14,7 @@ use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::{ChannelAccountId, ChannelCodeId, ConnectorId, StaffId, UnitId};
 use siyu_domain::page::{Page, PageRequest};
 
+use super::accounts::named;
 use crate::audit;
 use crate::db::{id_list, now_ms, on_db};
 use crate::jobs::{NewJob, enqueue_in};
@@ -178,18 +179,25 @@ impl TenantScope<'_> {
     /// WeCom code, members of that corp who have not left).
     async fn check_code_spec(&self, spec: &ChannelCodeSpec) -> Result<()> {
         if let Some(account) = spec.account_id {
-            self.get_channel_account(account).await?;
+            self.get_channel_account(account)
+                .await
+                .map_err(|e| named(e, "account_id", "no such channel account"))?;
         }
         if let Some(unit) = spec.unit_id {
-            self.get_unit(unit).await?;
+            self.get_unit(unit)
+                .await
+                .map_err(|e| named(e, "unit_id", "no such unit"))?;
         }
-        for tag in &spec.tag_ids {
-            self.get_tag(*tag).await?;
+        for (i, tag) in spec.tag_ids.iter().enumerate() {
+            self.get_tag(*tag)
+                .await
+                .map_err(|e| named(e, &format!("tag_ids[{i}]"), "no such tag"))?;
         }
         let wecom_members: Option<HashMap<i64, bool>> = match spec.connector_id {
             Some(connector) => Some(
                 self.wecom_members(connector)
-                    .await?
+                    .await
+                    .map_err(|e| named(e, "connector_id", "no such connector"))?
                     .into_iter()
                     .map(|m| (m.staff_id, m.left_at.is_none() && matches!(m.status, 1 | 4)))
                     .collect(),
@@ -197,13 +205,9 @@ impl TenantScope<'_> {
             None => None,
         };
         for (i, member) in spec.members.iter().enumerate() {
-            self.get_staff(member.staff_id).await.map_err(|e| match e {
-                StoreError::NotFound(_) => StoreError::Domain(DomainError::invalid(
-                    format!("members[{i}].staff_id"),
-                    "no such staff member",
-                )),
-                e => e,
-            })?;
+            self.get_staff(member.staff_id)
+                .await
+                .map_err(|e| named(e, &format!("members[{i}].staff_id"), "no such staff member"))?;
             self.check_owner_within_reach(Some(member.staff_id))?;
             if let Some(members) = &wecom_members {
                 match members.get(&member.staff_id.0) {
