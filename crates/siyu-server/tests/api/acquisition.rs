@@ -472,35 +472,6 @@ async fn wecom_corp(
     (app, standin, connector, staff)
 }
 
-/// Waits until the code's contact way job has finished.
-async fn way_settled(app: &TestApp) {
-    let started = Instant::now();
-    loop {
-        let jobs = app
-            .get(
-                "/api/v1/jobs?kind=wecom.contact_way&limit=100",
-                &app.admin_token,
-            )
-            .await
-            .expect(200)
-            .body["items"]
-            .as_array()
-            .unwrap()
-            .clone();
-        if jobs
-            .iter()
-            .all(|j| ["done", "dead", "cancelled"].contains(&j["state"].as_str().unwrap()))
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "contact way jobs still running: {jobs:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
     let (app, standin, connector, staff) = wecom_corp(3, None).await;
@@ -542,7 +513,7 @@ async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
         .expect(201)
         .body;
     let id = code["id"].as_i64().unwrap();
-    way_settled(&app).await;
+    wecom_settled(&app).await;
     let ways = standin.contact_ways();
     assert_eq!(ways.len(), 1, "{ways:?}");
     let way = &ways[0];
@@ -572,7 +543,7 @@ async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
     )
     .await
     .expect(200);
-    way_settled(&app).await;
+    wecom_settled(&app).await;
     let ways = standin.contact_ways();
     assert_eq!(ways.len(), 1, "changed, not made again");
     assert_eq!(ways[0].user, vec!["member002".to_owned()]);
@@ -609,7 +580,7 @@ async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
     assert_eq!(shown["contact_way"]["config_id"], ways[0].config_id, "kept");
 
     // the try after goes through and clears it
-    way_settled(&app).await;
+    wecom_settled(&app).await;
     let code = app
         .get(&format!("/api/v1/channel-codes/{id}"), token)
         .await
@@ -621,7 +592,7 @@ async fn a_wecom_code_is_a_contact_way_made_changed_and_deleted_with_it() {
     app.delete(&format!("/api/v1/channel-codes/{id}"), token)
         .await
         .expect(204);
-    way_settled(&app).await;
+    wecom_settled(&app).await;
     assert!(standin.contact_ways().is_empty(), "the way was deleted");
 }
 
@@ -796,7 +767,8 @@ async fn an_add_through_a_code_is_tagged_owned_welcomed_with_its_text_and_attrib
     assert!(his[0].get("channel_code_id").is_none(), "{his:?}");
 }
 
-/// Waits until no callback or contact way job is live.
+/// Waits until no callback or contact way job is live (the way moved on after an add,
+/// or made, changed or deleted with its code).
 async fn wecom_settled(app: &TestApp) {
     let started = Instant::now();
     loop {
