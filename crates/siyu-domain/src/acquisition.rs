@@ -10,6 +10,7 @@
 //! every primary is full or out of hours), tags who comes and welcomes them with its own
 //! text, in which `{customer}` and `{member}` stand for the two names.
 
+pub mod landing;
 pub mod routing;
 
 use serde::{Deserialize, Serialize};
@@ -335,6 +336,13 @@ pub struct ChannelCode {
     pub routing: Routing,
     /// Its WeCom contact way, once made.
     pub contact_way: Option<ContactWay>,
+    /// The code's public landing page (relative to siyu's public URL): it records the
+    /// visit (a scan) and shows the member's WeCom QR.
+    pub landing_path: String,
+    /// Whether the code's QR leads to the landing page even when WeCom gave one.
+    pub landing_first: bool,
+    /// What `GET /api/v1/channel-codes/{id}/qr` encodes now.
+    pub qr_source: landing::QrSource,
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
@@ -378,6 +386,8 @@ pub struct NewChannelCode {
     /// Default true.
     pub skip_verify: Option<bool>,
     pub routing: Option<Routing>,
+    /// Default false: the QR is WeCom's own once WeCom gave one.
+    pub landing_first: Option<bool>,
 }
 
 /// Changes to a channel code; fields left out stay, nullable ones may be `null`.
@@ -402,6 +412,7 @@ pub struct ChannelCodeChange {
     pub welcome: Option<Option<String>>,
     pub skip_verify: Option<bool>,
     pub routing: Option<Routing>,
+    pub landing_first: Option<bool>,
 }
 
 /// A channel code checked and ready to store.
@@ -417,6 +428,7 @@ pub struct ChannelCodeSpec {
     pub welcome: Option<String>,
     pub skip_verify: bool,
     pub routing: Routing,
+    pub landing_first: bool,
 }
 
 impl NewChannelCode {
@@ -432,6 +444,7 @@ impl NewChannelCode {
             welcome: self.welcome,
             skip_verify: self.skip_verify.unwrap_or(true),
             routing: self.routing.unwrap_or_default(),
+            landing_first: self.landing_first.unwrap_or(false),
         }
         .checked()
     }
@@ -451,6 +464,7 @@ impl ChannelCodeChange {
             welcome: self.welcome.unwrap_or_else(|| to.welcome.clone()),
             skip_verify: self.skip_verify.unwrap_or(to.skip_verify),
             routing: self.routing.unwrap_or_else(|| to.routing.clone()),
+            landing_first: self.landing_first.unwrap_or(to.landing_first),
         }
         .checked()
     }
@@ -583,6 +597,7 @@ mod tests {
             welcome: None,
             skip_verify: None,
             routing: None,
+            landing_first: None,
         }
     }
 

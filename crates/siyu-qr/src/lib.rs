@@ -25,6 +25,7 @@
 
 mod logo;
 mod png;
+mod read;
 mod svg;
 
 use std::fmt;
@@ -33,6 +34,7 @@ use std::str::FromStr;
 use qrcode::{Color, EcLevel, QrCode};
 
 pub use logo::{LOGO_MAX_BYTES, LOGO_MAX_SIDE, Logo};
+pub use read::read;
 
 /// Light modules around the symbol on every side (the standard's minimum).
 const QUIET_ZONE: usize = 4;

@@ -361,19 +361,7 @@ fn check_same_origin(
         ))
     };
     if let Some(origin) = header("origin") {
-        let expected = match &config.public_url {
-            Some(url) => origin_of(url),
-            None => (if config.trust_proxy_headers {
-                header("x-forwarded-host").or_else(|| header("host"))
-            } else {
-                header("host")
-            })
-            .map(|host| {
-                let scheme = if client.https { "https" } else { "http" };
-                format!("{scheme}://{}", host.to_ascii_lowercase())
-            }),
-        };
-        return match expected {
+        return match public_origin(parts, config, client) {
             Some(expected) if origin.trim_end_matches('/').eq_ignore_ascii_case(&expected) => {
                 Ok(())
             }
@@ -383,6 +371,51 @@ fn check_same_origin(
     match header("sec-fetch-site") {
         None | Some("same-origin") | Some("none") => Ok(()),
         Some(_) => refuse(),
+    }
+}
+
+/// Where browsers reach siyu (`scheme://host[:port]`): the configured `public_url`'s
+/// origin, or, with none set, the origin the request was sent to (`Host`, or a trusted
+/// proxy's `X-Forwarded-Host`, with the scheme the proxy reports).
+fn public_origin(parts: &Parts, config: &ServerConfig, client: &ClientInfo) -> Option<String> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    match &config.public_url {
+        Some(url) => origin_of(url),
+        None => (if config.trust_proxy_headers {
+            header("x-forwarded-host").or_else(|| header("host"))
+        } else {
+            header("host")
+        })
+        .map(|host| {
+            let scheme = if client.https { "https" } else { "http" };
+            format!("{scheme}://{}", host.to_ascii_lowercase())
+        }),
+    }
+}
+
+/// Where browsers reach siyu (see [`public_origin`]): what the URLs siyu prints into QR
+/// codes and links start with.
+#[derive(Debug, Clone)]
+pub struct PublicOrigin(pub String);
+
+impl<S> FromRequestParts<S> for PublicOrigin
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let client = ClientInfo::from_request_parts(parts, state).await?;
+        public_origin(parts, &app.config, &client)
+            .map(PublicOrigin)
+            .ok_or_else(|| {
+                ApiError::BadRequest(
+                    "the request names no host: set public_url so that siyu knows its address"
+                        .into(),
+                )
+            })
     }
 }
 
@@ -414,8 +447,12 @@ fn may_write(method: &Method) -> bool {
 }
 
 pub fn cookie_value(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
+    cookie_in(&parts.headers, name)
+}
+
+/// A cookie's value among request headers.
+pub fn cookie_in(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())

@@ -39,6 +39,8 @@ const WHOLE_TENANT: &[(&str, &str)] = &[
     ("auth.rs", "store.tenant(credentials.tenant_id)"),
     // WeCom's callbacks: no principal; the connector named in the URL gives the tenant
     ("wecom_callbacks.rs", "store.tenant(connector.tenant)"),
+    // a code's public landing page: no principal; the slug gives the code and tenant
+    ("landing.rs", "store.tenant(code.tenant())"),
 ];
 
 /// Every `.rs` file under `dir`, folders of a capability (`routes/acquisition/`) included.

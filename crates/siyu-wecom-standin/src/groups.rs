@@ -9,7 +9,7 @@ use crate::Standin;
 use crate::callbacks::{StandinError, cdata};
 use crate::corp::{ChatMember, GroupChat};
 use crate::server::{
-    ALNUM, ApiError, ApiResult, Obj, Req, State, decode_cursor, encode_cursor, random_string,
+    ApiError, ApiResult, Obj, Req, State, decode_cursor, encode_cursor, random_string,
 };
 
 /// A 「加入群聊」 configuration.
@@ -182,10 +182,7 @@ pub(crate) fn add_join_way(state: &mut State, req: &Req) -> ApiResult {
     apply(&mut way, req);
     check(state, &way)?;
     if way.scene == 2 {
-        way.qr_code = format!(
-            "https://wework.qpic.cn/wwpic/{}/0",
-            random_string(24, ALNUM)
-        );
+        way.qr_code = state.qr_image_url(&way.config_id);
     }
     let id = way.config_id.clone();
     state.rt.join_ways.insert(id.clone(), way);

@@ -353,6 +353,21 @@ impl Runtime {
 pub(crate) struct State {
     pub corp: Corp,
     pub rt: Runtime,
+    /// `http://127.0.0.1:PORT`: where the stand-in serves the QR images it hands out.
+    pub base_url: String,
+}
+
+impl State {
+    /// The URL of a contact or join way's QR image, served by [`qr_image`] (WeCom's are
+    /// on wework.qpic.cn).
+    pub fn qr_image_url(&self, config_id: &str) -> String {
+        format!("{}/wwpic/{config_id}/0", self.base_url)
+    }
+}
+
+/// What a way's QR image encodes (WeCom's are work.weixin.qq.com addresses).
+pub fn qr_text(config_id: &str) -> String {
+    format!("https://work.weixin.qq.com/ca/{config_id}")
 }
 
 /// What the server task and the `Standin` handle share.
@@ -469,7 +484,33 @@ impl Drop for InFlight {
 pub(crate) fn router(shared: Arc<Shared>) -> axum::Router {
     axum::Router::new()
         .route("/cgi-bin/{*path}", axum::routing::any(handle))
+        .route("/wwpic/{config_id}/0", axum::routing::get(qr_image))
         .with_state(shared)
+}
+
+/// A contact or join way's QR image (PNG), counted as a call to `wwpic`.
+async fn qr_image(
+    AxState(shared): AxState<Arc<Shared>>,
+    Path(config_id): Path<String>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let known = {
+        let mut state = shared.lock();
+        *state.rt.calls.entry("wwpic".into()).or_default() += 1;
+        state.rt.contact_ways.contains_key(&config_id)
+            || state.rt.join_ways.contains_key(&config_id)
+    };
+    if !known {
+        return axum::http::StatusCode::NOT_FOUND.into_response();
+    }
+    match siyu_qr::render(&qr_text(&config_id), siyu_qr::QrFormat::Png, None) {
+        Ok(image) => (
+            [(axum::http::header::CONTENT_TYPE, image.content_type)],
+            image.bytes,
+        )
+            .into_response(),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
 }
 
 async fn handle(

@@ -74,6 +74,7 @@ impl Standin {
             state: Mutex::new(State {
                 corp,
                 rt: Runtime::default(),
+                base_url: format!("http://{addr}"),
             }),
             http,
         });

@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 
 use crate::server::{
-    ALNUM, ApiError, ApiResult, Obj, Req, State, decode_cursor, encode_cursor, random_string,
+    ApiError, ApiResult, Obj, Req, State, decode_cursor, encode_cursor, random_string,
 };
 
 /// A stored 「联系我」 configuration (wire names as in `get_contact_way`).
@@ -243,10 +243,7 @@ pub(crate) fn add_contact_way(state: &mut State, req: &Req) -> ApiResult {
     }
     check_way(state, &way)?;
     if way.scene == 2 {
-        way.qr_code = format!(
-            "https://wework.qpic.cn/wwpic/{}/0",
-            random_string(24, ALNUM)
-        );
+        way.qr_code = state.qr_image_url(&way.config_id);
     }
     state.rt.contact_ways.insert(config_id.clone(), way.clone());
     let mut out = Obj::new();

@@ -108,6 +108,17 @@ pub fn http_client() -> reqwest::Client {
         .expect("the HTTP client builds")
 }
 
+/// The largest image [`WecomClient::fetch_image`] takes (WeCom's QR images are tens of
+/// kilobytes).
+pub const IMAGE_MAX_BYTES: usize = 2 * 1024 * 1024;
+
+/// An image fetched from WeCom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedImage {
+    pub content_type: String,
+    pub bytes: Vec<u8>,
+}
+
 /// Calls WeCom for one connector.
 pub struct WecomClient<H> {
     http: reqwest::Client,
@@ -148,6 +159,56 @@ impl<H: WecomHost> WecomClient<H> {
         let body = serde_json::to_value(body).map_err(|e| WecomError::Host(e.to_string()))?;
         let value = self.call(api, Method::Post(&body)).await?;
         decode(api, value)
+    }
+
+    /// Fetches an image WeCom gave by URL (a contact way's `qr_code`): its bytes and
+    /// content type. Not a `/cgi-bin` call: no token, no rate limit. Only `http(s)`
+    /// URLs and images of at most [`IMAGE_MAX_BYTES`] are taken.
+    pub async fn fetch_image(&self, url: &str) -> Result<FetchedImage, WecomError> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            WecomError::Transient(format!("WeCom gave an image URL that does not parse: {e}"))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(WecomError::Transient(format!(
+                "WeCom gave an image URL that is not http(s): {}",
+                parsed.scheme()
+            )));
+        }
+        let answer = self.http.get(parsed).send().await.map_err(|e| {
+            WecomError::Transient(format!("fetching an image: {}", without_url(&e)))
+        })?;
+        if !answer.status().is_success() {
+            return Err(WecomError::Transient(format!(
+                "fetching an image: WeCom answered {}",
+                answer.status()
+            )));
+        }
+        let content_type = answer
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        if answer
+            .content_length()
+            .is_some_and(|n| n > IMAGE_MAX_BYTES as u64)
+        {
+            return Err(WecomError::Transient(
+                "fetching an image: it is too large".into(),
+            ));
+        }
+        let bytes = answer.bytes().await.map_err(|e| {
+            WecomError::Transient(format!("fetching an image: {}", without_url(&e)))
+        })?;
+        if bytes.len() > IMAGE_MAX_BYTES {
+            return Err(WecomError::Transient(
+                "fetching an image: it is too large".into(),
+            ));
+        }
+        Ok(FetchedImage {
+            content_type,
+            bytes: bytes.to_vec(),
+        })
     }
 
     async fn call(&self, api: &str, method: Method<'_>) -> Result<Value, WecomError> {

@@ -9,13 +9,14 @@
 //! config_id and QR image, or its refusal, shown until a try goes through.
 
 use serde::Deserialize;
-use siyu_connect::wecom::WecomError;
 use siyu_connect::wecom::api::ContactWaySpec;
+use siyu_connect::wecom::{WecomClient, WecomError};
 use siyu_domain::acquisition::ChannelCode;
 use siyu_domain::acquisition::routing::{LocalTime, Route, RouteInput, route};
 use siyu_domain::ids::ChannelCodeId;
-use siyu_store::{ContactWayUpdate, StoreError, TenantScope};
+use siyu_store::{ContactWayUpdate, StoreError, TenantScope, WecomQrImage};
 
+use super::StoreHost;
 use super::sync::{client_for, job_error};
 use crate::Services;
 use crate::runner::{JobContext, JobError, JobHandler, handler_fn};
@@ -85,7 +86,8 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
             && way.current_route == Some(chosen.reason)
             && way.synced_at.is_some_and(|at| at >= code.updated_at)
         {
-            return Ok(()); // WeCom has it as it should be
+            // WeCom has it as it should be; its QR image kept
+            return keep_qr_image(&scope, &client, code.id, way.qr_code_url.as_deref()).await;
         }
         let Some(userid) = scope.wecom_userid_of(connector, staff).await? else {
             let error = format!("staff member {} is not a member of the WeCom corp", staff.0);
@@ -115,8 +117,13 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
                 .await
                 .map(|m| (m.config_id, m.qr_code)),
         };
-        match made {
+        let qr_code_url = match made {
             Ok((config_id, qr_code_url)) => {
+                let kept_url = qr_code_url.clone().or_else(|| {
+                    code.contact_way
+                        .as_ref()
+                        .and_then(|w| w.qr_code_url.clone())
+                });
                 scope
                     .record_contact_way(
                         code.id,
@@ -128,6 +135,7 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
                         },
                     )
                     .await?;
+                kept_url
             }
             Err(e) => {
                 scope
@@ -135,15 +143,52 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
                     .await?;
                 return Err(job_error(e));
             }
-        }
+        };
         if !changed_since(&scope, &code).await? {
-            return Ok(());
+            return keep_qr_image(&scope, &client, code.id, qr_code_url.as_deref()).await;
         }
     }
     Err(JobError::retry(format!(
         "channel code {} changed during each of {LOOKS} looks",
         payload.code_id.0
     )))
+}
+
+/// Keeps WeCom's QR image of a code's way, and the text it encodes (read from the
+/// image, so that siyu can draw it again as SVG or with the brand's logo): fetched when
+/// WeCom gives a URL not fetched before. A failed fetch is retried with the job.
+async fn keep_qr_image(
+    scope: &TenantScope<'_>,
+    client: &WecomClient<StoreHost>,
+    code: ChannelCodeId,
+    url: Option<&str>,
+) -> Result<(), JobError> {
+    let Some(url) = url.filter(|u| !u.is_empty()) else {
+        return Ok(());
+    };
+    if scope.channel_code_image_source(code).await?.as_deref() == Some(url) {
+        return Ok(());
+    }
+    let fetched = client.fetch_image(url).await.map_err(job_error)?;
+    let encoded = siyu_qr::read(&fetched.bytes);
+    if encoded.is_none() {
+        tracing::warn!(
+            code = code.0,
+            "WeCom's QR image of a contact way did not read as a QR code"
+        );
+    }
+    scope
+        .keep_channel_code_image(
+            code,
+            &WecomQrImage {
+                source_url: url,
+                content_type: &fetched.content_type,
+                image: &fetched.bytes,
+                encoded: encoded.as_deref(),
+            },
+        )
+        .await?;
+    Ok(())
 }
 
 /// The member the way should hold now, by the code's routing: its members' adds today

@@ -132,6 +132,15 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             acquisition::codes::update_channel_code,
             acquisition::codes::delete_channel_code
         ))
+        .routes(routes!(acquisition::qr::channel_code_qr))
+        .routes(routes!(
+            acquisition::qr::get_brand_logo,
+            acquisition::qr::put_brand_logo,
+            acquisition::qr::delete_brand_logo
+        ))
+        // public: a code's landing page and its WeCom QR, where its printed QR leads
+        .routes(routes!(acquisition::landing::landing_page))
+        .routes(routes!(acquisition::landing::landing_qr))
         .routes(routes!(sources::list_sources, sources::create_source))
         .routes(routes!(sources::get_source, sources::update_source))
         .routes(routes!(sources::rotate_key))

@@ -10,7 +10,7 @@ use siyu_wecom_standin::{Corp, GenerateSpec, Standin};
 
 use crate::helpers::{PASSWORD, TestApp, answer};
 
-fn field(body: &Value) -> &str {
+pub(crate) fn field(body: &Value) -> &str {
     body["error"]["details"]["fields"][0]["field"]
         .as_str()
         .unwrap_or("")
@@ -414,7 +414,7 @@ const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
 /// A WeCom corp of `members` members (`member001`…) in the stand-in, pushing its
 /// callbacks to a new app whose connector (with this default welcome) has synced its
 /// staff; and the members' staff ids by userid.
-async fn wecom_corp(
+pub(crate) async fn wecom_corp(
     members: usize,
     welcome: Option<&str>,
 ) -> (TestApp, Standin, i64, HashMap<String, i64>) {
@@ -769,7 +769,7 @@ async fn an_add_through_a_code_is_tagged_owned_welcomed_with_its_text_and_attrib
 
 /// Waits until no callback or contact way job is live (the way moved on after an add,
 /// or made, changed or deleted with its code).
-async fn wecom_settled(app: &TestApp) {
+pub(crate) async fn wecom_settled(app: &TestApp) {
     let started = Instant::now();
     loop {
         let mut live = Vec::new();

@@ -264,6 +264,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ),
         ("/api/v1/channel-accounts/{id}", account),
         ("/api/v1/channel-codes/{id}", code),
+        ("/api/v1/channel-codes/{id}/qr", code),
         ("/api/v1/units/{id}", brand),
         ("/api/v1/staff/{id}", staff),
         ("/api/v1/roles/{id}", role),
@@ -369,7 +370,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 74, "every method of every path that takes an id");
+    assert_eq!(walked, 75, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

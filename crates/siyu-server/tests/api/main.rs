@@ -3,6 +3,7 @@
 //! set. One test binary with modules keeps the build fast.
 
 mod acquisition;
+mod acquisition_qr;
 mod audiences;
 mod auth;
 mod connectors;

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 use siyu_domain::DomainError;
+use siyu_domain::acquisition::landing::{QrSource, landing_path, new_landing_slug};
 use siyu_domain::acquisition::routing::RouteReason;
 use siyu_domain::acquisition::{
     ChannelCode, ChannelCodeSpec, CodeMember, CodeMemberRole, ContactWay, Routing,
@@ -23,7 +24,9 @@ use crate::{Result, StoreError, TenantScope};
 
 const CODE_COLUMNS: &str = "c.id, c.name, c.state, c.account_id, c.connector_id, c.unit_id, \
      c.welcome, c.skip_verify, c.routing, c.config_id, c.qr_code_url, c.current_staff_id, \
-     c.current_route, c.way_synced_at, c.way_error, c.created_at, c.updated_at";
+     c.current_route, c.way_synced_at, c.way_error, c.created_at, c.updated_at, \
+     c.landing_slug, c.landing_first, \
+     EXISTS (SELECT 1 FROM channel_code_images i WHERE i.code_id = c.id) AS has_wecom_image";
 
 #[derive(sqlx::FromRow)]
 struct CodeRow {
@@ -44,6 +47,9 @@ struct CodeRow {
     way_error: Option<String>,
     created_at: i64,
     updated_at: i64,
+    landing_slug: String,
+    landing_first: bool,
+    has_wecom_image: bool,
 }
 
 #[derive(sqlx::FromRow)]
@@ -245,7 +251,8 @@ impl TenantScope<'_> {
             sqlx::query_scalar(
                 "INSERT INTO channel_codes (tenant_id, name, state, account_id, connector_id, \
                  unit_id, welcome, skip_verify, routing, created_by_staff_id, created_at, \
-                 updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) \
+                 updated_at, landing_slug, landing_first) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13) \
                  RETURNING id",
             )
             .bind(self.tenant.0)
@@ -259,6 +266,8 @@ impl TenantScope<'_> {
             .bind(&routing)
             .bind(made_by.map(|s| s.0))
             .bind(now)
+            .bind(new_landing_slug())
+            .bind(spec.landing_first)
             .fetch_one(&mut *c)
             .await
             .map_err(|e| StoreError::from_constraint(e, STATE_TAKEN, ""))?
@@ -440,6 +449,9 @@ impl TenantScope<'_> {
                     skip_verify: r.skip_verify,
                     routing,
                     contact_way,
+                    landing_path: landing_path(&r.landing_slug),
+                    landing_first: r.landing_first,
+                    qr_source: QrSource::of(r.has_wecom_image, r.landing_first),
                     created_at: r.created_at,
                     updated_at: r.updated_at,
                 })
@@ -468,7 +480,7 @@ impl TenantScope<'_> {
             sqlx::query(
                 "UPDATE channel_codes SET name = $1, state = $2, account_id = $3, \
                  connector_id = $4, unit_id = $5, welcome = $6, skip_verify = $7, routing = $8, \
-                 updated_at = $9 WHERE tenant_id = $10 AND id = $11",
+                 updated_at = $9, landing_first = $10 WHERE tenant_id = $11 AND id = $12",
             )
             .bind(&spec.name)
             .bind(&spec.state)
@@ -479,6 +491,7 @@ impl TenantScope<'_> {
             .bind(spec.skip_verify)
             .bind(&routing)
             .bind(now_ms())
+            .bind(spec.landing_first)
             .bind(self.tenant.0)
             .bind(id.0)
             .execute(&mut *c)

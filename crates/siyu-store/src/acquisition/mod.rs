@@ -8,7 +8,9 @@
 mod accounts;
 mod adds;
 mod codes;
+mod landing;
 
 pub(crate) use adds::CodeAdd;
 pub use codes::ContactWayUpdate;
 pub(crate) use codes::{CodeRef, live_codes_by_state_in};
+pub use landing::{KeptImage, LandingCode, WecomQrImage};

@@ -181,13 +181,25 @@ async fn contact_ways_carry_their_state_into_the_add() {
     let add = |body: Value| client.post("externalcontact/add_contact_way", &token, body);
     let v = add(json!({"type": 1, "scene": 2, "user": ["alice"], "state": "poster_a"})).await;
     assert_eq!(code(&v), 0, "{v}");
-    assert!(
-        v["qr_code"]
-            .as_str()
-            .unwrap()
-            .starts_with("https://wework.qpic.cn/wwpic/")
-    );
     let config_id = v["config_id"].as_str().unwrap().to_owned();
+    // the QR image is served by the stand-in (WeCom's are on wework.qpic.cn), a PNG
+    let qr_code = v["qr_code"].as_str().unwrap();
+    assert_eq!(
+        qr_code,
+        format!("{}/wwpic/{config_id}/0", standin.base_url())
+    );
+    let image = reqwest::get(qr_code).await.unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    let png = image.bytes().await.unwrap();
+    assert_eq!(
+        siyu_qr::read(&png).as_deref(),
+        Some(format!("https://work.weixin.qq.com/ca/{config_id}").as_str())
+    );
+    let unknown = reqwest::get(format!("{}/wwpic/nope/0", standin.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
     assert_eq!(
         code(&add(json!({"type": 1, "scene": 2, "user": ["alice", "bob"]})).await),
         40058

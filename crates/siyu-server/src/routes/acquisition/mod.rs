@@ -1,4 +1,7 @@
-//! Acquisition's endpoints: the brand's channel accounts and its channel codes.
+//! Acquisition's endpoints: the brand's channel accounts, its channel codes, their QR
+//! images and public landing pages.
 
 pub mod accounts;
 pub mod codes;
+pub mod landing;
+pub mod qr;
