@@ -213,6 +213,12 @@ fn major<S: serde::Serializer>(minor: &i64, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64(money_to_major(*minor))
 }
 
+/// `#[serde(serialize_with = "crate::order::serialize_major")]`: minor units shown as
+/// major units.
+pub fn serialize_major<S: serde::Serializer>(minor: &i64, s: S) -> Result<S::Ok, S::Error> {
+    major(minor, s)
+}
+
 /// One line of an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct OrderItem {

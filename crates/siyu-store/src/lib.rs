@@ -69,7 +69,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use acquisition::{ContactWayUpdate, KeptImage, LandingCode, WecomQrImage};
+pub use acquisition::{ContactWayUpdate, KeptImage, LandingCode, RelationEnd, WecomQrImage};
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{

@@ -33,7 +33,7 @@ use siyu_domain::connector::{SendStatus, WecomConnector};
 use siyu_domain::consent::ConsentChannel;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{ConnectorId, TenantId};
-use siyu_store::{NewConnectorSend, TenantScope};
+use siyu_store::{NewConnectorSend, RelationEnd, TenantScope};
 
 use super::contacts::{ContactReading, read_contact};
 use super::host::StoreHost;
@@ -93,13 +93,15 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
         }
         ("change_external_contact", "del_external_contact") => {
             if event.source.as_deref() == Some("DELETE_BY_TRANSFER") {
-                work.relation_ended("Contact Transferred", None).await
+                work.relation_ended("Contact Transferred", None, RelationEnd::Transferred)
+                    .await
             } else {
-                work.relation_ended("Contact Deleted", Some("member")).await
+                work.relation_ended("Contact Deleted", Some("member"), RelationEnd::ByMember)
+                    .await
             }
         }
         ("change_external_contact", "del_follow_user") => {
-            work.relation_ended("Contact Deleted", Some("customer"))
+            work.relation_ended("Contact Deleted", Some("customer"), RelationEnd::ByCustomer)
                 .await
         }
         ("change_external_contact", "transfer_fail") => work.transfer_failed().await,
@@ -269,13 +271,18 @@ impl Work<'_> {
         Ok(Some(render_welcome(&template, &customer_name, member_name)))
     }
 
-    async fn relation_ended(&self, name: &str, by: Option<&str>) -> Result<(), JobError> {
+    async fn relation_ended(
+        &self,
+        name: &str,
+        by: Option<&str>,
+        end: RelationEnd,
+    ) -> Result<(), JobError> {
         let external = self.external_userid()?;
         let member = self.event.user_id.clone().unwrap_or_default();
         let scope = self.scope();
         let at = self.at();
         let customer = scope
-            .end_wecom_relation(self.id, external, &member, at)
+            .end_wecom_relation(self.id, external, &member, at, end)
             .await?;
         if customer.is_none() {
             // a contact siyu never had: nothing on a profile to say it ended

@@ -133,6 +133,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             acquisition::codes::delete_channel_code
         ))
         .routes(routes!(acquisition::qr::channel_code_qr))
+        .routes(routes!(acquisition::reports::acquisition_report))
         .routes(routes!(
             acquisition::qr::get_brand_logo,
             acquisition::qr::put_brand_logo,

@@ -370,6 +370,58 @@ async fn a_code_is_seen_and_changed_only_within_the_callers_reach() {
         .map(|c| c["id"].as_i64().unwrap())
         .collect();
     assert_eq!(ids, vec![mine["id"].as_i64().unwrap()]);
+    // both codes scanned once: the growth member's report shows theirs alone, and no
+    // unknown code (the whole tenant's)
+    for code in [
+        &mine,
+        &app.get(&format!("/api/v1/channel-codes/{theirs}"), &app.admin_token)
+            .await
+            .expect(200)
+            .body,
+    ] {
+        let page = app
+            .http
+            .get(app.url(code["landing_path"].as_str().unwrap()))
+            .header(
+                reqwest::header::USER_AGENT,
+                "Mozilla/5.0 (iPhone) MicroMessenger/8.0 NetType/WIFI",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200);
+    }
+    let today = chrono::Utc::now().date_naive();
+    let range = format!(
+        "from={}&to={}",
+        today.pred_opt().unwrap(),
+        today.succ_opt().unwrap()
+    );
+    let report = answer(
+        call(
+            reqwest::Method::GET,
+            format!("/api/v1/acquisition/report?{range}"),
+            None,
+        )
+        .await
+        .unwrap(),
+    )
+    .await
+    .expect(200)
+    .body;
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{report}");
+    assert_eq!(rows[0]["id"], mine["id"]);
+    assert_eq!(report["total"]["scans"], 1);
+    let everyone = app
+        .get(
+            &format!("/api/v1/acquisition/report?{range}"),
+            &app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(everyone["total"]["scans"], 2, "{everyone}");
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
         answer(
             call(method, format!("/api/v1/channel-codes/{theirs}"), None)
@@ -765,6 +817,114 @@ async fn an_add_through_a_code_is_tagged_owned_welcomed_with_its_text_and_attrib
     assert_eq!(his.len(), 1);
     assert_eq!(his[0]["channel_code"], "gone-code");
     assert!(his[0].get("channel_code_id").is_none(), "{his:?}");
+
+    // her first order after the add is the code's; one from before the add is not
+    let now = siyu_store::now_ms();
+    for (order_id, yuan, at) in [("DY-1", 199.0, now), ("DY-0", 50.0, now - 10 * 86_400_000)] {
+        app.post(
+            "/api/v1/orders",
+            token,
+            json!({"order_id": order_id, "customer_id": customer_id, "channel": "douyin_shop",
+                   "amount": yuan, "ordered_at": siyu_domain::time::format_rfc3339(at)}),
+        )
+        .await
+        .expect(201);
+    }
+    // he deletes the member: a loss of the unknown code's
+    assert_eq!(
+        standin
+            .customer_deletes_member("member002", "wmCODEADD000002")
+            .await,
+        Ok(200)
+    );
+    wecom_settled(&app).await;
+    let report = |by: &'static str| {
+        let app = &app;
+        async move {
+            let day =
+                |d: i64| siyu_domain::time::format_rfc3339(now + d * 86_400_000)[..10].to_owned();
+            app.get(
+                &format!(
+                    "/api/v1/acquisition/report?from={}&to={}&by={by}",
+                    day(-1),
+                    day(1)
+                ),
+                &app.admin_token,
+            )
+            .await
+            .expect(200)
+            .body
+        }
+    };
+    let by_code = report("code").await;
+    let rows = by_code["rows"].as_array().unwrap();
+    let ours = rows
+        .iter()
+        .find(|r| r["id"] == code_id)
+        .expect("the code's row");
+    assert_eq!(ours["name"], "抖音直播间");
+    assert_eq!(ours["adds"], 1, "{by_code}");
+    assert_eq!(ours["customers"], 1);
+    assert_eq!(ours["first_orders"], 1);
+    assert_eq!(
+        ours["gmv"], 199.0,
+        "the order before the add is not the code's"
+    );
+    assert_eq!(ours["net_adds"], 1);
+    let unknown = rows
+        .iter()
+        .find(|r| r["id"] == 0)
+        .expect("the unknown code's row");
+    assert_eq!(unknown["name"], "unknown code");
+    assert_eq!(unknown["adds"], 1);
+    assert_eq!(unknown["deleted_by_customer"], 1);
+    assert_eq!(unknown["net_adds"], 0);
+    assert_eq!(by_code["total"]["adds"], 2);
+    assert_eq!(by_code["order_window_days"], 30);
+    let daily = by_code["daily"].as_array().unwrap();
+    assert_eq!(daily.len(), 3, "every day of the range");
+    let daily_adds: i64 = daily.iter().map(|d| d["adds"].as_i64().unwrap()).sum();
+    assert_eq!(daily_adds, 2);
+    let by_account = report("account").await;
+    let account_row = by_account["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == account)
+        .cloned()
+        .expect("the account's row");
+    assert_eq!(account_row["name"], "品牌抖音号");
+    assert_eq!(account_row["gmv"], 199.0);
+    let by_platform = report("platform").await;
+    assert!(
+        by_platform["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "douyin" && r["adds"] == 1),
+        "{by_platform}"
+    );
+    let by_member = report("member").await;
+    let member_row = by_member["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == member.staff_id)
+        .cloned()
+        .expect("the member's row");
+    assert_eq!(member_row["adds"], 1);
+    assert_eq!(member_row["first_orders"], 1);
+    // bad ranges
+    for bad in [
+        "from=2026-02-30&to=2026-03-01",
+        "from=2026-03-02&to=2026-03-01",
+        "from=2020-01-01&to=2026-01-01",
+        "from=2026-01-01&to=2026-01-02&by=store",
+    ] {
+        app.get(&format!("/api/v1/acquisition/report?{bad}"), token)
+            .await
+            .expect(422);
+    }
 }
 
 /// Waits until no callback or contact way job is live (the way moved on after an add,

@@ -289,6 +289,30 @@ async fn a_landing_page_counts_people_and_keeps_crawlers_apart() {
         .unwrap();
     assert_eq!(crawler.status(), 200);
     assert!(crawler.headers().get(SET_COOKIE).is_none());
+    // the report counts the person's visit as a scan and the crawler's apart
+    let today = chrono::Utc::now().date_naive();
+    let report = app
+        .get(
+            &format!(
+                "/api/v1/acquisition/report?from={}&to={}",
+                today.pred_opt().unwrap(),
+                today.succ_opt().unwrap()
+            ),
+            token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let row = report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == code["id"])
+        .cloned()
+        .expect("the code's row");
+    assert_eq!(row["scans"], 1, "{report}");
+    assert_eq!(row["crawler_fetches"], 1);
+    assert_eq!(row["adds"], 0);
     // unknown and malformed slugs, and a deleted code's page
     for bad in [
         "/c/0000000000000000",

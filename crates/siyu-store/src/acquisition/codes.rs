@@ -167,7 +167,7 @@ pub(crate) fn contact_way_job(tenant: siyu_domain::ids::TenantId, id: ChannelCod
 
 impl TenantScope<'_> {
     /// ` AND (…)` keeping codes within reach: made by, or routing to, staff it reaches.
-    fn code_reach_clause(&self) -> String {
+    pub(super) fn code_reach_clause(&self) -> String {
         match self.reach.owners() {
             None => String::new(),
             Some([]) => " AND 1 = 0".to_owned(),

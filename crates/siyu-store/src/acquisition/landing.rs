@@ -10,6 +10,7 @@ use serde_json::json;
 use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::{ChannelCodeId, TenantId};
 
+use super::rollup::{DayChange, Rollup, zone_in};
 use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::tx::on_tx;
@@ -73,14 +74,17 @@ impl Store {
 }
 
 impl TenantScope<'_> {
-    /// Records a visit of a code's landing page: a scan, or a crawler's fetch kept apart.
+    /// Records a visit of a code's landing page: a scan, or a crawler's fetch kept
+    /// apart; the day's figures of the code move with it.
     pub async fn record_code_scan(
         &self,
         code: ChannelCodeId,
         visitor: &str,
         crawler: bool,
     ) -> Result<()> {
-        on_db!(self.store, |db| {
+        let now = now_ms();
+        let mut tx = self.store.begin().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
                 "INSERT INTO channel_code_scans (tenant_id, code_id, visitor, crawler, at) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -89,10 +93,23 @@ impl TenantScope<'_> {
             .bind(code.0)
             .bind(visitor)
             .bind(crawler)
-            .bind(now_ms())
-            .execute(db)
+            .bind(now)
+            .execute(&mut *c)
             .await?;
         });
+        let zone = zone_in(&mut tx, self.tenant).await?;
+        let mut rollup = Rollup::default();
+        rollup.code(
+            code.0,
+            zone.day_of(now),
+            DayChange {
+                scans: i64::from(!crawler),
+                crawler_fetches: i64::from(crawler),
+                ..Default::default()
+            },
+        );
+        rollup.write(&mut tx, self.tenant).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -154,7 +171,7 @@ impl TenantScope<'_> {
     pub async fn brand_logo(&self) -> Result<Option<KeptImage>> {
         Ok(on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT content_type, image, NULL AS encoded FROM brand_logos WHERE tenant_id = $1",
+                "SELECT content_type, image, CAST(NULL AS TEXT) AS encoded FROM brand_logos WHERE tenant_id = $1",
             )
             .bind(self.tenant.0)
             .fetch_optional(db)

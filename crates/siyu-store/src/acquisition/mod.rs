@@ -9,8 +9,12 @@ mod accounts;
 mod adds;
 mod codes;
 mod landing;
+mod reports;
+mod rollup;
 
 pub(crate) use adds::CodeAdd;
 pub use codes::ContactWayUpdate;
 pub(crate) use codes::{CodeRef, live_codes_by_state_in};
 pub use landing::{KeptImage, LandingCode, WecomQrImage};
+pub use rollup::RelationEnd;
+pub(crate) use rollup::{Rollup, first_touch_orders};

@@ -414,20 +414,21 @@ impl TenantScope<'_> {
             )
             .await?;
         }
-        // adds through channel codes: tagged, recorded, their ways moved on
+        // adds with a state: through live codes tagged, recorded, their ways moved on;
+        // through unknown ones counted for the unknown code
         let mut code_adds = Vec::new();
         for contact in page {
             let key = (
                 contact.external_userid.as_str(),
                 contact.follow.userid.as_str(),
             );
-            if let (Some(code), Some(customer), true) = (
-                codes.get(&contact.follow.state),
+            if let (false, Some(customer), true) = (
+                contact.follow.state.is_empty(),
                 customers.get(key.0),
                 added_relations.contains(&key),
             ) {
                 code_adds.push(crate::acquisition::CodeAdd {
-                    code,
+                    code: codes.get(&contact.follow.state),
                     customer: *customer,
                     external_userid: key.0,
                     userid: key.1,

@@ -84,7 +84,7 @@ impl TenantScope<'_> {
         });
         let now = now_ms();
         for gone in known.iter().filter(|u| !listed.contains(&u.as_str())) {
-            self.end_wecom_relation(id, external_userid, gone, now)
+            self.end_wecom_relation(id, external_userid, gone, now, crate::RelationEnd::Unseen)
                 .await?;
         }
         let customer = self.wecom_customer(id, external_userid).await?;
@@ -126,16 +126,20 @@ impl TenantScope<'_> {
         Ok((next, left))
     }
 
-    /// Ends a relation (either side deleted it); answers the profile when siyu had it.
+    /// Ends a relation (either side deleted it, or WeCom transferred the customer) and,
+    /// the first time, counts it against the channel code that brought it; answers the
+    /// profile when siyu had it.
     pub async fn end_wecom_relation(
         &self,
         id: ConnectorId,
         external_userid: &str,
         userid: &str,
         at: i64,
+        end: crate::RelationEnd,
     ) -> Result<Option<CustomerId>> {
         self.check_connector(id).await?;
-        on_db!(self.store, |db| {
+        let mut tx = self.store.begin().await?;
+        let ended = on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE wecom_follows SET deleted_at = $1 WHERE connector_id = $2 \
                  AND external_userid = $3 AND userid = $4 AND deleted_at IS NULL",
@@ -144,9 +148,15 @@ impl TenantScope<'_> {
             .bind(id.0)
             .bind(external_userid)
             .bind(userid)
-            .execute(db)
-            .await?;
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
         });
+        if ended > 0 {
+            self.record_relation_end_in(&mut tx, id, external_userid, userid, at, end)
+                .await?;
+        }
+        tx.commit().await?;
         self.wecom_customer(id, external_userid).await
     }
 

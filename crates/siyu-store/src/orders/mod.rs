@@ -413,6 +413,11 @@ pub(crate) async fn refresh_order_stats_of(
                 .rows_affected()
         });
     }
+    // what customers a channel code brought ordered in the window after their add
+    let ids: Vec<i64> = customers.iter().map(|c| c.0).collect();
+    let mut rollup = crate::acquisition::Rollup::default();
+    crate::acquisition::first_touch_orders(tx, tenant, &ids, &mut rollup).await?;
+    rollup.write(tx, tenant).await?;
     Ok(())
 }
 

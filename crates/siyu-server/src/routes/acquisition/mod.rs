@@ -5,3 +5,4 @@ pub mod accounts;
 pub mod codes;
 pub mod landing;
 pub mod qr;
+pub mod reports;
