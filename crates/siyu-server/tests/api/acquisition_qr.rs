@@ -44,9 +44,9 @@ async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> Fetched {
     }
 }
 
-/// The text of the one QR code in a PNG, JPEG or SVG image.
-fn decode(image: &Fetched) -> String {
-    let pixels = if image.content_type.starts_with("image/svg+xml") {
+/// The pixels of a PNG or JPEG image, or of an SVG rasterized.
+fn pixels(image: &Fetched) -> RgbaImage {
+    if image.content_type.starts_with("image/svg+xml") {
         let svg = std::str::from_utf8(&image.bytes).unwrap();
         let tree = resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default()).unwrap();
         let size = tree.size().to_int_size();
@@ -55,7 +55,12 @@ fn decode(image: &Fetched) -> String {
         RgbaImage::from_raw(size.width(), size.height(), pixmap.take()).unwrap()
     } else {
         image::load_from_memory(&image.bytes).unwrap().to_rgba8()
-    };
+    }
+}
+
+/// The text of the one QR code in the image.
+fn decode(image: &Fetched) -> String {
+    let pixels = pixels(image);
     let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
         pixels.width() as usize,
         pixels.height() as usize,
@@ -71,17 +76,7 @@ fn decode(image: &Fetched) -> String {
 
 /// Pixels neither black nor white: the logo's.
 fn coloured(image: &Fetched) -> usize {
-    let pixels = if image.content_type.starts_with("image/svg+xml") {
-        let svg = std::str::from_utf8(&image.bytes).unwrap();
-        let tree = resvg::usvg::Tree::from_str(svg, &resvg::usvg::Options::default()).unwrap();
-        let size = tree.size().to_int_size();
-        let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
-        resvg::render(&tree, Default::default(), &mut pixmap.as_mut());
-        RgbaImage::from_raw(size.width(), size.height(), pixmap.take()).unwrap()
-    } else {
-        image::load_from_memory(&image.bytes).unwrap().to_rgba8()
-    };
-    pixels
+    pixels(image)
         .pixels()
         .filter(|p| {
             let [r, g, b, _] = p.0;
