@@ -40,8 +40,9 @@ pub struct QrQuery {
 #[utoipa::path(get, path = "/api/v1/channel-codes/{id}/qr", tag = "acquisition",
     params(("id" = i64, Path), QrQuery),
     responses(
-        (status = 200, description = "the QR image: `image/png` or `image/svg+xml` (WeCom's \
-            own image is sent as WeCom gave it)", content_type = "image/png", body = Vec<u8>),
+        (status = 200, description = "the QR image (WeCom's own image is sent as WeCom gave \
+            it)", content((Vec<u8> = "image/png"), (String = "image/svg+xml"),
+            (Vec<u8> = "image/jpeg"))),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "a logo was asked for and the brand has none, or WeCom's \
             image does not read as a QR code and only a plain PNG can be served", body = ErrorBody),
@@ -137,8 +138,8 @@ fn image_response(
 
 /// The brand's logo, as set.
 #[utoipa::path(get, path = "/api/v1/settings/brand-logo", tag = "acquisition",
-    responses((status = 200, description = "the logo (`image/png` or `image/jpeg`)",
-            content_type = "image/png", body = Vec<u8>),
+    responses((status = 200, description = "the logo as set",
+            content((Vec<u8> = "image/png"), (Vec<u8> = "image/jpeg"))),
         (status = 403, body = ErrorBody),
         (status = 404, description = "no logo is set (`not_found`)", body = ErrorBody)))]
 pub async fn get_brand_logo(State(app): State<AppState>, auth: Auth) -> ApiResult<Response> {
