@@ -76,6 +76,21 @@ impl AcquisitionFigures {
         self.net_adds = self.adds - self.deleted_by_customer - self.deleted_by_member;
     }
 
+    /// The same figures taken away (what undoes these).
+    pub fn negated(self) -> Self {
+        AcquisitionFigures {
+            scans: -self.scans,
+            crawler_fetches: -self.crawler_fetches,
+            adds: -self.adds,
+            deleted_by_customer: -self.deleted_by_customer,
+            deleted_by_member: -self.deleted_by_member,
+            net_adds: -self.net_adds,
+            customers: -self.customers,
+            first_orders: -self.first_orders,
+            gmv: -self.gmv,
+        }
+    }
+
     /// The figures with `net_adds` worked out.
     pub fn settled(mut self) -> Self {
         self.net_adds = self.adds - self.deleted_by_customer - self.deleted_by_member;
@@ -219,5 +234,9 @@ mod tests {
         assert_eq!(total.net_adds, 6);
         assert_eq!(total.gmv, 3998);
         assert_eq!(day.settled().net_adds, 3);
+        total.add(&day.negated());
+        assert_eq!(total.adds, 5);
+        assert_eq!(total.net_adds, 3);
+        assert_eq!(total.gmv, 1999);
     }
 }

@@ -10,6 +10,30 @@ use siyu_wecom_standin::{Corp, GenerateSpec, Standin};
 
 use crate::helpers::{PASSWORD, TestApp, answer};
 
+/// A tag in a new 来源 (source) group, as codes put on.
+async fn source_tag(app: &TestApp, name: &str) -> i64 {
+    let group = app
+        .post(
+            "/api/v1/tag-groups",
+            &app.admin_token,
+            json!({"name": "来源"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .clone();
+    app.post(
+        "/api/v1/tags",
+        &app.admin_token,
+        json!({"name": name, "group_id": group}),
+    )
+    .await
+    .expect(201)
+    .body["id"]
+        .as_i64()
+        .unwrap()
+}
+
 pub(crate) fn field(body: &Value) -> &str {
     body["error"]["details"]["fields"][0]["field"]
         .as_str()
@@ -170,22 +194,7 @@ async fn channel_codes_need_a_name_and_a_good_state_and_keep_their_history() {
     .await
     .expect(409);
     // other bad input, each named
-    let group = app
-        .post("/api/v1/tag-groups", token, json!({"name": "来源"}))
-        .await
-        .expect(201)
-        .body["id"]
-        .clone();
-    let tag = app
-        .post(
-            "/api/v1/tags",
-            token,
-            json!({"name": "小红书来源", "group_id": group}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .clone();
+    let tag = source_tag(&app, "小红书来源").await;
     let cases = [
         (
             json!({"name": "x", "state": "a1", "welcome": "{name}你好"}),
@@ -659,23 +668,7 @@ async fn an_add_through_a_code_is_tagged_owned_welcomed_with_its_text_and_attrib
         .await
         .unwrap()
         .unwrap();
-    let group = app
-        .post("/api/v1/tag-groups", token, json!({"name": "来源"}))
-        .await
-        .expect(201)
-        .body["id"]
-        .clone();
-    let tag = app
-        .post(
-            "/api/v1/tags",
-            token,
-            json!({"name": "抖音直播", "group_id": group}),
-        )
-        .await
-        .expect(201)
-        .body["id"]
-        .as_i64()
-        .unwrap();
+    let tag = source_tag(&app, "抖音直播").await;
     let account = app
         .post(
             "/api/v1/channel-accounts",

@@ -23,11 +23,14 @@ CREATE TABLE channel_code_days (
     PRIMARY KEY (tenant_id, day, code_id)
 );
 
--- the same per member (whoever the adds through codes went to)
+-- the same per member (whoever the adds through codes went to; scans are the code's,
+-- not a member's, and stay 0: the columns match so that one statement writes both)
 CREATE TABLE channel_member_days (
     tenant_id INTEGER NOT NULL REFERENCES tenants (id),
     staff_id INTEGER NOT NULL,
     day INTEGER NOT NULL,
+    scans INTEGER NOT NULL DEFAULT 0,
+    crawler_fetches INTEGER NOT NULL DEFAULT 0,
     adds INTEGER NOT NULL DEFAULT 0,
     deleted_by_customer INTEGER NOT NULL DEFAULT 0,
     deleted_by_member INTEGER NOT NULL DEFAULT 0,

@@ -8,14 +8,14 @@
 
 use std::collections::HashMap;
 
-use siyu_domain::acquisition::report::UNKNOWN_CODE;
+use siyu_domain::acquisition::report::{AcquisitionFigures, UNKNOWN_CODE};
 use siyu_domain::audience::{TagId, TagOrigin};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::ConnectorId;
 
 use super::codes::{CodeRef, contact_way_job};
-use super::rollup::{DayChange, RelationEnd, Rollup, Touch, touch_first, zone_in};
+use super::rollup::{RelationEnd, Rollup, Touch, touch_first, zone_in};
 use crate::jobs::{NewJob, enqueue_in};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, TenantScope};
@@ -114,7 +114,7 @@ impl TenantScope<'_> {
             }
             let code_id = add.code.map_or(UNKNOWN_CODE, |c| c.id.0);
             let day = zone.day_of(add.added_at);
-            let one_add = DayChange {
+            let one_add = AcquisitionFigures {
                 adds: 1,
                 ..Default::default()
             };
@@ -155,11 +155,11 @@ impl TenantScope<'_> {
         end: RelationEnd,
     ) -> Result<()> {
         let change = match end {
-            RelationEnd::ByCustomer => DayChange {
+            RelationEnd::ByCustomer => AcquisitionFigures {
                 deleted_by_customer: 1,
                 ..Default::default()
             },
-            RelationEnd::ByMember => DayChange {
+            RelationEnd::ByMember => AcquisitionFigures {
                 deleted_by_member: 1,
                 ..Default::default()
             },

@@ -7,10 +7,11 @@
 //! rather than as files.
 
 use serde_json::json;
+use siyu_domain::acquisition::report::AcquisitionFigures;
 use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::ids::{ChannelCodeId, TenantId};
 
-use super::rollup::{DayChange, Rollup, zone_in};
+use super::rollup::{Rollup, zone_in};
 use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::tx::on_tx;
@@ -102,7 +103,7 @@ impl TenantScope<'_> {
         rollup.code(
             code.0,
             zone.day_of(now),
-            DayChange {
+            AcquisitionFigures {
                 scans: i64::from(!crawler),
                 crawler_fetches: i64::from(crawler),
                 ..Default::default()

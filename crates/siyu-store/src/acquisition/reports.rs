@@ -22,11 +22,6 @@ const FIGURES: &str = "CAST(SUM(scans) AS BIGINT) AS scans, CAST(SUM(crawler_fet
      CAST(SUM(adds) AS BIGINT) AS adds, CAST(SUM(deleted_by_customer) AS BIGINT) AS deleted_by_customer, \
      CAST(SUM(deleted_by_member) AS BIGINT) AS deleted_by_member, CAST(SUM(customers) AS BIGINT) AS customers, \
      CAST(SUM(first_orders) AS BIGINT) AS first_orders, CAST(SUM(gmv) AS BIGINT) AS gmv";
-const MEMBER_FIGURES: &str = "CAST(0 AS BIGINT) AS scans, CAST(0 AS BIGINT) AS crawler_fetches, \
-     CAST(SUM(adds) AS BIGINT) AS adds, CAST(SUM(deleted_by_customer) AS BIGINT) AS deleted_by_customer, \
-     CAST(SUM(deleted_by_member) AS BIGINT) AS deleted_by_member, CAST(SUM(customers) AS BIGINT) AS customers, \
-     CAST(SUM(first_orders) AS BIGINT) AS first_orders, CAST(SUM(gmv) AS BIGINT) AS gmv";
-
 #[derive(sqlx::FromRow)]
 struct SumRow {
     key: i64,
@@ -186,11 +181,11 @@ impl TenantScope<'_> {
             ),
         };
         let by_member = format!(
-            "SELECT staff_id AS key, {MEMBER_FIGURES} FROM channel_member_days \
+            "SELECT staff_id AS key, {FIGURES} FROM channel_member_days \
              WHERE tenant_id = $1 AND day >= $2 AND day <= $3{only} GROUP BY staff_id"
         );
         let by_day = format!(
-            "SELECT day AS key, {MEMBER_FIGURES} FROM channel_member_days \
+            "SELECT day AS key, {FIGURES} FROM channel_member_days \
              WHERE tenant_id = $1 AND day >= $2 AND day <= $3{only} GROUP BY day"
         );
         let sums = self.sums(&by_member, range).await?;

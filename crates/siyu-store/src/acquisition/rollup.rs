@@ -3,8 +3,9 @@
 //! ended, a landing page visited, a customer's orders changed. What a report reads is
 //! described in `siyu_domain::acquisition::report`.
 //!
-//! Changes are gathered in a [`Rollup`] and written once per (code, day) and (member,
-//! day) touched, so a sync page of a hundred adds costs a handful of statements. The
+//! Changes are the report's own figures as differences (`AcquisitionFigures`; its
+//! `net_adds` is not stored, reports work it out), gathered in a [`Rollup`] and written
+//! once per (code, day) and (member, day) touched, so a sync page of a hundred adds costs a handful of statements. The
 //! first touch of a customer (the first code an add of theirs came through, by WeCom's
 //! add time, so an older add synced later takes it over) carries what they ordered in
 //! the window after it; when their orders change the difference moves the figures of
@@ -12,7 +13,7 @@
 
 use std::collections::HashMap;
 
-use siyu_domain::acquisition::report::ORDER_WINDOW_DAYS;
+use siyu_domain::acquisition::report::{AcquisitionFigures, ORDER_WINDOW_DAYS};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::TenantId;
 use siyu_domain::order::OrderStatus;
@@ -23,36 +24,6 @@ use crate::db::id_list;
 use crate::tx::{Tx, on_tx};
 
 const WINDOW_MS: i64 = ORDER_WINDOW_DAYS * 86_400_000;
-
-/// A change to one day's figures.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct DayChange {
-    pub scans: i64,
-    pub crawler_fetches: i64,
-    pub adds: i64,
-    pub deleted_by_customer: i64,
-    pub deleted_by_member: i64,
-    pub customers: i64,
-    pub first_orders: i64,
-    pub gmv: i64,
-}
-
-impl DayChange {
-    fn plus(&mut self, other: &DayChange) {
-        self.scans += other.scans;
-        self.crawler_fetches += other.crawler_fetches;
-        self.adds += other.adds;
-        self.deleted_by_customer += other.deleted_by_customer;
-        self.deleted_by_member += other.deleted_by_member;
-        self.customers += other.customers;
-        self.first_orders += other.first_orders;
-        self.gmv += other.gmv;
-    }
-
-    fn is_empty(&self) -> bool {
-        *self == DayChange::default()
-    }
-}
 
 /// Who ended a relation a code brought.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,89 +42,109 @@ pub enum RelationEnd {
 /// Changes gathered for one transaction.
 #[derive(Debug, Default)]
 pub(crate) struct Rollup {
-    codes: HashMap<(i64, i64), DayChange>,
-    members: HashMap<(i64, i64), DayChange>,
+    codes: HashMap<(i64, i64), AcquisitionFigures>,
+    members: HashMap<(i64, i64), AcquisitionFigures>,
 }
 
 impl Rollup {
-    pub fn code(&mut self, code: i64, day: i64, change: DayChange) {
-        self.codes.entry((code, day)).or_default().plus(&change);
+    pub fn code(&mut self, code: i64, day: i64, change: AcquisitionFigures) {
+        self.codes.entry((code, day)).or_default().add(&change);
     }
 
-    pub fn member(&mut self, staff: Option<i64>, day: i64, change: DayChange) {
+    pub fn member(&mut self, staff: Option<i64>, day: i64, change: AcquisitionFigures) {
         if let Some(staff) = staff {
-            self.members.entry((staff, day)).or_default().plus(&change);
+            self.members.entry((staff, day)).or_default().add(&change);
         }
     }
 
     /// Both: a change of a code's that is also its member's.
-    pub fn both(&mut self, code: i64, staff: Option<i64>, day: i64, change: DayChange) {
+    pub fn both(&mut self, code: i64, staff: Option<i64>, day: i64, change: AcquisitionFigures) {
         self.code(code, day, change);
         self.member(staff, day, change);
     }
 
     /// Writes the gathered changes.
     pub async fn write(self, tx: &mut Tx, tenant: TenantId) -> Result<()> {
-        for ((code, day), c) in self.codes.into_iter().filter(|(_, c)| !c.is_empty()) {
-            on_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO channel_code_days (tenant_id, code_id, day, scans, \
-                     crawler_fetches, adds, deleted_by_customer, deleted_by_member, customers, \
-                     first_orders, gmv) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-                     ON CONFLICT (tenant_id, day, code_id) DO UPDATE SET \
-                     scans = channel_code_days.scans + excluded.scans, \
-                     crawler_fetches = channel_code_days.crawler_fetches + excluded.crawler_fetches, \
-                     adds = channel_code_days.adds + excluded.adds, \
-                     deleted_by_customer = channel_code_days.deleted_by_customer + excluded.deleted_by_customer, \
-                     deleted_by_member = channel_code_days.deleted_by_member + excluded.deleted_by_member, \
-                     customers = channel_code_days.customers + excluded.customers, \
-                     first_orders = channel_code_days.first_orders + excluded.first_orders, \
-                     gmv = channel_code_days.gmv + excluded.gmv",
-                )
-                .bind(tenant.0)
-                .bind(code)
-                .bind(day)
-                .bind(c.scans)
-                .bind(c.crawler_fetches)
-                .bind(c.adds)
-                .bind(c.deleted_by_customer)
-                .bind(c.deleted_by_member)
-                .bind(c.customers)
-                .bind(c.first_orders)
-                .bind(c.gmv)
-                .execute(&mut *conn)
-                .await?;
-            });
+        for ((code, day), change) in self.codes {
+            add_to_day(tx, tenant, DayTable::Codes, code, day, &change).await?;
         }
-        for ((staff, day), c) in self.members.into_iter().filter(|(_, c)| !c.is_empty()) {
-            on_tx!(tx, |conn| {
-                sqlx::query(
-                    "INSERT INTO channel_member_days (tenant_id, staff_id, day, adds, \
-                     deleted_by_customer, deleted_by_member, customers, first_orders, gmv) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-                     ON CONFLICT (tenant_id, day, staff_id) DO UPDATE SET \
-                     adds = channel_member_days.adds + excluded.adds, \
-                     deleted_by_customer = channel_member_days.deleted_by_customer + excluded.deleted_by_customer, \
-                     deleted_by_member = channel_member_days.deleted_by_member + excluded.deleted_by_member, \
-                     customers = channel_member_days.customers + excluded.customers, \
-                     first_orders = channel_member_days.first_orders + excluded.first_orders, \
-                     gmv = channel_member_days.gmv + excluded.gmv",
-                )
-                .bind(tenant.0)
-                .bind(staff)
-                .bind(day)
-                .bind(c.adds)
-                .bind(c.deleted_by_customer)
-                .bind(c.deleted_by_member)
-                .bind(c.customers)
-                .bind(c.first_orders)
-                .bind(c.gmv)
-                .execute(&mut *conn)
-                .await?;
-            });
+        for ((staff, day), change) in self.members {
+            add_to_day(tx, tenant, DayTable::Members, staff, day, &change).await?;
         }
         Ok(())
     }
+}
+
+/// The two tables of day figures: the same columns, keyed by code or by member.
+#[derive(Debug, Clone, Copy)]
+enum DayTable {
+    Codes,
+    Members,
+}
+
+impl DayTable {
+    /// The statement that adds a change to a day's row, making it when missing.
+    fn upsert(self) -> String {
+        let (table, key) = match self {
+            DayTable::Codes => ("channel_code_days", "code_id"),
+            DayTable::Members => ("channel_member_days", "staff_id"),
+        };
+        let sums = FIGURE_COLUMNS
+            .iter()
+            .map(|f| format!("{f} = {table}.{f} + excluded.{f}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "INSERT INTO {table} (tenant_id, {key}, day, {}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+             ON CONFLICT (tenant_id, day, {key}) DO UPDATE SET {sums}",
+            FIGURE_COLUMNS.join(", ")
+        )
+    }
+}
+
+/// The figure columns of both day tables, in the order [`add_to_day`] binds them.
+const FIGURE_COLUMNS: [&str; 8] = [
+    "scans",
+    "crawler_fetches",
+    "adds",
+    "deleted_by_customer",
+    "deleted_by_member",
+    "customers",
+    "first_orders",
+    "gmv",
+];
+
+/// Adds a change to one day's row of a code or member (made when missing).
+async fn add_to_day(
+    tx: &mut Tx,
+    tenant: TenantId,
+    table: DayTable,
+    key: i64,
+    day: i64,
+    c: &AcquisitionFigures,
+) -> Result<()> {
+    if *c == AcquisitionFigures::default() {
+        return Ok(());
+    }
+    let sql = table.upsert();
+    on_tx!(tx, |conn| {
+        sqlx::query(&sql)
+            .bind(tenant.0)
+            .bind(key)
+            .bind(day)
+            .bind(c.scans)
+            .bind(c.crawler_fetches)
+            .bind(c.adds)
+            .bind(c.deleted_by_customer)
+            .bind(c.deleted_by_member)
+            .bind(c.customers)
+            .bind(c.first_orders)
+            .bind(c.gmv)
+            .execute(&mut *conn)
+            .await?;
+    });
+    Ok(())
 }
 
 /// The tenant's time zone, read in the transaction.
@@ -192,26 +183,13 @@ struct FirstTouchRow {
 
 impl FirstTouchRow {
     /// What the row adds to its day's figures.
-    fn contribution(&self) -> DayChange {
-        DayChange {
+    fn contribution(&self) -> AcquisitionFigures {
+        AcquisitionFigures {
             customers: 1,
             first_orders: i64::from(self.first_order_at.is_some()),
             gmv: self.gmv,
             ..Default::default()
         }
-    }
-}
-
-fn negated(c: DayChange) -> DayChange {
-    DayChange {
-        scans: -c.scans,
-        crawler_fetches: -c.crawler_fetches,
-        adds: -c.adds,
-        deleted_by_customer: -c.deleted_by_customer,
-        deleted_by_member: -c.deleted_by_member,
-        customers: -c.customers,
-        first_orders: -c.first_orders,
-        gmv: -c.gmv,
     }
 }
 
@@ -267,7 +245,7 @@ pub(crate) async fn touch_first(
                 old.code_id,
                 old.staff_id,
                 old.day,
-                negated(old.contribution()),
+                old.contribution().negated(),
             );
         }
         let row = FirstTouchRow {
@@ -362,7 +340,7 @@ pub(crate) async fn first_touch_orders(
             ..old
         };
         let mut change = new.contribution();
-        change.plus(&negated(before));
+        change.add(&before.negated());
         rollup.both(new.code_id, new.staff_id, new.day, change);
         on_tx!(tx, |c| {
             sqlx::query(

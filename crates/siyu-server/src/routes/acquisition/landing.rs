@@ -12,6 +12,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use siyu_domain::acquisition::landing::{is_crawler, is_landing_slug, new_landing_slug};
 
+use siyu_store::LandingCode;
+
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, cookie_in};
@@ -32,12 +34,7 @@ pub async fn landing_page(
     headers: HeaderMap,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let code = if is_landing_slug(&slug) {
-        app.store.landing_code(&slug).await?
-    } else {
-        None
-    };
-    let Some(code) = code else {
+    let Some(code) = landing_code(&app, &slug).await? else {
         return Ok((StatusCode::NOT_FOUND, Html(page(PageBody::Unknown))).into_response());
     };
     if code.deleted {
@@ -84,12 +81,8 @@ pub async fn landing_qr(
     State(app): State<AppState>,
     ApiPath(slug): ApiPath<String>,
 ) -> ApiResult<Response> {
-    let code = if is_landing_slug(&slug) {
-        app.store.landing_code(&slug).await?
-    } else {
-        None
-    };
-    let code = code
+    let code = landing_code(&app, &slug)
+        .await?
         .filter(|c| !c.deleted)
         .ok_or(ApiError::NotFound("landing page"))?;
     let image = app
@@ -106,6 +99,14 @@ pub async fn landing_qr(
         image.image,
     )
         .into_response())
+}
+
+/// The code a slug names (a malformed slug names none, unread).
+async fn landing_code(app: &AppState, slug: &str) -> ApiResult<Option<LandingCode>> {
+    if !is_landing_slug(slug) {
+        return Ok(None);
+    }
+    Ok(app.store.landing_code(slug).await?)
 }
 
 enum PageBody<'a> {
