@@ -13,6 +13,7 @@
 pub mod landing;
 pub mod report;
 pub mod routing;
+pub mod store_codes;
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

@@ -133,6 +133,8 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             acquisition::codes::delete_channel_code
         ))
         .routes(routes!(acquisition::qr::channel_code_qr))
+        .routes(routes!(acquisition::store_codes::create_store_codes))
+        .routes(routes!(acquisition::store_codes::store_code_sheet))
         .routes(routes!(acquisition::reports::acquisition_report))
         .routes(routes!(
             acquisition::qr::get_brand_logo,

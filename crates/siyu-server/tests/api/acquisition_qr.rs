@@ -15,11 +15,11 @@ const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Appl
      (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47 NetType/WIFI Language/zh_CN";
 
 /// A fetched image: its content type, what siyu says it encodes, its bytes.
-struct Fetched {
-    status: u16,
-    content_type: String,
-    source: String,
-    bytes: Vec<u8>,
+pub(crate) struct Fetched {
+    pub status: u16,
+    pub content_type: String,
+    pub source: String,
+    pub bytes: Vec<u8>,
 }
 
 async fn fetch(app: &TestApp, path: &str, token: Option<&str>) -> Fetched {
@@ -59,7 +59,7 @@ fn pixels(image: &Fetched) -> RgbaImage {
 }
 
 /// The text of the one QR code in the image.
-fn decode(image: &Fetched) -> String {
+pub(crate) fn decode(image: &Fetched) -> String {
     let pixels = pixels(image);
     let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(
         pixels.width() as usize,

@@ -4,6 +4,7 @@
 
 mod acquisition;
 mod acquisition_qr;
+mod acquisition_stores;
 mod audiences;
 mod auth;
 mod connectors;

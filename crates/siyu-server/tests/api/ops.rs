@@ -144,6 +144,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "PATCH /api/v1/channel-codes/{id}",
         "DELETE /api/v1/channel-codes/{id}",
         "GET /api/v1/channel-codes/{id}/qr",
+        "POST /api/v1/channel-codes/stores",
+        "GET /api/v1/channel-codes/sheet",
         "GET /api/v1/acquisition/report",
         "GET /api/v1/settings/brand-logo",
         "PUT /api/v1/settings/brand-logo",

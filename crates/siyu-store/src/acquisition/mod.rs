@@ -11,6 +11,7 @@ mod codes;
 mod landing;
 mod reports;
 mod rollup;
+mod store_codes;
 
 pub(crate) use adds::CodeAdd;
 pub use codes::ContactWayUpdate;

@@ -6,3 +6,4 @@ pub mod codes;
 pub mod landing;
 pub mod qr;
 pub mod reports;
+pub mod store_codes;

@@ -12,9 +12,11 @@ use axum::http::{HeaderName, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use siyu_domain::access::Permission;
+use siyu_domain::acquisition::ChannelCode;
 use siyu_domain::acquisition::landing::QrSource;
 use siyu_domain::ids::ChannelCodeId;
 use siyu_qr::{Logo, QrFormat};
+use siyu_store::TenantScope;
 use utoipa::IntoParams;
 
 use crate::AppState;
@@ -61,19 +63,48 @@ pub async fn channel_code_qr(
         .unwrap_or("png")
         .parse()
         .map_err(|e: siyu_qr::QrError| ApiError::field("format", e.to_string()))?;
-    let with_logo = q.logo.unwrap_or(false);
     let scope = auth.scope(&app.store).await?;
     let code = scope.get_channel_code(ChannelCodeId(id)).await?;
-    let logo = if with_logo {
-        let kept = scope.brand_logo().await?.ok_or_else(|| {
-            ApiError::Conflict(
-                "the brand has no logo: set one with PUT /api/v1/settings/brand-logo".into(),
-            )
-        })?;
-        Some(Logo::from_bytes(&kept.image).map_err(|e| ApiError::Internal(e.to_string()))?)
+    let logo = brand_logo(&scope, q.logo.unwrap_or(false)).await?;
+    let image = code_qr(&scope, &origin, &code, format, logo.as_ref()).await?;
+    let extension = if image.1.starts_with(b"\xff\xd8") {
+        "jpg" // WeCom's own image, as WeCom gave it
     } else {
-        None
+        &format.to_string()
     };
+    Ok(image_response(
+        image.0,
+        image.1,
+        code.qr_source,
+        &code.state,
+        extension,
+    ))
+}
+
+/// The brand's logo to draw, when one is asked for (409 when the brand has none).
+pub(super) async fn brand_logo(scope: &TenantScope<'_>, asked: bool) -> ApiResult<Option<Logo>> {
+    if !asked {
+        return Ok(None);
+    }
+    let kept = scope.brand_logo().await?.ok_or_else(|| {
+        ApiError::Conflict(
+            "the brand has no logo: set one with PUT /api/v1/settings/brand-logo".into(),
+        )
+    })?;
+    Ok(Some(
+        Logo::from_bytes(&kept.image).map_err(|e| ApiError::Internal(e.to_string()))?,
+    ))
+}
+
+/// A code's QR image (content type, bytes): what its `qr_source` says, drawn in
+/// `format` with the logo, or WeCom's own image as WeCom gave it for a plain PNG.
+pub(super) async fn code_qr(
+    scope: &TenantScope<'_>,
+    origin: &PublicOrigin,
+    code: &ChannelCode,
+    format: QrFormat,
+    logo: Option<&Logo>,
+) -> ApiResult<(String, Vec<u8>)> {
     let text = match code.qr_source {
         QrSource::Landing => format!("{}{}", origin.0, code.landing_path),
         QrSource::Wecom => {
@@ -82,13 +113,7 @@ pub async fn channel_code_qr(
                 .await?
                 .ok_or(ApiError::NotFound("channel code's WeCom QR"))?;
             if format == QrFormat::Png && logo.is_none() {
-                return Ok(image_response(
-                    kept.content_type,
-                    kept.image,
-                    code.qr_source,
-                    &code.state,
-                    "png",
-                ));
+                return Ok((kept.content_type, kept.image));
             }
             kept.encoded.ok_or_else(|| {
                 ApiError::Conflict(
@@ -99,15 +124,9 @@ pub async fn channel_code_qr(
             })?
         }
     };
-    let image = siyu_qr::render(&text, format, logo.as_ref())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(image_response(
-        image.content_type.to_owned(),
-        image.bytes,
-        code.qr_source,
-        &code.state,
-        &format.to_string(),
-    ))
+    let image =
+        siyu_qr::render(&text, format, logo).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok((image.content_type.to_owned(), image.bytes))
 }
 
 fn image_response(
