@@ -3,6 +3,7 @@
 import {
   ApartmentOutlined,
   ApiOutlined,
+  QrcodeOutlined,
   AuditOutlined,
   CloudUploadOutlined,
   DashboardOutlined,
@@ -42,6 +43,7 @@ const groups: { label: MessageKey | null; entries: Entry[] }[] = [
     entries: [
       { path: '/sources', label: 'nav.sources', icon: <DatabaseOutlined />, permission: 'sources.read' },
       { path: '/channels', label: 'nav.channels', icon: <WechatWorkOutlined />, permission: 'connectors.read' },
+      { path: '/acquisition', label: 'nav.acquisition', icon: <QrcodeOutlined />, permission: 'campaigns.read' },
       { path: '/imports', label: 'nav.imports', icon: <CloudUploadOutlined />, permission: 'customers.import' },
       { path: '/jobs', label: 'nav.jobs', icon: <ScheduleOutlined />, permission: 'jobs.read' },
     ],

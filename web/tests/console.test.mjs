@@ -519,6 +519,37 @@ function cli(...args) {
   return run.stdout;
 }
 
+test('a channel code shows its members\' adds today against capacity, and its landing scan in the report', async () => {
+  const { page, context, errors } = await signedIn();
+  const me = (await apiGet(page, '/api/v1/me')).staff.id;
+  const code = await page.evaluate(async (staffId) => {
+    const r = await fetch('/api/v1/channel-codes', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: '浏览器测试活码', state: 'browser-1', members: [{ staff_id: staffId, daily_capacity: 5 }] }),
+    });
+    return r.json();
+  }, me);
+  assert.ok(code.id > 0, JSON.stringify(code));
+  // a visit of its landing page: a scan
+  assert.equal(await page.evaluate(async (p) => (await fetch(p)).status, code.landing_path), 200);
+  await page.getByRole('menuitem', { name: '获客' }).click();
+  await page.waitForURL((url) => url.pathname === '/acquisition');
+  const codeRow = page.getByTestId('acquisition-codes').locator('tr', { hasText: 'browser-1' });
+  await codeRow.waitFor();
+  assert.match(await codeRow.textContent(), /0\/5/);
+  const reportRow = page.getByTestId('acquisition-report').locator('tr', { hasText: '浏览器测试活码' });
+  await reportRow.waitFor();
+  // name, scans 1, adds 0
+  const cells = await reportRow.locator('td').allTextContents();
+  assert.equal(cells[1], '1', cells.join(' | '));
+  assert.equal(cells[2], '0', cells.join(' | '));
+  assert.deepEqual(await accessibilityFaults(page), [], 'acquisition: accessibility');
+  await shot(page, 'acquisition');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a background job shows live on the Jobs page, and is cancelled and retried there', async () => {
   const { page, context, errors } = await signedIn();
   const tenant = (await apiGet(page, '/api/v1/me')).tenant.name;
@@ -789,7 +820,7 @@ test('a staff sync in Channels shows its counts, and a WeCom department is mappe
 
 test('every page renders without errors, each field named, and leaves a screenshot', async () => {
   const { page, context, errors } = await signedIn('admin@demo.siyu.local', 1440);
-  for (const p of ['tags', 'tag-rules', 'sources', 'channels', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
+  for (const p of ['tags', 'tag-rules', 'sources', 'channels', 'acquisition', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
     await page.goto(`${base}/${p}`);
     await page.locator('main h3').first().waitFor();
     await page.waitForLoadState('networkidle');

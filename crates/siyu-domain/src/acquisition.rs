@@ -345,12 +345,22 @@ pub struct ChannelCode {
     pub landing_first: bool,
     /// What `GET /api/v1/channel-codes/{id}/qr` encodes now.
     pub qr_source: landing::QrSource,
+    /// Each member's adds through the code today (the tenant's local day), to set
+    /// against their daily capacity; members with none are left out.
+    pub adds_today: Vec<MemberAdds>,
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: i64,
+}
+
+/// A member's adds through a code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+pub struct MemberAdds {
+    pub staff_id: StaffId,
+    pub adds: u32,
 }
 
 /// A code's WeCom contact way as siyu last made or changed it.

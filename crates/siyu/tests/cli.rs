@@ -520,7 +520,10 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
                 .json()
                 .await
                 .unwrap();
-            if overview["customers"]["finished_at"].is_string() {
+            // the chats are synced after the customers: wait for both
+            if overview["customers"]["finished_at"].is_string()
+                && overview["counts"]["group_chats"].as_i64() > Some(0)
+            {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;

@@ -1057,4 +1057,11 @@ async fn a_code_routes_adds_in_turn_and_to_backups_when_its_members_are_full() {
         userid_of(shown["contact_way"]["current_staff_id"].as_i64().unwrap()),
         "member003"
     );
+    // each member's adds today, to set against their capacity (ordered by staff id)
+    let mut expected = vec![
+        json!({"staff_id": staff["member003"], "adds": 2}),
+        json!({"staff_id": staff["member004"], "adds": 1}),
+    ];
+    expected.sort_by_key(|m| m["staff_id"].as_i64());
+    assert_eq!(shown["adds_today"], Value::Array(expected), "{shown}");
 }

@@ -8,7 +8,7 @@ use siyu_domain::DomainError;
 use siyu_domain::acquisition::landing::{QrSource, landing_path, new_landing_slug};
 use siyu_domain::acquisition::routing::RouteReason;
 use siyu_domain::acquisition::{
-    ChannelCode, ChannelCodeSpec, CodeMember, CodeMemberRole, ContactWay, Routing,
+    ChannelCode, ChannelCodeSpec, CodeMember, CodeMemberRole, ContactWay, MemberAdds, Routing,
 };
 use siyu_domain::audience::TagId;
 use siyu_domain::audit::{Actor, AuditRecord, action};
@@ -423,6 +423,7 @@ impl TenantScope<'_> {
         for t in tags {
             tags_of.entry(t.code_id).or_default().push(TagId(t.tag_id));
         }
+        let mut adds_today = self.adds_today_of(&ids).await?;
         rows.into_iter()
             .map(|r| {
                 let routing: Routing = serde_json::from_str(&r.routing)
@@ -452,11 +453,40 @@ impl TenantScope<'_> {
                     landing_path: landing_path(&r.landing_slug),
                     landing_first: r.landing_first,
                     qr_source: QrSource::of(r.has_wecom_image, r.landing_first),
+                    adds_today: adds_today.remove(&r.id).unwrap_or_default(),
                     created_at: r.created_at,
                     updated_at: r.updated_at,
                 })
             })
             .collect()
+    }
+
+    /// Each code's adds today per member (`ids`: a list of code ids for SQL).
+    async fn adds_today_of(&self, ids: &str) -> Result<HashMap<i64, Vec<MemberAdds>>> {
+        #[derive(sqlx::FromRow)]
+        struct TodayRow {
+            code_id: i64,
+            staff_id: i64,
+            adds: i64,
+        }
+        let zone = self.time_zone().await?;
+        let today = zone.start_of_day(zone.day_of(now_ms()));
+        let sql = format!(
+            "SELECT code_id, staff_id, COUNT(*) AS adds FROM channel_code_adds \
+             WHERE code_id IN ({ids}) AND added_at >= $1 AND staff_id IS NOT NULL \
+             GROUP BY code_id, staff_id ORDER BY code_id, staff_id"
+        );
+        let rows: Vec<TodayRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql).bind(today).fetch_all(db).await?
+        });
+        let mut of: HashMap<i64, Vec<MemberAdds>> = HashMap::new();
+        for r in rows {
+            of.entry(r.code_id).or_default().push(MemberAdds {
+                staff_id: StaffId(r.staff_id),
+                adds: u32::try_from(r.adds).unwrap_or(u32::MAX),
+            });
+        }
+        Ok(of)
     }
 
     /// Changes a code within reach; its new members must be within reach too.
