@@ -198,6 +198,9 @@ pub mod kind {
     /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload
     /// `{"connector_id", "event"}`, the event as `siyu_connect::wecom::callback` reads it.
     pub const WECOM_CALLBACK: &str = "wecom.callback";
+    /// Applies a connector's relation changes (adds, deletions) taken from callbacks,
+    /// in bulk, oldest first: payload `{"connector_id"}`, one waiting per connector.
+    pub const WECOM_RELATION_CHANGES: &str = "wecom.relation_changes";
     /// Asks WeCom to transfer the customers recorded with the job (`POST
     /// /api/v1/connectors/{id}/transfers`), 100 a call: payload
     /// `siyu_domain::transfer::TransferPayload`.

@@ -53,8 +53,10 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(tagging::rule_backfill(services)),
         // a WeCom corp's staff, corp tags and customers, resumable page by page
         Arc::new(wecom::sync::handler(services)),
-        // one WeCom callback event each: adds (with the welcome), edits, deletions, tags
+        // one WeCom callback event each: edits, tags, chats, and the welcome of an add
         Arc::new(wecom::callbacks::handler(services)),
+        // adds and deletions taken from callbacks, applied in bulk
+        Arc::new(wecom::relation_changes::handler(services)),
         // mirrored corp tags changed in siyu, marked on WeCom
         Arc::new(wecom::marks::handler(services)),
         // channel codes' contact ways made, changed and deleted with them
@@ -73,7 +75,7 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
 /// Kinds of job that run fewer at once on a node than the default: each holds the
 /// database's writer for a part at a time or reads many customers, and requests come
 /// first.
-pub const KIND_CONCURRENCY: [(&str, usize); 6] = [
+pub const KIND_CONCURRENCY: [(&str, usize); 7] = [
     (siyu_domain::jobs::kind::IMPORT, 2),
     (siyu_domain::jobs::kind::CUSTOMER_EXPORT, 2),
     (siyu_domain::jobs::kind::BULK_TAGGING, 4),
@@ -81,4 +83,6 @@ pub const KIND_CONCURRENCY: [(&str, usize); 6] = [
     (siyu_domain::jobs::kind::WECOM_SYNC, 2),
     // one drains a connector's marks; more would mark the same ones twice
     (siyu_domain::jobs::kind::WECOM_MARK_TAGS, 1),
+    // each holds the writer for a group of changes; one per connector waits or runs
+    (siyu_domain::jobs::kind::WECOM_RELATION_CHANGES, 2),
 ];

@@ -106,6 +106,8 @@ pub struct Node {
     pub store: Store,
     pub config: NodeConfig,
     pub ingestor: Ingestor,
+    /// Takes WeCom's relation changes from callbacks, many to a transaction.
+    pub relation_intake: crate::wecom::intake::RelationIntake,
     pub audiences: Audiences,
     /// What the node's job runner counts of its runs (`/metrics` shows them).
     pub job_metrics: Arc<JobMetrics>,
@@ -119,6 +121,7 @@ impl Node {
     pub async fn start(store: Store, config: NodeConfig) -> Result<Node, StoreError> {
         let works = config.role.works();
         let ingestor = Ingestor::start(store.clone(), &config.ingest, works);
+        let relation_intake = crate::wecom::intake::RelationIntake::start(store.clone());
         let audiences = Audiences::start(store.clone(), works.then(|| config.name.clone())).await?;
         let job_metrics = Arc::new(JobMetrics::new());
         let runner = works.then(|| {
@@ -149,6 +152,7 @@ impl Node {
             store,
             config,
             ingestor,
+            relation_intake,
             audiences,
             job_metrics,
             runner,

@@ -88,6 +88,8 @@ pub struct AppState {
     /// What the node's job runner counts (shown in `/metrics`).
     pub job_metrics: Arc<JobMetrics>,
     pub ingestor: Ingestor,
+    /// Takes WeCom's adds and deletions from callbacks, many to a transaction.
+    pub relation_intake: siyu_runtime::wecom::intake::RelationIntake,
     pub audiences: Audiences,
 }
 
@@ -144,6 +146,7 @@ impl Application {
             metrics: Arc::new(Metrics::new(node.job_metrics.clone())),
             job_metrics: node.job_metrics.clone(),
             ingestor: node.ingestor.clone(),
+            relation_intake: node.relation_intake.clone(),
         };
         Ok(Self {
             listener,

@@ -81,6 +81,10 @@ pub use connectors::{
     WecomDepartmentRecord, WecomFollowRecord, WecomMark, WecomMemberRecord, WecomMemberRow,
     WecomRelation, WecomTagGroupRecord, WecomTagRecord,
 };
+pub use connectors::{
+    ChangesApplied, RecordDetail, RelationChange, RelationChanges, TakenCallback,
+    WaitingRelationChange, relation_changes_job,
+};
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
 pub use error::{StoreError, redact_url};

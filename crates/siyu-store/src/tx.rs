@@ -90,8 +90,32 @@ pub(crate) async fn lock_customers(tx: &mut Tx, tenants: &[TenantId]) -> Result<
 const CUSTOMER_LOCK: i64 = 0x5359_0000_0000_0000;
 /// The class of PostgreSQL advisory locks that guard a connector's call counts ("SC").
 const CONNECTOR_CALLS_LOCK: i64 = 0x5343_0000_0000_0000;
+/// The class of PostgreSQL advisory locks that make taking a connector's relation
+/// changes and applying them take turns ("SR").
+const RELATION_CHANGES_LOCK: i64 = 0x5352_0000_0000_0000;
 /// The class of PostgreSQL advisory locks that guard a tenant's unit tree ("SU").
 const UNIT_TREE_LOCK: i64 = 0x5355_0000_0000_0000;
+
+/// Takes the turn of these connectors' relation changes (in id order) in the caller's
+/// transaction: on PostgreSQL their advisory locks; on SQLite a writing transaction
+/// already has the turn.
+pub(crate) async fn lock_relation_changes(
+    tx: &mut Tx,
+    connectors: &[siyu_domain::ids::ConnectorId],
+) -> Result<()> {
+    if let Tx::Postgres(tx) = tx {
+        let mut ids: Vec<i64> = connectors.iter().map(|c| c.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(RELATION_CHANGES_LOCK | id)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    Ok(())
+}
 
 impl Store {
     /// A transaction that counts calls through a connector from what it reads of the

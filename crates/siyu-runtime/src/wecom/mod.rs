@@ -8,8 +8,10 @@ pub mod chats;
 pub mod contact_ways;
 pub mod contacts;
 pub mod host;
+pub mod intake;
 pub mod marks;
 pub mod personal_tags;
+pub mod relation_changes;
 pub mod sync;
 pub mod transfers;
 

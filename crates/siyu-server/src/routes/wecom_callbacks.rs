@@ -7,9 +7,12 @@
 //! - `GET` is the URL check WeCom makes when the URL is saved: the `echostr`'s plaintext
 //!   is the answer.
 //! - `POST` is an event. WeCom sends it again when it has no answer within 5 s, so the
-//!   handler only takes it: the event is read (`siyu_connect::wecom::callback`) and a
-//!   `wecom.callback` job enqueued, once per event however often it comes (the store
-//!   keeps its key), and the answer is `success`; the job does the work.
+//!   handler only takes it: the event is read (`siyu_connect::wecom::callback`) and
+//!   kept, once per event however often it comes (the store keeps its key), and the
+//!   answer is `success`; jobs do the work. Adds and deletions, which come in floods,
+//!   are kept many to a transaction (`siyu_runtime::wecom::intake`) and applied in bulk
+//!   (`siyu_runtime::wecom::relation_changes`); any other event gets a `wecom.callback`
+//!   job of its own.
 //!
 //! The connector is found by its id in any tenant (`Store::connector_for_callback`):
 //! that tenant's scope is the whole tenant, as for any work of the system.
@@ -23,6 +26,7 @@ use siyu_connect::wecom::crypto::{CallbackCrypto, CryptoError};
 use siyu_domain::connector::{ConnectorKind, WecomConnector};
 use siyu_domain::ids::ConnectorId;
 use siyu_domain::jobs::kind;
+use siyu_runtime::wecom::relation_changes::is_relation_change;
 use siyu_store::{NewJob, TenantScope};
 use utoipa::IntoParams;
 
@@ -84,8 +88,10 @@ pub async fn verify_wecom_url(
 
 /// A WeCom event: taken once and answered `success`.
 ///
-/// A `wecom.callback` job processes it; a repeat of an event taken before makes no
-/// second job and is answered `success` too.
+/// An add or a deletion is kept with others and applied in bulk by the connector's
+/// `wecom.relation_changes` job; any other event gets a `wecom.callback` job of its
+/// own. A repeat of an event taken before changes nothing and is answered `success`
+/// too.
 #[utoipa::path(post, path = "/callbacks/wecom/{id}", tag = "connectors", security(()),
     params(("id" = i64, Path, description = "the connector"), Signed),
     request_body(content = String, content_type = "text/xml",
@@ -115,6 +121,20 @@ pub async fn receive_wecom_event(
     // taking it writes: it goes before the ingest applier (SQLite)
     let _writes_first = app.ingestor.writing();
     let key = event.dedupe_key();
+    if is_relation_change(&event) {
+        // adds and deletions: kept with many others, applied in bulk
+        let event = serde_json::to_string(&event)
+            .map_err(|e| ApiError::Internal(format!("a read event: {e}")))?;
+        let taken = app
+            .relation_intake
+            .take(scope.id(), id, key.clone(), event)
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !taken {
+            tracing::debug!(connector = id.0, key = %key, "wecom callback repeated");
+        }
+        return Ok("success");
+    }
     let job = NewJob::new(
         kind::WECOM_CALLBACK,
         json!({"connector_id": id.0, "event": event}),

@@ -926,7 +926,11 @@ pub(crate) async fn wecom_settled(app: &TestApp) {
     let started = Instant::now();
     loop {
         let mut live = Vec::new();
-        for kind in ["wecom.callback", "wecom.contact_way"] {
+        for kind in [
+            "wecom.relation_changes",
+            "wecom.callback",
+            "wecom.contact_way",
+        ] {
             let jobs = app
                 .get(
                     &format!("/api/v1/jobs?kind={kind}&limit=200"),

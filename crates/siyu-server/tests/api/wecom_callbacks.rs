@@ -1,13 +1,15 @@
 //! WeCom's callback URL, called as WeCom calls it: by the stand-in (a customer adds a
 //! member, the URL check) and by hand for what WeCom would never send. Each event is
-//! taken once as a `wecom.callback` job however often it comes; what does not check out
-//! (signature, corp, body) is refused and leaves no job.
+//! taken once however often it comes (adds and deletions kept for the connector's bulk
+//! job, others as a `wecom.callback` job each); what does not check out (signature,
+//! corp, body) is refused and leaves nothing.
 
 use serde_json::{Value, json};
 use siyu_connect::wecom::crypto::CallbackCrypto;
 use siyu_wecom_standin::{Corp, ExternalContact, Member, Standin, event_xml};
 
 use crate::helpers::TestApp;
+use crate::wecom_flow::{callbacks_done, customer_of, events};
 
 const CORP: &str = "ww1436e0e65a779aee";
 const TOKEN: &str = "hJqcu3uJ9Tn2gXPmxx2w9kkCkCE2EPYo";
@@ -41,6 +43,17 @@ async fn connector(app: &TestApp) -> (i64, Standin) {
         .set_callback(&app.url(&format!("/callbacks/wecom/{id}")), TOKEN, KEY)
         .unwrap();
     (id, standin)
+}
+
+/// The tenant's `wecom.relation_changes` jobs.
+async fn bulk_jobs(app: &TestApp) -> Vec<Value> {
+    app.get("/api/v1/jobs?kind=wecom.relation_changes", &app.admin_token)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// The tenant's `wecom.callback` jobs, oldest first.
@@ -107,7 +120,7 @@ async fn the_url_check_answers_the_echo_and_a_bad_signature_is_refused() {
 }
 
 #[tokio::test]
-async fn an_added_customer_is_taken_once_as_a_job() {
+async fn an_added_customer_is_taken_once_and_applied_in_bulk() {
     let app = TestApp::spawn().await;
     let (id, standin) = connector(&app).await;
     let added = standin
@@ -119,7 +132,28 @@ async fn an_added_customer_is_taken_once_as_a_job() {
         )
         .await;
     assert_eq!(added.delivered, Ok(200));
-    let jobs = callback_jobs(&app).await;
+    // kept before the answer: the connector's bulk job waits or runs for it
+    let bulk = app
+        .get("/api/v1/jobs?kind=wecom.relation_changes", &app.admin_token)
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(bulk.len(), 1, "{bulk:?}");
+    assert_eq!(bulk[0]["payload"]["connector_id"], id);
+
+    // WeCom sends it again (no answer within 5 s): answered, and nothing twice
+    let plaintext = standin.pushed()[0].plaintext.clone();
+    assert_eq!(standin.push_raw(&plaintext).await, Ok(200));
+    let (query, body) = standin.encrypted_callback(&plaintext).unwrap();
+    assert_eq!(
+        send(&app, id, &query, Some(body)).await,
+        (200, "success".into())
+    );
+    // the welcome code's job follows the add, once, with the event as WeCom sent it
+    let jobs = callbacks_done(&app).await;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let payload = &jobs[0]["payload"];
     assert_eq!(payload["connector_id"], id);
@@ -132,30 +166,32 @@ async fn an_added_customer_is_taken_once_as_a_job() {
     assert_eq!(event["WelcomeCode"].as_str(), added.welcome_code.as_deref());
     assert!(event["CreateTime"].as_i64().unwrap() > 1_600_000_000);
 
-    // WeCom sends it again (no answer within 5 s): answered, and no second job
-    let plaintext = standin.pushed()[0].plaintext.clone();
-    assert_eq!(standin.push_raw(&plaintext).await, Ok(200));
-    let (query, body) = standin.encrypted_callback(&plaintext).unwrap();
-    assert_eq!(
-        send(&app, id, &query, Some(body)).await,
-        (200, "success".into())
-    );
-    assert_eq!(callback_jobs(&app).await.len(), 1);
-
-    // another event is another job; the answer is the plain `success`
+    // the deletion is applied too, and the profile tells each once
     let deleted = standin.build_event_xml(
         "change_external_contact",
         "del_follow_user",
         &[("UserID", "zhangsan"), ("ExternalUserID", "wmEXT0001")],
     );
     let (query, body) = standin.encrypted_callback(&deleted).unwrap();
-    assert_eq!(
-        send(&app, id, &query, Some(body)).await,
-        (200, "success".into())
-    );
-    let jobs = callback_jobs(&app).await;
-    assert_eq!(jobs.len(), 2);
-    assert_eq!(jobs[1]["payload"]["event"]["ChangeType"], "del_follow_user");
+    for _ in 0..2 {
+        assert_eq!(
+            send(&app, id, &query, Some(body.clone())).await,
+            (200, "success".into())
+        );
+    }
+    assert_eq!(callbacks_done(&app).await.len(), 1, "no job of its own");
+    let customer = customer_of(&app, "wmEXT0001").await["id"].as_i64().unwrap();
+    assert_eq!(events(&app, customer, "Contact Added").await.len(), 1);
+    let deletions = events(&app, customer, "Contact Deleted").await;
+    assert_eq!(deletions.len(), 1, "{deletions:?}");
+    assert_eq!(deletions[0]["by"], "customer");
+    let waiting = app
+        .store
+        .tenant(app.tenant.id)
+        .waiting_wecom_relation_change_count(siyu_domain::ids::ConnectorId(id))
+        .await
+        .unwrap();
+    assert_eq!(waiting, 0, "applied changes are not kept");
 }
 
 #[tokio::test]
@@ -228,12 +264,20 @@ async fn callbacks_that_do_not_check_out_are_refused_and_make_no_job() {
     assert_eq!(status, 404);
     assert!(callback_jobs(&app).await.is_empty());
 
-    // and the untouched callback is taken
+    assert!(bulk_jobs(&app).await.is_empty());
+
+    // and the untouched callback is taken and applied
     assert_eq!(
         send(&app, id, &query, Some(body)).await,
         (200, "success".into())
     );
-    assert_eq!(callback_jobs(&app).await.len(), 1);
+    assert_eq!(bulk_jobs(&app).await.len(), 1);
+    callbacks_done(&app).await;
+    assert!(
+        customer_of(&app, "wmEXT0001").await["id"]
+            .as_i64()
+            .is_some()
+    );
 }
 
 #[tokio::test]
@@ -277,4 +321,100 @@ async fn a_connector_of_another_tenant_answers_with_its_own_secrets_only() {
     let jobs = callback_jobs(&app).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0]["payload"]["event"]["Id"], "etTAG1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_adds_and_deletions_is_applied_in_the_order_it_came() {
+    let app = TestApp::spawn().await;
+    let (id, standin) = connector(&app).await;
+    let at = 1_700_000_000;
+    let mut events: Vec<String> = (0..40)
+        .map(|n| {
+            event_xml(
+                CORP,
+                at + n,
+                "change_external_contact",
+                "add_external_contact",
+                &[
+                    ("UserID", "zhangsan"),
+                    ("ExternalUserID", &format!("wmFLOOD{n:03}")),
+                    ("State", "live-0601"),
+                ],
+            )
+        })
+        .collect();
+    // the first customer deletes the member and adds them again; the second is deleted
+    // by the member; a third goes by a transfer, which is no deletion
+    for (n, change, user, extra) in [
+        (0, "del_follow_user", "zhangsan", None),
+        (0, "add_external_contact", "zhangsan", None),
+        (1, "del_external_contact", "zhangsan", None),
+        (
+            2,
+            "del_external_contact",
+            "zhangsan",
+            Some("DELETE_BY_TRANSFER"),
+        ),
+    ] {
+        let external = format!("wmFLOOD{n:03}");
+        let mut fields = vec![("UserID", user), ("ExternalUserID", external.as_str())];
+        if let Some(source) = extra {
+            fields.push(("Source", source));
+        }
+        let t = at + 100 + events.len() as u64;
+        events.push(event_xml(
+            CORP,
+            t,
+            "change_external_contact",
+            change,
+            &fields,
+        ));
+    }
+    for event in &events {
+        let (query, body) = standin.encrypted_callback(event).unwrap();
+        assert_eq!(
+            send(&app, id, &query, Some(body)).await,
+            (200, "success".into())
+        );
+    }
+    callbacks_done(&app).await;
+    let scope = app.store.tenant(app.tenant.id);
+    let counts = scope
+        .wecom_counts(siyu_domain::ids::ConnectorId(id))
+        .await
+        .unwrap();
+    assert_eq!((counts.contacts, counts.customers), (40, 40), "{counts:?}");
+    assert_eq!(counts.relations, 38, "{counts:?}");
+    assert_eq!(counts.relations_ended, 2, "{counts:?}");
+    let again = customer_of(&app, "wmFLOOD000").await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(events_named(&app, again, "Contact Added").await, 2);
+    assert_eq!(events_named(&app, again, "Contact Deleted").await, 1);
+    let deleted = customer_of(&app, "wmFLOOD001").await["id"]
+        .as_i64()
+        .unwrap();
+    let by = crate::wecom_flow::events(&app, deleted, "Contact Deleted").await;
+    assert_eq!(by.len(), 1);
+    assert_eq!(by[0]["by"], "member");
+    let moved = customer_of(&app, "wmFLOOD002").await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(events_named(&app, moved, "Contact Transferred").await, 1);
+    assert_eq!(events_named(&app, moved, "Contact Deleted").await, 0);
+    let rest = customer_of(&app, "wmFLOOD039").await["id"]
+        .as_i64()
+        .unwrap();
+    assert_eq!(events_named(&app, rest, "Contact Added").await, 1);
+    assert_eq!(
+        scope
+            .waiting_wecom_relation_change_count(siyu_domain::ids::ConnectorId(id))
+            .await
+            .unwrap(),
+        0
+    );
+}
+
+async fn events_named(app: &TestApp, customer: i64, name: &str) -> usize {
+    events(app, customer, name).await.len()
 }

@@ -142,9 +142,8 @@ impl TenantScope<'_> {
         Ok(!moved.is_empty())
     }
 
-    /// Counts an ended relation against the code that brought it, on the day it ended:
-    /// the code of its latest add through a code, else the unknown code when it came
-    /// with a state. Transfers are not losses and count nothing.
+    /// Counts an ended relation against the code that brought it, on the day it ended
+    /// (see [`Self::record_relation_ends_in`]).
     pub(crate) async fn record_relation_end_in(
         &self,
         tx: &mut Tx,
@@ -154,59 +153,98 @@ impl TenantScope<'_> {
         at: i64,
         end: RelationEnd,
     ) -> Result<()> {
-        let change = match end {
-            RelationEnd::ByCustomer => AcquisitionFigures {
-                deleted_by_customer: 1,
-                ..Default::default()
-            },
-            RelationEnd::ByMember => AcquisitionFigures {
-                deleted_by_member: 1,
-                ..Default::default()
-            },
-            RelationEnd::Transferred | RelationEnd::Unseen => return Ok(()),
+        let ended = EndedRelation {
+            external_userid,
+            userid,
+            at,
+            end,
         };
+        self.record_relation_ends_in(tx, connector, &[ended]).await
+    }
+
+    /// Counts ended relations against the codes that brought them, each on the day it
+    /// ended: the code of its latest add through a code, else the unknown code when it
+    /// came with a state. Transfers are not losses and count nothing.
+    pub(crate) async fn record_relation_ends_in(
+        &self,
+        tx: &mut Tx,
+        connector: ConnectorId,
+        ended: &[EndedRelation<'_>],
+    ) -> Result<()> {
         #[derive(sqlx::FromRow)]
         struct AddRow {
             code_id: i64,
             staff_id: Option<i64>,
         }
-        let add: Option<AddRow> = on_tx!(tx, |c| {
-            sqlx::query_as(
-                "SELECT code_id, staff_id FROM channel_code_adds WHERE tenant_id = $1 \
-                 AND external_userid = $2 AND userid = $3 AND added_at <= $4 \
-                 ORDER BY added_at DESC, id DESC LIMIT 1",
-            )
-            .bind(self.tenant.0)
-            .bind(external_userid)
-            .bind(userid)
-            .bind(at)
-            .fetch_optional(&mut *c)
-            .await?
-        });
-        let (code, staff) = match add {
-            Some(add) => (add.code_id, add.staff_id),
-            None => {
-                let state: Option<String> = on_tx!(tx, |c| {
-                    sqlx::query_scalar(
-                        "SELECT state FROM wecom_follows WHERE connector_id = $1 \
-                         AND external_userid = $2 AND userid = $3",
-                    )
-                    .bind(connector.0)
-                    .bind(external_userid)
-                    .bind(userid)
-                    .fetch_optional(&mut *c)
-                    .await?
-                });
-                if state.is_none_or(|s| s.is_empty()) {
-                    return Ok(()); // not brought by a code
-                }
-                let staff = member_staff(tx, connector).await?.get(userid).copied();
-                (UNKNOWN_CODE, staff)
-            }
-        };
-        let zone = zone_in(tx, self.tenant).await?;
         let mut rollup = Rollup::default();
-        rollup.both(code, staff, zone.day_of(at), change);
+        let mut zone = None;
+        let mut staff_of = None;
+        for ended in ended {
+            let change = match ended.end {
+                RelationEnd::ByCustomer => AcquisitionFigures {
+                    deleted_by_customer: 1,
+                    ..Default::default()
+                },
+                RelationEnd::ByMember => AcquisitionFigures {
+                    deleted_by_member: 1,
+                    ..Default::default()
+                },
+                RelationEnd::Transferred | RelationEnd::Unseen => continue,
+            };
+            let add: Option<AddRow> = on_tx!(tx, |c| {
+                sqlx::query_as(
+                    "SELECT code_id, staff_id FROM channel_code_adds WHERE tenant_id = $1 \
+                     AND external_userid = $2 AND userid = $3 AND added_at <= $4 \
+                     ORDER BY added_at DESC, id DESC LIMIT 1",
+                )
+                .bind(self.tenant.0)
+                .bind(ended.external_userid)
+                .bind(ended.userid)
+                .bind(ended.at)
+                .fetch_optional(&mut *c)
+                .await?
+            });
+            let (code, staff) = match add {
+                Some(add) => (add.code_id, add.staff_id),
+                None => {
+                    let state: Option<String> = on_tx!(tx, |c| {
+                        sqlx::query_scalar(
+                            "SELECT state FROM wecom_follows WHERE connector_id = $1 \
+                             AND external_userid = $2 AND userid = $3",
+                        )
+                        .bind(connector.0)
+                        .bind(ended.external_userid)
+                        .bind(ended.userid)
+                        .fetch_optional(&mut *c)
+                        .await?
+                    });
+                    if state.is_none_or(|s| s.is_empty()) {
+                        continue; // not brought by a code
+                    }
+                    if staff_of.is_none() {
+                        staff_of = Some(member_staff(tx, connector).await?);
+                    }
+                    let staff = staff_of.as_ref().and_then(|s| s.get(ended.userid)).copied();
+                    (UNKNOWN_CODE, staff)
+                }
+            };
+            let zone = match zone {
+                Some(zone) => zone,
+                None => *zone.insert(zone_in(tx, self.tenant).await?),
+            };
+            rollup.both(code, staff, zone.day_of(ended.at), change);
+        }
         rollup.write(tx, self.tenant).await
     }
+}
+
+/// A relation that ended, for the reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EndedRelation<'a> {
+    pub external_userid: &'a str,
+    /// The member.
+    pub userid: &'a str,
+    /// When it ended (ms).
+    pub at: i64,
+    pub end: RelationEnd,
 }

@@ -13,7 +13,7 @@ mod reports;
 mod rollup;
 mod store_codes;
 
-pub(crate) use adds::CodeAdd;
+pub(crate) use adds::{CodeAdd, EndedRelation};
 pub use codes::ContactWayUpdate;
 pub(crate) use codes::{CodeRef, live_codes_by_state_in};
 pub use landing::{KeptImage, LandingCode, WecomQrImage};

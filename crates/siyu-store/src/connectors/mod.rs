@@ -16,9 +16,11 @@ mod callbacks;
 mod calls;
 mod records;
 mod wecom_chats;
+mod wecom_contact_rows;
 mod wecom_customers;
 mod wecom_events;
 mod wecom_marks;
+mod wecom_relation_changes;
 pub use wecom_chats::{ChatStored, WecomChatMemberRecord, WecomChatRecord};
 pub use wecom_events::ContactRead;
 mod wecom_staff;
@@ -40,11 +42,15 @@ pub use callbacks::{CallbackConnector, KEEP_CALLBACK_KEYS_MS};
 pub use calls::{ApiPause, CallBudget, CallLimits, StoredToken};
 pub use records::{NewConnectorSend, SyncAsked};
 pub use wecom_customers::{
-    CONTACT_ADDED, ContactsStored, SyncPosition, WECOM_SOURCE, WecomContactRecord, WecomContext,
-    WecomFollowRecord,
+    CONTACT_ADDED, ContactsStored, RecordDetail, SyncPosition, WECOM_SOURCE, WecomContactRecord,
+    WecomContext, WecomFollowRecord,
 };
 pub(crate) use wecom_marks::queue_wecom_marks_in;
 pub use wecom_marks::{WecomMark, WecomRelation};
+pub use wecom_relation_changes::{
+    ChangesApplied, RelationChange, RelationChanges, TakenCallback, WaitingRelationChange,
+    relation_changes_job,
+};
 pub use wecom_staff::{
     DepartmentUnits, MemberSynced, WecomDepartmentRecord, WecomMemberRecord, WecomMemberRow,
 };

@@ -14,7 +14,8 @@ use siyu_domain::identity::IdentityKind;
 use siyu_domain::ids::ConnectorId;
 use siyu_domain::tracking::{EventType, TrackedEvent};
 
-use super::wecom_customers::{WecomContext, owners_in};
+use super::wecom_contact_rows::owners_in;
+use super::wecom_customers::WecomContext;
 use crate::db::{now_ms, on_db};
 use crate::tracked::IngestItem;
 use crate::tx::on_tx;

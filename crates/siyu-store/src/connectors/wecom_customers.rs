@@ -31,10 +31,13 @@ use siyu_domain::identity::IdentityKind;
 use siyu_domain::ids::{ConnectorId, JobId, StaffId};
 use siyu_domain::tracking::{EventType, TrackedEvent};
 
+use super::wecom_contact_rows::{
+    insert_added_follows, known_contacts, known_relations, marked_since, owners_in, upsert_follows,
+};
 use crate::db::{now_ms, on_db};
 use crate::sources::SourceRef;
 use crate::tracked::{IngestItem, IngestOutcome};
-use crate::tx::{Placeholders, Tx, on_tx};
+use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
 /// The tenant's source that WeCom's data arrives from.
@@ -126,6 +129,16 @@ impl WecomContactRecord {
     }
 }
 
+/// How much of a contact its records hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordDetail {
+    /// Read from WeCom (`get`, a sync page): the contact and its relations as they are.
+    Read,
+    /// Told by an add's callback: the relation (member, state, time) and nothing of the
+    /// contact; relations siyu has are left as they are, and the contact is read later.
+    Callback,
+}
+
 /// The sync a page belongs to, whose checkpoint commits with it.
 #[derive(Debug, Clone)]
 pub struct SyncPosition<'a> {
@@ -143,6 +156,8 @@ pub struct ContactsStored {
     pub identified: u64,
     /// Relations new to siyu (a `Contact Added` each).
     pub added: u64,
+    /// A code's contact way was asked to move on (a job waits).
+    pub ways_moved: bool,
     /// Nothing was stored: siyu marked a tag on one of these relations after the page
     /// was read from WeCom, so the page may lack it. Read it again.
     pub stale: bool,
@@ -192,12 +207,70 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<ContactsStored> {
         self.check_connector(id).await?;
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let stored = self
+            .store_wecom_contacts_in(
+                &mut tx,
+                id,
+                context,
+                page,
+                read_at,
+                RecordDetail::Read,
+                actor,
+            )
+            .await?;
+        if stored.stale {
+            return Ok(stored);
+        }
+        if let Some(position) = position {
+            let checkpoint = position.checkpoint.to_string();
+            let moved = on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "UPDATE connector_syncs SET checkpoint = $1, items = items + $2 \
+                     WHERE connector_id = $3 AND what = $4 AND job_id = $5",
+                )
+                .bind(&checkpoint)
+                .bind(stored.relations as i64)
+                .bind(id.0)
+                .bind(position.what)
+                .bind(position.job.0)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+            });
+            if moved == 0 {
+                // another job took the sync over: this one stores nothing more
+                return Err(StoreError::Conflict(format!(
+                    "the {} sync of connector {} is no longer job {}'s",
+                    position.what, id.0, position.job.0
+                )));
+            }
+        }
+        tx.commit().await?;
+        if stored.ways_moved {
+            self.store.notify_jobs();
+        }
+        Ok(stored)
+    }
+
+    /// Stores contacts in the caller's transaction (a customers' one): a page read
+    /// from WeCom, or adds as their callbacks told them ([`RecordDetail`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn store_wecom_contacts_in(
+        &self,
+        tx: &mut Tx,
+        id: ConnectorId,
+        context: &WecomContext,
+        page: &[WecomContactRecord],
+        read_at: Option<i64>,
+        detail: RecordDetail,
+        actor: &Actor,
+    ) -> Result<ContactsStored> {
         let now = now_ms();
         let mut stored = ContactsStored {
             relations: page.len() as u64,
             ..Default::default()
         };
-        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let contacts: Vec<&WecomContactRecord> = {
             let mut seen = HashSet::new();
             page.iter()
@@ -209,15 +282,15 @@ impl TenantScope<'_> {
             .map(|c| c.external_userid.as_str())
             .collect();
         if let Some(read_at) = read_at
-            && marked_since(&mut tx, id, &external, read_at).await?
+            && marked_since(tx, id, &external, read_at).await?
         {
             return Ok(ContactsStored {
                 stale: true,
                 ..ContactsStored::default()
             });
         }
-        let known = known_contacts(&mut tx, id, &external).await?;
-        let relations = known_relations(&mut tx, id, &external).await?;
+        let known = known_contacts(tx, id, &external).await?;
+        let relations = known_relations(tx, id, &external).await?;
         // the channel codes the new relations came through, by their state
         let states: Vec<&str> = {
             let mut states: Vec<&str> = page
@@ -236,14 +309,23 @@ impl TenantScope<'_> {
         let codes = if states.is_empty() {
             HashMap::new()
         } else {
-            crate::acquisition::live_codes_by_state_in(&mut tx, self.tenant, &states).await?
+            crate::acquisition::live_codes_by_state_in(tx, self.tenant, &states).await?
         };
         // the events: an identify for each contact new or changed, a Contact Added for
         // each relation new to siyu
         let mut items = Vec::new();
         let mut identified: Vec<(&WecomContactRecord, String, usize)> = Vec::new();
         for contact in &contacts {
-            let fingerprint = contact.fingerprint();
+            let fingerprint = match detail {
+                RecordDetail::Read => contact.fingerprint(),
+                // what the callback says is no news of a contact siyu has; a new one is
+                // linked now, with no fingerprint, so that reading it later identifies
+                // it with its details
+                RecordDetail::Callback if known.contains_key(&contact.external_userid) => {
+                    continue;
+                }
+                RecordDetail::Callback => String::new(),
+            };
             if known
                 .get(&contact.external_userid)
                 .is_some_and(|(_, f)| *f == fingerprint)
@@ -283,7 +365,7 @@ impl TenantScope<'_> {
             }
             items.push(IngestItem {
                 source: context.source,
-                event: contact_added(id, contact, codes.get(&contact.follow.state), now),
+                event: contact_added(id, contact, codes.get(&contact.follow.state), detail, now),
             });
         }
         stored.identified = identified.len() as u64;
@@ -291,7 +373,7 @@ impl TenantScope<'_> {
         let outcomes = if items.is_empty() {
             Vec::new()
         } else {
-            crate::ingest::ingest_in(&mut tx, &items).await?
+            crate::ingest::ingest_in(tx, &items).await?
         };
         // each contact's profile: the one it is linked to, or the one its identify
         // event was stored on, or (a repeat of an earlier event) the owner of its id
@@ -307,14 +389,14 @@ impl TenantScope<'_> {
             .copied()
             .filter(|e| !customers.contains_key(e))
             .collect();
-        for (value, customer) in owners_in(&mut tx, self.tenant, &missing).await? {
+        for (value, customer) in owners_in(tx, self.tenant, &missing).await? {
             if let Some(e) = missing.iter().find(|e| **e == value) {
                 customers.insert(e, customer);
             }
         }
         let linked: Vec<(&WecomContactRecord, String)> =
             identified.iter().map(|(c, f, _)| (*c, f.clone())).collect();
-        on_tx!(&mut tx, |c| {
+        on_tx!(tx, |c| {
             for (contact, fingerprint) in &linked {
                 let Some(customer) = customers.get(contact.external_userid.as_str()) else {
                     continue;
@@ -336,7 +418,21 @@ impl TenantScope<'_> {
                 .await?;
             }
         });
-        upsert_follows(&mut tx, self.tenant, id, page, &customers, now).await?;
+        match detail {
+            RecordDetail::Read => {
+                upsert_follows(tx, self.tenant, id, page, &customers, now).await?
+            }
+            RecordDetail::Callback => {
+                let new: Vec<&WecomContactRecord> = page
+                    .iter()
+                    .filter(|c| {
+                        added_relations
+                            .contains(&(c.external_userid.as_str(), c.follow.userid.as_str()))
+                    })
+                    .collect();
+                insert_added_follows(tx, self.tenant, id, &new, &customers, now).await?
+            }
+        }
         // owners: a customer without one gets the member who added them first
         let mut first: HashMap<CustomerId, (i64, StaffId)> = HashMap::new();
         for contact in page {
@@ -363,7 +459,7 @@ impl TenantScope<'_> {
                  WHERE tenant_id = $3 AND owner_staff_id IS NULL AND id IN ({})",
                 crate::db::id_list(&ids)
             );
-            on_tx!(&mut tx, |c| {
+            on_tx!(tx, |c| {
                 sqlx::query(&sql)
                     .bind(staff.0)
                     .bind(now)
@@ -394,7 +490,7 @@ impl TenantScope<'_> {
             // a tag taken off in siyu and not yet off in WeCom stays off
             let mut ids: Vec<i64> = pairs.iter().map(|(c, _)| c.0).collect();
             ids.dedup();
-            let waiting = super::wecom_marks::waiting_marks_in(&mut tx, id, &ids).await?;
+            let waiting = super::wecom_marks::waiting_marks_in(tx, id, &ids).await?;
             if !waiting.is_empty() {
                 let wecom = super::wecom_marks::by_siyu_tag(&context.tags);
                 pairs.retain(|(c, t)| {
@@ -405,14 +501,8 @@ impl TenantScope<'_> {
             }
         }
         if !pairs.is_empty() {
-            self.add_tag_pairs_in(
-                &mut tx,
-                &pairs,
-                TagOrigin::Wecom,
-                Some("WeCom corp tag"),
-                actor,
-            )
-            .await?;
+            self.add_tag_pairs_in(tx, &pairs, TagOrigin::Wecom, Some("WeCom corp tag"), actor)
+                .await?;
         }
         // adds with a state: through live codes tagged, recorded, their ways moved on;
         // through unknown ones counted for the unknown code
@@ -440,54 +530,29 @@ impl TenantScope<'_> {
                 });
             }
         }
-        let ways_moved = self
-            .record_code_adds_in(&mut tx, id, &code_adds, actor)
-            .await?;
-        if let Some(position) = position {
-            let checkpoint = position.checkpoint.to_string();
-            let moved = on_tx!(&mut tx, |c| {
-                sqlx::query(
-                    "UPDATE connector_syncs SET checkpoint = $1, items = items + $2 \
-                     WHERE connector_id = $3 AND what = $4 AND job_id = $5",
-                )
-                .bind(&checkpoint)
-                .bind(stored.relations as i64)
-                .bind(id.0)
-                .bind(position.what)
-                .bind(position.job.0)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-            });
-            if moved == 0 {
-                // another job took the sync over: this one stores nothing more
-                return Err(StoreError::Conflict(format!(
-                    "the {} sync of connector {} is no longer job {}'s",
-                    position.what, id.0, position.job.0
-                )));
-            }
-        }
-        tx.commit().await?;
-        if ways_moved {
-            self.store.notify_jobs();
-        }
+        let ways_moved = self.record_code_adds_in(tx, id, &code_adds, actor).await?;
+        stored.ways_moved = ways_moved;
         Ok(stored)
     }
 }
 
 /// The `Contact Added` event of a relation, at WeCom's add time; the live channel code
 /// of its state, if any, named (a state no live code has stays as `channel_code` alone:
-/// an unknown code's add, kept all the same).
+/// an unknown code's add, kept all the same). An add's callback does not say how the
+/// customer added (`add_way`): its event leaves it out.
 fn contact_added(
     id: ConnectorId,
     contact: &WecomContactRecord,
     code: Option<&crate::acquisition::CodeRef>,
+    detail: RecordDetail,
     now: i64,
 ) -> TrackedEvent {
     let follow = &contact.follow;
     let mut properties = Map::new();
     properties.insert("member".into(), json!(follow.userid));
-    properties.insert("add_way".into(), json!(follow.add_way));
+    if detail == RecordDetail::Read {
+        properties.insert("add_way".into(), json!(follow.add_way));
+    }
     properties.insert("state".into(), json!(follow.state));
     if !follow.state.is_empty() {
         properties.insert("channel_code".into(), json!(follow.state));
@@ -520,194 +585,6 @@ fn contact_added(
         received_at: now,
         commerce: None,
     }
-}
-
-/// Whether siyu marked a tag on a relation of these contacts at or after `read_at`.
-async fn marked_since(
-    tx: &mut Tx,
-    id: ConnectorId,
-    external: &[&str],
-    read_at: i64,
-) -> Result<bool> {
-    for chunk in external.chunks(300) {
-        let mut p = Placeholders::for_tx(tx);
-        let (connector, at) = (p.next(), p.next());
-        let sql = format!(
-            "SELECT COUNT(*) FROM wecom_follows WHERE connector_id = {connector} \
-             AND marked_at >= {at} AND external_userid IN {}",
-            p.row(chunk.len())
-        );
-        let marked: i64 = on_tx!(tx, |c| {
-            let mut query = sqlx::query_scalar(&sql).bind(id.0).bind(read_at);
-            for e in chunk {
-                query = query.bind(*e);
-            }
-            query.fetch_one(&mut *c).await?
-        });
-        if marked > 0 {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// The contacts of `external` already linked: their (live) profile and fingerprint.
-async fn known_contacts(
-    tx: &mut Tx,
-    id: ConnectorId,
-    external: &[&str],
-) -> Result<HashMap<String, (CustomerId, String)>> {
-    let mut known = HashMap::new();
-    for chunk in external.chunks(300) {
-        let mut p = Placeholders::for_tx(tx);
-        let connector = p.next();
-        let sql = format!(
-            "SELECT w.external_userid, COALESCE(c.merged_into_id, w.customer_id), w.fingerprint \
-             FROM wecom_contacts w JOIN customers c ON c.tenant_id = w.tenant_id AND c.id = w.customer_id \
-             WHERE w.connector_id = {connector} AND w.external_userid IN {}",
-            p.row(chunk.len())
-        );
-        let rows: Vec<(String, i64, String)> = on_tx!(tx, |c| {
-            let mut query = sqlx::query_as(&sql).bind(id.0);
-            for e in chunk {
-                query = query.bind(*e);
-            }
-            query.fetch_all(&mut *c).await?
-        });
-        for (external, customer, fingerprint) in rows {
-            known.insert(external, (CustomerId(customer), fingerprint));
-        }
-    }
-    Ok(known)
-}
-
-/// The relations of these contacts siyu has (live or ended).
-async fn known_relations(
-    tx: &mut Tx,
-    id: ConnectorId,
-    external: &[&str],
-) -> Result<HashSet<(String, String)>> {
-    let mut known = HashSet::new();
-    for chunk in external.chunks(300) {
-        let mut p = Placeholders::for_tx(tx);
-        let connector = p.next();
-        let sql = format!(
-            "SELECT external_userid, userid FROM wecom_follows \
-             WHERE connector_id = {connector} AND deleted_at IS NULL AND external_userid IN {}",
-            p.row(chunk.len())
-        );
-        let rows: Vec<(String, String)> = on_tx!(tx, |c| {
-            let mut query = sqlx::query_as(&sql).bind(id.0);
-            for e in chunk {
-                query = query.bind(*e);
-            }
-            query.fetch_all(&mut *c).await?
-        });
-        known.extend(rows);
-    }
-    Ok(known)
-}
-
-/// The live profiles owning these external userids, read inside the transaction
-/// (which may have just made them).
-pub(super) async fn owners_in(
-    tx: &mut Tx,
-    tenant: siyu_domain::ids::TenantId,
-    external: &[&str],
-) -> Result<Vec<(String, CustomerId)>> {
-    let mut owners = Vec::new();
-    for chunk in external.chunks(300) {
-        let mut p = Placeholders::for_tx(tx);
-        let (tenant_p, kind_p) = (p.next(), p.next());
-        let sql = format!(
-            "SELECT i.value, COALESCE(c.merged_into_id, i.customer_id) FROM identities i \
-             JOIN customers c ON c.tenant_id = i.tenant_id AND c.id = i.customer_id \
-             WHERE i.tenant_id = {tenant_p} AND i.kind = {kind_p} AND i.value IN {}",
-            p.row(chunk.len())
-        );
-        let rows: Vec<(String, i64)> = on_tx!(tx, |c| {
-            let mut query = sqlx::query_as(&sql)
-                .bind(tenant.0)
-                .bind(IdentityKind::WECOM_EXTERNAL_USERID);
-            for e in chunk {
-                query = query.bind(*e);
-            }
-            query.fetch_all(&mut *c).await?
-        });
-        owners.extend(rows.into_iter().map(|(v, c)| (v, CustomerId(c))));
-    }
-    Ok(owners)
-}
-
-/// Upserts the page's follow relations (live again if they had ended).
-async fn upsert_follows(
-    tx: &mut Tx,
-    tenant: siyu_domain::ids::TenantId,
-    id: ConnectorId,
-    page: &[WecomContactRecord],
-    customers: &HashMap<&str, CustomerId>,
-    now: i64,
-) -> Result<()> {
-    // one row per relation: a page may repeat one (WeCom's cursor overlapping)
-    let mut rows: HashMap<(&str, &str), (&WecomContactRecord, CustomerId)> = HashMap::new();
-    for contact in page {
-        if let Some(customer) = customers.get(contact.external_userid.as_str()) {
-            rows.insert(
-                (
-                    contact.external_userid.as_str(),
-                    contact.follow.userid.as_str(),
-                ),
-                (contact, *customer),
-            );
-        }
-    }
-    let rows: Vec<_> = rows.into_values().collect();
-    for chunk in rows.chunks(200) {
-        let mut p = Placeholders::for_tx(tx);
-        let values: Vec<String> = chunk.iter().map(|_| p.row(15)).collect();
-        let sql = format!(
-            "INSERT INTO wecom_follows (connector_id, tenant_id, external_userid, userid, \
-             customer_id, remark, description, add_way, state, oper_userid, added_at, tag_ids, \
-             synced_at, personal_tags, personal_tags_at) VALUES {} \
-             ON CONFLICT (connector_id, external_userid, userid) DO UPDATE \
-             SET customer_id = excluded.customer_id, remark = excluded.remark, \
-             description = excluded.description, add_way = excluded.add_way, \
-             state = excluded.state, oper_userid = excluded.oper_userid, \
-             added_at = excluded.added_at, tag_ids = excluded.tag_ids, \
-             synced_at = excluded.synced_at, deleted_at = NULL, \
-             personal_tags = COALESCE(excluded.personal_tags, wecom_follows.personal_tags), \
-             personal_tags_at = COALESCE(excluded.personal_tags_at, wecom_follows.personal_tags_at)",
-            values.join(",")
-        );
-        on_tx!(tx, |c| {
-            let mut query = sqlx::query(&sql);
-            for (contact, customer) in chunk {
-                let f = &contact.follow;
-                query = query
-                    .bind(id.0)
-                    .bind(tenant.0)
-                    .bind(&contact.external_userid)
-                    .bind(&f.userid)
-                    .bind(customer.0)
-                    .bind(&f.remark)
-                    .bind(&f.description)
-                    .bind(f.add_way)
-                    .bind(&f.state)
-                    .bind(&f.oper_userid)
-                    .bind(f.added_at)
-                    .bind(Value::from(f.tag_ids.clone()).to_string())
-                    .bind(now)
-                    .bind(
-                        f.personal_tags
-                            .as_ref()
-                            .map(|t| Value::from(t.clone()).to_string()),
-                    )
-                    .bind(f.personal_tags.as_ref().map(|_| now));
-            }
-            query.execute(&mut *c).await?;
-        });
-    }
-    Ok(())
 }
 
 impl TenantScope<'_> {

@@ -94,9 +94,9 @@ impl TenantScope<'_> {
         Ok(ContactRead::Stored(customer))
     }
 
-    /// The next `limit` contacts (by external userid) with a live relation whose
-    /// personal tags were never read with `get`, or read before `read_before`: what the
-    /// background sweep reads next. Answers them and how many such contacts there are.
+    /// The next `limit` contacts with a live relation whose personal tags were never
+    /// read with `get` (first: an add applied from its callback is read so), or read
+    /// before `read_before` (oldest first): what the background sweep reads next. Answers them and how many such contacts there are.
     pub async fn wecom_contacts_to_read(
         &self,
         id: ConnectorId,
@@ -108,7 +108,8 @@ impl TenantScope<'_> {
              AND deleted_at IS NULL AND (personal_tags_at IS NULL OR personal_tags_at < $2)";
         let next: Vec<String> = on_db!(self.store, |db| {
             sqlx::query_scalar(&format!(
-                "SELECT DISTINCT external_userid {UNREAD} ORDER BY external_userid LIMIT $3"
+                "SELECT external_userid {UNREAD} GROUP BY external_userid \
+                 ORDER BY MIN(COALESCE(personal_tags_at, 0)), external_userid LIMIT $3"
             ))
             .bind(id.0)
             .bind(read_before)
@@ -177,7 +178,24 @@ impl TenantScope<'_> {
             return Ok(0);
         }
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
-        let carried: Vec<String> = on_tx!(&mut tx, |c| {
+        let changed = self
+            .match_wecom_tags_in(&mut tx, id, customer, &map, actor)
+            .await?;
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    /// [`Self::match_wecom_tags`] in the caller's (customers') transaction, with the
+    /// connector's tag map (not empty).
+    pub(super) async fn match_wecom_tags_in(
+        &self,
+        tx: &mut crate::tx::Tx,
+        id: ConnectorId,
+        customer: CustomerId,
+        map: &HashMap<String, TagId>,
+        actor: &Actor,
+    ) -> Result<u64> {
+        let carried: Vec<String> = on_tx!(tx, |c| {
             sqlx::query_scalar(
                 "SELECT f.tag_ids FROM wecom_follows f \
                  JOIN customers c ON c.tenant_id = f.tenant_id AND c.id = f.customer_id \
@@ -198,13 +216,13 @@ impl TenantScope<'_> {
                 .map_err(|e| StoreError::Corrupt(format!("a follow's tag ids: {e}")))?;
             wanted.extend(ids.iter().filter_map(|t| map.get(t)).copied());
         }
-        let waiting: HashSet<TagId> = waiting_marks_in(&mut tx, id, &[customer.0])
+        let waiting: HashSet<TagId> = waiting_marks_in(tx, id, &[customer.0])
             .await?
             .into_iter()
             .filter_map(|(_, w)| map.get(&w).copied())
             .collect();
         let mirrored: HashSet<TagId> = map.values().copied().collect();
-        let has: HashSet<TagId> = on_tx!(&mut tx, |c| {
+        let has: HashSet<TagId> = on_tx!(tx, |c| {
             sqlx::query_scalar::<_, i64>(
                 "SELECT tag_id FROM customer_tags WHERE tenant_id = $1 AND customer_id = $2",
             )
@@ -230,7 +248,7 @@ impl TenantScope<'_> {
         if !off.is_empty() {
             changed += self
                 .change_tags_in(
-                    &mut tx,
+                    tx,
                     &[customer],
                     &[],
                     &off,
@@ -244,16 +262,9 @@ impl TenantScope<'_> {
         }
         if !put.is_empty() {
             changed += self
-                .add_tag_pairs_in(
-                    &mut tx,
-                    &put,
-                    TagOrigin::Wecom,
-                    Some("WeCom corp tag"),
-                    actor,
-                )
+                .add_tag_pairs_in(tx, &put, TagOrigin::Wecom, Some("WeCom corp tag"), actor)
                 .await?;
         }
-        tx.commit().await?;
         Ok(changed)
     }
 

@@ -1,0 +1,392 @@
+//! WeCom's relation changes, taken in bulk and applied in bulk.
+//!
+//! An add (`add_external_contact`) or a deletion (`del_follow_user`,
+//! `del_external_contact`) is the callback a brand receives most: a live stream or an
+//! ad brings thousands a minute. Each is taken by the callback route into
+//! `wecom_relation_changes` (its event as JSON), many callbacks to a transaction, with
+//! the key that makes a repeat a no-op ([`Store::take_wecom_relation_changes`]); the
+//! connector's `wecom.relation_changes` job (one waits or runs per connector) applies
+//! them oldest first, thousands to a transaction, from what the callback itself says
+//! ([`TenantScope::apply_wecom_relation_changes`]): an add links or makes the customer,
+//! records the relation and its `Contact Added` (the member, the code), gives an owner
+//! to a customer without one, puts the code's tags on, counts the add for the code and
+//! moves its contact way on; a deletion ends the relation, records `Contact Deleted` or
+//! `Contact Transferred`, counts it for the code and makes mirrored tags match. The
+//! changes applied are deleted in the same transaction, so a crash repeats nothing and
+//! loses nothing.
+//!
+//! What needs WeCom (the contact's name, unionid, remarks and tags by `get`, the
+//! welcome within WeCom's 20 seconds) follows as jobs enqueued in that transaction,
+//! within WeCom's rate limits.
+//!
+//! Taking and applying take turns per connector (on SQLite the write lock, on
+//! PostgreSQL the connector's advisory lock), so the job's last look at what waits and
+//! its completion cannot miss a change taken meanwhile: either the job sees it, or the
+//! change's intake finds the job done and enqueues the next.
+
+use std::collections::HashMap;
+
+use serde_json::{Map, json};
+use siyu_domain::audit::Actor;
+use siyu_domain::customer::CustomerId;
+use siyu_domain::ids::{ConnectorId, JobId, TenantId};
+
+use super::wecom_chats::wecom_event;
+use super::wecom_customers::{RecordDetail, WecomContactRecord, WecomContext};
+use crate::acquisition::{EndedRelation, RelationEnd};
+use crate::db::{now_ms, on_db};
+use crate::jobs::{NewJob, complete_job_in, enqueue_in};
+use crate::tx::{Tx, lock_relation_changes, on_tx};
+use crate::{Result, Store, StoreError, TenantScope};
+
+/// A relation change's callback, checked and read, to be taken.
+#[derive(Debug, Clone, Copy)]
+pub struct TakenCallback<'a> {
+    pub tenant: TenantId,
+    pub connector: ConnectorId,
+    /// What makes a repeat of the callback the same (see `connector_callbacks`).
+    pub dedupe_key: &'a str,
+    /// The event, as JSON, for the job to read.
+    pub event: &'a str,
+}
+
+/// A change taken and not yet applied.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct WaitingRelationChange {
+    pub id: i64,
+    /// The event as taken (JSON).
+    pub event: String,
+}
+
+/// A relation change as its callback tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RelationChange {
+    /// A customer added a member: the relation as the callback tells it (member,
+    /// state, time; nothing of the contact).
+    Added(Box<WecomContactRecord>),
+    /// A relation ended.
+    Ended {
+        external_userid: String,
+        /// The member.
+        userid: String,
+        /// When (ms).
+        at: i64,
+        end: RelationEnd,
+        /// Makes a repeat of its event a duplicate.
+        message_id: String,
+    },
+}
+
+/// Changes to apply in one transaction, in the order taken. No relation may end and
+/// then be added again among them: adds are applied before ends.
+#[derive(Debug, Clone)]
+pub struct RelationChanges<'a> {
+    /// The last waiting change these go up to: all waiting up to it are deleted (those
+    /// that could not be read included).
+    pub through: i64,
+    pub changes: &'a [RelationChange],
+    /// Jobs that follow them (welcomes, reading the contacts), enqueued with them.
+    pub follow_ups: Vec<NewJob>,
+}
+
+/// What applying changes did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ChangesApplied {
+    /// Relations new to siyu.
+    pub added: u64,
+    /// Live relations ended.
+    pub ended: u64,
+    /// Nothing waits any more: the job was completed with them.
+    pub drained: bool,
+}
+
+/// The job that applies a connector's waiting changes (one waits or runs at a time).
+pub fn relation_changes_job(tenant: TenantId, connector: ConnectorId) -> NewJob {
+    NewJob::new(
+        siyu_domain::jobs::kind::WECOM_RELATION_CHANGES,
+        json!({ "connector_id": connector.0 }),
+    )
+    .for_tenant(tenant)
+    .with_priority(5)
+    .unique_key(format!("relation_changes:{}", connector.0))
+}
+
+impl Store {
+    /// Takes relation changes' callbacks in one transaction: each is kept unless a
+    /// callback with its key was taken before, and each connector with changes taken
+    /// gets its job. Answers, in order, whether each was taken (false: a repeat).
+    pub async fn take_wecom_relation_changes(
+        &self,
+        taken: &[TakenCallback<'_>],
+    ) -> Result<Vec<bool>> {
+        if taken.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_ms();
+        let mut connectors: Vec<ConnectorId> = taken.iter().map(|t| t.connector).collect();
+        connectors.sort_unstable_by_key(|c| c.0);
+        connectors.dedup();
+        let mut tx = self.begin_writing().await?;
+        lock_relation_changes(&mut tx, &connectors).await?;
+        let mut answers = Vec::with_capacity(taken.len());
+        let mut jobs: HashMap<ConnectorId, NewJob> = HashMap::new();
+        for callback in taken {
+            let new = on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "INSERT INTO connector_callbacks (connector_id, dedupe_key, received_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (connector_id, dedupe_key) DO NOTHING",
+                )
+                .bind(callback.connector.0)
+                .bind(callback.dedupe_key)
+                .bind(now)
+                .execute(&mut *c)
+                .await?
+                .rows_affected()
+                    == 1
+            });
+            if new {
+                on_tx!(&mut tx, |c| {
+                    sqlx::query(
+                        "INSERT INTO wecom_relation_changes (tenant_id, connector_id, event, \
+                         received_at) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(callback.tenant.0)
+                    .bind(callback.connector.0)
+                    .bind(callback.event)
+                    .bind(now)
+                    .execute(&mut *c)
+                    .await?;
+                });
+                jobs.entry(callback.connector)
+                    .or_insert_with(|| relation_changes_job(callback.tenant, callback.connector));
+            }
+            answers.push(new);
+        }
+        let jobs: Vec<NewJob> = jobs.into_values().collect();
+        if !jobs.is_empty() {
+            enqueue_in(&mut tx, &jobs).await?;
+        }
+        tx.commit().await?;
+        if !jobs.is_empty() {
+            self.notify_jobs();
+        }
+        Ok(answers)
+    }
+}
+
+impl TenantScope<'_> {
+    /// The oldest `limit` changes waiting for the connector.
+    pub async fn waiting_wecom_relation_changes(
+        &self,
+        id: ConnectorId,
+        limit: i64,
+    ) -> Result<Vec<WaitingRelationChange>> {
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT id, event FROM wecom_relation_changes WHERE tenant_id = $1 \
+                 AND connector_id = $2 ORDER BY id LIMIT $3",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(limit)
+            .fetch_all(db)
+            .await?
+        }))
+    }
+
+    /// How many changes wait for the connector.
+    pub async fn waiting_wecom_relation_change_count(&self, id: ConnectorId) -> Result<i64> {
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM wecom_relation_changes WHERE tenant_id = $1 \
+                 AND connector_id = $2",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .fetch_one(db)
+            .await?
+        }))
+    }
+
+    /// Applies changes (see the module's documentation) in one transaction with their
+    /// deletion from those waiting and their follow-up jobs; when none waits after
+    /// them, `job` (held by `worker`) is completed in it too. A job no longer this
+    /// worker's applies nothing (a conflict).
+    pub async fn apply_wecom_relation_changes(
+        &self,
+        id: ConnectorId,
+        context: &WecomContext,
+        changes: &RelationChanges<'_>,
+        job: JobId,
+        worker: &str,
+        actor: &Actor,
+    ) -> Result<ChangesApplied> {
+        self.check_connector(id).await?;
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        lock_relation_changes(&mut tx, &[id]).await?;
+        let added: Vec<WecomContactRecord> = changes
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                RelationChange::Added(record) => Some((**record).clone()),
+                RelationChange::Ended { .. } => None,
+            })
+            .collect();
+        let mut applied = ChangesApplied::default();
+        let mut ways_moved = false;
+        if !added.is_empty() {
+            let stored = self
+                .store_wecom_contacts_in(
+                    &mut tx,
+                    id,
+                    context,
+                    &added,
+                    None,
+                    RecordDetail::Callback,
+                    actor,
+                )
+                .await?;
+            applied.added = stored.added;
+            ways_moved = stored.ways_moved;
+        }
+        applied.ended = self
+            .end_relations_in(&mut tx, id, context, changes, actor)
+            .await?;
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "DELETE FROM wecom_relation_changes WHERE tenant_id = $1 AND connector_id = $2 \
+                 AND id <= $3",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(changes.through)
+            .execute(&mut *c)
+            .await?;
+        });
+        if !changes.follow_ups.is_empty() {
+            enqueue_in(&mut tx, &changes.follow_ups).await?;
+        }
+        let more: Option<i64> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "SELECT id FROM wecom_relation_changes WHERE tenant_id = $1 \
+                 AND connector_id = $2 LIMIT 1",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        if more.is_none() {
+            if !complete_job_in(&mut tx, job, worker).await? {
+                return Err(StoreError::Conflict(format!(
+                    "job {} is no longer {worker}'s",
+                    job.0
+                )));
+            }
+            applied.drained = true;
+        }
+        tx.commit().await?;
+        if ways_moved || !changes.follow_ups.is_empty() {
+            self.store.notify_jobs();
+        }
+        Ok(applied)
+    }
+
+    /// Ends the live relations among `changes`, records each end's event and counts it
+    /// for its code, and makes the mirrored tags of their customers match; answers how
+    /// many ended.
+    async fn end_relations_in(
+        &self,
+        tx: &mut Tx,
+        id: ConnectorId,
+        context: &WecomContext,
+        changes: &RelationChanges<'_>,
+        actor: &Actor,
+    ) -> Result<u64> {
+        let mut ended = Vec::new();
+        let mut items = Vec::new();
+        for change in changes.changes {
+            let RelationChange::Ended {
+                external_userid,
+                userid,
+                at,
+                end,
+                message_id,
+            } = change
+            else {
+                continue;
+            };
+            let customer: Option<i64> = on_tx!(tx, |c| {
+                sqlx::query_scalar(
+                    "UPDATE wecom_follows SET deleted_at = $1 WHERE connector_id = $2 \
+                     AND external_userid = $3 AND userid = $4 AND deleted_at IS NULL \
+                     RETURNING customer_id",
+                )
+                .bind(*at)
+                .bind(id.0)
+                .bind(external_userid)
+                .bind(userid)
+                .fetch_optional(&mut *c)
+                .await?
+            });
+            let Some(customer) = customer else {
+                continue; // a relation siyu does not have live: nothing ends
+            };
+            ended.push((
+                EndedRelation {
+                    external_userid,
+                    userid,
+                    at: *at,
+                    end: *end,
+                },
+                customer,
+            ));
+            let (name, by) = match end {
+                RelationEnd::ByCustomer => ("Contact Deleted", Some("customer")),
+                RelationEnd::ByMember => ("Contact Deleted", Some("member")),
+                RelationEnd::Transferred | RelationEnd::Unseen => ("Contact Transferred", None),
+            };
+            let mut properties = Map::new();
+            properties.insert("member".into(), json!(userid));
+            if let Some(by) = by {
+                properties.insert("by".into(), json!(by));
+            }
+            properties.insert("connector_id".into(), json!(id.0));
+            items.push(wecom_event(
+                context,
+                external_userid,
+                name,
+                properties,
+                *at,
+                message_id.clone(),
+            ));
+        }
+        if ended.is_empty() {
+            return Ok(0);
+        }
+        let relations: Vec<EndedRelation> = ended.iter().map(|(e, _)| *e).collect();
+        self.record_relation_ends_in(tx, id, &relations).await?;
+        crate::ingest::ingest_in(tx, &items).await?;
+        let map = self.wecom_tag_map(id).await?;
+        if !map.is_empty() {
+            let mut customers: Vec<i64> = ended.iter().map(|(_, c)| *c).collect();
+            customers.sort_unstable();
+            customers.dedup();
+            for customer in customers {
+                let live: i64 = on_tx!(tx, |c| {
+                    sqlx::query_scalar(
+                        "SELECT COALESCE(merged_into_id, id) FROM customers \
+                         WHERE tenant_id = $1 AND id = $2",
+                    )
+                    .bind(self.tenant.0)
+                    .bind(customer)
+                    .fetch_one(&mut *c)
+                    .await?
+                });
+                self.match_wecom_tags_in(tx, id, CustomerId(live), &map, actor)
+                    .await?;
+            }
+        }
+        Ok(ended.len() as u64)
+    }
+}
