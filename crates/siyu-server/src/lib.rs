@@ -90,6 +90,8 @@ pub struct AppState {
     pub ingestor: Ingestor,
     /// Takes WeCom's adds and deletions from callbacks, many to a transaction.
     pub relation_intake: siyu_runtime::wecom::intake::RelationIntake,
+    /// WeCom connectors' callback crypto, kept briefly (see `routes::wecom_callbacks`).
+    pub callback_connectors: Arc<routes::wecom_callbacks::CallbackConnectors>,
     pub audiences: Audiences,
 }
 
@@ -147,6 +149,7 @@ impl Application {
             job_metrics: node.job_metrics.clone(),
             ingestor: node.ingestor.clone(),
             relation_intake: node.relation_intake.clone(),
+            callback_connectors: Arc::default(),
         };
         Ok(Self {
             listener,

@@ -10,7 +10,7 @@ use siyu_domain::ids::{CustomerId, TenantId};
 
 use crate::db::id_list;
 use crate::db::{now_ms, on_db};
-use crate::tx::{Tx, on_tx};
+use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, Store};
 
 /// Records that these customers changed, for the audience indexes to follow.
@@ -71,21 +71,24 @@ pub(crate) async fn note_channel_codes(
     tx: &mut Tx,
     codes: &HashMap<(i64, i64, String), i64>,
 ) -> Result<()> {
-    for ((tenant, customer, code), at) in codes {
-        on_tx!(tx, |c| sqlx::query(
+    let rows: Vec<(&(i64, i64, String), &i64)> = codes.iter().collect();
+    for chunk in rows.chunks(300) {
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(4)).collect();
+        let sql = format!(
             "INSERT INTO customer_channel_codes (tenant_id, customer_id, code, first_at) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, customer_id, code) DO UPDATE SET first_at = \
+             VALUES {} ON CONFLICT (tenant_id, customer_id, code) DO UPDATE SET first_at = \
              CASE WHEN customer_channel_codes.first_at > excluded.first_at \
-             THEN excluded.first_at ELSE customer_channel_codes.first_at END"
-        )
-        .bind(tenant)
-        .bind(customer)
-        .bind(code)
-        .bind(at)
-        .execute(&mut *c)
-        .await?
-        .rows_affected());
+             THEN excluded.first_at ELSE customer_channel_codes.first_at END",
+            values.join(",")
+        );
+        on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for ((tenant, customer, code), at) in chunk {
+                query = query.bind(*tenant).bind(*customer).bind(code).bind(**at);
+            }
+            query.execute(&mut *c).await?;
+        });
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! the layers below have typed errors.
 
 mod bench;
+mod bench_acquisition;
 mod bench_audience;
 mod bench_jobs;
 mod bench_wecom;
@@ -254,6 +255,24 @@ enum BenchCommand {
     WecomSync {
         #[arg(long, default_value_t = 100_000)]
         contacts: usize,
+        #[arg(long, default_value_t = 50)]
+        members: usize,
+    },
+    /// A year of acquisition through a real server and the WeCom stand-in: 1,000
+    /// channel codes, 1,000,000 encrypted add and delete callbacks (one in ten a
+    /// deletion) and 200,000 orders; prints callbacks acknowledged/s and applied/s and
+    /// the time of the all-codes report over the year. Uses a temporary SQLite database
+    /// unless --database-url is given. The last line is one JSON object.
+    Acquisition {
+        #[arg(long, default_value_t = 1_000)]
+        codes: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        callbacks: usize,
+        #[arg(long, default_value_t = 200_000)]
+        orders: usize,
+        /// Concurrent HTTP clients sending callbacks (WeCom's own servers, in a flood).
+        #[arg(long, default_value_t = 128)]
+        clients: usize,
         #[arg(long, default_value_t = 50)]
         members: usize,
     },
@@ -617,6 +636,22 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 members: members.clamp(1, 10_000),
             };
             bench_wecom::run(database_url, &file, run).await
+        }
+        Command::Bench(BenchCommand::Acquisition {
+            codes,
+            callbacks,
+            orders,
+            clients,
+            members,
+        }) => {
+            let run = bench_acquisition::AcquisitionBench {
+                codes: codes.clamp(1, 100_000),
+                callbacks: callbacks.max(1),
+                orders,
+                clients: clients.clamp(1, 1_000),
+                members: members.clamp(1, 10_000),
+            };
+            bench_acquisition::run(database_url, &file, run).await
         }
         Command::Bench(BenchCommand::Audience {
             customers,

@@ -190,6 +190,7 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
                 READ_ADDED_AFTER,
             ));
         }
+        let began = std::time::Instant::now();
         let applied = scope
             .apply_wecom_relation_changes(
                 id,
@@ -209,6 +210,7 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
             changes = changes.len(),
             added = applied.added,
             ended = applied.ended,
+            ms = began.elapsed().as_millis() as u64,
             "relation changes applied"
         );
         if applied.drained {

@@ -17,6 +17,10 @@
 //! The connector is found by its id in any tenant (`Store::connector_for_callback`):
 //! that tenant's scope is the whole tenant, as for any work of the system.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use axum::body::Bytes;
 use axum::extract::State;
 use serde::Deserialize;
@@ -24,7 +28,7 @@ use serde_json::json;
 use siyu_connect::wecom::callback::{CallbackError, read_callback};
 use siyu_connect::wecom::crypto::{CallbackCrypto, CryptoError};
 use siyu_domain::connector::{ConnectorKind, WecomConnector};
-use siyu_domain::ids::ConnectorId;
+use siyu_domain::ids::{ConnectorId, TenantId};
 use siyu_domain::jobs::kind;
 use siyu_runtime::wecom::relation_changes::is_relation_change;
 use siyu_store::{NewJob, TenantScope};
@@ -109,15 +113,26 @@ pub async fn receive_wecom_event(
     body: Bytes,
 ) -> ApiResult<&'static str> {
     let id = ConnectorId(id);
-    let (scope, crypto) = wecom_connector(&app, id).await?;
-    let event = read_callback(
-        &crypto,
-        &signed.msg_signature,
-        &signed.timestamp,
-        &signed.nonce,
-        &body,
-    )
+    let read = |connector: &KeptConnector| {
+        read_callback(
+            &connector.crypto,
+            &signed.msg_signature,
+            &signed.timestamp,
+            &signed.nonce,
+            &body,
+        )
+    };
+    let mut connector = app.callback_connectors.get(&app, id, false).await?;
+    let event = match read(&connector) {
+        // secrets changed since they were kept: read them again, once
+        Err(CallbackError::Crypto(CryptoError::BadSignature)) => {
+            connector = app.callback_connectors.get(&app, id, true).await?;
+            read(&connector)
+        }
+        read => read,
+    }
     .map_err(|e| refused(id, e))?;
+    let scope = app.store.tenant(connector.tenant);
     // taking it writes: it goes before the ingest applier (SQLite)
     let _writes_first = app.ingestor.writing();
     let key = event.dedupe_key();
@@ -152,6 +167,60 @@ pub async fn receive_wecom_event(
         tracing::debug!(connector = id.0, key = %key, "wecom callback repeated");
     }
     Ok("success")
+}
+
+/// How long a connector's callback crypto is kept: callbacks come in floods, and each
+/// would otherwise read the connector and open its secrets. A callback whose signature
+/// does not check out with what is kept reads them again, so changed secrets take at
+/// once; a deleted connector's are kept at most this long (its callbacks then fail to
+/// be kept).
+const KEEP_CONNECTOR: Duration = Duration::from_secs(10);
+
+/// A connector's tenant and callback crypto, as kept.
+pub struct KeptConnector {
+    tenant: TenantId,
+    crypto: CallbackCrypto,
+    read_at: Instant,
+}
+
+/// WeCom connectors' callback crypto, kept for [`KEEP_CONNECTOR`].
+#[derive(Default)]
+pub struct CallbackConnectors {
+    kept: Mutex<HashMap<ConnectorId, Arc<KeptConnector>>>,
+}
+
+impl CallbackConnectors {
+    /// The connector's tenant and crypto: as kept unless older than [`KEEP_CONNECTOR`]
+    /// or `fresh` is asked; 404 for no such WeCom connector.
+    async fn get(
+        &self,
+        app: &AppState,
+        id: ConnectorId,
+        fresh: bool,
+    ) -> ApiResult<Arc<KeptConnector>> {
+        if !fresh
+            && let Some(kept) = self.kept().get(&id)
+            && kept.read_at.elapsed() < KEEP_CONNECTOR
+        {
+            return Ok(kept.clone());
+        }
+        let (scope, crypto) = wecom_connector(app, id).await?;
+        let kept = Arc::new(KeptConnector {
+            tenant: scope.id(),
+            crypto,
+            read_at: Instant::now(),
+        });
+        let mut all = self.kept();
+        all.retain(|_, k| k.read_at.elapsed() < KEEP_CONNECTOR);
+        all.insert(id, kept.clone());
+        Ok(kept)
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, HashMap<ConnectorId, Arc<KeptConnector>>> {
+        self.kept
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The connector's tenant (its whole scope) and callback crypto; 404 for no such WeCom

@@ -418,3 +418,50 @@ async fn a_flood_of_adds_and_deletions_is_applied_in_the_order_it_came() {
 async fn events_named(app: &TestApp, customer: i64, name: &str) -> usize {
     events(app, customer, name).await.len()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deletion_told_after_the_relation_was_found_gone_is_still_recorded() {
+    let app = TestApp::spawn().await;
+    let (id, standin) = connector(&app).await;
+    let connector = siyu_domain::ids::ConnectorId(id);
+    let fields = [("UserID", "zhangsan"), ("ExternalUserID", "wmGONE001")];
+    let added = event_xml(
+        CORP,
+        1_700_000_000,
+        "change_external_contact",
+        "add_external_contact",
+        &fields,
+    );
+    let (query, body) = standin.encrypted_callback(&added).unwrap();
+    assert_eq!(send(&app, id, &query, Some(body)).await.0, 200);
+    callbacks_done(&app).await;
+    // a read of the contact found the relation gone before WeCom's deletion came
+    let scope = app.store.tenant(app.tenant.id);
+    scope
+        .end_wecom_relation(
+            connector,
+            "wmGONE001",
+            "zhangsan",
+            siyu_store::now_ms(),
+            siyu_store::RelationEnd::Unseen,
+        )
+        .await
+        .unwrap();
+    let customer = customer_of(&app, "wmGONE001").await["id"].as_i64().unwrap();
+    assert_eq!(events_named(&app, customer, "Contact Deleted").await, 0);
+    let deleted = event_xml(
+        CORP,
+        1_700_000_100,
+        "change_external_contact",
+        "del_follow_user",
+        &fields,
+    );
+    let (query, body) = standin.encrypted_callback(&deleted).unwrap();
+    assert_eq!(send(&app, id, &query, Some(body)).await.0, 200);
+    callbacks_done(&app).await;
+    let said = events(&app, customer, "Contact Deleted").await;
+    assert_eq!(said.len(), 1, "the deletion is told: {said:?}");
+    assert_eq!(said[0]["by"], "customer");
+    let counts = scope.wecom_counts(connector).await.unwrap();
+    assert_eq!((counts.relations, counts.relations_ended), (0, 1));
+}

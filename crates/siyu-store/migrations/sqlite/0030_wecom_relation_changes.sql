@@ -10,3 +10,12 @@ CREATE TABLE wecom_relation_changes (
     received_at INTEGER NOT NULL
 );
 CREATE INDEX wecom_relation_changes_connector ON wecom_relation_changes (connector_id, id);
+
+-- a relation's adds through codes, latest first: what an ended relation is counted
+-- against (one lookup per deletion, never a scan of the tenant's adds)
+CREATE INDEX channel_code_adds_relation ON channel_code_adds (tenant_id, external_userid, userid, added_at);
+
+-- who ended a relation ('customer', 'member', 'transfer'); none when it was found gone
+-- on reading the contact, with no event saying who: a deletion told afterwards still
+-- ends it, as itself (its event and its count for the code)
+ALTER TABLE wecom_follows ADD COLUMN ended_by TEXT;

@@ -1,12 +1,13 @@
 //! Adds through channel codes, as a WeCom sync page or callback stores them: the code's
 //! tags put on the customer, the add recorded (routing counts a member's adds today
-//! from these rows, reports a code's adds), the code's contact way asked to move on to
-//! the next member (a `wecom.contact_way` job, one waiting per code), and the report
+//! from these rows, reports a code's adds), the contact way of a code routing to more
+//! than one member asked to move on to the next (a `wecom.contact_way` job, one waiting
+//! per code), and the report
 //! figures of the day moved (`rollup`). An add whose `state` no live code has is kept
 //! for the unknown code (id 0): counted, never dropped. A relation a code brought that
 //! ends is counted against it on the day it ends.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use siyu_domain::acquisition::report::{AcquisitionFigures, UNKNOWN_CODE};
 use siyu_domain::audience::{TagId, TagOrigin};
@@ -17,7 +18,7 @@ use siyu_domain::ids::ConnectorId;
 use super::codes::{CodeRef, contact_way_job};
 use super::rollup::{RelationEnd, Rollup, Touch, touch_first, zone_in};
 use crate::jobs::{NewJob, enqueue_in};
-use crate::tx::{Tx, on_tx};
+use crate::tx::{Placeholders, Tx, on_tx};
 use crate::{Result, TenantScope};
 
 /// A relation new to siyu that carries a `state`: through a live code, or an unknown one.
@@ -46,6 +47,57 @@ async fn member_staff(tx: &mut Tx, connector: ConnectorId) -> Result<HashMap<Str
             .await?
     });
     Ok(rows.into_iter().map(|r| (r.userid, r.staff_id)).collect())
+}
+
+/// Writes the adds through live codes (an unknown code's have no row), many to a
+/// statement; answers those written now (code, external userid, member): a repeat of
+/// one recorded before is not.
+async fn record_adds_in<'a>(
+    tx: &mut Tx,
+    tenant: siyu_domain::ids::TenantId,
+    adds: &[CodeAdd<'a>],
+    staff_of: &HashMap<String, i64>,
+) -> Result<HashSet<(i64, &'a str, &'a str)>> {
+    let through_codes: Vec<(&CodeAdd<'a>, &CodeRef)> = adds
+        .iter()
+        .filter_map(|a| a.code.map(|code| (a, code)))
+        .collect();
+    let mut recorded = HashSet::new();
+    for chunk in through_codes.chunks(200) {
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(8)).collect();
+        let sql = format!(
+            "INSERT INTO channel_code_adds (tenant_id, code_id, external_userid, userid, \
+             staff_id, customer_id, route, added_at) VALUES {} \
+             ON CONFLICT (code_id, external_userid, userid) DO NOTHING \
+             RETURNING code_id, external_userid, userid",
+            values.join(",")
+        );
+        let written: Vec<(i64, String, String)> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql);
+            for (add, code) in chunk {
+                query = query
+                    .bind(tenant.0)
+                    .bind(code.id.0)
+                    .bind(add.external_userid)
+                    .bind(add.userid)
+                    .bind(staff_of.get(add.userid).copied())
+                    .bind(add.customer.0)
+                    .bind(code.route.as_deref())
+                    .bind(add.added_at);
+            }
+            query.fetch_all(&mut *c).await?
+        });
+        for (code, external, userid) in written {
+            // the caller's strings, so the set borrows nothing from the rows
+            if let Some((add, _)) = chunk.iter().find(|(a, c)| {
+                c.id.0 == code && a.external_userid == external && a.userid == userid
+            }) {
+                recorded.insert((code, add.external_userid, add.userid));
+            }
+        }
+    }
+    Ok(recorded)
 }
 
 impl TenantScope<'_> {
@@ -83,33 +135,14 @@ impl TenantScope<'_> {
         let mut rollup = Rollup::default();
         let mut touches = Vec::new();
         let mut moved: Vec<NewJob> = Vec::new();
+        let recorded = record_adds_in(tx, self.tenant, adds, &staff_of).await?;
         for add in adds {
             let staff = staff_of.get(add.userid).copied();
-            let recorded = match add.code {
-                Some(code) => on_tx!(tx, |c| {
-                    sqlx::query(
-                        "INSERT INTO channel_code_adds (tenant_id, code_id, external_userid, \
-                         userid, staff_id, customer_id, route, added_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-                         ON CONFLICT (code_id, external_userid, userid) DO NOTHING",
-                    )
-                    .bind(self.tenant.0)
-                    .bind(code.id.0)
-                    .bind(add.external_userid)
-                    .bind(add.userid)
-                    .bind(staff)
-                    .bind(add.customer.0)
-                    .bind(code.route.as_deref())
-                    .bind(add.added_at)
-                    .execute(&mut *c)
-                    .await?
-                    .rows_affected()
-                        == 1
-                }),
-                // the caller passes a relation new to siyu once
-                None => true,
-            };
-            if !recorded {
+            // the caller passes a relation new to siyu once: an unknown code's add is
+            // always new; a live code's is new when its row was written now
+            if let Some(code) = add.code
+                && !recorded.contains(&(code.id.0, add.external_userid, add.userid))
+            {
                 continue;
             }
             let code_id = add.code.map_or(UNKNOWN_CODE, |c| c.id.0);
@@ -125,7 +158,8 @@ impl TenantScope<'_> {
                 staff,
                 added_at: add.added_at,
             });
-            if let Some(code) = add.code {
+            // a code with one member holds them whatever happens: nothing to move
+            if let Some(code) = add.code.filter(|c| c.rotates) {
                 let job = contact_way_job(self.tenant, code.id);
                 if code.connector_id == Some(connector)
                     && !moved.iter().any(|j| j.unique_key == job.unique_key)
@@ -136,10 +170,8 @@ impl TenantScope<'_> {
         }
         touch_first(tx, self.tenant, zone, &touches, &mut rollup).await?;
         rollup.write(tx, self.tenant).await?;
-        if !moved.is_empty() {
-            enqueue_in(tx, &moved).await?;
-        }
-        Ok(!moved.is_empty())
+        // answers whether a job was made now (one already waiting sees these adds)
+        Ok(!moved.is_empty() && enqueue_in(tx, &moved).await?.iter().any(Option::is_some))
     }
 
     /// Counts an ended relation against the code that brought it, on the day it ended

@@ -92,6 +92,8 @@ pub(crate) struct CodeRef {
     pub connector_id: Option<ConnectorId>,
     /// Why the way holds the member it holds (what an add to them is recorded as).
     pub route: Option<String>,
+    /// It routes to more than one member, so an add may move its way on.
+    pub rotates: bool,
 }
 
 /// The tenant's live codes of these states, by state, read in the caller's transaction.
@@ -133,6 +135,13 @@ pub(crate) async fn live_codes_by_state_in(
         let tags: Vec<TagRow> = on_tx!(tx, |c| {
             sqlx::query_as(&tag_sql).fetch_all(&mut *c).await?
         });
+        let member_sql = format!(
+            "SELECT code_id FROM channel_code_members WHERE code_id IN ({ids}) \
+             GROUP BY code_id HAVING COUNT(*) > 1"
+        );
+        let rotating: Vec<i64> = on_tx!(tx, |c| {
+            sqlx::query_scalar(&member_sql).fetch_all(&mut *c).await?
+        });
         for r in rows {
             let tag_ids = tags
                 .iter()
@@ -147,6 +156,7 @@ pub(crate) async fn live_codes_by_state_in(
                     tag_ids,
                     connector_id: r.connector_id.map(ConnectorId),
                     route: r.current_route,
+                    rotates: rotating.contains(&r.id),
                 },
             );
         }

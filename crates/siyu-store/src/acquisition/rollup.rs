@@ -39,6 +39,18 @@ pub enum RelationEnd {
     Unseen,
 }
 
+impl RelationEnd {
+    /// Who ended it, as `wecom_follows.ended_by` keeps it (none: found gone).
+    pub fn ended_by(self) -> Option<&'static str> {
+        match self {
+            Self::ByCustomer => Some("customer"),
+            Self::ByMember => Some("member"),
+            Self::Transferred => Some("transfer"),
+            Self::Unseen => None,
+        }
+    }
+}
+
 /// Changes gathered for one transaction.
 #[derive(Debug, Default)]
 pub(crate) struct Rollup {
@@ -63,15 +75,10 @@ impl Rollup {
         self.member(staff, day, change);
     }
 
-    /// Writes the gathered changes.
+    /// Writes the gathered changes, many rows to a statement.
     pub async fn write(self, tx: &mut Tx, tenant: TenantId) -> Result<()> {
-        for ((code, day), change) in self.codes {
-            add_to_day(tx, tenant, DayTable::Codes, code, day, &change).await?;
-        }
-        for ((staff, day), change) in self.members {
-            add_to_day(tx, tenant, DayTable::Members, staff, day, &change).await?;
-        }
-        Ok(())
+        add_to_days(tx, tenant, DayTable::Codes, &self.codes).await?;
+        add_to_days(tx, tenant, DayTable::Members, &self.members).await
     }
 }
 
@@ -83,8 +90,9 @@ enum DayTable {
 }
 
 impl DayTable {
-    /// The statement that adds a change to a day's row, making it when missing.
-    fn upsert(self) -> String {
+    /// The statement that adds changes to days' rows (`values`: one tuple each of the
+    /// tenant, the key, the day and the figures), making them when missing.
+    fn upsert(self, values: &str) -> String {
         let (table, key) = match self {
             DayTable::Codes => ("channel_code_days", "code_id"),
             DayTable::Members => ("channel_member_days", "staff_id"),
@@ -95,15 +103,14 @@ impl DayTable {
             .collect::<Vec<_>>()
             .join(", ");
         format!(
-            "INSERT INTO {table} (tenant_id, {key}, day, {}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+            "INSERT INTO {table} (tenant_id, {key}, day, {}) VALUES {values} \
              ON CONFLICT (tenant_id, day, {key}) DO UPDATE SET {sums}",
             FIGURE_COLUMNS.join(", ")
         )
     }
 }
 
-/// The figure columns of both day tables, in the order [`add_to_day`] binds them.
+/// The figure columns of both day tables, in the order [`add_to_days`] writes them.
 const FIGURE_COLUMNS: [&str; 8] = [
     "scans",
     "crawler_fetches",
@@ -115,35 +122,38 @@ const FIGURE_COLUMNS: [&str; 8] = [
     "gmv",
 ];
 
-/// Adds a change to one day's row of a code or member (made when missing).
-async fn add_to_day(
+/// Adds changes to days' rows of codes or members (made when missing), keyed by (code
+/// or member, day). The figures are integers written into the statement.
+async fn add_to_days(
     tx: &mut Tx,
     tenant: TenantId,
     table: DayTable,
-    key: i64,
-    day: i64,
-    c: &AcquisitionFigures,
+    changes: &HashMap<(i64, i64), AcquisitionFigures>,
 ) -> Result<()> {
-    if *c == AcquisitionFigures::default() {
-        return Ok(());
+    let rows: Vec<String> = changes
+        .iter()
+        .filter(|(_, c)| **c != AcquisitionFigures::default())
+        .map(|((key, day), c)| {
+            format!(
+                "({}, {key}, {day}, {}, {}, {}, {}, {}, {}, {}, {})",
+                tenant.0,
+                c.scans,
+                c.crawler_fetches,
+                c.adds,
+                c.deleted_by_customer,
+                c.deleted_by_member,
+                c.customers,
+                c.first_orders,
+                c.gmv
+            )
+        })
+        .collect();
+    for chunk in rows.chunks(500) {
+        let sql = table.upsert(&chunk.join(","));
+        on_tx!(tx, |conn| {
+            sqlx::query(&sql).execute(&mut *conn).await?;
+        });
     }
-    let sql = table.upsert();
-    on_tx!(tx, |conn| {
-        sqlx::query(&sql)
-            .bind(tenant.0)
-            .bind(key)
-            .bind(day)
-            .bind(c.scans)
-            .bind(c.crawler_fetches)
-            .bind(c.adds)
-            .bind(c.deleted_by_customer)
-            .bind(c.deleted_by_member)
-            .bind(c.customers)
-            .bind(c.first_orders)
-            .bind(c.gmv)
-            .execute(&mut *conn)
-            .await?;
-    });
     Ok(())
 }
 
@@ -258,25 +268,42 @@ pub(crate) async fn touch_first(
             gmv: 0,
         };
         rollup.both(row.code_id, row.staff_id, row.day, row.contribution());
-        on_tx!(tx, |c| {
-            sqlx::query(
-                "INSERT INTO channel_first_touch (tenant_id, customer_id, code_id, staff_id, \
-                 added_at, day, first_order_at, gmv) VALUES ($1, $2, $3, $4, $5, $6, NULL, 0) \
-                 ON CONFLICT (tenant_id, customer_id) DO UPDATE SET code_id = excluded.code_id, \
-                 staff_id = excluded.staff_id, added_at = excluded.added_at, day = excluded.day, \
-                 first_order_at = NULL, gmv = 0",
-            )
-            .bind(tenant.0)
-            .bind(row.customer_id)
-            .bind(row.code_id)
-            .bind(row.staff_id)
-            .bind(row.added_at)
-            .bind(row.day)
-            .execute(&mut *c)
-            .await?;
-        });
         changed.push(row.customer_id);
         kept.insert(row.customer_id, row);
+    }
+    changed.sort_unstable();
+    changed.dedup();
+    let rows: Vec<&FirstTouchRow> = changed.iter().filter_map(|c| kept.get(c)).collect();
+    for chunk in rows.chunks(200) {
+        let mut p = crate::tx::Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|_| {
+                let row = p.row(6);
+                format!("{}, NULL, 0)", &row[..row.len() - 1])
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO channel_first_touch (tenant_id, customer_id, code_id, staff_id, \
+             added_at, day, first_order_at, gmv) VALUES {} \
+             ON CONFLICT (tenant_id, customer_id) DO UPDATE SET code_id = excluded.code_id, \
+             staff_id = excluded.staff_id, added_at = excluded.added_at, day = excluded.day, \
+             first_order_at = NULL, gmv = 0",
+            values.join(",")
+        );
+        on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(tenant.0)
+                    .bind(row.customer_id)
+                    .bind(row.code_id)
+                    .bind(row.staff_id)
+                    .bind(row.added_at)
+                    .bind(row.day);
+            }
+            query.execute(&mut *c).await?;
+        });
     }
     first_touch_orders(tx, tenant, &changed, rollup).await
 }

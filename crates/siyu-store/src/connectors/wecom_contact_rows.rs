@@ -13,7 +13,8 @@ use super::wecom_customers::WecomContactRecord;
 use crate::Result;
 use crate::tx::{Placeholders, Tx, on_tx};
 
-/// Whether siyu marked a tag on a relation of these contacts at or after `read_at`.
+/// Whether siyu marked a tag on a relation of these contacts at or after `read_at`, or
+/// ended one then (a deletion applied since): what was read is stale.
 pub(super) async fn marked_since(
     tx: &mut Tx,
     id: ConnectorId,
@@ -25,7 +26,8 @@ pub(super) async fn marked_since(
         let (connector, at) = (p.next(), p.next());
         let sql = format!(
             "SELECT COUNT(*) FROM wecom_follows WHERE connector_id = {connector} \
-             AND marked_at >= {at} AND external_userid IN {}",
+             AND (marked_at >= {at} OR (deleted_at IS NOT NULL AND synced_at >= {at})) \
+             AND external_userid IN {}",
             p.row(chunk.len())
         );
         let marked: i64 = on_tx!(tx, |c| {
@@ -128,6 +130,42 @@ pub(super) async fn owners_in(
         owners.extend(rows.into_iter().map(|(v, c)| (v, CustomerId(c))));
     }
     Ok(owners)
+}
+
+/// Links contacts to their profiles with what siyu knows of them (their fingerprint).
+pub(super) async fn link_contacts(
+    tx: &mut Tx,
+    tenant: siyu_domain::ids::TenantId,
+    id: ConnectorId,
+    linked: &[(&str, CustomerId, &str)],
+    now: i64,
+) -> Result<()> {
+    for chunk in linked.chunks(300) {
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(6)).collect();
+        let sql = format!(
+            "INSERT INTO wecom_contacts (connector_id, tenant_id, external_userid, \
+             customer_id, fingerprint, synced_at) VALUES {} \
+             ON CONFLICT (connector_id, external_userid) DO UPDATE SET \
+             customer_id = excluded.customer_id, fingerprint = excluded.fingerprint, \
+             synced_at = excluded.synced_at",
+            values.join(",")
+        );
+        on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for (external, customer, fingerprint) in chunk {
+                query = query
+                    .bind(id.0)
+                    .bind(tenant.0)
+                    .bind(*external)
+                    .bind(customer.0)
+                    .bind(*fingerprint)
+                    .bind(now);
+            }
+            query.execute(&mut *c).await?;
+        });
+    }
+    Ok(())
 }
 
 /// Upserts the page's follow relations (live again if they had ended).

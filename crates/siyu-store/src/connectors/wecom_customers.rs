@@ -32,7 +32,8 @@ use siyu_domain::ids::{ConnectorId, JobId, StaffId};
 use siyu_domain::tracking::{EventType, TrackedEvent};
 
 use super::wecom_contact_rows::{
-    insert_added_follows, known_contacts, known_relations, marked_since, owners_in, upsert_follows,
+    insert_added_follows, known_contacts, known_relations, link_contacts, marked_since, owners_in,
+    upsert_follows,
 };
 use crate::db::{now_ms, on_db};
 use crate::sources::SourceRef;
@@ -394,30 +395,16 @@ impl TenantScope<'_> {
                 customers.insert(e, customer);
             }
         }
-        let linked: Vec<(&WecomContactRecord, String)> =
-            identified.iter().map(|(c, f, _)| (*c, f.clone())).collect();
-        on_tx!(tx, |c| {
-            for (contact, fingerprint) in &linked {
-                let Some(customer) = customers.get(contact.external_userid.as_str()) else {
-                    continue;
-                };
-                sqlx::query(
-                    "INSERT INTO wecom_contacts (connector_id, tenant_id, external_userid, \
-                     customer_id, fingerprint, synced_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (connector_id, external_userid) DO UPDATE SET \
-                     customer_id = excluded.customer_id, fingerprint = excluded.fingerprint, \
-                     synced_at = excluded.synced_at",
-                )
-                .bind(id.0)
-                .bind(self.tenant.0)
-                .bind(&contact.external_userid)
-                .bind(customer.0)
-                .bind(fingerprint)
-                .bind(now)
-                .execute(&mut *c)
-                .await?;
-            }
-        });
+        let linked: Vec<(&str, CustomerId, &str)> = identified
+            .iter()
+            .filter_map(|(contact, fingerprint, _)| {
+                let external = contact.external_userid.as_str();
+                customers
+                    .get(external)
+                    .map(|customer| (external, *customer, fingerprint.as_str()))
+            })
+            .collect();
+        link_contacts(tx, self.tenant, id, &linked, now).await?;
         match detail {
             RecordDetail::Read => {
                 upsert_follows(tx, self.tenant, id, page, &customers, now).await?

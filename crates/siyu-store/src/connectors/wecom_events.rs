@@ -129,7 +129,8 @@ impl TenantScope<'_> {
 
     /// Ends a relation (either side deleted it, or WeCom transferred the customer) and,
     /// the first time, counts it against the channel code that brought it; answers the
-    /// profile when siyu had it.
+    /// profile when siyu had it. A relation found gone on reading the contact (no one
+    /// said who ended it) is ended again by the deletion told afterwards.
     pub async fn end_wecom_relation(
         &self,
         id: ConnectorId,
@@ -142,13 +143,17 @@ impl TenantScope<'_> {
         let mut tx = self.store.begin().await?;
         let ended = on_tx!(&mut tx, |c| {
             sqlx::query(
-                "UPDATE wecom_follows SET deleted_at = $1 WHERE connector_id = $2 \
-                 AND external_userid = $3 AND userid = $4 AND deleted_at IS NULL",
+                "UPDATE wecom_follows SET deleted_at = $1, ended_by = $5, synced_at = $6 \
+                 WHERE connector_id = $2 \
+                 AND external_userid = $3 AND userid = $4 \
+                 AND (deleted_at IS NULL OR (ended_by IS NULL AND $5 IS NOT NULL))",
             )
             .bind(at)
             .bind(id.0)
             .bind(external_userid)
             .bind(userid)
+            .bind(end.ended_by())
+            .bind(now_ms())
             .execute(&mut *c)
             .await?
             .rows_affected()

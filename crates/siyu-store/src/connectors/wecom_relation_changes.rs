@@ -24,7 +24,7 @@
 //! its completion cannot miss a change taken meanwhile: either the job sees it, or the
 //! change's intake finds the job done and enqueues the next.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, json};
 use siyu_domain::audit::Actor;
@@ -36,7 +36,7 @@ use super::wecom_customers::{RecordDetail, WecomContactRecord, WecomContext};
 use crate::acquisition::{EndedRelation, RelationEnd};
 use crate::db::{now_ms, on_db};
 use crate::jobs::{NewJob, complete_job_in, enqueue_in};
-use crate::tx::{Tx, lock_relation_changes, on_tx};
+use crate::tx::{Placeholders, Tx, lock_relation_changes, on_tx};
 use crate::{Result, Store, StoreError, TenantScope};
 
 /// A relation change's callback, checked and read, to be taken.
@@ -130,44 +130,72 @@ impl Store {
         lock_relation_changes(&mut tx, &connectors).await?;
         let mut answers = Vec::with_capacity(taken.len());
         let mut jobs: HashMap<ConnectorId, NewJob> = HashMap::new();
-        for callback in taken {
-            let new = on_tx!(&mut tx, |c| {
-                sqlx::query(
-                    "INSERT INTO connector_callbacks (connector_id, dedupe_key, received_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (connector_id, dedupe_key) DO NOTHING",
-                )
-                .bind(callback.connector.0)
-                .bind(callback.dedupe_key)
-                .bind(now)
-                .execute(&mut *c)
-                .await?
-                .rows_affected()
-                    == 1
+        for chunk in taken.chunks(300) {
+            let mut p = Placeholders::for_tx(&tx);
+            let values: Vec<String> = chunk.iter().map(|_| p.row(3)).collect();
+            let sql = format!(
+                "INSERT INTO connector_callbacks (connector_id, dedupe_key, received_at) \
+                 VALUES {} ON CONFLICT (connector_id, dedupe_key) DO NOTHING \
+                 RETURNING connector_id, dedupe_key",
+                values.join(",")
+            );
+            let mut new: HashSet<(i64, String)> = on_tx!(&mut tx, |c| {
+                let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+                for callback in chunk {
+                    query = query
+                        .bind(callback.connector.0)
+                        .bind(callback.dedupe_key)
+                        .bind(now);
+                }
+                query.fetch_all(&mut *c).await?
+            })
+            .into_iter()
+            .collect();
+            // a key twice in one group is new once, the first time
+            let kept: Vec<&TakenCallback<'_>> = chunk
+                .iter()
+                .filter(|t| new.remove(&(t.connector.0, t.dedupe_key.to_owned())))
+                .collect();
+            answers.extend(
+                chunk
+                    .iter()
+                    .map(|t| kept.iter().any(|k| std::ptr::eq(*k, t))),
+            );
+            if kept.is_empty() {
+                continue;
+            }
+            let mut p = Placeholders::for_tx(&tx);
+            let values: Vec<String> = kept.iter().map(|_| p.row(4)).collect();
+            let sql = format!(
+                "INSERT INTO wecom_relation_changes (tenant_id, connector_id, event, \
+                 received_at) VALUES {}",
+                values.join(",")
+            );
+            on_tx!(&mut tx, |c| {
+                let mut query = sqlx::query(&sql);
+                for callback in &kept {
+                    query = query
+                        .bind(callback.tenant.0)
+                        .bind(callback.connector.0)
+                        .bind(callback.event)
+                        .bind(now);
+                }
+                query.execute(&mut *c).await?;
             });
-            if new {
-                on_tx!(&mut tx, |c| {
-                    sqlx::query(
-                        "INSERT INTO wecom_relation_changes (tenant_id, connector_id, event, \
-                         received_at) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(callback.tenant.0)
-                    .bind(callback.connector.0)
-                    .bind(callback.event)
-                    .bind(now)
-                    .execute(&mut *c)
-                    .await?;
-                });
+            for callback in kept {
                 jobs.entry(callback.connector)
                     .or_insert_with(|| relation_changes_job(callback.tenant, callback.connector));
             }
-            answers.push(new);
         }
         let jobs: Vec<NewJob> = jobs.into_values().collect();
-        if !jobs.is_empty() {
-            enqueue_in(&mut tx, &jobs).await?;
-        }
+        // runners are woken only for a job made now (one already waiting sees these)
+        let made = !jobs.is_empty()
+            && enqueue_in(&mut tx, &jobs)
+                .await?
+                .iter()
+                .any(Option::is_some);
         tx.commit().await?;
-        if !jobs.is_empty() {
+        if made {
             self.notify_jobs();
         }
         Ok(answers)
@@ -263,9 +291,11 @@ impl TenantScope<'_> {
             .execute(&mut *c)
             .await?;
         });
-        if !changes.follow_ups.is_empty() {
-            enqueue_in(&mut tx, &changes.follow_ups).await?;
-        }
+        let followed = !changes.follow_ups.is_empty()
+            && enqueue_in(&mut tx, &changes.follow_ups)
+                .await?
+                .iter()
+                .any(Option::is_some);
         let more: Option<i64> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
                 "SELECT id FROM wecom_relation_changes WHERE tenant_id = $1 \
@@ -286,7 +316,7 @@ impl TenantScope<'_> {
             applied.drained = true;
         }
         tx.commit().await?;
-        if ways_moved || !changes.follow_ups.is_empty() {
+        if ways_moved || followed {
             self.store.notify_jobs();
         }
         Ok(applied)
@@ -303,6 +333,7 @@ impl TenantScope<'_> {
         changes: &RelationChanges<'_>,
         actor: &Actor,
     ) -> Result<u64> {
+        let now = now_ms();
         let mut ended = Vec::new();
         let mut items = Vec::new();
         for change in changes.changes {
@@ -318,20 +349,24 @@ impl TenantScope<'_> {
             };
             let customer: Option<i64> = on_tx!(tx, |c| {
                 sqlx::query_scalar(
-                    "UPDATE wecom_follows SET deleted_at = $1 WHERE connector_id = $2 \
-                     AND external_userid = $3 AND userid = $4 AND deleted_at IS NULL \
+                    "UPDATE wecom_follows SET deleted_at = $1, ended_by = $5, synced_at = $6 \
+                     WHERE connector_id = $2 AND external_userid = $3 AND userid = $4 \
+                     AND (deleted_at IS NULL OR (ended_by IS NULL AND $5 IS NOT NULL)) \
                      RETURNING customer_id",
                 )
                 .bind(*at)
                 .bind(id.0)
                 .bind(external_userid)
                 .bind(userid)
+                .bind(end.ended_by())
+                .bind(now)
                 .fetch_optional(&mut *c)
                 .await?
             });
             let Some(customer) = customer else {
                 continue; // a relation siyu does not have live: nothing ends
             };
+            // (one found gone on reading the contact ends again, as what ended it)
             ended.push((
                 EndedRelation {
                     external_userid,
