@@ -12,8 +12,6 @@
 //! contacts sweep (`personal_tags`), which reads contacts never read first and paces
 //! itself under WeCom's limits.
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::json;
 use siyu_connect::wecom::callback::CallbackEvent;
@@ -29,8 +27,10 @@ use crate::runner::{JobContext, JobError, JobHandler, handler_fn};
 /// Changes applied in one transaction at most: large enough that each shared page is
 /// written once for many, small enough that other writers wait well under a second.
 pub const APPLY_GROUP: i64 = 2_000;
-/// How soon after adds the sweep reads the contacts they brought.
-pub const READ_ADDED_AFTER: Duration = Duration::from_secs(5);
+/// How soon after adds the sweep reads the contacts they brought: as after a sync, a
+/// minute, so that a flood's callbacks and the welcomes go first (a read of WeCom that
+/// lands after a newer one would bring back what the newer one changed).
+pub const READ_ADDED_AFTER: std::time::Duration = super::personal_tags::AFTER_SYNC;
 
 /// Whether a callback's event is a relation change this job applies (the callback
 /// route takes those in bulk; every other event is a `wecom.callback` job of its own).

@@ -23,15 +23,20 @@ pub(super) async fn marked_since(
 ) -> Result<bool> {
     for chunk in external.chunks(300) {
         let mut p = Placeholders::for_tx(tx);
-        let (connector, at) = (p.next(), p.next());
+        // SQLite's placeholders are anonymous: each is bound once, in order
+        let (connector, marked_at, ended_at) = (p.next(), p.next(), p.next());
         let sql = format!(
             "SELECT COUNT(*) FROM wecom_follows WHERE connector_id = {connector} \
-             AND (marked_at >= {at} OR (deleted_at IS NOT NULL AND synced_at >= {at})) \
+             AND (marked_at >= {marked_at} \
+             OR (deleted_at IS NOT NULL AND synced_at >= {ended_at})) \
              AND external_userid IN {}",
             p.row(chunk.len())
         );
         let marked: i64 = on_tx!(tx, |c| {
-            let mut query = sqlx::query_scalar(&sql).bind(id.0).bind(read_at);
+            let mut query = sqlx::query_scalar(&sql)
+                .bind(id.0)
+                .bind(read_at)
+                .bind(read_at);
             for e in chunk {
                 query = query.bind(*e);
             }
