@@ -11,6 +11,7 @@
 //! text, in which `{customer}` and `{member}` stand for the two names.
 
 pub mod landing;
+pub mod links;
 pub mod report;
 pub mod routing;
 pub mod store_codes;

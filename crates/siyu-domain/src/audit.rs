@@ -109,6 +109,11 @@ pub mod action {
     pub const CHANNEL_CODE_CREATED: &str = "channel_code.created";
     pub const CHANNEL_CODE_UPDATED: &str = "channel_code.updated";
     pub const CHANNEL_CODE_DELETED: &str = "channel_code.deleted";
+    pub const LINK_DESTINATION_ADDED: &str = "link_destination.added";
+    pub const LINK_DESTINATION_REMOVED: &str = "link_destination.removed";
+    pub const TRACKED_LINK_CREATED: &str = "tracked_link.created";
+    pub const TRACKED_LINK_UPDATED: &str = "tracked_link.updated";
+    pub const TRACKED_LINK_DELETED: &str = "tracked_link.deleted";
 
     // --- connectors ---
     pub const CONNECTOR_CREATED: &str = "connector.created";

@@ -67,4 +67,8 @@ id_type!(
     ConnectorId,
     /// A customer's transfer from one WeCom member to another (客户继承).
     TransferId,
+    /// A tracked link (`/l/{slug}`).
+    TrackedLinkId,
+    /// A destination the brand registered for tracked links (a URL prefix).
+    LinkDestinationId,
 );

@@ -93,6 +93,12 @@ pub struct TrackedEvent {
     /// The order an e-commerce event carries; see [`TrackedEvent::with_commerce`].
     #[serde(skip)]
     pub commerce: Option<Commerce>,
+    /// The profile siyu itself knows the event belongs to (a personal link's click):
+    /// never read from a request, only set by siyu and kept in the ingest log. It
+    /// picks the profile (or the one it was merged into) before any identity, and the
+    /// event's identities join it only where nobody holds them (no merge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer: Option<crate::ids::CustomerId>,
 }
 
 /// The longest channel code (`state`) kept; WeCom's own limit is 30 characters.
@@ -427,6 +433,7 @@ pub fn read_event(
         timestamp,
         received_at,
         commerce: None,
+        customer: None,
     })
 }
 

@@ -92,6 +92,8 @@ pub struct AppState {
     pub relation_intake: siyu_runtime::wecom::intake::RelationIntake,
     /// WeCom connectors' callback crypto, kept briefly (see `routes::wecom_callbacks`).
     pub callback_connectors: Arc<routes::wecom_callbacks::CallbackConnectors>,
+    /// Tracked links and tenants' link keys, kept briefly (see `link_redirect`).
+    pub kept_links: Arc<routes::acquisition::link_redirect::KeptLinks>,
     pub audiences: Audiences,
 }
 
@@ -150,6 +152,7 @@ impl Application {
             ingestor: node.ingestor.clone(),
             relation_intake: node.relation_intake.clone(),
             callback_connectors: Arc::default(),
+            kept_links: Arc::default(),
         };
         Ok(Self {
             listener,

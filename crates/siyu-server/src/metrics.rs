@@ -45,6 +45,8 @@ pub struct Metrics {
     durations: Family<RequestLabels, Histogram>,
     /// Set when the metrics are read.
     pub ingest_backlog: Gauge,
+    /// Tracked-link clicks whose event the ingestor did not take (the person was sent on).
+    pub link_clicks_dropped: Counter,
     /// Set when the metrics are read, per kind: due waiting jobs, and how long the one
     /// due longest has waited.
     jobs_waiting: Family<KindLabels, Gauge>,
@@ -79,6 +81,12 @@ impl Metrics {
             "tracked events answered for and not yet applied to profiles",
             ingest_backlog.clone(),
         );
+        let link_clicks_dropped = Counter::default();
+        registry.register(
+            "siyu_link_clicks_dropped",
+            "tracked-link clicks sent on without their event (the ingestor refused it)",
+            link_clicks_dropped.clone(),
+        );
         let jobs_waiting = Family::<KindLabels, Gauge>::default();
         registry.register(
             "siyu_jobs_waiting",
@@ -97,6 +105,7 @@ impl Metrics {
             requests,
             durations,
             ingest_backlog,
+            link_clicks_dropped,
             jobs_waiting,
             jobs_oldest_waiting,
             job_kinds: Mutex::default(),

@@ -41,6 +41,10 @@ const WHOLE_TENANT: &[(&str, &str)] = &[
     ("wecom_callbacks.rs", "store.tenant(connector.tenant)"),
     // a code's public landing page: no principal; the slug gives the code and tenant
     ("landing.rs", "store.tenant(code.tenant())"),
+    // a tracked link's public redirect: no principal; the slug gives the link and
+    // tenant (its crawler count, the tenant's links source and link key)
+    ("link_redirect.rs", "store.tenant(link.tenant)"),
+    ("link_redirect.rs", "store.tenant(tenant)"),
 ];
 
 /// Every `.rs` file under `dir`, folders of a capability (`routes/acquisition/`) included.

@@ -69,7 +69,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-pub use acquisition::{ContactWayUpdate, KeptImage, LandingCode, RelationEnd, WecomQrImage};
+pub use acquisition::{
+    ContactWayUpdate, KeptImage, LINKS_SOURCE, LandingCode, LinkRoute, RelationEnd, WecomQrImage,
+};
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};
 pub use connectors::{

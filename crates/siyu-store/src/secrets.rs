@@ -92,6 +92,55 @@ impl TenantScope<'_> {
         Ok(())
     }
 
+    /// The secret stored under the name, stored first as `make` gives it when there is
+    /// none (audited then). Two callers at once get the same secret: the first stored
+    /// wins and is read back.
+    pub async fn secret_or_put(
+        &self,
+        name: &SecretName,
+        make: impl FnOnce() -> Vec<u8>,
+        actor: &Actor,
+    ) -> Result<Vec<u8>> {
+        if let Some(value) = self.get_secret(name).await? {
+            return Ok(value);
+        }
+        let key = self
+            .store
+            .secret_key
+            .as_ref()
+            .ok_or(StoreError::NoSecretKey)?;
+        let value = make();
+        let sealed = key.seal(&value, &self.secret_context(name));
+        let mut tx = self.store.begin().await?;
+        let stored = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "INSERT INTO tenant_secrets (tenant_id, name, sealed, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $4) ON CONFLICT (tenant_id, name) DO NOTHING",
+            )
+            .bind(self.tenant.0)
+            .bind(name.as_str())
+            .bind(&sealed)
+            .bind(now_ms())
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        if stored > 0 {
+            audit::record(
+                &mut tx,
+                self.tenant,
+                actor,
+                AuditRecord::new(action::SECRET_STORED, "secret", name.as_str())
+                    .with_details(json!({"bytes": value.len()})),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.get_secret(name)
+            .await?
+            .ok_or(StoreError::NotFound("secret"))
+    }
+
     /// Reads a secret back, or `None` if none is stored under the name.
     pub async fn get_secret(&self, name: &SecretName) -> Result<Option<Vec<u8>>> {
         let key = self

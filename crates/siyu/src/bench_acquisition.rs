@@ -14,7 +14,9 @@
 //!   calls that follow (reading the contacts, moving contact ways on) run within
 //!   WeCom's limits and are not part of it;
 //! - then 200,000 orders through the tracking API by the customers added, and the
-//!   time of the acquisition report over the year for all codes (median of runs).
+//!   time of the acquisition report over the year for all codes (median of runs);
+//! - then a tracked link followed at 1,000 requests a second for 10 s (open loop, see
+//!   `bench_links`): the redirect's p50, p99 and max latency, and its clicks counted.
 //!
 //! The result is checked exact (every add, relation and deletion once, the report's
 //! totals equal to what was sent). The last line is one JSON object.
@@ -55,6 +57,9 @@ pub struct AcquisitionBench {
     pub orders: usize,
     pub clients: usize,
     pub members: usize,
+    /// Tracked-link redirects a second, and for how long.
+    pub clicks_per_s: usize,
+    pub click_seconds: u64,
 }
 
 /// One callback of the plan.
@@ -425,6 +430,25 @@ pub async fn run(
         "report over the year, by code: {report_ms:.0} ms (median of {}), {rows} codes; totals: {totals}",
         times.len()
     );
+    // tracked links: the redirect at a steady rate
+    let redirects = crate::bench_links::measure(
+        &base,
+        &token,
+        bench.clicks_per_s,
+        bench.click_seconds,
+        &store,
+    )
+    .await?;
+    println!(
+        "redirects: {} at {}/s, p50 {:.2} ms, p99 {:.2} ms, max {:.1} ms, {} failed; {} clicks counted",
+        redirects.sent,
+        bench.clicks_per_s,
+        redirects.p50_ms,
+        redirects.p99_ms,
+        redirects.max_ms,
+        redirects.failed,
+        redirects.counted
+    );
     let report_deletions = totals["deleted_by_customer"].as_i64().unwrap_or(-1)
         + totals["deleted_by_member"].as_i64().unwrap_or(-1);
     let exact = refused == 0
@@ -432,7 +456,9 @@ pub async fn run(
         && counts.relations as usize == live
         && counts.relations_ended as usize == plan.deletions
         && totals["adds"].as_i64() == Some(adds as i64)
-        && report_deletions == plan.deletions as i64;
+        && report_deletions == plan.deletions as i64
+        && redirects.failed == 0
+        && redirects.counted == redirects.sent as i64;
     println!(
         "siyu: {} contacts, {} live relations, {} ended; exact: {exact}",
         counts.contacts, counts.relations, counts.relations_ended
@@ -450,6 +476,12 @@ pub async fn run(
         "orders": bench.orders,
         "first_orders": totals["first_orders"],
         "report_ms": (report_ms * 10.0).round() / 10.0,
+        "redirects": redirects.sent,
+        "redirects_per_s": bench.clicks_per_s,
+        "redirect_p50_ms": (redirects.p50_ms * 100.0).round() / 100.0,
+        "redirect_p99_ms": (redirects.p99_ms * 100.0).round() / 100.0,
+        "redirect_max_ms": (redirects.max_ms * 10.0).round() / 10.0,
+        "clicks_counted": redirects.counted,
         "exact": exact,
     });
     node.shutdown().await;

@@ -144,6 +144,25 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         // public: a code's landing page and its WeCom QR, where its printed QR leads
         .routes(routes!(acquisition::landing::landing_page))
         .routes(routes!(acquisition::landing::landing_qr))
+        .routes(routes!(
+            acquisition::links::list_link_destinations,
+            acquisition::links::add_link_destination
+        ))
+        .routes(routes!(acquisition::links::remove_link_destination))
+        .routes(routes!(
+            acquisition::links::list_links,
+            acquisition::links::create_link
+        ))
+        .routes(routes!(
+            acquisition::links::get_link,
+            acquisition::links::update_link,
+            acquisition::links::delete_link
+        ))
+        .routes(routes!(acquisition::links::personal_link))
+        .routes(routes!(acquisition::links::link_report))
+        // public: tracked links, where campaigns' short links lead
+        .routes(routes!(acquisition::link_redirect::follow_link))
+        .routes(routes!(acquisition::link_redirect::follow_personal_link))
         .routes(routes!(sources::list_sources, sources::create_source))
         .routes(routes!(sources::get_source, sources::update_source))
         .routes(routes!(sources::rotate_key))

@@ -247,7 +247,32 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let destination = app
+        .post(
+            "/api/v1/link-destinations",
+            &app.admin_token,
+            json!({"url_prefix": "https://acme.example.com/"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let link = app
+        .post(
+            "/api/v1/links",
+            &app.admin_token,
+            json!({"name": "acme 链接", "destination": "https://acme.example.com/a"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
+        ("/api/v1/link-destinations/{id}", destination),
+        ("/api/v1/links/{id}", link),
+        ("/api/v1/links/{id}/personal", link),
         ("/api/v1/me/views/{id}", view),
         ("/api/v1/connectors/{id}", connector),
         ("/api/v1/connectors/{id}/sync", connector),
@@ -315,6 +340,11 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
         ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
         ("/api/v1/channel-codes/{id}", json!({"name": "theirs"})),
+        ("/api/v1/links/{id}", json!({"name": "theirs"})),
+        (
+            "/api/v1/links/{id}/personal",
+            json!({"customer_id": customer}),
+        ),
         (
             "/api/v1/connectors/{id}/transfers",
             json!({"kind": "in_office", "handover_userid": "a", "takeover_userid": "b",
@@ -370,7 +400,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 75, "every method of every path that takes an id");
+    assert_eq!(walked, 80, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -19,6 +19,7 @@ mod helpers;
 mod imports;
 mod isolation;
 mod jobs;
+mod links;
 mod ops;
 mod rbac;
 mod scope_walk;

@@ -317,6 +317,7 @@ pub(super) fn wecom_event(
             timestamp: at,
             received_at: now_ms(),
             commerce: None,
+            customer: None,
         },
     }
 }

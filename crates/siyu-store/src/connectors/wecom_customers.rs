@@ -350,6 +350,7 @@ impl TenantScope<'_> {
                     timestamp: now,
                     received_at: now,
                     commerce: None,
+                    customer: None,
                 },
             });
         }
@@ -571,6 +572,7 @@ fn contact_added(
         timestamp: at,
         received_at: now,
         commerce: None,
+        customer: None,
     }
 }
 

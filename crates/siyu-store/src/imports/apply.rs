@@ -95,6 +95,7 @@ fn identify_of(record: &CustomerRecord, received_at: i64) -> TrackedEvent {
         timestamp: received_at,
         received_at,
         commerce: None,
+        customer: None,
     }
 }
 

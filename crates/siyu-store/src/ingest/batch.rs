@@ -16,6 +16,7 @@ use siyu_domain::traits::TraitScope;
 
 use super::currency::{StoredCurrencies, currency_refusals};
 use super::{aggregate_name, record_order};
+use crate::acquisition::{LinkClick, count_clicks_in};
 use crate::db::{now_ms, parse_map};
 use crate::sources::SourceRef;
 use crate::traits::{ApplyTraits, GroupCall, apply_group_calls};
@@ -687,6 +688,12 @@ impl Batch {
                 query.execute(&mut *c).await?.rows_affected()
             });
         }
+        // a tracked link's click counts as its event is stored
+        let clicks: Vec<LinkClick> = events
+            .iter()
+            .filter_map(|(index, _)| LinkClick::of(&items[*index]))
+            .collect();
+        count_clicks_in(tx, &clicks).await?;
         // per customer, event name and day: how many and the last time
         let mut days: HashMap<(i64, i64, &str, i64), (i64, i64)> = HashMap::new();
         for (index, customer) in &events {

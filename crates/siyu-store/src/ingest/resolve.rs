@@ -139,6 +139,22 @@ pub(super) async fn resolve_customer(
     let tenant = source.tenant;
     let kinds = batch.kinds_of(tenant);
     let found = owners(batch, tenant, identities);
+    if let Some(known) = event.customer
+        && let Some(target) = live_customer(tx, tenant, batch.survivor(known)).await?
+    {
+        // siyu knows whose event this is (a personal link's click): the identities it
+        // carries join that profile where nobody holds them, and merge nothing (a link
+        // forwarded to a friend must not make the friend's device the customer's)
+        let target = batch.survivor(target);
+        for identity in identities
+            .iter()
+            .filter(|i| !found.iter().any(|(f, _)| f == *i))
+            .filter(|i| !kinds.iter().any(|k| k == i.kind.as_str()))
+        {
+            batch.link(source, target, identity);
+        }
+        return Ok(target);
+    }
     // the event's identifying values, with their kind's rank
     let named: Vec<(usize, &Identity)> = kinds
         .iter()
@@ -239,4 +255,44 @@ pub(super) async fn resolve_customer(
         batch.link(source, target, identity);
     }
     Ok(target)
+}
+
+/// The profile a known customer id leads to now (the one it was merged into), unless it
+/// was erased or never existed.
+async fn live_customer(
+    tx: &mut Tx,
+    tenant: TenantId,
+    customer: CustomerId,
+) -> Result<Option<CustomerId>> {
+    #[derive(sqlx::FromRow)]
+    struct Live {
+        id: i64,
+        merged_into_id: Option<i64>,
+        erased_at: Option<i64>,
+    }
+    let mut at = customer;
+    // merges keep pointers one step from the survivor; a few steps bound a broken chain
+    for _ in 0..4 {
+        let row: Option<Live> = on_tx!(tx, |c| {
+            sqlx::query_as(
+                "SELECT id, merged_into_id, erased_at FROM customers WHERE tenant_id = $1 AND id = $2",
+            )
+            .bind(tenant.0)
+            .bind(at.0)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        match row {
+            None => return Ok(None),
+            Some(Live {
+                erased_at: Some(_), ..
+            }) => return Ok(None),
+            Some(Live {
+                merged_into_id: Some(next),
+                ..
+            }) => at = CustomerId(next),
+            Some(Live { id, .. }) => return Ok(Some(CustomerId(id))),
+        }
+    }
+    Ok(None)
 }

@@ -18,7 +18,8 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiPath, cookie_in};
 
-/// The cookie that holds a landing page visitor's anonymous id (a year).
+/// The cookie that holds a visitor's anonymous id (a year), on landing pages and
+/// tracked links alike.
 pub const VISITOR_COOKIE: &str = "siyu_visitor";
 
 /// A code's landing page: records the visit and shows the member's WeCom QR.
@@ -62,9 +63,8 @@ pub async fn landing_page(
         "no-store".parse().expect("a header value"),
     );
     if known.is_none() && !crawler {
-        let cookie = format!(
-            "{VISITOR_COOKIE}={visitor}; Path=/c/; Max-Age=31536000; HttpOnly; SameSite=Lax"
-        );
+        let cookie =
+            format!("{VISITOR_COOKIE}={visitor}; Path=/; Max-Age=31536000; HttpOnly; SameSite=Lax");
         headers.insert(header::SET_COOKIE, cookie.parse().expect("a header value"));
     }
     Ok(response)

@@ -1,9 +1,11 @@
 //! Acquisition's endpoints: the brand's channel accounts, its channel codes, their QR
-//! images and public landing pages.
+//! images and public landing pages, and tracked links with their public redirects.
 
 pub mod accounts;
 pub mod codes;
 pub mod landing;
+pub mod link_redirect;
+pub mod links;
 pub mod qr;
 pub mod reports;
 pub mod store_codes;
