@@ -190,6 +190,70 @@ pub fn date_of_day(day: i64) -> String {
         .to_string()
 }
 
+/// The month of a day number: months since 1970-01 (January 1970 is 0).
+pub fn month_of_day(day: i64) -> i64 {
+    use chrono::Datelike;
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+    let date = epoch + chrono::Duration::days(day);
+    (i64::from(date.year()) - 1970) * 12 + i64::from(date.month0())
+}
+
+/// The day number of the first day of a month (months since 1970-01).
+pub fn first_day_of_month(month: i64) -> i64 {
+    let year = 1970 + month.div_euclid(12);
+    let month0 = month.rem_euclid(12);
+    let first = chrono::NaiveDate::from_ymd_opt(year as i32, month0 as u32 + 1, 1).expect("a date");
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("a date");
+    (first - epoch).num_days()
+}
+
+/// A range split for the month table: the whole months within it (first and last,
+/// none when the range holds no whole month) and the days outside them (at most two
+/// runs, at its ends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthSplit {
+    pub months: Option<(i64, i64)>,
+    pub days: Vec<(i64, i64)>,
+}
+
+impl ReportRange {
+    pub fn split_by_month(self) -> MonthSplit {
+        let first_month = month_of_day(self.first_day);
+        // the first whole month starts on or after the first day
+        let first_whole = if first_day_of_month(first_month) == self.first_day {
+            first_month
+        } else {
+            first_month + 1
+        };
+        // the last whole month ends on or before the last day
+        let last_month = month_of_day(self.last_day);
+        let last_whole = if first_day_of_month(last_month + 1) - 1 == self.last_day {
+            last_month
+        } else {
+            last_month - 1
+        };
+        if first_whole > last_whole {
+            return MonthSplit {
+                months: None,
+                days: vec![(self.first_day, self.last_day)],
+            };
+        }
+        let mut days = Vec::new();
+        let whole_from = first_day_of_month(first_whole);
+        let whole_to = first_day_of_month(last_whole + 1) - 1;
+        if self.first_day < whole_from {
+            days.push((self.first_day, whole_from - 1));
+        }
+        if whole_to < self.last_day {
+            days.push((whole_to + 1, self.last_day));
+        }
+        MonthSplit {
+            months: Some((first_whole, last_whole)),
+            days,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -238,5 +302,57 @@ mod tests {
         assert_eq!(total.adds, 5);
         assert_eq!(total.net_adds, 3);
         assert_eq!(total.gmv, 1999);
+    }
+
+    #[test]
+    fn ranges_split_into_whole_months_and_the_days_at_their_ends() {
+        let day = |d: &str| query(d, d).range().unwrap().first_day;
+        assert_eq!(month_of_day(0), 0);
+        assert_eq!(month_of_day(day("2025-11-08")), 670);
+        assert_eq!(first_day_of_month(670), day("2025-11-01"));
+        assert_eq!(first_day_of_month(11), day("1970-12-01"));
+        let split = query("2025-11-08", "2026-12-06")
+            .range()
+            .unwrap()
+            .split_by_month();
+        assert_eq!(split.months, Some((671, 682)));
+        assert_eq!(
+            split.days,
+            vec![
+                (day("2025-11-08"), day("2025-11-30")),
+                (day("2026-12-01"), day("2026-12-06"))
+            ]
+        );
+        let whole = query("2026-01-01", "2026-02-28")
+            .range()
+            .unwrap()
+            .split_by_month();
+        assert_eq!(whole.months, Some((672, 673)));
+        assert!(whole.days.is_empty());
+        let inside = query("2026-03-02", "2026-03-30")
+            .range()
+            .unwrap()
+            .split_by_month();
+        assert_eq!(inside.months, None);
+        assert_eq!(inside.days, vec![(day("2026-03-02"), day("2026-03-30"))]);
+        let across = query("2026-03-31", "2026-04-01")
+            .range()
+            .unwrap()
+            .split_by_month();
+        assert_eq!(across.months, None);
+        // every day of a range is counted once, in a month or a run of days
+        for (from, to) in [("2024-02-10", "2025-03-01"), ("2025-12-31", "2026-01-31")] {
+            let range = query(from, to).range().unwrap();
+            let split = range.split_by_month();
+            let mut covered: Vec<i64> = split.days.iter().flat_map(|(a, b)| *a..=*b).collect();
+            if let Some((a, b)) = split.months {
+                covered.extend(first_day_of_month(a)..first_day_of_month(b + 1));
+            }
+            covered.sort();
+            assert_eq!(
+                covered,
+                (range.first_day..=range.last_day).collect::<Vec<_>>()
+            );
+        }
     }
 }

@@ -141,16 +141,14 @@ impl TenantScope<'_> {
         HashMap<i64, AcquisitionFigures>,
         HashMap<i64, AcquisitionFigures>,
     )> {
-        // the whole tenant: no list of codes to keep to
-        let only = if tenant_wide {
-            String::new()
-        } else {
-            let ids: Vec<i64> = self.reachable_codes().await?.iter().map(|c| c.id).collect();
-            if ids.is_empty() {
-                return Ok((HashMap::new(), HashMap::new()));
-            }
-            format!(" AND code_id IN ({})", id_list(&ids))
-        };
+        if tenant_wide {
+            return self.tenant_code_sums(range).await;
+        }
+        let ids: Vec<i64> = self.reachable_codes().await?.iter().map(|c| c.id).collect();
+        if ids.is_empty() {
+            return Ok((HashMap::new(), HashMap::new()));
+        }
+        let only = format!(" AND code_id IN ({})", id_list(&ids));
         let by_code = format!(
             "SELECT code_id AS key, {FIGURES} FROM channel_code_days WHERE tenant_id = $1 \
              AND day >= $2 AND day <= $3{only} GROUP BY code_id"
@@ -159,8 +157,49 @@ impl TenantScope<'_> {
             "SELECT day AS key, {FIGURES} FROM channel_code_days WHERE tenant_id = $1 \
              AND day >= $2 AND day <= $3{only} GROUP BY day"
         );
-        let sums = self.sums(&by_code, range).await?;
-        let daily = self.sums(&by_day, range).await?;
+        let sums = self.sums(&by_code, range.first_day, range.last_day).await?;
+        let daily = self.sums(&by_day, range.first_day, range.last_day).await?;
+        Ok((sums, daily))
+    }
+
+    /// Every code's figures and the tenant's by day: the range's whole months from the
+    /// month rows and only the days at its ends from the day rows; the days from the
+    /// tenant's day rows (a year of a thousand codes: 12,000 + at most 62,000 rows
+    /// summed, and 365 read, instead of 365,000 summed twice).
+    async fn tenant_code_sums(
+        &self,
+        range: ReportRange,
+    ) -> Result<(
+        HashMap<i64, AcquisitionFigures>,
+        HashMap<i64, AcquisitionFigures>,
+    )> {
+        let split = range.split_by_month();
+        let mut sums: HashMap<i64, AcquisitionFigures> = HashMap::new();
+        let mut parts = Vec::new();
+        if let Some((first, last)) = split.months {
+            let by_month = format!(
+                "SELECT code_id AS key, {FIGURES} FROM channel_code_months WHERE tenant_id = $1 \
+                 AND month >= $2 AND month <= $3 GROUP BY code_id"
+            );
+            parts.push(self.sums(&by_month, first, last).await?);
+        }
+        let by_code = format!(
+            "SELECT code_id AS key, {FIGURES} FROM channel_code_days WHERE tenant_id = $1 \
+             AND day >= $2 AND day <= $3 GROUP BY code_id"
+        );
+        for (first, last) in split.days {
+            parts.push(self.sums(&by_code, first, last).await?);
+        }
+        for part in parts {
+            for (code, figures) in part {
+                sums.entry(code).or_default().add(&figures);
+            }
+        }
+        let by_day = format!(
+            "SELECT day AS key, {FIGURES} FROM channel_tenant_days WHERE tenant_id = $1 \
+             AND day >= $2 AND day <= $3 GROUP BY day"
+        );
+        let daily = self.sums(&by_day, range.first_day, range.last_day).await?;
         Ok((sums, daily))
     }
 
@@ -188,21 +227,25 @@ impl TenantScope<'_> {
             "SELECT day AS key, {FIGURES} FROM channel_member_days \
              WHERE tenant_id = $1 AND day >= $2 AND day <= $3{only} GROUP BY day"
         );
-        let sums = self.sums(&by_member, range).await?;
-        let daily = self.sums(&by_day, range).await?;
+        let sums = self
+            .sums(&by_member, range.first_day, range.last_day)
+            .await?;
+        let daily = self.sums(&by_day, range.first_day, range.last_day).await?;
         Ok((sums, daily))
     }
 
+    /// Figures by key of a grouped sum over days or months from `first` to `last`.
     async fn sums(
         &self,
         sql: &str,
-        range: ReportRange,
+        first: i64,
+        last: i64,
     ) -> Result<HashMap<i64, AcquisitionFigures>> {
         let rows: Vec<SumRow> = on_db!(self.store, |db| {
             sqlx::query_as(sql)
                 .bind(self.tenant.0)
-                .bind(range.first_day)
-                .bind(range.last_day)
+                .bind(first)
+                .bind(last)
                 .fetch_all(db)
                 .await?
         });
@@ -318,5 +361,89 @@ impl TenantScope<'_> {
                 .await?
         });
         Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use siyu_domain::acquisition::report::ReportQuery;
+    use siyu_domain::audit::Actor;
+    use siyu_domain::tenancy::NewTenant;
+
+    use super::*;
+    use crate::acquisition::Rollup;
+    use crate::testing::TestDatabase;
+
+    /// The month rows and the tenant's day rows say what the code-day rows say, for any
+    /// range: random figures on random days over fifteen months, summed by brute force.
+    #[tokio::test]
+    async fn month_and_tenant_rows_agree_with_the_day_rows() {
+        let db = TestDatabase::create().await;
+        let store = db.store().await;
+        let (tenant, _) = store
+            .create_tenant(
+                &NewTenant::new("rollup", "admin@rollup.example.com", "rollup-pass-7a9").unwrap(),
+                &Actor::cli(),
+            )
+            .await
+            .unwrap();
+        let scope = store.tenant(tenant.id);
+        let day = |date: &str| {
+            ReportQuery {
+                from: date.into(),
+                to: date.into(),
+                by: None,
+            }
+            .range()
+            .unwrap()
+            .first_day
+        };
+        let (first, last) = (day("2025-09-20"), day("2026-12-10"));
+        let mut rng = rand::rngs::StdRng::seed_from_u64(32);
+        let mut written: Vec<(i64, i64, AcquisitionFigures)> = Vec::new();
+        // several transactions, so that rows are added to as well as made
+        for _ in 0..4 {
+            let mut rollup = Rollup::default();
+            for _ in 0..300 {
+                let (code, d) = (rng.gen_range(0..6), rng.gen_range(first..=last));
+                let figures = AcquisitionFigures {
+                    scans: rng.gen_range(0..5),
+                    adds: rng.gen_range(0..9),
+                    deleted_by_customer: rng.gen_range(0..2),
+                    customers: rng.gen_range(0..3),
+                    gmv: rng.gen_range(1..5_000),
+                    ..Default::default()
+                };
+                written.push((code, d, figures));
+                rollup.code(code, d, figures);
+            }
+            let mut tx = store.begin().await.unwrap();
+            rollup.write(&mut tx, tenant.id).await.unwrap();
+            tx.commit().await.unwrap();
+        }
+        for (from, to) in [
+            ("2025-09-20", "2026-12-10"),
+            ("2025-10-01", "2026-09-30"),
+            ("2025-11-15", "2026-02-03"),
+            ("2026-03-04", "2026-03-28"),
+            ("2026-01-31", "2026-03-01"),
+        ] {
+            let range = ReportRange {
+                first_day: day(from),
+                last_day: day(to),
+            };
+            let (sums, daily) = scope.tenant_code_sums(range).await.unwrap();
+            let mut expected: HashMap<i64, AcquisitionFigures> = HashMap::new();
+            let mut expected_daily: HashMap<i64, AcquisitionFigures> = HashMap::new();
+            for (code, d, figures) in &written {
+                if (range.first_day..=range.last_day).contains(d) {
+                    expected.entry(*code).or_default().add(figures);
+                    expected_daily.entry(*d).or_default().add(figures);
+                }
+            }
+            assert_eq!(sums, expected, "{from}..{to}");
+            assert_eq!(daily, expected_daily, "{from}..{to}");
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The day-by-day figures acquisition reports sum (migration 29), kept in the
+//! The day-by-day figures acquisition reports sum (migration 29; per month and per
+//! tenant-day, migration 32), kept in the
 //! transaction of what changes them: an add through a code, a relation it brought
 //! ended, a landing page visited, a customer's orders changed. What a report reads is
 //! described in `siyu_domain::acquisition::report`.
@@ -13,7 +14,7 @@
 
 use std::collections::HashMap;
 
-use siyu_domain::acquisition::report::{AcquisitionFigures, ORDER_WINDOW_DAYS};
+use siyu_domain::acquisition::report::{AcquisitionFigures, ORDER_WINDOW_DAYS, month_of_day};
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::TenantId;
 use siyu_domain::order::OrderStatus;
@@ -75,38 +76,65 @@ impl Rollup {
         self.member(staff, day, change);
     }
 
-    /// Writes the gathered changes, many rows to a statement.
+    /// Writes the gathered changes, many rows to a statement: each code's day and
+    /// month, each member's day, and the tenant's day (all codes together).
     pub async fn write(self, tx: &mut Tx, tenant: TenantId) -> Result<()> {
+        let mut months: HashMap<(i64, i64), AcquisitionFigures> = HashMap::new();
+        let mut totals: HashMap<(i64, i64), AcquisitionFigures> = HashMap::new();
+        for ((code, day), change) in &self.codes {
+            months
+                .entry((*code, month_of_day(*day)))
+                .or_default()
+                .add(change);
+            totals.entry((0, *day)).or_default().add(change);
+        }
         add_to_days(tx, tenant, DayTable::Codes, &self.codes).await?;
+        add_to_days(tx, tenant, DayTable::CodeMonths, &months).await?;
+        add_to_days(tx, tenant, DayTable::TenantDays, &totals).await?;
         add_to_days(tx, tenant, DayTable::Members, &self.members).await
     }
 }
 
-/// The two tables of day figures: the same columns, keyed by code or by member.
+/// The tables of figures, the same columns each: per code and day, per code and month,
+/// per member and day, per tenant and day (its key always 0, not written).
 #[derive(Debug, Clone, Copy)]
 enum DayTable {
     Codes,
+    CodeMonths,
     Members,
+    TenantDays,
 }
 
 impl DayTable {
-    /// The statement that adds changes to days' rows (`values`: one tuple each of the
-    /// tenant, the key, the day and the figures), making them when missing.
+    /// The statement that adds changes to rows (`values`: one tuple each of the
+    /// tenant, the key unless the table has none, the day or month and the figures),
+    /// making them when missing.
     fn upsert(self, values: &str) -> String {
-        let (table, key) = match self {
-            DayTable::Codes => ("channel_code_days", "code_id"),
-            DayTable::Members => ("channel_member_days", "staff_id"),
-        };
+        let (table, key, period) = self.columns();
         let sums = FIGURE_COLUMNS
             .iter()
             .map(|f| format!("{f} = {table}.{f} + excluded.{f}"))
             .collect::<Vec<_>>()
             .join(", ");
+        let (key_column, conflict) = match key {
+            Some(key) => (format!("{key}, "), format!("{period}, {key}")),
+            None => (String::new(), period.to_owned()),
+        };
         format!(
-            "INSERT INTO {table} (tenant_id, {key}, day, {}) VALUES {values} \
-             ON CONFLICT (tenant_id, day, {key}) DO UPDATE SET {sums}",
+            "INSERT INTO {table} (tenant_id, {key_column}{period}, {}) VALUES {values} \
+             ON CONFLICT (tenant_id, {conflict}) DO UPDATE SET {sums}",
             FIGURE_COLUMNS.join(", ")
         )
+    }
+
+    /// The table, its key column (if any) and its period column.
+    fn columns(self) -> (&'static str, Option<&'static str>, &'static str) {
+        match self {
+            DayTable::Codes => ("channel_code_days", Some("code_id"), "day"),
+            DayTable::CodeMonths => ("channel_code_months", Some("code_id"), "month"),
+            DayTable::Members => ("channel_member_days", Some("staff_id"), "day"),
+            DayTable::TenantDays => ("channel_tenant_days", None, "day"),
+        }
     }
 }
 
@@ -122,8 +150,8 @@ const FIGURE_COLUMNS: [&str; 8] = [
     "gmv",
 ];
 
-/// Adds changes to days' rows of codes or members (made when missing), keyed by (code
-/// or member, day). The figures are integers written into the statement.
+/// Adds changes to the rows of a table of figures (made when missing), keyed by (code,
+/// member or 0, day or month). The figures are integers written into the statement.
 async fn add_to_days(
     tx: &mut Tx,
     tenant: TenantId,
@@ -134,8 +162,12 @@ async fn add_to_days(
         .iter()
         .filter(|(_, c)| **c != AcquisitionFigures::default())
         .map(|((key, day), c)| {
+            let key = match table.columns().1 {
+                Some(_) => format!("{key}, "),
+                None => String::new(),
+            };
             format!(
-                "({}, {key}, {day}, {}, {}, {}, {}, {}, {}, {}, {})",
+                "({}, {key}{day}, {}, {}, {}, {}, {}, {}, {}, {})",
                 tenant.0,
                 c.scans,
                 c.crawler_fetches,
