@@ -25,11 +25,12 @@ pub struct RedirectFigures {
     pub counted: i64,
 }
 
-/// Registers a destination, makes a link through the API and follows it at `rate` a
-/// second for `seconds`.
+/// Registers the destination (once), makes a link named `name` through the API and
+/// follows it at `rate` a second for `seconds`.
 pub async fn measure(
     base: &str,
     token: &str,
+    name: &str,
     rate: usize,
     seconds: u64,
     store: &siyu_store::Store,
@@ -41,16 +42,19 @@ pub async fn measure(
             .json(&body)
             .send()
     };
-    post(
+    let registered = post(
         "/api/v1/link-destinations",
         json!({"url_prefix": "https://shop.example.com/"}),
     )
-    .await?
-    .error_for_status()
-    .context("registering the destination")?;
+    .await?;
+    if registered.status() != reqwest::StatusCode::CONFLICT {
+        registered
+            .error_for_status()
+            .context("registering the destination")?;
+    }
     let link: Value = post(
         "/api/v1/links",
-        json!({"name": "bench", "destination": "https://shop.example.com/promo",
+        json!({"name": name, "destination": "https://shop.example.com/promo",
                "utm_source": "douyin", "utm_campaign": "bench"}),
     )
     .await?
@@ -117,7 +121,11 @@ pub async fn measure(
         .error_for_status()?
         .json()
         .await?;
-    let counted = report["total"]["clicks"].as_i64().unwrap_or(-1);
+    let counted = report["rows"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["link_id"] == link["id"]))
+        .and_then(|row| row["clicks"].as_i64())
+        .unwrap_or(-1);
     if latencies.is_empty() {
         bail!("no redirect was measured");
     }
