@@ -10,6 +10,7 @@
 //! every primary is full or out of hours), tags who comes and welcomes them with its own
 //! text, in which `{customer}` and `{member}` stand for the two names.
 
+pub mod group_codes;
 pub mod landing;
 pub mod links;
 pub mod report;

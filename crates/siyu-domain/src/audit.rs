@@ -109,6 +109,9 @@ pub mod action {
     pub const CHANNEL_CODE_CREATED: &str = "channel_code.created";
     pub const CHANNEL_CODE_UPDATED: &str = "channel_code.updated";
     pub const CHANNEL_CODE_DELETED: &str = "channel_code.deleted";
+    pub const GROUP_CODE_CREATED: &str = "group_code.created";
+    pub const GROUP_CODE_UPDATED: &str = "group_code.updated";
+    pub const GROUP_CODE_DELETED: &str = "group_code.deleted";
     pub const LINK_DESTINATION_ADDED: &str = "link_destination.added";
     pub const LINK_DESTINATION_REMOVED: &str = "link_destination.removed";
     pub const TRACKED_LINK_CREATED: &str = "tracked_link.created";

@@ -71,4 +71,6 @@ id_type!(
     TrackedLinkId,
     /// A destination the brand registered for tracked links (a URL prefix).
     LinkDestinationId,
+    /// A group code (群活码): a WeCom join way over a code's group chats.
+    GroupCodeId,
 );

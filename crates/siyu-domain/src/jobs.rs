@@ -193,6 +193,10 @@ pub mod kind {
     /// (`add_contact_way`, `update_contact_way`, `del_contact_way`): payload
     /// `{"code_id"}`, one waiting per code.
     pub const WECOM_CONTACT_WAY: &str = "wecom.contact_way";
+    /// Makes, changes or deletes a group code's WeCom join way to match the code and its
+    /// chats' fill (`groupchat/add_join_way`, `update_join_way`, `del_join_way`):
+    /// payload `{"code_id"}`, one waiting per code.
+    pub const WECOM_JOIN_WAY: &str = "wecom.join_way";
     /// App messages to members (`message/send`), within WeCom's per-member limits.
     pub const WECOM_APP_MESSAGE: &str = "wecom.app_message";
     /// A WeCom callback event taken at `/callbacks/wecom/{id}`: payload

@@ -61,6 +61,8 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         Arc::new(wecom::marks::handler(services)),
         // channel codes' contact ways made, changed and deleted with them
         Arc::new(wecom::contact_ways::handler(services)),
+        // group codes' join ways moved onto the chats with room
+        Arc::new(wecom::join_ways::handler(services)),
         // personal tags read in the background, paced under WeCom's limits
         Arc::new(wecom::personal_tags::handler(services)),
         // texts from the app to members, within WeCom's per-member limits

@@ -70,7 +70,8 @@ use sqlx::sqlite::{
 };
 
 pub use acquisition::{
-    ContactWayUpdate, KeptImage, LINKS_SOURCE, LandingCode, LinkRoute, RelationEnd, WecomQrImage,
+    ContactWayUpdate, JoinWayUpdate, KeptImage, LINKS_SOURCE, LandingCode, LinkRoute, RelationEnd,
+    WecomQrImage,
 };
 pub use audit::AuditFilter;
 pub use auth::{Credentials, LoginThrottle};

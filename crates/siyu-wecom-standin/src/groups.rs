@@ -26,6 +26,9 @@ pub struct JoinWay {
     pub qr_code: String,
 }
 
+/// How many members a chat may have for people to join it by QR (WeCom's rule).
+pub const QR_JOIN_LIMIT: usize = 200;
+
 /// `groupchat/list` {status_filter, owner_filter{userid_list ≤100}, cursor, limit 1–1000}.
 pub(crate) fn list(state: &mut State, req: &Req) -> ApiResult {
     let limit = req.u("limit").unwrap_or(0);
@@ -295,6 +298,99 @@ impl Standin {
         let fields = [("ChatId", chat_id), ("UpdateDetail", detail)];
         let xml = self.event_now("change_external_chat", "update", &fields, &raw);
         self.push_raw(&xml).await
+    }
+
+    /// A customer scans a join way's QR and joins as WeCom seats them: in the first chat
+    /// of the way's list with room (fewer than [`QR_JOIN_LIMIT`] members), or, when all
+    /// are full and the way creates rooms, in a new chat named `room_base_name` +
+    /// `room_base_id` (which then counts up), owned by the owner of the way's last chat
+    /// and added to the way (`change_external_chat` create is pushed first). The member
+    /// carries the way's `state` (join scene 3, QR) and `add_member` is pushed. Answers
+    /// the chat joined.
+    pub async fn join_by_way(
+        &self,
+        config_id: &str,
+        external_userid: &str,
+        name: &str,
+    ) -> Result<String, StandinError> {
+        let (seat, way, now_s) =
+            {
+                let st = self.shared.lock();
+                let way =
+                    st.rt.join_ways.get(config_id).cloned().ok_or_else(|| {
+                        StandinError::NotFound(format!("no join way {config_id}"))
+                    })?;
+                let seat =
+                    way.chat_id_list
+                        .iter()
+                        .find(|id| {
+                            st.corp.chats.get(*id).is_some_and(|c| {
+                                !c.dismissed && c.member_list.len() < QR_JOIN_LIMIT
+                            })
+                        })
+                        .cloned();
+                (seat, way, st.rt.now_ms() / 1_000)
+            };
+        let chat_id = match seat {
+            Some(chat_id) => chat_id,
+            None if way.auto_create_room == 1 => {
+                let owner = {
+                    let st = self.shared.lock();
+                    way.chat_id_list
+                        .last()
+                        .and_then(|id| st.corp.chats.get(id))
+                        .map(|c| c.owner.clone())
+                        .ok_or_else(|| StandinError::NotFound("a way with no chat".into()))?
+                };
+                let chat_id = format!("wr{}{}", way.config_id, way.room_base_id);
+                {
+                    let mut st = self.shared.lock();
+                    if let Some(way) = st.rt.join_ways.get_mut(config_id) {
+                        way.room_base_id += 1;
+                        way.chat_id_list.push(chat_id.clone());
+                        if way.chat_id_list.len() > 5 {
+                            way.chat_id_list.remove(0);
+                        }
+                    }
+                }
+                self.chat_created(GroupChat {
+                    chat_id: chat_id.clone(),
+                    name: format!("{}{}", way.room_base_name, way.room_base_id),
+                    owner: owner.clone(),
+                    create_time: now_s,
+                    member_list: vec![ChatMember {
+                        userid: owner,
+                        type_: 1,
+                        join_time: now_s,
+                        join_scene: 1,
+                        ..ChatMember::default()
+                    }],
+                    member_version: random_string(32, b"0123456789abcdef"),
+                    ..GroupChat::default()
+                })
+                .await?;
+                chat_id
+            }
+            None => {
+                return Err(StandinError::NotFound(format!(
+                    "every chat of join way {config_id} is full"
+                )));
+            }
+        };
+        self.chat_members_join(
+            &chat_id,
+            vec![ChatMember {
+                userid: external_userid.to_owned(),
+                type_: 2,
+                join_time: now_s,
+                join_scene: 3,
+                name: name.to_owned(),
+                state: Some(way.state.clone()).filter(|s| !s.is_empty()),
+                ..ChatMember::default()
+            }],
+        )
+        .await?;
+        Ok(chat_id)
     }
 
     /// People join a group: `change_external_chat` update `add_member`.

@@ -9,6 +9,7 @@ pub mod contact_ways;
 pub mod contacts;
 pub mod host;
 pub mod intake;
+pub mod join_ways;
 pub mod marks;
 pub mod personal_tags;
 pub mod relation_changes;

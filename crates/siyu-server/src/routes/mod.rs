@@ -158,6 +158,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             acquisition::links::update_link,
             acquisition::links::delete_link
         ))
+        .routes(routes!(
+            acquisition::group_codes::list_group_codes,
+            acquisition::group_codes::create_group_code
+        ))
+        .routes(routes!(
+            acquisition::group_codes::get_group_code,
+            acquisition::group_codes::update_group_code,
+            acquisition::group_codes::delete_group_code
+        ))
+        .routes(routes!(acquisition::group_codes::group_code_report))
         .routes(routes!(acquisition::links::personal_link))
         .routes(routes!(acquisition::links::link_report))
         // public: tracked links, where campaigns' short links lead

@@ -247,6 +247,43 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    // a chat of acme's corp as a sync would store it, and a group code over it
+    {
+        let scope = app.store.tenant(app.tenant.id);
+        let wecom = siyu_domain::ids::ConnectorId(connector);
+        let context = scope
+            .wecom_context(wecom, &siyu_domain::audit::Actor::cli())
+            .await
+            .unwrap();
+        scope
+            .store_wecom_chat(
+                wecom,
+                &context,
+                &siyu_store::WecomChatRecord {
+                    chat_id: "wrACME".into(),
+                    name: "acme 群".into(),
+                    owner_userid: "member001".into(),
+                    notice: String::new(),
+                    member_version: "1".into(),
+                    created_at: 1_700_000_000_000,
+                    members: Vec::new(),
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let group_code = app
+        .post(
+            "/api/v1/group-codes",
+            &app.admin_token,
+            json!({"name": "acme 群码", "state": "acme-grp", "connector_id": connector,
+                   "chat_ids": ["wrACME"]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let destination = app
         .post(
             "/api/v1/link-destinations",
@@ -271,6 +308,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .unwrap();
     let ids: BTreeMap<&str, i64> = BTreeMap::from([
         ("/api/v1/link-destinations/{id}", destination),
+        ("/api/v1/group-codes/{id}", group_code),
         ("/api/v1/links/{id}", link),
         ("/api/v1/links/{id}/personal", link),
         ("/api/v1/me/views/{id}", view),
@@ -341,6 +379,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
         ("/api/v1/channel-codes/{id}", json!({"name": "theirs"})),
         ("/api/v1/links/{id}", json!({"name": "theirs"})),
+        ("/api/v1/group-codes/{id}", json!({"name": "theirs"})),
         (
             "/api/v1/links/{id}/personal",
             json!({"customer_id": customer}),
@@ -400,7 +439,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 80, "every method of every path that takes an id");
+    assert_eq!(walked, 83, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -13,6 +13,7 @@ pub(crate) mod customer_data;
 mod dashboard;
 mod errors;
 mod exports;
+mod group_codes;
 mod groups;
 mod hardening;
 mod helpers;

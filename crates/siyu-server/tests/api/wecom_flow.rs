@@ -20,7 +20,7 @@ const AES_KEY: &str = "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt";
 const WELCOME: &str = "欢迎来到思域茶饮！";
 
 /// The app, the stand-in pushing to it, and a synced connector.
-async fn connected() -> (TestApp, Standin, i64) {
+pub(crate) async fn connected() -> (TestApp, Standin, i64) {
     let standin = Standin::start(Corp::generate(&GenerateSpec {
         members: 2,
         contacts: 10,
@@ -347,7 +347,7 @@ async fn tag_edits_and_deletions_in_wecom_reach_the_profile() {
 
 /// Waits until every job of the tenant has finished, but the personal tags sweep a sync
 /// asks for a minute later (background reading, not part of what a test waits for).
-async fn all_jobs_done(app: &TestApp) {
+pub(crate) async fn all_jobs_done(app: &TestApp) {
     let started = Instant::now();
     loop {
         let jobs = app

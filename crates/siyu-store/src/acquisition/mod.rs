@@ -8,6 +8,7 @@
 mod accounts;
 mod adds;
 mod codes;
+mod group_codes;
 mod landing;
 mod links;
 mod reports;
@@ -17,6 +18,8 @@ mod store_codes;
 pub(crate) use adds::{CodeAdd, EndedRelation};
 pub use codes::ContactWayUpdate;
 pub(crate) use codes::{CodeRef, live_codes_by_state_in};
+pub use group_codes::JoinWayUpdate;
+pub(crate) use group_codes::look_again_at_chat_in;
 pub use landing::{KeptImage, LandingCode, WecomQrImage};
 pub use links::{LINKS_SOURCE, LinkRoute};
 pub(crate) use links::{LinkClick, count_clicks_in};

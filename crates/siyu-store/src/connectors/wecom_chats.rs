@@ -213,7 +213,14 @@ impl TenantScope<'_> {
                 .await?;
             }
         });
+        // group codes whose pool holds the chat, or whose people are in it, look again
+        let moved =
+            crate::acquisition::look_again_at_chat_in(&mut tx, self.tenant, id, &chat.chat_id)
+                .await?;
         tx.commit().await?;
+        if moved {
+            self.store.notify_jobs();
+        }
         Ok(ChatStored {
             joined: joined.len() as u64,
             left: left.len() as u64,
@@ -245,7 +252,12 @@ impl TenantScope<'_> {
             .execute(&mut *c)
             .await?;
         });
+        let moved =
+            crate::acquisition::look_again_at_chat_in(&mut tx, self.tenant, id, chat_id).await?;
         tx.commit().await?;
+        if moved {
+            self.store.notify_jobs();
+        }
         Ok(())
     }
 

@@ -1,8 +1,10 @@
 //! Acquisition's endpoints: the brand's channel accounts, its channel codes, their QR
-//! images and public landing pages, and tracked links with their public redirects.
+//! images and public landing pages, group codes, and tracked links with their public
+//! redirects.
 
 pub mod accounts;
 pub mod codes;
+pub mod group_codes;
 pub mod landing;
 pub mod link_redirect;
 pub mod links;
