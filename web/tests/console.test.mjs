@@ -544,6 +544,39 @@ test('a channel code shows its members\' adds today against capacity, and its la
   const cells = await reportRow.locator('td').allTextContents();
   assert.equal(cells[1], '1', cells.join(' | '));
   assert.equal(cells[2], '0', cells.join(' | '));
+  // a tracked link: to a registered destination, made in the form, a click counted
+  const registered = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/link-destinations', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ url_prefix: 'https://browser-test.example.com/' }),
+    });
+    return r.status;
+  });
+  assert.equal(registered, 201);
+  await page.getByRole('button', { name: /新\s*建/ }).click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByLabel('名称').fill('浏览器测试短链');
+  await dialog.getByLabel('目标地址（须在已登记的域名下）').fill('https://browser-test.example.com/spring');
+  await dialog.getByLabel('utm_source').fill('douyin');
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  const linkRow = page.getByTestId('acquisition-links').locator('tr', { hasText: '浏览器测试短链' });
+  await linkRow.waitFor();
+  assert.match(await linkRow.textContent(), /utm_source=douyin/);
+  const path = (await linkRow.locator('code').first().textContent()).trim();
+  assert.match(path, /^\/l\/[0-9A-Za-z]{8}$/);
+  const followed = await page.evaluate(async (p) => (await fetch(p, { redirect: 'manual' })).type, path);
+  assert.equal(followed, 'opaqueredirect');
+  // the click counts once its event is applied
+  let clicks = '';
+  for (let i = 0; i < 50 && clicks !== '1'; i++) {
+    await page.waitForTimeout(200);
+    await page.reload();
+    const row = page.getByTestId('acquisition-links').locator('tr', { hasText: '浏览器测试短链' });
+    await row.waitFor();
+    clicks = (await row.locator('td').nth(3).textContent()).trim();
+  }
+  assert.equal(clicks, '1');
   assert.deepEqual(await accessibilityFaults(page), [], 'acquisition: accessibility');
   await shot(page, 'acquisition');
   assert.deepEqual(errors, []);

@@ -438,6 +438,7 @@ async fn seed_customers(
         .map(|(_, id)| *id)
         .collect();
     seed_audiences(store, tenant, &ids, &oolong).await?;
+    crate::demo_acquisition::seed(store, tenant, &ids, &guides[0]).await?;
     eprintln!(
         "demo data: {} customers, {total} events in {:.1} s",
         ids.len(),

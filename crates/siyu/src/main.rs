@@ -9,6 +9,7 @@ mod bench_links;
 mod bench_wecom;
 mod config;
 mod demo;
+mod demo_acquisition;
 mod demo_data;
 mod jobs_cli;
 mod key_file;

@@ -499,6 +499,42 @@ async fn demo_serves_demo_data_and_prints_how_to_sign_in() {
             .await
             .unwrap();
         assert!(staff["items"].as_array().unwrap().len() >= 20, "{staff}");
+        // acquisition: the brand's codes, and its tracked links with a month of clicks
+        let get = |path: String| {
+            let http = http.clone();
+            let url = format!("{base}{path}");
+            async move {
+                http.get(url)
+                    .send()
+                    .await
+                    .unwrap()
+                    .json::<serde_json::Value>()
+                    .await
+                    .unwrap()
+            }
+        };
+        let codes = get("/api/v1/channel-codes".into()).await;
+        assert!(
+            codes["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c["state"] == "live-618"),
+            "{codes}"
+        );
+        let now = siyu_store::now_ms();
+        let day = |ms: i64| siyu_domain::time::format_rfc3339(ms)[..10].to_owned();
+        let links = get(format!(
+            "/api/v1/links/report?from={}&to={}",
+            day(now - 40 * 86_400_000),
+            day(now + 86_400_000)
+        ))
+        .await;
+        assert_eq!(links["total"]["clicks"], 600, "{links}");
+        assert!(
+            links["total"]["personal_clicks"].as_i64().unwrap() > 0,
+            "{links}"
+        );
         // the demo's WeCom corp (a stand-in in the demo's process) is connected and
         // synced: its members are staff, its customers profiles
         let connectors: serde_json::Value = http

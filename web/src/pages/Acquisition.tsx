@@ -1,7 +1,8 @@
 // Acquisition (获客): what channel codes brought over a date range, grouped by code,
 // account, platform, unit or member (scans, adds, losses, net adds, first orders and
 // GMV), and the live codes with each member's adds today against their daily capacity,
-// the state of their WeCom contact way and their QR image.
+// the state of their WeCom contact way and their QR image; group codes and tracked
+// links (`AcquisitionLinks.tsx`).
 import { Alert, Card, DatePicker, Segmented, Space, Statistic, Table, Tag, Typography } from 'antd';
 import dayjs, { type Dayjs } from 'dayjs';
 import { useMemo, useState } from 'react';
@@ -10,6 +11,7 @@ import { formatMoney, formatNumber, tenantToday } from '../format';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
+import { GroupCodesCard, LinksCard } from './AcquisitionLinks';
 
 type ReportBy = Schemas['ReportBy'];
 type ReportRow = Schemas['ReportRow'];
@@ -160,6 +162,8 @@ export function AcquisitionPage() {
           ]}
         />
       </Card>
+      <GroupCodesCard range={range} />
+      <LinksCard range={range} />
     </Space>
   );
 }
