@@ -114,6 +114,13 @@ test('signing in shows the dashboard with the demo data', async () => {
   for (const chart of ['chart-growth', 'chart-funnel', 'chart-retention', 'chart-repurchase', 'chart-sales', 'chart-rfm']) {
     await page.getByTestId(chart).locator('canvas').first().waitFor();
   }
+  // the acquisition section: the API's figures, friendships lost apart from lapsed customers
+  assert.ok(report.acquisition, 'an admin sees the acquisition section');
+  assert.ok(report.acquisition.scans > 0, JSON.stringify(report.acquisition));
+  const acquisition = page.getByTestId('dash-acquisition');
+  await acquisition.waitFor();
+  assert.match(await acquisition.textContent(), new RegExp(`扫码${report.acquisition.scans}`));
+  assert.match(await acquisition.textContent(), /被客户删除/);
   // every chart has a table view of the same numbers
   await page.getByTestId('chart-funnel').getByText('表格').click();
   await page.getByTestId('chart-funnel').locator('td', { hasText: String(report.funnel.acquired) }).first().waitFor();

@@ -167,6 +167,11 @@ export function DashboardPage() {
         <Col xs={24} xl={12}>
           <ChannelSalesChart report={d} />
         </Col>
+        {d?.acquisition && (
+          <Col xs={24}>
+            <AcquisitionCard section={d.acquisition} />
+          </Col>
+        )}
         <Col xs={24} xl={16}>
           <RfmChart classes={rfm.data?.classes ?? []} />
         </Col>
@@ -186,6 +191,31 @@ export function DashboardPage() {
         </Col>
       </Row>
     </Space>
+  );
+}
+
+/** What channel codes brought: friends added and the friendships lost (by the
+ * customer or the member), apart from the customers who lapsed above. */
+function AcquisitionCard({ section }: { section: NonNullable<Report['acquisition']> }) {
+  const { t, locale } = useLocale();
+  const n = (v: number) => formatNumber(locale, v);
+  return (
+    <Card title={t('dash.acquisition')} size="small" data-testid="dash-acquisition">
+      <Space wrap size={32}>
+        <Statistic title={t('acquisition.scans')} value={n(section.scans)} />
+        <Statistic title={t('acquisition.adds')} value={n(section.adds)} />
+        <Statistic title={t('dash.relationsLostByCustomer')} value={n(section.relations_lost_by_customer)} />
+        <Statistic title={t('dash.relationsLostByMember')} value={n(section.relations_lost_by_member)} />
+        <Statistic title={t('acquisition.netAdds')} value={n(section.net_adds)} />
+        <Statistic title={t('acquisition.firstOrders')} value={n(section.first_orders)} />
+        <Statistic title={t('acquisition.gmv')} value={formatMoney(locale, section.first_order_gmv)} />
+      </Space>
+      {section.top_codes.length > 0 && (
+        <Typography.Paragraph type="secondary" style={{ marginTop: 12, marginBottom: 0 }}>
+          {t('dash.topCodes')}: {section.top_codes.map((c) => `${c.name} ${n(c.adds)}`).join(' · ')}
+        </Typography.Paragraph>
+      )}
+    </Card>
   );
 }
 

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use siyu_audience::facts::{date_day, format_day};
 use siyu_audience::index::{BuyerFigures, DashboardQuery, Period};
 use siyu_domain::access::Permission;
+use siyu_domain::acquisition::report::{ReportBy, ReportRange};
 use siyu_domain::ids::UnitId;
 use siyu_domain::order::{DomainClass, SalesChannel};
 use utoipa::{IntoParams, ToSchema};
@@ -58,6 +59,36 @@ pub struct DashboardReport {
     pub sales: SalesRow,
     /// The acquisition channels that appear, for the console's filters.
     pub channels: Vec<String>,
+    /// What channel codes brought in the range (the unit's codes when one is given:
+    /// its subtree), for callers who may see codes (`campaigns.read`); none otherwise.
+    pub acquisition: Option<AcquisitionSection>,
+}
+
+/// The dashboard's acquisition section. The relations lost here are WeCom friendships
+/// ended (by the customer or the member) of customers codes brought: apart from the
+/// customers the growth figures count as lost, who lapsed (stopped coming back)
+/// whether or not they are still friends.
+#[derive(Serialize, ToSchema)]
+pub struct AcquisitionSection {
+    /// Landing page visits by people.
+    pub scans: i64,
+    pub adds: i64,
+    pub relations_lost_by_customer: i64,
+    pub relations_lost_by_member: i64,
+    pub net_adds: i64,
+    /// Customers brought first by a code who ordered within the window after the add.
+    pub first_orders: i64,
+    /// What they ordered in that window (tenant currency, major units).
+    pub first_order_gmv: f64,
+    /// The codes that brought the most adds (at most 5), by name.
+    pub top_codes: Vec<TopCode>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TopCode {
+    pub name: String,
+    pub adds: i64,
+    pub net_adds: i64,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -219,6 +250,11 @@ pub async fn dashboard(
         })
     };
 
+    let acquisition = if auth.principal.can(Permission::CampaignsRead) {
+        Some(acquisition_section(&scope, from, to, q.unit_id).await?)
+    } else {
+        None
+    };
     let mut channels: Vec<String> = dash.growth.iter().map(|g| g.channel.clone()).collect();
     channels.sort();
     channels.dedup();
@@ -291,7 +327,55 @@ pub async fn dashboard(
                 .collect(),
         },
         channels,
+        acquisition,
     }))
+}
+
+/// What codes brought from `from` to `to` (day numbers), in total or for one unit's
+/// subtree, within the caller's reach.
+async fn acquisition_section(
+    scope: &siyu_store::TenantScope<'_>,
+    from: i32,
+    to: i32,
+    unit: Option<i64>,
+) -> ApiResult<AcquisitionSection> {
+    let range = ReportRange {
+        first_day: i64::from(from),
+        last_day: i64::from(to),
+    };
+    let by_code = scope.acquisition_report(range, ReportBy::Code).await?;
+    let figures = match unit {
+        Some(unit) => scope
+            .acquisition_report(range, ReportBy::Unit)
+            .await?
+            .rows
+            .into_iter()
+            .find(|r| r.id == Some(unit))
+            .map(|r| r.figures)
+            .unwrap_or_default(),
+        None => by_code.total,
+    };
+    Ok(AcquisitionSection {
+        scans: figures.scans,
+        adds: figures.adds,
+        relations_lost_by_customer: figures.deleted_by_customer,
+        relations_lost_by_member: figures.deleted_by_member,
+        net_adds: figures.net_adds,
+        first_orders: figures.first_orders,
+        first_order_gmv: figures.gmv as f64 / 100.0,
+        // a unit's view keeps to its total; the top codes are the tenant's within reach
+        top_codes: by_code
+            .rows
+            .into_iter()
+            .filter(|r| r.figures.adds > 0)
+            .take(5)
+            .map(|r| TopCode {
+                name: r.name,
+                adds: r.figures.adds,
+                net_adds: r.figures.net_adds,
+            })
+            .collect(),
+    })
 }
 
 /// A `YYYY-MM-DD` date as a day number, or a field error.

@@ -525,3 +525,46 @@ async fn a_tenants_days_start_at_midnight_in_its_time_zone() {
     .await;
     assert_eq!(utc["growth"][0]["date"], "2026-11-10");
 }
+
+#[tokio::test]
+async fn the_dashboard_shows_what_codes_brought_to_those_who_may_see_codes() {
+    let app = TestApp::spawn().await;
+    let code = app
+        .post(
+            "/api/v1/channel-codes",
+            &app.admin_token,
+            json!({"name": "看板活码", "state": "dash-1"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    // a person visits its landing page: a scan
+    let visit = app
+        .http
+        .get(app.url(code["landing_path"].as_str().unwrap()))
+        .header(
+            reqwest::header::USER_AGENT,
+            "Mozilla/5.0 (iPhone) AppleWebKit/605.1.15 MicroMessenger/8.0.47 NetType/WIFI",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(visit.status(), 200);
+    let dash = app
+        .get("/api/v1/reports/dashboard", &app.admin_token)
+        .await
+        .expect(200)
+        .body;
+    let section = &dash["acquisition"];
+    assert_eq!(section["scans"], 1, "{section}");
+    assert_eq!(section["adds"], 0);
+    assert_eq!(section["relations_lost_by_customer"], 0);
+    // content staff read the dashboard but not codes: no section
+    let content = app.token_with_role("content").await;
+    let dash = app
+        .get("/api/v1/reports/dashboard", &content)
+        .await
+        .expect(200)
+        .body;
+    assert!(dash["acquisition"].is_null(), "{}", dash["acquisition"]);
+}
