@@ -153,25 +153,47 @@ pub struct ReportRange {
     pub last_day: i64,
 }
 
+/// A range of local dates, as asked of reports that have no grouping (links, group
+/// codes).
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    /// The first day, `YYYY-MM-DD` (the tenant's local date).
+    pub from: String,
+    /// The last day, included (at most 731 days after `from`).
+    pub to: String,
+}
+
+impl RangeQuery {
+    /// The range, checked (see [`ReportQuery::range`]).
+    pub fn range(&self) -> Result<ReportRange, DomainError> {
+        checked_range(&self.from, &self.to)
+    }
+}
+
 impl ReportQuery {
     /// The range, checked: real dates, in order, at most [`REPORT_MAX_DAYS`] days.
     pub fn range(&self) -> Result<ReportRange, DomainError> {
-        let first_day = day_number("from", &self.from)?;
-        let last_day = day_number("to", &self.to)?;
-        if last_day < first_day {
-            return Err(DomainError::invalid("to", "is before from"));
-        }
-        if last_day - first_day + 1 > REPORT_MAX_DAYS {
-            return Err(DomainError::invalid(
-                "to",
-                format!("a report covers at most {REPORT_MAX_DAYS} days"),
-            ));
-        }
-        Ok(ReportRange {
-            first_day,
-            last_day,
-        })
+        checked_range(&self.from, &self.to)
     }
+}
+
+fn checked_range(from: &str, to: &str) -> Result<ReportRange, DomainError> {
+    let first_day = day_number("from", from)?;
+    let last_day = day_number("to", to)?;
+    if last_day < first_day {
+        return Err(DomainError::invalid("to", "is before from"));
+    }
+    if last_day - first_day + 1 > REPORT_MAX_DAYS {
+        return Err(DomainError::invalid(
+            "to",
+            format!("a report covers at most {REPORT_MAX_DAYS} days"),
+        ));
+    }
+    Ok(ReportRange {
+        first_day,
+        last_day,
+    })
 }
 
 /// The day number of a `YYYY-MM-DD` date.

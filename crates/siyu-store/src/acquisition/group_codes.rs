@@ -124,9 +124,9 @@ pub(crate) async fn look_again_at_chat_in(
     connector: ConnectorId,
     chat_id: &str,
 ) -> Result<bool> {
-    let codes: Vec<(i64, String)> = on_tx!(tx, |c| {
-        sqlx::query_as(
-            "SELECT g.id, g.chat_ids FROM group_codes g WHERE g.tenant_id = $1 \
+    let codes: Vec<i64> = on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "SELECT g.id FROM group_codes g WHERE g.tenant_id = $1 \
              AND g.connector_id = $2 AND g.deleted_at IS NULL AND (g.chat_ids LIKE $3 \
              OR EXISTS (SELECT 1 FROM wecom_chat_members m WHERE m.connector_id = g.connector_id \
              AND m.chat_id = $4 AND m.state = g.state))",
@@ -140,7 +140,7 @@ pub(crate) async fn look_again_at_chat_in(
     });
     let jobs: Vec<NewJob> = codes
         .into_iter()
-        .map(|(id, _)| join_way_job(tenant, GroupCodeId(id)))
+        .map(|id| join_way_job(tenant, GroupCodeId(id)))
         .collect();
     if jobs.is_empty() {
         return Ok(false);

@@ -516,9 +516,8 @@ impl TenantScope<'_> {
         Ok(())
     }
 
-    /// Counts a crawler's fetch of a link on the tenant's local day of `at`.
-    pub async fn count_link_crawler_fetch(&self, link: TrackedLinkId, at: i64) -> Result<()> {
-        let day = self.time_zone().await?.day_of(at);
+    /// Counts a crawler's fetch of a link on a local day of the tenant.
+    pub async fn count_link_crawler_fetch(&self, link: TrackedLinkId, day: i64) -> Result<()> {
         on_db!(self.store, |db| {
             sqlx::query(
                 "INSERT INTO tracked_link_days (tenant_id, link_id, day, crawler_fetches) \

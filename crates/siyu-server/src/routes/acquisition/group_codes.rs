@@ -10,11 +10,10 @@ use siyu_domain::access::Permission;
 use siyu_domain::acquisition::group_codes::{
     GroupCode, GroupCodeChange, GroupCodeReport, NewGroupCode,
 };
-use siyu_domain::acquisition::report::ReportQuery;
+use siyu_domain::acquisition::report::RangeQuery;
 use siyu_domain::ids::GroupCodeId;
 use siyu_domain::page::Page;
 
-use super::links::LinkReportQuery;
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
@@ -109,21 +108,16 @@ pub async fn delete_group_code(
 /// included): customers who joined a chat by each code's QR and, of those, who left;
 /// per code and per chat (members now, and whether it still takes people by QR).
 #[utoipa::path(get, path = "/api/v1/group-codes/report", tag = "acquisition",
-    params(LinkReportQuery),
+    params(RangeQuery),
     responses((status = 200, body = GroupCodeReport), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn group_code_report(
     State(app): State<AppState>,
     auth: Auth,
-    ApiQuery(q): ApiQuery<LinkReportQuery>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Json<GroupCodeReport>> {
     auth.require(Permission::CampaignsRead)?;
-    let range = ReportQuery {
-        from: q.from,
-        to: q.to,
-        by: None,
-    }
-    .range()?;
+    let range = q.range()?;
     let scope = auth.scope(&app.store).await?;
     Ok(Json(scope.group_code_report(range).await?))
 }

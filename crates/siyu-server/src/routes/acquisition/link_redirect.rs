@@ -180,11 +180,7 @@ async fn follow(
     let known = cookie_in(headers, VISITOR_COOKIE).filter(|v| is_landing_slug(v));
     let visitor = known.clone().unwrap_or_else(new_landing_slug);
     if crawler {
-        let scope = app.store.tenant(link.tenant);
-        if let Err(e) = scope
-            .count_link_crawler_fetch(link.link, siyu_store::now_ms())
-            .await
-        {
+        if let Err(e) = count_crawler(app, &link).await {
             tracing::warn!(slug, error = %e, "a crawler's fetch of a link was not counted");
         }
     } else if let Err(e) = record_click(app, &link, headers, agent, &visitor, token).await {
@@ -207,6 +203,20 @@ async fn follow(
             .insert(header::SET_COOKIE, cookie.parse().expect("a header value"));
     }
     response
+}
+
+/// Counts a crawler's fetch on today's date in the tenant's zone (kept with its source).
+async fn count_crawler(app: &AppState, link: &LinkRoute) -> siyu_store::Result<()> {
+    let zone = app
+        .kept_links
+        .tenant(app, link.tenant)
+        .await?
+        .source
+        .time_zone;
+    app.store
+        .tenant(link.tenant)
+        .count_link_crawler_fetch(link.link, zone.day_of(siyu_store::now_ms()))
+        .await
 }
 
 /// Hands the click's event to the ingestor and waits until it is in the log.

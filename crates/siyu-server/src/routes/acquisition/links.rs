@@ -16,11 +16,11 @@ use siyu_domain::acquisition::links::{
     LinkDestination, LinkReport, NewLinkDestination, NewTrackedLink, TrackedLink,
     TrackedLinkChange, link_path,
 };
-use siyu_domain::acquisition::report::ReportQuery;
+use siyu_domain::acquisition::report::RangeQuery;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{LinkDestinationId, TrackedLinkId};
 use siyu_domain::page::Page;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -220,35 +220,20 @@ pub async fn personal_link(
     }))
 }
 
-/// The range of a link report.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct LinkReportQuery {
-    /// The first local date, `YYYY-MM-DD`.
-    pub from: String,
-    /// The last local date, included (at most 731 days after `from`).
-    pub to: String,
-}
-
 /// What the links within reach came to from `from` to `to`: clicks (personal ones
 /// among them) and crawler fetches, per link, in total and day by day. A click counts
 /// once its event is applied to the profile.
 #[utoipa::path(get, path = "/api/v1/links/report", tag = "acquisition",
-    params(LinkReportQuery),
+    params(RangeQuery),
     responses((status = 200, body = LinkReport), (status = 403, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn link_report(
     State(app): State<AppState>,
     auth: Auth,
-    ApiQuery(q): ApiQuery<LinkReportQuery>,
+    ApiQuery(q): ApiQuery<RangeQuery>,
 ) -> ApiResult<Json<LinkReport>> {
     auth.require(Permission::CampaignsRead)?;
-    let range = ReportQuery {
-        from: q.from,
-        to: q.to,
-        by: None,
-    }
-    .range()?;
+    let range = q.range()?;
     let scope = auth.scope(&app.store).await?;
     Ok(Json(scope.tracked_link_report(range).await?))
 }
