@@ -79,9 +79,23 @@ impl Default for ServerConfig {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`AppShared`], so that handing it to a
+/// request (every extractor and middleware clones it) is one reference count, not one
+/// per part (profiled under a flood of WeCom callbacks, cloning and dropping the parts
+/// took about 4% of the CPU).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppShared {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<Metrics>,
@@ -143,7 +157,7 @@ impl Application {
     pub async fn build(config: ServerConfig, node: &Node) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.listen).await?;
         let local_addr = listener.local_addr()?;
-        let state = AppState {
+        let state = AppState(Arc::new(AppShared {
             audiences: node.audiences.clone(),
             store: node.store.clone(),
             config: Arc::new(config),
@@ -153,7 +167,7 @@ impl Application {
             relation_intake: node.relation_intake.clone(),
             callback_connectors: Arc::default(),
             kept_links: Arc::default(),
-        };
+        }));
         Ok(Self {
             listener,
             router: router(state, node.config.role.serves_api()),

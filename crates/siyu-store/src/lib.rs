@@ -216,6 +216,7 @@ impl Store {
                 // rows come back from a connection's thread through a channel; a deep one
                 // lets a statement run to its end without waiting for the reader
                 .row_buffer_size(ROW_BUFFER)
+                .statement_cache_capacity(STATEMENT_CACHE)
                 // checkpoints run in the background (below), not inside a commit
                 .pragma("wal_autocheckpoint", "0")
                 // deleted rows are overwritten, not left in free pages: an erased
@@ -392,6 +393,11 @@ impl TenantScope<'_> {
 /// Rows a SQLite connection's thread may have ready before the reader takes them
 /// (sqlx's default is 50).
 const ROW_BUFFER: usize = 4096;
+/// Prepared statements each SQLite connection keeps (sqlx's default is 100). Statements
+/// built for their rows (a multi-row insert, an `IN` list of ids) are each new to the
+/// cache, and with 100 they pushed out the fixed ones between two uses, so that these
+/// were parsed again every time (profiled under a flood of WeCom callbacks).
+const STATEMENT_CACHE: usize = 1_000;
 
 /// Whether a SQLite URL names an in-memory database (`sqlite::memory:`, `mode=memory`);
 /// sqlx renames those internally, so the URL is what tells.

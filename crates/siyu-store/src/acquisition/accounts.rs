@@ -207,7 +207,9 @@ impl TenantScope<'_> {
                     StoreError::from_constraint(
                         e,
                         "",
-                        "channel codes name this account: move them to another first",
+                        "channel codes, group codes or links name this account, deleted ones \
+                         included (their history keeps it): move the live ones to another \
+                         account; an account with history stays",
                     )
                 })?;
         });

@@ -26,6 +26,12 @@ use crate::jobs::{NewJob, enqueue_in};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
+/// A mirrored chat's members now (those who have not quit), as the column `members` of a
+/// query over `wecom_group_chats c`.
+const MEMBERS_NOW: &str = "(SELECT COUNT(*) FROM wecom_chat_members m \
+     WHERE m.connector_id = c.connector_id AND m.chat_id = c.chat_id AND m.quit_at IS NULL) \
+     AS members";
+
 const COLUMNS: &str = "id, name, state, connector_id, account_id, chat_ids, auto_create_room, \
      room_base_name, room_base_id, way_config_id, way_chat_ids, way_qr_code_url, way_error, \
      way_synced_at, created_by_staff_id, created_at, updated_at, deleted_at";
@@ -396,12 +402,10 @@ impl TenantScope<'_> {
             members: i64,
         }
         let rows: Vec<Fill> = on_db!(self.store, |db| {
-            sqlx::query_as(
-                "SELECT c.chat_id, c.dismissed_at IS NOT NULL AS dismissed, \
-                 (SELECT COUNT(*) FROM wecom_chat_members m WHERE m.connector_id = c.connector_id \
-                 AND m.chat_id = c.chat_id AND m.quit_at IS NULL) AS members \
+            sqlx::query_as(&format!(
+                "SELECT c.chat_id, c.dismissed_at IS NOT NULL AS dismissed, {MEMBERS_NOW} \
                  FROM wecom_group_chats c WHERE c.connector_id = $1 AND c.tenant_id = $2",
-            )
+            ))
             .bind(connector.0)
             .bind(self.tenant.0)
             .fetch_all(db)
@@ -497,9 +501,8 @@ impl TenantScope<'_> {
         let codes_sql = format!(
             "SELECT {COLUMNS} FROM group_codes g WHERE g.tenant_id = $1{reach} ORDER BY g.id"
         );
-        let (joins, codes, chats): (Vec<JoinRow>, Vec<Row>, Vec<ChatRow>) = on_db!(
-            self.store,
-            |db| {
+        let (joins, codes, chats): (Vec<JoinRow>, Vec<Row>, Vec<ChatRow>) =
+            on_db!(self.store, |db| {
                 let joins = sqlx::query_as(&joins_sql)
                     .bind(self.tenant.0)
                     .bind(from)
@@ -510,18 +513,15 @@ impl TenantScope<'_> {
                     .bind(self.tenant.0)
                     .fetch_all(db)
                     .await?;
-                let chats = sqlx::query_as(
+                let chats = sqlx::query_as(&format!(
                     "SELECT c.chat_id, c.name, c.dismissed_at IS NOT NULL AS dismissed, \
-                     (SELECT COUNT(*) FROM wecom_chat_members m WHERE m.connector_id = c.connector_id \
-                     AND m.chat_id = c.chat_id AND m.quit_at IS NULL) AS members \
-                     FROM wecom_group_chats c WHERE c.tenant_id = $1",
-                )
+                     {MEMBERS_NOW} FROM wecom_group_chats c WHERE c.tenant_id = $1",
+                ))
                 .bind(self.tenant.0)
                 .fetch_all(db)
                 .await?;
                 (joins, codes, chats)
-            }
-        );
+            });
         let chats: HashMap<&str, &ChatRow> =
             chats.iter().map(|c| (c.chat_id.as_str(), c)).collect();
         let mut rows = Vec::new();

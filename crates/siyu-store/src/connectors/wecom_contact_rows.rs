@@ -9,7 +9,7 @@ use siyu_domain::customer::CustomerId;
 use siyu_domain::identity::IdentityKind;
 use siyu_domain::ids::ConnectorId;
 
-use super::wecom_customers::WecomContactRecord;
+use super::wecom_customers::{RecordDetail, WecomContactRecord};
 use crate::Result;
 use crate::tx::{Placeholders, Tx, on_tx};
 
@@ -173,18 +173,22 @@ pub(super) async fn link_contacts(
     Ok(())
 }
 
-/// Upserts the page's follow relations (live again if they had ended).
-pub(super) async fn upsert_follows(
+/// Writes the relations of `records` (live again if they had ended), one row per
+/// relation (a page may repeat one: WeCom's cursor overlapping, or two adds in one
+/// group of callbacks). A read from WeCom sets everything it says; an add's callback
+/// ([`RecordDetail::Callback`]) tells only the relation, so what only a read knows
+/// (remark, description, tags, personal tags) stays as it was.
+pub(super) async fn write_follows(
     tx: &mut Tx,
     tenant: siyu_domain::ids::TenantId,
     id: ConnectorId,
-    page: &[WecomContactRecord],
+    records: &[&WecomContactRecord],
     customers: &HashMap<&str, CustomerId>,
+    detail: RecordDetail,
     now: i64,
 ) -> Result<()> {
-    // one row per relation: a page may repeat one (WeCom's cursor overlapping)
     let mut rows: HashMap<(&str, &str), (&WecomContactRecord, CustomerId)> = HashMap::new();
-    for contact in page {
+    for contact in records {
         if let Some(customer) = customers.get(contact.external_userid.as_str()) {
             rows.insert(
                 (
@@ -196,6 +200,22 @@ pub(super) async fn upsert_follows(
         }
     }
     let rows: Vec<_> = rows.into_values().collect();
+    let updated = match detail {
+        RecordDetail::Read => {
+            "customer_id = excluded.customer_id, remark = excluded.remark, \
+             description = excluded.description, add_way = excluded.add_way, \
+             state = excluded.state, oper_userid = excluded.oper_userid, \
+             added_at = excluded.added_at, tag_ids = excluded.tag_ids, \
+             synced_at = excluded.synced_at, deleted_at = NULL, \
+             personal_tags = COALESCE(excluded.personal_tags, wecom_follows.personal_tags), \
+             personal_tags_at = COALESCE(excluded.personal_tags_at, wecom_follows.personal_tags_at)"
+        }
+        RecordDetail::Callback => {
+            "customer_id = excluded.customer_id, add_way = excluded.add_way, \
+             state = excluded.state, oper_userid = excluded.oper_userid, \
+             added_at = excluded.added_at, synced_at = excluded.synced_at, deleted_at = NULL"
+        }
+    };
     for chunk in rows.chunks(200) {
         let mut p = Placeholders::for_tx(tx);
         let values: Vec<String> = chunk.iter().map(|_| p.row(15)).collect();
@@ -203,14 +223,7 @@ pub(super) async fn upsert_follows(
             "INSERT INTO wecom_follows (connector_id, tenant_id, external_userid, userid, \
              customer_id, remark, description, add_way, state, oper_userid, added_at, tag_ids, \
              synced_at, personal_tags, personal_tags_at) VALUES {} \
-             ON CONFLICT (connector_id, external_userid, userid) DO UPDATE \
-             SET customer_id = excluded.customer_id, remark = excluded.remark, \
-             description = excluded.description, add_way = excluded.add_way, \
-             state = excluded.state, oper_userid = excluded.oper_userid, \
-             added_at = excluded.added_at, tag_ids = excluded.tag_ids, \
-             synced_at = excluded.synced_at, deleted_at = NULL, \
-             personal_tags = COALESCE(excluded.personal_tags, wecom_follows.personal_tags), \
-             personal_tags_at = COALESCE(excluded.personal_tags_at, wecom_follows.personal_tags_at)",
+             ON CONFLICT (connector_id, external_userid, userid) DO UPDATE SET {updated}",
             values.join(",")
         );
         on_tx!(tx, |c| {
@@ -237,62 +250,6 @@ pub(super) async fn upsert_follows(
                             .map(|t| Value::from(t.clone()).to_string()),
                     )
                     .bind(f.personal_tags.as_ref().map(|_| now));
-            }
-            query.execute(&mut *c).await?;
-        });
-    }
-    Ok(())
-}
-
-/// Inserts relations an add's callback told of (live again if they had ended), leaving
-/// what only a read knows (remark, description, tags) as it was.
-pub(super) async fn insert_added_follows(
-    tx: &mut Tx,
-    tenant: siyu_domain::ids::TenantId,
-    id: ConnectorId,
-    added: &[&WecomContactRecord],
-    customers: &HashMap<&str, CustomerId>,
-    now: i64,
-) -> Result<()> {
-    let rows: Vec<(&WecomContactRecord, CustomerId)> = added
-        .iter()
-        .filter_map(|c| {
-            customers
-                .get(c.external_userid.as_str())
-                .map(|id| (*c, *id))
-        })
-        .collect();
-    for chunk in rows.chunks(200) {
-        let mut p = Placeholders::for_tx(tx);
-        let values: Vec<String> = chunk.iter().map(|_| p.row(13)).collect();
-        let sql = format!(
-            "INSERT INTO wecom_follows (connector_id, tenant_id, external_userid, userid, \
-             customer_id, remark, description, add_way, state, oper_userid, added_at, tag_ids, \
-             synced_at) VALUES {} \
-             ON CONFLICT (connector_id, external_userid, userid) DO UPDATE \
-             SET customer_id = excluded.customer_id, add_way = excluded.add_way, \
-             state = excluded.state, oper_userid = excluded.oper_userid, \
-             added_at = excluded.added_at, synced_at = excluded.synced_at, deleted_at = NULL",
-            values.join(",")
-        );
-        on_tx!(tx, |c| {
-            let mut query = sqlx::query(&sql);
-            for (contact, customer) in chunk {
-                let f = &contact.follow;
-                query = query
-                    .bind(id.0)
-                    .bind(tenant.0)
-                    .bind(&contact.external_userid)
-                    .bind(&f.userid)
-                    .bind(customer.0)
-                    .bind("")
-                    .bind("")
-                    .bind(f.add_way)
-                    .bind(&f.state)
-                    .bind(&f.oper_userid)
-                    .bind(f.added_at)
-                    .bind("[]")
-                    .bind(now);
             }
             query.execute(&mut *c).await?;
         });

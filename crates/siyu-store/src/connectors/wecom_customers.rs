@@ -32,8 +32,7 @@ use siyu_domain::ids::{ConnectorId, JobId, StaffId};
 use siyu_domain::tracking::{EventType, TrackedEvent};
 
 use super::wecom_contact_rows::{
-    insert_added_follows, known_contacts, known_relations, link_contacts, marked_since, owners_in,
-    upsert_follows,
+    known_contacts, known_relations, link_contacts, marked_since, owners_in, write_follows,
 };
 use crate::db::{now_ms, on_db};
 use crate::sources::SourceRef;
@@ -406,21 +405,17 @@ impl TenantScope<'_> {
             })
             .collect();
         link_contacts(tx, self.tenant, id, &linked, now).await?;
-        match detail {
-            RecordDetail::Read => {
-                upsert_follows(tx, self.tenant, id, page, &customers, now).await?
-            }
-            RecordDetail::Callback => {
-                let new: Vec<&WecomContactRecord> = page
-                    .iter()
-                    .filter(|c| {
-                        added_relations
-                            .contains(&(c.external_userid.as_str(), c.follow.userid.as_str()))
-                    })
-                    .collect();
-                insert_added_follows(tx, self.tenant, id, &new, &customers, now).await?
-            }
-        }
+        let follows: Vec<&WecomContactRecord> = match detail {
+            RecordDetail::Read => page.iter().collect(),
+            RecordDetail::Callback => page
+                .iter()
+                .filter(|c| {
+                    added_relations
+                        .contains(&(c.external_userid.as_str(), c.follow.userid.as_str()))
+                })
+                .collect(),
+        };
+        write_follows(tx, self.tenant, id, &follows, &customers, detail, now).await?;
         // owners: a customer without one gets the member who added them first
         let mut first: HashMap<CustomerId, (i64, StaffId)> = HashMap::new();
         for contact in page {

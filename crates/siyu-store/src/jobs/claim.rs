@@ -18,6 +18,16 @@
 //!
 //! So when tenant A has 100,000 jobs waiting and tenant B enqueues 10, B's are among
 //! the very next claim's (half of a batch of 20 or more is B's if B has that many).
+//!
+//! # Looking before taking the write lock
+//! A runner asks for each of its kinds whenever it is woken, and every enqueue wakes
+//! it, so most claims find nothing. Before its transaction a claim reads, without
+//! locking, whether any job of its kinds is due ([`Store::any_job_due`], the same index
+//! probes); only then does it take the write lock. Under a flood of WeCom callbacks
+//! (`siyu bench acquisition`, 100,000 callbacks) 13,010 claims took 2,072 jobs, so at
+//! least 84% found nothing, each holding SQLite's single writer, the lock the callbacks'
+//! intake and their application wait for. A job enqueued between the look and the claim wakes the
+//! runner again, so nothing waits longer for it.
 
 use std::sync::atomic::Ordering;
 
@@ -88,6 +98,9 @@ impl Store {
             .map(|i| format!("${i}"))
             .collect::<Vec<_>>()
             .join(",");
+        if !self.any_job_due(kinds, &kind_list, now).await? {
+            return Ok(Vec::new());
+        }
         let mut tx = self.begin_writing().await?;
 
         // 1. the tenants with due jobs, starting after the one served last
@@ -402,6 +415,30 @@ impl Store {
 
 /// Up to `max` tenants with due waiting jobs of these kinds and ids above `after`, in
 /// id order: a skip scan (each step the least tenant id above the last, one index probe).
+impl Store {
+    /// Whether a job of these kinds is due (waiting with its time come, or running with
+    /// its lease run out), read without the write lock (see the module docs).
+    async fn any_job_due(&self, kinds: &[&str], kind_list: &str, now: i64) -> Result<bool> {
+        let sql = format!(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM jobs WHERE state = 'running' \
+             AND lease_until < {now} AND kind IN ({kind_list})) \
+             OR EXISTS (SELECT 1 FROM jobs WHERE state = 'waiting' AND tenant_id IS NULL \
+             AND kind IN ({kind_list}) AND run_at <= {now}) \
+             OR (SELECT MIN(tenant_id) FROM jobs WHERE state = 'waiting' \
+             AND tenant_id IS NOT NULL AND kind IN ({kind_list}) AND run_at <= {now}) \
+             IS NOT NULL THEN 1 ELSE 0 END"
+        );
+        let due: i32 = on_db!(self, |db| {
+            let mut query = sqlx::query_scalar(&sql);
+            for kind in kinds {
+                query = query.bind(*kind);
+            }
+            query.fetch_one(db).await?
+        });
+        Ok(due == 1)
+    }
+}
+
 async fn due_tenants(
     tx: &mut Tx,
     kinds: &[&str],

@@ -709,3 +709,55 @@ async fn the_backlog_counts_due_waiting_jobs_by_kind() {
     assert_eq!(stats[0].oldest_due_at, now - 5_000);
     assert!(stats[1].oldest_due_at >= now);
 }
+
+/// A runner asks for every kind it has whenever it is woken; a claim that finds nothing
+/// due answers without waiting for the writer (here held by another connection: SQLite's
+/// write lock, PostgreSQL's lock on the whole table), which other writers need.
+#[tokio::test]
+async fn a_claim_with_nothing_due_does_not_wait_for_the_writer() {
+    use sqlx::Connection;
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    store
+        .enqueue(&[NewJob::new("later", json!({})).run_at(siyu_store::now_ms() + 600_000)])
+        .await
+        .unwrap();
+    let holder: Box<dyn std::any::Any + Send> = if db.is_postgres() {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut c).await.unwrap();
+        sqlx::query("LOCK TABLE jobs IN EXCLUSIVE MODE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Box::new(c)
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        Box::new(c)
+    };
+    let claimed = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        store.claim_jobs("w", &["later", "none"], 10, 30_000),
+    )
+    .await
+    .expect("answered while the writer is held")
+    .unwrap();
+    assert!(claimed.is_empty());
+    drop(holder); // its transaction rolls back
+    // once it is due, the claim takes it
+    store
+        .enqueue(&[NewJob::new("now", json!({}))])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .claim_jobs("w", &["now"], 10, 30_000)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
