@@ -77,21 +77,52 @@ async function shot(page, name) {
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** The page's accessibility faults that axe-core finds: text contrast (WCAG AA), and
- * fields, buttons, links and images without a name. */
-async function accessibilityFaults(page) {
+ * fields, buttons, links and images without a name; within `selector` when given (a
+ * dialog's form, apart from the page a modal's mask dims). */
+async function accessibilityFaults(page, selector) {
   // evaluated through the DevTools protocol: the console's CSP forbids inline scripts
   await page.evaluate(AXE);
-  return page.evaluate(async () => {
-    const result = await window.axe.run(document, {
+  return page.evaluate(async (selector) => {
+    const result = await window.axe.run(selector ? { include: [[selector]] } : document, {
       runOnly: { type: 'rule', values: ['color-contrast', 'label', 'button-name', 'link-name', 'image-alt', 'select-name'] },
     });
     return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ') + ' ' + (n.any[0]?.message ?? '')).join(' | ')}`);
-  });
+  }, selector);
 }
 
 /** What the API says, with the page's session. */
 async function apiGet(page, url) {
   return page.evaluate(async (u) => (await fetch(u)).json(), url);
+}
+
+/** What the API answers to a POST of `body`, with the page's session. */
+async function apiPost(page, url, body) {
+  return page.evaluate(
+    async ([u, b]) => {
+      const r = await fetch(u, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(b) });
+      return r.json();
+    },
+    [url, body],
+  );
+}
+
+/** Picks an option of the select labelled `label` within `scope`: types `search` first
+ * when given (long option lists are virtual: only what shows can be clicked), then
+ * clicks the shown option with `option` in it. */
+async function pick(page, scope, label, search, option = search) {
+  await scope.getByLabel(label, { exact: true }).click();
+  if (search) await page.keyboard.type(search);
+  await page.locator('.ant-select-item-option:visible', { hasText: option }).first().click();
+}
+
+/** The open dialog whose form has this test id. */
+function dialogOf(page, formTestId) {
+  return page.getByRole('dialog').filter({ has: page.getByTestId(formTestId) });
+}
+
+/** Confirms the open Popconfirm that names `name`. */
+async function confirm(page, name) {
+  await page.locator('.ant-popconfirm:visible', { hasText: name }).getByRole('button', { name: /确\s*定/ }).click();
 }
 
 test('signing in shows the dashboard with the demo data', async () => {
@@ -561,7 +592,7 @@ test('a channel code shows its members\' adds today against capacity, and its la
     return r.status;
   });
   assert.equal(registered, 201);
-  await page.getByRole('button', { name: /新\s*建/ }).click();
+  await page.getByTestId('new-link').click();
   const dialog = page.getByRole('dialog');
   await dialog.getByLabel('名称').fill('浏览器测试短链');
   await dialog.getByLabel('目标地址（须在已登记的域名下）').fill('https://browser-test.example.com/spring');
@@ -586,6 +617,210 @@ test('a channel code shows its members\' adds today against capacity, and its la
   assert.equal(clicks, '1');
   assert.deepEqual(await accessibilityFaults(page), [], 'acquisition: accessibility');
   await shot(page, 'acquisition');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('channel accounts, channel codes and links are made, changed and deleted on the Acquisition page', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.goto(base + '/acquisition');
+  const staff = await apiGet(page, '/api/v1/staff?limit=500');
+  const guide = staff.items.find((m) => m.email === 'guide07@demo.siyu.local');
+  const save = (dialog) => dialog.getByRole('button', { name: /保\s*存/ }).click();
+
+  // a channel account, made in the form (its domain class the platform's usual one)
+  await page.getByTestId('new-account').click();
+  let dialog = dialogOf(page, 'account-form');
+  await pick(page, dialog, '平台', '快手');
+  await dialog.getByLabel('名称', { exact: true }).fill('浏览器测试快手号');
+  await dialog.getByLabel('平台上的账号 ID').fill('browser_ks');
+  await save(dialog);
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByTestId('acquisition-accounts').locator('tr', { hasText: '浏览器测试快手号' }).waitFor();
+  const account = (await apiGet(page, '/api/v1/channel-accounts?limit=500')).items.find((a) => a.name === '浏览器测试快手号');
+  assert.ok(account, 'the account is stored');
+  assert.deepEqual([account.platform, account.handle, account.domain_class], ['kuaishou', 'browser_ks', 'public']);
+  // renamed in the form: only the name is sent
+  await page.getByTestId(`edit-account-${account.id}`).click();
+  dialog = dialogOf(page, 'account-form');
+  await dialog.getByLabel('名称', { exact: true }).fill('浏览器测试快手号（主号）');
+  const accountPatch = page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/api/v1/channel-accounts/${account.id}`));
+  await save(dialog);
+  assert.deepEqual(JSON.parse((await accountPatch).postData()), { name: '浏览器测试快手号（主号）' });
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal((await apiGet(page, `/api/v1/channel-accounts/${account.id}`)).name, '浏览器测试快手号（主号）');
+
+  // a channel code: a state that is no state is refused in the form, one the demo has
+  // by the API (shown in the dialog), then it is made with the account and a member
+  await page.getByTestId('new-code').click();
+  dialog = dialogOf(page, 'code-form');
+  await dialog.getByLabel('名称', { exact: true }).fill('浏览器表单活码');
+  await dialog.getByLabel('渠道参数（state）').fill('not a state!');
+  await save(dialog);
+  await dialog.getByText('须为 1–30 位字母、数字、- 或 _').waitFor();
+  await pick(page, dialog, '渠道账号', '浏览器测试快手号');
+  await dialog.getByTestId('add-member').click();
+  await pick(page, dialog, '成员 1', guide.name);
+  await dialog.getByLabel('成员 1 的每日上限').fill('7');
+  assert.deepEqual(await accessibilityFaults(page, '[data-testid=code-form]'), [], 'code form: accessibility');
+  await dialog.getByLabel('渠道参数（state）').fill('live-618');
+  const refused = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/channel-codes'));
+  await save(dialog);
+  assert.equal((await refused).status(), 409);
+  await dialog
+    .getByRole('alert')
+    .filter({ hasText: 'a live channel code has this state' })
+    .waitFor()
+    .catch(async (e) => {
+      await shot(page, 'code-form-refusal-unshown');
+      throw e;
+    });
+  await dialog.getByLabel('渠道参数（state）').fill('browser-form-1');
+  await save(dialog);
+  await dialog.waitFor({ state: 'hidden' });
+  const codeRow = page.getByTestId('acquisition-codes').locator('tr', { hasText: 'browser-form-1' });
+  await codeRow.waitFor();
+  assert.match(await codeRow.textContent(), new RegExp(`浏览器测试快手号（主号）.*${guide.name} 0/7`));
+  const codes = (await apiGet(page, '/api/v1/channel-codes?limit=200')).items;
+  assert.ok(!codes.some((c) => c.name === '浏览器表单活码' && c.state !== 'browser-form-1'), 'nothing was made with the refused state');
+  const code = codes.find((c) => c.state === 'browser-form-1');
+  assert.equal(code.name, '浏览器表单活码');
+  assert.equal(code.account_id, account.id);
+  assert.equal(code.connector_id ?? null, null);
+  assert.deepEqual(code.members, [{ staff_id: guide.id, role: 'primary', weight: 1, daily_capacity: 7 }]);
+  assert.equal(code.skip_verify, true);
+  assert.equal(code.routing.mode, 'round_robin');
+  assert.equal(code.routing.working_hours ?? null, null);
+
+  // renamed, with working hours from 10:00: only those are sent, the members stay
+  await page.getByTestId(`edit-code-${code.id}`).click();
+  dialog = dialogOf(page, 'code-form');
+  await dialog.getByLabel('名称', { exact: true }).fill('浏览器表单活码（改）');
+  await dialog.getByLabel('限定工作时间').click();
+  await dialog.getByLabel('工作时间开始').fill('10:00');
+  const codePatch = page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/api/v1/channel-codes/${code.id}`));
+  await save(dialog);
+  const hours = { start: '10:00', end: '18:00', days: [1, 2, 3, 4, 5] };
+  assert.deepEqual(JSON.parse((await codePatch).postData()), { name: '浏览器表单活码（改）', routing: { mode: 'round_robin', working_hours: hours } });
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByTestId('acquisition-codes').locator('tr', { hasText: '浏览器表单活码（改）' }).waitFor();
+  const changed = await apiGet(page, `/api/v1/channel-codes/${code.id}`);
+  assert.equal(changed.name, '浏览器表单活码（改）');
+  assert.deepEqual(changed.routing.working_hours, hours);
+  assert.deepEqual(changed.members, code.members);
+
+  // the account a code names cannot be deleted: the API's refusal shows on the card
+  await page.getByTestId(`delete-account-${account.id}`).click();
+  await confirm(page, '浏览器测试快手号（主号）');
+  await page.getByRole('alert').filter({ hasText: 'name this account' }).waitFor();
+  assert.equal((await apiGet(page, `/api/v1/channel-accounts/${account.id}`)).id, account.id);
+  // the code is deleted after a confirmation
+  await page.getByTestId(`delete-code-${code.id}`).click();
+  await confirm(page, '浏览器表单活码（改）');
+  await codeRow.waitFor({ state: 'detached' });
+  assert.ok(!(await apiGet(page, '/api/v1/channel-codes?limit=200')).items.some((c) => c.id === code.id));
+  assert.equal(await page.evaluate(async (id) => (await fetch(`/api/v1/channel-codes/${id}`)).status, code.id), 404);
+  // an account nothing names is deleted
+  const spare = await apiPost(page, '/api/v1/channel-accounts', { platform: 'weibo', name: '浏览器测试备用号' });
+  assert.ok(spare.id > 0, JSON.stringify(spare));
+  await page.reload();
+  await page.getByTestId(`delete-account-${spare.id}`).click();
+  await confirm(page, '浏览器测试备用号');
+  await page.getByTestId('acquisition-accounts').locator('tr', { hasText: '浏览器测试备用号' }).waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(async (id) => (await fetch(`/api/v1/channel-accounts/${id}`)).status, spare.id), 404);
+
+  // the printable sheet of the stores' codes opens in a new tab
+  const sheet = page.getByTestId('codes-sheet');
+  assert.equal(await sheet.getAttribute('href'), '/api/v1/channel-codes/sheet');
+  assert.equal(await sheet.getAttribute('target'), '_blank');
+  const html = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/channel-codes/sheet');
+    return `${r.status} ${r.headers.get('content-type')} ${await r.text()}`;
+  });
+  assert.match(html, /^200 text\/html.*门店活码/s);
+
+  // a link (to the demo's registered shop) changed in the form: an emptied UTM value is
+  // sent as "" and removed; then deleted, its short link gone
+  const link = await apiPost(page, '/api/v1/links', {
+    name: '浏览器测试改链',
+    destination: 'https://shop.lumi-tea.example.com/promo/edit',
+    utm_source: 'weibo',
+    utm_medium: 'social',
+  });
+  assert.ok(link.id > 0, JSON.stringify(link));
+  await page.reload();
+  await page.getByTestId(`edit-link-${link.id}`).click();
+  dialog = dialogOf(page, 'link-form');
+  await dialog.getByLabel('名称', { exact: true }).fill('浏览器测试改链（新）');
+  await dialog.getByLabel('utm_medium').fill('');
+  const linkPatch = page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/api/v1/links/${link.id}`));
+  await save(dialog);
+  assert.deepEqual(JSON.parse((await linkPatch).postData()), { name: '浏览器测试改链（新）', utm_medium: '' });
+  await dialog.waitFor({ state: 'hidden' });
+  const edited = await apiGet(page, `/api/v1/links/${link.id}`);
+  assert.equal(edited.name, '浏览器测试改链（新）');
+  assert.equal(edited.utm_source, 'weibo');
+  assert.equal(edited.utm_medium ?? null, null);
+  assert.ok(!edited.target.includes('utm_medium'), edited.target);
+  await page.getByTestId(`delete-link-${link.id}`).click();
+  await confirm(page, '浏览器测试改链（新）');
+  await page.getByTestId('acquisition-links').locator('tr', { hasText: '浏览器测试改链' }).waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(async (p) => (await fetch(p, { redirect: 'manual' })).status, link.path), 410);
+  assert.deepEqual(await accessibilityFaults(page), [], 'acquisition with its cards: accessibility');
+  await shot(page, 'acquisition-manage');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
+test('a group code is made in the form over the demo corp\'s chats in the order chosen, renamed and deleted', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.goto(base + '/acquisition');
+  // the demo's WeCom corp (a stand-in) brings its customer group chats with its first sync
+  const connector = (await apiGet(page, '/api/v1/connectors')).find((c) => c.name === '演示企业微信');
+  assert.ok(connector, 'the demo has its WeCom channel');
+  let chats = [];
+  for (let i = 0; i < 300 && chats.length < 2; i++) {
+    chats = (await apiGet(page, `/api/v1/connectors/${connector.id}/group-chats`)).filter((c) => !c.dismissed_at);
+    if (chats.length < 2) await page.waitForTimeout(200);
+  }
+  assert.ok(chats.length >= 2, `the demo corp's group chats are synced: ${JSON.stringify(chats)}`);
+  await page.reload();
+  await page.getByTestId('new-group-code').click();
+  const dialog = dialogOf(page, 'group-code-form');
+  await dialog.getByLabel('名称', { exact: true }).fill('浏览器测试群活码');
+  await dialog.getByLabel('渠道参数（state）').fill('browser-group-1');
+  await pick(page, dialog, '企业微信渠道', null, '演示企业微信');
+  await pick(page, dialog, '群聊 1', chats[0].name);
+  await dialog.getByTestId('add-chat').click();
+  await pick(page, dialog, '群聊 2', chats[1].name);
+  // the second chat is moved first
+  await dialog.getByRole('button', { name: '上移群聊 2' }).click();
+  assert.deepEqual(await accessibilityFaults(page, '[data-testid=group-code-form]'), [], 'group code form: accessibility');
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  const row = page.getByTestId('acquisition-group-codes').locator('tr', { hasText: 'browser-group-1' });
+  await row.waitFor();
+  const made = (await apiGet(page, '/api/v1/group-codes?limit=200')).items.find((c) => c.state === 'browser-group-1');
+  assert.equal(made.name, '浏览器测试群活码');
+  assert.equal(made.connector_id, connector.id);
+  assert.deepEqual(made.chat_ids, [chats[1].chat_id, chats[0].chat_id]);
+  assert.equal(made.auto_create_room, true);
+  assert.equal(made.room_base_name, '浏览器测试群活码');
+  assert.equal(made.room_base_id, 1);
+  // renamed in the form: only the name is sent
+  await page.getByTestId(`edit-group-code-${made.id}`).click();
+  await dialog.getByLabel('名称', { exact: true }).fill('浏览器测试群活码（改）');
+  const patch = page.waitForRequest((r) => r.method() === 'PATCH' && r.url().endsWith(`/api/v1/group-codes/${made.id}`));
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  assert.deepEqual(JSON.parse((await patch).postData()), { name: '浏览器测试群活码（改）' });
+  await dialog.waitFor({ state: 'hidden' });
+  await row.filter({ hasText: '浏览器测试群活码（改）' }).waitFor();
+  assert.equal((await apiGet(page, `/api/v1/group-codes/${made.id}`)).name, '浏览器测试群活码（改）');
+  // deleted after a confirmation
+  await page.getByTestId(`delete-group-code-${made.id}`).click();
+  await confirm(page, '浏览器测试群活码（改）');
+  await row.waitFor({ state: 'detached' });
+  assert.ok(!(await apiGet(page, '/api/v1/group-codes?limit=200')).items.some((c) => c.id === made.id));
   assert.deepEqual(errors, []);
   await context.close();
 });

@@ -1,17 +1,24 @@
 // Acquisition (获客): what channel codes brought over a date range, grouped by code,
 // account, platform, unit or member (scans, adds, losses, net adds, first orders and
 // GMV), and the live codes with each member's adds today against their daily capacity,
-// the state of their WeCom contact way and their QR image; group codes and tracked
-// links (`AcquisitionLinks.tsx`).
-import { Alert, Card, DatePicker, Segmented, Space, Statistic, Table, Tag, Typography } from 'antd';
+// the state of their WeCom contact way and their QR image, with the printable sheet of
+// the stores' codes; those who may run campaigns make, change and delete codes
+// (`AcquisitionCodeForm.tsx`). Group codes (`AcquisitionGroupCodes.tsx`), tracked links
+// (`AcquisitionLinks.tsx`) and the channel accounts (`AcquisitionAccounts.tsx`) follow.
+import { PlusOutlined, PrinterOutlined } from '@ant-design/icons';
+import { Alert, Button, Card, DatePicker, Popconfirm, Segmented, Space, Statistic, Table, Tag, Typography } from 'antd';
 import dayjs, { type Dayjs } from 'dayjs';
-import { useMemo, useState } from 'react';
-import { api, unwrap, type Schemas } from '../api/client';
+import { useState } from 'react';
+import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { formatMoney, formatNumber, tenantToday } from '../format';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
-import { GroupCodesCard, LinksCard } from './AcquisitionLinks';
+import { AccountsCard } from './AcquisitionAccounts';
+import { CodeFormModal } from './AcquisitionCodeForm';
+import { GroupCodesCard } from './AcquisitionGroupCodes';
+import { LinksCard } from './AcquisitionLinks';
+import { useAcquisitionLookups } from './acquisitionLookups';
 
 type ReportBy = Schemas['ReportBy'];
 type ReportRow = Schemas['ReportRow'];
@@ -36,16 +43,24 @@ export function AcquisitionPage() {
     [range[0].valueOf(), range[1].valueOf(), by],
   );
   const codes = useApi(() => unwrap(api.GET('/api/v1/channel-codes', { params: { query: { limit: 200 } } })), []);
-  // names of staff, when the caller may read them (else their ids)
-  const staff = useApi(
-    () => (can('staff.read') ? unwrap(api.GET('/api/v1/staff', { params: { query: { limit: 500 } } })) : Promise.resolve(null)),
-    [],
-  );
-  const staffName = useMemo(() => {
-    const names = new Map<number, string>();
-    for (const s of staff.data?.items ?? []) names.set(s.id, s.name);
-    return (id: number) => names.get(id) ?? `#${id}`;
-  }, [staff.data]);
+  // names of staff, units, accounts (ids when the caller may not read them), and what
+  // the forms pick from
+  const lookups = useAcquisitionLookups();
+  const { staffName } = lookups;
+  const editable = can('campaigns.write');
+  // the code in the dialog: `new` for a new one
+  const [editing, setEditing] = useState<ChannelCode | 'new' | null>(null);
+  const [codeError, setCodeError] = useState<string | null>(null);
+
+  async function removeCode(code: ChannelCode) {
+    setCodeError(null);
+    try {
+      await unwrap(api.DELETE('/api/v1/channel-codes/{id}', { params: { path: { id: code.id } } }));
+      await codes.reload();
+    } catch (e) {
+      setCodeError(errorMessage(e));
+    }
+  }
 
   const total = report.data?.total;
   const n = (v: number) => formatNumber(locale, v);
@@ -106,7 +121,22 @@ export function AcquisitionPage() {
           ]}
         />
       </Card>
-      <Card title={t('acquisition.codes')}>
+      <Card
+        title={t('acquisition.codes')}
+        extra={
+          <Space>
+            <Button icon={<PrinterOutlined />} href="/api/v1/channel-codes/sheet" target="_blank" rel="noreferrer" data-testid="codes-sheet">
+              {t('acquisition.sheet')}
+            </Button>
+            {editable && (
+              <Button icon={<PlusOutlined />} onClick={() => setEditing('new')} data-testid="new-code">
+                {t('acquisition.newCode')}
+              </Button>
+            )}
+          </Space>
+        }
+      >
+        {codeError && <Alert type="error" showIcon title={codeError} role="alert" style={{ marginBottom: 12 }} />}
         <Table<ChannelCode>
           data-testid="acquisition-codes"
           size="small"
@@ -117,6 +147,7 @@ export function AcquisitionPage() {
           columns={[
             { title: t('common.name'), dataIndex: 'name' },
             { title: 'state', dataIndex: 'state', render: (s: string) => <Typography.Text code>{s}</Typography.Text> },
+            { title: t('acquisition.account'), dataIndex: 'account_id', render: (id: number | null) => lookups.accountName(id) },
             {
               title: t('acquisition.addsToday'),
               key: 'members',
@@ -159,11 +190,39 @@ export function AcquisitionPage() {
                 </Space>
               ),
             },
+            ...(editable
+              ? [
+                  {
+                    title: t('common.actions'),
+                    key: 'actions',
+                    render: (_: unknown, code: ChannelCode) => (
+                      <Space size={4}>
+                        <Button size="small" onClick={() => setEditing(code)} aria-label={`${t('common.edit')} ${code.name}`} data-testid={`edit-code-${code.id}`}>
+                          {t('common.edit')}
+                        </Button>
+                        <Popconfirm title={t('acquisition.confirmDeleteCode', { name: code.name })} onConfirm={() => removeCode(code)} okButtonProps={{ danger: true }}>
+                          <Button size="small" danger aria-label={`${t('common.delete')} ${code.name}`} data-testid={`delete-code-${code.id}`}>
+                            {t('common.delete')}
+                          </Button>
+                        </Popconfirm>
+                      </Space>
+                    ),
+                  },
+                ]
+              : []),
           ]}
         />
+        <CodeFormModal
+          open={editing !== null}
+          code={editing === 'new' ? null : editing}
+          lookups={lookups}
+          onClose={() => setEditing(null)}
+          onSaved={() => void codes.reload()}
+        />
       </Card>
-      <GroupCodesCard range={range} />
-      <LinksCard range={range} />
+      <GroupCodesCard range={range} lookups={lookups} />
+      <LinksCard range={range} lookups={lookups} />
+      <AccountsCard lookups={lookups} />
     </Space>
   );
 }

@@ -1,23 +1,29 @@
 // Tracked links (短链) on the Acquisition page: each link's short address, where it
 // leads (its destination with UTM), and its clicks over the page's date range (personal
-// ones among them, crawler fetches apart); a form to make one (to a destination an
-// admin registered) for those who may run campaigns.
+// ones among them, crawler fetches apart); those who may run campaigns make links (to a
+// destination an admin registered), change and delete them. Group codes are in
+// `AcquisitionGroupCodes.tsx`.
 import { PlusOutlined } from '@ant-design/icons';
-import { Alert, Button, Card, Form, Input, Modal, Table, Typography } from 'antd';
+import { Alert, Button, Card, Form, Input, Popconfirm, Select, Space, Table, Typography } from 'antd';
 import type { Dayjs } from 'dayjs';
 import { useMemo, useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
+import { FormModal } from '../components/FormModal';
 import { formatNumber } from '../format';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
+import type { Lookups } from './acquisitionLookups';
 
 type TrackedLink = Schemas['TrackedLink'];
-type NewLink = { name: string; destination: string; utm_source?: string; utm_medium?: string; utm_campaign?: string };
+const UTM = ['utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content'] as const;
+type Values = { name: string; destination: string; account_id?: number | null } & Partial<Record<(typeof UTM)[number], string>>;
+const FIELDS = ['name', 'destination', 'account_id', ...UTM];
 
-export function LinksCard({ range }: { range: [Dayjs, Dayjs] }) {
+export function LinksCard({ range, lookups }: { range: [Dayjs, Dayjs]; lookups: Lookups }) {
   const { t, locale } = useLocale();
   const { can } = useSession();
+  const editable = can('campaigns.write');
   const links = useApi(() => unwrap(api.GET('/api/v1/links', { params: { query: { limit: 200 } } })), []);
   const report = useApi(
     () =>
@@ -29,36 +35,60 @@ export function LinksCard({ range }: { range: [Dayjs, Dayjs] }) {
     [range[0].valueOf(), range[1].valueOf()],
   );
   const destinations = useApi(() => unwrap(api.GET('/api/v1/link-destinations')), []);
-  const [creating, setCreating] = useState(false);
+  // the link in the dialog: `new` for a new one
+  const [editing, setEditing] = useState<TrackedLink | 'new' | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [form] = Form.useForm<NewLink>();
+  const [form] = Form.useForm<Values>();
+  const current = editing === 'new' ? null : editing;
   const figures = useMemo(() => new Map((report.data?.rows ?? []).map((r) => [r.link_id, r])), [report.data]);
   const n = (v: number) => formatNumber(locale, v);
 
-  async function create(values: NewLink) {
+  async function submit(v: Values) {
+    if (!current) {
+      const body: Schemas['NewTrackedLink'] = { name: v.name, destination: v.destination, account_id: v.account_id ?? null };
+      for (const key of UTM) if (v[key]?.trim()) body[key] = v[key].trim();
+      await unwrap(api.POST('/api/v1/links', { body }));
+    } else {
+      // only what changed: a UTM value emptied is sent as "" (removes it)
+      const body: Schemas['TrackedLinkChange'] = {};
+      if (v.name !== current.name) body.name = v.name;
+      if (v.destination !== current.destination) body.destination = v.destination;
+      if ((v.account_id ?? null) !== (current.account_id ?? null)) body.account_id = v.account_id ?? null;
+      for (const key of UTM) {
+        const value = v[key]?.trim() ?? '';
+        if (value !== (current[key] ?? '')) body[key] = value;
+      }
+      if (Object.keys(body).length > 0) await unwrap(api.PATCH('/api/v1/links/{id}', { params: { path: { id: current.id } }, body }));
+    }
+    await links.reload();
+  }
+
+  async function remove(l: TrackedLink) {
     setError(null);
     try {
-      await unwrap(api.POST('/api/v1/links', { body: values }));
-      setCreating(false);
-      form.resetFields();
-      void links.reload();
+      await unwrap(api.DELETE('/api/v1/links/{id}', { params: { path: { id: l.id } } }));
+      await links.reload();
     } catch (e) {
       setError(errorMessage(e));
     }
   }
 
+  const values: Partial<Values> = current
+    ? { name: current.name, destination: current.destination, account_id: current.account_id ?? null, ...Object.fromEntries(UTM.map((k) => [k, current[k] ?? ''])) }
+    : { account_id: null };
+
   return (
     <Card
       title={t('links.title')}
       extra={
-        can('campaigns.write') && (
-          <Button icon={<PlusOutlined />} onClick={() => setCreating(true)}>
-            {t('common.create')}
+        editable && (
+          <Button icon={<PlusOutlined />} onClick={() => setEditing('new')} data-testid="new-link">
+            {t('links.new')}
           </Button>
         )
       }
     >
-      {(links.error || report.error) && <Alert type="error" showIcon title={links.error ?? report.error} role="alert" />}
+      {(error || links.error || report.error) && <Alert type="error" showIcon title={error ?? links.error ?? report.error} role="alert" style={{ marginBottom: 12 }} />}
       {destinations.data && destinations.data.length === 0 && (
         <Alert type="info" showIcon title={t('links.noDestination')} style={{ marginBottom: 12 }} />
       )}
@@ -84,90 +114,58 @@ export function LinksCard({ range }: { range: [Dayjs, Dayjs] }) {
           { title: t('links.clicks'), key: 'clicks', align: 'right', render: (_, l) => n(figures.get(l.id)?.clicks ?? 0) },
           { title: t('links.personal'), key: 'personal', align: 'right', render: (_, l) => n(figures.get(l.id)?.personal_clicks ?? 0) },
           { title: t('links.crawlers'), key: 'crawlers', align: 'right', render: (_, l) => n(figures.get(l.id)?.crawler_fetches ?? 0) },
+          ...(editable
+            ? [
+                {
+                  title: t('common.actions'),
+                  key: 'actions',
+                  render: (_: unknown, l: TrackedLink) => (
+                    <Space size={4}>
+                      <Button size="small" onClick={() => setEditing(l)} aria-label={`${t('common.edit')} ${l.name}`} data-testid={`edit-link-${l.id}`}>
+                        {t('common.edit')}
+                      </Button>
+                      <Popconfirm title={t('links.confirmDelete', { name: l.name })} onConfirm={() => remove(l)} okButtonProps={{ danger: true }}>
+                        <Button size="small" danger aria-label={`${t('common.delete')} ${l.name}`} data-testid={`delete-link-${l.id}`}>
+                          {t('common.delete')}
+                        </Button>
+                      </Popconfirm>
+                    </Space>
+                  ),
+                },
+              ]
+            : []),
         ]}
       />
-      <Modal
-        open={creating}
-        title={t('links.title')}
-        onCancel={() => setCreating(false)}
-        onOk={() => form.submit()}
-        okText={t('common.save')}
-        cancelText={t('common.cancel')}
+      <FormModal<Values>
+        open={editing !== null}
+        title={current ? t('links.edit') : t('links.new')}
+        form={form}
+        values={values}
+        onClose={() => setEditing(null)}
+        submit={submit}
+        fieldOf={(f) => (FIELDS.includes(f) ? [f] : null)}
+        name="link-form"
       >
-        {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
-        <Form form={form} layout="vertical" onFinish={create}>
-          <Form.Item name="name" label={t('common.name')} rules={[{ required: true }]}>
+        <Form.Item name="name" label={t('common.name')} rules={[{ required: true, whitespace: true }]}>
+          <Input maxLength={100} />
+        </Form.Item>
+        <Form.Item
+          name="destination"
+          label={t('links.destination')}
+          rules={[{ required: true }]}
+          extra={(destinations.data ?? []).map((d) => d.url_prefix).join(' · ')}
+        >
+          <Input placeholder="https://" />
+        </Form.Item>
+        <Form.Item name="account_id" label={t('acquisition.account')}>
+          <Select allowClear showSearch optionFilterProp="label" options={(lookups.accounts.data ?? []).map((a) => ({ value: a.id, label: a.name }))} />
+        </Form.Item>
+        {UTM.map((key) => (
+          <Form.Item key={key} name={key} label={key} extra={current && key === 'utm_source' ? t('links.utmHelp') : undefined}>
             <Input />
           </Form.Item>
-          <Form.Item
-            name="destination"
-            label={t('links.destination')}
-            rules={[{ required: true }]}
-            extra={(destinations.data ?? []).map((d) => d.url_prefix).join(' · ')}
-          >
-            <Input placeholder="https://" />
-          </Form.Item>
-          <Form.Item name="utm_source" label="utm_source">
-            <Input />
-          </Form.Item>
-          <Form.Item name="utm_medium" label="utm_medium">
-            <Input />
-          </Form.Item>
-          <Form.Item name="utm_campaign" label="utm_campaign">
-            <Input />
-          </Form.Item>
-        </Form>
-      </Modal>
-    </Card>
-  );
-}
-
-type GroupCode = Schemas['GroupCode'];
-
-/** Group codes (群活码): each code's chats, the ones its join way seats people in now,
- * and the joins over the page's date range. */
-export function GroupCodesCard({ range }: { range: [Dayjs, Dayjs] }) {
-  const { t, locale } = useLocale();
-  const codes = useApi(() => unwrap(api.GET('/api/v1/group-codes', { params: { query: { limit: 200 } } })), []);
-  const report = useApi(
-    () =>
-      unwrap(
-        api.GET('/api/v1/group-codes/report', {
-          params: { query: { from: range[0].format('YYYY-MM-DD'), to: range[1].format('YYYY-MM-DD') } },
-        }),
-      ),
-    [range[0].valueOf(), range[1].valueOf()],
-  );
-  const figures = useMemo(() => new Map((report.data?.rows ?? []).map((r) => [r.code_id, r])), [report.data]);
-  const n = (v: number) => formatNumber(locale, v);
-  return (
-    <Card title={t('groupCodes.title')}>
-      {(codes.error || report.error) && <Alert type="error" showIcon title={codes.error ?? report.error} role="alert" />}
-      <Table<GroupCode>
-        data-testid="acquisition-group-codes"
-        size="small"
-        loading={codes.loading}
-        rowKey="id"
-        dataSource={codes.data?.items ?? []}
-        pagination={{ pageSize: 20, hideOnSinglePage: true }}
-        columns={[
-          { title: t('common.name'), dataIndex: 'name' },
-          { title: 'state', dataIndex: 'state', render: (s: string) => <Typography.Text code>{s}</Typography.Text> },
-          {
-            title: t('groupCodes.seating'),
-            key: 'way',
-            render: (_, c) =>
-              c.join_way?.error ? (
-                <Typography.Text type="danger">{c.join_way.error}</Typography.Text>
-              ) : (
-                (c.join_way?.chat_ids ?? []).join(', ') || '—'
-              ),
-          },
-          { title: t('groupCodes.chats'), key: 'pool', align: 'right', render: (_, c) => n(c.chat_ids.length) },
-          { title: t('groupCodes.joins'), key: 'joins', align: 'right', render: (_, c) => n(figures.get(c.id)?.joins ?? 0) },
-          { title: t('groupCodes.left'), key: 'left', align: 'right', render: (_, c) => n(figures.get(c.id)?.left ?? 0) },
-        ]}
-      />
+        ))}
+      </FormModal>
     </Card>
   );
 }
