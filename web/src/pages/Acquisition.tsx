@@ -6,11 +6,12 @@
 // (`AcquisitionCodeForm.tsx`). Group codes (`AcquisitionGroupCodes.tsx`), tracked links
 // (`AcquisitionLinks.tsx`) and the channel accounts (`AcquisitionAccounts.tsx`) follow.
 import { PlusOutlined, PrinterOutlined } from '@ant-design/icons';
-import { Alert, Button, Card, DatePicker, Popconfirm, Segmented, Space, Statistic, Table, Tag, Typography } from 'antd';
+import { Alert, Button, Card, DatePicker, Segmented, Space, Statistic, Table, Tag, Typography } from 'antd';
 import dayjs, { type Dayjs } from 'dayjs';
 import { useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { formatMoney, formatNumber, tenantToday } from '../format';
+import { actionsColumn } from '../components/RowActions';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
@@ -190,26 +191,12 @@ export function AcquisitionPage() {
                 </Space>
               ),
             },
-            ...(editable
-              ? [
-                  {
-                    title: t('common.actions'),
-                    key: 'actions',
-                    render: (_: unknown, code: ChannelCode) => (
-                      <Space size={4}>
-                        <Button size="small" onClick={() => setEditing(code)} aria-label={`${t('common.edit')} ${code.name}`} data-testid={`edit-code-${code.id}`}>
-                          {t('common.edit')}
-                        </Button>
-                        <Popconfirm title={t('acquisition.confirmDeleteCode', { name: code.name })} onConfirm={() => removeCode(code)} okButtonProps={{ danger: true }}>
-                          <Button size="small" danger aria-label={`${t('common.delete')} ${code.name}`} data-testid={`delete-code-${code.id}`}>
-                            {t('common.delete')}
-                          </Button>
-                        </Popconfirm>
-                      </Space>
-                    ),
-                  },
-                ]
-              : []),
+            ...actionsColumn<ChannelCode>(editable, t('common.actions'), {
+              kind: 'code',
+              confirm: (code) => t('acquisition.confirmDeleteCode', { name: code.name }),
+              onEdit: (code) => setEditing(code),
+              onDelete: (code) => removeCode(code),
+            }),
           ]}
         />
         <CodeFormModal

@@ -3,10 +3,11 @@
 // name so acquisition is reported per platform and per account. Those who may run
 // campaigns add, change and delete them (the API refuses to delete one a code names).
 import { PlusOutlined } from '@ant-design/icons';
-import { Alert, Button, Card, Form, Input, Popconfirm, Select, Space, Table, Tag, Typography } from 'antd';
+import { Alert, Button, Card, Form, Input, Select, Table, Tag, Typography } from 'antd';
 import { useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { FormModal } from '../components/FormModal';
+import { actionsColumn } from '../components/RowActions';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
 import type { ChannelAccount, Lookups } from './acquisitionLookups';
@@ -114,26 +115,12 @@ export function AccountsCard({ lookups }: { lookups: Lookups }) {
           { title: t('accounts.domainClass'), dataIndex: 'domain_class', render: (c: DomainClass) => <Tag>{t(`accounts.domain.${c}` as MessageKey)}</Tag> },
           { title: t('common.unit'), dataIndex: 'unit_id', render: (id: number | null) => lookups.unitName(id) },
           { title: t('accounts.owner'), dataIndex: 'owner_staff_id', render: (id: number | null) => lookups.staffName(id) },
-          ...(editable
-            ? [
-                {
-                  title: t('common.actions'),
-                  key: 'actions',
-                  render: (_: unknown, a: ChannelAccount) => (
-                    <Space size={4}>
-                      <Button size="small" onClick={() => setEditing(a)} aria-label={`${t('common.edit')} ${a.name}`} data-testid={`edit-account-${a.id}`}>
-                        {t('common.edit')}
-                      </Button>
-                      <Popconfirm title={t('accounts.confirmDelete', { name: a.name })} onConfirm={() => remove(a)} okButtonProps={{ danger: true }}>
-                        <Button size="small" danger aria-label={`${t('common.delete')} ${a.name}`} data-testid={`delete-account-${a.id}`}>
-                          {t('common.delete')}
-                        </Button>
-                      </Popconfirm>
-                    </Space>
-                  ),
-                },
-              ]
-            : []),
+          ...actionsColumn<ChannelAccount>(editable, t('common.actions'), {
+            kind: 'account',
+            confirm: (a) => t('accounts.confirmDelete', { name: a.name }),
+            onEdit: (a) => setEditing(a),
+            onDelete: (a) => remove(a),
+          }),
         ]}
       />
       <FormModal<Values>

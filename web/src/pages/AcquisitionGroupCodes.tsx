@@ -5,12 +5,13 @@
 // or typed as chat_ids by a role that cannot list them), and whether WeCom opens new
 // rooms, named how, when all are full.
 import { ArrowDownOutlined, ArrowUpOutlined, DeleteOutlined, PlusOutlined } from '@ant-design/icons';
-import { Alert, Button, Card, Divider, Form, Input, InputNumber, Popconfirm, Select, Space, Switch, Table, Typography } from 'antd';
+import { Alert, Button, Card, Divider, Form, Input, InputNumber, Select, Space, Switch, Table, Typography } from 'antd';
 import type { Dayjs } from 'dayjs';
 import { useMemo, useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { FormModal } from '../components/FormModal';
 import { formatNumber } from '../format';
+import { actionsColumn } from '../components/RowActions';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
@@ -106,26 +107,12 @@ export function GroupCodesCard({ range, lookups }: { range: [Dayjs, Dayjs]; look
                 '—'
               ),
           },
-          ...(editable
-            ? [
-                {
-                  title: t('common.actions'),
-                  key: 'actions',
-                  render: (_: unknown, c: GroupCode) => (
-                    <Space size={4}>
-                      <Button size="small" onClick={() => setEditing(c)} aria-label={`${t('common.edit')} ${c.name}`} data-testid={`edit-group-code-${c.id}`}>
-                        {t('common.edit')}
-                      </Button>
-                      <Popconfirm title={t('groupCodes.confirmDelete', { name: c.name })} onConfirm={() => remove(c)} okButtonProps={{ danger: true }}>
-                        <Button size="small" danger aria-label={`${t('common.delete')} ${c.name}`} data-testid={`delete-group-code-${c.id}`}>
-                          {t('common.delete')}
-                        </Button>
-                      </Popconfirm>
-                    </Space>
-                  ),
-                },
-              ]
-            : []),
+          ...actionsColumn<GroupCode>(editable, t('common.actions'), {
+            kind: 'group-code',
+            confirm: (c) => t('groupCodes.confirmDelete', { name: c.name }),
+            onEdit: (c) => setEditing(c),
+            onDelete: (c) => remove(c),
+          }),
         ]}
       />
       <GroupCodeModal

@@ -4,12 +4,13 @@
 // destination an admin registered), change and delete them. Group codes are in
 // `AcquisitionGroupCodes.tsx`.
 import { PlusOutlined } from '@ant-design/icons';
-import { Alert, Button, Card, Form, Input, Popconfirm, Select, Space, Table, Typography } from 'antd';
+import { Alert, Button, Card, Form, Input, Select, Table, Typography } from 'antd';
 import type { Dayjs } from 'dayjs';
 import { useMemo, useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { FormModal } from '../components/FormModal';
 import { formatNumber } from '../format';
+import { actionsColumn } from '../components/RowActions';
 import { useLocale } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
@@ -114,26 +115,12 @@ export function LinksCard({ range, lookups }: { range: [Dayjs, Dayjs]; lookups: 
           { title: t('links.clicks'), key: 'clicks', align: 'right', render: (_, l) => n(figures.get(l.id)?.clicks ?? 0) },
           { title: t('links.personal'), key: 'personal', align: 'right', render: (_, l) => n(figures.get(l.id)?.personal_clicks ?? 0) },
           { title: t('links.crawlers'), key: 'crawlers', align: 'right', render: (_, l) => n(figures.get(l.id)?.crawler_fetches ?? 0) },
-          ...(editable
-            ? [
-                {
-                  title: t('common.actions'),
-                  key: 'actions',
-                  render: (_: unknown, l: TrackedLink) => (
-                    <Space size={4}>
-                      <Button size="small" onClick={() => setEditing(l)} aria-label={`${t('common.edit')} ${l.name}`} data-testid={`edit-link-${l.id}`}>
-                        {t('common.edit')}
-                      </Button>
-                      <Popconfirm title={t('links.confirmDelete', { name: l.name })} onConfirm={() => remove(l)} okButtonProps={{ danger: true }}>
-                        <Button size="small" danger aria-label={`${t('common.delete')} ${l.name}`} data-testid={`delete-link-${l.id}`}>
-                          {t('common.delete')}
-                        </Button>
-                      </Popconfirm>
-                    </Space>
-                  ),
-                },
-              ]
-            : []),
+          ...actionsColumn<TrackedLink>(editable, t('common.actions'), {
+            kind: 'link',
+            confirm: (l) => t('links.confirmDelete', { name: l.name }),
+            onEdit: (l) => setEditing(l),
+            onDelete: (l) => remove(l),
+          }),
         ]}
       />
       <FormModal<Values>
