@@ -340,7 +340,7 @@ impl Store {
 
     /// After a customer's erasure, removes what is left of them outside the tables:
     /// applied entries still in the SQLite log file (all of them: the erasure waited
-    /// for everything logged before it), and the entries set aside that name any of
+    /// for everything logged before it) and the WeCom relation changes applied there, and the entries set aside that name any of
     /// their `identities`; then, on SQLite, checkpoints both files' write-ahead logs
     /// with TRUNCATE, so that (with `secure_delete` on) the erased bytes linger neither
     /// in free pages nor in a `-wal` file. PostgreSQL deletes log entries as it applies
@@ -352,6 +352,8 @@ impl Store {
                 .bind(applied)
                 .execute(log)
                 .await?;
+            // and WeCom's relation changes applied (they name contacts)
+            crate::connectors::trim_applied_relation_changes((main, log)).await?;
         }
         let set_aside: Vec<(i64, String)> = crate::on_db!(self, |db| {
             sqlx::query_as("SELECT seq, payload FROM ingest_dead_letters WHERE tenant_id = $1")

@@ -196,6 +196,7 @@ async fn run(services: &Services, ctx: JobContext) -> Result<(), JobError> {
                 id,
                 &context,
                 &RelationChanges {
+                    first: waiting.first().map_or(0, |w| w.id),
                     through,
                     changes: &changes,
                     follow_ups,

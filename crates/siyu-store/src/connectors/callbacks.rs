@@ -115,14 +115,18 @@ impl Store {
         .transpose()
     }
 
-    /// Forgets callback keys received before `before` (ms).
+    /// Forgets callback keys received before `before` (ms), the intake file's too.
     pub async fn prune_connector_callbacks(&self, before: i64) -> Result<u64> {
-        Ok(on_db!(self, |db| {
+        let pruned = on_db!(self, |db| {
             sqlx::query("DELETE FROM connector_callbacks WHERE received_at < $1")
                 .bind(before)
                 .execute(db)
                 .await?
                 .rows_affected()
-        }))
+        });
+        Ok(match self.relation_intake() {
+            Some((_, log)) => pruned + super::relation_intake::prune_keys(log, before).await?,
+            None => pruned,
+        })
     }
 }

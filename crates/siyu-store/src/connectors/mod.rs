@@ -15,6 +15,8 @@
 mod callbacks;
 mod calls;
 mod records;
+mod relation_intake;
+pub(crate) use relation_intake::trim_all as trim_applied_relation_changes;
 mod wecom_chats;
 mod wecom_contact_rows;
 mod wecom_customers;
@@ -318,6 +320,10 @@ impl TenantScope<'_> {
         )
         .await?;
         tx.commit().await?;
+        if let Some((_, log)) = self.store.relation_intake() {
+            // its numbers are never given again, so what a crash leaves here is inert
+            relation_intake::forget_connector(log, id).await?;
+        }
         Ok(())
     }
 }

@@ -11,26 +11,31 @@
 //! records the relation and its `Contact Added` (the member, the code), gives an owner
 //! to a customer without one, puts the code's tags on, counts the add for the code and
 //! moves its contact way on; a deletion ends the relation, records `Contact Deleted` or
-//! `Contact Transferred`, counts it for the code and makes mirrored tags match. The
-//! changes applied are deleted in the same transaction, so a crash repeats nothing and
-//! loses nothing.
+//! `Contact Transferred`, counts it for the code and makes mirrored tags match.
+//!
+//! Where they wait differs per database, and so does how a crash repeats nothing and
+//! loses nothing:
+//! - **SQLite**: in the intake file, beside the ingest log, so that taking never waits
+//!   for the main file's writer; the main file records the last change applied in the
+//!   applying transaction (see `relation_intake`).
+//! - **PostgreSQL**: in a table, taken with the job's enqueueing in one transaction and
+//!   deleted in the transaction that applies them. Taking and applying take turns per
+//!   connector (its advisory lock), so the job's last look at what waits and its
+//!   completion cannot miss a change taken meanwhile: either the job sees it, or the
+//!   change's intake finds the job done and enqueues the next.
 //!
 //! What needs WeCom (the contact's name, unionid, remarks and tags by `get`, the
-//! welcome within WeCom's 20 seconds) follows as jobs enqueued in that transaction,
-//! within WeCom's rate limits.
-//!
-//! Taking and applying take turns per connector (on SQLite the write lock, on
-//! PostgreSQL the connector's advisory lock), so the job's last look at what waits and
-//! its completion cannot miss a change taken meanwhile: either the job sees it, or the
-//! change's intake finds the job done and enqueues the next.
+//! welcome within WeCom's 20 seconds) follows as jobs enqueued in the applying
+//! transaction, within WeCom's rate limits.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{Map, json};
 use siyu_domain::audit::Actor;
 use siyu_domain::customer::CustomerId;
 use siyu_domain::ids::{ConnectorId, JobId, TenantId};
 
+use super::relation_intake as intake;
 use super::wecom_chats::wecom_event;
 use super::wecom_customers::{RecordDetail, WecomContactRecord, WecomContext};
 use crate::acquisition::{EndedRelation, RelationEnd};
@@ -81,6 +86,9 @@ pub enum RelationChange {
 /// then be added again among them: adds are applied before ends.
 #[derive(Debug, Clone)]
 pub struct RelationChanges<'a> {
+    /// The first waiting change these begin at (on SQLite, applying them is refused
+    /// when it was applied meanwhile).
+    pub first: i64,
     /// The last waiting change these go up to: all waiting up to it are deleted (those
     /// that could not be read included).
     pub through: i64,
@@ -115,6 +123,7 @@ impl Store {
     /// Takes relation changes' callbacks in one transaction: each is kept unless a
     /// callback with its key was taken before, and each connector with changes taken
     /// gets its job. Answers, in order, whether each was taken (false: a repeat).
+    /// On SQLite they are kept in the intake file (see `relation_intake`).
     pub async fn take_wecom_relation_changes(
         &self,
         taken: &[TakenCallback<'_>],
@@ -122,72 +131,25 @@ impl Store {
         if taken.is_empty() {
             return Ok(Vec::new());
         }
-        let now = now_ms();
-        let mut connectors: Vec<ConnectorId> = taken.iter().map(|t| t.connector).collect();
-        connectors.sort_unstable_by_key(|c| c.0);
-        connectors.dedup();
-        let mut tx = self.begin_writing().await?;
-        lock_relation_changes(&mut tx, &connectors).await?;
-        let mut answers = Vec::with_capacity(taken.len());
-        let mut jobs: HashMap<ConnectorId, NewJob> = HashMap::new();
-        for chunk in taken.chunks(300) {
-            let mut p = Placeholders::for_tx(&tx);
-            let values: Vec<String> = chunk.iter().map(|_| p.row(3)).collect();
-            let sql = format!(
-                "INSERT INTO connector_callbacks (connector_id, dedupe_key, received_at) \
-                 VALUES {} ON CONFLICT (connector_id, dedupe_key) DO NOTHING \
-                 RETURNING connector_id, dedupe_key",
-                values.join(",")
-            );
-            let mut new: HashSet<(i64, String)> = on_tx!(&mut tx, |c| {
-                let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
-                for callback in chunk {
-                    query = query
-                        .bind(callback.connector.0)
-                        .bind(callback.dedupe_key)
-                        .bind(now);
-                }
-                query.fetch_all(&mut *c).await?
-            })
-            .into_iter()
-            .collect();
-            // a key twice in one group is new once, the first time
-            let kept: Vec<&TakenCallback<'_>> = chunk
-                .iter()
-                .filter(|t| new.remove(&(t.connector.0, t.dedupe_key.to_owned())))
-                .collect();
-            answers.extend(
-                chunk
-                    .iter()
-                    .map(|t| kept.iter().any(|k| std::ptr::eq(*k, t))),
-            );
-            if kept.is_empty() {
-                continue;
+        if let Some((_, log)) = self.relation_intake() {
+            let mut tx = Tx::Sqlite(log.begin_with("BEGIN IMMEDIATE").await?);
+            let (answers, connectors) = keep_taken(&mut tx, taken).await?;
+            tx.commit().await?;
+            for (tenant, connector) in connectors {
+                self.ensure_relation_changes_job(tenant, connector).await?;
             }
-            let mut p = Placeholders::for_tx(&tx);
-            let values: Vec<String> = kept.iter().map(|_| p.row(4)).collect();
-            let sql = format!(
-                "INSERT INTO wecom_relation_changes (tenant_id, connector_id, event, \
-                 received_at) VALUES {}",
-                values.join(",")
-            );
-            on_tx!(&mut tx, |c| {
-                let mut query = sqlx::query(&sql);
-                for callback in &kept {
-                    query = query
-                        .bind(callback.tenant.0)
-                        .bind(callback.connector.0)
-                        .bind(callback.event)
-                        .bind(now);
-                }
-                query.execute(&mut *c).await?;
-            });
-            for callback in kept {
-                jobs.entry(callback.connector)
-                    .or_insert_with(|| relation_changes_job(callback.tenant, callback.connector));
-            }
+            return Ok(answers);
         }
-        let jobs: Vec<NewJob> = jobs.into_values().collect();
+        let mut locked: Vec<ConnectorId> = taken.iter().map(|t| t.connector).collect();
+        locked.sort_unstable_by_key(|c| c.0);
+        locked.dedup();
+        let mut tx = self.begin_writing().await?;
+        lock_relation_changes(&mut tx, &locked).await?;
+        let (answers, connectors) = keep_taken(&mut tx, taken).await?;
+        let jobs: Vec<NewJob> = connectors
+            .into_iter()
+            .map(|(tenant, connector)| relation_changes_job(tenant, connector))
+            .collect();
         // runners are woken only for a job made now (one already waiting sees these)
         let made = !jobs.is_empty()
             && enqueue_in(&mut tx, &jobs)
@@ -202,6 +164,77 @@ impl Store {
     }
 }
 
+/// Keeps the callbacks not taken before (by their keys in `connector_callbacks`) in
+/// `wecom_relation_changes`, in the transaction's database; answers whether each was
+/// kept, and the connectors that had any kept.
+async fn keep_taken(
+    tx: &mut Tx,
+    taken: &[TakenCallback<'_>],
+) -> Result<(Vec<bool>, Vec<(TenantId, ConnectorId)>)> {
+    let now = now_ms();
+    let mut answers = Vec::with_capacity(taken.len());
+    let mut connectors: Vec<(TenantId, ConnectorId)> = Vec::new();
+    for chunk in taken.chunks(300) {
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(3)).collect();
+        let sql = format!(
+            "INSERT INTO connector_callbacks (connector_id, dedupe_key, received_at) \
+             VALUES {} ON CONFLICT (connector_id, dedupe_key) DO NOTHING \
+             RETURNING connector_id, dedupe_key",
+            values.join(",")
+        );
+        let mut new: HashSet<(i64, String)> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as::<_, (i64, String)>(&sql);
+            for callback in chunk {
+                query = query
+                    .bind(callback.connector.0)
+                    .bind(callback.dedupe_key)
+                    .bind(now);
+            }
+            query.fetch_all(&mut *c).await?
+        })
+        .into_iter()
+        .collect();
+        // a key twice in one group is new once, the first time
+        let kept: Vec<&TakenCallback<'_>> = chunk
+            .iter()
+            .filter(|t| new.remove(&(t.connector.0, t.dedupe_key.to_owned())))
+            .collect();
+        answers.extend(
+            chunk
+                .iter()
+                .map(|t| kept.iter().any(|k| std::ptr::eq(*k, t))),
+        );
+        if kept.is_empty() {
+            continue;
+        }
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = kept.iter().map(|_| p.row(4)).collect();
+        let sql = format!(
+            "INSERT INTO wecom_relation_changes (tenant_id, connector_id, event, \
+             received_at) VALUES {}",
+            values.join(",")
+        );
+        on_tx!(tx, |c| {
+            let mut query = sqlx::query(&sql);
+            for callback in &kept {
+                query = query
+                    .bind(callback.tenant.0)
+                    .bind(callback.connector.0)
+                    .bind(callback.event)
+                    .bind(now);
+            }
+            query.execute(&mut *c).await?;
+        });
+        for callback in kept {
+            if !connectors.contains(&(callback.tenant, callback.connector)) {
+                connectors.push((callback.tenant, callback.connector));
+            }
+        }
+    }
+    Ok((answers, connectors))
+}
+
 impl TenantScope<'_> {
     /// The oldest `limit` changes waiting for the connector.
     pub async fn waiting_wecom_relation_changes(
@@ -209,6 +242,9 @@ impl TenantScope<'_> {
         id: ConnectorId,
         limit: i64,
     ) -> Result<Vec<WaitingRelationChange>> {
+        if let Some(files) = self.store.relation_intake() {
+            return intake::waiting(files, self.tenant, id, limit).await;
+        }
         Ok(on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT id, event FROM wecom_relation_changes WHERE tenant_id = $1 \
@@ -224,6 +260,9 @@ impl TenantScope<'_> {
 
     /// How many changes wait for the connector.
     pub async fn waiting_wecom_relation_change_count(&self, id: ConnectorId) -> Result<i64> {
+        if let Some(files) = self.store.relation_intake() {
+            return intake::waiting_count(files, self.tenant, id).await;
+        }
         Ok(on_db!(self.store, |db| {
             sqlx::query_scalar(
                 "SELECT COUNT(*) FROM wecom_relation_changes WHERE tenant_id = $1 \
@@ -280,33 +319,55 @@ impl TenantScope<'_> {
         applied.ended = self
             .end_relations_in(&mut tx, id, context, changes, actor)
             .await?;
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "DELETE FROM wecom_relation_changes WHERE tenant_id = $1 AND connector_id = $2 \
-                 AND id <= $3",
-            )
-            .bind(self.tenant.0)
-            .bind(id.0)
-            .bind(changes.through)
-            .execute(&mut *c)
-            .await?;
-        });
+        let intake = self.store.relation_intake();
+        // on SQLite, the last change applied once these are
+        let mut after = changes.through;
+        if let Some((main, _)) = intake {
+            if changes.through > 0 {
+                intake::mark_applied_in(&mut tx, id, changes.first, changes.through).await?;
+            } else {
+                after = intake::applied_through(main, self.tenant, id).await?;
+            }
+        } else if changes.through > 0 {
+            // under the connector's lock: the first is gone when another applied it
+            let deleted: Vec<i64> = on_tx!(&mut tx, |c| {
+                sqlx::query_scalar(
+                    "DELETE FROM wecom_relation_changes WHERE tenant_id = $1 \
+                     AND connector_id = $2 AND id <= $3 RETURNING id",
+                )
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .bind(changes.through)
+                .fetch_all(&mut *c)
+                .await?
+            });
+            if !deleted.contains(&changes.first) {
+                return Err(StoreError::Conflict(format!(
+                    "relation change {} of connector {} was applied meanwhile",
+                    changes.first, id.0
+                )));
+            }
+        }
         let followed = !changes.follow_ups.is_empty()
             && enqueue_in(&mut tx, &changes.follow_ups)
                 .await?
                 .iter()
                 .any(Option::is_some);
-        let more: Option<i64> = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar(
-                "SELECT id FROM wecom_relation_changes WHERE tenant_id = $1 \
-                 AND connector_id = $2 LIMIT 1",
-            )
-            .bind(self.tenant.0)
-            .bind(id.0)
-            .fetch_optional(&mut *c)
-            .await?
-        });
-        if more.is_none() {
+        let more = match intake {
+            Some((_, log)) => intake::waits_after(log, self.tenant, id, after).await?,
+            None => on_tx!(&mut tx, |c| {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT id FROM wecom_relation_changes WHERE tenant_id = $1 \
+                     AND connector_id = $2 LIMIT 1",
+                )
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .fetch_optional(&mut *c)
+                .await?
+            })
+            .is_some(),
+        };
+        if !more {
             if !complete_job_in(&mut tx, job, worker).await? {
                 return Err(StoreError::Conflict(format!(
                     "job {} is no longer {worker}'s",
@@ -318,6 +379,19 @@ impl TenantScope<'_> {
         tx.commit().await?;
         if ways_moved || followed {
             self.store.notify_jobs();
+        }
+        if let Some((_, log)) = intake {
+            // a change taken after the look above, when the intake still saw this job
+            // running, gets the next job here
+            if applied.drained && intake::waits_after(log, self.tenant, id, after).await? {
+                self.store
+                    .ensure_relation_changes_job(self.tenant, id)
+                    .await?;
+            }
+            // applied: no longer needed (a trim lost to a crash is done by the next)
+            if let Err(error) = intake::trim(log, self.tenant, id, after).await {
+                tracing::warn!(%error, connector = id.0, "applied relation changes not trimmed");
+            }
         }
         Ok(applied)
     }

@@ -19,6 +19,7 @@ mod orders;
 mod privacy;
 mod reach;
 mod recording;
+mod relation_changes;
 mod schedules;
 mod secrets;
 mod segments;
