@@ -1,9 +1,11 @@
 //! The hourly maintenance job ([`kind::MAINTENANCE`], a system schedule every worker
 //! node saves at start): forgets what is kept only for a while. Customer changes older
 //! than a day (every follower has read them long before), export files after a week,
-//! finished jobs after
+//! callbacks' keys after a day (WeCom's repeats come within seconds), finished jobs after
 //! [`KEEP_FINISHED_DAYS`] days and dead ones after [`KEEP_DEAD_DAYS`] (a person may still
-//! want to look at why one died). Idempotent: running it twice forgets nothing more.
+//! want to look at why one died). It also gives any connector whose WeCom relation changes
+//! wait without a job its job (`Store::sweep_relation_changes`). Idempotent: running it
+//! twice forgets nothing more.
 
 use siyu_domain::jobs::kind;
 use siyu_domain::schedule::Schedule;
@@ -34,11 +36,17 @@ pub fn handler() -> impl JobHandler {
                 now - KEEP_DEAD_DAYS * DAY_MS,
             )
             .await?;
+        let keys = ctx
+            .store
+            .prune_connector_callbacks(now - siyu_store::KEEP_CALLBACK_KEYS_MS)
+            .await?;
+        let swept = ctx.store.sweep_relation_changes().await?;
         ctx.progress(
             1,
             Some(1),
             Some(&format!(
-                "forgot {changes} customer changes, {exports} exports and {jobs} finished jobs"
+                "forgot {changes} customer changes, {exports} exports, {jobs} finished jobs \
+                 and {keys} callback keys; {swept} connectors with relation changes waiting"
             )),
         )
         .await?;

@@ -231,7 +231,11 @@ impl Store {
             let file = connect.get_filename().to_owned();
             let in_memory = sqlite_in_memory(url);
             let log_connect = if in_memory {
-                connect.clone().in_memory(true)
+                // a database of its own: sqlx names an in-memory one and shares it
+                // between the connections that name it
+                let mut name = file.clone().into_os_string();
+                name.push("-intake");
+                connect.clone().filename(name).in_memory(true)
             } else {
                 // stored files beside it too (PATH.files/)
                 let mut files = file.clone().into_os_string();
@@ -399,9 +403,11 @@ impl TenantScope<'_> {
 /// How much of a SQLite file is read through a memory map: the operating system's page
 /// cache, shared by every connection, instead of a copy per read. Applying a flood of
 /// WeCom adds to a million customers touches index pages all over the file, and with
-/// SQLite's default (no map, a 2 MiB cache per connection) each was read again.
-const MMAP_SIZE: &str = "4294967296";
-/// Each SQLite connection's own page cache (negative: KiB), 32 MiB instead of 2 MiB.
+/// SQLite's default (no map, a 2 MiB cache per connection) each was read again. 2 GiB,
+/// the most the bundled SQLite maps (the rest of a bigger file is read as before).
+const MMAP_SIZE: &str = "2147418112";
+/// Each SQLite connection's own page cache (negative: KiB), at most 32 MiB instead of
+/// 2 MiB: it holds a big group's changed pages until the commit; reads go through the map.
 const PAGE_CACHE: &str = "-32768";
 
 /// Rows a SQLite connection's thread may have ready before the reader takes them

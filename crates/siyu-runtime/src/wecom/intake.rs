@@ -71,8 +71,8 @@ impl RelationIntake {
 }
 
 /// Takes what waits, a group at a time, until every handle is gone. A group that
-/// fails is taken again one callback at a time, so one bad callback (its connector
-/// deleted meanwhile) fails alone.
+/// fails is taken again one callback at a time, so one bad callback (on PostgreSQL, its
+/// connector deleted meanwhile) fails alone.
 async fn take_groups(store: Store, mut waiting: mpsc::Receiver<Taking>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while waiting.recv_many(&mut group, MAX_GROUP).await > 0 {

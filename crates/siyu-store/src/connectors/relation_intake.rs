@@ -21,11 +21,14 @@
 //! change applied ([`Store::prepare_relation_intake`]).
 //!
 //! # No change left waiting without a job
-//! The intake enqueues the connector's job when none is waiting or running (a read of
-//! the main file, a write only when none is), after its own commit. The job, once it
-//! has completed itself with nothing waiting, looks once more and enqueues the next job
-//! if a change came meanwhile. Either the intake's look comes after the completion and
-//! enqueues, or the job's look comes after the change and sees it.
+//! The intake makes sure each connector it took callbacks for (repeats included) has
+//! its job waiting or running (a read of the main file, a write only when none is),
+//! after its own commit. The job, once it has completed itself with nothing waiting,
+//! looks once more and enqueues the next job if a change came meanwhile. Either the
+//! intake's look comes after the completion and enqueues, or the job's look comes after
+//! the change and sees it. A crash (or a failure) between a commit and its look leaves
+//! changes without a job until the sweep ([`Store::sweep_relation_changes`]) finds
+//! them: at start and by the hourly maintenance job.
 //!
 //! PostgreSQL keeps the changes in a table of the database, taken and applied in turns
 //! under the connector's advisory lock (see `wecom_relation_changes`).
@@ -143,7 +146,44 @@ impl Store {
                 "relation changes moved into the intake file"
             );
         }
+        self.sweep_relation_changes().await?;
         Ok(())
+    }
+
+    /// Gives every connector with relation changes waiting its job (on SQLite one may
+    /// be left without by a crash between a commit and its look, see the module's
+    /// documentation; PostgreSQL enqueues with the changes, and is swept all the same),
+    /// and deletes what waits in the intake file for connectors deleted since. Says how
+    /// many connectors have changes waiting.
+    pub async fn sweep_relation_changes(&self) -> Result<u64> {
+        let Some((main, log)) = self.relation_intake() else {
+            let waiting: Vec<(i64, i64)> = crate::db::on_db!(self, |db| {
+                sqlx::query_as(
+                    "SELECT DISTINCT tenant_id, connector_id FROM wecom_relation_changes",
+                )
+                .fetch_all(db)
+                .await?
+            });
+            for (tenant, connector) in &waiting {
+                self.ensure_relation_changes_job(TenantId(*tenant), ConnectorId(*connector))
+                    .await?;
+            }
+            return Ok(waiting.len() as u64);
+        };
+        let known = connectors_applied(main).await?;
+        let mut ensured = 0;
+        for (connector, last) in waiting_connectors(log).await? {
+            match known.iter().find(|k| k.connector_id == connector) {
+                None => forget_connector(log, ConnectorId(connector)).await?,
+                Some(k) if last > k.through => {
+                    self.ensure_relation_changes_job(TenantId(k.tenant_id), ConnectorId(connector))
+                        .await?;
+                    ensured += 1;
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(ensured)
     }
 
     /// The intake file, when relation changes wait there (SQLite).
@@ -312,15 +352,43 @@ pub(super) async fn trim(
     .rows_affected())
 }
 
-/// Deletes every applied change from the intake file (after an erasure: nothing of an
-/// erased customer lingers there).
+/// A connector of the main file and the last of its changes applied.
+#[derive(sqlx::FromRow)]
+struct ConnectorApplied {
+    connector_id: i64,
+    tenant_id: i64,
+    through: i64,
+}
+
+/// Every connector, with the last of its changes applied (0 before the first).
+async fn connectors_applied(main: &SqlitePool) -> Result<Vec<ConnectorApplied>> {
+    Ok(sqlx::query_as(
+        "SELECT c.id AS connector_id, c.tenant_id, COALESCE(a.through, 0) AS through \
+         FROM connectors c LEFT JOIN wecom_relation_applied a ON a.connector_id = c.id",
+    )
+    .fetch_all(main)
+    .await?)
+}
+
+/// The connectors with changes in the intake file, each with its last one.
+async fn waiting_connectors(log: &SqlitePool) -> Result<Vec<(i64, i64)>> {
+    Ok(sqlx::query_as(
+        "SELECT connector_id, MAX(id) FROM wecom_relation_changes GROUP BY connector_id",
+    )
+    .fetch_all(log)
+    .await?)
+}
+
+/// Deletes every applied change from the intake file, and every change of a connector
+/// deleted since (after an erasure: nothing of an erased customer lingers there).
 pub(crate) async fn trim_all((main, log): (&SqlitePool, &SqlitePool)) -> Result<u64> {
-    let marks: Vec<(i64, i64)> =
-        sqlx::query_as("SELECT connector_id, through FROM wecom_relation_applied")
-            .fetch_all(main)
-            .await?;
+    let known = connectors_applied(main).await?;
     let mut trimmed = 0;
-    for (connector, through) in marks {
+    for (connector, _) in waiting_connectors(log).await? {
+        let through = known
+            .iter()
+            .find(|k| k.connector_id == connector)
+            .map_or(i64::MAX, |k| k.through);
         trimmed +=
             sqlx::query("DELETE FROM wecom_relation_changes WHERE connector_id = ? AND id <= ?")
                 .bind(connector)

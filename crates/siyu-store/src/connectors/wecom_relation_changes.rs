@@ -133,9 +133,9 @@ impl Store {
         }
         if let Some((_, log)) = self.relation_intake() {
             let mut tx = Tx::Sqlite(log.begin_with("BEGIN IMMEDIATE").await?);
-            let (answers, connectors) = keep_taken(&mut tx, taken).await?;
+            let answers = keep_taken(&mut tx, taken).await?;
             tx.commit().await?;
-            for (tenant, connector) in connectors {
+            for (tenant, connector) in connectors_of(taken) {
                 self.ensure_relation_changes_job(tenant, connector).await?;
             }
             return Ok(answers);
@@ -145,8 +145,8 @@ impl Store {
         locked.dedup();
         let mut tx = self.begin_writing().await?;
         lock_relation_changes(&mut tx, &locked).await?;
-        let (answers, connectors) = keep_taken(&mut tx, taken).await?;
-        let jobs: Vec<NewJob> = connectors
+        let answers = keep_taken(&mut tx, taken).await?;
+        let jobs: Vec<NewJob> = connectors_of(taken)
             .into_iter()
             .map(|(tenant, connector)| relation_changes_job(tenant, connector))
             .collect();
@@ -164,16 +164,23 @@ impl Store {
     }
 }
 
+/// The connectors callbacks were taken for, each once: each gets its job, repeats
+/// included, so that a repeat after a failure (the intake takes a failed group again
+/// one by one) still gets the job its first time may not have.
+fn connectors_of(taken: &[TakenCallback<'_>]) -> Vec<(TenantId, ConnectorId)> {
+    let mut connectors: Vec<(TenantId, ConnectorId)> =
+        taken.iter().map(|t| (t.tenant, t.connector)).collect();
+    connectors.sort_unstable_by_key(|(t, c)| (t.0, c.0));
+    connectors.dedup();
+    connectors
+}
+
 /// Keeps the callbacks not taken before (by their keys in `connector_callbacks`) in
 /// `wecom_relation_changes`, in the transaction's database; answers whether each was
-/// kept, and the connectors that had any kept.
-async fn keep_taken(
-    tx: &mut Tx,
-    taken: &[TakenCallback<'_>],
-) -> Result<(Vec<bool>, Vec<(TenantId, ConnectorId)>)> {
+/// kept.
+async fn keep_taken(tx: &mut Tx, taken: &[TakenCallback<'_>]) -> Result<Vec<bool>> {
     let now = now_ms();
     let mut answers = Vec::with_capacity(taken.len());
-    let mut connectors: Vec<(TenantId, ConnectorId)> = Vec::new();
     for chunk in taken.chunks(300) {
         let mut p = Placeholders::for_tx(tx);
         let values: Vec<String> = chunk.iter().map(|_| p.row(3)).collect();
@@ -226,13 +233,8 @@ async fn keep_taken(
             }
             query.execute(&mut *c).await?;
         });
-        for callback in kept {
-            if !connectors.contains(&(callback.tenant, callback.connector)) {
-                connectors.push((callback.tenant, callback.connector));
-            }
-        }
     }
-    Ok((answers, connectors))
+    Ok(answers)
 }
 
 impl TenantScope<'_> {
@@ -289,6 +291,23 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<ChangesApplied> {
         self.check_connector(id).await?;
+        let intake = self.store.relation_intake();
+        // on SQLite: the last change applied once these are, and whether any waits
+        // after it, read before the main file's writer is taken (one taken after this
+        // look is found by the look after the commit)
+        let (after, waits) = match intake {
+            Some((main, log)) => {
+                let after = match changes.through {
+                    0 => intake::applied_through(main, self.tenant, id).await?,
+                    through => through,
+                };
+                (
+                    after,
+                    intake::waits_after(log, self.tenant, id, after).await?,
+                )
+            }
+            None => (changes.through, false),
+        };
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         lock_relation_changes(&mut tx, &[id]).await?;
         let added: Vec<WecomContactRecord> = changes
@@ -319,14 +338,9 @@ impl TenantScope<'_> {
         applied.ended = self
             .end_relations_in(&mut tx, id, context, changes, actor)
             .await?;
-        let intake = self.store.relation_intake();
-        // on SQLite, the last change applied once these are
-        let mut after = changes.through;
-        if let Some((main, _)) = intake {
+        if intake.is_some() {
             if changes.through > 0 {
                 intake::mark_applied_in(&mut tx, id, changes.first, changes.through).await?;
-            } else {
-                after = intake::applied_through(main, self.tenant, id).await?;
             }
         } else if changes.through > 0 {
             // under the connector's lock: the first is gone when another applied it
@@ -354,7 +368,7 @@ impl TenantScope<'_> {
                 .iter()
                 .any(Option::is_some);
         let more = match intake {
-            Some((_, log)) => intake::waits_after(log, self.tenant, id, after).await?,
+            Some(_) => waits,
             None => on_tx!(&mut tx, |c| {
                 sqlx::query_scalar::<_, i64>(
                     "SELECT id FROM wecom_relation_changes WHERE tenant_id = $1 \
@@ -381,16 +395,10 @@ impl TenantScope<'_> {
             self.store.notify_jobs();
         }
         if let Some((_, log)) = intake {
-            // a change taken after the look above, when the intake still saw this job
-            // running, gets the next job here
-            if applied.drained && intake::waits_after(log, self.tenant, id, after).await? {
-                self.store
-                    .ensure_relation_changes_job(self.tenant, id)
-                    .await?;
-            }
-            // applied: no longer needed (a trim lost to a crash is done by the next)
-            if let Err(error) = intake::trim(log, self.tenant, id, after).await {
-                tracing::warn!(%error, connector = id.0, "applied relation changes not trimmed");
+            // applied: what follows is housekeeping, whose failure the sweep mends, so it
+            // is logged rather than failing a group that committed
+            if let Err(error) = after_applied(self, log, id, after, applied.drained).await {
+                tracing::warn!(%error, connector = id.0, "after applying relation changes");
             }
         }
         Ok(applied)
@@ -498,4 +506,25 @@ impl TenantScope<'_> {
         }
         Ok(ended.len() as u64)
     }
+}
+
+/// On SQLite, after a group is applied: when the job completed with it, a change taken
+/// after its look (the intake then still saw the job running) gets the next job; and the
+/// applied changes are deleted from the intake file (a trim lost to a crash is done by
+/// the next).
+async fn after_applied(
+    scope: &TenantScope<'_>,
+    log: &sqlx::SqlitePool,
+    id: ConnectorId,
+    after: i64,
+    drained: bool,
+) -> Result<()> {
+    if drained && intake::waits_after(log, scope.tenant, id, after).await? {
+        scope
+            .store
+            .ensure_relation_changes_job(scope.tenant, id)
+            .await?;
+    }
+    intake::trim(log, scope.tenant, id, after).await?;
+    Ok(())
 }

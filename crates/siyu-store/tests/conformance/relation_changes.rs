@@ -296,3 +296,80 @@ async fn changes_an_earlier_version_left_in_the_main_sqlite_file_are_moved_once(
     assert_eq!(waiting.len(), 4);
     assert!(waiting[3].event.contains("new"), "taken after those moved");
 }
+
+/// What a crash between a commit and its look at the jobs would leave: changes waiting
+/// with no job. A repeat of their callback, and the sweep (at start, hourly), give them
+/// one.
+#[tokio::test]
+async fn changes_left_without_a_job_get_one_from_a_repeat_or_the_sweep() {
+    let db = TestDatabase::create().await;
+    let store = db.store().await;
+    let a = tenant(&store, "rcs").await;
+    let id = store
+        .tenant(a.id)
+        .create_connector(&wecom(), &Actor::cli())
+        .await
+        .unwrap()
+        .id;
+    take(&store, a.id, id, &["k1", "k2"]).await;
+    let forget_the_job = || async {
+        let claimed = store.claim_jobs("w", &[KIND], 1, 30_000).await.unwrap();
+        store.complete_jobs("w", &[claimed[0].id]).await.unwrap();
+        assert_eq!(live_jobs(&store, a.id).await, 0);
+    };
+    forget_the_job().await;
+    assert_eq!(take(&store, a.id, id, &["k1"]).await, [false], "a repeat");
+    assert_eq!(
+        live_jobs(&store, a.id).await,
+        1,
+        "the repeat brought the job back"
+    );
+
+    forget_the_job().await;
+    assert_eq!(store.sweep_relation_changes().await.unwrap(), 1);
+    assert_eq!(live_jobs(&store, a.id).await, 1);
+    let (_, drained) = apply_waiting(&store, a.id, id).await;
+    assert!(drained.unwrap());
+    assert_eq!(
+        store.sweep_relation_changes().await.unwrap(),
+        0,
+        "nothing waits"
+    );
+    assert_eq!(live_jobs(&store, a.id).await, 0);
+}
+
+#[tokio::test]
+async fn an_in_memory_store_keeps_its_changes_apart_and_through_a_second_migration() {
+    let options = siyu_store::StoreOptions {
+        secret_key: Some(
+            siyu_domain::secret::SecretKey::from_base64(
+                &siyu_domain::secret::SecretKey::generate_base64(),
+            )
+            .unwrap(),
+        ),
+        ..siyu_store::StoreOptions::default()
+    };
+    let store = Store::connect("sqlite::memory:", options).await.unwrap();
+    store.migrate().await.unwrap();
+    let a = tenant(&store, "rcm").await;
+    let id = store
+        .tenant(a.id)
+        .create_connector(&wecom(), &Actor::cli())
+        .await
+        .unwrap()
+        .id;
+    take(&store, a.id, id, &["m1", "m2"]).await;
+    // the start's move of changes left in the main file finds none there
+    store.migrate().await.unwrap();
+    let scope = store.tenant(a.id);
+    assert_eq!(
+        scope.waiting_wecom_relation_change_count(id).await.unwrap(),
+        2
+    );
+    let (_, drained) = apply_waiting(&store, a.id, id).await;
+    assert!(drained.unwrap());
+    assert_eq!(
+        scope.waiting_wecom_relation_change_count(id).await.unwrap(),
+        0
+    );
+}
