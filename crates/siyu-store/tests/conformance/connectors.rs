@@ -3,22 +3,12 @@
 
 use serde_json::json;
 use siyu_domain::audit::Actor;
-use siyu_domain::connector::{ConnectorConfig, ConnectorKind};
+use siyu_domain::connector::ConnectorKind;
 use siyu_domain::ids::ConnectorId;
 use siyu_store::testing::TestDatabase;
 use siyu_store::{CallBudget, CallLimits, NewJob, StoreError};
 
-use crate::support::tenant;
-
-fn wecom() -> ConnectorConfig {
-    ConnectorConfig::new(
-        "wecom",
-        "w",
-        &json!({"corp_id": "ww1", "secret": "s", "token": "t",
-                "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"}),
-    )
-    .unwrap()
-}
+use crate::support::{tenant, wecom};
 
 #[tokio::test]
 async fn calls_stay_within_the_window_and_pauses_grow_within_the_tenant() {

@@ -5,25 +5,14 @@
 
 use serde_json::json;
 use siyu_domain::audit::Actor;
-use siyu_domain::connector::ConnectorConfig;
 use siyu_domain::ids::{ConnectorId, TenantId};
 use siyu_domain::jobs::JobState;
 use siyu_store::testing::TestDatabase;
 use siyu_store::{RelationChanges, Store, StoreError, TakenCallback};
 
-use crate::support::tenant;
+use crate::support::{options_with_key, tenant, wecom};
 
 const KIND: &str = siyu_domain::jobs::kind::WECOM_RELATION_CHANGES;
-
-fn wecom() -> ConnectorConfig {
-    ConnectorConfig::new(
-        "wecom",
-        "w",
-        &json!({"corp_id": "ww1", "secret": "s", "token": "t",
-                "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"}),
-    )
-    .unwrap()
-}
 
 async fn take(store: &Store, tenant: TenantId, connector: ConnectorId, keys: &[&str]) -> Vec<bool> {
     let events: Vec<String> = keys
@@ -243,16 +232,7 @@ async fn changes_an_earlier_version_left_in_the_main_sqlite_file_are_moved_once(
     if db.is_postgres() {
         return; // PostgreSQL keeps them where they were
     }
-    let options = siyu_store::StoreOptions {
-        secret_key: Some(
-            siyu_domain::secret::SecretKey::from_base64(
-                &siyu_domain::secret::SecretKey::generate_base64(),
-            )
-            .unwrap(),
-        ),
-        ..siyu_store::StoreOptions::default()
-    };
-    let store = Store::connect(&db.url, options).await.unwrap();
+    let store = Store::connect(&db.url, options_with_key()).await.unwrap();
     store.migrate_to(33).await.unwrap();
     let a = tenant(&store, "rcu").await;
     let id = store
@@ -340,16 +320,9 @@ async fn changes_left_without_a_job_get_one_from_a_repeat_or_the_sweep() {
 
 #[tokio::test]
 async fn an_in_memory_store_keeps_its_changes_apart_and_through_a_second_migration() {
-    let options = siyu_store::StoreOptions {
-        secret_key: Some(
-            siyu_domain::secret::SecretKey::from_base64(
-                &siyu_domain::secret::SecretKey::generate_base64(),
-            )
-            .unwrap(),
-        ),
-        ..siyu_store::StoreOptions::default()
-    };
-    let store = Store::connect("sqlite::memory:", options).await.unwrap();
+    let store = Store::connect("sqlite::memory:", options_with_key())
+        .await
+        .unwrap();
     store.migrate().await.unwrap();
     let a = tenant(&store, "rcm").await;
     let id = store

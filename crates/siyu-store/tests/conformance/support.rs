@@ -131,3 +131,27 @@ pub async fn drain_jobs(store: &Store, kinds: &[&str], batch: usize) -> Vec<JobI
         all.extend(ids);
     }
 }
+
+/// A WeCom connector's configuration (the corp's values made up).
+pub fn wecom() -> siyu_domain::connector::ConnectorConfig {
+    siyu_domain::connector::ConnectorConfig::new(
+        "wecom",
+        "w",
+        &serde_json::json!({"corp_id": "ww1", "secret": "s", "token": "t",
+                "encoding_aes_key": "6qkdMrq68nTKduznJYO1A37W2oEgpkMUvkttRToqhUt"}),
+    )
+    .unwrap()
+}
+
+/// Options that open a store able to seal secrets (a fresh key).
+pub fn options_with_key() -> siyu_store::StoreOptions {
+    siyu_store::StoreOptions {
+        secret_key: Some(
+            siyu_domain::secret::SecretKey::from_base64(
+                &siyu_domain::secret::SecretKey::generate_base64(),
+            )
+            .unwrap(),
+        ),
+        ..siyu_store::StoreOptions::default()
+    }
+}
