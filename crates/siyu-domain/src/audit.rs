@@ -102,6 +102,11 @@ pub mod action {
     /// A job was enqueued by hand (`siyu jobs enqueue`).
     pub const JOB_ENQUEUED: &str = "job.enqueued";
 
+    // --- engagement ---
+    pub const MESSAGE_TEMPLATE_CREATED: &str = "message_template.created";
+    pub const MESSAGE_TEMPLATE_UPDATED: &str = "message_template.updated";
+    pub const MESSAGE_TEMPLATE_DELETED: &str = "message_template.deleted";
+
     // --- acquisition ---
     pub const CHANNEL_ACCOUNT_CREATED: &str = "channel_account.created";
     pub const CHANNEL_ACCOUNT_UPDATED: &str = "channel_account.updated";

@@ -73,4 +73,6 @@ id_type!(
     LinkDestinationId,
     /// A group code (群活码): a WeCom join way over a code's group chats.
     GroupCodeId,
+    /// A message template: a text with personalisation, for mass sends and welcomes.
+    MessageTemplateId,
 );

@@ -17,6 +17,7 @@ pub mod connector;
 pub mod consent;
 pub mod currency;
 pub mod customer;
+pub mod engagement;
 pub mod error;
 pub mod identity;
 pub mod ids;

@@ -43,6 +43,7 @@ use utoipa::{Modify, OpenApi};
         (name = "imports", description = "CSV imports of customers and orders, with progress"),
         (name = "connectors", description = "channel connectors (WeCom): accounts, health, callbacks"),
         (name = "acquisition", description = "channel accounts and channel codes (渠道活码)"),
+        (name = "engagement", description = "what the brand says to customers: message templates"),
         (name = "jobs", description = "background jobs: their state, progress and last error; cancel and retry"),
         (name = "reports", description = "the operations dashboard's figures"),
         (name = "tracking", description = "the Segment-compatible tracking API (HTTP Basic: the write key as user name)"),

@@ -29,6 +29,7 @@ mod connectors;
 mod customers;
 mod db;
 mod definitions;
+mod engagement;
 mod error;
 mod exports;
 mod facts;
@@ -90,6 +91,7 @@ pub use connectors::{
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
+pub use engagement::TemplateValues;
 pub use error::{StoreError, redact_url};
 pub use exports::KEEP_EXPORTS_MS;
 pub use feed::CustomerChange;

@@ -21,6 +21,7 @@ pub mod customer_settings;
 pub mod customer_wecom;
 pub mod customers;
 pub mod dashboard;
+pub mod engagement;
 pub mod imports;
 pub mod jobs;
 pub mod ops;
@@ -114,6 +115,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             wecom_callbacks::verify_wecom_url,
             wecom_callbacks::receive_wecom_event
         ))
+        .routes(routes!(
+            engagement::templates::list_message_templates,
+            engagement::templates::create_message_template
+        ))
+        .routes(routes!(
+            engagement::templates::get_message_template,
+            engagement::templates::update_message_template,
+            engagement::templates::delete_message_template
+        ))
+        .routes(routes!(engagement::templates::preview_message_template))
         .routes(routes!(
             acquisition::accounts::list_channel_accounts,
             acquisition::accounts::create_channel_account

@@ -225,6 +225,18 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let template = app
+        .post(
+            "/api/v1/message-templates",
+            &app.admin_token,
+            json!({"name": "acme 问候", "body": "你好 {{ customer.name }}",
+                   "fallbacks": {"customer.name": "朋友"}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let account = app
         .post(
             "/api/v1/channel-accounts",
@@ -326,6 +338,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             connector,
         ),
         ("/api/v1/channel-accounts/{id}", account),
+        ("/api/v1/message-templates/{id}", template),
+        ("/api/v1/message-templates/{id}/preview", template),
         ("/api/v1/channel-codes/{id}", code),
         ("/api/v1/channel-codes/{id}/qr", code),
         ("/api/v1/units/{id}", brand),
@@ -377,6 +391,11 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/tag-rules/{id}", json!({"enabled": false})),
         ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
         ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
+        ("/api/v1/message-templates/{id}", json!({"name": "theirs"})),
+        (
+            "/api/v1/message-templates/{id}/preview",
+            json!({"customer_id": customer}),
+        ),
         ("/api/v1/channel-codes/{id}", json!({"name": "theirs"})),
         ("/api/v1/links/{id}", json!({"name": "theirs"})),
         ("/api/v1/group-codes/{id}", json!({"name": "theirs"})),
@@ -439,7 +458,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 83, "every method of every path that takes an id");
+    assert_eq!(walked, 87, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

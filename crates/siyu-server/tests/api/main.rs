@@ -21,6 +21,7 @@ mod imports;
 mod isolation;
 mod jobs;
 mod links;
+mod message_templates;
 mod ops;
 mod rbac;
 mod scope_walk;
