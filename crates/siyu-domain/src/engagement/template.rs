@@ -1,7 +1,8 @@
 //! Message templates: a text with personalisation (`{{ customer.name }}`), rendered by
-//! minijinja, Jinja's syntax without code execution, files or includes (there is no
-//! loader) and with a fuel limit, so a template can neither reach outside its values nor
-//! loop for ever.
+//! minijinja with no loader, none of its builtins but five filters, and a fuel limit.
+//! A body may say only a small part of Jinja (values, filters, `if` over values
+//! compared with text: [`check_syntax`]), so it can neither reach outside its values,
+//! loop, print template syntax, nor make a text bigger than what it says.
 //!
 //! Why the rules below. A mass send must never reach a customer as `你好 {{…}}` or as
 //! `你好 ，`. So a template may name only the variables siyu knows ([`Variable`]), each
@@ -33,10 +34,6 @@ pub const FALLBACK_MAX_CHARS: usize = 100;
 /// Work a rendering may do (minijinja's fuel: about one unit per instruction); a loop
 /// that would exceed it fails instead of holding a worker.
 const FUEL: u64 = 50_000;
-
-/// The functions minijinja's builtins put beside the values (`range(3)`), which its
-/// list of undeclared names includes.
-const BUILTIN_FUNCTIONS: [&str; 3] = ["range", "dict", "namespace"];
 
 /// A variable a template may name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -212,16 +209,13 @@ fn spec(
 /// The variables a body names, each once; a syntax error or a name siyu does not know is
 /// refused (422, on `body`).
 pub fn variables(body: &str) -> Result<BTreeSet<Variable>, DomainError> {
+    check_syntax(body).map_err(|message| DomainError::invalid("body", message))?;
     let env = environment();
     let template = env
         .template_from_str(body)
         .map_err(|e| DomainError::invalid("body", format!("is not a valid template: {e}")))?;
     let mut named = BTreeSet::new();
     for path in template.undeclared_variables(true) {
-        let root = path.split('.').next().unwrap_or("");
-        if BUILTIN_FUNCTIONS.contains(&root) {
-            continue; // a function of minijinja's builtins, not a value
-        }
         let variable = Variable::parse(&path).ok_or_else(|| {
             DomainError::invalid(
                 "body",
@@ -234,6 +228,149 @@ pub fn variables(body: &str) -> Result<BTreeSet<Variable>, DomainError> {
         named.insert(variable);
     }
     Ok(named)
+}
+
+/// The filters a value may go through (`{{ customer.name | upper }}`).
+const FILTERS: [&str; 5] = ["upper", "lower", "title", "capitalize", "trim"];
+
+/// What a body may say: text, values (`{{ path }}`, `{{ path | filter }}`), and
+/// `{% if %}` / `{% elif %}` / `{% else %}` / `{% endif %}` over values (`path`,
+/// `not path`, `path == "text"`, `path != "text"`, joined by `and` / `or`), comments.
+/// Nothing else of Jinja: no loops, no `set`, no `raw`, no literals printed, no
+/// operators that make text, so a body can neither print template syntax nor make a
+/// text bigger than what it says plus its values.
+fn check_syntax(body: &str) -> Result<(), String> {
+    let mut rest = body;
+    while let Some(at) = rest.find('{') {
+        let after = &rest[at + 1..];
+        let (close, kind) = match after.chars().next() {
+            Some('{') => ("}}", "value"),
+            Some('%') => ("%}", "statement"),
+            Some('#') => ("#}", "comment"),
+            _ => {
+                rest = after;
+                continue;
+            }
+        };
+        let inner_start = &after[1..];
+        let end = inner_start
+            .find(close)
+            .ok_or_else(|| format!("is not a valid template: a {kind} is not closed"))?;
+        let inner = inner_start[..end]
+            .trim_start_matches(['-', '+'])
+            .trim_end_matches(['-', '+'])
+            .trim();
+        match kind {
+            "value" => check_value(inner)?,
+            "statement" => check_statement(inner)?,
+            _ => {}
+        }
+        rest = &inner_start[end + close.len()..];
+    }
+    Ok(())
+}
+
+fn is_path(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|part| {
+            !part.is_empty()
+                && !part.starts_with(|c: char| c.is_ascii_digit())
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+fn check_value(inner: &str) -> Result<(), String> {
+    let mut parts = inner.split('|').map(str::trim);
+    let path = parts.next().unwrap_or("");
+    if !is_path(path) {
+        return Err(format!(
+            "may print only values such as {{{{ customer.name }}}}, not {{{{ {inner} }}}}"
+        ));
+    }
+    for filter in parts {
+        if !FILTERS.contains(&filter) {
+            return Err(format!(
+                "uses the filter `{filter}`: only {} are allowed",
+                FILTERS.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_statement(inner: &str) -> Result<(), String> {
+    let (keyword, condition) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
+    match keyword {
+        "else" | "endif" if condition.trim().is_empty() => Ok(()),
+        "if" | "elif" => check_condition(condition.trim()),
+        _ => Err(format!(
+            "may use only if, elif, else and endif, not {{% {inner} %}}"
+        )),
+    }
+}
+
+fn check_condition(condition: &str) -> Result<(), String> {
+    let refuse = || {
+        Err(format!(
+            "a condition compares values with text (customer.traits.level == \"金卡\"),              not `{condition}`"
+        ))
+    };
+    if condition.is_empty() {
+        return refuse();
+    }
+    // split on " and " / " or " outside quotes: quotes hold only plain text, so a
+    // whole-word split of the unquoted parts is enough
+    let mut terms = Vec::new();
+    let mut term = String::new();
+    let mut quoted = None;
+    let words: Vec<&str> = condition.split(' ').collect();
+    for word in words {
+        for c in word.chars() {
+            if let Some(q) = quoted {
+                if c == q {
+                    quoted = None;
+                }
+            } else if c == '"' || c == '\'' {
+                quoted = Some(c);
+            }
+        }
+        if quoted.is_none() && (word == "and" || word == "or") {
+            terms.push(std::mem::take(&mut term));
+        } else {
+            if !term.is_empty() {
+                term.push(' ');
+            }
+            term.push_str(word);
+        }
+    }
+    if quoted.is_some() {
+        return refuse();
+    }
+    terms.push(term);
+    for term in terms {
+        let term = term.trim();
+        let term = term.strip_prefix("not ").map(str::trim).unwrap_or(term);
+        let ok = match term.split_once("==").or_else(|| term.split_once("!=")) {
+            None => is_path(term),
+            Some((left, right)) => is_path(left.trim()) && is_text_literal(right.trim()),
+        };
+        if !ok {
+            return refuse();
+        }
+    }
+    Ok(())
+}
+
+fn is_text_literal(s: &str) -> bool {
+    let quoted = |q: char| {
+        s.len() >= 2
+            && s.starts_with(q)
+            && s.ends_with(q)
+            && !s[1..s.len() - 1].contains(q)
+            && !s[1..s.len() - 1].contains('\\')
+            && s.chars().count() <= VALUE_MAX_CHARS + 2
+    };
+    quoted('"') || quoted('\'')
 }
 
 /// A variable's value in a rendering, and whether its fallback stood in.
@@ -261,6 +398,9 @@ pub enum RenderError {
 impl MessageTemplate {
     /// Renders for one recipient: `value` answers each variable's value (`None` when
     /// unknown); a missing or blank one renders its fallback.
+    ///
+    /// When a recipient's values do not render (`{{ customer.name[5] }}` and a short
+    /// name), the fallbacks do: a saved template rendered with them.
     pub fn render(
         &self,
         value: impl Fn(&Variable) -> Option<String>,
@@ -271,6 +411,7 @@ impl MessageTemplate {
             .filter_map(|p| Variable::parse(p))
             .collect();
         render_with(&self.body, &self.fallbacks, &named, value)
+            .or_else(|_| render_with(&self.body, &self.fallbacks, &named, |_| None))
     }
 
     /// Renders once for many customers (a WeCom member task): values per customer are
@@ -284,7 +425,14 @@ impl MessageTemplate {
 }
 
 fn environment() -> Environment<'static> {
-    let mut env = Environment::new();
+    // no builtins: only the filters below (minijinja's others can make a string as long
+    // as they are told to, before any check of the text's length could run)
+    let mut env = Environment::empty();
+    env.add_filter("upper", minijinja::filters::upper);
+    env.add_filter("lower", minijinja::filters::lower);
+    env.add_filter("title", minijinja::filters::title);
+    env.add_filter("capitalize", minijinja::filters::capitalize);
+    env.add_filter("trim", minijinja::filters::trim);
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
     env.set_auto_escape_callback(|_| AutoEscape::None);
@@ -292,16 +440,50 @@ fn environment() -> Environment<'static> {
     env
 }
 
-/// A value as text that carries no template syntax and no control characters.
+/// A value as text: no control characters, and braces made full-width, so that no
+/// value can bring template syntax (`{{`, `{%`) into a text, alone or beside the body's
+/// own braces.
 fn plain(value: &str) -> String {
     value
         .chars()
         .filter(|c| !c.is_control() || *c == '\n')
-        .collect::<String>()
-        .replace("{{", "{ {")
-        .replace("}}", "} }")
-        .replace("{%", "{ %")
-        .replace("%}", "% }")
+        .map(|c| match c {
+            '{' => '｛',
+            '}' => '｝',
+            c => c,
+        })
+        .collect()
+}
+
+/// Whether a value shows nothing: only white space, or characters that print nothing
+/// (zero-width ones, the byte-order mark, the Hangul fillers WeCom nicknames use, the
+/// blank Braille pattern).
+fn blank(value: &str) -> bool {
+    value.chars().all(|c| {
+        c.is_whitespace()
+            || matches!(
+                c,
+                '\u{200B}'..='\u{200F}'
+                    | '\u{202A}'..='\u{202E}'
+                    | '\u{2060}'..='\u{2064}'
+                    | '\u{FEFF}'
+                    | '\u{00AD}'
+                    | '\u{034F}'
+                    | '\u{115F}'
+                    | '\u{1160}'
+                    | '\u{3164}'
+                    | '\u{FFA0}'
+                    | '\u{2800}'
+            )
+    })
+}
+
+/// The longest value, in characters, a text takes; a longer one renders its fallback.
+pub const VALUE_MAX_CHARS: usize = 200;
+
+/// Whether a text shows template syntax (never sent).
+fn shows_syntax(text: &str) -> bool {
+    text.contains("{{") || text.contains("{%") || text.contains("{#")
 }
 
 fn render_with(
@@ -315,8 +497,8 @@ fn render_with(
     for variable in named {
         let path = variable.path();
         let given = value(variable)
-            .map(|v| plain(v.trim()))
-            .filter(|v| !v.trim().is_empty());
+            .filter(|v| !blank(v) && v.trim().chars().count() <= VALUE_MAX_CHARS)
+            .map(|v| plain(v.trim()));
         let fell_back = given.is_none();
         let text = match given {
             Some(v) => v,
@@ -336,8 +518,13 @@ fn render_with(
     let text = env
         .render_str(body, Value::Object(context))
         .map_err(|e| RenderError::Invalid(format!("does not render: {e}")))?;
-    if text.trim().is_empty() {
+    if blank(&text) {
         return Err(RenderError::Invalid("renders an empty text".into()));
+    }
+    if shows_syntax(&text) {
+        return Err(RenderError::Invalid(
+            "renders template syntax ({{, {% or {#) into the text".into(),
+        ));
     }
     if text.len() > TEXT_MAX_BYTES {
         return Err(RenderError::Invalid(format!(
@@ -470,13 +657,28 @@ mod tests {
             ("{{ customer.phone }}", "does not know"),
             ("{{ secret }}", "does not know"),
             ("{{ customer.traits }}", "does not know"),
-            ("你好 {{ customer.name ", "not a valid template"),
-            ("{% include 'x' %}", "not a valid template"),
+            ("你好 {{ customer.name ", "not closed"),
+            ("你好 {{ customer.name }", "not closed"),
+            ("{% include 'x' %}", "only if, elif"),
             (
                 "{% for i in range(100000) %}{{ i }}{% endfor %}",
-                "does not render",
+                "only if, elif",
             ),
-            ("{% if false %}x{% endif %}", "empty"),
+            ("{% set a = 'x' %}{{ a }}", "only if, elif"),
+            ("{% raw %}{{ customer.name }}{% endraw %}", "only if, elif"),
+            ("{{ '{{' }}", "only values"),
+            ("{{ 'x' * 100000000 }}", "only values"),
+            ("{{ customer.name ~ customer.name }}", "only values"),
+            ("{{ customer['name'] }}", "only values"),
+            ("{{ customer.name[3] }}", "only values"),
+            ("{{ customer.name | indent(1000000000000) }}", "the filter"),
+            ("{{ customer.name | attr('x') }}", "the filter"),
+            ("{% if customer.name * 3 %}x{% endif %}", "a condition"),
+            (
+                "{% if customer.name == range(3) %}x{% endif %}",
+                "a condition",
+            ),
+            ("{% if customer.name %}{% endif %}", "empty"),
             ("   ", "must not be empty"),
         ] {
             let e = template(body, &[("customer.name", "朋友")]).unwrap_err();
@@ -489,6 +691,59 @@ mod tests {
                 .to_string()
                 .contains("4000")
         );
+    }
+
+    #[test]
+    fn a_value_that_shows_nothing_or_is_too_long_renders_its_fallback() {
+        let t = template("你好 {{ customer.name }}，", &[("customer.name", "朋友")]).unwrap();
+        for shows_nothing in [
+            "\u{3164}",
+            "\u{200B}\u{FEFF}",
+            " \u{2800} ",
+            "\u{115F}\u{1160}",
+        ] {
+            let r = t.render(|_| Some(shows_nothing.into())).unwrap();
+            assert_eq!(r.text, "你好 朋友，", "{shows_nothing:?}");
+            assert!(r.values[0].fell_back);
+        }
+        let long = "名".repeat(VALUE_MAX_CHARS + 1);
+        assert_eq!(
+            t.render(|_| Some(long.clone())).unwrap().text,
+            "你好 朋友，"
+        );
+    }
+
+    #[test]
+    fn braces_in_values_never_meet_the_bodys_into_template_syntax() {
+        let t = template("{{ customer.name }}{", &[("customer.name", "朋友")]).unwrap();
+        for value in ["{{{", "{", "x{", "{%", "{#", "}}"] {
+            let r = t.render(|_| Some(value.into())).unwrap();
+            assert!(!shows_syntax(&r.text), "{value:?} made {:?}", r.text);
+            assert!(!r.values[0].fell_back, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn conditions_compare_values_with_text() {
+        let t = template(
+            "{% if customer.traits.level == \"金卡\" and not code.name %}尊贵的{% elif customer.traits.level != '普通' %}亲爱的{% else %}你好{% endif %} {{ customer.name | trim }}",
+            &[
+                ("customer.name", "朋友"),
+                ("customer.traits.level", "普通"),
+                ("code.name", "无"),
+            ],
+        )
+        .unwrap();
+        let r = t
+            .render(|v| match v {
+                Variable::CustomerTrait(_) => Some("金卡".into()),
+                Variable::CustomerName => Some("王芳".into()),
+                _ => None,
+            })
+            .unwrap();
+        // code.name fell back to 无, which is not empty: the first branch is not taken
+        assert_eq!(r.text, "亲爱的 王芳");
+        assert_eq!(t.render(|_| None).unwrap().text, "你好 朋友");
     }
 
     #[test]

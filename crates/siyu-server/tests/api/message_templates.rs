@@ -115,6 +115,17 @@ async fn a_template_renders_each_customers_values_and_fallbacks_for_what_is_miss
         assert!(!text.as_str().unwrap().contains("{{"), "{text}");
     }
 
+    // a member who is not one is named as the reason
+    let refused = app
+        .post(
+            &format!("/api/v1/message-templates/{id}/preview"),
+            token,
+            json!({"customer_id": known, "member_id": i64::MAX}),
+        )
+        .await
+        .expect(422)
+        .body;
+    assert!(refused.to_string().contains("member_id"), "{refused}");
     // a customer who is not one, or not this tenant's, is not found
     app.post(
         &format!("/api/v1/message-templates/{id}/preview"),
@@ -143,7 +154,17 @@ async fn bad_templates_are_refused_with_their_reason_and_change_nothing() {
         (
             "{% for i in range(1000000) %}{{ i }}{% endfor %}",
             json!({}),
-            "does not render",
+            "only if, elif",
+        ),
+        (
+            "{{ customer.name | indent(1000000000000) }}",
+            json!({"customer.name": "朋友"}),
+            "the filter",
+        ),
+        (
+            "{% raw %}{{ customer.name }}{% endraw %}",
+            json!({"customer.name": "朋友"}),
+            "only if, elif",
         ),
         ("   ", json!({}), "must not be empty"),
     ] {

@@ -239,6 +239,17 @@ impl TenantScope<'_> {
         member: Option<StaffId>,
     ) -> Result<TemplateValues> {
         let profile = self.get_customer(customer).await?;
+        if let Some(member) = member {
+            // a member named by the caller: one of the tenant's, within the caller's reach
+            self.get_staff(member).await.map_err(|e| match e {
+                StoreError::NotFound(_) => StoreError::Domain(siyu_domain::DomainError::invalid(
+                    "member_id",
+                    "no such staff member",
+                )),
+                e => e,
+            })?;
+            self.check_owner_within_reach(Some(member))?;
+        }
         let member_name = match member.or(profile.owner_staff_id) {
             Some(staff) => match self.get_staff(staff).await {
                 Ok(staff) => Some(staff.name),
