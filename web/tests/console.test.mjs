@@ -110,9 +110,16 @@ async function apiPost(page, url, body) {
  * when given (long option lists are virtual: only what shows can be clicked), then
  * clicks the shown option with `option` in it. */
 async function pick(page, scope, label, search, option = search) {
-  await scope.getByLabel(label, { exact: true }).click();
+  const input = scope.getByLabel(label, { exact: true });
+  await input.click();
   if (search) await page.keyboard.type(search);
-  await page.locator('.ant-select-item-option:visible', { hasText: option }).first().click();
+  // the option of this select's own dropdown: another select's, still closing, may show
+  // the same names (two chats picked one after the other)
+  const list = await input.getAttribute('aria-controls');
+  const options = list
+    ? page.locator('.ant-select-dropdown').filter({ has: page.locator(`[id="${list}"]`) }).locator('.ant-select-item-option')
+    : page.locator('.ant-select-item-option:visible');
+  await options.filter({ hasText: option }).first().click();
 }
 
 /** The open dialog whose form has this test id. */
