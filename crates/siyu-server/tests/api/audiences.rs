@@ -51,7 +51,8 @@ async fn tag(app: &TestApp, name: &str) -> i64 {
         .unwrap()
 }
 
-async fn customer(app: &TestApp, key: &str, user: &str, traits: Value) -> i64 {
+/// A customer identified with these traits through the tracking API; their id.
+pub(crate) async fn customer(app: &TestApp, key: &str, user: &str, traits: Value) -> i64 {
     send(
         app,
         "/v1/identify",

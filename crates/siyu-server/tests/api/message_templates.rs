@@ -5,31 +5,12 @@
 
 use serde_json::{Value, json};
 
+use crate::audiences::customer;
 use crate::helpers::{PASSWORD, TestApp};
-use crate::tracking::{send, source};
+use crate::tracking::source;
 
 const GREETING: &str =
     "你好 {{ customer.name }}，我是{{ member.name }}。您的等级：{{ customer.traits.level }}";
-
-async fn customer(app: &TestApp, key: &str, user: &str, traits: Value) -> i64 {
-    send(
-        app,
-        "/v1/identify",
-        key,
-        json!({"userId": user, "traits": traits}),
-    )
-    .await
-    .expect(200);
-    app.get(
-        &format!("/api/v1/customers/lookup?kind=user_id&value={user}"),
-        &app.admin_token,
-    )
-    .await
-    .expect(200)
-    .body["id"]
-        .as_i64()
-        .unwrap()
-}
 
 fn greeting() -> Value {
     json!({"name": "问候", "body": GREETING, "fallbacks": {
