@@ -56,9 +56,15 @@ after(async () => {
 });
 
 /** A signed-in page (1280 px wide: the narrowest laptop the console supports). */
+/** A browser context that asks for reduced motion, so the console animates nothing: a
+ * click never lands on a dropdown or dialog that is still sliding open or shut. */
+function newContext(options) {
+  return browser.newContext({ reducedMotion: 'reduce', ...options });
+}
+
 async function signedIn(email = 'admin@demo.siyu.local', width = 1280) {
   // the console counts days in UTC (as the API does), so the browser does too
-  const context = await browser.newContext({ viewport: { width, height: 800 }, locale: 'zh-CN', timezoneId: 'UTC' });
+  const context = await newContext({ viewport: { width, height: 800 }, locale: 'zh-CN', timezoneId: 'UTC' });
   const page = await context.newPage();
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -513,7 +519,7 @@ test('an expired session goes to login and back to where the user was', async ()
   await context.close();
 
   // a way back that leaves the site is not followed
-  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'UTC' });
+  const fresh = await newContext({ viewport: { width: 1280, height: 800 }, timezoneId: 'UTC' });
   const page2 = await fresh.newPage();
   await page2.goto(base + '/login?next=' + encodeURIComponent('/\\evil.example/'));
   await page2.getByLabel('邮箱').fill('admin@demo.siyu.local');
@@ -525,7 +531,7 @@ test('an expired session goes to login and back to where the user was', async ()
 });
 
 test('a wrong password reads as a message, and unsaved work warns before leaving', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   await page.goto(base + '/login');
   await page.getByLabel('邮箱').fill('admin@demo.siyu.local');
@@ -866,10 +872,10 @@ test('a background job shows live on the Jobs page, and is cancelled and retried
 
   // filters: by state, and by kind
   await page.getByTestId('jobs-state').click();
-  await page.locator('.ant-select-item-option', { hasText: '已完成' }).click();
+  await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: '已完成' }).click();
   await page.waitForFunction((job) => !document.querySelector(`[data-testid=job-state-${job}]`), id);
   await page.getByTestId('jobs-state').click();
-  await page.locator('.ant-select-item-option', { hasText: '已取消' }).click();
+  await page.locator('.ant-select-dropdown:visible .ant-select-item-option', { hasText: '已取消' }).click();
   await state.waitFor();
   await page.getByTestId('jobs-kind').fill('browser.noop');
   await page.getByTestId('jobs-kind').press('Enter');
@@ -1155,7 +1161,7 @@ test('staff of two tenants choose which one to sign in to', async () => {
   });
   assert.equal(cli.status, 0, cli.stderr);
 
-  const fresh = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
+  const fresh = await newContext({ viewport: { width: 1280, height: 800 }, locale: 'zh-CN' });
   const login = await fresh.newPage();
   await login.goto(base + '/login');
   await login.getByLabel('邮箱').fill('pat@agency.example.com');
@@ -1174,7 +1180,7 @@ test('staff of two tenants choose which one to sign in to', async () => {
 });
 
 test('signing in works from the keyboard alone', async () => {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const context = await newContext({ viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   await page.goto(base + '/login');
   // the email field has the focus; Tab moves to the password; Enter submits
