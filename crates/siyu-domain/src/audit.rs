@@ -106,6 +106,9 @@ pub mod action {
     pub const MESSAGE_TEMPLATE_CREATED: &str = "message_template.created";
     pub const MESSAGE_TEMPLATE_UPDATED: &str = "message_template.updated";
     pub const MESSAGE_TEMPLATE_DELETED: &str = "message_template.deleted";
+    pub const BROADCAST_CREATED: &str = "broadcast.created";
+    pub const BROADCAST_UPDATED: &str = "broadcast.updated";
+    pub const BROADCAST_CANCELLED: &str = "broadcast.cancelled";
 
     // --- acquisition ---
     pub const CHANNEL_ACCOUNT_CREATED: &str = "channel_account.created";

@@ -75,4 +75,6 @@ id_type!(
     GroupCodeId,
     /// A message template: a text with personalisation, for mass sends and welcomes.
     MessageTemplateId,
+    /// A mass send (群发).
+    BroadcastId,
 );

@@ -205,6 +205,12 @@ pub mod kind {
     /// Applies a connector's relation changes (adds, deletions) taken from callbacks,
     /// in bulk, oldest first: payload `{"connector_id"}`, one waiting per connector.
     pub const WECOM_RELATION_CHANGES: &str = "wecom.relation_changes";
+    /// Plans a mass send at its time: who receives it, in batches (payload
+    /// `{"broadcast_id"}`, one waiting per send).
+    pub const BROADCAST_PLAN: &str = "broadcast.plan";
+    /// Sends one planned batch of a mass send and records the channel's answer
+    /// (payload `{"broadcast_id", "batch"}`).
+    pub const BROADCAST_BATCH: &str = "broadcast.batch";
     /// Asks WeCom to transfer the customers recorded with the job (`POST
     /// /api/v1/connectors/{id}/transfers`), 100 a call: payload
     /// `siyu_domain::transfer::TransferPayload`.

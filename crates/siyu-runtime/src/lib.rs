@@ -8,6 +8,7 @@
 
 pub mod acting;
 pub mod audience;
+pub mod broadcasts;
 pub mod exports;
 pub mod imports;
 pub mod ingest;
@@ -71,6 +72,9 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         // until WeCom's takeover (24 h) or a refusal
         Arc::new(wecom::transfers::asking(services)),
         Arc::new(wecom::transfers::following(services)),
+        // mass sends: planned once at their time, then sent a batch per job
+        Arc::new(broadcasts::planning(services)),
+        Arc::new(broadcasts::sending(services)),
     ]
 }
 

@@ -91,7 +91,7 @@ pub use connectors::{
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
-pub use engagement::TemplateValues;
+pub use engagement::{BatchToSend, SandboxAnswer, SandboxCount, TemplateValues};
 pub use error::{StoreError, redact_url};
 pub use exports::KEEP_EXPORTS_MS;
 pub use feed::CustomerChange;

@@ -1,4 +1,5 @@
 //! Engagement: what the brand says to its customers. Message templates now; the content
 //! library, quick replies and mass sends build on them.
 
+pub mod broadcast;
 pub mod template;

@@ -126,6 +126,16 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(engagement::templates::preview_message_template))
         .routes(routes!(
+            engagement::broadcasts::list_broadcasts,
+            engagement::broadcasts::create_broadcast
+        ))
+        .routes(routes!(engagement::broadcasts::preview_broadcast))
+        .routes(routes!(
+            engagement::broadcasts::get_broadcast,
+            engagement::broadcasts::update_broadcast
+        ))
+        .routes(routes!(engagement::broadcasts::cancel_broadcast))
+        .routes(routes!(
             acquisition::accounts::list_channel_accounts,
             acquisition::accounts::create_channel_account
         ))

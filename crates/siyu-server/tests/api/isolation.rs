@@ -237,6 +237,18 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let broadcast = app
+        .post(
+            "/api/v1/broadcasts",
+            &app.admin_token,
+            json!({"name": "acme 群发", "audience": {"customers": [customer]}, "text": "你好",
+                   "send_at": siyu_domain::time::format_rfc3339(siyu_store::now_ms() + 3_600_000)}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let account = app
         .post(
             "/api/v1/channel-accounts",
@@ -340,6 +352,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/channel-accounts/{id}", account),
         ("/api/v1/message-templates/{id}", template),
         ("/api/v1/message-templates/{id}/preview", template),
+        ("/api/v1/broadcasts/{id}", broadcast),
+        ("/api/v1/broadcasts/{id}/cancel", broadcast),
         ("/api/v1/channel-codes/{id}", code),
         ("/api/v1/channel-codes/{id}/qr", code),
         ("/api/v1/units/{id}", brand),
@@ -392,6 +406,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
         ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
         ("/api/v1/message-templates/{id}", json!({"name": "theirs"})),
+        ("/api/v1/broadcasts/{id}", json!({"text": "theirs"})),
         (
             "/api/v1/message-templates/{id}/preview",
             json!({"customer_id": customer}),
@@ -458,7 +473,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 87, "every method of every path that takes an id");
+    assert_eq!(walked, 90, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -7,6 +7,7 @@ mod acquisition_qr;
 mod acquisition_stores;
 mod audiences;
 mod auth;
+mod broadcasts;
 mod connectors;
 mod crud;
 pub(crate) mod customer_data;

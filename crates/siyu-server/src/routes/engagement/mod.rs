@@ -1,4 +1,5 @@
-//! Engagement's endpoints: message templates now; the content library, quick replies
-//! and mass sends get theirs here.
+//! Engagement's endpoints: message templates and mass sends; the content library and
+//! quick replies get theirs here.
 
+pub mod broadcasts;
 pub mod templates;

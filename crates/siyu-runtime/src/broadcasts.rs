@@ -1,0 +1,198 @@
+//! Mass sends as jobs: one plans a send at its time ([`kind::BROADCAST_PLAN`]), one per
+//! batch sends it ([`kind::BROADCAST_BATCH`]); never a job per message.
+//!
+//! **Planning** takes the audience within the reach its maker has now (a segment or
+//! definition through this node's audience index, or a list led to the survivors of
+//! merges), the opt-outs in force, and what each customer received in the frequency
+//! cap's window, lets `siyu_domain::engagement::broadcast::plan` decide, and stores
+//! the plan whole in one transaction with a job per batch. Planning twice plans once.
+//!
+//! **Sending** is exactly once per batch: the intent commits before the channel is
+//! called and the answer after. A batch found with its intent but no answer may be
+//! with the channel already; the sandbox keys deliveries by batch, so asking it again
+//! answers what it has and delivers nothing. (WeCom's `add_msg_template` has no such
+//! key: its batches will reconcile against `get_groupmsg_list_v2` before sending again.)
+//!
+//! The sandbox rehearses a WeCom send, so WeCom's consent applies to it.
+
+use serde::Deserialize;
+use serde_json::json;
+use siyu_audience::Condition;
+use siyu_domain::consent::ConsentChannel;
+use siyu_domain::engagement::broadcast::{
+    BroadcastAudience, BroadcastChannel, BroadcastState, FrequencyCap, Plan, PlanInput,
+    SANDBOX_BATCH, plan,
+};
+use siyu_domain::ids::BroadcastId;
+use siyu_domain::jobs::kind;
+use siyu_domain::time::TimeZone;
+use siyu_store::{StoreError, TenantScope};
+
+use crate::audience::{AudienceError, Audiences};
+use crate::tagging::tenant_of;
+use crate::{JobContext, JobError, JobHandler, Services, handler_fn};
+
+/// A planning job's payload.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PlanPayload {
+    pub broadcast_id: i64,
+}
+
+/// A batch job's payload.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BatchPayload {
+    pub broadcast_id: i64,
+    pub batch: i64,
+}
+
+/// The consent a channel's sends respect.
+pub fn consent_channel(channel: BroadcastChannel) -> ConsentChannel {
+    match channel {
+        BroadcastChannel::Sandbox => ConsentChannel::Wecom,
+    }
+}
+
+pub fn planning(services: &Services) -> impl JobHandler {
+    let services = services.clone();
+    handler_fn(kind::BROADCAST_PLAN, move |ctx| {
+        let services = services.clone();
+        async move { plan_send(&services, ctx).await }
+    })
+}
+
+pub fn sending(services: &Services) -> impl JobHandler {
+    let services = services.clone();
+    handler_fn(kind::BROADCAST_BATCH, move |ctx| {
+        let services = services.clone();
+        async move { send_batch(&services, ctx).await }
+    })
+}
+
+async fn plan_send(services: &Services, ctx: JobContext) -> Result<(), JobError> {
+    let payload: PlanPayload = ctx.payload()?;
+    let tenant = tenant_of(&ctx)?;
+    let id = BroadcastId(payload.broadcast_id);
+    let system = services.store.tenant(tenant);
+    let send = match system.get_broadcast(id).await {
+        Ok(send) => send,
+        Err(StoreError::NotFound(_)) => return Ok(()),
+        Err(e) => return Err(e.into()),
+    };
+    let now = siyu_store::now_ms();
+    // planned already, cancelled, or moved later (a job waits for the new time)
+    if send.state != BroadcastState::Scheduled || send.send_at > now {
+        return Ok(());
+    }
+    // the maker's reach now: narrowed since, the send reaches fewer
+    let scope = match send.created_by {
+        Some(staff) => match services.store.scope_of_staff(tenant, staff).await {
+            Ok(scope) => scope,
+            Err(e @ (StoreError::NotFound(_) | StoreError::Conflict(_))) => {
+                return Err(JobError::permanent(format!(
+                    "the staff member who made this send can no longer send: {e}"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        },
+        None => system.clone(),
+    };
+    ctx.progress(0, None, Some("planning")).await?;
+    let plan = plan_now(
+        &services.audiences,
+        &scope,
+        &send.audience,
+        send.channel,
+        send.frequency_cap,
+        now,
+    )
+    .await
+    .map_err(|e| match e {
+        AudienceError::Store(e) => JobError::from(e),
+        // a segment deleted since, a tag renamed away: it will not get better
+        other => JobError::permanent(other),
+    })?;
+    let planned = scope
+        .store_plan(id, &plan, batch_size(send.channel))
+        .await?;
+    let total = plan.recipients.len() as i64;
+    ctx.progress(
+        total,
+        Some(total),
+        Some(if planned { "planned" } else { "planned before" }),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Recipients per batch (one job each).
+fn batch_size(channel: BroadcastChannel) -> usize {
+    match channel {
+        BroadcastChannel::Sandbox => SANDBOX_BATCH,
+    }
+}
+
+/// Who a send would reach now, and why the rest would not: what planning stores, and
+/// what the console previews before a send is made.
+pub async fn plan_now(
+    audiences: &Audiences,
+    scope: &TenantScope<'_>,
+    audience: &BroadcastAudience,
+    channel: BroadcastChannel,
+    cap: FrequencyCap,
+    now: i64,
+) -> Result<Plan, AudienceError> {
+    let (audience, not_found) = match audience {
+        BroadcastAudience::Condition(value) => {
+            let condition: Condition = serde_json::from_value(value.clone())
+                .map_err(|e| AudienceError::Evaluation(format!("the audience's condition: {e}")))?;
+            let (members, index) = audiences.evaluate(scope, &condition).await?;
+            (index.read(scope).ids(&members, usize::MAX), 0)
+        }
+        BroadcastAudience::Customers(ids) => scope.resolve_listed(ids).await?,
+    };
+    let opted_out = scope.opted_out_of(consent_channel(channel)).await?;
+    let zone = TimeZone::of_stored(&scope.get().await?.time_zone);
+    let (from, limit) = cap.window(zone, now);
+    let received = scope.received_since(channel, from).await?;
+    Ok(plan(&PlanInput {
+        audience: &audience,
+        not_found,
+        opted_out: &opted_out,
+        received: &received,
+        limit,
+    }))
+}
+
+async fn send_batch(services: &Services, ctx: JobContext) -> Result<(), JobError> {
+    let payload: BatchPayload = ctx.payload()?;
+    let tenant = tenant_of(&ctx)?;
+    let scope = services.store.tenant(tenant);
+    let id = BroadcastId(payload.broadcast_id);
+    let Some(batch) = scope.batch_to_send(id, payload.batch).await? else {
+        return Ok(());
+    };
+    if !batch.intent_recorded && !scope.record_batch_intent(id, payload.batch).await? {
+        // cancelled (or answered) between the read and the intent
+        return Ok(());
+    }
+    match batch.channel {
+        BroadcastChannel::Sandbox => {
+            let answer = scope
+                .sandbox_deliver(id, payload.batch, &batch.text, &batch.recipients)
+                .await?;
+            scope
+                .record_batch_answer(
+                    id,
+                    payload.batch,
+                    answer.messages,
+                    &json!({
+                        "messages": answer.messages,
+                        "delivered_at": answer.delivered_at,
+                        "asked_again": answer.again,
+                    }),
+                )
+                .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,242 @@
+//! Mass sends (`/api/v1/broadcasts`): a preview of who would receive one and why the
+//! rest would not, making one (now or at a time), changing it before its time,
+//! cancelling it, and following it. Planning and sending are jobs
+//! (`siyu_runtime::broadcasts`); staff see and send within their own reach.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use siyu_audience::Condition;
+use siyu_domain::access::Permission;
+use siyu_domain::engagement::broadcast::{
+    Broadcast, BroadcastAudience, BroadcastChange, BroadcastChannel, Exclusion, FrequencyCap,
+    NewBroadcast, Plan,
+};
+use siyu_domain::ids::BroadcastId;
+use siyu_domain::page::Page;
+use siyu_runtime::broadcasts::plan_now;
+use siyu_store::TenantScope;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
+
+/// Who a send would reach.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BroadcastPreviewRequest {
+    pub audience: BroadcastAudience,
+    #[serde(default)]
+    pub channel: Option<BroadcastChannel>,
+    /// Default: the days of the month, as WeCom.
+    #[serde(default)]
+    pub frequency_cap: Option<FrequencyCap>,
+}
+
+/// How many a send would reach now, and how many of the audience it would not, by
+/// reason.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BroadcastPreview {
+    pub recipients: i64,
+    pub excluded: HashMap<Exclusion, i64>,
+}
+
+impl From<&Plan> for BroadcastPreview {
+    fn from(plan: &Plan) -> Self {
+        Self {
+            recipients: plan.recipients.len() as i64,
+            excluded: plan.excluded.clone(),
+        }
+    }
+}
+
+/// A condition audience must read as the segment language's JSON form.
+fn check_audience(audience: &BroadcastAudience) -> ApiResult<()> {
+    if let BroadcastAudience::Condition(value) = audience {
+        serde_json::from_value::<Condition>(value.clone()).map_err(|e| {
+            ApiError::field("audience", format!("the condition does not read: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+async fn preview_of(
+    app: &AppState,
+    scope: &TenantScope<'_>,
+    audience: &BroadcastAudience,
+    channel: BroadcastChannel,
+    cap: FrequencyCap,
+) -> ApiResult<Plan> {
+    check_audience(audience)?;
+    Ok(plan_now(
+        &app.audiences,
+        scope,
+        audience,
+        channel,
+        cap,
+        siyu_store::now_ms(),
+    )
+    .await?)
+}
+
+/// Refuses a send that would reach no one now, saying why.
+fn check_reaches_someone(plan: &Plan) -> ApiResult<()> {
+    if !plan.recipients.is_empty() {
+        return Ok(());
+    }
+    let mut reasons: Vec<String> = plan
+        .excluded
+        .iter()
+        .map(|(why, n)| format!("{n} {}", why.as_str()))
+        .collect();
+    reasons.sort();
+    Err(ApiError::field(
+        "audience",
+        if reasons.is_empty() {
+            "the audience is empty: no customer within your reach matches".to_owned()
+        } else {
+            format!(
+                "no one in the audience may receive it now ({})",
+                reasons.join(", ")
+            )
+        },
+    ))
+}
+
+/// Who a send would reach now and why the rest would not (opted out, over the
+/// frequency cap, named twice, not found), without making it.
+#[utoipa::path(post, path = "/api/v1/broadcasts/preview", tag = "engagement",
+    request_body = BroadcastPreviewRequest,
+    responses((status = 200, body = BroadcastPreview), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn preview_broadcast(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<BroadcastPreviewRequest>,
+) -> ApiResult<Json<BroadcastPreview>> {
+    auth.require(Permission::BroadcastsWrite)?;
+    let scope = auth.scope(&app.store).await?;
+    let plan = preview_of(
+        &app,
+        &scope,
+        &body.audience,
+        body.channel.unwrap_or(BroadcastChannel::Sandbox),
+        body.frequency_cap.unwrap_or(FrequencyCap::DaysInMonth),
+    )
+    .await?;
+    Ok(Json(BroadcastPreview::from(&plan)))
+}
+
+#[utoipa::path(get, path = "/api/v1/broadcasts", tag = "engagement", params(PageParams),
+    responses((status = 200, body = Page<Broadcast>), (status = 403, body = ErrorBody)))]
+pub async fn list_broadcasts(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiQuery(q): ApiQuery<PageParams>,
+) -> ApiResult<Json<Page<Broadcast>>> {
+    auth.require(Permission::BroadcastsRead)?;
+    let scope = auth.scope(&app.store).await?;
+    Ok(Json(scope.list_broadcasts(q.page()?).await?))
+}
+
+/// Makes a send, now or at `send_at`. It is planned at its time (consent, the
+/// frequency cap, one message per person) and sent in batches. Refused (422) when it
+/// would reach no one now, or its text is empty. Audited.
+#[utoipa::path(post, path = "/api/v1/broadcasts", tag = "engagement",
+    request_body = NewBroadcast,
+    responses((status = 201, body = Broadcast), (status = 403, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create_broadcast(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiJson(body): ApiJson<NewBroadcast>,
+) -> ApiResult<(StatusCode, Json<Broadcast>)> {
+    auth.require(Permission::BroadcastsWrite)?;
+    let spec = body.check(siyu_store::now_ms())?;
+    let scope = auth.scope(&app.store).await?;
+    let plan = preview_of(
+        &app,
+        &scope,
+        &spec.audience,
+        spec.channel,
+        spec.frequency_cap,
+    )
+    .await?;
+    check_reaches_someone(&plan)?;
+    let send = scope
+        .create_broadcast(&spec, auth.principal.staff_id(), &auth.actor())
+        .await?;
+    Ok((StatusCode::CREATED, Json(send)))
+}
+
+#[utoipa::path(get, path = "/api/v1/broadcasts/{id}", tag = "engagement",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Broadcast), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get_broadcast(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Broadcast>> {
+    auth.require(Permission::BroadcastsRead)?;
+    let scope = auth.scope(&app.store).await?;
+    Ok(Json(scope.get_broadcast(BroadcastId(id)).await?))
+}
+
+/// Changes a send that waits for its time; fields left out stay. 409 once its time
+/// has come (or it was cancelled). Audited.
+#[utoipa::path(patch, path = "/api/v1/broadcasts/{id}", tag = "engagement",
+    params(("id" = i64, Path)), request_body = BroadcastChange,
+    responses((status = 200, body = Broadcast), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn update_broadcast(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<BroadcastChange>,
+) -> ApiResult<Json<Broadcast>> {
+    auth.require(Permission::BroadcastsWrite)?;
+    let id = BroadcastId(id);
+    let scope = auth.scope(&app.store).await?;
+    let changing_audience = body.audience.is_some();
+    let spec = body.apply(&scope.get_broadcast(id).await?, siyu_store::now_ms())?;
+    if changing_audience {
+        let plan = preview_of(
+            &app,
+            &scope,
+            &spec.audience,
+            spec.channel,
+            spec.frequency_cap,
+        )
+        .await?;
+        check_reaches_someone(&plan)?;
+    }
+    Ok(Json(
+        scope.update_broadcast(id, &spec, &auth.actor()).await?,
+    ))
+}
+
+/// Cancels a send: batches not yet handed to the channel are never sent. 409 for a
+/// send already sent or cancelled. Audited.
+#[utoipa::path(post, path = "/api/v1/broadcasts/{id}/cancel", tag = "engagement",
+    params(("id" = i64, Path)),
+    responses((status = 200, body = Broadcast), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn cancel_broadcast(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+) -> ApiResult<Json<Broadcast>> {
+    auth.require(Permission::BroadcastsWrite)?;
+    let scope = auth.scope(&app.store).await?;
+    Ok(Json(
+        scope
+            .cancel_broadcast(BroadcastId(id), &auth.actor())
+            .await?,
+    ))
+}

@@ -1,0 +1,552 @@
+//! Mass sends: made, changed before their time, cancelled, read; and planned, once, in
+//! one transaction that writes every recipient and batch and enqueues a job per batch
+//! (so a send is planned whole or not at all). The rules of planning are
+//! `siyu_domain::engagement::broadcast::plan`; this module reads what they need
+//! (opt-outs, what each customer received in the cap's window, who a list names) and
+//! writes what they decide. Sending is `broadcast_sends.rs`.
+//!
+//! Staff whose reach is some owners see and change only the sends their staff made, as
+//! with jobs; a send's audience is always taken within its maker's reach.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+use siyu_domain::audit::{Actor, AuditRecord, action};
+use siyu_domain::consent::{ConsentChannel, ConsentStatus};
+use siyu_domain::engagement::broadcast::{
+    Broadcast, BroadcastAudience, BroadcastChannel, BroadcastSpec, BroadcastState, Exclusion,
+    FrequencyCap, Plan,
+};
+use siyu_domain::ids::{BroadcastId, CustomerId, StaffId};
+use siyu_domain::jobs::kind;
+use siyu_domain::page::{Page, PageRequest};
+
+use crate::audit;
+use crate::db::{id_list, now_ms, on_db};
+use crate::jobs::{NewJob, enqueue_in};
+use crate::tx::{Tx, on_tx};
+use crate::{Result, StoreError, TenantScope};
+
+const BROADCAST_COLUMNS: &str = "id, name, channel, state, audience, text, frequency_cap, \
+     send_at, recipients, excluded, batches, sent, batches_sent, created_by_staff_id, \
+     created_at, finished_at";
+
+/// Recipients per multi-row insert (4 literal numbers each).
+const INSERT_CHUNK: usize = 2_000;
+
+#[derive(sqlx::FromRow)]
+struct BroadcastRow {
+    id: i64,
+    name: String,
+    channel: String,
+    state: String,
+    audience: String,
+    text: String,
+    frequency_cap: String,
+    send_at: i64,
+    recipients: Option<i64>,
+    excluded: String,
+    batches: i64,
+    sent: i64,
+    batches_sent: i64,
+    created_by_staff_id: Option<i64>,
+    created_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<BroadcastRow> for Broadcast {
+    type Error = StoreError;
+    fn try_from(r: BroadcastRow) -> Result<Self> {
+        let corrupt = |what: &str, e: String| {
+            StoreError::Corrupt(format!("{what} of broadcast {}: {e}", r.id))
+        };
+        let excluded: HashMap<String, i64> =
+            serde_json::from_str(&r.excluded).map_err(|e| corrupt("excluded", e.to_string()))?;
+        Ok(Broadcast {
+            id: BroadcastId(r.id),
+            channel: BroadcastChannel::parse("channel", &r.channel)
+                .map_err(|e| corrupt("channel", e.to_string()))?,
+            state: BroadcastState::parse("state", &r.state)
+                .map_err(|e| corrupt("state", e.to_string()))?,
+            audience: serde_json::from_str(&r.audience)
+                .map_err(|e| corrupt("audience", e.to_string()))?,
+            frequency_cap: FrequencyCap::parse("frequency_cap", &r.frequency_cap)
+                .map_err(|e| corrupt("frequency_cap", e.to_string()))?,
+            excluded: excluded
+                .into_iter()
+                .filter_map(|(k, v)| Exclusion::parse("excluded", &k).ok().map(|k| (k, v)))
+                .collect(),
+            name: r.name,
+            text: r.text,
+            send_at: r.send_at,
+            recipients: r.recipients,
+            sent: r.sent,
+            batches: r.batches,
+            batches_sent: r.batches_sent,
+            created_by: r.created_by_staff_id.map(StaffId),
+            created_at: r.created_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+fn audience_text(audience: &BroadcastAudience) -> Result<String> {
+    serde_json::to_string(audience).map_err(|e| StoreError::Corrupt(format!("audience: {e}")))
+}
+
+/// The job that plans a send at its time. Any number may wait for one send (a change
+/// of its time adds one); the first that finds the send due plans it, the rest find it
+/// planned or not yet due and do nothing.
+fn plan_job(id: BroadcastId, at: i64, created_by: Option<StaffId>) -> NewJob {
+    let job = NewJob::new(kind::BROADCAST_PLAN, json!({"broadcast_id": id.0})).run_at(at);
+    match created_by {
+        Some(staff) => job.created_by(staff),
+        None => job,
+    }
+}
+
+impl TenantScope<'_> {
+    /// The SQL condition (starting with ` AND`) that keeps a narrower scope to the sends
+    /// its staff made.
+    fn maker_clause(&self) -> String {
+        self.owner_clause("created_by_staff_id")
+    }
+
+    /// Stores a send and enqueues its planning at its time.
+    pub async fn create_broadcast(
+        &self,
+        spec: &BroadcastSpec,
+        created_by: Option<StaffId>,
+        actor: &Actor,
+    ) -> Result<Broadcast> {
+        let now = now_ms();
+        let audience = audience_text(&spec.audience)?;
+        let mut tx = self.store.begin().await?;
+        let id: i64 = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "INSERT INTO broadcasts (tenant_id, name, channel, state, audience, text, \
+                 frequency_cap, send_at, created_by_staff_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, 'scheduled', $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+            )
+            .bind(self.tenant.0)
+            .bind(&spec.name)
+            .bind(spec.channel.as_str())
+            .bind(&audience)
+            .bind(&spec.text)
+            .bind(spec.frequency_cap.as_str())
+            .bind(spec.send_at)
+            .bind(created_by.map(|s| s.0))
+            .bind(now)
+            .fetch_one(&mut *c)
+            .await?
+        });
+        let id = BroadcastId(id);
+        enqueue_in(
+            &mut tx,
+            &[plan_job(id, spec.send_at, created_by).for_tenant(self.tenant)],
+        )
+        .await?;
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::BROADCAST_CREATED, "broadcast", id.0)
+                .with_details(json!({"name": spec.name, "channel": spec.channel.as_str()})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.store.notify_jobs();
+        self.get_broadcast(id).await
+    }
+
+    /// A send the scope reaches.
+    pub async fn get_broadcast(&self, id: BroadcastId) -> Result<Broadcast> {
+        let sql = format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE tenant_id = $1 AND id = $2{}",
+            self.maker_clause()
+        );
+        let row: Option<BroadcastRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .fetch_optional(db)
+                .await?
+        });
+        row.ok_or(StoreError::NotFound("broadcast"))?.try_into()
+    }
+
+    /// The sends the scope reaches, newest first.
+    pub async fn list_broadcasts(&self, page: PageRequest) -> Result<Page<Broadcast>> {
+        let sql = format!(
+            "SELECT {BROADCAST_COLUMNS} FROM broadcasts WHERE tenant_id = $1 AND id < $2{} \
+             ORDER BY id DESC LIMIT $3",
+            self.maker_clause()
+        );
+        let before = match page.after_id() {
+            0 => i64::MAX,
+            after => after,
+        };
+        let rows: Vec<BroadcastRow> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(before)
+                .bind(page.fetch_limit())
+                .fetch_all(db)
+                .await?
+        });
+        let sends = rows
+            .into_iter()
+            .map(Broadcast::try_from)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Page::from_rows(sends, page, |b| b.id.0))
+    }
+
+    /// Changes a send that still waits for its time; 409 once its time came (or it was
+    /// planned or cancelled) in the meantime.
+    pub async fn update_broadcast(
+        &self,
+        id: BroadcastId,
+        spec: &BroadcastSpec,
+        actor: &Actor,
+    ) -> Result<Broadcast> {
+        let before = self.get_broadcast(id).await?;
+        let now = now_ms();
+        let audience = audience_text(&spec.audience)?;
+        let mut tx = self.store.begin().await?;
+        let changed = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE broadcasts SET name = $1, audience = $2, text = $3, frequency_cap = $4, \
+                 send_at = $5, updated_at = $6 \
+                 WHERE tenant_id = $7 AND id = $8 AND state = 'scheduled' AND send_at > $6",
+            )
+            .bind(&spec.name)
+            .bind(&audience)
+            .bind(&spec.text)
+            .bind(spec.frequency_cap.as_str())
+            .bind(spec.send_at)
+            .bind(now)
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::Conflict(
+                "this send's time has come (or it was cancelled): it can no longer be changed"
+                    .into(),
+            ));
+        }
+        if spec.send_at != before.send_at {
+            enqueue_in(
+                &mut tx,
+                &[plan_job(id, spec.send_at, before.created_by).for_tenant(self.tenant)],
+            )
+            .await?;
+        }
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::BROADCAST_UPDATED, "broadcast", id.0)
+                .with_details(json!({"name": spec.name})),
+        )
+        .await?;
+        tx.commit().await?;
+        self.store.notify_jobs();
+        self.get_broadcast(id).await
+    }
+
+    /// Cancels a send: batches whose intent is not recorded are never sent; one whose
+    /// channel may have it already is followed to its answer. 409 for a send done.
+    pub async fn cancel_broadcast(&self, id: BroadcastId, actor: &Actor) -> Result<Broadcast> {
+        self.get_broadcast(id).await?;
+        let now = now_ms();
+        let mut tx = self.store.begin_writing().await?;
+        let changed = on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE broadcasts SET state = 'cancelled', updated_at = $1, finished_at = $1 \
+                 WHERE tenant_id = $2 AND id = $3 AND state IN ('scheduled', 'planning', 'sending')",
+            )
+            .bind(now)
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::Conflict(
+                "this send is sent or cancelled already".into(),
+            ));
+        }
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE broadcast_batches SET state = 'cancelled' \
+                 WHERE tenant_id = $1 AND broadcast_id = $2 AND state = 'planned'",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .execute(&mut *c)
+            .await?;
+        });
+        audit::record(
+            &mut tx,
+            self.tenant,
+            actor,
+            AuditRecord::new(action::BROADCAST_CANCELLED, "broadcast", id.0),
+        )
+        .await?;
+        tx.commit().await?;
+        self.get_broadcast(id).await
+    }
+
+    // --- what planning reads ---
+
+    /// The customers whose consent in force forbids `channel` (an opt-out of it or of
+    /// all), whatever their owner: planning leaves them out.
+    pub async fn opted_out_of(&self, channel: ConsentChannel) -> Result<HashSet<i64>> {
+        #[derive(sqlx::FromRow)]
+        struct ConsentRow {
+            customer_id: i64,
+            channel: String,
+            status: String,
+        }
+        let rows: Vec<ConsentRow> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT customer_id, channel, status FROM consent_changes \
+                 WHERE tenant_id = $1 AND channel IN ($2, 'all') ORDER BY id",
+            )
+            .bind(self.tenant.0)
+            .bind(channel.as_str())
+            .fetch_all(db)
+            .await?
+        });
+        // the newest per customer and channel is in force
+        let mut in_force: HashMap<(i64, String), bool> = HashMap::new();
+        for r in rows {
+            let out = r.status == ConsentStatus::OptOut.as_str();
+            in_force.insert((r.customer_id, r.channel), out);
+        }
+        Ok(in_force
+            .into_iter()
+            .filter(|(_, out)| *out)
+            .map(|((customer, _), _)| customer)
+            .collect())
+    }
+
+    /// How many mass messages each customer received on `channel` since `from`: the
+    /// recipients of batches the channel answered since then.
+    pub async fn received_since(
+        &self,
+        channel: BroadcastChannel,
+        from: i64,
+    ) -> Result<HashMap<i64, u32>> {
+        #[derive(sqlx::FromRow)]
+        struct Received {
+            customer_id: i64,
+            messages: i64,
+        }
+        let rows: Vec<Received> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT r.customer_id, COUNT(*) AS messages FROM broadcast_batches b \
+                 JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
+                 JOIN broadcast_recipients r ON r.broadcast_id = b.broadcast_id AND r.batch = b.batch \
+                 WHERE b.tenant_id = $1 AND b.state = 'sent' AND b.answered_at >= $2 \
+                 AND s.channel = $3 GROUP BY r.customer_id",
+            )
+            .bind(self.tenant.0)
+            .bind(from)
+            .bind(channel.as_str())
+            .fetch_all(db)
+            .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.customer_id, r.messages as u32))
+            .collect())
+    }
+
+    /// The customers a list names, as planning takes them: each merged id led to its
+    /// survivor, erased ones and ones out of reach left out. Answers the customers (in
+    /// the list's order, repeats kept) and how many ids named none.
+    pub async fn resolve_listed(&self, ids: &[CustomerId]) -> Result<(Vec<i64>, i64)> {
+        #[derive(sqlx::FromRow)]
+        struct Listed {
+            id: i64,
+            merged_into_id: Option<i64>,
+            erased_at: Option<i64>,
+        }
+        let mut survivor: HashMap<i64, Option<i64>> = HashMap::new();
+        let mut asking: Vec<i64> = ids.iter().map(|c| c.0).collect();
+        // a merge chain is followed a few links at most
+        for _ in 0..8 {
+            asking.retain(|id| !survivor.contains_key(id));
+            asking.sort_unstable();
+            asking.dedup();
+            if asking.is_empty() {
+                break;
+            }
+            let mut next = Vec::new();
+            for chunk in asking.chunks(1_000) {
+                let sql = format!(
+                    "SELECT id, merged_into_id, erased_at FROM customers \
+                     WHERE tenant_id = $1 AND id IN ({})",
+                    id_list(chunk)
+                );
+                let rows: Vec<Listed> = on_db!(self.store, |db| {
+                    sqlx::query_as(&sql)
+                        .bind(self.tenant.0)
+                        .fetch_all(db)
+                        .await?
+                });
+                for id in chunk {
+                    survivor.insert(*id, None);
+                }
+                for r in rows {
+                    match (r.merged_into_id, r.erased_at) {
+                        (_, Some(_)) => {}
+                        (Some(into), None) => {
+                            next.push(into);
+                            survivor.insert(r.id, Some(into));
+                        }
+                        (None, None) => {
+                            survivor.insert(r.id, Some(r.id));
+                        }
+                    }
+                }
+            }
+            asking = next;
+        }
+        let lead = |mut id: i64| {
+            for _ in 0..9 {
+                match survivor.get(&id) {
+                    Some(Some(next)) if *next == id => return Some(id),
+                    Some(Some(next)) => id = *next,
+                    _ => return None,
+                }
+            }
+            None
+        };
+        let led: Vec<Option<i64>> = ids.iter().map(|c| lead(c.0)).collect();
+        let distinct: Vec<CustomerId> = {
+            let mut all: Vec<i64> = led.iter().flatten().copied().collect();
+            all.sort_unstable();
+            all.dedup();
+            all.into_iter().map(CustomerId).collect()
+        };
+        let reached: HashSet<i64> = self
+            .reachable(&distinct)
+            .await?
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
+        let mut customers = Vec::with_capacity(ids.len());
+        let mut not_found = 0;
+        for id in led {
+            match id {
+                Some(id) if reached.contains(&id) => customers.push(id),
+                _ => not_found += 1,
+            }
+        }
+        Ok((customers, not_found))
+    }
+
+    // --- what planning writes ---
+
+    /// Stores a send's plan, if the send is still waiting and due: its recipients in
+    /// batches of `batch_size` consecutive ones, a job per batch, the figures; all in
+    /// one transaction. A plan with no recipient ends the send at once. Answers whether
+    /// this call planned it (false: planned before, cancelled, or moved later).
+    pub async fn store_plan(
+        &self,
+        id: BroadcastId,
+        plan: &Plan,
+        batch_size: usize,
+    ) -> Result<bool> {
+        let now = now_ms();
+        let batches: Vec<&[i64]> = plan.recipients.chunks(batch_size.max(1)).collect();
+        let excluded: HashMap<&str, i64> = plan
+            .excluded
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        let excluded = serde_json::to_string(&excluded)
+            .map_err(|e| StoreError::Corrupt(format!("excluded: {e}")))?;
+        let done = batches.is_empty();
+        let mut tx = self.store.begin_writing().await?;
+        let created_by: Option<Option<i64>> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "UPDATE broadcasts SET state = $1, recipients = $2, excluded = $3, batches = $4, \
+                 planned_at = $5, updated_at = $5, finished_at = $6 \
+                 WHERE tenant_id = $7 AND id = $8 AND state = 'scheduled' AND send_at <= $5 \
+                 RETURNING created_by_staff_id",
+            )
+            .bind(if done { "sent" } else { "sending" })
+            .bind(plan.recipients.len() as i64)
+            .bind(&excluded)
+            .bind(batches.len() as i64)
+            .bind(now)
+            .bind(done.then_some(now))
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        let Some(created_by) = created_by else {
+            return Ok(false);
+        };
+        let mut jobs = Vec::with_capacity(batches.len());
+        for (batch, recipients) in batches.iter().enumerate() {
+            insert_batch(&mut tx, self.tenant.0, id.0, batch as i64, recipients).await?;
+            let job = NewJob::new(
+                kind::BROADCAST_BATCH,
+                json!({"broadcast_id": id.0, "batch": batch}),
+            )
+            .for_tenant(self.tenant);
+            jobs.push(match created_by {
+                Some(staff) => job.created_by(StaffId(staff)),
+                None => job,
+            });
+        }
+        enqueue_in(&mut tx, &jobs).await?;
+        tx.commit().await?;
+        self.store.notify_jobs();
+        Ok(true)
+    }
+}
+
+async fn insert_batch(
+    tx: &mut Tx,
+    tenant: i64,
+    broadcast: i64,
+    batch: i64,
+    recipients: &[i64],
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO broadcast_batches (tenant_id, broadcast_id, batch, recipients, state) \
+             VALUES ($1, $2, $3, $4, 'planned')",
+        )
+        .bind(tenant)
+        .bind(broadcast)
+        .bind(batch)
+        .bind(recipients.len() as i64)
+        .execute(&mut *c)
+        .await?;
+    });
+    for chunk in recipients.chunks(INSERT_CHUNK) {
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|customer| format!("({tenant},{broadcast},{batch},{customer})"))
+            .collect();
+        let sql = format!(
+            "INSERT INTO broadcast_recipients (tenant_id, broadcast_id, batch, customer_id) VALUES {}",
+            values.join(",")
+        );
+        on_tx!(tx, |c| {
+            sqlx::query(&sql).execute(&mut *c).await?;
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! Mass sends: planned once and whole; a batch's intent recorded before its channel is
+//! asked and its answer once; the sandbox delivering a batch asked for twice once; a
+//! cancel stopping the batches not yet handed over; what planning reads (opt-outs in
+//! force, what each customer received since a time, a list led to survivors).
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::json;
+use siyu_domain::audit::Actor;
+use siyu_domain::consent::{ConsentChannel, ConsentStatus};
+use siyu_domain::engagement::broadcast::{
+    BroadcastAudience, BroadcastChannel, BroadcastSpec, BroadcastState, FrequencyCap, Plan,
+};
+use siyu_domain::ids::CustomerId;
+use siyu_store::{ConsentChange, StoreError};
+
+use crate::support::{customer, fixture};
+
+fn spec(customers: &[CustomerId]) -> BroadcastSpec {
+    BroadcastSpec {
+        name: "双十二".into(),
+        channel: BroadcastChannel::Sandbox,
+        audience: BroadcastAudience::Customers(customers.to_vec()),
+        text: "你好".into(),
+        frequency_cap: FrequencyCap::DaysInMonth,
+        send_at: siyu_store::now_ms(),
+    }
+}
+
+#[tokio::test]
+async fn a_send_is_planned_once_and_each_batch_reaches_the_channel_once() {
+    let f = fixture().await;
+    let scope = f.store.tenant(f.source.tenant);
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(customer(&scope, &format!("c{n}")).await);
+    }
+    let send = scope
+        .create_broadcast(&spec(&ids), None, &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(send.state, BroadcastState::Scheduled);
+    let plan = Plan {
+        recipients: ids.iter().map(|c| c.0).collect(),
+        excluded: HashMap::new(),
+    };
+    assert!(scope.store_plan(send.id, &plan, 2).await.unwrap());
+    // planning again plans nothing
+    assert!(!scope.store_plan(send.id, &plan, 2).await.unwrap());
+    let planned = scope.get_broadcast(send.id).await.unwrap();
+    assert_eq!(planned.state, BroadcastState::Sending);
+    assert_eq!((planned.recipients, planned.batches), (Some(3), 2));
+
+    // batch 0: intent, then the channel takes it; the answer is lost (a crash)
+    let batch = scope.batch_to_send(send.id, 0).await.unwrap().unwrap();
+    assert_eq!(batch.recipients, vec![ids[0].0, ids[1].0]);
+    assert!(!batch.intent_recorded);
+    assert!(scope.record_batch_intent(send.id, 0).await.unwrap());
+    let first = scope
+        .sandbox_deliver(send.id, 0, &batch.text, &batch.recipients)
+        .await
+        .unwrap();
+    assert!(!first.again);
+    // taken again: the intent is there, so the channel is asked what it has
+    let again = scope.batch_to_send(send.id, 0).await.unwrap().unwrap();
+    assert!(again.intent_recorded);
+    let second = scope
+        .sandbox_deliver(send.id, 0, &again.text, &again.recipients)
+        .await
+        .unwrap();
+    assert!(second.again);
+    assert_eq!(
+        (second.messages, second.delivered_at),
+        (2, first.delivered_at)
+    );
+    scope
+        .record_batch_answer(send.id, 0, 2, &json!({}))
+        .await
+        .unwrap();
+    // a second answer moves no figure
+    scope
+        .record_batch_answer(send.id, 0, 2, &json!({}))
+        .await
+        .unwrap();
+    assert!(scope.batch_to_send(send.id, 0).await.unwrap().is_none());
+    let count = scope.sandbox_count(send.id).await.unwrap();
+    assert_eq!((count.messages, count.customers), (2, 2));
+
+    // cancelled: batch 1 never goes
+    let cancelled = scope
+        .cancel_broadcast(send.id, &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(cancelled.state, BroadcastState::Cancelled);
+    assert_eq!((cancelled.sent, cancelled.batches_sent), (2, 1));
+    assert!(scope.batch_to_send(send.id, 1).await.unwrap().is_none());
+    assert!(!scope.record_batch_intent(send.id, 1).await.unwrap());
+    assert!(matches!(
+        scope.cancel_broadcast(send.id, &Actor::cli()).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // the frequency cap reads what the channel answered
+    let received = scope
+        .received_since(BroadcastChannel::Sandbox, 0)
+        .await
+        .unwrap();
+    assert_eq!(received, HashMap::from([(ids[0].0, 1), (ids[1].0, 1)]));
+    let later = scope
+        .received_since(BroadcastChannel::Sandbox, siyu_store::now_ms() + 1)
+        .await
+        .unwrap();
+    assert!(later.is_empty());
+}
+
+#[tokio::test]
+async fn planning_reads_the_opt_outs_in_force_and_leads_a_list_to_customers_within_reach() {
+    let f = fixture().await;
+    let scope = f.store.tenant(f.source.tenant);
+    let mut ids = Vec::new();
+    for n in 0..4 {
+        ids.push(customer(&scope, &format!("p{n}")).await);
+    }
+    let change = |channel, status| ConsentChange {
+        channel,
+        status,
+        source: "api".into(),
+        note: None,
+        at: None,
+    };
+    use ConsentChannel::*;
+    use ConsentStatus::*;
+    let actor = Actor::cli();
+    scope
+        .record_consent(ids[0], &change(Wecom, OptOut), &actor)
+        .await
+        .unwrap();
+    scope
+        .record_consent(ids[1], &change(All, OptOut), &actor)
+        .await
+        .unwrap();
+    // out, then back in: in force is the newest
+    scope
+        .record_consent(ids[2], &change(Wecom, OptOut), &actor)
+        .await
+        .unwrap();
+    scope
+        .record_consent(ids[2], &change(Wecom, OptIn), &actor)
+        .await
+        .unwrap();
+    scope
+        .record_consent(ids[3], &change(Email, OptOut), &actor)
+        .await
+        .unwrap();
+    assert_eq!(
+        scope.opted_out_of(Wecom).await.unwrap(),
+        HashSet::from([ids[0].0, ids[1].0])
+    );
+    assert_eq!(
+        scope.opted_out_of(Email).await.unwrap(),
+        HashSet::from([ids[1].0, ids[3].0])
+    );
+
+    let listed = [ids[0], ids[3], CustomerId(987_654), ids[0]];
+    let (customers, not_found) = scope.resolve_listed(&listed).await.unwrap();
+    assert_eq!(
+        (customers, not_found),
+        (vec![ids[0].0, ids[3].0, ids[0].0], 1)
+    );
+}
