@@ -9,6 +9,7 @@ import { loginUrl } from './api/client';
 import { LocaleProvider, useLocale } from './i18n';
 import { AuditPage } from './pages/Audit';
 import { AcquisitionPage } from './pages/Acquisition';
+import { BroadcastsPage } from './pages/Broadcasts';
 import { ChannelsPage } from './pages/Channels';
 import { CustomerPage } from './pages/Customer';
 import { CustomersPage } from './pages/Customers';
@@ -40,6 +41,7 @@ const router = createBrowserRouter([
       { path: '/sources', element: <Guard permission="sources.read"><SourcesPage /></Guard> },
       { path: '/channels', element: <Guard permission="connectors.read"><ChannelsPage /></Guard> },
       { path: '/acquisition', element: <Guard permission="campaigns.read"><AcquisitionPage /></Guard> },
+      { path: '/broadcasts', element: <Guard permission="broadcasts.read"><BroadcastsPage /></Guard> },
       { path: '/imports', element: <Guard permission="customers.import"><ImportsPage /></Guard> },
       { path: '/jobs', element: <Guard permission="jobs.read"><JobsPage /></Guard> },
       { path: '/staff', element: <Guard permission="staff.read"><StaffPage /></Guard> },

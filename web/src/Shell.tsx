@@ -5,6 +5,7 @@ import {
   ApiOutlined,
   QrcodeOutlined,
   AuditOutlined,
+  NotificationOutlined,
   CloudUploadOutlined,
   DashboardOutlined,
   DatabaseOutlined,
@@ -47,6 +48,10 @@ const groups: { label: MessageKey | null; entries: Entry[] }[] = [
       { path: '/imports', label: 'nav.imports', icon: <CloudUploadOutlined />, permission: 'customers.import' },
       { path: '/jobs', label: 'nav.jobs', icon: <ScheduleOutlined />, permission: 'jobs.read' },
     ],
+  },
+  {
+    label: 'nav.engagement',
+    entries: [{ path: '/broadcasts', label: 'nav.broadcasts', icon: <NotificationOutlined />, permission: 'broadcasts.read' }],
   },
   {
     label: 'nav.admin',

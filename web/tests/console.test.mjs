@@ -893,6 +893,61 @@ test('a background job shows live on the Jobs page, and is cancelled and retried
   await agent.context.close();
 });
 
+test('a mass send is made in the wizard with a live count, followed to sent, and a scheduled one cancelled', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.getByRole('menuitem', { name: '群发' }).click();
+  await page.waitForURL((url) => url.pathname === '/broadcasts');
+  await page.getByTestId('new-broadcast').click();
+  const dialog = page.getByRole('dialog');
+  // everyone, counted live as the API counts it (opted-out demo customers left out)
+  const expected = await apiPost(page, '/api/v1/broadcasts/preview', { audience: 'everyone' });
+  assert.ok(expected.recipients > 0, JSON.stringify(expected));
+  const count = dialog.getByTestId('broadcast-count');
+  await count.filter({ hasText: expected.recipients.toLocaleString('zh-CN') }).waitFor();
+  assert.deepEqual(await accessibilityFaults(page, '.ant-modal'), [], 'broadcast wizard: accessibility');
+  await shot(page, 'broadcast-audience');
+  await dialog.getByTestId('broadcast-next').click();
+  // content: the next step waits for a name and a text
+  assert.equal(await dialog.getByTestId('broadcast-next').isDisabled(), true);
+  await dialog.getByLabel('名称').fill('浏览器测试群发');
+  await dialog.getByLabel('消息内容').fill('双十二，老朋友专享');
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByTestId('broadcast-next').click();
+  const summary = dialog.getByTestId('broadcast-summary');
+  await summary.filter({ hasText: '双十二，老朋友专享' }).waitFor();
+  assert.match(await summary.textContent(), /全部客户/);
+  const made = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/broadcasts'));
+  await dialog.getByTestId('broadcast-send').click();
+  const send = await (await made).json();
+  assert.equal((await made).status(), 201, JSON.stringify(send));
+  await dialog.waitFor({ state: 'hidden' });
+  // followed live until sent, every recipient sent
+  await page.getByTestId(`broadcast-state-${send.id}`).and(page.locator('[data-state=sent]')).waitFor({ timeout: 30_000 });
+  const done = await apiGet(page, `/api/v1/broadcasts/${send.id}`);
+  assert.equal(done.recipients, expected.recipients);
+  assert.equal(done.sent, expected.recipients);
+  await page.getByTestId(`broadcast-progress-${done.id}`).filter({ hasText: '100%' }).waitFor();
+  await shot(page, 'broadcasts-sent');
+
+  // one scheduled for tomorrow is cancelled from the list, after a confirmation
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString();
+  const later = await apiPost(page, '/api/v1/broadcasts', { name: '明天的群发', audience: 'everyone', text: '明天见', send_at: tomorrow });
+  await page.reload();
+  await page.getByTestId(`cancel-broadcast-${later.id}`).click();
+  await confirm(page, '明天的群发');
+  await page.getByTestId(`broadcast-state-${later.id}`).and(page.locator('[data-state=cancelled]')).waitFor();
+  assert.equal((await apiGet(page, `/api/v1/broadcasts/${later.id}`)).state, 'cancelled');
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // a content editor sees sends but makes none
+  const content = await signedIn('content@demo.siyu.local');
+  await content.page.getByRole('menuitem', { name: '群发' }).click();
+  await content.page.getByTestId('broadcasts').waitFor();
+  assert.equal(await content.page.getByTestId('new-broadcast').count(), 0);
+  await content.context.close();
+});
+
 test('an admin adds a WeCom channel in Channels: field errors, its callback URL, no secret shown, a rename', async () => {
   const { page, context, errors } = await signedIn();
   await page.getByRole('menuitem', { name: '渠道' }).click();

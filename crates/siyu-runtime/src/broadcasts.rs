@@ -142,6 +142,10 @@ pub async fn plan_now(
     now: i64,
 ) -> Result<Plan, AudienceError> {
     let (audience, not_found) = match audience {
+        BroadcastAudience::Everyone => {
+            let (members, index) = audiences.everyone(scope).await?;
+            (index.read(scope).ids(&members, usize::MAX), 0)
+        }
         BroadcastAudience::Condition(value) => {
             let condition: Condition = serde_json::from_value(value.clone())
                 .map_err(|e| AudienceError::Evaluation(format!("the audience's condition: {e}")))?;

@@ -4,6 +4,7 @@
 mod bench;
 mod bench_acquisition;
 mod bench_audience;
+mod bench_broadcast;
 mod bench_jobs;
 mod bench_links;
 mod bench_wecom;
@@ -284,6 +285,22 @@ enum BenchCommand {
         /// For how many seconds the redirects go on.
         #[arg(long, default_value_t = 10)]
         click_seconds: u64,
+    },
+    /// One mass send to every customer of a fresh tenant (made outside the timed part,
+    /// one in a hundred opted out) through the sandbox channel, on a server of its own;
+    /// prints the planning time, messages recorded as sent a second and the time end to
+    /// end, then counts what the sandbox received (doubled, missed). Uses a temporary
+    /// SQLite database unless --database-url is given. The last line is one JSON object.
+    Broadcast {
+        #[arg(long, default_value_t = 1_000_000)]
+        customers: usize,
+        /// One customer in this many has opted out
+        #[arg(long, default_value_t = 100)]
+        opted_out_every: usize,
+        /// Kill the server with SIGKILL once this fraction of the recipients is sent,
+        /// start it again, and check that every recipient got exactly one message
+        #[arg(long)]
+        kill_at: Option<f64>,
     },
     /// Build the audience index of a synthetic tenant and time segment previews, a full
     /// RFM recompute, and the index's memory. The last line is one JSON object.
@@ -665,6 +682,18 @@ async fn run(cli: Cli, file: FileConfig) -> anyhow::Result<()> {
                 members: members.clamp(1, 10_000),
             };
             bench_acquisition::run(database_url, &file, run).await
+        }
+        Command::Bench(BenchCommand::Broadcast {
+            customers,
+            opted_out_every,
+            kill_at,
+        }) => {
+            let run = bench_broadcast::BroadcastBench {
+                customers: customers.max(1),
+                opted_out_every: opted_out_every.max(1),
+                kill_at: kill_at.map(|f| f.clamp(0.0, 1.0)),
+            };
+            bench_broadcast::run(database_url, &file, run).await
         }
         Command::Bench(BenchCommand::Audience {
             customers,

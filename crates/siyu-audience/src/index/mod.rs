@@ -120,6 +120,11 @@ impl AudienceIndex {
         self.live.is_empty()
     }
 
+    /// Every live customer (a mass send to all).
+    pub fn everyone(&self) -> RoaringBitmap {
+        self.live.clone()
+    }
+
     /// Customer ids of a set of dense numbers, at most `limit`, in dense order.
     pub fn ids(&self, set: &RoaringBitmap, limit: usize) -> Vec<i64> {
         set.iter()

@@ -99,12 +99,13 @@ impl FrequencyCap {
     }
 }
 
-/// Who a send goes to: the customers a condition matches (a saved segment
-/// `{"segment": id}`, tags, any definition in the segment language's JSON form), or a
-/// list of customer ids.
+/// Who a send goes to: every customer (`"everyone"`), the customers a condition
+/// matches (a saved segment `{"segment": id}`, tags, any definition in the segment
+/// language's JSON form), or a list of customer ids; always within the sender's reach.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum BroadcastAudience {
+    Everyone,
     #[schema(value_type = Object)]
     Condition(serde_json::Value),
     Customers(Vec<CustomerId>),

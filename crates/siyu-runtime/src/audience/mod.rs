@@ -506,6 +506,23 @@ impl Audiences {
         )
     }
 
+    /// Every customer within the scope's reach.
+    pub async fn everyone(
+        &self,
+        scope: &TenantScope<'_>,
+    ) -> Result<(RoaringBitmap, Arc<TenantAudience>), AudienceError> {
+        let audience = self.tenant(scope.id()).await?;
+        let members = {
+            let index = audience.index.read().expect("not poisoned");
+            let mut members = index.everyone();
+            if let Some(owners) = scope.reach().owners() {
+                members &= index.owned_by(owners.iter().map(|s| s.0));
+            }
+            members
+        };
+        Ok((members, audience))
+    }
+
     /// The customers who match a condition, within the scope's reach.
     pub async fn evaluate(
         &self,

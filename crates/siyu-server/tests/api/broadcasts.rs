@@ -392,10 +392,10 @@ async fn staff_send_within_their_reach_and_see_their_own_sends() {
     )
     .await;
     assert_eq!(status, 422);
-    // everyone in a segment: only their own customers
+    // everyone: only their own customers
     let (status, made) = post(
         "/api/v1/broadcasts",
-        json!({"name": "全部", "audience": {"condition": "has_owner"}, "text": "你好"}),
+        json!({"name": "全部", "audience": "everyone", "text": "你好"}),
     )
     .await;
     assert_eq!(status, 201, "{made}");

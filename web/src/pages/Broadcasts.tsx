@@ -1,0 +1,326 @@
+// Mass sends (群发): the sends, newest first, with their state, who was left out and why,
+// and a progress bar of recipients sent; the list is read again every two seconds while
+// a send is on its way. Those who may send make one in a wizard: the audience (everyone,
+// a saved segment, or customers by id) with a live count of who would receive it and
+// why the rest would not, the frequency cap, the text, now or at a time, and a last
+// look before it goes. A send waiting for its time or on its way can be cancelled.
+import { PlusOutlined } from '@ant-design/icons';
+import { Alert, Button, DatePicker, Descriptions, Input, Modal, Popconfirm, Progress, Radio, Select, Space, Steps, Table, Tag, Typography } from 'antd';
+import type { Dayjs } from 'dayjs';
+import { useEffect, useMemo, useState } from 'react';
+import { api, errorMessage, unwrap, type Schemas } from '../api/client';
+import { formatNumber, formatTime } from '../format';
+import { useLocale, type MessageKey } from '../i18n';
+import { useSession } from '../session';
+import { useApi } from '../useApi';
+
+type Broadcast = Schemas['Broadcast'];
+type Audience = Schemas['BroadcastAudience'];
+type Cap = Schemas['FrequencyCap'];
+type Preview = Schemas['BroadcastPreview'];
+
+const POLL_MS = 2000;
+const TEXT_MAX_BYTES = 4000;
+const CAPS: Cap[] = ['days_in_month', 'seven_a_week', 'one_a_day'];
+const STATE_COLORS: Record<string, string> = { scheduled: 'blue', planning: 'processing', sending: 'processing', sent: 'success', cancelled: 'default' };
+
+const live = (b: Broadcast) => b.state === 'planning' || b.state === 'sending' || (b.state === 'scheduled' && Date.parse(b.send_at) <= Date.now());
+
+export function BroadcastsPage() {
+  const { t, locale } = useLocale();
+  const { can } = useSession();
+  const [error, setError] = useState<string | null>(null);
+  const [wizard, setWizard] = useState(false);
+  const sends = useApi(() => unwrap(api.GET('/api/v1/broadcasts', { params: { query: { limit: 100 } } })), []);
+  const items = sends.data?.items ?? [];
+  const following = items.some(live);
+
+  useEffect(() => {
+    if (!following) return;
+    const timer = window.setInterval(() => void sends.reload(), POLL_MS);
+    return () => window.clearInterval(timer);
+  }, [following, sends]);
+
+  async function cancel(b: Broadcast) {
+    setError(null);
+    try {
+      await unwrap(api.POST('/api/v1/broadcasts/{id}/cancel', { params: { path: { id: b.id } } }));
+      await sends.reload();
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+
+  const n = (v: number) => formatNumber(locale, v);
+  return (
+    <Space orientation="vertical" size={16} style={{ width: '100%' }}>
+      <Space style={{ justifyContent: 'space-between', width: '100%' }}>
+        <Typography.Title level={3} style={{ margin: 0 }}>
+          {t('nav.broadcasts')}
+        </Typography.Title>
+        {can('broadcasts.write') && (
+          <Button type="primary" icon={<PlusOutlined />} onClick={() => setWizard(true)} data-testid="new-broadcast">
+            {t('broadcasts.new')}
+          </Button>
+        )}
+      </Space>
+      {(error || sends.error) && <Alert type="error" showIcon title={error ?? sends.error} role="alert" />}
+      <Table<Broadcast>
+        data-testid="broadcasts"
+        rowKey="id"
+        loading={sends.loading && !sends.data}
+        dataSource={items}
+        pagination={false}
+        scroll={{ x: 900 }}
+        columns={[
+          { title: t('common.name'), dataIndex: 'name' },
+          {
+            title: t('broadcasts.state'),
+            dataIndex: 'state',
+            width: 100,
+            render: (s: string, b) => (
+              <Tag color={STATE_COLORS[s]} data-testid={`broadcast-state-${b.id}`} data-state={s}>
+                {t(`broadcasts.state.${s}` as MessageKey)}
+              </Tag>
+            ),
+          },
+          { title: t('broadcasts.sendAt'), dataIndex: 'send_at', width: 160, render: (v: string) => formatTime(locale, v) },
+          {
+            title: t('broadcasts.progress'),
+            key: 'progress',
+            width: 220,
+            render: (_, b) =>
+              b.recipients === null || b.recipients === undefined ? (
+                '—'
+              ) : (
+                <div data-testid={`broadcast-progress-${b.id}`}>
+                  <Progress percent={b.recipients ? Math.floor((100 * b.sent) / b.recipients) : 100} size="small" />
+                  <Typography.Text type="secondary">{t('broadcasts.sentOf', { sent: n(b.sent), of: n(b.recipients) })}</Typography.Text>
+                </div>
+              ),
+          },
+          { title: t('broadcasts.leftOut'), key: 'excluded', render: (_, b) => <Excluded excluded={b.excluded} /> },
+          {
+            title: t('common.actions'),
+            key: 'actions',
+            width: 96,
+            render: (_, b) =>
+              can('broadcasts.write') && ['scheduled', 'planning', 'sending'].includes(b.state) ? (
+                <Popconfirm title={t('broadcasts.confirmCancel', { name: b.name })} onConfirm={() => cancel(b)}>
+                  <Button size="small" danger data-testid={`cancel-broadcast-${b.id}`}>
+                    {t('common.cancel')}
+                  </Button>
+                </Popconfirm>
+              ) : null,
+          },
+        ]}
+      />
+      {following && <Typography.Text type="secondary">{t('jobs.live')}</Typography.Text>}
+      {wizard && (
+        <BroadcastWizard
+          onClose={() => setWizard(false)}
+          onMade={async () => {
+            setWizard(false);
+            await sends.reload();
+          }}
+        />
+      )}
+    </Space>
+  );
+}
+
+function Excluded({ excluded }: { excluded: Record<string, number> }) {
+  const { t, locale } = useLocale();
+  const reasons = Object.entries(excluded).filter(([, v]) => v > 0);
+  if (reasons.length === 0) return <>—</>;
+  return (
+    <Space size={[4, 4]} wrap>
+      {reasons.map(([why, v]) => (
+        <Tag key={why}>
+          {t(`broadcasts.why.${why}` as MessageKey)} {formatNumber(locale, v)}
+        </Tag>
+      ))}
+    </Space>
+  );
+}
+
+type AudienceKind = 'everyone' | 'segment' | 'customers';
+
+/** Customer ids written one per line, or separated by commas or spaces. */
+function idsOf(text: string): number[] {
+  return text
+    .split(/[\s,，]+/)
+    .map((s) => Number(s))
+    .filter((v) => Number.isInteger(v) && v > 0);
+}
+
+function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () => Promise<void> }) {
+  const { t, locale } = useLocale();
+  const [step, setStep] = useState(0);
+  const [kind, setKind] = useState<AudienceKind>('everyone');
+  const [segment, setSegment] = useState<number | null>(null);
+  const [listed, setListed] = useState('');
+  const [cap, setCap] = useState<Cap>('days_in_month');
+  const [name, setName] = useState('');
+  const [text, setText] = useState('');
+  const [later, setLater] = useState(false);
+  const [sendAt, setSendAt] = useState<Dayjs | null>(null);
+  const [preview, setPreview] = useState<Preview | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const segments = useApi(() => unwrap(api.GET('/api/v1/segments')), []);
+
+  const audience: Audience | null = useMemo(() => {
+    if (kind === 'everyone') return 'everyone';
+    if (kind === 'segment') return segment ? { condition: { segment } } : null;
+    const ids = idsOf(listed);
+    return ids.length > 0 ? { customers: ids } : null;
+  }, [kind, segment, listed]);
+
+  // the live count: who would receive it now, and why the rest would not
+  useEffect(() => {
+    if (!audience) {
+      setPreview(null);
+      return;
+    }
+    let current = true;
+    const timer = window.setTimeout(async () => {
+      try {
+        const answer = await unwrap(api.POST('/api/v1/broadcasts/preview', { body: { audience, frequency_cap: cap } }));
+        if (current) {
+          setPreview(answer);
+          setError(null);
+        }
+      } catch (e) {
+        if (current) setError(errorMessage(e));
+      }
+    }, 300);
+    return () => {
+      current = false;
+      window.clearTimeout(timer);
+    };
+  }, [audience, cap]);
+
+  const bytes = new TextEncoder().encode(text.trim()).length;
+  const canNext = [audience !== null && (preview?.recipients ?? 0) > 0, name.trim() !== '' && text.trim() !== '' && bytes <= TEXT_MAX_BYTES, !later || sendAt !== null][step] ?? true;
+
+  async function send() {
+    if (!audience) return;
+    setBusy(true);
+    setError(null);
+    try {
+      await unwrap(
+        api.POST('/api/v1/broadcasts', {
+          body: { name: name.trim(), audience, text, frequency_cap: cap, send_at: later && sendAt ? sendAt.toISOString() : undefined },
+        }),
+      );
+      await onMade();
+    } catch (e) {
+      setError(errorMessage(e));
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  const n = (v: number) => formatNumber(locale, v);
+  const audienceText = kind === 'everyone' ? t('broadcasts.everyone') : kind === 'segment' ? segments.data?.find((s) => s.id === segment)?.name ?? '' : t('broadcasts.listed', { n: n(idsOf(listed).length) });
+  return (
+    <Modal
+      open
+      width={720}
+      title={t('broadcasts.new')}
+      onCancel={onClose}
+      footer={
+        <Space>
+          {step > 0 && <Button onClick={() => setStep(step - 1)}>{t('broadcasts.back')}</Button>}
+          {step < 3 ? (
+            <Button type="primary" disabled={!canNext} onClick={() => setStep(step + 1)} data-testid="broadcast-next">
+              {t('broadcasts.next')}
+            </Button>
+          ) : (
+            <Button type="primary" loading={busy} onClick={send} data-testid="broadcast-send">
+              {later ? t('broadcasts.schedule') : t('broadcasts.sendNow')}
+            </Button>
+          )}
+        </Space>
+      }
+    >
+      <Steps
+        size="small"
+        current={step}
+        style={{ marginBottom: 16 }}
+        items={[{ title: t('broadcasts.audience') }, { title: t('broadcasts.content') }, { title: t('broadcasts.when') }, { title: t('broadcasts.confirm') }]}
+      />
+      {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
+      {step === 0 && (
+        <Space orientation="vertical" style={{ width: '100%' }}>
+          <Radio.Group value={kind} onChange={(e) => setKind(e.target.value as AudienceKind)} aria-label={t('broadcasts.audience')}>
+            <Radio value="everyone">{t('broadcasts.everyone')}</Radio>
+            <Radio value="segment">{t('broadcasts.bySegment')}</Radio>
+            <Radio value="customers">{t('broadcasts.byList')}</Radio>
+          </Radio.Group>
+          {kind === 'segment' && (
+            <Select
+              aria-label={t('broadcasts.segment')}
+              placeholder={t('broadcasts.segment')}
+              value={segment}
+              onChange={setSegment}
+              style={{ width: '100%' }}
+              options={(segments.data ?? []).map((s) => ({ value: s.id, label: s.name }))}
+            />
+          )}
+          {kind === 'customers' && (
+            <Input.TextArea aria-label={t('broadcasts.customerIds')} placeholder={t('broadcasts.customerIds')} rows={4} value={listed} onChange={(e) => setListed(e.target.value)} />
+          )}
+          <Space>
+            <Typography.Text id="broadcast-cap-label">{t('broadcasts.cap')}</Typography.Text>
+            <Select<Cap>
+              aria-labelledby="broadcast-cap-label"
+              value={cap}
+              onChange={setCap}
+              style={{ width: 240 }}
+              options={CAPS.map((c) => ({ value: c, label: t(`broadcasts.cap.${c}` as MessageKey) }))}
+            />
+          </Space>
+          {preview && (
+            <Alert
+              type={preview.recipients > 0 ? 'info' : 'warning'}
+              showIcon
+              data-testid="broadcast-count"
+              title={t('broadcasts.willReceive', { n: n(preview.recipients) })}
+              description={<Excluded excluded={preview.excluded} />}
+            />
+          )}
+        </Space>
+      )}
+      {step === 1 && (
+        <Space orientation="vertical" style={{ width: '100%' }}>
+          <Input aria-label={t('common.name')} placeholder={t('common.name')} maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
+          <Input.TextArea aria-label={t('broadcasts.text')} placeholder={t('broadcasts.text')} rows={6} value={text} onChange={(e) => setText(e.target.value)} />
+          <Typography.Text type={bytes > TEXT_MAX_BYTES ? 'danger' : 'secondary'}>{t('broadcasts.bytes', { n: n(bytes), max: n(TEXT_MAX_BYTES) })}</Typography.Text>
+        </Space>
+      )}
+      {step === 2 && (
+        <Space orientation="vertical" style={{ width: '100%' }}>
+          <Radio.Group value={later} onChange={(e) => setLater(e.target.value as boolean)} aria-label={t('broadcasts.when')}>
+            <Radio value={false}>{t('broadcasts.now')}</Radio>
+            <Radio value={true}>{t('broadcasts.later')}</Radio>
+          </Radio.Group>
+          {later && <DatePicker showTime aria-label={t('broadcasts.sendAt')} value={sendAt} onChange={setSendAt} />}
+        </Space>
+      )}
+      {step === 3 && (
+        <Descriptions column={1} bordered size="small" data-testid="broadcast-summary">
+          <Descriptions.Item label={t('common.name')}>{name}</Descriptions.Item>
+          <Descriptions.Item label={t('broadcasts.audience')}>{audienceText}</Descriptions.Item>
+          <Descriptions.Item label={t('broadcasts.recipients')}>{n(preview?.recipients ?? 0)}</Descriptions.Item>
+          <Descriptions.Item label={t('broadcasts.cap')}>{t(`broadcasts.cap.${cap}` as MessageKey)}</Descriptions.Item>
+          <Descriptions.Item label={t('broadcasts.text')}>
+            <Typography.Paragraph style={{ whiteSpace: 'pre-wrap', margin: 0 }}>{text.trim()}</Typography.Paragraph>
+          </Descriptions.Item>
+          <Descriptions.Item label={t('broadcasts.sendAt')}>{later && sendAt ? formatTime(locale, sendAt.toISOString()) : t('broadcasts.now')}</Descriptions.Item>
+        </Descriptions>
+      )}
+    </Modal>
+  );
+}
