@@ -926,7 +926,8 @@ test('a mass send is made in the wizard with a live count, followed to sent, and
   const done = await apiGet(page, `/api/v1/broadcasts/${send.id}`);
   assert.equal(done.recipients, expected.recipients);
   assert.equal(done.sent, expected.recipients);
-  await page.getByTestId(`broadcast-progress-${done.id}`).filter({ hasText: '100%' }).waitFor();
+  const all = expected.recipients.toLocaleString('zh-CN');
+  await page.getByTestId(`broadcast-progress-${done.id}`).filter({ hasText: `已发 ${all} / ${all}` }).waitFor();
   await shot(page, 'broadcasts-sent');
 
   // one scheduled for tomorrow is cancelled from the list, after a confirmation
