@@ -29,6 +29,7 @@ use siyu_domain::time::TimeZone;
 use siyu_store::{StoreError, TenantScope};
 
 use crate::audience::{AudienceError, Audiences};
+use crate::runner::uncancelled;
 use crate::tagging::tenant_of;
 use crate::{JobContext, JobError, JobHandler, Services, handler_fn};
 
@@ -72,56 +73,72 @@ async fn plan_send(services: &Services, ctx: JobContext) -> Result<(), JobError>
     let payload: PlanPayload = ctx.payload()?;
     let tenant = tenant_of(&ctx)?;
     let id = BroadcastId(payload.broadcast_id);
-    let system = services.store.tenant(tenant);
-    let send = match system.get_broadcast(id).await {
-        Ok(send) => send,
-        Err(StoreError::NotFound(_)) => return Ok(()),
-        Err(e) => return Err(e.into()),
-    };
-    let now = siyu_store::now_ms();
-    // planned already, cancelled, or moved later (a job waits for the new time)
-    if send.state != BroadcastState::Scheduled || send.send_at > now {
-        return Ok(());
-    }
-    // the maker's reach now: narrowed since, the send reaches fewer
-    let scope = match send.created_by {
-        Some(staff) => match services.store.scope_of_staff(tenant, staff).await {
-            Ok(scope) => scope,
-            Err(e @ (StoreError::NotFound(_) | StoreError::Conflict(_))) => {
-                return Err(JobError::permanent(format!(
-                    "the staff member who made this send can no longer send: {e}"
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        },
-        None => system.clone(),
-    };
     ctx.progress(0, None, Some("planning")).await?;
-    let plan = plan_now(
-        &services.audiences,
-        &scope,
-        &send.audience,
-        send.channel,
-        send.frequency_cap,
-        now,
-    )
-    .await
-    .map_err(|e| match e {
-        AudienceError::Store(e) => JobError::from(e),
-        // a segment deleted since, a tag renamed away: it will not get better
-        other => JobError::permanent(other),
-    })?;
-    let planned = scope
-        .store_plan(id, &plan, batch_size(send.channel))
+    // another send planned while this one read its caps: read again (a few times)
+    for _ in 0..5 {
+        let system = services.store.tenant(tenant);
+        let read_at = siyu_store::now_ms();
+        let send = match system.get_broadcast(id).await {
+            Ok(send) => send,
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        // planned already, cancelled, or moved later (a job waits for the new time)
+        if send.state != BroadcastState::Scheduled || send.send_at > read_at {
+            return Ok(());
+        }
+        // the maker's reach now: narrowed since, the send reaches fewer
+        let scope = match send.created_by {
+            Some(staff) => match services.store.scope_of_staff(tenant, staff).await {
+                Ok(scope) => scope,
+                Err(e @ (StoreError::NotFound(_) | StoreError::Conflict(_))) => {
+                    return Err(JobError::permanent(format!(
+                        "the staff member who made this send can no longer send: {e}"
+                    )));
+                }
+                Err(e) => return Err(e.into()),
+            },
+            None => system.clone(),
+        };
+        let plan = plan_now(
+            &services.audiences,
+            &scope,
+            &send.audience,
+            send.channel,
+            send.frequency_cap,
+            read_at,
+        )
+        .await
+        .map_err(|e| match e {
+            AudienceError::Store(e) => JobError::from(e),
+            // a segment deleted since, a tag renamed away: it will not get better
+            other => JobError::permanent(other),
+        })?;
+        let total = plan.recipients.len() as i64;
+        let store = services.store.clone();
+        let size = batch_size(send.channel);
+        let stored = uncancelled(async move {
+            store
+                .tenant(tenant)
+                .store_plan(&send, read_at, &plan, size)
+                .await
+        })
         .await?;
-    let total = plan.recipients.len() as i64;
-    ctx.progress(
-        total,
-        Some(total),
-        Some(if planned { "planned" } else { "planned before" }),
-    )
-    .await?;
-    Ok(())
+        match stored {
+            Ok(planned) => {
+                let message = if planned {
+                    "planned"
+                } else {
+                    "planned before, or changed"
+                };
+                ctx.progress(total, Some(total), Some(message)).await?;
+                return Ok(());
+            }
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(JobError::retry("other sends kept being planned meanwhile"))
 }
 
 /// Recipients per batch (one job each).
@@ -171,31 +188,40 @@ async fn send_batch(services: &Services, ctx: JobContext) -> Result<(), JobError
     let payload: BatchPayload = ctx.payload()?;
     let tenant = tenant_of(&ctx)?;
     let scope = services.store.tenant(tenant);
-    let id = BroadcastId(payload.broadcast_id);
-    let Some(batch) = scope.batch_to_send(id, payload.batch).await? else {
+    let (id, number) = (BroadcastId(payload.broadcast_id), payload.batch);
+    let Some(batch) = scope.batch_to_send(id, number).await? else {
         return Ok(());
     };
-    if !batch.intent_recorded && !scope.record_batch_intent(id, payload.batch).await? {
+    if !batch.intent_recorded && !scope.record_batch_intent(id, number).await? {
         // cancelled (or answered) between the read and the intent
         return Ok(());
     }
     match batch.channel {
         BroadcastChannel::Sandbox => {
-            let answer = scope
-                .sandbox_deliver(id, payload.batch, &batch.text, &batch.recipients)
-                .await?;
-            scope
-                .record_batch_answer(
-                    id,
-                    payload.batch,
-                    answer.messages,
-                    &json!({
-                        "messages": answer.messages,
-                        "delivered_at": answer.delivered_at,
-                        "asked_again": answer.again,
-                    }),
-                )
-                .await?;
+            let store = services.store.clone();
+            uncancelled(async move {
+                let scope = store.tenant(tenant);
+                let answer = if batch.cancelled {
+                    // cancelled after the intent: only ask what the channel has
+                    match scope.sandbox_delivered(id, number).await? {
+                        Some(answer) => answer,
+                        None => return scope.cancel_batch(id, number).await,
+                    }
+                } else {
+                    scope
+                        .sandbox_deliver(id, number, &batch.text, &batch.recipients)
+                        .await?
+                };
+                let record = json!({
+                    "messages": answer.messages,
+                    "delivered_at": answer.delivered_at,
+                    "asked_again": answer.again,
+                });
+                scope
+                    .record_batch_answer(id, number, answer.messages, &record)
+                    .await
+            })
+            .await??;
         }
     }
     Ok(())

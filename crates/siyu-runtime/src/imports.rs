@@ -16,14 +16,13 @@
 //! job; a database error is tried again with backoff, and on the job's last attempt it
 //! marks the import failed too, so an import always ends `completed` or `failed`.
 
-use std::future::Future;
 use std::io::Cursor;
 use std::sync::Arc;
 
 use siyu_domain::import::{IMPORT_JOB_KIND, ImportJobPayload, ImportStatus};
 use siyu_store::{ImportPart, StoreError, TenantScope};
 
-use crate::runner::{JobContext, JobError, JobHandler, handler_fn};
+use crate::runner::{JobContext, JobError, JobHandler, handler_fn, uncancelled};
 
 /// The import job's handler.
 pub fn handler() -> impl JobHandler {
@@ -131,20 +130,6 @@ async fn import(
             }
         }
     }
-}
-
-/// Runs a transaction of the import on a task of its own and waits for it. The runner
-/// aborts a handler whose job's lease was lost, or that outlives a shutdown; the part in
-/// flight then finishes (or is refused by its fences) on its own instead of being cut
-/// off mid-statement: a SQLite transaction dropped while its `BEGIN IMMEDIATE` is being
-/// answered can leave its pooled connection inside the transaction (sqlx cannot roll
-/// back what it was not yet told began), holding the database's write lock for good.
-async fn uncancelled<T: Send + 'static>(
-    work: impl Future<Output = T> + Send + 'static,
-) -> Result<T, JobError> {
-    tokio::spawn(work)
-        .await
-        .map_err(|e| JobError::retry(format!("a part of the import stopped: {e}")))
 }
 
 /// A store error as a job's failure: one about the data (missing, corrupt, refused) will

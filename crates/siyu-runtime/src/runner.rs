@@ -56,6 +56,20 @@ pub enum JobError {
     Later { at: i64, reason: String },
 }
 
+/// Runs a transaction of a job on a task of its own and waits for it. The runner aborts
+/// a handler whose job's lease was lost, or that outlives a shutdown; the transaction in
+/// flight then finishes (or is refused by its fences) on its own instead of being cut
+/// off mid-statement: a SQLite transaction dropped while its `BEGIN IMMEDIATE` is being
+/// answered can leave its pooled connection inside the transaction (sqlx cannot roll
+/// back what it was not yet told began), holding the database's write lock for good.
+pub(crate) async fn uncancelled<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> Result<T, JobError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|e| JobError::retry(format!("a transaction of the job stopped: {e}")))
+}
+
 impl JobError {
     pub fn retry(error: impl std::fmt::Display) -> Self {
         JobError::Retry(error.to_string())

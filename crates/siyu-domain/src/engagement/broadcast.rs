@@ -184,6 +184,10 @@ pub struct Broadcast {
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: i64,
+    /// Moved by every change and by planning.
+    #[serde(serialize_with = "crate::time::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: i64,
     #[serde(serialize_with = "crate::time::rfc3339_opt")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<i64>,
@@ -257,6 +261,15 @@ fn spec(
         return Err(DomainError::invalid(
             "text",
             format!("must be at most {TEXT_MAX_BYTES} bytes (WeCom's limit for a text)"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    {
+        return Err(DomainError::invalid(
+            "text",
+            "must not contain control characters (line breaks and tabs may stay)",
         ));
     }
     if text.contains("{{") || text.contains("{%") {

@@ -449,6 +449,52 @@ async fn staff_send_within_their_reach_and_see_their_own_sends() {
         .unwrap();
     assert_eq!(cancel.status(), 404);
 
+    // a manager whose reach is their unit sees a colleague's send (made by someone in
+    // the unit) but cannot point it at other customers: it is planned within the
+    // maker's reach, which is the whole tenant
+    for (email, scope) in [
+        ("manager@example.com", "unit_subtree"),
+        ("wide@example.com", "tenant"),
+    ] {
+        app.post(
+            "/api/v1/staff",
+            token,
+            json!({"unit_id": root.id, "role": "operations", "email": email, "name": email,
+                   "password": PASSWORD, "data_scope": scope}),
+        )
+        .await
+        .expect(201);
+    }
+    let (wide, _) = app.login("wide@example.com", PASSWORD).await;
+    let later = siyu_domain::time::format_rfc3339(siyu_store::now_ms() + 3_600_000);
+    let colleague: Value = wide
+        .post(app.url("/api/v1/broadcasts"))
+        .json(&json!({"name": "同事的", "audience": {"customers": [mine]}, "text": "你好", "send_at": later}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let colleague = colleague["id"].as_i64().unwrap();
+    let (manager, _) = app.login("manager@example.com", PASSWORD).await;
+    let url = app.url(&format!("/api/v1/broadcasts/{colleague}"));
+    assert_eq!(manager.get(&url).send().await.unwrap().status(), 200);
+    let repointed = manager
+        .patch(&url)
+        .json(&json!({"audience": "everyone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(repointed.status(), 403);
+    assert_eq!(
+        app.get(&format!("/api/v1/broadcasts/{colleague}"), token)
+            .await
+            .expect(200)
+            .body["audience"],
+        json!({"customers": [mine]})
+    );
+
     // roles: content staff see sends but make none
     let content = app.token_with_role("content").await;
     app.get("/api/v1/broadcasts", &content).await.expect(200);

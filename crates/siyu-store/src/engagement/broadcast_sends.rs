@@ -28,6 +28,9 @@ pub struct BatchToSend {
     /// The intent was recorded before (a try that stopped before the answer): the
     /// channel may have the batch.
     pub intent_recorded: bool,
+    /// The send was cancelled after this batch's intent was recorded: the channel is
+    /// only asked whether it has the batch, and nothing more is sent.
+    pub cancelled: bool,
 }
 
 /// What the sandbox answers for a batch.
@@ -39,11 +42,14 @@ pub struct SandboxAnswer {
     pub again: bool,
 }
 
-/// Messages the sandbox holds for a send: all, and the customers among them.
+/// Messages the sandbox holds for a send: all, the customers among them, the
+/// recipients it holds none for, and customers it holds one for who are no recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct SandboxCount {
     pub messages: i64,
     pub customers: i64,
+    pub missed: i64,
+    pub strangers: i64,
 }
 
 impl TenantScope<'_> {
@@ -55,10 +61,11 @@ impl TenantScope<'_> {
             channel: String,
             text: String,
             state: String,
+            send_state: String,
         }
         let row: Option<Row> = on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT s.channel, s.text, b.state FROM broadcast_batches b \
+                "SELECT s.channel, s.text, b.state, s.state AS send_state FROM broadcast_batches b \
                  JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
                  WHERE b.tenant_id = $1 AND b.broadcast_id = $2 AND b.batch = $3",
             )
@@ -90,6 +97,7 @@ impl TenantScope<'_> {
             text: row.text,
             recipients,
             intent_recorded,
+            cancelled: row.send_state == "cancelled",
         }))
     }
 
@@ -162,7 +170,53 @@ impl TenantScope<'_> {
         Ok(())
     }
 
+    /// Marks a batch whose intent was recorded as never sent (its send was cancelled and
+    /// the channel does not have it).
+    pub async fn cancel_batch(&self, id: BroadcastId, batch: i64) -> Result<()> {
+        on_db!(self.store, |db| {
+            sqlx::query(
+                "UPDATE broadcast_batches SET state = 'cancelled' \
+                 WHERE tenant_id = $1 AND broadcast_id = $2 AND batch = $3 AND state = 'sending'",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(batch)
+            .execute(db)
+            .await?;
+        });
+        Ok(())
+    }
+
     // --- the sandbox channel's side ---
+
+    /// What the sandbox delivered for a batch, if it has it (delivering nothing).
+    pub async fn sandbox_delivered(
+        &self,
+        id: BroadcastId,
+        batch: i64,
+    ) -> Result<Option<SandboxAnswer>> {
+        #[derive(sqlx::FromRow)]
+        struct Delivered {
+            messages: i64,
+            delivered_at: i64,
+        }
+        let found: Option<Delivered> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT messages, delivered_at FROM sandbox_deliveries \
+                 WHERE broadcast_id = $1 AND batch = $2 AND tenant_id = $3",
+            )
+            .bind(id.0)
+            .bind(batch)
+            .bind(self.tenant.0)
+            .fetch_optional(db)
+            .await?
+        });
+        Ok(found.map(|d| SandboxAnswer {
+            messages: d.messages,
+            delivered_at: d.delivered_at,
+            again: true,
+        }))
+    }
 
     /// Delivers a batch to the sandbox's inbox, once per batch: asked again, it answers
     /// what it delivered the first time and delivers nothing.
@@ -234,13 +288,24 @@ impl TenantScope<'_> {
         })
     }
 
-    /// What the sandbox received for a send: messages, and distinct customers (fewer
-    /// than messages means someone got it twice).
+    /// What the sandbox received for a send, against its recipients: messages and
+    /// distinct customers (fewer customers than messages: someone got it twice), the
+    /// recipients without one, and customers with one who are no recipient.
     pub async fn sandbox_count(&self, id: BroadcastId) -> Result<SandboxCount> {
         Ok(on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT COUNT(*) AS messages, COUNT(DISTINCT customer_id) AS customers \
-                 FROM sandbox_messages WHERE broadcast_id = $1 AND tenant_id = $2",
+                "SELECT \
+                 (SELECT COUNT(*) FROM sandbox_messages WHERE broadcast_id = $1 AND tenant_id = $2) \
+                   AS messages, \
+                 (SELECT COUNT(DISTINCT customer_id) FROM sandbox_messages \
+                   WHERE broadcast_id = $1 AND tenant_id = $2) AS customers, \
+                 (SELECT COUNT(*) FROM broadcast_recipients r WHERE r.broadcast_id = $1 \
+                   AND r.tenant_id = $2 AND NOT EXISTS (SELECT 1 FROM sandbox_messages m \
+                   WHERE m.broadcast_id = $1 AND m.customer_id = r.customer_id)) AS missed, \
+                 (SELECT COUNT(DISTINCT m.customer_id) FROM sandbox_messages m \
+                   WHERE m.broadcast_id = $1 AND m.tenant_id = $2 AND NOT EXISTS \
+                   (SELECT 1 FROM broadcast_recipients r WHERE r.broadcast_id = $1 \
+                   AND r.batch = m.batch AND r.customer_id = m.customer_id)) AS strangers",
             )
             .bind(id.0)
             .bind(self.tenant.0)

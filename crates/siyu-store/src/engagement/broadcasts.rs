@@ -29,7 +29,7 @@ use crate::{Result, StoreError, TenantScope};
 
 const BROADCAST_COLUMNS: &str = "id, name, channel, state, audience, text, frequency_cap, \
      send_at, recipients, excluded, batches, sent, batches_sent, created_by_staff_id, \
-     created_at, finished_at";
+     created_at, updated_at, finished_at";
 
 /// Recipients per multi-row insert (4 literal numbers each).
 const INSERT_CHUNK: usize = 2_000;
@@ -51,6 +51,7 @@ struct BroadcastRow {
     batches_sent: i64,
     created_by_staff_id: Option<i64>,
     created_at: i64,
+    updated_at: i64,
     finished_at: Option<i64>,
 }
 
@@ -85,6 +86,7 @@ impl TryFrom<BroadcastRow> for Broadcast {
             batches_sent: r.batches_sent,
             created_by: r.created_by_staff_id.map(StaffId),
             created_at: r.created_at,
+            updated_at: r.updated_at,
             finished_at: r.finished_at,
         })
     }
@@ -110,6 +112,23 @@ impl TenantScope<'_> {
     /// its staff made.
     fn maker_clause(&self) -> String {
         self.owner_clause("created_by_staff_id")
+    }
+
+    /// A send is planned within the reach of the staff member who made it, so a scope
+    /// narrower than the tenant changes only its own staff's sends it made itself:
+    /// a manager cannot point a wider-reaching colleague's send at other customers.
+    fn check_changes_audience_of(&self, send: &Broadcast, actor: &Actor) -> Result<()> {
+        let own = matches!(actor.kind, siyu_domain::audit::ActorKind::Staff)
+            && actor.id.is_some()
+            && actor.id == send.created_by.map(|s| s.0);
+        if self.reach().is_tenant_wide() || own {
+            Ok(())
+        } else {
+            Err(StoreError::OutOfReach(
+                "only who made a send (or someone who reaches the whole tenant) may change it"
+                    .into(),
+            ))
+        }
     }
 
     /// Stores a send and enqueues its planning at its time.
@@ -202,38 +221,46 @@ impl TenantScope<'_> {
     }
 
     /// Changes a send that still waits for its time; 409 once its time came (or it was
-    /// planned or cancelled) in the meantime.
+    /// planned, changed or cancelled) in the meantime.
+    ///
+    /// `before` is the send as the caller read it to make `spec`: a change made since
+    /// (another edit, planning) is not overwritten (409).
     pub async fn update_broadcast(
         &self,
-        id: BroadcastId,
+        before: &Broadcast,
         spec: &BroadcastSpec,
         actor: &Actor,
     ) -> Result<Broadcast> {
-        let before = self.get_broadcast(id).await?;
+        let id = before.id;
+        self.check_changes_audience_of(before, actor)?;
         let now = now_ms();
         let audience = audience_text(&spec.audience)?;
         let mut tx = self.store.begin().await?;
+        // as read: a change made meanwhile (another edit, planning) is not overwritten
         let changed = on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE broadcasts SET name = $1, audience = $2, text = $3, frequency_cap = $4, \
                  send_at = $5, updated_at = $6 \
-                 WHERE tenant_id = $7 AND id = $8 AND state = 'scheduled' AND send_at > $6",
+                 WHERE tenant_id = $7 AND id = $8 AND state = 'scheduled' AND send_at > $6 \
+                 AND updated_at = $9",
             )
             .bind(&spec.name)
             .bind(&audience)
             .bind(&spec.text)
             .bind(spec.frequency_cap.as_str())
             .bind(spec.send_at)
-            .bind(now)
+            .bind(now.max(before.updated_at + 1))
             .bind(self.tenant.0)
             .bind(id.0)
+            .bind(before.updated_at)
             .execute(&mut *c)
             .await?
             .rows_affected()
         });
         if changed == 0 {
             return Err(StoreError::Conflict(
-                "this send's time has come (or it was cancelled): it can no longer be changed"
+                "this send's time has come, or it was changed or cancelled meanwhile: \
+                 read it again"
                     .into(),
             ));
         }
@@ -335,8 +362,10 @@ impl TenantScope<'_> {
             .collect())
     }
 
-    /// How many mass messages each customer received on `channel` since `from`: the
-    /// recipients of batches the channel answered since then.
+    /// How many mass messages each customer received on `channel` since `from`, or
+    /// will: the recipients of batches the channel answered since then, and of batches
+    /// planned since then and not yet answered (a send on its way counts against the cap
+    /// of the next one). Cancelled batches count for nothing.
     pub async fn received_since(
         &self,
         channel: BroadcastChannel,
@@ -352,8 +381,9 @@ impl TenantScope<'_> {
                 "SELECT r.customer_id, COUNT(*) AS messages FROM broadcast_batches b \
                  JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
                  JOIN broadcast_recipients r ON r.broadcast_id = b.broadcast_id AND r.batch = b.batch \
-                 WHERE b.tenant_id = $1 AND b.state = 'sent' AND b.answered_at >= $2 \
-                 AND s.channel = $3 GROUP BY r.customer_id",
+                 WHERE s.tenant_id = $1 AND s.channel = $3 AND s.planned_at IS NOT NULL \
+                 AND b.state <> 'cancelled' AND COALESCE(b.answered_at, s.planned_at) >= $2 \
+                 GROUP BY r.customer_id",
             )
             .bind(self.tenant.0)
             .bind(from)
@@ -458,12 +488,20 @@ impl TenantScope<'_> {
     /// batches of `batch_size` consecutive ones, a job per batch, the figures; all in
     /// one transaction. A plan with no recipient ends the send at once. Answers whether
     /// this call planned it (false: planned before, cancelled, or moved later).
+    ///
+    /// `read` is the send as planning read it and `read_at` when planning began to read:
+    /// a send changed since (an edit racing its time) is not planned from the old read,
+    /// and when another send on the channel was planned meanwhile the caps read may be
+    /// short, so this one is refused (`Conflict`) to be planned again from a new read.
+    /// Plans of a tenant take turns.
     pub async fn store_plan(
         &self,
-        id: BroadcastId,
+        read: &Broadcast,
+        read_at: i64,
         plan: &Plan,
         batch_size: usize,
     ) -> Result<bool> {
+        let id = read.id;
         let now = now_ms();
         let batches: Vec<&[i64]> = plan.recipients.chunks(batch_size.max(1)).collect();
         let excluded: HashMap<&str, i64> = plan
@@ -474,13 +512,30 @@ impl TenantScope<'_> {
         let excluded = serde_json::to_string(&excluded)
             .map_err(|e| StoreError::Corrupt(format!("excluded: {e}")))?;
         let done = batches.is_empty();
-        let mut tx = self.store.begin_writing().await?;
+        let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
+        let planned_meanwhile: Option<i64> = on_tx!(&mut tx, |c| {
+            sqlx::query_scalar(
+                "SELECT id FROM broadcasts WHERE tenant_id = $1 AND channel = $2 AND id <> $3 \
+                 AND planned_at >= $4 LIMIT 1",
+            )
+            .bind(self.tenant.0)
+            .bind(read.channel.as_str())
+            .bind(id.0)
+            .bind(read_at)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+        if let Some(other) = planned_meanwhile {
+            return Err(StoreError::Conflict(format!(
+                "send {other} was planned meanwhile: plan this one again"
+            )));
+        }
         let created_by: Option<Option<i64>> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
                 "UPDATE broadcasts SET state = $1, recipients = $2, excluded = $3, batches = $4, \
                  planned_at = $5, updated_at = $5, finished_at = $6 \
                  WHERE tenant_id = $7 AND id = $8 AND state = 'scheduled' AND send_at <= $5 \
-                 RETURNING created_by_staff_id",
+                 AND updated_at = $9 RETURNING created_by_staff_id",
             )
             .bind(if done { "sent" } else { "sending" })
             .bind(plan.recipients.len() as i64)
@@ -490,6 +545,7 @@ impl TenantScope<'_> {
             .bind(done.then_some(now))
             .bind(self.tenant.0)
             .bind(id.0)
+            .bind(read.updated_at)
             .fetch_optional(&mut *c)
             .await?
         });

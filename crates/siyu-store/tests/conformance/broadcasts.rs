@@ -14,7 +14,7 @@ use siyu_domain::engagement::broadcast::{
 use siyu_domain::ids::CustomerId;
 use siyu_store::{ConsentChange, StoreError};
 
-use crate::support::{customer, fixture};
+use crate::support::{customer, customer_of, fixture, item};
 
 fn spec(customers: &[CustomerId]) -> BroadcastSpec {
     BroadcastSpec {
@@ -44,9 +44,10 @@ async fn a_send_is_planned_once_and_each_batch_reaches_the_channel_once() {
         recipients: ids.iter().map(|c| c.0).collect(),
         excluded: HashMap::new(),
     };
-    assert!(scope.store_plan(send.id, &plan, 2).await.unwrap());
+    let read_at = siyu_store::now_ms();
+    assert!(scope.store_plan(&send, read_at, &plan, 2).await.unwrap());
     // planning again plans nothing
-    assert!(!scope.store_plan(send.id, &plan, 2).await.unwrap());
+    assert!(!scope.store_plan(&send, read_at, &plan, 2).await.unwrap());
     let planned = scope.get_broadcast(send.id).await.unwrap();
     assert_eq!(planned.state, BroadcastState::Sending);
     assert_eq!((planned.recipients, planned.batches), (Some(3), 2));
@@ -84,7 +85,16 @@ async fn a_send_is_planned_once_and_each_batch_reaches_the_channel_once() {
         .unwrap();
     assert!(scope.batch_to_send(send.id, 0).await.unwrap().is_none());
     let count = scope.sandbox_count(send.id).await.unwrap();
-    assert_eq!((count.messages, count.customers), (2, 2));
+    assert_eq!(
+        (
+            count.messages,
+            count.customers,
+            count.missed,
+            count.strangers
+        ),
+        (2, 2, 1, 0),
+        "the third recipient's batch is not sent yet"
+    );
 
     // cancelled: batch 1 never goes
     let cancelled = scope
@@ -111,6 +121,70 @@ async fn a_send_is_planned_once_and_each_batch_reaches_the_channel_once() {
         .await
         .unwrap();
     assert!(later.is_empty());
+}
+
+#[tokio::test]
+async fn a_plan_read_before_a_change_or_another_plan_is_not_stored() {
+    let f = fixture().await;
+    let scope = f.store.tenant(f.source.tenant);
+    let one = customer(&scope, "x1").await;
+    let plan = Plan {
+        recipients: vec![one.0],
+        excluded: HashMap::new(),
+    };
+    let mut later = spec(&[one]);
+    later.send_at += 3_600_000;
+    let send = scope
+        .create_broadcast(&later, None, &Actor::cli())
+        .await
+        .unwrap();
+    // an edit lands between planning's read and its write: the old read is not stored
+    // (here the send is also not due; what matters is that nothing is planned)
+    let mut edited = later.clone();
+    edited.text = "改过的".into();
+    scope
+        .update_broadcast(&send, &edited, &Actor::cli())
+        .await
+        .unwrap();
+    assert!(!scope.store_plan(&send, 0, &plan, 10).await.unwrap());
+    // and an edit made from the stale read cannot overwrite it either
+    assert!(matches!(
+        scope.update_broadcast(&send, &later, &Actor::cli()).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // another send planned after this one began to read: refused, to be read again
+    let first = scope
+        .create_broadcast(&spec(&[one]), None, &Actor::cli())
+        .await
+        .unwrap();
+    let second = scope
+        .create_broadcast(&spec(&[one]), None, &Actor::cli())
+        .await
+        .unwrap();
+    let read_at = siyu_store::now_ms();
+    assert!(scope.store_plan(&first, read_at, &plan, 10).await.unwrap());
+    assert!(matches!(
+        scope.store_plan(&second, read_at, &plan, 10).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // read again after it: stored, and the first send's message counts against the cap
+    let received = scope
+        .received_since(BroadcastChannel::Sandbox, 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        received,
+        HashMap::from([(one.0, 1)]),
+        "planned, not yet sent, counts"
+    );
+    let second = scope.get_broadcast(second.id).await.unwrap();
+    assert!(
+        scope
+            .store_plan(&second, siyu_store::now_ms() + 1, &plan, 10)
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -167,4 +241,24 @@ async fn planning_reads_the_opt_outs_in_force_and_leads_a_list_to_customers_with
         (customers, not_found),
         (vec![ids[0].0, ids[3].0, ids[0].0], 1)
     );
+    // two ids of one person (a visitor who then signed in): both lead to the survivor
+    let ingest = |event: serde_json::Value| {
+        let f = &f;
+        async move { customer_of(f.store.ingest(&[item(f, event)]).await.unwrap()[0].clone()) }
+    };
+    let visitor =
+        ingest(json!({"type": "page", "name": "Home", "anonymousId": "anon-9", "messageId": "m1"}))
+            .await;
+    let user = ingest(json!({"type": "identify", "userId": "u-9", "messageId": "m2"})).await;
+    let merged = ingest(
+        json!({"type": "identify", "userId": "u-9", "anonymousId": "anon-9", "messageId": "m3"}),
+    )
+    .await;
+    assert_eq!(merged, user);
+    assert_ne!(visitor, user);
+    let (customers, not_found) = scope
+        .resolve_listed(&[CustomerId(visitor), CustomerId(user)])
+        .await
+        .unwrap();
+    assert_eq!((customers, not_found), (vec![user, user], 0));
 }

@@ -204,7 +204,8 @@ pub async fn update_broadcast(
     let id = BroadcastId(id);
     let scope = auth.scope(&app.store).await?;
     let changing_audience = body.audience.is_some();
-    let spec = body.apply(&scope.get_broadcast(id).await?, siyu_store::now_ms())?;
+    let before = scope.get_broadcast(id).await?;
+    let spec = body.apply(&before, siyu_store::now_ms())?;
     if changing_audience {
         let plan = preview_of(
             &app,
@@ -217,7 +218,9 @@ pub async fn update_broadcast(
         check_reaches_someone(&plan)?;
     }
     Ok(Json(
-        scope.update_broadcast(id, &spec, &auth.actor()).await?,
+        scope
+            .update_broadcast(&before, &spec, &auth.actor())
+            .await?,
     ))
 }
 
