@@ -516,3 +516,27 @@ pub async fn ingest(
 fn bench_stride() -> u64 {
     64
 }
+
+/// A fresh tenant for a benchmark run (`{kind}-bench-{now}`), and an admin API token of it.
+pub(crate) async fn bench_tenant(
+    store: &siyu_store::Store,
+    kind: &str,
+) -> anyhow::Result<(siyu_domain::tenancy::Tenant, String)> {
+    let stamp = siyu_store::now_ms();
+    let (tenant, _) = store
+        .create_tenant(
+            &NewTenant::new(
+                &format!("{kind}-bench-{stamp}"),
+                &format!("admin-{stamp}@bench.example.com"),
+                "bench-pass-7a9",
+            )?,
+            &Actor::cli(),
+        )
+        .await?;
+    let scope = store.tenant(tenant.id);
+    let admin = scope.role_by_name("admin").await?;
+    let (_, token) = scope
+        .create_api_token("bench", &admin, None, None, &Actor::cli())
+        .await?;
+    Ok((tenant, token))
+}

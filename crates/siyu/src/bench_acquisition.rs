@@ -36,7 +36,6 @@ use siyu_domain::connector::{ConnectorConfig, SyncScope, WecomSyncPayload};
 use siyu_domain::customer::SourceKind;
 use siyu_domain::ids::ConnectorId;
 use siyu_domain::secret::SecretKey;
-use siyu_domain::tenancy::NewTenant;
 use siyu_server::{Application, ServerConfig};
 use siyu_store::NewJob;
 use siyu_wecom_standin::{
@@ -176,22 +175,8 @@ pub async fn run(
     let url = database_url
         .unwrap_or_else(|| format!("sqlite://{}", dir.path().join("bench.db").display()));
     let store = crate::open_store(&url, file, Some(SecretKey::generate_base64())).await?;
-    let stamp = siyu_store::now_ms();
-    let (tenant, _) = store
-        .create_tenant(
-            &NewTenant::new(
-                &format!("acquisition-bench-{stamp}"),
-                &format!("admin-{stamp}@bench.example.com"),
-                "bench-pass-7a9",
-            )?,
-            &Actor::cli(),
-        )
-        .await?;
+    let (tenant, token) = crate::bench::bench_tenant(&store, "acquisition").await?;
     let scope = store.tenant(tenant.id);
-    let admin = scope.role_by_name("admin").await?;
-    let (_, token) = scope
-        .create_api_token("bench", &admin, None, None, &Actor::cli())
-        .await?;
     let (_, write_key) = scope
         .create_source("shop", SourceKind::Server, &Actor::cli())
         .await?;

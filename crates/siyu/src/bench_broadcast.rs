@@ -17,7 +17,6 @@ use siyu_domain::consent::{ConsentChannel, ConsentStatus};
 use siyu_domain::engagement::broadcast::BroadcastState;
 use siyu_domain::ids::BroadcastId;
 use siyu_domain::secret::SecretKey;
-use siyu_domain::tenancy::NewTenant;
 use siyu_store::ConsentChange;
 use tokio::process::{Child, Command};
 
@@ -87,27 +86,13 @@ pub async fn run(
     let key = SecretKey::generate_base64();
     let store = crate::open_store(&url, file, Some(key.clone())).await?;
     println!("backend: {:?}", store.backend());
-    let stamp = siyu_store::now_ms();
-    let (tenant, _) = store
-        .create_tenant(
-            &NewTenant::new(
-                &format!("broadcast-bench-{stamp}"),
-                &format!("admin-{stamp}@bench.example.com"),
-                "bench-pass-7a9",
-            )?,
-            &Actor::cli(),
-        )
-        .await?;
+    let (tenant, token) = crate::bench::bench_tenant(&store, "broadcast").await?;
     let scope = store.tenant(tenant.id);
-    let admin = scope.role_by_name("admin").await?;
-    let (_, token) = scope
-        .create_api_token("bench", &admin, None, None, &Actor::cli())
-        .await?;
 
     // the customers, outside the timed part
     let began = Instant::now();
     let ids = scope
-        .seed_customers(&format!("bench-{stamp}-"), bench.customers)
+        .seed_customers(&format!("{}-", tenant.name), bench.customers)
         .await?;
     let opt_outs: Vec<_> = ids
         .iter()
