@@ -29,7 +29,7 @@
 //!
 //! Modules by concern: [`corp`] the data model, `generate` the benchmark corp, `server`
 //! routing with auth, limits and faults, then one module per API family (`staff`,
-//! `contacts`, `tags`, `ways`, `transfers`, `groups`, `messages`) and `callbacks`.
+//! `contacts`, `tags`, `ways`, `transfers`, `groups`, `mass`, `messages`) and `callbacks`.
 
 pub mod corp;
 
@@ -38,6 +38,7 @@ mod callbacks;
 mod contacts;
 mod generate;
 mod groups;
+mod mass;
 mod messages;
 mod server;
 mod staff;
@@ -52,6 +53,7 @@ pub use corp::{
 };
 pub use generate::{GENERATED_CORP_ID, GENERATED_SECRET, GenerateSpec};
 pub use groups::JoinWay;
+pub use mass::{MassMessage, MassRecipient, MassTask, ReceiveCap};
 pub use messages::AppMessage;
 pub use standin::{CallRecord, Standin};
 pub use transfers::Transfer;

@@ -21,6 +21,7 @@ use serde_json::{Map, Value, json};
 use crate::auth::Token;
 use crate::corp::Corp;
 use crate::groups::JoinWay;
+use crate::mass::MassMessages;
 use crate::messages::{AppMessage, AppSends};
 use crate::transfers::Transfer;
 use crate::ways::{ContactWay, WelcomeCode, WelcomeMessage};
@@ -193,6 +194,8 @@ pub(crate) struct Runtime {
     /// secret → its current token.
     pub current: HashMap<String, String>,
     pub faults: HashMap<String, VecDeque<(i64, u32)>>,
+    /// path → how many more answers to lose after the API ran (HTTP 502).
+    pub lost_answers: HashMap<String, u32>,
     pub per_minute: u64,
     pub per_hour: u64,
     windows: HashMap<String, Window>,
@@ -210,6 +213,7 @@ pub(crate) struct Runtime {
     pub contact_ways: BTreeMap<String, ContactWay>,
     pub join_ways: BTreeMap<String, JoinWay>,
     pub transfers: Vec<Transfer>,
+    pub mass: MassMessages,
     /// Completed transfers whose callbacks are not pushed yet (and whether the takeover
     /// already had the customer).
     pub transfer_events: Vec<(Transfer, bool)>,
@@ -228,6 +232,7 @@ impl Default for Runtime {
             tokens: HashMap::new(),
             current: HashMap::new(),
             faults: HashMap::new(),
+            lost_answers: HashMap::new(),
             per_minute: 10_000,
             per_hour: 150_000,
             windows: HashMap::new(),
@@ -245,6 +250,7 @@ impl Default for Runtime {
             contact_ways: BTreeMap::new(),
             join_ways: BTreeMap::new(),
             transfers: Vec::new(),
+            mass: MassMessages::default(),
             transfer_events: Vec::new(),
             dimission: HashMap::new(),
             callback: None,
@@ -386,7 +392,7 @@ impl Shared {
 
 /// Every API the stand-in serves: its path under `/cgi-bin/` and its function.
 pub(crate) const ROUTES: &[(&str, Api)] = {
-    use crate::{auth, contacts, groups, messages, staff, tags, transfers, ways};
+    use crate::{auth, contacts, groups, mass, messages, staff, tags, transfers, ways};
     &[
         ("gettoken", auth::gettoken),
         ("user/get", staff::user_get),
@@ -457,6 +463,24 @@ pub(crate) const ROUTES: &[(&str, Api)] = {
             "externalcontact/groupchat/del_join_way",
             groups::del_join_way,
         ),
+        ("externalcontact/add_msg_template", mass::add_msg_template),
+        (
+            "externalcontact/get_groupmsg_list_v2",
+            mass::get_groupmsg_list_v2,
+        ),
+        ("externalcontact/get_groupmsg_task", mass::get_groupmsg_task),
+        (
+            "externalcontact/get_groupmsg_send_result",
+            mass::get_groupmsg_send_result,
+        ),
+        (
+            "externalcontact/remind_groupmsg_send",
+            mass::remind_groupmsg_send,
+        ),
+        (
+            "externalcontact/cancel_groupmsg_send",
+            mass::cancel_groupmsg_send,
+        ),
         ("message/send", messages::send),
     ]
 };
@@ -518,7 +542,8 @@ async fn handle(
     Path(path): Path<String>,
     RawQuery(raw_query): RawQuery,
     body: Bytes,
-) -> Json<Value> {
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
     let path = path.trim_matches('/').to_owned();
     let raw_query = raw_query.unwrap_or_default();
     let query: HashMap<String, String> = form_urlencoded::parse(raw_query.as_bytes())
@@ -539,7 +564,7 @@ async fn handle(
         let in_flight = state.rt.in_flight.entry(path.clone()).or_default();
         if limit.is_some_and(|n| *in_flight >= n) {
             let err = ApiError::code(45033);
-            return finish(&mut state, &path, raw_query, parsed.ok(), Err(err));
+            return finish(&mut state, &path, raw_query, parsed.ok(), Err(err)).into_response();
         }
         *in_flight += 1;
         state.rt.latency
@@ -578,7 +603,14 @@ async fn handle(
         };
         api(&mut state, &req)
     })();
-    finish(&mut state, &path, raw_query, parsed.ok(), result)
+    let succeeded = result.is_ok();
+    let answer = finish(&mut state, &path, raw_query, parsed.ok(), result);
+    // the API ran, but its answer never reaches the caller (a cut connection)
+    if succeeded && let Some(left) = state.rt.lost_answers.get_mut(&path).filter(|n| **n > 0) {
+        *left -= 1;
+        return axum::http::StatusCode::BAD_GATEWAY.into_response();
+    }
+    answer.into_response()
 }
 
 fn finish(

@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 use crate::corp::{Corp, FollowInfo};
 use crate::groups::JoinWay;
+use crate::mass::{MassMessage, ReceiveCap};
 use crate::messages::AppMessage;
 use crate::server::{Runtime, Shared, State, router};
 use crate::transfers::Transfer;
@@ -171,6 +172,18 @@ impl Standin {
             .push_back((errcode, times));
     }
 
+    /// The next `times` successful calls to `path` run, but their answers are lost on
+    /// the way back (HTTP 502): the caller cannot tell whether WeCom did it.
+    pub fn lose_answers(&self, path: &str, times: u32) {
+        *self
+            .shared
+            .lock()
+            .rt
+            .lost_answers
+            .entry(normalize(path).to_owned())
+            .or_default() += times;
+    }
+
     /// Frequency limits per API path (default 10,000 a minute, 150,000 an hour). Once
     /// hit, the path answers 45009 for 60 s (minute limit) or 3600 s (hour limit).
     pub fn set_rate_limit(&self, per_minute: u64, per_hour: u64) {
@@ -214,6 +227,51 @@ impl Standin {
         m.status = 5;
         state.rt.dimission.insert(userid.to_owned(), now);
         true
+    }
+
+    /// A member confirms their task of a mass message in the app: its customers receive
+    /// it, or not (no relation any more: 2; over the receive cap: 3). Answers how many
+    /// received it; `None` when the member has no unsent task of that message, or it
+    /// was cancelled.
+    pub fn member_confirms(&self, userid: &str, msgid: &str) -> Option<usize> {
+        let mut state = self.shared.lock();
+        let now = state.rt.now_ms() / 1000;
+        let State { corp, rt, .. } = &mut *state;
+        rt.mass.confirm(corp, userid, msgid, now)
+    }
+
+    /// Every member confirms every unsent task of every mass message not cancelled;
+    /// answers how many customers received one.
+    pub fn members_confirm_all(&self) -> usize {
+        let mut state = self.shared.lock();
+        let now = state.rt.now_ms() / 1000;
+        let State { corp, rt, .. } = &mut *state;
+        let pending: Vec<(String, String)> = rt
+            .mass
+            .messages
+            .iter()
+            .filter(|m| !m.cancelled)
+            .flat_map(|m| {
+                m.tasks
+                    .iter()
+                    .filter(|t| t.status == 0)
+                    .map(|t| (t.userid.clone(), m.msgid.clone()))
+            })
+            .collect();
+        pending
+            .iter()
+            .filter_map(|(userid, msgid)| rt.mass.confirm(corp, userid, msgid, now))
+            .sum()
+    }
+
+    /// How long a new mass message is "still being dispatched" (41063 to its reads).
+    pub fn set_mass_dispatch(&self, dispatch: Duration) {
+        self.shared.lock().rt.mass.dispatch_ms = dispatch.as_millis() as u64;
+    }
+
+    /// The corp's receive cap for mass messages (群发规则; default days-in-the-month).
+    pub fn set_receive_cap(&self, cap: ReceiveCap) {
+        self.shared.lock().rt.mass.cap = cap;
     }
 
     /// The customer refuses the transfer waiting for them (status 3). False when none
@@ -283,6 +341,11 @@ impl Standin {
 
     pub fn join_ways(&self) -> Vec<JoinWay> {
         self.shared.lock().rt.join_ways.values().cloned().collect()
+    }
+
+    /// Every mass message, oldest first.
+    pub fn mass_messages(&self) -> Vec<MassMessage> {
+        self.shared.lock().rt.mass.messages.clone()
     }
 
     pub fn transfers(&self) -> Vec<Transfer> {

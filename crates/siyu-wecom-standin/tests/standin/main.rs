@@ -5,6 +5,7 @@ mod auth;
 mod callbacks;
 mod customers;
 mod flows;
+mod mass;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
