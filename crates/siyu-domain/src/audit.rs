@@ -109,6 +109,8 @@ pub mod action {
     pub const BROADCAST_CREATED: &str = "broadcast.created";
     pub const BROADCAST_UPDATED: &str = "broadcast.updated";
     pub const BROADCAST_CANCELLED: &str = "broadcast.cancelled";
+    pub const BROADCAST_REMINDED: &str = "broadcast.reminded";
+    pub const BROADCAST_BATCH_RESOLVED: &str = "broadcast.batch_resolved";
 
     // --- acquisition ---
     pub const CHANNEL_ACCOUNT_CREATED: &str = "channel_account.created";

@@ -211,6 +211,13 @@ pub mod kind {
     /// Sends one planned batch of a mass send and records the channel's answer
     /// (payload `{"broadcast_id", "batch"}`).
     pub const BROADCAST_BATCH: &str = "broadcast.batch";
+    /// Follows a WeCom mass send's member tasks until each is over: who confirmed, what
+    /// each customer got, cancels asked for (payload `{"broadcast_id"}`, one waiting
+    /// per send).
+    pub const BROADCAST_FOLLOW: &str = "broadcast.follow";
+    /// Reminds the members who have not confirmed a WeCom mass send
+    /// (`remind_groupmsg_send`, and an app message): payload `{"broadcast_id"}`.
+    pub const BROADCAST_REMIND: &str = "broadcast.remind";
     /// Asks WeCom to transfer the customers recorded with the job (`POST
     /// /api/v1/connectors/{id}/transfers`), 100 a call: payload
     /// `siyu_domain::transfer::TransferPayload`.

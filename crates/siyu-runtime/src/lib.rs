@@ -75,6 +75,8 @@ pub fn job_handlers(services: &Services) -> Vec<Arc<dyn JobHandler>> {
         // mass sends: planned once at their time, then sent a batch per job
         Arc::new(broadcasts::planning(services)),
         Arc::new(broadcasts::sending(services)),
+        Arc::new(broadcasts::following(services)),
+        Arc::new(broadcasts::reminding(services)),
     ]
 }
 

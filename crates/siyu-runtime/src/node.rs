@@ -70,6 +70,10 @@ pub struct NodeConfig {
     pub job_lease_ms: i64,
     /// How often a waiting WeCom transfer's result is read (an hour; tests: less).
     pub wecom_transfer_poll: Duration,
+    /// How often a WeCom mass send's waiting member tasks are read (10 min; tests:
+    /// less), and how long a batch's intent holds off another try (60 s).
+    pub wecom_broadcast_poll: Duration,
+    pub wecom_broadcast_claim: Duration,
 }
 
 impl Default for NodeConfig {
@@ -81,6 +85,8 @@ impl Default for NodeConfig {
             shutdown_timeout: Duration::from_secs(20),
             job_lease_ms: crate::DEFAULT_LEASE_MS,
             wecom_transfer_poll: crate::wecom::TRANSFER_POLL,
+            wecom_broadcast_poll: crate::wecom::BROADCAST_POLL,
+            wecom_broadcast_claim: crate::wecom::BROADCAST_CLAIM,
         }
     }
 }
@@ -129,7 +135,11 @@ impl Node {
                 store: store.clone(),
                 audiences: audiences.clone(),
                 wecom: crate::wecom::WecomCalls::new()
-                    .with_transfer_poll(config.wecom_transfer_poll),
+                    .with_transfer_poll(config.wecom_transfer_poll)
+                    .with_broadcast_timing(
+                        config.wecom_broadcast_poll,
+                        config.wecom_broadcast_claim,
+                    ),
             };
             let runner = crate::Runner::new(store.clone(), config.name.clone())
                 .handlers(crate::job_handlers(&services));

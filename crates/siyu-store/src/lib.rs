@@ -91,7 +91,10 @@ pub use connectors::{
 };
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
-pub use engagement::{BatchToSend, SandboxAnswer, SandboxCount, TemplateValues};
+pub use engagement::{
+    BatchToSend, FollowState, PlannedBatches, RecipientResult, SandboxAnswer, SandboxCount,
+    TaskToFollow, TemplateValues,
+};
 pub use error::{StoreError, redact_url};
 pub use exports::KEEP_EXPORTS_MS;
 pub use feed::CustomerChange;

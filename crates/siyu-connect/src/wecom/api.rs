@@ -215,7 +215,7 @@ struct UnassignedPage {
 }
 
 #[derive(Deserialize)]
-struct Nothing {}
+pub(crate) struct Nothing {}
 
 /// A 「联系我」 contact way siyu makes for a channel code: a single-member QR code
 /// (siyu routes by changing its member) carrying the code's `state`.

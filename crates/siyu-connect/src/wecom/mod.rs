@@ -6,6 +6,7 @@ pub mod callback;
 pub mod client;
 pub mod crypto;
 pub mod error;
+pub mod mass;
 
 pub use client::{KeptToken, Observed, WecomApp, WecomClient, WecomHost, http_client};
 pub use error::WecomError;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::error::{DomainError, check_name};
-use crate::ids::{BroadcastId, CustomerId, StaffId};
+use crate::ids::{BroadcastId, ConnectorId, CustomerId, StaffId};
 use crate::order::string_enum;
 use crate::time::TimeZone;
 
@@ -28,10 +28,12 @@ pub const LIST_MAX: usize = 100_000;
 pub const SANDBOX_BATCH: usize = 5_000;
 
 string_enum!(
-    /// Where a mass send goes. The sandbox answers as a channel would, without members
-    /// or customers' phones, for the demo and the benchmark; WeCom follows.
+    /// Where a mass send goes. On WeCom each member gets a task for their customers and
+    /// confirms it in the app (see `member_tasks`); the sandbox answers as a channel
+    /// would, without members or customers' phones, for the demo and the benchmark.
     BroadcastChannel {
         Sandbox => "sandbox",
+        Wecom => "wecom",
     }
 );
 
@@ -69,6 +71,10 @@ string_enum!(
         Duplicate => "duplicate",
         // a listed id that is no customer within the sender's reach.
         NotFound => "not_found",
+        // WeCom: no member has them as an external contact.
+        NoRelation => "no_relation",
+        // WeCom: only members who left the company have them (transfer them first).
+        MemberLeft => "member_left",
     }
 );
 
@@ -118,6 +124,9 @@ pub struct NewBroadcast {
     pub name: String,
     #[serde(default = "sandbox")]
     pub channel: BroadcastChannel,
+    /// The WeCom connector a WeCom send goes through; the tenant's only one when absent.
+    #[serde(default)]
+    pub connector_id: Option<ConnectorId>,
     pub audience: BroadcastAudience,
     /// The message, as the recipient reads it.
     pub text: String,
@@ -151,6 +160,9 @@ pub struct BroadcastChange {
 pub struct BroadcastSpec {
     pub name: String,
     pub channel: BroadcastChannel,
+    /// WeCom's connector (set by the caller from `connector_id` or the tenant's only
+    /// one; `None` on the sandbox).
+    pub connector: Option<ConnectorId>,
     pub audience: BroadcastAudience,
     pub text: String,
     pub frequency_cap: FrequencyCap,
@@ -163,6 +175,8 @@ pub struct Broadcast {
     pub id: BroadcastId,
     pub name: String,
     pub channel: BroadcastChannel,
+    /// The WeCom connector of a WeCom send.
+    pub connector_id: Option<ConnectorId>,
     pub state: BroadcastState,
     pub audience: BroadcastAudience,
     pub text: String,
@@ -199,9 +213,16 @@ impl NewBroadcast {
             Some(text) => parse_time("send_at", text)?,
             None => now,
         };
+        if self.channel != BroadcastChannel::Wecom && self.connector_id.is_some() {
+            return Err(DomainError::invalid(
+                "connector_id",
+                "only a WeCom send goes through a connector",
+            ));
+        }
         spec(
             &self.name,
             self.channel,
+            self.connector_id,
             self.audience,
             self.text,
             self.frequency_cap.unwrap_or(FrequencyCap::DaysInMonth),
@@ -227,6 +248,7 @@ impl BroadcastChange {
         spec(
             self.name.as_deref().unwrap_or(&to.name),
             to.channel,
+            to.connector_id,
             self.audience.unwrap_or_else(|| to.audience.clone()),
             self.text.unwrap_or_else(|| to.text.clone()),
             self.frequency_cap.unwrap_or(to.frequency_cap),
@@ -244,6 +266,7 @@ fn parse_time(field: &str, text: &str) -> Result<i64, DomainError> {
 fn spec(
     name: &str,
     channel: BroadcastChannel,
+    connector: Option<ConnectorId>,
     audience: BroadcastAudience,
     text: String,
     frequency_cap: FrequencyCap,
@@ -296,6 +319,7 @@ fn spec(
     Ok(BroadcastSpec {
         name,
         channel,
+        connector,
         audience,
         text,
         frequency_cap,
@@ -419,6 +443,7 @@ mod tests {
         let new = |text: &str, audience| NewBroadcast {
             name: "双十二".into(),
             channel: BroadcastChannel::Sandbox,
+            connector_id: None,
             audience,
             text: text.into(),
             frequency_cap: None,

@@ -2,4 +2,5 @@
 //! library, quick replies and mass sends build on them.
 
 pub mod broadcast;
+pub mod member_tasks;
 pub mod template;

@@ -51,11 +51,19 @@ const LONGEST_WAIT_MS: i64 = 65_000;
 pub struct WecomCalls {
     inner: Arc<Inner>,
     transfer_poll: Option<Duration>,
+    broadcast_poll: Option<Duration>,
+    broadcast_claim: Option<Duration>,
 }
 
 /// How often a transfer's result is read while it waits, by default: WeCom takes over
 /// 24 h after the start, and a customer may refuse at any time before.
 pub const TRANSFER_POLL: Duration = Duration::from_secs(3600);
+/// How often a WeCom mass send's member tasks are read while members have not sent.
+pub const BROADCAST_POLL: Duration = Duration::from_secs(600);
+/// How long a batch's recorded intent holds off another try: longer than a call can
+/// take (the HTTP client gives up after 20 s), so a try that finds the intent of one
+/// cut off reconciles only once that call is surely over.
+pub const BROADCAST_CLAIM: Duration = Duration::from_secs(60);
 
 #[derive(Default)]
 struct Inner {
@@ -104,6 +112,24 @@ impl WecomCalls {
     /// How often a waiting transfer's result is read ([`TRANSFER_POLL`] unless set).
     pub fn transfer_poll(&self) -> Duration {
         self.transfer_poll.unwrap_or(TRANSFER_POLL)
+    }
+
+    /// Reads mass sends' member tasks this often while they wait, and holds a batch's
+    /// intent this long before reconciling it (tests: moments).
+    pub fn with_broadcast_timing(mut self, poll: Duration, claim: Duration) -> Self {
+        self.broadcast_poll = Some(poll);
+        self.broadcast_claim = Some(claim);
+        self
+    }
+
+    /// How often waiting member tasks are read ([`BROADCAST_POLL`] unless set).
+    pub fn broadcast_poll(&self) -> Duration {
+        self.broadcast_poll.unwrap_or(BROADCAST_POLL)
+    }
+
+    /// How long a recorded intent holds off another try ([`BROADCAST_CLAIM`] unless set).
+    pub fn broadcast_claim(&self) -> Duration {
+        self.broadcast_claim.unwrap_or(BROADCAST_CLAIM)
     }
 
     /// The host of one connector of a tenant.

@@ -16,4 +16,4 @@ pub mod relation_changes;
 pub mod sync;
 pub mod transfers;
 
-pub use host::{StoreHost, TRANSFER_POLL, WecomCalls};
+pub use host::{BROADCAST_CLAIM, BROADCAST_POLL, StoreHost, TRANSFER_POLL, WecomCalls};

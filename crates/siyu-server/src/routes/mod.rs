@@ -135,6 +135,14 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             engagement::broadcasts::update_broadcast
         ))
         .routes(routes!(engagement::broadcasts::cancel_broadcast))
+        .routes(routes!(engagement::broadcast_tasks::list_broadcast_tasks))
+        .routes(routes!(
+            engagement::broadcast_tasks::list_broadcast_recipients
+        ))
+        .routes(routes!(engagement::broadcast_tasks::remind_broadcast))
+        .routes(routes!(
+            engagement::broadcast_tasks::resolve_broadcast_batch
+        ))
         .routes(routes!(
             acquisition::accounts::list_channel_accounts,
             acquisition::accounts::create_channel_account

@@ -354,6 +354,10 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/message-templates/{id}/preview", template),
         ("/api/v1/broadcasts/{id}", broadcast),
         ("/api/v1/broadcasts/{id}/cancel", broadcast),
+        ("/api/v1/broadcasts/{id}/tasks", broadcast),
+        ("/api/v1/broadcasts/{id}/recipients", broadcast),
+        ("/api/v1/broadcasts/{id}/remind", broadcast),
+        ("/api/v1/broadcasts/{id}/batches/{batch}/resolve", broadcast),
         ("/api/v1/channel-codes/{id}", code),
         ("/api/v1/channel-codes/{id}/qr", code),
         ("/api/v1/units/{id}", brand),
@@ -407,6 +411,10 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
         ("/api/v1/message-templates/{id}", json!({"name": "theirs"})),
         ("/api/v1/broadcasts/{id}", json!({"text": "theirs"})),
+        (
+            "/api/v1/broadcasts/{id}/batches/{batch}/resolve",
+            json!({"outcome": "not_sent"}),
+        ),
         (
             "/api/v1/message-templates/{id}/preview",
             json!({"customer_id": customer}),
@@ -462,6 +470,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             let url = path
                 .replace("{id}", &id.to_string())
                 .replace("{department_id}", "1")
+                .replace("{batch}", "0")
                 .replace("{userid}", "member001");
             let a = app.call(method.clone(), &url, &other_token, body).await;
             assert_eq!(
@@ -473,7 +482,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 90, "every method of every path that takes an id");
+    assert_eq!(walked, 94, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -9,11 +9,15 @@
 //! messages carry no uniqueness and a double would be counted.
 
 use serde_json::Value;
+use serde_json::json;
 use siyu_domain::engagement::broadcast::BroadcastChannel;
-use siyu_domain::ids::BroadcastId;
+use siyu_domain::ids::{BroadcastId, ConnectorId};
+use siyu_domain::jobs::kind;
+
+use crate::jobs::{NewJob, enqueue_in};
 
 use crate::db::{now_ms, on_db};
-use crate::tx::on_tx;
+use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
 /// Messages per multi-row insert into the sandbox's inbox.
@@ -23,11 +27,19 @@ const INSERT_CHUNK: usize = 2_000;
 #[derive(Debug, Clone)]
 pub struct BatchToSend {
     pub channel: BroadcastChannel,
+    /// A WeCom send's connector.
+    pub connector: Option<ConnectorId>,
     pub text: String,
+    /// By customer id.
     pub recipients: Vec<i64>,
+    /// A WeCom batch's member (userid) and each recipient's external_userid (in the
+    /// order of `recipients`); empty on the sandbox.
+    pub sender: Option<String>,
+    pub external_userids: Vec<String>,
     /// The intent was recorded before (a try that stopped before the answer): the
-    /// channel may have the batch.
+    /// channel may have the batch. When it was recorded (epoch ms).
     pub intent_recorded: bool,
+    pub intent_at: Option<i64>,
     /// The send was cancelled after this batch's intent was recorded: the channel is
     /// only asked whether it has the batch, and nothing more is sent.
     pub cancelled: bool,
@@ -54,18 +66,23 @@ pub struct SandboxCount {
 
 impl TenantScope<'_> {
     /// The batch to send, or `None` when there is nothing to send: its answer is
-    /// recorded, or the send was cancelled before its intent was.
+    /// recorded, the send was cancelled before its intent was, or the batch waits for a
+    /// person to tell whether WeCom has it.
     pub async fn batch_to_send(&self, id: BroadcastId, batch: i64) -> Result<Option<BatchToSend>> {
         #[derive(sqlx::FromRow)]
         struct Row {
             channel: String,
+            connector_id: Option<i64>,
             text: String,
             state: String,
             send_state: String,
+            sender_userid: Option<String>,
+            intent_at: Option<i64>,
         }
         let row: Option<Row> = on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT s.channel, s.text, b.state, s.state AS send_state FROM broadcast_batches b \
+                "SELECT s.channel, s.connector_id, s.text, b.state, s.state AS send_state, \
+                 b.sender_userid, b.intent_at FROM broadcast_batches b \
                  JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
                  WHERE b.tenant_id = $1 AND b.broadcast_id = $2 AND b.batch = $3",
             )
@@ -81,9 +98,14 @@ impl TenantScope<'_> {
             "sending" => true,
             _ => return Ok(None),
         };
-        let recipients: Vec<i64> = on_db!(self.store, |db| {
-            sqlx::query_scalar(
-                "SELECT customer_id FROM broadcast_recipients \
+        #[derive(sqlx::FromRow)]
+        struct Recipient {
+            customer_id: i64,
+            external_userid: Option<String>,
+        }
+        let rows: Vec<Recipient> = on_db!(self.store, |db| {
+            sqlx::query_as(
+                "SELECT customer_id, external_userid FROM broadcast_recipients \
                  WHERE broadcast_id = $1 AND batch = $2 AND tenant_id = $3 ORDER BY customer_id",
             )
             .bind(id.0)
@@ -92,25 +114,39 @@ impl TenantScope<'_> {
             .fetch_all(db)
             .await?
         });
+        let external_userids = rows
+            .iter()
+            .filter_map(|r| r.external_userid.clone())
+            .collect();
         Ok(Some(BatchToSend {
             channel: BroadcastChannel::parse("channel", &row.channel)?,
+            connector: row.connector_id.map(ConnectorId),
             text: row.text,
-            recipients,
+            recipients: rows.into_iter().map(|r| r.customer_id).collect(),
+            sender: row.sender_userid,
+            external_userids,
             intent_recorded,
+            intent_at: row.intent_at,
             cancelled: row.send_state == "cancelled",
         }))
     }
 
-    /// Records that the batch is about to go to its channel (committed before the call).
-    /// False when it is no longer to send: cancelled before, or answered meanwhile.
+    /// Records that the batch is about to go to its channel (committed before the call):
+    /// the batch is claimed, so of two tries that race only one calls. False when it is
+    /// no longer to send: cancelled before, claimed or answered meanwhile.
     pub async fn record_batch_intent(&self, id: BroadcastId, batch: i64) -> Result<bool> {
+        Ok(self.claim_batch(id, batch).await?.is_some())
+    }
+
+    /// [`Self::record_batch_intent`], answering when the intent was recorded.
+    pub async fn claim_batch(&self, id: BroadcastId, batch: i64) -> Result<Option<i64>> {
+        let at = now_ms();
         let changed = on_db!(self.store, |db| {
             sqlx::query(
                 "UPDATE broadcast_batches SET state = 'sending', intent_at = $1 \
-                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 \
-                 AND state IN ('planned', 'sending')",
+                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 AND state = 'planned'",
             )
-            .bind(now_ms())
+            .bind(at)
             .bind(self.tenant.0)
             .bind(id.0)
             .bind(batch)
@@ -118,7 +154,54 @@ impl TenantScope<'_> {
             .await?
             .rows_affected()
         });
-        Ok(changed == 1)
+        Ok((changed == 1).then_some(at))
+    }
+
+    /// Claims again a batch whose earlier intent found nothing at the channel, so it may
+    /// be sent now: `None` when another try claimed or answered it since `seen`, else
+    /// the new intent's time.
+    pub async fn renew_batch_intent(
+        &self,
+        id: BroadcastId,
+        batch: i64,
+        seen: i64,
+    ) -> Result<Option<i64>> {
+        let at = now_ms().max(seen + 1);
+        let changed = on_db!(self.store, |db| {
+            sqlx::query(
+                "UPDATE broadcast_batches SET intent_at = $1 \
+                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 \
+                 AND state = 'sending' AND intent_at = $5",
+            )
+            .bind(at)
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(batch)
+            .bind(seen)
+            .execute(db)
+            .await?
+            .rows_affected()
+        });
+        Ok((changed == 1).then_some(at))
+    }
+
+    /// Takes back an intent whose call the channel refused (it made nothing): the batch
+    /// is planned again, to be sent by a later try without reconciling.
+    pub async fn release_batch_intent(&self, id: BroadcastId, batch: i64, seen: i64) -> Result<()> {
+        on_db!(self.store, |db| {
+            sqlx::query(
+                "UPDATE broadcast_batches SET state = 'planned', intent_at = NULL \
+                 WHERE tenant_id = $1 AND broadcast_id = $2 AND batch = $3 \
+                 AND state = 'sending' AND intent_at = $4",
+            )
+            .bind(self.tenant.0)
+            .bind(id.0)
+            .bind(batch)
+            .bind(seen)
+            .execute(db)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Records the channel's answer to a batch and moves the send's figures: `sent`
@@ -131,15 +214,21 @@ impl TenantScope<'_> {
         sent: i64,
         answer: &Value,
     ) -> Result<()> {
-        let now = now_ms();
+        let mut tx = self.store.begin_writing().await?;
+        answer_batch(&mut tx, self.tenant.0, id, batch, sent, answer, &[]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Marks a batch whose intent was recorded as never sent (its send was cancelled and
+    /// the channel does not have it).
+    pub async fn cancel_batch(&self, id: BroadcastId, batch: i64) -> Result<()> {
         let mut tx = self.store.begin_writing().await?;
         let changed = on_tx!(&mut tx, |c| {
             sqlx::query(
-                "UPDATE broadcast_batches SET state = 'sent', answered_at = $1, answer = $2 \
-                 WHERE tenant_id = $3 AND broadcast_id = $4 AND batch = $5 AND state = 'sending'",
+                "UPDATE broadcast_batches SET state = 'cancelled' \
+                 WHERE tenant_id = $1 AND broadcast_id = $2 AND batch = $3 AND state = 'sending'",
             )
-            .bind(now)
-            .bind(answer.to_string())
             .bind(self.tenant.0)
             .bind(id.0)
             .bind(batch)
@@ -148,42 +237,22 @@ impl TenantScope<'_> {
             .rows_affected()
         });
         if changed == 1 {
+            // a WeCom batch's recipients (the sandbox's carry no status)
             on_tx!(&mut tx, |c| {
                 sqlx::query(
-                    "UPDATE broadcasts SET sent = sent + $1, batches_sent = batches_sent + 1, \
-                     updated_at = $2, \
-                     state = CASE WHEN state = 'sending' AND batches_sent + 1 = batches \
-                     THEN 'sent' ELSE state END, \
-                     finished_at = CASE WHEN state = 'sending' AND batches_sent + 1 = batches \
-                     THEN $2 ELSE finished_at END \
-                     WHERE tenant_id = $3 AND id = $4",
+                    "UPDATE broadcast_recipients SET status = 'not_sent', status_at = $1 \
+                     WHERE broadcast_id = $2 AND batch = $3 AND tenant_id = $4 \
+                     AND status = 'planned'",
                 )
-                .bind(sent)
-                .bind(now)
-                .bind(self.tenant.0)
+                .bind(now_ms())
                 .bind(id.0)
+                .bind(batch)
+                .bind(self.tenant.0)
                 .execute(&mut *c)
                 .await?;
             });
         }
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// Marks a batch whose intent was recorded as never sent (its send was cancelled and
-    /// the channel does not have it).
-    pub async fn cancel_batch(&self, id: BroadcastId, batch: i64) -> Result<()> {
-        on_db!(self.store, |db| {
-            sqlx::query(
-                "UPDATE broadcast_batches SET state = 'cancelled' \
-                 WHERE tenant_id = $1 AND broadcast_id = $2 AND batch = $3 AND state = 'sending'",
-            )
-            .bind(self.tenant.0)
-            .bind(id.0)
-            .bind(batch)
-            .execute(db)
-            .await?;
-        });
         Ok(())
     }
 
@@ -313,4 +382,84 @@ impl TenantScope<'_> {
             .await?
         }))
     }
+}
+
+/// An answer's extra columns on a WeCom batch.
+pub(crate) type BatchColumns<'a> = &'a [(&'a str, Option<&'a str>)];
+
+/// Records a batch's answer (state `sent`: answered), if not recorded yet, with
+/// `columns` (text values) set beside it, and moves the send's figures. Answers whether
+/// this call recorded it. Batches waiting for a person (`unresolved`) take an answer too.
+pub(crate) async fn answer_batch(
+    tx: &mut Tx,
+    tenant: i64,
+    id: BroadcastId,
+    batch: i64,
+    sent: i64,
+    answer: &Value,
+    columns: BatchColumns<'_>,
+) -> Result<bool> {
+    let now = now_ms();
+    let extra: String = columns
+        .iter()
+        .enumerate()
+        .map(|(i, (column, _))| format!(", {column} = ${}", i + 6))
+        .collect();
+    let sql = format!(
+        "UPDATE broadcast_batches SET state = 'sent', answered_at = $1, answer = $2, \
+         unresolved = NULL{extra} \
+         WHERE tenant_id = $3 AND broadcast_id = $4 AND batch = $5 \
+         AND state IN ('sending', 'unresolved')"
+    );
+    let changed = on_tx!(tx, |c| {
+        let mut query = sqlx::query(&sql)
+            .bind(now)
+            .bind(answer.to_string())
+            .bind(tenant)
+            .bind(id.0)
+            .bind(batch);
+        for (_, value) in columns {
+            query = query.bind(*value);
+        }
+        query.execute(&mut *c).await?.rows_affected()
+    });
+    if changed == 0 {
+        return Ok(false);
+    }
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "UPDATE broadcasts SET sent = sent + $1, batches_sent = batches_sent + 1, \
+             updated_at = $2, \
+             state = CASE WHEN state = 'sending' AND batches_sent + 1 = batches \
+             THEN 'sent' ELSE state END, \
+             finished_at = CASE WHEN state = 'sending' AND batches_sent + 1 = batches \
+             THEN $2 ELSE finished_at END \
+             WHERE tenant_id = $3 AND id = $4",
+        )
+        .bind(sent)
+        .bind(now)
+        .bind(tenant)
+        .bind(id.0)
+        .execute(&mut *c)
+        .await?;
+    });
+    Ok(true)
+}
+
+/// The job that follows a WeCom send's member tasks (one waiting per send).
+pub(crate) fn follow_job(tenant: siyu_domain::ids::TenantId, id: BroadcastId, at: i64) -> NewJob {
+    NewJob::new(kind::BROADCAST_FOLLOW, json!({"broadcast_id": id.0}))
+        .unique_key(format!("broadcast:{}", id.0))
+        .run_at(at)
+        .for_tenant(tenant)
+}
+
+/// Enqueues the follow job within a transaction.
+pub(crate) async fn follow_in(
+    tx: &mut Tx,
+    tenant: siyu_domain::ids::TenantId,
+    id: BroadcastId,
+) -> Result<()> {
+    enqueue_in(tx, &[follow_job(tenant, id, now_ms())]).await?;
+    Ok(())
 }

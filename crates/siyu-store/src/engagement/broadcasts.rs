@@ -12,12 +12,15 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 use siyu_domain::audit::{Actor, AuditRecord, action};
+use siyu_domain::connector::ConnectorKind;
 use siyu_domain::consent::{ConsentChannel, ConsentStatus};
 use siyu_domain::engagement::broadcast::{
     Broadcast, BroadcastAudience, BroadcastChannel, BroadcastSpec, BroadcastState, Exclusion,
     FrequencyCap, Plan,
 };
-use siyu_domain::ids::{BroadcastId, CustomerId, StaffId};
+use siyu_domain::engagement::member_tasks::MemberTask;
+use siyu_domain::error::DomainError;
+use siyu_domain::ids::{BroadcastId, ConnectorId, CustomerId, StaffId};
 use siyu_domain::jobs::kind;
 use siyu_domain::page::{Page, PageRequest};
 
@@ -27,7 +30,7 @@ use crate::jobs::{NewJob, enqueue_in};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
-const BROADCAST_COLUMNS: &str = "id, name, channel, state, audience, text, frequency_cap, \
+const BROADCAST_COLUMNS: &str = "id, name, channel, connector_id, state, audience, text, frequency_cap, \
      send_at, recipients, excluded, batches, sent, batches_sent, created_by_staff_id, \
      created_at, updated_at, finished_at";
 
@@ -39,6 +42,7 @@ struct BroadcastRow {
     id: i64,
     name: String,
     channel: String,
+    connector_id: Option<i64>,
     state: String,
     audience: String,
     text: String,
@@ -67,6 +71,7 @@ impl TryFrom<BroadcastRow> for Broadcast {
             id: BroadcastId(r.id),
             channel: BroadcastChannel::parse("channel", &r.channel)
                 .map_err(|e| corrupt("channel", e.to_string()))?,
+            connector_id: r.connector_id.map(ConnectorId),
             state: BroadcastState::parse("state", &r.state)
                 .map_err(|e| corrupt("state", e.to_string()))?,
             audience: serde_json::from_str(&r.audience)
@@ -131,6 +136,39 @@ impl TenantScope<'_> {
         }
     }
 
+    /// The WeCom connector a WeCom send goes through: the one named, which must be the
+    /// tenant's and WeCom's, or the tenant's only one. `None` for other channels.
+    pub async fn connector_of_send(
+        &self,
+        channel: BroadcastChannel,
+        named: Option<ConnectorId>,
+    ) -> Result<Option<ConnectorId>> {
+        if channel != BroadcastChannel::Wecom {
+            return Ok(None);
+        }
+        let wecom: Vec<ConnectorId> = self
+            .list_connectors()
+            .await?
+            .into_iter()
+            .filter(|c| c.kind == ConnectorKind::Wecom)
+            .map(|c| c.id)
+            .collect();
+        let invalid = |message: &str| {
+            StoreError::Domain(DomainError::invalid("connector_id", message.to_owned()))
+        };
+        match (named, wecom.as_slice()) {
+            (Some(id), _) if wecom.contains(&id) => Ok(Some(id)),
+            (Some(_), _) => Err(invalid("is no WeCom connector of this tenant")),
+            (None, [only]) => Ok(Some(*only)),
+            (None, []) => Err(invalid(
+                "this tenant has no WeCom connector: connect WeCom first",
+            )),
+            (None, _) => Err(invalid(
+                "this tenant has several WeCom connectors: name one",
+            )),
+        }
+    }
+
     /// Stores a send and enqueues its planning at its time.
     pub async fn create_broadcast(
         &self,
@@ -140,12 +178,13 @@ impl TenantScope<'_> {
     ) -> Result<Broadcast> {
         let now = now_ms();
         let audience = audience_text(&spec.audience)?;
+        let connector = self.connector_of_send(spec.channel, spec.connector).await?;
         let mut tx = self.store.begin().await?;
         let id: i64 = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
-                "INSERT INTO broadcasts (tenant_id, name, channel, state, audience, text, \
-                 frequency_cap, send_at, created_by_staff_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, 'scheduled', $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                "INSERT INTO broadcasts (tenant_id, name, channel, connector_id, state, audience, \
+                 text, frequency_cap, send_at, created_by_staff_id, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $10, 'scheduled', $4, $5, $6, $7, $8, $9, $9) RETURNING id",
             )
             .bind(self.tenant.0)
             .bind(&spec.name)
@@ -156,6 +195,7 @@ impl TenantScope<'_> {
             .bind(spec.send_at)
             .bind(created_by.map(|s| s.0))
             .bind(now)
+            .bind(connector.map(|c| c.0))
             .fetch_one(&mut *c)
             .await?
         });
@@ -285,15 +325,19 @@ impl TenantScope<'_> {
     }
 
     /// Cancels a send: batches whose intent is not recorded are never sent; one whose
-    /// channel may have it already is followed to its answer. 409 for a send done.
+    /// channel may have it already is followed to its answer. A WeCom send whose member
+    /// tasks are made can be cancelled while any member has not sent: following asks
+    /// WeCom to stop those (`cancel_groupmsg_send`). 409 for a send done.
     pub async fn cancel_broadcast(&self, id: BroadcastId, actor: &Actor) -> Result<Broadcast> {
-        self.get_broadcast(id).await?;
+        let send = self.get_broadcast(id).await?;
         let now = now_ms();
         let mut tx = self.store.begin_writing().await?;
         let changed = on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE broadcasts SET state = 'cancelled', updated_at = $1, finished_at = $1 \
-                 WHERE tenant_id = $2 AND id = $3 AND state IN ('scheduled', 'planning', 'sending')",
+                 WHERE tenant_id = $2 AND id = $3 AND (state IN ('scheduled', 'planning', 'sending') \
+                 OR (state = 'sent' AND EXISTS (SELECT 1 FROM broadcast_batches b \
+                 WHERE b.tenant_id = $2 AND b.broadcast_id = $3 AND b.task_state = 'waiting')))",
             )
             .bind(now)
             .bind(self.tenant.0)
@@ -310,13 +354,29 @@ impl TenantScope<'_> {
         on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE broadcast_batches SET state = 'cancelled' \
-                 WHERE tenant_id = $1 AND broadcast_id = $2 AND state = 'planned'",
+                 WHERE tenant_id = $1 AND broadcast_id = $2 AND state IN ('planned', 'unresolved')",
             )
             .bind(self.tenant.0)
             .bind(id.0)
             .execute(&mut *c)
             .await?;
         });
+        if send.channel == BroadcastChannel::Wecom {
+            on_tx!(&mut tx, |c| {
+                sqlx::query(
+                    "UPDATE broadcast_recipients SET status = 'not_sent', status_at = $1 \
+                     WHERE broadcast_id = $2 AND tenant_id = $3 AND status = 'planned' \
+                     AND batch IN (SELECT batch FROM broadcast_batches WHERE tenant_id = $3 \
+                     AND broadcast_id = $2 AND state = 'cancelled')",
+                )
+                .bind(now)
+                .bind(id.0)
+                .bind(self.tenant.0)
+                .execute(&mut *c)
+                .await?;
+            });
+            super::broadcast_sends::follow_in(&mut tx, self.tenant, id).await?;
+        }
         audit::record(
             &mut tx,
             self.tenant,
@@ -325,6 +385,7 @@ impl TenantScope<'_> {
         )
         .await?;
         tx.commit().await?;
+        self.store.notify_jobs();
         self.get_broadcast(id).await
     }
 
@@ -365,7 +426,8 @@ impl TenantScope<'_> {
     /// How many mass messages each customer received on `channel` since `from`, or
     /// will: the recipients of batches the channel answered since then, and of batches
     /// planned since then and not yet answered (a send on its way counts against the cap
-    /// of the next one). Cancelled batches count for nothing.
+    /// of the next one). Cancelled batches count for nothing, nor do WeCom recipients
+    /// known not to have received it.
     pub async fn received_since(
         &self,
         channel: BroadcastChannel,
@@ -383,6 +445,8 @@ impl TenantScope<'_> {
                  JOIN broadcast_recipients r ON r.broadcast_id = b.broadcast_id AND r.batch = b.batch \
                  WHERE s.tenant_id = $1 AND s.channel = $3 AND s.planned_at IS NOT NULL \
                  AND b.state <> 'cancelled' AND COALESCE(b.answered_at, s.planned_at) >= $2 \
+                 AND (r.status IS NULL OR r.status NOT IN \
+                 ('refused', 'not_sent', 'member_left', 'not_friend', 'over_cap')) \
                  GROUP BY r.customer_id",
             )
             .bind(self.tenant.0)
@@ -485,8 +549,8 @@ impl TenantScope<'_> {
     // --- what planning writes ---
 
     /// Stores a send's plan, if the send is still waiting and due: its recipients in
-    /// batches of `batch_size` consecutive ones, a job per batch, the figures; all in
-    /// one transaction. A plan with no recipient ends the send at once. Answers whether
+    /// batches (`batches`: ranges of consecutive ones, or one per member task), a job
+    /// per batch, the figures; all in one transaction. A plan with no recipient ends the send at once. Answers whether
     /// this call planned it (false: planned before, cancelled, or moved later).
     ///
     /// `read` is the send as planning read it and `read_at` when planning began to read:
@@ -499,11 +563,14 @@ impl TenantScope<'_> {
         read: &Broadcast,
         read_at: i64,
         plan: &Plan,
-        batch_size: usize,
+        batches: PlannedBatches<'_>,
     ) -> Result<bool> {
         let id = read.id;
         let now = now_ms();
-        let batches: Vec<&[i64]> = plan.recipients.chunks(batch_size.max(1)).collect();
+        let batch_count = match batches {
+            PlannedBatches::Ranges(size) => plan.recipients.len().div_ceil(size.max(1)),
+            PlannedBatches::MemberTasks(tasks) => tasks.len(),
+        };
         let excluded: HashMap<&str, i64> = plan
             .excluded
             .iter()
@@ -511,7 +578,7 @@ impl TenantScope<'_> {
             .collect();
         let excluded = serde_json::to_string(&excluded)
             .map_err(|e| StoreError::Corrupt(format!("excluded: {e}")))?;
-        let done = batches.is_empty();
+        let done = batch_count == 0;
         let mut tx = self.store.begin_changing_customers(&[self.tenant]).await?;
         let planned_meanwhile: Option<i64> = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
@@ -540,7 +607,7 @@ impl TenantScope<'_> {
             .bind(if done { "sent" } else { "sending" })
             .bind(plan.recipients.len() as i64)
             .bind(&excluded)
-            .bind(batches.len() as i64)
+            .bind(batch_count as i64)
             .bind(now)
             .bind(done.then_some(now))
             .bind(self.tenant.0)
@@ -552,9 +619,20 @@ impl TenantScope<'_> {
         let Some(created_by) = created_by else {
             return Ok(false);
         };
-        let mut jobs = Vec::with_capacity(batches.len());
-        for (batch, recipients) in batches.iter().enumerate() {
-            insert_batch(&mut tx, self.tenant.0, id.0, batch as i64, recipients).await?;
+        match batches {
+            PlannedBatches::Ranges(size) => {
+                for (batch, recipients) in plan.recipients.chunks(size.max(1)).enumerate() {
+                    insert_batch(&mut tx, self.tenant.0, id.0, batch as i64, recipients).await?;
+                }
+            }
+            PlannedBatches::MemberTasks(tasks) => {
+                for (batch, task) in tasks.iter().enumerate() {
+                    insert_member_task(&mut tx, self.tenant.0, id.0, batch as i64, task).await?;
+                }
+            }
+        }
+        let mut jobs = Vec::with_capacity(batch_count);
+        for batch in 0..batch_count {
             let job = NewJob::new(
                 kind::BROADCAST_BATCH,
                 json!({"broadcast_id": id.0, "batch": batch}),
@@ -570,6 +648,59 @@ impl TenantScope<'_> {
         self.store.notify_jobs();
         Ok(true)
     }
+}
+
+/// How a plan's recipients are cut into batches (a job each).
+#[derive(Debug, Clone, Copy)]
+pub enum PlannedBatches<'a> {
+    /// Consecutive recipients, this many a batch (the sandbox).
+    Ranges(usize),
+    /// One batch per member task (WeCom: one `add_msg_template` call each).
+    MemberTasks(&'a [MemberTask]),
+}
+
+/// Rows per multi-row insert of a member task's recipients (6 bound values each).
+const TASK_INSERT_CHUNK: usize = 500;
+
+async fn insert_member_task(
+    tx: &mut Tx,
+    tenant: i64,
+    broadcast: i64,
+    batch: i64,
+    task: &MemberTask,
+) -> Result<()> {
+    on_tx!(tx, |c| {
+        sqlx::query(
+            "INSERT INTO broadcast_batches (tenant_id, broadcast_id, batch, recipients, state, \
+             sender_userid, sender_staff_id) VALUES ($1, $2, $3, $4, 'planned', $5, $6)",
+        )
+        .bind(tenant)
+        .bind(broadcast)
+        .bind(batch)
+        .bind(task.recipients.len() as i64)
+        .bind(&task.userid)
+        .bind(task.staff.0)
+        .execute(&mut *c)
+        .await?;
+    });
+    for chunk in task.recipients.chunks(TASK_INSERT_CHUNK) {
+        on_tx!(tx, |c| {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO broadcast_recipients (tenant_id, broadcast_id, batch, customer_id, \
+                 external_userid, status) ",
+            );
+            insert.push_values(chunk, |mut row, (customer, external)| {
+                row.push_bind(tenant)
+                    .push_bind(broadcast)
+                    .push_bind(batch)
+                    .push_bind(*customer)
+                    .push_bind(external.as_str())
+                    .push_bind("planned");
+            });
+            insert.build().execute(&mut *c).await?;
+        });
+    }
+    Ok(())
 }
 
 async fn insert_batch(

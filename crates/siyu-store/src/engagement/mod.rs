@@ -1,10 +1,14 @@
 //! Engagement's store: message templates, and mass sends (planned in `broadcasts`,
-//! sent batch by batch in `broadcast_sends`, with the sandbox channel's side); the
+//! sent batch by batch in `broadcast_sends`, with the sandbox channel's side, and
+//! followed as WeCom member tasks in `broadcast_tasks`); the
 //! content library and quick replies get their parts here beside them.
 
 pub mod broadcast_sends;
+pub mod broadcast_tasks;
 pub mod broadcasts;
 pub mod templates;
 
 pub use broadcast_sends::{BatchToSend, SandboxAnswer, SandboxCount};
+pub use broadcast_tasks::{FollowState, RecipientResult, TaskToFollow};
+pub use broadcasts::PlannedBatches;
 pub use templates::TemplateValues;

@@ -12,7 +12,7 @@ use siyu_domain::engagement::broadcast::{
     BroadcastAudience, BroadcastChannel, BroadcastSpec, BroadcastState, FrequencyCap, Plan,
 };
 use siyu_domain::ids::CustomerId;
-use siyu_store::{ConsentChange, StoreError};
+use siyu_store::{ConsentChange, PlannedBatches, StoreError};
 
 use crate::support::{customer, customer_of, fixture, item};
 
@@ -20,6 +20,7 @@ fn spec(customers: &[CustomerId]) -> BroadcastSpec {
     BroadcastSpec {
         name: "双十二".into(),
         channel: BroadcastChannel::Sandbox,
+        connector: None,
         audience: BroadcastAudience::Customers(customers.to_vec()),
         text: "你好".into(),
         frequency_cap: FrequencyCap::DaysInMonth,
@@ -45,9 +46,19 @@ async fn a_send_is_planned_once_and_each_batch_reaches_the_channel_once() {
         excluded: HashMap::new(),
     };
     let read_at = siyu_store::now_ms();
-    assert!(scope.store_plan(&send, read_at, &plan, 2).await.unwrap());
+    assert!(
+        scope
+            .store_plan(&send, read_at, &plan, PlannedBatches::Ranges(2))
+            .await
+            .unwrap()
+    );
     // planning again plans nothing
-    assert!(!scope.store_plan(&send, read_at, &plan, 2).await.unwrap());
+    assert!(
+        !scope
+            .store_plan(&send, read_at, &plan, PlannedBatches::Ranges(2))
+            .await
+            .unwrap()
+    );
     let planned = scope.get_broadcast(send.id).await.unwrap();
     assert_eq!(planned.state, BroadcastState::Sending);
     assert_eq!((planned.recipients, planned.batches), (Some(3), 2));
@@ -146,7 +157,12 @@ async fn a_plan_read_before_a_change_or_another_plan_is_not_stored() {
         .update_broadcast(&send, &edited, &Actor::cli())
         .await
         .unwrap();
-    assert!(!scope.store_plan(&send, 0, &plan, 10).await.unwrap());
+    assert!(
+        !scope
+            .store_plan(&send, 0, &plan, PlannedBatches::Ranges(10))
+            .await
+            .unwrap()
+    );
     // and an edit made from the stale read cannot overwrite it either
     assert!(matches!(
         scope.update_broadcast(&send, &later, &Actor::cli()).await,
@@ -163,9 +179,16 @@ async fn a_plan_read_before_a_change_or_another_plan_is_not_stored() {
         .await
         .unwrap();
     let read_at = siyu_store::now_ms();
-    assert!(scope.store_plan(&first, read_at, &plan, 10).await.unwrap());
+    assert!(
+        scope
+            .store_plan(&first, read_at, &plan, PlannedBatches::Ranges(10))
+            .await
+            .unwrap()
+    );
     assert!(matches!(
-        scope.store_plan(&second, read_at, &plan, 10).await,
+        scope
+            .store_plan(&second, read_at, &plan, PlannedBatches::Ranges(10))
+            .await,
         Err(StoreError::Conflict(_))
     ));
     // read again after it: stored, and the first send's message counts against the cap
@@ -181,7 +204,12 @@ async fn a_plan_read_before_a_change_or_another_plan_is_not_stored() {
     let second = scope.get_broadcast(second.id).await.unwrap();
     assert!(
         scope
-            .store_plan(&second, siyu_store::now_ms() + 1, &plan, 10)
+            .store_plan(
+                &second,
+                siyu_store::now_ms() + 1,
+                &plan,
+                PlannedBatches::Ranges(10)
+            )
             .await
             .unwrap()
     );

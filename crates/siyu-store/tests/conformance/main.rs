@@ -6,6 +6,7 @@ mod support;
 
 mod access;
 mod auth;
+mod broadcast_tasks;
 mod broadcasts;
 mod connectors;
 mod customers;

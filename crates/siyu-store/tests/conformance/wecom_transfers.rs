@@ -20,7 +20,7 @@ use siyu_store::{
 
 use crate::support::tenant;
 
-async fn member(scope: &TenantScope<'_>, id: ConnectorId, userid: &str) -> StaffId {
+pub(crate) async fn member(scope: &TenantScope<'_>, id: ConnectorId, userid: &str) -> StaffId {
     let unit = scope.root_unit().await.unwrap().id;
     let record = WecomMemberRecord {
         userid: userid.into(),
@@ -39,7 +39,7 @@ async fn member(scope: &TenantScope<'_>, id: ConnectorId, userid: &str) -> Staff
 }
 
 /// `userid` has `external` as a customer (added at `at`); answers the profile.
-async fn follows(
+pub(crate) async fn follows(
     scope: &TenantScope<'_>,
     id: ConnectorId,
     userid: &str,

@@ -12,12 +12,12 @@ use serde::{Deserialize, Serialize};
 use siyu_audience::Condition;
 use siyu_domain::access::Permission;
 use siyu_domain::engagement::broadcast::{
-    Broadcast, BroadcastAudience, BroadcastChange, BroadcastChannel, Exclusion, FrequencyCap,
-    NewBroadcast, Plan,
+    Broadcast, BroadcastAudience, BroadcastChange, BroadcastChannel, BroadcastSpec, Exclusion,
+    FrequencyCap, NewBroadcast, Plan,
 };
-use siyu_domain::ids::BroadcastId;
+use siyu_domain::ids::{BroadcastId, ConnectorId};
 use siyu_domain::page::Page;
-use siyu_runtime::broadcasts::plan_now;
+use siyu_runtime::broadcasts::{PlanTarget, plan_now};
 use siyu_store::TenantScope;
 use utoipa::ToSchema;
 
@@ -32,6 +32,9 @@ pub struct BroadcastPreviewRequest {
     pub audience: BroadcastAudience,
     #[serde(default)]
     pub channel: Option<BroadcastChannel>,
+    /// A WeCom send's connector; the tenant's only one when absent.
+    #[serde(default)]
+    pub connector_id: Option<ConnectorId>,
     /// Default: the days of the month, as WeCom.
     #[serde(default)]
     pub frequency_cap: Option<FrequencyCap>,
@@ -67,20 +70,23 @@ fn check_audience(audience: &BroadcastAudience) -> ApiResult<()> {
 async fn preview_of(
     app: &AppState,
     scope: &TenantScope<'_>,
-    audience: &BroadcastAudience,
-    channel: BroadcastChannel,
-    cap: FrequencyCap,
+    target: &PlanTarget<'_>,
 ) -> ApiResult<Plan> {
-    check_audience(audience)?;
-    Ok(plan_now(
-        &app.audiences,
-        scope,
-        audience,
-        channel,
-        cap,
-        siyu_store::now_ms(),
+    check_audience(target.audience)?;
+    Ok(
+        plan_now(&app.audiences, scope, target, siyu_store::now_ms())
+            .await?
+            .plan,
     )
-    .await?)
+}
+
+fn target_of(spec: &BroadcastSpec) -> PlanTarget<'_> {
+    PlanTarget {
+        audience: &spec.audience,
+        channel: spec.channel,
+        connector: spec.connector,
+        cap: spec.frequency_cap,
+    }
 }
 
 /// Refuses a send that would reach no one now, saying why.
@@ -120,14 +126,14 @@ pub async fn preview_broadcast(
 ) -> ApiResult<Json<BroadcastPreview>> {
     auth.require(Permission::BroadcastsWrite)?;
     let scope = auth.scope(&app.store).await?;
-    let plan = preview_of(
-        &app,
-        &scope,
-        &body.audience,
-        body.channel.unwrap_or(BroadcastChannel::Sandbox),
-        body.frequency_cap.unwrap_or(FrequencyCap::DaysInMonth),
-    )
-    .await?;
+    let channel = body.channel.unwrap_or(BroadcastChannel::Sandbox);
+    let target = PlanTarget {
+        audience: &body.audience,
+        channel,
+        connector: scope.connector_of_send(channel, body.connector_id).await?,
+        cap: body.frequency_cap.unwrap_or(FrequencyCap::DaysInMonth),
+    };
+    let plan = preview_of(&app, &scope, &target).await?;
     Ok(Json(BroadcastPreview::from(&plan)))
 }
 
@@ -156,16 +162,12 @@ pub async fn create_broadcast(
     ApiJson(body): ApiJson<NewBroadcast>,
 ) -> ApiResult<(StatusCode, Json<Broadcast>)> {
     auth.require(Permission::BroadcastsWrite)?;
-    let spec = body.check(siyu_store::now_ms())?;
+    let mut spec = body.check(siyu_store::now_ms())?;
     let scope = auth.scope(&app.store).await?;
-    let plan = preview_of(
-        &app,
-        &scope,
-        &spec.audience,
-        spec.channel,
-        spec.frequency_cap,
-    )
-    .await?;
+    spec.connector = scope
+        .connector_of_send(spec.channel, spec.connector)
+        .await?;
+    let plan = preview_of(&app, &scope, &target_of(&spec)).await?;
     check_reaches_someone(&plan)?;
     let send = scope
         .create_broadcast(&spec, auth.principal.staff_id(), &auth.actor())
@@ -207,14 +209,7 @@ pub async fn update_broadcast(
     let before = scope.get_broadcast(id).await?;
     let spec = body.apply(&before, siyu_store::now_ms())?;
     if changing_audience {
-        let plan = preview_of(
-            &app,
-            &scope,
-            &spec.audience,
-            spec.channel,
-            spec.frequency_cap,
-        )
-        .await?;
+        let plan = preview_of(&app, &scope, &target_of(&spec)).await?;
         check_reaches_someone(&plan)?;
     }
     Ok(Json(
@@ -224,8 +219,9 @@ pub async fn update_broadcast(
     ))
 }
 
-/// Cancels a send: batches not yet handed to the channel are never sent. 409 for a
-/// send already sent or cancelled. Audited.
+/// Cancels a send: batches not yet handed to the channel are never sent; on WeCom,
+/// member tasks not yet sent are stopped (`cancel_groupmsg_send`). 409 for a send
+/// already sent (on WeCom: every member sent) or cancelled. Audited.
 #[utoipa::path(post, path = "/api/v1/broadcasts/{id}/cancel", tag = "engagement",
     params(("id" = i64, Path)),
     responses((status = 200, body = Broadcast), (status = 403, body = ErrorBody),

@@ -1,5 +1,7 @@
 //! Mass sends as jobs: one plans a send at its time ([`kind::BROADCAST_PLAN`]), one per
-//! batch sends it ([`kind::BROADCAST_BATCH`]); never a job per message.
+//! batch sends it ([`kind::BROADCAST_BATCH`]); never a job per message. On WeCom a
+//! batch is one member's task (`wecom`), followed until the member sends it, reminded
+//! and cancelled by the jobs of `following`.
 //!
 //! **Planning** takes the audience within the reach its maker has now (a segment or
 //! definition through this node's audience index, or a list led to the survivors of
@@ -10,10 +12,16 @@
 //! **Sending** is exactly once per batch: the intent commits before the channel is
 //! called and the answer after. A batch found with its intent but no answer may be
 //! with the channel already; the sandbox keys deliveries by batch, so asking it again
-//! answers what it has and delivers nothing. (WeCom's `add_msg_template` has no such
-//! key: its batches will reconcile against `get_groupmsg_list_v2` before sending again.)
+//! answers what it has and delivers nothing. WeCom's `add_msg_template` has no such
+//! key: its batches reconcile against `get_groupmsg_list_v2` before sending again (see
+//! `wecom`).
 //!
 //! The sandbox rehearses a WeCom send, so WeCom's consent applies to it.
+
+mod following;
+mod wecom;
+
+pub use following::{following, remindable, reminding};
 
 use serde::Deserialize;
 use serde_json::json;
@@ -23,10 +31,11 @@ use siyu_domain::engagement::broadcast::{
     BroadcastAudience, BroadcastChannel, BroadcastState, FrequencyCap, Plan, PlanInput,
     SANDBOX_BATCH, plan,
 };
-use siyu_domain::ids::BroadcastId;
+use siyu_domain::engagement::member_tasks::{MemberTask, assign_members};
+use siyu_domain::ids::{BroadcastId, ConnectorId};
 use siyu_domain::jobs::kind;
 use siyu_domain::time::TimeZone;
-use siyu_store::{StoreError, TenantScope};
+use siyu_store::{PlannedBatches, StoreError, TenantScope};
 
 use crate::audience::{AudienceError, Audiences};
 use crate::runner::uncancelled;
@@ -49,7 +58,7 @@ pub struct BatchPayload {
 /// The consent a channel's sends respect.
 pub fn consent_channel(channel: BroadcastChannel) -> ConsentChannel {
     match channel {
-        BroadcastChannel::Sandbox => ConsentChannel::Wecom,
+        BroadcastChannel::Sandbox | BroadcastChannel::Wecom => ConsentChannel::Wecom,
     }
 }
 
@@ -100,27 +109,29 @@ async fn plan_send(services: &Services, ctx: JobContext) -> Result<(), JobError>
             },
             None => system.clone(),
         };
-        let plan = plan_now(
-            &services.audiences,
-            &scope,
-            &send.audience,
-            send.channel,
-            send.frequency_cap,
-            read_at,
-        )
-        .await
-        .map_err(|e| match e {
-            AudienceError::Store(e) => JobError::from(e),
-            // a segment deleted since, a tag renamed away: it will not get better
-            other => JobError::permanent(other),
-        })?;
-        let total = plan.recipients.len() as i64;
+        let target = PlanTarget {
+            audience: &send.audience,
+            channel: send.channel,
+            connector: send.connector_id,
+            cap: send.frequency_cap,
+        };
+        let planned = plan_now(&services.audiences, &scope, &target, read_at)
+            .await
+            .map_err(|e| match e {
+                AudienceError::Store(e) => JobError::from(e),
+                // a segment deleted since, a tag renamed away: it will not get better
+                other => JobError::permanent(other),
+            })?;
+        let total = planned.plan.recipients.len() as i64;
         let store = services.store.clone();
-        let size = batch_size(send.channel);
         let stored = uncancelled(async move {
+            let batches = match send.channel {
+                BroadcastChannel::Sandbox => PlannedBatches::Ranges(SANDBOX_BATCH),
+                BroadcastChannel::Wecom => PlannedBatches::MemberTasks(&planned.tasks),
+            };
             store
                 .tenant(tenant)
-                .store_plan(&send, read_at, &plan, size)
+                .store_plan(&send, read_at, &planned.plan, batches)
                 .await
         })
         .await?;
@@ -141,24 +152,33 @@ async fn plan_send(services: &Services, ctx: JobContext) -> Result<(), JobError>
     Err(JobError::retry("other sends kept being planned meanwhile"))
 }
 
-/// Recipients per batch (one job each).
-fn batch_size(channel: BroadcastChannel) -> usize {
-    match channel {
-        BroadcastChannel::Sandbox => SANDBOX_BATCH,
-    }
+/// What a send is planned for.
+#[derive(Debug, Clone, Copy)]
+pub struct PlanTarget<'a> {
+    pub audience: &'a BroadcastAudience,
+    pub channel: BroadcastChannel,
+    /// A WeCom send's connector.
+    pub connector: Option<ConnectorId>,
+    pub cap: FrequencyCap,
+}
+
+/// A plan, and on WeCom its member tasks (a batch each).
+#[derive(Debug, Clone, Default)]
+pub struct Planned {
+    pub plan: Plan,
+    pub tasks: Vec<MemberTask>,
 }
 
 /// Who a send would reach now, and why the rest would not: what planning stores, and
-/// what the console previews before a send is made.
+/// what the console previews before a send is made. On WeCom each recipient is led to
+/// one member who has them (`assign_members`); those no member can reach are left out.
 pub async fn plan_now(
     audiences: &Audiences,
     scope: &TenantScope<'_>,
-    audience: &BroadcastAudience,
-    channel: BroadcastChannel,
-    cap: FrequencyCap,
+    target: &PlanTarget<'_>,
     now: i64,
-) -> Result<Plan, AudienceError> {
-    let (audience, not_found) = match audience {
+) -> Result<Planned, AudienceError> {
+    let (audience, not_found) = match target.audience {
         BroadcastAudience::Everyone => {
             let (members, index) = audiences.everyone(scope).await?;
             (index.read(scope).ids(&members, usize::MAX), 0)
@@ -171,17 +191,30 @@ pub async fn plan_now(
         }
         BroadcastAudience::Customers(ids) => scope.resolve_listed(ids).await?,
     };
-    let opted_out = scope.opted_out_of(consent_channel(channel)).await?;
+    let opted_out = scope.opted_out_of(consent_channel(target.channel)).await?;
     let zone = TimeZone::of_stored(&scope.get().await?.time_zone);
-    let (from, limit) = cap.window(zone, now);
-    let received = scope.received_since(channel, from).await?;
-    Ok(plan(&PlanInput {
+    let (from, limit) = target.cap.window(zone, now);
+    let received = scope.received_since(target.channel, from).await?;
+    let mut plan = plan(&PlanInput {
         audience: &audience,
         not_found,
         opted_out: &opted_out,
         received: &received,
         limit,
-    }))
+    });
+    let tasks = match (target.channel, target.connector) {
+        (BroadcastChannel::Sandbox, _) => Vec::new(),
+        (BroadcastChannel::Wecom, Some(connector)) => {
+            let routes = scope.wecom_routes(connector).await?;
+            assign_members(&mut plan, &routes)
+        }
+        (BroadcastChannel::Wecom, None) => {
+            return Err(AudienceError::Evaluation(
+                "a WeCom send needs a WeCom connector".into(),
+            ));
+        }
+    };
+    Ok(Planned { plan, tasks })
 }
 
 async fn send_batch(services: &Services, ctx: JobContext) -> Result<(), JobError> {
@@ -192,37 +225,48 @@ async fn send_batch(services: &Services, ctx: JobContext) -> Result<(), JobError
     let Some(batch) = scope.batch_to_send(id, number).await? else {
         return Ok(());
     };
+    match batch.channel {
+        BroadcastChannel::Wecom => wecom::send_batch(services, tenant, id, number, batch).await,
+        BroadcastChannel::Sandbox => send_to_sandbox(services, tenant, id, number, batch).await,
+    }
+}
+
+/// The sandbox keys deliveries by batch: a batch asked for again is delivered once.
+async fn send_to_sandbox(
+    services: &Services,
+    tenant: siyu_domain::ids::TenantId,
+    id: BroadcastId,
+    number: i64,
+    batch: siyu_store::BatchToSend,
+) -> Result<(), JobError> {
+    let scope = services.store.tenant(tenant);
     if !batch.intent_recorded && !scope.record_batch_intent(id, number).await? {
         // cancelled (or answered) between the read and the intent
         return Ok(());
     }
-    match batch.channel {
-        BroadcastChannel::Sandbox => {
-            let store = services.store.clone();
-            uncancelled(async move {
-                let scope = store.tenant(tenant);
-                let answer = if batch.cancelled {
-                    // cancelled after the intent: only ask what the channel has
-                    match scope.sandbox_delivered(id, number).await? {
-                        Some(answer) => answer,
-                        None => return scope.cancel_batch(id, number).await,
-                    }
-                } else {
-                    scope
-                        .sandbox_deliver(id, number, &batch.text, &batch.recipients)
-                        .await?
-                };
-                let record = json!({
-                    "messages": answer.messages,
-                    "delivered_at": answer.delivered_at,
-                    "asked_again": answer.again,
-                });
-                scope
-                    .record_batch_answer(id, number, answer.messages, &record)
-                    .await
-            })
-            .await??;
-        }
-    }
+    let store = services.store.clone();
+    uncancelled(async move {
+        let scope = store.tenant(tenant);
+        let answer = if batch.cancelled {
+            // cancelled after the intent: only ask what the channel has
+            match scope.sandbox_delivered(id, number).await? {
+                Some(answer) => answer,
+                None => return scope.cancel_batch(id, number).await,
+            }
+        } else {
+            scope
+                .sandbox_deliver(id, number, &batch.text, &batch.recipients)
+                .await?
+        };
+        let record = json!({
+            "messages": answer.messages,
+            "delivered_at": answer.delivered_at,
+            "asked_again": answer.again,
+        });
+        scope
+            .record_batch_answer(id, number, answer.messages, &record)
+            .await
+    })
+    .await??;
     Ok(())
 }
