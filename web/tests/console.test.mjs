@@ -949,6 +949,61 @@ test('a mass send is made in the wizard with a live count, followed to sent, and
   await content.context.close();
 });
 
+test('a WeCom mass send becomes one task per member, followed per member and recipient, and members are reminded', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.getByRole('menuitem', { name: '群发' }).click();
+  await page.waitForURL((url) => url.pathname === '/broadcasts');
+  await page.getByTestId('new-broadcast').click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByTestId('broadcast-channel').getByText('企业微信').click();
+  // only the demo customers a WeCom member has: counted as the API counts them
+  const expected = await apiPost(page, '/api/v1/broadcasts/preview', { audience: 'everyone', channel: 'wecom' });
+  assert.ok(expected.recipients > 0, JSON.stringify(expected));
+  assert.ok(expected.excluded.no_relation > 0, JSON.stringify(expected));
+  await dialog.getByTestId('broadcast-count').filter({ hasText: expected.recipients.toLocaleString('zh-CN') }).waitFor();
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByLabel('名称').fill('企微群发测试');
+  await dialog.getByLabel('消息内容').fill('会员日，到店有礼');
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByTestId('broadcast-summary').filter({ hasText: '企业微信' }).waitFor();
+  const made = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/broadcasts'));
+  await dialog.getByTestId('broadcast-send').click();
+  const send = await (await made).json();
+  assert.equal((await made).status(), 201, JSON.stringify(send));
+  await dialog.waitFor({ state: 'hidden' });
+  // every member's task made in WeCom: the send is handed over
+  await page.getByTestId(`broadcast-state-${send.id}`).and(page.locator('[data-state=sent]')).waitFor({ timeout: 30_000 });
+  const tasks = await apiGet(page, `/api/v1/broadcasts/${send.id}/tasks`);
+  assert.ok(tasks.length > 1, JSON.stringify(tasks));
+  assert.equal(tasks.reduce((sum, t) => sum + t.recipients, 0), expected.recipients);
+  assert.ok(tasks.every((t) => t.task_state === 'waiting' && t.member_userid), JSON.stringify(tasks));
+
+  await page.getByTestId(`open-broadcast-${send.id}`).click();
+  const drawer = page.getByTestId('broadcast-detail');
+  await drawer.getByTestId('task-state-0').and(page.locator('[data-state=waiting]')).waitFor();
+  assert.equal(await drawer.getByTestId('broadcast-tasks').locator('tbody tr.ant-table-row').count(), tasks.length);
+  await drawer.getByTestId('broadcast-recipients').locator('tbody tr.ant-table-row').first().waitFor();
+  assert.deepEqual(await accessibilityFaults(page, '.ant-drawer'), [], 'broadcast detail: accessibility');
+  await shot(page, 'broadcast-wecom-tasks');
+  // members who have not sent are reminded, once each, through WeCom
+  await drawer.getByTestId('broadcast-remind').click();
+  await drawer.getByTestId('broadcast-note').filter({ hasText: `已提醒 ${tasks.length} 位成员` }).waitFor();
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const now = await apiGet(page, `/api/v1/broadcasts/${send.id}/tasks`);
+    if (now.every((t) => t.reminders.length === 1)) break;
+    assert.ok(Date.now() < deadline, JSON.stringify(now));
+    await page.waitForTimeout(200);
+  }
+  // the list filtered to one status
+  await drawer.getByLabel('全部状态').click();
+  await page.locator('.ant-select-item-option').filter({ hasText: '待成员确认' }).click();
+  await drawer.getByTestId('broadcast-recipients').locator('tbody tr.ant-table-row').first().waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('an admin adds a WeCom channel in Channels: field errors, its callback URL, no secret shown, a rename', async () => {
   const { page, context, errors } = await signedIn();
   await page.getByRole('menuitem', { name: '渠道' }).click();

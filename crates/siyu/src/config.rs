@@ -29,6 +29,7 @@ const KNOWN_KEYS: &[&str] = &[
     "max_ingest_backlog",
     "job_lease_secs",
     "wecom_transfer_poll_secs",
+    "wecom_broadcast_poll_secs",
     "login",
 ];
 const KNOWN_LOGIN_KEYS: &[&str] = &[
@@ -67,6 +68,9 @@ pub struct FileConfig {
     /// How often a waiting WeCom customer transfer's result is read (seconds, 1 to a
     /// day; an hour unless set).
     pub wecom_transfer_poll_secs: Option<u64>,
+    /// How often a WeCom mass send's member tasks are read while members have not sent
+    /// them (seconds, 10 to a day; 600 unless set).
+    pub wecom_broadcast_poll_secs: Option<u64>,
     pub login: LoginConfig,
     /// Keys of the file this version does not know, to warn about once logging runs.
     #[serde(skip)]
@@ -165,6 +169,11 @@ impl FileConfig {
                 .wecom_transfer_poll_secs
                 .map_or(siyu_runtime::wecom::TRANSFER_POLL, |s| {
                     std::time::Duration::from_secs(s.clamp(1, 86_400))
+                }),
+            wecom_broadcast_poll: self
+                .wecom_broadcast_poll_secs
+                .map_or(siyu_runtime::wecom::BROADCAST_POLL, |s| {
+                    std::time::Duration::from_secs(s.clamp(10, 86_400))
                 }),
             ..NodeConfig::default()
         }

@@ -3,7 +3,9 @@
 // a send is on its way. Those who may send make one in a wizard: the audience (everyone,
 // a saved segment, or customers by id) with a live count of who would receive it and
 // why the rest would not, the frequency cap, the text, now or at a time, and a last
-// look before it goes. A send waiting for its time or on its way can be cancelled.
+// look before it goes, on the sandbox or on WeCom (one task per member, who confirms it
+// in WeCom). A send waiting for its time or on its way can be cancelled; its name opens
+// its progress (BroadcastDetail: member tasks, reminders, recipients).
 import { PlusOutlined } from '@ant-design/icons';
 import { Alert, Button, DatePicker, Descriptions, Input, Modal, Popconfirm, Progress, Radio, Select, Space, Steps, Table, Tag, Typography } from 'antd';
 import type { Dayjs } from 'dayjs';
@@ -13,11 +15,13 @@ import { formatNumber, formatTime } from '../format';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
+import { BroadcastDetail } from './BroadcastDetail';
 
 type Broadcast = Schemas['Broadcast'];
 type Audience = Schemas['BroadcastAudience'];
 type Cap = Schemas['FrequencyCap'];
 type Preview = Schemas['BroadcastPreview'];
+type Channel = Schemas['BroadcastChannel'];
 
 const POLL_MS = 2000;
 const TEXT_MAX_BYTES = 4000;
@@ -31,6 +35,7 @@ export function BroadcastsPage() {
   const { can } = useSession();
   const [error, setError] = useState<string | null>(null);
   const [wizard, setWizard] = useState(false);
+  const [open, setOpen] = useState<number | null>(null);
   const sends = useApi(() => unwrap(api.GET('/api/v1/broadcasts', { params: { query: { limit: 100 } } })), []);
   const items = sends.data?.items ?? [];
   const following = items.some(live);
@@ -73,7 +78,16 @@ export function BroadcastsPage() {
         pagination={false}
         scroll={{ x: 900 }}
         columns={[
-          { title: t('common.name'), dataIndex: 'name' },
+          {
+            title: t('common.name'),
+            dataIndex: 'name',
+            render: (name: string, b) => (
+              <Button type="link" style={{ padding: 0 }} onClick={() => setOpen(b.id)} data-testid={`open-broadcast-${b.id}`}>
+                {name}
+              </Button>
+            ),
+          },
+          { title: t('broadcasts.channel'), dataIndex: 'channel', width: 120, render: (c: string) => t(`broadcasts.channel.${c}` as MessageKey) },
           {
             title: t('broadcasts.state'),
             dataIndex: 'state',
@@ -105,7 +119,7 @@ export function BroadcastsPage() {
             key: 'actions',
             width: 96,
             render: (_, b) =>
-              can('broadcasts.write') && ['scheduled', 'planning', 'sending'].includes(b.state) ? (
+              can('broadcasts.write') && (['scheduled', 'planning', 'sending'].includes(b.state) || (b.channel === 'wecom' && b.state === 'sent')) ? (
                 <Popconfirm title={t('broadcasts.confirmCancel', { name: b.name })} onConfirm={() => cancel(b)}>
                   <Button size="small" danger data-testid={`cancel-broadcast-${b.id}`}>
                     {t('common.cancel')}
@@ -116,6 +130,9 @@ export function BroadcastsPage() {
         ]}
       />
       {following && <Typography.Text type="secondary">{t('jobs.live')}</Typography.Text>}
+      {open !== null && items.find((b) => b.id === open) && (
+        <BroadcastDetail send={items.find((b) => b.id === open)!} onClose={() => setOpen(null)} onChanged={sends.reload} />
+      )}
       {wizard && (
         <BroadcastWizard
           onClose={() => setWizard(false)}
@@ -158,6 +175,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   const { t, locale } = useLocale();
   const [step, setStep] = useState(0);
   const [kind, setKind] = useState<AudienceKind>('everyone');
+  const [channel, setChannel] = useState<Channel>('sandbox');
   const [segment, setSegment] = useState<number | null>(null);
   const [listed, setListed] = useState('');
   const [cap, setCap] = useState<Cap>('days_in_month');
@@ -186,7 +204,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
     let current = true;
     const timer = window.setTimeout(async () => {
       try {
-        const answer = await unwrap(api.POST('/api/v1/broadcasts/preview', { body: { audience, frequency_cap: cap } }));
+        const answer = await unwrap(api.POST('/api/v1/broadcasts/preview', { body: { audience, channel, frequency_cap: cap } }));
         if (current) {
           setPreview(answer);
           setError(null);
@@ -199,7 +217,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
       current = false;
       window.clearTimeout(timer);
     };
-  }, [audience, cap]);
+  }, [audience, cap, channel]);
 
   const bytes = new TextEncoder().encode(text.trim()).length;
   const canNext = [audience !== null && (preview?.recipients ?? 0) > 0, name.trim() !== '' && text.trim() !== '' && bytes <= TEXT_MAX_BYTES, !later || sendAt !== null][step] ?? true;
@@ -211,7 +229,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
     try {
       await unwrap(
         api.POST('/api/v1/broadcasts', {
-          body: { name: name.trim(), audience, text, frequency_cap: cap, send_at: later && sendAt ? sendAt.toISOString() : undefined },
+          body: { name: name.trim(), channel, audience, text, frequency_cap: cap, send_at: later && sendAt ? sendAt.toISOString() : undefined },
         }),
       );
       await onMade();
@@ -254,6 +272,11 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
       {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 12 }} />}
       {step === 0 && (
         <Space orientation="vertical" style={{ width: '100%' }}>
+          <Radio.Group value={channel} onChange={(e) => setChannel(e.target.value as Channel)} aria-label={t('broadcasts.channel')} data-testid="broadcast-channel">
+            <Radio value="sandbox">{t('broadcasts.channel.sandbox')}</Radio>
+            <Radio value="wecom">{t('broadcasts.channel.wecom')}</Radio>
+          </Radio.Group>
+          {channel === 'wecom' && <Typography.Text type="secondary">{t('broadcasts.wecomNote')}</Typography.Text>}
           <Radio.Group value={kind} onChange={(e) => setKind(e.target.value as AudienceKind)} aria-label={t('broadcasts.audience')}>
             <Radio value="everyone">{t('broadcasts.everyone')}</Radio>
             <Radio value="segment">{t('broadcasts.bySegment')}</Radio>
@@ -312,6 +335,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
       {step === 3 && (
         <Descriptions column={1} bordered size="small" data-testid="broadcast-summary">
           <Descriptions.Item label={t('common.name')}>{name}</Descriptions.Item>
+          <Descriptions.Item label={t('broadcasts.channel')}>{t(`broadcasts.channel.${channel}` as MessageKey)}</Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.audience')}>{audienceText}</Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.recipients')}>{n(preview?.recipients ?? 0)}</Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.cap')}>{t(`broadcasts.cap.${cap}` as MessageKey)}</Descriptions.Item>

@@ -6,9 +6,10 @@
 //!   every customer's result (`get_groupmsg_send_result`: sent, not a friend any more,
 //!   over the receive cap; one the member left out is not sent) is recorded and final.
 //!   A member who left the company has their part reported as `member_left`, not
-//!   dropped; a task not sent after [`FOLLOW_FOR_MS`] is `expired`. A cancelled send's
-//!   waiting tasks are stopped with `cancel_groupmsg_send` (what a member sent before
-//!   stays sent). While anything waits it comes back after the node's poll interval
+//!   dropped; a task not sent after [`FOLLOW_FOR_MS`] is stopped in WeCom and
+//!   `expired`. A cancelled send's waiting tasks are stopped with
+//!   `cancel_groupmsg_send` and read once more (what a member sent before the stop stays
+//!   sent, and counts). One task WeCom will not read does not hold up the others. While anything waits it comes back after the node's poll interval
 //!   ([`crate::wecom::WecomCalls::broadcast_poll`]), the try not counted.
 //! - `broadcast.remind` reminds each member with a waiting task through WeCom
 //!   (`remind_groupmsg_send`, at most [`REMINDERS_PER_DAY`] a task in 24 h: siyu counts
@@ -23,11 +24,14 @@ use siyu_domain::engagement::broadcast::BroadcastState;
 use siyu_domain::engagement::member_tasks::{RecipientStatus, TaskState};
 use siyu_domain::ids::BroadcastId;
 use siyu_domain::jobs::kind;
-use siyu_store::{NewJob, RecipientResult, StoreError, TaskToFollow};
+use siyu_store::{NewJob, RecipientResult, StoreError, TaskToFollow, TenantScope};
 
 use crate::tagging::tenant_of;
+use crate::wecom::StoreHost;
 use crate::wecom::sync::{client_for, job_error};
 use crate::{JobContext, JobError, JobHandler, Services, handler_fn};
+
+type Client = siyu_connect::wecom::WecomClient<StoreHost>;
 
 /// How long siyu follows a task its member has not sent: then it is `expired`.
 pub const FOLLOW_FOR_MS: i64 = 7 * 86_400_000;
@@ -77,82 +81,31 @@ async fn follow(services: &Services, ctx: JobContext) -> Result<(), JobError> {
     let Some(connector) = state.connector else {
         return Ok(());
     };
-    let poll = services.wecom.broadcast_poll().as_millis() as i64;
+    let now = siyu_store::now_ms();
     let mut waiting = 0;
     if !state.tasks.is_empty() {
         let (client, _) = client_for(services, tenant, connector).await?;
         let cancelled = state.state == BroadcastState::Cancelled;
-        let now = siyu_store::now_ms();
         for task in &state.tasks {
-            let tasks = match client.mass_tasks(&task.msgid).await {
-                Ok(tasks) => tasks,
-                Err(WecomError::Call { errcode, .. }) if errcode == STILL_DISPATCHING => {
+            match follow_task(&client, &scope, id, task, cancelled, now).await {
+                Ok(true) => {}
+                Ok(false) => waiting += 1,
+                // this task's own trouble (WeCom refusing one msgid): the rest go on,
+                // and it is read again next time (until it expires)
+                Err(WecomError::Call {
+                    errcode, message, ..
+                }) => {
+                    tracing::warn!(
+                        tenant = tenant.0,
+                        broadcast = id.0,
+                        batch = task.batch,
+                        errcode,
+                        message,
+                        "a member task could not be read"
+                    );
                     waiting += 1;
-                    continue;
                 }
                 Err(e) => return Err(job_error(e)),
-            };
-            let member = tasks.iter().find(|t| t.userid == task.userid);
-            let sent_at = member
-                .filter(|t| t.status == 2)
-                .map(|t| t.send_time.saturating_mul(1000));
-            if let Some(sent_at) = sent_at {
-                let results = client
-                    .mass_results(&task.msgid, &task.userid)
-                    .await
-                    .map_err(job_error)?;
-                let results: Vec<RecipientResult> = results
-                    .into_iter()
-                    .filter_map(|r| {
-                        let status = match RecipientStatus::of_wecom(r.status)? {
-                            // the member sent the task without them
-                            RecipientStatus::Waiting => RecipientStatus::NotSent,
-                            other => other,
-                        };
-                        Some(RecipientResult {
-                            external_userid: r.external_userid,
-                            status,
-                            at: if r.send_time > 0 {
-                                r.send_time.saturating_mul(1000)
-                            } else {
-                                now
-                            },
-                        })
-                    })
-                    .collect();
-                scope
-                    .record_task_results(
-                        id,
-                        task.batch,
-                        TaskState::Confirmed,
-                        Some(sent_at),
-                        &results,
-                    )
-                    .await?;
-                continue;
-            }
-            let over = if cancelled {
-                match client.cancel_mass_message(&task.msgid).await {
-                    Ok(()) => {}
-                    // WeCom no longer knows it: nothing to stop
-                    Err(WecomError::Call { errcode: 41047, .. }) => {}
-                    Err(e) => return Err(job_error(e)),
-                }
-                Some(TaskState::Cancelled)
-            } else if task.member_left {
-                Some(TaskState::MemberLeft)
-            } else if now - task.answered_at > FOLLOW_FOR_MS {
-                Some(TaskState::Expired)
-            } else {
-                None
-            };
-            match over {
-                Some(over) => {
-                    scope
-                        .record_task_results(id, task.batch, over, None, &[])
-                        .await?
-                }
-                None => waiting += 1,
             }
         }
         ctx.progress(
@@ -162,18 +115,142 @@ async fn follow(services: &Services, ctx: JobContext) -> Result<(), JobError> {
         )
         .await?;
     }
-    // batches still on their way get tasks to follow; a send whose batches all have an
-    // answer and whose tasks are all over is done
-    if waiting > 0 || (state.unanswered > 0 && state.state != BroadcastState::Cancelled) {
+    // batches on their way become tasks to follow; a send whose tasks are all over and
+    // whose batches are all answered (or wait for a person, who re-starts following)
+    // is done — and so is one planned longer ago than tasks are followed, whose
+    // unanswered batches' jobs gave up
+    let stale = state.planned_at.is_some_and(|at| now - at > FOLLOW_FOR_MS);
+    if waiting > 0 || (state.in_flight > 0 && !stale) {
+        let poll = services.wecom.broadcast_poll().as_millis() as i64;
         return Err(JobError::Later {
-            at: siyu_store::now_ms() + poll,
+            at: now + poll,
             reason: format!(
-                "{waiting} member tasks wait, {} batches are not answered yet",
-                state.unanswered
+                "{waiting} member tasks wait, {} batches are on their way",
+                state.in_flight
             ),
         });
     }
+    if state.in_flight > 0 {
+        tracing::warn!(
+            tenant = tenant.0,
+            broadcast = id.0,
+            batches = state.in_flight,
+            "a mass send's batches never reached WeCom: following it ends"
+        );
+    }
     Ok(())
+}
+
+/// Reads one waiting task and records what became of it; answers whether it is over.
+async fn follow_task(
+    client: &Client,
+    scope: &TenantScope<'_>,
+    id: BroadcastId,
+    task: &TaskToFollow,
+    cancelled: bool,
+    now: i64,
+) -> Result<bool, WecomError> {
+    let Some(mut member) = read_task(client, task).await? else {
+        return Ok(false);
+    };
+    let expired = now - task.answered_at > FOLLOW_FOR_MS;
+    if member.is_none() || member == Some(0) {
+        let over = if cancelled || expired {
+            // stopped in WeCom, then read again: a member who sent meanwhile did send
+            match client.cancel_mass_message(&task.msgid).await {
+                Ok(()) | Err(WecomError::Call { errcode: 41047, .. }) => {}
+                Err(e) => return Err(e),
+            }
+            member = read_task(client, task).await?.unwrap_or(member);
+            Some(if cancelled {
+                TaskState::Cancelled
+            } else {
+                TaskState::Expired
+            })
+        } else if task.member_left {
+            Some(TaskState::MemberLeft)
+        } else {
+            None
+        };
+        if member != Some(2) {
+            return match over {
+                Some(over) => {
+                    record(scope, id, task.batch, over, None, &[]).await?;
+                    Ok(true)
+                }
+                None => Ok(false),
+            };
+        }
+    }
+    // the member sent it: every customer's result is final
+    let results = client.mass_results(&task.msgid, &task.userid).await?;
+    let sent_at = results
+        .iter()
+        .map(|r| r.send_time)
+        .max()
+        .filter(|t| *t > 0)
+        .map_or(now, |t| t.saturating_mul(1000));
+    let results: Vec<RecipientResult> = results
+        .into_iter()
+        .filter_map(|r| {
+            let status = match RecipientStatus::of_wecom(r.status)? {
+                // the member sent the task without them
+                RecipientStatus::Waiting => RecipientStatus::NotSent,
+                other => other,
+            };
+            Some(RecipientResult {
+                external_userid: r.external_userid,
+                status,
+                at: if r.send_time > 0 {
+                    r.send_time.saturating_mul(1000)
+                } else {
+                    now
+                },
+            })
+        })
+        .collect();
+    record(
+        scope,
+        id,
+        task.batch,
+        TaskState::Confirmed,
+        Some(sent_at),
+        &results,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// The member's task status (0 not sent, 2 sent; `None` inside: WeCom lists no task of
+/// theirs), or `None` while WeCom is still dispatching the message.
+async fn read_task(
+    client: &Client,
+    task: &TaskToFollow,
+) -> Result<Option<Option<i64>>, WecomError> {
+    match client.mass_tasks(&task.msgid).await {
+        Ok(tasks) => Ok(Some(
+            tasks
+                .iter()
+                .find(|t| t.userid == task.userid)
+                .map(|t| t.status),
+        )),
+        Err(WecomError::Call { errcode, .. }) if errcode == STILL_DISPATCHING => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn record(
+    scope: &TenantScope<'_>,
+    id: BroadcastId,
+    batch: i64,
+    state: TaskState,
+    sent_at: Option<i64>,
+    results: &[RecipientResult],
+) -> Result<(), WecomError> {
+    scope
+        .record_task_results(id, batch, state, sent_at, results)
+        .await
+        .map_err(|e| WecomError::Host(e.to_string()))
 }
 
 async fn remind(services: &Services, ctx: JobContext) -> Result<(), JobError> {

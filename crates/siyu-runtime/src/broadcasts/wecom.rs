@@ -70,14 +70,27 @@ pub(super) async fn send_batch(
             });
         }
         let (client, _) = client_for(services, tenant, connector).await?;
-        match find_lost_call(&client, &scope, &batch, &sender, seen).await? {
+        let (found, candidates) = find_lost_call(&client, &scope, &batch, &sender, seen).await?;
+        match found {
             Reconciled::Message { msgid } => {
+                // the batch's customers WeCom's task lacks were in the lost fail_list
+                let kept = candidates
+                    .iter()
+                    .find(|c| c.msgid == msgid)
+                    .map(|c| c.customers.clone())
+                    .unwrap_or_default();
+                let fail_list: Vec<String> = batch
+                    .external_userids
+                    .iter()
+                    .filter(|e| !kept.contains(*e))
+                    .cloned()
+                    .collect();
                 let store = services.store.clone();
-                let answer = json!({"msgid": msgid, "reconciled": true});
+                let answer = json!({"msgid": msgid, "fail_list": fail_list, "reconciled": true});
                 uncancelled(async move {
                     store
                         .tenant(tenant)
-                        .record_member_task(id, number, &msgid, &[], &answer)
+                        .record_member_task(id, number, &msgid, &fail_list, &answer)
                         .await
                 })
                 .await??;
@@ -98,7 +111,9 @@ pub(super) async fn send_batch(
                     batch = number,
                     "a mass send's batch waits for a person: its lost call is unclear"
                 );
-                scope.mark_batch_unresolved(id, number, &unresolved).await?;
+                scope
+                    .mark_batch_unresolved(id, number, seen, &unresolved)
+                    .await?;
                 return Ok(());
             }
             Reconciled::Nothing if batch.cancelled => {
@@ -112,6 +127,10 @@ pub(super) async fn send_batch(
             },
         }
     } else {
+        // a cancelled send's batches are never claimed (claim_batch refuses them too)
+        if batch.cancelled {
+            return Ok(());
+        }
         match scope.claim_batch(id, number).await? {
             Some(at) => at,
             None => return Ok(()),
@@ -174,7 +193,7 @@ async fn find_lost_call(
     batch: &BatchToSend,
     sender: &str,
     intent_at: i64,
-) -> Result<Reconciled, JobError> {
+) -> Result<(Reconciled, Vec<LostCallCandidate>), JobError> {
     let start = intent_at / 1000 - CLOCK_SLACK_S;
     let end = (siyu_store::now_ms() / 1000 + CLOCK_SLACK_S).min(start + LIST_WINDOW_S);
     let listed = client
@@ -211,7 +230,7 @@ async fn find_lost_call(
             customers,
         });
     }
-    Ok(reconcile(sender, &ours, &candidates))
+    Ok((reconcile(sender, &ours, &candidates), candidates))
 }
 
 /// A read WeCom answered 41063 to comes back in a moment; others as any call's.

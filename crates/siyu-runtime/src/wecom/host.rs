@@ -61,9 +61,11 @@ pub const TRANSFER_POLL: Duration = Duration::from_secs(3600);
 /// How often a WeCom mass send's member tasks are read while members have not sent.
 pub const BROADCAST_POLL: Duration = Duration::from_secs(600);
 /// How long a batch's recorded intent holds off another try: longer than a call can
-/// take (the HTTP client gives up after 20 s), so a try that finds the intent of one
-/// cut off reconciles only once that call is surely over.
-pub const BROADCAST_CLAIM: Duration = Duration::from_secs(60);
+/// take, so a try that finds the intent of one cut off (a node that died or lost its
+/// lease) reconciles only once that call is surely over. One call may wait up to
+/// 65 s for its permit, then make four tries of up to 20 s each with backoff between
+/// (about 150 s); five minutes leaves room for that and for clocks that differ.
+pub const BROADCAST_CLAIM: Duration = Duration::from_secs(300);
 
 #[derive(Default)]
 struct Inner {

@@ -388,10 +388,13 @@ async fn a_wecom_send_is_a_task_per_member_followed_to_each_customers_result() {
 #[tokio::test]
 async fn a_lost_answer_is_found_again_and_a_call_that_never_arrived_is_made_once() {
     let w = World::new().await;
-    let zhangsan = w.ids(&["wmZS02", "wmZS03"]).await;
+    let zhangsan = w.ids(&["wmZS02", "wmZS03", "wmZS04"]).await;
     let lisi = w.ids(&["wmLS01", "wmLS02"]).await;
 
-    // the call runs, its answer is lost, and WeCom answers 41063 for a while after
+    // the call runs (WeCom refusing wmZS04, gone since the sync), its answer with the
+    // fail_list is lost, and WeCom answers 41063 for a while after
+    w.standin
+        .with_corp(|corp| corp.remove_follow("zhangsan", "wmZS04"));
     w.standin.lose_answers(ADD, 1);
     w.standin.set_mass_dispatch(Duration::from_secs(2));
     let id = w.send(&zhangsan, "新品到店，欢迎试穿").await;
@@ -400,6 +403,10 @@ async fn a_lost_answer_is_found_again_and_a_call_that_never_arrived_is_made_once
     assert_eq!(messages.len(), 1, "made once");
     assert_eq!(tasks[0]["msgid"], messages[0].msgid.as_str());
     assert_eq!(w.standin.calls(ADD), 1);
+    // the lost fail_list is read back from what WeCom's task lacks
+    let statuses = w.statuses(id).await;
+    assert_eq!(statuses["wmZS04"], "refused");
+    assert_eq!(statuses["wmZS02"], "waiting");
     assert!(w.standin.calls("externalcontact/get_groupmsg_list_v2") >= 1);
     let log = w.standin.call_log();
     assert!(

@@ -144,7 +144,9 @@ impl TenantScope<'_> {
         let changed = on_db!(self.store, |db| {
             sqlx::query(
                 "UPDATE broadcast_batches SET state = 'sending', intent_at = $1 \
-                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 AND state = 'planned'",
+                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 AND state = 'planned' \
+                 AND NOT EXISTS (SELECT 1 FROM broadcasts s WHERE s.tenant_id = $2 \
+                 AND s.id = $3 AND s.state = 'cancelled')",
             )
             .bind(at)
             .bind(self.tenant.0)
@@ -186,11 +188,15 @@ impl TenantScope<'_> {
     }
 
     /// Takes back an intent whose call the channel refused (it made nothing): the batch
-    /// is planned again, to be sent by a later try without reconciling.
+    /// is planned again, to be sent by a later try without reconciling (or cancelled,
+    /// when its send was cancelled meanwhile).
     pub async fn release_batch_intent(&self, id: BroadcastId, batch: i64, seen: i64) -> Result<()> {
-        on_db!(self.store, |db| {
+        let mut tx = self.store.begin_writing().await?;
+        on_tx!(&mut tx, |c| {
             sqlx::query(
-                "UPDATE broadcast_batches SET state = 'planned', intent_at = NULL \
+                "UPDATE broadcast_batches SET intent_at = NULL, state = CASE WHEN EXISTS \
+                 (SELECT 1 FROM broadcasts s WHERE s.tenant_id = $1 AND s.id = $2 \
+                 AND s.state = 'cancelled') THEN 'cancelled' ELSE 'planned' END \
                  WHERE tenant_id = $1 AND broadcast_id = $2 AND batch = $3 \
                  AND state = 'sending' AND intent_at = $4",
             )
@@ -198,9 +204,25 @@ impl TenantScope<'_> {
             .bind(id.0)
             .bind(batch)
             .bind(seen)
-            .execute(db)
+            .execute(&mut *c)
             .await?;
         });
+        // a WeCom batch given back to a cancelled send: its recipients were not sent
+        on_tx!(&mut tx, |c| {
+            sqlx::query(
+                "UPDATE broadcast_recipients SET status = 'not_sent', status_at = $1 \
+                 WHERE broadcast_id = $2 AND batch = $3 AND tenant_id = $4 AND status = 'planned' \
+                 AND EXISTS (SELECT 1 FROM broadcast_batches b WHERE b.tenant_id = $4 \
+                 AND b.broadcast_id = $2 AND b.batch = $3 AND b.state = 'cancelled')",
+            )
+            .bind(now_ms())
+            .bind(id.0)
+            .bind(batch)
+            .bind(self.tenant.0)
+            .execute(&mut *c)
+            .await?;
+        });
+        tx.commit().await?;
         Ok(())
     }
 

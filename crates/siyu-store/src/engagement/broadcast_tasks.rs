@@ -1,8 +1,8 @@
 //! A WeCom send's member tasks: the answer of each `add_msg_template` (the msgid, the
 //! customers WeCom refused), what following the tasks finds (who confirmed, what each
-//! customer got), reminders, the batches whose lost call a person must resolve, and
-//! what the console shows of them: each batch (member task) with its results, and each
-//! recipient. The rules are `siyu_domain::engagement::member_tasks`.
+//! customer got), reminders, and the batches whose lost call a person must resolve
+//! (what the console shows of them is `broadcast_views`). The rules are
+//! `siyu_domain::engagement::member_tasks`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -10,13 +10,11 @@ use serde_json::{Value, json};
 use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::engagement::broadcast::BroadcastState;
 use siyu_domain::engagement::member_tasks::{
-    BatchResolution, BatchState, BroadcastRecipient, BroadcastTask, RecipientStatus, TaskState,
-    Unresolved, WecomRoute,
+    BatchResolution, RecipientStatus, TaskState, Unresolved, WecomRoute,
 };
 use siyu_domain::error::DomainError;
-use siyu_domain::ids::{BroadcastId, ConnectorId, CustomerId, StaffId};
+use siyu_domain::ids::{BroadcastId, ConnectorId, StaffId};
 use siyu_domain::jobs::kind;
-use siyu_domain::page::{Page, PageRequest};
 
 use super::broadcast_sends::{answer_batch, follow_in};
 use crate::audit;
@@ -28,13 +26,17 @@ use crate::{Result, StoreError, TenantScope};
 /// external_userids per `IN (…)` list.
 const IN_CHUNK: usize = 500;
 
-/// What following a send needs: where it stands, how many batches are not answered yet
-/// (planned, sending, or waiting for a person) and the member tasks still waiting.
+/// What following a send needs: where it stands, how many batches may still become
+/// member tasks (planned, or with WeCom maybe: a cancelled send's planned ones never
+/// will), how many wait for a person, and the member tasks still waiting.
 #[derive(Debug, Clone)]
 pub struct FollowState {
     pub state: BroadcastState,
     pub connector: Option<ConnectorId>,
-    pub unanswered: i64,
+    pub in_flight: i64,
+    pub unresolved: i64,
+    /// When the send was planned (epoch ms).
+    pub planned_at: Option<i64>,
     pub tasks: Vec<TaskToFollow>,
 }
 
@@ -64,7 +66,8 @@ pub struct RecipientResult {
 impl TenantScope<'_> {
     /// Every live relation of the connector a WeCom send may reach a customer through
     /// (planning picks one per recipient): whose member the customer's owner is, when
-    /// the member added them, whether the member left.
+    /// the member added them, whether the member left (or is disabled or not
+    /// activated: not active, so no sender).
     pub async fn wecom_routes(&self, connector: ConnectorId) -> Result<Vec<WecomRoute>> {
         #[derive(sqlx::FromRow)]
         struct Row {
@@ -80,7 +83,7 @@ impl TenantScope<'_> {
             sqlx::query_as(
                 "SELECT f.customer_id, f.external_userid, f.userid, m.staff_id, \
                  (c.owner_staff_id IS NOT NULL AND c.owner_staff_id = m.staff_id) AS owner, \
-                 f.added_at, (m.left_at IS NOT NULL OR m.status = 5) AS member_left \
+                 f.added_at, (m.left_at IS NOT NULL OR m.status <> 1) AS member_left \
                  FROM wecom_follows f \
                  JOIN wecom_members m ON m.connector_id = f.connector_id AND m.userid = f.userid \
                  JOIN customers c ON c.tenant_id = f.tenant_id AND c.id = f.customer_id \
@@ -204,10 +207,12 @@ impl TenantScope<'_> {
 
     /// Stops a batch whose lost call could not be told apart from other messages: it
     /// waits for a person ([`Self::resolve_batch`]).
+    /// Only the intent `seen` is stopped: a try that claimed the batch anew since keeps it.
     pub async fn mark_batch_unresolved(
         &self,
         id: BroadcastId,
         batch: i64,
+        seen: i64,
         unresolved: &Unresolved,
     ) -> Result<()> {
         let text = serde_json::to_string(unresolved)
@@ -215,12 +220,14 @@ impl TenantScope<'_> {
         on_db!(self.store, |db| {
             sqlx::query(
                 "UPDATE broadcast_batches SET state = 'unresolved', unresolved = $1 \
-                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 AND state = 'sending'",
+                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 AND state = 'sending' \
+                 AND intent_at = $5",
             )
             .bind(&text)
             .bind(self.tenant.0)
             .bind(id.0)
             .bind(batch)
+            .bind(seen)
             .execute(db)
             .await?;
         });
@@ -249,13 +256,20 @@ impl TenantScope<'_> {
         struct Send {
             state: String,
             connector_id: Option<i64>,
-            unanswered: i64,
+            planned_at: Option<i64>,
+            in_flight: i64,
+            unresolved: i64,
         }
         let send: Option<Send> = on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT s.state, s.connector_id, (SELECT COUNT(*) FROM broadcast_batches b \
+                "SELECT s.state, s.connector_id, s.planned_at, \
+                 (SELECT COUNT(*) FROM broadcast_batches b \
                  WHERE b.tenant_id = s.tenant_id AND b.broadcast_id = s.id \
-                 AND b.state IN ('planned', 'sending', 'unresolved')) AS unanswered \
+                 AND (b.state = 'sending' OR (b.state = 'planned' AND s.state <> 'cancelled'))) \
+                 AS in_flight, \
+                 (SELECT COUNT(*) FROM broadcast_batches b \
+                 WHERE b.tenant_id = s.tenant_id AND b.broadcast_id = s.id \
+                 AND b.state = 'unresolved') AS unresolved \
                  FROM broadcasts s WHERE s.tenant_id = $1 AND s.id = $2",
             )
             .bind(self.tenant.0)
@@ -277,7 +291,8 @@ impl TenantScope<'_> {
         let tasks: Vec<Task> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT b.batch, b.msgid, b.sender_userid, b.sender_staff_id, \
-                 (m.left_at IS NOT NULL OR m.status = 5) AS member_left, b.answered_at, \
+                 (m.userid IS NULL OR m.left_at IS NOT NULL OR m.status <> 1) AS member_left, \
+                 b.answered_at, \
                  b.reminders FROM broadcast_batches b \
                  JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
                  LEFT JOIN wecom_members m ON m.connector_id = s.connector_id \
@@ -293,7 +308,9 @@ impl TenantScope<'_> {
         Ok(FollowState {
             state: BroadcastState::parse("state", &send.state)?,
             connector: send.connector_id.map(ConnectorId),
-            unanswered: send.unanswered,
+            in_flight: send.in_flight,
+            unresolved: send.unresolved,
+            planned_at: send.planned_at,
             tasks: tasks
                 .into_iter()
                 .map(|t| TaskToFollow {
@@ -363,12 +380,15 @@ impl TenantScope<'_> {
             )
             .await?;
         }
+        // customers WeCom does not list as sent (or not) once the task is over were not
+        // sent: left out by the member, or refused by WeCom without a word
         let left_as = match state {
-            TaskState::Waiting | TaskState::Confirmed => None,
+            TaskState::Waiting => None,
             TaskState::MemberLeft => Some(RecipientStatus::MemberLeft),
-            TaskState::Cancelled | TaskState::Expired | TaskState::Failed => {
-                Some(RecipientStatus::NotSent)
-            }
+            TaskState::Confirmed
+            | TaskState::Cancelled
+            | TaskState::Expired
+            | TaskState::Failed => Some(RecipientStatus::NotSent),
         };
         if let Some(status) = left_as {
             set_statuses(
@@ -387,41 +407,48 @@ impl TenantScope<'_> {
         Ok(())
     }
 
-    /// Records that a batch's member was reminded at `at`.
+    /// Records that a batch's member was reminded at `at` (a compare-and-set on the list
+    /// read, so two reminders recorded at once both count).
     pub async fn record_reminder(&self, id: BroadcastId, batch: i64, at: i64) -> Result<()> {
-        let mut tx = self.store.begin_writing().await?;
-        let kept: Option<String> = on_tx!(&mut tx, |c| {
-            sqlx::query_scalar(
-                "SELECT reminders FROM broadcast_batches \
-                 WHERE tenant_id = $1 AND broadcast_id = $2 AND batch = $3",
-            )
-            .bind(self.tenant.0)
-            .bind(id.0)
-            .bind(batch)
-            .fetch_optional(&mut *c)
-            .await?
-        });
-        let mut reminders: Vec<i64> = kept
-            .as_deref()
-            .map(serde_json::from_str)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(format!("reminders: {e}")))?
-            .unwrap_or_default();
-        reminders.push(at);
-        on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "UPDATE broadcast_batches SET reminders = $1 \
-                 WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4",
-            )
-            .bind(json!(reminders).to_string())
-            .bind(self.tenant.0)
-            .bind(id.0)
-            .bind(batch)
-            .execute(&mut *c)
-            .await?;
-        });
-        tx.commit().await?;
-        Ok(())
+        for _ in 0..10 {
+            let kept: Option<String> = on_db!(self.store, |db| {
+                sqlx::query_scalar(
+                    "SELECT reminders FROM broadcast_batches \
+                     WHERE tenant_id = $1 AND broadcast_id = $2 AND batch = $3",
+                )
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .bind(batch)
+                .fetch_optional(db)
+                .await?
+            });
+            let Some(kept) = kept else {
+                return Err(StoreError::NotFound("broadcast batch"));
+            };
+            let mut reminders: Vec<i64> = serde_json::from_str(&kept)
+                .map_err(|e| StoreError::Corrupt(format!("reminders: {e}")))?;
+            reminders.push(at);
+            let changed = on_db!(self.store, |db| {
+                sqlx::query(
+                    "UPDATE broadcast_batches SET reminders = $1 \
+                     WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 AND reminders = $5",
+                )
+                .bind(json!(reminders).to_string())
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .bind(batch)
+                .bind(&kept)
+                .execute(db)
+                .await?
+                .rows_affected()
+            });
+            if changed == 1 {
+                return Ok(());
+            }
+        }
+        Err(StoreError::Conflict(
+            "the batch's reminders kept changing".into(),
+        ))
     }
 
     /// A person's decision on a batch that waits for one (409 for any other batch):
@@ -434,7 +461,14 @@ impl TenantScope<'_> {
         resolution: &BatchResolution,
         actor: &Actor,
     ) -> Result<()> {
-        self.get_broadcast(id).await?;
+        let send = self.get_broadcast(id).await?;
+        if send.state == BroadcastState::Cancelled && *resolution == BatchResolution::SendAgain {
+            return Err(StoreError::Conflict(
+                "the send is cancelled: nothing more is sent (say which message WeCom has, \
+                 and it is stopped there, or that none is)"
+                    .into(),
+            ));
+        }
         let unresolved: Option<Option<String>> = on_db!(self.store, |db| {
             sqlx::query_scalar(
                 "SELECT unresolved FROM broadcast_batches WHERE tenant_id = $1 \
@@ -566,160 +600,7 @@ impl TenantScope<'_> {
         self.store.notify_jobs();
         Ok(())
     }
-
-    /// A send's batches (on WeCom: its member tasks) with their results, for a send the
-    /// scope reaches.
-    pub async fn broadcast_tasks(&self, id: BroadcastId) -> Result<Vec<BroadcastTask>> {
-        self.get_broadcast(id).await?;
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            batch: i64,
-            sender_userid: Option<String>,
-            member_name: Option<String>,
-            sender_staff_id: Option<i64>,
-            recipients: i64,
-            state: String,
-            task_state: Option<String>,
-            msgid: Option<String>,
-            member_sent_at: Option<i64>,
-            reminders: String,
-            unresolved: Option<String>,
-        }
-        let rows: Vec<Row> = on_db!(self.store, |db| {
-            sqlx::query_as(
-                "SELECT b.batch, b.sender_userid, m.name AS member_name, b.sender_staff_id, \
-                 b.recipients, b.state, b.task_state, b.msgid, b.member_sent_at, b.reminders, \
-                 b.unresolved FROM broadcast_batches b \
-                 JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
-                 LEFT JOIN wecom_members m ON m.connector_id = s.connector_id \
-                 AND m.userid = b.sender_userid \
-                 WHERE b.tenant_id = $1 AND b.broadcast_id = $2 ORDER BY b.batch",
-            )
-            .bind(self.tenant.0)
-            .bind(id.0)
-            .fetch_all(db)
-            .await?
-        });
-        #[derive(sqlx::FromRow)]
-        struct Count {
-            batch: i64,
-            status: String,
-            recipients: i64,
-        }
-        let counts: Vec<Count> = on_db!(self.store, |db| {
-            sqlx::query_as(&format!(
-                "SELECT r.batch, {STATUS} AS status, COUNT(*) AS recipients \
-                 FROM broadcast_recipients r JOIN broadcast_batches b \
-                 ON b.broadcast_id = r.broadcast_id AND b.batch = r.batch \
-                 WHERE r.broadcast_id = $1 AND r.tenant_id = $2 GROUP BY r.batch, 2"
-            ))
-            .bind(id.0)
-            .bind(self.tenant.0)
-            .fetch_all(db)
-            .await?
-        });
-        let mut results: HashMap<i64, HashMap<RecipientStatus, i64>> = HashMap::new();
-        for c in counts {
-            let status = RecipientStatus::parse("status", &c.status)?;
-            *results
-                .entry(c.batch)
-                .or_default()
-                .entry(status)
-                .or_default() += c.recipients;
-        }
-        rows.into_iter()
-            .map(|r| {
-                Ok(BroadcastTask {
-                    batch: r.batch,
-                    member_userid: r.sender_userid,
-                    member_name: r.member_name,
-                    staff_id: r.sender_staff_id.map(StaffId),
-                    recipients: r.recipients,
-                    state: BatchState::parse("state", &r.state)?,
-                    task_state: r
-                        .task_state
-                        .as_deref()
-                        .map(|t| TaskState::parse("task_state", t))
-                        .transpose()?,
-                    msgid: r.msgid,
-                    member_sent_at: r.member_sent_at,
-                    reminders: serde_json::from_str(&r.reminders).unwrap_or_default(),
-                    unresolved: r
-                        .unresolved
-                        .as_deref()
-                        .and_then(|u| serde_json::from_str(u).ok()),
-                    results: results.remove(&r.batch).unwrap_or_default(),
-                })
-            })
-            .collect()
-    }
-
-    /// A send's recipients, by batch and customer, optionally those with one status.
-    pub async fn broadcast_recipients(
-        &self,
-        id: BroadcastId,
-        status: Option<RecipientStatus>,
-        page: PageRequest,
-    ) -> Result<Page<BroadcastRecipient>> {
-        self.get_broadcast(id).await?;
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            customer_id: i64,
-            batch: i64,
-            sender_userid: Option<String>,
-            external_userid: Option<String>,
-            status: String,
-            status_at: Option<i64>,
-        }
-        let (after_batch, after_customer) = page.after_pair.unwrap_or((-1, 0));
-        let filter = if status.is_some() {
-            format!(" AND {STATUS} = $6")
-        } else {
-            String::new()
-        };
-        let sql = format!(
-            "SELECT r.customer_id, r.batch, b.sender_userid, r.external_userid, \
-             {STATUS} AS status, COALESCE(r.status_at, b.answered_at) AS status_at \
-             FROM broadcast_recipients r JOIN broadcast_batches b \
-             ON b.broadcast_id = r.broadcast_id AND b.batch = r.batch \
-             WHERE r.broadcast_id = $1 AND r.tenant_id = $2 \
-             AND (r.batch > $3 OR (r.batch = $3 AND r.customer_id > $4)){filter} \
-             ORDER BY r.batch, r.customer_id LIMIT $5"
-        );
-        let rows: Vec<Row> = on_db!(self.store, |db| {
-            let mut query = sqlx::query_as(&sql)
-                .bind(id.0)
-                .bind(self.tenant.0)
-                .bind(after_batch)
-                .bind(after_customer)
-                .bind(page.fetch_limit());
-            if let Some(status) = status {
-                query = query.bind(status.as_str());
-            }
-            query.fetch_all(db).await?
-        });
-        let items = rows
-            .into_iter()
-            .map(|r| {
-                Ok(BroadcastRecipient {
-                    customer_id: CustomerId(r.customer_id),
-                    batch: r.batch,
-                    member_userid: r.sender_userid,
-                    external_userid: r.external_userid,
-                    status: RecipientStatus::parse("status", &r.status)?,
-                    status_at: r.status_at,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok(Page::from_rows_by_pair(items, page, |r| {
-            (r.batch, r.customer_id.0)
-        }))
-    }
 }
-
-/// A recipient's status as shown: the sandbox's carry none and follow their batch.
-const STATUS: &str = "COALESCE(r.status, CASE b.state WHEN 'sent' THEN 'sent' \
-     WHEN 'cancelled' THEN 'not_sent' ELSE 'planned' END)";
 
 /// Sets the status of a batch's recipients that have one of `from` (all of them, or
 /// those of `externals`); answers how many changed.

@@ -327,7 +327,9 @@ impl TenantScope<'_> {
     /// Cancels a send: batches whose intent is not recorded are never sent; one whose
     /// channel may have it already is followed to its answer. A WeCom send whose member
     /// tasks are made can be cancelled while any member has not sent: following asks
-    /// WeCom to stop those (`cancel_groupmsg_send`). 409 for a send done.
+    /// WeCom to stop those (`cancel_groupmsg_send`). A batch waiting for a person keeps
+    /// waiting: WeCom may have it, and what the person says decides whether it is
+    /// stopped there. 409 for a send done.
     pub async fn cancel_broadcast(&self, id: BroadcastId, actor: &Actor) -> Result<Broadcast> {
         let send = self.get_broadcast(id).await?;
         let now = now_ms();
@@ -354,7 +356,7 @@ impl TenantScope<'_> {
         on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE broadcast_batches SET state = 'cancelled' \
-                 WHERE tenant_id = $1 AND broadcast_id = $2 AND state IN ('planned', 'unresolved')",
+                 WHERE tenant_id = $1 AND broadcast_id = $2 AND state = 'planned'",
             )
             .bind(self.tenant.0)
             .bind(id.0)

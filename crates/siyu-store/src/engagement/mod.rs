@@ -5,6 +5,7 @@
 
 pub mod broadcast_sends;
 pub mod broadcast_tasks;
+pub mod broadcast_views;
 pub mod broadcasts;
 pub mod templates;
 

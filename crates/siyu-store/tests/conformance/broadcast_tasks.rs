@@ -167,7 +167,7 @@ async fn member_tasks_are_claimed_once_answered_once_and_resolved_once() {
     );
     assert!(scope.recorded_msgids(0).await.unwrap().contains("msgZS"));
     let following = scope.follow_state(send.id).await.unwrap();
-    assert_eq!(following.unanswered, 1);
+    assert_eq!((following.in_flight, following.unresolved), (1, 0));
     assert_eq!(following.tasks.len(), 1);
     assert_eq!(following.tasks[0].userid, "zs");
 
@@ -200,13 +200,19 @@ async fn member_tasks_are_claimed_once_answered_once_and_resolved_once() {
     );
 
     // 李四's batch: its lost call unclear, it waits for a person
-    assert!(scope.claim_batch(send.id, 0).await.unwrap().is_some());
+    let seen = scope.claim_batch(send.id, 0).await.unwrap().unwrap();
     let unresolved = Unresolved {
         msgids: vec!["msgX".into(), "msgY".into()],
         reason: "two could be it".into(),
     };
+    // a try that read an older intent stops nothing
     scope
-        .mark_batch_unresolved(send.id, 0, &unresolved)
+        .mark_batch_unresolved(send.id, 0, seen - 1, &unresolved)
+        .await
+        .unwrap();
+    assert!(scope.batch_to_send(send.id, 0).await.unwrap().is_some());
+    scope
+        .mark_batch_unresolved(send.id, 0, seen, &unresolved)
         .await
         .unwrap();
     assert!(scope.batch_to_send(send.id, 0).await.unwrap().is_none());
@@ -243,4 +249,44 @@ async fn member_tasks_are_claimed_once_answered_once_and_resolved_once() {
     assert_eq!(received.get(&a.0), Some(&1));
     assert_eq!(received.get(&b.0), None);
     assert_eq!(received.get(&c.0), None);
+
+    // a cancelled send's batches are never claimed, and one given back is cancelled
+    let other = scope
+        .create_broadcast(&spec, None, &Actor::cli())
+        .await
+        .unwrap();
+    assert!(
+        scope
+            .store_plan(
+                &other,
+                siyu_store::now_ms(),
+                &plan,
+                PlannedBatches::MemberTasks(&tasks)
+            )
+            .await
+            .unwrap()
+    );
+    let claimed = scope.claim_batch(other.id, 0).await.unwrap().unwrap();
+    scope
+        .cancel_broadcast(other.id, &Actor::cli())
+        .await
+        .unwrap();
+    assert_eq!(scope.claim_batch(other.id, 1).await.unwrap(), None);
+    scope
+        .release_batch_intent(other.id, 0, claimed)
+        .await
+        .unwrap();
+    assert_eq!(scope.claim_batch(other.id, 0).await.unwrap(), None);
+    let statuses = scope
+        .broadcast_recipients(other.id, None, PageRequest::first(10))
+        .await
+        .unwrap();
+    assert!(
+        statuses
+            .items
+            .iter()
+            .all(|r| r.status == RecipientStatus::NotSent),
+        "{:?}",
+        statuses.items
+    );
 }

@@ -16,12 +16,12 @@ use siyu_domain::ids::{BroadcastId, JobId};
 use siyu_domain::jobs::kind;
 use siyu_domain::page::Page;
 use siyu_runtime::broadcasts::remindable;
+use siyu_store::NewJob;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth};
-use crate::routes::jobs::enqueue_asked;
 
 /// A send's batches with what became of their recipients: on WeCom each is one
 /// member's task (its member, whether they sent it, reminders, results per status).
@@ -89,7 +89,8 @@ pub struct RemindQueued {
 
 /// Reminds the members who have not sent their task of a WeCom send, through WeCom
 /// (`remind_groupmsg_send`, at most 3 times a task in 24 hours) and, when the connector
-/// has an app, with an app message. 409 when no member can be reminded now. Audited.
+/// has an app, with an app message. 409 when no member can be reminded now, or a
+/// reminder of the send is on its way. Audited.
 #[utoipa::path(post, path = "/api/v1/broadcasts/{id}/remind", tag = "engagement",
     params(("id" = i64, Path)),
     responses((status = 202, body = RemindQueued), (status = 403, body = ErrorBody),
@@ -117,13 +118,21 @@ pub async fn remind_broadcast(
                 .into(),
         ));
     }
-    let job_id = enqueue_asked(
-        &auth,
-        &scope,
+    // one reminder on its way per send: WeCom's three a day are counted as they go
+    let job = NewJob::new(
         kind::BROADCAST_REMIND,
         serde_json::json!({"broadcast_id": id.0}),
     )
-    .await?;
+    .unique_key(format!("broadcast:{}", id.0));
+    let job = match auth.principal.staff_id() {
+        Some(staff) => job.created_by(staff),
+        None => job,
+    };
+    let Some(job_id) = scope.enqueue(&[job]).await?.into_iter().flatten().next() else {
+        return Err(ApiError::Conflict(
+            "a reminder of this send is already on its way".into(),
+        ));
+    };
     scope
         .audit(
             auth.actor(),
