@@ -141,6 +141,7 @@ const messages = {
   'broadcasts.state.sending': ['发送中', 'Sending'],
   'broadcasts.state.sent': ['已发送', 'Sent'],
   'broadcasts.state.cancelled': ['已取消', 'Cancelled'],
+  'broadcasts.state.handedOver': ['已提交企业微信', 'With WeCom'],
   'broadcasts.sendAt': ['发送时间', 'Send at'],
   'broadcasts.progress': ['进度', 'Progress'],
   'broadcasts.sentOf': ['已发 {sent} / {of}', '{sent} of {of} sent'],

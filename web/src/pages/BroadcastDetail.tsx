@@ -30,6 +30,9 @@ const STATUS_COLORS: Record<string, string> = {
 };
 const TASK_COLORS: Record<string, string> = { waiting: 'processing', confirmed: 'success', cancelled: 'default', member_left: 'error', failed: 'error', expired: 'warning' };
 
+/** A WeCom send whose tasks are made is with WeCom (its members send it), not sent. */
+export const stateKey = (b: Broadcast): MessageKey => (b.channel === 'wecom' && b.state === 'sent' ? 'broadcasts.state.handedOver' : (`broadcasts.state.${b.state}` as MessageKey));
+
 const underWay = (tasks: Task[]) => tasks.some((t) => t.task_state === 'waiting' || ['planned', 'sending'].includes(t.state));
 
 export function BroadcastDetail({ send, onClose, onChanged }: { send: Broadcast; onClose: () => void; onChanged: () => Promise<void> }) {
@@ -85,7 +88,7 @@ export function BroadcastDetail({ send, onClose, onChanged }: { send: Broadcast;
         {note && <Alert type="success" showIcon title={note} data-testid="broadcast-note" />}
         <Descriptions size="small" column={2} bordered>
           <Descriptions.Item label={t('broadcasts.channel')}>{t(`broadcasts.channel.${send.channel}` as MessageKey)}</Descriptions.Item>
-          <Descriptions.Item label={t('broadcasts.state')}>{t(`broadcasts.state.${send.state}` as MessageKey)}</Descriptions.Item>
+          <Descriptions.Item label={t('broadcasts.state')}>{t(stateKey(send))}</Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.sendAt')}>{formatTime(locale, send.send_at)}</Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.recipients')}>{send.recipients === null || send.recipients === undefined ? '—' : n(send.recipients)}</Descriptions.Item>
         </Descriptions>

@@ -15,7 +15,7 @@ import { formatNumber, formatTime } from '../format';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
-import { BroadcastDetail } from './BroadcastDetail';
+import { BroadcastDetail, stateKey } from './BroadcastDetail';
 
 type Broadcast = Schemas['Broadcast'];
 type Audience = Schemas['BroadcastAudience'];
@@ -94,7 +94,7 @@ export function BroadcastsPage() {
             width: 100,
             render: (s: string, b) => (
               <Tag color={STATE_COLORS[s]} data-testid={`broadcast-state-${b.id}`} data-state={s}>
-                {t(`broadcasts.state.${s}` as MessageKey)}
+                {t(stateKey(b))}
               </Tag>
             ),
           },

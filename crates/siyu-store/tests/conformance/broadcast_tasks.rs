@@ -25,7 +25,8 @@ use crate::wecom_transfers::{follows, member};
 async fn member_tasks_are_claimed_once_answered_once_and_resolved_once() {
     let db = TestDatabase::create().await;
     let store = db.store().await;
-    let scope = store.tenant(tenant(&store, "wecomsends").await.id);
+    let tenant_id = tenant(&store, "wecomsends").await.id;
+    let scope = store.tenant(tenant_id);
     let config = ConnectorConfig::new(
         "wecom",
         "企业微信",
@@ -91,11 +92,22 @@ async fn member_tasks_are_claimed_once_answered_once_and_resolved_once() {
     );
     assert_eq!(scope.get_broadcast(send.id).await.unwrap().batches, 2);
 
-    // 张三's batch: claimed by one try only
+    // 张三's batch: of eight tries at once (nodes sharing one database), one claims it
     let batch = scope.batch_to_send(send.id, 1).await.unwrap().unwrap();
     assert_eq!(batch.sender.as_deref(), Some("zs"));
     assert_eq!(batch.external_userids, vec!["wmA", "wmB"]);
-    let claimed = scope.claim_batch(send.id, 1).await.unwrap().unwrap();
+    let tries: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.tenant(tenant_id).claim_batch(send.id, 1).await })
+        })
+        .collect();
+    let mut claims = Vec::new();
+    for t in tries {
+        claims.extend(t.await.unwrap().unwrap());
+    }
+    assert_eq!(claims.len(), 1, "{claims:?}");
+    let claimed = claims[0];
     assert_eq!(scope.claim_batch(send.id, 1).await.unwrap(), None);
     let again = scope.batch_to_send(send.id, 1).await.unwrap().unwrap();
     assert_eq!(
