@@ -949,6 +949,43 @@ test('a mass send is made in the wizard with a live count, followed to sent, and
   await content.context.close();
 });
 
+test('a mass send renders a message template chosen in the wizard, previewed for a customer', async () => {
+  const { page, context, errors } = await signedIn();
+  const template = await apiPost(page, '/api/v1/message-templates', {
+    name: '浏览器模板',
+    body: '{{ customer.name }}，会员日快乐',
+    fallbacks: { 'customer.name': '亲爱的会员' },
+  });
+  const customers = await apiGet(page, '/api/v1/customers?limit=1');
+  const customer = customers.items[0].id;
+  const expected = await apiPost(page, `/api/v1/message-templates/${template.id}/preview`, { customer_id: customer });
+  await page.getByRole('menuitem', { name: '群发' }).click();
+  await page.waitForURL((url) => url.pathname === '/broadcasts');
+  await page.getByTestId('new-broadcast').click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByText('按客户 ID').click();
+  await dialog.getByLabel('客户 ID，每行一个或用逗号分隔').fill(String(customer));
+  await dialog.getByTestId('broadcast-count').filter({ hasText: '1' }).waitFor();
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByLabel('名称').fill('模板群发');
+  await dialog.getByTestId('broadcast-content-kind').getByText('消息模板').click();
+  await dialog.getByLabel('选择模板').click();
+  await page.locator('.ant-select-item-option').filter({ hasText: '浏览器模板' }).click();
+  await dialog.getByLabel('预览客户 ID').fill(String(customer));
+  await dialog.getByTestId('broadcast-rendered').filter({ hasText: expected.text }).waitFor();
+  await shot(page, 'broadcast-template');
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByTestId('broadcast-next').click();
+  const made = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/broadcasts'));
+  await dialog.getByTestId('broadcast-send').click();
+  const send = await (await made).json();
+  assert.equal((await made).status(), 201, JSON.stringify(send));
+  assert.equal(send.template_id, template.id);
+  await page.getByTestId(`broadcast-state-${send.id}`).and(page.locator('[data-state=sent]')).waitFor({ timeout: 30_000 });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a WeCom mass send becomes one task per member, followed per member and recipient, and members are reminded', async () => {
   const { page, context, errors } = await signedIn();
   await page.getByRole('menuitem', { name: '群发' }).click();

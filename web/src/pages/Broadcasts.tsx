@@ -173,6 +173,7 @@ function idsOf(text: string): number[] {
 
 function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () => Promise<void> }) {
   const { t, locale } = useLocale();
+  const { can } = useSession();
   const [step, setStep] = useState(0);
   const [kind, setKind] = useState<AudienceKind>('everyone');
   const [channel, setChannel] = useState<Channel>('sandbox');
@@ -181,12 +182,42 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   const [cap, setCap] = useState<Cap>('days_in_month');
   const [name, setName] = useState('');
   const [text, setText] = useState('');
+  const [byTemplate, setByTemplate] = useState(false);
+  const [templateId, setTemplateId] = useState<number | null>(null);
+  const [previewCustomer, setPreviewCustomer] = useState('');
+  const [rendered, setRendered] = useState<string | null>(null);
   const [later, setLater] = useState(false);
   const [sendAt, setSendAt] = useState<Dayjs | null>(null);
   const [preview, setPreview] = useState<Preview | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const segments = useApi(() => unwrap(api.GET('/api/v1/segments')), []);
+  const templates = useApi(() => (can('content.read') ? unwrap(api.GET('/api/v1/message-templates', { params: { query: { limit: 100 } } })) : Promise.resolve(null)), []);
+  const template = templates.data?.items.find((x) => x.id === templateId) ?? null;
+
+  // a template's rendering for one customer (on WeCom: as a member task renders it)
+  useEffect(() => {
+    const customer = Number(previewCustomer);
+    if (!byTemplate || !templateId || !Number.isInteger(customer) || customer <= 0) {
+      setRendered(null);
+      return;
+    }
+    let current = true;
+    const timer = window.setTimeout(async () => {
+      try {
+        const answer = await unwrap(
+          api.POST('/api/v1/message-templates/{id}/preview', { params: { path: { id: templateId } }, body: { customer_id: customer, shared: channel === 'wecom' } }),
+        );
+        if (current) setRendered(answer.text);
+      } catch (e) {
+        if (current) setRendered(errorMessage(e));
+      }
+    }, 300);
+    return () => {
+      current = false;
+      window.clearTimeout(timer);
+    };
+  }, [byTemplate, templateId, previewCustomer, channel]);
 
   const audience: Audience | null = useMemo(() => {
     if (kind === 'everyone') return 'everyone';
@@ -220,7 +251,8 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   }, [audience, cap, channel]);
 
   const bytes = new TextEncoder().encode(text.trim()).length;
-  const canNext = [audience !== null && (preview?.recipients ?? 0) > 0, name.trim() !== '' && text.trim() !== '' && bytes <= TEXT_MAX_BYTES, !later || sendAt !== null][step] ?? true;
+  const hasContent = byTemplate ? templateId !== null : text.trim() !== '' && bytes <= TEXT_MAX_BYTES;
+  const canNext = [audience !== null && (preview?.recipients ?? 0) > 0, name.trim() !== '' && hasContent, !later || sendAt !== null][step] ?? true;
 
   async function send() {
     if (!audience) return;
@@ -229,7 +261,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
     try {
       await unwrap(
         api.POST('/api/v1/broadcasts', {
-          body: { name: name.trim(), channel, audience, text, frequency_cap: cap, send_at: later && sendAt ? sendAt.toISOString() : undefined },
+          body: { name: name.trim(), channel, audience, ...(byTemplate && templateId ? { template_id: templateId } : { text }), frequency_cap: cap, send_at: later && sendAt ? sendAt.toISOString() : undefined },
         }),
       );
       await onMade();
@@ -319,8 +351,33 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
       {step === 1 && (
         <Space orientation="vertical" style={{ width: '100%' }}>
           <Input aria-label={t('common.name')} placeholder={t('common.name')} maxLength={100} value={name} onChange={(e) => setName(e.target.value)} />
-          <Input.TextArea aria-label={t('broadcasts.text')} placeholder={t('broadcasts.text')} rows={6} value={text} onChange={(e) => setText(e.target.value)} />
-          <Typography.Text type={bytes > TEXT_MAX_BYTES ? 'danger' : 'secondary'}>{t('broadcasts.bytes', { n: n(bytes), max: n(TEXT_MAX_BYTES) })}</Typography.Text>
+          {templates.data && (
+            <Radio.Group value={byTemplate} onChange={(e) => setByTemplate(e.target.value as boolean)} aria-label={t('broadcasts.contentKind')} data-testid="broadcast-content-kind">
+              <Radio value={false}>{t('broadcasts.byText')}</Radio>
+              <Radio value={true}>{t('broadcasts.byTemplate')}</Radio>
+            </Radio.Group>
+          )}
+          {byTemplate ? (
+            <>
+              <Select<number>
+                aria-label={t('broadcasts.template')}
+                placeholder={t('broadcasts.template')}
+                value={templateId ?? undefined}
+                onChange={setTemplateId}
+                style={{ width: '100%' }}
+                options={(templates.data?.items ?? []).map((x) => ({ value: x.id, label: x.name }))}
+              />
+              {template && <Typography.Paragraph style={{ whiteSpace: 'pre-wrap', margin: 0 }}>{template.body}</Typography.Paragraph>}
+              {channel === 'wecom' && template?.per_customer && <Typography.Text type="secondary">{t('broadcasts.previewShared')}</Typography.Text>}
+              <Input aria-label={t('broadcasts.previewFor')} placeholder={t('broadcasts.previewFor')} value={previewCustomer} onChange={(e) => setPreviewCustomer(e.target.value)} style={{ width: 240 }} />
+              {rendered && <Alert type="info" title={rendered} data-testid="broadcast-rendered" />}
+            </>
+          ) : (
+            <>
+              <Input.TextArea aria-label={t('broadcasts.text')} placeholder={t('broadcasts.text')} rows={6} value={text} onChange={(e) => setText(e.target.value)} />
+              <Typography.Text type={bytes > TEXT_MAX_BYTES ? 'danger' : 'secondary'}>{t('broadcasts.bytes', { n: n(bytes), max: n(TEXT_MAX_BYTES) })}</Typography.Text>
+            </>
+          )}
         </Space>
       )}
       {step === 2 && (
@@ -340,7 +397,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
           <Descriptions.Item label={t('broadcasts.recipients')}>{n(preview?.recipients ?? 0)}</Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.cap')}>{t(`broadcasts.cap.${cap}` as MessageKey)}</Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.text')}>
-            <Typography.Paragraph style={{ whiteSpace: 'pre-wrap', margin: 0 }}>{text.trim()}</Typography.Paragraph>
+            <Typography.Paragraph style={{ whiteSpace: 'pre-wrap', margin: 0 }}>{byTemplate ? `${template?.name ?? ''}：${template?.body ?? ''}` : text.trim()}</Typography.Paragraph>
           </Descriptions.Item>
           <Descriptions.Item label={t('broadcasts.sendAt')}>{later && sendAt ? formatTime(locale, sendAt.toISOString()) : t('broadcasts.now')}</Descriptions.Item>
         </Descriptions>

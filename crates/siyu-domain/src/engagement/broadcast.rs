@@ -14,8 +14,9 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::engagement::template::{MessageTemplate, TemplateSnapshot};
 use crate::error::{DomainError, check_name};
-use crate::ids::{BroadcastId, ConnectorId, CustomerId, StaffId};
+use crate::ids::{BroadcastId, ConnectorId, CustomerId, MessageTemplateId, StaffId};
 use crate::order::string_enum;
 use crate::time::TimeZone;
 
@@ -128,8 +129,13 @@ pub struct NewBroadcast {
     #[serde(default)]
     pub connector_id: Option<ConnectorId>,
     pub audience: BroadcastAudience,
-    /// The message, as the recipient reads it.
-    pub text: String,
+    /// The message, as the recipient reads it; or
+    #[serde(default)]
+    pub text: Option<String>,
+    /// a message template, rendered for each customer (on WeCom, once per member task:
+    /// the member's values, the customers' fallbacks). One of the two.
+    #[serde(default)]
+    pub template_id: Option<MessageTemplateId>,
     /// Default: the days of the month, as WeCom.
     #[serde(default)]
     pub frequency_cap: Option<FrequencyCap>,
@@ -149,7 +155,10 @@ fn sandbox() -> BroadcastChannel {
 pub struct BroadcastChange {
     pub name: Option<String>,
     pub audience: Option<BroadcastAudience>,
+    /// A new text (the template, if any, is dropped), or
     pub text: Option<String>,
+    /// a new template (the text is its body).
+    pub template_id: Option<MessageTemplateId>,
     pub frequency_cap: Option<FrequencyCap>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub send_at: Option<String>,
@@ -164,7 +173,10 @@ pub struct BroadcastSpec {
     /// one; `None` on the sandbox).
     pub connector: Option<ConnectorId>,
     pub audience: BroadcastAudience,
+    /// The text, or the template's body.
     pub text: String,
+    /// The template, as it is now, when the send renders one.
+    pub template: Option<TemplateSnapshot>,
     pub frequency_cap: FrequencyCap,
     pub send_at: i64,
 }
@@ -179,7 +191,10 @@ pub struct Broadcast {
     pub connector_id: Option<ConnectorId>,
     pub state: BroadcastState,
     pub audience: BroadcastAudience,
+    /// The text, or the body of the template it renders.
     pub text: String,
+    /// The message template the send renders (as it was when the send was made).
+    pub template_id: Option<MessageTemplateId>,
     pub frequency_cap: FrequencyCap,
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -207,8 +222,36 @@ pub struct Broadcast {
     pub finished_at: Option<i64>,
 }
 
+/// What a send says: a text, or a template (loaded by the caller from `template_id`).
+fn content(
+    text: Option<String>,
+    template_id: Option<MessageTemplateId>,
+    template: Option<&MessageTemplate>,
+) -> Result<(String, Option<TemplateSnapshot>), DomainError> {
+    match (text, template_id, template) {
+        (Some(_), Some(_), _) => Err(DomainError::invalid(
+            "template_id",
+            "a send has a text or a template, not both",
+        )),
+        (Some(text), None, _) => Ok((text, None)),
+        (None, Some(id), Some(t)) if t.id == id => {
+            Ok((t.body.clone(), Some(TemplateSnapshot::of(t))))
+        }
+        (None, Some(_), _) => Err(DomainError::invalid("template_id", "no such template")),
+        (None, None, _) => Err(DomainError::invalid(
+            "text",
+            "must not be empty: a send says something (a text or a template_id)",
+        )),
+    }
+}
+
 impl NewBroadcast {
-    pub fn check(self, now: i64) -> Result<BroadcastSpec, DomainError> {
+    /// Checks a send; `template` is the template `template_id` names, if any.
+    pub fn check(
+        self,
+        now: i64,
+        template: Option<&MessageTemplate>,
+    ) -> Result<BroadcastSpec, DomainError> {
         let send_at = match self.send_at.as_deref() {
             Some(text) => parse_time("send_at", text)?,
             None => now,
@@ -219,12 +262,12 @@ impl NewBroadcast {
                 "only a WeCom send goes through a connector",
             ));
         }
+        let (text, template) = content(self.text, self.template_id, template)?;
         spec(
             &self.name,
-            self.channel,
-            self.connector_id,
+            (self.channel, self.connector_id),
             self.audience,
-            self.text,
+            (text, template),
             self.frequency_cap.unwrap_or(FrequencyCap::DaysInMonth),
             send_at,
         )
@@ -233,8 +276,16 @@ impl NewBroadcast {
 
 impl BroadcastChange {
     /// The send as it will be after the change; refused (409) once its time has come
-    /// or it is no longer waiting.
-    pub fn apply(self, to: &Broadcast, now: i64) -> Result<BroadcastSpec, DomainError> {
+    /// or it is no longer waiting. `kept` is the template the send renders now (kept
+    /// when neither a text nor a template is given); `template` the one `template_id`
+    /// names.
+    pub fn apply(
+        self,
+        to: &Broadcast,
+        now: i64,
+        kept: Option<TemplateSnapshot>,
+        template: Option<&MessageTemplate>,
+    ) -> Result<BroadcastSpec, DomainError> {
         if to.state != BroadcastState::Scheduled || to.send_at <= now {
             return Err(DomainError::Conflict(format!(
                 "this send is {} since its time: it can no longer be changed",
@@ -245,12 +296,16 @@ impl BroadcastChange {
             Some(text) => parse_time("send_at", text)?,
             None => to.send_at,
         };
+        let (text, template) = if self.text.is_none() && self.template_id.is_none() {
+            (to.text.clone(), kept)
+        } else {
+            content(self.text, self.template_id, template)?
+        };
         spec(
             self.name.as_deref().unwrap_or(&to.name),
-            to.channel,
-            to.connector_id,
+            (to.channel, to.connector_id),
             self.audience.unwrap_or_else(|| to.audience.clone()),
-            self.text.unwrap_or_else(|| to.text.clone()),
+            (text, template),
             self.frequency_cap.unwrap_or(to.frequency_cap),
             send_at,
         )
@@ -265,10 +320,9 @@ fn parse_time(field: &str, text: &str) -> Result<i64, DomainError> {
 
 fn spec(
     name: &str,
-    channel: BroadcastChannel,
-    connector: Option<ConnectorId>,
+    (channel, connector): (BroadcastChannel, Option<ConnectorId>),
     audience: BroadcastAudience,
-    text: String,
+    (text, template): (String, Option<TemplateSnapshot>),
     frequency_cap: FrequencyCap,
     send_at: i64,
 ) -> Result<BroadcastSpec, DomainError> {
@@ -295,7 +349,7 @@ fn spec(
             "must not contain control characters (line breaks and tabs may stay)",
         ));
     }
-    if text.contains("{{") || text.contains("{%") {
+    if template.is_none() && (text.contains("{{") || text.contains("{%")) {
         return Err(DomainError::invalid(
             "text",
             "shows template syntax ({{ or {%): personalised texts are message templates",
@@ -322,6 +376,7 @@ fn spec(
         connector,
         audience,
         text,
+        template,
         frequency_cap,
         send_at,
     })
@@ -445,7 +500,8 @@ mod tests {
             channel: BroadcastChannel::Sandbox,
             connector_id: None,
             audience,
-            text: text.into(),
+            text: Some(text.into()),
+            template_id: None,
             frequency_cap: None,
             send_at: None,
         };
@@ -454,20 +510,23 @@ mod tests {
             Err(DomainError::Invalid(e)) => e.field,
             other => panic!("{other:?}"),
         };
-        assert_eq!(field(new("  ", list()).check(0)), "text");
-        assert_eq!(field(new(&"好".repeat(1_400), list()).check(0)), "text");
+        assert_eq!(field(new("  ", list()).check(0, None)), "text");
         assert_eq!(
-            field(new("你好 {{customer.name}}", list()).check(0)),
+            field(new(&"好".repeat(1_400), list()).check(0, None)),
             "text"
         );
         assert_eq!(
-            field(new("你好", BroadcastAudience::Customers(vec![])).check(0)),
+            field(new("你好 {{customer.name}}", list()).check(0, None)),
+            "text"
+        );
+        assert_eq!(
+            field(new("你好", BroadcastAudience::Customers(vec![])).check(0, None)),
             "audience"
         );
         let mut late = new("你好", list());
         late.send_at = Some("tomorrow".into());
-        assert_eq!(field(late.check(0)), "send_at");
-        let ok = new(" 你好 ", list()).check(7).unwrap();
+        assert_eq!(field(late.check(0, None)), "send_at");
+        let ok = new(" 你好 ", list()).check(7, None).unwrap();
         assert_eq!((ok.text.as_str(), ok.send_at), ("你好", 7));
         assert_eq!(ok.frequency_cap, FrequencyCap::DaysInMonth);
     }

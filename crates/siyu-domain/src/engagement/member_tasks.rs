@@ -41,6 +41,9 @@ pub struct MemberTask {
     pub staff: StaffId,
     /// (customer id, external_userid), by customer id.
     pub recipients: Vec<(i64, String)>,
+    /// The task's own text (a template rendered with the member's values); `None`:
+    /// the send's text.
+    pub text: Option<String>,
 }
 
 /// Leads each recipient of a plan to one member (dropping, with their reason, those no
@@ -82,6 +85,7 @@ pub fn assign_members(plan: &mut Plan, routes: &[WecomRoute]) -> Vec<MemberTask>
                         userid: route.userid.clone(),
                         staff: route.staff,
                         recipients: Vec::new(),
+                        text: None,
                     })
                     .recipients
                     .push((customer, route.external_userid.clone()));
@@ -105,6 +109,7 @@ pub fn assign_members(plan: &mut Plan, routes: &[WecomRoute]) -> Vec<MemberTask>
                 userid: whole.userid.clone(),
                 staff: whole.staff,
                 recipients: chunk.to_vec(),
+                text: None,
             });
         }
     }
@@ -338,11 +343,13 @@ mod tests {
                     userid: "alice".into(),
                     staff: StaffId(1),
                     recipients: vec![(2, "wm2alice".into()), (5, "wm5alice".into())],
+                    text: None,
                 },
                 MemberTask {
                     userid: "bob".into(),
                     staff: StaffId(2),
                     recipients: vec![(1, "wm1bob".into())],
+                    text: None,
                 },
             ]
         );

@@ -111,6 +111,43 @@ pub struct MessageTemplate {
     pub updated_at: i64,
 }
 
+/// A template as a mass send keeps it (`broadcasts.template`): what it was when the send
+/// was made, so that a template changed or deleted later does not change a send that was
+/// previewed, and every try of a batch renders the same text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSnapshot {
+    pub id: MessageTemplateId,
+    pub name: String,
+    pub body: String,
+    pub fallbacks: BTreeMap<String, String>,
+}
+
+impl TemplateSnapshot {
+    pub fn of(template: &MessageTemplate) -> Self {
+        Self {
+            id: template.id,
+            name: template.name.clone(),
+            body: template.body.clone(),
+            fallbacks: template.fallbacks.clone(),
+        }
+    }
+
+    /// The template to render (its variables read again from the body).
+    pub fn template(&self) -> Result<MessageTemplate, DomainError> {
+        let named = variables(&self.body)?;
+        Ok(MessageTemplate {
+            id: self.id,
+            name: self.name.clone(),
+            body: self.body.clone(),
+            fallbacks: self.fallbacks.clone(),
+            per_customer: named.iter().any(Variable::per_customer),
+            variables: named.iter().map(Variable::path).collect(),
+            created_at: 0,
+            updated_at: 0,
+        })
+    }
+}
+
 /// A template as given to create one.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -412,6 +449,20 @@ impl MessageTemplate {
             .collect();
         render_with(&self.body, &self.fallbacks, &named, value)
             .or_else(|_| render_with(&self.body, &self.fallbacks, &named, |_| None))
+    }
+
+    /// Renders for one recipient as a send needs it: the text only, the fallbacks'
+    /// rendering when the values' would pass WeCom's limit.
+    pub fn render_text(&self, value: impl Fn(&Variable) -> Option<String>) -> String {
+        let fitting = |r: Result<Rendered, RenderError>| {
+            r.ok()
+                .map(|r| r.text)
+                .filter(|t| !t.trim().is_empty() && t.len() <= TEXT_MAX_BYTES)
+        };
+        fitting(self.render(value))
+            .or_else(|| fitting(self.render(|_| None)))
+            // a saved template renders with its fallbacks: this is the body's own text
+            .unwrap_or_else(|| self.body.clone())
     }
 
     /// Renders once for many customers (a WeCom member task): values per customer are

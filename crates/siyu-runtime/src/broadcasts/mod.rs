@@ -23,6 +23,8 @@ mod wecom;
 
 pub use following::{following, remindable, reminding};
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use serde_json::json;
 use siyu_audience::Condition;
@@ -32,10 +34,11 @@ use siyu_domain::engagement::broadcast::{
     SANDBOX_BATCH, plan,
 };
 use siyu_domain::engagement::member_tasks::{MemberTask, assign_members};
+use siyu_domain::engagement::template::TemplateSnapshot;
 use siyu_domain::ids::{BroadcastId, ConnectorId};
 use siyu_domain::jobs::kind;
 use siyu_domain::time::TimeZone;
-use siyu_store::{PlannedBatches, StoreError, TenantScope};
+use siyu_store::{PlannedBatches, StoreError, TemplateValues, TenantScope};
 
 use crate::audience::{AudienceError, Audiences};
 use crate::runner::uncancelled;
@@ -115,13 +118,20 @@ async fn plan_send(services: &Services, ctx: JobContext) -> Result<(), JobError>
             connector: send.connector_id,
             cap: send.frequency_cap,
         };
-        let planned = plan_now(&services.audiences, &scope, &target, read_at)
+        let mut planned = plan_now(&services.audiences, &scope, &target, read_at)
             .await
             .map_err(|e| match e {
                 AudienceError::Store(e) => JobError::from(e),
                 // a segment deleted since, a tag renamed away: it will not get better
                 other => JobError::permanent(other),
             })?;
+        if let (Some(template), Some(connector)) = (
+            system.broadcast_template(id).await?,
+            send.connector_id
+                .filter(|_| send.channel == BroadcastChannel::Wecom),
+        ) {
+            render_member_tasks(&system, connector, &template, &mut planned.tasks).await?;
+        }
         let total = planned.plan.recipients.len() as i64;
         let store = services.store.clone();
         let stored = uncancelled(async move {
@@ -150,6 +160,41 @@ async fn plan_send(services: &Services, ctx: JobContext) -> Result<(), JobError>
         }
     }
     Err(JobError::retry("other sends kept being planned meanwhile"))
+}
+
+/// Renders a template once per member task: the member's name and the brand's, the
+/// customers' values their fallbacks (one text for many customers).
+async fn render_member_tasks(
+    scope: &TenantScope<'_>,
+    connector: ConnectorId,
+    template: &TemplateSnapshot,
+    tasks: &mut [MemberTask],
+) -> Result<(), JobError> {
+    let template = template
+        .template()
+        .map_err(|e| JobError::permanent(format!("the send's template: {e}")))?;
+    let names: HashMap<String, String> = scope
+        .wecom_members(connector)
+        .await?
+        .into_iter()
+        .map(|m| (m.userid, m.name))
+        .collect();
+    let brand = scope.get().await?.name;
+    for task in tasks {
+        let values = TemplateValues {
+            member_name: names.get(&task.userid).cloned(),
+            brand_name: Some(brand.clone()),
+            ..TemplateValues::default()
+        };
+        task.text = Some(template.render_text(|v| {
+            if v.per_customer() {
+                None
+            } else {
+                values.value(v)
+            }
+        }));
+    }
+    Ok(())
 }
 
 /// What a send is planned for.
@@ -254,8 +299,12 @@ async fn send_to_sandbox(
                 None => return scope.cancel_batch(id, number).await,
             }
         } else {
+            let texts = match &batch.template {
+                Some(template) => Some(render_each(&scope, template, &batch.recipients).await?),
+                None => None,
+            };
             scope
-                .sandbox_deliver(id, number, &batch.text, &batch.recipients)
+                .sandbox_deliver(id, number, &batch.text, &batch.recipients, texts.as_deref())
                 .await?
         };
         let record = json!({
@@ -269,4 +318,23 @@ async fn send_to_sandbox(
     })
     .await??;
     Ok(())
+}
+
+/// Renders a template for each recipient with their own values (missing ones: the
+/// fallbacks), in the order of `recipients`.
+async fn render_each(
+    scope: &TenantScope<'_>,
+    template: &TemplateSnapshot,
+    recipients: &[i64],
+) -> Result<Vec<String>, StoreError> {
+    let template = template.template().map_err(StoreError::Domain)?;
+    let values = scope.template_values_of(recipients).await?;
+    let none = TemplateValues::default();
+    Ok(recipients
+        .iter()
+        .map(|c| {
+            let values = values.get(c).unwrap_or(&none);
+            template.render_text(|v| values.value(v))
+        })
+        .collect())
 }

@@ -513,3 +513,97 @@ async fn staff_send_within_their_reach_and_see_their_own_sends() {
     .await
     .expect(403);
 }
+
+#[tokio::test]
+async fn a_template_send_renders_each_customers_values_as_the_template_was_when_made() {
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    let (_, key) = source(&app).await;
+    let named = customer(
+        &app,
+        &key,
+        "tpl-1",
+        json!({"name": "王芳", "level": "金卡"}),
+    )
+    .await;
+    let bare = customer(&app, &key, "tpl-2", json!({"level": " "})).await;
+    let template = app
+        .post(
+            "/api/v1/message-templates",
+            token,
+            json!({"name": "会员日", "body": "{{ customer.name }}，您的{{ customer.traits.level }}权益已到账",
+                   "fallbacks": {"customer.name": "亲爱的会员", "customer.traits.level": "会员"}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    // scheduled for later; the template changes meanwhile; the send keeps what it was
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339();
+    let id = app
+        .post(
+            "/api/v1/broadcasts",
+            token,
+            json!({"name": "模板群发", "audience": {"customers": [named, bare]},
+                   "template_id": template, "send_at": later}),
+        )
+        .await
+        .expect(201)
+        .body;
+    assert_eq!(id["template_id"], template);
+    assert_eq!(
+        id["text"],
+        "{{ customer.name }}，您的{{ customer.traits.level }}权益已到账"
+    );
+    let id = id["id"].as_i64().unwrap();
+    app.patch(
+        &format!("/api/v1/message-templates/{template}"),
+        token,
+        json!({"body": "{{ customer.name }}，活动已结束"}),
+    )
+    .await
+    .expect(200);
+    let now = chrono::Utc::now().to_rfc3339();
+    app.patch(
+        &format!("/api/v1/broadcasts/{id}"),
+        token,
+        json!({"send_at": now}),
+    )
+    .await
+    .expect(200);
+    assert_eq!(finished(&app, id).await["state"], "sent");
+    let scope = app.store.tenant(app.tenant.id);
+    assert_eq!(
+        scope.sandbox_texts(BroadcastId(id), named).await.unwrap(),
+        vec!["王芳，您的金卡权益已到账"]
+    );
+    // no name and a blank trait: the fallbacks, never an empty greeting or {{…}}
+    assert_eq!(
+        scope.sandbox_texts(BroadcastId(id), bare).await.unwrap(),
+        vec!["亲爱的会员，您的会员权益已到账"]
+    );
+
+    // a text and a template, neither, or a template that is not one: refused
+    for (body, field) in [
+        (
+            json!({"name": "x", "audience": {"customers": [named]}, "text": "你好",
+                   "template_id": template}),
+            "template_id",
+        ),
+        (
+            json!({"name": "x", "audience": {"customers": [named]}, "template_id": 999_999}),
+            "template_id",
+        ),
+        (
+            json!({"name": "x", "audience": {"customers": [named]}}),
+            "text",
+        ),
+    ] {
+        let answer = app
+            .post("/api/v1/broadcasts", token, body)
+            .await
+            .expect(422);
+        assert_eq!(field_of(&answer.body), field, "{}", answer.body);
+    }
+}

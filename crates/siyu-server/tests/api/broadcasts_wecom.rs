@@ -549,6 +549,55 @@ async fn a_lost_call_that_cannot_be_told_apart_waits_for_a_person() {
 }
 
 #[tokio::test]
+async fn a_template_renders_once_per_member_task_with_the_members_values() {
+    let w = World::new().await;
+    let token = &w.app.admin_token;
+    let template = w
+        .app
+        .post(
+            "/api/v1/message-templates",
+            token,
+            json!({"name": "顾问推荐", "body": "{{ customer.name }}您好，我是{{ member.name }}",
+                   "fallbacks": {"customer.name": "亲爱的朋友", "member.name": "您的顾问"}}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let ids = w.ids(&["wmZS02", "wmLS01"]).await;
+    let id = w
+        .app
+        .post(
+            "/api/v1/broadcasts",
+            token,
+            json!({"name": "模板", "channel": "wecom", "audience": {"customers": ids},
+                   "template_id": template}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    w.tasks_until(id, "tasks made", all_made).await;
+    let mut texts: Vec<(String, String)> = w
+        .standin
+        .mass_messages()
+        .into_iter()
+        .map(|m| (m.tasks[0].userid.clone(), m.text))
+        .collect();
+    texts.sort();
+    // one text per member: the member's name, the customers' fallback
+    assert_eq!(
+        texts,
+        vec![
+            ("lisi".to_owned(), "亲爱的朋友您好，我是李四".to_owned()),
+            ("zhangsan".to_owned(), "亲爱的朋友您好，我是张三".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn bad_wecom_sends_are_refused() {
     let w = World::new().await;
     let token = &w.app.admin_token;

@@ -11,6 +11,7 @@
 use serde_json::Value;
 use serde_json::json;
 use siyu_domain::engagement::broadcast::BroadcastChannel;
+use siyu_domain::engagement::template::TemplateSnapshot;
 use siyu_domain::ids::{BroadcastId, ConnectorId};
 use siyu_domain::jobs::kind;
 
@@ -22,6 +23,8 @@ use crate::{Result, StoreError, TenantScope};
 
 /// Messages per multi-row insert into the sandbox's inbox.
 const INSERT_CHUNK: usize = 2_000;
+/// Messages with their own text per multi-row insert (5 bound values each).
+const TEXT_INSERT_CHUNK: usize = 500;
 
 /// A batch as its sender needs it.
 #[derive(Debug, Clone)]
@@ -29,7 +32,11 @@ pub struct BatchToSend {
     pub channel: BroadcastChannel,
     /// A WeCom send's connector.
     pub connector: Option<ConnectorId>,
+    /// The text (a member task's own, when a template was rendered for its member).
     pub text: String,
+    /// The template to render for each customer, on channels that send one message per
+    /// customer (the sandbox).
+    pub template: Option<TemplateSnapshot>,
     /// By customer id.
     pub recipients: Vec<i64>,
     /// A WeCom batch's member (userid) and each recipient's external_userid (in the
@@ -74,6 +81,7 @@ impl TenantScope<'_> {
             channel: String,
             connector_id: Option<i64>,
             text: String,
+            template: Option<String>,
             state: String,
             send_state: String,
             sender_userid: Option<String>,
@@ -81,8 +89,9 @@ impl TenantScope<'_> {
         }
         let row: Option<Row> = on_db!(self.store, |db| {
             sqlx::query_as(
-                "SELECT s.channel, s.connector_id, s.text, b.state, s.state AS send_state, \
-                 b.sender_userid, b.intent_at FROM broadcast_batches b \
+                "SELECT s.channel, s.connector_id, COALESCE(b.text, s.text) AS text, s.template, \
+                 b.state, s.state AS send_state, b.sender_userid, b.intent_at \
+                 FROM broadcast_batches b \
                  JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
                  WHERE b.tenant_id = $1 AND b.broadcast_id = $2 AND b.batch = $3",
             )
@@ -122,6 +131,7 @@ impl TenantScope<'_> {
             channel: BroadcastChannel::parse("channel", &row.channel)?,
             connector: row.connector_id.map(ConnectorId),
             text: row.text,
+            template: super::broadcasts::template_of(row.template.as_deref())?,
             recipients: rows.into_iter().map(|r| r.customer_id).collect(),
             sender: row.sender_userid,
             external_userids,
@@ -317,6 +327,7 @@ impl TenantScope<'_> {
         batch: i64,
         text: &str,
         recipients: &[i64],
+        texts: Option<&[String]>,
     ) -> Result<SandboxAnswer> {
         let now = now_ms();
         let mut tx = self.store.begin_writing().await?;
@@ -358,18 +369,44 @@ impl TenantScope<'_> {
             .await?;
         });
         let tenant = self.tenant.0;
-        for chunk in recipients.chunks(INSERT_CHUNK) {
-            let values: Vec<String> = chunk
+        if let Some(texts) = texts {
+            // one text per customer (a template rendered for each), bound
+            let rows: Vec<(i64, &str)> = recipients
                 .iter()
-                .map(|customer| format!("({tenant},{},{batch},{customer})", id.0))
+                .copied()
+                .zip(texts.iter().map(String::as_str))
                 .collect();
-            let sql = format!(
-                "INSERT INTO sandbox_messages (tenant_id, broadcast_id, batch, customer_id) VALUES {}",
-                values.join(",")
-            );
-            on_tx!(&mut tx, |c| {
-                sqlx::query(&sql).execute(&mut *c).await?;
-            });
+            for chunk in rows.chunks(TEXT_INSERT_CHUNK) {
+                on_tx!(&mut tx, |c| {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO sandbox_messages (tenant_id, broadcast_id, batch, customer_id, \
+                         text) ",
+                    );
+                    insert.push_values(chunk, |mut row, (customer, text)| {
+                        row.push_bind(tenant)
+                            .push_bind(id.0)
+                            .push_bind(batch)
+                            .push_bind(*customer)
+                            .push_bind(*text);
+                    });
+                    insert.build().execute(&mut *c).await?;
+                });
+            }
+        } else {
+            for chunk in recipients.chunks(INSERT_CHUNK) {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|customer| format!("({tenant},{},{batch},{customer})", id.0))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO sandbox_messages (tenant_id, broadcast_id, batch, customer_id) \
+                     VALUES {}",
+                    values.join(",")
+                );
+                on_tx!(&mut tx, |c| {
+                    sqlx::query(&sql).execute(&mut *c).await?;
+                });
+            }
         }
         tx.commit().await?;
         Ok(SandboxAnswer {
@@ -377,6 +414,23 @@ impl TenantScope<'_> {
             delivered_at: now,
             again: false,
         })
+    }
+
+    /// The texts the sandbox holds for one customer of a send (a template's rendering,
+    /// or the delivery's text).
+    pub async fn sandbox_texts(&self, id: BroadcastId, customer: i64) -> Result<Vec<String>> {
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar(
+                "SELECT COALESCE(m.text, d.text) FROM sandbox_messages m \
+                 JOIN sandbox_deliveries d ON d.broadcast_id = m.broadcast_id AND d.batch = m.batch \
+                 WHERE m.broadcast_id = $1 AND m.tenant_id = $2 AND m.customer_id = $3",
+            )
+            .bind(id.0)
+            .bind(self.tenant.0)
+            .bind(customer)
+            .fetch_all(db)
+            .await?
+        }))
     }
 
     /// What the sandbox received for a send, against its recipients: messages and

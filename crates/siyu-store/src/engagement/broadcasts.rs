@@ -19,8 +19,9 @@ use siyu_domain::engagement::broadcast::{
     FrequencyCap, Plan,
 };
 use siyu_domain::engagement::member_tasks::MemberTask;
+use siyu_domain::engagement::template::TemplateSnapshot;
 use siyu_domain::error::DomainError;
-use siyu_domain::ids::{BroadcastId, ConnectorId, CustomerId, StaffId};
+use siyu_domain::ids::{BroadcastId, ConnectorId, CustomerId, MessageTemplateId, StaffId};
 use siyu_domain::jobs::kind;
 use siyu_domain::page::{Page, PageRequest};
 
@@ -30,7 +31,7 @@ use crate::jobs::{NewJob, enqueue_in};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
-const BROADCAST_COLUMNS: &str = "id, name, channel, connector_id, state, audience, text, frequency_cap, \
+const BROADCAST_COLUMNS: &str = "id, name, channel, connector_id, state, audience, text, template_id, frequency_cap, \
      send_at, recipients, excluded, batches, sent, batches_sent, created_by_staff_id, \
      created_at, updated_at, finished_at";
 
@@ -46,6 +47,7 @@ struct BroadcastRow {
     state: String,
     audience: String,
     text: String,
+    template_id: Option<i64>,
     frequency_cap: String,
     send_at: i64,
     recipients: Option<i64>,
@@ -84,6 +86,7 @@ impl TryFrom<BroadcastRow> for Broadcast {
                 .collect(),
             name: r.name,
             text: r.text,
+            template_id: r.template_id.map(MessageTemplateId),
             send_at: r.send_at,
             recipients: r.recipients,
             sent: r.sent,
@@ -95,6 +98,22 @@ impl TryFrom<BroadcastRow> for Broadcast {
             finished_at: r.finished_at,
         })
     }
+}
+
+/// The template column: the snapshot as JSON, or NULL.
+fn template_text(spec: &BroadcastSpec) -> Result<Option<String>> {
+    spec.template
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("template: {e}")))
+}
+
+/// Reads the template column.
+pub(crate) fn template_of(text: Option<&str>) -> Result<Option<TemplateSnapshot>> {
+    text.map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("a send's template: {e}")))
 }
 
 fn audience_text(audience: &BroadcastAudience) -> Result<String> {
@@ -179,12 +198,15 @@ impl TenantScope<'_> {
         let now = now_ms();
         let audience = audience_text(&spec.audience)?;
         let connector = self.connector_of_send(spec.channel, spec.connector).await?;
+        let template = template_text(spec)?;
         let mut tx = self.store.begin().await?;
         let id: i64 = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
                 "INSERT INTO broadcasts (tenant_id, name, channel, connector_id, state, audience, \
-                 text, frequency_cap, send_at, created_by_staff_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $10, 'scheduled', $4, $5, $6, $7, $8, $9, $9) RETURNING id",
+                 text, frequency_cap, send_at, created_by_staff_id, created_at, updated_at, \
+                 template_id, template) \
+                 VALUES ($1, $2, $3, $10, 'scheduled', $4, $5, $6, $7, $8, $9, $9, $11, $12) \
+                 RETURNING id",
             )
             .bind(self.tenant.0)
             .bind(&spec.name)
@@ -196,6 +218,8 @@ impl TenantScope<'_> {
             .bind(created_by.map(|s| s.0))
             .bind(now)
             .bind(connector.map(|c| c.0))
+            .bind(spec.template.as_ref().map(|t| t.id.0))
+            .bind(&template)
             .fetch_one(&mut *c)
             .await?
         });
@@ -232,6 +256,19 @@ impl TenantScope<'_> {
                 .await?
         });
         row.ok_or(StoreError::NotFound("broadcast"))?.try_into()
+    }
+
+    /// The template a send the scope reaches renders, as it was when the send was made.
+    pub async fn broadcast_template(&self, id: BroadcastId) -> Result<Option<TemplateSnapshot>> {
+        self.get_broadcast(id).await?;
+        let text: Option<String> = on_db!(self.store, |db| {
+            sqlx::query_scalar("SELECT template FROM broadcasts WHERE tenant_id = $1 AND id = $2")
+                .bind(self.tenant.0)
+                .bind(id.0)
+                .fetch_one(db)
+                .await?
+        });
+        template_of(text.as_deref())
     }
 
     /// The sends the scope reaches, newest first.
@@ -275,12 +312,13 @@ impl TenantScope<'_> {
         self.check_changes_audience_of(before, actor)?;
         let now = now_ms();
         let audience = audience_text(&spec.audience)?;
+        let template = template_text(spec)?;
         let mut tx = self.store.begin().await?;
         // as read: a change made meanwhile (another edit, planning) is not overwritten
         let changed = on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE broadcasts SET name = $1, audience = $2, text = $3, frequency_cap = $4, \
-                 send_at = $5, updated_at = $6 \
+                 send_at = $5, updated_at = $6, template_id = $10, template = $11 \
                  WHERE tenant_id = $7 AND id = $8 AND state = 'scheduled' AND send_at > $6 \
                  AND updated_at = $9",
             )
@@ -293,6 +331,8 @@ impl TenantScope<'_> {
             .bind(self.tenant.0)
             .bind(id.0)
             .bind(before.updated_at)
+            .bind(spec.template.as_ref().map(|t| t.id.0))
+            .bind(&template)
             .execute(&mut *c)
             .await?
             .rows_affected()
@@ -674,7 +714,7 @@ async fn insert_member_task(
     on_tx!(tx, |c| {
         sqlx::query(
             "INSERT INTO broadcast_batches (tenant_id, broadcast_id, batch, recipients, state, \
-             sender_userid, sender_staff_id) VALUES ($1, $2, $3, $4, 'planned', $5, $6)",
+             sender_userid, sender_staff_id, text) VALUES ($1, $2, $3, $4, 'planned', $5, $6, $7)",
         )
         .bind(tenant)
         .bind(broadcast)
@@ -682,6 +722,7 @@ async fn insert_member_task(
         .bind(task.recipients.len() as i64)
         .bind(&task.userid)
         .bind(task.staff.0)
+        .bind(task.text.as_deref())
         .execute(&mut *c)
         .await?;
     });

@@ -3,7 +3,7 @@
 //! them (their name and traits, their owner member, the code that first brought them,
 //! the brand).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde_json::json;
 use siyu_domain::audit::{Actor, AuditRecord, action};
@@ -14,7 +14,7 @@ use siyu_domain::ids::{CustomerId, MessageTemplateId, StaffId};
 use siyu_domain::page::{Page, PageRequest};
 
 use crate::audit;
-use crate::db::{now_ms, on_db};
+use crate::db::{id_list, now_ms, on_db};
 use crate::tx::on_tx;
 use crate::{Result, StoreError, TenantScope};
 
@@ -276,5 +276,61 @@ impl TenantScope<'_> {
             code_name,
             brand_name: Some(self.get().await?.name),
         })
+    }
+}
+
+impl TenantScope<'_> {
+    /// What each of many customers gives a template (a send rendering one per
+    /// customer): their name and traits, their owner's name, the code that first brought
+    /// them, the brand's name; read a chunk of customers a query. Erased or unknown ids
+    /// are left out (they render the fallbacks).
+    pub async fn template_values_of(
+        &self,
+        customers: &[i64],
+    ) -> Result<HashMap<i64, TemplateValues>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            id: i64,
+            name: Option<String>,
+            traits: String,
+            member_name: Option<String>,
+            code_name: Option<String>,
+        }
+        let brand = self.get().await?.name;
+        let mut values = HashMap::with_capacity(customers.len());
+        for chunk in customers.chunks(1_000) {
+            let sql = format!(
+                "SELECT c.id, c.name, c.traits, s.name AS member_name, cc.name AS code_name \
+                 FROM customers c \
+                 LEFT JOIN staff s ON s.tenant_id = c.tenant_id AND s.id = c.owner_staff_id \
+                 LEFT JOIN channel_first_touch f ON f.tenant_id = c.tenant_id AND f.customer_id = c.id \
+                 LEFT JOIN channel_codes cc ON cc.tenant_id = f.tenant_id AND cc.id = f.code_id \
+                 WHERE c.tenant_id = $1 AND c.erased_at IS NULL AND c.id IN ({})",
+                id_list(chunk)
+            );
+            let rows: Vec<Row> = on_db!(self.store, |db| {
+                sqlx::query_as(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_all(db)
+                    .await?
+            });
+            for r in rows {
+                let traits = match serde_json::from_str(&r.traits) {
+                    Ok(serde_json::Value::Object(traits)) => traits,
+                    _ => serde_json::Map::new(),
+                };
+                values.insert(
+                    r.id,
+                    TemplateValues {
+                        customer_name: r.name,
+                        traits,
+                        member_name: r.member_name,
+                        code_name: r.code_name,
+                        brand_name: Some(brand.clone()),
+                    },
+                );
+            }
+        }
+        Ok(values)
     }
 }

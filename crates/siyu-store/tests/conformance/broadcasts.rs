@@ -23,6 +23,7 @@ fn spec(customers: &[CustomerId]) -> BroadcastSpec {
         connector: None,
         audience: BroadcastAudience::Customers(customers.to_vec()),
         text: "你好".into(),
+        template: None,
         frequency_cap: FrequencyCap::DaysInMonth,
         send_at: siyu_store::now_ms(),
     }
@@ -69,7 +70,7 @@ async fn a_send_is_planned_once_and_each_batch_reaches_the_channel_once() {
     assert!(!batch.intent_recorded);
     assert!(scope.record_batch_intent(send.id, 0).await.unwrap());
     let first = scope
-        .sandbox_deliver(send.id, 0, &batch.text, &batch.recipients)
+        .sandbox_deliver(send.id, 0, &batch.text, &batch.recipients, None)
         .await
         .unwrap();
     assert!(!first.again);
@@ -77,7 +78,7 @@ async fn a_send_is_planned_once_and_each_batch_reaches_the_channel_once() {
     let again = scope.batch_to_send(send.id, 0).await.unwrap().unwrap();
     assert!(again.intent_recorded);
     let second = scope
-        .sandbox_deliver(send.id, 0, &again.text, &again.recipients)
+        .sandbox_deliver(send.id, 0, &again.text, &again.recipients, None)
         .await
         .unwrap();
     assert!(second.again);
