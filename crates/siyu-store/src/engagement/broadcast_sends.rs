@@ -392,6 +392,18 @@ impl TenantScope<'_> {
                     insert.build().execute(&mut *c).await?;
                 });
             }
+        } else if let Tx::Postgres(t) = &mut tx {
+            // the batch as one array: one statement
+            sqlx::query(
+                "INSERT INTO sandbox_messages (tenant_id, broadcast_id, batch, customer_id) \
+                 SELECT $1, $2, $3, unnest($4::bigint[])",
+            )
+            .bind(tenant)
+            .bind(id.0)
+            .bind(batch)
+            .bind(recipients)
+            .execute(&mut **t)
+            .await?;
         } else {
             for chunk in recipients.chunks(INSERT_CHUNK) {
                 let values: Vec<String> = chunk

@@ -765,18 +765,36 @@ async fn insert_batch(
         .execute(&mut *c)
         .await?;
     });
-    for chunk in recipients.chunks(INSERT_CHUNK) {
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|customer| format!("({tenant},{broadcast},{batch},{customer})"))
-            .collect();
-        let sql = format!(
-            "INSERT INTO broadcast_recipients (tenant_id, broadcast_id, batch, customer_id) VALUES {}",
-            values.join(",")
-        );
-        on_tx!(tx, |c| {
-            sqlx::query(&sql).execute(&mut *c).await?;
-        });
+    match tx {
+        // PostgreSQL takes the batch as one array: one statement, nothing to parse per row
+        Tx::Postgres(t) => {
+            sqlx::query(
+                "INSERT INTO broadcast_recipients (tenant_id, broadcast_id, batch, customer_id) \
+                 SELECT $1, $2, $3, unnest($4::bigint[])",
+            )
+            .bind(tenant)
+            .bind(broadcast)
+            .bind(batch)
+            .bind(recipients)
+            .execute(&mut **t)
+            .await?;
+        }
+        // SQLite: multi-row inserts of literal numbers (no array type; a prepared
+        // statement per chunk would be no faster)
+        Tx::Sqlite(t) => {
+            for chunk in recipients.chunks(INSERT_CHUNK) {
+                let values: Vec<String> = chunk
+                    .iter()
+                    .map(|customer| format!("({tenant},{broadcast},{batch},{customer})"))
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO broadcast_recipients (tenant_id, broadcast_id, batch, customer_id) \
+                     VALUES {}",
+                    values.join(",")
+                );
+                sqlx::query(&sql).execute(&mut **t).await?;
+            }
+        }
     }
     Ok(())
 }
