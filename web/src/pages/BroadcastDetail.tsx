@@ -159,9 +159,11 @@ export function BroadcastDetail({ send, onClose, onChanged }: { send: Broadcast;
                         {t('broadcasts.resolveSent', { msgid })}
                       </Button>
                     ))}
-                    <Button size="small" onClick={() => resolve(r.batch, { outcome: 'send_again' })}>
-                      {t('broadcasts.resolveAgain')}
-                    </Button>
+                    {send.state !== 'cancelled' && (
+                      <Button size="small" onClick={() => resolve(r.batch, { outcome: 'send_again' })}>
+                        {t('broadcasts.resolveAgain')}
+                      </Button>
+                    )}
                     <Button size="small" danger onClick={() => resolve(r.batch, { outcome: 'not_sent' })}>
                       {t('broadcasts.resolveNotSent')}
                     </Button>

@@ -235,6 +235,13 @@ fn content(
         )),
         (Some(text), None, _) => Ok((text, None)),
         (None, Some(id), Some(t)) if t.id == id => {
+            // what a customer without any value would receive: there must be one
+            if t.render_text(|_| None).is_none() {
+                return Err(DomainError::invalid(
+                    "template_id",
+                    "the template does not render a text a customer may receive",
+                ));
+            }
             Ok((t.body.clone(), Some(TemplateSnapshot::of(t))))
         }
         (None, Some(_), _) => Err(DomainError::invalid("template_id", "no such template")),

@@ -452,17 +452,19 @@ impl MessageTemplate {
     }
 
     /// Renders for one recipient as a send needs it: the text only, the fallbacks'
-    /// rendering when the values' would pass WeCom's limit.
-    pub fn render_text(&self, value: impl Fn(&Variable) -> Option<String>) -> String {
+    /// rendering when the values' would pass WeCom's limit. `None` when neither gives a
+    /// text a customer may receive (not blank, within 4,000 bytes, no template syntax):
+    /// a template saved under today's rules always has one.
+    pub fn render_text(&self, value: impl Fn(&Variable) -> Option<String>) -> Option<String> {
         let fitting = |r: Result<Rendered, RenderError>| {
-            r.ok()
-                .map(|r| r.text)
-                .filter(|t| !t.trim().is_empty() && t.len() <= TEXT_MAX_BYTES)
+            r.ok().map(|r| r.text).filter(|t| {
+                !t.trim().is_empty()
+                    && t.len() <= TEXT_MAX_BYTES
+                    && !t.contains("{{")
+                    && !t.contains("{%")
+            })
         };
-        fitting(self.render(value))
-            .or_else(|| fitting(self.render(|_| None)))
-            // a saved template renders with its fallbacks: this is the body's own text
-            .unwrap_or_else(|| self.body.clone())
+        fitting(self.render(value)).or_else(|| fitting(self.render(|_| None)))
     }
 
     /// Renders once for many customers (a WeCom member task): values per customer are

@@ -115,26 +115,31 @@ async fn follow(services: &Services, ctx: JobContext) -> Result<(), JobError> {
         )
         .await?;
     }
-    // batches on their way become tasks to follow; a send whose tasks are all over and
-    // whose batches are all answered (or wait for a person, who re-starts following)
-    // is done — and so is one planned longer ago than tasks are followed, whose
-    // unanswered batches' jobs gave up
+    // batches on their way (or waiting for a person) become tasks to follow; a send
+    // whose tasks are all over and whose batches are all answered is done — and so is
+    // one planned longer ago than tasks are followed, whose unanswered batches' jobs
+    // gave up or whose person never decided
     let stale = state.planned_at.is_some_and(|at| now - at > FOLLOW_FOR_MS);
-    if waiting > 0 || (state.in_flight > 0 && !stale) {
-        let poll = services.wecom.broadcast_poll().as_millis() as i64;
-        return Err(JobError::Later {
-            at: now + poll,
-            reason: format!(
-                "{waiting} member tasks wait, {} batches are on their way",
-                state.in_flight
-            ),
-        });
+    let pending = state.in_flight + state.unresolved;
+    let poll = services.wecom.broadcast_poll().as_millis() as i64;
+    let later = |waiting: usize, pending: i64| JobError::Later {
+        at: siyu_store::now_ms() + poll,
+        reason: format!("{waiting} member tasks wait, {pending} batches are on their way"),
+    };
+    if waiting > 0 || (pending > 0 && !stale) {
+        return Err(later(waiting, pending));
     }
-    if state.in_flight > 0 {
+    // a batch answered while this ran (its own follow job was not enqueued: this one
+    // was running) is followed too
+    let again = scope.follow_state(id).await?;
+    if !again.tasks.is_empty() || (again.in_flight + again.unresolved > 0 && !stale) {
+        return Err(later(again.tasks.len(), again.in_flight + again.unresolved));
+    }
+    if pending > 0 {
         tracing::warn!(
             tenant = tenant.0,
             broadcast = id.0,
-            batches = state.in_flight,
+            batches = pending,
             "a mass send's batches never reached WeCom: following it ends"
         );
     }
@@ -150,36 +155,43 @@ async fn follow_task(
     cancelled: bool,
     now: i64,
 ) -> Result<bool, WecomError> {
-    let Some(mut member) = read_task(client, task).await? else {
-        return Ok(false);
-    };
     let expired = now - task.answered_at > FOLLOW_FOR_MS;
-    if member.is_none() || member == Some(0) {
-        let over = if cancelled || expired {
-            // stopped in WeCom, then read again: a member who sent meanwhile did send
-            match client.cancel_mass_message(&task.msgid).await {
-                Ok(()) | Err(WecomError::Call { errcode: 41047, .. }) => {}
-                Err(e) => return Err(e),
-            }
-            member = read_task(client, task).await?.unwrap_or(member);
-            Some(if cancelled {
-                TaskState::Cancelled
-            } else {
-                TaskState::Expired
-            })
-        } else if task.member_left {
-            Some(TaskState::MemberLeft)
-        } else {
+    // a task to close (cancelled, expired, its member gone) is closed even when WeCom
+    // will not read or stop it any more
+    let closing = cancelled || expired || task.member_left;
+    let mut member = match read_task(client, task).await {
+        Ok(Some(member)) => member,
+        Ok(None) => return Ok(false),
+        Err(e @ WecomError::Call { .. }) if closing => {
+            tracing::warn!(batch = task.batch, error = %e, "a task to close could not be read");
             None
+        }
+        Err(e) => return Err(e),
+    };
+    if member != Some(2) {
+        let over = if cancelled {
+            TaskState::Cancelled
+        } else if task.member_left {
+            TaskState::MemberLeft
+        } else if expired {
+            TaskState::Expired
+        } else {
+            return Ok(false);
         };
+        // stopped in WeCom, then read again: a member who sent meanwhile did send
+        match client.cancel_mass_message(&task.msgid).await {
+            Ok(()) => {}
+            Err(e @ WecomError::Call { .. }) => {
+                tracing::warn!(batch = task.batch, error = %e, "a task to close could not be stopped");
+            }
+            Err(e) => return Err(e),
+        }
+        if let Ok(Some(after)) = read_task(client, task).await {
+            member = after;
+        }
         if member != Some(2) {
-            return match over {
-                Some(over) => {
-                    record(scope, id, task.batch, over, None, &[]).await?;
-                    Ok(true)
-                }
-                None => Ok(false),
-            };
+            record(scope, id, task.batch, over, None, &[]).await?;
+            return Ok(true);
         }
     }
     // the member sent it: every customer's result is final

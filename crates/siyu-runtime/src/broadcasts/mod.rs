@@ -186,13 +186,16 @@ async fn render_member_tasks(
             brand_name: Some(brand.clone()),
             ..TemplateValues::default()
         };
-        task.text = Some(template.render_text(|v| {
+        let text = template.render_text(|v| {
             if v.per_customer() {
                 None
             } else {
                 values.value(v)
             }
-        }));
+        });
+        task.text = Some(text.ok_or_else(|| {
+            JobError::permanent("the send's template renders no text a customer may receive")
+        })?);
     }
     Ok(())
 }
@@ -285,6 +288,11 @@ async fn send_to_sandbox(
     batch: siyu_store::BatchToSend,
 ) -> Result<(), JobError> {
     let scope = services.store.tenant(tenant);
+    // a template is rendered before the intent: one that cannot render sends nothing
+    let texts = match (&batch.template, batch.cancelled) {
+        (Some(template), false) => Some(render_each(&scope, template, &batch.recipients).await?),
+        _ => None,
+    };
     if !batch.intent_recorded && !scope.record_batch_intent(id, number).await? {
         // cancelled (or answered) between the read and the intent
         return Ok(());
@@ -299,10 +307,6 @@ async fn send_to_sandbox(
                 None => return scope.cancel_batch(id, number).await,
             }
         } else {
-            let texts = match &batch.template {
-                Some(template) => Some(render_each(&scope, template, &batch.recipients).await?),
-                None => None,
-            };
             scope
                 .sandbox_deliver(id, number, &batch.text, &batch.recipients, texts.as_deref())
                 .await?
@@ -326,15 +330,19 @@ async fn render_each(
     scope: &TenantScope<'_>,
     template: &TemplateSnapshot,
     recipients: &[i64],
-) -> Result<Vec<String>, StoreError> {
-    let template = template.template().map_err(StoreError::Domain)?;
+) -> Result<Vec<String>, JobError> {
+    let unrenderable =
+        || JobError::permanent("the send's template renders no text a customer may receive");
+    let template = template.template().map_err(|_| unrenderable())?;
     let values = scope.template_values_of(recipients).await?;
     let none = TemplateValues::default();
-    Ok(recipients
+    recipients
         .iter()
         .map(|c| {
             let values = values.get(c).unwrap_or(&none);
-            template.render_text(|v| values.value(v))
+            template
+                .render_text(|v| values.value(v))
+                .ok_or_else(unrenderable)
         })
-        .collect())
+        .collect()
 }

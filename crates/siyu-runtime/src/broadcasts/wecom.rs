@@ -122,8 +122,15 @@ pub(super) async fn send_batch(
             }
             Reconciled::Nothing => match scope.renew_batch_intent(id, number, seen).await? {
                 Some(at) => at,
-                // another try took it meanwhile
-                None => return Ok(()),
+                None => {
+                    // cancelled meanwhile (WeCom has nothing of it): never sent; else
+                    // another try took it
+                    let now = scope.batch_to_send(id, number).await?;
+                    if now.is_some_and(|b| b.cancelled && b.intent_at == Some(seen)) {
+                        scope.cancel_batch(id, number).await?;
+                    }
+                    return Ok(());
+                }
             },
         }
     } else {

@@ -170,8 +170,8 @@ impl TenantScope<'_> {
     }
 
     /// Claims again a batch whose earlier intent found nothing at the channel, so it may
-    /// be sent now: `None` when another try claimed or answered it since `seen`, else
-    /// the new intent's time.
+    /// be sent now: `None` when another try claimed or answered it since `seen`, or its
+    /// send was cancelled, else the new intent's time.
     pub async fn renew_batch_intent(
         &self,
         id: BroadcastId,
@@ -183,7 +183,9 @@ impl TenantScope<'_> {
             sqlx::query(
                 "UPDATE broadcast_batches SET intent_at = $1 \
                  WHERE tenant_id = $2 AND broadcast_id = $3 AND batch = $4 \
-                 AND state = 'sending' AND intent_at = $5",
+                 AND state = 'sending' AND intent_at = $5 AND NOT EXISTS \
+                 (SELECT 1 FROM broadcasts s WHERE s.tenant_id = $2 AND s.id = $3 \
+                 AND s.state = 'cancelled')",
             )
             .bind(at)
             .bind(self.tenant.0)

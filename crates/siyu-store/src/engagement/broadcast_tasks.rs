@@ -291,7 +291,7 @@ impl TenantScope<'_> {
         let tasks: Vec<Task> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT b.batch, b.msgid, b.sender_userid, b.sender_staff_id, \
-                 (m.userid IS NULL OR m.left_at IS NOT NULL OR m.status <> 1) AS member_left, \
+                 (m.userid IS NULL OR m.left_at IS NOT NULL OR m.status = 5) AS member_left, \
                  b.answered_at, \
                  b.reminders FROM broadcast_batches b \
                  JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
@@ -540,7 +540,9 @@ impl TenantScope<'_> {
                     sqlx::query(
                         "UPDATE broadcast_batches SET state = 'planned', intent_at = NULL, \
                          unresolved = NULL WHERE tenant_id = $1 AND broadcast_id = $2 \
-                         AND batch = $3 AND state = 'unresolved'",
+                         AND batch = $3 AND state = 'unresolved' AND NOT EXISTS \
+                         (SELECT 1 FROM broadcasts s WHERE s.tenant_id = $1 AND s.id = $2 \
+                         AND s.state = 'cancelled')",
                     )
                     .bind(self.tenant.0)
                     .bind(id.0)

@@ -285,6 +285,14 @@ async fn member_tasks_are_claimed_once_answered_once_and_resolved_once() {
         .await
         .unwrap();
     assert_eq!(scope.claim_batch(other.id, 1).await.unwrap(), None);
+    // nor claimed anew after a reconciliation found nothing
+    assert_eq!(
+        scope
+            .renew_batch_intent(other.id, 0, claimed)
+            .await
+            .unwrap(),
+        None
+    );
     scope
         .release_batch_intent(other.id, 0, claimed)
         .await

@@ -82,14 +82,17 @@ async fn preview_of(
 }
 
 /// The live template a send names, if any (`None` for an unknown one: the send's
-/// check says so, 422 on `template_id`).
+/// check says so, 422 on `template_id`); sending one needs `content.read`.
 async fn template_named(
+    auth: &Auth,
     scope: &TenantScope<'_>,
     id: Option<MessageTemplateId>,
 ) -> ApiResult<Option<MessageTemplate>> {
     let Some(id) = id else {
         return Ok(None);
     };
+    // a template's body is content: whoever sends one may read it
+    auth.require(Permission::ContentRead)?;
     match scope.get_message_template(id).await {
         Ok(template) => Ok(Some(template)),
         Err(siyu_store::StoreError::NotFound(_)) => Ok(None),
@@ -182,7 +185,7 @@ pub async fn create_broadcast(
 ) -> ApiResult<(StatusCode, Json<Broadcast>)> {
     auth.require(Permission::BroadcastsWrite)?;
     let scope = auth.scope(&app.store).await?;
-    let template = template_named(&scope, body.template_id).await?;
+    let template = template_named(&auth, &scope, body.template_id).await?;
     let mut spec = body.check(siyu_store::now_ms(), template.as_ref())?;
     spec.connector = scope
         .connector_of_send(spec.channel, spec.connector)
@@ -228,7 +231,7 @@ pub async fn update_broadcast(
     let changing_audience = body.audience.is_some();
     let before = scope.get_broadcast(id).await?;
     let kept = scope.broadcast_template(id).await?;
-    let template = template_named(&scope, body.template_id).await?;
+    let template = template_named(&auth, &scope, body.template_id).await?;
     let spec = body.apply(&before, siyu_store::now_ms(), kept, template.as_ref())?;
     if changing_audience {
         let plan = preview_of(&app, &scope, &target_of(&spec)).await?;
