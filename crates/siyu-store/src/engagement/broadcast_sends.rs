@@ -11,10 +11,12 @@
 use serde_json::Value;
 use serde_json::json;
 use siyu_domain::engagement::broadcast::BroadcastChannel;
+use siyu_domain::engagement::member_tasks::RecipientStatus;
 use siyu_domain::engagement::template::TemplateSnapshot;
 use siyu_domain::ids::{BroadcastId, ConnectorId};
 use siyu_domain::jobs::kind;
 
+use super::broadcast_tasks::set_statuses;
 use crate::jobs::{NewJob, enqueue_in};
 
 use crate::db::{now_ms, on_db};
@@ -272,19 +274,19 @@ impl TenantScope<'_> {
         });
         if changed == 1 {
             // a WeCom batch's recipients (the sandbox's carry no status)
-            on_tx!(&mut tx, |c| {
-                sqlx::query(
-                    "UPDATE broadcast_recipients SET status = 'not_sent', status_at = $1 \
-                     WHERE broadcast_id = $2 AND batch = $3 AND tenant_id = $4 \
-                     AND status = 'planned'",
-                )
-                .bind(now_ms())
-                .bind(id.0)
-                .bind(batch)
-                .bind(self.tenant.0)
-                .execute(&mut *c)
-                .await?;
-            });
+            let (tenant, not_sent) = (self.tenant.0, RecipientStatus::NotSent);
+            let planned = [RecipientStatus::Planned];
+            set_statuses(
+                &mut tx,
+                tenant,
+                id,
+                batch,
+                None,
+                not_sent,
+                now_ms(),
+                &planned,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(())

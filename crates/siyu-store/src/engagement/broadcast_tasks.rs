@@ -13,7 +13,7 @@ use siyu_domain::engagement::member_tasks::{
     BatchResolution, RecipientStatus, TaskState, Unresolved, WecomRoute,
 };
 use siyu_domain::error::DomainError;
-use siyu_domain::ids::{BroadcastId, ConnectorId, StaffId};
+use siyu_domain::ids::{BroadcastId, ConnectorId, StaffId, TenantId};
 use siyu_domain::jobs::kind;
 
 use super::broadcast_sends::{answer_batch, follow_in};
@@ -120,43 +120,10 @@ impl TenantScope<'_> {
         answer: &Value,
     ) -> Result<bool> {
         let mut tx = self.store.begin_writing().await?;
-        let now = now_ms();
-        let recipients = set_statuses(
-            &mut tx,
-            self.tenant.0,
-            id,
-            batch,
-            None,
-            RecipientStatus::Waiting,
-            now,
-            &[RecipientStatus::Planned],
-        )
-        .await?;
-        let refused = set_statuses(
-            &mut tx,
-            self.tenant.0,
-            id,
-            batch,
-            Some(fail_list),
-            RecipientStatus::Refused,
-            now,
-            &[RecipientStatus::Waiting],
-        )
-        .await?;
-        let answered = answer_batch(
-            &mut tx,
-            self.tenant.0,
-            id,
-            batch,
-            recipients - refused,
-            answer,
-            &[("msgid", Some(msgid)), ("task_state", Some("waiting"))],
-        )
-        .await?;
+        let answered = hand_over(&mut tx, self.tenant, id, batch, msgid, fail_list, answer).await?;
         if !answered {
             return Ok(false);
         }
-        follow_in(&mut tx, self.tenant, id).await?;
         tx.commit().await?;
         self.store.notify_jobs();
         Ok(true)
@@ -508,32 +475,8 @@ impl TenantScope<'_> {
                     )
                     .into());
                 }
-                let now = now_ms();
-                let recipients = set_statuses(
-                    &mut tx,
-                    self.tenant.0,
-                    id,
-                    batch,
-                    None,
-                    RecipientStatus::Waiting,
-                    now,
-                    &[RecipientStatus::Planned],
-                )
-                .await?;
-                let answered = answer_batch(
-                    &mut tx,
-                    self.tenant.0,
-                    id,
-                    batch,
-                    recipients,
-                    &json!({"msgid": msgid, "resolved": by}),
-                    &[("msgid", Some(msgid)), ("task_state", Some("waiting"))],
-                )
-                .await?;
-                if answered {
-                    follow_in(&mut tx, self.tenant, id).await?;
-                }
-                answered
+                let answer = json!({"msgid": msgid, "resolved": by});
+                hand_over(&mut tx, self.tenant, id, batch, msgid, &[], &answer).await?
             }
             BatchResolution::SendAgain => {
                 let changed = on_tx!(&mut tx, |c| {
@@ -604,10 +547,47 @@ impl TenantScope<'_> {
     }
 }
 
+/// Records that WeCom has a batch's member task (`msgid`): the task waiting, each
+/// recipient waiting or (in `fail_list`) refused, the send's figures moved, the follow
+/// job enqueued. False when the batch was answered before (nothing changes then, once
+/// the transaction is dropped).
+async fn hand_over(
+    tx: &mut Tx,
+    tenant: TenantId,
+    id: BroadcastId,
+    batch: i64,
+    msgid: &str,
+    fail_list: &[String],
+    answer: &Value,
+) -> Result<bool> {
+    let now = now_ms();
+    let planned = [RecipientStatus::Planned];
+    let waiting = RecipientStatus::Waiting;
+    let recipients = set_statuses(tx, tenant.0, id, batch, None, waiting, now, &planned).await?;
+    let refused = set_statuses(
+        tx,
+        tenant.0,
+        id,
+        batch,
+        Some(fail_list),
+        RecipientStatus::Refused,
+        now,
+        &[waiting],
+    )
+    .await?;
+    let columns = [("msgid", Some(msgid)), ("task_state", Some("waiting"))];
+    let sent = recipients - refused;
+    if !answer_batch(tx, tenant.0, id, batch, sent, answer, &columns).await? {
+        return Ok(false);
+    }
+    follow_in(tx, tenant, id).await?;
+    Ok(true)
+}
+
 /// Sets the status of a batch's recipients that have one of `from` (all of them, or
 /// those of `externals`); answers how many changed.
 #[allow(clippy::too_many_arguments)]
-async fn set_statuses(
+pub(crate) async fn set_statuses(
     tx: &mut Tx,
     tenant: i64,
     id: BroadcastId,
