@@ -230,6 +230,7 @@ impl Store {
             .collect();
         let seqs = append(&mut tx, &entries).await?;
         tx.commit().await?;
+        self.log_written(seqs.len() as u64);
         Ok(seqs)
     }
 
@@ -327,7 +328,7 @@ impl Store {
             return Ok(0);
         };
         let applied = applied_seq(main).await?.unwrap_or(0);
-        Ok(sqlx::query(
+        let trimmed = sqlx::query(
             "DELETE FROM ingest_log WHERE seq <= \
              MIN($1, (SELECT COALESCE(MIN(seq), 0) FROM ingest_log) + $2)",
         )
@@ -335,7 +336,15 @@ impl Store {
         .bind(TRIM_CHUNK)
         .execute(log)
         .await?
-        .rows_affected())
+        .rows_affected();
+        self.log_written(trimmed);
+        Ok(trimmed)
+    }
+
+    /// Counts entries appended to or deleted from the SQLite log, for its checkpoints.
+    fn log_written(&self, entries: u64) {
+        self.log_unchecked
+            .fetch_add(entries, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// After a customer's erasure, removes what is left of them outside the tables:
