@@ -18,6 +18,7 @@ import { ImportsPage } from './pages/Imports';
 import { JobsPage } from './pages/Jobs';
 import { LoginPage } from './pages/Login';
 import { RolesPage, StaffPage, TokensPage, UnitsPage } from './pages/Admin';
+import { ContentPage } from './pages/Content';
 import { SegmentPage, SegmentsPage } from './pages/Segments';
 import { SettingsPage } from './pages/Settings';
 import { SourcesPage } from './pages/Sources';
@@ -42,6 +43,7 @@ const router = createBrowserRouter([
       { path: '/channels', element: <Guard permission="connectors.read"><ChannelsPage /></Guard> },
       { path: '/acquisition', element: <Guard permission="campaigns.read"><AcquisitionPage /></Guard> },
       { path: '/broadcasts', element: <Guard permission="broadcasts.read"><BroadcastsPage /></Guard> },
+      { path: '/content', element: <Guard permission="content.read"><ContentPage /></Guard> },
       { path: '/imports', element: <Guard permission="customers.import"><ImportsPage /></Guard> },
       { path: '/jobs', element: <Guard permission="jobs.read"><JobsPage /></Guard> },
       { path: '/staff', element: <Guard permission="staff.read"><StaffPage /></Guard> },

@@ -6,6 +6,7 @@ import {
   QrcodeOutlined,
   AuditOutlined,
   NotificationOutlined,
+  PictureOutlined,
   CloudUploadOutlined,
   DashboardOutlined,
   DatabaseOutlined,
@@ -51,7 +52,10 @@ const groups: { label: MessageKey | null; entries: Entry[] }[] = [
   },
   {
     label: 'nav.engagement',
-    entries: [{ path: '/broadcasts', label: 'nav.broadcasts', icon: <NotificationOutlined />, permission: 'broadcasts.read' }],
+    entries: [
+      { path: '/broadcasts', label: 'nav.broadcasts', icon: <NotificationOutlined />, permission: 'broadcasts.read' },
+      { path: '/content', label: 'nav.content', icon: <PictureOutlined />, permission: 'content.read' },
+    ],
   },
   {
     label: 'nav.admin',

@@ -1254,9 +1254,66 @@ test('a staff sync in Channels shows its counts, and a WeCom department is mappe
   await context.close();
 });
 
+test('content items are added with an uploaded image, found by their title, changed and deleted', async () => {
+  const { page, context, errors } = await signedIn();
+  await page.getByRole('menuitem', { name: '素材库' }).click();
+  await page.waitForURL((url) => url.pathname === '/content');
+  await page.getByTestId('content-items').waitFor();
+  // an image: the file uploaded from the form, then the item named after it
+  await page.getByTestId('new-content').click();
+  let dialog = dialogOf(page, 'content-form');
+  await dialog.getByTestId('content-title').fill('浏览器海报');
+  await dialog.getByTestId('content-kind').click();
+  await page.locator('.ant-select-item-option').filter({ hasText: '图片' }).click();
+  const png = Buffer.from(
+    'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAFAAH/iZk9HQAAAABJRU5ErkJggg==',
+    'base64',
+  );
+  const uploaded = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().includes('/api/v1/content/files'));
+  await dialog.getByTestId('content-file').setInputFiles({ name: '海报.png', mimeType: 'image/png', buffer: png });
+  const file = await (await uploaded).json();
+  await dialog.getByTestId('content-file-id').filter({ hasText: `#${file.id}` }).waitFor();
+  const made = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/content'));
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  const image = await (await made).json();
+  assert.equal((await made).status(), 201, JSON.stringify(image));
+  assert.equal(image.kind, 'image');
+  assert.equal(image.file_id, file.id);
+  await dialog.waitFor({ state: 'hidden' });
+  // the thumbnail is the image served back
+  const thumb = page.locator(`img[src="/api/v1/content/files/${file.id}"]`);
+  await thumb.waitFor();
+  assert.ok(await thumb.evaluate((img) => img.complete && img.naturalWidth === 1), 'the thumbnail loaded');
+
+  // a text, found by a word of its title, changed, then deleted after a confirmation
+  const text = await apiPost(page, '/api/v1/content', { kind: 'text', title: '开场白话术', text: '您好' });
+  await page.getByTestId('content-search').locator('input').fill('开场');
+  await page.getByTestId('content-search').locator('input').press('Enter');
+  await page.getByTestId(`content-${text.id}`).waitFor();
+  assert.equal(await page.getByTestId(`content-${image.id}`).count(), 0);
+  await page.getByTestId(`edit-content-${text.id}`).click();
+  dialog = dialogOf(page, 'content-form');
+  await dialog.getByTestId('content-text').fill('您好，欢迎光临');
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  await dialog.waitFor({ state: 'hidden' });
+  assert.equal((await apiGet(page, `/api/v1/content/${text.id}`)).text, '您好，欢迎光临');
+  await page.getByTestId(`delete-content-${text.id}`).click();
+  await confirm(page, '开场白话术');
+  await page.getByTestId(`content-${text.id}`).waitFor({ state: 'detached' });
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  // service staff read the library but add nothing
+  const service = await signedIn('service@demo.siyu.local');
+  await service.page.goto(`${base}/content`);
+  await service.page.getByTestId(`content-${image.id}`).waitFor();
+  assert.equal(await service.page.getByTestId('new-content').count(), 0);
+  await service.context.close();
+});
+
 test('every page renders without errors, each field named, and leaves a screenshot', async () => {
   const { page, context, errors } = await signedIn('admin@demo.siyu.local', 1440);
-  for (const p of ['tags', 'tag-rules', 'sources', 'channels', 'acquisition', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
+  for (const p of ['tags', 'tag-rules', 'sources', 'channels', 'acquisition', 'content', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
     await page.goto(`${base}/${p}`);
     await page.locator('main h3').first().waitFor();
     await page.waitForLoadState('networkidle');

@@ -106,6 +106,10 @@ pub mod action {
     pub const MESSAGE_TEMPLATE_CREATED: &str = "message_template.created";
     pub const MESSAGE_TEMPLATE_UPDATED: &str = "message_template.updated";
     pub const MESSAGE_TEMPLATE_DELETED: &str = "message_template.deleted";
+    pub const CONTENT_FILE_UPLOADED: &str = "content.file_uploaded";
+    pub const CONTENT_ITEM_CREATED: &str = "content.item_created";
+    pub const CONTENT_ITEM_UPDATED: &str = "content.item_updated";
+    pub const CONTENT_ITEM_DELETED: &str = "content.item_deleted";
     pub const BROADCAST_CREATED: &str = "broadcast.created";
     pub const BROADCAST_UPDATED: &str = "broadcast.updated";
     pub const BROADCAST_CANCELLED: &str = "broadcast.cancelled";

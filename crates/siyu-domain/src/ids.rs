@@ -77,4 +77,6 @@ id_type!(
     MessageTemplateId,
     /// A mass send (群发).
     BroadcastId,
+    /// An item of the content library (素材).
+    ContentItemId,
 );

@@ -92,8 +92,8 @@ pub use connectors::{
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
 pub use engagement::{
-    BatchToSend, FollowState, PlannedBatches, RecipientResult, SandboxAnswer, SandboxCount,
-    TaskToFollow, TemplateValues,
+    BatchToSend, ContentFilter, FollowState, PlannedBatches, RecipientResult, SandboxAnswer,
+    SandboxCount, StoredMedia, TaskToFollow, TemplateValues,
 };
 pub use error::{StoreError, redact_url};
 pub use exports::KEEP_EXPORTS_MS;

@@ -106,7 +106,7 @@ impl NewLinkDestination {
 }
 
 /// An absolute `http`/`https` URL with a host and no credentials.
-fn parse_web_url(field: &str, text: &str) -> Result<Url, DomainError> {
+pub(crate) fn parse_web_url(field: &str, text: &str) -> Result<Url, DomainError> {
     let text = text.trim();
     if text.chars().count() > MAX_URL_CHARS {
         return Err(DomainError::invalid(

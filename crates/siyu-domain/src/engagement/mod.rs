@@ -2,5 +2,6 @@
 //! library, quick replies and mass sends build on them.
 
 pub mod broadcast;
+pub mod content;
 pub mod member_tasks;
 pub mod template;

@@ -116,6 +116,17 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             wecom_callbacks::receive_wecom_event
         ))
         .routes(routes!(
+            engagement::content::list_content,
+            engagement::content::create_content
+        ))
+        .routes(routes!(
+            engagement::content::get_content,
+            engagement::content::update_content,
+            engagement::content::delete_content
+        ))
+        .routes(routes!(engagement::content::upload_content_file))
+        .routes(routes!(engagement::content::download_content_file))
+        .routes(routes!(
             engagement::templates::list_message_templates,
             engagement::templates::create_message_template
         ))

@@ -225,6 +225,18 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let content_file = crate::content::upload_png(&app, &app.admin_token).await;
+    let content = app
+        .post(
+            "/api/v1/content",
+            &app.admin_token,
+            json!({"kind": "image", "title": "acme 海报", "file_id": content_file}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let template = app
         .post(
             "/api/v1/message-templates",
@@ -350,6 +362,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             connector,
         ),
         ("/api/v1/channel-accounts/{id}", account),
+        ("/api/v1/content/{id}", content),
+        ("/api/v1/content/files/{id}", content_file),
         ("/api/v1/message-templates/{id}", template),
         ("/api/v1/message-templates/{id}/preview", template),
         ("/api/v1/broadcasts/{id}", broadcast),
@@ -409,6 +423,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/tag-rules/{id}", json!({"enabled": false})),
         ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
         ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
+        ("/api/v1/content/{id}", json!({"title": "theirs"})),
         ("/api/v1/message-templates/{id}", json!({"name": "theirs"})),
         ("/api/v1/broadcasts/{id}", json!({"text": "theirs"})),
         (
@@ -482,7 +497,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 94, "every method of every path that takes an id");
+    assert_eq!(walked, 98, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -10,6 +10,7 @@ mod auth;
 mod broadcasts;
 mod broadcasts_wecom;
 mod connectors;
+mod content;
 mod crud;
 pub(crate) mod customer_data;
 mod dashboard;

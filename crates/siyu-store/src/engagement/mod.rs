@@ -1,4 +1,4 @@
-//! Engagement's store: message templates, and mass sends (planned in `broadcasts`,
+//! Engagement's store: the content library (`content`), message templates, and mass sends (planned in `broadcasts`,
 //! sent batch by batch in `broadcast_sends`, with the sandbox channel's side, and
 //! followed as WeCom member tasks in `broadcast_tasks`); the
 //! content library and quick replies get their parts here beside them.
@@ -7,9 +7,11 @@ pub mod broadcast_sends;
 pub mod broadcast_tasks;
 pub mod broadcast_views;
 pub mod broadcasts;
+pub mod content;
 pub mod templates;
 
 pub use broadcast_sends::{BatchToSend, SandboxAnswer, SandboxCount};
 pub use broadcast_tasks::{FollowState, RecipientResult, TaskToFollow};
 pub use broadcasts::PlannedBatches;
+pub use content::{ContentFilter, StoredMedia};
 pub use templates::TemplateValues;
