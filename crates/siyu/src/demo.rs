@@ -439,6 +439,7 @@ async fn seed_customers(
         .collect();
     seed_audiences(store, tenant, &ids, &oolong).await?;
     crate::demo_acquisition::seed(store, tenant, &ids, &guides[0]).await?;
+    crate::demo_content::seed(store, tenant).await?;
     eprintln!(
         "demo data: {} customers, {total} events in {:.1} s",
         ids.len(),

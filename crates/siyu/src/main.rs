@@ -11,6 +11,7 @@ mod bench_wecom;
 mod config;
 mod demo;
 mod demo_acquisition;
+mod demo_content;
 mod demo_data;
 mod jobs_cli;
 mod key_file;
