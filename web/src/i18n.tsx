@@ -174,6 +174,7 @@ const messages = {
   'content.confirmDelete': ['删除素材“{name}”？已使用它的群发不受影响。', 'Delete “{name}”? Sends that used it keep it.'],
   'nav.content': ['素材库', 'Content'],
   'broadcasts.new': ['新建群发', 'New mass send'],
+  'broadcasts.attachments': ['附件（素材库，最多 9 个）', 'Attachments (from the library, at most 9)'],
   'broadcasts.state': ['状态', 'State'],
   'broadcasts.state.scheduled': ['待发送', 'Scheduled'],
   'broadcasts.state.planning': ['规划中', 'Planning'],

@@ -1001,13 +1001,18 @@ test('a WeCom mass send becomes one task per member, followed per member and rec
   await dialog.getByTestId('broadcast-next').click();
   await dialog.getByLabel('名称').fill('企微群发测试');
   await dialog.getByLabel('消息内容').fill('会员日，到店有礼');
+  // the demo library's link card goes with it
+  await dialog.getByTestId('broadcast-attachments').click();
+  await page.locator('.ant-select-item-option').filter({ hasText: '春茶上新' }).click();
+  await dialog.getByLabel('名称').click();
   await dialog.getByTestId('broadcast-next').click();
   await dialog.getByTestId('broadcast-next').click();
-  await dialog.getByTestId('broadcast-summary').filter({ hasText: '企业微信' }).waitFor();
+  await dialog.getByTestId('broadcast-summary').filter({ hasText: '企业微信' }).filter({ hasText: '春茶上新' }).waitFor();
   const made = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/broadcasts'));
   await dialog.getByTestId('broadcast-send').click();
   const send = await (await made).json();
   assert.equal((await made).status(), 201, JSON.stringify(send));
+  assert.deepEqual(send.attachments.map((a) => [a.kind, a.title]), [['link', '春茶上新']]);
   await dialog.waitFor({ state: 'hidden' });
   // every member's task made in WeCom: the send is handed over
   await page.getByTestId(`broadcast-state-${send.id}`).and(page.locator('[data-state=sent]')).waitFor({ timeout: 30_000 });

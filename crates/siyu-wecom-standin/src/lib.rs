@@ -39,6 +39,7 @@ mod contacts;
 mod generate;
 mod groups;
 mod mass;
+mod media;
 mod messages;
 mod server;
 mod staff;
@@ -54,6 +55,7 @@ pub use corp::{
 pub use generate::{GENERATED_CORP_ID, GENERATED_SECRET, GenerateSpec};
 pub use groups::JoinWay;
 pub use mass::{MassMessage, MassRecipient, MassTask, ReceiveCap};
+pub use media::Media;
 pub use messages::AppMessage;
 pub use standin::{CallRecord, Standin};
 pub use transfers::Transfer;

@@ -265,6 +265,7 @@ pub(crate) fn add_msg_template(state: &mut State, req: &Req) -> ApiResult {
             ));
         }
     }
+    crate::media::check_attachments(state, &attachment_list, req.now_ms)?;
     let corp = &state.corp;
     let active = |userid: &str| corp.members.get(userid).is_some_and(|m| m.status == 1);
     if let Some(sender) = &sender

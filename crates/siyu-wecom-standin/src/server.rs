@@ -214,6 +214,7 @@ pub(crate) struct Runtime {
     pub join_ways: BTreeMap<String, JoinWay>,
     pub transfers: Vec<Transfer>,
     pub mass: MassMessages,
+    pub media: crate::media::MediaStore,
     /// Completed transfers whose callbacks are not pushed yet (and whether the takeover
     /// already had the customer).
     pub transfer_events: Vec<(Transfer, bool)>,
@@ -251,6 +252,7 @@ impl Default for Runtime {
             join_ways: BTreeMap::new(),
             transfers: Vec::new(),
             mass: MassMessages::default(),
+            media: crate::media::MediaStore::default(),
             transfer_events: Vec::new(),
             dimission: HashMap::new(),
             callback: None,
@@ -482,6 +484,8 @@ pub(crate) const ROUTES: &[(&str, Api)] = {
             mass::cancel_groupmsg_send,
         ),
         ("message/send", messages::send),
+        ("media/upload", crate::media::upload),
+        ("media/uploadimg", crate::media::uploadimg),
     ]
 };
 
@@ -541,6 +545,7 @@ async fn handle(
     AxState(shared): AxState<Arc<Shared>>,
     Path(path): Path<String>,
     RawQuery(raw_query): RawQuery,
+    headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
@@ -549,7 +554,18 @@ async fn handle(
     let query: HashMap<String, String> = form_urlencoded::parse(raw_query.as_bytes())
         .into_owned()
         .collect();
-    let parsed: Result<Value, ApiError> = if body.iter().all(u8::is_ascii_whitespace) {
+    let content_type = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let multipart = content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+        .then(|| crate::media::parse_multipart(content_type, &body))
+        .flatten();
+    let parsed: Result<Value, ApiError> = if let Some(form) = multipart {
+        Ok(form)
+    } else if body.iter().all(u8::is_ascii_whitespace) {
         Ok(Value::Object(Map::new()))
     } else {
         serde_json::from_slice(&body)

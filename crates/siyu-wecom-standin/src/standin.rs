@@ -343,6 +343,12 @@ impl Standin {
         self.shared.lock().rt.join_ways.values().cloned().collect()
     }
 
+    /// Every file uploaded as media (or as a lasting image, kind `uploadimg`: its URL as
+    /// `media_id`), oldest first.
+    pub fn media_uploads(&self) -> Vec<crate::media::Media> {
+        self.shared.lock().rt.media.uploads.clone()
+    }
+
     /// Every mass message, oldest first.
     pub fn mass_messages(&self) -> Vec<MassMessage> {
         self.shared.lock().rt.mass.messages.clone()

@@ -184,6 +184,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   const [text, setText] = useState('');
   const [byTemplate, setByTemplate] = useState(false);
   const [templateId, setTemplateId] = useState<number | null>(null);
+  const [contentIds, setContentIds] = useState<number[]>([]);
   const [previewCustomer, setPreviewCustomer] = useState('');
   const [rendered, setRendered] = useState<string | null>(null);
   const [later, setLater] = useState(false);
@@ -194,6 +195,9 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   const segments = useApi(() => unwrap(api.GET('/api/v1/segments')), []);
   const templates = useApi(() => (can('content.read') ? unwrap(api.GET('/api/v1/message-templates', { params: { query: { limit: 100 } } })) : Promise.resolve(null)), []);
   const template = templates.data?.items.find((x) => x.id === templateId) ?? null;
+  // what a send may carry beside its text: the library's items but texts (and, on WeCom, articles)
+  const library = useApi(() => (can('content.read') ? unwrap(api.GET('/api/v1/content', { params: { query: { limit: 200 } } })) : Promise.resolve(null)), []);
+  const attachable = (library.data?.items ?? []).filter((i) => i.kind !== 'text' && !(channel === 'wecom' && i.kind === 'article'));
 
   // a template's rendering for one customer (on WeCom: as a member task renders it)
   useEffect(() => {
@@ -261,7 +265,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
     try {
       await unwrap(
         api.POST('/api/v1/broadcasts', {
-          body: { name: name.trim(), channel, audience, ...(byTemplate && templateId ? { template_id: templateId } : { text }), frequency_cap: cap, send_at: later && sendAt ? sendAt.toISOString() : undefined },
+          body: { name: name.trim(), channel, audience, ...(byTemplate && templateId ? { template_id: templateId } : { text }), content_ids: contentIds.filter((id) => attachable.some((i) => i.id === id)), frequency_cap: cap, send_at: later && sendAt ? sendAt.toISOString() : undefined },
         }),
       );
       await onMade();
@@ -378,6 +382,19 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
               <Typography.Text type={bytes > TEXT_MAX_BYTES ? 'danger' : 'secondary'}>{t('broadcasts.bytes', { n: n(bytes), max: n(TEXT_MAX_BYTES) })}</Typography.Text>
             </>
           )}
+          {attachable.length > 0 && (
+            <Select<number[]>
+              mode="multiple"
+              aria-label={t('broadcasts.attachments')}
+              placeholder={t('broadcasts.attachments')}
+              value={contentIds}
+              onChange={(ids) => setContentIds(ids.slice(0, 9))}
+              style={{ width: '100%' }}
+              data-testid="broadcast-attachments"
+              optionFilterProp="label"
+              options={attachable.map((i) => ({ value: i.id, label: `${t(`content.kind.${i.kind}` as MessageKey)} · ${i.title}` }))}
+            />
+          )}
         </Space>
       )}
       {step === 2 && (
@@ -399,6 +416,11 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
           <Descriptions.Item label={t('broadcasts.text')}>
             <Typography.Paragraph style={{ whiteSpace: 'pre-wrap', margin: 0 }}>{byTemplate ? `${template?.name ?? ''}：${template?.body ?? ''}` : text.trim()}</Typography.Paragraph>
           </Descriptions.Item>
+          {contentIds.length > 0 && (
+            <Descriptions.Item label={t('broadcasts.attachments')}>
+              {attachable.filter((i) => contentIds.includes(i.id)).map((i) => i.title).join('、')}
+            </Descriptions.Item>
+          )}
           <Descriptions.Item label={t('broadcasts.sendAt')}>{later && sendAt ? formatTime(locale, sendAt.toISOString()) : t('broadcasts.now')}</Descriptions.Item>
         </Descriptions>
       )}

@@ -129,6 +129,19 @@ pub struct WecomClient<H> {
 enum Method<'a> {
     Get(&'a [(&'a str, &'a str)]),
     Post(&'a Value),
+    /// A file as `multipart/form-data` (WeCom's media uploads), with query parameters.
+    Upload {
+        query: &'a [(&'a str, &'a str)],
+        file: &'a Upload<'a>,
+    },
+}
+
+/// A file to upload to WeCom.
+#[derive(Debug, Clone, Copy)]
+pub struct Upload<'a> {
+    pub file_name: &'a str,
+    pub content_type: &'a str,
+    pub bytes: &'a [u8],
 }
 
 impl<H: WecomHost> WecomClient<H> {
@@ -158,6 +171,18 @@ impl<H: WecomHost> WecomClient<H> {
     ) -> Result<T, WecomError> {
         let body = serde_json::to_value(body).map_err(|e| WecomError::Host(e.to_string()))?;
         let value = self.call(api, Method::Post(&body)).await?;
+        decode(api, value)
+    }
+
+    /// POST `/cgi-bin/{api}` with the token, `query` and a file as `multipart/form-data`
+    /// (its part named `media`, as WeCom's media uploads take it); the answer's fields.
+    pub async fn upload<T: DeserializeOwned>(
+        &self,
+        api: &str,
+        query: &[(&str, &str)],
+        file: &Upload<'_>,
+    ) -> Result<T, WecomError> {
+        let value = self.call(api, Method::Upload { query, file }).await?;
         decode(api, value)
     }
 
@@ -355,6 +380,18 @@ impl<H: WecomHost> WecomClient<H> {
                 self.http.get(&url).query(&query)
             }
             Method::Post(body) => self.http.post(&url).query(&query).json(body),
+            Method::Upload {
+                query: params,
+                file,
+            } => {
+                query.extend(params.iter().copied());
+                let part = reqwest::multipart::Part::bytes(file.bytes.to_vec())
+                    .file_name(file.file_name.to_owned())
+                    .mime_str(file.content_type)
+                    .map_err(|e| WecomError::Host(format!("{api}: {e}")))?;
+                let form = reqwest::multipart::Form::new().part("media", part);
+                self.http.post(&url).query(&query).multipart(form)
+            }
         };
         let response = request
             .send()

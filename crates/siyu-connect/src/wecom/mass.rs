@@ -79,6 +79,77 @@ struct ListPage {
     next_cursor: String,
 }
 
+/// The most attachments one message carries.
+pub const MAX_ATTACHMENTS: usize = 9;
+
+/// An attachment of a mass message (or a welcome), as WeCom takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MassAttachment {
+    /// An image uploaded as media (`media/upload?type=image`).
+    Image {
+        media_id: String,
+    },
+    /// A link card; its picture a lasting URL (`media/uploadimg`).
+    Link {
+        title: String,
+        url: String,
+        picurl: Option<String>,
+        desc: Option<String>,
+    },
+    /// A mini-program card; its picture uploaded as media.
+    Miniprogram {
+        title: String,
+        pic_media_id: String,
+        appid: String,
+        page: String,
+    },
+    Video {
+        media_id: String,
+    },
+    File {
+        media_id: String,
+    },
+}
+
+impl MassAttachment {
+    /// WeCom's shape: `{"msgtype": "image", "image": {"media_id": …}}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            MassAttachment::Image { media_id } => {
+                json!({"msgtype": "image", "image": {"media_id": media_id}})
+            }
+            MassAttachment::Link {
+                title,
+                url,
+                picurl,
+                desc,
+            } => {
+                let mut link = json!({"title": title, "url": url});
+                if let Some(picurl) = picurl {
+                    link["picurl"] = json!(picurl);
+                }
+                if let Some(desc) = desc {
+                    link["desc"] = json!(desc);
+                }
+                json!({"msgtype": "link", "link": link})
+            }
+            MassAttachment::Miniprogram {
+                title,
+                pic_media_id,
+                appid,
+                page,
+            } => json!({"msgtype": "miniprogram", "miniprogram": {
+                "title": title, "pic_media_id": pic_media_id, "appid": appid, "page": page}}),
+            MassAttachment::Video { media_id } => {
+                json!({"msgtype": "video", "video": {"media_id": media_id}})
+            }
+            MassAttachment::File { media_id } => {
+                json!({"msgtype": "file", "file": {"media_id": media_id}})
+            }
+        }
+    }
+}
+
 /// A member's task of a message.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(default)]
@@ -115,20 +186,22 @@ struct ResultPage {
 }
 
 impl<H: WecomHost> WecomClient<H> {
-    /// A corp mass text to the named customers through one member (`add_msg_template`,
-    /// at most [`CUSTOMERS_PER_MASS_MESSAGE`]): the member gets a task to confirm.
+    /// A corp mass text, with its attachments (at most 9), to the named customers through
+    /// one member (`add_msg_template`, at most [`CUSTOMERS_PER_MASS_MESSAGE`]): the
+    /// member gets a task to confirm.
     pub async fn add_mass_message(
         &self,
         sender: &str,
         external_userids: &[String],
         text: &str,
+        attachments: &[MassAttachment],
     ) -> Result<MassMessageMade, WecomError> {
-        self.post(
-            "externalcontact/add_msg_template",
-            &json!({"chat_type": "single", "external_userid": external_userids,
-                    "sender": sender, "text": {"content": text}}),
-        )
-        .await
+        let mut body = json!({"chat_type": "single", "external_userid": external_userids,
+                              "sender": sender, "text": {"content": text}});
+        if !attachments.is_empty() {
+            body["attachments"] = attachments.iter().map(MassAttachment::to_json).collect();
+        }
+        self.post("externalcontact/add_msg_template", &body).await
     }
 
     /// The corp-made mass messages to customers created between two times (unix

@@ -7,6 +7,7 @@ pub mod client;
 pub mod crypto;
 pub mod error;
 pub mod mass;
+pub mod media;
 
-pub use client::{KeptToken, Observed, WecomApp, WecomClient, WecomHost, http_client};
+pub use client::{KeptToken, Observed, Upload, WecomApp, WecomClient, WecomHost, http_client};
 pub use error::WecomError;

@@ -14,9 +14,10 @@ use chrono::{Datelike, NaiveDate};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::engagement::content::BroadcastAttachment;
 use crate::engagement::template::{MessageTemplate, TemplateSnapshot};
 use crate::error::{DomainError, check_name};
-use crate::ids::{BroadcastId, ConnectorId, CustomerId, MessageTemplateId, StaffId};
+use crate::ids::{BroadcastId, ConnectorId, ContentItemId, CustomerId, MessageTemplateId, StaffId};
 use crate::order::string_enum;
 use crate::time::TimeZone;
 
@@ -136,6 +137,10 @@ pub struct NewBroadcast {
     /// the member's values, the customers' fallbacks). One of the two.
     #[serde(default)]
     pub template_id: Option<MessageTemplateId>,
+    /// Items of the content library sent with the text (at most 9; not texts): images,
+    /// link and mini-program cards, videos, files. Kept as they are now.
+    #[serde(default)]
+    pub content_ids: Vec<ContentItemId>,
     /// Default: the days of the month, as WeCom.
     #[serde(default)]
     pub frequency_cap: Option<FrequencyCap>,
@@ -159,6 +164,8 @@ pub struct BroadcastChange {
     pub text: Option<String>,
     /// a new template (the text is its body).
     pub template_id: Option<MessageTemplateId>,
+    /// New attachments from the content library (`[]`: none).
+    pub content_ids: Option<Vec<ContentItemId>>,
     pub frequency_cap: Option<FrequencyCap>,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub send_at: Option<String>,
@@ -177,6 +184,9 @@ pub struct BroadcastSpec {
     pub text: String,
     /// The template, as it is now, when the send renders one.
     pub template: Option<TemplateSnapshot>,
+    /// What is sent with the text, as the library's items are now (set by the caller
+    /// from `content_ids`, checked with [`check_attachments`]).
+    pub attachments: Vec<BroadcastAttachment>,
     pub frequency_cap: FrequencyCap,
     pub send_at: i64,
 }
@@ -195,6 +205,9 @@ pub struct Broadcast {
     pub text: String,
     /// The message template the send renders (as it was when the send was made).
     pub template_id: Option<MessageTemplateId>,
+    /// What is sent with the text (the library's items as they were when the send was
+    /// made or last changed).
+    pub attachments: Vec<BroadcastAttachment>,
     pub frequency_cap: FrequencyCap,
     #[serde(serialize_with = "crate::time::rfc3339")]
     #[schema(value_type = String, format = DateTime)]
@@ -319,6 +332,56 @@ impl BroadcastChange {
     }
 }
 
+/// Whether a send may carry these items of the library: at most 9, none a text (a
+/// text is the send's own), and on WeCom no article (articles go out as link cards to
+/// their page, which siyu does not publish yet: send a link item).
+pub fn check_attachments(
+    channel: BroadcastChannel,
+    items: &[BroadcastAttachment],
+) -> Result<(), DomainError> {
+    use crate::engagement::content::{ContentKind, MAX_ATTACHMENTS};
+    if items.len() > MAX_ATTACHMENTS {
+        return Err(DomainError::invalid(
+            "content_ids",
+            format!("a message carries at most {MAX_ATTACHMENTS} attachments (WeCom's limit)"),
+        ));
+    }
+    for (i, item) in items.iter().enumerate() {
+        if items[..i]
+            .iter()
+            .any(|other| other.content_id == item.content_id)
+        {
+            return Err(DomainError::invalid(
+                "content_ids",
+                format!("names item {} twice", item.content_id.0),
+            ));
+        }
+        match item.kind {
+            ContentKind::Text => {
+                return Err(DomainError::invalid(
+                    "content_ids",
+                    format!(
+                        "item {} is a text: a send's text is its own (use it as `text`)",
+                        item.content_id.0
+                    ),
+                ));
+            }
+            ContentKind::Article if channel == BroadcastChannel::Wecom => {
+                return Err(DomainError::invalid(
+                    "content_ids",
+                    format!(
+                        "item {} is an article, which WeCom gets as a link card to a page siyu \
+                         does not publish yet: send a link item",
+                        item.content_id.0
+                    ),
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 fn parse_time(field: &str, text: &str) -> Result<i64, DomainError> {
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_millis())
@@ -378,6 +441,7 @@ fn spec(
         _ => {}
     }
     Ok(BroadcastSpec {
+        attachments: Vec::new(),
         name,
         channel,
         connector,
@@ -501,6 +565,30 @@ mod tests {
     }
 
     #[test]
+    fn a_send_carries_at_most_nine_items_none_a_text_and_no_article_on_wecom() {
+        use crate::engagement::content::{BroadcastAttachment, ContentBody, ContentKind};
+        use crate::ids::ContentItemId;
+        let item = |id: i64, kind: ContentKind| BroadcastAttachment {
+            content_id: ContentItemId(id),
+            kind,
+            title: "t".into(),
+            body: ContentBody::default(),
+        };
+        let images: Vec<_> = (1..=9).map(|i| item(i, ContentKind::Image)).collect();
+        assert!(check_attachments(BroadcastChannel::Wecom, &images).is_ok());
+        let mut ten = images.clone();
+        ten.push(item(10, ContentKind::Link));
+        assert!(check_attachments(BroadcastChannel::Wecom, &ten).is_err());
+        let twice = [item(1, ContentKind::Image), item(1, ContentKind::Image)];
+        assert!(check_attachments(BroadcastChannel::Sandbox, &twice).is_err());
+        let text = [item(1, ContentKind::Text)];
+        assert!(check_attachments(BroadcastChannel::Sandbox, &text).is_err());
+        let article = [item(1, ContentKind::Article)];
+        assert!(check_attachments(BroadcastChannel::Wecom, &article).is_err());
+        assert!(check_attachments(BroadcastChannel::Sandbox, &article).is_ok());
+    }
+
+    #[test]
     fn bad_sends_are_refused_with_their_reason() {
         let new = |text: &str, audience| NewBroadcast {
             name: "双十二".into(),
@@ -509,6 +597,7 @@ mod tests {
             audience,
             text: Some(text.into()),
             template_id: None,
+            content_ids: Vec::new(),
             frequency_cap: None,
             send_at: None,
         };

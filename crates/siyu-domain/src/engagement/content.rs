@@ -154,6 +154,28 @@ pub struct ContentItem {
     pub updated_at: i64,
 }
 
+/// An item of the library as a send carries it: kept as it was, so that a later change
+/// or deletion of the item does not change what the send carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BroadcastAttachment {
+    pub content_id: ContentItemId,
+    pub kind: ContentKind,
+    pub title: String,
+    #[serde(flatten)]
+    pub body: ContentBody,
+}
+
+impl BroadcastAttachment {
+    pub fn of(item: &ContentItem) -> Self {
+        Self {
+            content_id: item.id,
+            kind: item.kind,
+            title: item.title.clone(),
+            body: item.body.clone(),
+        }
+    }
+}
+
 /// What an item carries; which fields are set depends on its kind.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ContentBody {

@@ -19,6 +19,7 @@
 //! The sandbox rehearses a WeCom send, so WeCom's consent applies to it.
 
 mod following;
+mod media;
 mod wecom;
 
 pub use following::{following, remindable, reminding};

@@ -60,6 +60,13 @@ pub(super) async fn send_batch(
         ));
     };
     let claim_ms = services.wecom.broadcast_claim().as_millis() as i64;
+    // the files go up before the claim: its window covers the one call (see `media`)
+    let attachments = if batch.attachments.is_empty() {
+        Vec::new()
+    } else {
+        let (client, _) = client_for(services, tenant, connector).await?;
+        super::media::mass_attachments(&client, &scope, connector, &batch.attachments).await?
+    };
     let intent_at = if batch.intent_recorded {
         let seen = batch.intent_at.unwrap_or(0);
         let now = siyu_store::now_ms();
@@ -145,7 +152,7 @@ pub(super) async fn send_batch(
     };
     let (client, _) = client_for(services, tenant, connector).await?;
     let made = client
-        .add_mass_message(&sender, &batch.external_userids, &batch.text)
+        .add_mass_message(&sender, &batch.external_userids, &batch.text, &attachments)
         .await;
     let store = services.store.clone();
     match made {

@@ -53,14 +53,14 @@ fn corp() -> Corp {
     )
 }
 
-struct World {
-    app: TestApp,
-    standin: Standin,
-    connector: i64,
+pub struct World {
+    pub app: TestApp,
+    pub standin: Standin,
+    pub connector: i64,
 }
 
 impl World {
-    async fn new() -> World {
+    pub async fn new() -> World {
         let standin = Standin::start(corp()).unwrap();
         let app = TestApp::spawn_with_node(|n| {
             n.wecom_broadcast_poll = Duration::from_millis(100);
@@ -113,7 +113,7 @@ impl World {
             .unwrap()
     }
 
-    async fn ids(&self, externals: &[&str]) -> Vec<i64> {
+    pub async fn ids(&self, externals: &[&str]) -> Vec<i64> {
         let mut ids = Vec::new();
         for e in externals {
             ids.push(self.customer_id(e).await);
@@ -153,7 +153,7 @@ impl World {
     }
 
     /// Waits (up to 30 s) until `done` holds of the send's tasks, and answers them.
-    async fn tasks_until(
+    pub async fn tasks_until(
         &self,
         id: i64,
         what: &str,
@@ -190,7 +190,7 @@ impl World {
     }
 }
 
-fn all_made(tasks: &[Value]) -> bool {
+pub fn all_made(tasks: &[Value]) -> bool {
     !tasks.is_empty() && tasks.iter().all(|t| t["state"] == "sent")
 }
 

@@ -8,6 +8,7 @@ mod acquisition_stores;
 mod audiences;
 mod auth;
 mod broadcasts;
+mod broadcasts_attachments;
 mod broadcasts_wecom;
 mod connectors;
 mod content;

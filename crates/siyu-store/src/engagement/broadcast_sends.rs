@@ -11,6 +11,7 @@
 use serde_json::Value;
 use serde_json::json;
 use siyu_domain::engagement::broadcast::BroadcastChannel;
+use siyu_domain::engagement::content::BroadcastAttachment;
 use siyu_domain::engagement::member_tasks::RecipientStatus;
 use siyu_domain::engagement::template::TemplateSnapshot;
 use siyu_domain::ids::{BroadcastId, ConnectorId};
@@ -39,6 +40,8 @@ pub struct BatchToSend {
     /// The template to render for each customer, on channels that send one message per
     /// customer (the sandbox).
     pub template: Option<TemplateSnapshot>,
+    /// The library items sent with the text.
+    pub attachments: Vec<BroadcastAttachment>,
     /// By customer id.
     pub recipients: Vec<i64>,
     /// A WeCom batch's member (userid) and each recipient's external_userid (in the
@@ -84,6 +87,7 @@ impl TenantScope<'_> {
             connector_id: Option<i64>,
             text: String,
             template: Option<String>,
+            attachments: Option<String>,
             state: String,
             send_state: String,
             sender_userid: Option<String>,
@@ -92,7 +96,7 @@ impl TenantScope<'_> {
         let row: Option<Row> = on_db!(self.store, |db| {
             sqlx::query_as(
                 "SELECT s.channel, s.connector_id, COALESCE(b.text, s.text) AS text, s.template, \
-                 b.state, s.state AS send_state, b.sender_userid, b.intent_at \
+                 s.attachments, b.state, s.state AS send_state, b.sender_userid, b.intent_at \
                  FROM broadcast_batches b \
                  JOIN broadcasts s ON s.tenant_id = b.tenant_id AND s.id = b.broadcast_id \
                  WHERE b.tenant_id = $1 AND b.broadcast_id = $2 AND b.batch = $3",
@@ -133,7 +137,8 @@ impl TenantScope<'_> {
             channel: BroadcastChannel::parse("channel", &row.channel)?,
             connector: row.connector_id.map(ConnectorId),
             text: row.text,
-            template: super::broadcasts::template_of(row.template.as_deref())?,
+            template: super::broadcast_columns::template_of(row.template.as_deref())?,
+            attachments: super::broadcast_columns::attachments_of(row.attachments.as_deref())?,
             recipients: rows.into_iter().map(|r| r.customer_id).collect(),
             sender: row.sender_userid,
             external_userids,

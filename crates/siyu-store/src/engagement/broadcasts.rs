@@ -15,8 +15,7 @@ use siyu_domain::audit::{Actor, AuditRecord, action};
 use siyu_domain::connector::ConnectorKind;
 use siyu_domain::consent::{ConsentChannel, ConsentStatus};
 use siyu_domain::engagement::broadcast::{
-    Broadcast, BroadcastAudience, BroadcastChannel, BroadcastSpec, BroadcastState, Exclusion,
-    FrequencyCap, Plan,
+    Broadcast, BroadcastChannel, BroadcastSpec, BroadcastState, Exclusion, FrequencyCap, Plan,
 };
 use siyu_domain::engagement::member_tasks::MemberTask;
 use siyu_domain::engagement::template::TemplateSnapshot;
@@ -25,13 +24,16 @@ use siyu_domain::ids::{BroadcastId, ConnectorId, CustomerId, MessageTemplateId, 
 use siyu_domain::jobs::kind;
 use siyu_domain::page::{Page, PageRequest};
 
+use super::broadcast_columns::{
+    attachments_of, attachments_text, audience_text, template_of, template_text,
+};
 use crate::audit;
 use crate::db::{id_list, now_ms, on_db};
 use crate::jobs::{NewJob, enqueue_in};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
 
-const BROADCAST_COLUMNS: &str = "id, name, channel, connector_id, state, audience, text, template_id, frequency_cap, \
+const BROADCAST_COLUMNS: &str = "id, name, channel, connector_id, state, audience, text, template_id, attachments, frequency_cap, \
      send_at, recipients, excluded, batches, sent, batches_sent, created_by_staff_id, \
      created_at, updated_at, finished_at";
 
@@ -48,6 +50,7 @@ struct BroadcastRow {
     audience: String,
     text: String,
     template_id: Option<i64>,
+    attachments: Option<String>,
     frequency_cap: String,
     send_at: i64,
     recipients: Option<i64>,
@@ -87,6 +90,7 @@ impl TryFrom<BroadcastRow> for Broadcast {
             name: r.name,
             text: r.text,
             template_id: r.template_id.map(MessageTemplateId),
+            attachments: attachments_of(r.attachments.as_deref())?,
             send_at: r.send_at,
             recipients: r.recipients,
             sent: r.sent,
@@ -98,26 +102,6 @@ impl TryFrom<BroadcastRow> for Broadcast {
             finished_at: r.finished_at,
         })
     }
-}
-
-/// The template column: the snapshot as JSON, or NULL.
-fn template_text(spec: &BroadcastSpec) -> Result<Option<String>> {
-    spec.template
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("template: {e}")))
-}
-
-/// Reads the template column.
-pub(crate) fn template_of(text: Option<&str>) -> Result<Option<TemplateSnapshot>> {
-    text.map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| StoreError::Corrupt(format!("a send's template: {e}")))
-}
-
-fn audience_text(audience: &BroadcastAudience) -> Result<String> {
-    serde_json::to_string(audience).map_err(|e| StoreError::Corrupt(format!("audience: {e}")))
 }
 
 /// The job that plans a send at its time. Any number may wait for one send (a change
@@ -198,14 +182,14 @@ impl TenantScope<'_> {
         let now = now_ms();
         let audience = audience_text(&spec.audience)?;
         let connector = self.connector_of_send(spec.channel, spec.connector).await?;
-        let template = template_text(spec)?;
+        let (template, attachments) = (template_text(spec)?, attachments_text(spec)?);
         let mut tx = self.store.begin().await?;
         let id: i64 = on_tx!(&mut tx, |c| {
             sqlx::query_scalar(
                 "INSERT INTO broadcasts (tenant_id, name, channel, connector_id, state, audience, \
                  text, frequency_cap, send_at, created_by_staff_id, created_at, updated_at, \
-                 template_id, template) \
-                 VALUES ($1, $2, $3, $10, 'scheduled', $4, $5, $6, $7, $8, $9, $9, $11, $12) \
+                 template_id, template, attachments) \
+                 VALUES ($1, $2, $3, $10, 'scheduled', $4, $5, $6, $7, $8, $9, $9, $11, $12, $13) \
                  RETURNING id",
             )
             .bind(self.tenant.0)
@@ -220,6 +204,7 @@ impl TenantScope<'_> {
             .bind(connector.map(|c| c.0))
             .bind(spec.template.as_ref().map(|t| t.id.0))
             .bind(&template)
+            .bind(&attachments)
             .fetch_one(&mut *c)
             .await?
         });
@@ -312,13 +297,14 @@ impl TenantScope<'_> {
         self.check_changes_audience_of(before, actor)?;
         let now = now_ms();
         let audience = audience_text(&spec.audience)?;
-        let template = template_text(spec)?;
+        let (template, attachments) = (template_text(spec)?, attachments_text(spec)?);
         let mut tx = self.store.begin().await?;
         // as read: a change made meanwhile (another edit, planning) is not overwritten
         let changed = on_tx!(&mut tx, |c| {
             sqlx::query(
                 "UPDATE broadcasts SET name = $1, audience = $2, text = $3, frequency_cap = $4, \
-                 send_at = $5, updated_at = $6, template_id = $10, template = $11 \
+                 send_at = $5, updated_at = $6, template_id = $10, template = $11, \
+                 attachments = $12 \
                  WHERE tenant_id = $7 AND id = $8 AND state = 'scheduled' AND send_at > $6 \
                  AND updated_at = $9",
             )
@@ -333,6 +319,7 @@ impl TenantScope<'_> {
             .bind(before.updated_at)
             .bind(spec.template.as_ref().map(|t| t.id.0))
             .bind(&template)
+            .bind(&attachments)
             .execute(&mut *c)
             .await?
             .rows_affected()

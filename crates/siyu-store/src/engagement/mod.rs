@@ -3,6 +3,7 @@
 //! followed as WeCom member tasks in `broadcast_tasks`); the
 //! content library and quick replies get their parts here beside them.
 
+mod broadcast_columns;
 pub mod broadcast_sends;
 pub mod broadcast_tasks;
 pub mod broadcast_views;

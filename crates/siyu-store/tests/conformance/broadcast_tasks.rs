@@ -76,6 +76,7 @@ async fn member_tasks_are_claimed_once_answered_once_and_resolved_once() {
         audience: BroadcastAudience::Customers(vec![a, b, c]),
         text: "你好".into(),
         template: None,
+        attachments: Vec::new(),
         frequency_cap: FrequencyCap::DaysInMonth,
         send_at: siyu_store::now_ms(),
     };

@@ -24,6 +24,7 @@ fn spec(customers: &[CustomerId]) -> BroadcastSpec {
         audience: BroadcastAudience::Customers(customers.to_vec()),
         text: "你好".into(),
         template: None,
+        attachments: Vec::new(),
         frequency_cap: FrequencyCap::DaysInMonth,
         send_at: siyu_store::now_ms(),
     }

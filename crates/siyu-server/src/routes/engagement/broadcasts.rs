@@ -13,10 +13,11 @@ use siyu_audience::Condition;
 use siyu_domain::access::Permission;
 use siyu_domain::engagement::broadcast::{
     Broadcast, BroadcastAudience, BroadcastChange, BroadcastChannel, BroadcastSpec, Exclusion,
-    FrequencyCap, NewBroadcast, Plan,
+    FrequencyCap, NewBroadcast, Plan, check_attachments,
 };
+use siyu_domain::engagement::content::{BroadcastAttachment, MAX_ATTACHMENTS};
 use siyu_domain::engagement::template::MessageTemplate;
-use siyu_domain::ids::{BroadcastId, ConnectorId, MessageTemplateId};
+use siyu_domain::ids::{BroadcastId, ConnectorId, ContentItemId, MessageTemplateId};
 use siyu_domain::page::Page;
 use siyu_runtime::broadcasts::{PlanTarget, plan_now};
 use siyu_store::TenantScope;
@@ -98,6 +99,36 @@ async fn template_named(
         Err(siyu_store::StoreError::NotFound(_)) => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// The library items a send names, as it carries them (422 for an unknown one, or
+/// what a send may not carry).
+async fn attachments_named(
+    auth: &Auth,
+    scope: &TenantScope<'_>,
+    channel: BroadcastChannel,
+    ids: &[ContentItemId],
+) -> ApiResult<Vec<BroadcastAttachment>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    auth.require(Permission::ContentRead)?;
+    let mut items = Vec::with_capacity(ids.len());
+    for id in ids.iter().take(MAX_ATTACHMENTS + 1) {
+        match scope.get_content_item(*id).await {
+            Ok(item) => items.push(BroadcastAttachment::of(&item)),
+            Err(siyu_store::StoreError::NotFound(_)) => {
+                return Err(ApiError::field(
+                    "content_ids",
+                    format!("no content item {}", id.0),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // more than a message carries were named: the first 10 read are refused below
+    check_attachments(channel, &items)?;
+    Ok(items)
 }
 
 fn target_of(spec: &BroadcastSpec) -> PlanTarget<'_> {
@@ -186,7 +217,9 @@ pub async fn create_broadcast(
     auth.require(Permission::BroadcastsWrite)?;
     let scope = auth.scope(&app.store).await?;
     let template = template_named(&auth, &scope, body.template_id).await?;
+    let attachments = attachments_named(&auth, &scope, body.channel, &body.content_ids).await?;
     let mut spec = body.check(siyu_store::now_ms(), template.as_ref())?;
+    spec.attachments = attachments;
     spec.connector = scope
         .connector_of_send(spec.channel, spec.connector)
         .await?;
@@ -232,7 +265,12 @@ pub async fn update_broadcast(
     let before = scope.get_broadcast(id).await?;
     let kept = scope.broadcast_template(id).await?;
     let template = template_named(&auth, &scope, body.template_id).await?;
-    let spec = body.apply(&before, siyu_store::now_ms(), kept, template.as_ref())?;
+    let attachments = match &body.content_ids {
+        Some(ids) => attachments_named(&auth, &scope, before.channel, ids).await?,
+        None => before.attachments.clone(),
+    };
+    let mut spec = body.apply(&before, siyu_store::now_ms(), kept, template.as_ref())?;
+    spec.attachments = attachments;
     if changing_audience {
         let plan = preview_of(&app, &scope, &target_of(&spec)).await?;
         check_reaches_someone(&plan)?;
