@@ -147,6 +147,28 @@ pub(crate) fn check_attachments(
 ) -> Result<(), ApiError> {
     for a in attachments {
         let kind = a.get("msgtype").and_then(Value::as_str).unwrap_or_default();
+        // WeCom's byte limits of cards' texts
+        let limits: &[(&str, usize)] = match kind {
+            "link" => &[
+                ("/link/title", 128),
+                ("/link/desc", 512),
+                ("/link/url", 2048),
+            ],
+            "miniprogram" => &[("/miniprogram/title", 64)],
+            _ => &[],
+        };
+        for (pointer, max) in limits {
+            let len = a
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .map_or(0, str::len);
+            if len > *max {
+                return Err(ApiError::new(
+                    45002,
+                    format!("content size out of limit: {pointer} over {max} bytes"),
+                ));
+            }
+        }
         let (field, wanted) = match kind {
             "image" => (a.pointer("/image/media_id"), "image"),
             "video" => (a.pointer("/video/media_id"), "video"),

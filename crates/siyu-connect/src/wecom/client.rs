@@ -108,6 +108,9 @@ pub fn http_client() -> reqwest::Client {
         .expect("the HTTP client builds")
 }
 
+/// How long a media upload may take (the other calls: 20 s).
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// The largest image [`WecomClient::fetch_image`] takes (WeCom's QR images are tens of
 /// kilobytes).
 pub const IMAGE_MAX_BYTES: usize = 2 * 1024 * 1024;
@@ -390,7 +393,12 @@ impl<H: WecomHost> WecomClient<H> {
                     .mime_str(file.content_type)
                     .map_err(|e| WecomError::Host(format!("{api}: {e}")))?;
                 let form = reqwest::multipart::Form::new().part("media", part);
-                self.http.post(&url).query(&query).multipart(form)
+                // a file of up to 20 MB takes longer than a call's 20 s on a slow uplink
+                self.http
+                    .post(&url)
+                    .query(&query)
+                    .multipart(form)
+                    .timeout(UPLOAD_TIMEOUT)
             }
         };
         let response = request

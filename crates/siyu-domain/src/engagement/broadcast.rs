@@ -366,20 +366,55 @@ pub fn check_attachments(
                     ),
                 ));
             }
-            ContentKind::Article if channel == BroadcastChannel::Wecom => {
-                return Err(DomainError::invalid(
-                    "content_ids",
-                    format!(
-                        "item {} is an article, which WeCom gets as a link card to a page siyu \
-                         does not publish yet: send a link item",
-                        item.content_id.0
-                    ),
-                ));
+            _ if channel == BroadcastChannel::Wecom => {
+                if let Some((what, max)) = over_wecom_limit(item) {
+                    return Err(DomainError::invalid(
+                        "content_ids",
+                        format!(
+                            "item {}: its {what} is over WeCom's {max} bytes for a card",
+                            item.content_id.0
+                        ),
+                    ));
+                }
+                if item.kind == ContentKind::Article {
+                    return Err(DomainError::invalid(
+                        "content_ids",
+                        format!(
+                            "item {} is an article, which WeCom gets as a link card to a page \
+                             siyu does not publish yet: send a link item",
+                            item.content_id.0
+                        ),
+                    ));
+                }
             }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// What of a card is longer than WeCom takes in `add_msg_template` (a link's title 128
+/// bytes, description 512, URL 2,048; a mini-program's title 64), and the limit.
+fn over_wecom_limit(
+    item: &crate::engagement::content::BroadcastAttachment,
+) -> Option<(&'static str, usize)> {
+    use crate::engagement::content::ContentKind;
+    let over = |text: Option<&str>, max: usize| text.is_some_and(|t| t.len() > max);
+    match item.kind {
+        ContentKind::Link => {
+            if over(Some(&item.title), 128) {
+                Some(("title", 128))
+            } else if over(item.body.description.as_deref(), 512) {
+                Some(("description", 512))
+            } else if over(item.body.url.as_deref(), 2048) {
+                Some(("url", 2048))
+            } else {
+                None
+            }
+        }
+        ContentKind::Miniprogram if over(Some(&item.title), 64) => Some(("title", 64)),
+        _ => None,
+    }
 }
 
 fn parse_time(field: &str, text: &str) -> Result<i64, DomainError> {

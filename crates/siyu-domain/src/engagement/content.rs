@@ -89,6 +89,12 @@ impl FileRule {
         content_types: IMAGE_TYPES,
         max_bytes: 10 * 1024 * 1024,
     };
+    /// A link card's picture: JPG or PNG, at most 2 MB (WeCom keeps it for good, as
+    /// `media/uploadimg` takes it).
+    pub const CARD_IMAGE: FileRule = FileRule {
+        content_types: IMAGE_TYPES,
+        max_bytes: 2 * 1024 * 1024,
+    };
     /// A video: MP4, at most 10 MB.
     pub const VIDEO: FileRule = FileRule {
         content_types: &["video/mp4"],
@@ -218,7 +224,12 @@ impl ContentBody {
             files.push(("file_id", file, rule));
         }
         if let Some(image) = self.image_file_id {
-            files.push(("image_file_id", image, FileRule::IMAGE));
+            let rule = match kind {
+                // uploaded as media, like an image
+                ContentKind::Miniprogram => FileRule::IMAGE,
+                _ => FileRule::CARD_IMAGE,
+            };
+            files.push(("image_file_id", image, rule));
         }
         files
     }

@@ -15,8 +15,27 @@ use siyu_domain::engagement::content::{BroadcastAttachment, ContentKind};
 use siyu_domain::ids::{ConnectorId, FileId};
 use siyu_store::{StoredMedia, TenantScope};
 
+use siyu_connect::wecom::WecomError;
+
 use crate::JobError;
 use crate::wecom::sync::job_error;
+
+/// An upload's failure as the job's: WeCom refusing the file (its type or size, an
+/// errcode) will refuse it again, so the job ends with the reason instead of retrying;
+/// the rest as any WeCom call's.
+fn upload_error(error: WecomError) -> JobError {
+    match error {
+        WecomError::Call {
+            api,
+            errcode,
+            message,
+        } => JobError::permanent(format!(
+            "WeCom refused a file of the send ({api}: {errcode} {message}): change the item \
+             and send again"
+        )),
+        e => job_error(e),
+    }
+}
 
 type Client = siyu_connect::wecom::WecomClient<crate::wecom::StoreHost>;
 
@@ -129,7 +148,7 @@ async fn media(
     let media_id = client
         .upload_media(kind, &upload)
         .await
-        .map_err(job_error)?;
+        .map_err(upload_error)?;
     let stored = StoredMedia {
         media_id,
         uploaded_at: now,
@@ -157,7 +176,7 @@ async fn image_url(
         content_type: &info.content_type,
         bytes: &bytes,
     };
-    let url = client.upload_image(&upload).await.map_err(job_error)?;
+    let url = client.upload_image(&upload).await.map_err(upload_error)?;
     let stored = StoredMedia {
         media_id: url,
         uploaded_at: siyu_store::now_ms(),

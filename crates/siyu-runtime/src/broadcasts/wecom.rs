@@ -60,13 +60,10 @@ pub(super) async fn send_batch(
         ));
     };
     let claim_ms = services.wecom.broadcast_claim().as_millis() as i64;
-    // the files go up before the claim: its window covers the one call (see `media`)
-    let attachments = if batch.attachments.is_empty() {
-        Vec::new()
-    } else {
-        let (client, _) = client_for(services, tenant, connector).await?;
-        super::media::mass_attachments(&client, &scope, connector, &batch.attachments).await?
-    };
+    // the files go up just before the claim (its window covers the one call, see
+    // `media`), and only where a call follows: never before reconciling a lost call,
+    // nor for a cancelled batch
+    let attachments;
     let intent_at = if batch.intent_recorded {
         let seen = batch.intent_at.unwrap_or(0);
         let now = siyu_store::now_ms();
@@ -127,24 +124,28 @@ pub(super) async fn send_batch(
                 scope.cancel_batch(id, number).await?;
                 return Ok(());
             }
-            Reconciled::Nothing => match scope.renew_batch_intent(id, number, seen).await? {
-                Some(at) => at,
-                None => {
-                    // cancelled meanwhile (WeCom has nothing of it): never sent; else
-                    // another try took it
-                    let now = scope.batch_to_send(id, number).await?;
-                    if now.is_some_and(|b| b.cancelled && b.intent_at == Some(seen)) {
-                        scope.cancel_batch(id, number).await?;
+            Reconciled::Nothing => {
+                attachments = attachments_of(services, &scope, connector, &batch).await?;
+                match scope.renew_batch_intent(id, number, seen).await? {
+                    Some(at) => at,
+                    None => {
+                        // cancelled meanwhile (WeCom has nothing of it): never sent; else
+                        // another try took it
+                        let now = scope.batch_to_send(id, number).await?;
+                        if now.is_some_and(|b| b.cancelled && b.intent_at == Some(seen)) {
+                            scope.cancel_batch(id, number).await?;
+                        }
+                        return Ok(());
                     }
-                    return Ok(());
                 }
-            },
+            }
         }
     } else {
         // a cancelled send's batches are never claimed (claim_batch refuses them too)
         if batch.cancelled {
             return Ok(());
         }
+        attachments = attachments_of(services, &scope, connector, &batch).await?;
         match scope.claim_batch(id, number).await? {
             Some(at) => at,
             None => return Ok(()),
@@ -198,6 +199,20 @@ pub(super) async fn send_batch(
             reason: format!("the call ended without WeCom's answer ({e}): reconciling next"),
         }),
     }
+}
+
+/// The batch's library items as WeCom attachments, their files uploaded as needed.
+async fn attachments_of(
+    services: &Services,
+    scope: &siyu_store::TenantScope<'_>,
+    connector: siyu_domain::ids::ConnectorId,
+    batch: &BatchToSend,
+) -> Result<Vec<siyu_connect::wecom::mass::MassAttachment>, JobError> {
+    if batch.attachments.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (client, _) = client_for(services, scope.id(), connector).await?;
+    super::media::mass_attachments(&client, scope, connector, &batch.attachments).await
 }
 
 /// Looks among WeCom's messages for the batch's call whose answer was lost.

@@ -151,7 +151,19 @@ async fn items_of_every_kind_are_kept_with_their_files_and_found_again() {
         .await
         .expect(200)
         .body;
-    assert_eq!(rest["items"].as_array().unwrap().len(), 3);
+    let paged: Vec<i64> = first["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(rest["items"].as_array().unwrap())
+        .map(|i| i["id"].as_i64().unwrap())
+        .collect();
+    let mut newest_first = ids.clone();
+    newest_first.reverse();
+    assert_eq!(
+        paged, newest_first,
+        "two pages, newest first, each item once"
+    );
 
     // an image is served inline; any other file as an attachment, never run
     let served = app
@@ -338,7 +350,47 @@ async fn bad_items_and_files_are_refused_with_a_reason() {
     .await
     .expect(422);
 
-    // an empty upload, a bad name, one too big
+    // a card's picture is at most 2 MB (an image item's, 10 MB)
+    let big = upload(
+        &app,
+        token,
+        "大图.png",
+        "image/png",
+        vec![7u8; 3 * 1024 * 1024],
+    )
+    .await
+    .expect(201)
+    .body["id"]
+        .as_i64()
+        .unwrap();
+    let card = app
+        .post(
+            "/api/v1/content",
+            token,
+            json!({"kind": "link", "title": "卡片", "url": "https://a.example/", "image_file_id": big}),
+        )
+        .await
+        .expect(422);
+    assert_eq!(
+        card.body["error"]["details"]["fields"][0]["field"],
+        "image_file_id"
+    );
+    let image = app
+        .post(
+            "/api/v1/content",
+            token,
+            json!({"kind": "image", "title": "大图", "file_id": big}),
+        )
+        .await
+        .expect(201);
+    app.delete(&format!("/api/v1/content/{}", image.body["id"]), token)
+        .await
+        .expect(204);
+
+    // an empty upload, a bad name, a type that is none, one too big
+    upload(&app, token, "x.bin", "a/b/c", PNG.to_vec())
+        .await
+        .expect(422);
     upload(&app, token, "空.png", "image/png", Vec::new())
         .await
         .expect(422);

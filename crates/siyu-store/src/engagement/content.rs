@@ -78,7 +78,8 @@ pub struct ContentFilter {
 fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
-    for c in text.to_lowercase().chars() {
+    // the database folds case on both sides (`LOWER`), each as it does
+    for c in text.chars() {
         if matches!(c, '%' | '_' | '\\') {
             pattern.push('\\');
         }
@@ -258,8 +259,8 @@ impl TenantScope<'_> {
              AND deleted_at IS NULL AND id < $2 \
              AND ($3 IS NULL OR kind = $3) AND ($4 IS NULL OR category = $4) \
              AND ($5 IS NULL OR source = $5) AND ($6 IS NULL OR unit_id = $6) \
-             AND ($7 IS NULL OR LOWER(tags) LIKE $7 ESCAPE '\\') \
-             AND ($8 IS NULL OR LOWER(title) LIKE $8 ESCAPE '\\') \
+             AND ($7 IS NULL OR LOWER(tags) LIKE LOWER($7) ESCAPE '\\') \
+             AND ($8 IS NULL OR LOWER(title) LIKE LOWER($8) ESCAPE '\\') \
              ORDER BY id DESC LIMIT $9"
         );
         // a tag is matched as its JSON string (quotes included) in the array
@@ -447,6 +448,6 @@ mod tests {
     #[test]
     fn patterns_escape_wildcards() {
         assert_eq!(contains_pattern("50%_off"), "%50\\%\\_off%");
-        assert_eq!(contains_pattern("VIP"), "%vip%");
+        assert_eq!(contains_pattern("VIP"), "%VIP%");
     }
 }

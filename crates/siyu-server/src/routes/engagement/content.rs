@@ -190,12 +190,15 @@ pub async fn upload_content_file(
 ) -> ApiResult<(StatusCode, Json<ContentFile>)> {
     auth.require(Permission::ContentWrite)?;
     let name = siyu_domain::error::check_name("name", &q.name, 200)?;
-    let content_type = headers
+    let content_type = match headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|t| t.trim().to_ascii_lowercase())
-        .filter(|t| !t.is_empty() && t.len() <= 100 && t.contains('/'))
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    {
+        None => "application/octet-stream".to_owned(),
+        Some(given) => media_type(given).ok_or_else(|| {
+            ApiError::field("Content-Type", "must be a media type such as image/png")
+        })?,
+    };
     let bytes = axum::body::to_bytes(body, MAX_CONTENT_FILE_BYTES)
         .await
         .map_err(|_| ApiError::PayloadTooLarge(MAX_CONTENT_FILE_BYTES))?;
@@ -213,6 +216,20 @@ pub async fn upload_content_file(
         )
         .await?;
     Ok((StatusCode::CREATED, Json(info.into())))
+}
+
+/// A `Content-Type` as a media type (`type/subtype`, parameters dropped, lowercase);
+/// none when it is not one.
+fn media_type(given: &str) -> Option<String> {
+    let essence = given.split(';').next()?.trim().to_ascii_lowercase();
+    let token = |t: &str| {
+        !t.is_empty()
+            && t.len() <= 64
+            && t.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "!#$&^_.+-".contains(c))
+    };
+    let (kind, sub) = essence.split_once('/')?;
+    (token(kind) && token(sub)).then_some(essence)
 }
 
 /// A file of the library, as uploaded. Images and videos are shown inline; any other
