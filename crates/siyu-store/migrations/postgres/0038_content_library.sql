@@ -9,12 +9,13 @@ CREATE TABLE content_items (
     category TEXT NOT NULL,
     source TEXT NOT NULL,
     tags TEXT NOT NULL,
-    unit_id BIGINT REFERENCES units (id),
+    unit_id BIGINT,
     body TEXT NOT NULL,
     created_by_staff_id BIGINT,
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL,
-    deleted_at BIGINT
+    deleted_at BIGINT,
+    FOREIGN KEY (tenant_id, unit_id) REFERENCES units (tenant_id, id)
 );
 CREATE INDEX content_items_live ON content_items (tenant_id, deleted_at, id);
 

@@ -9,12 +9,13 @@ CREATE TABLE content_items (
     category TEXT NOT NULL,
     source TEXT NOT NULL,
     tags TEXT NOT NULL,
-    unit_id INTEGER REFERENCES units (id),
+    unit_id INTEGER,
     body TEXT NOT NULL,
     created_by_staff_id INTEGER,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
-    deleted_at INTEGER
+    deleted_at INTEGER,
+    FOREIGN KEY (tenant_id, unit_id) REFERENCES units (tenant_id, id)
 );
 CREATE INDEX content_items_live ON content_items (tenant_id, deleted_at, id);
 

@@ -294,15 +294,16 @@ impl TenantScope<'_> {
         Ok(Page::from_rows(items, page, |i| i.id.0))
     }
 
-    /// Changes an item the scope may change.
+    /// Changes an item the scope may change, as it was read (`item`): a change made
+    /// since is not overwritten (409).
     pub async fn update_content_item(
         &self,
-        id: ContentItemId,
+        item: &ContentItem,
         spec: &ContentSpec,
         actor: &Actor,
     ) -> Result<ContentItem> {
-        let item = self.get_content_item(id).await?;
-        self.check_may_change(&item)?;
+        let id = item.id;
+        self.check_may_change(item)?;
         self.check_content_spec(spec).await?;
         let (tags, body) = texts_of(spec)?;
         let mut tx = self.store.begin().await?;
@@ -310,7 +311,7 @@ impl TenantScope<'_> {
             sqlx::query(
                 "UPDATE content_items SET title = $1, category = $2, source = $3, tags = $4, \
                  unit_id = $5, body = $6, updated_at = $7 \
-                 WHERE tenant_id = $8 AND id = $9 AND deleted_at IS NULL",
+                 WHERE tenant_id = $8 AND id = $9 AND deleted_at IS NULL AND updated_at = $10",
             )
             .bind(&spec.title)
             .bind(spec.category.as_str())
@@ -318,15 +319,19 @@ impl TenantScope<'_> {
             .bind(&tags)
             .bind(spec.unit_id.map(|u| u.0))
             .bind(&body)
-            .bind(now_ms())
+            .bind(now_ms().max(item.updated_at + 1))
             .bind(self.tenant.0)
             .bind(id.0)
+            .bind(item.updated_at)
             .execute(&mut *c)
             .await?
             .rows_affected()
         });
         if changed == 0 {
-            return Err(StoreError::NotFound("content item"));
+            // as read: a change made meanwhile is not overwritten
+            return Err(StoreError::Conflict(
+                "this item was changed or deleted meanwhile: read it again".into(),
+            ));
         }
         audit::record(
             &mut tx,

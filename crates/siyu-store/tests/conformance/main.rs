@@ -9,6 +9,7 @@ mod auth;
 mod broadcast_tasks;
 mod broadcasts;
 mod connectors;
+mod content;
 mod customers;
 mod exports;
 mod files;

@@ -101,11 +101,13 @@ pub async fn get_content(
 
 /// Changes an item; fields left out stay, and its kind stays. Any of the body's fields
 /// given replaces the body as a whole. Staff who reach only some owners change only
-/// what staff they reach made (403 otherwise). Audited.
+/// what staff they reach made (403 otherwise). 409 when the item was changed since it
+/// was read. Audited.
 #[utoipa::path(patch, path = "/api/v1/content/{id}", tag = "engagement",
     params(("id" = i64, Path)), request_body = ContentItemChange,
     responses((status = 200, body = ContentItem), (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn update_content(
     State(app): State<AppState>,
     auth: Auth,
@@ -113,11 +115,13 @@ pub async fn update_content(
     ApiJson(body): ApiJson<ContentItemChange>,
 ) -> ApiResult<Json<ContentItem>> {
     auth.require(Permission::ContentWrite)?;
-    let id = ContentItemId(id);
     let scope = auth.scope(&app.store).await?;
-    let spec = body.apply(&scope.get_content_item(id).await?)?;
+    let before = scope.get_content_item(ContentItemId(id)).await?;
+    let spec = body.apply(&before)?;
     Ok(Json(
-        scope.update_content_item(id, &spec, &auth.actor()).await?,
+        scope
+            .update_content_item(&before, &spec, &auth.actor())
+            .await?,
     ))
 }
 
