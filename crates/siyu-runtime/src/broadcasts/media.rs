@@ -123,6 +123,15 @@ pub(super) async fn mass_attachments(
     Ok(attachments)
 }
 
+/// What a file becomes on WeCom, and how long that lasts.
+#[derive(Clone, Copy)]
+enum Made {
+    /// A `media_id` (`media/upload`), for [`MEDIA_LASTS_MS`].
+    Media(MediaKind),
+    /// A lasting image URL (`media/uploadimg`).
+    ImageUrl,
+}
+
 /// A file's `media_id` on the connector's corp: the one kept while it lasts, else a new
 /// upload.
 async fn media(
@@ -132,31 +141,7 @@ async fn media(
     file: FileId,
     kind: MediaKind,
 ) -> Result<String, JobError> {
-    let purpose = format!("media:{}", kind.as_str());
-    let now = siyu_store::now_ms();
-    if let Some(kept) = scope.content_media(connector, file, &purpose).await?
-        && kept.uploaded_at + MEDIA_LASTS_MS - MEDIA_MARGIN_MS > now
-    {
-        return Ok(kept.media_id);
-    }
-    let (info, bytes) = scope.content_file(file).await?;
-    let upload = Upload {
-        file_name: &info.name,
-        content_type: &info.content_type,
-        bytes: &bytes,
-    };
-    let media_id = client
-        .upload_media(kind, &upload)
-        .await
-        .map_err(upload_error)?;
-    let stored = StoredMedia {
-        media_id,
-        uploaded_at: now,
-    };
-    scope
-        .record_content_media(connector, file, &purpose, &stored)
-        .await?;
-    Ok(stored.media_id)
+    kept_or_uploaded(client, scope, connector, file, Made::Media(kind)).await
 }
 
 /// An image's lasting URL on WeCom, uploaded once.
@@ -166,9 +151,30 @@ async fn image_url(
     connector: ConnectorId,
     file: FileId,
 ) -> Result<String, JobError> {
-    const PURPOSE: &str = "image_url";
-    if let Some(kept) = scope.content_media(connector, file, PURPOSE).await? {
-        return Ok(kept.media_id);
+    kept_or_uploaded(client, scope, connector, file, Made::ImageUrl).await
+}
+
+/// What was kept of the file for `made` while it lasts, else a new upload, kept.
+async fn kept_or_uploaded(
+    client: &Client,
+    scope: &TenantScope<'_>,
+    connector: ConnectorId,
+    file: FileId,
+    made: Made,
+) -> Result<String, JobError> {
+    let purpose = match made {
+        Made::Media(kind) => format!("media:{}", kind.as_str()),
+        Made::ImageUrl => "image_url".to_owned(),
+    };
+    let now = siyu_store::now_ms();
+    if let Some(kept) = scope.content_media(connector, file, &purpose).await? {
+        let lasts = match made {
+            Made::Media(_) => kept.uploaded_at + MEDIA_LASTS_MS - MEDIA_MARGIN_MS > now,
+            Made::ImageUrl => true,
+        };
+        if lasts {
+            return Ok(kept.media_id);
+        }
     }
     let (info, bytes) = scope.content_file(file).await?;
     let upload = Upload {
@@ -176,13 +182,17 @@ async fn image_url(
         content_type: &info.content_type,
         bytes: &bytes,
     };
-    let url = client.upload_image(&upload).await.map_err(upload_error)?;
+    let media_id = match made {
+        Made::Media(kind) => client.upload_media(kind, &upload).await,
+        Made::ImageUrl => client.upload_image(&upload).await,
+    }
+    .map_err(upload_error)?;
     let stored = StoredMedia {
-        media_id: url,
-        uploaded_at: siyu_store::now_ms(),
+        media_id,
+        uploaded_at: now,
     };
     scope
-        .record_content_media(connector, file, PURPOSE, &stored)
+        .record_content_media(connector, file, &purpose, &stored)
         .await?;
     Ok(stored.media_id)
 }
