@@ -74,8 +74,12 @@ const SET_ASIDE_AFTER: u32 = 3;
 const APPLY_WAIT: Duration = Duration::from_secs(10);
 /// How often message ids past the deduplication window are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// How often applied entries are deleted from the log.
+/// How often applied entries are deleted from the log when the last trim found few.
 const TRIM_EVERY: Duration = Duration::from_secs(2);
+/// How soon the log is trimmed again when the last trim was a full chunk
+/// ([`siyu_store::LOG_TRIM_CHUNK`]): ten thousand entries a second at most, above what
+/// the applier applies, each trim short enough not to hold the redirects behind it.
+const TRIM_AGAIN: Duration = Duration::from_millis(50);
 
 /// Why events were not taken in.
 #[derive(Debug, thiserror::Error)]
@@ -329,9 +333,12 @@ async fn log_loop(
     wait: bool,
     max_backlog: i64,
 ) {
-    let mut last_trim = tokio::time::Instant::now();
+    let mut next_trim = tokio::time::Instant::now() + TRIM_EVERY;
     // how many events wait in the log, read again at most once a second
     let mut backlog: Option<(i64, tokio::time::Instant)> = None;
+    // the last entry applied (SQLite), read with the backlog, for trims: the logger
+    // reads the main database once a second, not at every trim
+    let mut applied: Option<LogSeq> = None;
     while let Some(first) = rx.recv().await {
         let mut jobs = vec![first];
         let mut count = jobs[0].items.len();
@@ -348,6 +355,12 @@ async fn log_loop(
             match store.log_backlog().await {
                 Ok(n) => backlog = Some((n, tokio::time::Instant::now())),
                 Err(err) => tracing::warn!(error = %err, "reading the ingest log's backlog failed"),
+            }
+            match store.log_applied_through().await {
+                Ok(seq) => applied = seq,
+                Err(err) => {
+                    tracing::warn!(error = %err, "reading the log's last applied entry failed")
+                }
             }
         }
         if let Some((waiting, _)) = backlog.filter(|(n, _)| *n >= max_backlog) {
@@ -416,11 +429,15 @@ async fn log_loop(
         }
         drop(waiting);
         shared.wake_applier.notify_one();
-        if last_trim.elapsed() > TRIM_EVERY {
-            last_trim = tokio::time::Instant::now();
-            if let Err(err) = store.trim_log().await {
+        if let Some(applied) = applied
+            && tokio::time::Instant::now() >= next_trim
+        {
+            let trimmed = store.trim_log_through(applied).await.unwrap_or_else(|err| {
                 tracing::warn!(error = %err, "deleting applied entries from the log failed");
-            }
+                0
+            });
+            let full = trimmed >= siyu_store::LOG_TRIM_CHUNK as u64;
+            next_trim = tokio::time::Instant::now() + if full { TRIM_AGAIN } else { TRIM_EVERY };
         }
     }
 }

@@ -83,9 +83,12 @@ pub struct DeadLetter {
 /// The PostgreSQL advisory lock held by the one applier at work ("SI" for ingest).
 const APPLY_LOCK: i64 = 0x5349_0000_0000_0001;
 
-/// Entries deleted from the SQLite log per statement, so a trim after a long backlog
-/// never holds the log's writer for long.
-const TRIM_CHUNK: i64 = 50_000;
+/// Entries deleted from the SQLite log per trim. A trim holds the log's writer, so every
+/// append (every tracked request, every redirect) waits for it: 500 entries, about a
+/// millisecond and a half with `secure_delete` zeroing their pages, keeps that wait
+/// short beside the redirect's 5 ms, and trims run again at once while more is applied
+/// (see `siyu_runtime::ingest`), far faster than the applier applies.
+pub const LOG_TRIM_CHUNK: i64 = 500;
 
 impl Store {
     /// Creates the SQLite log's table, and makes its numbering continue after the last
@@ -321,19 +324,37 @@ impl Store {
     }
 
     /// Deletes entries already applied from the SQLite log (the space is reused by later
-    /// entries), at most 50,000 at a time; says how many. PostgreSQL deletes them as it
-    /// applies them.
+    /// entries), at most [`LOG_TRIM_CHUNK`] at a time; says how many. PostgreSQL deletes
+    /// them as it applies them.
     pub async fn trim_log(&self) -> Result<u64> {
-        let (Pool::Sqlite(main), Some(log)) = (&self.pool, &self.log) else {
+        match self.log_applied_through().await? {
+            Some(applied) => self.trim_log_through(applied).await,
+            None => Ok(0),
+        }
+    }
+
+    /// The last entry of the SQLite log applied to profiles (none on PostgreSQL, whose
+    /// log holds only what waits).
+    pub async fn log_applied_through(&self) -> Result<Option<LogSeq>> {
+        match &self.pool {
+            Pool::Sqlite(main) => Ok(Some(applied_seq(main).await?.unwrap_or(0))),
+            Pool::Postgres(_) => Ok(None),
+        }
+    }
+
+    /// As [`Store::trim_log`], through an entry known to be applied (read earlier with
+    /// [`Store::log_applied_through`]), so that trimming reads nothing from the main
+    /// database: the logger, which every tracked request waits for, trims often.
+    pub async fn trim_log_through(&self, applied: LogSeq) -> Result<u64> {
+        let Some(log) = &self.log else {
             return Ok(0);
         };
-        let applied = applied_seq(main).await?.unwrap_or(0);
         let trimmed = sqlx::query(
             "DELETE FROM ingest_log WHERE seq <= \
              MIN($1, (SELECT COALESCE(MIN(seq), 0) FROM ingest_log) + $2)",
         )
         .bind(applied)
-        .bind(TRIM_CHUNK)
+        .bind(LOG_TRIM_CHUNK)
         .execute(log)
         .await?
         .rows_affected();

@@ -92,8 +92,8 @@ pub use connectors::{
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
 pub use engagement::{
-    BatchToSend, ContentFilter, FollowState, PlannedBatches, RecipientResult, SandboxAnswer,
-    SandboxCount, StoredMedia, TaskToFollow, TemplateValues,
+    BatchToSend, ContentFilter, FollowState, PlannedBatches, RecipientResult,
+    SandboxAnswer, SandboxCount, StoredMedia, TaskToFollow, TemplateValues,
 };
 pub use error::{StoreError, redact_url};
 pub use exports::KEEP_EXPORTS_MS;
@@ -101,7 +101,7 @@ pub use feed::CustomerChange;
 pub use files::FileInfo;
 pub use imports::{IMPORT_SOURCE, ImportPart, ImportProgress, ImportRun};
 pub use ingest::aggregate_name;
-pub use ingest_log::{DeadLetter, LogSeq};
+pub use ingest_log::{DeadLetter, LOG_TRIM_CHUNK, LogSeq};
 pub use jobs::{
     ClaimedJob, JOBS_CHANNEL, JobFilter, JobQueueStat, NewJob, NewSchedule, ProbeRun, ScheduleRow,
 };

@@ -5,7 +5,10 @@
 //! The redirect is on the hot path of every campaign, so it reads nothing from the
 //! main database in the common case: the link by its slug, the tenant's links source
 //! and its personal-link key are kept in memory for [`KEEP`] (a changed or deleted link
-//! takes that long to reach other nodes; this node forgets it at once), and the click
+//! takes that long, and the time to read it, to reach other nodes; this node forgets it
+//! at once). Once a kept value is older, one request reads it again while the others go
+//! on with it, so a database busy with other work (a flood being applied, jobs after
+//! it) delays that one redirect rather than every redirect meanwhile. The click
 //! goes to the ingestor, whose log commits many requests' events together (group
 //! commit), in a database file of its own on SQLite. The redirect is answered once the
 //! click is in the log, so a click answered is never lost; the profile follows as the
@@ -33,8 +36,14 @@ use super::landing::VISITOR_COOKIE;
 use crate::AppState;
 use crate::extract::{ApiPath, cookie_in};
 
-/// How long a link, a tenant's links source and its key are kept in memory.
+/// How long a link, a tenant's links source and its key are kept in memory before they
+/// are read again.
 pub const KEEP: Duration = Duration::from_secs(10);
+/// How long past [`KEEP`] a kept value still answers while one request reads it again,
+/// so that a busy database slows that one request, not every redirect meanwhile.
+const STALE_AT_MOST: Duration = Duration::from_secs(60);
+/// How long one request's reading again is waited for before another request tries.
+const READ_AGAIN_AFTER: Duration = Duration::from_secs(5);
 
 /// What is kept per tenant.
 #[derive(Clone)]
@@ -42,17 +51,90 @@ struct TenantLinks {
     source: SourceRef,
     /// None: no secret key is configured, so personal links do not verify.
     key: Option<LinkKey>,
-    read_at: Instant,
 }
 
-/// A link as read (none: no link has the slug) and when.
-type KeptLink = (Option<Arc<LinkRoute>>, Instant);
+/// A value as read and when, and since when a request reads it again (if one does).
+struct Kept<V> {
+    value: V,
+    read_at: Instant,
+    reading_since: Option<Instant>,
+}
 
-/// Links by slug and tenants' links source and key, kept for [`KEEP`].
+/// Values read from the database, kept for [`KEEP`]; once older, the first request to
+/// need one reads it again while the others go on with the kept one (for at most
+/// [`STALE_AT_MOST`]).
+struct KeptMap<K, V> {
+    kept: Mutex<HashMap<K, Kept<V>>>,
+}
+
+impl<K, V> Default for KeptMap<K, V> {
+    fn default() -> Self {
+        Self {
+            kept: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> KeptMap<K, V> {
+    /// The kept value if it may still answer; otherwise reads it (this request being the
+    /// one that reads again).
+    async fn get<F, Fut>(&self, key: &K, read: F) -> siyu_store::Result<V>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = siyu_store::Result<V>>,
+    {
+        let stale = {
+            let mut kept = lock(&self.kept);
+            match kept.get_mut(key) {
+                Some(k) if k.read_at.elapsed() < KEEP => return Ok(k.value.clone()),
+                Some(k) if k.read_at.elapsed() < KEEP + STALE_AT_MOST => {
+                    if k.reading_since
+                        .is_some_and(|at| at.elapsed() < READ_AGAIN_AFTER)
+                    {
+                        return Ok(k.value.clone());
+                    }
+                    k.reading_since = Some(Instant::now());
+                    Some(k.value.clone())
+                }
+                _ => None,
+            }
+        };
+        match read().await {
+            Ok(value) => {
+                let mut kept = lock(&self.kept);
+                if kept.len() > 100_000 {
+                    kept.retain(|_, k| k.read_at.elapsed() < KEEP + STALE_AT_MOST);
+                }
+                kept.insert(
+                    key.clone(),
+                    Kept {
+                        value: value.clone(),
+                        read_at: Instant::now(),
+                        reading_since: None,
+                    },
+                );
+                Ok(value)
+            }
+            Err(e) => match stale {
+                Some(value) => {
+                    tracing::warn!(error = %e, "reading a tracked link again failed: the kept one answers");
+                    Ok(value)
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    fn forget(&self, key: &K) {
+        lock(&self.kept).remove(key);
+    }
+}
+
+/// Links by slug (none: no link has the slug) and tenants' links source and key.
 #[derive(Default)]
 pub struct KeptLinks {
-    links: Mutex<HashMap<String, KeptLink>>,
-    tenants: Mutex<HashMap<TenantId, TenantLinks>>,
+    links: KeptMap<String, Option<Arc<LinkRoute>>>,
+    tenants: KeptMap<TenantId, TenantLinks>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -60,50 +142,36 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl KeptLinks {
-    /// The link of a slug (none: no such link), as kept unless older than [`KEEP`].
+    /// The link of a slug (none: no such link).
     async fn link(&self, app: &AppState, slug: &str) -> siyu_store::Result<Option<Arc<LinkRoute>>> {
-        if let Some((link, read_at)) = lock(&self.links).get(slug)
-            && read_at.elapsed() < KEEP
-        {
-            return Ok(link.clone());
-        }
-        let link = app.store.link_by_slug(slug).await?.map(Arc::new);
-        let mut links = lock(&self.links);
-        if links.len() > 100_000 {
-            links.retain(|_, (_, read_at)| read_at.elapsed() < KEEP);
-        }
-        links.insert(slug.to_owned(), (link.clone(), Instant::now()));
-        Ok(link)
+        self.links
+            .get(&slug.to_owned(), || async {
+                Ok(app.store.link_by_slug(slug).await?.map(Arc::new))
+            })
+            .await
     }
 
     /// Forgets a link on this node (it was changed or deleted here).
     pub fn forget(&self, slug: &str) {
-        lock(&self.links).remove(slug);
+        self.links.forget(&slug.to_owned());
     }
 
     /// The tenant's links source and key (the key made the first time it is needed).
     async fn tenant(&self, app: &AppState, tenant: TenantId) -> siyu_store::Result<TenantLinks> {
-        if let Some(kept) = lock(&self.tenants).get(&tenant)
-            && kept.read_at.elapsed() < KEEP
-        {
-            return Ok(kept.clone());
-        }
-        let scope = app.store.tenant(tenant);
-        let actor = Actor::system("tracked links");
-        let source = scope.links_source(&actor).await?;
-        let name = SecretName::new(LinkKey::SECRET_NAME).expect("a valid secret name");
-        let key = match scope.secret_or_put(&name, LinkKey::generate, &actor).await {
-            Ok(bytes) => LinkKey::from_bytes(&bytes),
-            Err(siyu_store::StoreError::NoSecretKey) => None,
-            Err(e) => return Err(e),
-        };
-        let kept = TenantLinks {
-            source,
-            key,
-            read_at: Instant::now(),
-        };
-        lock(&self.tenants).insert(tenant, kept.clone());
-        Ok(kept)
+        self.tenants
+            .get(&tenant, || async {
+                let scope = app.store.tenant(tenant);
+                let actor = Actor::system("tracked links");
+                let source = scope.links_source(&actor).await?;
+                let name = SecretName::new(LinkKey::SECRET_NAME).expect("a valid secret name");
+                let key = match scope.secret_or_put(&name, LinkKey::generate, &actor).await {
+                    Ok(bytes) => LinkKey::from_bytes(&bytes),
+                    Err(siyu_store::StoreError::NoSecretKey) => None,
+                    Err(e) => return Err(e),
+                };
+                Ok(TenantLinks { source, key })
+            })
+            .await
     }
 
     /// The tenant's key for personal links (none without a secret key).
