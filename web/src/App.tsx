@@ -19,6 +19,7 @@ import { JobsPage } from './pages/Jobs';
 import { LoginPage } from './pages/Login';
 import { RolesPage, StaffPage, TokensPage, UnitsPage } from './pages/Admin';
 import { ContentPage } from './pages/Content';
+import { QuickRepliesPage } from './pages/QuickReplies';
 import { SegmentPage, SegmentsPage } from './pages/Segments';
 import { SettingsPage } from './pages/Settings';
 import { SourcesPage } from './pages/Sources';
@@ -44,6 +45,7 @@ const router = createBrowserRouter([
       { path: '/acquisition', element: <Guard permission="campaigns.read"><AcquisitionPage /></Guard> },
       { path: '/broadcasts', element: <Guard permission="broadcasts.read"><BroadcastsPage /></Guard> },
       { path: '/content', element: <Guard permission="content.read"><ContentPage /></Guard> },
+      { path: '/quick-replies', element: <Guard permission="content.read"><QuickRepliesPage /></Guard> },
       { path: '/imports', element: <Guard permission="customers.import"><ImportsPage /></Guard> },
       { path: '/jobs', element: <Guard permission="jobs.read"><JobsPage /></Guard> },
       { path: '/staff', element: <Guard permission="staff.read"><StaffPage /></Guard> },

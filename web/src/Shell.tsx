@@ -6,6 +6,7 @@ import {
   QrcodeOutlined,
   AuditOutlined,
   NotificationOutlined,
+  MessageOutlined,
   PictureOutlined,
   CloudUploadOutlined,
   DashboardOutlined,
@@ -55,6 +56,7 @@ const groups: { label: MessageKey | null; entries: Entry[] }[] = [
     entries: [
       { path: '/broadcasts', label: 'nav.broadcasts', icon: <NotificationOutlined />, permission: 'broadcasts.read' },
       { path: '/content', label: 'nav.content', icon: <PictureOutlined />, permission: 'content.read' },
+      { path: '/quick-replies', label: 'nav.quickReplies', icon: <MessageOutlined />, permission: 'content.read' },
     ],
   },
   {

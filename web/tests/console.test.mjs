@@ -1316,9 +1316,55 @@ test('content items are added with an uploaded image, found by their title, chan
   await service.context.close();
 });
 
+test('quick replies are found by Chinese words beside a customer, copied and counted, and staff keep their own', async () => {
+  const { page, context, errors } = await signedIn('service@demo.siyu.local');
+  const someone = (await apiGet(page, '/api/v1/customers?limit=1')).items[0].id;
+  await page.goto(`${base}/customers/${someone}`);
+  const panel = page.getByTestId('quick-replies');
+  await panel.waitFor();
+  // "怎么退款" is in no reply as written: its word 退款 finds the demo's answer
+  await panel.getByTestId('quick-reply-search').locator('input').fill('请问怎么退款');
+  await panel.getByTestId('quick-reply-search').locator('input').press('Enter');
+  const refund = (await apiGet(page, '/api/v1/quick-replies?q=' + encodeURIComponent('退款'))).items[0];
+  assert.equal(refund.title, '退款说明');
+  await panel.getByTestId(`quick-reply-${refund.id}`).waitFor();
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=quick-replies] .ant-list-item').length === 1);
+  const counted = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith(`/api/v1/quick-replies/${refund.id}/uses`));
+  await panel.getByTestId(`use-quick-reply-${refund.id}`).click();
+  assert.equal((await counted).status(), 200);
+  await panel.getByTestId(`quick-reply-uses-${refund.id}`).filter({ hasText: `已用 ${refund.use_count + 1} 次` }).waitFor();
+  assert.equal((await apiGet(page, `/api/v1/quick-replies/${refund.id}`)).use_count, refund.use_count + 1);
+  await shot(page, 'customer-quick-replies');
+
+  // a personal reply made on the page: found by the one who made it, by no one else
+  await page.getByRole('menuitem', { name: '快捷回复' }).click();
+  await page.waitForURL((url) => url.pathname === '/quick-replies');
+  await page.getByTestId('quick-reply-list').waitFor();
+  assert.equal(await page.getByTestId(`edit-quick-reply-${refund.id}`).count(), 0, 'service staff do not change the shared library');
+  await page.getByTestId('new-quick-reply').click();
+  const dialog = dialogOf(page, 'quick-reply-form');
+  await dialog.getByTestId('quick-reply-title').fill('我的结束语');
+  await dialog.getByTestId('quick-reply-text').fill('感谢您的耐心，祝您品茶愉快！');
+  const made = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/quick-replies'));
+  await dialog.getByRole('button', { name: /保\s*存/ }).click();
+  const mine = await (await made).json();
+  assert.equal((await made).status(), 201, JSON.stringify(mine));
+  assert.equal(mine.library, 'personal');
+  await dialog.waitFor({ state: 'hidden' });
+  await page.getByTestId(`quick-reply-row-${mine.id}`).waitFor();
+  await page.getByTestId(`edit-quick-reply-${mine.id}`).waitFor();
+  assert.deepEqual(errors, []);
+  await context.close();
+
+  const admin = await signedIn();
+  const found = await apiGet(admin.page, '/api/v1/quick-replies?q=' + encodeURIComponent('结束语'));
+  assert.deepEqual(found.items, []);
+  await admin.context.close();
+});
+
 test('every page renders without errors, each field named, and leaves a screenshot', async () => {
   const { page, context, errors } = await signedIn('admin@demo.siyu.local', 1440);
-  for (const p of ['tags', 'tag-rules', 'sources', 'channels', 'acquisition', 'content', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
+  for (const p of ['tags', 'tag-rules', 'sources', 'channels', 'acquisition', 'content', 'quick-replies', 'imports', 'jobs', 'staff', 'units', 'roles', 'tokens', 'audit', 'settings']) {
     await page.goto(`${base}/${p}`);
     await page.locator('main h3').first().waitFor();
     await page.waitForLoadState('networkidle');

@@ -110,6 +110,9 @@ pub mod action {
     pub const CONTENT_ITEM_CREATED: &str = "content.item_created";
     pub const CONTENT_ITEM_UPDATED: &str = "content.item_updated";
     pub const CONTENT_ITEM_DELETED: &str = "content.item_deleted";
+    pub const QUICK_REPLY_CREATED: &str = "quick_reply.created";
+    pub const QUICK_REPLY_UPDATED: &str = "quick_reply.updated";
+    pub const QUICK_REPLY_DELETED: &str = "quick_reply.deleted";
     pub const BROADCAST_CREATED: &str = "broadcast.created";
     pub const BROADCAST_UPDATED: &str = "broadcast.updated";
     pub const BROADCAST_CANCELLED: &str = "broadcast.cancelled";

@@ -79,4 +79,8 @@ id_type!(
     BroadcastId,
     /// An item of the content library (素材).
     ContentItemId,
+    /// A quick reply (快捷回复).
+    QuickReplyId,
+    /// A group of quick replies.
+    QuickReplyGroupId,
 );

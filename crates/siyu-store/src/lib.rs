@@ -92,7 +92,7 @@ pub use connectors::{
 pub use db::now_ms;
 pub(crate) use db::{Pool, on_db};
 pub use engagement::{
-    BatchToSend, ContentFilter, FollowState, PlannedBatches, RecipientResult,
+    BatchToSend, ContentFilter, FollowState, PlannedBatches, QuickReplyFilter, RecipientResult,
     SandboxAnswer, SandboxCount, StoredMedia, TaskToFollow, TemplateValues,
 };
 pub use error::{StoreError, redact_url};

@@ -1,8 +1,9 @@
-//! The demo's content library and message templates: what the tea brand's staff send —
-//! an opening line, a greeting that names the customer, a link card to the spring
-//! collection, an article on brewing — so that the library and the mass-send wizard
-//! have something to pick on the first run. Images and files need uploads: add them in
-//! the console.
+//! The demo's content library, message templates and quick replies: what the tea
+//! brand's staff send — an opening line, a greeting that names the customer, a link card
+//! to the spring collection, an article on brewing, the answers service staff give every
+//! day — so that the library, the mass-send wizard and the quick replies beside a
+//! customer have something to pick on the first run. Images and files need uploads: add
+//! them in the console.
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use siyu_domain::audit::Actor;
 use siyu_domain::engagement::content::{
     ContentCategory, ContentKind, ContentSource, NewContentItem,
 };
+use siyu_domain::engagement::quick_reply::{NewQuickReply, NewQuickReplyGroup, QuickReplyLibrary};
 use siyu_domain::engagement::template::NewMessageTemplate;
 use siyu_domain::ids::TenantId;
 use siyu_store::Store;
@@ -96,5 +98,63 @@ pub async fn seed(store: &Store, tenant: TenantId) -> anyhow::Result<()> {
     scope
         .create_message_template(&greeting.check()?, None, &actor)
         .await?;
+    seed_quick_replies(store, tenant).await
+}
+
+/// The tenant's quick replies, in two groups.
+async fn seed_quick_replies(store: &Store, tenant: TenantId) -> anyhow::Result<()> {
+    let scope = store.tenant(tenant);
+    let actor = Actor::cli();
+    let groups = [
+        (
+            "售后",
+            vec![
+                (
+                    "退款说明",
+                    "退款会在三个工作日内原路返回，请留意银行或微信支付的通知。",
+                ),
+                (
+                    "发货时间",
+                    "下单后 48 小时内从杭州仓发货，节假日顺延，发货后会短信通知您。",
+                ),
+                (
+                    "茶叶保存",
+                    "开封后请密封冷藏，避光防潮，一个月内喝完风味最好。",
+                ),
+            ],
+        ),
+        (
+            "活动",
+            vec![
+                ("会员日", "每周六是会员日，全场茶叶八折，积分双倍。"),
+                (
+                    "新人礼",
+                    "添加好友即送 20 元新人券，满 99 元可用，7 天内有效。",
+                ),
+            ],
+        ),
+    ];
+    for (position, (name, replies)) in groups.into_iter().enumerate() {
+        let group = NewQuickReplyGroup {
+            library: Some(QuickReplyLibrary::Tenant),
+            name: name.into(),
+            position: Some(position as i64),
+        };
+        let group = scope
+            .create_quick_reply_group(&group.check()?, None)
+            .await?;
+        for (title, text) in replies {
+            let reply = NewQuickReply {
+                library: Some(QuickReplyLibrary::Tenant),
+                group_id: Some(group.id),
+                title: title.into(),
+                text: text.into(),
+                content_id: None,
+            };
+            scope
+                .create_quick_reply(&reply.check()?, None, &actor)
+                .await?;
+        }
+    }
     Ok(())
 }

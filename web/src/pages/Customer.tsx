@@ -1,6 +1,6 @@
 // One customer: identities, traits, tags, scores, owner, orders, timeline, notes and
-// consent. Phone and email stay masked until someone allowed to reveal them asks; the
-// reveal is audited by the API.
+// consent, with the quick replies beside them. Phone and email stay masked until
+// someone allowed to reveal them asks; the reveal is audited by the API.
 import { EyeOutlined } from '@ant-design/icons';
 import {
   Alert,
@@ -32,6 +32,7 @@ import { useLocale } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
 import { channelName, stageName } from './Dashboard';
+import { QuickRepliesPanel } from './QuickReplies';
 
 /** A new customer id is a new page: nothing (a reveal, a timeline) carries over. */
 export function CustomerPage() {
@@ -97,6 +98,11 @@ function CustomerView({ id }: { id: number }) {
               </Descriptions.Item>
             </Descriptions>
           </Card>
+          {can('content.read') && (
+            <div style={{ marginTop: 16 }}>
+              <QuickRepliesPanel />
+            </div>
+          )}
         </Col>
       </Row>
       <CustomerTags id={id} />

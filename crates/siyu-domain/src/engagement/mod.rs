@@ -1,7 +1,8 @@
-//! Engagement: what the brand says to its customers. Message templates now; the content
-//! library, quick replies and mass sends build on them.
+//! Engagement: what the brand says to its customers: the content library, message
+//! templates, quick replies for staff, and mass sends built on them.
 
 pub mod broadcast;
 pub mod content;
 pub mod member_tasks;
+pub mod quick_reply;
 pub mod template;

@@ -127,6 +127,24 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(engagement::content::upload_content_file))
         .routes(routes!(engagement::content::download_content_file))
         .routes(routes!(
+            engagement::quick_replies::list_quick_replies,
+            engagement::quick_replies::create_quick_reply
+        ))
+        .routes(routes!(
+            engagement::quick_replies::get_quick_reply,
+            engagement::quick_replies::update_quick_reply,
+            engagement::quick_replies::delete_quick_reply
+        ))
+        .routes(routes!(engagement::quick_replies::use_quick_reply))
+        .routes(routes!(
+            engagement::quick_replies::list_quick_reply_groups,
+            engagement::quick_replies::create_quick_reply_group
+        ))
+        .routes(routes!(
+            engagement::quick_replies::update_quick_reply_group,
+            engagement::quick_replies::delete_quick_reply_group
+        ))
+        .routes(routes!(
             engagement::templates::list_message_templates,
             engagement::templates::create_message_template
         ))

@@ -237,6 +237,29 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         .body["id"]
         .as_i64()
         .unwrap();
+    let reply_group = app
+        .post(
+            "/api/v1/quick-reply-groups",
+            &app.admin_token,
+            json!({"library": "tenant", "name": "acme 售后"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let reply = app
+        .post(
+            "/api/v1/quick-replies",
+            &app.admin_token,
+            json!({"library": "tenant", "group_id": reply_group, "title": "acme 退款",
+                   "text": "三个工作日内到账"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
     let template = app
         .post(
             "/api/v1/message-templates",
@@ -364,6 +387,9 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/channel-accounts/{id}", account),
         ("/api/v1/content/{id}", content),
         ("/api/v1/content/files/{id}", content_file),
+        ("/api/v1/quick-replies/{id}", reply),
+        ("/api/v1/quick-replies/{id}/uses", reply),
+        ("/api/v1/quick-reply-groups/{id}", reply_group),
         ("/api/v1/message-templates/{id}", template),
         ("/api/v1/message-templates/{id}/preview", template),
         ("/api/v1/broadcasts/{id}", broadcast),
@@ -424,6 +450,8 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ("/api/v1/connectors/{id}", json!({"name": "theirs"})),
         ("/api/v1/channel-accounts/{id}", json!({"name": "theirs"})),
         ("/api/v1/content/{id}", json!({"title": "theirs"})),
+        ("/api/v1/quick-replies/{id}", json!({"title": "theirs"})),
+        ("/api/v1/quick-reply-groups/{id}", json!({"name": "theirs"})),
         ("/api/v1/message-templates/{id}", json!({"name": "theirs"})),
         ("/api/v1/broadcasts/{id}", json!({"text": "theirs"})),
         (
@@ -497,7 +525,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 98, "every method of every path that takes an id");
+    assert_eq!(walked, 104, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

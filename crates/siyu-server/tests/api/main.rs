@@ -27,6 +27,7 @@ mod jobs;
 mod links;
 mod message_templates;
 mod ops;
+mod quick_replies;
 mod rbac;
 mod scope_walk;
 mod tracking;

@@ -75,7 +75,7 @@ pub struct ContentFilter {
 }
 
 /// A LIKE pattern matching `text` anywhere, its wildcards escaped (with `ESCAPE '\'`).
-fn contains_pattern(text: &str) -> String {
+pub(crate) fn contains_pattern(text: &str) -> String {
     let mut pattern = String::with_capacity(text.len() + 2);
     pattern.push('%');
     // the database folds case on both sides (`LOWER`), each as it does

@@ -1,7 +1,7 @@
-//! Engagement's store: the content library (`content`), message templates, and mass sends (planned in `broadcasts`,
-//! sent batch by batch in `broadcast_sends`, with the sandbox channel's side, and
-//! followed as WeCom member tasks in `broadcast_tasks`); the
-//! content library and quick replies get their parts here beside them.
+//! Engagement's store: the content library (`content`), message templates, quick
+//! replies (`quick_replies`), and mass sends (planned in `broadcasts`, sent batch by
+//! batch in `broadcast_sends`, with the sandbox channel's side, and followed as WeCom
+//! member tasks in `broadcast_tasks`).
 
 mod broadcast_columns;
 pub mod broadcast_sends;
@@ -9,10 +9,12 @@ pub mod broadcast_tasks;
 pub mod broadcast_views;
 pub mod broadcasts;
 pub mod content;
+pub mod quick_replies;
 pub mod templates;
 
 pub use broadcast_sends::{BatchToSend, SandboxAnswer, SandboxCount};
 pub use broadcast_tasks::{FollowState, RecipientResult, TaskToFollow};
 pub use broadcasts::PlannedBatches;
 pub use content::{ContentFilter, StoredMedia};
+pub use quick_replies::QuickReplyFilter;
 pub use templates::TemplateValues;
