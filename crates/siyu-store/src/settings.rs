@@ -3,6 +3,7 @@
 
 use serde_json::{Value, json};
 use siyu_domain::audit::{Actor, AuditRecord, action};
+use siyu_domain::engagement::quiet_hours::{self, QuietHours};
 use siyu_domain::ids::TenantId;
 
 use crate::audit;
@@ -42,6 +43,23 @@ impl TenantScope<'_> {
                 .await?
         });
         Ok(at.unwrap_or(0))
+    }
+
+    /// The tenant's quiet hours (off when never set).
+    pub async fn quiet_hours(&self) -> Result<QuietHours> {
+        match self.setting(quiet_hours::SETTING_KEY).await? {
+            Some(value) => serde_json::from_value(value)
+                .map_err(|e| StoreError::Corrupt(format!("quiet hours: {e}"))),
+            None => Ok(QuietHours::default()),
+        }
+    }
+
+    /// Sets the tenant's quiet hours (checked by the caller). Audited.
+    pub async fn set_quiet_hours(&self, hours: &QuietHours, actor: &Actor) -> Result<()> {
+        let value = serde_json::to_value(hours)
+            .map_err(|e| StoreError::Corrupt(format!("quiet hours: {e}")))?;
+        self.put_setting(quiet_hours::SETTING_KEY, &value, actor)
+            .await
     }
 
     /// Sets a tenant setting. Audited.

@@ -1,9 +1,9 @@
 // Settings: one's own password, the identity kinds that name one person, the tenant
-// currency and its exchange rates, and (with
+// currency and its exchange rates, the quiet hours sends and reminders keep, and (with
 // settings.write) the tenant's score settings — RFM windows and cut points, lifecycle
 // rules, KOC criteria — edited as the JSON the API takes, with the API's error shown
 // beside the editor.
-import { Alert, App, Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Typography } from 'antd';
+import { Alert, App, Button, Card, Col, Form, Input, InputNumber, Row, Select, Space, Switch, Typography } from 'antd';
 import { useEffect, useState } from 'react';
 import { api, errorMessage, unwrap } from '../api/client';
 import { useLocale, type MessageKey } from '../i18n';
@@ -31,6 +31,11 @@ export function SettingsPage() {
         {can('orders.read') && (
           <Col xs={24} xl={12}>
             <CurrencyCard editable={can('settings.write')} />
+          </Col>
+        )}
+        {can('broadcasts.read') && (
+          <Col xs={24} xl={12}>
+            <QuietHoursCard editable={can('settings.write')} />
           </Col>
         )}
         {can('analytics.read') && (
@@ -185,6 +190,44 @@ function CurrencyCard({ editable }: { editable: boolean }) {
           </Button>
         )}
       </Space>
+    </Card>
+  );
+}
+
+/** Quiet hours: sandbox messages (later e-mail and SMS) and reminders wait them out. */
+function QuietHoursCard({ editable }: { editable: boolean }) {
+  const { t } = useLocale();
+  const { message } = App.useApp();
+  const [hours, setHours] = useState<{ enabled: boolean; start: string; end: string } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  useEffect(() => {
+    unwrap(api.GET('/api/v1/settings/quiet-hours'))
+      .then(setHours)
+      .catch((e) => setError(errorMessage(e)));
+  }, []);
+  async function save() {
+    if (!hours) return;
+    setError(null);
+    try {
+      setHours(await unwrap(api.PUT('/api/v1/settings/quiet-hours', { body: hours })));
+      void message.success(t('common.saved'));
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
+  return (
+    <Card size="small" title={t('settings.quietHours')} data-testid="quiet-hours"
+      extra={editable && <Button size="small" type="primary" onClick={save} disabled={!hours} data-testid="save-quiet-hours">{t('common.save')}</Button>}>
+      {error && <Alert type="error" showIcon title={error} role="alert" style={{ marginBottom: 8 }} />}
+      <Typography.Paragraph type="secondary">{t('settings.quietHoursHelp')}</Typography.Paragraph>
+      {hours && (
+        <Space wrap>
+          <Switch checked={hours.enabled} onChange={(enabled) => setHours({ ...hours, enabled })} disabled={!editable} aria-label={t('settings.quietHours')} data-testid="quiet-hours-enabled" />
+          <Input aria-label={t('settings.quietFrom')} value={hours.start} maxLength={5} placeholder="21:00" onChange={(e) => setHours({ ...hours, start: e.target.value })} disabled={!editable} style={{ width: 90 }} data-testid="quiet-hours-start" />
+          <span>–</span>
+          <Input aria-label={t('settings.quietTo')} value={hours.end} maxLength={5} placeholder="09:00" onChange={(e) => setHours({ ...hours, end: e.target.value })} disabled={!editable} style={{ width: 90 }} data-testid="quiet-hours-end" />
+        </Space>
+      )}
     </Card>
   );
 }

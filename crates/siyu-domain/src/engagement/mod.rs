@@ -5,4 +5,5 @@ pub mod broadcast;
 pub mod content;
 pub mod member_tasks;
 pub mod quick_reply;
+pub mod quiet_hours;
 pub mod template;

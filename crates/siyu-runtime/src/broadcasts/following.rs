@@ -282,8 +282,10 @@ async fn remind(services: &Services, ctx: JobContext) -> Result<(), JobError> {
     if state.state == BroadcastState::Cancelled {
         return Ok(());
     }
-    let (client, wecom) = client_for(services, tenant, connector).await?;
     let now = siyu_store::now_ms();
+    // a reminder (and its app message) is siyu's moment, not the member's
+    super::wait_out_quiet_hours(&scope, now).await?;
+    let (client, wecom) = client_for(services, tenant, connector).await?;
     let mut reminded = Vec::new();
     for task in remindable(&state.tasks, now) {
         match client.remind_mass_message(&task.msgid).await {

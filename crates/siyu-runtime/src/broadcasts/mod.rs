@@ -289,6 +289,10 @@ async fn send_to_sandbox(
     batch: siyu_store::BatchToSend,
 ) -> Result<(), JobError> {
     let scope = services.store.tenant(tenant);
+    // siyu picks the moment a sandbox message arrives: never within quiet hours
+    if !batch.cancelled {
+        wait_out_quiet_hours(&scope, siyu_store::now_ms()).await?;
+    }
     // a template is rendered before the intent: one that cannot render sends nothing
     let texts = match (&batch.template, batch.cancelled) {
         (Some(template), false) => Some(render_each(&scope, template, &batch.recipients).await?),
@@ -323,6 +327,26 @@ async fn send_to_sandbox(
     })
     .await??;
     Ok(())
+}
+
+/// Holds work until the tenant's quiet hours end (`JobError::Later`, no try counted)
+/// when `now` is within them.
+pub(crate) async fn wait_out_quiet_hours(
+    scope: &TenantScope<'_>,
+    now: i64,
+) -> Result<(), JobError> {
+    let hours = scope.quiet_hours().await?;
+    if !hours.enabled {
+        return Ok(());
+    }
+    let zone = TimeZone::of_stored(&scope.get().await?.time_zone);
+    match hours.resume_at(zone, now) {
+        Some(at) => Err(JobError::Later {
+            at,
+            reason: format!("quiet hours ({} to {})", hours.start, hours.end),
+        }),
+        None => Ok(()),
+    }
 }
 
 /// Renders a template for each recipient with their own values (missing ones: the

@@ -137,6 +137,10 @@ pub fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(engagement::quick_replies::use_quick_reply))
         .routes(routes!(
+            engagement::quiet_hours::get_quiet_hours,
+            engagement::quiet_hours::put_quiet_hours
+        ))
+        .routes(routes!(
             engagement::quick_replies::list_quick_reply_groups,
             engagement::quick_replies::create_quick_reply_group
         ))

@@ -607,3 +607,136 @@ async fn a_template_send_renders_each_customers_values_as_the_template_was_when_
         assert_eq!(field_of(&answer.body), field, "{}", answer.body);
     }
 }
+
+/// `HH:MM` (UTC, the test tenant's zone) `minutes` from now.
+fn utc_clock(minutes: i64) -> String {
+    let at = siyu_store::now_ms() / 60_000 + minutes;
+    let of_day = at.rem_euclid(24 * 60);
+    format!("{:02}:{:02}", of_day / 60, of_day % 60)
+}
+
+#[tokio::test]
+async fn sandbox_messages_wait_out_quiet_hours_until_someone_sends_them_anyway() {
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    // off until set
+    let off = app
+        .get("/api/v1/settings/quiet-hours", token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(off["enabled"], false);
+    for (body, field) in [
+        (
+            json!({"enabled": true, "start": "25:00", "end": "09:00"}),
+            "start",
+        ),
+        (
+            json!({"enabled": true, "start": "21:00", "end": "21:00"}),
+            "end",
+        ),
+        (
+            json!({"enabled": true, "start": "21:00", "end": "9"}),
+            "end",
+        ),
+    ] {
+        let refused = app
+            .put("/api/v1/settings/quiet-hours", token, body)
+            .await
+            .expect(422);
+        assert_eq!(field_of(&refused.body), field);
+    }
+    app.put(
+        "/api/v1/settings/quiet-hours",
+        token,
+        json!({"enabled": true, "start": "21:00"}),
+    )
+    .await
+    .expect(422);
+    let service = app.token_with_role("service").await;
+    app.put(
+        "/api/v1/settings/quiet-hours",
+        &service,
+        json!({"enabled": true, "start": "21:00", "end": "09:00"}),
+    )
+    .await
+    .expect(403);
+
+    // quiet from an hour ago to an hour from now
+    let (start, end) = (utc_clock(-60), utc_clock(60));
+    app.put(
+        "/api/v1/settings/quiet-hours",
+        token,
+        json!({"enabled": true, "start": start, "end": end}),
+    )
+    .await
+    .expect(200);
+    let audit = app
+        .get("/api/v1/audit-log?action=settings.changed", token)
+        .await
+        .expect(200);
+    assert!(audit.body["items"][0]["details"]["key"] == "quiet_hours");
+    let (_, key) = source(&app).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        ids.push(customer(&app, &key, &format!("q-{n}"), json!({})).await);
+    }
+    let made = app
+        .post(
+            "/api/v1/broadcasts",
+            token,
+            json!({"name": "夜间", "audience": {"customers": ids}, "text": "晚安"}),
+        )
+        .await
+        .expect(201)
+        .body;
+    let id = made["id"].as_i64().unwrap();
+    // the batch waits, its try not counted, until the quiet hours end
+    let started = std::time::Instant::now();
+    let held = loop {
+        let jobs = app
+            .get("/api/v1/jobs?kind=broadcast.batch", token)
+            .await
+            .expect(200)
+            .body;
+        if let Some(job) = jobs["items"].as_array().unwrap().iter().find(|j| {
+            j["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("quiet hours"))
+        }) {
+            break job.clone();
+        }
+        assert!(started.elapsed().as_secs() < 30, "no batch held: {jobs}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert_eq!(held["state"], "waiting", "{held}");
+    assert_eq!(held["attempts"], 0, "{held}");
+    let resume = siyu_domain::time::format_rfc3339((siyu_store::now_ms() / 60_000 + 60) * 60_000);
+    assert_eq!(held["run_at"].as_str().unwrap(), resume, "{held}");
+    let send = app
+        .get(&format!("/api/v1/broadcasts/{id}"), token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(send["sent"], 0);
+    assert_eq!(inbox(&app, id).await, (0, 0));
+
+    // someone sends it anyway: the job cancelled and run again, quiet hours off
+    app.put(
+        "/api/v1/settings/quiet-hours",
+        token,
+        json!({"enabled": false, "start": start, "end": end}),
+    )
+    .await
+    .expect(200);
+    let job = held["id"].as_i64().unwrap();
+    app.post(&format!("/api/v1/jobs/{job}/cancel"), token, json!({}))
+        .await
+        .expect(200);
+    app.post(&format!("/api/v1/jobs/{job}/retry"), token, json!({}))
+        .await
+        .expect(200);
+    let sent = finished(&app, id).await;
+    assert_eq!(sent["state"], "sent", "{sent}");
+    assert_eq!(inbox(&app, id).await, (3, 3));
+}

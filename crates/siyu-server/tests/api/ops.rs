@@ -146,6 +146,8 @@ async fn the_openapi_document_lists_every_endpoint() {
         "PATCH /api/v1/quick-replies/{id}",
         "DELETE /api/v1/quick-replies/{id}",
         "POST /api/v1/quick-replies/{id}/uses",
+        "GET /api/v1/settings/quiet-hours",
+        "PUT /api/v1/settings/quiet-hours",
         "GET /api/v1/quick-reply-groups",
         "POST /api/v1/quick-reply-groups",
         "PATCH /api/v1/quick-reply-groups/{id}",
