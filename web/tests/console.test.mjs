@@ -1339,7 +1339,7 @@ test('quick replies are found by Chinese words beside a customer, copied and cou
   // a personal reply made on the page: found by the one who made it, by no one else
   await page.getByRole('menuitem', { name: '快捷回复' }).click();
   await page.waitForURL((url) => url.pathname === '/quick-replies');
-  await page.getByTestId('quick-reply-list').waitFor();
+  await page.getByTestId(`quick-reply-row-${refund.id}`).waitFor();
   assert.equal(await page.getByTestId(`edit-quick-reply-${refund.id}`).count(), 0, 'service staff do not change the shared library');
   await page.getByTestId('new-quick-reply').click();
   const dialog = dialogOf(page, 'quick-reply-form');

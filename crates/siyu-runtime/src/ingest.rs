@@ -77,9 +77,10 @@ const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// How often applied entries are deleted from the log when the last trim found few.
 const TRIM_EVERY: Duration = Duration::from_secs(2);
 /// How soon the log is trimmed again when the last trim was a full chunk
-/// ([`siyu_store::LOG_TRIM_CHUNK`]): ten thousand entries a second at most, above what
-/// the applier applies, each trim short enough not to hold the redirects behind it.
-const TRIM_AGAIN: Duration = Duration::from_millis(50);
+/// ([`siyu_store::LOG_TRIM_CHUNK`]): 25,000 entries a second at most, above what the
+/// applier applies, each trim short enough not to hold the redirects behind it. Trims
+/// run between appends and, when no request comes, on their own.
+const TRIM_AGAIN: Duration = Duration::from_millis(20);
 
 /// Why events were not taken in.
 #[derive(Debug, thiserror::Error)]
@@ -339,7 +340,25 @@ async fn log_loop(
     // the last entry applied (SQLite), read with the backlog, for trims: the logger
     // reads the main database once a second, not at every trim
     let mut applied: Option<LogSeq> = None;
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = tokio::select! {
+            job = rx.recv() => match job {
+                Some(job) => job,
+                None => break,
+            },
+            // idle: trim what was applied meanwhile, so a quiet log is emptied too
+            _ = tokio::time::sleep_until(next_trim) => {
+                match store.log_applied_through().await {
+                    Ok(seq) => applied = seq,
+                    Err(err) => tracing::warn!(error = %err, "reading the log's last applied entry failed"),
+                }
+                next_trim = trim(&store, applied).await;
+                continue;
+            }
+        };
+        if tokio::time::Instant::now() >= next_trim {
+            next_trim = trim(&store, applied).await;
+        }
         let mut jobs = vec![first];
         let mut count = jobs[0].items.len();
         while count < MAX_LOG_GROUP {
@@ -429,17 +448,21 @@ async fn log_loop(
         }
         drop(waiting);
         shared.wake_applier.notify_one();
-        if let Some(applied) = applied
-            && tokio::time::Instant::now() >= next_trim
-        {
-            let trimmed = store.trim_log_through(applied).await.unwrap_or_else(|err| {
-                tracing::warn!(error = %err, "deleting applied entries from the log failed");
-                0
-            });
-            let full = trimmed >= siyu_store::LOG_TRIM_CHUNK as u64;
-            next_trim = tokio::time::Instant::now() + if full { TRIM_AGAIN } else { TRIM_EVERY };
-        }
     }
+}
+
+/// Deletes a chunk of applied entries from the log (through `applied`, as last read);
+/// answers when to trim next: soon while whole chunks come off, else in a while.
+async fn trim(store: &Store, applied: Option<LogSeq>) -> tokio::time::Instant {
+    let trimmed = match applied {
+        Some(applied) => store.trim_log_through(applied).await.unwrap_or_else(|err| {
+            tracing::warn!(error = %err, "deleting applied entries from the log failed");
+            0
+        }),
+        None => 0,
+    };
+    let full = trimmed >= siyu_store::LOG_TRIM_CHUNK as u64;
+    tokio::time::Instant::now() + if full { TRIM_AGAIN } else { TRIM_EVERY }
 }
 
 fn forget_abandoned(waiting: &mut Waiting) {

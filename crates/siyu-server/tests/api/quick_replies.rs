@@ -329,4 +329,27 @@ async fn bad_replies_and_groups_are_refused_with_the_field_named() {
         .await
         .expect(422);
     assert_eq!(field(&refused), "content_id");
+    // a reply that has it keeps it, and is still changed otherwise
+    let kept = wang
+        .call(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/quick-replies/{}", with_item["id"]),
+            Some(json!({"title": "活动链接（旧）"})),
+        )
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(kept["content_id"], item["id"]);
+    // a personal reply moved into a group of the tenant's library is refused
+    let moved = wang
+        .call(
+            &app,
+            Method::PATCH,
+            &format!("/api/v1/quick-replies/{}", with_item["id"]),
+            Some(json!({"group_id": tenant_group["id"]})),
+        )
+        .await
+        .expect(422);
+    assert_eq!(field(&moved), "group_id");
 }

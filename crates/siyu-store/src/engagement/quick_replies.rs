@@ -234,7 +234,14 @@ impl TenantScope<'_> {
             .bind(self.tenant.0)
             .bind(group.id.0)
             .execute(&mut *c)
-            .await?
+            .await
+            .map_err(|e| {
+                StoreError::from_constraint(
+                    e,
+                    "",
+                    "the group holds replies: move or delete them first",
+                )
+            })?
             .rows_affected()
         });
         if deleted == 0 {
@@ -247,13 +254,22 @@ impl TenantScope<'_> {
     }
 
     /// Whether what a reply names is the caller's to name: a group in the reply's own
-    /// library, and a live item of the content library (422 naming the field).
+    /// library, and a live item of the content library (422 naming the field). What a
+    /// change leaves as it was (`before`) is not asked again: a reply whose item was
+    /// deleted since keeps it and can still be changed otherwise.
     async fn check_quick_reply_spec(
         &self,
         spec: &QuickReplySpec,
         me: Option<StaffId>,
+        before: Option<&QuickReply>,
     ) -> Result<()> {
-        if let Some(group) = spec.group_id {
+        let group = spec
+            .group_id
+            .filter(|g| before.is_none_or(|b| b.group_id != Some(*g)));
+        let item = spec
+            .content_id
+            .filter(|i| before.is_none_or(|b| b.content_id != Some(*i)));
+        if let Some(group) = group {
             let found = self.get_quick_reply_group(group, me).await;
             match found {
                 Ok(g) if g.library == spec.library => {}
@@ -272,7 +288,7 @@ impl TenantScope<'_> {
                 Err(e) => return Err(e),
             }
         }
-        if let Some(item) = spec.content_id {
+        if let Some(item) = item {
             self.get_content_item(item).await.map_err(|e| match e {
                 StoreError::NotFound(_) => {
                     StoreError::Domain(DomainError::invalid("content_id", "no such content item"))
@@ -305,7 +321,7 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<QuickReply> {
         let owner = owner_for(spec.library, me)?;
-        self.check_quick_reply_spec(spec, me).await?;
+        self.check_quick_reply_spec(spec, me, None).await?;
         let now = now_ms();
         let mut tx = self.store.begin().await?;
         let id: i64 = on_tx!(&mut tx, |c| {
@@ -406,23 +422,35 @@ impl TenantScope<'_> {
     ) -> Result<Vec<QuickReply>> {
         let query = query.trim();
         let terms = query_terms(query);
-        // $1–$5 as below, then one per term, then the limit
-        let mut any =
-            vec!["LOWER(title) LIKE $5 ESCAPE '\\' OR LOWER(text) LIKE $5 ESCAPE '\\'".to_owned()];
+        // $1–$5 as below, then one per term, then the limit; candidates are taken best
+        // first by the same score as below, so a cap never drops a better match
+        let whole =
+            "(LOWER(title) LIKE LOWER($5) ESCAPE '\\' OR LOWER(text) LIKE LOWER($5) ESCAPE '\\')";
+        let mut any = vec![whole.to_owned()];
+        let mut score = vec![format!(
+            "CASE WHEN {whole} THEN {} ELSE 0 END",
+            terms.len().max(1)
+        )];
         for n in 0..terms.len() {
-            any.push(format!("terms LIKE ${}", 6 + n));
+            let held = format!("terms LIKE ${} ESCAPE '\\'", 6 + n);
+            score.push(format!("CASE WHEN {held} THEN 1 ELSE 0 END"));
+            any.push(held);
         }
         let sql = format!(
             "SELECT {REPLY_COLUMNS} FROM quick_replies WHERE tenant_id = $1 \
              AND (owner_staff_id IS NULL OR owner_staff_id = $2) \
              AND ($3 IS NULL OR ($3 = 'tenant') = (owner_staff_id IS NULL)) \
              AND ($4 IS NULL OR group_id = $4) \
-             AND ({}) ORDER BY use_count DESC, id DESC LIMIT ${}",
+             AND ({}) ORDER BY ({}) DESC, use_count DESC, id DESC LIMIT ${}",
             any.join(" OR "),
+            score.join(" + "),
             6 + terms.len()
         );
-        let whole_pattern = crate::engagement::content::contains_pattern(&query.to_lowercase());
-        let term_patterns: Vec<String> = terms.iter().map(|t| format!("% {t} %")).collect();
+        let whole_pattern = crate::engagement::content::contains_pattern(query);
+        let term_patterns: Vec<String> = terms
+            .iter()
+            .map(|t| crate::engagement::content::contains_pattern(&format!(" {t} ")))
+            .collect();
         let rows: Vec<ReplyRow> = on_db!(self.store, |db| {
             let mut q = sqlx::query_as(&sql)
                 .bind(self.tenant.0)
@@ -459,7 +487,7 @@ impl TenantScope<'_> {
         actor: &Actor,
     ) -> Result<QuickReply> {
         self.check_may_change_reply(reply)?;
-        self.check_quick_reply_spec(spec, me).await?;
+        self.check_quick_reply_spec(spec, me, Some(reply)).await?;
         let mut tx = self.store.begin().await?;
         let changed = on_tx!(&mut tx, |c| {
             sqlx::query(

@@ -103,7 +103,12 @@ async fn the_ingest_log_is_applied_once_in_order_and_survives_reopening() {
     assert!(dup.iter().all(|(_, o)| *o == IngestOutcome::Duplicate));
 
     // applied entries are deleted from the log; numbering never goes back
-    f.store.trim_log().await.unwrap();
+    if f.store.backend() == siyu_store::Backend::Sqlite {
+        assert!(
+            f.store.trim_log().await.unwrap() > 0,
+            "applied entries trimmed"
+        );
+    }
     let later = f.store.log_events(&tracked(&f, 1, "c")).await.unwrap();
     assert!(later[0] > second[19]);
     assert_eq!(f.store.apply_logged(10).await.unwrap().len(), 1);

@@ -5,8 +5,8 @@
 //! The redirect is on the hot path of every campaign, so it reads nothing from the
 //! main database in the common case: the link by its slug, the tenant's links source
 //! and its personal-link key are kept in memory for [`KEEP`] (a changed or deleted link
-//! takes that long, and the time to read it, to reach other nodes; this node forgets it
-//! at once). Once a kept value is older, one request reads it again while the others go
+//! takes that long to reach other nodes, twice that at most while the database is slow
+//! to answer; this node forgets it at once). Once a kept value is older, one request reads it again while the others go
 //! on with it, so a database busy with other work (a flood being applied, jobs after
 //! it) delays that one redirect rather than every redirect meanwhile. The click
 //! goes to the ingestor, whose log commits many requests' events together (group
@@ -20,6 +20,7 @@
 //! destination) and counted apart, with no event.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -39,9 +40,10 @@ use crate::extract::{ApiPath, cookie_in};
 /// How long a link, a tenant's links source and its key are kept in memory before they
 /// are read again.
 pub const KEEP: Duration = Duration::from_secs(10);
-/// How long past [`KEEP`] a kept value still answers while one request reads it again,
-/// so that a busy database slows that one request, not every redirect meanwhile.
-const STALE_AT_MOST: Duration = Duration::from_secs(60);
+/// How long past [`KEEP`] a kept value still answers while one request reads it again
+/// (or when reading it fails), so that a busy database slows that one request, not every
+/// redirect meanwhile: a change reaches other nodes within 20 s at most.
+const STALE_AT_MOST: Duration = Duration::from_secs(10);
 /// How long one request's reading again is waited for before another request tries.
 const READ_AGAIN_AFTER: Duration = Duration::from_secs(5);
 
@@ -65,12 +67,15 @@ struct Kept<V> {
 /// [`STALE_AT_MOST`]).
 struct KeptMap<K, V> {
     kept: Mutex<HashMap<K, Kept<V>>>,
+    /// Moved on by every [`KeptMap::forget`]: a read begun before one is not kept.
+    forgotten: AtomicU64,
 }
 
 impl<K, V> Default for KeptMap<K, V> {
     fn default() -> Self {
         Self {
             kept: Mutex::new(HashMap::new()),
+            forgotten: AtomicU64::new(0),
         }
     }
 }
@@ -99,7 +104,10 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> KeptMap<K, V> {
                 _ => None,
             }
         };
+        let forgotten = self.forgotten.load(Ordering::Acquire);
         match read().await {
+            // a value read across a change made here may be the old one: not kept
+            Ok(value) if self.forgotten.load(Ordering::Acquire) != forgotten => Ok(value),
             Ok(value) => {
                 let mut kept = lock(&self.kept);
                 if kept.len() > 100_000 {
@@ -126,7 +134,9 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> KeptMap<K, V> {
     }
 
     fn forget(&self, key: &K) {
-        lock(&self.kept).remove(key);
+        let mut kept = lock(&self.kept);
+        self.forgotten.fetch_add(1, Ordering::AcqRel);
+        kept.remove(key);
     }
 }
 
@@ -351,4 +361,39 @@ fn page(status: StatusCode) -> Response {
         )),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn values_are_kept_and_one_read_across_a_forget_is_not() {
+        let map: KeptMap<u32, u32> = KeptMap::default();
+        let reads = AtomicU64::new(0);
+        let read = |v: u32| {
+            reads.fetch_add(1, Ordering::SeqCst);
+            async move { Ok(v) }
+        };
+        assert_eq!(map.get(&1, || read(10)).await.unwrap(), 10);
+        assert_eq!(map.get(&1, || read(11)).await.unwrap(), 10, "kept");
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        // a forget made while a read is on its way: what it read may be old
+        let overtaken = map
+            .get(&2, || async {
+                map.forget(&1);
+                Ok(20)
+            })
+            .await;
+        assert_eq!(overtaken.unwrap(), 20);
+        assert_eq!(map.get(&2, || read(21)).await.unwrap(), 21, "not kept");
+        assert_eq!(map.get(&1, || read(12)).await.unwrap(), 12, "forgotten");
+        // a failed read with nothing kept is the caller's error
+        let failed = map
+            .get(&3, || async {
+                Err(siyu_store::StoreError::NotFound("link"))
+            })
+            .await;
+        assert!(failed.is_err());
+    }
 }
