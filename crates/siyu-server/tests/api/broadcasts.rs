@@ -609,7 +609,7 @@ async fn a_template_send_renders_each_customers_values_as_the_template_was_when_
 }
 
 /// `HH:MM` (UTC, the test tenant's zone) `minutes` from now.
-fn utc_clock(minutes: i64) -> String {
+pub fn utc_clock(minutes: i64) -> String {
     let at = siyu_store::now_ms() / 60_000 + minutes;
     let of_day = at.rem_euclid(24 * 60);
     format!("{:02}:{:02}", of_day / 60, of_day % 60)

@@ -288,6 +288,71 @@ async fn a_wecom_send_is_a_task_per_member_followed_to_each_customers_result() {
     assert_eq!(not_friends["items"].as_array().unwrap().len(), 1);
     assert_eq!(not_friends["items"][0]["member_userid"], "lisi");
 
+    // within quiet hours a reminder waits: WeCom is not asked
+    let quiet = json!({"enabled": true, "start": crate::broadcasts::utc_clock(-60),
+                       "end": crate::broadcasts::utc_clock(60)});
+    w.app
+        .put(
+            "/api/v1/settings/quiet-hours",
+            &w.app.admin_token,
+            quiet.clone(),
+        )
+        .await
+        .expect(200);
+    let held = w
+        .app
+        .post(
+            &format!("/api/v1/broadcasts/{id}/remind"),
+            &w.app.admin_token,
+            json!({}),
+        )
+        .await
+        .expect(202)
+        .body["job_id"]
+        .clone();
+    let started = Instant::now();
+    loop {
+        let job = w
+            .app
+            .get(&format!("/api/v1/jobs/{held}"), &w.app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        if job["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("quiet hours"))
+        {
+            assert_eq!(job["state"], "waiting", "{job}");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "not held: {job}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        w.standin
+            .mass_messages()
+            .iter()
+            .all(|m| m.reminders.is_empty()),
+        "no reminder within quiet hours"
+    );
+    w.app
+        .post(
+            &format!("/api/v1/jobs/{held}/cancel"),
+            &w.app.admin_token,
+            json!({}),
+        )
+        .await
+        .expect(200);
+    let mut off = quiet;
+    off["enabled"] = json!(false);
+    w.app
+        .put("/api/v1/settings/quiet-hours", &w.app.admin_token, off)
+        .await
+        .expect(200);
+
     // reminders: 张三 only (李四 sent), three times a day at most, by WeCom and the app
     for round in 1..=3 {
         let queued = w
