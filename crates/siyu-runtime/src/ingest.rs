@@ -74,13 +74,9 @@ const SET_ASIDE_AFTER: u32 = 3;
 const APPLY_WAIT: Duration = Duration::from_secs(10);
 /// How often message ids past the deduplication window are forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
-/// How often applied entries are deleted from the log when the last trim found few.
+/// How often applied entries are deleted from the log (between appends, or on their
+/// own when no request comes).
 const TRIM_EVERY: Duration = Duration::from_secs(2);
-/// How soon the log is trimmed again when the last trim was a full chunk
-/// ([`siyu_store::LOG_TRIM_CHUNK`]): 25,000 entries a second at most, above what the
-/// applier applies, each trim short enough not to hold the redirects behind it. Trims
-/// run between appends and, when no request comes, on their own.
-const TRIM_AGAIN: Duration = Duration::from_millis(20);
 
 /// Why events were not taken in.
 #[derive(Debug, thiserror::Error)]
@@ -452,17 +448,14 @@ async fn log_loop(
 }
 
 /// Deletes a chunk of applied entries from the log (through `applied`, as last read);
-/// answers when to trim next: soon while whole chunks come off, else in a while.
+/// answers when to trim next.
 async fn trim(store: &Store, applied: Option<LogSeq>) -> tokio::time::Instant {
-    let trimmed = match applied {
-        Some(applied) => store.trim_log_through(applied).await.unwrap_or_else(|err| {
-            tracing::warn!(error = %err, "deleting applied entries from the log failed");
-            0
-        }),
-        None => 0,
-    };
-    let full = trimmed >= siyu_store::LOG_TRIM_CHUNK as u64;
-    tokio::time::Instant::now() + if full { TRIM_AGAIN } else { TRIM_EVERY }
+    if let Some(applied) = applied
+        && let Err(err) = store.trim_log_through(applied).await
+    {
+        tracing::warn!(error = %err, "deleting applied entries from the log failed");
+    }
+    tokio::time::Instant::now() + TRIM_EVERY
 }
 
 fn forget_abandoned(waiting: &mut Waiting) {
