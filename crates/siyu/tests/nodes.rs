@@ -2,8 +2,7 @@
 //! exactly once across nodes, every node takes work, and a node killed with SIGKILL in
 //! the middle of a job loses and duplicates nothing, and a mass send whose batches run
 //! on both nodes, each batch more than once, gives each customer one message. Runs on
-//! SQLite by default and on
-//! PostgreSQL when SIYU_TEST_DATABASE_URL is set.
+//! SQLite by default and on PostgreSQL when SIYU_TEST_DATABASE_URL is set.
 
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
