@@ -28,6 +28,12 @@ use crate::{Result, StoreError, TenantScope};
 const REPLY_COLUMNS: &str = "id, owner_staff_id, group_id, title, text, content_id, terms, \
      use_count, last_used_at, created_by_staff_id, created_at, updated_at";
 
+/// A group with its number of replies (`g`: `quick_reply_groups`).
+const GROUP_SELECT: &str = "SELECT g.id, g.owner_staff_id, g.name, g.position, g.created_at, \
+     (SELECT COUNT(*) FROM quick_replies r \
+      WHERE r.tenant_id = g.tenant_id AND r.group_id = g.id) AS replies \
+     FROM quick_reply_groups g";
+
 /// The most replies a search answers.
 pub const MAX_SEARCH_RESULTS: usize = 50;
 /// The most candidates a search ranks.
@@ -131,14 +137,11 @@ impl TenantScope<'_> {
         me: Option<StaffId>,
     ) -> Result<Vec<QuickReplyGroup>> {
         let rows: Vec<GroupRow> = on_db!(self.store, |db| {
-            sqlx::query_as(
-                "SELECT g.id, g.owner_staff_id, g.name, g.position, g.created_at, \
-                 (SELECT COUNT(*) FROM quick_replies r \
-                  WHERE r.tenant_id = g.tenant_id AND r.group_id = g.id) AS replies \
-                 FROM quick_reply_groups g WHERE g.tenant_id = $1 \
+            sqlx::query_as(&format!(
+                "{GROUP_SELECT} WHERE g.tenant_id = $1 \
                  AND (g.owner_staff_id IS NULL OR g.owner_staff_id = $2) \
-                 ORDER BY (g.owner_staff_id IS NULL) DESC, g.position, g.name, g.id",
-            )
+                 ORDER BY (g.owner_staff_id IS NULL) DESC, g.position, g.name, g.id"
+            ))
             .bind(self.tenant.0)
             .bind(me_or_nobody(me))
             .fetch_all(db)
@@ -154,13 +157,10 @@ impl TenantScope<'_> {
         me: Option<StaffId>,
     ) -> Result<QuickReplyGroup> {
         let row: Option<GroupRow> = on_db!(self.store, |db| {
-            sqlx::query_as(
-                "SELECT g.id, g.owner_staff_id, g.name, g.position, g.created_at, \
-                 (SELECT COUNT(*) FROM quick_replies r \
-                  WHERE r.tenant_id = g.tenant_id AND r.group_id = g.id) AS replies \
-                 FROM quick_reply_groups g WHERE g.tenant_id = $1 AND g.id = $2 \
-                 AND (g.owner_staff_id IS NULL OR g.owner_staff_id = $3)",
-            )
+            sqlx::query_as(&format!(
+                "{GROUP_SELECT} WHERE g.tenant_id = $1 AND g.id = $2 \
+                 AND (g.owner_staff_id IS NULL OR g.owner_staff_id = $3)"
+            ))
             .bind(self.tenant.0)
             .bind(id.0)
             .bind(me_or_nobody(me))
