@@ -986,6 +986,51 @@ test('a mass send renders a message template chosen in the wizard, previewed for
   await context.close();
 });
 
+test('a mass send goes to a CSV list read in the wizard, and an item shows how it did in the sends that carried it', async () => {
+  const { page, context, errors } = await signedIn();
+  const customers = await apiGet(page, '/api/v1/customers?limit=2');
+  const [a, b] = customers.items.map((c) => c.id);
+  await page.getByRole('menuitem', { name: '群发' }).click();
+  await page.waitForURL((url) => url.pathname === '/broadcasts');
+  await page.getByTestId('new-broadcast').click();
+  const dialog = page.getByRole('dialog');
+  await dialog.getByText('上传名单（CSV）').click();
+  const csv = `姓名,customer_id\n甲,${a}\n乙,${b}\n甲again,${a}\n无,99999999\n`;
+  await dialog.locator('input[type=file]').setInputFiles({ name: '名单.csv', mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  const result = dialog.getByTestId('broadcast-file-result');
+  await result.filter({ hasText: '找到 2 位客户' }).waitFor();
+  await result.filter({ hasText: '第 5 行' }).waitFor();
+  await dialog.getByTestId('broadcast-count').filter({ hasText: '2' }).waitFor();
+  await shot(page, 'broadcast-csv');
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByLabel('名称').fill('名单群发');
+  await dialog.getByLabel('消息内容').fill('名单专享');
+  await dialog.getByTestId('broadcast-next').click();
+  await dialog.getByTestId('broadcast-next').click();
+  const made = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/api/v1/broadcasts'));
+  await dialog.getByTestId('broadcast-send').click();
+  const send = await (await made).json();
+  assert.equal((await made).status(), 201, JSON.stringify(send));
+  assert.deepEqual(send.audience, { customers: [a, b] });
+  await page.getByTestId(`broadcast-state-${send.id}`).and(page.locator('[data-state=sent]')).waitFor({ timeout: 30_000 });
+
+  // an item carried by a send: its figures on the Content page
+  const item = await apiPost(page, '/api/v1/content', { kind: 'link', title: '名单卡片', url: 'https://shop.example.com/list' });
+  const carried = await apiPost(page, '/api/v1/broadcasts', { name: '带卡片', audience: { customers: [a, b] }, text: '看看', content_ids: [item.id] });
+  for (let i = 0; i < 300; i++) {
+    const now = await apiGet(page, `/api/v1/broadcasts/${carried.id}`);
+    if (now.state === 'sent') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  await page.getByRole('menuitem', { name: '素材库' }).click();
+  await page.waitForURL((url) => url.pathname === '/content');
+  await page.getByTestId(`content-performance-${item.id}`).click();
+  await page.getByTestId('content-delivered').filter({ hasText: '2' }).waitFor();
+  await shot(page, 'content-performance');
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('a WeCom mass send becomes one task per member, followed per member and recipient, and members are reminded', async () => {
   const { page, context, errors } = await signedIn();
   await page.getByRole('menuitem', { name: '群发' }).click();

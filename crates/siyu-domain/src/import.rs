@@ -159,7 +159,11 @@ fn normalize_header(header: &str) -> String {
 }
 
 /// The meaning of a field name (from a mapping, or a header itself).
-fn field_meaning(kind: ImportKind, field: &str, header: &str) -> Result<Column, DomainError> {
+pub(crate) fn field_meaning(
+    kind: ImportKind,
+    field: &str,
+    header: &str,
+) -> Result<Column, DomainError> {
     let f = field.trim().to_lowercase().replace([' ', '-'], "_");
     if let Some(kind) = f.strip_prefix("identity:") {
         return Ok(Column::Identity(IdentityKind::parse(kind)?));
@@ -732,7 +736,7 @@ fn check_cells(row: &csv::StringRecord) -> Result<(), String> {
     Ok(())
 }
 
-fn reason(e: DomainError) -> String {
+pub(crate) fn reason(e: DomainError) -> String {
     match e {
         DomainError::Invalid(f) => f.message,
         other => other.to_string(),

@@ -1,13 +1,13 @@
 // Mass sends (群发): the sends, newest first, with their state, who was left out and why,
 // and a progress bar of recipients sent; the list is read again every two seconds while
 // a send is on its way. Those who may send make one in a wizard: the audience (everyone,
-// a saved segment, or customers by id) with a live count of who would receive it and
+// a saved segment, tags (any or all), customers by id, or a CSV list read into ids) with a live count of who would receive it and
 // why the rest would not, the frequency cap, the text, now or at a time, and a last
 // look before it goes, on the sandbox or on WeCom (one task per member, who confirms it
 // in WeCom). A send waiting for its time or on its way can be cancelled; its name opens
 // its progress (BroadcastDetail: member tasks, reminders, recipients).
-import { PlusOutlined } from '@ant-design/icons';
-import { Alert, Button, DatePicker, Descriptions, Input, Modal, Popconfirm, Progress, Radio, Select, Space, Steps, Table, Tag, Typography } from 'antd';
+import { PlusOutlined, UploadOutlined } from '@ant-design/icons';
+import { Alert, Button, DatePicker, Descriptions, Input, Modal, Popconfirm, Progress, Radio, Select, Space, Steps, Table, Tag, Typography, Upload } from 'antd';
 import type { Dayjs } from 'dayjs';
 import { useEffect, useMemo, useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
@@ -161,7 +161,8 @@ function Excluded({ excluded }: { excluded: Record<string, number> }) {
   );
 }
 
-type AudienceKind = 'everyone' | 'segment' | 'customers';
+type AudienceKind = 'everyone' | 'segment' | 'tags' | 'customers' | 'file';
+type FromFile = Schemas['AudienceFromFile'];
 
 /** Customer ids written one per line, or separated by commas or spaces. */
 function idsOf(text: string): number[] {
@@ -179,6 +180,10 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   const [channel, setChannel] = useState<Channel>('sandbox');
   const [segment, setSegment] = useState<number | null>(null);
   const [listed, setListed] = useState('');
+  const [tags, setTags] = useState<string[]>([]);
+  const [allTags, setAllTags] = useState(false);
+  const [fileName, setFileName] = useState<string | null>(null);
+  const [fromFile, setFromFile] = useState<FromFile | null>(null);
   const [cap, setCap] = useState<Cap>('days_in_month');
   const [name, setName] = useState('');
   const [text, setText] = useState('');
@@ -193,6 +198,7 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
   const segments = useApi(() => unwrap(api.GET('/api/v1/segments')), []);
+  const tagCatalog = useApi(() => (can('tags.read') ? unwrap(api.GET('/api/v1/tags')) : Promise.resolve(null)), []);
   const templates = useApi(() => (can('content.read') ? unwrap(api.GET('/api/v1/message-templates', { params: { query: { limit: 100 } } })) : Promise.resolve(null)), []);
   const template = templates.data?.items.find((x) => x.id === templateId) ?? null;
   // what a send may carry beside its text: the library's items but texts (and, on WeCom, articles)
@@ -226,9 +232,33 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   const audience: Audience | null = useMemo(() => {
     if (kind === 'everyone') return 'everyone';
     if (kind === 'segment') return segment ? { condition: { segment } } : null;
+    if (kind === 'tags') {
+      if (tags.length === 0) return null;
+      return { condition: tags.length === 1 ? { tag: tags[0] } : { [allTags ? 'and' : 'or']: tags.map((tag) => ({ tag })) } };
+    }
+    if (kind === 'file') return fromFile && fromFile.customers.length > 0 ? { customers: fromFile.customers } : null;
     const ids = idsOf(listed);
     return ids.length > 0 ? { customers: ids } : null;
-  }, [kind, segment, listed]);
+  }, [kind, segment, tags, allTags, fromFile, listed]);
+
+  // a file of customers: read by siyu into a list, each row's customer found once
+  async function readFile(file: File) {
+    setFileName(file.name);
+    setFromFile(null);
+    setError(null);
+    try {
+      const answer = await unwrap(
+        api.POST('/api/v1/broadcasts/audience-file', {
+          body: (await file.text()) as never,
+          bodySerializer: (b: unknown) => b as string,
+          headers: { 'content-type': 'text/csv' },
+        }),
+      );
+      setFromFile(answer);
+    } catch (e) {
+      setError(errorMessage(e));
+    }
+  }
 
   // the live count: who would receive it now, and why the rest would not
   useEffect(() => {
@@ -277,7 +307,16 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   }
 
   const n = (v: number) => formatNumber(locale, v);
-  const audienceText = kind === 'everyone' ? t('broadcasts.everyone') : kind === 'segment' ? segments.data?.find((s) => s.id === segment)?.name ?? '' : t('broadcasts.listed', { n: n(idsOf(listed).length) });
+  const audienceText =
+    kind === 'everyone'
+      ? t('broadcasts.everyone')
+      : kind === 'segment'
+        ? segments.data?.find((s) => s.id === segment)?.name ?? ''
+        : kind === 'tags'
+          ? tags.join(allTags ? ' + ' : ' / ')
+          : kind === 'file'
+            ? t('broadcasts.fromFile', { file: fileName ?? '', n: n(fromFile?.customers.length ?? 0) })
+            : t('broadcasts.listed', { n: n(idsOf(listed).length) });
   return (
     <Modal
       open
@@ -316,7 +355,9 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
           <Radio.Group value={kind} onChange={(e) => setKind(e.target.value as AudienceKind)} aria-label={t('broadcasts.audience')}>
             <Radio value="everyone">{t('broadcasts.everyone')}</Radio>
             <Radio value="segment">{t('broadcasts.bySegment')}</Radio>
+            <Radio value="tags">{t('broadcasts.byTags')}</Radio>
             <Radio value="customers">{t('broadcasts.byList')}</Radio>
+            <Radio value="file">{t('broadcasts.byFile')}</Radio>
           </Radio.Group>
           {kind === 'segment' && (
             <Select
@@ -327,6 +368,49 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
               style={{ width: '100%' }}
               options={(segments.data ?? []).map((s) => ({ value: s.id, label: s.name }))}
             />
+          )}
+          {kind === 'tags' && (
+            <Space wrap>
+              <Select
+                mode="multiple"
+                aria-label={t('broadcasts.tags')}
+                placeholder={t('broadcasts.tags')}
+                value={tags}
+                onChange={setTags}
+                style={{ minWidth: 360 }}
+                data-testid="broadcast-tags"
+                options={(tagCatalog.data ?? []).map((tag) => ({ value: tag.name, label: tag.name }))}
+              />
+              <Radio.Group value={allTags} onChange={(e) => setAllTags(e.target.value as boolean)} aria-label={t('broadcasts.tagsMatch')}>
+                <Radio value={false}>{t('broadcasts.anyTag')}</Radio>
+                <Radio value={true}>{t('broadcasts.allTags')}</Radio>
+              </Radio.Group>
+            </Space>
+          )}
+          {kind === 'file' && (
+            <Space orientation="vertical" style={{ width: '100%' }} data-testid="broadcast-file">
+              <Upload accept=".csv,text/csv" maxCount={1} showUploadList={false} beforeUpload={(f) => (void readFile(f), false)}>
+                <Button icon={<UploadOutlined />}>{fileName ?? t('broadcasts.chooseFile')}</Button>
+              </Upload>
+              <Typography.Text type="secondary">{t('broadcasts.fileHelp')}</Typography.Text>
+              {fromFile && (
+                <Alert
+                  type={fromFile.unmatched_rows > 0 ? 'warning' : 'success'}
+                  showIcon
+                  data-testid="broadcast-file-result"
+                  title={t('broadcasts.fileRead', { rows: n(fromFile.rows), customers: n(fromFile.customers.length), repeated: n(fromFile.repeated_rows), unmatched: n(fromFile.unmatched_rows) })}
+                  description={
+                    fromFile.unmatched.length > 0 ? (
+                      <ul style={{ margin: 0, paddingLeft: 18 }}>
+                        {fromFile.unmatched.slice(0, 10).map((r) => (
+                          <li key={r.line}>{t('broadcasts.fileLine', { line: r.line, reason: r.reason })}</li>
+                        ))}
+                      </ul>
+                    ) : undefined
+                  }
+                />
+              )}
+            </Space>
           )}
           {kind === 'customers' && (
             <Input.TextArea aria-label={t('broadcasts.customerIds')} placeholder={t('broadcasts.customerIds')} rows={4} value={listed} onChange={(e) => setListed(e.target.value)} />

@@ -2,7 +2,7 @@
 // and mini-program cards, videos, files and articles — found by kind, category, source,
 // tag or words of the title. Content staff add, change and delete; everyone who sends
 // reads. A file is uploaded first (its id then named by the item), and images show as
-// thumbnails served by siyu.
+// thumbnails served by siyu. Those who see sends see how each item did in them.
 import { PlusOutlined, UploadOutlined } from '@ant-design/icons';
 import { Alert, Button, Form, Input, Select, Space, Table, Tag, Typography } from 'antd';
 import { useRef, useState } from 'react';
@@ -13,6 +13,7 @@ import { formatTime } from '../format';
 import { useLocale, type MessageKey } from '../i18n';
 import { useSession } from '../session';
 import { useApi } from '../useApi';
+import { ContentPerformance } from './ContentPerformance';
 
 type Item = Schemas['ContentItem'];
 type Kind = Schemas['ContentKind'];
@@ -113,6 +114,7 @@ export function ContentPage() {
   const [filter, setFilter] = useState<{ kind?: Kind; category?: Category; source?: Source; tag?: string; q?: string }>({});
   const items = useApi(() => unwrap(api.GET('/api/v1/content', { params: { query: { ...filter, limit: 200 } } })), [JSON.stringify(filter)]);
   const [editing, setEditing] = useState<Item | 'new' | null>(null);
+  const [showing, setShowing] = useState<Item | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [form] = Form.useForm<Values>();
   const kind = Form.useWatch('kind', form) ?? 'text';
@@ -217,6 +219,19 @@ export function ContentPage() {
             render: (_: unknown, i: Row) => i.text ?? i.url ?? i.article ?? (i.appid ? `${i.appid} ${i.page ?? ''}` : i.file_id ? <a href={`/api/v1/content/files/${i.file_id}`} target="_blank" rel="noreferrer">{t('content.open')}</a> : '—'),
           },
           { title: t('content.updated'), dataIndex: 'updated_at', render: (at: string) => formatTime(locale, at) },
+          ...(can('broadcasts.read')
+            ? [
+                {
+                  title: t('content.performance'),
+                  key: 'performance',
+                  render: (_: unknown, i: Row) => (
+                    <Button size="small" type="link" onClick={() => setShowing(i)} data-testid={`content-performance-${i.id}`}>
+                      {t('content.performance')}
+                    </Button>
+                  ),
+                },
+              ]
+            : []),
           ...actionsColumn<Row>(editable, t('common.actions'), {
             kind: 'content',
             confirm: (i) => t('content.confirmDelete', { name: i.title }),
@@ -225,6 +240,7 @@ export function ContentPage() {
           }),
         ]}
       />
+      {showing && <ContentPerformance id={showing.id} title={showing.title} onClose={() => setShowing(null)} />}
       <FormModal<Values>
         open={editing !== null}
         title={current ? t('content.edit') : t('content.new')}

@@ -124,6 +124,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             engagement::content::update_content,
             engagement::content::delete_content
         ))
+        .routes(routes!(engagement::content::get_content_performance))
         .routes(routes!(engagement::content::upload_content_file))
         .routes(routes!(engagement::content::download_content_file))
         .routes(routes!(
@@ -163,6 +164,7 @@ pub fn api_router() -> OpenApiRouter<AppState> {
             engagement::broadcasts::create_broadcast
         ))
         .routes(routes!(engagement::broadcasts::preview_broadcast))
+        .routes(routes!(engagement::broadcasts::read_audience_file))
         .routes(routes!(
             engagement::broadcasts::get_broadcast,
             engagement::broadcasts::update_broadcast

@@ -386,6 +386,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
         ),
         ("/api/v1/channel-accounts/{id}", account),
         ("/api/v1/content/{id}", content),
+        ("/api/v1/content/{id}/performance", content),
         ("/api/v1/content/files/{id}", content_file),
         ("/api/v1/quick-replies/{id}", reply),
         ("/api/v1/quick-replies/{id}/uses", reply),
@@ -525,7 +526,7 @@ async fn every_tenant_owned_endpoint_hides_other_tenants_objects() {
             walked += 1;
         }
     }
-    assert_eq!(walked, 104, "every method of every path that takes an id");
+    assert_eq!(walked, 105, "every method of every path that takes an id");
     // nor can rival find acme's customer by identity
     app.get(
         "/api/v1/customers/lookup?kind=user_id&value=acme-user",

@@ -20,7 +20,7 @@ use siyu_domain::engagement::broadcast::{
 use siyu_domain::engagement::member_tasks::MemberTask;
 use siyu_domain::engagement::template::TemplateSnapshot;
 use siyu_domain::error::DomainError;
-use siyu_domain::ids::{BroadcastId, ConnectorId, CustomerId, MessageTemplateId, StaffId};
+use siyu_domain::ids::{BroadcastId, ConnectorId, MessageTemplateId, StaffId};
 use siyu_domain::jobs::kind;
 use siyu_domain::page::{Page, PageRequest};
 
@@ -28,7 +28,7 @@ use super::broadcast_columns::{
     attachments_of, attachments_text, audience_text, template_of, template_text,
 };
 use crate::audit;
-use crate::db::{id_list, now_ms, on_db};
+use crate::db::{now_ms, on_db};
 use crate::jobs::{NewJob, enqueue_in};
 use crate::tx::{Tx, on_tx};
 use crate::{Result, StoreError, TenantScope};
@@ -118,7 +118,7 @@ fn plan_job(id: BroadcastId, at: i64, created_by: Option<StaffId>) -> NewJob {
 impl TenantScope<'_> {
     /// The SQL condition (starting with ` AND`) that keeps a narrower scope to the sends
     /// its staff made.
-    fn maker_clause(&self) -> String {
+    pub(super) fn maker_clause(&self) -> String {
         self.owner_clause("created_by_staff_id")
     }
 
@@ -488,91 +488,6 @@ impl TenantScope<'_> {
             .into_iter()
             .map(|r| (r.customer_id, r.messages as u32))
             .collect())
-    }
-
-    /// The customers a list names, as planning takes them: each merged id led to its
-    /// survivor, erased ones and ones out of reach left out. Answers the customers (in
-    /// the list's order, repeats kept) and how many ids named none.
-    pub async fn resolve_listed(&self, ids: &[CustomerId]) -> Result<(Vec<i64>, i64)> {
-        #[derive(sqlx::FromRow)]
-        struct Listed {
-            id: i64,
-            merged_into_id: Option<i64>,
-            erased_at: Option<i64>,
-        }
-        let mut survivor: HashMap<i64, Option<i64>> = HashMap::new();
-        let mut asking: Vec<i64> = ids.iter().map(|c| c.0).collect();
-        // a merge chain is followed a few links at most
-        for _ in 0..8 {
-            asking.retain(|id| !survivor.contains_key(id));
-            asking.sort_unstable();
-            asking.dedup();
-            if asking.is_empty() {
-                break;
-            }
-            let mut next = Vec::new();
-            for chunk in asking.chunks(1_000) {
-                let sql = format!(
-                    "SELECT id, merged_into_id, erased_at FROM customers \
-                     WHERE tenant_id = $1 AND id IN ({})",
-                    id_list(chunk)
-                );
-                let rows: Vec<Listed> = on_db!(self.store, |db| {
-                    sqlx::query_as(&sql)
-                        .bind(self.tenant.0)
-                        .fetch_all(db)
-                        .await?
-                });
-                for id in chunk {
-                    survivor.insert(*id, None);
-                }
-                for r in rows {
-                    match (r.merged_into_id, r.erased_at) {
-                        (_, Some(_)) => {}
-                        (Some(into), None) => {
-                            next.push(into);
-                            survivor.insert(r.id, Some(into));
-                        }
-                        (None, None) => {
-                            survivor.insert(r.id, Some(r.id));
-                        }
-                    }
-                }
-            }
-            asking = next;
-        }
-        let lead = |mut id: i64| {
-            for _ in 0..9 {
-                match survivor.get(&id) {
-                    Some(Some(next)) if *next == id => return Some(id),
-                    Some(Some(next)) => id = *next,
-                    _ => return None,
-                }
-            }
-            None
-        };
-        let led: Vec<Option<i64>> = ids.iter().map(|c| lead(c.0)).collect();
-        let distinct: Vec<CustomerId> = {
-            let mut all: Vec<i64> = led.iter().flatten().copied().collect();
-            all.sort_unstable();
-            all.dedup();
-            all.into_iter().map(CustomerId).collect()
-        };
-        let reached: HashSet<i64> = self
-            .reachable(&distinct)
-            .await?
-            .into_iter()
-            .map(|c| c.0)
-            .collect();
-        let mut customers = Vec::with_capacity(ids.len());
-        let mut not_found = 0;
-        for id in led {
-            match id {
-                Some(id) if reached.contains(&id) => customers.push(id),
-                _ => not_found += 1,
-            }
-        }
-        Ok((customers, not_found))
     }
 
     // --- what planning writes ---

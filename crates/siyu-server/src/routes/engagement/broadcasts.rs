@@ -1,16 +1,18 @@
 //! Mass sends (`/api/v1/broadcasts`): a preview of who would receive one and why the
-//! rest would not, making one (now or at a time), changing it before its time,
+//! rest would not, a file of customers read into a list for one, making one (now or at a time), changing it before its time,
 //! cancelling it, and following it. Planning and sending are jobs
 //! (`siyu_runtime::broadcasts`); staff see and send within their own reach.
 
 use std::collections::HashMap;
 
 use axum::Json;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use siyu_audience::Condition;
 use siyu_domain::access::Permission;
+use siyu_domain::engagement::audience_file::{self, AudienceFromFile};
 use siyu_domain::engagement::broadcast::{
     Broadcast, BroadcastAudience, BroadcastChange, BroadcastChannel, BroadcastSpec, Exclusion,
     FrequencyCap, NewBroadcast, Plan, check_attachments,
@@ -186,6 +188,33 @@ pub async fn preview_broadcast(
     };
     let plan = preview_of(&app, &scope, &target).await?;
     Ok(Json(BroadcastPreview::from(&plan)))
+}
+
+/// Reads a CSV of customers for a send's audience: the body is the file (UTF-8, at most
+/// 10 MiB and 100,000 rows), whose first row names its columns: `customer_id`, or any
+/// identity kind (`phone`/`手机号`, `email`, `user_id`, `wecom_external_userid`,
+/// `identity:member_no`, …); other columns are ignored. Each row leads to the first
+/// customer one of its names finds within the caller's reach. Answers the customers,
+/// once each in the file's order, for a send's audience (`{"customers": […]}`), and
+/// what became of every row. Nothing is stored.
+#[utoipa::path(post, path = "/api/v1/broadcasts/audience-file", tag = "engagement",
+    request_body(content = String, content_type = "text/csv"),
+    responses((status = 200, body = AudienceFromFile), (status = 403, body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 422, description = "not a CSV that names customers (`validation_failed`, \
+            field `file`)", body = ErrorBody)))]
+pub async fn read_audience_file(
+    State(app): State<AppState>,
+    auth: Auth,
+    body: Body,
+) -> ApiResult<Json<AudienceFromFile>> {
+    auth.require(Permission::BroadcastsWrite)?;
+    let bytes = axum::body::to_bytes(body, audience_file::FILE_MAX_BYTES)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge(audience_file::FILE_MAX_BYTES))?;
+    let file = audience_file::read(&bytes)?;
+    let scope = auth.scope(&app.store).await?;
+    Ok(Json(scope.audience_from_file(&file).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/broadcasts", tag = "engagement", params(PageParams),

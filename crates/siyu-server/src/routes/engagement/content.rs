@@ -12,6 +12,7 @@ use siyu_domain::engagement::content::{
     ContentCategory, ContentItem, ContentItemChange, ContentKind, ContentSource, FileRule,
     NewContentItem,
 };
+use siyu_domain::engagement::performance::{self, ContentPerformance};
 use siyu_domain::ids::{ContentItemId, FileId, UnitId};
 use siyu_domain::page::{Page, PageRequest};
 use siyu_store::ContentFilter;
@@ -97,6 +98,38 @@ pub async fn get_content(
     auth.require(Permission::ContentRead)?;
     let scope = auth.scope(&app.store).await?;
     Ok(Json(scope.get_content_item(ContentItemId(id)).await?))
+}
+
+/// The window of an item's figures.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PerformanceQuery {
+    /// Days after a message in which an order counts for it (1 to 90; 7 when absent).
+    pub window_days: Option<u32>,
+}
+
+/// How an item did in the mass sends that carried it: recipients, sent, delivered, and
+/// the orders recipients placed within the window after their message. Needs
+/// `content.read` and `broadcasts.read`; staff who reach only some owners count the
+/// sends their own staff made.
+#[utoipa::path(get, path = "/api/v1/content/{id}/performance", tag = "engagement",
+    params(("id" = i64, Path), PerformanceQuery),
+    responses((status = 200, body = ContentPerformance), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn get_content_performance(
+    State(app): State<AppState>,
+    auth: Auth,
+    ApiPath(id): ApiPath<i64>,
+    ApiQuery(q): ApiQuery<PerformanceQuery>,
+) -> ApiResult<Json<ContentPerformance>> {
+    auth.require(Permission::ContentRead)?;
+    auth.require(Permission::BroadcastsRead)?;
+    let window = performance::window_days(q.window_days)?;
+    let scope = auth.scope(&app.store).await?;
+    Ok(Json(
+        scope.content_performance(ContentItemId(id), window).await?,
+    ))
 }
 
 /// Changes an item; fields left out stay, and its kind stays. Any of the body's fields

@@ -1,0 +1,176 @@
+//! An item's figures over the mass sends that carried it: recipients, sent, delivered
+//! (on WeCom only once the member confirmed), and the orders recipients placed within
+//! the window after their message; orders before it, after it, or by customers who
+//! got no message do not count.
+
+use serde_json::{Value, json};
+
+use crate::broadcasts_wecom::{World, all_made};
+
+async fn performance(w: &World, item: i64, query: &str) -> Value {
+    w.app
+        .get(
+            &format!("/api/v1/content/{item}/performance{query}"),
+            &w.app.admin_token,
+        )
+        .await
+        .expect(200)
+        .body
+}
+
+async fn order(w: &World, id: &str, customer: i64, amount: f64, at_ms: i64) {
+    w.app
+        .post(
+            "/api/v1/orders",
+            &w.app.admin_token,
+            json!({"order_id": id, "customer_id": customer, "channel": "tmall",
+                   "amount": amount,
+                   "ordered_at": siyu_domain::time::format_rfc3339(at_ms)}),
+        )
+        .await
+        .expect(201);
+}
+
+async fn item(w: &World, title: &str) -> i64 {
+    w.app
+        .post(
+            "/api/v1/content",
+            &w.app.admin_token,
+            json!({"kind": "link", "title": title, "url": "https://shop.example.com/spring"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn finished(w: &World, id: i64) -> Value {
+    let started = std::time::Instant::now();
+    loop {
+        let send = w
+            .app
+            .get(&format!("/api/v1/broadcasts/{id}"), &w.app.admin_token)
+            .await
+            .expect(200)
+            .body;
+        if send["state"] == "sent" {
+            return send;
+        }
+        assert!(started.elapsed().as_secs() < 30, "{send}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_item_counts_its_sends_deliveries_and_the_orders_within_the_window() {
+    let w = World::new().await;
+    let token = &w.app.admin_token;
+    let (spring, unused) = (item(&w, "春茶上新").await, item(&w, "未用").await);
+    let nothing = performance(&w, spring, "").await;
+    assert_eq!(
+        (
+            &nothing["sends"],
+            &nothing["recipients"],
+            &nothing["orders"],
+            &nothing["window_days"]
+        ),
+        (&json!(0), &json!(0), &json!(0), &json!(7))
+    );
+    let before_send = siyu_store::now_ms() - 60_000;
+    let ids = w.ids(&["wmLS01", "wmLS03", "wmZS02"]).await;
+    let (ls01, ls03, zs02) = (ids[0], ids[1], ids[2]);
+
+    // on WeCom to two of 李四's customers, on the sandbox to 张三's one
+    let wecom = w
+        .app
+        .post(
+            "/api/v1/broadcasts",
+            token,
+            json!({"name": "春茶", "channel": "wecom", "audience": {"customers": [ls01, ls03]},
+                   "text": "春茶上新", "content_ids": [spring]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let tasks = w.tasks_until(wecom, "tasks made", all_made).await;
+    let sandbox = w
+        .app
+        .post(
+            "/api/v1/broadcasts",
+            token,
+            json!({"name": "春茶 沙箱", "audience": {"customers": [zs02]},
+                   "text": "春茶上新", "content_ids": [spring]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    finished(&w, sandbox).await;
+    let figures = performance(&w, spring, "").await;
+    assert_eq!(
+        (
+            &figures["sends"],
+            &figures["recipients"],
+            &figures["sent"],
+            &figures["delivered"]
+        ),
+        (&json!(2), &json!(3), &json!(3), &json!(1)),
+        "李四 has not confirmed: only the sandbox's one is delivered: {figures}"
+    );
+    let msgid = tasks[0]["msgid"].as_str().unwrap().to_owned();
+    assert_eq!(w.standin.member_confirms("lisi", &msgid), Some(2));
+    w.tasks_until(wecom, "李四 confirmed", |tasks| {
+        tasks.iter().all(|t| t["task_state"] == "confirmed")
+    })
+    .await;
+    assert_eq!(performance(&w, spring, "").await["delivered"], 3);
+
+    // after the message: counted (two orders of one customer, one of another); before
+    // it, not; by someone who got no message, not (an order after the window would be
+    // over a day in the future, which orders refuse)
+    let now = siyu_store::now_ms();
+    let unsent = w.ids(&["wmZS03"]).await[0];
+    order(&w, "P-1", ls01, 20.0, now).await;
+    order(&w, "P-2", ls01, 15.5, now + 1_000).await;
+    order(&w, "P-3", zs02, 100.0, now).await;
+    order(&w, "P-4", ls03, 9.0, before_send).await;
+    order(&w, "P-6", unsent, 70.0, now).await;
+    let figures = performance(&w, spring, "").await;
+    assert_eq!(
+        (
+            &figures["orders"],
+            &figures["ordering_customers"],
+            &figures["gmv"]
+        ),
+        (&json!(3), &json!(2), &json!(135.5)),
+        "{figures}"
+    );
+    let wider = performance(&w, spring, "?window_days=30").await;
+    assert_eq!(
+        (&wider["orders"], &wider["window_days"]),
+        (&json!(3), &json!(30))
+    );
+    assert_eq!(performance(&w, unused, "").await["sends"], 0);
+
+    // bad asks
+    for bad in ["?window_days=0", "?window_days=91"] {
+        let refused = w
+            .app
+            .get(&format!("/api/v1/content/{spring}/performance{bad}"), token)
+            .await
+            .expect(422)
+            .body;
+        assert_eq!(
+            refused["error"]["details"]["fields"][0]["field"], "window_days",
+            "{refused}"
+        );
+    }
+    w.app
+        .get("/api/v1/content/99999999/performance", token)
+        .await
+        .expect(404);
+}

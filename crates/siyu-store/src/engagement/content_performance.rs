@@ -1,0 +1,124 @@
+//! An item of the content library's figures over the mass sends that carried it (the
+//! rules and the wire shape are `siyu_domain::engagement::performance`). Read when
+//! asked, from the sends themselves: a send keeps what it carried as it was
+//! (`attachments`), its recipients their status, and orders their customer and time,
+//! so nothing is kept twice. A scope narrower than the tenant counts only the sends its
+//! staff made, as it sees only those.
+
+use siyu_domain::engagement::performance::ContentPerformance;
+use siyu_domain::ids::ContentItemId;
+use siyu_domain::order::OrderStatus;
+
+use super::broadcast_columns::attachments_of;
+use crate::db::{id_list, on_db};
+use crate::{Result, TenantScope};
+
+const DAY_MS: i64 = 86_400_000;
+
+#[derive(sqlx::FromRow)]
+struct Carrier {
+    id: i64,
+    channel: String,
+    recipients: Option<i64>,
+    sent: i64,
+    attachments: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Ordered {
+    orders: i64,
+    customers: i64,
+    gmv: Option<i64>,
+}
+
+impl TenantScope<'_> {
+    /// How an item did in the planned sends that carried it: recipients, sent,
+    /// delivered, and orders within `window_days` after each recipient's message.
+    pub async fn content_performance(
+        &self,
+        item: ContentItemId,
+        window_days: u32,
+    ) -> Result<ContentPerformance> {
+        self.get_content_item(item).await?;
+        let sql = format!(
+            "SELECT id, channel, recipients, sent, attachments FROM broadcasts \
+             WHERE tenant_id = $1 AND attachments IS NOT NULL AND recipients IS NOT NULL{}",
+            self.maker_clause()
+        );
+        let carriers: Vec<Carrier> = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .fetch_all(db)
+                .await?
+        });
+        let mut figures = ContentPerformance {
+            window_days,
+            ..ContentPerformance::default()
+        };
+        let mut sends = Vec::new();
+        let mut wecom = Vec::new();
+        for carrier in carriers {
+            let carried = attachments_of(carrier.attachments.as_deref())?
+                .iter()
+                .any(|a| a.content_id == item);
+            if !carried {
+                continue;
+            }
+            figures.sends += 1;
+            figures.recipients += carrier.recipients.unwrap_or(0);
+            figures.sent += carrier.sent;
+            if carrier.channel == "wecom" {
+                wecom.push(carrier.id);
+            } else {
+                // the sandbox delivers what it takes
+                figures.delivered += carrier.sent;
+            }
+            sends.push(carrier.id);
+        }
+        if sends.is_empty() {
+            return Ok(figures);
+        }
+        if !wecom.is_empty() {
+            let sql = format!(
+                "SELECT COUNT(*) FROM broadcast_recipients WHERE tenant_id = $1 \
+                 AND broadcast_id IN ({}) AND status = 'sent'",
+                id_list(&wecom)
+            );
+            let delivered: i64 = on_db!(self.store, |db| {
+                sqlx::query_scalar(&sql)
+                    .bind(self.tenant.0)
+                    .fetch_one(db)
+                    .await?
+            });
+            figures.delivered += delivered;
+        }
+        // each order once, however many of the item's messages came before it; a
+        // recipient's message counts from its batch's answer, and on WeCom only when
+        // it was delivered
+        let sql = format!(
+            "SELECT COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS customers, \
+             CAST(SUM(net_tenant_amount) AS BIGINT) AS gmv FROM orders \
+             WHERE tenant_id = $1 AND id IN (\
+               SELECT o.id FROM broadcast_recipients r \
+               JOIN broadcast_batches b ON b.broadcast_id = r.broadcast_id AND b.batch = r.batch \
+               JOIN orders o ON o.tenant_id = r.tenant_id AND o.customer_id = r.customer_id \
+               WHERE r.tenant_id = $1 AND r.broadcast_id IN ({}) AND b.state = 'sent' \
+               AND (r.status IS NULL OR r.status = 'sent') \
+               AND o.ordered_at >= b.answered_at AND o.ordered_at < b.answered_at + $2 \
+               AND o.status IN {})",
+            id_list(&sends),
+            OrderStatus::COUNTING_SQL
+        );
+        let ordered: Ordered = on_db!(self.store, |db| {
+            sqlx::query_as(&sql)
+                .bind(self.tenant.0)
+                .bind(i64::from(window_days) * DAY_MS)
+                .fetch_one(db)
+                .await?
+        });
+        figures.orders = ordered.orders;
+        figures.ordering_customers = ordered.customers;
+        figures.gmv = ordered.gmv.unwrap_or(0);
+        Ok(figures)
+    }
+}
