@@ -121,7 +121,7 @@ impl World {
         ids
     }
 
-    async fn send(&self, ids: &[i64], text: &str) -> i64 {
+    pub async fn send(&self, ids: &[i64], text: &str) -> i64 {
         self.app
             .post(
                 "/api/v1/broadcasts",
@@ -174,7 +174,7 @@ impl World {
     }
 
     /// Recipient statuses by external_userid.
-    async fn statuses(&self, id: i64) -> HashMap<String, String> {
+    pub async fn statuses(&self, id: i64) -> HashMap<String, String> {
         self.get(&format!("/api/v1/broadcasts/{id}/recipients?limit=500"))
             .await["items"]
             .as_array()

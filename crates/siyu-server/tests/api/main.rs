@@ -11,6 +11,7 @@ mod broadcasts;
 mod broadcasts_attachments;
 mod broadcasts_files;
 mod broadcasts_wecom;
+mod broadcasts_wecom_results;
 mod connectors;
 mod content;
 mod content_performance;
