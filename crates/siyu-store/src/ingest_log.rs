@@ -368,8 +368,8 @@ impl Store {
     }
 
     /// After a customer's erasure, removes what is left of them outside the tables:
-    /// applied entries still in the SQLite log file (all of them: the erasure waited
-    /// for everything logged before it) and the WeCom relation changes applied there, and the entries set aside that name any of
+    /// applied entries still in the SQLite log file (all of them, a trim's chunk at a
+    /// time: the erasure waited for everything logged before it) and the WeCom relation changes applied there, and the entries set aside that name any of
     /// their `identities`; then, on SQLite, checkpoints both files' write-ahead logs
     /// with TRUNCATE, so that (with `secure_delete` on) the erased bytes linger neither
     /// in free pages nor in a `-wal` file. PostgreSQL deletes log entries as it applies
@@ -377,10 +377,11 @@ impl Store {
     pub async fn purge_erased(&self, tenant: TenantId, identities: &[Identity]) -> Result<u64> {
         if let (Pool::Sqlite(main), Some(log)) = (&self.pool, &self.log) {
             let applied = applied_seq(main).await?.unwrap_or(0);
-            sqlx::query("DELETE FROM ingest_log WHERE seq <= $1")
-                .bind(applied)
-                .execute(log)
-                .await?;
+            // in trims of LOG_TRIM_CHUNK, so the logger (which every tracked request
+            // waits for) gets the log file between them, as with the usual trims
+            while self.trim_log_through(applied).await? > 0 {
+                tokio::task::yield_now().await;
+            }
             // and WeCom's relation changes applied (they name contacts)
             crate::connectors::trim_applied_relation_changes((main, log)).await?;
         }
