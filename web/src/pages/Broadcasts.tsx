@@ -9,7 +9,7 @@
 import { PlusOutlined, UploadOutlined } from '@ant-design/icons';
 import { Alert, Button, DatePicker, Descriptions, Input, Modal, Popconfirm, Progress, Radio, Select, Space, Steps, Table, Tag, Typography, Upload } from 'antd';
 import type { Dayjs } from 'dayjs';
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useRef, useState } from 'react';
 import { api, errorMessage, unwrap, type Schemas } from '../api/client';
 import { formatNumber, formatTime } from '../format';
 import { useLocale, type MessageKey } from '../i18n';
@@ -242,21 +242,25 @@ function BroadcastWizard({ onClose, onMade }: { onClose: () => void; onMade: () 
   }, [kind, segment, tags, allTags, fromFile, listed]);
 
   // a file of customers: read by siyu into a list, each row's customer found once
+  // the file goes as it is (siyu says when it is not UTF-8); only the last one chosen
+  // is shown
+  const reading = useRef(0);
   async function readFile(file: File) {
+    const turn = ++reading.current;
     setFileName(file.name);
     setFromFile(null);
     setError(null);
     try {
       const answer = await unwrap(
         api.POST('/api/v1/broadcasts/audience-file', {
-          body: (await file.text()) as never,
-          bodySerializer: (b: unknown) => b as string,
+          body: file as never,
+          bodySerializer: (b: unknown) => b as Blob,
           headers: { 'content-type': 'text/csv' },
         }),
       );
-      setFromFile(answer);
+      if (turn === reading.current) setFromFile(answer);
     } catch (e) {
-      setError(errorMessage(e));
+      if (turn === reading.current) setError(errorMessage(e));
     }
   }
 

@@ -56,8 +56,9 @@ enum Meaning {
 
 fn meaning(header: &str) -> Result<Meaning, DomainError> {
     let key = header.trim().trim_start_matches('\u{feff}').to_lowercase();
+    let id_key = key.replace([' ', '-'], "_");
     if matches!(
-        key.as_str(),
+        id_key.as_str(),
         "customer_id" | "customerid" | "客户id" | "客户编号"
     ) {
         return Ok(Meaning::Customer);
@@ -214,12 +215,10 @@ pub fn resolve(
             }
             None => {
                 out.unmatched_rows += 1;
-                if unmatched.len() < UNMATCHED_SHOWN {
-                    unmatched.push(RejectedRow {
-                        line: row.line,
-                        reason: "no customer found by this row's identities".into(),
-                    });
-                }
+                unmatched.push(RejectedRow {
+                    line: row.line,
+                    reason: "no customer found by this row's identities".into(),
+                });
             }
         }
     }
@@ -301,7 +300,7 @@ mod tests {
     #[test]
     fn resolves_each_row_once_in_file_order_and_says_why_rows_named_no_one() {
         let file = read(
-            "customer_id,phone\n7,\n,13812341680\n9,13812341680\n,13912345678\n5,\nx,\n".as_bytes(),
+            "Customer ID,phone\n7,\n,13812341680\n9,13812341680\n,13912345678\n5,\nx,\n".as_bytes(),
         )
         .unwrap();
         let out = resolve(&file, |name| match name {
@@ -319,5 +318,14 @@ mod tests {
         let lines: Vec<u64> = out.unmatched.iter().map(|r| r.line).collect();
         assert_eq!(lines, vec![5, 6, 7]);
         assert!(out.unmatched[2].reason.contains("not a customer id"));
+
+        // the first 100 lines that named no one, whichever way
+        let mut many = String::from("phone\n13912345678\n");
+        many.push_str(&"12\n".repeat(150));
+        let out = resolve(&read(many.as_bytes()).unwrap(), |_| None);
+        assert_eq!(out.unmatched_rows, 151);
+        assert_eq!(out.unmatched.len(), UNMATCHED_SHOWN);
+        assert_eq!(out.unmatched[0].line, 2);
+        assert_eq!(out.unmatched[99].line, 101);
     }
 }

@@ -121,6 +121,10 @@ async fn an_item_counts_its_sends_deliveries_and_the_orders_within_the_window() 
         (&json!(2), &json!(3), &json!(3), &json!(1)),
         "李四 has not confirmed: only the sandbox's one is delivered: {figures}"
     );
+    // an order placed after 李四's task was made but before he sent it came before
+    // the message: not counted (WeCom's send time is in whole seconds)
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    order(&w, "P-0", ls01, 5.0, siyu_store::now_ms() - 1_000).await;
     let msgid = tasks[0]["msgid"].as_str().unwrap().to_owned();
     assert_eq!(w.standin.member_confirms("lisi", &msgid), Some(2));
     w.tasks_until(wecom, "李四 confirmed", |tasks| {
@@ -128,6 +132,21 @@ async fn an_item_counts_its_sends_deliveries_and_the_orders_within_the_window() 
     })
     .await;
     assert_eq!(performance(&w, spring, "").await["delivered"], 3);
+    // 张三's customer gets the item a second time: their orders still count once
+    let again = w
+        .app
+        .post(
+            "/api/v1/broadcasts",
+            token,
+            json!({"name": "春茶 再发", "audience": {"customers": [zs02]},
+                   "text": "春茶上新，再提醒", "content_ids": [spring]}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    finished(&w, again).await;
 
     // after the message: counted (two orders of one customer, one of another); before
     // it, not; by someone who got no message, not (an order after the window would be
@@ -155,6 +174,7 @@ async fn an_item_counts_its_sends_deliveries_and_the_orders_within_the_window() 
         (&json!(3), &json!(30))
     );
     assert_eq!(performance(&w, unused, "").await["sends"], 0);
+    assert_eq!(performance(&w, spring, "").await["sends"], 3);
 
     // bad asks
     for bad in ["?window_days=0", "?window_days=91"] {

@@ -92,22 +92,29 @@ impl TenantScope<'_> {
             });
             figures.delivered += delivered;
         }
-        // each order once, however many of the item's messages came before it; a
-        // recipient's message counts from its batch's answer, and on WeCom only when
-        // it was delivered
+        // each order once, however many of the item's messages came before it. A
+        // recipient's message counts from when they received it: on WeCom when the
+        // member sent it (the result's time; not delivered, not counted), on the
+        // sandbox at its batch's answer. A recipient merged since is followed to the
+        // survivor, whose orders theirs became (merges keep one link). Orders of
+        // customers out of the caller's reach are not theirs to sum.
         let sql = format!(
             "SELECT COUNT(*) AS orders, COUNT(DISTINCT customer_id) AS customers, \
              CAST(SUM(net_tenant_amount) AS BIGINT) AS gmv FROM orders \
              WHERE tenant_id = $1 AND id IN (\
                SELECT o.id FROM broadcast_recipients r \
                JOIN broadcast_batches b ON b.broadcast_id = r.broadcast_id AND b.batch = r.batch \
-               JOIN orders o ON o.tenant_id = r.tenant_id AND o.customer_id = r.customer_id \
+               JOIN customers c ON c.tenant_id = r.tenant_id AND c.id = r.customer_id \
+               JOIN orders o ON o.tenant_id = r.tenant_id \
+                 AND o.customer_id = COALESCE(c.merged_into_id, c.id) \
                WHERE r.tenant_id = $1 AND r.broadcast_id IN ({}) AND b.state = 'sent' \
                AND (r.status IS NULL OR r.status = 'sent') \
-               AND o.ordered_at >= b.answered_at AND o.ordered_at < b.answered_at + $2 \
-               AND o.status IN {})",
+               AND o.ordered_at >= COALESCE(r.status_at, b.answered_at) \
+               AND o.ordered_at < COALESCE(r.status_at, b.answered_at) + $2 \
+               AND o.status IN {}){}",
             id_list(&sends),
-            OrderStatus::COUNTING_SQL
+            OrderStatus::COUNTING_SQL,
+            self.within_reach("customer_id")
         );
         let ordered: Ordered = on_db!(self.store, |db| {
             sqlx::query_as(&sql)
