@@ -194,3 +194,139 @@ async fn an_item_counts_its_sends_deliveries_and_the_orders_within_the_window() 
         .await
         .expect(404);
 }
+
+#[tokio::test]
+async fn staff_of_a_narrow_scope_count_their_own_sends_and_the_orders_within_their_reach() {
+    use crate::audiences::customer;
+    use crate::helpers::{PASSWORD, TestApp};
+    use crate::tracking::source;
+
+    let app = TestApp::spawn().await;
+    let token = &app.admin_token;
+    let (_, key) = source(&app).await;
+    let root = app.store.tenant(app.tenant.id).root_unit().await.unwrap();
+    let staff = |email: &'static str| {
+        let app = &app;
+        async move {
+            app.post(
+                "/api/v1/staff",
+                token,
+                json!({"unit_id": root.id, "role": "operations", "email": email,
+                       "name": email, "password": PASSWORD, "data_scope": "own"}),
+            )
+            .await
+            .expect(201)
+            .body["id"]
+                .as_i64()
+                .unwrap()
+        }
+    };
+    let (own, other) = (
+        staff("own@example.com").await,
+        staff("other@example.com").await,
+    );
+    let mine = customer(&app, &key, "n-1", json!({})).await;
+    let kept = customer(&app, &key, "n-2", json!({})).await;
+    app.post(
+        "/api/v1/customers/assign",
+        token,
+        json!({"customer_ids": [mine, kept], "owner_staff_id": own}),
+    )
+    .await
+    .expect(200);
+    let item = app
+        .post(
+            "/api/v1/content",
+            token,
+            json!({"kind": "link", "title": "会员日", "url": "https://shop.example.com/day"}),
+        )
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    let (client, _) = app.login("own@example.com", PASSWORD).await;
+    let made = client
+        .post(app.url("/api/v1/broadcasts"))
+        .json(
+            &json!({"name": "我的", "audience": {"customers": [mine, kept]},
+                      "text": "会员日", "content_ids": [item]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let made = crate::helpers::answer(made).await.expect(201).body;
+    // the admin's own send carrying the item counts for the admin only
+    let admins = app
+        .post(
+            "/api/v1/broadcasts",
+            token,
+            json!({"name": "总部", "audience": {"customers": [mine]}, "text": "会员日",
+                   "content_ids": [item]}),
+        )
+        .await
+        .expect(201)
+        .body;
+    for id in [&made["id"], &admins["id"]] {
+        let started = std::time::Instant::now();
+        while app
+            .get(&format!("/api/v1/broadcasts/{id}"), token)
+            .await
+            .body["state"]
+            != "sent"
+        {
+            assert!(started.elapsed().as_secs() < 30);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // one recipient is handed to someone else; then both order
+    app.post(
+        "/api/v1/customers/assign",
+        token,
+        json!({"customer_ids": [mine], "owner_staff_id": other}),
+    )
+    .await
+    .expect(200);
+    let now = siyu_store::now_ms();
+    for (id, customer, amount) in [("N-1", mine, 30.0), ("N-2", kept, 12.0)] {
+        app.post(
+            "/api/v1/orders",
+            token,
+            json!({"order_id": id, "customer_id": customer, "channel": "tmall",
+                   "amount": amount, "ordered_at": siyu_domain::time::format_rfc3339(now)}),
+        )
+        .await
+        .expect(201);
+    }
+    let theirs = client
+        .get(app.url(&format!("/api/v1/content/{item}/performance")))
+        .send()
+        .await
+        .unwrap();
+    let theirs = crate::helpers::answer(theirs).await.expect(200).body;
+    assert_eq!(
+        (
+            &theirs["sends"],
+            &theirs["recipients"],
+            &theirs["orders"],
+            &theirs["gmv"]
+        ),
+        (&json!(1), &json!(2), &json!(1), &json!(12.0)),
+        "their own send, and only the order of the customer still theirs: {theirs}"
+    );
+    let all = app
+        .get(&format!("/api/v1/content/{item}/performance"), token)
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(
+        (
+            &all["sends"],
+            &all["recipients"],
+            &all["orders"],
+            &all["gmv"]
+        ),
+        (&json!(2), &json!(3), &json!(2), &json!(42.0)),
+        "{all}"
+    );
+}
