@@ -12,7 +12,7 @@ use crate::helpers::{PASSWORD, TestApp};
 use crate::tracking::source;
 
 /// Waits (up to 30 s) until a send is sent or cancelled, and answers it.
-async fn finished(app: &TestApp, id: i64) -> Value {
+pub(crate) async fn finished(app: &TestApp, id: i64) -> Value {
     let started = std::time::Instant::now();
     loop {
         let send = app

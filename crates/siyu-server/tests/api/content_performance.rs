@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use crate::broadcasts::finished;
 use crate::broadcasts_wecom::{World, all_made};
 
 async fn performance(w: &World, item: i64, query: &str) -> Value {
@@ -43,23 +44,6 @@ async fn item(w: &World, title: &str) -> i64 {
         .body["id"]
         .as_i64()
         .unwrap()
-}
-
-async fn finished(w: &World, id: i64) -> Value {
-    let started = std::time::Instant::now();
-    loop {
-        let send = w
-            .app
-            .get(&format!("/api/v1/broadcasts/{id}"), &w.app.admin_token)
-            .await
-            .expect(200)
-            .body;
-        if send["state"] == "sent" {
-            return send;
-        }
-        assert!(started.elapsed().as_secs() < 30, "{send}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -109,7 +93,7 @@ async fn an_item_counts_its_sends_deliveries_and_the_orders_within_the_window() 
         .body["id"]
         .as_i64()
         .unwrap();
-    finished(&w, sandbox).await;
+    finished(&w.app, sandbox).await;
     let figures = performance(&w, spring, "").await;
     assert_eq!(
         (
@@ -146,7 +130,7 @@ async fn an_item_counts_its_sends_deliveries_and_the_orders_within_the_window() 
         .body["id"]
         .as_i64()
         .unwrap();
-    finished(&w, again).await;
+    finished(&w.app, again).await;
 
     // after the message: counted (two orders of one customer, one of another); before
     // it, not; by someone who got no message, not (an order after the window would be
@@ -268,16 +252,7 @@ async fn staff_of_a_narrow_scope_count_their_own_sends_and_the_orders_within_the
         .expect(201)
         .body;
     for id in [&made["id"], &admins["id"]] {
-        let started = std::time::Instant::now();
-        while app
-            .get(&format!("/api/v1/broadcasts/{id}"), token)
-            .await
-            .body["state"]
-            != "sent"
-        {
-            assert!(started.elapsed().as_secs() < 30);
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        finished(&app, id.as_i64().unwrap()).await;
     }
     // one recipient is handed to someone else; then both order
     app.post(
