@@ -196,78 +196,157 @@ impl TenantScope<'_> {
 
     /// Counts ended relations against the codes that brought them, each on the day it
     /// ended: the code of its latest add through a code, else the unknown code when it
-    /// came with a state. Transfers are not losses and count nothing.
+    /// came with a state. Transfers are not losses and count nothing. Looked up many
+    /// relations to a statement (a flood's deletions come thousands to a group).
     pub(crate) async fn record_relation_ends_in(
         &self,
         tx: &mut Tx,
         connector: ConnectorId,
         ended: &[EndedRelation<'_>],
     ) -> Result<()> {
-        #[derive(sqlx::FromRow)]
-        struct AddRow {
-            code_id: i64,
-            staff_id: Option<i64>,
+        let counted: Vec<(&EndedRelation<'_>, AcquisitionFigures)> = ended
+            .iter()
+            .filter_map(|e| {
+                let figures = match e.end {
+                    RelationEnd::ByCustomer => AcquisitionFigures {
+                        deleted_by_customer: 1,
+                        ..Default::default()
+                    },
+                    RelationEnd::ByMember => AcquisitionFigures {
+                        deleted_by_member: 1,
+                        ..Default::default()
+                    },
+                    RelationEnd::Transferred | RelationEnd::Unseen => return None,
+                };
+                Some((e, figures))
+            })
+            .collect();
+        if counted.is_empty() {
+            return Ok(());
         }
+        let latest = latest_code_adds_in(tx, self.tenant, &counted).await?;
+        // those no code's add brought: the unknown code's when they came with a state
+        let unmatched: Vec<usize> = (0..counted.len())
+            .filter(|i| !latest.contains_key(i))
+            .collect();
+        let with_state = if unmatched.is_empty() {
+            HashSet::new()
+        } else {
+            came_with_state_in(tx, connector, &counted, &unmatched).await?
+        };
+        let staff_of = if with_state.is_empty() {
+            HashMap::new()
+        } else {
+            member_staff(tx, connector).await?
+        };
+        let zone = zone_in(tx, self.tenant).await?;
         let mut rollup = Rollup::default();
-        let mut zone = None;
-        let mut staff_of = None;
-        for ended in ended {
-            let change = match ended.end {
-                RelationEnd::ByCustomer => AcquisitionFigures {
-                    deleted_by_customer: 1,
-                    ..Default::default()
-                },
-                RelationEnd::ByMember => AcquisitionFigures {
-                    deleted_by_member: 1,
-                    ..Default::default()
-                },
-                RelationEnd::Transferred | RelationEnd::Unseen => continue,
-            };
-            let add: Option<AddRow> = on_tx!(tx, |c| {
-                sqlx::query_as(
-                    "SELECT code_id, staff_id FROM channel_code_adds WHERE tenant_id = $1 \
-                     AND external_userid = $2 AND userid = $3 AND added_at <= $4 \
-                     ORDER BY added_at DESC, id DESC LIMIT 1",
-                )
-                .bind(self.tenant.0)
-                .bind(ended.external_userid)
-                .bind(ended.userid)
-                .bind(ended.at)
-                .fetch_optional(&mut *c)
-                .await?
-            });
-            let (code, staff) = match add {
+        for (i, (ended, change)) in counted.iter().enumerate() {
+            let (code, staff) = match latest.get(&i) {
                 Some(add) => (add.code_id, add.staff_id),
-                None => {
-                    let state: Option<String> = on_tx!(tx, |c| {
-                        sqlx::query_scalar(
-                            "SELECT state FROM wecom_follows WHERE connector_id = $1 \
-                             AND external_userid = $2 AND userid = $3",
-                        )
-                        .bind(connector.0)
-                        .bind(ended.external_userid)
-                        .bind(ended.userid)
-                        .fetch_optional(&mut *c)
-                        .await?
-                    });
-                    if state.is_none_or(|s| s.is_empty()) {
-                        continue; // not brought by a code
-                    }
-                    if staff_of.is_none() {
-                        staff_of = Some(member_staff(tx, connector).await?);
-                    }
-                    let staff = staff_of.as_ref().and_then(|s| s.get(ended.userid)).copied();
-                    (UNKNOWN_CODE, staff)
+                None if with_state.contains(&i) => {
+                    (UNKNOWN_CODE, staff_of.get(ended.userid).copied())
                 }
+                None => continue, // not brought by a code
             };
-            let zone = match zone {
-                Some(zone) => zone,
-                None => *zone.insert(zone_in(tx, self.tenant).await?),
-            };
-            rollup.both(code, staff, zone.day_of(ended.at), change);
+            rollup.both(code, staff, zone.day_of(ended.at), *change);
         }
         rollup.write(tx, self.tenant).await
     }
+}
+
+/// Relations looked up together: at most this many to a statement.
+const LOOKUP_CHUNK: usize = 500;
+
+/// A relation's latest add through a code at or before its end.
+#[derive(sqlx::FromRow)]
+struct LatestAdd {
+    i: i64,
+    code_id: i64,
+    staff_id: Option<i64>,
+    added_at: i64,
+    id: i64,
+}
+
+/// The latest add through a code of each ended relation, at or before its end, by the
+/// relation's index in `counted`.
+async fn latest_code_adds_in(
+    tx: &mut Tx,
+    tenant: siyu_domain::ids::TenantId,
+    counted: &[(&EndedRelation<'_>, AcquisitionFigures)],
+) -> Result<HashMap<usize, LatestAdd>> {
+    let mut latest: HashMap<usize, LatestAdd> = HashMap::new();
+    for (n, chunk) in counted.chunks(LOOKUP_CHUNK).enumerate() {
+        // placeholders in the order they are bound: on SQLite they are `?`
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(4)).collect();
+        let tenant_p = p.next();
+        // VALUES columns are named column1, column2, … on both databases; CROSS JOIN
+        // keeps SQLite's planner on looking each up (it would rather walk the tenant's
+        // adds by time, thousands of times slower)
+        let sql = format!(
+            "SELECT v.column1 AS i, a.code_id, a.staff_id, a.added_at, a.id \
+             FROM (VALUES {}) AS v CROSS JOIN channel_code_adds a WHERE a.tenant_id = {tenant_p} \
+             AND a.external_userid = v.column2 AND a.userid = v.column3 \
+             AND a.added_at <= v.column4",
+            values.join(",")
+        );
+        let rows: Vec<LatestAdd> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql);
+            for (k, (ended, _)) in chunk.iter().enumerate() {
+                query = query
+                    .bind((n * LOOKUP_CHUNK + k) as i64)
+                    .bind(ended.external_userid)
+                    .bind(ended.userid)
+                    .bind(ended.at);
+            }
+            query.bind(tenant.0).fetch_all(&mut *c).await?
+        });
+        for row in rows {
+            let i = row.i as usize;
+            if latest
+                .get(&i)
+                .is_none_or(|kept| (row.added_at, row.id) > (kept.added_at, kept.id))
+            {
+                latest.insert(i, row);
+            }
+        }
+    }
+    Ok(latest)
+}
+
+/// Which of the `unmatched` relations (indexes in `counted`) came with a `state`.
+async fn came_with_state_in(
+    tx: &mut Tx,
+    connector: ConnectorId,
+    counted: &[(&EndedRelation<'_>, AcquisitionFigures)],
+    unmatched: &[usize],
+) -> Result<HashSet<usize>> {
+    let mut with_state = HashSet::new();
+    for chunk in unmatched.chunks(LOOKUP_CHUNK) {
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(3)).collect();
+        let connector_p = p.next();
+        let sql = format!(
+            "SELECT v.column1 FROM (VALUES {}) AS v CROSS JOIN wecom_follows f \
+             WHERE f.connector_id = {connector_p} AND f.external_userid = v.column2 \
+             AND f.userid = v.column3 AND f.state <> ''",
+            values.join(",")
+        );
+        let found: Vec<i64> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_scalar(&sql);
+            for i in chunk {
+                let ended = counted[*i].0;
+                query = query
+                    .bind(*i as i64)
+                    .bind(ended.external_userid)
+                    .bind(ended.userid);
+            }
+            query.bind(connector.0).fetch_all(&mut *c).await?
+        });
+        with_state.extend(found.into_iter().map(|i| i as usize));
+    }
+    Ok(with_state)
 }
 
 /// A relation that ended, for the reports.

@@ -28,7 +28,7 @@
 //! welcome within WeCom's 20 seconds) follows as jobs enqueued in the applying
 //! transaction, within WeCom's rate limits.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, json};
 use siyu_domain::audit::Actor;
@@ -418,33 +418,35 @@ impl TenantScope<'_> {
         let now = now_ms();
         let mut ended = Vec::new();
         let mut items = Vec::new();
-        for change in changes.changes {
-            let RelationChange::Ended {
+        let ends: Vec<FollowEnd<'_>> = changes
+            .changes
+            .iter()
+            .filter_map(|change| match change {
+                RelationChange::Ended {
+                    external_userid,
+                    userid,
+                    at,
+                    end,
+                    message_id,
+                } => Some(FollowEnd {
+                    external_userid,
+                    userid,
+                    at: *at,
+                    end: *end,
+                    message_id,
+                }),
+                RelationChange::Added(_) => None,
+            })
+            .collect();
+        let customers = end_follows_in(tx, id, &ends, now).await?;
+        for (change, customer) in ends.iter().zip(customers) {
+            let FollowEnd {
                 external_userid,
                 userid,
                 at,
                 end,
                 message_id,
-            } = change
-            else {
-                continue;
-            };
-            let customer: Option<i64> = on_tx!(tx, |c| {
-                sqlx::query_scalar(
-                    "UPDATE wecom_follows SET deleted_at = $1, ended_by = $5, synced_at = $6 \
-                     WHERE connector_id = $2 AND external_userid = $3 AND userid = $4 \
-                     AND (deleted_at IS NULL OR (ended_by IS NULL AND $5 IS NOT NULL)) \
-                     RETURNING customer_id",
-                )
-                .bind(*at)
-                .bind(id.0)
-                .bind(external_userid)
-                .bind(userid)
-                .bind(end.ended_by())
-                .bind(now)
-                .fetch_optional(&mut *c)
-                .await?
-            });
+            } = change;
             let Some(customer) = customer else {
                 continue; // a relation siyu does not have live: nothing ends
             };
@@ -475,7 +477,7 @@ impl TenantScope<'_> {
                 name,
                 properties,
                 *at,
-                message_id.clone(),
+                (*message_id).clone(),
             ));
         }
         if ended.is_empty() {
@@ -506,6 +508,106 @@ impl TenantScope<'_> {
         }
         Ok(ended.len() as u64)
     }
+}
+
+/// A relation's end as a group of changes tells of it.
+struct FollowEnd<'a> {
+    external_userid: &'a str,
+    userid: &'a str,
+    at: i64,
+    end: RelationEnd,
+    message_id: &'a String,
+}
+
+/// Relations ended together: at most this many to a statement.
+const END_CHUNK: usize = 500;
+
+/// Marks the follows of `ends` ended (a live one, or one ended without a cause that
+/// now has one), in order; answers, for each, the customer of a follow it ended. The
+/// first end of each relation in the group goes in statements of many; a relation
+/// ended again in the same group is done after, one at a time, as it depends on the
+/// first.
+async fn end_follows_in(
+    tx: &mut Tx,
+    connector: ConnectorId,
+    ends: &[FollowEnd<'_>],
+    now: i64,
+) -> Result<Vec<Option<i64>>> {
+    let mut seen: HashSet<(&str, &str)> = HashSet::new();
+    let (first, again): (Vec<usize>, Vec<usize>) =
+        (0..ends.len()).partition(|i| seen.insert((ends[*i].external_userid, ends[*i].userid)));
+    let mut customers: Vec<Option<i64>> = vec![None; ends.len()];
+    #[derive(sqlx::FromRow)]
+    struct Ended {
+        external_userid: String,
+        userid: String,
+        customer_id: i64,
+    }
+    for chunk in first.chunks(END_CHUNK) {
+        let mut p = Placeholders::for_tx(tx);
+        let values: Vec<String> = chunk.iter().map(|_| p.row(5)).collect();
+        let connector_p = p.next();
+        // VALUES columns are named column1, column2, … on both databases; SQLite's
+        // RETURNING names only the updated table's columns; placeholders are bound in
+        // the order they are written (on SQLite they are `?`)
+        let sql = format!(
+            "UPDATE wecom_follows SET deleted_at = v.column3, ended_by = v.column4, \
+             synced_at = v.column5 FROM (VALUES {}) AS v \
+             WHERE wecom_follows.connector_id = {connector_p} \
+             AND wecom_follows.external_userid = v.column1 AND wecom_follows.userid = v.column2 \
+             AND (wecom_follows.deleted_at IS NULL \
+               OR (wecom_follows.ended_by IS NULL AND v.column4 IS NOT NULL)) \
+             RETURNING wecom_follows.external_userid, wecom_follows.userid, \
+             wecom_follows.customer_id",
+            values.join(",")
+        );
+        let rows: Vec<Ended> = on_tx!(tx, |c| {
+            let mut query = sqlx::query_as(&sql);
+            for i in chunk {
+                let end = &ends[*i];
+                query = query
+                    .bind(end.external_userid)
+                    .bind(end.userid)
+                    .bind(end.at)
+                    .bind(end.end.ended_by())
+                    .bind(now);
+            }
+            query.bind(connector.0).fetch_all(&mut *c).await?
+        });
+        let by_relation: HashMap<(&str, &str), i64> = rows
+            .iter()
+            .map(|r| {
+                (
+                    (r.external_userid.as_str(), r.userid.as_str()),
+                    r.customer_id,
+                )
+            })
+            .collect();
+        for i in chunk {
+            let end = &ends[*i];
+            customers[*i] = by_relation.get(&(end.external_userid, end.userid)).copied();
+        }
+    }
+    for i in again {
+        let end = &ends[i];
+        customers[i] = on_tx!(tx, |c| {
+            sqlx::query_scalar(
+                "UPDATE wecom_follows SET deleted_at = $1, ended_by = $5, synced_at = $6 \
+                 WHERE connector_id = $2 AND external_userid = $3 AND userid = $4 \
+                 AND (deleted_at IS NULL OR (ended_by IS NULL AND $5 IS NOT NULL)) \
+                 RETURNING customer_id",
+            )
+            .bind(end.at)
+            .bind(connector.0)
+            .bind(end.external_userid)
+            .bind(end.userid)
+            .bind(end.end.ended_by())
+            .bind(now)
+            .fetch_optional(&mut *c)
+            .await?
+        });
+    }
+    Ok(customers)
 }
 
 /// On SQLite, after a group is applied: when the job completed with it, a change taken
