@@ -1,6 +1,7 @@
 // How an item of the content library did in the mass sends that carried it: sends,
-// recipients, sent and delivered (on WeCom once the member confirmed), and what
-// recipients ordered within a window after their message (7 days unless chosen).
+// recipients, sent and delivered (on WeCom once the member confirmed), clicks on the
+// short links a link card led through, and what recipients ordered within a window
+// after their message (7 days unless chosen).
 import { Alert, Descriptions, Modal, Select, Space, Typography } from 'antd';
 import { useState } from 'react';
 import { api, unwrap } from '../api/client';
@@ -39,6 +40,10 @@ export function ContentPerformance({ id, title, onClose }: { id: number; title: 
           <Descriptions.Item label={t('content.sent')}>{n(f?.sent)}</Descriptions.Item>
           <Descriptions.Item label={t('content.delivered')}>
             <span data-testid="content-delivered">{n(f?.delivered)}</span>
+          </Descriptions.Item>
+          <Descriptions.Item label={t('content.trackedSends')}>{n(f?.tracked_sends)}</Descriptions.Item>
+          <Descriptions.Item label={t('content.clicks')}>
+            <span data-testid="content-clicks">{n(f?.clicks)}</span>
           </Descriptions.Item>
           <Descriptions.Item label={t('content.orders')}>
             <span data-testid="content-orders">{n(f?.orders)}</span>

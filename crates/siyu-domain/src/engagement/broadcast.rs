@@ -608,6 +608,7 @@ mod tests {
             kind,
             title: "t".into(),
             body: ContentBody::default(),
+            tracked_link: None,
         };
         let images: Vec<_> = (1..=9).map(|i| item(i, ContentKind::Image)).collect();
         assert!(check_attachments(BroadcastChannel::Wecom, &images).is_ok());

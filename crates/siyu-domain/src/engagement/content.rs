@@ -169,6 +169,19 @@ pub struct BroadcastAttachment {
     pub title: String,
     #[serde(flatten)]
     pub body: ContentBody,
+    /// A link card's tracked link on this send, when its URL lies under a registered
+    /// destination: the card leads there, and its clicks count for the item and the
+    /// send (see [`BroadcastAttachment::track`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracked_link: Option<SendLink>,
+}
+
+/// The short link a send's link card leads through (`/l/{slug}`, made with the send).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct SendLink {
+    pub slug: String,
+    /// The short link's full URL, as the message carries it.
+    pub url: String,
 }
 
 impl BroadcastAttachment {
@@ -178,6 +191,42 @@ impl BroadcastAttachment {
             kind: item.kind,
             title: item.title.clone(),
             body: item.body.clone(),
+            tracked_link: None,
+        }
+    }
+
+    /// Gives a link card a short link of its own on `origin` (siyu's public address)
+    /// when its URL lies under one of the `registered` destinations, so that its clicks
+    /// are counted (per item and per send). A card to anywhere else is sent as it is:
+    /// siyu never makes a short link to an unregistered destination, and such a card's
+    /// clicks are not counted.
+    pub fn track(&mut self, origin: &str, registered: &[String]) {
+        if self.kind != ContentKind::Link || self.tracked_link.is_some() {
+            return;
+        }
+        let Some(url) = self.body.url.as_deref() else {
+            return;
+        };
+        if !registered
+            .iter()
+            .any(|prefix| crate::acquisition::links::under_prefix(prefix, url))
+        {
+            return;
+        }
+        let slug = crate::acquisition::links::new_link_slug();
+        let url = format!(
+            "{}{}",
+            origin.trim_end_matches('/'),
+            crate::acquisition::links::link_path(&slug)
+        );
+        self.tracked_link = Some(SendLink { slug, url });
+    }
+
+    /// Where the card leads as sent: its short link when it has one, else its URL.
+    pub fn card_url(&self) -> Option<&str> {
+        match &self.tracked_link {
+            Some(link) => Some(&link.url),
+            None => self.body.url.as_deref(),
         }
     }
 }
@@ -494,6 +543,50 @@ fn check_body(kind: ContentKind, body: ContentBody) -> Result<ContentBody, Domai
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_link_card_under_a_registered_destination_leads_through_a_short_link_of_its_own() {
+        let card = |url: &str| BroadcastAttachment {
+            content_id: ContentItemId(7),
+            kind: ContentKind::Link,
+            title: "春季新品".into(),
+            body: ContentBody {
+                url: Some(url.into()),
+                ..ContentBody::default()
+            },
+            tracked_link: None,
+        };
+        let registered = vec!["https://shop.example.com/promo".to_owned()];
+        let mut tracked = card("https://shop.example.com/promo/spring?x=1");
+        tracked.track("https://siyu.example.com/", &registered);
+        let link = tracked.tracked_link.clone().expect("tracked");
+        assert_eq!(
+            link.url,
+            format!("https://siyu.example.com/l/{}", link.slug)
+        );
+        assert!(crate::acquisition::links::is_link_slug(&link.slug));
+        assert_eq!(tracked.card_url(), Some(link.url.as_str()));
+        assert_eq!(
+            tracked.body.url.as_deref(),
+            Some("https://shop.example.com/promo/spring?x=1"),
+            "the destination is kept"
+        );
+        tracked.track("https://siyu.example.com", &registered);
+        assert_eq!(tracked.tracked_link, Some(link), "tracked once");
+
+        let mut elsewhere = card("https://shop.example.com/promotions");
+        elsewhere.track("https://siyu.example.com", &registered);
+        assert_eq!(elsewhere.tracked_link, None, "not under the prefix");
+        assert_eq!(
+            elsewhere.card_url(),
+            Some("https://shop.example.com/promotions")
+        );
+
+        let mut image = card("https://shop.example.com/promo");
+        image.kind = ContentKind::Image;
+        image.track("https://siyu.example.com", &registered);
+        assert_eq!(image.tracked_link, None, "only link cards");
+    }
 
     /// The field an error names, and its message.
     fn refusal(e: DomainError) -> String {

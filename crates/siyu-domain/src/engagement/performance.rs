@@ -1,7 +1,7 @@
 //! How an item of the content library did: over the mass sends that carried it, how
 //! many customers it was planned for, sent to and delivered to, and what they ordered
-//! within a window after their message (the figures a content team compares items by).
-//! Clicks are not counted yet: they need links tracked per send.
+//! within a window after their message (the figures a content team compares items by),
+//! and, for a link card, how often its short link on those sends was clicked.
 
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -35,6 +35,11 @@ pub struct ContentPerformance {
     pub sent: i64,
     /// Customers who received it (on WeCom: the member confirmed and WeCom delivered).
     pub delivered: i64,
+    /// Sends on which the item, a link card to a registered destination, led through
+    /// a short link of the send's own: clicks are counted on those only.
+    pub tracked_sends: i64,
+    /// Clicks on those short links (not crawlers fetching a preview), at any time.
+    pub clicks: i64,
     /// The window an order counts in after the message, in days.
     pub window_days: u32,
     /// Orders that recipients placed within the window after their message (orders

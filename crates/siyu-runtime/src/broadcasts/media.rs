@@ -90,7 +90,8 @@ pub(super) async fn mass_attachments(
             },
             ContentKind::Link => MassAttachment::Link {
                 title: item.title.clone(),
-                url: body.url.clone().unwrap_or_default(),
+                // its short link when it has one, so that its clicks count
+                url: item.card_url().unwrap_or_default().to_owned(),
                 picurl: match body.image_file_id {
                     Some(file) => Some(image_url(client, scope, connector, file).await?),
                     None => None,

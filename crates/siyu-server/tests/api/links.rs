@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::helpers::TestApp;
 use crate::tracking::{send, source};
 
-const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
+pub(crate) const PHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 \
      (KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47 NetType/WIFI Language/zh_CN";
 
 /// A client that does not follow redirects (to see the 302 itself).
@@ -20,7 +20,7 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-async fn register(app: &TestApp, prefix: &str) -> Value {
+pub(crate) async fn register(app: &TestApp, prefix: &str) -> Value {
     app.post(
         "/api/v1/link-destinations",
         &app.admin_token,
@@ -33,7 +33,7 @@ async fn register(app: &TestApp, prefix: &str) -> Value {
 
 /// Follows a link as a browser with this user agent and visitor cookie: the status,
 /// where it leads and the cookie it sets.
-async fn click(
+pub(crate) async fn click(
     app: &TestApp,
     path: &str,
     agent: &str,

@@ -33,6 +33,7 @@ mod ops;
 mod quick_replies;
 mod rbac;
 mod scope_walk;
+mod send_links;
 mod tracking;
 mod trait_limits;
 mod wecom_callbacks;

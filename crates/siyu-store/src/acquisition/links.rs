@@ -428,11 +428,12 @@ impl TenantScope<'_> {
         Ok(row.ok_or(StoreError::NotFound("tracked link"))?.link())
     }
 
-    /// The live links within reach, by id.
+    /// The live links within reach, by id (not those made for sends' link cards: they
+    /// are the sends').
     pub async fn list_tracked_links(&self, page: PageRequest) -> Result<Page<TrackedLink>> {
         let sql = format!(
             "SELECT {LINK_COLUMNS} FROM tracked_links WHERE tenant_id = $1 AND id > $2 \
-             AND deleted_at IS NULL{} ORDER BY id LIMIT $3",
+             AND deleted_at IS NULL AND broadcast_id IS NULL{} ORDER BY id LIMIT $3",
             self.owner_clause("created_by_staff_id")
         );
         let rows: Vec<LinkRow> = on_db!(self.store, |db| {

@@ -27,6 +27,7 @@ use siyu_domain::page::{Page, PageRequest};
 use super::broadcast_columns::{
     attachments_of, attachments_text, audience_text, template_of, template_text,
 };
+use super::send_links::record_send_links;
 use crate::audit;
 use crate::db::{now_ms, on_db};
 use crate::jobs::{NewJob, enqueue_in};
@@ -209,6 +210,7 @@ impl TenantScope<'_> {
             .await?
         });
         let id = BroadcastId(id);
+        record_send_links(&mut tx, self.tenant, id, spec, created_by, &[]).await?;
         enqueue_in(
             &mut tx,
             &[plan_job(id, spec.send_at, created_by).for_tenant(self.tenant)],
@@ -331,6 +333,15 @@ impl TenantScope<'_> {
                     .into(),
             ));
         }
+        record_send_links(
+            &mut tx,
+            self.tenant,
+            id,
+            spec,
+            before.created_by,
+            &before.attachments,
+        )
+        .await?;
         if spec.send_at != before.send_at {
             enqueue_in(
                 &mut tx,

@@ -1,8 +1,8 @@
 //! An item of the content library's figures over the mass sends that carried it (the
 //! rules and the wire shape are `siyu_domain::engagement::performance`). Read when
 //! asked, from the sends themselves: a send keeps what it carried as it was
-//! (`attachments`), its recipients their status, and orders their customer and time,
-//! so nothing is kept twice. A scope narrower than the tenant counts only the sends its
+//! (`attachments`), its recipients their status, orders their customer and time, and
+//! the short links of its link cards their clicks per day, so nothing is kept twice. A scope narrower than the tenant counts only the sends its
 //! staff made, as it sees only those.
 
 use siyu_domain::engagement::performance::ContentPerformance;
@@ -58,13 +58,12 @@ impl TenantScope<'_> {
         let mut sends = Vec::new();
         let mut wecom = Vec::new();
         for carrier in carriers {
-            let carried = attachments_of(carrier.attachments.as_deref())?
-                .iter()
-                .any(|a| a.content_id == item);
-            if !carried {
+            let attachments = attachments_of(carrier.attachments.as_deref())?;
+            let Some(carried) = attachments.iter().find(|a| a.content_id == item) else {
                 continue;
-            }
+            };
             figures.sends += 1;
+            figures.tracked_sends += i64::from(carried.tracked_link.is_some());
             figures.recipients += carrier.recipients.unwrap_or(0);
             figures.sent += carrier.sent;
             if carrier.channel == "wecom" {
@@ -123,9 +122,29 @@ impl TenantScope<'_> {
                 .fetch_one(db)
                 .await?
         });
+        if figures.tracked_sends > 0 {
+            figures.clicks = self.send_link_clicks(item, &sends).await?;
+        }
         figures.orders = ordered.orders;
         figures.ordering_customers = ordered.customers;
         figures.gmv = ordered.gmv.unwrap_or(0);
         Ok(figures)
+    }
+
+    /// Clicks on the short links the item's cards led through on these sends.
+    async fn send_link_clicks(&self, item: ContentItemId, sends: &[i64]) -> Result<i64> {
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(d.clicks), 0) AS BIGINT) FROM tracked_link_days d \
+             JOIN tracked_links l ON l.tenant_id = d.tenant_id AND l.id = d.link_id \
+             WHERE d.tenant_id = $1 AND l.content_id = $2 AND l.broadcast_id IN ({})",
+            id_list(sends)
+        );
+        Ok(on_db!(self.store, |db| {
+            sqlx::query_scalar(&sql)
+                .bind(self.tenant.0)
+                .bind(item.0)
+                .fetch_one(db)
+                .await?
+        }))
     }
 }

@@ -1,9 +1,9 @@
 //! Engagement's store: the content library (`content`, and how each item did in the
 //! sends that carried it, `content_performance`), message templates, quick
 //! replies (`quick_replies`), and mass sends (planned in `broadcasts`, whose lists and
-//! files of customers are read in `audiences`, sent batch by
-//! batch in `broadcast_sends`, with the sandbox channel's side, and followed as WeCom
-//! member tasks in `broadcast_tasks`).
+//! files of customers are read in `audiences` and whose link cards' short links are
+//! made in `send_links`, sent batch by batch in `broadcast_sends`, with the sandbox
+//! channel's side, and followed as WeCom member tasks in `broadcast_tasks`).
 
 pub mod audiences;
 mod broadcast_columns;
@@ -14,6 +14,7 @@ pub mod broadcasts;
 pub mod content;
 pub mod content_performance;
 pub mod quick_replies;
+mod send_links;
 pub mod templates;
 
 pub use broadcast_sends::{BatchToSend, SandboxAnswer, SandboxCount};

@@ -17,7 +17,7 @@ use siyu_domain::engagement::broadcast::{
     Broadcast, BroadcastAudience, BroadcastChange, BroadcastChannel, BroadcastSpec, Exclusion,
     FrequencyCap, NewBroadcast, Plan, check_attachments,
 };
-use siyu_domain::engagement::content::{BroadcastAttachment, MAX_ATTACHMENTS};
+use siyu_domain::engagement::content::{BroadcastAttachment, ContentKind, MAX_ATTACHMENTS};
 use siyu_domain::engagement::template::MessageTemplate;
 use siyu_domain::ids::{BroadcastId, ConnectorId, ContentItemId, MessageTemplateId};
 use siyu_domain::page::Page;
@@ -27,7 +27,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams};
+use crate::extract::{ApiJson, ApiPath, ApiQuery, Auth, PageParams, PublicOrigin};
 
 /// Who a send would reach.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -131,6 +131,24 @@ async fn attachments_named(
     // more than a message carries were named: the first 10 read are refused below
     check_attachments(channel, &items)?;
     Ok(items)
+}
+
+/// Gives the link cards whose URL lies under a registered destination a short link of
+/// their own on siyu's public address, so that their clicks are counted; the others
+/// go as they are.
+async fn track_cards(
+    scope: &TenantScope<'_>,
+    origin: &str,
+    items: &mut [BroadcastAttachment],
+) -> ApiResult<()> {
+    if !items.iter().any(|i| i.kind == ContentKind::Link) {
+        return Ok(());
+    }
+    let registered = scope.link_prefixes().await?;
+    for item in items {
+        item.track(origin, &registered);
+    }
+    Ok(())
 }
 
 fn target_of(spec: &BroadcastSpec) -> PlanTarget<'_> {
@@ -241,12 +259,14 @@ pub async fn list_broadcasts(
 pub async fn create_broadcast(
     State(app): State<AppState>,
     auth: Auth,
+    PublicOrigin(origin): PublicOrigin,
     ApiJson(body): ApiJson<NewBroadcast>,
 ) -> ApiResult<(StatusCode, Json<Broadcast>)> {
     auth.require(Permission::BroadcastsWrite)?;
     let scope = auth.scope(&app.store).await?;
     let template = template_named(&auth, &scope, body.template_id).await?;
-    let attachments = attachments_named(&auth, &scope, body.channel, &body.content_ids).await?;
+    let mut attachments = attachments_named(&auth, &scope, body.channel, &body.content_ids).await?;
+    track_cards(&scope, &origin, &mut attachments).await?;
     let mut spec = body.check(siyu_store::now_ms(), template.as_ref())?;
     spec.attachments = attachments;
     spec.connector = scope
@@ -284,6 +304,7 @@ pub async fn get_broadcast(
 pub async fn update_broadcast(
     State(app): State<AppState>,
     auth: Auth,
+    PublicOrigin(origin): PublicOrigin,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<BroadcastChange>,
 ) -> ApiResult<Json<Broadcast>> {
@@ -295,7 +316,11 @@ pub async fn update_broadcast(
     let kept = scope.broadcast_template(id).await?;
     let template = template_named(&auth, &scope, body.template_id).await?;
     let attachments = match &body.content_ids {
-        Some(ids) => attachments_named(&auth, &scope, before.channel, ids).await?,
+        Some(ids) => {
+            let mut items = attachments_named(&auth, &scope, before.channel, ids).await?;
+            track_cards(&scope, &origin, &mut items).await?;
+            items
+        }
         None => before.attachments.clone(),
     };
     let mut spec = body.apply(&before, siyu_store::now_ms(), kept, template.as_ref())?;
