@@ -419,6 +419,26 @@ where
     }
 }
 
+/// Where browsers reach siyu when it is known: a handler that needs it only sometimes
+/// (a send's link cards) takes `Option<PublicOrigin>`, and a request without a host is
+/// refused only where it is needed.
+impl<S> axum::extract::OptionalFromRequestParts<S> for PublicOrigin
+where
+    S: Send + Sync,
+    AppState: FromRef<S>,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &S,
+    ) -> Result<Option<Self>, Self::Rejection> {
+        let app = AppState::from_ref(state);
+        let client = ClientInfo::from_request_parts(parts, state).await?;
+        Ok(public_origin(parts, &app.config, &client).map(PublicOrigin))
+    }
+}
+
 /// `scheme://host[:port]` of a URL, lowercased, without a path.
 fn origin_of(url: &str) -> Option<String> {
     let (scheme, rest) = url.trim().split_once("://")?;

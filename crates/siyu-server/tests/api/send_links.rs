@@ -2,8 +2,9 @@
 //! a registered destination: the card WeCom gets carries the short link, a click leads
 //! on with the send's UTM parameters and counts for the item's performance (crawlers
 //! not); a card to anywhere else goes as it is and counts no clicks. A change that
-//! keeps the items keeps their links; the links are the sends', not listed with
-//! staff's.
+//! keeps the items keeps their links (renamed with the send), one that names them
+//! again retires the old ones; the links are the sends', not staff's to list, read or
+//! change, and hold no destination in place.
 
 use serde_json::{Value, json};
 
@@ -39,7 +40,7 @@ async fn performance(w: &World, item: i64) -> Value {
 async fn a_send_s_link_card_leads_through_its_own_short_link_whose_clicks_count_for_the_item() {
     let w = World::new().await;
     let token = &w.app.admin_token;
-    register(&w.app, "https://shop.example.com/").await;
+    let destination = register(&w.app, "https://shop.example.com/").await;
     let tracked = item(&w, "春茶上新", "https://shop.example.com/spring?from=card").await;
     let untracked = item(&w, "合作伙伴", "https://partner.example.org/tea").await;
     let ids = w.ids(&["wmLS01"]).await;
@@ -101,6 +102,36 @@ async fn a_send_s_link_card_leads_through_its_own_short_link_whose_clicks_count_
         (&json!(1), &json!(2)),
         "{figures}"
     );
+    // the short link is the send's: it holds no destination in place (the message is
+    // out) and is not staff's to read or change
+    let today = &siyu_domain::time::format_rfc3339(siyu_store::now_ms())[..10];
+    let report = w
+        .app
+        .get(
+            &format!("/api/v1/links/report?from={today}&to={today}"),
+            token,
+        )
+        .await
+        .expect(200)
+        .body;
+    let link_id = report["rows"][0]["link_id"].clone();
+    assert!(
+        link_id.is_i64(),
+        "the send's link is in the report: {report}"
+    );
+    w.app
+        .get(&format!("/api/v1/links/{link_id}"), token)
+        .await
+        .expect(404);
+    w.app
+        .delete(
+            &format!("/api/v1/link-destinations/{}", destination["id"]),
+            token,
+        )
+        .await
+        .expect(204);
+    let (status, _, _) = click(&w.app, &path, PHONE, None).await;
+    assert_eq!(status, 302, "still leads on");
     let other = performance(&w, untracked).await;
     assert_eq!(
         (&other["sends"], &other["tracked_sends"], &other["clicks"]),
@@ -110,7 +141,8 @@ async fn a_send_s_link_card_leads_through_its_own_short_link_whose_clicks_count_
 }
 
 #[tokio::test]
-async fn a_change_that_keeps_the_items_keeps_their_links_and_new_items_get_new_ones() {
+async fn a_change_that_keeps_the_items_keeps_their_links_and_one_that_names_them_again_retires_them()
+ {
     let w = World::new().await;
     let token = &w.app.admin_token;
     register(&w.app, "https://shop.example.com/").await;
@@ -142,6 +174,17 @@ async fn a_change_that_keeps_the_items_keeps_their_links_and_new_items_get_new_o
         slug(&made),
         "the items kept, their links kept"
     );
+    let path = |send: &Value| format!("/l/{}", slug(send).as_str().unwrap());
+    let (status, location, _) = click(&w.app, &path(&made), PHONE, None).await;
+    assert_eq!(
+        (status, location.as_str()),
+        (
+            302,
+            "https://shop.example.com/day?utm_source=siyu&utm_medium=sandbox\
+             &utm_campaign=member-day-2"
+        ),
+        "the kept link goes by the send's new name"
+    );
     let again = w
         .app
         .patch(&url, token, json!({"content_ids": [card]}))
@@ -149,14 +192,19 @@ async fn a_change_that_keeps_the_items_keeps_their_links_and_new_items_get_new_o
         .expect(200)
         .body;
     assert_ne!(slug(&again), slug(&made), "named again: a new link");
-    // both lead on (the first was made with the send), as a sandbox send's
-    for send in [&made, &again] {
-        let path = format!("/l/{}", slug(send).as_str().unwrap());
-        let (status, location, _) = click(&w.app, &path, PHONE, None).await;
-        assert_eq!(status, 302, "{path}");
-        assert!(
-            location.starts_with("https://shop.example.com/day?utm_source=siyu&utm_medium=sandbox"),
-            "{location}"
-        );
-    }
+    // the new one leads on; the one it replaced was never sent and is gone
+    let (status, _, _) = click(&w.app, &path(&again), PHONE, None).await;
+    assert_eq!(status, 302);
+    let (status, _, _) = click(&w.app, &path(&made), PHONE, None).await;
+    assert_eq!(status, 410, "retired with the change");
+    // items dropped: their links go too
+    let none = w
+        .app
+        .patch(&url, token, json!({"content_ids": []}))
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(none["attachments"], json!([]));
+    let (status, _, _) = click(&w.app, &path(&again), PHONE, None).await;
+    assert_eq!(status, 410);
 }

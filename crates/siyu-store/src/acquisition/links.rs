@@ -305,9 +305,12 @@ impl TenantScope<'_> {
             .filter(|d| d.id != id)
             .map(|d| d.url_prefix.clone())
             .collect();
+        // a send's links are not counted: they were made under a destination registered
+        // then, and lead on for the messages already out
         let live: Vec<String> = on_db!(self.store, |db| {
             sqlx::query_scalar(
-                "SELECT destination FROM tracked_links WHERE tenant_id = $1 AND deleted_at IS NULL",
+                "SELECT destination FROM tracked_links WHERE tenant_id = $1 AND deleted_at IS NULL \
+                 AND broadcast_id IS NULL",
             )
             .bind(self.tenant.0)
             .fetch_all(db)
@@ -411,11 +414,12 @@ impl TenantScope<'_> {
         self.get_tracked_link(TrackedLinkId(id)).await
     }
 
-    /// A live link within reach.
+    /// A live link within reach (not one made for a send's link card: those are the
+    /// send's, changed only with it).
     pub async fn get_tracked_link(&self, id: TrackedLinkId) -> Result<TrackedLink> {
         let sql = format!(
             "SELECT {LINK_COLUMNS} FROM tracked_links WHERE tenant_id = $1 AND id = $2 \
-             AND deleted_at IS NULL{}",
+             AND deleted_at IS NULL AND broadcast_id IS NULL{}",
             self.owner_clause("created_by_staff_id")
         );
         let row: Option<LinkRow> = on_db!(self.store, |db| {

@@ -11,6 +11,7 @@ use siyu_domain::order::OrderStatus;
 
 use super::broadcast_columns::attachments_of;
 use crate::db::{id_list, on_db};
+use crate::tx::Placeholders;
 use crate::{Result, TenantScope};
 
 const DAY_MS: i64 = 86_400_000;
@@ -57,13 +58,18 @@ impl TenantScope<'_> {
         };
         let mut sends = Vec::new();
         let mut wecom = Vec::new();
+        // the short links the item's cards led through on those sends, as they carry them
+        let mut tracked: Vec<String> = Vec::new();
         for carrier in carriers {
             let attachments = attachments_of(carrier.attachments.as_deref())?;
             let Some(carried) = attachments.iter().find(|a| a.content_id == item) else {
                 continue;
             };
             figures.sends += 1;
-            figures.tracked_sends += i64::from(carried.tracked_link.is_some());
+            if let Some(link) = &carried.tracked_link {
+                figures.tracked_sends += 1;
+                tracked.push(link.slug.clone());
+            }
             figures.recipients += carrier.recipients.unwrap_or(0);
             figures.sent += carrier.sent;
             if carrier.channel == "wecom" {
@@ -122,8 +128,8 @@ impl TenantScope<'_> {
                 .fetch_one(db)
                 .await?
         });
-        if figures.tracked_sends > 0 {
-            figures.clicks = self.send_link_clicks(item, &sends).await?;
+        if !tracked.is_empty() {
+            figures.clicks = self.send_link_clicks(&tracked).await?;
         }
         figures.orders = ordered.orders;
         figures.ordering_customers = ordered.customers;
@@ -131,20 +137,28 @@ impl TenantScope<'_> {
         Ok(figures)
     }
 
-    /// Clicks on the short links the item's cards led through on these sends.
-    async fn send_link_clicks(&self, item: ContentItemId, sends: &[i64]) -> Result<i64> {
-        let sql = format!(
-            "SELECT CAST(COALESCE(SUM(d.clicks), 0) AS BIGINT) FROM tracked_link_days d \
-             JOIN tracked_links l ON l.tenant_id = d.tenant_id AND l.id = d.link_id \
-             WHERE d.tenant_id = $1 AND l.content_id = $2 AND l.broadcast_id IN ({})",
-            id_list(sends)
-        );
-        Ok(on_db!(self.store, |db| {
-            sqlx::query_scalar(&sql)
-                .bind(self.tenant.0)
-                .bind(item.0)
-                .fetch_one(db)
-                .await?
-        }))
+    /// Clicks on these short links (of the tenant's).
+    async fn send_link_clicks(&self, slugs: &[String]) -> Result<i64> {
+        let mut clicks = 0;
+        for chunk in slugs.chunks(500) {
+            let mut p = Placeholders::for_backend(self.store.backend());
+            let tenant_p = p.next();
+            let list: Vec<String> = chunk.iter().map(|_| p.next()).collect();
+            let sql = format!(
+                "SELECT CAST(COALESCE(SUM(d.clicks), 0) AS BIGINT) FROM tracked_link_days d \
+                 JOIN tracked_links l ON l.tenant_id = d.tenant_id AND l.id = d.link_id \
+                 WHERE d.tenant_id = {tenant_p} AND l.slug IN ({})",
+                list.join(", ")
+            );
+            let sum: i64 = on_db!(self.store, |db| {
+                let mut query = sqlx::query_scalar(&sql).bind(self.tenant.0);
+                for slug in chunk {
+                    query = query.bind(slug);
+                }
+                query.fetch_one(db).await?
+            });
+            clicks += sum;
+        }
+        Ok(clicks)
     }
 }

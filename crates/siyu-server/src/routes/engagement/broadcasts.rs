@@ -134,19 +134,23 @@ async fn attachments_named(
 }
 
 /// Gives the link cards whose URL lies under a registered destination a short link of
-/// their own on siyu's public address, so that their clicks are counted; the others
-/// go as they are.
+/// their own on siyu's public address (`public_url`, else the address this request
+/// came to), so that their clicks are counted; the others go as they are. Without a
+/// known address (no `public_url` and no `Host`) every card goes as it is.
 async fn track_cards(
     scope: &TenantScope<'_>,
-    origin: &str,
+    origin: Option<PublicOrigin>,
     items: &mut [BroadcastAttachment],
 ) -> ApiResult<()> {
+    let Some(PublicOrigin(origin)) = origin else {
+        return Ok(());
+    };
     if !items.iter().any(|i| i.kind == ContentKind::Link) {
         return Ok(());
     }
     let registered = scope.link_prefixes().await?;
     for item in items {
-        item.track(origin, &registered);
+        item.track(&origin, &registered);
     }
     Ok(())
 }
@@ -259,14 +263,14 @@ pub async fn list_broadcasts(
 pub async fn create_broadcast(
     State(app): State<AppState>,
     auth: Auth,
-    PublicOrigin(origin): PublicOrigin,
+    origin: Option<PublicOrigin>,
     ApiJson(body): ApiJson<NewBroadcast>,
 ) -> ApiResult<(StatusCode, Json<Broadcast>)> {
     auth.require(Permission::BroadcastsWrite)?;
     let scope = auth.scope(&app.store).await?;
     let template = template_named(&auth, &scope, body.template_id).await?;
     let mut attachments = attachments_named(&auth, &scope, body.channel, &body.content_ids).await?;
-    track_cards(&scope, &origin, &mut attachments).await?;
+    track_cards(&scope, origin, &mut attachments).await?;
     let mut spec = body.check(siyu_store::now_ms(), template.as_ref())?;
     spec.attachments = attachments;
     spec.connector = scope
@@ -304,7 +308,7 @@ pub async fn get_broadcast(
 pub async fn update_broadcast(
     State(app): State<AppState>,
     auth: Auth,
-    PublicOrigin(origin): PublicOrigin,
+    origin: Option<PublicOrigin>,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<BroadcastChange>,
 ) -> ApiResult<Json<Broadcast>> {
@@ -318,7 +322,7 @@ pub async fn update_broadcast(
     let attachments = match &body.content_ids {
         Some(ids) => {
             let mut items = attachments_named(&auth, &scope, before.channel, ids).await?;
-            track_cards(&scope, &origin, &mut items).await?;
+            track_cards(&scope, origin, &mut items).await?;
             items
         }
         None => before.attachments.clone(),
@@ -329,11 +333,19 @@ pub async fn update_broadcast(
         let plan = preview_of(&app, &scope, &target_of(&spec)).await?;
         check_reaches_someone(&plan)?;
     }
-    Ok(Json(
-        scope
-            .update_broadcast(&before, &spec, &auth.actor())
-            .await?,
-    ))
+    let changed = scope
+        .update_broadcast(&before, &spec, &auth.actor())
+        .await?;
+    // the send's short links were renamed (UTM) or retired: this node forgets what it
+    // kept of them at once (others within the kept links' time)
+    for link in before
+        .attachments
+        .iter()
+        .filter_map(|a| a.tracked_link.as_ref())
+    {
+        app.kept_links.forget(&link.slug);
+    }
+    Ok(Json(changed))
 }
 
 /// Cancels a send: batches not yet handed to the channel are never sent; on WeCom,
