@@ -90,7 +90,7 @@ async fn lookup(app: &TestApp, kind: &str, value: &str) -> Value {
     .body
 }
 
-async fn report(app: &TestApp) -> Value {
+pub(crate) async fn report(app: &TestApp) -> Value {
     let today = chrono::Utc::now().date_naive();
     app.get(
         &format!(

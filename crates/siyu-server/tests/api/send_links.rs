@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::broadcasts_wecom::{World, all_made};
-use crate::links::{PHONE, click, register};
+use crate::links::{PHONE, click, register, report};
 
 async fn item(w: &World, title: &str, url: &str) -> i64 {
     w.app
@@ -104,16 +104,7 @@ async fn a_send_s_link_card_leads_through_its_own_short_link_whose_clicks_count_
     );
     // the short link is the send's: it holds no destination in place (the message is
     // out) and is not staff's to read or change
-    let today = &siyu_domain::time::format_rfc3339(siyu_store::now_ms())[..10];
-    let report = w
-        .app
-        .get(
-            &format!("/api/v1/links/report?from={today}&to={today}"),
-            token,
-        )
-        .await
-        .expect(200)
-        .body;
+    let report = report(&w.app).await;
     let link_id = report["rows"][0]["link_id"].clone();
     assert!(
         link_id.is_i64(),

@@ -141,24 +141,17 @@ impl TenantScope<'_> {
     ) -> Result<Option<CustomerId>> {
         self.check_connector(id).await?;
         let mut tx = self.store.begin().await?;
-        let ended = on_tx!(&mut tx, |c| {
-            sqlx::query(
-                "UPDATE wecom_follows SET deleted_at = $1, ended_by = $5, synced_at = $6 \
-                 WHERE connector_id = $2 \
-                 AND external_userid = $3 AND userid = $4 \
-                 AND (deleted_at IS NULL OR (ended_by IS NULL AND $5 IS NOT NULL))",
-            )
-            .bind(at)
-            .bind(id.0)
-            .bind(external_userid)
-            .bind(userid)
-            .bind(end.ended_by())
-            .bind(now_ms())
-            .execute(&mut *c)
-            .await?
-            .rows_affected()
-        });
-        if ended > 0 {
+        let ended = super::wecom_relation_changes::end_follow_in(
+            &mut tx,
+            id,
+            external_userid,
+            userid,
+            at,
+            end,
+            now_ms(),
+        )
+        .await?;
+        if ended.is_some() {
             self.record_relation_end_in(&mut tx, id, external_userid, userid, at, end)
                 .await?;
         }

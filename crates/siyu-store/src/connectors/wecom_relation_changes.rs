@@ -590,24 +590,47 @@ async fn end_follows_in(
     }
     for i in again {
         let end = &ends[i];
-        customers[i] = on_tx!(tx, |c| {
-            sqlx::query_scalar(
-                "UPDATE wecom_follows SET deleted_at = $1, ended_by = $5, synced_at = $6 \
-                 WHERE connector_id = $2 AND external_userid = $3 AND userid = $4 \
-                 AND (deleted_at IS NULL OR (ended_by IS NULL AND $5 IS NOT NULL)) \
-                 RETURNING customer_id",
-            )
-            .bind(end.at)
-            .bind(connector.0)
-            .bind(end.external_userid)
-            .bind(end.userid)
-            .bind(end.end.ended_by())
-            .bind(now)
-            .fetch_optional(&mut *c)
-            .await?
-        });
+        customers[i] = end_follow_in(
+            tx,
+            connector,
+            end.external_userid,
+            end.userid,
+            end.at,
+            end.end,
+            now,
+        )
+        .await?;
     }
     Ok(customers)
+}
+
+/// Marks one follow ended (a live one, or one ended without a cause that now has one);
+/// answers its customer when it did.
+pub(super) async fn end_follow_in(
+    tx: &mut Tx,
+    connector: ConnectorId,
+    external_userid: &str,
+    userid: &str,
+    at: i64,
+    end: RelationEnd,
+    now: i64,
+) -> Result<Option<i64>> {
+    Ok(on_tx!(tx, |c| {
+        sqlx::query_scalar(
+            "UPDATE wecom_follows SET deleted_at = $1, ended_by = $5, synced_at = $6 \
+             WHERE connector_id = $2 AND external_userid = $3 AND userid = $4 \
+             AND (deleted_at IS NULL OR (ended_by IS NULL AND $5 IS NOT NULL)) \
+             RETURNING customer_id",
+        )
+        .bind(at)
+        .bind(connector.0)
+        .bind(external_userid)
+        .bind(userid)
+        .bind(end.ended_by())
+        .bind(now)
+        .fetch_optional(&mut *c)
+        .await?
+    }))
 }
 
 /// On SQLite, after a group is applied: when the job completed with it, a change taken
